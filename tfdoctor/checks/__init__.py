@@ -1,0 +1,87 @@
+"""Checks: pure functions from facts to one Finding each. No I/O here.
+
+Each check is declared once with its catalogue entry (id, area, title, and the docs text: what it checks, why it
+matters, how to fix). The console report, `tfdoctor explain`, the docs site and the JSON schema all read this one
+catalogue (see tfdoctor/catalogue.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+AREAS = {
+    "system": "System",
+    "cpu": "CPU",
+    "gpu": "GPU hardware",
+    "driver": "NVIDIA kernel driver",
+    "nvml": "NVML (driver library)",
+    "tensorflow": "TensorFlow",
+    "compat": "Compatibility",
+}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One finding id: how it is computed and how it is documented."""
+
+    id: str
+    area: str
+    title: str
+    func: Callable
+    needs: tuple[str, ...]
+    what: str
+    why: str
+    fix: str
+    after: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+
+
+CHECKS: dict[str, CheckSpec] = {}
+
+
+def check(
+    id: str,
+    *,
+    area: str,
+    title: str,
+    needs: tuple[str, ...],
+    what: str,
+    why: str,
+    fix: str,
+    after: tuple[str, ...] = (),
+    links: tuple[str, ...] = (),
+):
+    """Register `func(facts) -> Finding` as the check for finding `id`.
+
+    `needs` names the probes whose facts it reads; `after` names the findings upstream of this one: when one of
+    them fails, the diagnosis says this finding is caused by it.
+    """
+    if area not in AREAS:
+        raise ValueError(f"unknown area {area!r} for {id}")
+
+    def deco(func):
+        if id in CHECKS:
+            raise ValueError(f"finding id {id} declared twice")
+        CHECKS[id] = CheckSpec(id, area, title, func, tuple(needs), what.strip(), why.strip(), fix.strip(),
+                               tuple(after), tuple(links))
+        return func
+
+    return deco
+
+
+class Facts:
+    """The facts of one run, by probe name (`facts.pci`, `facts.driver`, ...), plus the run's options."""
+
+    def __init__(self, by_probe: dict, require_gpu: bool = False, no_tf: bool = False):
+        self._by_probe = by_probe
+        self.require_gpu = require_gpu
+        self.no_tf = no_tf
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._by_probe.get(name)
+
+    def as_dict(self) -> dict:
+        return dict(self._by_probe)

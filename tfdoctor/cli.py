@@ -1,0 +1,287 @@
+"""Command line: parse options, pick a Host, call one function, pick a reporter. Nothing else.
+
+Start-up is kept light: TensorFlow is never imported here, and reporters import rich only when they print.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from tfdoctor import __version__
+
+app = typer.Typer(
+    name="tfdoctor",
+    help="A doctor for TensorFlow on Linux machines with NVIDIA GPUs: finds the one root cause and prints the fix.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class OutputFormat(str, enum.Enum):
+    console = "console"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+    prometheus = "prometheus"
+
+
+def _die(message: str, code: int = EXIT_USAGE):
+    print(f"tfdoctor: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool):
+    if value:
+        print(f"tfdoctor {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+):
+    """tfdoctor: check, bench, fix-nouveau, snapshot, explain."""
+
+
+def _write_atomic(path: str, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _start_watchdog(seconds: float) -> None:
+    """Whatever hangs (a driver call stuck in the kernel), the run ends after `seconds` plus a grace second."""
+    import threading
+
+    def fire():
+        print(f"tfdoctor: the check did not finish within {seconds:.0f} s (--timeout); "
+              "a driver call may be hung", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(EXIT_FAIL)
+
+    timer = threading.Timer(seconds + 1.0, fire)
+    timer.daemon = True
+    timer.start()
+
+
+def list_checks() -> None:
+    from tfdoctor import catalogue
+
+    for spec in catalogue.entries():
+        print(f"{spec.id:28} {spec.title}")
+
+
+@app.command()
+def check(
+    json_out: bool = typer.Option(False, "--json", help="Print the JSON report (schema_version 1) on stdout."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown report to paste into a bug report."),
+    fmt: OutputFormat | None = typer.Option(None, "--format", help="Report format on stdout."),
+    junit: str | None = typer.Option(None, "--junit", metavar="FILE", help="Also write a JUnit XML report to FILE."),
+    prometheus: str | None = typer.Option(None, "--prometheus", metavar="FILE",
+                                          help="Also write Prometheus text metrics to FILE (atomically)."),
+    output: str | None = typer.Option(None, "-o", "--output", metavar="FILE",
+                                      help="Write the report to FILE instead of stdout."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show every detail line."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success and one line per failure."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+    require_gpu: bool = typer.Option(False, "--require-gpu", help="No usable NVIDIA GPU is a failure."),
+    only: list[str] = typer.Option([], "--only", metavar="ID", help="Run only these finding ids (or areas)."),
+    skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Skip these finding ids (or areas)."),
+    list_: bool = typer.Option(False, "--list-checks", help="List every finding id and exit."),
+    from_: str | None = typer.Option(None, "--from", metavar="PATH",
+                                     help="Replay a snapshot (directory or .tar.gz) instead of this machine."),
+    no_tf: bool = typer.Option(False, "--no-tf", help="Do not run the TensorFlow probe (fast)."),
+    python: str | None = typer.Option(None, "--python", metavar="PATH",
+                                      help="Probe TensorFlow in this interpreter (e.g. a project's .venv/bin/python)."),
+    tf_timeout: float = typer.Option(90.0, "--tf-timeout", metavar="SECONDS", help="Time limit for the TensorFlow probe."),
+    timeout: float | None = typer.Option(None, "--timeout", metavar="SECONDS",
+                                         help="Time limit for the whole check (default 60; with the TensorFlow "
+                                              "probe, at least --tf-timeout + 15)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of crashed probes and checks."),
+):
+    """Diagnose this machine (or a snapshot): PCI, driver, NVML, CPU, TensorFlow. Exit 0 ok, 1 fail, 2 usage."""
+    if list_:
+        list_checks()
+        raise typer.Exit(EXIT_OK)
+    chosen = [f for f, on in ((OutputFormat.json, json_out), (OutputFormat.markdown, markdown)) if on]
+    if fmt is not None:
+        chosen.append(fmt)
+    if len(set(chosen)) > 1:
+        _die("choose one output format (--json, --markdown or --format)")
+    out_format = chosen[0] if chosen else OutputFormat.console
+
+    from tfdoctor import catalogue
+
+    known = set(catalogue.ids()) | {s.area for s in catalogue.entries()}
+    for name in [*only, *skip]:
+        if name not in known:
+            _die(f"unknown finding id or area {name!r} (see tfdoctor check --list-checks)")
+
+    deadline_s = timeout if timeout is not None else (60.0 if (no_tf or from_ or quiet) else max(60.0, tf_timeout + 15))
+    if timeout is not None and not no_tf:
+        tf_timeout = min(tf_timeout, max(1.0, timeout - 5))
+    _start_watchdog(deadline_s)
+    report = run_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                       require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
+    code = report.exit_code(strict)
+
+    if junit:
+        from tfdoctor.report import junit as junit_report
+
+        _write_atomic(junit, junit_report.render(report))
+    if prometheus:
+        from tfdoctor.report import prometheus as prom_report
+
+        _write_atomic(prometheus, prom_report.render(report))
+
+    text: str | None = None
+    if quiet:
+        from tfdoctor.report import console
+
+        console.render_quiet(report, strict)
+        raise typer.Exit(code)
+    if out_format == OutputFormat.json:
+        from tfdoctor.report import json as json_report
+
+        text = json_report.render(report, strict)
+    elif out_format == OutputFormat.markdown:
+        from tfdoctor.report import markdown as md_report
+
+        text = md_report.render(report)
+    elif out_format == OutputFormat.junit:
+        from tfdoctor.report import junit as junit_report
+
+        text = junit_report.render(report)
+    elif out_format == OutputFormat.prometheus:
+        from tfdoctor.report import prometheus as prom_report
+
+        text = prom_report.render(report)
+    if text is not None:
+        if output:
+            _write_atomic(output, text)
+        else:
+            sys.stdout.write(text)
+    else:
+        from tfdoctor.report import console
+
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                console.render(report, verbose=verbose, file=fh, width=100)
+        else:
+            console.render(report, verbose=verbose)
+    raise typer.Exit(code)
+
+
+def open_host(from_: str | None):
+    """The Host for a run: a snapshot replay, or this machine. Snapshot errors end the run with one line."""
+    from tfdoctor.host import LiveHost, SnapshotError, open_snapshot
+
+    if not from_:
+        return LiveHost()
+    try:
+        return open_snapshot(from_)
+    except SnapshotError as exc:
+        _die(str(exc))
+
+
+def run_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadline_s=None, require_gpu=False,
+              only=(), skip=(), debug=False, host=None):
+    """Run the whole check and return the redacted Report (used by the CLI and by `bench` and tests)."""
+    from tfdoctor.engine import CheckOptions, check_host
+    from tfdoctor.host import SnapshotError
+    from tfdoctor.probes import ProbeOptions
+    from tfdoctor.redact import Redactor, live_redactor
+    from tfdoctor.report import redact_report
+
+    host = host or open_host(from_)
+    deadline = time.monotonic() + deadline_s if deadline_s else None
+    try:
+        report = check_host(host, ProbeOptions(no_tf=no_tf or False, python=python, tf_timeout=tf_timeout),
+                            CheckOptions(require_gpu=require_gpu, only=only, skip=skip, debug=debug), deadline)
+    except SnapshotError as exc:
+        _die(str(exc))
+    finally:
+        if hasattr(host, "close"):
+            host.close()
+    report.meta["source"] = {"host": host.name, **({"snapshot": str(from_)} if from_ else {})}
+    return redact_report(report, Redactor() if from_ else live_redactor())
+
+
+@app.command()
+def snapshot(
+    output: str = typer.Option(..., "-o", "--output", metavar="PATH",
+                               help="Where to write the snapshot: a new directory, or a name ending in .tar.gz."),
+    no_tf: bool = typer.Option(False, "--no-tf", help="Do not run the TensorFlow probe."),
+    python: str | None = typer.Option(None, "--python", metavar="PATH", help="Interpreter for the TensorFlow probe."),
+    tf_timeout: float = typer.Option(90.0, "--tf-timeout", metavar="SECONDS"),
+):
+    """Record everything the probes read on this machine (redacted), to replay with check --from."""
+    from tfdoctor.engine import CheckOptions, check_host
+    from tfdoctor.host import RecordingHost, SnapshotError
+    from tfdoctor.probes import ProbeOptions
+    from tfdoctor.redact import live_redactor
+
+    host = RecordingHost()
+    _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
+    report = check_host(host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions())
+    try:
+        path = host.write_snapshot(output, live_redactor())
+    except (SnapshotError, OSError) as exc:
+        _die(str(exc))
+    counts = report.counts()
+    print(f"Wrote snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
+          f"Replay it with: tfdoctor check --from {path}")
+
+
+@app.command()
+def explain(finding_id: str = typer.Argument(..., metavar="ID", help="A finding id, e.g. driver.nouveau.")):
+    """Print the documentation of a finding: what it checks, why it matters, how to fix it."""
+    from tfdoctor import catalogue
+    from tfdoctor.docs import explain_text
+
+    spec = catalogue.get(finding_id)
+    if spec is None:
+        _die(f"unknown finding id {finding_id!r} (see tfdoctor check --list-checks)")
+    print(explain_text(spec))
+
+
+def _register_plugins() -> None:
+    from tfdoctor.bench.command import bench
+    from tfdoctor.fix.command import fix_nouveau
+
+    app.command("bench")(bench)
+    app.command("fix-nouveau")(fix_nouveau)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("tfdoctor: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: no traceback for the user unless --debug
+        if "--debug" in sys.argv:
+            raise
+        print(f"tfdoctor: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,164 @@
+"""Run the probes (concurrently, each with a deadline), then the checks, then the diagnosis.
+
+A probe that raises or overruns becomes an error record; every check that needed it becomes an `error` finding
+with the text, and the rest of the report still prints.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from tfdoctor import catalogue
+from tfdoctor.checks import Facts
+from tfdoctor.diagnosis import diagnose
+from tfdoctor.model import Finding, Report, Status
+from tfdoctor.probes import PROBES, ProbeContext, ProbeOptions, load_all
+
+
+@dataclass(frozen=True)
+class ProbeFailure:
+    probe: str
+    kind: str  # "exception" | "timeout" | "skipped"
+    message: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    require_gpu: bool = False
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    debug: bool = False
+
+
+@dataclass
+class ProbeRun:
+    facts: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
+    durations: dict = field(default_factory=dict)
+
+
+def probes_needed(finding_ids: list[str]) -> set[str]:
+    """The probes (with what they need) that the given findings read."""
+    specs = load_all()
+    needed: set[str] = set()
+    for fid in finding_ids:
+        spec = catalogue.get(fid)
+        if spec:
+            needed.update(spec.needs)
+    stack = list(needed)
+    while stack:
+        name = stack.pop()
+        for dep in specs[name].needs if name in specs else ():
+            if dep not in needed:
+                needed.add(dep)
+                stack.append(dep)
+    return needed
+
+
+def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | None = None) -> ProbeRun:
+    """Run the named probes; each starts as soon as the probes it needs are done. Never hangs past a deadline."""
+    specs = load_all()
+    run = ProbeRun()
+    if options.no_tf:
+        names = names - {"tensorflow"}
+        run.failures["tensorflow"] = ProbeFailure("tensorflow", "skipped", "the TensorFlow probe was not run (--no-tf)")
+    pending = {n for n in names if n in specs}
+    started: dict[str, float] = {}
+    lock = threading.Condition()
+
+    def work(spec):
+        t0 = time.monotonic()
+        ctx = ProbeContext(options, {n: run.facts.get(n) for n in spec.needs})
+        try:
+            result, failure = spec.func(host, ctx), None
+        except Exception as exc:
+            result = None
+            failure = ProbeFailure(spec.name, "exception", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        with lock:
+            if spec.name not in run.durations:  # not already given up on as timed out
+                if failure is None:
+                    run.facts[spec.name] = result
+                else:
+                    run.failures[spec.name] = failure
+                run.durations[spec.name] = time.monotonic() - t0
+            lock.notify_all()
+
+    def limit_of(name: str) -> float:
+        limit = options.tf_timeout + 15 if name == "tensorflow" else specs[name].timeout
+        if deadline is not None:
+            limit = min(limit, deadline - started[name])
+        return limit
+
+    with lock:
+        while pending - set(run.durations):
+            now = time.monotonic()
+            # The TensorFlow probe is the slowest: start it first so the others run while it imports.
+            for name in sorted(pending - set(started), key=lambda n: n != "tensorflow"):
+                if all(d not in pending or d in run.durations for d in specs[name].needs):
+                    started[name] = now
+                    threading.Thread(target=work, args=(specs[name],), name=f"probe-{name}", daemon=True).start()
+            for name in [n for n in started if n not in run.durations]:
+                if now - started[name] > limit_of(name):
+                    run.failures[name] = ProbeFailure(
+                        name, "timeout", f"the {name} probe did not finish within {limit_of(name):.0f} s")
+                    run.durations[name] = now - started[name]
+            lock.wait(0.02)
+    return run
+
+
+def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
+    """Every selected check, in catalogue order, each isolated from the others' crashes."""
+    facts = Facts(run.facts, require_gpu=options.require_gpu)
+    findings: list[Finding] = []
+    for spec in catalogue.entries():
+        if options.only and spec.id not in options.only and spec.area not in options.only:
+            continue
+        if spec.id in options.skip or spec.area in options.skip:
+            continue
+        failed = [run.failures[n] for n in spec.needs if n in run.failures]
+        if failed:
+            f = failed[0]
+            if f.kind == "skipped":
+                findings.append(Finding(spec.id, Status.SKIP, f.message))
+            else:
+                findings.append(Finding(spec.id, Status.ERROR, f"{spec.title}: could not be checked",
+                                        (f.message,) + ((f.traceback,) if options.debug and f.traceback else ())))
+            continue
+        try:
+            finding = spec.func(facts)
+            if finding.id != spec.id:
+                finding = finding.with_(id=spec.id)
+        except Exception as exc:
+            details = (f"{type(exc).__name__}: {exc}",)
+            if options.debug:
+                details += (traceback.format_exc(),)
+            finding = Finding(spec.id, Status.ERROR, f"{spec.title}: the check crashed", details)
+        findings.append(finding)
+    return findings
+
+
+def diagnose_all(findings: list[Finding]) -> list[Finding]:
+    upstream = {spec.id: spec.after for spec in catalogue.entries()}
+    return diagnose(findings, upstream)
+
+
+def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
+               deadline: float | None = None) -> Report:
+    """The whole of `tfdoctor check` short of printing: probes, checks, diagnosis."""
+    t0 = time.monotonic()
+    selected = [s.id for s in catalogue.entries()
+                if (not check_options.only or s.id in check_options.only or s.area in check_options.only)
+                and s.id not in check_options.skip and s.area not in check_options.skip]
+    run = run_probes(host, probe_options, probes_needed(selected), deadline)
+    findings = diagnose_all(run_checks(run, check_options))
+    meta = {
+        "host": host.name,
+        "duration_s": round(time.monotonic() - t0, 3),
+        "probe_durations_s": {k: round(v, 3) for k, v in sorted(run.durations.items())},
+        "probe_failures": {k: {"kind": v.kind, "message": v.message} for k, v in run.failures.items()},
+    }
+    return Report(findings=findings, facts=run.facts, meta=meta)

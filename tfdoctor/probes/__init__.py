@@ -1,0 +1,53 @@
+"""Probes: one module per source of facts. A probe reads the machine through a Host and returns a frozen
+dataclass of facts; it never decides ok or fail. A probe that cannot read its source says so in its facts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """What the user asked for that changes what probes do."""
+
+    no_tf: bool = False
+    python: str | None = None
+    tf_timeout: float = 90.0
+
+
+@dataclass
+class ProbeContext:
+    """Handed to each probe: the options and the facts of the probes it declared in `needs`."""
+
+    options: ProbeOptions
+    facts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    name: str
+    func: Callable
+    needs: tuple[str, ...] = ()
+    timeout: float = 20.0
+    title: str = ""
+
+
+PROBES: dict[str, ProbeSpec] = {}
+
+
+def probe(name: str, *, needs: tuple[str, ...] = (), timeout: float = 20.0, title: str = ""):
+    """Register a probe function `func(host, ctx) -> facts` under `name`."""
+
+    def deco(func):
+        PROBES[name] = ProbeSpec(name, func, needs, timeout, title or name)
+        return func
+
+    return deco
+
+
+def load_all() -> dict[str, ProbeSpec]:
+    """Import every probe module (cheap: none imports anything heavy at module level)."""
+    from tfdoctor.probes import cpu, driver, env, nvml, pci, tensorflow  # noqa: F401
+
+    return PROBES

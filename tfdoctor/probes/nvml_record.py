@@ -1,0 +1,5 @@
+"""Placeholder: being written."""
+
+
+def collect_live() -> dict | None:
+    return None

@@ -1,0 +1,49 @@
+"""Reporters: each takes the same Report and renders it (console, json, markdown, junit, prometheus)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from tfdoctor import catalogue
+from tfdoctor.model import Finding, Report
+from tfdoctor.redact import Redactor
+
+
+def to_plain(value):
+    """Facts (dataclasses, enums, tuples) as JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def finding_dict(f: Finding) -> dict:
+    spec = catalogue.get(f.id)
+    return {
+        "id": f.id,
+        "area": spec.area if spec else f.id.split(".")[0],
+        "title": spec.title if spec else f.id,
+        "status": f.status.value,
+        "summary": f.summary,
+        "details": list(f.details),
+        "fix": f.fix.to_dict() if f.fix else None,
+        "caused_by": f.caused_by,
+        "root_cause": f.root_cause,
+    }
+
+
+def redact_report(report: Report, redactor: Redactor) -> Report:
+    """A copy of the report with secrets removed from every text and fact."""
+    from tfdoctor.model import Fix
+
+    findings = []
+    for f in report.findings:
+        fix = Fix(redactor(f.fix.summary), tuple(redactor(c) for c in f.fix.commands)) if f.fix else None
+        findings.append(f.with_(summary=redactor(f.summary), details=tuple(redactor(d) for d in f.details), fix=fix))
+    return Report(findings=findings, facts=redactor.obj(to_plain(report.facts)), meta=redactor.obj(to_plain(report.meta)))

@@ -1,0 +1,118 @@
+"""The default report: grouped by area with a mark per finding, like `flutter doctor`.
+
+Fixes print under the failing finding; findings caused by another point to it instead of repeating its fix;
+skips are listed together at the end; `-v` adds the details. Colour follows rich's rules (NO_COLOR, non-tty).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tfdoctor import __version__, catalogue
+from tfdoctor.model import Finding, Report, Status
+
+MARKS = {
+    Status.OK: ("✓", "green"),
+    Status.INFO: ("•", "cyan"),
+    Status.WARN: ("!", "yellow"),
+    Status.FAIL: ("✗", "red"),
+    Status.ERROR: ("☠", "red"),
+    Status.SKIP: ("-", "dim"),
+}
+ASCII_MARKS = {Status.OK: "ok", Status.INFO: "i", Status.WARN: "!", Status.FAIL: "X", Status.ERROR: "E", Status.SKIP: "-"}
+
+
+def _utf8(stream) -> bool:
+    enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+    return enc in ("utf8", "utf_8")
+
+
+def summary_line(report: Report) -> str:
+    c = report.counts()
+    parts = []
+    for key, label in (("fail", "failed"), ("error", "errors"), ("warn", "warnings"), ("ok", "ok"), ("info", "info"),
+                       ("skip", "skipped")):
+        if c.get(key):
+            parts.append(f"{c[key]} {label}")
+    return ", ".join(parts) or "no findings"
+
+
+def render(report: Report, verbose: bool = False, file=None, width: int | None = None) -> None:
+    """Print the report to `file` (default stdout)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    file = file or sys.stdout
+    console = Console(file=file, highlight=False, soft_wrap=True, width=width)
+    utf8 = _utf8(file)
+
+    def mark(status: Status) -> str:
+        sym, colour = MARKS[status]
+        sym = sym if utf8 else ASCII_MARKS[status]
+        return f"[{colour}]{sym}[/{colour}]"
+
+    src = report.meta.get("source", {})
+    where = f"replay of snapshot {src.get('snapshot')}" if src.get("snapshot") else "this machine"
+    console.print(f"[bold]tfdoctor {__version__}[/bold] · checking {escape(where)}")
+    if not verbose:
+        console.print("[dim](to see every detail, run tfdoctor check -v)[/dim]")
+    console.print()
+
+    shown = [f for f in report.findings if f.status != Status.SKIP or verbose]
+    by_area: dict[str, list[Finding]] = {}
+    for f in shown:
+        spec = catalogue.get(f.id)
+        by_area.setdefault(spec.area if spec else f.id.split(".")[0], []).append(f)
+
+    for area, items in by_area.items():
+        worst = max((f.status for f in items), key=lambda s: s.rank)
+        console.print(f"[bold]\\[{mark(worst)}] {escape(catalogue.area_title(area))}[/bold]")
+        for f in items:
+            tag = " [bold red](root cause)[/bold red]" if f.root_cause else ""
+            console.print(f"    {mark(f.status)} {escape(f.summary)} [dim]{f.id}[/dim]{tag}")
+            if f.caused_by and f.status in (Status.FAIL, Status.WARN, Status.ERROR):
+                console.print(f"        [dim]caused by {f.caused_by}: fix that first[/dim]")
+            if verbose or f.status in (Status.ERROR,) or (f.status in (Status.FAIL, Status.WARN) and not f.caused_by):
+                for d in f.details if (verbose or f.status == Status.ERROR) else ():
+                    for i, line in enumerate(d.splitlines() or [""]):
+                        console.print(f"        {'·' if i == 0 and utf8 else ' '} {escape(line)}")
+            if f.fix and (f.status in (Status.FAIL, Status.WARN, Status.INFO)) and (verbose or not f.caused_by):
+                console.print(f"        [bold]Fix:[/bold] {escape(f.fix.summary)}")
+                for cmd in f.fix.commands:
+                    console.print(f"          [cyan]$ {escape(cmd)}[/cyan]")
+        console.print()
+
+    skipped = [f for f in report.findings if f.status == Status.SKIP]
+    if skipped and not verbose:
+        console.print("[bold]Skipped[/bold] [dim](not failures)[/dim]")
+        for f in skipped:
+            console.print(f"    {mark(Status.SKIP)} [dim]{f.id}:[/dim] {escape(f.summary)}")
+        console.print()
+
+    root = report.root_cause
+    if root is not None:
+        console.print(f"[bold red]Root cause:[/bold red] {escape(root.summary)} [dim]({root.id})[/dim]")
+        others = [f for f in report.findings if f.caused_by == root.id]
+        if others:
+            console.print(f"[dim]{len(others)} other finding(s) follow from it: "
+                          f"{', '.join(f.id for f in others)}[/dim]")
+        if root.fix and root.fix.commands:
+            console.print("Fix it first:")
+            for cmd in root.fix.commands:
+                console.print(f"  [cyan]$ {escape(cmd)}[/cyan]")
+    counts = report.counts()
+    colour = "red" if counts["fail"] else ("yellow" if counts["warn"] or counts["error"] else "green")
+    dur = report.meta.get("duration_s")
+    tail = f" [dim]({dur:.2f} s)[/dim]" if isinstance(dur, (int, float)) else ""
+    verdict = "No issues found!" if not (counts["fail"] or counts["warn"] or counts["error"]) else "Issues found."
+    console.print(f"[{colour}]{verdict}[/{colour}] {summary_line(report)}{tail}")
+
+
+def render_quiet(report: Report, strict: bool = False, file=None) -> None:
+    """Health-check mode: nothing on success, one line per failure."""
+    file = file or sys.stdout
+    bad = {Status.FAIL} | ({Status.WARN, Status.ERROR} if strict else set())
+    for f in report.findings:
+        if f.status in bad:
+            cause = f" (caused by {f.caused_by})" if f.caused_by else ""
+            print(f"{f.status.value.upper()} {f.id}: {f.summary}{cause}", file=file)

@@ -1,0 +1,54 @@
+"""A Markdown report for pasting into a bug report (GitHub renders the table and the collapsed facts)."""
+
+from __future__ import annotations
+
+import json
+
+from tfdoctor import __version__, catalogue
+from tfdoctor.model import Report, Status
+from tfdoctor.report import to_plain
+
+_BADGE = {Status.OK: "✅ ok", Status.INFO: "ℹ️ info", Status.WARN: "⚠️ warn", Status.FAIL: "❌ fail",
+          Status.ERROR: "💥 error", Status.SKIP: "⏭️ skip"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(report: Report) -> str:
+    out = [f"## tfdoctor {__version__} report", ""]
+    src = report.meta.get("source", {})
+    if src.get("snapshot"):
+        out += [f"Replayed from snapshot `{src['snapshot']}`.", ""]
+    root = report.root_cause
+    if root:
+        out += [f"**Root cause:** {root.summary} (`{root.id}`)", ""]
+        if root.fix:
+            out += [f"**Fix:** {root.fix.summary}", ""]
+            if root.fix.commands:
+                out += ["```sh", *root.fix.commands, "```", ""]
+    out += ["| Status | Finding | Summary |", "|---|---|---|"]
+    for f in report.findings:
+        note = f" (caused by `{f.caused_by}`)" if f.caused_by else ""
+        out.append(f"| {_BADGE[f.status]} | `{f.id}` | {_cell(f.summary)}{note} |")
+    out.append("")
+    fixes = [f for f in report.findings if f.fix and f.status in (Status.FAIL, Status.WARN) and not f.root_cause]
+    if fixes:
+        out += ["### Other fixes", ""]
+        for f in fixes:
+            out += [f"- `{f.id}`: {f.fix.summary}"]
+            if f.fix.commands:
+                out += ["  ```sh", *[f"  {c}" for c in f.fix.commands], "  ```"]
+        out.append("")
+    detailed = [f for f in report.findings if f.details]
+    if detailed:
+        out += ["<details><summary>Details</summary>", ""]
+        for f in detailed:
+            spec = catalogue.get(f.id)
+            out += [f"**{spec.title if spec else f.id}** (`{f.id}`)", ""]
+            out += [f"- {_cell(d)}" for d in f.details] + [""]
+        out += ["</details>", ""]
+    out += ["<details><summary>Facts</summary>", "", "```json",
+            json.dumps(to_plain(report.facts), indent=1, default=str)[:60000], "```", "", "</details>", ""]
+    return "\n".join(out)
