@@ -1,1 +1,72 @@
-"""Placeholder: being written."""
+"""CPU checks: the AVX that TensorFlow's wheels require, and the faster instruction sets it can use."""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip
+
+# /proc/cpuinfo flag -> the name TensorFlow's cpu_feature_guard prints
+FEATURES = (("avx", "AVX"), ("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX512F"), ("avx512_vnni", "AVX512_VNNI"),
+            ("avx512_bf16", "AVX512_BF16"), ("avx512_fp16", "AVX512_FP16"), ("avx_vnni", "AVX_VNNI"),
+            ("amx_tile", "AMX_TILE"), ("amx_int8", "AMX_INT8"), ("amx_bf16", "AMX_BF16"), ("sse4_2", "SSE4.2"))
+
+
+def _gib(n: int | None) -> str:
+    return f"{n / 2**30:.1f} GiB RAM" if n else "memory unknown"
+
+
+@check(
+    "cpu.avx",
+    area="cpu",
+    title="AVX support",
+    needs=("cpu",),
+    what="Reads the CPU flags in /proc/cpuinfo and looks for AVX (and AVX2/FMA).",
+    why="TensorFlow's prebuilt x86 wheels have used AVX instructions since 1.6: on a CPU (or a virtual machine "
+        "that hides the host's flags) without AVX, `import tensorflow` dies with `Illegal instruction (core "
+        "dumped)` before printing anything. Some older wheels also crashed on CPUs with AVX but without AVX2/FMA.",
+    fix="Run on a CPU with AVX. In a virtual machine, expose the host CPU's flags (libvirt `<cpu mode='host-passthrough'/>`, "
+        "QEMU `-cpu host`, VirtualBox: disable Hyper-V on the host). Otherwise build TensorFlow from source without "
+        "AVX or use a community wheel built without it.",
+    links=("https://github.com/tensorflow/tensorflow/issues/19104",),
+)
+def check_avx(facts) -> Finding:
+    cpu = facts.cpu
+    if cpu.source == "none":
+        return skip("cpu.avx", "/proc/cpuinfo was not readable")
+    if cpu.arch == "arm":
+        return info("cpu.avx", "ARM CPU: AVX does not apply (TensorFlow's aarch64 wheels target ARMv8)")
+    model = cpu.model or "this CPU"
+    if "avx" not in cpu.flags:
+        return fail("cpu.avx", f"{model} has no AVX: TensorFlow's wheels crash with 'Illegal instruction'",
+                    f"CPU flags: {' '.join(sorted(cpu.flags))}",
+                    fix=Fix("Use a CPU with AVX, or expose the host CPU to this VM; otherwise build TensorFlow "
+                            "from source without AVX.",
+                            ("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX here",
+                             "virsh edit <vm>   # set <cpu mode='host-passthrough'/> (libvirt/KVM guests)")))
+    missing = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag not in cpu.flags]
+    if missing:
+        return info("cpu.avx", f"{model} has AVX but not {' or '.join(missing)}",
+                    "Current TensorFlow wheels need only AVX; a few older ones crashed on such CPUs.")
+    return ok("cpu.avx", f"AVX, AVX2 and FMA are available on {model}")
+
+
+@check(
+    "cpu.features",
+    area="cpu",
+    title="CPU features, cores and memory",
+    needs=("cpu",),
+    what="Lists the vector instruction sets TensorFlow can use (AVX-512, VNNI, BF16, AMX), the core count and "
+         "the memory.",
+    why="These decide how fast TensorFlow trains on the CPU, the baseline `tfdoctor bench` compares GPUs against. "
+        "TensorFlow's `This TensorFlow binary is optimized to use available CPU instructions` log line is about "
+        "these and is informational, never the cause of a GPU problem.",
+    fix="Nothing to fix: informational.",
+)
+def check_features(facts) -> Finding:
+    cpu = facts.cpu
+    if cpu.source == "none":
+        return skip("cpu.features", "/proc/cpuinfo was not readable")
+    have = [name for flag, name in FEATURES if flag in cpu.flags]
+    cores = f"{cpu.logical_cpus} logical CPUs" if cpu.logical_cpus else "CPU count unknown"
+    return info("cpu.features", f"{cores}, {_gib(cpu.memory_total_bytes)}; {' '.join(have) or 'no AVX-class features'}",
+                *([f"model: {cpu.model}"] if cpu.model else []))

@@ -1,1 +1,386 @@
-"""Placeholder: being written."""
+"""Kernel driver checks. Causes are told apart, each with its own fix: no driver installed, nouveau (or nova)
+holding the card, a driver branch that does not support the card, Secure Boot rejecting the module, DKMS not built
+for the running kernel, installed but not loaded (a reboot is owed)."""
+
+from __future__ import annotations
+
+import re
+
+from tfdoctor.checks import check
+from tfdoctor.checks.fixes import initramfs_command, install_driver_commands, recommended_package
+from tfdoctor.checks.gpu import describe_device, gpu_expected
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+
+NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
+
+
+def _nvidia_gpus(facts) -> list:
+    return list(getattr(facts.pci, "nvidia_devices", ()) or ())
+
+
+def _gpu_expected(facts) -> bool:
+    return gpu_expected(facts)
+
+
+def _branch_num(branch: str | None) -> int | None:
+    m = re.match(r"(\d{3})", branch or "")
+    return int(m.group(1)) if m else None
+
+
+def module_state(facts) -> str:
+    """'loaded', 'not-loaded' or 'unknown', from /proc/modules and, when that was not recorded, nvidia-smi/NVML."""
+    d, nvml = facts.driver, facts.nvml
+    if d.nvidia_loaded or getattr(nvml, "init_ok", False):
+        return "loaded"
+    kind = (getattr(nvml, "init_error", None) or "") + " " + (getattr(nvml, "nvidia_smi_kind", None) or "")
+    if "mismatch" in kind:
+        return "loaded"  # the module is there; its user-space library is another version
+    if d.modules_source != "none":
+        return "not-loaded"
+    if "driver-not-loaded" in kind or getattr(nvml, "nvidia_smi_rc", None) == 9:
+        return "not-loaded"
+    return "unknown"
+
+
+def driver_installed(facts) -> bool | None:
+    """Is some NVIDIA kernel driver installed for some kernel? None when nothing about it was recorded."""
+    d = facts.driver
+    if d.installed_branch or d.modinfo == "ok" or d.module_resolvable:
+        return True
+    if any(e.module.startswith("nvidia") for e in d.dkms_entries):
+        return True
+    if any(p.name.startswith(("nvidia-driver", "nvidia-dkms", "libnvidia-compute", "nvidia-kernel", "kmod-nvidia",
+                              "akmod-nvidia")) and p.state in ("ii", "hi", "installed") for p in d.nvidia_packages):
+        return True
+    if d.packages_source != "none" or d.modinfo == "not-found":
+        return False
+    return None
+
+
+def _holders(facts) -> list:
+    return [dev for dev in _nvidia_gpus(facts) if (dev.driver_in_use or "") in NOUVEAU_DRIVERS]
+
+
+def _blacklist_commands(facts, modules=("nouveau",)) -> tuple[str, ...]:
+    lines = "\\n".join([f"blacklist {m}" for m in modules] + ["options nouveau modeset=0"])
+    return ("sudo tfdoctor fix-nouveau   # or by hand:",
+            f"printf '{lines}\\n' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+            initramfs_command(facts.env), "sudo reboot")
+
+
+@check(
+    "driver.nouveau",
+    area="driver",
+    title="nouveau / nova not holding the card",
+    needs=("driver", "pci", "env", "nvml"),
+    after=("pci.nvidia-gpu",),
+    what="Checks whether the open-source nouveau driver (or the newer nova_core/nova_drm) is loaded or bound to an "
+         "NVIDIA card, and where it is blacklisted: every modprobe directory (/etc, /lib, /usr/lib, /run "
+         "modprobe.d) and the kernel command line.",
+    why="nouveau claims NVIDIA cards at boot, before the proprietary driver can; while it holds the card the "
+        "NVIDIA module cannot bind (`NVRM: No NVIDIA devices probed`) and TensorFlow sees no GPU. A blacklist in a "
+        "file not ending in .conf is never read, and one that is not in the initramfs does not stop nouveau "
+        "loading from the initramfs.",
+    fix="Install the NVIDIA driver packages (they blacklist nouveau themselves), or blacklist nouveau: "
+        "`sudo tfdoctor fix-nouveau` writes /etc/modprobe.d/blacklist-nouveau.conf (`blacklist nouveau`, "
+        "`options nouveau modeset=0`), regenerates the initramfs (`sudo update-initramfs -u` or "
+        "`sudo dracut --force`) and tells you to reboot. Never blacklist nouveau before an NVIDIA driver is "
+        "installed: that boots into a black screen.",
+    links=("https://docs.nvidia.com/cuda/cuda-installation-guide-linux/#disabling-nouveau",),
+)
+def check_nouveau(facts) -> Finding:
+    d, env = facts.driver, facts.env
+    if env.wsl:
+        return skip("driver.nouveau", "WSL2: no Linux GPU driver runs here")
+    holders = _holders(facts)
+    novacore = [e.line for e in d.kernel_events if e.kind == "novacore-bound"]
+    loaded_names = [m for m in ("nouveau", "nova_core", "nova_drm") if m in d.loaded_modules]
+    taking = holders or novacore or (loaded_names and not d.nvidia_loaded and _nvidia_gpus(facts))
+    unread = [b for b in d.nouveau_blacklisted_in if not b.startswith("/proc/cmdline")
+              and not b.split(":", 1)[0].endswith(".conf")]
+    if taking:
+        who = sorted({dev.driver_in_use for dev in holders} | set(loaded_names)
+                     | ({"nova_core"} if novacore else set())) or ["nouveau"]
+        where = ", ".join(dev.slot for dev in holders) or "the NVIDIA GPU"
+        details = [f"{dev.slot}: kernel driver in use: {dev.driver_in_use}" for dev in holders] + novacore
+        installed = driver_installed(facts)
+        modules = tuple(m for m in ("nouveau", "nova_core", "nova_drm") if m in who or m == "nouveau")
+        if installed is False:
+            fix = Fix("Install the NVIDIA driver; its packages blacklist nouveau, then reboot. (Blacklisting "
+                      "nouveau with no NVIDIA driver installed boots into a black screen.)",
+                      install_driver_commands(facts.pci, d, env))
+        elif d.nouveau_blacklist_effective:
+            details.append("nouveau is already blacklisted in: " + "; ".join(d.nouveau_blacklisted_in))
+            fix = Fix("The blacklist is in place but nouveau still loads: it is in the initramfs. Regenerate the "
+                      "initramfs and reboot (add rd.driver.blacklist=nouveau to the kernel command line if it "
+                      "persists).", (initramfs_command(env), "sudo reboot"))
+        else:
+            fix = Fix("Blacklist nouveau, regenerate the initramfs, and reboot.", _blacklist_commands(facts, modules))
+        return fail("driver.nouveau", f"{'/'.join(who)} holds {where}: the NVIDIA driver cannot bind to it",
+                    *details, fix=fix)
+    if unread and not d.nouveau_blacklist_effective:
+        return warn("driver.nouveau", "nouveau is blacklisted only in files modprobe never reads (not *.conf)",
+                    *unread, fix=Fix("Rename the file so that it ends in .conf, then regenerate the initramfs.",
+                                     (f"sudo mv {unread[0].split(':', 1)[0]} "
+                                      f"{unread[0].split(':', 1)[0]}.conf", initramfs_command(env))))
+    if d.nouveau_blacklisted_in:
+        return ok("driver.nouveau", "nouveau is blacklisted and not loaded", *d.nouveau_blacklisted_in)
+    if not _gpu_expected(facts):
+        return skip("driver.nouveau", "No NVIDIA GPU: nouveau does not matter here")
+    if d.modules_source == "none" and not any(dev.driver_in_use for dev in _nvidia_gpus(facts)):
+        return skip("driver.nouveau", "Which modules are loaded was not recorded")
+    return ok("driver.nouveau", "nouveau is not loaded")
+
+
+@check(
+    "driver.recommended",
+    area="driver",
+    title="Driver branch for this GPU",
+    needs=("driver", "pci", "env", "nvml"),
+    after=("pci.nvidia-gpu",),
+    what="Finds the driver package for this GPU (`ubuntu-drivers devices` on Ubuntu, else tfdoctor's table of "
+         "NVIDIA device ids with the last driver branch that supports each architecture) and compares it with the "
+         "installed driver branch and flavour (proprietary or open kernel modules).",
+    why="Each architecture is dropped by newer driver branches: Kepler's last driver is 470, Maxwell/Pascal/Volta's "
+        "is 580. A newer branch installs fine but never binds to an older card. NVIDIA's open kernel modules "
+        "(the default flavour since 560) support only Turing and newer.",
+    fix="Install the recommended package (`sudo apt install nvidia-driver-<branch>` on Ubuntu, or "
+        "`sudo ubuntu-drivers install`), and the proprietary flavour (not `-open`) for GPUs older than Turing; "
+        "then reboot.",
+)
+def check_recommended(facts) -> Finding:
+    d, pci, env = facts.driver, facts.pci, facts.env
+    if env.wsl:
+        return skip("driver.recommended", "WSL2: the driver is installed on Windows")
+    devs = _nvidia_gpus(facts)
+    if not _gpu_expected(facts):
+        return skip("driver.recommended", "No NVIDIA GPU: no driver is needed")
+    pkg = recommended_package(pci, d, env)
+    source = "from ubuntu-drivers" if d.recommended_package else "from tfdoctor's GPU table"
+    installed = d.installed_branch
+    installed_n = _branch_num(installed)
+    for dev in devs:
+        last = _branch_num(dev.last_branch)
+        if installed_n and last and installed_n > last:
+            target = pkg or f"nvidia-driver-{last}"
+            return fail("driver.recommended",
+                        f"Driver branch {installed} does not support {dev.name or 'this GPU'} ({dev.architecture}): "
+                        f"its last driver branch is {last}",
+                        describe_device(dev),
+                        fix=Fix(f"Replace the driver with the {last} branch, then reboot.",
+                                ("sudo apt purge 'nvidia-driver-*' 'libnvidia-*'   # remove the unsupported branch",
+                                 f"sudo apt install {target}", "sudo reboot")))
+    open_flavor = d.kernel_module_flavor == "open" or any(p.name.endswith("-open") and p.state in ("ii", "hi")
+                                                           for p in d.nvidia_packages)
+    pre_turing = [dev for dev in devs if dev.kernelopen is False]
+    if open_flavor and pre_turing:
+        dev = pre_turing[0]
+        branch = installed or "<branch>"
+        return fail("driver.recommended",
+                    f"The open NVIDIA kernel modules do not support {dev.name or 'this GPU'} ({dev.architecture}); "
+                    "it needs the proprietary flavour",
+                    fix=Fix("Install the proprietary flavour of the same branch, then reboot.",
+                            (f"sudo apt install nvidia-driver-{branch}   # not nvidia-driver-{branch}-open",
+                             "sudo reboot")))
+    if installed:
+        rec = f"; recommended: {pkg} ({source})" if pkg and not pkg.endswith(installed) else ""
+        return ok("driver.recommended", f"NVIDIA driver branch {installed} is installed{rec}")
+    if pkg:
+        return info("driver.recommended", f"Recommended driver: {pkg} ({source})",
+                    *[f"{p} ({flags})" for dev in d.ubuntu_drivers_devices for p, flags in dev.drivers],
+                    fix=Fix(f"Install {pkg}, then reboot.", install_driver_commands(pci, d, env)))
+    return info("driver.recommended", "Install the NVIDIA driver packaged for your distribution",
+                fix=Fix("Install the driver, then reboot.", install_driver_commands(pci, d, env)))
+
+
+@check(
+    "driver.secure-boot",
+    area="driver",
+    title="Secure Boot and module signing",
+    needs=("driver", "pci", "env", "nvml"),
+    after=("pci.nvidia-gpu",),
+    what="Reads `mokutil --sb-state`, the kernel lockdown mode, and kernel log lines such as `Key was rejected by "
+         "service`, `Loading of unsigned module is rejected` or `PKCS#7 signature not signed with a trusted key`.",
+    why="With Secure Boot on, the kernel loads only modules signed by a key the firmware trusts. A driver built by "
+        "DKMS is signed with a local Machine Owner Key that must be enrolled once, at the console, after a reboot; "
+        "until then the module is installed but never loads, and nvidia-smi says it cannot communicate with the "
+        "driver.",
+    fix="Enrol the DKMS signing key (`sudo mokutil --import /var/lib/shim-signed/mok/MOK.der`, or "
+        "/var/lib/dkms/mok.pub on newer DKMS), reboot and complete the enrolment in the blue MOK Manager screen "
+        "(it needs a physical or serial console, not SSH); or install Canonical's prebuilt signed modules "
+        "(`sudo ubuntu-drivers install`); or disable Secure Boot in the firmware settings.",
+    links=("https://wiki.ubuntu.com/UEFI/SecureBoot/DKMS",),
+)
+def check_secure_boot(facts) -> Finding:
+    d, env = facts.driver, facts.env
+    if env.wsl:
+        return skip("driver.secure-boot", "WSL2: Linux kernel modules are not used for the GPU")
+    if d.secure_boot is None:
+        if d.mokutil == "missing":
+            return skip("driver.secure-boot", "mokutil is not installed: the Secure Boot state is unknown")
+        return skip("driver.secure-boot", "The Secure Boot state is unknown")
+    if not d.secure_boot:
+        return ok("driver.secure-boot", "Secure Boot is disabled" if d.efi or d.secure_boot_text else
+                  "Not booted with EFI Secure Boot")
+    rejected = [e.line for e in d.kernel_events if e.kind in ("key-rejected", "unsigned-rejected")]
+    state = module_state(facts)
+    if state == "loaded":
+        return ok("driver.secure-boot", "Secure Boot is enabled and the NVIDIA module is signed and loaded")
+    if not _gpu_expected(facts):
+        return ok("driver.secure-boot", "Secure Boot is enabled")
+    installed = driver_installed(facts)
+    if rejected or (state == "not-loaded" and installed):
+        key = d.mok_keys[0] if d.mok_keys else "/var/lib/shim-signed/mok/MOK.der"
+        details = list(rejected) + ([f"lockdown: {d.lockdown}"] if d.lockdown else [])
+        return fail("driver.secure-boot",
+                    "Secure Boot is enabled and the NVIDIA module is not loaded: the kernel rejects it unless it is "
+                    "signed with an enrolled key", *details,
+                    fix=Fix("Enrol the DKMS signing key, reboot, and confirm the enrolment in MOK Manager at the "
+                            "console (or disable Secure Boot in the firmware settings).",
+                            (f"sudo mokutil --import {key}", "sudo reboot   # then choose 'Enroll MOK' at the "
+                                                               "blue screen and enter the password")))
+    return info("driver.secure-boot", "Secure Boot is enabled: a driver built by DKMS needs its signing key enrolled",
+                *( [f"lockdown: {d.lockdown}"] if d.lockdown else []))
+
+
+@check(
+    "driver.dkms",
+    area="driver",
+    title="NVIDIA module built for the running kernel",
+    needs=("driver", "pci", "env", "nvml"),
+    after=("pci.nvidia-gpu",),
+    what="Compares `dkms status` with `uname -r`, and asks `modprobe --dry-run nvidia` whether a module exists for "
+         "the running kernel (nothing is loaded).",
+    why="After a kernel update, DKMS must rebuild the NVIDIA module for the new kernel; without the matching "
+        "linux-headers package (or with a driver installed by NVIDIA's .run file without --dkms) it does not, and "
+        "the next boot has no NVIDIA module at all.",
+    fix="Install the headers for the running kernel and rebuild: `sudo apt install linux-headers-$(uname -r)`, "
+        "`sudo dkms autoinstall -k $(uname -r)` (read /var/lib/dkms/nvidia/<version>/build/make.log if it "
+        "fails), then reboot. On Ubuntu, the prebuilt `linux-modules-nvidia-<branch>-generic` packages "
+        "(`sudo ubuntu-drivers install`) avoid DKMS altogether.",
+)
+def check_dkms(facts) -> Finding:
+    d, env = facts.driver, facts.env
+    if env.wsl:
+        return skip("driver.dkms", "WSL2: Linux kernel modules are not used for the GPU")
+    kernel = d.kernel_release
+    entries = [e for e in d.dkms_entries if e.module.startswith("nvidia")]
+    if module_state(facts) == "loaded":
+        return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
+    if not _gpu_expected(facts) and not entries:
+        return skip("driver.dkms", "No NVIDIA GPU: no module is needed")
+    k = kernel or "$(uname -r)"
+    if entries:
+        ver = entries[0].version
+        built = sorted({e.kernel for e in entries if e.state == "installed" and e.kernel})
+        rebuild = Fix(f"Install the headers for {k} and rebuild the NVIDIA module with DKMS, then reboot.",
+                      (f"sudo apt install linux-headers-{k}", f"sudo dkms install nvidia/{ver} -k {k}",
+                       "sudo reboot"))
+        if kernel and kernel not in built:
+            return fail("driver.dkms", f"DKMS built nvidia {ver} for {', '.join(built) or 'no kernel'} but not for "
+                                       f"the running kernel {kernel}",
+                        *[f"dkms: {e.module}/{e.version} {e.kernel or ''} {e.state}" for e in entries], fix=rebuild)
+        if not built:
+            return fail("driver.dkms", f"The nvidia {ver} DKMS module is '{entries[0].state}', not installed",
+                        f"see /var/lib/dkms/nvidia/{ver}/build/make.log", fix=rebuild)
+        if kernel:
+            return ok("driver.dkms", f"DKMS built nvidia {ver} for the running kernel {kernel}")
+    if d.module_resolvable is False:
+        return fail("driver.dkms", f"No NVIDIA kernel module exists for the running kernel {kernel or ''}".rstrip(),
+                    *([d.modprobe_text] if d.modprobe_text else []),
+                    *(["dkms is not installed, so nothing rebuilds the module after a kernel update"]
+                      if d.dkms == "missing" else []),
+                    fix=Fix("Install DKMS and the kernel headers, and reinstall the driver through your "
+                            "distribution's packages so that it is rebuilt for every kernel; then reboot.",
+                            (f"sudo apt install dkms linux-headers-{k}",
+                             *install_driver_commands(facts.pci, d, env))))
+    if entries:
+        return ok("driver.dkms", f"DKMS has built nvidia {entries[0].version}")
+    if d.modinfo == "ok":
+        return ok("driver.dkms", f"An NVIDIA module {d.modinfo_version or ''} exists for the running kernel".replace("  ", " "))
+    if d.dkms == "missing":
+        return skip("driver.dkms", "dkms is not installed (the driver may come from prebuilt kernel-module packages)")
+    return skip("driver.dkms", "DKMS has no NVIDIA module")
+
+
+@check(
+    "driver.nvidia-module",
+    area="driver",
+    title="NVIDIA kernel module loaded",
+    needs=("driver", "pci", "env", "nvml"),
+    after=("pci.nvidia-gpu", "driver.recommended", "driver.nouveau", "driver.secure-boot", "driver.dkms",
+           "env.container"),
+    what="Checks that the `nvidia` kernel module is loaded (/proc/modules, /proc/driver/nvidia/version), which "
+         "version and flavour it is, and that it is bound to every NVIDIA card; when it is not, tells apart: no "
+         "driver installed, nouveau in the way, blacklisted, rejected by Secure Boot, not built for this kernel, "
+         "or installed but not yet loaded.",
+    why="Without the kernel module there is no /dev/nvidia*, NVML and nvidia-smi fail (`NVIDIA-SMI has failed "
+        "because it couldn't communicate with the NVIDIA driver`), and TensorFlow logs `failed call to cuInit: "
+        "CUDA_ERROR_NO_DEVICE` and `kernel driver does not appear to be running on this host`.",
+    fix="Install the driver package recommended for the card (`sudo apt install nvidia-driver-<branch>`) and "
+        "reboot; if it is installed, fix what stops it loading (see the findings it points to) and reboot.",
+)
+def check_nvidia_module(facts) -> Finding:
+    d, env, pci = facts.driver, facts.env, facts.pci
+    if env.wsl:
+        return skip("driver.nvidia-module", "WSL2: the Windows NVIDIA driver serves the GPU")
+    state = module_state(facts)
+    devs = _nvidia_gpus(facts)
+    if state == "loaded":
+        ver = d.loaded_driver_version or getattr(facts.nvml, "driver_version", None)
+        flavour = f", {d.kernel_module_flavor} kernel modules" if d.kernel_module_flavor else ""
+        summary = f"NVIDIA kernel module {ver + ' ' if ver else ''}is loaded{flavour}".replace("  ", " ")
+        unbound = [dev for dev in devs if dev.driver_in_use and dev.driver_in_use != "nvidia"]
+        if unbound:
+            dev = unbound[0]
+            return warn("driver.nvidia-module", f"{summary}, but {dev.slot} is bound to {dev.driver_in_use}",
+                        *[f"{x.slot}: {x.driver_in_use}" for x in unbound],
+                        fix=Fix("Release the card from that driver (e.g. remove it from vfio-pci passthrough) and "
+                                "reboot.", ("lspci -nnk -d 10de:",)))
+        return ok("driver.nvidia-module", summary, *([d.proc_version_text] if d.proc_version_text else []))
+    if not _gpu_expected(facts):
+        if facts.require_gpu:
+            return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
+        return skip("driver.nvidia-module", "No NVIDIA GPU: no NVIDIA driver is needed")
+    if state == "unknown" and getattr(facts.nvml, "source", "none") == "none" and d.modules_source == "none":
+        return skip("driver.nvidia-module", "Neither the loaded modules nor nvidia-smi were recorded")
+
+    installed = driver_installed(facts)
+    evidence = [e.line for e in d.kernel_events if e.kind in ("no-devices-probed", "rm-init-failed", "novacore-bound",
+                                                               "key-rejected", "unsigned-rejected")]
+    smi = getattr(facts.nvml, "nvidia_smi_message", None)
+    details = ([f"nvidia-smi: {smi}"] if smi else []) + evidence
+    install = install_driver_commands(pci, d, env)
+    if d.nvidia_blacklisted_in:
+        path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
+        return fail("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path})", *d.nvidia_blacklisted_in,
+                    fix=Fix("Remove the blacklist (on hybrid laptops: switch PRIME to the NVIDIA GPU), then reboot.",
+                            ("sudo prime-select nvidia   # hybrid laptops with nvidia-prime" if "prime" in path
+                             else f"sudo rm {path}", initramfs_command(env), "sudo reboot")))
+    if _holders(facts) or any(e.kind == "novacore-bound" for e in d.kernel_events):
+        return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: nouveau/nova holds the card",
+                    *details, fix=Fix("Fix driver.nouveau first, then reboot.", ("sudo tfdoctor fix-nouveau",
+                                                                                 "sudo reboot")))
+    if installed is False or installed is None and not d.kernel_release and d.packages_source == "none":
+        pkg = recommended_package(pci, d, env)
+        what = "no NVIDIA driver is installed" if installed is False else "no NVIDIA driver package was found"
+        return fail("driver.nvidia-module", f"No NVIDIA kernel driver is loaded ({what})", *details,
+                    fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install))
+    if d.secure_boot and installed:
+        return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: Secure Boot rejects the unsigned "
+                                            "module", *details,
+                    fix=Fix("Fix driver.secure-boot first (enrol the module signing key), then reboot.",
+                            ("sudo mokutil --import /var/lib/shim-signed/mok/MOK.der", "sudo reboot")))
+    if d.module_resolvable is False:
+        return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: there is no module for the running "
+                                            f"kernel {d.kernel_release or ''}".rstrip(), *details,
+                    fix=Fix("Rebuild the module for this kernel (see driver.dkms), then reboot.",
+                            (f"sudo apt install linux-headers-{d.kernel_release or '$(uname -r)'}",
+                             "sudo dkms autoinstall", "sudo reboot")))
+    if evidence:
+        return fail("driver.nvidia-module", "The NVIDIA driver is installed but did not take the GPU", *details,
+                    fix=Fix("Reboot first; if it persists, reinstall the recommended driver.", ("sudo reboot", *install)))
+    return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: a reboot is owed", *details,
+                fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",
+                                                                                  "sudo modprobe nvidia   # instead of "
+                                                                                  "rebooting, on a headless box")))

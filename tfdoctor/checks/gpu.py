@@ -1,1 +1,81 @@
-"""Placeholder: being written."""
+"""GPU hardware: is an NVIDIA GPU on the PCI bus, and what is it."""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip
+
+
+def gpu_expected(facts) -> bool:
+    """Is an NVIDIA GPU (meant to be) here? Seen on the bus, by NVML, or implied by an installed NVIDIA driver
+    (a loaded module, nvidia-smi present, DKMS entries or driver packages) when the bus was not recorded."""
+    d, nvml = facts.driver, facts.nvml
+    if getattr(facts.pci, "nvidia_devices", ()) or getattr(nvml, "gpus", ()):
+        return True
+    if d is not None and (d.nvidia_loaded or any(e.module.startswith("nvidia") for e in d.dkms_entries)):
+        return True
+    if d is not None and d.installed_branch:
+        return True
+    rc = getattr(nvml, "nvidia_smi_rc", None)
+    return rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none"
+
+
+def describe_device(d) -> str:
+    """'NVIDIA Quadro P2000 (Pascal, compute capability 6.1) at 0000:65:00.0'."""
+    name = d.name or d.lspci_name or f"NVIDIA device {d.pci_id}"
+    if not name.lower().startswith("nvidia"):
+        name = f"NVIDIA {name}"
+    extra = [x for x in (d.architecture, f"compute capability {d.compute_capability}" if d.compute_capability else None)
+             if x]
+    return f"{name}{' (' + ', '.join(extra) + ')' if extra else ''} at {d.slot}"
+
+
+@check(
+    "pci.nvidia-gpu",
+    area="gpu",
+    title="NVIDIA GPU on the PCI bus",
+    needs=("pci", "env", "nvml"),
+    what="Lists the display and 3D controllers in sysfs (/sys/bus/pci/devices) and `lspci -nnk`, and names each "
+         "NVIDIA card from its PCI device id: model, chip, architecture and compute capability.",
+    why="If the card is not on the bus, no driver or TensorFlow setting can help: it is a hardware, BIOS "
+        "(PCIe slot disabled, hybrid graphics set to integrated only) or virtual-machine passthrough problem. "
+        "Knowing the architecture decides which driver branch supports it and which TensorFlow wheels carry "
+        "kernels for it.",
+    fix="Reseat the card and its power cables; in the BIOS enable the PCIe slot / discrete graphics; in a VM pass "
+        "the GPU through to the guest. A machine without an NVIDIA GPU runs TensorFlow on the CPU: that is not an "
+        "error unless --require-gpu.",
+)
+def check_nvidia_gpu(facts) -> Finding:
+    pci, env = facts.pci, facts.env
+    devices = pci.nvidia_devices
+    others = [d.name or d.lspci_name or d.pci_id for d in pci.other_gpus]
+    detail_others = [f"other GPU: {o}" for o in others]
+    if devices:
+        lines = [describe_device(d) for d in devices]
+        summary = lines[0] if len(lines) == 1 else f"{len(lines)} NVIDIA GPUs: {lines[0]}, ..."
+        details = lines + detail_others
+        for d in devices:
+            details.append(f"{d.slot}: kernel driver in use: {d.driver_in_use or 'none'}"
+                           + (f"; modules: {', '.join(d.kernel_modules)}" if d.kernel_modules else ""))
+        if others:
+            summary += f" (plus {len(others)} other GPU: hybrid graphics)"
+        return ok("pci.nvidia-gpu", summary, *details)
+    gpus_via_nvml = getattr(facts.nvml, "gpus", ()) or ()
+    if env is not None and env.wsl:
+        if gpus_via_nvml:
+            return ok("pci.nvidia-gpu", f"WSL2: {len(gpus_via_nvml)} NVIDIA GPU(s) reached through the Windows "
+                                        "driver (GPUs are not on the Linux PCI bus under WSL2)")
+        return info("pci.nvidia-gpu", "WSL2: GPUs are not on the Linux PCI bus here; see nvml.init", *detail_others)
+    if pci.source == "none":
+        if gpus_via_nvml:
+            return ok("pci.nvidia-gpu", f"{len(gpus_via_nvml)} NVIDIA GPU(s) reported by the driver "
+                                        "(the PCI bus was not recorded)")
+        return skip("pci.nvidia-gpu", "The PCI bus could not be read (no sysfs, no lspci)")
+    if getattr(env, "container", None) and gpus_via_nvml:
+        return ok("pci.nvidia-gpu", f"{len(gpus_via_nvml)} NVIDIA GPU(s) visible to this container")
+    summary = "No NVIDIA GPU on the PCI bus: TensorFlow will use the CPU"
+    fix = Fix("Check that the card is seated and powered and that the slot or discrete graphics is enabled in the "
+              "BIOS; in a VM, pass the GPU through.", ("lspci -nnk -d 10de:",))
+    if facts.require_gpu:
+        return fail("pci.nvidia-gpu", summary.split(":")[0], *detail_others, fix=fix)
+    return info("pci.nvidia-gpu", summary, *detail_others)

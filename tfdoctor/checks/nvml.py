@@ -1,1 +1,283 @@
-"""Placeholder: being written."""
+"""NVML checks: does the driver library answer, and what does it say about each GPU."""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.model import Finding, Fix, fail, ok, skip, warn
+
+# Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
+# Idle, application clocks, sync boost, display and the software power cap are normal operation.
+BAD_THROTTLE = {
+    "hw_slowdown": "hardware slowdown (HW_SLOWDOWN: temperature or power brake signal)",
+    "hw_thermal_slowdown": "hardware thermal slowdown (the GPU is too hot)",
+    "sw_thermal_slowdown": "software thermal slowdown (the driver lowers clocks to cool the GPU)",
+    "hw_power_brake_slowdown": "hardware power brake (external power brake signal, e.g. PSU or board limit)",
+}
+MEMORY_BUSY_FRACTION = 0.9
+
+
+def _no_nvidia_gpu(facts) -> bool:
+    """True when the PCI probe ran and found no NVIDIA device."""
+    pci = facts.pci
+    return pci is not None and not tuple(getattr(pci, "nvidia_devices", ()) or ())
+
+
+def _versions(n) -> str:
+    parts = []
+    if n.driver_version:
+        parts.append(f"driver {n.driver_version}")
+    if n.cuda_driver_version:
+        parts.append(f"CUDA driver API {n.cuda_driver_version}")
+    return ", ".join(parts) or "versions not reported"
+
+
+_INIT_FIXES = {
+    "driver-not-loaded": (
+        "NVML cannot reach the NVIDIA kernel driver: the `nvidia` module is not loaded",
+        Fix(
+            "Load the kernel module (see the driver findings above for why it is not loaded: no module built for "
+            "this kernel, Secure Boot, nouveau); if it was just installed, reboot.",
+            ("sudo modprobe nvidia", "sudo reboot"),
+        ),
+    ),
+    "lib-rm-version-mismatch": (
+        "the NVIDIA user-space library and the loaded kernel module are different versions",
+        Fix(
+            "This happens after a driver upgrade while the old module stays loaded. Reboot; or, when no program "
+            "uses the GPU, unload and reload the module. Hold the driver packages so unattended upgrades do not "
+            "repeat it.",
+            (
+                "sudo reboot",
+                "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia",
+                "sudo apt-mark hold $(dpkg-query -W -f='${Package}\\n' 'nvidia-*' 'libnvidia-*' 2>/dev/null)",
+            ),
+        ),
+    ),
+    "library-not-found": (
+        "the NVML library (libnvidia-ml.so.1, part of the driver's user space) cannot be loaded",
+        Fix(
+            "Install the user-space part of the driver that matches the loaded kernel module (on Ubuntu the "
+            "`libnvidia-compute-<branch>` package, or the whole driver package); in a container, start it with "
+            "the NVIDIA runtime (`--gpus all`) so the host's libraries are mounted.",
+            ("cat /proc/driver/nvidia/version", "sudo apt install libnvidia-compute-<branch>", "sudo ldconfig"),
+        ),
+    ),
+    "no-permission": (
+        "this user is not allowed to open the GPU device files (/dev/nvidia*)",
+        Fix(
+            "Give your user access to /dev/nvidia* (usually world read-write, or the video/render group), then "
+            "log in again.",
+            ("ls -l /dev/nvidia*", "sudo usermod -aG video,render $USER"),
+        ),
+    ),
+    "gpu-is-lost": (
+        "a GPU fell off the bus or stopped answering (Xid 79)",
+        Fix(
+            "Check the kernel log for Xid 79 / 'fallen off the bus'. Usual causes: overheating, power delivery "
+            "(cables, PSU), a badly seated card or riser. Reset the GPU if nothing uses it, or reboot; reseat the "
+            "card and check its power cables if it happens again.",
+            ("sudo dmesg | grep -iE 'NVRM|Xid'", "sudo nvidia-smi -r", "sudo reboot"),
+        ),
+    ),
+    "no-devices": (
+        "the driver is loaded but initialised no GPU ('No devices were found')",
+        Fix(
+            "Look for 'RmInitAdapter failed' in the kernel log: a GPU newer than the driver (install a newer "
+            "branch), a GPU that needs the open kernel modules, or BIOS settings (Above 4G decoding / Resizable "
+            "BAR).",
+            ("sudo dmesg | grep -iE 'NVRM|RmInitAdapter'", "lspci -nn -d 10de:"),
+        ),
+    ),
+}
+
+
+@check(
+    "nvml.init",
+    area="nvml",
+    title="NVML initialises",
+    needs=("nvml",),
+    after=("driver.nvidia-module", "driver.recommended", "env.container", "env.wsl"),
+    what="Initialises NVIDIA's management library (NVML, through nvidia-ml-py) and reads the driver and CUDA "
+    "driver versions; when that fails, runs `nvidia-smi` and reads its message and exit status.",
+    why="Every CUDA program, TensorFlow included, goes through the same driver library. If NVML cannot start, "
+    "TensorFlow will not see a GPU either, and NVML's error says why far more precisely than TensorFlow does.",
+    fix="Depends on the cause: load the kernel module or reboot (driver not loaded), reboot after an upgrade "
+    "(library/driver version mismatch), install the driver's user-space libraries (library not found), fix "
+    "/dev/nvidia* permissions (no permission), or reset/reseat the GPU (GPU fell off the bus).",
+    links=("https://docs.nvidia.com/deploy/nvml-api/group__nvmlInitializationAndCleanup.html",),
+)
+def check_nvml_init(facts) -> Finding:
+    n = facts.nvml
+    if n is None:
+        return skip("nvml.init", "the NVML probe did not run")
+    if n.init_ok:
+        details = [f"read through {'NVML' if n.source == 'nvml' else 'nvidia-smi'}"]
+        if n.source == "nvidia-smi" and n.binding_missing:
+            details.append("tfdoctor's nvidia-ml-py is not installed, so the facts come from nvidia-smi's table")
+        if n.timed_out:
+            details.append("NVML did not answer within its deadline; nvidia-smi did")
+        if n.nvidia_smi_version and n.driver_version and n.nvidia_smi_version != n.driver_version:
+            details.append(f"nvidia-smi {n.nvidia_smi_version} reports Windows driver {n.driver_version} (WSL)")
+        return ok("nvml.init", f"NVML works: {_versions(n)}", *details)
+    if _no_nvidia_gpu(facts) and not facts.require_gpu:
+        return skip("nvml.init", "no NVIDIA GPU on the PCI bus", n.init_message or "")
+    kind = n.init_error or "unknown"
+    details = []
+    if n.init_message:
+        details.append(n.init_message)
+    if n.nvidia_smi_rc is not None and n.nvidia_smi_kind not in (None, "ok"):
+        line = f"nvidia-smi exited {n.nvidia_smi_rc}"
+        if n.nvidia_smi_message and n.nvidia_smi_message != n.init_message:
+            line += f": {n.nvidia_smi_message}"
+        details.append(line)
+    if n.timed_out:
+        details.append("NVML/nvidia-smi did not answer in time: a hung driver call usually means a lost GPU")
+    if kind in _INIT_FIXES:
+        cause, fix = _INIT_FIXES[kind]
+        return fail("nvml.init", f"NVML cannot start: {cause}", *details, fix=fix)
+    if n.binding_missing and n.nvidia_smi_kind == "not-installed":
+        return fail(
+            "nvml.init", "neither nvidia-ml-py nor nvidia-smi is available, so the driver library cannot be checked",
+            *details,
+            fix=Fix("Install nvidia-ml-py for tfdoctor, or the NVIDIA driver's utilities (nvidia-smi).",
+                    ("pip install nvidia-ml-py",)),
+        )
+    return fail(
+        "nvml.init", f"NVML cannot start ({kind})", *details,
+        fix=Fix("Read the message above and the kernel log; reinstalling the driver from one source usually helps.",
+                ("sudo dmesg | grep -iE 'NVRM|Xid'", "nvidia-smi")),
+    )
+
+
+def _link(g) -> str | None:
+    if g.pcie_gen is None and g.pcie_width is None:
+        return None
+    text = f"PCIe Gen{g.pcie_gen if g.pcie_gen is not None else '?'} x{g.pcie_width if g.pcie_width else '?'}"
+    if (g.pcie_gen_max and g.pcie_gen and g.pcie_gen < g.pcie_gen_max) or (
+        g.pcie_width_max and g.pcie_width and g.pcie_width < g.pcie_width_max
+    ):
+        text += f" (max Gen{g.pcie_gen_max or '?'} x{g.pcie_width_max or '?'})"
+    return text
+
+
+def gpu_line(g) -> str:
+    """`GPU 0: NVIDIA H100 80GB HBM3 (compute capability 9.0, 81559 MiB, PCIe Gen5 x16)`."""
+    parts = []
+    if g.compute_capability:
+        parts.append(f"compute capability {g.compute_capability}")
+    if g.memory_total_mib is not None:
+        parts.append(f"{g.memory_total_mib} MiB")
+    link = _link(g)
+    if link:
+        parts.append(link)
+    return f"GPU {g.index}: {g.name or 'unknown GPU'}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _state_line(g) -> str:
+    parts = []
+    if g.temperature_c is not None:
+        parts.append(f"{g.temperature_c} °C")
+    if g.power_w is not None:
+        parts.append(f"{g.power_w:g} W" + (f" / {g.power_limit_w:g} W" if g.power_limit_w is not None else ""))
+    if g.utilization_gpu_pct is not None:
+        parts.append(f"utilisation {g.utilization_gpu_pct} %")
+    if g.memory_used_mib is not None and g.memory_total_mib:
+        parts.append(f"memory {g.memory_used_mib}/{g.memory_total_mib} MiB")
+    procs = ", ".join(
+        f"{p.name or '?'} (pid {p.pid}{f', {p.used_mib} MiB' if p.used_mib is not None else ''})" for p in g.processes
+    )
+    parts.append(f"processes: {procs}" if procs else "no processes")
+    return f"GPU {g.index}: " + ", ".join(parts)
+
+
+def _gpu_problems(g) -> tuple[list[str], list[str], list[str]]:
+    """(warnings, notes, commands) for one GPU."""
+    warns: list[str] = []
+    notes: list[str] = []
+    commands: list[str] = []
+    if g.pcie_width and g.pcie_width_max and g.pcie_width < g.pcie_width_max:
+        warns.append(f"GPU {g.index}: PCIe link runs x{g.pcie_width} of x{g.pcie_width_max} lanes (host-device "
+                     "copies are slower; check the slot, riser and BIOS lane settings)")
+        commands.append(f"nvidia-smi -i {g.index} -q -d PCIE")
+    if g.pcie_gen and g.pcie_gen_max and g.pcie_gen < g.pcie_gen_max:
+        notes.append(f"GPU {g.index}: PCIe Gen{g.pcie_gen} now, Gen{g.pcie_gen_max} possible; GPUs lower the link "
+                     "generation when idle to save power, so this is expected unless it stays low under load")
+    bad = [BAD_THROTTLE[r] for r in g.throttle_reasons if r in BAD_THROTTLE]
+    if bad:
+        warns.append(f"GPU {g.index}: clocks held back by " + "; ".join(bad))
+        commands.append(f"nvidia-smi -i {g.index} -q -d PERFORMANCE,TEMPERATURE,POWER")
+    if g.ecc_uncorrected:
+        warns.append(f"GPU {g.index}: {g.ecc_uncorrected} uncorrected ECC memory errors since the driver loaded "
+                     "(results may be wrong; reset the GPU, and if the count grows, the board needs service)")
+        commands.append(f"nvidia-smi -i {g.index} -q -d ECC,PAGE_RETIREMENT,ROW_REMAPPER")
+    if g.memory_total_mib and g.memory_used_mib is not None and g.processes:
+        held = sum(p.used_mib or 0 for p in g.processes)
+        if g.memory_used_mib >= MEMORY_BUSY_FRACTION * g.memory_total_mib and held >= g.memory_total_mib / 2:
+            who = ", ".join(f"{p.name or '?'} (pid {p.pid})" for p in g.processes if p.used_mib)
+            warns.append(f"GPU {g.index}: {g.memory_used_mib} of {g.memory_total_mib} MiB already in use by other "
+                         f"processes ({who}); TensorFlow will run out of memory")
+            commands.append("nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv")
+    return warns, notes, commands
+
+
+@check(
+    "nvml.devices",
+    area="nvml",
+    title="GPUs as NVML sees them",
+    needs=("nvml",),
+    after=("nvml.init",),
+    what="Lists each GPU NVML reports (name, compute capability, memory, PCIe link) with its temperature, power, "
+    "utilisation and processes, and looks for a lost GPU, a PCIe link narrower than it can be, clocks held "
+    "back by heat or power, uncorrected ECC errors, and memory already taken by other processes.",
+    why="A GPU that is present but crippled gives TensorFlow slow or failing runs that look like software "
+    "problems: a x4 link slows every copy, thermal slowdown halves throughput, ECC errors corrupt results, "
+    "and memory held by another process makes TensorFlow run out of memory.",
+    fix="Per problem: reseat the card or move it to a full-width slot (PCIe width), improve cooling or power "
+    "(thermal/power slowdown), reset the GPU and watch the ECC counters (ECC errors), stop the other "
+    "processes (memory in use).",
+)
+def check_nvml_devices(facts) -> Finding:
+    n = facts.nvml
+    if n is None or not n.init_ok:
+        return skip("nvml.devices", "NVML did not start, so no GPU can be listed")
+    if not n.gpus:
+        if facts.require_gpu:
+            return fail("nvml.devices", "NVML works but reports no GPU",
+                        fix=Fix("Check that the GPU is visible to this machine or container.",
+                                ("lspci -nn -d 10de:", "nvidia-smi -L")))
+        return warn("nvml.devices", "NVML works but reports no GPU")
+    lost = [g for g in n.gpus if g.lost or g.error]
+    lines = [gpu_line(g) for g in n.gpus if not (g.lost or g.error)]
+    details = [_state_line(g) for g in n.gpus if not (g.lost or g.error)]
+    warns: list[str] = []
+    notes: list[str] = []
+    commands: list[str] = []
+    for g in n.gpus:
+        if g.lost or g.error:
+            continue
+        w, no, c = _gpu_problems(g)
+        warns += w
+        notes += no
+        commands += c
+    if len(lines) <= 2:
+        summary = "; ".join(lines)
+    else:
+        names: dict[str, int] = {}
+        for g in n.gpus:
+            if not (g.lost or g.error):
+                names[g.name or "unknown GPU"] = names.get(g.name or "unknown GPU", 0) + 1
+        summary = f"{len(lines)} GPUs: " + ", ".join(f"{c}× {name}" for name, c in names.items())
+        details = lines + details
+    if lost:
+        which = ", ".join(f"GPU {g.index} ({'lost' if g.lost else g.error})" for g in lost)
+        return fail(
+            "nvml.devices", f"{which}: NVML cannot talk to this GPU", *([summary] if lines else []), *details,
+            fix=Fix("A GPU that is lost has usually fallen off the bus (Xid 79): check the kernel log, reset the "
+                    "GPU or reboot, and reseat it / check its power if it repeats.",
+                    ("sudo dmesg | grep -iE 'NVRM|Xid'", "sudo nvidia-smi -r", "sudo reboot")),
+        )
+    if warns:
+        return warn("nvml.devices", "; ".join(warns), summary, *details, *notes,
+                    fix=Fix("Look closer at the GPU(s) named above.", tuple(dict.fromkeys(commands))))
+    # A lower PCIe generation at idle is power saving, not a fault: it stays a detail line of an ok finding.
+    return ok("nvml.devices", summary, *details, *notes)

@@ -1,1 +1,197 @@
-"""Placeholder: being written."""
+"""System and environment checks: OS, Python, containers, WSL2, CUDA_VISIBLE_DEVICES."""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+
+
+def _nvidia_on_bus(facts) -> bool:
+    return bool(getattr(facts.pci, "nvidia_devices", ()))
+
+
+def _gpu_count(facts) -> int | None:
+    gpus = getattr(facts.nvml, "gpus", None)
+    if gpus:
+        return len(gpus)
+    devs = getattr(facts.pci, "nvidia_devices", ())
+    return len(devs) if devs else None
+
+
+@check(
+    "system.os",
+    area="system",
+    title="Operating system",
+    needs=("env",),
+    what="Reads /etc/os-release, the kernel release (`uname -r`) and /proc/version.",
+    why="Driver packages, their names and the commands in every fix depend on the distribution; the kernel "
+        "release decides which NVIDIA module DKMS must have built.",
+    fix="Nothing to fix by itself: this finding gives the context the other fixes are written for.",
+)
+def check_os(facts) -> Finding:
+    env = facts.env
+    name = env.os_pretty or (f"{env.os_id} {env.os_version_id}" if env.os_id else None)
+    kernel = env.kernel_release
+    if not name and not kernel:
+        return info("system.os", "The distribution and kernel were not recorded")
+    parts = [name or "unknown distribution"]
+    if kernel:
+        parts.append(f"kernel {kernel}")
+    return ok("system.os", ", ".join(parts), *( [env.proc_version] if env.proc_version else []))
+
+
+@check(
+    "system.python",
+    area="system",
+    title="Python interpreter",
+    needs=("env",),
+    what="Asks the target interpreter (the current one, or `--python PATH`) for its version and whether it "
+         "runs in a virtualenv or conda environment.",
+    why="TensorFlow publishes wheels for a few Python versions only; pip quietly installs an older TensorFlow (or "
+        "none) for a Python outside that range, and a tool installed with pipx diagnoses the wrong environment "
+        "unless it is pointed at the project's interpreter.",
+    fix="Use a Python that the TensorFlow you want supports (see `compat.python`), e.g. "
+        "`python3.12 -m venv .venv && .venv/bin/pip install 'tensorflow[and-cuda]'`, and point tfdoctor at it with "
+        "`tfdoctor check --python .venv/bin/python`.",
+)
+def check_python(facts) -> Finding:
+    env = facts.env
+    py = env.python
+    if py is None:
+        if env.python_error:
+            return warn("system.python", "The target Python interpreter could not be run", env.python_error,
+                        fix=Fix("Check the path given to --python; it must be a Python executable.",
+                                ("tfdoctor check --python /path/to/venv/bin/python",)))
+        return skip("system.python", "The Python interpreter was not recorded")
+    where = []
+    if py.virtualenv:
+        where.append(f"virtualenv {py.virtualenv}")
+    if py.conda:
+        where.append("conda environment")
+    suffix = f" ({', '.join(where)})" if where else " (no virtualenv)"
+    details = [f"executable: {py.executable}"] if py.executable else []
+    try:
+        major, minor = (int(x) for x in py.version.split(".")[:2])
+    except ValueError:
+        major, minor = 0, 0
+    if (major, minor) < (3, 9) and major:
+        return warn("system.python", f"Python {py.version}{suffix} is older than any current TensorFlow supports",
+                    *details, fix=Fix("Use Python 3.10 to 3.13 for TensorFlow 2.21.",
+                                      ("python3.12 -m venv .venv", ".venv/bin/pip install 'tensorflow[and-cuda]'")))
+    return ok("system.python", f"Python {py.version}{suffix}", *details)
+
+
+@check(
+    "env.container",
+    area="system",
+    title="Container",
+    needs=("env", "pci"),
+    what="Looks for /.dockerenv, /run/.containerenv, container cgroups and the `container` variable, and lists "
+         "the /dev/nvidia* device nodes the container can see.",
+    why="A container sees the GPU only when it was started with GPU access (`docker run --gpus all` with the "
+        "NVIDIA Container Toolkit, or the Kubernetes device plugin); without it TensorFlow fails with "
+        "`failed call to cuInit` even though the host is healthy, and no driver installed inside the container "
+        "can help.",
+    fix="Restart the container with GPU access: `docker run --gpus all ...` (install `nvidia-container-toolkit` on "
+        "the host and restart Docker first), or request `nvidia.com/gpu` in the Kubernetes pod spec. Never install "
+        "the NVIDIA kernel driver inside a container.",
+    links=("https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html",),
+)
+def check_container(facts) -> Finding:
+    env = facts.env
+    if not env.container:
+        return ok("env.container", "Not running in a container")
+    evidence = list(env.container_evidence)
+    nodes = env.dev_nvidia
+    if nodes:
+        return info("env.container", f"Running in a {env.container} container with GPU device nodes "
+                                     f"({', '.join('/dev/' + n for n in nodes[:4])})", *evidence)
+    if nodes is None:
+        return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
+    fix = Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
+              ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
+               "docker run --gpus all ...   # then start your container the same way"))
+    finding = warn if not facts.require_gpu else fail
+    return finding("env.container", f"Running in a {env.container} container without /dev/nvidia* devices: "
+                                    "it was started without GPU access", *evidence, fix=fix)
+
+
+@check(
+    "env.wsl",
+    area="system",
+    title="WSL2",
+    needs=("env",),
+    what="Detects Windows Subsystem for Linux 2 (/proc/version, WSL_DISTRO_NAME) and checks that the Windows "
+         "driver's libcuda is mapped at /usr/lib/wsl/lib.",
+    why="Under WSL2 the GPU is driven by the Windows NVIDIA driver; installing a Linux NVIDIA driver inside WSL "
+        "breaks it, and the PCI, nouveau and kernel-module checks do not apply.",
+    fix="Install or update the NVIDIA driver on Windows (not in Linux), keep /usr/lib/wsl/lib on the loader path, "
+        "and run `wsl --update` from Windows. Remove any Linux `nvidia-driver-*` package installed inside WSL.",
+    links=("https://docs.nvidia.com/cuda/wsl-user-guide/index.html",),
+)
+def check_wsl(facts) -> Finding:
+    env = facts.env
+    if not env.wsl:
+        return ok("env.wsl", "Not running under WSL")
+    if env.wsl_libcuda:
+        return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
+                               "(/usr/lib/wsl/lib/libcuda.so.1 is present)",
+                    "Do not install a Linux NVIDIA driver inside WSL.")
+    return warn("env.wsl", "Running under WSL2 but the Windows driver's libcuda is missing from /usr/lib/wsl/lib",
+                fix=Fix("Install the current NVIDIA driver on Windows, then restart WSL (from PowerShell).",
+                        ("wsl --update", "wsl --shutdown")))
+
+
+_HIDE_ALL = {"", "-1", "none", "void", "nodevfiles"}
+
+
+@check(
+    "env.cuda-visible-devices",
+    area="system",
+    title="CUDA_VISIBLE_DEVICES",
+    needs=("env", "pci", "nvml"),
+    what="Reads CUDA_VISIBLE_DEVICES (and NVIDIA_VISIBLE_DEVICES in containers) and compares it with the GPUs "
+         "present.",
+    why="An empty value, -1, or indices that do not exist hide every GPU from CUDA: TensorFlow then logs "
+        "`failed call to cuInit: CUDA_ERROR_NO_DEVICE` on a perfectly healthy machine. Schedulers and notebooks "
+        "often set it behind the user's back.",
+    fix="Unset it (`unset CUDA_VISIBLE_DEVICES`) or set it to existing GPU indices or UUIDs (`export "
+        "CUDA_VISIBLE_DEVICES=0`); look for it in ~/.bashrc, the job script, or the notebook's first cell.",
+)
+def check_cuda_visible(facts) -> Finding:
+    env = facts.env
+    value = env.variables.get("CUDA_VISIBLE_DEVICES")
+    nv = env.variables.get("NVIDIA_VISIBLE_DEVICES")
+    fix = Fix("Unset CUDA_VISIBLE_DEVICES (or set it to existing GPU indices) where it is set.",
+              ("unset CUDA_VISIBLE_DEVICES", "grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment"))
+    if nv is not None and nv.strip().lower() in ("void", "none", ""):
+        return fail("env.cuda-visible-devices", f"NVIDIA_VISIBLE_DEVICES={nv!r} gives this container no GPU",
+                    fix=Fix("Start the container with GPUs.", ("docker run --gpus all ...",)))
+    if value is None:
+        return ok("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES is not set: every GPU is visible")
+    if value.strip().lower() in _HIDE_ALL:
+        return fail("env.cuda-visible-devices", f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU from TensorFlow",
+                    fix=fix)
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    count = _gpu_count(facts)
+    bad = []
+    for i, item in enumerate(items):
+        if item.startswith(("GPU-", "MIG-")):
+            continue
+        if not item.lstrip("-").isdigit() or int(item) < 0:
+            items = items[:i]  # CUDA stops at the first invalid entry
+            break
+        if count is not None and int(item) >= count:
+            bad.append(item)
+    if not items:
+        return fail("env.cuda-visible-devices", f"CUDA_VISIBLE_DEVICES={value!r} names no valid GPU", fix=fix)
+    if bad and count is not None and len(bad) == len(items):
+        return fail("env.cuda-visible-devices",
+                    f"CUDA_VISIBLE_DEVICES={value!r} names GPU(s) that do not exist (this machine has {count})",
+                    fix=fix)
+    if bad:
+        return warn("env.cuda-visible-devices",
+                    f"CUDA_VISIBLE_DEVICES={value!r}: index {', '.join(bad)} does not exist (this machine has {count})",
+                    fix=fix)
+    of = f" of {count}" if count else ""
+    return info("env.cuda-visible-devices", f"CUDA_VISIBLE_DEVICES={value!r}: TensorFlow sees {len(items)} GPU(s){of}")

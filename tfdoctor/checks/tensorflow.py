@@ -1,1 +1,648 @@
-"""Placeholder: being written."""
+"""TensorFlow checks: installed, imports, a CUDA build, its CUDA libraries load, and it sees (and uses) the GPU.
+
+Pure functions of the facts: the TensorFlow child's record (probes/tensorflow.py) and, for context, the other
+probes' facts, read with getattr so a probe that did not run only makes a check less specific.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from tfdoctor.checks import check
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+
+# Linux pip wheels with a CUDA build (tensorflow[and-cuda] from 2.14). macOS and Windows (>= 2.11) wheels are CPU-only.
+_LINUX = "Linux"
+
+
+# ----------------------------------------------------------------------------------------------- shared helpers
+def _kb():
+    from tfdoctor.knowledge import loader
+
+    return loader
+
+
+def tf_facts(facts):
+    """The TensorFlow facts, or None when the probe did not run."""
+    return getattr(facts, "tensorflow", None)
+
+
+def python_cmd(tf) -> str:
+    """How to call the diagnosed interpreter in a command (its full path when known)."""
+    exe = getattr(tf, "python_executable", None) or getattr(tf, "python", None)
+    return shlex.quote(exe) if exe else "python3"
+
+
+def minor(version: str | None) -> str | None:
+    """'2.21.0' -> '2.21'."""
+    if not version:
+        return None
+    parts = version.split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 else None
+
+
+def python_minor(tf) -> str | None:
+    return minor(getattr(tf, "python_version", None))
+
+
+def newest_tf_for_python(py: str | None, need_and_cuda: bool = False):
+    """Newest TensorFlow build whose tested Python range holds `py` ('3.11'); None when none does."""
+    builds = _kb().tf_versions()
+    for b in reversed(builds):
+        if need_and_cuda and not b.has_and_cuda_extra:
+            continue
+        if py is None or b.supports_python(py):
+            return b
+    return None
+
+
+def install_command(tf, version: str | None, gpu: bool) -> str:
+    """`<python> -m pip install 'tensorflow[and-cuda]==2.21.*'` (or plain tensorflow where there is no GPU)."""
+    b = _kb().tf_build(version) if version else None
+    extra = "[and-cuda]" if gpu and (b is None or b.has_and_cuda_extra) else ""
+    pin = f"=={version}.*" if version else ""
+    return f"{python_cmd(tf)} -m pip install 'tensorflow{extra}{pin}'"
+
+
+def machine_has_nvidia_gpu(facts) -> bool | None:
+    """True/False from the PCI bus or NVML; None when neither probe could tell."""
+    pci = getattr(facts, "pci", None)
+    nvml = getattr(facts, "nvml", None)
+    devices = getattr(pci, "nvidia_devices", None)
+    gpus = getattr(nvml, "gpus", None)
+    if devices:
+        return True
+    if gpus:
+        return True
+    if devices is not None and len(devices) == 0:
+        return False
+    if getattr(nvml, "init_ok", None) and gpus is not None and len(gpus) == 0:
+        return False
+    return None
+
+
+def machine_gpus(facts) -> list[tuple[str, str | None]]:
+    """(name, compute capability) of every NVIDIA GPU the system probes saw: NVML first, else PCI."""
+    nvml = getattr(facts, "nvml", None)
+    out = [(getattr(g, "name", None) or "NVIDIA GPU", getattr(g, "compute_capability", None))
+           for g in (getattr(nvml, "gpus", None) or ())]
+    if out:
+        return out
+    pci = getattr(facts, "pci", None)
+    return [(getattr(d, "name", None) or "NVIDIA GPU", getattr(d, "compute_capability", None))
+            for d in (getattr(pci, "nvidia_devices", None) or ())]
+
+
+def wants_gpu(facts) -> bool:
+    return bool(machine_has_nvidia_gpu(facts)) or bool(getattr(facts, "require_gpu", False))
+
+
+def _child_unusable(tf) -> Finding | None:
+    return None
+
+
+def _skip_if_not_run(fid: str, tf) -> Finding | None:
+    if tf is None or tf.source == "none":
+        why = getattr(tf, "probe_error", None) if tf is not None else None
+        return skip(fid, "the TensorFlow probe did not run" + (f" ({why})" if why else ""))
+    if tf.source == "log-only":
+        return skip(fid, "only TensorFlow's log is available (no probe record)")
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- tf.installed
+@check(
+    "tf.installed",
+    area="tensorflow",
+    title="TensorFlow is installed",
+    needs=("tensorflow",),
+    what="Runs the diagnosed Python interpreter (the current one, or `--python PATH`) in a child process and "
+         "looks for the `tensorflow` distribution and package there, with its version and install location.",
+    why="tfdoctor diagnoses the interpreter your program runs with. A TensorFlow installed in another "
+        "virtual environment, or as the deprecated `tensorflow-gpu` or the CPU-only `tensorflow-cpu`, is a common "
+        "reason for 'no GPU'.",
+    fix="Install TensorFlow with its CUDA libraries into the interpreter you run: "
+        "`python -m pip install 'tensorflow[and-cuda]==2.21.*'` (Linux; TensorFlow 2.14 and newer).",
+    links=("https://www.tensorflow.org/install/pip",),
+)
+def check_installed(facts) -> Finding:
+    tf = tf_facts(facts)
+    if (s := _skip_if_not_run("tf.installed", tf)) is not None:
+        return s
+    if tf.ended == "not-found":
+        return fail("tf.installed", f"the Python interpreter {tf.python} was not found",
+                    tf.log_tail or "", fix=Fix("Point --python at the interpreter your program uses, e.g. a "
+                                               "virtual environment's bin/python.",
+                                               ("tfdoctor check --python .venv/bin/python",)))
+    gpu = wants_gpu(facts)
+    py = python_minor(tf)
+    if tf.installed is False:
+        b = newest_tf_for_python(py)
+        where = f"Python {tf.python_version} ({tf.python_executable or tf.python or 'current interpreter'})"
+        if b is None:
+            newest = _kb().tf_versions()[-1]
+            return fail("tf.installed", f"TensorFlow is not installed, and no TensorFlow release supports {where}",
+                        f"TensorFlow {newest.version} supports Python {newest.python_min} to {newest.python_max}.",
+                        fix=Fix(f"Create a virtual environment with Python {newest.python_max} and install "
+                                f"TensorFlow {newest.version} there.",
+                                (f"python{newest.python_max} -m venv .venv",
+                                 install_command(None, newest.version, gpu).replace(python_cmd(tf),
+                                                                                     ".venv/bin/python"))))
+        return fail("tf.installed", f"TensorFlow is not installed for {where}",
+                    *([f"`{tf.import_failure.line}`"] if tf.import_failure else []),
+                    fix=Fix(f"Install TensorFlow {b.version} into this interpreter"
+                            + (" with the CUDA libraries from pip." if gpu else "."),
+                            (install_command(tf, b.version, gpu),)))
+    dist = tf.tf_distribution
+    version = tf.tf_version
+    where = f" in {tf.location}" if tf.location else ""
+    env = f"Python {tf.python_version}" if tf.python_version else "the diagnosed Python"
+    if tf.virtual_env or tf.virtualenv:
+        env += f", virtual environment {tf.virtual_env or tf.python_executable}"
+    details = [f"interpreter: {tf.python_executable or tf.python} ({env})"]
+    if dist:
+        details.append(f"distribution: {dist[0]} {dist[1]}")
+    if tf.installed is None:
+        return info("tf.installed", "whether TensorFlow is installed is unknown: the child ended before saying",
+                    *details)
+    tf_dists = [(n, v) for n, v in tf.distributions if n in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu")]
+    if tf.distribution("tensorflow-gpu"):
+        target = minor(version) if version and tuple(map(int, minor(version).split("."))) >= (2, 14) else None
+        b = _kb().tf_build(target) if target else newest_tf_for_python(py, need_and_cuda=True)
+        return warn("tf.installed", f"TensorFlow {version} is installed as the deprecated `tensorflow-gpu` package",
+                    "Since 2.1 `tensorflow` includes GPU support; `tensorflow-gpu` gets no new releases.", *details,
+                    fix=Fix("Replace it with `tensorflow[and-cuda]`.",
+                            (f"{python_cmd(tf)} -m pip uninstall -y tensorflow-gpu",
+                             install_command(tf, b.version if b else None, True))))
+    if len(tf_dists) > 1:
+        names = ", ".join(f"{n} {v}" for n, v in tf_dists)
+        return warn("tf.installed", f"several TensorFlow distributions are installed together: {names}",
+                    "They share the `tensorflow` package folder; whichever was installed last wins.", *details,
+                    fix=Fix("Keep one: uninstall them all, then install the GPU build.",
+                            (f"{python_cmd(tf)} -m pip uninstall -y " + " ".join(n for n, _ in tf_dists),
+                             install_command(tf, minor(version), gpu))))
+    return ok("tf.installed", f"TensorFlow {version or '(version unknown)'}{where}", *details)
+
+
+# ----------------------------------------------------------------------------------------------- tf.import
+@check(
+    "tf.import",
+    area="tensorflow",
+    title="`import tensorflow` works",
+    needs=("tensorflow",),
+    after=("tf.installed", "cpu.avx"),
+    what="Imports TensorFlow in a child process with a timeout and classifies how that ended: success, an "
+         "ImportError (NumPy ABI, protobuf, glibc too old, a missing module), a crash (SIGILL on a CPU without "
+         "AVX, SIGSEGV, SIGABRT), a hang, or garbage on stdout.",
+    why="A failed import is the first wall: nothing about the GPU can be learnt until it works. The child keeps "
+        "the crash away from tfdoctor and lets it quote the exact line.",
+    fix="Depends on the cause, each with exact versions: `pip install 'numpy<2'` for a NumPy ABI mismatch with "
+        "TensorFlow older than 2.18, `pip install 'protobuf==3.20.*'` for 'Descriptors cannot be created "
+        "directly', a newer OS (glibc) or an older TensorFlow for `GLIBC_2.xx not found`, a CPU with AVX for "
+        "'Illegal instruction'.",
+)
+def check_import(facts) -> Finding:
+    tf = tf_facts(facts)
+    if (s := _skip_if_not_run("tf.import", tf)) is not None:
+        return s
+    if tf.ended == "not-found" or tf.installed is False:
+        return skip("tf.import", "TensorFlow is not installed")
+    py = python_cmd(tf)
+    if tf.ended == "signal":
+        return _import_signal(tf)
+    if tf.ended == "timeout":
+        where = {"import": "`import tensorflow`", "devices": "listing devices (cuInit)", "matmul": "a matmul",
+                 "libraries": "loading CUDA libraries"}.get(tf.step or "", "the TensorFlow probe")
+        return fail("tf.import", f"{where} did not finish within {tf.timeout_s or tf.duration_s:.0f} s",
+                    *(["last lines of the log:", tf.log_tail] if tf.log_tail else []),
+                    fix=Fix("A hang in device listing usually means a GPU or driver in a bad state; check it, "
+                            "and give a slow first import more time.",
+                            ("nvidia-smi", f"tfdoctor check --tf-timeout {int((tf.timeout_s or 90) * 2)}")))
+    if tf.ended == "garbage":
+        return fail("tf.import", "the TensorFlow child printed something that is not its JSON report",
+                    f"stdout began with: {(tf.stdout_excerpt or '').strip()[:300]!r}",
+                    fix=Fix("Something in the interpreter's start-up (a sitecustomize.py, a .pth file, a wrapper "
+                            "script) prints on stdout; run it yourself to see what.",
+                            (f"{py} -c 'import tensorflow as tf; print(tf.__version__)'",)))
+    if tf.imported:
+        took = f" in {tf.import_s:.1f} s" if tf.import_s is not None else ""
+        return ok("tf.import", f"`import tensorflow` works{took}")
+    failure = tf.import_failure
+    if failure is None:
+        return fail("tf.import", f"the TensorFlow child exited with status {tf.rc} before reporting",
+                    *([tf.log_tail] if tf.log_tail else []),
+                    fix=Fix("Run the import yourself to see the full error.",
+                            (f"{py} -c 'import tensorflow'",)))
+    return _import_failure(tf, failure, py)
+
+
+def _import_signal(tf) -> Finding:
+    sig = tf.signal_name or "a signal"
+    flags = tf.cpu_flags
+    model = tf.cpu_model or "this CPU"
+    if sig == "SIGILL" or tf.log.has("illegal-instruction") or tf.log.has("cpu-missing-instructions"):
+        missing = [f.upper() for f in ("avx", "avx2", "fma") if flags is not None and f not in flags]
+        details = []
+        if flags is not None:
+            details.append(f"CPU {model}: " + ("no " + ", ".join(missing) if missing else "has AVX, AVX2 and FMA"))
+            details.append("CPU flags: " + " ".join(sorted(flags)))
+        if not missing and flags is not None:
+            summary = f"`import tensorflow` was killed by {sig} (illegal instruction) although {model} has AVX"
+            hint = ("The wheel may target newer instructions than this CPU has, or a native dependency is broken; "
+                    "reinstall TensorFlow for this machine.")
+        else:
+            summary = f"`import tensorflow` was killed by {sig}: {model} has no AVX, which TensorFlow's wheels need"
+            hint = ("Run on a CPU with AVX (in a VM, expose the host CPU: libvirt host-passthrough, QEMU -cpu host), "
+                    "or build TensorFlow from source without AVX.")
+        return fail("tf.import", summary, *details,
+                    fix=Fix(hint, ("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX",)))
+    if sig == "SIGABRT" and tf.log.has("cpu-missing-instructions"):
+        ins = ", ".join(tf.log.cpu_missing_instructions) or "AVX"
+        return fail("tf.import", f"TensorFlow aborted: this CPU lacks {ins}",
+                    fix=Fix("Run on a CPU with these instructions, or build TensorFlow from source."))
+    return fail("tf.import", f"`import tensorflow` crashed with {sig}",
+                *(["last lines of the log:", tf.log_tail] if tf.log_tail else []),
+                fix=Fix("Reinstall TensorFlow into a fresh virtual environment; a crash in import usually means "
+                        "mixed or broken native packages.",
+                        (f"{python_cmd(tf)} -m venv --clear /tmp/tf-clean && /tmp/tf-clean/bin/python -m pip install "
+                         f"'tensorflow[and-cuda]'",)))
+
+
+def _import_failure(tf, failure, py: str) -> Finding:
+    quote = f"`{failure.line}`"
+    version = tf.tf_version
+    mv = minor(version)
+    if failure.kind == "numpy-abi":
+        numpy = tf.distribution("numpy")
+        return fail("tf.import", f"TensorFlow {version or ''} was built against NumPy 1.x but NumPy {numpy or '2'} "
+                    "is installed".replace("  ", " "), quote,
+                    fix=Fix("Install a NumPy 1.x (TensorFlow older than 2.18 is built against it), or upgrade "
+                            "TensorFlow to a release built for NumPy 2.",
+                            (f"{py} -m pip install 'numpy<2'",)))
+    if failure.kind == "protobuf":
+        return fail("tf.import", "the installed protobuf is too new for this TensorFlow's generated code", quote,
+                    fix=Fix("Install the protobuf this TensorFlow was generated for, or upgrade TensorFlow.",
+                            (f"{py} -m pip install 'protobuf==3.20.*'",)))
+    if failure.kind == "glibc":
+        need = (failure.detail or "").replace("GLIBC_", "")
+        have = tf.libc_version
+        b = _kb().tf_build(mv) if mv else None
+        return fail("tf.import", f"TensorFlow {version or ''} needs glibc {need or '(newer)'} but this system has "
+                    f"glibc {have or '(unknown)'}", quote,
+                    *([f"TensorFlow {b.version} wheels are {b.extra.get('manylinux', '')} (glibc >= {b.glibc_min})"]
+                      if b and b.glibc_min else []),
+                    fix=Fix("Upgrade the operating system (Ubuntu 20.04 has glibc 2.31, 22.04 has 2.35), run "
+                            "TensorFlow in a container, or install an older TensorFlow built for this glibc.",
+                            ("ldd --version | head -1",)))
+    if failure.kind == "glibcxx":
+        return fail("tf.import", f"the C++ runtime is older than TensorFlow needs ({failure.detail})", quote,
+                    fix=Fix("A conda environment or LD_LIBRARY_PATH often puts an old libstdc++ first; update it.",
+                            ("conda install -c conda-forge 'libstdcxx-ng>=12'",)))
+    if failure.kind == "missing-module":
+        return fail("tf.import", f"TensorFlow's dependency `{failure.detail}` is missing", quote,
+                    fix=Fix("Reinstall TensorFlow so pip installs its dependencies.",
+                            (f"{py} -m pip install --force-reinstall '{_dist_name(tf)}=={version}'"
+                             if version else f"{py} -m pip install --force-reinstall tensorflow",)))
+    if failure.kind == "cuda-library":
+        return fail("tf.import", f"`import tensorflow` needs {failure.detail}, which is not installed", quote,
+                    fix=Fix("Install TensorFlow with its CUDA libraries from pip.",
+                            (install_command(tf, mv if mv and _has_and_cuda(mv) else None, True),)))
+    if failure.kind == "cpu-instructions":
+        return fail("tf.import", "TensorFlow aborted: this CPU lacks instructions the wheel was built for", quote,
+                    fix=Fix("Run on a CPU with AVX, or build TensorFlow from source."))
+    if failure.kind == "dll":
+        return fail("tf.import", "a Windows DLL could not be loaded", quote,
+                    fix=Fix("Install the Microsoft Visual C++ Redistributable; for a GPU use WSL2."))
+    return fail("tf.import", f"`import tensorflow` failed: {failure.exception or 'error'}", quote,
+                fix=Fix("Run the import yourself for the full traceback.", (f"{py} -c 'import tensorflow'",)))
+
+
+def _dist_name(tf) -> str:
+    dist = tf.tf_distribution
+    return dist[0] if dist else "tensorflow"
+
+
+def _has_and_cuda(version: str) -> bool:
+    b = _kb().tf_build(version)
+    return bool(b and b.has_and_cuda_extra)
+
+
+# ----------------------------------------------------------------------------------------------- tf.cuda-build
+@check(
+    "tf.cuda-build",
+    area="tensorflow",
+    title="TensorFlow is a CUDA build",
+    needs=("tensorflow",),
+    after=("tf.import",),
+    what="Reads `tf.sysconfig.get_build_info()`: is_cuda_build, the CUDA and cuDNN versions and the compute "
+         "capabilities compiled in.",
+    why="`tensorflow-cpu`, the macOS wheels and the native Windows wheels from 2.11 on have no CUDA at all: no "
+        "driver or library can make them use an NVIDIA GPU.",
+    fix="On Linux: `pip uninstall -y tensorflow-cpu && pip install 'tensorflow[and-cuda]==2.21.*'`. On Windows, "
+        "use WSL2 (TensorFlow 2.10 was the last native-Windows GPU release). macOS has no CUDA build.",
+    links=("https://www.tensorflow.org/install/pip",),
+)
+def check_cuda_build(facts) -> Finding:
+    tf = tf_facts(facts)
+    if (s := _skip_if_not_run("tf.cuda-build", tf)) is not None:
+        return s
+    if not tf.imported or tf.build is None:
+        return skip("tf.cuda-build", "TensorFlow did not import, so its build is unknown")
+    b = tf.build
+    version = tf.tf_version
+    gpu = wants_gpu(facts)
+    if b.is_cuda_build:
+        archs = ", ".join(b.compute_capabilities) or "unknown"
+        return ok("tf.cuda-build", f"TensorFlow {version} is built with CUDA {b.cuda_version} and cuDNN "
+                  f"{b.cudnn_version}", f"compute capabilities compiled in: {archs}")
+    make = fail if gpu else info
+    if b.is_rocm_build:
+        return make("tf.cuda-build", f"TensorFlow {version} is a ROCm (AMD) build, not a CUDA build",
+                    fix=Fix("Install the CUDA build for NVIDIA GPUs.",
+                            (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
+                             install_command(tf, _target_minor(tf), True)))) if gpu else \
+            info("tf.cuda-build", f"TensorFlow {version} is a ROCm (AMD) build")
+    if tf.system == "Darwin":
+        return make("tf.cuda-build", f"TensorFlow {version} on macOS has no CUDA build",
+                    "NVIDIA GPUs are not supported on macOS; Apple GPUs go through tensorflow-metal.",
+                    fix=Fix("Use Linux for an NVIDIA GPU, or tensorflow-metal for an Apple GPU.",
+                            (f"{python_cmd(tf)} -m pip install tensorflow-metal",)))
+    if tf.system == "Windows":
+        return make("tf.cuda-build", f"TensorFlow {version} on native Windows has no CUDA build",
+                    "TensorFlow 2.10 was the last release with GPU support on native Windows.",
+                    fix=Fix("Run TensorFlow in WSL2 with `tensorflow[and-cuda]`, or install TensorFlow 2.10 with "
+                            "CUDA 11.2 and cuDNN 8.1.",
+                            ("wsl --install -d Ubuntu", "python -m pip install 'tensorflow<2.11'")))
+    if tf.distribution("tensorflow-cpu"):
+        target = _target_minor(tf)
+        return make("tf.cuda-build", f"`tensorflow-cpu` {tf.distribution('tensorflow-cpu')} is installed: a "
+                    "CPU-only build", fix=Fix("Replace it with the CUDA build.",
+                                              (f"{python_cmd(tf)} -m pip uninstall -y tensorflow-cpu",
+                                               install_command(tf, target, True))))
+    return make("tf.cuda-build", f"TensorFlow {version} is a CPU-only build (is_cuda_build is False)",
+                fix=Fix("Install the official CUDA build from PyPI.",
+                        (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
+                         install_command(tf, _target_minor(tf), True))))
+
+
+def _target_minor(tf) -> str | None:
+    """The TensorFlow minor to (re)install: the installed one when it has [and-cuda], else the newest for this Python."""
+    mv = minor(tf.tf_version)
+    if mv and _has_and_cuda(mv):
+        return mv
+    b = newest_tf_for_python(python_minor(tf), need_and_cuda=True)
+    return b.version if b else mv
+
+
+# ----------------------------------------------------------------------------------------------- tf.cuda-libs
+@check(
+    "tf.cuda-libs",
+    area="tensorflow",
+    title="CUDA libraries load",
+    needs=("tensorflow",),
+    after=("tf.cuda-build", "pci.nvidia-gpu", "driver.nvidia-module", "nvml.init"),
+    what="Tries, inside the TensorFlow child, to load by soname every CUDA library this build needs "
+         "(libcuda.so.1 from the driver; libcudart, libcublas, libcublasLt, libcufft, libcusolver, libcusparse, "
+         "libcudnn for its CUDA and cuDNN), where TensorFlow looks: the loader path and the pip `nvidia/*/lib` "
+         "folders. Also reads TensorFlow's own 'Could not load dynamic library' lines and /proc/self/maps.",
+    why="A CUDA build that cannot load one of these prints `Cannot dlopen some GPU libraries` and silently uses "
+        "the CPU. Newer TensorFlow no longer names the missing library unless verbose logging is on.",
+    fix="Install the libraries for the installed TensorFlow from pip: "
+        "`python -m pip install 'tensorflow[and-cuda]==2.21.*'` (same version as installed). libcuda.so.1 comes "
+        "with the NVIDIA driver, not from pip.",
+)
+def check_cuda_libs(facts) -> Finding:
+    tf = tf_facts(facts)
+    if tf is not None and tf.source == "log-only":
+        return _cuda_libs_from_log(facts, tf)
+    if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
+        return s
+    if not tf.imported or tf.build is None or not tf.build.is_cuda_build:
+        return skip("tf.cuda-libs", "not a CUDA build of TensorFlow (or it did not import)")
+    attempts = tf.library_attempts
+    missing = [a for a in attempts if not a.loaded]
+    log_missing = [lib for lib in tf.log.missing_libraries if lib not in {a.soname for a in attempts}]
+    has_gpu = machine_has_nvidia_gpu(facts)
+    if not attempts and not tf.log.missing_libraries:
+        return skip("tf.cuda-libs", "the child did not try to load CUDA libraries")
+    loaded = [a for a in attempts if a.loaded]
+    loaded_text = [f"{a.soname}: {a.path or 'loaded'}" for a in loaded]
+    if not missing and not log_missing:
+        cudnn = _cudnn_mismatch(tf)
+        if cudnn is not None:
+            return cudnn
+        return ok("tf.cuda-libs", f"all {len(attempts)} CUDA libraries TensorFlow needs load", *loaded_text)
+    if has_gpu is False and not getattr(facts, "require_gpu", False):
+        return info("tf.cuda-libs", "no NVIDIA GPU here, so the CUDA libraries are not needed "
+                    f"({len(missing)} of {len(attempts)} are not installed)",
+                    "not found: " + ", ".join(a.soname for a in missing + [] ) if missing else "")
+    names = [a.soname for a in missing] + log_missing
+    runtime = [n for n in names if n != "libcuda.so.1"]
+    details = [f"{a.soname}: {a.error}" for a in missing if a.error] + [f"{n}: named in TensorFlow's log"
+                                                                          for n in log_missing]
+    if tf.pip_library_dirs:
+        details.append("pip library folders searched: " + ", ".join(tf.pip_library_dirs))
+    if not runtime:
+        return fail("tf.cuda-libs", "libcuda.so.1 (part of the NVIDIA driver) cannot be loaded", *details,
+                    fix=_driver_library_fix(facts))
+    cuda = tf.build.cuda_version
+    summary = f"TensorFlow {tf.tf_version} cannot load {', '.join(runtime)}" + (
+        " (and libcuda.so.1, from the driver)" if "libcuda.so.1" in names else "")
+    return fail("tf.cuda-libs", summary, *details, fix=_runtime_libs_fix(tf, runtime, cuda))
+
+
+def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
+    kb = _kb()
+    mv = minor(tf.tf_version)
+    if mv and _has_and_cuda(mv):
+        return Fix(f"Install the CUDA libraries TensorFlow {mv} was built for, from pip, into the same interpreter.",
+                   (install_command(tf, mv, True),))
+    pips = sorted({p for n in runtime if (p := kb.pip_package_for_library(n, cuda))})
+    apts = sorted({p for n in runtime if (p := kb.apt_package_for_library(n, cuda))})
+    newest = newest_tf_for_python(python_minor(tf), need_and_cuda=True)
+    cmds = []
+    if apts:
+        cmds.append("sudo apt install " + " ".join(apts) + "   # from NVIDIA's CUDA apt repository")
+    if pips:
+        cmds.append(f"{python_cmd(tf)} -m pip install " + " ".join(pips))
+    if newest:
+        cmds.append(install_command(tf, newest.version, True) + "   # or: upgrade to a release with [and-cuda]")
+    return Fix(f"TensorFlow {mv} needs CUDA {cuda} libraries on the loader path (no [and-cuda] extra before 2.14).",
+               tuple(cmds))
+
+
+def _driver_library_fix(facts) -> Fix:
+    env = getattr(facts, "env", None)
+    if getattr(env, "container", None) or getattr(env, "in_container", None):
+        return Fix("Inside a container the driver's libcuda.so.1 comes from the host: start it with the GPU.",
+                   ("docker run --gpus all ...   # needs nvidia-container-toolkit on the host",))
+    return Fix("libcuda.so.1 is installed with the NVIDIA driver (Ubuntu: libnvidia-compute-<branch>); install "
+               "the driver.", ("sudo ubuntu-drivers install", "sudo apt install nvidia-driver-570"))
+
+
+def _cudnn_mismatch(tf) -> Finding | None:
+    if not tf.log.cudnn_loaded:
+        return None
+    return fail("tf.cuda-libs", f"cuDNN {tf.log.cudnn_loaded} is loaded but TensorFlow was built with "
+                f"{tf.log.cudnn_compiled}", f"`{tf.log.first('cudnn-version-mismatch').line}`",
+                fix=Fix("Install the cuDNN TensorFlow was built with (an older copy on LD_LIBRARY_PATH or in conda "
+                        "often wins).", (_cudnn_install(tf),)))
+
+
+def _cudnn_install(tf) -> str:
+    compiled = tf.log.cudnn_compiled or ""
+    major = compiled.split(".")[0] if compiled else "9"
+    cuda_major = (tf.build.cuda_version or "12").split(".")[0] if tf.build else "12"
+    return f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'" \
+        if compiled and major.isdigit() else f"{python_cmd(tf)} -m pip install nvidia-cudnn-cu{cuda_major}"
+
+
+def _cuda_libs_from_log(facts, tf) -> Finding:
+    """A snapshot with only TensorFlow's log: what the log says about libraries."""
+    log = tf.log
+    if log.cudnn_loaded:
+        return fail("tf.cuda-libs", f"cuDNN {log.cudnn_loaded} is loaded but TensorFlow was built with "
+                    f"{log.cudnn_compiled}", f"`{log.first('cudnn-version-mismatch').line}`",
+                    fix=Fix("Install the cuDNN TensorFlow was built with; an older copy on LD_LIBRARY_PATH or in "
+                            "conda wins otherwise.", (f"pip install 'nvidia-cudnn-cu{_cuda_major_for_cudnn(log)}"
+                                                      f">={log.cudnn_compiled}'",)))
+    if log.missing_libraries:
+        runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
+        kb = _kb()
+        cuda = _cuda_for_libs(runtime)
+        pips = sorted({p for n in runtime if (p := kb.pip_package_for_library(n, cuda))})
+        cmds = (("pip install " + " ".join(pips),) if pips else ())
+        cmds += ("pip install 'tensorflow[and-cuda]'   # TensorFlow 2.14+: the libraries come with it",)
+        if not runtime:
+            return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
+                        "be loaded", fix=_driver_library_fix(facts))
+        return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
+                    + ", ".join(log.missing_libraries),
+                    *[m.line for m in log.matches if m.kind == "dso-load-failed"][:10],
+                    fix=Fix("Install the libraries (pip wheels shown; NVIDIA's apt packages work too) or TensorFlow "
+                            "with [and-cuda].", cmds))
+    if log.has("cannot-dlopen-gpu-libs"):
+        return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
+                    "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "
+                    "does.", fix=Fix("Run tfdoctor on the machine itself, or install the libraries with TensorFlow.",
+                                     ("tfdoctor check", "pip install 'tensorflow[and-cuda]'")))
+    return skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+
+
+def _cuda_for_libs(names: list[str]) -> str | None:
+    for n in names:
+        if n.startswith("libcudart.so."):
+            return n.split(".so.")[1]
+    return None
+
+
+def _cuda_major_for_cudnn(log) -> str:
+    compiled = log.cudnn_compiled or ""
+    return "11" if compiled.startswith("8.") and compiled < "8.9" else "12"
+
+
+# ----------------------------------------------------------------------------------------------- tf.gpu-visible
+@check(
+    "tf.gpu-visible",
+    area="tensorflow",
+    title="TensorFlow sees and uses the GPU",
+    needs=("tensorflow",),
+    after=("pci.nvidia-gpu", "driver.nvidia-module", "nvml.init", "nvml.devices", "env.cuda-visible-devices",
+           "compat.driver-cuda", "tf.cuda-libs", "compat.compute-capability"),
+    what="Lists TensorFlow's physical GPUs with their name and compute capability, and runs a small matmul on each "
+         "(a GPU that is listed but cannot run an op does not count).",
+    why="This is the question users ask: `tf.config.list_physical_devices('GPU')` returning `[]`. Every other "
+        "check explains why it is empty.",
+    fix="Fix the root cause named in the report (driver, CUDA libraries, compute capability, CUDA_VISIBLE_DEVICES). "
+        "With no NVIDIA GPU in the machine, TensorFlow uses the CPU and nothing needs fixing.",
+)
+def check_gpu_visible(facts) -> Finding:
+    tf = tf_facts(facts)
+    if tf is not None and tf.source == "log-only":
+        return _gpu_visible_from_log(facts, tf)
+    if (s := _skip_if_not_run("tf.gpu-visible", tf)) is not None:
+        return s
+    if not tf.imported or tf.step == "import":
+        return skip("tf.gpu-visible", "TensorFlow did not import")
+    if tf.gpus:
+        bad = [g for g in tf.gpus if g.matmul_ok is False]
+        listed = [f"{g.name}: {g.device_name or 'GPU'} (compute capability {g.compute_capability or '?'})"
+                  for g in tf.gpus]
+        if bad:
+            return fail("tf.gpu-visible", f"TensorFlow lists {len(tf.gpus)} GPU(s) but cannot run an op on "
+                        f"{', '.join(g.name.replace('/physical_device:', '') for g in bad)}",
+                        *listed, *[f"{g.name}: {g.matmul_error}" for g in bad],
+                        fix=_gpu_op_fix(tf, bad))
+        return ok("tf.gpu-visible", f"TensorFlow uses {len(tf.gpus)} GPU(s): "
+                  + ", ".join(g.device_name or g.name for g in tf.gpus), *listed)
+    has_gpu = machine_has_nvidia_gpu(facts)
+    require = bool(getattr(facts, "require_gpu", False))
+    if has_gpu is False:
+        if require:
+            return fail("tf.gpu-visible", "no NVIDIA GPU in this machine, and a GPU is required (--require-gpu)",
+                        fix=Fix("Run on a machine (or container) with an NVIDIA GPU."))
+        return info("tf.gpu-visible", "TensorFlow will use the CPU (this machine has no NVIDIA GPU)")
+    env = getattr(facts, "env", None)
+    cvd = getattr(env, "cuda_visible_devices", None)
+    details = [f"{name} (compute capability {cc or '?'})" for name, cc in machine_gpus(facts)]
+    reason = _why_no_gpu(tf.log)
+    if reason:
+        details.append(reason)
+    if tf.devices_error:
+        details.append(f"listing devices failed: {tf.devices_error}")
+    if cvd is not None and cvd.strip() in ("", "-1", "none", "NoDevFiles"):
+        return fail("tf.gpu-visible", f"TensorFlow sees no GPU: CUDA_VISIBLE_DEVICES={cvd!r} hides them", *details,
+                    fix=Fix("Unset it (or list the GPUs to use).", ("unset CUDA_VISIBLE_DEVICES",)))
+    summary = "TensorFlow sees no GPU" + (" although the machine has one" if has_gpu else "")
+    if has_gpu is None and not require:
+        return warn("tf.gpu-visible", summary + " (whether the machine has an NVIDIA GPU is unknown)", *details,
+                    fix=_no_gpu_fix(tf))
+    return fail("tf.gpu-visible", summary, *details, fix=_no_gpu_fix(tf))
+
+
+def _why_no_gpu(log) -> str | None:
+    for kind in ("gpu-below-min-cc", "cannot-dlopen-gpu-libs", "cuinit-error", "kernel-driver-not-running",
+                 "cudart-stub-no-driver", "driver-insufficient"):
+        m = log.first(kind)
+        if m is not None:
+            return f"TensorFlow's log: `{m.line}`"
+    return None
+
+
+def _no_gpu_fix(tf) -> Fix:
+    log = tf.log
+    if log.has("gpu-below-min-cc") and log.compute_capabilities:
+        b = _kb().newest_tf_supporting_cc(log.compute_capabilities[0])
+        if b:
+            return Fix(f"This GPU's compute capability is below what TensorFlow {tf.tf_version} supports; "
+                       f"TensorFlow {b.version} is the newest that does.", (install_command(tf, b.version, True),))
+    if log.has("cannot-dlopen-gpu-libs") or log.missing_libraries:
+        mv = _target_minor(tf)
+        return Fix("Install the CUDA libraries this TensorFlow needs.", (install_command(tf, mv, True),))
+    return Fix("Fix the root cause shown first in this report, then check again.", ("tfdoctor check",))
+
+
+def _gpu_op_fix(tf, bad) -> Fix:
+    text = " ".join(g.matmul_error or "" for g in bad)
+    if "kernel image" in text or "no kernel image" in text:
+        return Fix("This TensorFlow has no kernels for this GPU's compute capability; see compat.compute-capability.")
+    if "out of memory" in text.lower() or "OOM" in text:
+        return Fix("The GPU's memory is taken by other processes; free it.", ("nvidia-smi",))
+    return Fix("Look at the error above; a driver/library mismatch is the usual cause.", ("nvidia-smi",))
+
+
+def _gpu_visible_from_log(facts, tf) -> Finding:
+    log = tf.log
+    created = [m for m in log.matches if m.kind == "device-created"]
+    if created:
+        names = sorted({m.group("name") or "GPU" for m in created})
+        return ok("tf.gpu-visible", f"TensorFlow's log shows a GPU device created: {', '.join(names)}",
+                  created[0].line)
+    reason = _why_no_gpu(log)
+    if reason is None:
+        return skip("tf.gpu-visible", "TensorFlow's log does not say whether a GPU was used")
+    has_gpu = machine_has_nvidia_gpu(facts)
+    if has_gpu is False and not getattr(facts, "require_gpu", False):
+        return info("tf.gpu-visible", "TensorFlow uses the CPU (no NVIDIA GPU in this machine)", reason)
+    return fail("tf.gpu-visible", "TensorFlow's log shows it did not register a GPU", reason,
+                fix=_no_gpu_fix(tf))

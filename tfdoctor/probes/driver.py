@@ -1,1 +1,510 @@
-"""Placeholder: being written."""
+"""Driver probe: the kernel side of the NVIDIA driver, as facts.
+
+Loaded modules, the loaded driver's version, every modprobe config directory and the kernel command line (for
+nouveau/nova/nvidia blacklists), `ubuntu-drivers devices`, Secure Boot (`mokutil --sb-state`) and kernel lockdown,
+`dkms status` against `uname -r`, `modinfo nvidia`, the installed driver packages (dpkg or rpm), and the lines of
+this boot's kernel log that matter (NVRM, nouveau, nova, Xid, signature and lockdown messages).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tfdoctor.probes import probe
+
+MODPROBE_DIRS = ("/etc/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d",
+                 "/usr/local/lib/modprobe.d")
+NOUVEAU_LIKE = ("nouveau", "nova_core", "nova_drm", "nova")
+DKMS_MOK_KEYS = ("/var/lib/shim-signed/mok/MOK.der", "/var/lib/dkms/mok.pub")
+KERNEL_LOG_MAX_LINES = 400
+
+
+@dataclass(frozen=True)
+class ModprobeDirective:
+    path: str
+    line_no: int
+    directive: str  # "blacklist" | "install" | "alias" | "options"
+    module: str
+    args: str
+    read_by_modprobe: bool  # modprobe reads only files ending in .conf
+
+
+@dataclass(frozen=True)
+class UbuntuDriversDevice:
+    syspath: str
+    modalias: str | None
+    vendor: str | None
+    model: str | None
+    drivers: tuple[tuple[str, str], ...]  # (package, flags)
+    recommended: str | None
+
+
+@dataclass(frozen=True)
+class DkmsEntry:
+    module: str
+    version: str
+    kernel: str | None
+    arch: str | None
+    state: str  # "installed" | "built" | "added" | ...
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    state: str  # dpkg's "ii", "rc", ... or "installed" for rpm
+
+
+@dataclass(frozen=True)
+class KernelLogEvent:
+    kind: str  # "xid", "api-mismatch", "key-rejected", "unsigned-rejected", "nouveau", "novacore-bound", ...
+    line: str
+
+
+@dataclass(frozen=True)
+class DriverFacts:
+    modules_source: str  # "proc" | "lsmod" | "none"
+    loaded_modules: tuple[str, ...]
+    nvidia_loaded: bool
+    nvidia_modules: tuple[str, ...]
+    nouveau_loaded: bool
+    nova_loaded: bool
+    loaded_driver_version: str | None  # from /proc/driver/nvidia/version
+    kernel_module_flavor: str | None  # "open" | "proprietary"
+    proc_version_text: str | None
+    modprobe_directives: tuple[ModprobeDirective, ...]
+    nouveau_blacklisted_in: tuple[str, ...]  # "path: directive" for every blacklist of nouveau/nova (incl. cmdline)
+    nouveau_blacklist_effective: bool
+    nvidia_blacklisted_in: tuple[str, ...]
+    cmdline: str | None
+    cmdline_params: tuple[str, ...]
+    ubuntu_drivers: str  # "ok" | "missing" | "failed: ..."
+    ubuntu_drivers_devices: tuple[UbuntuDriversDevice, ...]
+    recommended_package: str | None
+    secure_boot: bool | None  # None = unknown
+    secure_boot_text: str | None
+    mokutil: str
+    efi: bool
+    lockdown: str | None  # "none" | "integrity" | "confidentiality"
+    mok_keys: tuple[str, ...]
+    kernel_release: str | None
+    dkms: str  # "ok" | "missing" | "failed: ..."
+    dkms_entries: tuple[DkmsEntry, ...]
+    modinfo: str  # "ok" | "missing" | "not-found" | "failed: ..."
+    modinfo_version: str | None
+    modinfo_signer: str | None
+    modinfo_license: str | None
+    modinfo_vermagic: str | None
+    module_resolvable: bool | None  # `modprobe --dry-run nvidia` found a module for the running kernel
+    modprobe_text: str | None
+    packages_source: str  # "dpkg" | "rpm" | "none"
+    nvidia_packages: tuple[Package, ...]
+    installed_branch: str | None  # "470" from nvidia-driver-470 / libnvidia-compute-470 / loaded version
+    kernel_log_source: str  # "journalctl" | "dmesg" | "none"
+    kernel_log_error: str | None  # e.g. needs root
+    kernel_log: tuple[str, ...]
+    kernel_events: tuple[KernelLogEvent, ...]
+    errors: tuple[str, ...] = ()
+
+
+# -- parsers (pure: str in, data out, never raise) ------------------------------------------------------------
+
+
+def parse_proc_modules(text: str) -> list[str]:
+    """Module names from /proc/modules or `lsmod` output."""
+    names = []
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if not parts or parts[0] == "Module":
+            continue
+        if re.fullmatch(r"[A-Za-z0-9_-]+", parts[0]):
+            names.append(parts[0].replace("-", "_"))
+    return names
+
+
+_NVRM_VERSION = re.compile(r"Kernel Module(?: for [\w-]+)?\s+(?P<ver>\d+\.\d+(?:\.\d+)?)")
+
+
+def parse_nvidia_version_file(text: str) -> tuple[str | None, str | None]:
+    """(version, flavor) from /proc/driver/nvidia/version."""
+    if not text:
+        return None, None
+    m = _NVRM_VERSION.search(text)
+    version = m.group("ver") if m else None
+    if version is None:
+        m2 = re.search(r"NVRM version:.*?(\d{3}\.\d+(?:\.\d+)?)", text)
+        version = m2.group(1) if m2 else None
+    flavor = "open" if "Open Kernel Module" in text else ("proprietary" if "Kernel Module" in text else None)
+    return version, flavor
+
+
+def parse_modprobe_conf(text: str, path: str = "") -> list[ModprobeDirective]:
+    """The blacklist/install/alias/options directives of one modprobe.d file (continuation lines joined)."""
+    out = []
+    joined: list[tuple[int, str]] = []
+    buf, start = "", 0
+    for i, raw in enumerate((text or "").splitlines(), 1):
+        if not buf:
+            start = i
+        if raw.endswith("\\"):
+            buf += raw[:-1] + " "
+            continue
+        joined.append((start, buf + raw))
+        buf = ""
+    if buf:
+        joined.append((start, buf))
+    for line_no, line in joined:
+        line = line.split("#", 1)[0].strip()
+        parts = line.split(None, 2)
+        if len(parts) < 2 or parts[0] not in ("blacklist", "install", "alias", "options", "softdep", "remove"):
+            continue
+        directive, module = parts[0], parts[1]
+        args = parts[2] if len(parts) > 2 else ""
+        if directive == "alias":  # "alias nouveau off": the alias name comes first
+            module, args = parts[1], args
+        out.append(ModprobeDirective(path, line_no, directive, module.replace("-", "_"), args,
+                                     path.endswith(".conf") or not path))
+    return out
+
+
+def blocks_module(d: ModprobeDirective, module: str) -> bool:
+    """Does this directive keep `module` from loading (automatically or at all)?"""
+    if d.module != module:
+        return False
+    if d.directive == "blacklist":
+        return True
+    if d.directive == "install" and re.search(r"(/bin/)?(false|true)\b", d.args):
+        return True
+    if d.directive == "alias" and d.args.strip() == "off":
+        return True
+    return d.directive == "options" and module == "nouveau" and "modeset=0" in d.args
+
+
+def cmdline_blacklists(cmdline: str, module: str) -> list[str]:
+    """Kernel command-line parameters that blacklist `module`."""
+    hits = []
+    for tok in (cmdline or "").split():
+        key, _, val = tok.partition("=")
+        if key in ("modprobe.blacklist", "module_blacklist", "rd.driver.blacklist") and module in val.split(","):
+            hits.append(tok)
+        elif key == f"{module}.modeset" and val == "0":
+            hits.append(tok)
+    return hits
+
+
+def parse_ubuntu_drivers(text: str) -> list[UbuntuDriversDevice]:
+    """`ubuntu-drivers devices` output: one block per device, `driver : pkg - flags` lines."""
+    devices: list[UbuntuDriversDevice] = []
+    cur: dict | None = None
+
+    def flush():
+        if cur is not None:
+            rec = next((p for p, f in cur["drivers"] if "recommended" in f.split()), None)
+            devices.append(UbuntuDriversDevice(cur["syspath"], cur.get("modalias"), cur.get("vendor"),
+                                               cur.get("model"), tuple(cur["drivers"]), rec))
+
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        m = re.match(r"^==\s*(.*?)\s*==$", line)
+        if m:
+            flush()
+            cur = {"syspath": m.group(1), "drivers": []}
+            continue
+        if cur is None or ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "driver":
+            pkg, _, flags = value.partition(" - ")
+            cur["drivers"].append((pkg.strip(), flags.strip()))
+        elif key in ("modalias", "vendor", "model"):
+            cur[key] = value
+    flush()
+    return devices
+
+
+def parse_mokutil(text: str) -> bool | None:
+    low = (text or "").lower()
+    if "secureboot enabled" in low:
+        return True
+    if "secureboot disabled" in low or "not supported" in low:
+        return False
+    return None
+
+
+_DKMS_NEW = re.compile(r"^(?P<mod>[\w.-]+)/(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
+                       r"\s*:\s*(?P<state>[\w-]+)(?P<rest>.*)$")
+_DKMS_OLD = re.compile(r"^(?P<mod>[\w.-]+),\s*(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
+                       r"\s*:\s*(?P<state>[\w-]+)(?P<rest>.*)$")
+
+
+def parse_dkms_status(text: str) -> list[DkmsEntry]:
+    """`dkms status` in both the old (`nvidia, 470.82.00, 5.11.0-41-generic, x86_64: installed`) and new
+    (`nvidia/535.154.05, 6.5.0-14-generic, x86_64: installed`) formats."""
+    out = []
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        m = _DKMS_NEW.match(line) or _DKMS_OLD.match(line)
+        if not m:
+            continue
+        rest = m.group("rest").strip()
+        out.append(DkmsEntry(m.group("mod"), m.group("ver"), m.group("kern"), m.group("arch"),
+                             m.group("state").lower(), rest.strip("() ") or None))
+    return out
+
+
+def parse_modinfo(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and key.strip() not in out:
+            out[key.strip()] = value.strip()
+    return out
+
+
+_DRIVER_PKG = re.compile(r"^(?:nvidia-driver|nvidia-utils|libnvidia-compute|nvidia-headless|nvidia-dkms|"
+                         r"nvidia-kernel-common|linux-modules-nvidia)-(?P<branch>\d{3})(?:-|$)")
+
+
+def parse_dpkg_list(text: str) -> list[Package]:
+    """`dpkg -l` lines for installed packages whose names mention nvidia, cuda or cudnn."""
+    out = []
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) < 3 or not re.fullmatch(r"[a-zA-Z]{2,3}", parts[0]):
+            continue
+        name = parts[1].split(":")[0]
+        if re.search(r"nvidia|cuda|cudnn", name) and parts[0] in ("ii", "hi", "iU", "iF", "rc"):
+            out.append(Package(name, parts[2], parts[0]))
+    return out
+
+
+def parse_rpm_qa(text: str) -> list[Package]:
+    out = []
+    for line in (text or "").splitlines():
+        name = line.strip()
+        if name and re.search(r"nvidia|cuda|cudnn", name, re.I):
+            m = re.match(r"^(?P<n>.+?)-(?P<v>\d[^-]*-[^-]+)$", name)
+            out.append(Package(m.group("n") if m else name, m.group("v") if m else "", "installed"))
+    return out
+
+
+def installed_branch(packages: list[Package], loaded_version: str | None) -> str | None:
+    for p in packages:
+        if p.state in ("ii", "hi", "installed"):
+            m = _DRIVER_PKG.match(p.name)
+            if m:
+                return m.group("branch")
+    for p in packages:
+        if p.state in ("ii", "hi", "installed") and re.match(r"^(x?akmod|kmod)-nvidia|^nvidia-driver$|^xorg-x11-drv-nvidia",
+                                                            p.name):
+            m = re.match(r"^\d+:?(\d{3})\.", p.version) or re.match(r"^(\d{3})\.", p.version)
+            if m:
+                return m.group(1)
+    if loaded_version:
+        return loaded_version.split(".")[0]
+    return None
+
+
+_EVENTS = (
+    ("xid", re.compile(r"NVRM: Xid \(.*?\): (\d+)")),
+    ("fell-off-bus", re.compile(r"fallen off the bus|GPU has fallen off", re.I)),
+    ("api-mismatch", re.compile(r"NVRM: API mismatch")),
+    ("key-rejected", re.compile(r"Key was rejected by service|Required key not available|"
+                                r"PKCS#7 signature not signed with a trusted key", re.I)),
+    ("unsigned-rejected", re.compile(r"Loading of unsigned module is rejected|"
+                                     r"Lockdown: .*unsigned module loading is restricted", re.I)),
+    ("module-unsigned-tainted", re.compile(r"module verification failed: signature and/or required key missing")),
+    ("novacore-bound", re.compile(r"already bound to NovaCore|NovaCore", re.I)),
+    ("no-devices-probed", re.compile(r"NVRM: No NVIDIA (?:GPU|devices?) .*(?:found|probed)", re.I)),
+    ("nouveau", re.compile(r"\bnouveau\b")),
+    ("nvrm-loaded", re.compile(r"NVRM: loading NVIDIA UNIX")),
+    ("rm-init-failed", re.compile(r"RmInitAdapter failed|rm_init_adapter failed", re.I)),
+)
+_RELEVANT = re.compile(r"NVRM|nvidia|nouveau|nova|Xid|[Ll]ockdown|module verification|Key was rejected|"
+                       r"Required key|PKCS#7|unsigned module|Secure boot", re.I)
+
+
+def filter_kernel_log(text: str) -> tuple[list[str], list[KernelLogEvent]]:
+    """The kernel log lines that matter to an NVIDIA GPU, and the events they show."""
+    lines = [ln.rstrip() for ln in (text or "").splitlines() if _RELEVANT.search(ln)]
+    lines = lines[-KERNEL_LOG_MAX_LINES:]
+    events = []
+    for ln in lines:
+        for kind, pat in _EVENTS:
+            if pat.search(ln):
+                events.append(KernelLogEvent(kind, ln.strip()))
+                break
+    return lines, events
+
+
+# -- the probe ---------------------------------------------------------------------------------------------------
+
+
+def _state(res) -> str:
+    if res.timed_out:
+        return "timeout"
+    if res.missing:
+        return "missing"
+    if res.rc != 0:
+        return f"failed: {res.describe()}"
+    return "ok"
+
+
+@probe("driver", timeout=25, title="NVIDIA kernel driver")
+def probe_driver(host, ctx) -> DriverFacts:
+    errors: list[str] = []
+    # Loaded modules
+    modules_text = host.read("/proc/modules")
+    modules_source = "proc"
+    if modules_text is None:
+        res = host.run(["lsmod"], timeout=5)
+        modules_text = res.stdout if res.ok else None
+        modules_source = "lsmod" if modules_text is not None else "none"
+    loaded = parse_proc_modules(modules_text or "")
+    nvidia_modules = tuple(m for m in loaded if m.startswith("nvidia"))
+    version_text = host.read("/proc/driver/nvidia/version")
+    version, flavor = parse_nvidia_version_file(version_text or "")
+
+    # Blacklists
+    directives: list[ModprobeDirective] = []
+    for d in MODPROBE_DIRS:
+        for name in host.listdir(d) or []:
+            path = f"{d}/{name}"
+            text = host.read(path)
+            if text is not None:
+                directives.extend(parse_modprobe_conf(text, path))
+    cmdline = host.read("/proc/cmdline")
+    cmdline = cmdline.strip() if cmdline else None
+    nouveau_bl = [f"{d.path}: {d.directive} {d.module} {d.args}".strip()
+                  for d in directives if any(blocks_module(d, m) for m in NOUVEAU_LIKE)]
+    nouveau_bl += [f"/proc/cmdline: {tok}" for m in NOUVEAU_LIKE for tok in cmdline_blacklists(cmdline or "", m)]
+    effective = any(d.read_by_modprobe and d.directive != "options" and blocks_module(d, "nouveau")
+                    for d in directives) or bool(cmdline_blacklists(cmdline or "", "nouveau"))
+    nvidia_bl = [f"{d.path}: {d.directive} {d.module} {d.args}".strip()
+                 for d in directives if d.read_by_modprobe and d.directive != "options"
+                 and blocks_module(d, "nvidia")]
+    nvidia_bl += [f"/proc/cmdline: {tok}" for tok in cmdline_blacklists(cmdline or "", "nvidia")
+                  if not tok.startswith("nvidia.")]
+
+    # ubuntu-drivers, Secure Boot, dkms, modinfo, packages, kernel log
+    ud = host.run(["ubuntu-drivers", "devices"], timeout=20)
+    ud_devices = parse_ubuntu_drivers(ud.stdout) if ud.stdout else []
+    recommended = next((d.recommended for d in ud_devices if d.recommended and "nvidia" in d.recommended), None)
+
+    mok = host.run(["mokutil", "--sb-state"], timeout=5)
+    sb_text = (mok.stdout + mok.stderr).strip() or None
+    secure_boot = parse_mokutil(sb_text or "")
+    efi = host.exists("/sys/firmware/efi")
+    if secure_boot is None and not efi and not mok.missing:
+        secure_boot = False
+    lockdown_text = host.read("/sys/kernel/security/lockdown")
+    lockdown = None
+    if lockdown_text:
+        m = re.search(r"\[(\w+)\]", lockdown_text)
+        lockdown = m.group(1) if m else lockdown_text.strip()
+    mok_keys = tuple(p for p in DKMS_MOK_KEYS if host.exists(p))
+
+    uname = host.run(["uname", "-r"], timeout=5)
+    kernel = uname.stdout.strip() if uname.ok and uname.stdout.strip() else None
+    if kernel is None:
+        osrel = host.read("/proc/sys/kernel/osrelease")
+        kernel = osrel.strip() if osrel else None
+
+    dk = host.run(["dkms", "status"], timeout=15)
+    dkms_entries = parse_dkms_status(dk.stdout) if dk.stdout else []
+
+    mi = host.run(["modinfo", "nvidia"], timeout=5)
+    info = parse_modinfo(mi.stdout) if mi.ok else {}
+    if mi.missing:
+        modinfo_state = "missing"
+    elif mi.ok:
+        modinfo_state = "ok"
+    elif "not found" in (mi.stderr + mi.stdout).lower():
+        modinfo_state = "not-found"
+    else:
+        modinfo_state = _state(mi)
+
+    # --dry-run resolves the module in /lib/modules/$(uname -r) without inserting anything: tfdoctor loads no module.
+    mp = host.run(["modprobe", "--dry-run", "nvidia"], timeout=5)
+    resolvable = None if (mp.missing or mp.timed_out) else mp.rc == 0
+    modprobe_text = None if mp.missing else ((mp.stdout + mp.stderr).strip() or None)
+    if modinfo_state == "ok":
+        resolvable = True
+
+    dp = host.run(["dpkg", "-l", "nvidia*", "libnvidia*", "cuda-*", "libcudnn*"], timeout=10)
+    if dp.missing:
+        dp = host.run(["dpkg", "-l"], timeout=10)  # pasted fallback
+    packages: list[Package] = []
+    packages_source = "none"
+    if not dp.missing:
+        packages, packages_source = parse_dpkg_list(dp.stdout), "dpkg"
+    else:
+        rq = host.run(["rpm", "-qa"], timeout=15)
+        if not rq.missing:
+            packages, packages_source = parse_rpm_qa(rq.stdout), "rpm"
+
+    kl = host.run(["journalctl", "-k", "-b", "--no-pager"], timeout=10)
+    log_source, log_error, log_text = "journalctl", None, kl.stdout
+    if not kl.ok or not kl.stdout.strip() or "No entries" in kl.stdout[:200]:
+        if not kl.missing and kl.stderr.strip():
+            log_error = kl.stderr.strip().splitlines()[0]
+        dm = host.run(["dmesg"], timeout=10)
+        if dm.ok and dm.stdout.strip():
+            log_source, log_text, log_error = "dmesg", dm.stdout, None
+        else:
+            log_source, log_text = "none", ""
+            if not dm.missing and (dm.stderr or dm.stdout).strip():
+                log_error = (dm.stderr or dm.stdout).strip().splitlines()[0]
+    log_lines, events = filter_kernel_log(log_text)
+
+    for res in (ud, mok, dk, mi, kl):
+        if res.timed_out:
+            errors.append(res.describe())
+
+    return DriverFacts(
+        modules_source=modules_source,
+        loaded_modules=tuple(loaded),
+        nvidia_loaded="nvidia" in loaded or version is not None,
+        nvidia_modules=nvidia_modules,
+        nouveau_loaded="nouveau" in loaded,
+        nova_loaded=any(m in loaded for m in ("nova_core", "nova_drm")),
+        loaded_driver_version=version,
+        kernel_module_flavor=flavor,
+        proc_version_text=version_text.strip() if version_text else None,
+        modprobe_directives=tuple(directives),
+        nouveau_blacklisted_in=tuple(nouveau_bl),
+        nouveau_blacklist_effective=effective,
+        nvidia_blacklisted_in=tuple(nvidia_bl),
+        cmdline=cmdline,
+        cmdline_params=tuple((cmdline or "").split()),
+        ubuntu_drivers=_state(ud),
+        ubuntu_drivers_devices=tuple(ud_devices),
+        recommended_package=recommended,
+        secure_boot=secure_boot,
+        secure_boot_text=sb_text,
+        mokutil=_state(mok),
+        efi=efi,
+        lockdown=lockdown,
+        mok_keys=mok_keys,
+        kernel_release=kernel,
+        dkms=_state(dk),
+        dkms_entries=tuple(dkms_entries),
+        modinfo=modinfo_state,
+        modinfo_version=info.get("version"),
+        modinfo_signer=info.get("signer"),
+        modinfo_license=info.get("license"),
+        modinfo_vermagic=info.get("vermagic"),
+        module_resolvable=resolvable,
+        modprobe_text=modprobe_text,
+        packages_source=packages_source,
+        nvidia_packages=tuple(packages),
+        installed_branch=installed_branch(packages, version),
+        kernel_log_source=log_source,
+        kernel_log_error=log_error,
+        kernel_log=tuple(log_lines),
+        kernel_events=tuple(events),
+        errors=tuple(errors),
+    )

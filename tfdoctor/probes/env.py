@@ -1,1 +1,134 @@
-"""Placeholder: being written."""
+"""Environment probe: OS release, kernel, the target Python and its virtualenv, container and WSL2 markers,
+/dev/nvidia* device nodes, and the allow-listed environment variables (CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH...)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+from tfdoctor.host import ALLOWED_ENV
+from tfdoctor.probes import probe
+
+# Run in the target interpreter: its version and whether it is a virtualenv/conda env. Prints one JSON line.
+PYTHON_INFO = (
+    "import json,sys,os,platform;"
+    "print(json.dumps({'version':platform.python_version(),'implementation':platform.python_implementation(),"
+    "'executable':sys.executable,'prefix':sys.prefix,'base_prefix':getattr(sys,'base_prefix',sys.prefix),"
+    "'conda':os.path.exists(os.path.join(sys.prefix,'conda-meta')),'machine':platform.machine()}))"
+)
+
+
+@dataclass(frozen=True)
+class PythonInfo:
+    version: str
+    implementation: str | None
+    executable: str | None
+    virtualenv: str | None  # the venv prefix, if the interpreter runs in one
+    conda: bool
+    machine: str | None
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    os_id: str | None
+    os_id_like: tuple[str, ...]
+    os_version_id: str | None
+    os_pretty: str | None
+    kernel_release: str | None
+    proc_version: str | None
+    python: PythonInfo | None
+    python_error: str | None
+    container: str | None  # "docker" | "podman" | "kubernetes" | "containerd" | "lxc" | None
+    container_evidence: tuple[str, ...]
+    dev_nvidia: tuple[str, ...] | None  # None = /dev could not be listed
+    wsl: bool
+    wsl_libcuda: bool
+    variables: dict[str, str]
+
+    @property
+    def cuda_visible_devices(self) -> str | None:
+        return self.variables.get("CUDA_VISIBLE_DEVICES")
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    out = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and re.fullmatch(r"[A-Z_]+", key.strip()):
+            out[key.strip()] = value.strip().strip('"').strip("'")
+    return out
+
+
+def detect_container(dockerenv: bool, containerenv: bool, cgroup: str, container_var: str | None,
+                     k8s: bool) -> tuple[str | None, list[str]]:
+    evidence = []
+    kind = None
+    if dockerenv:
+        kind, evidence = "docker", evidence + ["/.dockerenv exists"]
+    if containerenv:
+        kind = kind or "podman"
+        evidence.append("/run/.containerenv exists")
+    for pat, name in (("kubepods", "kubernetes"), ("docker", "docker"), ("containerd", "containerd"),
+                      ("libpod", "podman"), ("lxc", "lxc")):
+        if re.search(rf"\b{pat}\b|/{pat}[-/.]", cgroup or ""):
+            kind = kind or name
+            evidence.append(f"/proc/1/cgroup mentions {pat}")
+            break
+    if container_var:
+        kind = kind or container_var
+        evidence.append(f"container={container_var}")
+    if k8s:
+        kind = kind or "kubernetes"
+        evidence.append("KUBERNETES_SERVICE_HOST is set")
+    return kind, evidence
+
+
+@probe("env", timeout=10, title="Environment")
+def probe_env(host, ctx) -> EnvFacts:
+    osr = parse_os_release(host.read("/etc/os-release") or host.read("/usr/lib/os-release") or "")
+    proc_version = host.read("/proc/version")
+    uname = host.run(["uname", "-r"], timeout=5)
+    kernel = uname.stdout.strip() if uname.ok and uname.stdout.strip() else None
+    if kernel is None and proc_version:
+        m = re.search(r"Linux version (\S+)", proc_version)
+        kernel = m.group(1) if m else None
+
+    python = ctx.options.python or sys.executable
+    res = host.run([python, "-c", PYTHON_INFO], timeout=10, key="python-info")
+    py, py_err = None, None
+    if res.ok:
+        try:
+            d = json.loads(res.stdout.strip().splitlines()[-1])
+            venv = d["prefix"] if d.get("prefix") != d.get("base_prefix") else None
+            py = PythonInfo(str(d.get("version")), d.get("implementation"), d.get("executable"), venv,
+                            bool(d.get("conda")), d.get("machine"))
+        except (ValueError, KeyError, IndexError, TypeError):
+            py_err = "the interpreter's answer was not understood"
+    elif not res.missing or ctx.options.python:
+        py_err = res.describe()
+
+    variables = {name: v for name in ALLOWED_ENV if (v := host.env(name)) is not None}
+    kind, evidence = detect_container(host.exists("/.dockerenv"), host.exists("/run/.containerenv"),
+                                      host.read("/proc/1/cgroup") or "", variables.get("container"),
+                                      "KUBERNETES_SERVICE_HOST" in variables)
+    dev = host.listdir("/dev")
+    dev_nvidia = tuple(n for n in dev if n.startswith("nvidia")) if dev is not None else None
+    wsl = bool(proc_version and re.search(r"microsoft|WSL", proc_version, re.I)) or "WSL_DISTRO_NAME" in variables
+    return EnvFacts(
+        os_id=osr.get("ID"),
+        os_id_like=tuple(osr.get("ID_LIKE", "").split()),
+        os_version_id=osr.get("VERSION_ID"),
+        os_pretty=osr.get("PRETTY_NAME"),
+        kernel_release=kernel,
+        proc_version=proc_version.strip() if proc_version else None,
+        python=py,
+        python_error=py_err,
+        container=kind,
+        container_evidence=tuple(evidence),
+        dev_nvidia=dev_nvidia,
+        wsl=wsl,
+        wsl_libcuda=host.exists("/usr/lib/wsl/lib/libcuda.so.1") or host.exists("/usr/lib/wsl/lib/libcuda.so"),
+        variables=variables,
+    )

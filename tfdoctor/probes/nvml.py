@@ -1,1 +1,249 @@
-"""Placeholder: being written."""
+"""NVML facts: the driver library's view of the driver and each GPU.
+
+Source order: the NVML record (`host.nvml`, live through nvidia-ml-py, or the snapshot's nvml.json). When NVML did
+not initialise, or there is no record, `nvidia-smi` is run (or replayed) and its table or its failure message and
+exit status are read. Both calls are bounded by timeouts, so a GPU that fell off the bus becomes facts, not a hang.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tfdoctor.probes import probe
+from tfdoctor.probes.nvidia_smi import SmiTable, classify_nvidia_smi_failure, parse_nvidia_smi_table
+
+NVML_TIMEOUT = 10.0
+SMI_TIMEOUT = 8.0  # NVML (10 s) + nvidia-smi (8 s) stay inside the probe's 20 s deadline
+
+# nvidia-smi failure kinds that say more than an NVML "library not found" or a missing record.
+_SPECIFIC = {"driver-not-loaded", "lib-rm-version-mismatch", "gpu-is-lost", "no-permission", "no-devices",
+             "insufficient-power", "irq-issue", "corrupted-inforom"}
+
+
+@dataclass(frozen=True)
+class ProcessFacts:
+    """A process holding memory on a GPU. `type`: C compute, G graphics, C+G both."""
+
+    pid: int | None
+    name: str | None
+    used_mib: int | None
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    """One GPU as NVML (or nvidia-smi) reports it; None where the source could not say."""
+
+    index: int
+    name: str | None = None
+    pci_bus_id: str | None = None
+    compute_capability: str | None = None
+    memory_total_mib: int | None = None
+    memory_used_mib: int | None = None
+    temperature_c: int | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    utilization_gpu_pct: int | None = None
+    utilization_memory_pct: int | None = None
+    pcie_gen: int | None = None
+    pcie_gen_max: int | None = None
+    pcie_width: int | None = None
+    pcie_width_max: int | None = None
+    throttle_reasons: tuple[str, ...] = ()
+    ecc_corrected: int | None = None
+    ecc_uncorrected: int | None = None
+    persistence_mode: bool | None = None
+    processes: tuple[ProcessFacts, ...] = ()
+    field_errors: tuple[tuple[str, str], ...] = ()
+    lost: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NvmlFacts:
+    """What NVML / nvidia-smi said. `source`: "nvml", "nvidia-smi" or "none" (neither could be read)."""
+
+    source: str
+    init_ok: bool
+    init_error: str | None = None
+    init_message: str = ""
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+    nvml_version: str | None = None
+    gpus: tuple[GpuFacts, ...] = ()
+    nvml_error: str | None = None  # what the NVML record said, when nvidia-smi was then asked
+    binding_missing: bool = False  # nvidia-ml-py (pynvml) is not installed for tfdoctor
+    nvidia_smi_rc: int | None = None
+    nvidia_smi_kind: str | None = None
+    nvidia_smi_message: str | None = None
+    nvidia_smi_version: str | None = None
+    timed_out: bool = False
+    record_problem: str | None = None  # the NVML record was present but not usable (and why)
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _gpu_from_record(raw: dict, fallback_index: int) -> GpuFacts:
+    procs = []
+    for p in raw.get("processes") or ():
+        if isinstance(p, dict):
+            procs.append(ProcessFacts(_int(p.get("pid")), _str(p.get("name")), _int(p.get("used_mib")),
+                                      _str(p.get("type"))))
+    errors = raw.get("field_errors")
+    field_errors = tuple(sorted((str(k), str(v)) for k, v in errors.items())) if isinstance(errors, dict) else ()
+    reasons = raw.get("throttle_reasons")
+    pm = raw.get("persistence_mode")
+    index = _int(raw.get("index"))
+    return GpuFacts(
+        index=index if index is not None else fallback_index,
+        name=_str(raw.get("name")),
+        pci_bus_id=_str(raw.get("pci_bus_id")),
+        compute_capability=_str(raw.get("compute_capability")),
+        memory_total_mib=_int(raw.get("memory_total_mib")),
+        memory_used_mib=_int(raw.get("memory_used_mib")),
+        temperature_c=_int(raw.get("temperature_c")),
+        power_w=_num(raw.get("power_w")),
+        power_limit_w=_num(raw.get("power_limit_w")),
+        utilization_gpu_pct=_int(raw.get("utilization_gpu_pct")),
+        utilization_memory_pct=_int(raw.get("utilization_memory_pct")),
+        pcie_gen=_int(raw.get("pcie_gen")),
+        pcie_gen_max=_int(raw.get("pcie_gen_max")),
+        pcie_width=_int(raw.get("pcie_width")),
+        pcie_width_max=_int(raw.get("pcie_width_max")),
+        throttle_reasons=tuple(r for r in reasons if isinstance(r, str)) if isinstance(reasons, list) else (),
+        ecc_corrected=_int(raw.get("ecc_corrected")),
+        ecc_uncorrected=_int(raw.get("ecc_uncorrected")),
+        persistence_mode=pm if isinstance(pm, bool) else None,
+        processes=tuple(procs),
+        field_errors=field_errors,
+        lost=raw.get("lost") is True,
+        error=_str(raw.get("error")),
+    )
+
+
+def _gpus_from_table(table: SmiTable) -> tuple[GpuFacts, ...]:
+    out = []
+    for g in table.gpus:
+        procs = tuple(ProcessFacts(p.pid, p.name, p.used_mib, p.type) for p in table.processes
+                      if p.gpu_index == g.index)
+        out.append(GpuFacts(
+            index=g.index,
+            name=g.name,
+            pci_bus_id=g.bus_id,
+            memory_total_mib=g.memory_total_mib,
+            memory_used_mib=g.memory_used_mib,
+            temperature_c=g.temperature_c,
+            power_w=g.power_w,
+            power_limit_w=g.power_limit_w,
+            utilization_gpu_pct=g.utilization_gpu_pct,
+            ecc_uncorrected=g.ecc_uncorrected,
+            persistence_mode=g.persistence_mode,
+            processes=procs,
+        ))
+    return tuple(out)
+
+
+def record_problem(rec) -> str | None:
+    """Why an NVML record cannot be used, or None when it can."""
+    if rec is None:
+        return "no NVML record"
+    if not isinstance(rec, dict):
+        return "the NVML record is not a JSON object"
+    if rec.get("error") == "timeout":
+        return str(rec.get("message") or "NVML did not answer in time")
+    if rec.get("error"):
+        return str(rec.get("message") or rec.get("error"))
+    if not isinstance(rec.get("version"), int) or not isinstance(rec.get("init"), dict):
+        return "the NVML record has no version/init fields"
+    if rec["version"] > 1:
+        return f"the NVML record has version {rec['version']}; this tfdoctor reads version 1"
+    return None
+
+
+def facts_from_record(rec: dict) -> NvmlFacts:
+    """Facts from a usable NVML record whose init succeeded."""
+    gpus = tuple(_gpu_from_record(g, i) for i, g in enumerate(rec.get("gpus") or ()) if isinstance(g, dict))
+    return NvmlFacts(
+        source="nvml",
+        init_ok=True,
+        driver_version=_str(rec.get("driver_version")),
+        cuda_driver_version=_str(rec.get("cuda_driver_version")),
+        nvml_version=_str(rec.get("nvml_version")),
+        gpus=gpus,
+    )
+
+
+def combine(rec, smi_result) -> NvmlFacts:
+    """Facts from an NVML record that did not initialise (or is absent) and the nvidia-smi run that followed."""
+    problem = record_problem(rec)
+    timed_out = isinstance(rec, dict) and rec.get("error") == "timeout"
+    init = rec.get("init") if problem is None else None
+    nvml_error = _str(init.get("error")) if isinstance(init, dict) else ("timeout" if timed_out else None)
+    nvml_message = _str(init.get("message")) if isinstance(init, dict) else None
+    binding_missing = isinstance(init, dict) and init.get("binding_missing") is True
+
+    rc = smi_result.rc
+    out = (smi_result.stdout or "") + ("\n" + smi_result.stderr if smi_result.stderr else "")
+    smi_timed_out = bool(smi_result.timed_out) or rc == 124
+    table = parse_nvidia_smi_table(smi_result.stdout or "") if rc == 0 and not smi_timed_out else None
+    if table is not None:
+        kind, message = "ok", ""
+    else:
+        kind, message = classify_nvidia_smi_failure(rc, out, smi_timed_out)
+        if kind == "ok":  # rc 0 but nothing we could read
+            kind, message = "unknown", "nvidia-smi printed no table tfdoctor could read"
+    common = dict(
+        nvml_error=nvml_error,
+        binding_missing=binding_missing,
+        nvidia_smi_rc=rc,
+        nvidia_smi_kind=kind,
+        nvidia_smi_message=message or None,
+        nvidia_smi_version=table.smi_version if table else None,
+        record_problem=problem if problem not in (None, "no NVML record") or timed_out else None,
+    )
+    if table is not None:
+        # nvidia-smi reached the driver through NVML, so the library works; only tfdoctor's own NVML access failed.
+        return NvmlFacts(source="nvidia-smi", init_ok=True, driver_version=table.driver_version,
+                         cuda_driver_version=table.cuda_version, gpus=_gpus_from_table(table),
+                         init_message=nvml_message or "", timed_out=timed_out, **common)
+    if timed_out or kind == "timeout":
+        return NvmlFacts(source="none", init_ok=False, init_error="gpu-is-lost",
+                         init_message=(nvml_message or problem or "") if timed_out else message,
+                         timed_out=True, **common)
+    if nvml_error and nvml_error not in ("library-not-found", "unknown") and nvml_error != "timeout":
+        error, msg = nvml_error, nvml_message or message
+    elif kind in _SPECIFIC:
+        error, msg = kind, message
+    elif kind == "not-installed":
+        error, msg = (nvml_error or "library-not-found"), nvml_message or message
+        if binding_missing:
+            # Neither the Python binding nor nvidia-smi: nothing says whether the driver library exists.
+            error = "library-not-found"
+    else:
+        error, msg = nvml_error or kind or "unknown", nvml_message or message
+    source = "nvml" if isinstance(init, dict) and not binding_missing else (
+        "nvidia-smi" if kind != "not-installed" else "none")
+    return NvmlFacts(source=source, init_ok=False, init_error=error, init_message=msg or "", **common)
+
+
+@probe("nvml", timeout=20, title="NVML (driver library)")
+def probe_nvml(host, ctx) -> NvmlFacts:
+    """Read the NVML record; when it is absent or NVML failed, read `nvidia-smi` as well."""
+    try:
+        rec = host.nvml(timeout=NVML_TIMEOUT)
+    except Exception as exc:  # a broken record in replay, say: facts, not a crash
+        rec = {"error": "exception", "message": f"{type(exc).__name__}: {exc}"}
+    if record_problem(rec) is None and rec["init"].get("ok") is True:
+        return facts_from_record(rec)
+    smi = host.run(["nvidia-smi"], timeout=SMI_TIMEOUT)
+    return combine(rec, smi)

@@ -1,0 +1,80 @@
+"""The commands a fix prints, chosen for this machine's distribution and GPU (pure functions of facts)."""
+
+from __future__ import annotations
+
+
+def distro_family(env) -> str:
+    """"ubuntu", "debian", "fedora", "rhel", "suse", "arch" or "unknown" from the env facts' os-release."""
+    if env is None:
+        return "unknown"
+    ids = {(getattr(env, "os_id", None) or "").lower(), *[x.lower() for x in getattr(env, "os_id_like", ()) or ()]}
+    for family, names in (("ubuntu", {"ubuntu", "pop", "linuxmint", "elementary", "zorin"}),
+                          ("debian", {"debian"}), ("fedora", {"fedora"}),
+                          ("rhel", {"rhel", "centos", "rocky", "almalinux", "ol"}),
+                          ("suse", {"suse", "opensuse", "sles", "opensuse-leap", "opensuse-tumbleweed"}),
+                          ("arch", {"arch", "manjaro", "endeavouros"})):
+        if ids & names:
+            return family
+    return "unknown"
+
+
+def recommended_branch(pci, driver) -> str | None:
+    """The driver branch for this machine: ubuntu-drivers' recommendation, else the GPUs' last supported branch."""
+    rec = getattr(driver, "recommended_package", None) if driver else None
+    if rec:
+        digits = "".join(ch for ch in rec.split("nvidia-driver-")[-1].split("-")[0] if ch.isdigit())
+        if digits:
+            return digits
+    branches = [d.last_branch for d in getattr(pci, "nvidia_devices", ()) or () if d.last_branch]
+    if branches:
+        return min(branches, key=lambda b: int("".join(c for c in b if c.isdigit()) or 0))
+    return None
+
+
+def recommended_package(pci, driver, env) -> str | None:
+    """The package to install, named exactly (e.g. nvidia-driver-470), when it can be known."""
+    rec = getattr(driver, "recommended_package", None) if driver else None
+    if rec:
+        return rec
+    branch = recommended_branch(pci, driver)
+    family = distro_family(env)
+    if family == "ubuntu" and branch:
+        return f"nvidia-driver-{branch}"
+    return None
+
+
+def install_driver_commands(pci, driver, env) -> tuple[str, ...]:
+    """The commands that install the right NVIDIA driver here, then the reboot that is owed."""
+    family = distro_family(env)
+    pkg = recommended_package(pci, driver, env)
+    branch = recommended_branch(pci, driver)
+    if family == "ubuntu" or (pkg and pkg.startswith("nvidia-driver-")):
+        first = f"sudo apt install {pkg}" if pkg else "sudo ubuntu-drivers install"
+        return (first, "sudo reboot")
+    if family == "debian":
+        name = "nvidia-tesla-470-driver" if branch == "470" else "nvidia-driver"
+        return (f"sudo apt install {name} firmware-misc-nonfree", "sudo reboot")
+    if family == "fedora":
+        name = f"akmod-nvidia-{branch}xx" if branch in ("470", "390", "340") else "akmod-nvidia"
+        return (f"sudo dnf install {name}  # from RPM Fusion (nonfree)", "sudo reboot")
+    if family == "rhel":
+        return ("sudo dnf module install nvidia-driver:latest-dkms  # from NVIDIA's CUDA repository", "sudo reboot")
+    if family == "suse":
+        return ("sudo zypper install-new-recommends --repo NVIDIA", "sudo reboot")
+    if family == "arch":
+        return ("sudo pacman -S nvidia-open" if branch is None else "sudo pacman -S nvidia", "sudo reboot")
+    return ("# install NVIDIA's driver for your distribution: https://www.nvidia.com/Download/index.aspx",
+            "sudo reboot")
+
+
+def initramfs_command(env) -> str:
+    family = distro_family(env)
+    if family in ("ubuntu", "debian"):
+        return "sudo update-initramfs -u"
+    if family in ("fedora", "rhel"):
+        return "sudo dracut --force"
+    if family == "suse":
+        return "sudo mkinitrd"
+    if family == "arch":
+        return "sudo mkinitcpio -P"
+    return "sudo update-initramfs -u   # or: sudo dracut --force"

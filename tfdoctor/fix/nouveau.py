@@ -1,0 +1,741 @@
+"""Blacklist nouveau (and nova_core/nova_drm) on a system, or on a system image mounted at a root directory.
+
+Plain functions over a root directory: `read_state(root)` says what is there, `plan_blacklist(state)` says what
+would be written and run, `apply_blacklist(plan)` does it (atomic write, backup, initramfs, rollback on failure),
+and `plan_undo`/`apply_undo` take it back. The CLI (tfdoctor/fix/command.py) only prints and asks.
+
+Facts behind the rules (see /work/shared/reference/knowledge.md §7):
+- modprobe reads only files ending in `.conf` in its configuration directories (modprobe.d(5)); a file of the same
+  name in a directory earlier in the list hides the later one (kmod's configuration ordering).
+- `blacklist nouveau`, `alias nouveau off` (what Ubuntu's nvidia-graphics-drivers.conf uses) and `install nouveau
+  /bin/false` all keep nouveau from being loaded by alias; `modprobe.blacklist=` and `module_blacklist=` do the same
+  from the kernel command line (§7.5).
+- The blacklist only works at boot if the initramfs carries it: `update-initramfs -u` (Debian/Ubuntu),
+  `dracut --force` (Fedora/RHEL), `mkinitrd` (openSUSE), `mkinitcpio -P` (Arch) (§7.2, §7.4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from tfdoctor.host import NOT_INSTALLED, CommandResult
+
+TARGET = "/etc/modprobe.d/blacklist-nouveau.conf"
+HEADER_PREFIX = "# Written by tfdoctor fix-nouveau"
+BACKUP_SUFFIX = ".tfdoctor-backup"
+FILE_MODE = 0o644
+COMMAND_TIMEOUT_S = 120.0
+
+# modprobe.d(5) directories, the one that wins a same-named file first.
+MODPROBE_DIRS = (
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/usr/lib/modprobe.d",
+    "/lib/modprobe.d",
+)
+NOVA_MODULES = ("nova_core", "nova_drm")
+NVIDIA_VENDOR = "0x10de"
+BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+# Debian/Ubuntu packages whose presence means the NVIDIA kernel driver is installed (knowledge.md §7.1).
+_DPKG_DRIVER_PACKAGE = re.compile(
+    r"^(nvidia-driver-\d+|nvidia-headless-(no-dkms-)?\d+|nvidia-dkms-\d+|nvidia-kernel-common-\d+|"
+    r"linux-modules-nvidia-\d+|nvidia-driver|nvidia-kernel-dkms|nvidia-open-kernel-dkms)"
+)
+_NVIDIA_KO = re.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A read-only Host over a root directory
+# --------------------------------------------------------------------------------------------------------------
+class RootHost:
+    """A Host that reads a system image mounted at `root`: every path is taken under root; it runs nothing.
+
+    Used for `--root DIR` and for tests, and so that `tfdoctor check` can look at the image afterwards.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.name = f"root:{self.root}"
+
+    def _path(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def run(self, argv, timeout=10.0, key=None) -> CommandResult:
+        # Nothing of the image can be run from here: say "not installed" so probes fall back to files.
+        return CommandResult(tuple(argv), NOT_INSTALLED, "", f"{argv[0]}: not run inside {self.root}")
+
+    def read(self, path: str) -> str | None:
+        try:
+            with open(self._path(path), "rb") as fh:
+                return fh.read(8 * 1024 * 1024).decode("utf-8", errors="replace")
+        except (OSError, ValueError):
+            return None
+
+    def listdir(self, path: str) -> list[str] | None:
+        try:
+            return sorted(os.listdir(self._path(path)))
+        except OSError:
+            return None
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self._path(path))
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(self._path(path))
+        except OSError:
+            return None
+
+    def env(self, name: str) -> str | None:
+        return None
+
+    def nvml(self, timeout: float = 10.0) -> dict | None:
+        return None
+
+    def tensorflow(self, python, timeout) -> dict | None:
+        return None
+
+
+def host_for_root(root: str):
+    """The Host that reads `root`: this machine (with its commands) for "/", a RootHost otherwise."""
+    if os.path.abspath(root) == "/":
+        from tfdoctor.host import LiveHost
+
+        return LiveHost()
+    return RootHost(root)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parsers: str in, data out, never raise
+# --------------------------------------------------------------------------------------------------------------
+def _module(name: str) -> str:
+    # modprobe treats '-' and '_' in module names alike.
+    return name.strip().replace("-", "_")
+
+
+def parse_modprobe_conf(text: str) -> list[tuple[str, ...]]:
+    """The directives of a modprobe.d file as tuples of words, comments and blank lines dropped."""
+    out: list[tuple[str, ...]] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        out.append(tuple(stripped.split()))
+    if pending.strip() and not pending.strip().startswith("#"):
+        out.append(tuple(pending.split()))
+    return out
+
+
+def blocks_module(directive: tuple[str, ...], module: str) -> bool:
+    """Whether one modprobe directive keeps `module` from being loaded automatically."""
+    if len(directive) < 2 or _module(directive[1]) != _module(module):
+        return False
+    verb = directive[0]
+    if verb == "blacklist":
+        return True
+    if verb == "alias" and len(directive) >= 3 and directive[2] == "off":
+        return True
+    # `install nouveau /bin/false` (or /bin/true): loading runs that command instead of inserting the module.
+    return verb == "install" and len(directive) >= 3 and os.path.basename(directive[2]) in ("false", "true")
+
+
+def parse_cmdline_blacklist(cmdline: str) -> list[tuple[str, str]]:
+    """(parameter, module) for every module blacklisted on a kernel command line."""
+    out: list[tuple[str, str]] = []
+    for token in cmdline.split():
+        if token == "--":
+            break  # the rest belongs to init
+        key, sep, value = token.partition("=")
+        if sep and key in ("modprobe.blacklist", "module_blacklist", "rd.driver.blacklist"):
+            out.extend((key, _module(m)) for m in value.split(",") if m.strip())
+    return out
+
+
+def parse_proc_modules(text: str) -> set[str]:
+    """Names of loaded modules from /proc/modules (or `lsmod` output: its header is not a module)."""
+    names = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0] != "Module":
+            names.add(_module(parts[0]))
+    return names
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """KEY=value pairs of an os-release file, quotes removed."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if not sep or not key or key.startswith("#"):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def parse_dpkg_installed(text: str) -> list[str]:
+    """Packages marked `install ok installed` in a dpkg status file."""
+    out: list[str] = []
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith((" ", "\t")):
+                fields[key.strip()] = value.strip()
+        if fields.get("Package") and fields.get("Status", "").endswith("installed") and \
+                fields.get("Status", "").split()[:1] == ["install"]:
+            out.append(fields["Package"])
+    return out
+
+
+def parse_modules_dep(text: str) -> list[str]:
+    """The module paths (first field) of a modules.dep file."""
+    return [line.split(":", 1)[0].strip() for line in text.splitlines() if ":" in line]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The state of a root
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Blacklisting:
+    """One place that blacklists a module: a file (and the directive) or the kernel command line."""
+
+    path: str
+    directive: str
+    module: str
+    effective: bool  # False: modprobe does not read it (name not ending in .conf, or hidden by a same-named file)
+    why_not: str = ""
+
+
+@dataclass(frozen=True)
+class NvidiaDevice:
+    slot: str
+    device_id: str
+    driver_in_use: str | None
+
+
+@dataclass(frozen=True)
+class InitramfsTool:
+    """How this root regenerates its initramfs. `path` is None when the tool is expected but not installed."""
+
+    name: str
+    args: tuple[str, ...]
+    path: str | None
+    why: str
+
+
+@dataclass(frozen=True)
+class NouveauState:
+    """What `read_state` found under a root."""
+
+    root: str
+    distro: str  # PRETTY_NAME, or "unknown"
+    os_ids: tuple[str, ...]  # ID then ID_LIKE words
+    loaded_modules_known: bool
+    nouveau_loaded: bool
+    nova_loaded: bool
+    nova_available: bool  # nova modules exist for the kernel(s) in this root, or are loaded
+    devices: tuple[NvidiaDevice, ...]
+    blacklistings: tuple[Blacklisting, ...]
+    initramfs: InitramfsTool | None
+    nvidia_driver: tuple[str, ...]  # evidence that the NVIDIA driver is installed (packages, files); empty: none
+    kernels: tuple[str, ...] = ()
+    target_text: str | None = None  # current content of TARGET, if any
+
+    @property
+    def modules_to_block(self) -> tuple[str, ...]:
+        return ("nouveau",) + (NOVA_MODULES if self.nova_available else ())
+
+    def blocked_by(self, module: str) -> list[Blacklisting]:
+        return [b for b in self.blacklistings if b.effective and b.module == _module(module)]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Modules that still need a blacklist. nova_drm only binds through nova_core, so nova_core is enough."""
+        need = ["nouveau"] + (["nova_core"] if self.nova_available else [])
+        return tuple(m for m in need if not self.blocked_by(m))
+
+    @property
+    def ignored(self) -> list[Blacklisting]:
+        return [b for b in self.blacklistings if not b.effective]
+
+
+def _loaded_modules(host) -> set[str] | None:
+    text = host.read("/proc/modules")
+    if text is None:
+        res = host.run(["lsmod"], timeout=10)
+        text = res.stdout if res.ok else None
+    return parse_proc_modules(text) if text is not None else None
+
+
+def _kernels(host, root_is_live: bool) -> list[str]:
+    """Kernel versions whose modules matter: the running one on a live system, all of them in an image."""
+    running = (host.read("/proc/sys/kernel/osrelease") or "").strip()
+    if root_is_live and running:
+        return [running]
+    found = host.listdir("/lib/modules") or host.listdir("/usr/lib/modules") or []
+    return [running] if running in found else found
+
+
+def _module_paths(host, kernel: str) -> list[str]:
+    for base in (f"/lib/modules/{kernel}", f"/usr/lib/modules/{kernel}"):
+        text = host.read(f"{base}/modules.dep")
+        if text is not None:
+            return parse_modules_dep(text)
+    return []
+
+
+def _blacklistings(host) -> list[Blacklisting]:
+    out: list[Blacklisting] = []
+    seen_names: dict[str, str] = {}
+    # On merged-/usr systems /lib is a link to usr/lib: read that directory once.
+    lib_is_link = host.readlink("/lib") is not None
+    for d in MODPROBE_DIRS:
+        if d == "/lib/modprobe.d" and lib_is_link:
+            continue
+        for name in host.listdir(d) or []:
+            path = f"{d}/{name}"
+            text = host.read(path)
+            if text is None:
+                continue
+            is_conf = name.endswith(".conf")
+            hidden_by = seen_names.get(name) if is_conf else None
+            if is_conf and hidden_by is None:
+                seen_names[name] = path
+            for directive in parse_modprobe_conf(text):
+                for module in ("nouveau", *NOVA_MODULES, "nova"):
+                    if blocks_module(directive, module):
+                        why = ""
+                        if not is_conf:
+                            why = "modprobe reads only files whose name ends in .conf"
+                        elif hidden_by:
+                            why = f"hidden by {hidden_by} (same file name in a directory read first)"
+                        out.append(Blacklisting(path, " ".join(directive), _module(module), not why, why))
+    cmdline = host.read("/proc/cmdline") or ""
+    for key, module in parse_cmdline_blacklist(cmdline):
+        if module in ("nouveau", *NOVA_MODULES, "nova"):
+            why = "rd.driver.blacklist only applies inside a dracut initramfs" if key.startswith("rd.") else ""
+            out.append(Blacklisting("/proc/cmdline", f"{key}={module}", module, not why, why))
+    return out
+
+
+def _devices(host) -> list[NvidiaDevice]:
+    out: list[NvidiaDevice] = []
+    base = "/sys/bus/pci/devices"
+    for slot in host.listdir(base) or []:
+        vendor = (host.read(f"{base}/{slot}/vendor") or "").strip().lower()
+        if vendor != NVIDIA_VENDOR:
+            continue
+        pci_class = (host.read(f"{base}/{slot}/class") or "").strip().lower()
+        if pci_class and not pci_class.startswith("0x03"):
+            continue  # the card's audio function is not what nouveau binds
+        device = (host.read(f"{base}/{slot}/device") or "").strip().lower()
+        link = host.readlink(f"{base}/{slot}/driver")
+        out.append(NvidiaDevice(slot, device, os.path.basename(link) if link else None))
+    return out
+
+
+def _nvidia_driver(host, kernels: list[str], modules: set[str] | None) -> list[str]:
+    evidence: list[str] = []
+    if modules and "nvidia" in modules:
+        evidence.append("the nvidia module is loaded")
+    if host.read("/proc/driver/nvidia/version"):
+        evidence.append("/proc/driver/nvidia/version")
+    status = host.read("/var/lib/dpkg/status")
+    if status:
+        evidence.extend(p for p in parse_dpkg_installed(status) if _DPKG_DRIVER_PACKAGE.match(p))
+    for kernel in kernels:
+        for path in _module_paths(host, kernel):
+            if _NVIDIA_KO.search(path):
+                evidence.append(f"nvidia module for kernel {kernel} ({path})")
+                break
+    return evidence
+
+
+def detect_initramfs(host, os_ids: tuple[str, ...]) -> InitramfsTool | None:
+    """The initramfs tool of this root: the distribution's own if installed, else any installed one.
+
+    Returns a tool with `path=None` when the distribution's tool is expected but not installed, and None when
+    neither the distribution nor the files say which tool it is.
+    """
+    def find(name: str) -> str | None:
+        return next((f"{d}/{name}" for d in BIN_DIRS if host.exists(f"{d}/{name}")), None)
+
+    tools = {
+        "update-initramfs": ("-u",),
+        "dracut": ("--force",),
+        "mkinitcpio": ("-P",),
+        "mkinitrd": (),
+    }
+    ids = set(os_ids)
+    preferred: list[tuple[str, str]] = []
+    if ids & {"debian", "ubuntu"}:
+        preferred.append(("update-initramfs", "Debian/Ubuntu use initramfs-tools"))
+    if ids & {"fedora", "rhel", "centos", "rocky", "almalinux", "ol"}:
+        preferred.append(("dracut", "Fedora/RHEL use dracut"))
+    if ids & {"suse", "opensuse", "sles", "opensuse-leap", "opensuse-tumbleweed"}:
+        preferred += [("dracut", "openSUSE uses dracut (newer releases)"),
+                      ("mkinitrd", "openSUSE uses mkinitrd (older releases)")]
+    if ids & {"arch", "manjaro", "endeavouros"}:
+        preferred.append(("mkinitcpio", "Arch uses mkinitcpio"))
+    for name, why in preferred:
+        path = find(name)
+        if path:
+            return InitramfsTool(name, tools[name], path, why)
+    for name in tools:
+        path = find(name)
+        if path:
+            return InitramfsTool(name, tools[name], path, f"{path} is installed")
+    if preferred:
+        name, why = preferred[0]
+        return InitramfsTool(name, tools[name], None, why)
+    return None
+
+
+def read_state(root: str = "/", host=None) -> NouveauState:
+    """Everything fix-nouveau needs to know about the system at `root`. Reads only; never raises on odd files.
+
+    One function on purpose: when the driver and pci probes can read a root, this is the one place to switch.
+    """
+    live = os.path.abspath(root) == "/"
+    host = host or host_for_root(root)
+    osr = parse_os_release(host.read("/etc/os-release") or host.read("/usr/lib/os-release") or "")
+    os_ids = tuple([osr["ID"]] if osr.get("ID") else []) + tuple(osr.get("ID_LIKE", "").split())
+    modules = _loaded_modules(host)
+    kernels = _kernels(host, live)
+    nova_files = any(os.path.basename(p).split(".ko")[0] in NOVA_MODULES
+                     for k in kernels for p in _module_paths(host, k))
+    nova_loaded = bool(modules and modules & set(NOVA_MODULES))
+    return NouveauState(
+        root=os.path.abspath(root),
+        distro=osr.get("PRETTY_NAME") or osr.get("NAME") or "unknown",
+        os_ids=os_ids,
+        loaded_modules_known=modules is not None,
+        nouveau_loaded=bool(modules and "nouveau" in modules),
+        nova_loaded=nova_loaded,
+        nova_available=nova_files or nova_loaded,
+        devices=tuple(_devices(host)),
+        blacklistings=tuple(_blacklistings(host)),
+        initramfs=detect_initramfs(host, os_ids),
+        nvidia_driver=tuple(_nvidia_driver(host, kernels, modules)),
+        kernels=tuple(kernels),
+        target_text=host.read(TARGET),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Plans
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InitramfsStep:
+    """The initramfs command, or why it will not be run (and what to run instead)."""
+
+    argv: tuple[str, ...] = ()
+    skipped: str = ""  # non-empty: not run, and this says what to do instead
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: str
+    target: str  # absolute path on this machine (under root)
+    content: str
+    previous: bytes | None
+    previous_mode: int | None
+    backup: str | None  # where the replaced file will be kept (absolute, under root); None: nothing to keep
+    initramfs: InitramfsStep
+    reason: str = ""
+
+
+def under(root: str, path: str) -> str:
+    """`path` of the system at `root`, as a path on this machine."""
+    return os.path.join(os.path.abspath(root), path.lstrip("/"))
+
+
+def is_ours(text: str | None) -> bool:
+    """Whether a file was written by tfdoctor (its first line is our header)."""
+    return bool(text) and text.splitlines()[0].startswith(HEADER_PREFIX)
+
+
+def _backup_named_in(text: str) -> str | None:
+    m = re.search(r"^# The file it replaced is kept as (\S+?);", text, re.MULTILINE)
+    return m.group(1) if m and "/" not in m.group(1) else None
+
+
+def render_file(modules: tuple[str, ...], version: str, today: str, backup_name: str | None = None) -> str:
+    """The exact content of the blacklist file."""
+    lines = [f"{HEADER_PREFIX} {version} on {today}. Remove with: tfdoctor fix-nouveau --undo"]
+    if backup_name:
+        lines.append(f"# The file it replaced is kept as {backup_name}; --undo puts it back.")
+    lines += ["blacklist nouveau", "options nouveau modeset=0"]
+    lines += [f"blacklist {m}" for m in modules if m in NOVA_MODULES]
+    return "\n".join(lines) + "\n"
+
+
+def initramfs_step(state: NouveauState, euid: int) -> InitramfsStep:
+    """The command that regenerates the initramfs of this root, or why it is skipped."""
+    tool = state.initramfs
+    live = state.root == "/"
+    if tool is None:
+        return InitramfsStep((), "no initramfs tool found (looked for update-initramfs, dracut, mkinitcpio, mkinitrd "
+                                 "in /usr/sbin, /sbin, /usr/bin, /bin); if this system boots with an initramfs, "
+                                 "regenerate it with its distribution's tool before rebooting")
+    wanted = " ".join((tool.name, *tool.args))
+    if tool.path is None:
+        return InitramfsStep((), f"{tool.name} is not installed ({tool.why}); install it, then run: sudo {wanted}")
+    if live:
+        return InitramfsStep((tool.path, *tool.args))
+    args = tool.args
+    if tool.name == "dracut":
+        # Inside a chroot `dracut --force` builds for the running (host) kernel; build for the image's kernels.
+        args = (*args, "--regenerate-all")
+    inside = " ".join((tool.path, *args))
+    if euid != 0:
+        return InitramfsStep((), f"not running as root, so the image's initramfs is not regenerated; "
+                                 f"run: sudo chroot {state.root} {inside}")
+    return InitramfsStep(("chroot", state.root, tool.path, *args))
+
+
+def plan_blacklist(state: NouveauState, version: str, today: str | None = None, euid: int = 0,
+                   now: float | None = None) -> Plan | None:
+    """What fixing this root means; None when nouveau (and nova) are already blacklisted where it counts."""
+    if not state.missing:
+        return None
+    today = today or date.today().isoformat()
+    target = under(state.root, TARGET)
+    try:
+        st = os.lstat(target)
+        with open(target, "rb") as fh:
+            previous, previous_mode = fh.read(), st.st_mode & 0o7777
+    except FileNotFoundError:
+        previous, previous_mode = None, None
+    except OSError:
+        previous, previous_mode = None, None  # apply reports the real error when it tries to write
+    backup = None
+    backup_name = None
+    if previous is not None:
+        text = previous.decode("utf-8", errors="replace")
+        if is_ours(text):
+            backup_name = _backup_named_in(text)  # keep pointing at the user's original, not at our old file
+        else:
+            backup = target + BACKUP_SUFFIX
+            if os.path.lexists(backup):
+                stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
+                backup = f"{backup}-{stamp}"
+            backup_name = os.path.basename(backup)
+    content = render_file(state.modules_to_block, version, today, backup_name)
+    return Plan(state.root, target, content, previous, previous_mode, backup, initramfs_step(state, euid),
+                reason=", ".join(state.missing) + " not blacklisted")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Doing it
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """What happened: `ok` False means the files are as they were before the run (or say why not)."""
+
+    ok: bool
+    lines: tuple[str, ...]
+    command: CommandResult | None = None
+    changed: bool = False
+    rolled_back: bool = False
+    error: str = ""
+
+
+def run_command(argv: list[str] | tuple[str, ...], timeout: float = COMMAND_TIMEOUT_S) -> CommandResult:
+    """Run one external command: an argument list, no shell, a time limit, output captured."""
+    from tfdoctor.host import LiveHost
+
+    return LiveHost().run(list(argv), timeout=timeout)
+
+
+def write_atomic(path: str, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write `data` to `path` through a temporary file in the same directory and a rename.
+
+    The temporary name does not end in .conf, so modprobe never reads a half-written file; the mode is set
+    explicitly so the umask cannot change it.
+    """
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.tfdoctor-{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, data)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def _os_error(action: str, path: str, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    hint = ""
+    if exc.errno == 30:  # EROFS
+        hint = " (the file system is mounted read-only; remount it read-write first)"
+    elif exc.errno == 13:  # EACCES
+        hint = " (permission denied: run as root, or fix the permissions of the image)"
+    return f"cannot {action} {path}: {reason}{hint}"
+
+
+def _describe_failure(res: CommandResult) -> list[str]:
+    lines = [f"{res.describe()}"]
+    output = (res.stdout + ("\n" if res.stdout and res.stderr else "") + res.stderr).strip()
+    if output:
+        lines.append("Its output:")
+        lines += ["  " + line for line in output.splitlines()[-40:]]
+    return lines
+
+
+def apply_blacklist(plan: Plan, runner=run_command) -> Outcome:
+    """Write the file (keeping a backup of a replaced one), regenerate the initramfs, roll back if that fails."""
+    target_dir = os.path.dirname(plan.target)
+    created_backup = None
+    try:
+        if not os.path.isdir(target_dir):
+            if os.path.lexists(target_dir):
+                raise NotADirectoryError(20, "Not a directory", target_dir)
+            os.makedirs(target_dir, mode=0o755)
+        if plan.backup and plan.previous is not None:
+            write_atomic(plan.backup, plan.previous, plan.previous_mode or FILE_MODE)
+            created_backup = plan.backup
+        write_atomic(plan.target, plan.content.encode("utf-8"), FILE_MODE)
+    except OSError as exc:
+        if created_backup:
+            _remove_quietly(created_backup)
+        return Outcome(False, (_os_error("write", exc.filename or plan.target, exc), "Nothing was changed."),
+                       error="write")
+    lines = [f"Wrote {plan.target} (mode 0644)."]
+    if created_backup:
+        lines.append(f"Kept the file it replaced as {created_backup}.")
+    step = plan.initramfs
+    if step.skipped:
+        lines.append(f"Initramfs not regenerated: {step.skipped}.")
+        lines.append("Reboot afterwards for the blacklist to take effect.")
+        return Outcome(True, tuple(lines), changed=True)
+    res = runner(list(step.argv), COMMAND_TIMEOUT_S)
+    if res.ok:
+        lines.append(f"Ran `{step.command}`: the initramfs now carries the blacklist.")
+        lines.append("Reboot for the blacklist to take effect.")
+        return Outcome(True, tuple(lines), command=res, changed=True)
+    # The initramfs step failed: put the files back as they were.
+    fail_lines = ["Regenerating the initramfs failed:", *_describe_failure(res)]
+    try:
+        if plan.previous is None:
+            os.unlink(plan.target)
+        else:
+            write_atomic(plan.target, plan.previous, plan.previous_mode or FILE_MODE)
+        if created_backup:
+            os.unlink(created_backup)
+        fail_lines.append(f"Rolled back: {plan.target} is as it was before this run.")
+        return Outcome(False, tuple(fail_lines), command=res, rolled_back=True, error="initramfs")
+    except OSError as exc:
+        fail_lines.append("Rolling back failed too: " + _os_error("restore", plan.target, exc))
+        return Outcome(False, tuple(fail_lines), command=res, changed=True, error="rollback")
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+@dataclass(frozen=True)
+class UndoPlan:
+    root: str
+    target: str
+    current: bytes
+    current_mode: int
+    backup: str | None  # restore this (absolute) onto target; None: remove target
+    initramfs: InitramfsStep
+
+
+@dataclass(frozen=True)
+class NothingToUndo:
+    """Why --undo does nothing: `ok` True when there is simply nothing to undo, False when it will not touch it."""
+
+    message: str
+    ok: bool
+
+
+def plan_undo(state: NouveauState, euid: int = 0) -> UndoPlan | NothingToUndo:
+    """What --undo would do; NothingToUndo when there is no file, or a file tfdoctor did not write."""
+    target = under(state.root, TARGET)
+    try:
+        st = os.lstat(target)
+        with open(target, "rb") as fh:
+            current = fh.read()
+    except FileNotFoundError:
+        return NothingToUndo(f"{target} does not exist: nothing to undo.", True)
+    except OSError as exc:
+        return NothingToUndo(_os_error("read", target, exc), False)
+    text = current.decode("utf-8", errors="replace")
+    if not is_ours(text):
+        return NothingToUndo(f"{target} was not written by tfdoctor (its first line is not "
+                             f"\"{HEADER_PREFIX} ...\"): left alone.", False)
+    name = _backup_named_in(text)
+    backup = os.path.join(os.path.dirname(target), name) if name else None
+    if backup and not os.path.isfile(backup):
+        backup = None  # the user removed it; undo then just removes our file
+    return UndoPlan(state.root, target, current, st.st_mode & 0o7777, backup, initramfs_step(state, euid))
+
+
+def apply_undo(plan: UndoPlan, runner=run_command) -> Outcome:
+    """Remove tfdoctor's file or put the backed-up file back (exact bytes), then regenerate the initramfs."""
+    try:
+        if plan.backup:
+            os.replace(plan.backup, plan.target)  # a rename keeps the original bytes and mode exactly
+            lines = [f"Restored {plan.target} from {plan.backup}."]
+        else:
+            os.unlink(plan.target)
+            lines = [f"Removed {plan.target}."]
+    except OSError as exc:
+        return Outcome(False, (_os_error("change", exc.filename or plan.target, exc), "Nothing was changed."),
+                       error="write")
+    step = plan.initramfs
+    if step.skipped:
+        lines += [f"Initramfs not regenerated: {step.skipped}.", "Reboot afterwards for the change to take effect."]
+        return Outcome(True, tuple(lines), changed=True)
+    res = runner(list(step.argv), COMMAND_TIMEOUT_S)
+    if res.ok:
+        lines += [f"Ran `{step.command}`.", "Reboot for the change to take effect."]
+        return Outcome(True, tuple(lines), command=res, changed=True)
+    fail_lines = ["Regenerating the initramfs failed:", *_describe_failure(res)]
+    try:
+        if plan.backup:
+            os.replace(plan.target, plan.backup)
+        write_atomic(plan.target, plan.current, plan.current_mode)
+        fail_lines.append(f"Rolled back: {plan.target} is as it was before this run.")
+        return Outcome(False, tuple(fail_lines), command=res, rolled_back=True, error="initramfs")
+    except OSError as exc:
+        fail_lines.append("Rolling back failed too: " + _os_error("restore", plan.target, exc))
+        return Outcome(False, tuple(fail_lines), command=res, changed=True, error="rollback")

@@ -1,0 +1,255 @@
+"""Parsers for plain `nvidia-smi` output: the table, and the messages it prints when it fails.
+
+Used when NVML cannot be loaded in this process, and in replay when a snapshot has no NVML record. Both functions
+take text and never raise. The table's layout changed over the years (418: two-line GPU rows and a 3-column process
+table; 470: a MIG row and GI/CI columns; 535/550: wider columns; 580: `+---` under the header; 610: "KMD Version" and
+"CUDA UMD Version"), so rows are read by cell content, not by column position.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# nvidia-smi(1) RETURN VALUE, as tabled by LBNL NHC's csc_nvidia_smi.nhc (see reference anchors §7a).
+EXIT_CODES = {
+    0: ("ok", "success"),
+    2: ("invalid-argument", "invalid argument or flag"),
+    3: ("not-supported", "the requested operation is not available on this device"),
+    4: ("no-permission", "the current user does not have permission to access this device"),
+    6: ("unknown", "the query was unsuccessful"),
+    8: ("insufficient-power", "the external power cables are not properly attached"),
+    9: ("driver-not-loaded", "the NVIDIA driver is not loaded"),
+    10: ("irq-issue", "the NVIDIA kernel detected an interrupt issue with a GPU"),
+    12: ("library-not-found", "the NVML shared library could not be found or loaded"),
+    13: ("function-not-found", "a function is missing from the NVML library (driver older than nvidia-smi)"),
+    14: ("corrupted-inforom", "the infoROM is corrupted"),
+    15: ("gpu-is-lost", "the GPU has fallen off the bus or has otherwise become inaccessible"),
+    255: ("unknown", "other error or internal driver error"),
+}
+
+# Messages, most specific first. Each: (kind, regex).
+_MESSAGES = (
+    ("lib-rm-version-mismatch", re.compile(r"Driver/library version mismatch", re.I)),
+    ("library-not-found", re.compile(r"couldn't find libnvidia-ml\.so|libnvidia-ml\.so[.\d]*: cannot open", re.I)),
+    ("driver-not-loaded", re.compile(r"couldn.t communicate with the NVIDIA driver", re.I)),
+    ("gpu-is-lost", re.compile(r"GPU is lost|fallen off the bus|Unable to determine the device handle", re.I)),
+    ("no-permission", re.compile(r"Insufficient Permissions|Permission denied", re.I)),
+    ("no-devices", re.compile(r"No devices were found", re.I)),
+    ("not-installed", re.compile(r"command not found|No such file or directory", re.I)),
+)
+
+_NVML_LIBRARY_VERSION = re.compile(r"NVML library version:\s*([\w.]+)")
+
+
+@dataclass(frozen=True)
+class SmiProcess:
+    """One row of the table's process list."""
+
+    gpu_index: int
+    pid: int
+    type: str
+    name: str
+    used_mib: int | None
+
+
+@dataclass(frozen=True)
+class SmiGpu:
+    """One GPU block of the table. Names longer than the column end in '...' (truncated by nvidia-smi)."""
+
+    index: int
+    name: str
+    persistence_mode: bool | None
+    bus_id: str | None
+    ecc_uncorrected: int | None
+    fan_pct: int | None = None
+    temperature_c: int | None = None
+    perf_state: str | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    memory_used_mib: int | None = None
+    memory_total_mib: int | None = None
+    utilization_gpu_pct: int | None = None
+    compute_mode: str | None = None
+
+
+@dataclass(frozen=True)
+class SmiTable:
+    """What the plain `nvidia-smi` table says."""
+
+    smi_version: str | None
+    driver_version: str | None
+    cuda_version: str | None
+    gpus: tuple[SmiGpu, ...]
+    processes: tuple[SmiProcess, ...]
+    processes_listed: bool  # the process section was present (an empty tuple then means "none running")
+
+
+_HEADER_SMI = re.compile(r"NVIDIA-SMI\s+(\d[\w.]*)")
+_HEADER_DRIVER = re.compile(r"(?:Driver|KMD) Version:\s*([\w.]+)")
+_HEADER_CUDA = re.compile(r"CUDA (?:UMD )?Version:\s*([\w./]+)")
+_GPU_FIRST = re.compile(r"^\s*(\d+)\s+(.*?)\s+(On|Off|N/A|WDDM|TCC)\s*$")
+_BUS_ID = re.compile(r"([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])")
+_GPU_SECOND = re.compile(r"^\s*(\S+)\s+(\d+C|N/A)\s+(P\d+|N/A)\s+(.*?)\s*/\s*(\S+)\s*$")
+_MEMORY = re.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
+_UTIL = re.compile(r"^\s*(\d+%|N/A)\s+(\S+)?")
+_PROCESS = re.compile(
+    r"^\|\s*(\d+)\s+(?:(N/A|\d+)\s+(N/A|\d+)\s+)?(\d+)\s+([A-Z+]+)\s+(.+?)\s+(\d+MiB|N/A)\s*\|?\s*$"
+)
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    m = re.match(r"\s*(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def _watts(text: str | None) -> float | None:
+    if text is None:
+        return None
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*W", text)
+    return float(m.group(1)) if m else None
+
+
+def _cells(line: str) -> list[str]:
+    return line.strip().strip("|").split("|")
+
+
+def parse_nvidia_smi_table(text: str) -> SmiTable | None:
+    """Parse the plain `nvidia-smi` table; None when the text holds no table (an error message, say)."""
+    if not isinstance(text, str):
+        return None
+    lines = text.splitlines()
+    smi_version = driver = cuda = None
+    for line in lines:
+        if "NVIDIA-SMI" in line and ("Version" in line):
+            m = _HEADER_SMI.search(line)
+            smi_version = m.group(1) if m else None
+            m = _HEADER_DRIVER.search(line)
+            driver = m.group(1) if m else None
+            m = _HEADER_CUDA.search(line)
+            cuda = m.group(1) if m and m.group(1) != "N/A" else None
+            break
+    gpus: list[SmiGpu] = []
+    processes: list[SmiProcess] = []
+    processes_listed = False
+    in_processes = False
+    pending: dict | None = None
+
+    def flush():
+        nonlocal pending
+        if pending is not None:
+            gpus.append(SmiGpu(**pending))
+            pending = None
+
+    for line in lines:
+        stripped = line.strip()
+        if "Processes:" in stripped:
+            flush()
+            in_processes = True
+            processes_listed = True
+            continue
+        if in_processes:
+            m = _PROCESS.match(stripped)
+            if m:
+                used = m.group(7)
+                processes.append(SmiProcess(int(m.group(1)), int(m.group(4)), m.group(5), m.group(6).strip(),
+                                            _int(used) if used != "N/A" else None))
+            continue
+        if not stripped.startswith("|"):
+            continue
+        cells = _cells(stripped)
+        if len(cells) < 3:
+            continue
+        first = _GPU_FIRST.match(cells[0])
+        bus = _BUS_ID.search(cells[1])
+        if first and bus:
+            flush()
+            pm = first.group(3)
+            ecc = cells[2].strip()
+            pending = {
+                "index": int(first.group(1)),
+                "name": first.group(2).strip(),
+                "persistence_mode": {"On": True, "Off": False}.get(pm),
+                "bus_id": bus.group(1),
+                "ecc_uncorrected": int(ecc) if ecc.isdigit() else None,
+            }
+            continue
+        second = _GPU_SECOND.match(cells[0])
+        memory = _MEMORY.search(cells[1])
+        if pending is not None and second and memory and "memory_total_mib" not in pending:
+            fan, temp, perf, usage, cap = second.groups()
+            util = _UTIL.match(cells[2])
+            pending.update(
+                fan_pct=_int(fan) if fan.endswith("%") else None,
+                temperature_c=_int(temp),
+                perf_state=perf if perf != "N/A" else None,
+                power_w=_watts(usage),
+                power_limit_w=_watts(cap),
+                memory_used_mib=int(memory.group(1)),
+                memory_total_mib=int(memory.group(2)),
+                utilization_gpu_pct=_int(util.group(1)) if util else None,
+                compute_mode=util.group(2) if util and util.group(2) else None,
+            )
+    flush()
+    if smi_version is None and driver is None and not gpus:
+        return None
+    return SmiTable(smi_version, driver, cuda, tuple(gpus), tuple(processes), processes_listed)
+
+
+def nvml_library_version(text: str) -> str | None:
+    """The "NVML library version: 570.124" that newer drivers print after a version mismatch."""
+    m = _NVML_LIBRARY_VERSION.search(text or "") if isinstance(text, str) else None
+    return m.group(1) if m else None
+
+
+def exit_code_meaning(rc: int | None) -> tuple[str, str] | None:
+    """(kind, description) for an nvidia-smi exit status; None when it has no documented meaning."""
+    if rc is None:
+        return None
+    try:
+        from tfdoctor.knowledge import loader as kb  # the shared table, when the knowledge base has it
+
+        entry = kb.nvidia_smi_exit_code(rc) if hasattr(kb, "nvidia_smi_exit_code") else None
+    except Exception:
+        entry = None
+    ours = EXIT_CODES.get(rc)
+    if ours is None and rc > 128:
+        return ("killed", f"killed by signal {rc - 128}")
+    if ours is not None and entry is not None:
+        text = getattr(entry, "meaning", None) or getattr(entry, "description", None)
+        if isinstance(text, str) and text:
+            return (ours[0], text)
+    return ours
+
+
+def classify_nvidia_smi_failure(rc: int | None, text: str, timed_out: bool = False) -> tuple[str, str]:
+    """Why `nvidia-smi` failed, from its exit status and output: (kind, one-line message).
+
+    Kinds: ok, timeout, not-installed, driver-not-loaded, lib-rm-version-mismatch, library-not-found, gpu-is-lost,
+    no-permission, no-devices, insufficient-power, irq-issue, corrupted-inforom, function-not-found, killed, unknown.
+    """
+    text = text if isinstance(text, str) else ""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if timed_out or rc == 124:
+        return ("timeout", "nvidia-smi did not answer in time (a GPU that fell off the bus often hangs it)")
+    if rc == 0 and parse_nvidia_smi_table(text) is not None:
+        return ("ok", "")
+    if rc == 127 and not parse_nvidia_smi_table(text):
+        return ("not-installed", "nvidia-smi is not installed (it ships with the NVIDIA driver's utilities)")
+    for kind, pattern in _MESSAGES:
+        m = pattern.search(text)
+        if m:
+            line = next((ln.strip() for ln in text.splitlines() if pattern.search(ln)), first)
+            lib = nvml_library_version(text)
+            if kind == "lib-rm-version-mismatch" and lib and lib not in line:
+                line = f"{line} (NVML library version: {lib})"
+            return (kind, line)
+    meaning = exit_code_meaning(rc)
+    if rc == 0:
+        return ("ok", "")
+    if meaning is not None:
+        kind, description = meaning
+        return (kind, f"nvidia-smi exited {rc}: {description}" + (f" ({first})" if first else ""))
+    return ("unknown", f"nvidia-smi exited {rc}" + (f": {first}" if first else ""))

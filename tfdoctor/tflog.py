@@ -1,0 +1,189 @@
+"""Read a TensorFlow log: which known messages it holds, and what they say (missing libraries, cuInit's error,
+compute capabilities, cuDNN versions).
+
+The table of known messages is data in the knowledge base (`knowledge.log_messages()`, each with its TensorFlow
+source); this module only applies it line by line and pulls the variable parts out. It works on a log alone, so a
+snapshot holding nothing but the `tensorflow.log` a user pasted into an issue still gets its findings.
+Never raises on any text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_LINES = 200_000
+MAX_LINE = 20_000
+
+# Variable parts of known messages, by what they name (not by message kind: several kinds name a library).
+_DSO_FAILED = re.compile(r"Could not load dynamic library '([^']+)'")
+_DSO_OK = re.compile(r"Successfully opened (?:dynamic|CUDA) library (\S+)")
+_CUINIT = re.compile(r"failed call to cuInit:\s*(.*)$")
+_CUDA_ERR_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+)\b")
+_CUDA_ERR_CODE = re.compile(r"\((\d{1,4})\)\s*$")
+_CC = re.compile(r"compute capability[: ]+(\d+\.\d+)")
+_MIN_CC = re.compile(r"minimum required Cuda capability is (\d+\.\d+)")
+_CUDNN_MISMATCH = re.compile(r"Loaded runtime CuDNN library: ([\d.]+) but source was compiled with: ([\d.]+)")
+_CPU_MISSING = re.compile(r"compiled to use (\S+) instructions, but these aren't available")
+_DEVICE_NAME = re.compile(r"name: ([^,]+), pci bus id")
+
+
+@dataclass(frozen=True)
+class LogMatch:
+    """One log line that matched a known message."""
+
+    kind: str
+    line_no: int  # 1-based
+    line: str
+    severity: str = ""  # the knowledge base's hint: info / warn / error / fatal
+    groups: tuple[tuple[str, str], ...] = ()
+
+    def group(self, name: str) -> str | None:
+        return next((v for k, v in self.groups if k == name), None)
+
+
+@dataclass(frozen=True)
+class LogAnalysis:
+    """What a TensorFlow log says, read line by line against the known messages."""
+
+    matches: tuple[LogMatch, ...] = ()
+    missing_libraries: tuple[str, ...] = ()  # sonames from "Could not load dynamic library"
+    loaded_libraries: tuple[str, ...] = ()  # sonames from "Successfully opened dynamic library"
+    cuda_error: str | None = None  # the token after "failed call to cuInit:", e.g. CUDA_ERROR_NO_DEVICE
+    cuda_error_code: int | None = None  # 303 for "UNKNOWN ERROR (303)"
+    compute_capabilities: tuple[str, ...] = ()  # CCs the log mentions (device created, no kernels, ignored)
+    min_required_cc: str | None = None
+    cudnn_loaded: str | None = None
+    cudnn_compiled: str | None = None
+    cpu_missing_instructions: tuple[str, ...] = ()
+    gpu_names: tuple[str, ...] = ()
+    lines: int = 0
+    table_error: str | None = None  # the knowledge base's message table could not be read
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Message kinds found, each once, in order of first appearance."""
+        return tuple(dict.fromkeys(m.kind for m in self.matches))
+
+    def has(self, kind: str) -> bool:
+        return any(m.kind == kind for m in self.matches)
+
+    def first(self, kind: str) -> LogMatch | None:
+        return next((m for m in self.matches if m.kind == kind), None)
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[tuple[str, re.Pattern, str], ...]:
+    """(kind, compiled pattern, severity hint) for every known message in the knowledge base."""
+    from tfdoctor.knowledge import loader as kb
+
+    out = []
+    for msg in kb.log_messages():
+        try:
+            out.append((msg.kind, re.compile(msg.pattern), getattr(msg, "severity_hint", "") or ""))
+        except re.error:
+            continue  # a bad pattern in the data must not cost the other messages
+    return tuple(out)
+
+
+def analyse_log(text: str | None) -> LogAnalysis:
+    """Match every line of a TensorFlow log against the known messages; never raises."""
+    if not text:
+        return LogAnalysis()
+    try:
+        table = _table()
+    except Exception as exc:  # the knowledge base is broken or missing: say so, match nothing
+        return LogAnalysis(lines=text.count("\n") + 1, table_error=f"{type(exc).__name__}: {exc}")
+    matches: list[LogMatch] = []
+    missing: dict[str, None] = {}
+    loaded: dict[str, None] = {}
+    ccs: dict[str, None] = {}
+    names: dict[str, None] = {}
+    cpu_missing: dict[str, None] = {}
+    cuda_error = None
+    cuda_code = None
+    min_cc = None
+    cudnn_loaded = cudnn_compiled = None
+    lines = text.splitlines()[:MAX_LINES]
+    for no, raw in enumerate(lines, 1):
+        line = raw[:MAX_LINE]
+        for kind, pattern, severity in table:
+            m = pattern.search(line)
+            if not m:
+                continue
+            groups = {k: v for k, v in m.groupdict().items() if isinstance(v, str)}
+            extra = _extract(line)
+            for k, v in extra.items():
+                groups.setdefault(k, v)
+            matches.append(LogMatch(kind, no, line.strip(), severity, tuple(sorted(groups.items()))))
+        # What the line names, whatever kind the table gave it: the table says which message it is, these say
+        # which library, which error, which card.
+        if (lib := _DSO_FAILED.search(line)) is not None:
+            missing.setdefault(lib.group(1))
+        if (lib := _DSO_OK.search(line)) is not None:
+            loaded.setdefault(lib.group(1))
+        if cuda_error is None and (c := _CUINIT.search(line)) is not None:
+            cuda_error, cuda_code = _cuda_error(c.group(1))
+        for cc in _CC.findall(line):
+            ccs.setdefault(cc)
+        if (mc := _MIN_CC.search(line)) is not None:
+            min_cc = mc.group(1)
+        if (dn := _DEVICE_NAME.search(line)) is not None:
+            names.setdefault(dn.group(1).strip())
+        if cudnn_loaded is None and (cm := _CUDNN_MISMATCH.search(line)) is not None:
+            cudnn_loaded, cudnn_compiled = cm.group(1), cm.group(2)
+        if (cpu := _CPU_MISSING.search(line)) is not None:
+            cpu_missing.setdefault(cpu.group(1))
+    return LogAnalysis(
+        matches=tuple(matches),
+        missing_libraries=tuple(missing),
+        loaded_libraries=tuple(loaded),
+        cuda_error=cuda_error,
+        cuda_error_code=cuda_code,
+        compute_capabilities=tuple(ccs),
+        min_required_cc=min_cc,
+        cudnn_loaded=cudnn_loaded,
+        cudnn_compiled=cudnn_compiled,
+        cpu_missing_instructions=tuple(cpu_missing),
+        gpu_names=tuple(names),
+        lines=len(lines),
+    )
+
+
+def _extract(line: str) -> dict[str, str]:
+    """Named values a matched line carries (library, cuda_error, compute_capability...)."""
+    out: dict[str, str] = {}
+    if (m := _DSO_FAILED.search(line)) or (m := _DSO_OK.search(line)):
+        out["library"] = m.group(1)
+    if (m := _CUINIT.search(line)) is not None:
+        token, code = _cuda_error(m.group(1))
+        if token:
+            out["cuda_error"] = token
+        if code is not None:
+            out["cuda_error_code"] = str(code)
+    if (m := _CC.search(line)) is not None:
+        out["compute_capability"] = m.group(1)
+    if (m := _MIN_CC.search(line)) is not None:
+        out["min_compute_capability"] = m.group(1)
+    if (m := _CUDNN_MISMATCH.search(line)) is not None:
+        out["cudnn_loaded"], out["cudnn_compiled"] = m.group(1), m.group(2)
+    if (m := _CPU_MISSING.search(line)) is not None:
+        out["instructions"] = m.group(1)
+    return out
+
+
+def _cuda_error(rest: str) -> tuple[str | None, int | None]:
+    """The error token after "failed call to cuInit:" as the fixtures spell it, and its numeric code if printed.
+
+    Old TF: "CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"; new TF:
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)".
+    """
+    rest = rest.strip()
+    code = None
+    if (m := _CUDA_ERR_CODE.search(rest)) is not None:
+        code = int(m.group(1))
+    if (m := _CUDA_ERR_NAME.search(rest)) is not None:
+        return m.group(1), code
+    tail = rest.rsplit("cuInit:", 1)[-1].strip()
+    return (tail or None), code
