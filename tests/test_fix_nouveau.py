@@ -537,50 +537,82 @@ def test_check_on_the_root_afterwards_reports_nouveau_blacklisted(tmp_path, as_r
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Parsers
+# What counts as "blacklisted where it counts"
 # ---------------------------------------------------------------------------------------------------------------
-def test_parse_modprobe_conf_reads_the_ubuntu_package_file():
-    directives = nv.parse_modprobe_conf((FIXTURES / "nvidia-graphics-drivers-595.conf").read_text())
-    assert ("blacklist", "nouveau") in directives and ("alias", "nova_core", "off") in directives
-    assert nv.parse_modprobe_conf((FIXTURES / "systemd-252.conf").read_text())[0] == ("options", "bonding",
-                                                                                       "max_bonds=0")
-
-
-@pytest.mark.parametrize("line, blocks", [
-    ("blacklist nouveau", True),
-    ("alias nouveau off", True),
-    ("install nouveau /bin/false", True),
-    ("install nouveau /usr/bin/true", True),
-    ("options nouveau modeset=0", False),
-    ("blacklist nouveau_foo", False),
-    ("alias pci:v000010DEd* nouveau", False),
-    ("blacklist nova-core", False),
+@pytest.mark.parametrize("name, text, counts", [
+    ("blacklist-nouveau.conf", "blacklist nouveau\n", True),
+    ("nouveau.conf", "alias nouveau off\n", True),
+    ("nouveau.conf", "install nouveau /bin/false\n", True),
+    ("nouveau.conf", "# blacklist nouveau\n", False),
+    ("nouveau.conf", "options nouveau modeset=0\n", False),
+    ("nouveau.conf", "blacklist nouveau_foo\n", False),
+    ("blacklist-nouveau", "blacklist nouveau\n", False),
+    ("blacklist-nouveau.conf.bak", "blacklist nouveau\n", False),
 ])
-def test_what_counts_as_a_nouveau_blacklist(line, blocks):
-    assert nv.blocks_module(tuple(line.split()), "nouveau") is blocks
+def test_what_counts_as_blacklisted(tmp_path, name, text, counts):
+    r = make_root(tmp_path)
+    r.p(f"etc/modprobe.d/{name}").write_text(text)
+    state = nv.read_state(str(r.path))
+    assert (state.missing == ()) is counts
 
 
-def test_nova_dash_and_underscore_are_the_same_module():
-    assert nv.blocks_module(("blacklist", "nova-core"), "nova_core")
+@pytest.mark.parametrize("param, counts", [
+    ("modprobe.blacklist=nouveau", True),
+    ("module_blacklist=snd_hda_intel,nouveau", True),
+    ("rd.driver.blacklist=nouveau", False),  # only inside a dracut initramfs
+    ("nouveau.modeset=0", False),
+])
+def test_what_counts_on_the_kernel_command_line(tmp_path, param, counts):
+    r = make_root(tmp_path, cmdline=CMDLINE.strip() + f" {param}\n")
+    assert (nv.read_state(str(r.path)).missing == ()) is counts
 
 
-def test_cmdline_blacklists():
-    assert nv.parse_cmdline_blacklist("ro module_blacklist=nouveau,nova_core rd.driver.blacklist=nouveau -- x=1") == [
-        ("module_blacklist", "nouveau"), ("module_blacklist", "nova_core"), ("rd.driver.blacklist", "nouveau")]
+def test_a_same_named_file_in_etc_hides_the_package_blacklist(tmp_path, as_root, standin_chroot):
+    r = make_root(tmp_path, distro_blacklist="nvidia-graphics-drivers-595.conf")
+    r.p("etc/modprobe.d/nvidia-graphics-drivers.conf").write_text("")  # the usual way to mask a package's file
+    res = run_cli(r, "--dry-run")
+    assert res.exit_code == 0
+    assert "hidden by /etc/modprobe.d/nvidia-graphics-drivers.conf" in res.output
+    assert "Would write" in res.output
 
 
-def test_os_release_fixture():
-    osr = nv.parse_os_release((FIXTURES / "fedora-38-os-release").read_text())
-    assert osr["ID"] == "fedora" and osr["PRETTY_NAME"] == "Fedora Linux 38 (Container Image)"
+def test_merged_usr_reads_the_package_file_once(tmp_path):
+    r = make_root(tmp_path, distro_blacklist="nvidia-graphics-drivers-535-server.conf")
+    usr_lib = r.p("usr/lib")
+    usr_lib.mkdir(parents=True)
+    r.p("lib").rename(usr_lib / "x")
+    for child in (usr_lib / "x").iterdir():
+        child.rename(usr_lib / child.name)
+    (usr_lib / "x").rmdir()
+    os.symlink("usr/lib", r.p("lib"))
+    state = nv.read_state(str(r.path))
+    assert [b.path for b in state.blocked_by("nouveau")] == ["/usr/lib/modprobe.d/nvidia-graphics-drivers.conf"] * 2
+    assert state.missing == ()
+
+
+def test_read_state_of_the_ubuntu_package_file(tmp_path):
+    r = make_root(tmp_path, distro_blacklist="nvidia-graphics-drivers-595.conf", nova=True)
+    state = nv.read_state(str(r.path))
+    assert state.distro == "Ubuntu 22.04.2 LTS" and state.os_ids == ("ubuntu", "debian")
+    assert {b.directive for b in state.blocked_by("nova_core")} == {"blacklist nova_core", "alias nova_core off"}
+    assert state.nouveau_loaded and not state.nova_loaded and state.nova_available
+    assert [d.slot for d in state.devices] == ["0000:01:00.0"] and state.devices[0].driver_in_use == "nouveau"
+    assert state.kernels == (KERNEL,)
+    assert state.nvidia_driver == (f"nvidia module for kernel {KERNEL} (kernel/drivers/video/nvidia.ko)",)
+
+
+def test_dpkg_status_of_an_image_counts_as_a_driver(tmp_path):
+    r = make_root(tmp_path, driver=False)
+    status = r.p("var/lib/dpkg/status")
+    status.parent.mkdir(parents=True)
+    status.write_text("Package: nvidia-driver-535\nStatus: install ok installed\nVersion: 535.183.01-0ubuntu1\n\n"
+                      "Package: nvidia-driver-470\nStatus: deinstall ok config-files\n")
+    assert nv.read_state(str(r.path)).nvidia_driver == ("nvidia-driver-535",)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_parsers_never_raise(text):
-    nv.parse_modprobe_conf(text)
-    nv.parse_cmdline_blacklist(text)
-    nv.parse_proc_modules(text)
-    nv.parse_os_release(text)
     nv.parse_dpkg_installed(text)
     nv.parse_modules_dep(text)
     nv.is_ours(text)

@@ -55,7 +55,7 @@ def test_finding_status_is_one_hot_across_all_statuses():
     for s in samples(fam):
         by_id.setdefault(s.labels["id"], {})[s.labels["status"]] = s.value
     assert set(by_id) == {"system.os", "driver.nouveau", "gpu.pcie-link", "tensorflow.import"}
-    for fid, values in by_id.items():
+    for values in by_id.values():
         assert set(values) == {s.value for s in Status}
         assert sum(values.values()) == 1
     assert by_id["driver.nouveau"]["fail"] == 1 and by_id["gpu.pcie-link"]["warn"] == 1

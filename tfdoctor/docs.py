@@ -31,7 +31,9 @@ _FILE_EXTENSIONS = {"json", "md", "py", "log", "yml", "yaml", "sh", "prom", "xml
 
 
 def _wrap(text: str, indent: str = "  ", width: int = 100) -> list[str]:
-    """Wrap each paragraph of `text` for the terminal, keeping lines that look like commands or lists as they are."""
+    """Wrap each paragraph of `text` for the terminal, keeping lines that look like commands or lists as they are.
+
+    Words are never split (a package name such as nvidia-container-toolkit must stay copyable)."""
     out: list[str] = []
     for para in text.split("\n\n"):
         lines = para.splitlines()
@@ -39,7 +41,7 @@ def _wrap(text: str, indent: str = "  ", width: int = 100) -> list[str]:
             out += [indent + line for line in lines]
         else:
             out += textwrap.wrap(" ".join(line.strip() for line in lines), width, initial_indent=indent,
-                                 subsequent_indent=indent) or [""]
+                                 subsequent_indent=indent, break_long_words=False, break_on_hyphens=False) or [""]
         out.append("")
     return out[:-1] if out else out
 

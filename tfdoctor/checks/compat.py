@@ -1,1 +1,333 @@
-"""Placeholder: being written."""
+"""Compatibility checks: the driver against TensorFlow's CUDA, the GPU's compute capability against the wheel's
+kernels, and the Python version against TensorFlow's tested range. Every rule asks the knowledge base
+(tfdoctor/knowledge/), which carries the source of each fact; no version number is decided here.
+"""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.checks.tensorflow import (
+    _kb,
+    install_command,
+    machine_gpus,
+    minor,
+    newest_tf_for_python,
+    python_minor,
+    tf_facts,
+)
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+
+# Ubuntu driver branches published as nvidia-driver-<B> (knowledge.md 7.1, canonical/nvidia-graphics-drivers).
+# Used only to turn a minimum driver version into the package to type.
+UBUNTU_BRANCHES = (510, 515, 520, 525, 530, 535, 545, 550, 560, 565, 570, 575, 580, 590, 595)
+
+
+def ubuntu_driver_package(min_version: str) -> str:
+    """The smallest Ubuntu `nvidia-driver-<branch>` whose branch is at least `min_version`'s ('525.60.13' -> 525)."""
+    try:
+        need = int(min_version.split(".")[0])
+    except ValueError:
+        return "nvidia-driver-<branch>"
+    branch = next((b for b in UBUNTU_BRANCHES if b >= need), UBUNTU_BRANCHES[-1])
+    return f"nvidia-driver-{branch}"
+
+
+def driver_version(facts) -> str | None:
+    """The loaded NVIDIA driver's version, from NVML, else from the driver probe."""
+    nvml = getattr(facts, "nvml", None)
+    v = getattr(nvml, "driver_version", None)
+    if v:
+        return str(v)
+    drv = getattr(facts, "driver", None)
+    for attr in ("version", "loaded_version", "driver_version"):
+        v = getattr(drv, attr, None)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def tf_cuda(tf) -> tuple[str | None, str]:
+    """(CUDA version, where it came from): the child's build info, else the knowledge base for the TF version."""
+    if tf.build is not None and tf.build.is_cuda_build and tf.build.cuda_version:
+        return tf.build.cuda_version, "get_build_info()"
+    if tf.build is not None and tf.build.is_cuda_build is False:
+        return None, "CPU-only build"
+    b = _kb().tf_build(tf.tf_version) if tf.tf_version else None
+    return (b.cuda, f"TensorFlow {b.version}'s tested configuration") if b else (None, "unknown")
+
+
+def _skip_without_tf(fid: str, tf) -> Finding | None:
+    if tf is None or tf.source != "child":
+        return skip(fid, "no TensorFlow probe record")
+    if not tf.tf_version:
+        return skip(fid, "TensorFlow is not installed")
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- compat.driver-cuda
+@check(
+    "compat.driver-cuda",
+    area="compat",
+    title="Driver is new enough for TensorFlow's CUDA",
+    needs=("tensorflow", "nvml"),
+    after=("driver.nvidia-module", "nvml.init", "tf.cuda-build"),
+    what="Compares the loaded NVIDIA driver's version with the minimum Linux driver for the CUDA version this "
+         "TensorFlow was built with (NVIDIA's minor-version compatibility floor, and the toolkit's own driver for "
+         "PTX JIT and XLA).",
+    why="A driver older than the CUDA runtime cannot initialise it: TensorFlow logs `CUDA driver version is "
+        "insufficient for CUDA runtime version` or `failed call to cuInit` and uses the CPU. CUDA 12 builds "
+        "(TensorFlow 2.15 and newer) need driver 525.60.13 or newer; PTX JIT (new GPUs) and XLA want the toolkit's "
+        "driver (555.42.06 for CUDA 12.5.1).",
+    fix="Install a newer driver, e.g. `sudo apt install nvidia-driver-570`, then reboot; or install the newest "
+        "TensorFlow whose CUDA the current driver supports.",
+    links=("https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",),
+)
+def check_driver_cuda(facts) -> Finding:
+    tf = tf_facts(facts)
+    if (s := _skip_without_tf("compat.driver-cuda", tf)) is not None:
+        return s
+    cuda, whence = tf_cuda(tf)
+    if cuda is None:
+        return skip("compat.driver-cuda", f"no CUDA in this TensorFlow ({whence})")
+    have = driver_version(facts)
+    if have is None:
+        return skip("compat.driver-cuda", "the NVIDIA driver's version is unknown (no driver loaded, or NVML "
+                    "unavailable)")
+    kb = _kb()
+    req = kb.min_driver_for_cuda(cuda)
+    floor = req.minor_compat_floor or req.toolkit_driver
+    full = req.toolkit_driver
+    details = [f"TensorFlow {tf.tf_version}: CUDA {cuda} ({whence})",
+               f"minimum driver for CUDA {cuda.split('.')[0]}.x: {req.minor_compat_floor or 'no minor-version compatibility'}",
+               f"driver of the CUDA {req.toolkit_row or cuda} toolkit: {full or '?'}", f"source: {req.source}"]
+    if floor and not kb.driver_at_least(have, floor):
+        alt = _newest_tf_for_driver(have, python_minor(tf))
+        cmds = [f"sudo apt install {ubuntu_driver_package(full or floor)}   # then reboot"]
+        if alt is not None:
+            cmds.append(install_command(tf, alt.version, True) + f"   # or keep driver {have}")
+        return fail("compat.driver-cuda", f"driver {have} is too old for TensorFlow {tf.tf_version} (CUDA {cuda} "
+                    f"needs {floor} or newer)", *details,
+                    fix=Fix(f"Install NVIDIA driver {floor} or newer ({ubuntu_driver_package(full or floor)} on "
+                            f"Ubuntu)" + (f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this "
+                                          f"driver runs." if alt else "."), tuple(cmds)))
+    if full and not kb.driver_at_least(have, full):
+        ptx_gpus = [name for name, cc in machine_gpus(facts) if cc and _support(tf, cc) == "ptx"]
+        if ptx_gpus:
+            return warn("compat.driver-cuda", f"driver {have} runs CUDA {cuda} only in minor-version compatibility "
+                        f"mode, which cannot JIT-compile PTX for {', '.join(ptx_gpus)}", *details,
+                        fix=Fix(f"Install driver {full} or newer.",
+                                (f"sudo apt install {ubuntu_driver_package(full)}   # then reboot",)))
+        return ok("compat.driver-cuda", f"driver {have} runs TensorFlow {tf.tf_version}'s CUDA {cuda} "
+                  f"(minor-version compatibility; {full} or newer also covers PTX JIT and XLA)", *details)
+    return ok("compat.driver-cuda", f"driver {have} supports CUDA {cuda} (TensorFlow {tf.tf_version})", *details)
+
+
+def _newest_tf_for_driver(have: str, py: str | None):
+    kb = _kb()
+    for b in reversed(kb.tf_versions()):
+        if not b.cuda or (py and not b.supports_python(py)):
+            continue
+        req = kb.min_driver_for_cuda(b.cuda)
+        floor = req.minor_compat_floor or req.toolkit_driver
+        if floor and kb.driver_at_least(have, floor):
+            return b
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- compat.compute-capability
+def _support(tf, cc: str) -> str:
+    """sass | ptx | none for this GPU on this TensorFlow: from the child's build info when known."""
+    kb = _kb()
+    build = _build_for(tf)
+    if build is None:
+        return "unknown"
+    return kb.cc_support(build, cc)
+
+
+def _build_for(tf):
+    """A knowledge-base build record, with the arch list replaced by what get_build_info() really said."""
+    import dataclasses
+
+    kb = _kb()
+    b = kb.tf_build(tf.tf_version) if tf.tf_version else None
+    archs = tf.build.compute_capabilities if tf.build is not None else ()
+    if archs:
+        sass = tuple(_arch_cc(a) for a in archs if a.startswith("sm_"))
+        ptx = tuple(_arch_cc(a) for a in archs if a.startswith("compute_"))
+        if b is not None:
+            return dataclasses.replace(b, sass=sass, ptx=ptx)
+        return _Arches(sass, ptx)
+    return b
+
+
+class _Arches:
+    """A stand-in build record when TensorFlow's version is unknown to the knowledge base."""
+
+    def __init__(self, sass, ptx):
+        self.sass, self.ptx = sass, ptx
+
+
+def _arch_cc(arch: str) -> str:
+    """'sm_89' -> '8.9', 'compute_90' -> '9.0', 'sm_120' -> '12.0'."""
+    digits = "".join(ch for ch in arch.split("_", 1)[-1] if ch.isdigit())
+    return f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else arch
+
+
+@check(
+    "compat.compute-capability",
+    area="compat",
+    title="TensorFlow has kernels for the GPU",
+    needs=("tensorflow", "nvml", "pci"),
+    after=("pci.nvidia-gpu", "tf.cuda-build"),
+    what="Compares each GPU's compute capability with the architectures compiled into this TensorFlow: native "
+         "kernels (SASS for the same major, equal or lower minor), PTX that the driver JIT-compiles (slow on first "
+         "use), or nothing.",
+    why="TensorFlow ignores a GPU older than its oldest kernels (`Ignoring visible gpu device ... The minimum "
+        "required Cuda capability is ...`): 2.17 and newer start at Pascal (6.0). A GPU newer than its newest "
+        "kernels (e.g. Blackwell, 12.0) runs PTX JIT-compiled at start-up, which can take 30 minutes.",
+    fix="For an old GPU install the newest TensorFlow that still has kernels for it (e.g. "
+        "`pip install 'tensorflow[and-cuda]==2.16.*'` for Maxwell, compute capability 5.x). For PTX JIT, give the "
+        "JIT cache room: `export CUDA_CACHE_MAXSIZE=2147483648`.",
+    links=("https://developer.nvidia.com/cuda-gpus",),
+)
+def check_compute_capability(facts) -> Finding:
+    tf = tf_facts(facts)
+    gpus = [(name, cc) for name, cc in machine_gpus(facts)]
+    if tf is not None and tf.gpus and not any(cc for _, cc in gpus):
+        gpus = [(g.device_name or g.name, g.compute_capability) for g in tf.gpus]
+    if tf is not None and tf.source == "log-only":
+        return _cc_from_log(tf)
+    if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
+        return s
+    if tf.build is not None and tf.build.is_cuda_build is False:
+        return skip("compat.compute-capability", "CPU-only TensorFlow build")
+    if not gpus:
+        return skip("compat.compute-capability", "no NVIDIA GPU")
+    known = [(n, cc) for n, cc in gpus if cc]
+    if not known:
+        return skip("compat.compute-capability", "the GPU's compute capability is unknown")
+    if _build_for(tf) is None:
+        return skip("compat.compute-capability", f"TensorFlow {tf.tf_version}'s architectures are unknown")
+    verdicts = [(n, cc, _support(tf, cc)) for n, cc in known]
+    archs = ", ".join(tf.build.compute_capabilities) if tf.build and tf.build.compute_capabilities else ""
+    details = [f"{n}: compute capability {cc} -> {_words(v)}" for n, cc, v in verdicts]
+    if archs:
+        details.append(f"TensorFlow {tf.tf_version} carries: {archs}")
+    none = [(n, cc) for n, cc, v in verdicts if v == "none"]
+    if none:
+        name, cc = none[0]
+        b = _kb().newest_tf_supporting_cc(cc)
+        if b is None:
+            return fail("compat.compute-capability", f"{name} (compute capability {cc}) is too old for any "
+                        "TensorFlow 2 wheel", *details,
+                        fix=Fix("Use a newer GPU, or build TensorFlow from source for this compute capability."))
+        py = python_minor(tf)
+        cmds = [install_command(tf, b.version, True)]
+        note = ""
+        if py and not b.supports_python(py):
+            note = f" It needs Python {b.python_min} to {b.python_max}."
+            cmds = [f"python{b.python_max} -m venv .venv-tf{b.version.replace('.', '')}",
+                    f".venv-tf{b.version.replace('.', '')}/bin/python -m pip install "
+                    f"'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'"]
+        return fail("compat.compute-capability", f"TensorFlow {tf.tf_version} has no kernels for {name} (compute "
+                    f"capability {cc}); TensorFlow {b.version} is the newest that supports it", *details,
+                    fix=Fix(f"Install TensorFlow {b.version}.{note}", tuple(cmds)))
+    ptx = [(n, cc) for n, cc, v in verdicts if v == "ptx"]
+    if ptx:
+        name, cc = ptx[0]
+        return warn("compat.compute-capability", f"{name} (compute capability {cc}) runs TensorFlow "
+                    f"{tf.tf_version} only through PTX JIT compilation: the first start can take many minutes",
+                    *details, fix=Fix("Give the CUDA JIT cache room so the compilation happens once (add it to your "
+                                      "shell profile).", ("export CUDA_CACHE_MAXSIZE=2147483648",)))
+    return ok("compat.compute-capability", "TensorFlow has native kernels for "
+              + ", ".join(f"{n} ({cc})" for n, cc, _ in verdicts), *details)
+
+
+def _words(v: str) -> str:
+    return {"sass": "native kernels (SASS)", "ptx": "PTX JIT only", "none": "no kernels"}.get(v, v)
+
+
+def _cc_from_log(tf) -> Finding:
+    log = tf.log
+    m = log.first("gpu-below-min-cc")
+    if m is not None:
+        cc = m.group("cc") or (log.compute_capabilities[0] if log.compute_capabilities else None)
+        b = _kb().newest_tf_supporting_cc(cc) if cc else None
+        return fail("compat.compute-capability", f"TensorFlow ignored a GPU of compute capability {cc} (minimum "
+                    f"{m.group('min_cc') or log.min_required_cc})", m.line,
+                    fix=Fix(f"Install TensorFlow {b.version}, the newest with kernels for it."
+                            if b else "This GPU is too old for any TensorFlow 2 wheel; build from source.",
+                            (f"pip install 'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'",)
+                            if b else ()))
+    m = log.first("no-kernel-binaries-for-cc")
+    if m is not None:
+        return warn("compat.compute-capability", f"TensorFlow has no native kernels for compute capability "
+                    f"{m.group('cc') or m.group('compute_capability')}: it JIT-compiles PTX at start-up", m.line,
+                    fix=Fix("Give the CUDA JIT cache room so the compilation happens once.",
+                            ("export CUDA_CACHE_MAXSIZE=2147483648",)))
+    if log.has("kernel-image-invalid"):
+        return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU",
+                    log.first("kernel-image-invalid").line,
+                    fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
+    m = log.first("device-created")
+    if m is not None:
+        return ok("compat.compute-capability", f"TensorFlow created a GPU device (compute capability "
+                  f"{m.group('cc')})", m.line)
+    return skip("compat.compute-capability", "TensorFlow's log does not name a compute capability")
+
+
+# ----------------------------------------------------------------------------------------------- compat.python
+@check(
+    "compat.python",
+    area="compat",
+    title="Python version suits TensorFlow",
+    needs=("tensorflow",),
+    after=("tf.installed",),
+    what="Compares the diagnosed interpreter's Python version with the range TensorFlow tests and publishes wheels "
+         "for (2.21: Python 3.10 to 3.13).",
+    why="pip silently installs an older TensorFlow, or none at all, on a Python outside the range; an "
+        "interpreter newer than every TensorFlow release cannot install it.",
+    fix="Use a Python inside the range, e.g. `python3.12 -m venv .venv` then "
+        "`.venv/bin/python -m pip install 'tensorflow[and-cuda]==2.21.*'`.",
+    links=("https://www.tensorflow.org/install/source#gpu",),
+)
+def check_python(facts) -> Finding:
+    tf = tf_facts(facts)
+    if tf is None or tf.source != "child":
+        return skip("compat.python", "no TensorFlow probe record")
+    py = python_minor(tf)
+    if py is None:
+        return skip("compat.python", "the interpreter's Python version is unknown")
+    kb = _kb()
+    version = tf.tf_version
+    b = kb.tf_build(version) if version else None
+    if version is None:
+        newest = newest_tf_for_python(py)
+        if newest is None:
+            latest = kb.tf_versions()[-1]
+            return fail("compat.python", f"no TensorFlow release supports Python {tf.python_version}; TensorFlow "
+                        f"{latest.version} needs Python {latest.python_min} to {latest.python_max}",
+                        fix=Fix(f"Create an environment with Python {latest.python_max}.",
+                                (f"python{latest.python_max} -m venv .venv",
+                                 f".venv/bin/python -m pip install 'tensorflow[and-cuda]=={latest.version}.*'")))
+        return ok("compat.python", f"Python {tf.python_version} is supported by TensorFlow {newest.version}")
+    if b is None:
+        return info("compat.python", f"TensorFlow {version} is not in tfdoctor's knowledge base; Python "
+                    f"{tf.python_version} not checked")
+    if b.supports_python(py):
+        return ok("compat.python", f"Python {tf.python_version} is in TensorFlow {b.version}'s tested range "
+                  f"({b.python_min} to {b.python_max})")
+    newest = newest_tf_for_python(py)
+    fix_cmds = [f"python{b.python_max} -m venv .venv", f".venv/bin/python -m pip install "
+                f"'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'"]
+    if newest is not None and newest.version != b.version:
+        fix_cmds.append(install_command(tf, newest.version, newest.has_and_cuda_extra)
+                        + "   # or: the TensorFlow for this Python")
+    make = warn if tf.imported else fail
+    return make("compat.python", f"Python {tf.python_version} is outside TensorFlow {b.version}'s tested range "
+                f"({b.python_min} to {b.python_max})", f"source: {b.source}",
+                fix=Fix(f"Use Python {b.python_min} to {b.python_max} for TensorFlow {b.version}"
+                        + (f", or TensorFlow {newest.version} for Python {py}." if newest else "."), tuple(fix_cmds)))
+
+
+__all__ = ["ubuntu_driver_package", "driver_version", "minor"]

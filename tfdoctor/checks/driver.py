@@ -33,9 +33,15 @@ def module_state(facts) -> str:
     if d.nvidia_loaded or getattr(nvml, "init_ok", False):
         return "loaded"
     kind = (getattr(nvml, "init_error", None) or "") + " " + (getattr(nvml, "nvidia_smi_kind", None) or "")
-    if "mismatch" in kind:
-        return "loaded"  # the module is there; its user-space library is another version
+    if any(k in kind for k in ("mismatch", "gpu-is-lost", "no-permission", "no-devices")):
+        return "loaded"  # the driver answered (a version mismatch, a lost GPU, permissions): the module is there
     if d.modules_source != "none":
+        return "not-loaded"
+    devs = _nvidia_gpus(facts)
+    # `lspci -k` shows which driver holds each card: a card listed with its candidate modules but no driver in use,
+    # or held by another driver, has no NVIDIA module bound to it.
+    if devs and all(dev.driver_in_use != "nvidia" for dev in devs) and any(
+            dev.driver_in_use or dev.kernel_modules for dev in devs):
         return "not-loaded"
     if "driver-not-loaded" in kind or getattr(nvml, "nvidia_smi_rc", None) == 9:
         return "not-loaded"
@@ -46,6 +52,9 @@ def driver_installed(facts) -> bool | None:
     """Is some NVIDIA kernel driver installed for some kernel? None when nothing about it was recorded."""
     d = facts.driver
     if d.installed_branch or d.modinfo == "ok" or d.module_resolvable:
+        return True
+    # lspci -k's "Kernel modules:" lists the modules installed for this kernel that can drive the card
+    if any("nvidia" in dev.kernel_modules for dev in _nvidia_gpus(facts)):
         return True
     if any(e.module.startswith("nvidia") for e in d.dkms_entries):
         return True
@@ -157,7 +166,8 @@ def check_recommended(facts) -> Finding:
         return skip("driver.recommended", "No NVIDIA GPU: no driver is needed")
     pkg = recommended_package(pci, d, env)
     source = "from ubuntu-drivers" if d.recommended_package else "from tfdoctor's GPU table"
-    installed = d.installed_branch
+    installed = d.installed_branch or _branch_num(getattr(facts.nvml, "driver_version", None)) and \
+        str(_branch_num(facts.nvml.driver_version))
     installed_n = _branch_num(installed)
     for dev in devs:
         last = _branch_num(dev.last_branch)
@@ -185,6 +195,9 @@ def check_recommended(facts) -> Finding:
     if installed:
         rec = f"; recommended: {pkg} ({source})" if pkg and not pkg.endswith(installed) else ""
         return ok("driver.recommended", f"NVIDIA driver branch {installed} is installed{rec}")
+    if module_state(facts) == "loaded":
+        return ok("driver.recommended", "An NVIDIA driver is installed and answering"
+                  + (f"; recommended: {pkg} ({source})" if pkg else ""))
     if pkg:
         return info("driver.recommended", f"Recommended driver: {pkg} ({source})",
                     *[f"{p} ({flags})" for dev in d.ubuntu_drivers_devices for p, flags in dev.drivers],
@@ -350,6 +363,10 @@ def check_nvidia_module(facts) -> Finding:
                                                                "key-rejected", "unsigned-rejected")]
     smi = getattr(facts.nvml, "nvidia_smi_message", None)
     details = ([f"nvidia-smi: {smi}"] if smi else []) + evidence
+    for dev in devs:
+        if dev.revision == "ff":
+            details.append(f"{dev.slot} reads as revision ff: the GPU is powered off (hybrid graphics set to the "
+                           "integrated GPU, bbswitch) or has fallen off the bus")
     install = install_driver_commands(pci, d, env)
     if d.nvidia_blacklisted_in:
         path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
@@ -377,6 +394,12 @@ def check_nvidia_module(facts) -> Finding:
                     fix=Fix("Rebuild the module for this kernel (see driver.dkms), then reboot.",
                             (f"sudo apt install linux-headers-{d.kernel_release or '$(uname -r)'}",
                              "sudo dkms autoinstall", "sudo reboot")))
+    if pci is not None and pci.other_gpus and devs and (any(dev.revision == "ff" for dev in devs)
+                                                        or any("nvidia" in dev.kernel_modules for dev in devs)):
+        return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: this hybrid laptop runs "
+                                            "on its integrated GPU (PRIME)", *details,
+                    fix=Fix("Switch PRIME to the NVIDIA GPU (or on-demand), then reboot.",
+                            ("sudo prime-select nvidia   # or: sudo prime-select on-demand", "sudo reboot")))
     if evidence:
         return fail("driver.nvidia-module", "The NVIDIA driver is installed but did not take the GPU", *details,
                     fix=Fix("Reboot first; if it persists, reinstall the recommended driver.", ("sudo reboot", *install)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, fail, ok, skip, warn
+from tfdoctor.model import info, Finding, Fix, fail, ok, skip, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
 # Idle, application clocks, sync boost, display and the software power cap are normal operation.
@@ -17,9 +17,10 @@ MEMORY_BUSY_FRACTION = 0.9
 
 
 def _no_nvidia_gpu(facts) -> bool:
-    """True when the PCI probe ran and found no NVIDIA device."""
-    pci = facts.pci
-    return pci is not None and not tuple(getattr(pci, "nvidia_devices", ()) or ())
+    """True when nothing shows an NVIDIA GPU here: not the PCI bus, nor an installed NVIDIA driver."""
+    from tfdoctor.checks.gpu import gpu_expected
+
+    return facts.pci is not None and facts.driver is not None and not gpu_expected(facts)
 
 
 def _versions(n) -> str:
@@ -132,6 +133,9 @@ def check_nvml_init(facts) -> Finding:
         details.append(line)
     if n.timed_out:
         details.append("NVML/nvidia-smi did not answer in time: a hung driver call usually means a lost GPU")
+    if kind == "gpu-is-lost" and not n.timed_out:
+        # The library and the driver answered; one GPU did not: that is nvml.devices' failure, not NVML's.
+        return info("nvml.init", "NVML reaches the driver, but a GPU does not answer (see nvml.devices)", *details)
     if kind in _INIT_FIXES:
         cause, fix = _INIT_FIXES[kind]
         return fail("nvml.init", f"NVML cannot start: {cause}", *details, fix=fix)
@@ -238,6 +242,10 @@ def _gpu_problems(g) -> tuple[list[str], list[str], list[str]]:
 )
 def check_nvml_devices(facts) -> Finding:
     n = facts.nvml
+    if n is not None and not n.init_ok and n.init_error == "gpu-is-lost" and not n.timed_out:
+        cause, fix = _INIT_FIXES["gpu-is-lost"]
+        return fail("nvml.devices", f"A GPU is lost: {cause}",
+                    *[x for x in (n.init_message, n.nvidia_smi_message) if x][:1], fix=fix)
     if n is None or not n.init_ok:
         return skip("nvml.devices", "NVML did not start, so no GPU can be listed")
     if not n.gpus:

@@ -97,10 +97,6 @@ def wants_gpu(facts) -> bool:
     return bool(machine_has_nvidia_gpu(facts)) or bool(getattr(facts, "require_gpu", False))
 
 
-def _child_unusable(tf) -> Finding | None:
-    return None
-
-
 def _skip_if_not_run(fid: str, tf) -> Finding | None:
     if tf is None or tf.source == "none":
         why = getattr(tf, "probe_error", None) if tf is not None else None
@@ -435,7 +431,7 @@ def check_cuda_libs(facts) -> Finding:
     if has_gpu is False and not getattr(facts, "require_gpu", False):
         return info("tf.cuda-libs", "no NVIDIA GPU here, so the CUDA libraries are not needed "
                     f"({len(missing)} of {len(attempts)} are not installed)",
-                    "not found: " + ", ".join(a.soname for a in missing + [] ) if missing else "")
+                    "not found: " + ", ".join([a.soname for a in missing] + log_missing))
     names = [a.soname for a in missing] + log_missing
     runtime = [n for n in names if n != "libcuda.so.1"]
     details = [f"{a.soname}: {a.error}" for a in missing if a.error] + [f"{n}: named in TensorFlow's log"

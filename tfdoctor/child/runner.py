@@ -10,6 +10,7 @@ Used by the TensorFlow probe (`run_tf_probe`) and by `tfdoctor bench`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -97,10 +98,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
             proc.wait(timeout=wait)
             if sig == signal.SIGTERM and pgid is not None:
                 # the leader is gone; grandchildren in the group may not be: finish them off
-                try:
+                with contextlib.suppress(OSError):
                     os.killpg(pgid, signal.SIGKILL)
-                except OSError:
-                    pass
             return
         except subprocess.TimeoutExpired:
             continue
@@ -199,10 +198,8 @@ def run_child(
                     partial += chunk
                     *lines, partial = partial.split(b"\n")
                     for line in lines:
-                        try:
+                        with contextlib.suppress(Exception):  # a display callback must not stop the child
                             on_stderr_line(line.decode("utf-8", errors="replace"))
-                        except Exception:
-                            pass
     sel.close()
     if timed_out:
         _kill_group(proc)
@@ -213,16 +210,12 @@ def run_child(
             timed_out = True
             _kill_group(proc)
     for stream in (proc.stdout, proc.stderr):
-        try:
+        with contextlib.suppress(OSError):
             stream.close()
-        except OSError:
-            pass
     if not timed_out:
         # the leader exited; a daemonised grandchild holding no pipe would otherwise outlive us
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
     duration = time.monotonic() - start
     peak = None
     if rss_before is not None:

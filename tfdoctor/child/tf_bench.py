@@ -287,6 +287,7 @@ def main(argv=None) -> int:
             cc = details.get("compute_capability")
             gpus.append({"device": f"/GPU:{i}", "physical": g.name, "name": details.get("device_name") or g.name,
                          "compute_capability": list(cc) if cc else None})
+            progress("gpu-name", device=gpus[-1]["device"], name=gpus[-1]["name"])
     except Exception as exc:
         doc["gpu_list_error"] = f"{type(exc).__name__}: {exc}"
     doc["gpus"] = gpus

@@ -10,6 +10,7 @@ looks for it. TensorFlow's log goes to stderr, which the parent keeps whole.
 Exit status 0 whenever the JSON was printed, even when TensorFlow failed to import: the failure is in the JSON.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -94,7 +95,7 @@ def distributions():
             if low.startswith(DISTRIBUTION_PREFIXES) or low in DISTRIBUTION_NAMES:
                 out.setdefault(low.replace("_", "-"), dist.version)
     except Exception as exc:
-        out["__error__"] = "%s: %s" % (type(exc).__name__, exc)
+        out["__error__"] = f"{type(exc).__name__}: {exc}"
     return out
 
 
@@ -187,7 +188,7 @@ def expected_libraries(build):
     out.extend(CUDA_LIBRARIES.get(major, []))
     cudnn = str(build.get("cudnn_version") or "")
     if cudnn:
-        out.append(("cudnn", "libcudnn.so.%s" % cudnn.split(".")[0]))
+        out.append(("cudnn", "libcudnn.so." + cudnn.split(".")[0]))
     return out
 
 
@@ -231,9 +232,9 @@ def matmul_on(tf, device_name):
         out["result"] = values
         out["ok"] = values == [[7.0, 10.0], [15.0, 22.0]]
         if not out["ok"]:
-            out["error"] = "wrong result %r" % (values,)
+            out["error"] = f"wrong result {values!r}"
     except BaseException as exc:  # a GPU that is listed but cannot run an op
-        out["error"] = "%s: %s" % (type(exc).__name__, str(exc).strip()[:2000])
+        out["error"] = f"{type(exc).__name__}: {str(exc).strip()[:2000]}"
     out["duration_s"] = round(time.monotonic() - start, 4)
     return out
 
@@ -256,11 +257,9 @@ def mark(report, step, early=False):
     line = {"step": step}
     if early:
         line.update(interpreter=report.get("interpreter"), distributions=report.get("distributions"))
-    try:
+    with contextlib.suppress(Exception):
         sys.stderr.write(MARKER + json.dumps(line, default=str) + "\n")
         sys.stderr.flush()
-    except Exception:
-        pass
 
 
 def probe(report):
@@ -277,17 +276,15 @@ def probe(report):
     report["import"] = {"ok": True, "duration_s": round(time.monotonic() - t, 3)}
     tf_info = {"version": getattr(tf, "__version__", None), "file": getattr(tf, "__file__", None)}
     tf_info["location"] = os.path.dirname(tf_info["file"]) if tf_info["file"] else None
-    try:
+    with contextlib.suppress(Exception):
         tf_info["git_version"] = tf.version.GIT_VERSION
-    except Exception:
-        pass
     report["tensorflow"] = tf_info
 
     mark(report, "build_info")
     try:
         build = jsonable(dict(tf.sysconfig.get_build_info()))
     except BaseException as exc:
-        build = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        build = {"error": f"{type(exc).__name__}: {exc}"}
     report["build_info"] = build
 
     mark(report, "devices")
@@ -300,13 +297,13 @@ def probe(report):
             try:
                 details = jsonable(tf.config.experimental.get_device_details(d))
             except BaseException as exc:
-                details = {"error": "%s: %s" % (type(exc).__name__, exc)}
+                details = {"error": f"{type(exc).__name__}: {exc}"}
             details["name"] = d.name
             devices["gpu_details"].append(details)
         for d in tf.config.list_logical_devices():
             devices["logical"].append({"name": d.name, "type": d.device_type})
     except BaseException as exc:
-        devices["error"] = "%s: %s" % (type(exc).__name__, str(exc)[:2000])
+        devices["error"] = f"{type(exc).__name__}: {str(exc)[:2000]}"
     devices["duration_s"] = round(time.monotonic() - t, 3)
     report["devices"] = devices
 
@@ -333,13 +330,11 @@ def main():
     try:
         probe(report)
     except BaseException as exc:  # the report so far still goes out
-        report["probe_error"] = "%s: %s" % (type(exc).__name__, exc)
+        report["probe_error"] = f"{type(exc).__name__}: {exc}"
     report["duration_s"] = round(time.monotonic() - T0, 3)
     data = json.dumps(report, default=str).encode("utf-8")
-    try:
+    with contextlib.suppress(Exception):
         sys.stderr.flush()
-    except Exception:
-        pass
     with os.fdopen(real_stdout, "wb") as out:
         out.write(data + b"\n")
         out.flush()

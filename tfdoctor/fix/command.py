@@ -53,12 +53,12 @@ def render_state(state) -> str:
     lines.append(f"  nova_core:        {nova}")
     if state.devices:
         for d in state.devices:
-            lines.append(f"  NVIDIA card:      {d.slot} [10de:{d.device_id.removeprefix('0x')}] "
-                         f"driver in use: {d.driver_in_use or 'none'}")
+            name = f" {d.name}" if d.name else ""
+            lines.append(f"  NVIDIA card:      {d.slot} [{d.pci_id}]{name}, driver in use: {d.driver_in_use or 'none'}")
     else:
-        lines.append("  NVIDIA card:      none seen in /sys/bus/pci/devices")
+        lines.append("  NVIDIA card:      none seen on the PCI bus")
     effective = [b for b in state.blacklistings if b.effective]
-    lines.append("  Blacklisted in:   " + ("" if effective else "nowhere (no modprobe.d file, not the kernel command line)"))
+    lines.append("  Blacklisted in:" + ("" if effective else "   nowhere (no modprobe.d file, not the kernel command line)"))
     for b in effective:
         lines.append(f"    {b.path}: {b.directive}")
     if state.ignored:

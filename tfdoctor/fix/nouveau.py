@@ -20,7 +20,7 @@ import contextlib
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from tfdoctor.host import NOT_INSTALLED, CommandResult
@@ -42,10 +42,12 @@ MODPROBE_DIRS = (
 NOVA_MODULES = ("nova_core", "nova_drm")
 NVIDIA_VENDOR = "0x10de"
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
-# Debian/Ubuntu packages whose presence means the NVIDIA kernel driver is installed (knowledge.md §7.1).
-_DPKG_DRIVER_PACKAGE = re.compile(
+# Packages whose presence means an NVIDIA kernel driver is installed: Ubuntu's (knowledge.md §7.1), Debian's,
+# RPM Fusion's and NVIDIA's RPM names. CUDA toolkit packages alone are not a driver.
+_DRIVER_PACKAGE = re.compile(
     r"^(nvidia-driver-\d+|nvidia-headless-(no-dkms-)?\d+|nvidia-dkms-\d+|nvidia-kernel-common-\d+|"
-    r"linux-modules-nvidia-\d+|nvidia-driver|nvidia-kernel-dkms|nvidia-open-kernel-dkms)"
+    r"linux-modules-nvidia-\d+|nvidia-driver$|nvidia-kernel-dkms|nvidia-open-kernel-dkms|a?kmod-nvidia|"
+    r"xorg-x11-drv-nvidia$|kmod-nvidia-open-dkms|nvidia-open$)"
 )
 _NVIDIA_KO = re.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
 
@@ -112,99 +114,26 @@ def host_for_root(root: str):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Parsers: str in, data out, never raise
+# What only an image needs (commands cannot run there): str in, data out, never raise
 # --------------------------------------------------------------------------------------------------------------
-def _module(name: str) -> str:
-    # modprobe treats '-' and '_' in module names alike.
-    return name.strip().replace("-", "_")
-
-
-def parse_modprobe_conf(text: str) -> list[tuple[str, ...]]:
-    """The directives of a modprobe.d file as tuples of words, comments and blank lines dropped."""
-    out: list[tuple[str, ...]] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = pending + raw
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
-            continue
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        out.append(tuple(stripped.split()))
-    if pending.strip() and not pending.strip().startswith("#"):
-        out.append(tuple(pending.split()))
-    return out
-
-
-def blocks_module(directive: tuple[str, ...], module: str) -> bool:
-    """Whether one modprobe directive keeps `module` from being loaded automatically."""
-    if len(directive) < 2 or _module(directive[1]) != _module(module):
-        return False
-    verb = directive[0]
-    if verb == "blacklist":
-        return True
-    if verb == "alias" and len(directive) >= 3 and directive[2] == "off":
-        return True
-    # `install nouveau /bin/false` (or /bin/true): loading runs that command instead of inserting the module.
-    return verb == "install" and len(directive) >= 3 and os.path.basename(directive[2]) in ("false", "true")
-
-
-def parse_cmdline_blacklist(cmdline: str) -> list[tuple[str, str]]:
-    """(parameter, module) for every module blacklisted on a kernel command line."""
-    out: list[tuple[str, str]] = []
-    for token in cmdline.split():
-        if token == "--":
-            break  # the rest belongs to init
-        key, sep, value = token.partition("=")
-        if sep and key in ("modprobe.blacklist", "module_blacklist", "rd.driver.blacklist"):
-            out.extend((key, _module(m)) for m in value.split(",") if m.strip())
-    return out
-
-
-def parse_proc_modules(text: str) -> set[str]:
-    """Names of loaded modules from /proc/modules (or `lsmod` output: its header is not a module)."""
-    names = set()
-    for line in text.splitlines():
-        parts = line.split()
-        if parts and parts[0] != "Module":
-            names.add(_module(parts[0]))
-    return names
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    """KEY=value pairs of an os-release file, quotes removed."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if not sep or not key or key.startswith("#"):
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        out[key] = value
-    return out
-
-
 def parse_dpkg_installed(text: str) -> list[str]:
-    """Packages marked `install ok installed` in a dpkg status file."""
+    """Packages marked `install ok installed` in a dpkg status file (/var/lib/dpkg/status)."""
     out: list[str] = []
-    for stanza in re.split(r"\n\s*\n", text):
+    for stanza in re.split(r"\n\s*\n", text or ""):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
             key, sep, value = line.partition(":")
             if sep and not line.startswith((" ", "\t")):
                 fields[key.strip()] = value.strip()
-        if fields.get("Package") and fields.get("Status", "").endswith("installed") and \
-                fields.get("Status", "").split()[:1] == ["install"]:
+        status = fields.get("Status", "").split()
+        if fields.get("Package") and status[:1] == ["install"] and status[-1:] == ["installed"]:
             out.append(fields["Package"])
     return out
 
 
 def parse_modules_dep(text: str) -> list[str]:
     """The module paths (first field) of a modules.dep file."""
-    return [line.split(":", 1)[0].strip() for line in text.splitlines() if ":" in line]
+    return [line.split(":", 1)[0].strip() for line in (text or "").splitlines() if ":" in line]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -217,15 +146,8 @@ class Blacklisting:
     path: str
     directive: str
     module: str
-    effective: bool  # False: modprobe does not read it (name not ending in .conf, or hidden by a same-named file)
+    effective: bool  # False: modprobe does not read it, or it is not a blacklist (see why_not)
     why_not: str = ""
-
-
-@dataclass(frozen=True)
-class NvidiaDevice:
-    slot: str
-    device_id: str
-    driver_in_use: str | None
 
 
 @dataclass(frozen=True)
@@ -240,7 +162,7 @@ class InitramfsTool:
 
 @dataclass(frozen=True)
 class NouveauState:
-    """What `read_state` found under a root."""
+    """What `read_state` found under a root. `facts` holds the driver, pci and env probes' facts."""
 
     root: str
     distro: str  # PRETTY_NAME, or "unknown"
@@ -249,23 +171,23 @@ class NouveauState:
     nouveau_loaded: bool
     nova_loaded: bool
     nova_available: bool  # nova modules exist for the kernel(s) in this root, or are loaded
-    devices: tuple[NvidiaDevice, ...]
-    blacklistings: tuple[Blacklisting, ...]
-    initramfs: InitramfsTool | None
-    nvidia_driver: tuple[str, ...]  # evidence that the NVIDIA driver is installed (packages, files); empty: none
+    devices: tuple = ()  # tfdoctor.probes.pci.PciDevice of every NVIDIA display controller
+    blacklistings: tuple[Blacklisting, ...] = ()
+    initramfs: InitramfsTool | None = None
+    nvidia_driver: tuple[str, ...] = ()  # evidence that the NVIDIA driver is installed; empty: none found
     kernels: tuple[str, ...] = ()
-    target_text: str | None = None  # current content of TARGET, if any
+    facts: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def modules_to_block(self) -> tuple[str, ...]:
         return ("nouveau",) + (NOVA_MODULES if self.nova_available else ())
 
     def blocked_by(self, module: str) -> list[Blacklisting]:
-        return [b for b in self.blacklistings if b.effective and b.module == _module(module)]
+        return [b for b in self.blacklistings if b.effective and b.module == module]
 
     @property
     def missing(self) -> tuple[str, ...]:
-        """Modules that still need a blacklist. nova_drm only binds through nova_core, so nova_core is enough."""
+        """Modules that still need a blacklist. nova_drm binds only through nova_core, so nova_core is enough."""
         need = ["nouveau"] + (["nova_core"] if self.nova_available else [])
         return tuple(m for m in need if not self.blocked_by(m))
 
@@ -274,21 +196,28 @@ class NouveauState:
         return [b for b in self.blacklistings if not b.effective]
 
 
-def _loaded_modules(host) -> set[str] | None:
-    text = host.read("/proc/modules")
-    if text is None:
-        res = host.run(["lsmod"], timeout=10)
-        text = res.stdout if res.ok else None
-    return parse_proc_modules(text) if text is not None else None
+class _WithoutKernelLog:
+    """The host, minus the kernel-log commands: fix-nouveau does not need this boot's log, and it is the slow part."""
+
+    def __init__(self, host) -> None:
+        self._host = host
+        self.name = host.name
+
+    def run(self, argv, timeout=10.0, key=None):
+        if argv and argv[0] in ("journalctl", "dmesg"):
+            return CommandResult(tuple(argv), NOT_INSTALLED, "", "not needed by fix-nouveau")
+        return self._host.run(argv, timeout, key)
+
+    def __getattr__(self, name):
+        return getattr(self._host, name)
 
 
-def _kernels(host, root_is_live: bool) -> list[str]:
+def _kernels(host, kernel_release: str | None, live: bool) -> list[str]:
     """Kernel versions whose modules matter: the running one on a live system, all of them in an image."""
-    running = (host.read("/proc/sys/kernel/osrelease") or "").strip()
-    if root_is_live and running:
-        return [running]
+    if live and kernel_release:
+        return [kernel_release]
     found = host.listdir("/lib/modules") or host.listdir("/usr/lib/modules") or []
-    return [running] if running in found else found
+    return [kernel_release] if kernel_release in found else found
 
 
 def _module_paths(host, kernel: str) -> list[str]:
@@ -299,71 +228,73 @@ def _module_paths(host, kernel: str) -> list[str]:
     return []
 
 
-def _blacklistings(host) -> list[Blacklisting]:
-    out: list[Blacklisting] = []
-    seen_names: dict[str, str] = {}
-    # On merged-/usr systems /lib is a link to usr/lib: read that directory once.
-    lib_is_link = host.readlink("/lib") is not None
+def _blacklistings(host, driver) -> list[Blacklisting]:
+    """Every blacklist of nouveau/nova, each marked with whether modprobe (or the kernel) really applies it."""
+    from tfdoctor.probes.driver import blocks_module, cmdline_blacklists
+
+    lib_is_link = host.readlink("/lib") is not None  # merged /usr: /lib/modprobe.d is /usr/lib/modprobe.d
+    winner: dict[str, str] = {}  # file name -> the path modprobe reads for it (earlier directory wins)
     for d in MODPROBE_DIRS:
-        if d == "/lib/modprobe.d" and lib_is_link:
-            continue
         for name in host.listdir(d) or []:
-            path = f"{d}/{name}"
-            text = host.read(path)
-            if text is None:
-                continue
-            is_conf = name.endswith(".conf")
-            hidden_by = seen_names.get(name) if is_conf else None
-            if is_conf and hidden_by is None:
-                seen_names[name] = path
-            for directive in parse_modprobe_conf(text):
-                for module in ("nouveau", *NOVA_MODULES, "nova"):
-                    if blocks_module(directive, module):
-                        why = ""
-                        if not is_conf:
-                            why = "modprobe reads only files whose name ends in .conf"
-                        elif hidden_by:
-                            why = f"hidden by {hidden_by} (same file name in a directory read first)"
-                        out.append(Blacklisting(path, " ".join(directive), _module(module), not why, why))
-    cmdline = host.read("/proc/cmdline") or ""
-    for key, module in parse_cmdline_blacklist(cmdline):
-        if module in ("nouveau", *NOVA_MODULES, "nova"):
-            why = "rd.driver.blacklist only applies inside a dracut initramfs" if key.startswith("rd.") else ""
-            out.append(Blacklisting("/proc/cmdline", f"{key}={module}", module, not why, why))
-    return out
-
-
-def _devices(host) -> list[NvidiaDevice]:
-    out: list[NvidiaDevice] = []
-    base = "/sys/bus/pci/devices"
-    for slot in host.listdir(base) or []:
-        vendor = (host.read(f"{base}/{slot}/vendor") or "").strip().lower()
-        if vendor != NVIDIA_VENDOR:
+            if name.endswith(".conf"):
+                winner.setdefault(name, f"{d}/{name}")
+    out: list[Blacklisting] = []
+    for directive in driver.modprobe_directives:
+        if lib_is_link and directive.path.startswith("/lib/modprobe.d/"):
             continue
-        pci_class = (host.read(f"{base}/{slot}/class") or "").strip().lower()
-        if pci_class and not pci_class.startswith("0x03"):
-            continue  # the card's audio function is not what nouveau binds
-        device = (host.read(f"{base}/{slot}/device") or "").strip().lower()
-        link = host.readlink(f"{base}/{slot}/driver")
-        out.append(NvidiaDevice(slot, device, os.path.basename(link) if link else None))
+        for module in ("nouveau", *NOVA_MODULES, "nova"):
+            if not blocks_module(directive, module):
+                continue
+            text = f"{directive.directive} {directive.module} {directive.args}".strip()
+            name = directive.path.rsplit("/", 1)[-1]
+            why = ""
+            if directive.directive == "options":
+                why = "not a blacklist: nouveau is still loaded, only with modesetting off"
+            elif not directive.read_by_modprobe:
+                why = "modprobe reads only files whose name ends in .conf"
+            elif winner.get(name, directive.path) != directive.path:
+                why = f"hidden by {winner[name]} (same file name in a directory modprobe reads first)"
+            out.append(Blacklisting(directive.path, text, module, not why, why))
+    for module in ("nouveau", *NOVA_MODULES, "nova"):
+        for token in cmdline_blacklists(driver.cmdline or "", module):
+            key = token.partition("=")[0]
+            why = ""
+            if key == "rd.driver.blacklist":
+                why = "rd.driver.blacklist applies only inside a dracut initramfs"
+            elif key.endswith(".modeset"):
+                why = "not a blacklist: nouveau is still loaded, only with modesetting off"
+            out.append(Blacklisting("/proc/cmdline", token, module, not why, why))
     return out
 
 
-def _nvidia_driver(host, kernels: list[str], modules: set[str] | None) -> list[str]:
+def _nvidia_driver(host, facts, kernels: list[str]) -> list[str]:
+    """Evidence that an NVIDIA kernel driver is installed: the driver probe's, then what an image's files show."""
+    from tfdoctor.checks import Facts
+    from tfdoctor.checks.driver import driver_installed
+
+    d = facts["driver"]
     evidence: list[str] = []
-    if modules and "nvidia" in modules:
-        evidence.append("the nvidia module is loaded")
-    if host.read("/proc/driver/nvidia/version"):
-        evidence.append("/proc/driver/nvidia/version")
-    status = host.read("/var/lib/dpkg/status")
+    if d.nvidia_loaded:
+        evidence.append("the nvidia module is loaded" + (f" ({d.loaded_driver_version})"
+                                                        if d.loaded_driver_version else ""))
+    if driver_installed(Facts(facts)):
+        if d.installed_branch:
+            evidence.append(f"driver branch {d.installed_branch}")
+        evidence += [p.name for p in d.nvidia_packages if _DRIVER_PACKAGE.match(p.name)
+                     and p.state in ("ii", "hi", "installed")]
+        if d.modinfo == "ok":
+            evidence.append("modinfo nvidia finds the module")
+        if not evidence:
+            evidence.append("the driver probe found it")
+    # In an image no command runs: read dpkg's database and the kernels' module lists directly.
+    status = host.read("/var/lib/dpkg/status") if d.packages_source == "none" else None
     if status:
-        evidence.extend(p for p in parse_dpkg_installed(status) if _DPKG_DRIVER_PACKAGE.match(p))
+        evidence += [p for p in parse_dpkg_installed(status) if _DRIVER_PACKAGE.match(p)]
     for kernel in kernels:
-        for path in _module_paths(host, kernel):
-            if _NVIDIA_KO.search(path):
-                evidence.append(f"nvidia module for kernel {kernel} ({path})")
-                break
-    return evidence
+        ko = next((p for p in _module_paths(host, kernel) if _NVIDIA_KO.search(p)), None)
+        if ko:
+            evidence.append(f"nvidia module for kernel {kernel} ({ko})")
+    return list(dict.fromkeys(evidence))
 
 
 def detect_initramfs(host, os_ids: tuple[str, ...]) -> InitramfsTool | None:
@@ -372,26 +303,24 @@ def detect_initramfs(host, os_ids: tuple[str, ...]) -> InitramfsTool | None:
     Returns a tool with `path=None` when the distribution's tool is expected but not installed, and None when
     neither the distribution nor the files say which tool it is.
     """
+    from types import SimpleNamespace
+
+    from tfdoctor.checks.fixes import distro_family
+
     def find(name: str) -> str | None:
         return next((f"{d}/{name}" for d in BIN_DIRS if host.exists(f"{d}/{name}")), None)
 
-    tools = {
-        "update-initramfs": ("-u",),
-        "dracut": ("--force",),
-        "mkinitcpio": ("-P",),
-        "mkinitrd": (),
-    }
-    ids = set(os_ids)
-    preferred: list[tuple[str, str]] = []
-    if ids & {"debian", "ubuntu"}:
-        preferred.append(("update-initramfs", "Debian/Ubuntu use initramfs-tools"))
-    if ids & {"fedora", "rhel", "centos", "rocky", "almalinux", "ol"}:
-        preferred.append(("dracut", "Fedora/RHEL use dracut"))
-    if ids & {"suse", "opensuse", "sles", "opensuse-leap", "opensuse-tumbleweed"}:
-        preferred += [("dracut", "openSUSE uses dracut (newer releases)"),
-                      ("mkinitrd", "openSUSE uses mkinitrd (older releases)")]
-    if ids & {"arch", "manjaro", "endeavouros"}:
-        preferred.append(("mkinitcpio", "Arch uses mkinitcpio"))
+    tools = {"update-initramfs": ("-u",), "dracut": ("--force",), "mkinitcpio": ("-P",), "mkinitrd": ()}
+    family = distro_family(SimpleNamespace(os_id=os_ids[0] if os_ids else None, os_id_like=os_ids[1:]))
+    preferred = {
+        "ubuntu": [("update-initramfs", "Debian/Ubuntu use initramfs-tools")],
+        "debian": [("update-initramfs", "Debian/Ubuntu use initramfs-tools")],
+        "fedora": [("dracut", "Fedora/RHEL use dracut")],
+        "rhel": [("dracut", "Fedora/RHEL use dracut")],
+        "suse": [("dracut", "openSUSE uses dracut (newer releases)"),
+                 ("mkinitrd", "openSUSE uses mkinitrd (older releases)")],
+        "arch": [("mkinitcpio", "Arch uses mkinitcpio")],
+    }.get(family, [])
     for name, why in preferred:
         path = find(name)
         if path:
@@ -407,35 +336,38 @@ def detect_initramfs(host, os_ids: tuple[str, ...]) -> InitramfsTool | None:
 
 
 def read_state(root: str = "/", host=None) -> NouveauState:
-    """Everything fix-nouveau needs to know about the system at `root`. Reads only; never raises on odd files.
+    """Everything fix-nouveau needs to know about the system at `root`, read through the driver, pci and env
+    probes (the same facts `tfdoctor check` uses) plus what only an image's files can tell. Reads only."""
+    from tfdoctor.probes import ProbeContext, ProbeOptions
+    from tfdoctor.probes.driver import probe_driver
+    from tfdoctor.probes.env import probe_env
+    from tfdoctor.probes.pci import probe_pci
 
-    One function on purpose: when the driver and pci probes can read a root, this is the one place to switch.
-    """
     live = os.path.abspath(root) == "/"
-    host = host or host_for_root(root)
-    osr = parse_os_release(host.read("/etc/os-release") or host.read("/usr/lib/os-release") or "")
-    os_ids = tuple([osr["ID"]] if osr.get("ID") else []) + tuple(osr.get("ID_LIKE", "").split())
-    modules = _loaded_modules(host)
-    kernels = _kernels(host, live)
+    host = _WithoutKernelLog(host or host_for_root(root))
+    ctx = ProbeContext(ProbeOptions(no_tf=True))
+    driver = probe_driver(host, ctx)
+    facts = {"driver": driver, "pci": probe_pci(host, ctx), "env": probe_env(host, ctx)}
+    env = facts["env"]
+    os_ids = tuple([env.os_id] if env.os_id else []) + tuple(env.os_id_like)
+    kernels = _kernels(host, driver.kernel_release, live)
     nova_files = any(os.path.basename(p).split(".ko")[0] in NOVA_MODULES
                      for k in kernels for p in _module_paths(host, k))
-    nova_loaded = bool(modules and modules & set(NOVA_MODULES))
     return NouveauState(
         root=os.path.abspath(root),
-        distro=osr.get("PRETTY_NAME") or osr.get("NAME") or "unknown",
+        distro=env.os_pretty or env.os_id or "unknown",
         os_ids=os_ids,
-        loaded_modules_known=modules is not None,
-        nouveau_loaded=bool(modules and "nouveau" in modules),
-        nova_loaded=nova_loaded,
-        nova_available=nova_files or nova_loaded,
-        devices=tuple(_devices(host)),
-        blacklistings=tuple(_blacklistings(host)),
+        loaded_modules_known=driver.modules_source != "none",
+        nouveau_loaded=driver.nouveau_loaded,
+        nova_loaded=driver.nova_loaded,
+        nova_available=nova_files or driver.nova_loaded,
+        devices=tuple(facts["pci"].nvidia_devices),
+        blacklistings=tuple(_blacklistings(host, driver)),
         initramfs=detect_initramfs(host, os_ids),
-        nvidia_driver=tuple(_nvidia_driver(host, kernels, modules)),
+        nvidia_driver=tuple(_nvidia_driver(host, facts, kernels)),
         kernels=tuple(kernels),
-        target_text=host.read(TARGET),
+        facts=facts,
     )
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Plans

@@ -217,10 +217,8 @@ def exit_code_meaning(rc: int | None) -> tuple[str, str] | None:
     ours = EXIT_CODES.get(rc)
     if ours is None and rc > 128:
         return ("killed", f"killed by signal {rc - 128}")
-    if ours is not None and entry is not None:
-        text = getattr(entry, "meaning", None) or getattr(entry, "description", None)
-        if isinstance(text, str) and text:
-            return (ours[0], text)
+    if ours is not None and isinstance(entry, str) and entry:
+        return (ours[0], entry)  # the knowledge base's wording, with its source, wins over ours
     return ours
 
 

@@ -33,6 +33,7 @@ class PciDevice:
     compute_capability: str | None = None
     last_branch: str | None = None  # the last driver branch that supports it, None = current drivers
     kernelopen: bool | None = None  # supported by NVIDIA's open kernel modules
+    revision: str | None = None  # "ff": config space reads all ones, the device is powered off or off the bus
 
     @property
     def is_nvidia(self) -> bool:
@@ -88,6 +89,10 @@ class LspciRecord:
     device_id: int | None
     driver_in_use: str | None
     kernel_modules: tuple[str, ...]
+    revision: str | None = None
+
+
+_REVISION = re.compile(r"\(rev ([0-9a-fA-F]+)\)")
 
 
 def parse_lspci(text: str) -> list[LspciRecord]:
@@ -104,6 +109,7 @@ def parse_lspci(text: str) -> list[LspciRecord]:
         m = _LSPCI_HEAD.match(line.strip()) if not raw[:1].isspace() else None
         if m:
             flush()
+            rev = _REVISION.search(m.group("rest"))
             rest = _REV.sub("", m.group("rest"))
             ids = list(_IDS.finditer(rest))
             vendor = device = None
@@ -126,6 +132,7 @@ def parse_lspci(text: str) -> list[LspciRecord]:
                 "device_id": device,
                 "driver_in_use": None,
                 "kernel_modules": (),
+                "revision": rev.group(1).lower() if rev else None,
             }
             continue
         if cur is None:
@@ -254,6 +261,7 @@ def probe_pci(host, ctx) -> PciFacts:
                     lspci_name=rec.name,
                     kernel_modules=rec.kernel_modules,
                     driver_in_use=dev.driver_in_use or rec.driver_in_use,
+                    revision=rec.revision,
                 )
             devices.append(dev)
     else:
@@ -274,6 +282,7 @@ def probe_pci(host, ctx) -> PciFacts:
                     driver_in_use=rec.driver_in_use,
                     kernel_modules=rec.kernel_modules,
                     lspci_name=rec.name,
+                    revision=rec.revision,
                 )
             )
     devices = [_enrich(d) for d in devices]

@@ -245,7 +245,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
             err = _dict(imp.get("error"))
             text = "\n".join(filter(None, [_str(err.get("message")), _str(err.get("traceback")), log_text[-20000:]]))
             failure = classify_import_error(text, _str(err.get("type")) or "", _str(err.get("module")))
-            installed = False if failure.kind == "not-installed" else True
+            installed = failure.kind != "not-installed"
             return TensorFlowFacts(**common, installed=installed, imported=False, import_failure=failure,
                                    import_s=imp.get("duration_s"))
         return _imported_facts(common, result, imp)

@@ -1,0 +1,117 @@
+"""Each real-machine snapshot replays to the findings its SOURCE.md's ground truth says (expect.json)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SNAPSHOTS, snapshot_dirs
+from tfdoctor.cli import run_check
+from tfdoctor.model import Status
+
+SCENARIOS = [p for p in snapshot_dirs() if (p / "expect.json").exists()]
+
+
+def replay(path, **kw):
+    return run_check(from_=str(path), deadline_s=30, **kw)
+
+
+def test_every_snapshot_says_where_it_came_from():
+    for d in snapshot_dirs():
+        assert (d / "SOURCE.md").exists(), d
+
+
+def test_at_least_twelve_scenarios():
+    assert len(SCENARIOS) >= 12
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_snapshot_gives_the_expected_diagnosis(scenario):
+    expect = json.loads((scenario / "expect.json").read_text())
+    report = replay(scenario)
+    got = {f.id: f.status.value for f in report.findings}
+    for fid, status in expect["findings"].items():
+        assert got.get(fid) == status, f"{fid}: expected {status}, got {got.get(fid)}: {report.get(fid)}"
+    root = report.root_cause
+    if expect.get("root_cause") and expect["findings"].get(expect["root_cause"]) == "fail":
+        assert root is not None and root.id == expect["root_cause"], (root, expect["root_cause"])
+    for fid, needles in (expect.get("fix_contains") or {}).items():
+        f = report.get(fid)
+        text = " ".join([f.summary, *(f.fix.commands if f.fix else ()), f.fix.summary if f.fix else ""]).lower()
+        # the fix may be carried by the root cause this finding points to
+        if f.caused_by:
+            rc = report.get(f.caused_by)
+            text += " " + " ".join([*(rc.fix.commands if rc.fix else ()), rc.fix.summary if rc.fix else ""]).lower()
+        for needle in needles:
+            assert needle.lower() in text, f"{fid}: {needle!r} not in {text!r}"
+    assert report.exit_code() == expect["exit_code"]
+
+
+def test_acceptance_quadro_p2000_without_driver():
+    """Issue #2's acceptance scenario, from a real user's notes (Ubuntu 20.04, 2021)."""
+    report = replay(SNAPSHOTS / "quadro-p2000-no-driver")
+    gpu = report.get("pci.nvidia-gpu")
+    assert gpu.status == Status.OK
+    assert "Quadro P2000" in gpu.summary and "Pascal" in gpu.summary and "6.1" in gpu.summary
+    module = report.get("driver.nvidia-module")
+    assert module.status == Status.FAIL and "No NVIDIA kernel driver is loaded" in module.summary
+    assert report.root_cause.id == "driver.nvidia-module"
+    assert module.fix.commands == ("sudo apt install nvidia-driver-470", "sudo reboot")
+    assert "nvidia-driver-470" in report.get("driver.recommended").summary
+    assert report.get("nvml.init").caused_by == "driver.nvidia-module"
+    assert report.exit_code() == 1
+
+
+def test_replay_cli_exit_code_and_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from tfdoctor.cli import app
+
+    res = CliRunner().invoke(app, ["check", "--from", str(SNAPSHOTS / "quadro-p2000-no-driver"), "--json"])
+    assert res.exit_code == 1
+    data = json.loads(res.stdout)
+    assert data["schema_version"] == 1
+    assert data["summary"]["root_cause"] == "driver.nvidia-module"
+
+
+def test_replay_runs_no_command_and_reads_nothing_outside(monkeypatch):
+    import subprocess
+
+    def boom(*a, **k):
+        raise AssertionError("replay must not run commands")
+
+    monkeypatch.setattr(subprocess, "run", boom)
+    monkeypatch.setattr(subprocess, "Popen", boom)
+    report = replay(SNAPSHOTS / "healthy-single-gpu")
+    assert report.get("nvml.init").status == Status.OK
+
+
+def test_no_nvidia_gpu_is_not_a_failure_unless_required():
+    report = replay(SNAPSHOTS / "no-nvidia-gpu")
+    assert report.get("pci.nvidia-gpu").status == Status.INFO
+    assert "TensorFlow will use the CPU" in report.get("pci.nvidia-gpu").summary
+    assert report.exit_code() == 0
+    strict = replay(SNAPSHOTS / "no-nvidia-gpu", require_gpu=True)
+    assert strict.get("pci.nvidia-gpu").status == Status.FAIL
+    assert strict.exit_code() == 1
+
+
+def test_nouveau_fix_blacklists_and_regenerates_initramfs():
+    f = replay(SNAPSHOTS / "nouveau-bound").get("driver.nouveau")
+    joined = "\n".join(f.fix.commands)
+    assert "blacklist nouveau" in joined and "options nouveau modeset=0" in joined
+    assert "reboot" in joined
+
+
+def test_secure_boot_fix_enrols_the_key():
+    report = replay(SNAPSHOTS / "secure-boot-blocks")
+    f = report.get("driver.secure-boot")
+    assert any(c.startswith("sudo mokutil --import") for c in f.fix.commands)
+    assert report.get("driver.nvidia-module").caused_by == "driver.secure-boot"
+
+
+def test_dkms_not_built_names_the_running_kernel():
+    f = replay(SNAPSHOTS / "dkms-not-built").get("driver.dkms")
+    assert "3.13.0-116-generic" in f.summary
+    assert "sudo apt install dkms linux-headers-3.13.0-116-generic" in f.fix.commands
