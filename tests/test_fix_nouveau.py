@@ -284,6 +284,23 @@ def test_existing_file_is_backed_up_and_undo_restores_its_exact_bytes(tmp_path, 
     assert r.calls()[-1] == "update-initramfs -u"
 
 
+def test_own_file_is_rewritten_without_a_backup_when_nova_appears(tmp_path, as_root, standin_chroot):
+    r = make_root(tmp_path, nova=False)
+    r.p(TARGET_REL).write_bytes(b"# mine\n")
+    assert run_cli(r, "--yes").exit_code == 0
+    # A new kernel with nova arrives: tfdoctor's own file is rewritten; the user's original stays the backup.
+    deps = r.p(f"lib/modules/{KERNEL}/modules.dep")
+    deps.write_text(deps.read_text() + "kernel/drivers/gpu/nova-core/nova_core.ko.zst:\n")
+    res = run_cli(r, "--yes")
+    assert res.exit_code == 0, res.output
+    assert r.p(TARGET_REL).read_text() == expected_file("blacklist nova_core", "blacklist nova_drm",
+                                                        backup="blacklist-nouveau.conf.tfdoctor-backup")
+    assert sorted(os.listdir(r.p("etc/modprobe.d"))) == ["blacklist-nouveau.conf",
+                                                          "blacklist-nouveau.conf.tfdoctor-backup"]
+    assert run_cli(r, "--undo", "--yes").exit_code == 0
+    assert r.p(TARGET_REL).read_bytes() == b"# mine\n"
+
+
 def test_undo_removes_a_file_that_replaced_nothing(tmp_path, as_root, standin_chroot):
     r = make_root(tmp_path)
     before = tree_digest(r.path)
@@ -330,7 +347,9 @@ def test_refuses_without_nvidia_driver_unless_forced(tmp_path, as_root, standin_
     res = run_cli(r, "--yes")
     assert res.exit_code == 1
     assert "refusing: no NVIDIA driver is installed" in res.output
-    assert "sudo ubuntu-drivers install" in res.output or "driver" in res.output.split("refusing")[1]
+    # The driver.recommended finding's fix: RTX 2070 SUPER on Ubuntu, no ubuntu-drivers in an image.
+    assert "Install the driver, then reboot." in res.output or "Install nvidia-driver-" in res.output
+    assert "sudo apt install nvidia-driver-" in res.output or "sudo ubuntu-drivers install" in res.output
     assert tree_digest(r.path) == before and r.calls() == []
 
     res = run_cli(r, "--yes", "--force")
@@ -616,3 +635,40 @@ def test_parsers_never_raise(text):
     nv.parse_dpkg_installed(text)
     nv.parse_modules_dep(text)
     nv.is_ours(text)
+
+
+def _copy_shell_into(root: Path) -> bool:
+    """Put this machine's /bin/sh (and the libraries it links) into root, so a real chroot can run scripts there."""
+    import shutil
+    import subprocess
+
+    sh = os.path.realpath("/bin/sh")
+    ldd = shutil.which("ldd")
+    if not ldd or not os.path.exists(sh):
+        return False
+    out = subprocess.run([ldd, sh], capture_output=True, text=True, timeout=10).stdout
+    libs = [part for line in out.splitlines() for part in line.split() if part.startswith("/")]
+    for p in [sh, *libs]:
+        dst = root / p.lstrip("/")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, dst)
+    if not (root / "bin" / "sh").exists():
+        (root / "bin").mkdir(exist_ok=True)
+        os.symlink(os.path.relpath(root / sh.lstrip("/"), root / "bin"), root / "bin" / "sh")
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a real chroot needs root")
+def test_real_chroot_runs_the_tool_inside_the_image(tmp_path, as_root):
+    import shutil
+
+    if not shutil.which("chroot"):
+        pytest.skip("no chroot on this machine")
+    r = make_root(tmp_path, tool=None)
+    if not _copy_shell_into(r.path):
+        pytest.skip("cannot copy a shell into the image")
+    r.p("tmp").mkdir()
+    _script(r.p("usr/sbin/update-initramfs"), 'echo "$0 $*" >> /tmp/calls.log\n')  # /tmp of the image
+    res = run_cli(r, "--yes")
+    assert res.exit_code == 0, res.output
+    assert r.p("tmp/calls.log").read_text() == "/usr/sbin/update-initramfs -u\n"

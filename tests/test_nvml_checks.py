@@ -48,7 +48,6 @@ def test_working_nvml_reports_driver_and_cuda_versions():
         ("lib-rm-version-mismatch", "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia"),
         ("library-not-found", "sudo apt install libnvidia-compute-<branch>"),
         ("no-permission", "sudo usermod -aG video,render $USER"),
-        ("gpu-is-lost", "sudo nvidia-smi -r"),
         ("no-devices", "lspci -nn -d 10de:"),
     ],
 )
@@ -57,6 +56,19 @@ def test_each_init_cause_fails_with_its_own_fix(kind, command):
     assert f.status is Status.FAIL
     assert command in f.fix.commands
     assert "NVML says so" in f.details
+
+
+def test_a_lost_gpu_is_a_device_failure_not_an_nvml_one():
+    n = failed("gpu-is-lost", "Unable to determine the device handle for GPU0000:07:00.0: Unknown Error")
+    assert check_nvml_init(facts(n)).status is Status.INFO
+    f = check_nvml_devices(facts(n))
+    assert f.status is Status.FAIL
+    assert "sudo nvidia-smi -r" in f.fix.commands
+
+
+def test_a_hung_driver_call_is_still_an_nvml_failure():
+    f = check_nvml_init(facts(failed("gpu-is-lost", "NVML did not answer within 10 s", timed_out=True)))
+    assert f.status is Status.FAIL
 
 
 def test_version_mismatch_suggests_reboot_and_holding_packages():

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from tfdoctor import catalogue
 from tfdoctor.checks import Facts
 from tfdoctor.diagnosis import diagnose
+from tfdoctor.host import SnapshotError
 from tfdoctor.model import Finding, Report, Status
-from tfdoctor.probes import PROBES, ProbeContext, ProbeOptions, load_all
+from tfdoctor.probes import ProbeContext, ProbeOptions, load_all
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ProbeRun:
     facts: dict = field(default_factory=dict)
     failures: dict = field(default_factory=dict)
     durations: dict = field(default_factory=dict)
+    fatal: Exception | None = None  # a damaged snapshot: the whole run stops with one line
 
 
 def probes_needed(finding_ids: list[str]) -> set[str]:
@@ -75,6 +77,9 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
         ctx = ProbeContext(options, {n: run.facts.get(n) for n in spec.needs})
         try:
             result, failure = spec.func(host, ctx), None
+        except SnapshotError as exc:
+            result, failure = None, ProbeFailure(spec.name, "exception", str(exc))
+            run.fatal = exc
         except Exception as exc:
             result = None
             failure = ProbeFailure(spec.name, "exception", f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -107,6 +112,8 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
                         name, "timeout", f"the {name} probe did not finish within {limit_of(name):.0f} s")
                     run.durations[name] = now - started[name]
             lock.wait(0.02)
+    if run.fatal is not None:
+        raise run.fatal
     return run
 
 

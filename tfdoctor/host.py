@@ -145,6 +145,18 @@ def _run_with_deadline(func, timeout: float, what: str):
     return box.get("value")
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        try:
+            proc.kill()
+        except OSError:
+            pass
+
+
 class LiveHost:
     """This machine."""
 
@@ -156,25 +168,26 @@ class LiveHost:
         env = dict(os.environ)
         env["LC_ALL"] = "C"  # parse English output whatever the user's locale
         try:
-            proc = subprocess.run(
-                argv_t,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+            # Its own session, so that a hung tool (nvidia-smi on a GPU that fell off the bus) is killed with every
+            # child it started, and nothing outlives tfdoctor.
+            proc = subprocess.Popen(argv_t, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, errors="replace", env=env, start_new_session=True)
         except FileNotFoundError:
             return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: command not found")
         except PermissionError as exc:
             return CommandResult(argv_t, 126, "", str(exc))
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            return CommandResult(argv_t, TIMED_OUT, out, f"timed out after {timeout:.0f} s", True, timeout)
         except OSError as exc:
             return CommandResult(argv_t, 126, "", str(exc))
-        return CommandResult(argv_t, proc.returncode, proc.stdout, proc.stderr, False, time.monotonic() - start)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            try:
+                out, _ = proc.communicate(timeout=2)
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                out = ""
+            return CommandResult(argv_t, TIMED_OUT, out or "", f"timed out after {timeout:.0f} s", True, timeout)
+        return CommandResult(argv_t, proc.returncode, stdout, stderr, False, time.monotonic() - start)
 
     def read(self, path: str) -> str | None:
         try:
@@ -362,7 +375,7 @@ class ReplayHost:
         if not src.exists():
             raise SnapshotError(f"{src}: no such snapshot (a directory or a .tar.gz)")
         try:
-            tar = tarfile.open(src, "r:*")
+            tar = tarfile.open(src, "r:*")  # noqa: SIM115 - closed by the `with tar:` below
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise SnapshotError(f"{src}: not a snapshot directory or tar archive ({exc})") from None
         self._tmp = tempfile.mkdtemp(prefix="tfdoctor-replay-")

@@ -61,6 +61,16 @@ class Redactor:
             text = text.replace(old, new)
         return text
 
+    def learn(self, text: str) -> Redactor:
+        """A redactor that also knows the host names that pasted text reveals (TensorFlow's "running on this host
+        (NAME)", a shell prompt's user@NAME), so that the bare name is redacted wherever else it appears."""
+        found = {m.group(2) for m in _TF_HOST.finditer(text or "")}
+        found |= {m.group(2) for m in _PROMPT.finditer(text or "")}
+        found = {f for f in found if f and f != HOSTNAME and len(f) >= 2}
+        if not found:
+            return self
+        return Redactor(tuple(sorted(set(self.hostnames) | found)), self.homes, dict(self.extra))
+
     def obj(self, value):
         """Redact every string inside a JSON-like value."""
         if isinstance(value, str):

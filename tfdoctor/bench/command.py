@@ -80,7 +80,9 @@ def match_nvml_gpu(nvml_facts, tf_device: str, tf_name: str | None):
         return None
 
     def same(g):
-        return bool(tf_name and g.name and (g.name in tf_name or tf_name in g.name))
+        # nvidia-smi shortens long names with "..." ("Tesla P100-SXM2..."): compare what is left
+        name = (g.name or "").removesuffix("...")
+        return bool(tf_name and name and (name in tf_name or tf_name in name))
 
     if 0 <= index < len(gpus) and (same(gpus[index]) or not tf_name):
         return gpus[index]

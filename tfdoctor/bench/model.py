@@ -87,33 +87,37 @@ def convnet_records(input_shape=CONVNET_INPUT, classes=CONVNET_CLASSES) -> list[
 
 
 def _pair(value, default=(1, 1)) -> tuple[int, int]:
-    if isinstance(value, int):
+    if isinstance(value, int) and value > 0:
         return value, value
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
         return int(value[0]), int(value[1])
     return default
 
 
+def _count(value) -> int:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def _ints(shape) -> tuple[int, ...]:
-    try:
-        return tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
+    if not isinstance(shape, (list, tuple)) or not all(isinstance(d, int) and d >= 0 for d in shape):
         return ()
+    return tuple(int(d) for d in shape)
 
 
 def forward_flops(record: dict) -> tuple[int, bool]:
     """FLOPs of one image through this layer, forward only, and whether its kind has a formula."""
     kind = str(record.get("kind", ""))
-    cfg = record.get("config") or {}
+    cfg = record.get("config") if isinstance(record.get("config"), dict) else {}
     out = _ints(record.get("output_shape") or ())
-    inputs = [_ints(s) for s in (record.get("input_shapes") or [])]
+    raw_inputs = record.get("input_shapes")
+    inputs = [_ints(s) for s in raw_inputs] if isinstance(raw_inputs, list) else []
     out_elems = math.prod(out) if out else 0
-    act = cfg.get("activation") or "linear"
+    act = cfg.get("activation") if isinstance(cfg.get("activation"), str) else "linear"
     if kind in _NO_ARITHMETIC:
         return 0, True
     if kind == "Conv2D" and len(out) == 3 and inputs and len(inputs[0]) == 3:
         k_h, k_w = _pair(cfg.get("kernel_size"), (1, 1))
-        groups = int(cfg.get("groups") or 1)
+        groups = cfg.get("groups") if isinstance(cfg.get("groups"), int) and cfg.get("groups") > 0 else 1
         total = flops.conv2d(out[0], out[1], k_h, k_w, inputs[0][2] // max(groups, 1), out[2])
         total += out_elems if cfg.get("use_bias", True) else 0
         return total + flops.activation(out_elems, act), True
@@ -154,8 +158,8 @@ def layer_table(records: list[dict], batch_size: int, classes: int | None = None
         if not isinstance(rec, dict):
             continue
         fwd, counted = forward_flops(rec)
-        params = int(rec.get("params") or 0)
-        trainable = int(rec.get("trainable_params", params) or 0)
+        params = _count(rec.get("params"))
+        trainable = _count(rec.get("trainable_params", params))
         mult = flops.training_multiplier(trainable > 0, upstream_learns)
         layers.append(Layer(str(rec.get("name", "?")), str(rec.get("kind", "?")), _ints(rec.get("output_shape") or ()),
                             params, trainable, fwd, fwd * mult, counted))

@@ -118,8 +118,9 @@ def render(run: BenchRun, warnings: list[str], no_gpu_line: str | None, verbose:
         if run.import_s is not None:
             console.print(f"TensorFlow import {run.import_s:.1f} s; child {_fmt(run.child_s, '.1f')} s; child peak "
                           f"memory {_fmt(run.peak_rss_mb, ',.0f')} MB.", style="dim")
-    console.print(Text(verdict(run), style="bold"))
+    # soft_wrap: these lines are meant to be grepped and pasted whole; the terminal wraps them, rich does not
+    console.print(Text(verdict(run), style="bold"), soft_wrap=True)
     if no_gpu_line:
-        console.print(no_gpu_line)
+        console.print(no_gpu_line, soft_wrap=True)
     for w in warnings:
-        console.print(Text("warning: ", style="yellow bold") + Text(w))
+        console.print(Text("warning: ", style="yellow bold") + Text(w), soft_wrap=True)

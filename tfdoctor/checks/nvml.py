@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import info, Finding, Fix, fail, ok, skip, warn
+from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
 # Idle, application clocks, sync boost, display and the software power cap are normal operation.
@@ -20,7 +20,7 @@ def _no_nvidia_gpu(facts) -> bool:
     """True when nothing shows an NVIDIA GPU here: not the PCI bus, nor an installed NVIDIA driver."""
     from tfdoctor.checks.gpu import gpu_expected
 
-    return facts.pci is not None and facts.driver is not None and not gpu_expected(facts)
+    return facts.pci is not None and not gpu_expected(facts)
 
 
 def _versions(n) -> str:

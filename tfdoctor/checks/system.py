@@ -85,7 +85,7 @@ def check_python(facts) -> Finding:
     "env.container",
     area="system",
     title="Container",
-    needs=("env", "pci"),
+    needs=("env", "pci", "driver", "nvml"),
     what="Looks for /.dockerenv, /run/.containerenv, container cgroups and the `container` variable, and lists "
          "the /dev/nvidia* device nodes the container can see.",
     why="A container sees the GPU only when it was started with GPU access (`docker run --gpus all` with the "
@@ -108,6 +108,11 @@ def check_container(facts) -> Finding:
                                      f"({', '.join('/dev/' + n for n in nodes[:4])})", *evidence)
     if nodes is None:
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
+    from tfdoctor.checks.gpu import gpu_expected
+
+    if not facts.require_gpu and getattr(facts.pci, "source", "none") != "none" and not gpu_expected(facts):
+        return info("env.container", f"Running in a {env.container} container (no NVIDIA GPU on this host's bus)",
+                    *evidence)
     fix = Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
               ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
                "docker run --gpus all ...   # then start your container the same way"))

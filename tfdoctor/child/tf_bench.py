@@ -12,6 +12,7 @@ then says why), 4 on a bad argument.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -154,7 +155,8 @@ def make_train_step(tf, keras, model, precision: str, jit: bool):
             loss = loss_fn(y, logits)
             target = optimizer.scale_loss(loss) if scaled else loss
         grads = tape.gradient(target, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        # no zip(strict=): this script also runs under the user's interpreter, which may predate Python 3.10
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))  # noqa: B905
         return loss
 
     return train_step
@@ -252,7 +254,8 @@ def main(argv=None) -> int:
     doc = {"ok": False, "python": sys.version.split()[0], "executable": sys.executable, "pid": os.getpid()}
     try:
         import tensorflow as tf
-        import keras
+
+        keras = importlib.import_module("keras")  # after TensorFlow: a missing TensorFlow is the error to report
     except BaseException as exc:  # ImportError, or a broken install raising anything at import
         doc.update(stage="import", error_type=type(exc).__name__, error=str(exc)[:2000],
                    traceback=traceback.format_exc()[-4000:])
@@ -273,17 +276,13 @@ def main(argv=None) -> int:
     try:
         physical = tf.config.list_physical_devices("GPU")
         for g in physical:
-            try:
-                # allocate as needed: a benchmark should not take every byte from other users of the GPU
+            # allocate as needed: a benchmark should not take every byte from other users of the GPU
+            with contextlib.suppress(Exception):
                 tf.config.experimental.set_memory_growth(g, True)
-            except Exception:
-                pass
         for i, g in enumerate(physical):
             details = {}
-            try:
+            with contextlib.suppress(Exception):
                 details = tf.config.experimental.get_device_details(g) or {}
-            except Exception:
-                pass
             cc = details.get("compute_capability")
             gpus.append({"device": f"/GPU:{i}", "physical": g.name, "name": details.get("device_name") or g.name,
                          "compute_capability": list(cc) if cc else None})
@@ -324,4 +323,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # skip TensorFlow's interpreter teardown (a second or more): the document is written, nothing else is owed
+    os._exit(code)

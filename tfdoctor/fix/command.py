@@ -103,27 +103,21 @@ def render_undo(plan, verb: str = "Would") -> str:
     return "\n".join(lines)
 
 
-def recommended_driver_advice(root: str, state) -> str:
-    """How to install the NVIDIA driver first: the `driver.recommended` finding's fix when it can be computed."""
+def recommended_driver_advice(state) -> str:
+    """How to install the NVIDIA driver first: the fix of the `driver.recommended` finding, computed from the facts
+    read_state already gathered (no second probe run)."""
     try:
         from tfdoctor import catalogue
-        from tfdoctor.engine import CheckOptions, check_host
-        from tfdoctor.fix.nouveau import host_for_root
-        from tfdoctor.probes import ProbeOptions
+        from tfdoctor.checks import Facts
 
-        if catalogue.get("driver.recommended") is not None:
-            report = check_host(host_for_root(root), ProbeOptions(no_tf=True),
-                                CheckOptions(only=("driver.recommended",)), deadline=None)
-            finding = report.get("driver.recommended")
-            if finding is not None and finding.fix is not None:
-                cmds = "".join(f"\n    {c}" for c in finding.fix.commands)
-                return f"{finding.fix.summary}{cmds}"
-            if finding is not None and finding.summary:
-                return finding.summary
-    except Exception:  # advice is a nicety: never let it hide the refusal itself
+        spec = catalogue.get("driver.recommended")
+        if spec is not None and state.facts:
+            finding = spec.func(Facts(dict(state.facts)))
+            if finding.fix is not None:
+                return f"{finding.fix.summary}" + "".join(f"\n    {c}" for c in finding.fix.commands)
+            return finding.summary
+    except Exception:  # advice is a nicety: it must never hide the refusal itself
         pass
-    if set(state.os_ids) & {"ubuntu"}:
-        return "Install the recommended driver first:\n    sudo ubuntu-drivers install"
     return "Install your distribution's NVIDIA driver package first (see: tfdoctor explain driver.recommended)."
 
 
@@ -193,7 +187,7 @@ def fix_nouveau(
     if refuse:
         _err("refusing: no NVIDIA driver is installed, and with nouveau blacklisted this machine would boot to a "
              "black screen. Nothing was changed.")
-        print(recommended_driver_advice(root, state))
+        print(recommended_driver_advice(state))
         print("Then run tfdoctor fix-nouveau again (or pass --force if you know the driver is there).")
         raise typer.Exit(EXIT_FAIL)
     print(render_plan(plan, verb="Will"))

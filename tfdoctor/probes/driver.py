@@ -187,9 +187,7 @@ def cmdline_blacklists(cmdline: str, module: str) -> list[str]:
     hits = []
     for tok in (cmdline or "").split():
         key, _, val = tok.partition("=")
-        if key in ("modprobe.blacklist", "module_blacklist", "rd.driver.blacklist") and module in val.split(","):
-            hits.append(tok)
-        elif key == f"{module}.modeset" and val == "0":
+        if key in ("modprobe.blacklist", "module_blacklist", "rd.driver.blacklist") and module in val.split(",") or key == f"{module}.modeset" and val == "0":
             hits.append(tok)
     return hits
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tfdoctor.host import SnapshotError
 from tfdoctor.probes import probe
 from tfdoctor.probes.nvidia_smi import SmiTable, classify_nvidia_smi_failure, parse_nvidia_smi_table
 
@@ -241,7 +242,9 @@ def probe_nvml(host, ctx) -> NvmlFacts:
     """Read the NVML record; when it is absent or NVML failed, read `nvidia-smi` as well."""
     try:
         rec = host.nvml(timeout=NVML_TIMEOUT)
-    except Exception as exc:  # a broken record in replay, say: facts, not a crash
+    except SnapshotError:
+        raise  # a damaged snapshot is the user's input error: one line, exit 2
+    except Exception as exc:  # a crashed collector: facts, not a crash
         rec = {"error": "exception", "message": f"{type(exc).__name__}: {exc}"}
     if record_problem(rec) is None and rec["init"].get("ok") is True:
         return facts_from_record(rec)

@@ -40,10 +40,15 @@ def finding_dict(f: Finding) -> dict:
 
 def redact_report(report: Report, redactor: Redactor) -> Report:
     """A copy of the report with secrets removed from every text and fact."""
+    import json
+
     from tfdoctor.model import Fix
 
+    plain_facts = to_plain(report.facts)
+    redactor = redactor.learn(json.dumps(plain_facts, default=str)
+                              + " ".join(" ".join((f.summary, *f.details)) for f in report.findings))
     findings = []
     for f in report.findings:
         fix = Fix(redactor(f.fix.summary), tuple(redactor(c) for c in f.fix.commands)) if f.fix else None
         findings.append(f.with_(summary=redactor(f.summary), details=tuple(redactor(d) for d in f.details), fix=fix))
-    return Report(findings=findings, facts=redactor.obj(to_plain(report.facts)), meta=redactor.obj(to_plain(report.meta)))
+    return Report(findings=findings, facts=redactor.obj(plain_facts), meta=redactor.obj(to_plain(report.meta)))
