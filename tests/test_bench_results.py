@@ -105,7 +105,7 @@ def test_the_benchmark_itself_is_not_an_other_process():
 def test_unstable_timing_is_a_warning():
     run = bench_run(_doc(_device("/CPU:0", "EPYC", 40.0, cv=0.12)))
     [warning] = gpu_warnings(run)
-    assert "varied by 12%" in warning
+    assert "varied by 12.0%" in warning
 
 
 def test_a_failed_device_is_reported_and_the_others_still_count():

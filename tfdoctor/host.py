@@ -146,15 +146,14 @@ def _run_with_deadline(func, timeout: float, what: str):
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
+    import contextlib
     import signal
 
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        try:
+    except OSError:
+        with contextlib.suppress(OSError):
             proc.kill()
-        except OSError:
-            pass
 
 
 class LiveHost:

@@ -8,7 +8,7 @@ import math
 from tfdoctor.bench.model import ModelCount
 from tfdoctor.bench.results import BenchRun, verdict
 
-BAR_WIDTH = 16
+BAR_WIDTH = 12
 MODEL_TITLE = {"convnet": "conv-net (2 conv + 1 dense)", "resnet50": "ResNet50"}
 
 
@@ -30,14 +30,6 @@ def settings_line(run: BenchRun) -> str:
     model = MODEL_TITLE.get(s.get("model"), s.get("model"))
     return (f"{model}, batch {s.get('batch_size')}, {s.get('precision')}, XLA {'on' if s.get('jit') else 'off'}"
             f" — TensorFlow {run.tensorflow.get('version', '?')}")
-
-
-def device_label(d) -> str:
-    """'CPU (AMD EPYC 7B13)' or 'GPU 0 (NVIDIA A100...)', shortened for the table."""
-    index = d.device.rsplit(":", 1)[-1]
-    head = "CPU" if d.kind == "cpu" else f"GPU {index}"
-    name = d.name if len(d.name) <= 28 else d.name[:27] + "…"
-    return f"{head} ({name})"
 
 
 def _fmt(value, spec: str, none: str = "—") -> str:
@@ -89,20 +81,22 @@ def render(run: BenchRun, warnings: list[str], no_gpu_line: str | None, verbose:
                       "see docs/bench.md.", style="dim")
     measured = [d for d in run.devices if d.images_per_second]
     top = max((d.images_per_second for d in measured), default=None)
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    for col, justify in (("device", "left"), ("images/s", "right"), ("", "left"), ("ms/step", "right"),
-                         ("p10–p90", "right"), ("CV", "right"), ("GFLOP/s", "right"), ("matmul", "right")):
-        table.add_column(col, justify=justify)
+    table = Table(show_edge=False, pad_edge=False, box=None, collapse_padding=True)
+    # the figures never wrap; on a narrow terminal the name (last) wraps instead
+    for col, justify in (("device", "left"), ("images/s", "right"), ("", "left"), ("ms/step (p10–p90)", "right"),
+                         ("CV", "right"), ("GFLOP/s", "right"), ("matmul", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("name", justify="left")
     for d in run.devices:
-        label = device_label(d)
+        label = "CPU" if d.kind == "cpu" else f"GPU {d.device.rsplit(':', 1)[-1]}"
         if d.error:
-            table.add_row(label, "failed", "", "", "", "", "", "")
+            table.add_row(label, "failed", "", "", "", "", "", d.name)
             continue
         table.add_row(
             label, _fmt(d.images_per_second, ",.0f"), bar(d.images_per_second, top),
-            _fmt(d.step_ms_median, ".2f"), f"{_fmt(d.step_ms_p10, '.1f')}–{_fmt(d.step_ms_p90, '.1f')}",
+            f"{_fmt(d.step_ms_median, '.2f')} ({_fmt(d.step_ms_p10, '.1f')}–{_fmt(d.step_ms_p90, '.1f')})",
             _fmt(d.cv * 100 if d.cv is not None else None, ".1f") + "%",
-            _fmt(d.gflops, ",.1f"), _fmt(d.matmul_gflops, ",.0f"))
+            _fmt(d.gflops, ",.1f"), _fmt(d.matmul_gflops, ",.0f"), d.name)
     console.print(table)
     console.print("ms/step: median of the timed windows; GFLOP/s: the step's counted FLOPs / median time; "
                   "matmul: this device's dense matmul GFLOP/s, for scale.", style="dim")

@@ -209,7 +209,7 @@ def gpu_warnings(run: BenchRun, nvml_gpus: dict | None = None) -> list[str]:
             out.append(f"{d.device} ({d.name}) could not be benchmarked: {d.error.splitlines()[0][:300]}")
             continue
         if d.cv is not None and d.cv > CV_WARN:
-            out.append(f"{d.device}: the step time varied by {d.cv:.0%} between windows (over {CV_WARN:.0%}): "
+            out.append(f"{d.device}: the step time varied by {d.cv:.1%} between windows (over {CV_WARN:.0%}): "
                        "another program was probably using this device or the CPU; the median is still reported.")
     for g in run.gpus:
         if g.error:

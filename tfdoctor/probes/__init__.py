@@ -51,3 +51,24 @@ def load_all() -> dict[str, ProbeSpec]:
     from tfdoctor.probes import cpu, driver, env, nvml, pci, tensorflow  # noqa: F401
 
     return PROBES
+
+
+def run_all(host, commands: dict[str, tuple[list[str], float]]) -> dict:
+    """Run independent commands at the same time (each with its own timeout); results by name.
+
+    Most of a live check's wall time is spent waiting for small tools to start; running them side by side keeps
+    `tfdoctor check --no-tf` fast. The Host is thread-safe (RecordingHost locks its records).
+    """
+    import threading
+
+    results: dict = {}
+
+    def one(name, argv, timeout):
+        results[name] = host.run(argv, timeout=timeout)
+
+    threads = [threading.Thread(target=one, args=(n, a, t), daemon=True) for n, (a, t) in commands.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tfdoctor.probes import probe
+from tfdoctor.probes import probe, run_all
 
 MODPROBE_DIRS = ("/etc/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d",
                  "/usr/local/lib/modprobe.d")
@@ -354,6 +354,18 @@ def _state(res) -> str:
 @probe("driver", timeout=25, title="NVIDIA kernel driver")
 def probe_driver(host, ctx) -> DriverFacts:
     errors: list[str] = []
+    out = run_all(host, {
+        "ud": (["ubuntu-drivers", "devices"], 20),
+        "mok": (["mokutil", "--sb-state"], 5),
+        "uname": (["uname", "-r"], 5),
+        "dkms": (["dkms", "status"], 15),
+        "modinfo": (["modinfo", "nvidia"], 5),
+        # --dry-run resolves the module in /lib/modules/$(uname -r) without inserting anything: tfdoctor loads no
+        # module.
+        "modprobe": (["modprobe", "--dry-run", "nvidia"], 5),
+        "dpkg": (["dpkg", "-l", "nvidia*", "libnvidia*", "cuda-*", "libcudnn*"], 10),
+        "journal": (["journalctl", "-k", "-b", "--no-pager"], 10),
+    })
     # Loaded modules
     modules_text = host.read("/proc/modules")
     modules_source = "proc"
@@ -388,11 +400,11 @@ def probe_driver(host, ctx) -> DriverFacts:
                   if not tok.startswith("nvidia.")]
 
     # ubuntu-drivers, Secure Boot, dkms, modinfo, packages, kernel log
-    ud = host.run(["ubuntu-drivers", "devices"], timeout=20)
+    ud = out["ud"]
     ud_devices = parse_ubuntu_drivers(ud.stdout) if ud.stdout else []
     recommended = next((d.recommended for d in ud_devices if d.recommended and "nvidia" in d.recommended), None)
 
-    mok = host.run(["mokutil", "--sb-state"], timeout=5)
+    mok = out["mok"]
     sb_text = (mok.stdout + mok.stderr).strip() or None
     secure_boot = parse_mokutil(sb_text or "")
     efi = host.exists("/sys/firmware/efi")
@@ -405,16 +417,16 @@ def probe_driver(host, ctx) -> DriverFacts:
         lockdown = m.group(1) if m else lockdown_text.strip()
     mok_keys = tuple(p for p in DKMS_MOK_KEYS if host.exists(p))
 
-    uname = host.run(["uname", "-r"], timeout=5)
+    uname = out["uname"]
     kernel = uname.stdout.strip() if uname.ok and uname.stdout.strip() else None
     if kernel is None:
         osrel = host.read("/proc/sys/kernel/osrelease")
         kernel = osrel.strip() if osrel else None
 
-    dk = host.run(["dkms", "status"], timeout=15)
+    dk = out["dkms"]
     dkms_entries = parse_dkms_status(dk.stdout) if dk.stdout else []
 
-    mi = host.run(["modinfo", "nvidia"], timeout=5)
+    mi = out["modinfo"]
     info = parse_modinfo(mi.stdout) if mi.ok else {}
     if mi.missing:
         modinfo_state = "missing"
@@ -425,14 +437,13 @@ def probe_driver(host, ctx) -> DriverFacts:
     else:
         modinfo_state = _state(mi)
 
-    # --dry-run resolves the module in /lib/modules/$(uname -r) without inserting anything: tfdoctor loads no module.
-    mp = host.run(["modprobe", "--dry-run", "nvidia"], timeout=5)
+    mp = out["modprobe"]
     resolvable = None if (mp.missing or mp.timed_out) else mp.rc == 0
     modprobe_text = None if mp.missing else ((mp.stdout + mp.stderr).strip() or None)
     if modinfo_state == "ok":
         resolvable = True
 
-    dp = host.run(["dpkg", "-l", "nvidia*", "libnvidia*", "cuda-*", "libcudnn*"], timeout=10)
+    dp = out["dpkg"]
     if dp.missing:
         dp = host.run(["dpkg", "-l"], timeout=10)  # pasted fallback
     packages: list[Package] = []
@@ -444,7 +455,7 @@ def probe_driver(host, ctx) -> DriverFacts:
         if not rq.missing:
             packages, packages_source = parse_rpm_qa(rq.stdout), "rpm"
 
-    kl = host.run(["journalctl", "-k", "-b", "--no-pager"], timeout=10)
+    kl = out["journal"]
     log_source, log_error, log_text = "journalctl", None, kl.stdout
     if not kl.ok or not kl.stdout.strip() or "No entries" in kl.stdout[:200]:
         if not kl.missing and kl.stderr.strip():
