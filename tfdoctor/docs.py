@@ -155,7 +155,12 @@ def ids_named_in(text: str, prefixes=None) -> set[str]:
     ids = {m.group(0) for m in id_pattern(prefixes).finditer(text)
            if m.group(0).rsplit(".", 1)[1] not in _FILE_EXTENSIONS}
     ids |= {m.group(1) for m in _LINKED_ID.finditer(text) if m.group(1) != "index"}
-    return ids
+    return ids - _TF_API
+
+
+# TensorFlow's own API names look like finding ids (`tf.function`); they are not.
+_TF_API = {"tf.function", "tf.device", "tf.config", "tf.keras", "tf.data", "tf.sysconfig", "tf.test", "tf.debugging",
+           "tf.distribute", "tf.random", "tf.math", "tf.linalg", "tf.nn", "tf.GradientTape", "tf.Variable"}
 
 
 def write_finding_pages(out_dir: str | Path) -> list[Path]:

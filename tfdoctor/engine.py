@@ -153,6 +153,15 @@ def diagnose_all(findings: list[Finding]) -> list[Finding]:
     return diagnose(findings, upstream)
 
 
+def _needs_root(facts: dict) -> list[str]:
+    driver = facts.get("driver")
+    err = (getattr(driver, "kernel_log_error", None) or "").lower()
+    out = []
+    if err and any(w in err for w in ("permission", "not permitted", "insufficient")):
+        out.append(f"the kernel log ({getattr(driver, 'kernel_log_error', '')}): run `sudo tfdoctor check` to include it")
+    return out
+
+
 def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
                deadline: float | None = None) -> Report:
     """The whole of `tfdoctor check` short of printing: probes, checks, diagnosis."""
@@ -167,5 +176,10 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
         "duration_s": round(time.monotonic() - t0, 3),
         "probe_durations_s": {k: round(v, 3) for k, v in sorted(run.durations.items())},
         "probe_failures": {k: {"kind": v.kind, "message": v.message} for k, v in run.failures.items()},
+        # Tools that were not installed (their facts are missing, never a failure by themselves), and what could
+        # not be read without root.
+        "tools_not_found": sorted(t for t in set(getattr(host, "missing_tools", ())) - set(getattr(host, "found_tools", ()))
+                                  if not t.startswith("python")),
+        "needs_root": _needs_root(run.facts),
     }
     return Report(findings=findings, facts=run.facts, meta=meta)

@@ -160,6 +160,13 @@ class LiveHost:
     """This machine."""
 
     name = "live"
+    missing_tools: set[str]
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self.missing_tools = set()
+        self.found_tools = set()
+        return self
 
     def run(self, argv: list[str], timeout: float = 10.0, key: str | None = None) -> CommandResult:
         start = time.monotonic()
@@ -172,6 +179,7 @@ class LiveHost:
             proc = subprocess.Popen(argv_t, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, errors="replace", env=env, start_new_session=True)
         except FileNotFoundError:
+            self.missing_tools.add(os.path.basename(argv_t[0]))
             return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: command not found")
         except PermissionError as exc:
             return CommandResult(argv_t, 126, "", str(exc))
@@ -186,6 +194,7 @@ class LiveHost:
             except (subprocess.TimeoutExpired, OSError, ValueError):
                 out = ""
             return CommandResult(argv_t, TIMED_OUT, out or "", f"timed out after {timeout:.0f} s", True, timeout)
+        self.found_tools.add(os.path.basename(argv_t[0]))
         return CommandResult(argv_t, proc.returncode, stdout, stderr, False, time.monotonic() - start)
 
     def read(self, path: str) -> str | None:
@@ -356,6 +365,8 @@ class ReplayHost:
     name = "replay"
 
     def __init__(self, source: str | Path) -> None:
+        self.missing_tools: set[str] = set()
+        self.found_tools: set[str] = set()
         self.source = Path(source)
         self._tmp: str | None = None
         self.root = self._open(self.source)
@@ -455,7 +466,9 @@ class ReplayHost:
         err = _read_text(base.with_name(key + ".err"))
         rc_text = _read_text(base.with_name(key + ".rc"))
         if out is None and err is None and rc_text is None:
+            self.missing_tools.add(argv_t[0].rsplit("/", 1)[-1])
             return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: not in the snapshot")
+        self.found_tools.add(argv_t[0].rsplit("/", 1)[-1])
         try:
             rc = int((rc_text or "0").strip() or "0")
         except ValueError:

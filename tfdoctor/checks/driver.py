@@ -105,8 +105,7 @@ def check_nouveau(facts) -> Finding:
     novacore = [e.line for e in d.kernel_events if e.kind == "novacore-bound"]
     loaded_names = [m for m in ("nouveau", "nova_core", "nova_drm") if m in d.loaded_modules]
     taking = holders or novacore or (loaded_names and not d.nvidia_loaded and _nvidia_gpus(facts))
-    unread = [b for b in d.nouveau_blacklisted_in if not b.startswith("/proc/cmdline")
-              and not b.split(":", 1)[0].endswith(".conf")]
+    ignored = [b for b in d.blacklistings if not b.effective and b.module == "nouveau"]
     if taking:
         who = sorted({dev.driver_in_use for dev in holders} | set(loaded_names)
                      | ({"nova_core"} if novacore else set())) or ["nouveau"]
@@ -127,11 +126,14 @@ def check_nouveau(facts) -> Finding:
             fix = Fix("Blacklist nouveau, regenerate the initramfs, and reboot.", _blacklist_commands(facts, modules))
         return fail("driver.nouveau", f"{'/'.join(who)} holds {where}: the NVIDIA driver cannot bind to it",
                     *details, fix=fix)
-    if unread and not d.nouveau_blacklist_effective:
-        return warn("driver.nouveau", "nouveau is blacklisted only in files modprobe never reads (not *.conf)",
-                    *unread, fix=Fix("Rename the file so that it ends in .conf, then regenerate the initramfs.",
-                                     (f"sudo mv {unread[0].split(':', 1)[0]} "
-                                      f"{unread[0].split(':', 1)[0]}.conf", initramfs_command(env))))
+    if ignored and not d.nouveau_blacklist_effective:
+        first = ignored[0]
+        commands = ((f"sudo mv {first.path} {first.path}.conf",) if "ends in .conf" in first.why_not
+                    else _blacklist_commands(facts)[1:-1])
+        return warn("driver.nouveau", "nouveau's blacklist does not take effect",
+                    *[f"{b.path}: {b.directive}: {b.why_not}" for b in ignored],
+                    fix=Fix("Blacklist nouveau in a .conf file that modprobe reads, then regenerate the initramfs.",
+                            (*commands, initramfs_command(env))))
     if d.nouveau_blacklisted_in:
         return ok("driver.nouveau", "nouveau is blacklisted and not loaded", *d.nouveau_blacklisted_in)
     if not _gpu_expected(facts):

@@ -36,6 +36,9 @@ TF_LOG_ENV = {
     "TF_CPP_VMODULE": "dso_loader=1,cuda_diagnostics=1,cuda_dso_loader=1,cudart_stub=1,cuda_platform=1",
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
+    # The probe's small matmul must not reserve most of the GPU's memory: the NVML probe runs at the same time
+    # and would report it as another process holding the GPU.
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",
 }
 
 

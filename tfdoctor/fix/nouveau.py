@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tfdoctor.host import NOT_INSTALLED, CommandResult
+from tfdoctor.probes.driver import Blacklisting
 
 TARGET = "/etc/modprobe.d/blacklist-nouveau.conf"
 HEADER_PREFIX = "# Written by tfdoctor fix-nouveau"
@@ -31,14 +32,6 @@ BACKUP_SUFFIX = ".tfdoctor-backup"
 FILE_MODE = 0o644
 COMMAND_TIMEOUT_S = 120.0
 
-# modprobe.d(5) directories, the one that wins a same-named file first.
-MODPROBE_DIRS = (
-    "/etc/modprobe.d",
-    "/run/modprobe.d",
-    "/usr/local/lib/modprobe.d",
-    "/usr/lib/modprobe.d",
-    "/lib/modprobe.d",
-)
 NOVA_MODULES = ("nova_core", "nova_drm")
 NVIDIA_VENDOR = "0x10de"
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
@@ -140,17 +133,6 @@ def parse_modules_dep(text: str) -> list[str]:
 # The state of a root
 # --------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Blacklisting:
-    """One place that blacklists a module: a file (and the directive) or the kernel command line."""
-
-    path: str
-    directive: str
-    module: str
-    effective: bool  # False: modprobe does not read it, or it is not a blacklist (see why_not)
-    why_not: str = ""
-
-
-@dataclass(frozen=True)
 class InitramfsTool:
     """How this root regenerates its initramfs. `path` is None when the tool is expected but not installed."""
 
@@ -226,45 +208,6 @@ def _module_paths(host, kernel: str) -> list[str]:
         if text is not None:
             return parse_modules_dep(text)
     return []
-
-
-def _blacklistings(host, driver) -> list[Blacklisting]:
-    """Every blacklist of nouveau/nova, each marked with whether modprobe (or the kernel) really applies it."""
-    from tfdoctor.probes.driver import blocks_module, cmdline_blacklists
-
-    lib_is_link = host.readlink("/lib") is not None  # merged /usr: /lib/modprobe.d is /usr/lib/modprobe.d
-    winner: dict[str, str] = {}  # file name -> the path modprobe reads for it (earlier directory wins)
-    for d in MODPROBE_DIRS:
-        for name in host.listdir(d) or []:
-            if name.endswith(".conf"):
-                winner.setdefault(name, f"{d}/{name}")
-    out: list[Blacklisting] = []
-    for directive in driver.modprobe_directives:
-        if lib_is_link and directive.path.startswith("/lib/modprobe.d/"):
-            continue
-        for module in ("nouveau", *NOVA_MODULES, "nova"):
-            if not blocks_module(directive, module):
-                continue
-            text = f"{directive.directive} {directive.module} {directive.args}".strip()
-            name = directive.path.rsplit("/", 1)[-1]
-            why = ""
-            if directive.directive == "options":
-                why = "not a blacklist: nouveau is still loaded, only with modesetting off"
-            elif not directive.read_by_modprobe:
-                why = "modprobe reads only files whose name ends in .conf"
-            elif winner.get(name, directive.path) != directive.path:
-                why = f"hidden by {winner[name]} (same file name in a directory modprobe reads first)"
-            out.append(Blacklisting(directive.path, text, module, not why, why))
-    for module in ("nouveau", *NOVA_MODULES, "nova"):
-        for token in cmdline_blacklists(driver.cmdline or "", module):
-            key = token.partition("=")[0]
-            why = ""
-            if key == "rd.driver.blacklist":
-                why = "rd.driver.blacklist applies only inside a dracut initramfs"
-            elif key.endswith(".modeset"):
-                why = "not a blacklist: nouveau is still loaded, only with modesetting off"
-            out.append(Blacklisting("/proc/cmdline", token, module, not why, why))
-    return out
 
 
 def _nvidia_driver(host, facts, kernels: list[str]) -> list[str]:
@@ -362,7 +305,7 @@ def read_state(root: str = "/", host=None) -> NouveauState:
         nova_loaded=driver.nova_loaded,
         nova_available=nova_files or driver.nova_loaded,
         devices=tuple(facts["pci"].nvidia_devices),
-        blacklistings=tuple(_blacklistings(host, driver)),
+        blacklistings=driver.blacklistings,
         initramfs=detect_initramfs(host, os_ids),
         nvidia_driver=tuple(_nvidia_driver(host, facts, kernels)),
         kernels=tuple(kernels),

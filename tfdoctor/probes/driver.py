@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from tfdoctor.probes import probe, run_all
 
-MODPROBE_DIRS = ("/etc/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d",
-                 "/usr/local/lib/modprobe.d")
+# modprobe.d(5) directories, in the order that decides which of two same-named files is read.
+MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
+                 "/lib/modprobe.d")
 NOUVEAU_LIKE = ("nouveau", "nova_core", "nova_drm", "nova")
 DKMS_MOK_KEYS = ("/var/lib/shim-signed/mok/MOK.der", "/var/lib/dkms/mok.pub")
 KERNEL_LOG_MAX_LINES = 400
@@ -28,6 +29,17 @@ class ModprobeDirective:
     module: str
     args: str
     read_by_modprobe: bool  # modprobe reads only files ending in .conf
+
+
+@dataclass(frozen=True)
+class Blacklisting:
+    """One place that blacklists a module: a file (and the directive) or the kernel command line."""
+
+    path: str
+    directive: str
+    module: str
+    effective: bool  # False: modprobe does not read it, or it is not a blacklist (see why_not)
+    why_not: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,8 @@ class DriverFacts:
     kernel_module_flavor: str | None  # "open" | "proprietary"
     proc_version_text: str | None
     modprobe_directives: tuple[ModprobeDirective, ...]
-    nouveau_blacklisted_in: tuple[str, ...]  # "path: directive" for every blacklist of nouveau/nova (incl. cmdline)
+    blacklistings: tuple[Blacklisting, ...]  # every blacklist of nouveau/nova, effective or not (and why not)
+    nouveau_blacklisted_in: tuple[str, ...]  # "path: directive" for every effective blacklist of nouveau/nova
     nouveau_blacklist_effective: bool
     nvidia_blacklisted_in: tuple[str, ...]
     cmdline: str | None
@@ -232,6 +245,49 @@ def parse_mokutil(text: str) -> bool | None:
     return None
 
 
+def analyse_blacklists(directives: list[ModprobeDirective], cmdline: str | None, dir_listing: dict[str, list[str]],
+                       lib_is_link: bool) -> list[Blacklisting]:
+    """Every blacklist of nouveau/nova, each marked with whether modprobe (or the kernel) really applies it.
+
+    modprobe reads only *.conf files; of two files with the same name the one in the earlier directory of
+    MODPROBE_DIRS wins; `options nouveau modeset=0` and `nouveau.modeset=0` leave nouveau loaded; and
+    `rd.driver.blacklist=` acts only inside a dracut initramfs. On merged-/usr systems /lib/modprobe.d is
+    /usr/lib/modprobe.d, read once.
+    """
+    winner: dict[str, str] = {}
+    for d in MODPROBE_DIRS:
+        for name in dir_listing.get(d, ()):
+            if name.endswith(".conf"):
+                winner.setdefault(name, f"{d}/{name}")
+    out: list[Blacklisting] = []
+    for directive in directives:
+        if lib_is_link and directive.path.startswith("/lib/modprobe.d/"):
+            continue
+        for module in NOUVEAU_LIKE:
+            if not blocks_module(directive, module):
+                continue
+            text = f"{directive.directive} {directive.module} {directive.args}".strip()
+            name = directive.path.rsplit("/", 1)[-1]
+            why = ""
+            if directive.directive == "options":
+                why = "not a blacklist: nouveau is still loaded, only with modesetting off"
+            elif not directive.read_by_modprobe:
+                why = "modprobe reads only files whose name ends in .conf"
+            elif winner.get(name, directive.path) != directive.path:
+                why = f"hidden by {winner[name]} (same file name in a directory modprobe reads first)"
+            out.append(Blacklisting(directive.path, text, module, not why, why))
+    for module in NOUVEAU_LIKE:
+        for token in cmdline_blacklists(cmdline or "", module):
+            key = token.partition("=")[0]
+            why = ""
+            if key == "rd.driver.blacklist":
+                why = "rd.driver.blacklist applies only inside a dracut initramfs"
+            elif key.endswith(".modeset"):
+                why = "not a blacklist: nouveau is still loaded, only with modesetting off"
+            out.append(Blacklisting("/proc/cmdline", token, module, not why, why))
+    return out
+
+
 _DKMS_NEW = re.compile(r"^(?P<mod>[\w.-]+)/(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
                        r"\s*:\s*(?P<state>[\w-]+)(?P<rest>.*)$")
 _DKMS_OLD = re.compile(r"^(?P<mod>[\w.-]+),\s*(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
@@ -380,26 +436,26 @@ def probe_driver(host, ctx) -> DriverFacts:
 
     # Blacklists
     directives: list[ModprobeDirective] = []
+    listing: dict[str, list[str]] = {}
     for d in MODPROBE_DIRS:
-        for name in host.listdir(d) or []:
+        listing[d] = host.listdir(d) or []
+        for name in listing[d]:
             path = f"{d}/{name}"
             text = host.read(path)
             if text is not None:
                 directives.extend(parse_modprobe_conf(text, path))
     cmdline = host.read("/proc/cmdline")
     cmdline = cmdline.strip() if cmdline else None
-    nouveau_bl = [f"{d.path}: {d.directive} {d.module} {d.args}".strip()
-                  for d in directives if any(blocks_module(d, m) for m in NOUVEAU_LIKE)]
-    nouveau_bl += [f"/proc/cmdline: {tok}" for m in NOUVEAU_LIKE for tok in cmdline_blacklists(cmdline or "", m)]
-    effective = any(d.read_by_modprobe and d.directive != "options" and blocks_module(d, "nouveau")
-                    for d in directives) or bool(cmdline_blacklists(cmdline or "", "nouveau"))
+    lib_is_link = host.readlink("/lib") is not None
+    blacklists = analyse_blacklists(directives, cmdline, listing, lib_is_link)
+    nouveau_bl = [f"{b.path}: {b.directive}" for b in blacklists if b.effective]
+    effective = any(b.effective and b.module == "nouveau" for b in blacklists)
     nvidia_bl = [f"{d.path}: {d.directive} {d.module} {d.args}".strip()
                  for d in directives if d.read_by_modprobe and d.directive != "options"
                  and blocks_module(d, "nvidia")]
     nvidia_bl += [f"/proc/cmdline: {tok}" for tok in cmdline_blacklists(cmdline or "", "nvidia")
-                  if not tok.startswith("nvidia.")]
+                  if not tok.startswith("nvidia.") and not tok.startswith("rd.")]
 
-    # ubuntu-drivers, Secure Boot, dkms, modinfo, packages, kernel log
     ud = out["ud"]
     ud_devices = parse_ubuntu_drivers(ud.stdout) if ud.stdout else []
     recommended = next((d.recommended for d in ud_devices if d.recommended and "nvidia" in d.recommended), None)
@@ -484,6 +540,7 @@ def probe_driver(host, ctx) -> DriverFacts:
         kernel_module_flavor=flavor,
         proc_version_text=version_text.strip() if version_text else None,
         modprobe_directives=tuple(directives),
+        blacklistings=tuple(blacklists),
         nouveau_blacklisted_in=tuple(nouveau_bl),
         nouveau_blacklist_effective=effective,
         nvidia_blacklisted_in=tuple(nvidia_bl),

@@ -89,6 +89,15 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
             console.print(f"    {mark(Status.SKIP)} [dim]{f.id}:[/dim] {escape(f.summary)}")
         console.print()
 
+    missing = report.meta.get("tools_not_found") or []
+    if missing:
+        where = "Not in the snapshot" if src.get("snapshot") else "Not installed here"
+        console.print(f"[dim]{where} (the facts they give were skipped): {escape(', '.join(missing))}[/dim]")
+    for item in report.meta.get("needs_root") or []:
+        console.print(f"[dim]Not readable without root: {escape(item)}[/dim]")
+    if missing or report.meta.get("needs_root"):
+        console.print()
+
     root = report.root_cause
     if root is not None:
         console.print(f"[bold red]Root cause:[/bold red] {escape(root.summary)} [dim]({root.id})[/dim]")
