@@ -166,9 +166,23 @@ class LiveHost:
         self = super().__new__(cls)
         self.missing_tools = set()
         self.found_tools = set()
+        self._memo: dict[tuple, CommandResult] = {}
+        self._memo_lock = threading.Lock()
         return self
 
     def run(self, argv: list[str], timeout: float = 10.0, key: str | None = None) -> CommandResult:
+        """Run a command once per check: two probes that ask for the same command (`uname -r`) share one run."""
+        memo_key = (tuple(argv), key)
+        with self._memo_lock:
+            done = self._memo.get(memo_key)
+        if done is not None:
+            return done
+        res = self._run(argv, timeout)
+        with self._memo_lock:
+            self._memo.setdefault(memo_key, res)
+        return res
+
+    def _run(self, argv: list[str], timeout: float) -> CommandResult:
         start = time.monotonic()
         argv_t = tuple(argv)
         env = dict(os.environ)
