@@ -115,3 +115,20 @@ def test_dkms_not_built_names_the_running_kernel():
     f = replay(SNAPSHOTS / "dkms-not-built").get("driver.dkms")
     assert "3.13.0-116-generic" in f.summary
     assert "sudo apt install dkms linux-headers-3.13.0-116-generic" in f.fix.commands
+
+
+def test_recorded_tensorflow_probe_replays_build_info():
+    """The dev-VM snapshot holds a real TensorFlow 2.21 probe record: replay reads it without importing anything."""
+    report = replay(SNAPSHOTS / "cpu-only-tf221-dev-vm")
+    build = report.get("tf.cuda-build")
+    assert build.status == Status.OK and "2.21.0" in build.summary and "12.5.1" in build.summary
+    assert "will use the CPU" in report.get("tf.gpu-visible").summary
+    assert report.exit_code() == 0
+
+
+def test_overall_status_ignores_info_and_skip():
+    from tfdoctor.report.json import report_dict
+
+    data = report_dict(replay(SNAPSHOTS / "cpu-only-tf221-dev-vm"))
+    assert data["summary"]["status"] == "ok"
+    assert report_dict(replay(SNAPSHOTS / "quadro-p2000-no-driver"))["summary"]["status"] == "fail"

@@ -29,6 +29,7 @@ from tfdoctor.redact import Redactor
 SNAPSHOT_FORMAT = "tfdoctor-snapshot"
 SNAPSHOT_VERSION = 1
 MAX_READ = 8 * 1024 * 1024
+KERNEL_LOG_KEYS = ("journalctl_-k_-b_--no-pager", "dmesg")
 NOT_INSTALLED = 127
 TIMED_OUT = 124
 
@@ -356,7 +357,14 @@ class RecordingHost(LiveHost):
             if res.missing:
                 (cmd_dir / f"{key}.rc").write_text(str(NOT_INSTALLED))
                 continue
-            (cmd_dir / key).write_text(r(res.stdout), encoding="utf-8")
+            stdout = res.stdout
+            if key in KERNEL_LOG_KEYS:
+                # Only the lines the driver probe reads leave the machine, not the whole boot log.
+                from tfdoctor.probes.driver import filter_kernel_log
+
+                lines, _ = filter_kernel_log(stdout)
+                stdout = "".join(line + "\n" for line in lines)
+            (cmd_dir / key).write_text(r(stdout), encoding="utf-8")
             if res.stderr:
                 (cmd_dir / f"{key}.err").write_text(r(res.stderr), encoding="utf-8")
             if res.rc != 0:

@@ -39,7 +39,7 @@ def driver_version(facts) -> str | None:
     if v:
         return str(v)
     drv = getattr(facts, "driver", None)
-    for attr in ("version", "loaded_version", "driver_version"):
+    for attr in ("loaded_driver_version", "version", "loaded_version", "driver_version"):
         v = getattr(drv, attr, None)
         if isinstance(v, str) and v:
             return v

@@ -13,7 +13,9 @@ SCHEMA_VERSION = 1
 
 
 def overall_status(report: Report) -> str:
-    worst = max((f.status for f in report.findings), key=lambda s: s.rank, default=Status.OK)
+    """fail, error, warn or ok: info and skip findings leave a machine ok."""
+    worst = max((f.status for f in report.findings if f.status not in (Status.INFO, Status.SKIP)),
+                key=lambda s: s.rank, default=Status.OK)
     return worst.value
 
 
