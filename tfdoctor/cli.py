@@ -132,8 +132,9 @@ def check(
             _die(f"unknown finding id or area {name!r} (see tfdoctor check --list-checks)")
 
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or from_ or quiet) else max(60.0, tf_timeout + 15))
-    if timeout is not None and not no_tf:
-        tf_timeout = min(tf_timeout, max(1.0, timeout - 5))
+    if not no_tf:
+        # the TensorFlow child must end (and be killed with its process group) before the whole check's deadline
+        tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
     _start_watchdog(deadline_s)
     report = run_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
                        require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)

@@ -45,6 +45,8 @@ def module_state(facts) -> str:
         return "not-loaded"
     if "driver-not-loaded" in kind or getattr(nvml, "nvidia_smi_rc", None) == 9:
         return "not-loaded"
+    if any(e.kind in ("no-devices-probed", "novacore-bound") for e in d.kernel_events):
+        return "not-loaded"  # the module loaded but took no GPU
     return "unknown"
 
 
@@ -52,6 +54,10 @@ def driver_installed(facts) -> bool | None:
     """Is some NVIDIA kernel driver installed for some kernel? None when nothing about it was recorded."""
     d = facts.driver
     if d.installed_branch or d.modinfo == "ok" or d.module_resolvable:
+        return True
+    # NVRM lines in the kernel log: the NVIDIA module is installed and was loaded at least once this boot
+    if any(e.kind in ("nvrm-loaded", "no-devices-probed", "novacore-bound", "rm-init-failed", "api-mismatch", "xid")
+           for e in d.kernel_events):
         return True
     # lspci -k's "Kernel modules:" lists the modules installed for this kernel that can drive the card
     if any("nvidia" in dev.kernel_modules for dev in _nvidia_gpus(facts)):
@@ -112,7 +118,8 @@ def check_nouveau(facts) -> Finding:
         where = ", ".join(dev.slot for dev in holders) or "the NVIDIA GPU"
         details = [f"{dev.slot}: kernel driver in use: {dev.driver_in_use}" for dev in holders] + novacore
         installed = driver_installed(facts)
-        modules = tuple(m for m in ("nouveau", "nova_core", "nova_drm") if m in who or m == "nouveau")
+        nova = any(m.startswith("nova") for m in who)
+        modules = ("nouveau", "nova_core", "nova_drm") if nova else ("nouveau",)
         if installed is False:
             fix = Fix("Install the NVIDIA driver; its packages blacklist nouveau, then reboot. (Blacklisting "
                       "nouveau with no NVIDIA driver installed boots into a black screen.)",
@@ -123,7 +130,8 @@ def check_nouveau(facts) -> Finding:
                       "initramfs and reboot (add rd.driver.blacklist=nouveau to the kernel command line if it "
                       "persists).", (initramfs_command(env), "sudo reboot"))
         else:
-            fix = Fix("Blacklist nouveau, regenerate the initramfs, and reboot.", _blacklist_commands(facts, modules))
+            fix = Fix(f"Blacklist {' and '.join(modules[::-1]) if nova else 'nouveau'}, regenerate the initramfs, "
+                      "and reboot.", _blacklist_commands(facts, modules))
         return fail("driver.nouveau", f"{'/'.join(who)} holds {where}: the NVIDIA driver cannot bind to it",
                     *details, fix=fix)
     if ignored and not d.nouveau_blacklist_effective:
@@ -199,6 +207,9 @@ def check_recommended(facts) -> Finding:
         return ok("driver.recommended", f"NVIDIA driver branch {installed} is installed{rec}")
     if module_state(facts) == "loaded":
         return ok("driver.recommended", "An NVIDIA driver is installed and answering"
+                  + (f"; recommended: {pkg} ({source})" if pkg else ""))
+    if driver_installed(facts):
+        return ok("driver.recommended", "An NVIDIA driver is installed (its branch was not recorded)"
                   + (f"; recommended: {pkg} ({source})" if pkg else ""))
     if pkg:
         return info("driver.recommended", f"Recommended driver: {pkg} ({source})",
