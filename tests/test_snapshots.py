@@ -132,3 +132,34 @@ def test_overall_status_ignores_info_and_skip():
     data = report_dict(replay(SNAPSHOTS / "cpu-only-tf221-dev-vm"))
     assert data["summary"]["status"] == "ok"
     assert report_dict(replay(SNAPSHOTS / "quadro-p2000-no-driver"))["summary"]["status"] == "fail"
+
+
+def _log_only(tmp_path, log_name):
+    root = tmp_path / log_name
+    root.mkdir()
+    (root / "manifest.json").write_text(json.dumps({"format": "tfdoctor-snapshot", "version": 1}))
+    (root / "tensorflow.log").write_text((SNAPSHOTS.parent / "logs" / f"{log_name}.log").read_text())
+    return replay(root)
+
+
+def test_pasted_illegal_instruction_names_the_cpu_without_claiming_flags_it_never_saw(tmp_path):
+    f = _log_only(tmp_path, "illegal_instruction_tf2_12").get("tf.import")
+    assert f.status == Status.FAIL and "Illegal instruction" in f.summary and "AVX" in f.summary
+    assert "has no AVX" not in f.summary  # no /proc/cpuinfo in this snapshot: the flags are unknown
+
+
+def test_missing_libraries_are_named_from_one_cuda_family(tmp_path):
+    f = _log_only(tmp_path, "libcudnn_libcusolver_missing_tf2_9").get("tf.cuda-libs")
+    assert f.status == Status.FAIL
+    assert "pip install nvidia-cudnn-cu11 nvidia-cusolver-cu11" in f.fix.commands
+
+
+def test_cudnn_version_mismatch_fix_names_the_exact_minimum(tmp_path):
+    f = _log_only(tmp_path, "cudnn_version_mismatch_tf2_18").get("tf.cuda-libs")
+    assert f.fix.commands == ("pip install 'nvidia-cudnn-cu12>=9.3.0'",)
+
+
+def test_could_not_find_cuda_drivers_alone_is_a_warning_with_the_pip_fix(tmp_path):
+    f = _log_only(tmp_path, "cuda_drivers_not_found_tf2_15").get("tf.gpu-visible")
+    assert f.status == Status.WARN
+    assert "pip install 'tensorflow[and-cuda]'" in f.fix.commands

@@ -24,7 +24,7 @@ _CUDA_ERR_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+)\b")
 _CUDA_ERR_CODE = re.compile(r"\((\d{1,4})\)\s*$")
 _CC = re.compile(r"compute capability[: ]+(\d+\.\d+)")
 _MIN_CC = re.compile(r"minimum required Cuda capability is (\d+\.\d+)")
-_CUDNN_MISMATCH = re.compile(r"Loaded runtime CuDNN library: ([\d.]+) but source was compiled with: ([\d.]+)")
+_CUDNN_MISMATCH = re.compile(r"Loaded runtime CuDNN library: (\d+(?:\.\d+)*) but source was compiled with: (\d+(?:\.\d+)*)")
 _CPU_MISSING = re.compile(r"compiled to use (\S+) instructions, but these aren't available")
 _DEVICE_NAME = re.compile(r"name: ([^,]+), pci bus id")
 

@@ -68,7 +68,8 @@ def machine_has_nvidia_gpu(facts) -> bool | None:
     """True/False from the PCI bus or NVML; None when neither probe could tell."""
     pci = getattr(facts, "pci", None)
     nvml = getattr(facts, "nvml", None)
-    devices = getattr(pci, "nvidia_devices", None)
+    # a PCI probe that could read neither sysfs nor lspci knows nothing either way
+    devices = getattr(pci, "nvidia_devices", None) if getattr(pci, "source", None) != "none" else None
     gpus = getattr(nvml, "gpus", None)
     if devices:
         return True
@@ -199,6 +200,9 @@ def check_installed(facts) -> Finding:
 )
 def check_import(facts) -> Finding:
     tf = tf_facts(facts)
+    if tf is not None and tf.source == "log-only" and (tf.log.has("illegal-instruction")
+                                                      or tf.log.has("cpu-missing-instructions")):
+        return _import_signal(tf)  # a pasted "Illegal instruction (core dumped)" is enough to name the cause
     if (s := _skip_if_not_run("tf.import", tf)) is not None:
         return s
     if tf.ended == "not-found" or tf.installed is False:
@@ -242,7 +246,12 @@ def _import_signal(tf) -> Finding:
         if flags is not None:
             details.append(f"CPU {model}: " + ("no " + ", ".join(missing) if missing else "has AVX, AVX2 and FMA"))
             details.append("CPU flags: " + " ".join(sorted(flags)))
-        if not missing and flags is not None:
+        if flags is None:
+            summary = ("`import tensorflow` died with 'Illegal instruction': this CPU lacks an instruction set the "
+                       "wheel was built for (usually AVX)")
+            hint = ("Check the CPU's flags; run on a CPU with AVX (in a VM, expose the host CPU: libvirt "
+                    "host-passthrough, QEMU -cpu host), or build TensorFlow from source without AVX.")
+        elif not missing:
             summary = f"`import tensorflow` was killed by {sig} (illegal instruction) although {model} has AVX"
             hint = ("The wheel may target newer instructions than this CPU has, or a native dependency is broken; "
                     "reinstall TensorFlow for this machine.")
@@ -505,7 +514,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     if log.missing_libraries:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
         kb = _kb()
-        cuda = _cuda_for_libs(runtime)
+        cuda = _cuda_for_libs(runtime, log)
         pips = sorted({p for n in runtime if (p := kb.pip_package_for_library(n, cuda))})
         cmds = (("pip install " + " ".join(pips),) if pips else ())
         cmds += ("pip install 'tensorflow[and-cuda]'   # TensorFlow 2.14+: the libraries come with it",)
@@ -525,10 +534,23 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     return skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
-def _cuda_for_libs(names: list[str]) -> str | None:
+# Sonames that exist in only one CUDA major (libcudnn.so.8 and libcusolver.so.11 exist in both 11 and 12).
+_CUDA_MAJOR_OF = {"libcublas.so.11": "11", "libcublasLt.so.11": "11", "libcusparse.so.11": "11",
+                  "libcufft.so.10": "11", "libcurand.so.10": "10", "libcublas.so.12": "12", "libcublasLt.so.12": "12",
+                  "libcusparse.so.12": "12", "libcufft.so.11": "12", "libcudnn.so.9": "12", "libnvJitLink.so.12": "12"}
+
+
+def _cuda_for_libs(names: list[str], log=None) -> str | None:
+    """The CUDA version a set of missing libraries belongs to, so that every package named is of one family."""
     for n in names:
         if n.startswith("libcudart.so."):
             return n.split(".so.")[1]
+    majors = {_CUDA_MAJOR_OF[n] for n in names if n in _CUDA_MAJOR_OF} - {"10"}
+    if len(majors) == 1:
+        return majors.pop()
+    # TensorFlow up to 2.11 logged from tensorflow/stream_executor/ and was built with CUDA 11 (or 10)
+    if log is not None and any("tensorflow/stream_executor/" in m.line for m in log.matches):
+        return "11"
     return None
 
 
@@ -615,6 +637,14 @@ def _no_gpu_fix(tf) -> Fix:
     if log.has("cannot-dlopen-gpu-libs") or log.missing_libraries:
         mv = _target_minor(tf)
         return Fix("Install the CUDA libraries this TensorFlow needs.", (install_command(tf, mv, True),))
+    if log.has("cudart-stub-no-driver"):
+        # logged when the CUDA runtime (libcudart) cannot be loaded, despite its wording (anchors.md §9 item 2)
+        return Fix("TensorFlow could not load the CUDA runtime: install TensorFlow with its CUDA libraries (Linux, "
+                   "TensorFlow 2.14+), and make sure the NVIDIA driver is installed (or, in a container, that it was "
+                   "started with --gpus all).", ("pip install 'tensorflow[and-cuda]'", "nvidia-smi"))
+    if log.has("kernel-driver-not-running") or log.has("cuinit-error"):
+        return Fix("The NVIDIA driver is not running: run tfdoctor on the machine itself to see why (not installed, "
+                   "nouveau, Secure Boot, DKMS...).", ("tfdoctor check",))
     return Fix("Fix the root cause shown first in this report, then check again.", ("tfdoctor check",))
 
 
@@ -638,7 +668,11 @@ def _gpu_visible_from_log(facts, tf) -> Finding:
     if reason is None:
         return skip("tf.gpu-visible", "TensorFlow's log does not say whether a GPU was used")
     has_gpu = machine_has_nvidia_gpu(facts)
-    if has_gpu is False and not getattr(facts, "require_gpu", False):
+    require = getattr(facts, "require_gpu", False)
+    if has_gpu is False and not require:
         return info("tf.gpu-visible", "TensorFlow uses the CPU (no NVIDIA GPU in this machine)", reason)
+    if has_gpu is None and not require:
+        return warn("tf.gpu-visible", "TensorFlow's log shows it did not register a GPU (whether the machine has an "
+                    "NVIDIA GPU was not recorded)", reason, fix=_no_gpu_fix(tf))
     return fail("tf.gpu-visible", "TensorFlow's log shows it did not register a GPU", reason,
                 fix=_no_gpu_fix(tf))

@@ -194,7 +194,7 @@ def _cc_text(v) -> str | None:
 
 def facts_from_record(record: dict | None, python: str | None = None, cpu=None) -> TensorFlowFacts:
     """Turn the child record (live or replayed) into facts. Never raises on a malformed record."""
-    cpu_flags = getattr(cpu, "flags", None)
+    cpu_flags = getattr(cpu, "flags", None) if getattr(cpu, "source", None) != "none" else None  # unread != empty
     cpu_flags = frozenset(cpu_flags) if cpu_flags is not None else None
     cpu_model = getattr(cpu, "model", None)
     if not isinstance(record, dict):
