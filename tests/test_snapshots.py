@@ -163,3 +163,9 @@ def test_could_not_find_cuda_drivers_alone_is_a_warning_with_the_pip_fix(tmp_pat
     f = _log_only(tmp_path, "cuda_drivers_not_found_tf2_15").get("tf.gpu-visible")
     assert f.status == Status.WARN
     assert "pip install 'tensorflow[and-cuda]'" in f.fix.commands
+
+
+def test_xla_without_libdevice_is_a_warning_with_the_nvcc_wheel(tmp_path):
+    f = _log_only(tmp_path, "libdevice_missing_tf2_15").get("tf.cuda-libs")
+    assert f.status == Status.WARN and "libdevice" in f.summary
+    assert "pip install nvidia-cuda-nvcc-cu12" in f.fix.commands

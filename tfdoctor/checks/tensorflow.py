@@ -436,7 +436,8 @@ def check_cuda_libs(facts) -> Finding:
         cudnn = _cudnn_mismatch(tf)
         if cudnn is not None:
             return cudnn
-        return ok("tf.cuda-libs", f"all {len(attempts)} CUDA libraries TensorFlow needs load", *loaded_text)
+        return _xla_tools_warning(tf.log) or ok("tf.cuda-libs", f"all {len(attempts)} CUDA libraries TensorFlow "
+                                                 "needs load", *loaded_text)
     if has_gpu is False and not getattr(facts, "require_gpu", False):
         return info("tf.cuda-libs", "no NVIDIA GPU here, so the CUDA libraries are not needed "
                     f"({len(missing)} of {len(attempts)} are not installed)",
@@ -531,7 +532,20 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "
                     "does.", fix=Fix("Run tfdoctor on the machine itself, or install the libraries with TensorFlow.",
                                      ("tfdoctor check", "pip install 'tensorflow[and-cuda]'")))
-    return skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+    return _xla_tools_warning(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+
+
+def _xla_tools_warning(log) -> Finding | None:
+    """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries."""
+    m = log.first("ptxas-or-libdevice-missing")
+    if m is None:
+        return None
+    return warn("tf.cuda-libs", "XLA cannot find the CUDA compiler tools (ptxas or libdevice): models compiled with "
+                "XLA fail or fall back to slow paths", m.line,
+                fix=Fix("Install NVIDIA's compiler wheel into the same interpreter (it ships ptxas and libdevice), or "
+                        "point XLA at a CUDA toolkit directory that has nvvm/libdevice.",
+                        ("pip install nvidia-cuda-nvcc-cu12",
+                         "export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/local/cuda   # a toolkit with nvvm/libdevice")))
 
 
 # Sonames that exist in only one CUDA major (libcudnn.so.8 and libcusolver.so.11 exist in both 11 and 12).
