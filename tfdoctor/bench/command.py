@@ -214,7 +214,7 @@ def bench(
     min_time: float = typer.Option(3.0, "--min-time", metavar="SECONDS", min=0.0,
                                    help="Least timed time per device before the spread may end the run."),
     steps: int | None = typer.Option(None, "--steps", min=1,
-                                     help="Steps per timed window (default: about 1 s worth)."),
+                                     help="Steps per timed window (default: about 0.5 s worth)."),
     windows: int | None = typer.Option(None, "--windows", min=1,
                                        help="Exact number of timed windows (default: until the CV is under 3%)."),
     warmup: int = typer.Option(3, "--warmup", min=1, help="Warm-up steps per device (not timed)."),

@@ -35,7 +35,7 @@ class WindowPolicy:
 
     warmup_steps: int = 3
     warmup_s: float = 1.0
-    window_s: float = 1.0
+    window_s: float = 0.5
     steps_per_window: int | None = None
     min_windows: int = 5
     min_time_s: float = 3.0

@@ -55,7 +55,7 @@ def parse_args(argv):
     p.add_argument("--device", choices=("cpu", "gpu", "all"), default="all")
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--warmup-s", type=float, default=1.0)
-    p.add_argument("--window-s", type=float, default=0.5)
+    p.add_argument("--window-s", type=float, default=0.5)  # as stats.WindowPolicy.window_s
     p.add_argument("--steps", type=int, default=None, help="steps per window (default: about --window-s)")
     p.add_argument("--windows", type=int, default=None, help="exact number of windows (default: until stable)")
     p.add_argument("--min-windows", type=int, default=5)
