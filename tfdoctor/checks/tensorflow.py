@@ -148,8 +148,11 @@ def check_installed(facts) -> Finding:
         return fail("tf.installed", f"TensorFlow is not installed for {where}",
                     *([f"`{tf.import_failure.line}`"] if tf.import_failure else []),
                     fix=Fix(f"Install TensorFlow {b.version} into this interpreter"
-                            + (" with the CUDA libraries from pip." if gpu else "."),
-                            (install_command(tf, b.version, gpu),)))
+                            + (" with the CUDA libraries from pip" if gpu else "")
+                            + "; or, if your TensorFlow lives in another environment (tfdoctor installed with pipx), "
+                              "point tfdoctor at that environment's Python.",
+                            (install_command(tf, b.version, gpu),
+                             "tfdoctor check --python .venv/bin/python   # TensorFlow in another environment")))
     dist = tf.tf_distribution
     version = tf.tf_version
     where = f" in {tf.location}" if tf.location else ""
