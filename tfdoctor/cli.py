@@ -56,11 +56,10 @@ def _root(
 
 
 def _write_atomic(path: str, text: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    from tfdoctor.proc import write_atomic
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _start_watchdog(seconds: float) -> None:

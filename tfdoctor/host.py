@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from tfdoctor import __version__
+from tfdoctor.proc import kill_group
 from tfdoctor.redact import Redactor
 
 SNAPSHOT_FORMAT = "tfdoctor-snapshot"
@@ -146,17 +147,6 @@ def _run_with_deadline(func, timeout: float, what: str):
     return box.get("value")
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    import contextlib
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        with contextlib.suppress(OSError):
-            proc.kill()
-
-
 class LiveHost:
     """This machine."""
 
@@ -203,7 +193,7 @@ class LiveHost:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             try:
                 out, _ = proc.communicate(timeout=2)
             except (subprocess.TimeoutExpired, OSError, ValueError):

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfdoctor.proc import kill_group
+
 CHILD_DIR = Path(__file__).resolve().parent
 MAX_STDERR = 2 * 1024 * 1024  # keep the last 2 MB of the log: the end is where the fatal line is
 MAX_STDOUT = 16 * 1024 * 1024
@@ -81,31 +83,6 @@ def _signal_name(num: int) -> str | None:
         return signal.Signals(num).name
     except ValueError:
         return None
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the child's whole process group, then SIGKILL what is left after a short grace."""
-    try:
-        pgid = os.getpgid(proc.pid)
-    except OSError:
-        pgid = None
-    for sig, wait in ((signal.SIGTERM, TERM_GRACE_S), (signal.SIGKILL, 5.0)):
-        try:
-            if pgid is not None:
-                os.killpg(pgid, sig)
-            else:
-                proc.send_signal(sig)
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=wait)
-            if sig == signal.SIGTERM and pgid is not None:
-                # the leader is gone; grandchildren in the group may not be: finish them off
-                with contextlib.suppress(OSError):
-                    os.killpg(pgid, signal.SIGKILL)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _children_maxrss_mb() -> float:
@@ -205,13 +182,13 @@ def run_child(
                             on_stderr_line(line.decode("utf-8", errors="replace"))
     sel.close()
     if timed_out:
-        _kill_group(proc)
+        kill_group(proc, TERM_GRACE_S)
     else:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc)
+            kill_group(proc, TERM_GRACE_S)
     for stream in (proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
             stream.close()

@@ -25,6 +25,7 @@ from datetime import date
 
 from tfdoctor.host import NOT_INSTALLED, CommandResult
 from tfdoctor.probes.driver import Blacklisting
+from tfdoctor.proc import write_atomic
 
 TARGET = "/etc/modprobe.d/blacklist-nouveau.conf"
 HEADER_PREFIX = "# Written by tfdoctor fix-nouveau"
@@ -440,37 +441,6 @@ def run_command(argv: list[str] | tuple[str, ...], timeout: float = COMMAND_TIME
     from tfdoctor.host import LiveHost
 
     return LiveHost().run(list(argv), timeout=timeout)
-
-
-def write_atomic(path: str, data: bytes, mode: int = FILE_MODE) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and a rename.
-
-    The temporary name does not end in .conf, so modprobe never reads a half-written file; the mode is set
-    explicitly so the umask cannot change it.
-    """
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.tfdoctor-{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            os.write(fd, data)
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _os_error(action: str, path: str, exc: OSError) -> str:
