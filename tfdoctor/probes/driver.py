@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from tfdoctor.probes import probe, run_all
+from tfdoctor.probes.env import running_kernel
 
 # modprobe.d(5) directories, in the order that decides which of two same-named files is read.
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d",
@@ -413,7 +414,6 @@ def probe_driver(host, ctx) -> DriverFacts:
     out = run_all(host, {
         "ud": (["ubuntu-drivers", "devices"], 20),
         "mok": (["mokutil", "--sb-state"], 5),
-        "uname": (["uname", "-r"], 5),
         "dkms": (["dkms", "status"], 15),
         "modinfo": (["modinfo", "nvidia"], 5),
         # --dry-run resolves the module in /lib/modules/$(uname -r) without inserting anything: tfdoctor loads no
@@ -473,11 +473,7 @@ def probe_driver(host, ctx) -> DriverFacts:
         lockdown = m.group(1) if m else lockdown_text.strip()
     mok_keys = tuple(p for p in DKMS_MOK_KEYS if host.exists(p))
 
-    uname = out["uname"]
-    kernel = uname.stdout.strip() if uname.ok and uname.stdout.strip() else None
-    if kernel is None:
-        osrel = host.read("/proc/sys/kernel/osrelease")
-        kernel = osrel.strip() if osrel else None
+    kernel = running_kernel(host)
 
     dk = out["dkms"]
     dkms_entries = parse_dkms_status(dk.stdout) if dk.stdout else []

@@ -85,15 +85,23 @@ def detect_container(dockerenv: bool, containerenv: bool, cgroup: str, container
     return kind, evidence
 
 
+def running_kernel(host) -> str | None:
+    """The running kernel's release, as `uname -r` prints it (the driver probe asks too: the Host runs it once)."""
+    uname = host.run(["uname", "-r"], timeout=5)
+    if uname.ok and uname.stdout.strip():
+        return uname.stdout.strip()
+    osrel = host.read("/proc/sys/kernel/osrelease")
+    if osrel and osrel.strip():
+        return osrel.strip()
+    m = re.search(r"Linux version (\S+)", host.read("/proc/version") or "")
+    return m.group(1) if m else None
+
+
 @probe("env", timeout=10, title="Environment")
 def probe_env(host, ctx) -> EnvFacts:
     osr = parse_os_release(host.read("/etc/os-release") or host.read("/usr/lib/os-release") or "")
     proc_version = host.read("/proc/version")
-    uname = host.run(["uname", "-r"], timeout=5)
-    kernel = uname.stdout.strip() if uname.ok and uname.stdout.strip() else None
-    if kernel is None and proc_version:
-        m = re.search(r"Linux version (\S+)", proc_version)
-        kernel = m.group(1) if m else None
+    kernel = running_kernel(host)
 
     python = ctx.options.python or sys.executable
     # -I -S: isolated and without site, so the interpreter starts in milliseconds (venv detection needs neither)
