@@ -117,15 +117,20 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
     return run
 
 
+def selected_checks(options: CheckOptions) -> list:
+    """The catalogue entries that --only/--skip (ids or areas) leave, in catalogue order."""
+    def named(spec, names):
+        return spec.id in names or spec.area in names
+
+    return [spec for spec in catalogue.entries()
+            if (not options.only or named(spec, options.only)) and not named(spec, options.skip)]
+
+
 def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
     """Every selected check, in catalogue order, each isolated from the others' crashes."""
     facts = Facts(run.facts, require_gpu=options.require_gpu)
     findings: list[Finding] = []
-    for spec in catalogue.entries():
-        if options.only and spec.id not in options.only and spec.area not in options.only:
-            continue
-        if spec.id in options.skip or spec.area in options.skip:
-            continue
+    for spec in selected_checks(options):
         failed = [run.failures[n] for n in spec.needs if n in run.failures]
         if failed:
             f = failed[0]
@@ -166,9 +171,7 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
                deadline: float | None = None) -> Report:
     """The whole of `tfdoctor check` short of printing: probes, checks, diagnosis."""
     t0 = time.monotonic()
-    selected = [s.id for s in catalogue.entries()
-                if (not check_options.only or s.id in check_options.only or s.area in check_options.only)
-                and s.id not in check_options.skip and s.area not in check_options.skip]
+    selected = [spec.id for spec in selected_checks(check_options)]
     run = run_probes(host, probe_options, probes_needed(selected), deadline)
     findings = diagnose_all(run_checks(run, check_options))
     meta = {
