@@ -169,3 +169,14 @@ def test_xla_without_libdevice_is_a_warning_with_the_nvcc_wheel(tmp_path):
     f = _log_only(tmp_path, "libdevice_missing_tf2_15").get("tf.cuda-libs")
     assert f.status == Status.WARN and "libdevice" in f.summary
     assert "pip install nvidia-cuda-nvcc-cu12" in f.fix.commands
+
+
+def test_a_card_known_only_from_ubuntu_drivers_is_named_with_its_architecture():
+    f = replay(SNAPSHOTS / "kepler-legacy-gpu").get("pci.nvidia-gpu")
+    assert f.status == Status.OK and "GeForce GT 640 (Kepler)" in f.summary
+    assert any("ubuntu-drivers devices" in d for d in f.details)
+
+
+def test_an_id_lspci_cannot_name_is_named_from_the_table():
+    f = replay(SNAPSHOTS / "hybrid-laptop").get("pci.nvidia-gpu")
+    assert "Device 1d12" not in f.summary and "Pascal" in f.summary

@@ -18,9 +18,6 @@ def gpu_expected(facts) -> bool:
         return True
     if d is not None and any(e.kind not in ("nouveau",) for e in d.kernel_events):
         return True  # NVRM lines in the kernel log: an NVIDIA driver runs or tried to
-    if d is not None and any(dev.vendor == "NVIDIA Corporation" or "v000010DE" in (dev.modalias or "")
-                             for dev in d.ubuntu_drivers_devices):
-        return True
     rc = getattr(nvml, "nvidia_smi_rc", None)
     return rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none"
 
@@ -35,26 +32,11 @@ def describe_device(d) -> str:
     return f"{name}{' (' + ', '.join(extra) + ')' if extra else ''} at {d.slot}"
 
 
-def _model_from_modalias(modalias: str | None):
-    """The bundled table's entry for a `pci:v000010DEd00001C30...` modalias."""
-    import re
-
-    m = re.search(r"v000010DEd0000([0-9A-F]{4})", modalias or "", re.I)
-    if not m:
-        return None
-    try:
-        from tfdoctor.knowledge import loader as kb
-
-        return kb.gpu_by_pci_id(int(m.group(1), 16))
-    except Exception:  # the table is a convenience
-        return None
-
-
 @check(
     "pci.nvidia-gpu",
     area="gpu",
     title="NVIDIA GPU on the PCI bus",
-    needs=("pci", "env", "nvml", "driver"),
+    needs=("pci", "env", "nvml"),
     what="Lists the display and 3D controllers in sysfs (/sys/bus/pci/devices) and `lspci -nnk`, and names each "
          "NVIDIA card from its PCI device id: model, chip, architecture and compute capability.",
     why="If the card is not on the bus, no driver or TensorFlow setting can help: it is a hardware, BIOS "
@@ -79,6 +61,8 @@ def check_nvidia_gpu(facts) -> Finding:
                            + (f"; modules: {', '.join(d.kernel_modules)}" if d.kernel_modules else ""))
         if others:
             summary += f" (plus {len(others)} other GPU: hybrid graphics)"
+        if pci.source == "ubuntu-drivers":
+            details.append("(from ubuntu-drivers devices: the PCI bus itself was not recorded)")
         return ok("pci.nvidia-gpu", summary, *details)
     gpus_via_nvml = getattr(facts.nvml, "gpus", ()) or ()
     if env is not None and env.wsl:
@@ -86,18 +70,6 @@ def check_nvidia_gpu(facts) -> Finding:
             return ok("pci.nvidia-gpu", f"WSL2: {len(gpus_via_nvml)} NVIDIA GPU(s) reached through the Windows "
                                         "driver (GPUs are not on the Linux PCI bus under WSL2)")
         return info("pci.nvidia-gpu", "WSL2: GPUs are not on the Linux PCI bus here; see nvml.init", *detail_others)
-    ud = [dev for dev in getattr(facts.driver, "ubuntu_drivers_devices", ()) or ()
-          if "V000010DE" in (dev.modalias or "").upper()]
-    if pci.source == "none" and ud:
-        names = []
-        for dev in ud:
-            model = _model_from_modalias(dev.modalias)
-            label = dev.model or "NVIDIA GPU"
-            if model is not None:
-                label = f"{model.name} ({model.architecture}, compute capability {model.compute_capability})"
-            names.append(f"NVIDIA {label}".replace("NVIDIA NVIDIA", "NVIDIA") + f" at {dev.syspath.rsplit('/', 1)[-1]}")
-        return ok("pci.nvidia-gpu", names[0] if len(names) == 1 else f"{len(names)} NVIDIA GPUs: {names[0]}, ...",
-                  *names, "(from ubuntu-drivers devices: the PCI bus itself was not recorded)")
     if pci.source == "none":
         if gpus_via_nvml:
             return ok("pci.nvidia-gpu", f"{len(gpus_via_nvml)} NVIDIA GPU(s) reported by the driver "

@@ -53,7 +53,7 @@ class PciDevice:
 
 @dataclass(frozen=True)
 class PciFacts:
-    source: str  # "sysfs" | "lspci" | "none"
+    source: str  # "sysfs" | "lspci" | "ubuntu-drivers" | "none"
     devices: tuple[PciDevice, ...]  # every display controller, any vendor
     nvidia_devices: tuple[PciDevice, ...]
     other_gpus: tuple[PciDevice, ...]
@@ -219,16 +219,62 @@ def _enrich(dev: PciDevice) -> PciDevice:
         except Exception:  # the table is a convenience; a broken table must not lose the device
             model = None
     if model is None:
-        return replace(dev, name=dev.name or _marketing_name(dev.lspci_name))
+        return _enrich_from_chip(replace(dev, name=dev.name or _marketing_name(dev.lspci_name)))
     return replace(
         dev,
-        name=_marketing_name(dev.lspci_name) or model.name,
+        name=model.name if _UNNAMED.fullmatch(_marketing_name(dev.lspci_name) or "Device 0000") else
+        _marketing_name(dev.lspci_name),
         chip=model.chip,
         architecture=model.architecture,
         compute_capability=model.compute_capability,
         last_branch=model.last_branch,
         kernelopen=model.kernelopen,
     )
+
+
+_CHIP = re.compile(r"\b(G[FKMPVTAHB]\d{2,3}[A-Z]*|GA10B|GB\d{2,3}[A-Z]*)\b")
+
+
+def _enrich_from_chip(dev: PciDevice) -> PciDevice:
+    """A device id the table lacks: lspci's chip codename (`GK107 [GeForce GT 640]`) still gives the architecture
+    and its last driver branch (not the compute capability: one architecture spans several)."""
+    m = _CHIP.search(dev.lspci_name or "")
+    if not m:
+        return dev
+    try:
+        from tfdoctor.knowledge import loader as kb
+
+        arch = kb.architecture_for_chip(m.group(1))
+    except Exception:  # the table is a convenience
+        arch = None
+    if arch is None:
+        return dev
+    ccs = arch.compute_capabilities
+    return replace(dev, chip=m.group(1), architecture=arch.name, last_branch=arch.last_branch,
+                   kernelopen=arch.open_modules, compute_capability=ccs[0] if len(ccs) == 1 else None)
+
+
+_MODALIAS = re.compile(r"pci:v0000([0-9A-F]{4})d0000([0-9A-F]{4})(?:sv0000([0-9A-F]{4})sd0000([0-9A-F]{4}))?"
+                       r"(?:bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2}))?", re.I)
+
+
+def _from_ubuntu_drivers(host) -> list[PciDevice]:
+    from tfdoctor.probes.driver import parse_ubuntu_drivers
+
+    res = host.run(["ubuntu-drivers", "devices"], timeout=20)
+    out = []
+    for dev in parse_ubuntu_drivers(res.stdout) if res.stdout else []:
+        m = _MODALIAS.search(dev.modalias or "")
+        if not m:
+            continue
+        cls = int(m.group(5) + m.group(6) + m.group(7), 16) if m.group(5) else None
+        if cls is not None and cls >> 16 != DISPLAY_CLASS:
+            continue
+        out.append(PciDevice(slot=dev.syspath.rstrip("/").rsplit("/", 1)[-1].lower(), vendor_id=int(m.group(1), 16),
+                             device_id=int(m.group(2), 16), class_code=cls, subsystem_vendor=_hex(m.group(3)),
+                             subsystem_device=_hex(m.group(4)),
+                             lspci_name=f"{dev.vendor} {dev.model}" if dev.vendor and dev.model else dev.model))
+    return out
 
 
 @probe("pci", timeout=15, title="PCI bus")
@@ -285,6 +331,11 @@ def probe_pci(host, ctx) -> PciFacts:
                     revision=rec.revision,
                 )
             )
+    if not devices and source == "none":
+        # A hand-built snapshot may hold only `ubuntu-drivers devices`, whose modalias carries the PCI ids. Live,
+        # sysfs is always there, so this never runs ubuntu-drivers a second time.
+        devices = _from_ubuntu_drivers(host)
+        source = "ubuntu-drivers" if devices else source
     devices = [_enrich(d) for d in devices]
     return PciFacts(
         source=source,
