@@ -9,7 +9,7 @@ import pytest
 from tests.test_tf_checks import BUILD_221, PY, tf
 from tfdoctor import catalogue
 from tfdoctor.checks import Facts
-from tfdoctor.checks.compat import ubuntu_driver_package
+from tfdoctor.checks.fixes import ubuntu_driver_package
 from tfdoctor.knowledge import loader as kb
 from tfdoctor.model import Status
 from tfdoctor.probes.tensorflow import BuildInfo

@@ -6,6 +6,7 @@ kernels, and the Python version against TensorFlow's tested range. Every rule as
 from __future__ import annotations
 
 from tfdoctor.checks import check
+from tfdoctor.checks.fixes import ubuntu_driver_package
 from tfdoctor.checks.tensorflow import (
     _kb,
     install_command,
@@ -17,33 +18,11 @@ from tfdoctor.checks.tensorflow import (
 )
 from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
 
-# Ubuntu driver branches published as nvidia-driver-<B> (knowledge.md 7.1, canonical/nvidia-graphics-drivers).
-# Used only to turn a minimum driver version into the package to type.
-UBUNTU_BRANCHES = (510, 515, 520, 525, 530, 535, 545, 550, 560, 565, 570, 575, 580, 590, 595)
-
-
-def ubuntu_driver_package(min_version: str) -> str:
-    """The smallest Ubuntu `nvidia-driver-<branch>` whose branch is at least `min_version`'s ('525.60.13' -> 525)."""
-    try:
-        need = int(min_version.split(".")[0])
-    except ValueError:
-        return "nvidia-driver-<branch>"
-    branch = next((b for b in UBUNTU_BRANCHES if b >= need), UBUNTU_BRANCHES[-1])
-    return f"nvidia-driver-{branch}"
-
 
 def driver_version(facts) -> str | None:
-    """The loaded NVIDIA driver's version, from NVML, else from the driver probe."""
-    nvml = getattr(facts, "nvml", None)
-    v = getattr(nvml, "driver_version", None)
-    if v:
-        return str(v)
-    drv = getattr(facts, "driver", None)
-    for attr in ("loaded_driver_version", "version", "loaded_version", "driver_version"):
-        v = getattr(drv, attr, None)
-        if isinstance(v, str) and v:
-            return v
-    return None
+    """The loaded NVIDIA driver's version: NVML's, else /proc/driver/nvidia/version's."""
+    return (getattr(facts.nvml, "driver_version", None)
+            or getattr(facts.driver, "loaded_driver_version", None))
 
 
 def tf_cuda(tf) -> tuple[str | None, str]:
@@ -69,7 +48,7 @@ def _skip_without_tf(fid: str, tf) -> Finding | None:
     "compat.driver-cuda",
     area="compat",
     title="Driver is new enough for TensorFlow's CUDA",
-    needs=("tensorflow", "nvml"),
+    needs=("tensorflow", "nvml", "driver"),
     after=("driver.nvidia-module", "nvml.init", "tf.cuda-build"),
     what="Compares the loaded NVIDIA driver's version with the minimum Linux driver for the CUDA version this "
          "TensorFlow was built with (NVIDIA's minor-version compatibility floor, and the toolkit's own driver for "

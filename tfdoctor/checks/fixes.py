@@ -18,6 +18,21 @@ def distro_family(env) -> str:
     return "unknown"
 
 
+# Ubuntu driver branches published as nvidia-driver-<B> (knowledge.md 7.1, canonical/nvidia-graphics-drivers).
+# Used only to turn a minimum driver version into the package to type.
+UBUNTU_BRANCHES = (510, 515, 520, 525, 530, 535, 545, 550, 560, 565, 570, 575, 580, 590, 595)
+
+
+def ubuntu_driver_package(min_version: str) -> str:
+    """The smallest Ubuntu `nvidia-driver-<branch>` whose branch is at least `min_version`'s ('525.60.13' -> 525)."""
+    try:
+        need = int(min_version.split(".")[0])
+    except ValueError:
+        return "nvidia-driver-<branch>"
+    branch = next((b for b in UBUNTU_BRANCHES if b >= need), UBUNTU_BRANCHES[-1])
+    return f"nvidia-driver-{branch}"
+
+
 def recommended_branch(pci, driver) -> str | None:
     """The driver branch for this machine: ubuntu-drivers' recommendation, else the GPUs' last supported branch."""
     rec = getattr(driver, "recommended_package", None) if driver else None
