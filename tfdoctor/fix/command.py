@@ -190,12 +190,7 @@ def fix_nouveau(
         print(recommended_driver_advice(state))
         print("Then run tfdoctor fix-nouveau again (or pass --force if you know the driver is there).")
         raise typer.Exit(EXIT_FAIL)
-    print(render_plan(plan, verb="Will"))
-    _confirm("Go ahead?", yes)
-    outcome = nv.apply_blacklist(plan)
-    for line in outcome.lines:
-        print(line, file=sys.stdout if outcome.ok else sys.stderr)
-    raise typer.Exit(EXIT_OK if outcome.ok else EXIT_FAIL)
+    _confirm_and_apply(render_plan(plan, verb="Will"), yes, lambda: nv.apply_blacklist(plan))
 
 
 def _undo(nv, state, dry_run: bool, yes: bool) -> None:
@@ -206,9 +201,14 @@ def _undo(nv, state, dry_run: bool, yes: bool) -> None:
     if dry_run:
         print(render_undo(plan))
         raise typer.Exit(EXIT_OK)
-    print(render_undo(plan, verb="Will"))
+    _confirm_and_apply(render_undo(plan, verb="Will"), yes, lambda: nv.apply_undo(plan))
+
+
+def _confirm_and_apply(plan_text: str, yes: bool, apply) -> None:
+    """Show what will be done, ask (unless --yes), do it, report, and exit 0 (done) or 1 (failed, rolled back)."""
+    print(plan_text)
     _confirm("Go ahead?", yes)
-    outcome = nv.apply_undo(plan)
+    outcome = apply()
     for line in outcome.lines:
         print(line, file=sys.stdout if outcome.ok else sys.stderr)
     raise typer.Exit(EXIT_OK if outcome.ok else EXIT_FAIL)
