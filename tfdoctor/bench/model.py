@@ -15,8 +15,6 @@ from tfdoctor.bench import flops
 
 CONVNET_INPUT = (32, 32, 3)
 CONVNET_CLASSES = 10
-RESNET50_INPUT = (224, 224, 3)
-RESNET50_CLASSES = 1000
 DEFAULT_BATCH = {"convnet": 128, "resnet50": 64}
 
 # kinds that only move data: no arithmetic to count

@@ -82,6 +82,3 @@ class Facts:
         if name.startswith("_"):
             raise AttributeError(name)
         return self._by_probe.get(name)
-
-    def as_dict(self) -> dict:
-        return dict(self._by_probe)

@@ -6,10 +6,6 @@ from tfdoctor.checks import check
 from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
 
 
-def _nvidia_on_bus(facts) -> bool:
-    return bool(getattr(facts.pci, "nvidia_devices", ()))
-
-
 def _gpu_count(facts) -> int | None:
     gpus = getattr(facts.nvml, "gpus", None)
     if gpus:
