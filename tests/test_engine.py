@@ -119,3 +119,16 @@ def test_required_catalogue_ids_exist():
 def test_findings_are_plain_data():
     f = Finding("x.y", Status.OK, "fine")
     assert f.with_(summary="other").summary == "other" and f.summary == "fine"
+
+
+def test_with_require_gpu_a_hung_gpu_probe_is_a_failure_the_diagnosis_sees(monkeypatch):
+    def hang(host, ctx):
+        time.sleep(30)
+
+    monkeypatch.setitem(PROBES, "nvml", ProbeSpec("nvml", hang, (), 0.3, "nvml"))
+    report = check_host(FakeHost(), ProbeOptions(no_tf=True), CheckOptions(require_gpu=True, only=("nvml",)))
+    f = report.get("nvml.init")
+    assert f.status == Status.FAIL and "did not finish" in f.summary
+    assert report.root_cause is not None and report.root_cause.id == "nvml.init"
+    relaxed = check_host(FakeHost(), ProbeOptions(no_tf=True), CheckOptions(only=("nvml",)))
+    assert relaxed.get("nvml.init").status == Status.ERROR

@@ -137,8 +137,6 @@ def check(
     _start_watchdog(deadline_s)
     report = run_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
                        require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
-    if require_gpu:
-        report = gpu_errors_as_failures(report)
     code = report.exit_code(strict)
 
     if junit:
@@ -186,32 +184,6 @@ def check(
         else:
             console.render(report, verbose=verbose)
     raise typer.Exit(code)
-
-
-GPU_AREAS = ("gpu", "driver", "nvml")
-
-
-def gpu_errors_as_failures(report):
-    """With --require-gpu, a GPU, driver or NVML finding that could not be checked is a failure.
-
-    A hung `nvidia-smi` or NVML call ends as a timed-out probe, whose findings are `error`; a scheduler's health
-    check must not pass (silently, exit 0) a node whose GPU it could not confirm.
-    """
-    from tfdoctor import catalogue
-    from tfdoctor.model import Status
-
-    def area(f):
-        spec = catalogue.get(f.id)
-        return spec.area if spec else f.id.split(".")[0]
-
-    def as_failure(f):
-        # the reason (e.g. "the nvml probe did not finish within 4 s") belongs on the one line a scheduler shows
-        why = f" ({f.details[0].splitlines()[0]})" if f.details and f.details[0].strip() else ""
-        return f.with_(status=Status.FAIL, summary=f.summary + why)
-
-    report.findings = [as_failure(f) if f.status == Status.ERROR and area(f) in GPU_AREAS else f
-                       for f in report.findings]
-    return report
 
 
 def open_host(from_: str | None):

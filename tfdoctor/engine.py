@@ -126,6 +126,19 @@ def selected_checks(options: CheckOptions) -> list:
             if (not options.only or named(spec, options.only)) and not named(spec, options.skip)]
 
 
+# With --require-gpu, a GPU, driver or NVML finding that could not be checked is a failure: a hung `nvidia-smi` or
+# NVML call ends as a timed-out probe, and a scheduler's health check must not pass a node whose GPU it could not
+# confirm. Errors elsewhere (CPU, system) stay errors, so a crash in tfdoctor itself cannot drain a healthy node.
+GPU_AREAS = ("gpu", "driver", "nvml")
+
+
+def _error(spec, options: CheckOptions, summary: str, details: tuple[str, ...]) -> Finding:
+    if options.require_gpu and spec.area in GPU_AREAS:
+        # the reason belongs on the one line a scheduler shows
+        return Finding(spec.id, Status.FAIL, f"{summary} ({details[0].splitlines()[0]})", details)
+    return Finding(spec.id, Status.ERROR, summary, details)
+
+
 def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
     """Every selected check, in catalogue order, each isolated from the others' crashes."""
     facts = Facts(run.facts, require_gpu=options.require_gpu)
@@ -137,8 +150,8 @@ def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
             if f.kind == "skipped":
                 findings.append(Finding(spec.id, Status.SKIP, f.message))
             else:
-                findings.append(Finding(spec.id, Status.ERROR, f"{spec.title}: could not be checked",
-                                        (f.message,) + ((f.traceback,) if options.debug and f.traceback else ())))
+                findings.append(_error(spec, options, f"{spec.title}: could not be checked",
+                                       (f.message,) + ((f.traceback,) if options.debug and f.traceback else ())))
             continue
         try:
             finding = spec.func(facts)
@@ -148,7 +161,7 @@ def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
             details = (f"{type(exc).__name__}: {exc}",)
             if options.debug:
                 details += (traceback.format_exc(),)
-            finding = Finding(spec.id, Status.ERROR, f"{spec.title}: the check crashed", details)
+            finding = _error(spec, options, f"{spec.title}: the check crashed", details)
         findings.append(finding)
     return findings
 
