@@ -42,6 +42,7 @@ __all__ = [
     "min_driver_for_cuda",
     "newest_tf_supporting_cc",
     "nvidia_smi_exit_code",
+    "nvidia_smi_exit_kind",
     "parse_version",
     "pip_package_for_library",
     "tf_build",
@@ -560,11 +561,17 @@ def cuda_error(code_or_name: int | str) -> CudaError | None:
 
 def nvidia_smi_exit_code(rc: int) -> str | None:
     """nvidia-smi exit status -> meaning (9 -> 'NVIDIA driver not loaded'); rc > 127 -> killed by a signal."""
+    entry = nvidia_smi_exit_kind(rc)
+    return entry[1] if entry else None
+
+
+def nvidia_smi_exit_kind(rc: int) -> tuple[str, str] | None:
+    """nvidia-smi exit status -> (kind, meaning): 9 -> ('driver-not-loaded', 'NVIDIA driver not loaded')."""
     data = _load("nvidia_smi.json")
     for r in data["exit_codes"]:
         if r["rc"] == rc:
-            return r["meaning"]
+            return r["kind"], r["meaning"]
     rule = data["_meta"]["signal_rule"]
     if rc >= rule["min_rc"]:
-        return f"{rule['meaning']} (signal {rc - 128})"
+        return rule["kind"], f"{rule['meaning']} (signal {rc - 128})"
     return None

@@ -11,23 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# nvidia-smi(1) RETURN VALUE, as tabled by LBNL NHC's csc_nvidia_smi.nhc (see reference anchors §7a).
-EXIT_CODES = {
-    0: ("ok", "success"),
-    2: ("invalid-argument", "invalid argument or flag"),
-    3: ("not-supported", "the requested operation is not available on this device"),
-    4: ("no-permission", "the current user does not have permission to access this device"),
-    6: ("unknown", "the query was unsuccessful"),
-    8: ("insufficient-power", "the external power cables are not properly attached"),
-    9: ("driver-not-loaded", "the NVIDIA driver is not loaded"),
-    10: ("irq-issue", "the NVIDIA kernel detected an interrupt issue with a GPU"),
-    12: ("library-not-found", "the NVML shared library could not be found or loaded"),
-    13: ("function-not-found", "a function is missing from the NVML library (driver older than nvidia-smi)"),
-    14: ("corrupted-inforom", "the infoROM is corrupted"),
-    15: ("gpu-is-lost", "the GPU has fallen off the bus or has otherwise become inaccessible"),
-    255: ("unknown", "other error or internal driver error"),
-}
-
 # Messages, most specific first. Each: (kind, regex).
 _MESSAGES = (
     ("lib-rm-version-mismatch", re.compile(r"Driver/library version mismatch", re.I)),
@@ -205,21 +188,13 @@ def nvml_library_version(text: str) -> str | None:
 
 
 def exit_code_meaning(rc: int | None) -> tuple[str, str] | None:
-    """(kind, description) for an nvidia-smi exit status; None when it has no documented meaning."""
+    """(kind, description) for an nvidia-smi exit status, from the knowledge base (sourced: LBNL NHC's table of
+    nvidia-smi(1)'s return values); None when it has no documented meaning."""
     if rc is None:
         return None
-    try:
-        from tfdoctor.knowledge import loader as kb  # the shared table, when the knowledge base has it
+    from tfdoctor.knowledge import loader as kb
 
-        entry = kb.nvidia_smi_exit_code(rc) if hasattr(kb, "nvidia_smi_exit_code") else None
-    except Exception:
-        entry = None
-    ours = EXIT_CODES.get(rc)
-    if ours is None and rc > 128:
-        return ("killed", f"killed by signal {rc - 128}")
-    if ours is not None and isinstance(entry, str) and entry:
-        return (ours[0], entry)  # the knowledge base's wording, with its source, wins over ours
-    return ours
+    return kb.nvidia_smi_exit_kind(rc)
 
 
 def classify_nvidia_smi_failure(rc: int | None, text: str, timed_out: bool = False) -> tuple[str, str]:
