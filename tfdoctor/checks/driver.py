@@ -10,6 +10,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.fixes import initramfs_command, install_driver_commands, recommended_package
 from tfdoctor.checks.gpu import describe_device, gpu_expected
 from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+from tfdoctor.probes.driver import is_driver_package
 
 NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
 
@@ -64,8 +65,7 @@ def driver_installed(facts) -> bool | None:
         return True
     if any(e.module.startswith("nvidia") for e in d.dkms_entries):
         return True
-    if any(p.name.startswith(("nvidia-driver", "nvidia-dkms", "libnvidia-compute", "nvidia-kernel", "kmod-nvidia",
-                              "akmod-nvidia")) and p.state in ("ii", "hi", "installed") for p in d.nvidia_packages):
+    if any(is_driver_package(p.name) and p.state in ("ii", "hi", "installed") for p in d.nvidia_packages):
         return True
     if d.packages_source != "none" or d.modinfo == "not-found":
         return False

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tfdoctor.host import NOT_INSTALLED, CommandResult
-from tfdoctor.probes.driver import Blacklisting
+from tfdoctor.probes.driver import Blacklisting, is_driver_package
 from tfdoctor.proc import write_atomic
 
 TARGET = "/etc/modprobe.d/blacklist-nouveau.conf"
@@ -34,15 +34,7 @@ FILE_MODE = 0o644
 COMMAND_TIMEOUT_S = 120.0
 
 NOVA_MODULES = ("nova_core", "nova_drm")
-NVIDIA_VENDOR = "0x10de"
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
-# Packages whose presence means an NVIDIA kernel driver is installed: Ubuntu's (knowledge.md §7.1), Debian's,
-# RPM Fusion's and NVIDIA's RPM names. CUDA toolkit packages alone are not a driver.
-_DRIVER_PACKAGE = re.compile(
-    r"^(nvidia-driver-\d+|nvidia-headless-(no-dkms-)?\d+|nvidia-dkms-\d+|nvidia-kernel-common-\d+|"
-    r"linux-modules-nvidia-\d+|nvidia-driver$|nvidia-kernel-dkms|nvidia-open-kernel-dkms|a?kmod-nvidia|"
-    r"xorg-x11-drv-nvidia$|kmod-nvidia-open-dkms|nvidia-open$)"
-)
 _NVIDIA_KO = re.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
 
 
@@ -224,7 +216,7 @@ def _nvidia_driver(host, facts, kernels: list[str]) -> list[str]:
     if driver_installed(Facts(facts)):
         if d.installed_branch:
             evidence.append(f"driver branch {d.installed_branch}")
-        evidence += [p.name for p in d.nvidia_packages if _DRIVER_PACKAGE.match(p.name)
+        evidence += [p.name for p in d.nvidia_packages if is_driver_package(p.name)
                      and p.state in ("ii", "hi", "installed")]
         if d.modinfo == "ok":
             evidence.append("modinfo nvidia finds the module")
@@ -233,7 +225,7 @@ def _nvidia_driver(host, facts, kernels: list[str]) -> list[str]:
     # In an image no command runs: read dpkg's database and the kernels' module lists directly.
     status = host.read("/var/lib/dpkg/status") if d.packages_source == "none" else None
     if status:
-        evidence += [p for p in parse_dpkg_installed(status) if _DRIVER_PACKAGE.match(p)]
+        evidence += [p for p in parse_dpkg_installed(status) if is_driver_package(p)]
     for kernel in kernels:
         ko = next((p for p in _module_paths(host, kernel) if _NVIDIA_KO.search(p)), None)
         if ko:

@@ -319,6 +319,20 @@ def parse_modinfo(text: str) -> dict[str, str]:
     return out
 
 
+# Packages whose presence means an NVIDIA kernel driver is installed: Ubuntu's (knowledge.md §7.1), Debian's,
+# RPM Fusion's and NVIDIA's RPM names. CUDA toolkit packages alone are not a driver.
+_DRIVER_PACKAGE = re.compile(
+    r"^(nvidia-driver-\d+|nvidia-headless-(no-dkms-)?\d+|nvidia-dkms-\d+|nvidia-kernel-common-\d+|"
+    r"linux-modules-nvidia-\d+|nvidia-driver$|nvidia-kernel-dkms|nvidia-open-kernel-dkms|a?kmod-nvidia|"
+    r"xorg-x11-drv-nvidia$|kmod-nvidia-open-dkms|nvidia-open$)"
+)
+
+
+def is_driver_package(name: str) -> bool:
+    """Does this installed package mean an NVIDIA kernel driver is installed?"""
+    return bool(_DRIVER_PACKAGE.match(name))
+
+
 _DRIVER_PKG = re.compile(r"^(?:nvidia-driver|nvidia-utils|libnvidia-compute|nvidia-headless|nvidia-dkms|"
                          r"nvidia-kernel-common|linux-modules-nvidia)-(?P<branch>\d{3})(?:-|$)")
 
