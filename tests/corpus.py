@@ -1,0 +1,71 @@
+"""The corpus of real cases (tests/cases/<name>/): loading and scoring, shared by the test and the benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+FLOOR_FILE = CASES_DIR / "ACCURACY_FLOOR"
+
+
+def case_dirs() -> list[Path]:
+    if not CASES_DIR.is_dir():
+        return []
+    return sorted(d for d in CASES_DIR.iterdir() if d.is_dir() and (d / "expect.json").exists())
+
+
+def _fix_text(f) -> str:
+    if f is None or f.fix is None:
+        return ""
+    parts = [f.fix.summary, *f.fix.commands]
+    for alt in getattr(f.fix, "alternatives", ()) or ():
+        parts += [getattr(alt, "summary", ""), *getattr(alt, "commands", ())]
+    return " ".join(parts).lower()
+
+
+def replay_case(path: Path, mode: str = "replay"):
+    """The report for one case: `replay` runs `check --from` on its snapshot/, `triage` reads its paste.txt."""
+    if mode == "triage":
+        from tfdoctor.triage import triage_file  # the triage command (issue: diagnose a pasted bug report)
+
+        return triage_file(str(path / "paste.txt"))
+    from tfdoctor.cli import run_check
+
+    return run_check(from_=str(path / "snapshot"), deadline_s=30)
+
+
+def score(path: Path, mode: str = "replay") -> tuple[bool, str]:
+    """(right, why not) for one case against its expect.json."""
+    from tfdoctor.model import Status
+
+    expect = json.loads((path / "expect.json").read_text())
+    try:
+        report = replay_case(path, mode)
+    except SystemExit as exc:
+        return False, f"replay exited {exc.code}"
+    except Exception as exc:  # a crash is a miss, with its reason
+        return False, f"{type(exc).__name__}: {exc}"
+    root = report.root_cause
+    want = expect.get("root_cause")
+    if want is None:
+        bad = [f"{f.id}={f.status.value}" for f in report.findings if f.status == Status.FAIL]
+        if bad or root is not None:
+            return False, f"healthy machine, but {', '.join(bad) or root.id}"
+        return True, ""
+    wanted = [want, *expect.get("root_cause_any", [])]
+    if root is None or root.id not in wanted:
+        fails = [f.id for f in report.findings if f.status == Status.FAIL]
+        return False, f"root cause {root.id if root else None}, expected {want} (failing: {fails})"
+    got = {f.id: f.status.value for f in report.findings}
+    for fid, status in (expect.get("findings") or {}).items():
+        allowed = status if isinstance(status, list) else [status]
+        if got.get(fid) not in allowed:
+            return False, f"{fid} is {got.get(fid)}, expected {status}"
+    for fid, needles in (expect.get("fix_contains") or {}).items():
+        f = report.get(fid)
+        text = _fix_text(f) + " " + (_fix_text(report.get(f.caused_by)) if f is not None and f.caused_by else "")
+        for needle in needles:
+            if needle.lower() not in text:
+                return False, f"{fid}: fix lacks {needle!r}"
+    return True, ""

@@ -1,0 +1,137 @@
+"""The one way tfdoctor matches patterns against text from outside (snapshots, pastes, tool outputs, logs).
+
+Every such pattern is compiled here, by RE2 (google-re2): its matching time is linear in the input, whatever the
+pattern and whatever the text, so a 300 KB lspci line or `NVRM: Xid (` repeated 50,000 times cannot stall a probe
+(Python's `re` backtracks and holds the GIL, so a watchdog thread cannot even run). RE2 has no backreferences and
+no lookaround; patterns here do without them.
+
+Lines are also capped (`MAX_LINE`) before matching: nothing tfdoctor recognises is longer, and a capped line keeps
+reports and evidence small.
+
+Use:
+    from tfdoctor import textmatch
+    NVRM_XID = textmatch.compile(r"NVRM: Xid \\((?P<pci>[^)]*)\\): (?P<code>\\d+)")
+    m = NVRM_XID.search(line)
+"""
+
+from __future__ import annotations
+
+import functools
+import re as _re_syntax  # only for flag constants and escape(); never used to match untrusted text
+
+import re2 as _re2
+
+# The longest line worth matching: TensorFlow's longest known message is under 1 KB; nvidia-smi rows, lspci lines
+# and kernel lines are shorter. Longer lines are cut here (the cut part is kept in the evidence's raw text only).
+MAX_LINE = 4096
+
+IGNORECASE = _re_syntax.IGNORECASE
+MULTILINE = _re_syntax.MULTILINE
+DOTALL = _re_syntax.DOTALL
+
+_options_cache: dict[int, object] = {}
+
+
+def _options(flags: int):
+    opts = _options_cache.get(flags)
+    if opts is None:
+        opts = _re2.Options()
+        opts.case_sensitive = not flags & IGNORECASE
+        opts.posix_syntax = False
+        opts.dot_nl = bool(flags & DOTALL)
+        opts.never_nl = False
+        # With posix_syntax off RE2 honours Perl's ^/$ per line only via (?m); pass the flag in the pattern instead.
+        opts.max_mem = 64 << 20
+        opts.log_errors = False
+        _options_cache[flags] = opts
+    return opts
+
+
+class Pattern:
+    """A compiled linear-time pattern with the parts of `re.Pattern`'s API tfdoctor uses."""
+
+    __slots__ = ("_rx", "pattern", "flags")
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self.pattern = pattern
+        self.flags = flags
+        prefix = "(?m)" if flags & MULTILINE else ""
+        try:
+            self._rx = _re2.compile(prefix + pattern, options=_options(flags & (IGNORECASE | DOTALL)))
+        except _re2.error as exc:  # a bug in tfdoctor's own pattern: fail loudly at import, never on user input
+            raise ValueError(f"pattern not supported by RE2: {pattern!r}: {exc}") from None
+
+    @staticmethod
+    def _cap(text: str) -> str:
+        if not isinstance(text, str):
+            text = str(text)
+        if len(text) <= MAX_LINE or "\n" in text[:MAX_LINE + 1]:
+            return text
+        return text[:MAX_LINE]
+
+    def search(self, text: str, pos: int = 0):
+        return self._rx.search(self._cap(text), pos)
+
+    def match(self, text: str, pos: int = 0):
+        return self._rx.match(self._cap(text), pos)
+
+    def fullmatch(self, text: str):
+        return self._rx.fullmatch(self._cap(text))
+
+    def finditer(self, text: str):
+        return self._rx.finditer(text)
+
+    def findall(self, text: str):
+        return self._rx.findall(text)
+
+    def sub(self, repl, text: str, count: int = 0):
+        return self._rx.sub(repl, text, count)
+
+    def split(self, text: str, maxsplit: int = 0):
+        return self._rx.split(text, maxsplit)
+
+    @property
+    def groupindex(self):
+        return self._rx.groupindex
+
+    def __repr__(self) -> str:
+        return f"textmatch.compile({self.pattern!r})"
+
+
+@functools.lru_cache(maxsize=512)
+def compile(pattern: str, flags: int = 0) -> Pattern:  # noqa: A001 - mirrors re.compile
+    """Compile `pattern` for matching untrusted text in linear time (RE2). Raises ValueError for patterns RE2
+    cannot run (backreferences, lookaround): those are bugs in tfdoctor, found by the test that compiles all."""
+    return Pattern(pattern, flags)
+
+
+def escape(text: str) -> str:
+    return _re_syntax.escape(text)
+
+
+def search(pattern: str, text: str, flags: int = 0):
+    return compile(pattern, flags).search(text)
+
+
+def match(pattern: str, text: str, flags: int = 0):
+    return compile(pattern, flags).match(text)
+
+
+def fullmatch(pattern: str, text: str, flags: int = 0):
+    return compile(pattern, flags).fullmatch(text)
+
+
+def findall(pattern: str, text: str, flags: int = 0):
+    return compile(pattern, flags).findall(text)
+
+
+def finditer(pattern: str, text: str, flags: int = 0):
+    return compile(pattern, flags).finditer(text)
+
+
+def sub(pattern: str, repl, text: str, count: int = 0, flags: int = 0):
+    return compile(pattern, flags).sub(repl, text, count)
+
+
+def split(pattern: str, text: str, maxsplit: int = 0, flags: int = 0):
+    return compile(pattern, flags).split(text, maxsplit)
