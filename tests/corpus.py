@@ -35,6 +35,16 @@ def replay_case(path: Path, mode: str = "replay"):
     return run_check(from_=str(path / "snapshot"), deadline_s=30)
 
 
+def diagnosis_of(report):
+    """What the report names as the problem: its root cause (a failure), else the first warning that nothing else
+    explains. A healthy machine has neither."""
+    from tfdoctor.model import Status
+
+    if report.root_cause is not None:
+        return report.root_cause
+    return next((f for f in report.findings if f.status == Status.WARN and not f.caused_by), None)
+
+
 def score(path: Path, mode: str = "replay") -> tuple[bool, str]:
     """(right, why not) for one case against its expect.json."""
     from tfdoctor.model import Status
@@ -46,11 +56,11 @@ def score(path: Path, mode: str = "replay") -> tuple[bool, str]:
         return False, f"replay exited {exc.code}"
     except Exception as exc:  # a crash is a miss, with its reason
         return False, f"{type(exc).__name__}: {exc}"
-    root = report.root_cause
+    root = diagnosis_of(report)
     want = expect.get("root_cause")
     if want is None:
         bad = [f"{f.id}={f.status.value}" for f in report.findings if f.status == Status.FAIL]
-        if bad or root is not None:
+        if bad or root is not None:  # a false alarm is a miss
             return False, f"healthy machine, but {', '.join(bad) or root.id}"
         return True, ""
     wanted = [want, *expect.get("root_cause_any", [])]
