@@ -139,9 +139,37 @@ def _error(spec, options: CheckOptions, summary: str, details: tuple[str, ...]) 
     return Finding(spec.id, Status.ERROR, summary, details)
 
 
-def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
+# The beliefs a finding of each area rests on, when its check named no evidence of its own.
+_AREA_QUESTIONS = {
+    "gpu": ("gpu.present", "gpu.lost"),
+    "driver": ("driver.loaded", "driver.installed", "driver.module_for_kernel", "driver.nouveau_holds",
+               "driver.module_rejected", "secure_boot.enabled", "driver.library_mismatch"),
+    "nvml": ("driver.loaded", "driver.library_mismatch", "gpu.lost"),
+    "tensorflow": ("tf.sees_gpu", "tf.libraries_missing", "tf.import_crashed"),
+    "compat": ("tf.sees_gpu", "gpu.present"),
+    "system": ("container", "wsl", "container.toolkit"),
+    "cpu": ("cpu.tf_instructions_missing",),
+}
+
+
+def host_is_complete(host) -> bool:
+    """Is absence evidence on this host? Not in a snapshot built by hand from a paste (DESIGN: unknown is a value)."""
+    manifest = getattr(host, "manifest", None)
+    return not (isinstance(manifest, dict) and manifest.get("source") == "hand-built")
+
+
+def _with_evidence(finding: Finding, spec, machine) -> Finding:
+    if finding.evidence or finding.status not in (Status.WARN, Status.FAIL):
+        return finding
+    return finding.with_(evidence=machine.evidence(*_AREA_QUESTIONS.get(spec.area, ())))
+
+
+def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True) -> list[Finding]:
     """Every selected check, in catalogue order, each isolated from the others' crashes."""
-    facts = Facts(run.facts, require_gpu=options.require_gpu)
+    from tfdoctor.machine import build_machine
+
+    machine = build_machine(run.facts, complete)
+    facts = Facts(run.facts, require_gpu=options.require_gpu, machine=machine)
     findings: list[Finding] = []
     for spec in selected_checks(options):
         failed = [run.failures[n] for n in spec.needs if n in run.failures]
@@ -157,6 +185,7 @@ def run_checks(run: ProbeRun, options: CheckOptions) -> list[Finding]:
             finding = spec.func(facts)
             if finding.id != spec.id:
                 finding = finding.with_(id=spec.id)
+            finding = _with_evidence(finding, spec, machine)
         except Exception as exc:
             details = (f"{type(exc).__name__}: {exc}",)
             if options.debug:
@@ -185,8 +214,9 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
     """The whole of `tfdoctor check` short of printing: probes, checks, diagnosis."""
     t0 = time.monotonic()
     selected = [spec.id for spec in selected_checks(check_options)]
-    run = run_probes(host, probe_options, probes_needed(selected), deadline)
-    findings = diagnose_all(run_checks(run, check_options))
+    # the evidence layer reads what every other probe's tools printed; it always runs
+    run = run_probes(host, probe_options, probes_needed(selected) | {"sources"}, deadline)
+    findings = diagnose_all(run_checks(run, check_options, host_is_complete(host)))
     meta = {
         "host": host.name,
         "duration_s": round(time.monotonic() - t0, 3),

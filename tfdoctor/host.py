@@ -487,6 +487,15 @@ class ReplayHost:
             raise SnapshotError(f"{self.source}: commands/{key}.rc is not a number") from None
         return CommandResult(argv_t, rc, out or "", err or "", rc == TIMED_OUT, float(timeout) if rc == TIMED_OUT else 0)
 
+    def command_keys(self) -> list[str]:
+        """The keys of every command recorded in the snapshot (a hand-built one may hold pasted outputs of commands
+        no probe runs, e.g. `docker run`), without their .err/.rc companions."""
+        base = self._inside("commands")
+        if base is None or not base.is_dir():
+            return []
+        names = {p.name.removesuffix(".err").removesuffix(".rc") for p in base.iterdir() if p.is_file()}
+        return sorted(names)[:500]
+
     def read(self, path: str) -> str | None:
         target = self._inside("files", path)
         return _read_text(target) if target is not None and target.is_file() else None

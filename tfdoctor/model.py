@@ -49,6 +49,8 @@ class Finding:
     fix: Fix | None = None
     caused_by: str | None = None
     root_cause: bool = False
+    # why: the lines of the machine's outputs this conclusion rests on (tfdoctor.machine.Evidence)
+    evidence: tuple = ()
 
     def with_(self, **changes) -> Finding:
         return replace(self, **changes)

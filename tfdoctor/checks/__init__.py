@@ -73,10 +73,15 @@ def check(
 class Facts:
     """The facts of one run, by probe name (`facts.pci`, `facts.driver`, ...), plus the run's options."""
 
-    def __init__(self, by_probe: dict, require_gpu: bool = False, no_tf: bool = False):
+    def __init__(self, by_probe: dict, require_gpu: bool = False, no_tf: bool = False, machine=None):
         self._by_probe = by_probe
         self.require_gpu = require_gpu
         self.no_tf = no_tf
+        if machine is None:
+            from tfdoctor.machine import build_machine
+
+            machine = build_machine(by_probe)
+        self.machine = machine  # the beliefs every check reads (tfdoctor/machine.py)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):

@@ -69,6 +69,11 @@ class Package:
     version: str
     state: str  # dpkg's "ii", "rc", ... or "installed" for rpm
 
+    @property
+    def installs_driver(self) -> bool:
+        """An installed package that puts an NVIDIA kernel driver on the machine."""
+        return self.state in ("ii", "hi", "installed") and is_driver_package(self.name)
+
 
 @dataclass(frozen=True)
 class KernelLogEvent:

@@ -115,6 +115,7 @@ class TensorFlowFacts:
     library_attempts: tuple[LibraryAttempt, ...] = ()
     pip_library_dirs: tuple[str, ...] = ()
     log: LogAnalysis = LogAnalysis()
+    log_lines: tuple[str, ...] = ()  # the log itself, bounded (tfdoctor.evidence reads it)
     # from the cpu probe, so that a SIGILL can be explained with the CPU's flags
     cpu_flags: frozenset[str] | None = None
     cpu_model: str | None = None
@@ -192,6 +193,15 @@ def _cc_text(v) -> str | None:
     return None
 
 
+def _bounded_lines(text: str, head: int = 20_000, tail: int = 5_000, width: int = 4096) -> tuple[str, ...]:
+    """The log's lines, each cut at `width`; a longer log keeps its first `head` and last `tail` lines (devices are
+    created at the start, the failure is at the end)."""
+    lines = text.splitlines()
+    if len(lines) > head + tail:
+        lines = lines[:head] + lines[-tail:]
+    return tuple(ln[:width] for ln in lines)
+
+
 def facts_from_record(record: dict | None, python: str | None = None, cpu=None) -> TensorFlowFacts:
     """Turn the child record (live or replayed) into facts. Never raises on a malformed record."""
     cpu_flags = getattr(cpu, "flags", None) if getattr(cpu, "source", None) != "none" else None  # unread != empty
@@ -202,6 +212,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
                                probe_error="the TensorFlow probe returned nothing")
     log_text = record.get("log") if isinstance(record.get("log"), str) else ""
     log = analyse_log(log_text)
+    log_lines = _bounded_lines(log_text)
     tail = "\n".join(log_text.strip().splitlines()[-15:])
     ended = _dict(record.get("ended"))
     if "error" in record and not ended:  # the host's own deadline or exception (tfdoctor.host._run_with_deadline)
@@ -209,7 +220,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
                                cpu_flags=cpu_flags, cpu_model=cpu_model)
     if record.get("log_only") or not ended:
         return TensorFlowFacts("log-only", python, None, log=log, log_tail=tail, cpu_flags=cpu_flags,
-                               cpu_model=cpu_model)
+                               cpu_model=cpu_model, log_lines=log_lines)
     result = _dict(record.get("result"))
     early = _dict(record.get("early"))
     interp = _dict(result.get("interpreter")) or _dict(early.get("interpreter"))
@@ -234,7 +245,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
         machine=_str(interp.get("machine")),
         libc_version=_str(interp.get("libc_version")),
         distributions=dists,
-        log=log, cpu_flags=cpu_flags, cpu_model=cpu_model,
+        log=log, log_lines=log_lines, cpu_flags=cpu_flags, cpu_model=cpu_model,
         probe_error=_str(result.get("probe_error")),
     )
     tf_dists = [n for n, _ in dists if n.startswith(("tensorflow", "tf-nightly", "intel-tensorflow"))]

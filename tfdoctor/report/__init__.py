@@ -41,6 +41,7 @@ def finding_dict(f: Finding) -> dict:
 def redact_report(report: Report, redactor: Redactor) -> Report:
     """A copy of the report with secrets removed from every text and fact."""
     import json
+    from dataclasses import replace
 
     from tfdoctor.model import Fix
 
@@ -50,5 +51,7 @@ def redact_report(report: Report, redactor: Redactor) -> Report:
     findings = []
     for f in report.findings:
         fix = Fix(redactor(f.fix.summary), tuple(redactor(c) for c in f.fix.commands)) if f.fix else None
-        findings.append(f.with_(summary=redactor(f.summary), details=tuple(redactor(d) for d in f.details), fix=fix))
+        evidence = tuple(replace(e, line=redactor(e.line), source=redactor(e.source)) for e in f.evidence)
+        findings.append(f.with_(summary=redactor(f.summary), details=tuple(redactor(d) for d in f.details), fix=fix,
+                                evidence=evidence))
     return Report(findings=findings, facts=redactor.obj(plain_facts), meta=redactor.obj(to_plain(report.meta)))

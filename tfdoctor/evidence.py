@@ -1,0 +1,204 @@
+"""Evidence: the lines that programs printed on this machine, matched against one sourced catalogue of known messages
+(tfdoctor/knowledge/messages.json), become Observations: what a line establishes about the machine, where it came
+from, and how strongly.
+
+Source kinds: `tensorflow` (TensorFlow/XLA logs of any release and the Python prints people paste), `kernel` (dmesg,
+journalctl -k, syslog and Talos lines, after their prefixes are removed and wrapped lines are joined), `nvidia-smi`,
+`modprobe`, `modinfo`, `dkms`, `mokutil`, `ubuntu-drivers`, `container` (docker, podman, nvidia-container-cli,
+Kubernetes) and `installer` (NVIDIA's .run installer). A new message is one catalogue entry with its verbatim example
+line and the public post it came from; tests/test_evidence.py matches every example against its pattern.
+
+Imports nothing of tfdoctor but textmatch and the knowledge loader: host, probes, the model and checks may all use it.
+Never raises on any text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from tfdoctor import textmatch
+
+MAX_LINES = 50_000  # per source: more is a flood, not a log
+SOURCE_KINDS = ("tensorflow", "kernel", "nvidia-smi", "modprobe", "modinfo", "dkms", "mokutil", "ubuntu-drivers",
+                "container", "installer")
+# How strongly an observation establishes its claim. A probe's own reading of the machine (a file, a library call)
+# outranks what a program says about it, which outranks what is inferred from another program's log.
+STRENGTH = {"read": 3, "direct": 2, "inferred": 1}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One known message."""
+
+    id: str
+    source_kind: str
+    pattern: textmatch.Pattern
+    claims: tuple[tuple[str, object], ...]
+    strength: str
+    severity: str
+    example: str
+    url: str | None
+    printed_by: str
+    more_examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A line that matched a known message, and what it establishes."""
+
+    message: str  # catalogue id
+    claims: tuple[tuple[str, object], ...]
+    source: str  # where the line came from: "tensorflow.log", "dmesg", "nvidia-smi", "modprobe --dry-run nvidia"...
+    line_no: int  # 1-based, in that source
+    line: str
+    strength: int
+    severity: str = ""
+    groups: tuple[tuple[str, str], ...] = ()
+
+    def claim(self, question: str):
+        return next((v for q, v in self.claims if q == question), None)
+
+    def group(self, name: str) -> str | None:
+        return next((v for k, v in self.groups if k == name), None)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "line_no": self.line_no, "line": self.line, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The text one program printed (or one file held), with the kind of catalogue that reads it."""
+
+    kind: str
+    name: str
+    text: str = ""
+    lines: tuple[str, ...] = field(default=())
+
+    def iter_lines(self):
+        if self.lines:
+            yield from enumerate(self.lines[:MAX_LINES], 1)
+        elif self.kind == "kernel":
+            yield from kernel_messages(self.text)
+        else:
+            yield from enumerate((self.text or "").splitlines()[:MAX_LINES], 1)
+
+
+# -- the catalogue -----------------------------------------------------------------------------------------------
+
+CATALOGUE_PATH = Path(__file__).resolve().parent / "knowledge" / "messages.json"
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> tuple[Entry, ...]:
+    """Every known message, compiled (RE2). Raises for a broken catalogue: that is a bug in tfdoctor."""
+    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+    out = []
+    for r in data["messages"]:
+        flags = textmatch.IGNORECASE if "i" in r.get("flags", "") else 0
+        out.append(Entry(
+            id=r["id"], source_kind=r["source_kind"], pattern=textmatch.compile(r["pattern"], flags),
+            claims=tuple(sorted((r.get("claims") or {}).items())), strength=r.get("strength", "direct"),
+            severity=r.get("severity_hint", ""), example=r["example"], url=r.get("url"),
+            printed_by=r.get("printed_by", ""), more_examples=tuple(r.get("more_examples", ())),
+        ))
+    return tuple(out)
+
+
+def questions() -> dict[str, str]:
+    """The questions of the machine model that catalogue claims answer, with their meaning."""
+    return json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))["_meta"]["questions"]
+
+
+@lru_cache(maxsize=16)
+def _entries(kind: str) -> tuple[Entry, ...]:
+    return tuple(e for e in catalogue() if e.source_kind == kind)
+
+
+# -- kernel log forms --------------------------------------------------------------------------------------------
+
+# `[   12.345678] `, `[Mon Jan  1 12:00:00 2024] ` (dmesg -T), `<4>[   12.3] ` (raw printk level)
+_DMESG = textmatch.compile(r"^\s*(?:<\d>)?\[\s*(?:\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4})\]\s?")
+# `Jan 01 12:00:00 host kernel: `, `2024-01-01T12:00:00+0000 host kernel: ` (journalctl, syslog), optionally followed by
+# a dmesg timestamp (syslog of older kernels)
+_JOURNAL = textmatch.compile(r"^\s*(?:[A-Z][a-z]{2}\s+\d{1,2} [\d:]{8}|\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d{2}:?\d{2}|Z)?)"
+                             r" \S+ kernel: (?:\[\s*\d+\.\d+\] )?")
+# Talos: `172.20.0.2: kern: warning: [2024-01-01T12:00:00.000Z]: ` (node prefix optional)
+_TALOS = textmatch.compile(r"^\s*(?:\S+: )?kern:\s+[a-z]+: \[[^\]]{1,40}\]: ")
+# A line that continues the previous message: indented with no timestamp of its own (journalctl wraps multi-line
+# NVRM messages so), or a bare `NVRM:` line after a timestamped one (dmesg prints the rest of a message so).
+_CONTINUATION = textmatch.compile(r"^\s{4,}\S")
+
+
+def strip_kernel_prefix(line: str) -> tuple[str, bool]:
+    """(the message, whether the line carried a prefix of its own)."""
+    for rx in (_JOURNAL, _TALOS, _DMESG):
+        m = rx.match(line)
+        if m:
+            return line[m.end():], True
+    return line, False
+
+
+def kernel_messages(text: str | None):
+    """(line number, message) for each kernel message in dmesg, journalctl, syslog or Talos form.
+
+    Messages wrapped over several lines (journalctl's indented continuations, syslog's `#012` escapes) are joined
+    so that one message reads as one line; a line journalctl cut short (ending in `>` or `…`) is kept as it is.
+    """
+    out: list[tuple[int, str]] = []
+    for no, raw in enumerate((text or "").splitlines()[:MAX_LINES], 1):
+        raw = raw.replace("#012", " ")
+        msg, prefixed = strip_kernel_prefix(raw)
+        if not prefixed and out and _CONTINUATION.match(raw):
+            prev_no, prev = out[-1]
+            joined = f"{prev} {raw.strip()}"
+            # `NVRM: ` repeated at the start of a continuation is not part of the sentence
+            out[-1] = (prev_no, joined.replace(" NVRM: ", " ") if prev.startswith("NVRM:") else joined)
+            continue
+        out.append((no, msg.rstrip()))
+    return out
+
+
+_KERNEL_RELEVANT = textmatch.compile(r"NVRM|nvidia|nouveau|nova|Xid|[Ll]ockdown|module verification|Key was rejected|"
+                                     r"Required key|PKCS#7|unsigned module|unavailable key|Secure boot", textmatch.IGNORECASE)
+
+
+def kernel_line_matters(line: str) -> bool:
+    """Is this kernel log line about an NVIDIA GPU, its drivers or module signing? (What a snapshot keeps.)"""
+    return bool(_KERNEL_RELEVANT.search(line))
+
+
+# -- matching ----------------------------------------------------------------------------------------------------
+
+
+def observe(source: Source) -> list[Observation]:
+    """Every known message in one source, in order. Never raises."""
+    entries = _entries(source.kind)
+    if not entries:
+        return []
+    out: list[Observation] = []
+    for no, line in source.iter_lines():
+        if not line or len(line.strip()) < 4:
+            continue
+        capped = line[:textmatch.MAX_LINE]
+        for e in entries:
+            m = e.pattern.search(capped)
+            if m is None:
+                continue
+            groups = tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items() if isinstance(v, str)))
+            out.append(Observation(e.id, e.claims, source.name, no, capped.strip()[:1000], STRENGTH[e.strength],
+                                   e.severity, groups))
+    return out
+
+
+def observe_all(sources) -> list[Observation]:
+    """Observations from every source, in the order given."""
+    out: list[Observation] = []
+    for s in sources:
+        try:
+            out.extend(observe(s))
+        except Exception:  # noqa: BLE001 - one malformed source must not cost the others
+            continue
+    return out

@@ -1,0 +1,234 @@
+"""The machine model: one belief per question the checks ask, merged from every probe's facts and every observation
+of the evidence layer, each known with its evidence or unknown.
+
+Precedence between sources is written once, here (`_resolve`): a probe's own reading of the machine (a file, a
+library call, a tool's exit status: strength 3) outranks what a program printed about it (2), which outranks what is
+inferred from another program's log (1, e.g. TensorFlow saying the kernel driver "does not appear to be running").
+At equal strength a positive observation wins (a GPU that TensorFlow created a device on exists, whatever a later
+line says). A question nothing answered is unknown: the check that asks it skips and says what would tell.
+
+`complete` says whether absence is evidence: on a live machine and in a recorded snapshot a missing /.dockerenv means
+"not a container"; in a snapshot built by hand from a paste it means nothing was pasted.
+
+Reads facts duck-typed (no probe module is imported), so checks import this and never a probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+READ, DIRECT, INFERRED = 3, 2, 1
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the model believes something: the source, the line and where it stood."""
+
+    source: str
+    line: str
+    line_no: int | None = None
+    message: str | None = None  # the catalogue id, for observations
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "line_no": self.line_no, "line": self.line,
+                **({"message": self.message} if self.message else {})}
+
+    def describe(self) -> str:
+        where = f"{self.source}:{self.line_no}" if self.line_no else self.source
+        return f"{where}: {self.line}"
+
+
+@dataclass(frozen=True)
+class Belief:
+    question: str
+    value: object = None  # None = unknown
+    evidence: tuple[Evidence, ...] = ()
+    strength: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+
+@dataclass
+class Machine:
+    beliefs: dict[str, Belief] = field(default_factory=dict)
+    observations: tuple = ()
+    complete: bool = True
+
+    def belief(self, question: str) -> Belief:
+        return self.beliefs.get(question) or Belief(question)
+
+    def value(self, question: str):
+        return self.belief(question).value
+
+    def evidence(self, *questions: str) -> tuple[Evidence, ...]:
+        out: list[Evidence] = []
+        for q in questions:
+            for e in self.belief(q).evidence:
+                if e not in out:
+                    out.append(e)
+        return tuple(out)
+
+    def observed(self, *message_ids: str) -> list:
+        """The observations of these catalogue messages, in source order."""
+        return [o for o in self.observations if o.message in message_ids]
+
+    def evidence_of(self, *message_ids: str) -> tuple[Evidence, ...]:
+        return tuple(_obs_evidence(o) for o in self.observed(*message_ids))
+
+
+def _obs_evidence(o) -> Evidence:
+    return Evidence(o.source, o.line, o.line_no, o.message)
+
+
+class _Votes:
+    def __init__(self) -> None:
+        self.by_q: dict[str, list[tuple[int, object, Evidence]]] = {}
+
+    def add(self, question: str, value, strength: int, evidence: Evidence) -> None:
+        if value is None:
+            return
+        self.by_q.setdefault(question, []).append((strength, value, evidence))
+
+    def resolve(self) -> dict[str, Belief]:
+        out = {}
+        for q, votes in self.by_q.items():
+            top = max(s for s, _, _ in votes)
+            best = [v for v in votes if v[0] == top]
+            values = [v for _, v, _ in best]
+            # at equal strength a positive observation wins: a thing seen working exists
+            value = True if True in values else values[0]
+            ev = tuple(dict.fromkeys(e for s, v, e in best if v == value))[:8]
+            out[q] = Belief(q, value, ev, top)
+        return out
+
+
+def build_machine(facts: dict, complete: bool = True) -> Machine:
+    """Merge every probe's facts and the evidence layer's observations into beliefs. Never raises on odd facts."""
+    votes = _Votes()
+    srcs = facts.get("sources")
+    observations = tuple(getattr(srcs, "observations", ()) or ())
+
+    # -- what the probes read directly (each probe's part guarded: odd or partial facts cost only that part) ------
+    for part in (_pci, _nvml, _driver, _env, _tf):
+        try:
+            part(votes, facts, complete)
+        except (AttributeError, TypeError, IndexError, ValueError):
+            continue
+
+    # -- what programs printed --------------------------------------------------------------------------------
+    for o in observations:
+        for q, v in o.claims:
+            strength = o.strength
+            # TensorFlow's view of anything but itself is an inference
+            if o.source == "tensorflow.log" and not q.startswith("tf."):
+                strength = min(strength, INFERRED)
+            votes.add(q, v, strength, _obs_evidence(o))
+    return Machine(votes.resolve(), observations, complete)
+
+
+def _pci(votes, facts, complete) -> None:
+    pci = facts.get("pci")
+    if pci is not None and getattr(pci, "source", "none") != "none":
+        devs = tuple(pci.nvidia_devices)
+        src = {"sysfs": "/sys/bus/pci/devices", "lspci": "lspci", "ubuntu-drivers": "ubuntu-drivers devices"}.get(
+            pci.source, pci.source)
+        if devs:
+            votes.add("gpu.present", True, READ, Evidence(src, f"{devs[0].slot}: {devs[0].name or devs[0].pci_id}"))
+        elif pci.source != "ubuntu-drivers":
+            votes.add("gpu.present", False, READ, Evidence(src, "no NVIDIA device (vendor 10de) listed"))
+
+
+def _nvml(votes, facts, complete) -> None:
+    nvml = facts.get("nvml")
+    if nvml is not None:
+        if getattr(nvml, "gpus", ()):
+            g = nvml.gpus[0]
+            votes.add("gpu.present", True, READ, Evidence(nvml.source, f"GPU {g.index}: {g.name}"))
+        if nvml.init_ok:
+            votes.add("driver.loaded", True, READ, Evidence(nvml.source, f"driver {nvml.driver_version or '?'} answers"))
+            votes.add("driver.installed", True, READ, Evidence(nvml.source, "the NVIDIA driver answers"))
+        kind = nvml.init_error or ""
+        msg = nvml.init_message or nvml.nvidia_smi_message or kind
+        if kind == "driver-not-loaded" or getattr(nvml, "nvidia_smi_rc", None) == 9:
+            votes.add("driver.loaded", False, DIRECT, Evidence("nvidia-smi" if nvml.nvidia_smi_rc else nvml.source, msg))
+        elif kind in ("lib-rm-version-mismatch", "no-permission", "gpu-is-lost", "no-devices"):
+            votes.add("driver.loaded", True, READ, Evidence(nvml.source, msg))
+            votes.add("driver.installed", True, READ, Evidence(nvml.source, msg))
+        if kind == "lib-rm-version-mismatch":
+            votes.add("driver.library_mismatch", True, READ, Evidence(nvml.source, msg))
+        if kind == "gpu-is-lost":
+            votes.add("gpu.lost", True, READ, Evidence(nvml.source, msg))
+
+
+def _driver(votes, facts, complete) -> None:
+    d = facts.get("driver")
+    if d is not None:
+        if d.modules_source != "none":
+            src = "/proc/modules" if d.modules_source == "proc" else "lsmod"
+            line = ", ".join(d.nvidia_modules) if d.nvidia_modules else "no nvidia module listed"
+            votes.add("driver.loaded", bool(d.nvidia_loaded), READ, Evidence(src, line))
+        elif d.loaded_driver_version:
+            votes.add("driver.loaded", True, READ, Evidence("/proc/driver/nvidia/version", d.proc_version_text or ""))
+        inst, why = _driver_installed(facts)
+        if inst is not None:
+            votes.add("driver.installed", inst, READ, Evidence(*why))
+        if d.secure_boot is not None:
+            votes.add("secure_boot.enabled", bool(d.secure_boot), READ,
+                      Evidence("mokutil --sb-state", d.secure_boot_text or ("EFI absent" if not d.efi else "")))
+        if d.module_resolvable is not None:
+            votes.add("driver.module_for_kernel", bool(d.module_resolvable), READ,
+                      Evidence("modprobe --dry-run nvidia", (d.modprobe_text or "").splitlines()[0][:300]
+                               if d.modprobe_text else ("modinfo nvidia: found" if d.modinfo == "ok" else "")))
+
+
+def _env(votes, facts, complete) -> None:
+    env = facts.get("env")
+    if env is not None:
+        if env.container:
+            votes.add("container", True, READ, Evidence("container markers", "; ".join(env.container_evidence)))
+        elif complete:
+            votes.add("container", False, READ, Evidence("container markers",
+                                                          "no /.dockerenv, /run/.containerenv or container cgroup"))
+        if env.wsl:
+            votes.add("wsl", True, READ, Evidence("/proc/version", env.proc_version or "WSL_DISTRO_NAME is set"))
+        elif complete or env.proc_version:
+            votes.add("wsl", False, READ, Evidence("/proc/version", env.proc_version or "not WSL"))
+
+
+def _tf(votes, facts, complete) -> None:
+    tf = facts.get("tensorflow")
+    if tf is not None and getattr(tf, "source", "none") == "child" and getattr(tf, "imported", None):
+        gpus = tuple(getattr(tf, "gpus", ()) or ())
+        if getattr(tf, "devices_error", None) is None:
+            votes.add("tf.sees_gpu", bool(gpus), READ,
+                      Evidence("TensorFlow probe", f"list_physical_devices('GPU') -> {len(gpus)} device(s)"))
+        if gpus:
+            votes.add("gpu.present", True, READ, Evidence("TensorFlow probe", gpus[0].device_name or gpus[0].name))
+            votes.add("driver.loaded", True, READ, Evidence("TensorFlow probe", "TensorFlow created a GPU device"))
+
+
+
+def _driver_installed(facts) -> tuple[bool | None, tuple[str, str]]:
+    """Is some NVIDIA kernel driver installed (for some kernel)? (value, (source, line)), None when nothing showed."""
+    d, pci = facts.get("driver"), facts.get("pci")
+    if d.installed_branch:
+        return True, ("driver packages", f"driver branch {d.installed_branch}")
+    if d.modinfo == "ok":
+        return True, ("modinfo nvidia", f"version {d.modinfo_version or '?'}")
+    if d.module_resolvable:
+        return True, ("modprobe --dry-run nvidia", (d.modprobe_text or "module found").splitlines()[0][:300])
+    for dev in tuple(getattr(pci, "nvidia_devices", ()) or ()):
+        if "nvidia" in dev.kernel_modules:
+            return True, ("lspci -k", f"{dev.slot}: Kernel modules: {', '.join(dev.kernel_modules)}")
+    for e in d.dkms_entries:
+        if e.module.startswith("nvidia"):
+            return True, ("dkms status", f"{e.module}/{e.version}: {e.state}")
+    for p in d.nvidia_packages:
+        if getattr(p, "installs_driver", False):
+            return True, (d.packages_source, f"{p.state} {p.name} {p.version}")
+    if d.packages_source != "none":
+        return False, (d.packages_source, "no NVIDIA driver package installed")
+    if d.modinfo == "not-found":
+        return False, ("modinfo nvidia", "module nvidia not found")
+    return None, ("", "")

@@ -1,0 +1,76 @@
+"""The text sources a machine's programs printed, for the evidence layer: the kernel log, nvidia-smi, modprobe,
+dkms, mokutil, ubuntu-drivers, TensorFlow's log, and (in a hand-built snapshot) whatever else the user pasted under
+a command's name (docker, nvidia-container-cli, NVIDIA's installer, ...).
+
+Facts only: it collects text and matches it against the catalogue (tfdoctor/evidence.py); the model decides what
+the observations mean together. Commands the other probes ran are not run again (the Host runs each once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tfdoctor.evidence import Observation, Source, observe_all
+from tfdoctor.probes import probe
+
+# A pasted command's key (argv joined with "_") -> the catalogue that reads its output
+_KEY_KINDS = (
+    (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
+      "sudo_nvidia-container-cli", "kubectl", "nerdctl", "ctr"), "container"),
+    (("modprobe", "sudo_modprobe", "insmod", "sudo_insmod"), "modprobe"),
+    (("dkms", "sudo_dkms"), "dkms"),
+    (("NVIDIA-Linux", "sudo_NVIDIA-Linux", "sh_NVIDIA", "sudo_sh_NVIDIA", "nvidia-installer", "sudo_nvidia-installer",
+      "._NVIDIA", "sudo_._NVIDIA"), "installer"),
+    (("modinfo", "sudo_modinfo"), "modinfo"),
+)
+
+
+@dataclass(frozen=True)
+class SourcesFacts:
+    sources: tuple[Source, ...]
+    observations: tuple[Observation, ...]
+
+
+def _kind_of_key(key: str) -> str | None:
+    for prefixes, kind in _KEY_KINDS:
+        if any(key == p or key.startswith(p + "_") or key.startswith(p + "-") or key.startswith(p + ".")
+               for p in prefixes):
+            return kind
+    return None
+
+
+def _text(res) -> str:
+    return "\n".join(t for t in (res.stdout, res.stderr) if t)
+
+
+@probe("sources", needs=("driver", "nvml", "tensorflow"), timeout=20, title="What the tools printed")
+def probe_sources(host, ctx) -> SourcesFacts:
+    d, nvml, tf = ctx.facts.get("driver"), ctx.facts.get("nvml"), ctx.facts.get("tensorflow")
+    sources: list[Source] = []
+    if d is not None:
+        if d.kernel_log:
+            sources.append(Source("kernel", d.kernel_log_source or "kernel log", "\n".join(d.kernel_log)))
+        if d.modprobe_text:
+            sources.append(Source("modprobe", "modprobe --dry-run nvidia", d.modprobe_text))
+        if d.secure_boot_text:
+            sources.append(Source("mokutil", "mokutil --sb-state", d.secure_boot_text))
+        for argv, kind in ((["dkms", "status"], "dkms"), (["ubuntu-drivers", "devices"], "ubuntu-drivers")):
+            if (kind == "dkms" and d.dkms != "missing") or (kind == "ubuntu-drivers" and d.ubuntu_drivers != "missing"):
+                res = host.run(argv, timeout=15)
+                if not res.missing:
+                    sources.append(Source(kind, " ".join(argv), _text(res)))
+    if nvml is not None and nvml.nvidia_smi_rc is not None:
+        res = host.run(["nvidia-smi"], timeout=15)  # already run by the nvml probe: the Host answers from its cache
+        if not res.missing:
+            sources.append(Source("nvidia-smi", "nvidia-smi", _text(res)))
+    if tf is not None and getattr(tf, "log_lines", ()):
+        sources.append(Source("tensorflow", "tensorflow.log", lines=tuple(tf.log_lines)))
+    keys = getattr(host, "command_keys", None)
+    for key in (keys() if callable(keys) else ()):
+        kind = _kind_of_key(key)
+        if kind is None or (kind == "modprobe" and key.startswith("modprobe_--dry-run")):
+            continue
+        res = host.run([key], key=key, timeout=5)
+        if not res.missing:
+            sources.append(Source(kind, key.replace("_", " "), _text(res)))
+    return SourcesFacts(tuple(sources), tuple(observe_all(sources)))
