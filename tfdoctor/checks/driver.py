@@ -10,7 +10,6 @@ from tfdoctor.checks import check
 from tfdoctor.checks.fixes import initramfs_command, install_driver_commands, recommended_package
 from tfdoctor.checks.gpu import describe_device, gpu_expected
 from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
-from tfdoctor.probes.driver import is_driver_package
 
 NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
 
@@ -48,7 +47,9 @@ def module_state(facts) -> str:
         return "not-loaded"
     if any(e.kind in ("no-devices-probed", "novacore-bound") for e in d.kernel_events):
         return "not-loaded"  # the module loaded but took no GPU
-    return "unknown"
+    # what the other programs' own words establish (nvidia-smi's message, TensorFlow creating a GPU device, ...)
+    belief = facts.machine.value("driver.loaded")
+    return "unknown" if belief is None else ("loaded" if belief else "not-loaded")
 
 
 def driver_installed(facts) -> bool | None:
@@ -65,11 +66,11 @@ def driver_installed(facts) -> bool | None:
         return True
     if any(e.module.startswith("nvidia") for e in d.dkms_entries):
         return True
-    if any(is_driver_package(p.name) and p.state in ("ii", "hi", "installed") for p in d.nvidia_packages):
+    if any(p.installs_driver for p in d.nvidia_packages):
         return True
     if d.packages_source != "none" or d.modinfo == "not-found":
         return False
-    return None
+    return facts.machine.value("driver.installed")
 
 
 def _holders(facts) -> list:
@@ -416,6 +417,15 @@ def check_nvidia_module(facts) -> Finding:
     if evidence:
         return fail("driver.nvidia-module", "The NVIDIA driver is installed but did not take the GPU", *details,
                     fix=Fix("Reboot first; if it persists, reinstall the recommended driver.", ("sudo reboot", *install)))
+    if installed is None:
+        # Nothing showed whether a driver is installed: say what is known, and what would tell.
+        pkg = recommended_package(pci, d, env)
+        return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded (whether one is installed was not "
+                                            "recorded)", *details,
+                    "To tell whether one is installed, paste the output of `dpkg -l | grep -i nvidia` (or "
+                    "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
+                    fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot (if a driver is installed, reboot).",
+                            install))
     return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: a reboot is owed", *details,
                 fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",
                                                                                   "sudo modprobe nvidia   # instead of "

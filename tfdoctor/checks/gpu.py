@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip
 
 
 def gpu_expected(facts) -> bool:
@@ -19,7 +19,10 @@ def gpu_expected(facts) -> bool:
     if d is not None and any(e.kind not in ("nouveau",) for e in d.kernel_events):
         return True  # NVRM lines in the kernel log: an NVIDIA driver runs or tried to
     rc = getattr(nvml, "nvidia_smi_rc", None)
-    return rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none"
+    if rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none":
+        return True
+    # a GPU that another program named (TensorFlow creating a device on it, an NVRM line, nvidia-smi's table)
+    return facts.machine.value("gpu.present") is True
 
 
 def describe_device(d) -> str:
@@ -74,7 +77,14 @@ def check_nvidia_gpu(facts) -> Finding:
         if gpus_via_nvml:
             return ok("pci.nvidia-gpu", f"{len(gpus_via_nvml)} NVIDIA GPU(s) reported by the driver "
                                         "(the PCI bus was not recorded)")
-        return skip("pci.nvidia-gpu", "The PCI bus could not be read (no sysfs, no lspci)")
+        seen = facts.machine.belief("gpu.present")
+        if seen.value is True:
+            where = seen.evidence[0] if seen.evidence else None
+            return Finding("pci.nvidia-gpu", Status.OK, "An NVIDIA GPU is present (seen in "
+                           f"{where.source if where else 'the outputs'}; the PCI bus was not recorded)",
+                           tuple(e.describe() for e in seen.evidence[:3]), evidence=seen.evidence)
+        return skip("pci.nvidia-gpu", "The PCI bus was not read or recorded: paste the output of "
+                                      "`lspci -nnk | grep -iA3 nvidia` to show the GPU")
     if getattr(env, "container", None) and gpus_via_nvml:
         return ok("pci.nvidia-gpu", f"{len(gpus_via_nvml)} NVIDIA GPU(s) visible to this container")
     summary = "No NVIDIA GPU on the PCI bus: TensorFlow will use the CPU"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
 # Idle, application clocks, sync boost, display and the software power cap are normal operation.
@@ -111,6 +111,15 @@ def check_nvml_init(facts) -> Finding:
     n = facts.nvml
     if n is None:
         return skip("nvml.init", "the NVML probe did not run")
+    mismatch = facts.machine.belief("driver.library_mismatch")
+    if mismatch.value is True and not n.init_ok and n.init_error != "lib-rm-version-mismatch":
+        cause, fix = _INIT_FIXES["lib-rm-version-mismatch"]
+        return Finding("nvml.init", Status.FAIL, f"NVML cannot start: {cause}",
+                       tuple(e.describe() for e in mismatch.evidence[:3]), fix=fix, evidence=mismatch.evidence)
+    if n.source == "none" and n.nvml_error is None and n.nvidia_smi_kind in (None, "not-installed") \
+            and n.record_problem is None and n.init_error in (None, "library-not-found") and not n.timed_out:
+        # a snapshot with no NVML record and no nvidia-smi: nothing was asked, so nothing failed
+        return skip("nvml.init", "Neither NVML nor nvidia-smi was recorded: paste the output of `nvidia-smi`")
     if n.init_ok:
         details = [f"read through {'NVML' if n.source == 'nvml' else 'nvidia-smi'}"]
         if n.source == "nvidia-smi" and n.binding_missing:

@@ -96,6 +96,13 @@ def check_python(facts) -> Finding:
 def check_container(facts) -> Finding:
     env = facts.env
     if not env.container:
+        known = facts.machine.belief("container")
+        if known.value is True:
+            return info("env.container", "Running in a container (its markers were not recorded)",
+                        *(e.describe() for e in known.evidence))
+        if known.value is None:
+            return skip("env.container", "Whether this runs in a container was not recorded (paste the output of "
+                                         "`ls /.dockerenv /run/.containerenv; cat /proc/1/cgroup`)")
         return ok("env.container", "Not running in a container")
     evidence = list(env.container_evidence)
     nodes = env.dev_nvidia
@@ -133,6 +140,8 @@ def check_container(facts) -> Finding:
 def check_wsl(facts) -> Finding:
     env = facts.env
     if not env.wsl:
+        if facts.machine.value("wsl") is None:
+            return skip("env.wsl", "Whether this is WSL2 was not recorded (paste the output of `cat /proc/version`)")
         return ok("env.wsl", "Not running under WSL")
     if env.wsl_libcuda:
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
