@@ -22,7 +22,7 @@ def gpu_expected(facts) -> bool:
     if rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none":
         return True
     # a GPU that another program named (TensorFlow creating a device on it, an NVRM line, nvidia-smi's table)
-    return facts.machine.value("gpu.present") is True
+    return facts.machine.value("gpu.present") is True or facts.machine.value("driver.installed") is True
 
 
 def describe_device(d) -> str:

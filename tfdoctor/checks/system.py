@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 
 def _gpu_count(facts) -> int | None:
@@ -77,6 +77,28 @@ def check_python(facts) -> Finding:
     return ok("system.python", f"Python {py.version}{suffix}", *details)
 
 
+def _toolkit_broken(facts) -> Finding | None:
+    """The container runtime on the host cannot hand out GPUs (what docker or nvidia-container-cli said)."""
+    tk = facts.machine.belief("container.toolkit")
+    if tk.value is not False:
+        return None
+    fix = Fix("Install the NVIDIA Container Toolkit on the host, register it with Docker, and restart Docker "
+              "(Docker installed as a snap cannot use it: install Docker from its apt repository).",
+              ("sudo apt install nvidia-container-toolkit   # from NVIDIA's apt repository",
+               "sudo nvidia-ctk runtime configure --runtime=docker",
+               "sudo systemctl restart docker",
+               "docker run --rm --gpus all ubuntu nvidia-smi   # verify"))
+    return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
+                   "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
+                   fix=fix, evidence=tk.evidence)
+
+
+def _no_gpu_access_fix() -> Fix:
+    return Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
+               ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
+                "docker run --gpus all ...   # then start your container the same way"))
+
+
 @check(
     "env.container",
     area="system",
@@ -95,6 +117,14 @@ def check_python(facts) -> Finding:
 )
 def check_container(facts) -> Finding:
     env = facts.env
+    broken = _toolkit_broken(facts)
+    if broken is not None:
+        return broken
+    access = facts.machine.belief("container.gpu_access")
+    if access.value is False:
+        return Finding("env.container", Status.FAIL, "This container was started without GPU access",
+                       tuple(e.describe() for e in access.evidence[:3]), fix=_no_gpu_access_fix(),
+                       evidence=access.evidence)
     if not env.container:
         known = facts.machine.belief("container")
         if known.value is True:
@@ -110,15 +140,21 @@ def check_container(facts) -> Finding:
         return info("env.container", f"Running in a {env.container} container with GPU device nodes "
                                      f"({', '.join('/dev/' + n for n in nodes[:4])})", *evidence)
     if nodes is None:
+        # Inside a container TensorFlow could not initialise CUDA and nothing shows a GPU device given to it: the
+        # usual cause is a container started without --gpus (the host's driver is out of the container's reach).
+        tried = facts.machine.belief("tf.sees_gpu")
+        if tried.value is False and facts.machine.value("driver.loaded") is not True:
+            return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
+                           "finds no GPU: it was most likely started without GPU access",
+                           (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_no_gpu_access_fix(),
+                           evidence=tried.evidence)
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
     from tfdoctor.checks.gpu import gpu_expected
 
     if not facts.require_gpu and getattr(facts.pci, "source", "none") != "none" and not gpu_expected(facts):
         return info("env.container", f"Running in a {env.container} container (no NVIDIA GPU on this host's bus)",
                     *evidence)
-    fix = Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
-              ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
-               "docker run --gpus all ...   # then start your container the same way"))
+    fix = _no_gpu_access_fix()
     finding = warn if not facts.require_gpu else fail
     return finding("env.container", f"Running in a {env.container} container without /dev/nvidia* devices: "
                                     "it was started without GPU access", *evidence, fix=fix)

@@ -408,7 +408,7 @@ def _target_minor(tf) -> str | None:
     area="tensorflow",
     title="CUDA libraries load",
     needs=("tensorflow",),
-    after=("tf.cuda-build", "pci.nvidia-gpu", "driver.nvidia-module", "nvml.init"),
+    after=("tf.cuda-build", "pci.nvidia-gpu", "env.container", "env.wsl", "driver.nvidia-module", "nvml.init"),
     what="Tries, inside the TensorFlow child, to load by soname every CUDA library this build needs "
          "(libcuda.so.1 from the driver; libcudart, libcublas, libcublasLt, libcufft, libcusolver, libcusparse, "
          "libcudnn for its CUDA and cuDNN), where TensorFlow looks: the loader path and the pip `nvidia/*/lib` "
@@ -582,7 +582,8 @@ def _cuda_major_for_cudnn(log) -> str:
     area="tensorflow",
     title="TensorFlow sees and uses the GPU",
     needs=("tensorflow",),
-    after=("pci.nvidia-gpu", "driver.nvidia-module", "nvml.init", "nvml.devices", "env.cuda-visible-devices",
+    after=("pci.nvidia-gpu", "env.container", "env.wsl", "driver.nvidia-module", "nvml.init", "nvml.devices",
+           "env.cuda-visible-devices",
            "compat.driver-cuda", "tf.cuda-libs", "compat.compute-capability"),
     what="Lists TensorFlow's physical GPUs with their name and compute capability, and runs a small matmul on each "
          "(a GPU that is listed but cannot run an op does not count).",
