@@ -28,9 +28,9 @@ def _records() -> list[tuple[str, dict]]:
     out += [("cuda_drivers.toolkit_drivers", r) for r in cd["toolkit_drivers"]]
     out += [("architectures", r) for r in _json("architectures.json")["architectures"]]
     out += [("nvidia_gpus", r) for r in _json("nvidia_gpus.json")["gpus"]]
-    lm = _json("tf_log_messages.json")
-    out += [("tf_log_messages.messages", r) for r in lm["messages"]]
-    out += [("tf_log_messages.line_prefixes", r) for r in lm["line_prefixes"]]
+    lm = _json("messages.json")
+    out += [("messages.messages", r) for r in lm["messages"]]
+    out += [("messages.line_prefixes", r) for r in lm["line_prefixes"]]
     out += [("cuda_errors", r) for r in _json("cuda_errors.json")["errors"]]
     out += [("nvidia_smi.exit_codes", r) for r in _json("nvidia_smi.json")["exit_codes"]]
     return out
@@ -303,7 +303,7 @@ def test_log_kinds_present_and_unique():
 
 @pytest.mark.parametrize("msg", kb.log_messages(), ids=lambda m: m.kind)
 def test_log_pattern_matches_its_examples(msg):
-    assert isinstance(msg.pattern, re.Pattern)
+    assert hasattr(msg.pattern, "search")
     for example in (msg.example, *msg.more_examples):
         assert msg.pattern.search(example), (msg.kind, example)
     # examples of other kinds must not be claimed by this one (except the harmless CPU line pairs)

@@ -170,6 +170,14 @@ def kernel_line_matters(line: str) -> bool:
     return bool(_KERNEL_RELEVANT.search(line))
 
 
+KERNEL_LOG_MAX_LINES = 2000
+
+
+def relevant_kernel_lines(text: str | None, limit: int = KERNEL_LOG_MAX_LINES) -> list[str]:
+    """The kernel log lines that matter to an NVIDIA GPU (the last `limit` of them), as they were printed."""
+    return [ln.rstrip() for ln in (text or "").splitlines()[-MAX_LINES:] if kernel_line_matters(ln)][-limit:]
+
+
 # -- matching ----------------------------------------------------------------------------------------------------
 
 

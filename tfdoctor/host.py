@@ -350,10 +350,9 @@ class RecordingHost(LiveHost):
             stdout = res.stdout
             if key in KERNEL_LOG_KEYS:
                 # Only the lines the driver probe reads leave the machine, not the whole boot log.
-                from tfdoctor.probes.driver import filter_kernel_log
+                from tfdoctor.evidence import relevant_kernel_lines
 
-                lines, _ = filter_kernel_log(stdout)
-                stdout = "".join(line + "\n" for line in lines)
+                stdout = "".join(line + "\n" for line in relevant_kernel_lines(stdout))
             (cmd_dir / key).write_text(r(stdout), encoding="utf-8")
             if res.stderr:
                 (cmd_dir / f"{key}.err").write_text(r(res.stderr), encoding="utf-8")

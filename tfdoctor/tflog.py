@@ -9,24 +9,25 @@ Never raises on any text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+from tfdoctor import textmatch
 
 MAX_LINES = 200_000
 MAX_LINE = 20_000
 
 # Variable parts of known messages, by what they name (not by message kind: several kinds name a library).
-_DSO_FAILED = re.compile(r"Could not load dynamic library '([^']+)'")
-_DSO_OK = re.compile(r"Successfully opened (?:dynamic|CUDA) library (\S+)")
-_CUINIT = re.compile(r"failed call to cuInit:\s*(.*)$")
-_CUDA_ERR_NAME = re.compile(r"\b(CUDA_ERROR_[A-Z_]+)\b")
-_CUDA_ERR_CODE = re.compile(r"\((\d{1,4})\)\s*$")
-_CC = re.compile(r"compute capability[: ]+(\d+\.\d+)")
-_MIN_CC = re.compile(r"minimum required Cuda capability is (\d+\.\d+)")
-_CUDNN_MISMATCH = re.compile(r"Loaded runtime CuDNN library: (\d+(?:\.\d+)*) but source was compiled with: (\d+(?:\.\d+)*)")
-_CPU_MISSING = re.compile(r"compiled to use (\S+) instructions, but these aren't available")
-_DEVICE_NAME = re.compile(r"name: ([^,]+), pci bus id")
+_DSO_FAILED = textmatch.compile(r"Could not load dynamic library '([^']+)'")
+_DSO_OK = textmatch.compile(r"Successfully opened (?:dynamic|CUDA) library (\S+)")
+_CUINIT = textmatch.compile(r"failed call to cuInit:\s*(.*)$")
+_CUDA_ERR_NAME = textmatch.compile(r"\b(CUDA_ERROR_[A-Z_]+)\b")
+_CUDA_ERR_CODE = textmatch.compile(r"\((\d{1,4})\)\s*$")
+_CC = textmatch.compile(r"compute capability[: ]+(\d+\.\d+)")
+_MIN_CC = textmatch.compile(r"minimum required Cuda capability is (\d+\.\d+)")
+_CUDNN_MISMATCH = textmatch.compile(r"Loaded runtime CuDNN library: (\d+(?:\.\d+)*) but source was compiled with: (\d+(?:\.\d+)*)")
+_CPU_MISSING = textmatch.compile(r"compiled to use (\S+) instructions, but these aren't available")
+_DEVICE_NAME = textmatch.compile(r"name: ([^,]+), pci bus id")
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,13 @@ class LogAnalysis:
 
 
 @lru_cache(maxsize=1)
-def _table() -> tuple[tuple[str, re.Pattern, str], ...]:
+def _table() -> tuple[tuple[str, textmatch.Pattern, str], ...]:
     """(kind, compiled pattern, severity hint) for every known message in the knowledge base."""
     from tfdoctor.knowledge import loader as kb
 
     out = []
     for msg in kb.log_messages():
-        try:
-            out.append((msg.kind, re.compile(msg.pattern), getattr(msg, "severity_hint", "") or ""))
-        except re.error:
-            continue  # a bad pattern in the data must not cost the other messages
+        out.append((msg.kind, msg.pattern, getattr(msg, "severity_hint", "") or ""))
     return tuple(out)
 
 

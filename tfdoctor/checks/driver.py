@@ -73,6 +73,13 @@ def driver_installed(facts) -> bool | None:
     return facts.machine.value("driver.installed")
 
 
+def _no_gpu_reason(facts, so: str) -> str:
+    """Why a driver check has nothing to do: no GPU (when something showed that), or nothing recorded the GPUs."""
+    if facts.machine.value("gpu.present") is False:
+        return f"No NVIDIA GPU: {so}"
+    return "Whether this machine has an NVIDIA GPU was not recorded (paste the output of `lspci -nnk | grep -iA3 nvidia`)"
+
+
 def _holders(facts) -> list:
     return [dev for dev in _nvidia_gpus(facts) if (dev.driver_in_use or "") in NOUVEAU_DRIVERS]
 
@@ -146,7 +153,7 @@ def check_nouveau(facts) -> Finding:
     if d.nouveau_blacklisted_in:
         return ok("driver.nouveau", "nouveau is blacklisted and not loaded", *d.nouveau_blacklisted_in)
     if not _gpu_expected(facts):
-        return skip("driver.nouveau", "No NVIDIA GPU: nouveau does not matter here")
+        return skip("driver.nouveau", _no_gpu_reason(facts, "nouveau does not matter here"))
     if d.modules_source == "none" and not any(dev.driver_in_use for dev in _nvidia_gpus(facts)):
         return skip("driver.nouveau", "Which modules are loaded was not recorded")
     return ok("driver.nouveau", "nouveau is not loaded")
@@ -174,7 +181,7 @@ def check_recommended(facts) -> Finding:
         return skip("driver.recommended", "WSL2: the driver is installed on Windows")
     devs = _nvidia_gpus(facts)
     if not _gpu_expected(facts):
-        return skip("driver.recommended", "No NVIDIA GPU: no driver is needed")
+        return skip("driver.recommended", _no_gpu_reason(facts, "no driver is needed"))
     pkg = recommended_package(pci, d, env)
     source = "from ubuntu-drivers" if d.recommended_package else "from tfdoctor's GPU table"
     installed = d.installed_branch or _branch_num(getattr(facts.nvml, "driver_version", None)) and \
@@ -295,7 +302,7 @@ def check_dkms(facts) -> Finding:
     if module_state(facts) == "loaded":
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
     if not _gpu_expected(facts) and not entries:
-        return skip("driver.dkms", "No NVIDIA GPU: no module is needed")
+        return skip("driver.dkms", _no_gpu_reason(facts, "no module is needed"))
     k = kernel or "$(uname -r)"
     if entries:
         ver = entries[0].version
@@ -368,7 +375,7 @@ def check_nvidia_module(facts) -> Finding:
     if not _gpu_expected(facts):
         if facts.require_gpu:
             return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
-        return skip("driver.nvidia-module", "No NVIDIA GPU: no NVIDIA driver is needed")
+        return skip("driver.nvidia-module", _no_gpu_reason(facts, "no NVIDIA driver is needed"))
     if state == "unknown" and getattr(facts.nvml, "source", "none") == "none" and d.modules_source == "none":
         return skip("driver.nvidia-module", "Neither the loaded modules nor nvidia-smi were recorded")
 

@@ -20,7 +20,7 @@ def _no_nvidia_gpu(facts) -> bool:
     """True when nothing shows an NVIDIA GPU here: not the PCI bus, nor an installed NVIDIA driver."""
     from tfdoctor.checks.gpu import gpu_expected
 
-    return facts.pci is not None and not gpu_expected(facts)
+    return facts.pci is not None and not gpu_expected(facts) and facts.machine.value("gpu.present") is False
 
 
 def _versions(n) -> str:

@@ -481,30 +481,40 @@ class LogMessage:
     note: str | None = None
 
 
+def _textmatch():
+    from tfdoctor import textmatch
+
+    return textmatch
+
+
 @dataclass(frozen=True)
 class LogPrefix:
     name: str
-    pattern: re.Pattern[str]
+    pattern: object  # tfdoctor.textmatch.Pattern
     example: str
     source: str
 
 
 @cache
 def _log_messages() -> tuple[LogMessage, ...]:
+    # TensorFlow's messages are the `tensorflow` part of the one catalogue of known messages (messages.json; see
+    # tfdoctor/evidence.py), compiled by RE2 like every pattern applied to untrusted text.
+    from tfdoctor import textmatch
+
     return tuple(
         LogMessage(
-            kind=r["kind"],
-            pattern=re.compile(r["pattern"]),
+            kind=r["id"],
+            pattern=textmatch.compile(r["pattern"], textmatch.IGNORECASE if "i" in r.get("flags", "") else 0),
             severity_hint=r["severity_hint"],
-            tf_source=tuple(r["tf_source"]),
-            source=r["source"],
+            tf_source=tuple(r.get("tf_source", ())),
+            source=r.get("source") or r.get("url") or "",
             status=r.get("status", ""),
             example=r["example"],
             more_examples=tuple(r.get("more_examples", ())),
             level=r.get("level"),
             note=r.get("note"),
         )
-        for r in _load("tf_log_messages.json")["messages"]
+        for r in _load("messages.json")["messages"] if r["source_kind"] == "tensorflow"
     )
 
 
@@ -516,8 +526,8 @@ def log_messages() -> list[LogMessage]:
 @cache
 def _log_prefixes() -> tuple[LogPrefix, ...]:
     return tuple(
-        LogPrefix(r["name"], re.compile(r["pattern"]), r["example"], r["source"])
-        for r in _load("tf_log_messages.json")["line_prefixes"]
+        LogPrefix(r["name"], _textmatch().compile(r["pattern"]), r["example"], r["source"])
+        for r in _load("messages.json")["line_prefixes"]
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tfdoctor.evidence import relevant_kernel_lines
 from tfdoctor.probes import probe, run_all
 from tfdoctor.probes.env import running_kernel
 
@@ -397,14 +398,9 @@ _EVENTS = (
     ("nvrm-loaded", re.compile(r"NVRM: loading NVIDIA UNIX")),
     ("rm-init-failed", re.compile(r"RmInitAdapter failed|rm_init_adapter failed", re.I)),
 )
-_RELEVANT = re.compile(r"NVRM|nvidia|nouveau|nova|Xid|[Ll]ockdown|module verification|Key was rejected|"
-                       r"Required key|PKCS#7|unsigned module|Secure boot", re.I)
-
-
 def filter_kernel_log(text: str) -> tuple[list[str], list[KernelLogEvent]]:
     """The kernel log lines that matter to an NVIDIA GPU, and the events they show."""
-    lines = [ln.rstrip() for ln in (text or "").splitlines() if _RELEVANT.search(ln)]
-    lines = lines[-KERNEL_LOG_MAX_LINES:]
+    lines = relevant_kernel_lines(text, KERNEL_LOG_MAX_LINES)
     events = []
     for ln in lines:
         for kind, pat in _EVENTS:
