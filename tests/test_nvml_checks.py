@@ -31,7 +31,7 @@ def failed(kind, message="", **over) -> NvmlFacts:
 
 
 def facts(nvml, pci_devices=("10de:2330",), require_gpu=False) -> Facts:
-    pci = SimpleNamespace(nvidia_devices=pci_devices) if pci_devices is not None else None
+    pci = SimpleNamespace(nvidia_devices=pci_devices, source="sysfs") if pci_devices is not None else None
     return Facts({"nvml": nvml, "pci": pci}, require_gpu=require_gpu)
 
 
