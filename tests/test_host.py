@@ -157,4 +157,4 @@ def test_snapshot_command_writes_a_tarball(tmp_path):
     assert res.exit_code == 0, res.output
     assert tarfile.is_tarfile(out)
     res2 = CliRunner().invoke(app, ["check", "--from", str(out), "--json", "--no-tf"])
-    assert json.loads(res2.stdout)["schema_version"] == 1
+    assert json.loads(res2.stdout)["schema_version"] == 2

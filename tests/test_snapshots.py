@@ -71,7 +71,7 @@ def test_replay_cli_exit_code_and_json(tmp_path):
     res = CliRunner().invoke(app, ["check", "--from", str(SNAPSHOTS / "quadro-p2000-no-driver"), "--json"])
     assert res.exit_code == 1
     data = json.loads(res.stdout)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["summary"]["root_cause"] == "driver.nvidia-module"
 
 

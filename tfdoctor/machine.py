@@ -63,9 +63,11 @@ class Machine:
 
     def evidence(self, *questions: str) -> tuple[Evidence, ...]:
         out: list[Evidence] = []
+        lines: set[str] = set()
         for q in questions:
             for e in self.belief(q).evidence:
-                if e not in out:
+                if e.line not in lines:  # the same line read by a probe and matched as a message: once
+                    lines.add(e.line)
                     out.append(e)
         return tuple(out)
 
@@ -98,7 +100,8 @@ class _Votes:
             values = [v for _, v, _ in best]
             # at equal strength a positive observation wins: a thing seen working exists
             value = True if True in values else values[0]
-            ev = tuple(dict.fromkeys(e for s, v, e in best if v == value))[:8]
+            seen: set[str] = set()
+            ev = tuple(e for s, v, e in best if v == value and not (e.line in seen or seen.add(e.line)))[:8]
             out[q] = Belief(q, value, ev, top)
         return out
 

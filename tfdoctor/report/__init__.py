@@ -35,6 +35,7 @@ def finding_dict(f: Finding) -> dict:
         "fix": f.fix.to_dict() if f.fix else None,
         "caused_by": f.caused_by,
         "root_cause": f.root_cause,
+        "evidence": [e.to_dict() for e in f.evidence],
     }
 
 

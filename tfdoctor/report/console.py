@@ -76,6 +76,11 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
                 for d in f.details if (verbose or f.status == Status.ERROR) else ():
                     for i, line in enumerate(d.splitlines() or [""]):
                         console.print(f"        {'·' if i == 0 and utf8 else ' '} {escape(line)}")
+            if verbose and f.evidence and f.status in (Status.FAIL, Status.WARN):
+                console.print("        [dim]Evidence:[/dim]")
+                for e in f.evidence:
+                    where = f"{e.source}:{e.line_no}" if e.line_no else e.source
+                    console.print(f"          [dim]{escape(where)}:[/dim] {escape(e.line)}")
             if f.fix and (f.status in (Status.FAIL, Status.WARN, Status.INFO)) and (verbose or not f.caused_by):
                 console.print(f"        [bold]Fix:[/bold] {escape(f.fix.summary)}")
                 for cmd in f.fix.commands:

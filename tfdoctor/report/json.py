@@ -9,7 +9,7 @@ from tfdoctor import __version__
 from tfdoctor.model import Report, Status
 from tfdoctor.report import finding_dict, to_plain
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def overall_status(report: Report) -> str:

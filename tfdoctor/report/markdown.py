@@ -16,6 +16,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _code(text: str) -> str:
+    """A line inside an inline code span: no backticks or newlines to break out of it."""
+    return _cell(text).replace("`", "'")[:400]
+
+
 def render(report: Report) -> str:
     out = [f"## tfdoctor {__version__} report", ""]
     src = report.meta.get("source", {})
@@ -41,6 +46,14 @@ def render(report: Report) -> str:
             if f.fix.commands:
                 out += ["  ```sh", *[f"  {c}" for c in f.fix.commands], "  ```"]
         out.append("")
+    with_evidence = [f for f in report.findings if f.evidence and f.status in (Status.FAIL, Status.WARN)]
+    if with_evidence:
+        out += ["<details><summary>Evidence</summary>", ""]
+        for f in with_evidence:
+            out += [f"**`{f.id}`** rests on:", ""]
+            out += [f"- `{_cell(e.source)}{':' + str(e.line_no) if e.line_no else ''}`: `{_code(e.line)}`"
+                    for e in f.evidence] + [""]
+        out += ["</details>", ""]
     detailed = [f for f in report.findings if f.details]
     if detailed:
         out += ["<details><summary>Details</summary>", ""]
