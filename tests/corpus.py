@@ -73,8 +73,10 @@ def score(path: Path, mode: str = "replay") -> tuple[bool, str]:
         if got.get(fid) not in allowed:
             return False, f"{fid} is {got.get(fid)}, expected {status}"
     for fid, needles in (expect.get("fix_contains") or {}).items():
+        # the fix the user is told: the finding's own, the one its root cause carries, or the diagnosis' fix
         f = report.get(fid)
-        text = _fix_text(f) + " " + (_fix_text(report.get(f.caused_by)) if f is not None and f.caused_by else "")
+        text = " ".join((_fix_text(f), _fix_text(report.get(f.caused_by)) if f is not None and f.caused_by else "",
+                         _fix_text(root)))
         for needle in needles:
             if needle.lower() not in text:
                 return False, f"{fid}: fix lacks {needle!r}"

@@ -80,7 +80,7 @@ class Source:
     def iter_lines(self):
         if self.lines:
             yield from enumerate(self.lines[:MAX_LINES], 1)
-        elif self.kind == "kernel":
+        elif self.kind in ("kernel", ANY):
             yield from kernel_messages(self.text)
         else:
             yield from enumerate((self.text or "").splitlines()[:MAX_LINES], 1)
@@ -112,8 +112,15 @@ def questions() -> dict[str, str]:
     return json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))["_meta"]["questions"]
 
 
+# A pasted output of a program no probe knows (a script, `docker compose up`, a pod's log) is read with every catalogue
+# but TensorFlow's: those messages are specific enough to be recognised wherever they appear.
+ANY = "any"
+
+
 @lru_cache(maxsize=16)
 def _entries(kind: str) -> tuple[Entry, ...]:
+    if kind == ANY:
+        return tuple(e for e in catalogue() if e.source_kind != "tensorflow")
     return tuple(e for e in catalogue() if e.source_kind == kind)
 
 
@@ -134,11 +141,16 @@ _CONTINUATION = textmatch.compile(r"^\s{4,}\S")
 
 def strip_kernel_prefix(line: str) -> tuple[str, bool]:
     """(the message, whether the line carried a prefix of its own)."""
+    msg, prefix = _split_prefix(line)
+    return msg, bool(prefix)
+
+
+def _split_prefix(line: str) -> tuple[str, str]:
     for rx in (_JOURNAL, _TALOS, _DMESG):
         m = rx.match(line)
         if m:
-            return line[m.end():], True
-    return line, False
+            return line[m.end():], line[:m.end()].strip()
+    return line, ""
 
 
 def kernel_messages(text: str | None):
@@ -148,9 +160,18 @@ def kernel_messages(text: str | None):
     so that one message reads as one line; a line journalctl cut short (ending in `>` or `…`) is kept as it is.
     """
     out: list[tuple[int, str]] = []
+    last_prefix = None
     for no, raw in enumerate((text or "").splitlines()[:MAX_LINES], 1):
         raw = raw.replace("#012", " ")
-        msg, prefixed = strip_kernel_prefix(raw)
+        msg, prefix = _split_prefix(raw)
+        prefixed, same_time = bool(prefix), prefix == last_prefix
+        last_prefix = prefix or last_prefix
+        if out and msg.lstrip().startswith("NVRM:") and out[-1][1].startswith("NVRM:") and (not prefixed or same_time) \
+                and not out[-1][1].rstrip().endswith((".", "!", "?")):
+            # dmesg prints one NVRM message over several `NVRM:` lines, each with its own prefix or none
+            prev_no, prev = out[-1]
+            out[-1] = (prev_no, f"{prev.rstrip()} {msg.lstrip()[5:].strip()}")
+            continue
         if not prefixed and out and _CONTINUATION.match(raw):
             prev_no, prev = out[-1]
             joined = f"{prev} {raw.strip()}"

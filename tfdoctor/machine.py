@@ -127,6 +127,10 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
             if o.source == "tensorflow.log" and not q.startswith("tf."):
                 strength = min(strength, INFERRED)
             votes.add(q, v, strength, _obs_evidence(o))
+        host = o.group("hostname") if o.message == "kernel-driver-not-running" else None
+        if host and len(host) == 12 and all(c in "0123456789abcdef" for c in host):
+            # Docker names a container's host after its id: TensorFlow printed from inside a container
+            votes.add("container", True, INFERRED, Evidence(o.source, o.line, o.line_no, o.message))
     return Machine(votes.resolve(), observations, complete)
 
 

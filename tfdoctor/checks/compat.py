@@ -16,7 +16,7 @@ from tfdoctor.checks.tensorflow import (
     python_minor,
     tf_facts,
 )
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 
 def driver_version(facts) -> str | None:
@@ -170,6 +170,18 @@ def _arch_cc(arch: str) -> str:
     links=("https://developer.nvidia.com/cuda-gpus",),
 )
 def check_compute_capability(facts) -> Finding:
+    unsupported = facts.machine.belief("gpu.unsupported_by_software")
+    if unsupported.value is True:
+        o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
+        gpu = (o.group("gpu") if o else None) or "this GPU"
+        return Finding("compat.compute-capability", Status.FAIL,
+                       f"The software in use does not support the {gpu} GPU: its CUDA release dropped this "
+                       "architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
+                       fix=Fix("Use a release built for this GPU's compute capability (an older container or "
+                               "TensorFlow release), or a newer GPU; look the GPU up in NVIDIA's container release "
+                               "notes (supported hardware).",
+                               ("nvidia-smi --query-gpu=name,compute_cap --format=csv   # the GPU's compute capability",)),
+                       evidence=unsupported.evidence)
     tf = tf_facts(facts)
     gpus = [(name, cc) for name, cc in machine_gpus(facts)]
     if tf is not None and tf.gpus and not any(cc for _, cc in gpus):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
+from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.fixes import initramfs_command, install_driver_commands, recommended_package
 from tfdoctor.checks.gpu import describe_device, gpu_expected
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
 
@@ -71,6 +72,46 @@ def driver_installed(facts) -> bool | None:
     if d.packages_source != "none" or d.modinfo == "not-found":
         return False
     return facts.machine.value("driver.installed")
+
+
+def _driver_says_unsupported(facts) -> Finding | None:
+    """The NVIDIA module's own words: this GPU needs a legacy branch, or the open module does not take it."""
+    m = facts.machine
+    legacy = m.observed("nvrm-legacy-gpu")
+    if legacy:
+        o = legacy[0]
+        branch, gpu = o.group("branch"), o.group("gpu") or "this GPU"
+        if branch and branch.isdigit() and len(branch) == 3:
+            pkg = f"nvidia-driver-{branch}"
+            return Finding("driver.recommended", Status.FAIL,
+                           f"The installed driver does not support the {gpu}: it needs the {branch} legacy branch",
+                           (o.line,), fix=Fix(f"Replace the driver with the {branch} branch, then reboot.",
+                                              ("sudo apt purge 'nvidia-driver-*' 'libnvidia-*'   # remove the "
+                                               "unsupported branch", f"sudo apt install {pkg}", "sudo reboot",
+                                               "nvidia-smi   # verify")),
+                           evidence=m.evidence_of("nvrm-legacy-gpu"))
+    if m.observed("nvrm-open-datacenter-only"):
+        return Finding("driver.recommended", Status.FAIL,
+                       "The open NVIDIA kernel module of this branch drives only data-centre GPUs: it does not take "
+                       "this GPU", tuple(e.describe() for e in m.evidence_of("nvrm-open-datacenter-only")),
+                       fix=Fix("Use the proprietary kernel module of the same branch (or a branch from 560 on, whose "
+                               "open module supports GeForce and workstation GPUs), or let the open module take the "
+                               "GPU with its NVreg_OpenRmEnableUnsupportedGpus=1 parameter (on Talos: in the machine "
+                               "config's kernel module parameters); then reboot.",
+                               ("echo 'options nvidia NVreg_OpenRmEnableUnsupportedGpus=1' | sudo tee "
+                                "/etc/modprobe.d/nvidia-open-unsupported.conf   # alternative: keep the open module",
+                                "sudo reboot",
+                                "modinfo nvidia | grep -i license   # verify: 'NVIDIA' is proprietary, "
+                                "'Dual MIT/GPL' the open module")),
+                       evidence=m.evidence_of("nvrm-open-datacenter-only"))
+    return None
+
+
+def _rebuild_commands(facts) -> tuple[str, ...]:
+    """Rebuilding the NVIDIA module for the running kernel (Debian/Ubuntu; marked as the alternative)."""
+    k = facts.driver.kernel_release or "$(uname -r)"
+    return (f"sudo apt install linux-headers-{k} && sudo dkms autoinstall && sudo reboot   # alternative: a driver "
+            "was installed before the kernel update",)
 
 
 def _no_gpu_reason(facts, so: str) -> str:
@@ -182,6 +223,9 @@ def check_recommended(facts) -> Finding:
     devs = _nvidia_gpus(facts)
     if not _gpu_expected(facts):
         return skip("driver.recommended", _no_gpu_reason(facts, "no driver is needed"))
+    unsupported = _driver_says_unsupported(facts)
+    if unsupported is not None:
+        return unsupported
     pkg = recommended_package(pci, d, env)
     source = "from ubuntu-drivers" if d.recommended_package else "from tfdoctor's GPU table"
     installed = d.installed_branch or _branch_num(getattr(facts.nvml, "driver_version", None)) and \
@@ -299,6 +343,17 @@ def check_dkms(facts) -> Finding:
         return skip("driver.dkms", "WSL2: Linux kernel modules are not used for the GPU")
     kernel = d.kernel_release
     entries = [e for e in d.dkms_entries if e.module.startswith("nvidia")]
+    failed = facts.machine.belief("driver.dkms_failed")
+    if failed.value is True and module_state(facts) != "loaded":
+        named = [o.group("kernel") for o in facts.machine.observed("dkms-build-error", "dkms-headers-missing")]
+        k = next((x for x in named if x and textmatch.fullmatch(r"[0-9][A-Za-z0-9._+~-]{2,63}", x)), None) or kernel
+        target = k or "$(uname -r)"
+        return Finding("driver.dkms", Status.FAIL, f"DKMS could not build the NVIDIA module for kernel {target}",
+                       tuple(e.describe() for e in failed.evidence[:3]),
+                       fix=Fix(f"Install the headers for kernel {target}, rebuild the NVIDIA module, then reboot.",
+                               (f"sudo apt install linux-headers-{target}", "sudo dkms autoinstall", "sudo reboot",
+                                "dkms status   # verify: nvidia ... installed for the kernel")),
+                       evidence=failed.evidence)
     if module_state(facts) == "loaded":
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
     if not _gpu_expected(facts) and not entries:
@@ -333,6 +388,8 @@ def check_dkms(facts) -> Finding:
     if d.modinfo == "ok":
         return ok("driver.dkms", f"An NVIDIA module {d.modinfo_version or ''} exists for the running kernel".replace("  ", " "))
     if d.dkms == "missing":
+        if not facts.machine.complete:
+            return skip("driver.dkms", "`dkms status` was not recorded (paste its output to check the module build)")
         return skip("driver.dkms", "dkms is not installed (the driver may come from prebuilt kernel-module packages)")
     return skip("driver.dkms", "DKMS has no NVIDIA module")
 
@@ -431,8 +488,10 @@ def check_nvidia_module(facts) -> Finding:
                                             "recorded)", *details,
                     "To tell whether one is installed, paste the output of `dpkg -l | grep -i nvidia` (or "
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
-                    fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot (if a driver is installed, reboot).",
-                            install))
+                    fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot. If a driver was installed and worked "
+                            "before, the kernel was probably updated without its module being rebuilt: install the "
+                            "headers for the running kernel, rebuild with DKMS and reboot instead.",
+                            (*install, *_rebuild_commands(facts))))
     return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: a reboot is owed", *details,
                 fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",
                                                                                   "sudo modprobe nvidia   # instead of "

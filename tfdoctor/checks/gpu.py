@@ -22,7 +22,10 @@ def gpu_expected(facts) -> bool:
     if rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none":
         return True
     # a GPU that another program named (TensorFlow creating a device on it, an NVRM line, nvidia-smi's table)
-    return facts.machine.value("gpu.present") is True or facts.machine.value("driver.installed") is True
+    m = facts.machine
+    if m.value("gpu.present") is False:
+        return False
+    return m.value("gpu.present") is True or m.value("driver.installed") is True or m.value("gpu.wanted") is True
 
 
 def describe_device(d) -> str:
@@ -83,6 +86,13 @@ def check_nvidia_gpu(facts) -> Finding:
             return Finding("pci.nvidia-gpu", Status.OK, "An NVIDIA GPU is present (seen in "
                            f"{where.source if where else 'the outputs'}; the PCI bus was not recorded)",
                            tuple(e.describe() for e in seen.evidence[:3]), evidence=seen.evidence)
+        if seen.value is False and facts.machine.value("gpu.wanted"):
+            return Finding("pci.nvidia-gpu", Status.FAIL, "No NVIDIA GPU the driver can drive: this machine (or "
+                           "virtual machine) has no NVIDIA GPU", tuple(e.describe() for e in seen.evidence[:3]),
+                           fix=Fix("Run on a machine or cloud instance type that has an NVIDIA GPU (or pass the GPU "
+                                   "through to the VM); a machine without one runs TensorFlow on the CPU.",
+                                   ("lspci -nn | grep -i nvidia   # verify: an NVIDIA device is listed",)),
+                           evidence=seen.evidence)
         return skip("pci.nvidia-gpu", "The PCI bus was not read or recorded: paste the output of "
                                       "`lspci -nnk | grep -iA3 nvidia` to show the GPU")
     if getattr(env, "container", None) and gpus_via_nvml:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
@@ -128,6 +129,12 @@ def check_container(facts) -> Finding:
     if not env.container:
         known = facts.machine.belief("container")
         if known.value is True:
+            tried = facts.machine.belief("tf.sees_gpu")
+            if tried.value is False and facts.machine.value("driver.loaded") is not True:
+                return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
+                               "it was most likely started without GPU access",
+                               tuple(e.describe() for e in (*known.evidence, *tried.evidence)[:4]),
+                               fix=_no_gpu_access_fix(), evidence=known.evidence + tried.evidence)
             return info("env.container", "Running in a container (its markers were not recorded)",
                         *(e.describe() for e in known.evidence))
         if known.value is None:
@@ -179,11 +186,20 @@ def check_wsl(facts) -> Finding:
         if facts.machine.value("wsl") is None:
             return skip("env.wsl", "Whether this is WSL2 was not recorded (paste the output of `cat /proc/version`)")
         return ok("env.wsl", "Not running under WSL")
+    if textmatch.search(r"\b4\.4\.0-\d+-Microsoft\b", env.proc_version or ""):
+        distro = env.variables.get("WSL_DISTRO_NAME")
+        convert = (f"wsl --set-version {distro} 2" if distro and textmatch.fullmatch(r"[A-Za-z0-9._-]{1,64}", distro)
+                   else "wsl --set-default-version 2   # then reinstall the distribution, or convert it with "
+                        "wsl --set-version NAME 2 (NAME from wsl -l -v)")
+        return fail("env.wsl", "This is WSL 1 (kernel 4.4.0-*-Microsoft): WSL 1 has no GPU support",
+                    env.proc_version or "",
+                    fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it.",
+                            ("wsl --update", convert, "wsl -l -v   # verify: VERSION is 2")))
     if env.wsl_libcuda:
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
                                "(/usr/lib/wsl/lib/libcuda.so.1 is present)",
                     "Do not install a Linux NVIDIA driver inside WSL.")
-    return warn("env.wsl", "Running under WSL2 but the Windows driver's libcuda is missing from /usr/lib/wsl/lib",
+    return fail("env.wsl", "Running under WSL2 but the Windows driver's libcuda is missing from /usr/lib/wsl/lib",
                 fix=Fix("Install the current NVIDIA driver on Windows, then restart WSL (from PowerShell).",
                         ("wsl --update", "wsl --shutdown")))
 
@@ -239,5 +255,12 @@ def check_cuda_visible(facts) -> Finding:
         return warn("env.cuda-visible-devices",
                     f"CUDA_VISIBLE_DEVICES={value!r}: index {', '.join(bad)} does not exist (this machine has {count})",
                     fix=fix)
+    if count is None and "0" not in items and all(i.lstrip("-").isdigit() for i in items):
+        seen = facts.machine.belief("tf.sees_gpu")
+        if seen.value is not True:
+            return warn("env.cuda-visible-devices",
+                        f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0: GPUs are numbered from 0, so on a machine with "
+                        f"{min(int(i) for i in items)} GPU(s) or fewer it hides every GPU",
+                        *(e.describe() for e in seen.evidence[:2]), fix=fix)
     of = f" of {count}" if count else ""
     return info("env.cuda-visible-devices", f"CUDA_VISIBLE_DEVICES={value!r}: TensorFlow sees {len(items)} GPU(s){of}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip, warn
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Linux pip wheels with a CUDA build (tensorflow[and-cuda] from 2.14). macOS and Windows (>= 2.11) wheels are CPU-only.
 _LINUX = "Linux"
@@ -530,6 +530,19 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     *[m.line for m in log.matches if m.kind == "dso-load-failed"][:10],
                     fix=Fix("Install the libraries (pip wheels shown; NVIDIA's apt packages work too) or TensorFlow "
                             "with [and-cuda].", cmds))
+    if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
+        ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
+        return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow found the GPU (an XLA_GPU device) but registered no "
+                       "GPU device: the CUDA libraries it was built against did not load",
+                       tuple(e.describe() for e in ev[:3]),
+                       fix=Fix("Install the CUDA and cuDNN versions this TensorFlow was built with (the table at "
+                               "tensorflow.org/install/source#gpu), or a TensorFlow built for the CUDA you have; "
+                               "the log with TF_CPP_MIN_LOG_LEVEL=0 names the library that failed.",
+                               ("python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"   # the "
+                                "CUDA/cuDNN it needs",
+                                "TF_CPP_MIN_LOG_LEVEL=0 python -c \"import tensorflow as tf; "
+                                "print(tf.config.list_physical_devices('GPU'))\"   # verify")),
+                       evidence=ev)
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfdoctor.evidence import Observation, Source, observe_all
+from tfdoctor.evidence import ANY, Observation, Source, observe_all
 from tfdoctor.probes import probe
 
+# Keys the other probes read themselves (their outputs are already sources above)
+_PROBE_KEYS = ("nvidia-smi", "dmesg", "journalctl", "lsmod", "lspci", "uname", "dpkg", "rpm", "mokutil",
+               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status")
 # A pasted command's key (argv joined with "_") -> the catalogue that reads its output
 _KEY_KINDS = (
     (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
@@ -67,9 +70,9 @@ def probe_sources(host, ctx) -> SourcesFacts:
         sources.append(Source("tensorflow", "tensorflow.log", lines=tuple(tf.log_lines)))
     keys = getattr(host, "command_keys", None)
     for key in (keys() if callable(keys) else ()):
-        kind = _kind_of_key(key)
-        if kind is None or (kind == "modprobe" and key.startswith("modprobe_--dry-run")):
+        if key.startswith(_PROBE_KEYS):
             continue
+        kind = _kind_of_key(key) or ANY
         res = host.run([key], key=key, timeout=5)
         if not res.missing:
             sources.append(Source(kind, key.replace("_", " "), _text(res)))
