@@ -456,7 +456,8 @@ def check_nvidia_module(facts) -> Finding:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: nouveau/nova holds the card",
                     *details, fix=Fix("Fix driver.nouveau first, then reboot.", ("sudo tfdoctor fix-nouveau",
                                                                                  "sudo reboot")))
-    if installed is False or installed is None and not d.kernel_release and d.packages_source == "none":
+    if installed is False or (installed is None and facts.machine.complete and not d.kernel_release
+                              and d.packages_source == "none"):
         pkg = recommended_package(pci, d, env)
         what = "no NVIDIA driver is installed" if installed is False else "no NVIDIA driver package was found"
         return fail("driver.nvidia-module", f"No NVIDIA kernel driver is loaded ({what})", *details,
