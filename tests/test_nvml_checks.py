@@ -46,7 +46,7 @@ def test_working_nvml_reports_driver_and_cuda_versions():
     [
         ("driver-not-loaded", "sudo modprobe nvidia"),
         ("lib-rm-version-mismatch", "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia"),
-        ("library-not-found", "sudo apt install libnvidia-compute-<branch>"),
+        ("library-not-found", "sudo ubuntu-drivers install   # Ubuntu: the recommended driver, user space included"),
         ("no-permission", "sudo usermod -aG video,render $USER"),
         ("no-devices", "lspci -nn -d 10de:"),
     ],

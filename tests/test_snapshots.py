@@ -154,7 +154,20 @@ def test_pasted_illegal_instruction_names_the_cpu_without_claiming_flags_it_neve
 def test_missing_libraries_are_named_from_one_cuda_family(tmp_path):
     f = _log_only(tmp_path, "libcudnn_libcusolver_missing_tf2_9").get("tf.cuda-libs")
     assert f.status == Status.FAIL
-    assert "pip install nvidia-cudnn-cu11 nvidia-cusolver-cu11" in f.fix.commands
+    # one family (cu11), and cuDNN pinned to the major its soname names: the unpinned wheel installs cuDNN 9
+    assert "python -m pip install nvidia-cusolver-cu11 'nvidia-cudnn-cu11==8.*'" in f.fix.commands
+
+
+def test_cuda_10_libraries_get_cuda_10_packages_not_cuda_11_advice(tmp_path):
+    """A TF 1.x log (tensorflow/tensorflow#56413 family): .so.10.0 sonames belong to CUDA 10.0, and cuDNN 7 has no
+    pip wheel, so its apt package is named."""
+    from tfdoctor.checks.tensorflow import _cuda_for_libs, library_install_commands
+
+    libs = ["libcublas.so.10.0", "libcufft.so.10.0", "libcudnn.so.7"]
+    assert _cuda_for_libs(libs) == "10.0"
+    cmds = library_install_commands(libs, "10.0", None)
+    assert any(c.startswith("sudo apt install") and "libcudnn7" in c and "cuda-cublas-10-0" in c for c in cmds)
+    assert not any("cu11" in c or "cu12" in c or "and-cuda" in c for c in cmds)
 
 
 def test_cudnn_version_mismatch_fix_names_the_exact_minimum(tmp_path):

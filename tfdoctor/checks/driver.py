@@ -247,7 +247,13 @@ def check_recommended(facts) -> Finding:
     pre_turing = [dev for dev in devs if dev.kernelopen is False]
     if open_flavor and pre_turing:
         dev = pre_turing[0]
-        branch = installed or "<branch>"
+        branch = installed or _branch_num(getattr(dev, "last_branch", None)) or _branch_num(recommended_package(pci, d, env))
+        if branch is None:
+            return fail("driver.recommended",
+                        f"The open NVIDIA kernel modules do not support {dev.name or 'this GPU'} ({dev.architecture}); "
+                        "it needs the proprietary flavour",
+                        fix=Fix("Install the proprietary (not -open) driver package of your distribution, then reboot.",
+                                install_driver_commands(pci, d, env)))
         return fail("driver.recommended",
                     f"The open NVIDIA kernel modules do not support {dev.name or 'this GPU'} ({dev.architecture}); "
                     "it needs the proprietary flavour",

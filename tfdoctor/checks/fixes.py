@@ -28,7 +28,7 @@ def ubuntu_driver_package(min_version: str) -> str:
     try:
         need = int(min_version.split(".")[0])
     except ValueError:
-        return "nvidia-driver-<branch>"
+        need = UBUNTU_BRANCHES[-1]  # no minimum we can read: the newest branch satisfies any
     branch = next((b for b in UBUNTU_BRANCHES if b >= need), UBUNTU_BRANCHES[-1])
     return f"nvidia-driver-{branch}"
 
@@ -40,7 +40,7 @@ def recommended_branch(pci, driver) -> str | None:
         digits = "".join(ch for ch in rec.split("nvidia-driver-")[-1].split("-")[0] if ch.isdigit())
         if digits:
             return digits
-    branches = [d.last_branch for d in getattr(pci, "nvidia_devices", ()) or () if d.last_branch]
+    branches = [b for d in getattr(pci, "nvidia_devices", ()) or () if (b := getattr(d, "last_branch", None))]
     if branches:
         return min(branches, key=lambda b: int("".join(c for c in b if c.isdigit()) or 0))
     return None

@@ -60,7 +60,8 @@ _INIT_FIXES = {
             "Install the user-space part of the driver that matches the loaded kernel module (on Ubuntu the "
             "`libnvidia-compute-<branch>` package, or the whole driver package); in a container, start it with "
             "the NVIDIA runtime (`--gpus all`) so the host's libraries are mounted.",
-            ("cat /proc/driver/nvidia/version", "sudo apt install libnvidia-compute-<branch>", "sudo ldconfig"),
+            ("cat /proc/driver/nvidia/version", "sudo ubuntu-drivers install   # Ubuntu: the recommended driver, "
+             "user space included", "sudo ldconfig"),
         ),
     ),
     "no-permission": (
@@ -90,6 +91,18 @@ _INIT_FIXES = {
         ),
     ),
 }
+
+
+def _library_fix(facts, fix: Fix) -> Fix:
+    """The user-space package of the branch that is loaded or installed, when one is known (no placeholders)."""
+    d = facts.driver
+    version = getattr(d, "loaded_driver_version", None) or getattr(d, "installed_branch", None)
+    branch = version.split(".")[0] if version else None
+    if branch and branch.isdigit() and len(branch) == 3:
+        return Fix(fix.summary, ("cat /proc/driver/nvidia/version",
+                                 f"sudo apt install libnvidia-compute-{branch}   # Ubuntu/Debian (NVIDIA's repository)",
+                                 "sudo ldconfig", "nvidia-smi   # verify"))
+    return fix
 
 
 @check(
@@ -147,6 +160,8 @@ def check_nvml_init(facts) -> Finding:
         return info("nvml.init", "NVML reaches the driver, but a GPU does not answer (see nvml.devices)", *details)
     if kind in _INIT_FIXES:
         cause, fix = _INIT_FIXES[kind]
+        if kind == "library-not-found":
+            fix = _library_fix(facts, fix)
         return fail("nvml.init", f"NVML cannot start: {cause}", *details, fix=fix)
     if n.binding_missing and n.nvidia_smi_kind == "not-installed":
         return fail(

@@ -485,8 +485,10 @@ def _driver_library_fix(facts) -> Fix:
     if getattr(env, "container", None) or getattr(env, "in_container", None):
         return Fix("Inside a container the driver's libcuda.so.1 comes from the host: start it with the GPU.",
                    ("docker run --gpus all ...   # needs nvidia-container-toolkit on the host",))
-    return Fix("libcuda.so.1 is installed with the NVIDIA driver (Ubuntu: libnvidia-compute-<branch>); install "
-               "the driver.", ("sudo ubuntu-drivers install", "sudo apt install nvidia-driver-570"))
+    from tfdoctor.checks.fixes import install_driver_commands
+
+    return Fix("libcuda.so.1 is installed with the NVIDIA driver (its user-space part); install the driver for this "
+               "GPU.", install_driver_commands(facts.pci, facts.driver, env))
 
 
 def _cudnn_mismatch(tf) -> Finding | None:
@@ -506,6 +508,10 @@ def _cudnn_install(tf) -> str:
         if compiled and major.isdigit() else f"{python_cmd(tf)} -m pip install nvidia-cudnn-cu{cuda_major}"
 
 
+def _log_tf_version(log) -> str | None:
+    return None  # the version is not in TensorFlow's log lines; the probe's record or the pasted pip list has it
+
+
 def _cuda_libs_from_log(facts, tf) -> Finding:
     """A snapshot with only TensorFlow's log: what the log says about libraries."""
     log = tf.log
@@ -517,19 +523,17 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                                       f">={log.cudnn_compiled}'",)))
     if log.missing_libraries:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
-        kb = _kb()
         cuda = _cuda_for_libs(runtime, log)
-        pips = sorted({p for n in runtime if (p := kb.pip_package_for_library(n, cuda))})
-        cmds = (("pip install " + " ".join(pips),) if pips else ())
-        cmds += ("pip install 'tensorflow[and-cuda]'   # TensorFlow 2.14+: the libraries come with it",)
+        cmds = library_install_commands(runtime, cuda, tf.tf_version or _log_tf_version(log))
         if not runtime:
             return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
                         "be loaded", fix=_driver_library_fix(facts))
         return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
                     + ", ".join(log.missing_libraries),
                     *[m.line for m in log.matches if m.kind == "dso-load-failed"][:10],
-                    fix=Fix("Install the libraries (pip wheels shown; NVIDIA's apt packages work too) or TensorFlow "
-                            "with [and-cuda].", cmds))
+                    fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels or "
+                            "NVIDIA's apt packages, pinned to the version each soname names), or TensorFlow with "
+                            "[and-cuda] where it has that extra.".replace("CUDA  ", "CUDA "), cmds))
     if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
         ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
         return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow found the GPU (an XLA_GPU device) but registered no "
@@ -575,6 +579,11 @@ def _cuda_for_libs(names: list[str], log=None) -> str | None:
     for n in names:
         if n.startswith("libcudart.so."):
             return n.split(".so.")[1]
+    # CUDA 9 and 10.0 named every library after the toolkit's version: libcublas.so.10.0, libcufft.so.9.0
+    for n in names:
+        ver = n.split(".so.", 1)[1] if ".so." in n else ""
+        if not n.startswith("libcudnn") and ver.count(".") == 1 and ver.split(".")[0] in ("8", "9", "10"):
+            return ver
     majors = {_CUDA_MAJOR_OF[n] for n in names if n in _CUDA_MAJOR_OF} - {"10"}
     if len(majors) == 1:
         return majors.pop()
@@ -582,6 +591,34 @@ def _cuda_for_libs(names: list[str], log=None) -> str | None:
     if log is not None and any("tensorflow/stream_executor/" in m.line for m in log.matches):
         return "11"
     return None
+
+
+def library_install_commands(runtime: list[str], cuda: str | None, tf_version: str | None) -> tuple[str, ...]:
+    """The commands that install these missing libraries, one CUDA family, each package pinned to the major the
+    soname names (pip's nvidia-cudnn-cu11 alone installs cuDNN 9, not the libcudnn.so.8 that is missing)."""
+    kb = _kb()
+    pips, apts = [], []
+    for n in runtime:
+        pip = kb.pip_package_for_library(n, cuda)
+        if pip:
+            major = n.split(".so.", 1)[1].split(".")[0] if n.startswith("libcudnn.so.") else None
+            spec = f"{pip}=={major}.*" if major and major.isdigit() else pip
+            if spec not in pips:
+                pips.append(spec)
+        elif (apt := kb.apt_package_for_library(n, cuda)) and apt not in apts:
+            apts.append(apt)
+    cmds: list[str] = []
+    if pips:
+        cmds.append("python -m pip install " + " ".join(f"'{p}'" if "=" in p else p for p in pips))
+    if apts:
+        cmds.append("sudo apt install " + " ".join(apts) + "   # from NVIDIA's CUDA apt repository "
+                    "(developer.download.nvidia.com/compute/cuda/repos)")
+    b = kb.tf_build(tf_version) if tf_version else None
+    if b is not None and getattr(b, "has_and_cuda_extra", False) and (not cuda or str(b.cuda).split(".")[0] ==
+                                                                      str(cuda).split(".")[0]):
+        cmds.append(f"python -m pip install 'tensorflow[and-cuda]=={b.version}.*'   # alternative: TensorFlow "
+                    "with its CUDA libraries as pip wheels")
+    return tuple(cmds)
 
 
 def _cuda_major_for_cudnn(log) -> str:
