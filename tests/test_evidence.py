@@ -155,3 +155,23 @@ def test_checks_import_no_probe_module_and_the_core_has_no_import_cycle():
 
     for mod in core:
         assert mod not in reach(mod), f"import cycle through {mod}"
+
+
+def test_a_legacy_gpu_is_not_given_ubuntu_drivers_newer_recommendation():
+    """ubuntu-drivers recommends what the archive has; a Kepler card's last branch is 470 (NVIDIA's legacy list)."""
+    from types import SimpleNamespace
+
+    from tfdoctor.checks.fixes import recommended_package
+
+    pci = SimpleNamespace(nvidia_devices=(SimpleNamespace(last_branch="470"),))
+    driver = SimpleNamespace(recommended_package="nvidia-driver-535")
+    env = SimpleNamespace(os_id="ubuntu", os_id_like=("debian",))
+    assert recommended_package(pci, driver, env) == "nvidia-driver-470"
+    driver = SimpleNamespace(recommended_package="nvidia-driver-470")
+    assert recommended_package(pci, driver, env) == "nvidia-driver-470"
+
+
+def test_missing_libraries_are_caused_by_a_driver_too_old_for_them():
+    from tfdoctor import catalogue
+
+    assert "compat.driver-cuda" in catalogue.get("tf.cuda-libs").after

@@ -33,22 +33,41 @@ def ubuntu_driver_package(min_version: str) -> str:
     return f"nvidia-driver-{branch}"
 
 
+def _num(branch: str | None) -> int | None:
+    digits = "".join(c for c in (branch or "")[:3] if c.isdigit())
+    return int(digits) if len(digits) == 3 else None
+
+
+def _last_supported_branch(pci) -> str | None:
+    """The newest driver branch that still drives every NVIDIA GPU here (NVIDIA's legacy tables), if any is legacy."""
+    branches = [b for d in getattr(pci, "nvidia_devices", ()) or () if (b := getattr(d, "last_branch", None))]
+    return min(branches, key=lambda b: _num(b) or 0) if branches else None
+
+
+def _usable_recommendation(pci, driver) -> str | None:
+    """ubuntu-drivers' recommended package, unless it is a branch newer than the GPU's last supported one (it
+    recommends what the archive has; a legacy GPU then needs its legacy branch)."""
+    rec = getattr(driver, "recommended_package", None) if driver else None
+    if not rec:
+        return None
+    last = _num(_last_supported_branch(pci))
+    rec_n = _num(rec.split("nvidia-driver-")[-1].split("-")[0])
+    return None if last and rec_n and rec_n > last else rec
+
+
 def recommended_branch(pci, driver) -> str | None:
     """The driver branch for this machine: ubuntu-drivers' recommendation, else the GPUs' last supported branch."""
-    rec = getattr(driver, "recommended_package", None) if driver else None
+    rec = _usable_recommendation(pci, driver)
     if rec:
         digits = "".join(ch for ch in rec.split("nvidia-driver-")[-1].split("-")[0] if ch.isdigit())
         if digits:
             return digits
-    branches = [b for d in getattr(pci, "nvidia_devices", ()) or () if (b := getattr(d, "last_branch", None))]
-    if branches:
-        return min(branches, key=lambda b: int("".join(c for c in b if c.isdigit()) or 0))
-    return None
+    return _last_supported_branch(pci)
 
 
 def recommended_package(pci, driver, env) -> str | None:
     """The package to install, named exactly (e.g. nvidia-driver-470), when it can be known."""
-    rec = getattr(driver, "recommended_package", None) if driver else None
+    rec = _usable_recommendation(pci, driver)
     if rec:
         return rec
     branch = recommended_branch(pci, driver)

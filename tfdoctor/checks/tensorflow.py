@@ -408,7 +408,8 @@ def _target_minor(tf) -> str | None:
     area="tensorflow",
     title="CUDA libraries load",
     needs=("tensorflow",),
-    after=("tf.cuda-build", "pci.nvidia-gpu", "env.container", "env.wsl", "driver.nvidia-module", "nvml.init"),
+    after=("tf.cuda-build", "pci.nvidia-gpu", "env.container", "env.wsl", "driver.nvidia-module", "nvml.init",
+           "compat.driver-cuda"),
     what="Tries, inside the TensorFlow child, to load by soname every CUDA library this build needs "
          "(libcuda.so.1 from the driver; libcudart, libcublas, libcublasLt, libcufft, libcusolver, libcusparse, "
          "libcudnn for its CUDA and cuDNN), where TensorFlow looks: the loader path and the pip `nvidia/*/lib` "
