@@ -300,6 +300,9 @@ def check_secure_boot(facts) -> Finding:
     if env.wsl:
         return skip("driver.secure-boot", "WSL2: Linux kernel modules are not used for the GPU")
     if d.secure_boot is None:
+        if d.mokutil == "missing" and not facts.machine.complete:
+            return skip("driver.secure-boot", "The Secure Boot state was not recorded (paste the output of "
+                                              "`mokutil --sb-state`)")
         if d.mokutil == "missing":
             return skip("driver.secure-boot", "mokutil is not installed: the Secure Boot state is unknown")
         return skip("driver.secure-boot", "The Secure Boot state is unknown")
