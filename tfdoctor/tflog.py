@@ -18,11 +18,14 @@ MAX_LINES = 200_000
 MAX_LINE = 20_000
 
 # Variable parts of known messages, by what they name (not by message kind: several kinds name a library).
-_DSO_FAILED = textmatch.compile(r"Could not load dynamic library '([^']+)'")
+# every release's wording of "this library could not be loaded": 2.x, 0.x-1.x, and a 1.x wheel's import failure
+_DSO_FAILED = textmatch.compile(r"Could not load dynamic library '([^']+)'|Couldn't open CUDA library "
+                                r"(lib[A-Za-z0-9_]+\.so(?:\.[0-9]+)*)\.? LD_LIBRARY_PATH|ImportError: "
+                                r"(lib[A-Za-z0-9_]+\.so(?:\.[0-9]+)*): cannot open shared object file")
 _DSO_OK = textmatch.compile(r"Successfully opened (?:dynamic|CUDA) library (\S+)")
 _CUINIT = textmatch.compile(r"failed call to cuInit:\s*(.*)$")
 _CUDA_ERR_NAME = textmatch.compile(r"\b(CUDA_ERROR_[A-Z_]+)\b")
-_CUDA_ERR_CODE = textmatch.compile(r"\((\d{1,4})\)\s*$")
+_CUDA_ERR_CODE = textmatch.compile(r"\((-?\d{1,4})\)\s*$")
 _CC = textmatch.compile(r"compute capability[: ]+(\d+\.\d+)")
 _MIN_CC = textmatch.compile(r"minimum required Cuda capability is (\d+\.\d+)")
 _CUDNN_MISMATCH = textmatch.compile(r"Loaded runtime CuDNN library: (\d+(?:\.\d+)*) but source was compiled with: (\d+(?:\.\d+)*)")
@@ -118,7 +121,7 @@ def analyse_log(text: str | None) -> LogAnalysis:
         # What the line names, whatever kind the table gave it: the table says which message it is, these say
         # which library, which error, which card.
         if (lib := _DSO_FAILED.search(line)) is not None:
-            missing.setdefault(lib.group(1))
+            missing.setdefault(lib.group(1) or lib.group(2) or lib.group(3))
         if (lib := _DSO_OK.search(line)) is not None:
             loaded.setdefault(lib.group(1))
         if cuda_error is None and (c := _CUINIT.search(line)) is not None:
@@ -153,7 +156,7 @@ def _extract(line: str) -> dict[str, str]:
     """Named values a matched line carries (library, cuda_error, compute_capability...)."""
     out: dict[str, str] = {}
     if (m := _DSO_FAILED.search(line)) or (m := _DSO_OK.search(line)):
-        out["library"] = m.group(1)
+        out["library"] = next(g for g in m.groups() if g)
     if (m := _CUINIT.search(line)) is not None:
         token, code = _cuda_error(m.group(1))
         if token:
