@@ -32,7 +32,7 @@ def _gib(n: int | None) -> str:
 def check_avx(facts) -> Finding:
     cpu = facts.cpu
     if cpu.source == "none":
-        return skip("cpu.avx", "/proc/cpuinfo was not readable")
+        return skip("cpu.avx", "/proc/cpuinfo was not readable" if facts.machine.complete else "/proc/cpuinfo was not recorded (paste the flags line of `grep -m1 flags /proc/cpuinfo`)")
     if cpu.arch == "arm":
         return info("cpu.avx", "ARM CPU: AVX does not apply (TensorFlow's aarch64 wheels target ARMv8)")
     model = cpu.model or "this CPU"
@@ -65,7 +65,7 @@ def check_avx(facts) -> Finding:
 def check_features(facts) -> Finding:
     cpu = facts.cpu
     if cpu.source == "none":
-        return skip("cpu.features", "/proc/cpuinfo was not readable")
+        return skip("cpu.features", "/proc/cpuinfo was not readable" if facts.machine.complete else "/proc/cpuinfo was not recorded")
     have = [name for flag, name in FEATURES if flag in cpu.flags]
     cores = f"{cpu.logical_cpus} logical CPUs" if cpu.logical_cpus else "CPU count unknown"
     return info("cpu.features", f"{cores}, {_gib(cpu.memory_total_bytes)}; {' '.join(have) or 'no AVX-class features'}",

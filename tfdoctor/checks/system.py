@@ -230,6 +230,9 @@ def check_cuda_visible(facts) -> Finding:
         return fail("env.cuda-visible-devices", f"NVIDIA_VISIBLE_DEVICES={nv!r} gives this container no GPU",
                     fix=Fix("Start the container with GPUs.", ("docker run --gpus all ...",)))
     if value is None:
+        if not facts.machine.complete and facts.machine.value("tf.sees_gpu") is not True:
+            return skip("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES was not recorded (paste the output of "
+                                                    "`echo \"$CUDA_VISIBLE_DEVICES\"`)")
         return ok("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES is not set: every GPU is visible")
     if value.strip().lower() in _HIDE_ALL:
         return fail("env.cuda-visible-devices", f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU from TensorFlow",
