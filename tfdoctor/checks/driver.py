@@ -8,7 +8,7 @@ import re
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.fixes import initramfs_command, install_driver_commands, recommended_package
+from tfdoctor.checks.fixes import distro_family, initramfs_command, install_driver_commands, recommended_package
 from tfdoctor.checks.gpu import describe_device, gpu_expected
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
@@ -90,6 +90,24 @@ def _driver_says_unsupported(facts) -> Finding | None:
                                                "unsupported branch", f"sudo apt install {pkg}", "sudo reboot",
                                                "nvidia-smi   # verify")),
                            evidence=m.evidence_of("nvrm-legacy-gpu"))
+    no_gsp = m.observed("nvrm-open-no-gsp")
+    if no_gsp:
+        branch = _branch_num(facts.driver.installed_branch or facts.driver.loaded_driver_version or "")
+        pkg = f"nvidia-driver-{branch}" if branch else recommended_package(facts.pci, facts.driver, facts.env)
+        family = distro_family(facts.env)
+        if family in ("ubuntu", "debian") and pkg:
+            cmds = (f"sudo apt install {pkg}   # the proprietary flavour, not {pkg}-open", "sudo reboot")
+        elif family == "fedora":
+            cmds = ("sudo dnf swap akmod-nvidia-open akmod-nvidia   # RPM Fusion; negativo17: set kernel in "
+                    "/etc/nvidia/kernel.conf, then akmods --rebuild", "sudo reboot")
+        else:
+            cmds = install_driver_commands(facts.pci, facts.driver, facts.env)
+        return Finding("driver.recommended", Status.FAIL,
+                       "The open NVIDIA kernel module cannot drive this GPU (it has no GSP: older than Turing); it "
+                       "needs the proprietary flavour", tuple(e.describe() for e in m.evidence_of("nvrm-open-no-gsp")),
+                       fix=Fix("Install the proprietary kernel module of the same branch, then reboot.",
+                               (*cmds, "nvidia-smi   # verify")),
+                       evidence=m.evidence_of("nvrm-open-no-gsp"))
     if m.observed("nvrm-open-datacenter-only"):
         return Finding("driver.recommended", Status.FAIL,
                        "The open NVIDIA kernel module of this branch drives only data-centre GPUs: it does not take "
