@@ -175,3 +175,22 @@ def test_missing_libraries_are_caused_by_a_driver_too_old_for_them():
     from tfdoctor import catalogue
 
     assert "compat.driver-cuda" in catalogue.get("tf.cuda-libs").after
+
+
+def test_cuda_saying_the_driver_is_too_old_fails_compat_with_the_release_that_fits(tmp_path):
+    """A paste with only TensorFlow's log and nvidia-smi's header (a synthesised state: the two lines are the
+    catalogue's, shared/reference/knowledge.md 6 and stackhpc/ansible-slurm-appliance#287's header format)."""
+    from tfdoctor.cli import run_check
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "tfdoctor-snapshot", "version": 1,
+                                                        "source": "hand-built"}))
+    (tmp_path / "tensorflow.log").write_text(
+        "cudaGetDevice() failed. Status: CUDA driver version is insufficient for CUDA runtime version\n")
+    (tmp_path / "commands").mkdir()
+    (tmp_path / "commands" / "nvidia-smi").write_text(
+        "| NVIDIA-SMI 440.33.01    Driver Version: 440.33.01    CUDA Version: 10.2     |\n")
+    report = run_check(from_=str(tmp_path), deadline_s=30)
+    f = report.get("compat.driver-cuda")
+    assert f.status.value == "fail" and "440.33.01" in f.summary and f.evidence
+    assert any("tensorflow==2.3.*" in c for c in f.fix.commands)  # CUDA 10.1: the newest TF driver 440 runs
+    assert report.root_cause.id == "compat.driver-cuda"

@@ -61,8 +61,40 @@ def _skip_without_tf(fid: str, tf) -> Finding | None:
         "TensorFlow whose CUDA the current driver supports.",
     links=("https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",),
 )
+def _insufficient_from_outputs(facts) -> Finding | None:
+    """CUDA itself said the driver is too old for the runtime (TensorFlow's log, a pasted error): no TensorFlow probe
+    record needed. With the driver's version known, the newest TensorFlow it runs is named as the alternative."""
+    obs = facts.machine.observed("driver-insufficient")
+    if not obs:
+        return None
+    ev = facts.machine.evidence_of("driver-insufficient")
+    have = driver_version(facts)
+    if have is None:
+        smi = next((o.group("version") for o in facts.machine.observed("smi-table-driver-version")), None)
+        have = smi
+    cmds: list[str] = []
+    from tfdoctor.checks.fixes import install_driver_commands
+
+    cmds += install_driver_commands(facts.pci, facts.driver, facts.env)
+    alt = _newest_tf_for_driver(have, None) if have else None
+    if alt is not None:
+        extra = "[and-cuda]" if alt.has_and_cuda_extra else ""
+        cmds.append(f"python -m pip install 'tensorflow{extra}=={alt.version}.*'   # alternative: keep driver {have}")
+    return Finding("compat.driver-cuda", Status.FAIL,
+                   "The NVIDIA driver is older than the CUDA runtime TensorFlow uses"
+                   + (f" (driver {have})" if have else ""), tuple(e.describe() for e in ev[:3]),
+                   fix=Fix("Install a newer NVIDIA driver (the branch the GPU's table recommends), then reboot"
+                           + (f"; or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} driver {have} runs."
+                              if alt else "."), tuple(cmds)),
+                   evidence=ev)
+
+
 def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
+    if tf is None or tf.source != "child":
+        told = _insufficient_from_outputs(facts)
+        if told is not None:
+            return told
     if (s := _skip_without_tf("compat.driver-cuda", tf)) is not None:
         return s
     cuda, whence = tf_cuda(tf)
