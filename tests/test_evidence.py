@@ -33,6 +33,7 @@ def test_every_entry_is_sourced_and_claims_known_questions():
         assert m["source_kind"] in evidence.SOURCE_KINDS, m["id"]
         assert m.get("url") or m.get("example_source"), m["id"]
         assert m.get("status"), m["id"]
+        assert m.get("printed_by"), m["id"]
         assert set(m.get("claims") or {}) <= questions, m["id"]
         textmatch.compile(m["pattern"])  # RE2 accepts it: linear time on any text
 
