@@ -401,7 +401,7 @@ def check_dkms(facts) -> Finding:
                         f"see /var/lib/dkms/nvidia/{ver}/build/make.log", fix=rebuild)
         if kernel:
             return ok("driver.dkms", f"DKMS built nvidia {ver} for the running kernel {kernel}")
-    if d.module_resolvable is False:
+    if d.module_resolvable is False or facts.machine.value("driver.module_for_kernel") is False:
         return fail("driver.dkms", f"No NVIDIA kernel module exists for the running kernel {kernel or ''}".rstrip(),
                     *([d.modprobe_text] if d.modprobe_text else []),
                     *(["dkms is not installed, so nothing rebuilds the module after a kernel update"]
