@@ -195,3 +195,11 @@ def test_cuda_saying_the_driver_is_too_old_fails_compat_with_the_release_that_fi
     assert f.status.value == "fail" and "440.33.01" in f.summary and f.evidence
     assert any("tensorflow==2.3.*" in c for c in f.fix.commands)  # CUDA 10.1: the newest TF driver 440 runs
     assert report.root_cause.id == "compat.driver-cuda"
+
+
+def test_every_catalogue_entry_is_a_check_function():
+    """A helper placed between a @check decorator and its function would silently become the check."""
+    from tfdoctor import catalogue
+
+    for spec in catalogue.entries():
+        assert spec.func.__name__.startswith("check_"), (spec.id, spec.func.__name__)

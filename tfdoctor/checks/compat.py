@@ -44,23 +44,6 @@ def _skip_without_tf(fid: str, tf) -> Finding | None:
 
 
 # ----------------------------------------------------------------------------------------------- compat.driver-cuda
-@check(
-    "compat.driver-cuda",
-    area="compat",
-    title="Driver is new enough for TensorFlow's CUDA",
-    needs=("tensorflow", "nvml", "driver"),
-    after=("driver.nvidia-module", "nvml.init", "tf.cuda-build"),
-    what="Compares the loaded NVIDIA driver's version with the minimum Linux driver for the CUDA version this "
-         "TensorFlow was built with (NVIDIA's minor-version compatibility floor, and the toolkit's own driver for "
-         "PTX JIT and XLA).",
-    why="A driver older than the CUDA runtime cannot initialise it: TensorFlow logs `CUDA driver version is "
-        "insufficient for CUDA runtime version` or `failed call to cuInit` and uses the CPU. CUDA 12 builds "
-        "(TensorFlow 2.15 and newer) need driver 525.60.13 or newer; PTX JIT (new GPUs) and XLA want the toolkit's "
-        "driver (555.42.06 for CUDA 12.5.1).",
-    fix="Install a newer driver, e.g. `sudo apt install nvidia-driver-570`, then reboot; or install the newest "
-        "TensorFlow whose CUDA the current driver supports.",
-    links=("https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",),
-)
 def _insufficient_from_outputs(facts) -> Finding | None:
     """CUDA itself said the driver is too old for the runtime (TensorFlow's log, a pasted error): no TensorFlow probe
     record needed. With the driver's version known, the newest TensorFlow it runs is named as the alternative."""
@@ -89,6 +72,23 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                    evidence=ev)
 
 
+@check(
+    "compat.driver-cuda",
+    area="compat",
+    title="Driver is new enough for TensorFlow's CUDA",
+    needs=("tensorflow", "nvml", "driver"),
+    after=("driver.nvidia-module", "nvml.init", "tf.cuda-build"),
+    what="Compares the loaded NVIDIA driver's version with the minimum Linux driver for the CUDA version this "
+         "TensorFlow was built with (NVIDIA's minor-version compatibility floor, and the toolkit's own driver for "
+         "PTX JIT and XLA).",
+    why="A driver older than the CUDA runtime cannot initialise it: TensorFlow logs `CUDA driver version is "
+        "insufficient for CUDA runtime version` or `failed call to cuInit` and uses the CPU. CUDA 12 builds "
+        "(TensorFlow 2.15 and newer) need driver 525.60.13 or newer; PTX JIT (new GPUs) and XLA want the toolkit's "
+        "driver (555.42.06 for CUDA 12.5.1).",
+    fix="Install a newer driver, e.g. `sudo apt install nvidia-driver-570`, then reboot; or install the newest "
+        "TensorFlow whose CUDA the current driver supports.",
+    links=("https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",),
+)
 def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is None or tf.source != "child":
