@@ -17,13 +17,17 @@ MAX_NODE_NAME = 253  # a DNS name is at most 253 characters; a longer "host name
 
 
 def node_name() -> str | None:
-    """This machine's host name as the fleet knows it (`socket.gethostname()`), or None when there is none."""
+    """This node's name as the fleet knows it: $TFDOCTOR_NODE_NAME when set (in a Kubernetes pod the host name is
+    the pod's, so the DaemonSet passes spec.nodeName there), else `socket.gethostname()`; None when there is none."""
+    import os
     import socket
 
-    try:
-        name = socket.gethostname()
-    except OSError:
-        return None
+    name = os.environ.get("TFDOCTOR_NODE_NAME", "").strip()
+    if not name:
+        try:
+            name = socket.gethostname()
+        except OSError:
+            return None
     name = "".join(c for c in name if c.isprintable() and not c.isspace())[:MAX_NODE_NAME]
     return name or None
 
