@@ -11,8 +11,9 @@ Metric design (documented in docs/ci.md):
   when the name is redacted (--hostname redact, or a replayed snapshot). A label on one info metric rather than on
   every series: the series keep their identity if a node is renamed, and PromQL joins it where a query needs it.
 - `tfdoctor_last_run_timestamp_seconds`, `tfdoctor_check_duration_seconds`, `tfdoctor_build_info{version}`.
-- Per GPU, from the NVML facts: labels `gpu`, `modelName`, `pci_bus_id` as dcgm-exporter names them, so
-  dashboards can join the two; values in base units (bytes, celsius, watts, ratio 0..1).
+- Per GPU, from the NVML facts: labels `gpu` and `pci_bus_id` as dcgm-exporter names them, so dashboards can
+  join the two, and `model_name` (dcgm-exporter's `modelName` in snake case, so that `promtool check metrics` is
+  clean); values in base units (bytes, celsius, watts, ratio 0..1).
 No sample carries a timestamp: the textfile collector rejects them.
 """
 
@@ -105,7 +106,7 @@ def _gpu_labels(gpu: dict, position: int) -> list[tuple[str, object]]:
     index = gpu.get("index")
     labels: list[tuple[str, object]] = [("gpu", index if isinstance(index, int) and not isinstance(index, bool)
                                          else position)]
-    labels.append(("modelName", gpu.get("name") or ""))
+    labels.append(("model_name", gpu.get("name") or ""))
     labels.append(("pci_bus_id", gpu.get("pci_bus_id") or ""))
     return labels
 
