@@ -11,6 +11,7 @@ Where a tool is missing or a daemon cannot start, the test is skipped with the r
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -41,7 +42,8 @@ def tfdoctor(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def emitted_metrics() -> set[str]:
+@functools.cache
+def emitted_metrics() -> frozenset[str]:
     """Every metric family the exporter writes for the snapshot fixtures and for this machine."""
     names: set[str] = set()
     runs = [["check", "--no-tf", "--format", "prometheus"]]
@@ -56,7 +58,7 @@ def emitted_metrics() -> set[str]:
     texts.append(prometheus.render(sample_report()))
     for out in texts:
         names |= {line.split()[2] for line in out.splitlines() if line.startswith("# TYPE ")}
-    return names
+    return frozenset(names)
 
 
 def dashboard_queries() -> list[str]:
@@ -149,7 +151,7 @@ def test_real_prometheus_scrapes_tfdoctor_through_node_exporter():
                 f"--collector.textfile.directory={textdir}"], log)
             exporters[name] = (port, proc, log, run.returncode)
 
-        for name, (port, proc, log, _) in exporters.items():
+        for port, proc, log, _ in exporters.values():
             if not wait_for(lambda p=port, pr=proc, lg=log: daemons.check_alive("node_exporter", pr, lg)
                             or _get(f"http://127.0.0.1:{p}/metrics"), 20):
                 pytest.skip(f"node_exporter did not answer within 20 s: {log_tail(log)}")
