@@ -46,6 +46,12 @@ def test_json_and_markdown_redact_the_node_name_unless_kept():
     assert "node" not in report["source"]
     kept = json.loads(tfdoctor("check", "--no-tf", "--json", "--hostname", "keep").stdout)
     assert kept["source"]["node"] == HOST
+    import jsonschema
+
+    schema = json.loads((ROOT / "tfdoctor/schema/report.schema.json").read_text())
+    jsonschema.validate(kept, schema)
+    markdown = tfdoctor("check", "--no-tf", "--markdown").stdout
+    assert "<hostname>" in markdown or f" {HOST} " not in markdown
 
 
 def test_the_node_name_can_come_from_the_environment():
