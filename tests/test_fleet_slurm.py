@@ -8,9 +8,11 @@ the real scontrol. Where the daemons cannot start here, the test is skipped with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,7 +89,9 @@ def slurm():
                             f'exec {sys.executable} -m tfdoctor "$@" --from "$(cat {mode})"\n')
         tfdoctor.chmod(0o755)
         program = d / "healthcheck"
-        program.write_text(f"#!/bin/bash\nexport SLURM_CONF={d}/slurm.conf TFDOCTOR={tfdoctor}\n"
+        # slurmd starts each health check in a process group of its own: note it, to end it with the cluster
+        program.write_text(f"#!/bin/bash\necho $$ >> {d}/healthcheck.pgids\n"
+                           f"export SLURM_CONF={d}/slurm.conf TFDOCTOR={tfdoctor}\n"
                            f"echo \"ran $(date +%s) node=$SLURMD_NODENAME\" >> {d}/healthcheck.log\n"
                            f"exec /bin/bash {SCRIPT} >> {d}/healthcheck.log 2>&1\n")
         program.chmod(0o755)
@@ -117,7 +121,19 @@ def slurm():
         yield {"node": node, "env": env, "mode": mode, "dir": d}
     finally:
         daemons.stop()
+        end_health_checks(d / "healthcheck.pgids")
         shutil.rmtree(d, ignore_errors=True)
+
+
+def end_health_checks(pgids: Path) -> None:
+    """A health check still running when slurmd stops (its scontrol retrying a stopped slurmctld) is ended."""
+    try:
+        groups = {int(line) for line in pgids.read_text().split() if line.isdigit()}
+    except OSError:
+        return
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def scontrol(env, *args: str) -> str:
