@@ -4,7 +4,8 @@ Nodes are grouped by their root cause; each group prints its node count, its nod
 is the report's `source.node` (written by `tfdoctor check --json --hostname keep`), else the file name without
 `.json` (so `reports/gpu07.json` is node `gpu07`).
 
-Every report is untrusted input: files are read up to MAX_BYTES, must be tfdoctor JSON reports (schema_version 1),
+Every report is untrusted input: files are read up to MAX_BYTES, must be tfdoctor JSON reports (any schema_version:
+only `source`, `summary` and the findings' id, title, status, summary and fix are read, which every version has),
 and every string printed is stripped of control characters and bounded. A file that cannot be read is shown in
 the view as unreadable, never silently dropped.
 
@@ -73,8 +74,10 @@ def load(path: str) -> Node:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ReportError(f"not JSON ({_text(exc, 120)})") from None
-    if not isinstance(doc, dict) or doc.get("schema_version") != 1 or not isinstance(doc.get("summary"), dict):
-        raise ReportError("not a tfdoctor JSON report (schema_version 1); write one with tfdoctor check --json")
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if (not isinstance(version, int) or isinstance(version, bool) or version < 1
+            or not isinstance(doc.get("summary"), dict) or not isinstance(doc.get("findings"), list)):
+        raise ReportError("not a tfdoctor JSON report; write one with tfdoctor check --json")
     summary = doc["summary"]
     findings = [f for f in doc.get("findings") or [] if isinstance(f, dict)]
     root = summary.get("root_cause") if isinstance(summary.get("root_cause"), str) else None
