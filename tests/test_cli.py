@@ -134,7 +134,7 @@ def test_internal_errors_print_one_line_without_traceback(monkeypatch, capsys):
     def broken(**kw):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(cli, "run_check", broken)
+    monkeypatch.setattr(cli, "_raw_check", broken)  # the run behind check (and run_check)
     monkeypatch.setattr(sys, "argv", ["tfdoctor", "check", "--no-tf"])
     try:
         cli.main()

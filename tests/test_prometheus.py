@@ -80,7 +80,7 @@ def test_run_level_gauges():
 def test_gpu_facts_in_base_units_with_dcgm_exporter_labels():
     fams = families(prometheus.render(sample_report()))
     (used0, used1) = samples(fams["tfdoctor_gpu_memory_used_bytes"])
-    assert used0.labels == {"gpu": "0", "modelName": "Tesla T4", "pci_bus_id": "00000000:00:1E.0"}
+    assert used0.labels == {"gpu": "0", "model_name": "Tesla T4", "pci_bus_id": "00000000:00:1E.0"}
     assert used1.value == 200 * 1024 * 1024
     assert samples(fams["tfdoctor_gpu_memory_total_bytes"])[0].value == 15109 * 1024 * 1024
     assert samples(fams["tfdoctor_gpu_power_watts"])[0].value == pytest.approx(9.71)
@@ -108,7 +108,7 @@ def test_ecc_errors_are_a_counter_by_error_type():
 
 def test_label_values_are_escaped():
     fams = families(prometheus.render(sample_report()))
-    names = {s.labels["modelName"] for s in samples(fams["tfdoctor_gpu_memory_used_bytes"])}
+    names = {s.labels["model_name"] for s in samples(fams["tfdoctor_gpu_memory_used_bytes"])}
     assert names == {"Tesla T4", 'GeForce "GT" 710\\x'}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import enum
 import os
 import sys
-import time
 from pathlib import Path
 
 import typer
@@ -19,7 +18,7 @@ app = typer.Typer(
     name="tfdoctor",
     help="A doctor for TensorFlow on Linux machines with NVIDIA GPUs: finds the one root cause and prints the fix.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # `tfdoctor completion SHELL` instead: no extra options on every command
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -34,6 +33,17 @@ class OutputFormat(str, enum.Enum):
     markdown = "markdown"
     junit = "junit"
     prometheus = "prometheus"
+
+
+class HostnameMode(str, enum.Enum):
+    keep = "keep"
+    redact = "redact"
+
+
+# The formats a fleet reads (a CI server's test view, Prometheus, a scheduler's health check): they keep the node
+# name unless --hostname redact. Reports meant to be pasted (console, JSON, Markdown) and snapshots redact it unless
+# --hostname keep.
+FLEET_FORMATS = ("junit", "prometheus", "quiet")
 
 
 def _die(message: str, code: int = EXIT_USAGE):
@@ -77,9 +87,15 @@ def _start_watchdog(seconds: float) -> None:
     timer.start()
 
 
-def list_checks() -> None:
+def list_checks(as_json: bool = False) -> None:
     from tfdoctor import catalogue
 
+    if as_json:
+        import json
+
+        rows = [{"id": s.id, "area": s.area, "title": s.title, "needs": list(s.needs)} for s in catalogue.entries()]
+        print(json.dumps({"checks": rows}, indent=2))
+        return
     for spec in catalogue.entries():
         print(f"{spec.id:28} {spec.title}")
 
@@ -95,7 +111,8 @@ def check(
     output: str | None = typer.Option(None, "-o", "--output", metavar="FILE",
                                       help="Write the report to FILE instead of stdout."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show every detail line."),
-    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success and one line per failure."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success and one line per failure "
+                               "(with --json/--markdown/--format, only together with -o FILE)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     require_gpu: bool = typer.Option(False, "--require-gpu", help="No usable NVIDIA GPU is a failure."),
     only: list[str] = typer.Option([], "--only", metavar="ID", help="Run only these finding ids (or areas)."),
@@ -111,10 +128,13 @@ def check(
                                          help="Time limit for the whole check (default 60; with the TensorFlow "
                                               "probe, at least --tf-timeout + 15)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of crashed probes and checks."),
+    hostname: HostnameMode | None = typer.Option(
+        None, "--hostname", help="keep or redact this node's name. Default: JUnit, Prometheus and --quiet keep it, "
+        "console, JSON and Markdown redact it."),
 ):
     """Diagnose this machine (or a snapshot): PCI, driver, NVML, CPU, TensorFlow. Exit 0 ok, 1 fail, 2 usage."""
     if list_:
-        list_checks()
+        list_checks(as_json=json_out or fmt == OutputFormat.json)
         raise typer.Exit(EXIT_OK)
     chosen = [f for f, on in ((OutputFormat.json, json_out), (OutputFormat.markdown, markdown)) if on]
     if fmt is not None:
@@ -122,6 +142,10 @@ def check(
     if len(set(chosen)) > 1:
         _die("choose one output format (--json, --markdown or --format)")
     out_format = chosen[0] if chosen else OutputFormat.console
+    if quiet and out_format != OutputFormat.console and not output:
+        # Both on stdout would mix the quiet lines into the report: honour both only when the report goes to a file.
+        _die(f"--quiet prints one line per failure on stdout; to also write the {out_format.value} report, "
+             f"add -o FILE")
 
     from tfdoctor import catalogue
 
@@ -135,25 +159,30 @@ def check(
         # the TensorFlow child must end (and be killed with its process group) before the whole check's deadline
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
     _start_watchdog(deadline_s)
-    report = run_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
-                       require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
+    raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                     require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
+    from tfdoctor.api import redacted
+
+    # Two views of one run: `report` for what is pasted (redacts the node name unless --hostname keep), `fleet` for
+    # what a fleet reads (keeps it unless --hostname redact).
+    report = redacted(raw, snapshot=from_, hostname="keep" if hostname == HostnameMode.keep else "redact")
+    fleet = redacted(raw, snapshot=from_, hostname="redact" if hostname == HostnameMode.redact else "keep")
     code = report.exit_code(strict)
 
     if junit:
         from tfdoctor.report import junit as junit_report
 
-        _write_atomic(junit, junit_report.render(report))
+        _write_atomic(junit, junit_report.render(fleet))
     if prometheus:
         from tfdoctor.report import prometheus as prom_report
 
-        _write_atomic(prometheus, prom_report.render(report))
+        _write_atomic(prometheus, prom_report.render(fleet))
+    from tfdoctor.report import github
+
+    if github.active():
+        github.emit(report, sys.stderr)
 
     text: str | None = None
-    if quiet:
-        from tfdoctor.report import console
-
-        console.render_quiet(report, strict)
-        raise typer.Exit(code)
     if out_format == OutputFormat.json:
         from tfdoctor.report import json as json_report
 
@@ -165,11 +194,18 @@ def check(
     elif out_format == OutputFormat.junit:
         from tfdoctor.report import junit as junit_report
 
-        text = junit_report.render(report)
+        text = junit_report.render(fleet)
     elif out_format == OutputFormat.prometheus:
         from tfdoctor.report import prometheus as prom_report
 
-        text = prom_report.render(report)
+        text = prom_report.render(fleet)
+    if quiet:
+        from tfdoctor.report import console
+
+        if text is not None:
+            _write_atomic(output, text)
+        console.render_quiet(fleet, strict)
+        raise typer.Exit(code)
     if text is not None:
         if output:
             _write_atomic(output, text)
@@ -198,27 +234,28 @@ def open_host(from_: str | None):
         _die(str(exc))
 
 
-def run_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadline_s=None, require_gpu=False,
-              only=(), skip=(), debug=False, host=None):
-    """Run the whole check and return the redacted Report (used by the CLI and by `bench` and tests)."""
-    from tfdoctor.engine import CheckOptions, check_host
+def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadline_s=None, require_gpu=False,
+               only=(), skip=(), debug=False, host=None):
+    """The whole check, not yet redacted; a damaged snapshot ends the run with one line."""
+    from tfdoctor.api import raw_check
     from tfdoctor.host import SnapshotError
-    from tfdoctor.probes import ProbeOptions
-    from tfdoctor.redact import Redactor, live_redactor
-    from tfdoctor.report import redact_report
 
     host = host or open_host(from_)
-    deadline = time.monotonic() + deadline_s if deadline_s else None
     try:
-        report = check_host(host, ProbeOptions(no_tf=no_tf or False, python=python, tf_timeout=tf_timeout),
-                            CheckOptions(require_gpu=require_gpu, only=only, skip=skip, debug=debug), deadline)
+        return raw_check(host, snapshot=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
+                         deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug)
     except SnapshotError as exc:
         _die(str(exc))
-    finally:
-        if hasattr(host, "close"):
-            host.close()
-    report.meta["source"] = {"host": host.name, **({"snapshot": str(from_)} if from_ else {})}
-    return redact_report(report, Redactor() if from_ else live_redactor())
+
+
+def run_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadline_s=None, require_gpu=False,
+              only=(), skip=(), debug=False, host=None, hostname="redact"):
+    """Run the whole check and return the redacted Report (used by the CLI and by `bench` and tests)."""
+    from tfdoctor.api import redacted
+
+    raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                     require_gpu=require_gpu, only=only, skip=skip, debug=debug, host=host)
+    return redacted(raw, snapshot=from_, hostname=hostname)
 
 
 @app.command()
@@ -259,6 +296,48 @@ def explain(finding_id: str = typer.Argument(..., metavar="ID", help="A finding 
     print(explain_text(spec))
 
 
+@app.command()
+def summarize(
+    reports: list[str] = typer.Argument(..., metavar="REPORT.json...",
+                                        help="JSON reports from tfdoctor check --json (one per node)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the fleet view as JSON."),
+):
+    """Many nodes' JSON reports in, one fleet view out: nodes grouped by root cause, the fix once per group.
+    Exit 0 all passed, 1 a node failed, 2 an unreadable report."""
+    from tfdoctor import summarize as fleet
+
+    view = fleet.summarize(reports)
+    sys.stdout.write(fleet.render_json(view) if json_out else fleet.render_text(view))
+    raise typer.Exit(fleet.exit_code(view))
+
+
+COMPLETE_VAR = "_TFDOCTOR_COMPLETE"
+
+
+def _completion_init() -> None:
+    """Typer's completion classes (they complete option values such as --hostname's choices); registered only
+    when completing, so that start-up stays as it is."""
+    from typer._completion_classes import completion_init
+
+    completion_init()
+
+
+class Shell(str, enum.Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command()
+def completion(shell: Shell = typer.Argument(..., help="bash, zsh or fish.")):
+    """Print the shell completion script. bash: `eval "$(tfdoctor completion bash)"` in ~/.bashrc;
+    zsh: the same in ~/.zshrc; fish: `tfdoctor completion fish > ~/.config/fish/completions/tfdoctor.fish`."""
+    from typer._completion_shared import get_completion_script
+
+    script = get_completion_script(prog_name="tfdoctor", complete_var=COMPLETE_VAR, shell=shell.value)
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+
+
 def _register_plugins() -> None:
     from tfdoctor.bench.command import bench
     from tfdoctor.fix.command import fix_nouveau
@@ -272,8 +351,10 @@ _register_plugins()
 
 def main() -> None:
     """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
+    if COMPLETE_VAR in os.environ:
+        _completion_init()
     try:
-        app(standalone_mode=True)
+        app(standalone_mode=True, complete_var=COMPLETE_VAR)
     except SystemExit:
         raise
     except KeyboardInterrupt:

@@ -89,7 +89,8 @@ def render(report: Report) -> str:
         "name": _clean(suite_name),
         **totals,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
-        "hostname": "<hostname>",  # redacted like every other report; the CI knows which runner it used
+        # the node's name unless redacted (tfdoctor check --hostname redact, or a replayed snapshot)
+        "hostname": _clean(report.meta.get("node") or "<hostname>"),
     })
     props = ET.SubElement(suite, "properties")
 
@@ -98,6 +99,8 @@ def render(report: Report) -> str:
 
     prop("tfdoctor.version", __version__)
     prop("source", src.get("snapshot") or src.get("host", "live"))
+    if report.meta.get("node"):
+        prop("node", report.meta["node"])
     cause = report.root_cause
     prop("root_cause", cause.id if cause else "")
     if cause is not None:

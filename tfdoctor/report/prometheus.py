@@ -7,9 +7,13 @@ Metric design (documented in docs/ci.md):
 - `tfdoctor_findings{status}`: how many findings have each status.
 - `tfdoctor_check_ok`: 1 when the check passed (exit status 0), else 0.
 - `tfdoctor_root_cause_info{id}`: 1 for the root cause, absent when there is none.
+- `tfdoctor_node_info{nodename}`: 1, naming the node (like node_exporter's `node_uname_info{nodename}`), absent
+  when the name is redacted (--hostname redact, or a replayed snapshot). A label on one info metric rather than on
+  every series: the series keep their identity if a node is renamed, and PromQL joins it where a query needs it.
 - `tfdoctor_last_run_timestamp_seconds`, `tfdoctor_check_duration_seconds`, `tfdoctor_build_info{version}`.
-- Per GPU, from the NVML facts: labels `gpu`, `modelName`, `pci_bus_id` as dcgm-exporter names them, so
-  dashboards can join the two; values in base units (bytes, celsius, watts, ratio 0..1).
+- Per GPU, from the NVML facts: labels `gpu` and `pci_bus_id` as dcgm-exporter names them, so dashboards can
+  join the two, and `model_name` (dcgm-exporter's `modelName` in snake case, so that `promtool check metrics` is
+  clean); values in base units (bytes, celsius, watts, ratio 0..1).
 No sample carries a timestamp: the textfile collector rejects them.
 """
 
@@ -102,7 +106,7 @@ def _gpu_labels(gpu: dict, position: int) -> list[tuple[str, object]]:
     index = gpu.get("index")
     labels: list[tuple[str, object]] = [("gpu", index if isinstance(index, int) and not isinstance(index, bool)
                                          else position)]
-    labels.append(("modelName", gpu.get("name") or ""))
+    labels.append(("model_name", gpu.get("name") or ""))
     labels.append(("pci_bus_id", gpu.get("pci_bus_id") or ""))
     return labels
 
@@ -127,6 +131,9 @@ def render(report: Report, now: float | None = None) -> str:
     root = report.root_cause
     w.family("tfdoctor_root_cause_info", "gauge", "The finding tfdoctor names as the root cause (1 when there is one).",
              [("tfdoctor_root_cause_info", {"id": root.id}, 1.0)] if root else [])
+    node = report.meta.get("node")
+    w.family("tfdoctor_node_info", "gauge", "The node tfdoctor checked (always 1; absent when its name is redacted).",
+             [("tfdoctor_node_info", {"nodename": node}, 1.0)] if isinstance(node, str) and node else [])
     w.family("tfdoctor_last_run_timestamp_seconds", "gauge", "Unix time when tfdoctor check wrote these metrics.",
              [("tfdoctor_last_run_timestamp_seconds", {}, round(time.time() if now is None else now, 3))])
     duration = _number(report.meta.get("duration_s"))
