@@ -142,3 +142,28 @@ def test_internal_errors_print_one_line_without_traceback(monkeypatch, capsys):
         assert exc.code == 2
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: kaboom" in err and "Traceback" not in err
+
+
+def test_the_watchdog_ends_with_the_command(monkeypatch):
+    """A check run in-process (the Python API, a notebook, this test runner) must not leave its watchdog behind:
+    a timer that outlived its command once ended the whole pytest run with os._exit(1) a minute later."""
+    import threading
+
+    from tfdoctor import cli
+
+    started = []
+    real = cli._start_watchdog
+
+    def spy(seconds):
+        timer = real(seconds)
+        started.append(timer)
+        return timer
+
+    monkeypatch.setattr(cli, "_start_watchdog", spy)
+    assert run("check", "--from", QUADRO, "--no-tf").exit_code == 1
+    assert run("check", "--from", HEALTHY, "--no-tf").exit_code == 0
+    assert len(started) == 2
+    for timer in started:
+        timer.join(2)
+        assert not timer.is_alive() and timer.finished.is_set()
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t in started]

@@ -72,8 +72,12 @@ def _write_atomic(path: str, text: str) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-def _start_watchdog(seconds: float) -> None:
-    """Whatever hangs (a driver call stuck in the kernel), the run ends after `seconds` plus a grace second."""
+def _start_watchdog(seconds: float):
+    """Whatever hangs (a driver call stuck in the kernel), the run ends after `seconds` plus a grace second.
+
+    Returns the timer: the command cancels it when it ends, so that a process that goes on after the command (the
+    Python API, a test runner invoking the CLI in-process) is never ended by a timer left over from it.
+    """
     import threading
 
     def fire():
@@ -85,6 +89,7 @@ def _start_watchdog(seconds: float) -> None:
     timer = threading.Timer(seconds + 1.0, fire)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def list_checks(as_json: bool = False) -> None:
@@ -158,68 +163,71 @@ def check(
     if not no_tf:
         # the TensorFlow child must end (and be killed with its process group) before the whole check's deadline
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
-    _start_watchdog(deadline_s)
-    raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
-                     require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
-    from tfdoctor.api import redacted
+    watchdog = _start_watchdog(deadline_s)
+    try:
+        raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                         require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
+        from tfdoctor.api import redacted
 
-    # Two views of one run: `report` for what is pasted (redacts the node name unless --hostname keep), `fleet` for
-    # what a fleet reads (keeps it unless --hostname redact).
-    report = redacted(raw, snapshot=from_, hostname="keep" if hostname == HostnameMode.keep else "redact")
-    fleet = redacted(raw, snapshot=from_, hostname="redact" if hostname == HostnameMode.redact else "keep")
-    code = report.exit_code(strict)
+        # Two views of one run: `report` for what is pasted (redacts the node name unless --hostname keep), `fleet` for
+        # what a fleet reads (keeps it unless --hostname redact).
+        report = redacted(raw, snapshot=from_, hostname="keep" if hostname == HostnameMode.keep else "redact")
+        fleet = redacted(raw, snapshot=from_, hostname="redact" if hostname == HostnameMode.redact else "keep")
+        code = report.exit_code(strict)
 
-    if junit:
-        from tfdoctor.report import junit as junit_report
+        if junit:
+            from tfdoctor.report import junit as junit_report
 
-        _write_atomic(junit, junit_report.render(fleet))
-    if prometheus:
-        from tfdoctor.report import prometheus as prom_report
+            _write_atomic(junit, junit_report.render(fleet))
+        if prometheus:
+            from tfdoctor.report import prometheus as prom_report
 
-        _write_atomic(prometheus, prom_report.render(fleet))
-    from tfdoctor.report import github
+            _write_atomic(prometheus, prom_report.render(fleet))
+        from tfdoctor.report import github
 
-    if github.active():
-        github.emit(report, sys.stderr)
+        if github.active():
+            github.emit(report, sys.stderr)
 
-    text: str | None = None
-    if out_format == OutputFormat.json:
-        from tfdoctor.report import json as json_report
+        text: str | None = None
+        if out_format == OutputFormat.json:
+            from tfdoctor.report import json as json_report
 
-        text = json_report.render(report, strict)
-    elif out_format == OutputFormat.markdown:
-        from tfdoctor.report import markdown as md_report
+            text = json_report.render(report, strict)
+        elif out_format == OutputFormat.markdown:
+            from tfdoctor.report import markdown as md_report
 
-        text = md_report.render(report)
-    elif out_format == OutputFormat.junit:
-        from tfdoctor.report import junit as junit_report
+            text = md_report.render(report)
+        elif out_format == OutputFormat.junit:
+            from tfdoctor.report import junit as junit_report
 
-        text = junit_report.render(fleet)
-    elif out_format == OutputFormat.prometheus:
-        from tfdoctor.report import prometheus as prom_report
+            text = junit_report.render(fleet)
+        elif out_format == OutputFormat.prometheus:
+            from tfdoctor.report import prometheus as prom_report
 
-        text = prom_report.render(fleet)
-    if quiet:
-        from tfdoctor.report import console
+            text = prom_report.render(fleet)
+        if quiet:
+            from tfdoctor.report import console
 
+            if text is not None:
+                _write_atomic(output, text)
+            console.render_quiet(fleet, strict)
+            raise typer.Exit(code)
         if text is not None:
-            _write_atomic(output, text)
-        console.render_quiet(fleet, strict)
-        raise typer.Exit(code)
-    if text is not None:
-        if output:
-            _write_atomic(output, text)
+            if output:
+                _write_atomic(output, text)
+            else:
+                sys.stdout.write(text)
         else:
-            sys.stdout.write(text)
-    else:
-        from tfdoctor.report import console
+            from tfdoctor.report import console
 
-        if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                console.render(report, verbose=verbose, file=fh, width=100)
-        else:
-            console.render(report, verbose=verbose)
-    raise typer.Exit(code)
+            if output:
+                with open(output, "w", encoding="utf-8") as fh:
+                    console.render(report, verbose=verbose, file=fh, width=100)
+            else:
+                console.render(report, verbose=verbose)
+        raise typer.Exit(code)
+    finally:
+        watchdog.cancel()
 
 
 def open_host(from_: str | None):
@@ -273,15 +281,18 @@ def snapshot(
     from tfdoctor.redact import live_redactor
 
     host = RecordingHost()
-    _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
-    report = check_host(host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions())
+    watchdog = _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
     try:
-        path = host.write_snapshot(output, live_redactor())
-    except (SnapshotError, OSError) as exc:
-        _die(str(exc))
-    counts = report.counts()
-    print(f"Wrote snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
-          f"Replay it with: tfdoctor check --from {path}")
+        report = check_host(host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions())
+        try:
+            path = host.write_snapshot(output, live_redactor())
+        except (SnapshotError, OSError) as exc:
+            _die(str(exc))
+        counts = report.counts()
+        print(f"Wrote snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
+              f"Replay it with: tfdoctor check --from {path}")
+    finally:
+        watchdog.cancel()
 
 
 @app.command()
