@@ -28,14 +28,30 @@ _RANK = {Status.OK: 0, Status.INFO: 1, Status.SKIP: 2, Status.WARN: 3, Status.ER
 
 
 @dataclass(frozen=True)
-class Fix:
-    """What to do: one sentence, then the exact commands for this machine, in order."""
+class Alternative:
+    """Another way to the same end, used instead of the main commands (never after them): when it applies, and its
+    own commands in order."""
 
-    summary: str
+    when: str
     commands: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary, "commands": list(self.commands)}
+        return {"when": self.when, "commands": list(self.commands)}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What to do: one sentence, then the exact commands for this machine, in order; alternatives that replace
+    them ("either ... or ..."), each with when it applies; and the commands that show the fix worked."""
+
+    summary: str
+    commands: tuple[str, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    verify: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary, "commands": list(self.commands),
+                "alternatives": [a.to_dict() for a in self.alternatives], "verify": list(self.verify)}
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,7 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
                     console.print(f"          [dim]{escape(where)}:[/dim] {escape(e.line)}")
             if f.fix and (f.status in (Status.FAIL, Status.WARN, Status.INFO)) and (verbose or not f.caused_by):
                 console.print(f"        [bold]Fix:[/bold] {escape(f.fix.summary)}")
-                for cmd in f.fix.commands:
-                    console.print(f"          [cyan]$ {escape(cmd)}[/cyan]")
+                _print_fix_commands(console, f.fix, "          ")
         console.print()
 
     skipped = [f for f in report.findings if f.status == Status.SKIP]
@@ -110,16 +109,31 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
         if others:
             console.print(f"[dim]{len(others)} other finding(s) follow from it: "
                           f"{', '.join(f.id for f in others)}[/dim]")
-        if root.fix and root.fix.commands:
+        if root.fix and (root.fix.commands or root.fix.alternatives):
             console.print("Fix it first:")
-            for cmd in root.fix.commands:
-                console.print(f"  [cyan]$ {escape(cmd)}[/cyan]")
+            _print_fix_commands(console, root.fix, "  ")
     counts = report.counts()
     colour = "red" if counts["fail"] else ("yellow" if counts["warn"] or counts["error"] else "green")
     dur = report.meta.get("duration_s")
     tail = f" [dim]({dur:.2f} s)[/dim]" if isinstance(dur, (int, float)) else ""
     verdict = "No issues found!" if not (counts["fail"] or counts["warn"] or counts["error"]) else "Issues found."
     console.print(f"[{colour}]{verdict}[/{colour}] {summary_line(report)}{tail}")
+
+
+def _print_fix_commands(console, fix, indent: str) -> None:
+    """The commands, then each alternative (instead of them, never after them), then how to verify."""
+    from rich.markup import escape
+
+    for cmd in fix.commands:
+        console.print(f"{indent}[cyan]$ {escape(cmd)}[/cyan]")
+    for alt in fix.alternatives:
+        console.print(f"{indent}[bold]Or instead[/bold], {escape(alt.when)}:")
+        for cmd in alt.commands:
+            console.print(f"{indent}  [cyan]$ {escape(cmd)}[/cyan]")
+    if fix.verify:
+        console.print(f"{indent}[bold]Verify:[/bold]")
+        for cmd in fix.verify:
+            console.print(f"{indent}  [cyan]$ {escape(cmd)}[/cyan]")
 
 
 def render_quiet(report: Report, strict: bool = False, file=None) -> None:

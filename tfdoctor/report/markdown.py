@@ -21,6 +21,19 @@ def _code(text: str) -> str:
     return _cell(text).replace("`", "'")[:400]
 
 
+def _fix_blocks(fix, indent: str) -> list[str]:
+    """The commands, each alternative (instead of them), and the verify step, as shell blocks."""
+    def block(cmds):
+        return [f"{indent}```sh", *[f"{indent}{c}" for c in cmds], f"{indent}```"] if cmds else []
+
+    out = block(fix.commands)
+    for alt in fix.alternatives:
+        out += [f"{indent}Or instead, {alt.when}:", *block(alt.commands)]
+    if fix.verify:
+        out += [f"{indent}Verify:", *block(fix.verify)]
+    return out + ([""] if out and not indent else [])
+
+
 def render(report: Report) -> str:
     out = [f"## tfdoctor {__version__} report", ""]
     src = report.meta.get("source", {})
@@ -31,8 +44,7 @@ def render(report: Report) -> str:
         out += [f"**Root cause:** {root.summary} (`{root.id}`)", ""]
         if root.fix:
             out += [f"**Fix:** {root.fix.summary}", ""]
-            if root.fix.commands:
-                out += ["```sh", *root.fix.commands, "```", ""]
+            out += _fix_blocks(root.fix, "")
     out += ["| Status | Finding | Summary |", "|---|---|---|"]
     for f in report.findings:
         note = f" (caused by `{f.caused_by}`)" if f.caused_by else ""
@@ -43,8 +55,7 @@ def render(report: Report) -> str:
         out += ["### Other fixes", ""]
         for f in fixes:
             out += [f"- `{f.id}`: {f.fix.summary}"]
-            if f.fix.commands:
-                out += ["  ```sh", *[f"  {c}" for c in f.fix.commands], "  ```"]
+            out += _fix_blocks(f.fix, "  ")
         out.append("")
     with_evidence = [f for f in report.findings if f.evidence and f.status in (Status.FAIL, Status.WARN)]
     if with_evidence:
