@@ -9,15 +9,6 @@ from hypothesis import settings
 
 from tfdoctor.host import NOT_INSTALLED, CommandResult, command_key
 
-# Hypothesis builds its table of Unicode characters on the first text strategy it draws and caches it in .hypothesis/,
-# which a fresh clone (CI) does not have: on a loaded machine that first draw took over a second inside whichever test
-# came first and failed its too_slow health check. Build the table once here, outside any test.
-try:
-    from hypothesis.internal.charmap import charmap as _hypothesis_charmap
-
-    _hypothesis_charmap()
-except Exception:  # noqa: BLE001 - an internal of hypothesis: a newer release may move it; the tests still run
-    pass
 # No per-example deadline: a loaded CI machine is slower than a developer's, and these tests assert behaviour, not speed
 # (benchmarks/ measures speed).
 settings.register_profile("tfdoctor", deadline=None)
@@ -74,6 +65,19 @@ class FakeHost:
 
     def tensorflow(self, python, timeout):
         return self._tf
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_unicode_table():
+    """Hypothesis builds its table of Unicode characters on the first text strategy it draws and caches it in
+    .hypothesis/, which a fresh clone (CI) does not have: on a loaded machine that first draw took over a second
+    inside whichever test came first and failed its too_slow health check. Build the table once, before any test."""
+    try:
+        from hypothesis.internal.charmap import charmap
+
+        charmap()
+    except Exception:  # noqa: BLE001 - an internal of hypothesis: a newer release may move it; the tests still run
+        pass
 
 
 @pytest.fixture

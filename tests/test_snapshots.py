@@ -172,7 +172,8 @@ def test_cuda_10_libraries_get_cuda_10_packages_not_cuda_11_advice(tmp_path):
 
 def test_cudnn_version_mismatch_fix_names_the_exact_minimum(tmp_path):
     f = _log_only(tmp_path, "cudnn_version_mismatch_tf2_18").get("tf.cuda-libs")
-    assert f.fix.commands == ("pip install 'nvidia-cudnn-cu12>=9.3.0'",)
+    # pinned below the next major: nvidia-cudnn-cu12 alone would install whatever cuDNN is newest
+    assert f.fix.commands == ("python3 -m pip install 'nvidia-cudnn-cu12>=9.3.0,<10'",)
 
 
 def test_could_not_find_cuda_drivers_alone_is_a_warning_with_the_pip_fix(tmp_path):

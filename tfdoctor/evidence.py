@@ -119,9 +119,47 @@ ANY = "any"
 
 @lru_cache(maxsize=16)
 def _entries(kind: str) -> tuple[Entry, ...]:
-    if kind == ANY:
+    # A kernel log read from the journal holds other programs' lines too (`gdm3[7055]: modprobe: ERROR: could not
+    # insert 'nvidia': Key was rejected by service`, `nvidia-settings: ERROR: NVIDIA driver is not loaded`): it is read
+    # with every catalogue but TensorFlow's, like a pasted output of an unknown program.
+    if kind in (ANY, "kernel"):
         return tuple(e for e in catalogue() if e.source_kind != "tensorflow")
     return tuple(e for e in catalogue() if e.source_kind == kind)
+
+
+class _Matcher:
+    """All of one catalogue's patterns in one RE2 set: one linear pass per line says which entries can match, and
+    only those are searched again for their named groups."""
+
+    def __init__(self, entries: tuple[Entry, ...]):
+        import re2
+
+        self.entries = entries
+        self._set = re2.Set.SearchSet(textmatch._options(0))
+        for e in entries:
+            prefix = "(?i)" if e.pattern.flags & textmatch.IGNORECASE else ""
+            self._set.Add(prefix + e.pattern.pattern)
+        self._set.Compile()
+
+    def matching(self, line: str) -> list[Entry]:
+        return [self.entries[i] for i in sorted(self._set.Match(line) or ())]
+
+
+@lru_cache(maxsize=16)
+def _matcher(kind: str) -> _Matcher:
+    return _Matcher(_entries(kind))
+
+
+# Typographic quotes that forums and word processors put into pasted logs, and the ASCII that programs printed.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+                         "\u00a0": " ", "\u2009": " ", "\u202f": " "})
+
+
+def normalise(line: str) -> str:
+    """A line as the program printed it: typographic quotes and no-break spaces that a forum or a word processor
+    put in are turned back into ASCII (`Could not load dynamic library ‘libcusolver.so.10’`)."""
+    return line.translate(_QUOTES)
 
 
 # -- kernel log forms --------------------------------------------------------------------------------------------
@@ -129,14 +167,19 @@ def _entries(kind: str) -> tuple[Entry, ...]:
 # `[   12.345678] `, `[Mon Jan  1 12:00:00 2024] ` (dmesg -T), `<4>[   12.3] ` (raw printk level)
 _DMESG = textmatch.compile(r"^\s*(?:<\d>)?\[\s*(?:\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4})\]\s?")
 # `Jan 01 12:00:00 host kernel: `, `2024-01-01T12:00:00+0000 host kernel: ` (journalctl, syslog), optionally followed by
-# a dmesg timestamp (syslog of older kernels)
-_JOURNAL = textmatch.compile(r"^\s*(?:[A-Z][a-z]{2}\s+\d{1,2} [\d:]{8}|\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d{2}:?\d{2}|Z)?)"
-                             r" \S+ kernel: (?:\[\s*\d+\.\d+\] )?")
+# a dmesg timestamp (syslog of older kernels). The month is the locale's (`mar 06`, `Mär 06`, `okt. 14`), and the
+# program is any (`gdm3[7055]: modprobe: ERROR: ...`): the journal holds every program's lines.
+_JOURNAL = textmatch.compile(r"^\s*(?:\S{2,5}\.?\s+\d{1,2}\.?,? [\d:]{8}(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][\d:.,]+"
+                             r"(?:[+-]\d{2}:?\d{2}|Z)?) \S+ (?:kernel|[^\s:\[\]]{1,80}(?:\[\d+\])?): "
+                             r"(?:\[\s*\d+\.\d+\] )?")
+# `kernel: NVRM: ...` as journalctl -o cat, or a copy that kept only the program's name
+_BARE_KERNEL = textmatch.compile(r"^\s*kernel: (?:\[\s*\d+\.\d+\] )?")
 # Talos: `172.20.0.2: kern: warning: [2024-01-01T12:00:00.000Z]: ` (node prefix optional)
 _TALOS = textmatch.compile(r"^\s*(?:\S+: )?kern:\s+[a-z]+: \[[^\]]{1,40}\]: ")
 # A line that continues the previous message: indented with no timestamp of its own (journalctl wraps multi-line
 # NVRM messages so), or a bare `NVRM:` line after a timestamped one (dmesg prints the rest of a message so).
 _CONTINUATION = textmatch.compile(r"^\s{4,}\S")
+_NVRM_REPEAT = textmatch.compile(r"\s+NVRM:\s+")
 
 
 def strip_kernel_prefix(line: str) -> tuple[str, bool]:
@@ -146,7 +189,7 @@ def strip_kernel_prefix(line: str) -> tuple[str, bool]:
 
 
 def _split_prefix(line: str) -> tuple[str, str]:
-    for rx in (_JOURNAL, _TALOS, _DMESG):
+    for rx in (_JOURNAL, _TALOS, _DMESG, _BARE_KERNEL):
         m = rx.match(line)
         if m:
             return line[m.end():], line[:m.end()].strip()
@@ -162,7 +205,7 @@ def kernel_messages(text: str | None):
     out: list[tuple[int, str]] = []
     last_prefix = None
     for no, raw in enumerate((text or "").splitlines()[:MAX_LINES], 1):
-        raw = raw.replace("#012", " ")
+        raw = normalise(raw.replace("#012", " "))
         msg, prefix = _split_prefix(raw)
         prefixed, same_time = bool(prefix), prefix == last_prefix
         last_prefix = prefix or last_prefix
@@ -176,7 +219,7 @@ def kernel_messages(text: str | None):
             prev_no, prev = out[-1]
             joined = f"{prev} {raw.strip()}"
             # `NVRM: ` repeated at the start of a continuation is not part of the sentence
-            out[-1] = (prev_no, joined.replace(" NVRM: ", " ") if prev.startswith("NVRM:") else joined)
+            out[-1] = (prev_no, _NVRM_REPEAT.sub(" ", joined) if prev.startswith("NVRM:") else joined)
             continue
         out.append((no, msg.rstrip()))
     return out
@@ -202,24 +245,51 @@ def relevant_kernel_lines(text: str | None, limit: int = KERNEL_LOG_MAX_LINES) -
 # -- matching ----------------------------------------------------------------------------------------------------
 
 
+# A message that a forum, a terminal or an e-mail wrapped onto the next lines is matched on the lines joined; only
+# for text of moderate size (a real paste), since every window is another pass.
+WINDOW_MAX_LINES = 5000
+
+
 def observe(source: Source) -> list[Observation]:
-    """Every known message in one source, in order. Never raises."""
+    """Every known message in one source, in order. Never raises.
+
+    Each line is matched as it is and, where a message did not match on a line alone, joined with the next one or
+    two (a message wrapped by a forum or a terminal: `Ignoring gpu device (...)` / `with Cuda compute capability
+    3.0. ...`)."""
     entries = _entries(source.kind)
     if not entries:
         return []
-    out: list[Observation] = []
-    for no, line in source.iter_lines():
-        if not line or len(line.strip()) < 4:
-            continue
-        capped = line[:textmatch.MAX_LINE]
-        for e in entries:
-            m = e.pattern.search(capped)
-            if m is None:
-                continue
-            groups = tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items() if isinstance(v, str)))
-            out.append(Observation(e.id, e.claims, source.name, no, capped.strip()[:1000], STRENGTH[e.strength],
-                                   e.severity, groups))
-    return out
+    matcher = _matcher(source.kind)
+    lines = [(no, normalise(line[:textmatch.MAX_LINE])) for no, line in source.iter_lines()
+             if line and len(line.strip()) >= 4]
+    out: list[tuple[int, int, Observation]] = []
+    seen: set[tuple[str, int]] = set()
+
+    def record(e: Entry, no: int, text: str, order: int) -> None:
+        m = e.pattern.search(text)
+        if m is None:
+            return
+        groups = tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items() if isinstance(v, str)))
+        out.append((no, order, Observation(e.id, e.claims, source.name, no, text.strip()[:1000],
+                                           STRENGTH[e.strength], e.severity, groups)))
+        seen.add((e.id, no))
+
+    for no, line in lines:
+        for e in matcher.matching(line):
+            record(e, no, line, 0)
+    if len(lines) <= WINDOW_MAX_LINES:
+        for i in range(len(lines) - 1):
+            for width in (2, 3):
+                part = lines[i:i + width]
+                if len(part) < width:
+                    break
+                text = " ".join(t.strip() for _, t in part)[:textmatch.MAX_LINE]
+                nos = [no for no, _ in part]
+                for e in matcher.matching(text):
+                    if not any((e.id, no) in seen for no in nos):
+                        record(e, nos[0], text, width)
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [o for _, _, o in out]
 
 
 def observe_all(sources) -> list[Observation]:

@@ -1,36 +1,23 @@
 """Read a TensorFlow log: which known messages it holds, and what they say (missing libraries, cuInit's error,
 compute capabilities, cuDNN versions).
 
-The table of known messages is data in the knowledge base (`knowledge.log_messages()`, each with its TensorFlow
-source); this module only applies it line by line and pulls the variable parts out. It works on a log alone, so a
-snapshot holding nothing but the `tensorflow.log` a user pasted into an issue still gets its findings.
-Never raises on any text.
+The messages are the evidence layer's catalogue (tfdoctor/knowledge/messages.json, source kind `tensorflow`): this
+module only reads the named parts of the lines that matched, so that every release's wording of a message (TensorFlow
+0.x's `Ignoring gpu device (...)` and 1.x's `Ignoring visible gpu device (...)`, `Could not dlopen library` and `Could
+not load dynamic library`) gives the same facts. It works on a log alone, so a snapshot holding nothing but the
+`tensorflow.log` a user pasted into an issue still gets its findings. Never raises on any text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from tfdoctor import textmatch
 
 MAX_LINES = 200_000
-MAX_LINE = 20_000
 
-# Variable parts of known messages, by what they name (not by message kind: several kinds name a library).
-# every release's wording of "this library could not be loaded": 2.x, 0.x-1.x, and a 1.x wheel's import failure
-_DSO_FAILED = textmatch.compile(r"Could not load dynamic library '([^']+)'|Couldn't open CUDA library "
-                                r"(lib[A-Za-z0-9_]+\.so(?:\.[0-9]+)*)\.? LD_LIBRARY_PATH|ImportError: "
-                                r"(lib[A-Za-z0-9_]+\.so(?:\.[0-9]+)*): cannot open shared object file")
-_DSO_OK = textmatch.compile(r"Successfully opened (?:dynamic|CUDA) library (\S+)")
-_CUINIT = textmatch.compile(r"failed call to cuInit:\s*(.*)$")
 _CUDA_ERR_NAME = textmatch.compile(r"\b(CUDA_ERROR_[A-Z_]+)\b")
-_CUDA_ERR_CODE = textmatch.compile(r"\((-?\d{1,4})\)\s*$")
-_CC = textmatch.compile(r"compute capability[: ]+(\d+\.\d+)")
-_MIN_CC = textmatch.compile(r"minimum required Cuda capability is (\d+\.\d+)")
-_CUDNN_MISMATCH = textmatch.compile(r"Loaded runtime CuDNN library: (\d+(?:\.\d+)*) but source was compiled with: (\d+(?:\.\d+)*)")
-_CPU_MISSING = textmatch.compile(r"compiled to use (\S+) instructions, but these aren't available")
-_DEVICE_NAME = textmatch.compile(r"name: ([^,]+), pci bus id")
+_DEVICE_NAME = textmatch.compile(r"name: ([^,()]+)")
 
 
 @dataclass(frozen=True)
@@ -40,11 +27,15 @@ class LogMatch:
     kind: str
     line_no: int  # 1-based
     line: str
-    severity: str = ""  # the knowledge base's hint: info / warn / error / fatal
+    severity: str = ""  # the catalogue's hint: info / problem ...
     groups: tuple[tuple[str, str], ...] = ()
+    claims: tuple[tuple[str, object], ...] = ()
 
     def group(self, name: str) -> str | None:
         return next((v for k, v in self.groups if k == name), None)
+
+    def claim(self, question: str):
+        return next((v for q, v in self.claims if q == question), None)
 
 
 @dataclass(frozen=True)
@@ -52,9 +43,9 @@ class LogAnalysis:
     """What a TensorFlow log says, read line by line against the known messages."""
 
     matches: tuple[LogMatch, ...] = ()
-    missing_libraries: tuple[str, ...] = ()  # sonames from "Could not load dynamic library"
-    loaded_libraries: tuple[str, ...] = ()  # sonames from "Successfully opened dynamic library"
-    cuda_error: str | None = None  # the token after "failed call to cuInit:", e.g. CUDA_ERROR_NO_DEVICE
+    missing_libraries: tuple[str, ...] = ()  # sonames TensorFlow could not load, in any release's wording
+    loaded_libraries: tuple[str, ...] = ()  # sonames it opened
+    cuda_error: str | None = None  # cuInit's error, e.g. CUDA_ERROR_NO_DEVICE, or "UNKNOWN ERROR (303)"
     cuda_error_code: int | None = None  # 303 for "UNKNOWN ERROR (303)"
     compute_capabilities: tuple[str, ...] = ()  # CCs the log mentions (device created, no kernels, ignored)
     min_required_cc: str | None = None
@@ -63,7 +54,7 @@ class LogAnalysis:
     cpu_missing_instructions: tuple[str, ...] = ()
     gpu_names: tuple[str, ...] = ()
     lines: int = 0
-    table_error: str | None = None  # the knowledge base's message table could not be read
+    table_error: str | None = None  # the catalogue could not be read
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -76,68 +67,49 @@ class LogAnalysis:
     def first(self, kind: str) -> LogMatch | None:
         return next((m for m in self.matches if m.kind == kind), None)
 
-
-@lru_cache(maxsize=1)
-def _table() -> tuple[tuple[str, textmatch.Pattern, str], ...]:
-    """(kind, compiled pattern, severity hint) for every known message in the knowledge base."""
-    from tfdoctor.knowledge import loader as kb
-
-    out = []
-    for msg in kb.log_messages():
-        out.append((msg.kind, msg.pattern, getattr(msg, "severity_hint", "") or ""))
-    return tuple(out)
+    def first_claiming(self, question: str, value=True) -> LogMatch | None:
+        """The first line whose message establishes `question` = `value` (e.g. tf.sees_gpu = True: any release's
+        wording of 'a GPU device was created')."""
+        return next((m for m in self.matches if m.claim(question) == value), None)
 
 
 def analyse_log(text: str | None) -> LogAnalysis:
-    """Match every line of a TensorFlow log against the known messages; never raises."""
+    """Match every line of a TensorFlow log against the catalogue; never raises."""
     if not text:
         return LogAnalysis()
+    lines = tuple(text.splitlines()[:MAX_LINES])
     try:
-        table = _table()
-    except Exception as exc:  # the knowledge base is broken or missing: say so, match nothing
-        return LogAnalysis(lines=text.count("\n") + 1, table_error=f"{type(exc).__name__}: {exc}")
-    matches: list[LogMatch] = []
+        from tfdoctor.evidence import Source, observe
+
+        observations = observe(Source("tensorflow", "tensorflow.log", lines=lines))
+    except Exception as exc:  # noqa: BLE001 - a broken catalogue is a bug in tfdoctor: say so, match nothing
+        return LogAnalysis(lines=len(lines), table_error=f"{type(exc).__name__}: {exc}")
+    matches = tuple(LogMatch(o.message, o.line_no, o.line, o.severity, o.groups, o.claims) for o in observations)
     missing: dict[str, None] = {}
     loaded: dict[str, None] = {}
     ccs: dict[str, None] = {}
     names: dict[str, None] = {}
     cpu_missing: dict[str, None] = {}
-    cuda_error = None
-    cuda_code = None
-    min_cc = None
-    cudnn_loaded = cudnn_compiled = None
-    lines = text.splitlines()[:MAX_LINES]
-    for no, raw in enumerate(lines, 1):
-        line = raw[:MAX_LINE]
-        for kind, pattern, severity in table:
-            m = pattern.search(line)
-            if not m:
-                continue
-            groups = {k: v for k, v in m.groupdict().items() if isinstance(v, str)}
-            extra = _extract(line)
-            for k, v in extra.items():
-                groups.setdefault(k, v)
-            matches.append(LogMatch(kind, no, line.strip(), severity, tuple(sorted(groups.items()))))
-        # What the line names, whatever kind the table gave it: the table says which message it is, these say
-        # which library, which error, which card.
-        if (lib := _DSO_FAILED.search(line)) is not None:
-            missing.setdefault(lib.group(1) or lib.group(2) or lib.group(3))
-        if (lib := _DSO_OK.search(line)) is not None:
-            loaded.setdefault(lib.group(1))
-        if cuda_error is None and (c := _CUINIT.search(line)) is not None:
-            cuda_error, cuda_code = _cuda_error(c.group(1))
-        for cc in _CC.findall(line):
-            ccs.setdefault(cc)
-        if (mc := _MIN_CC.search(line)) is not None:
-            min_cc = mc.group(1)
-        if (dn := _DEVICE_NAME.search(line)) is not None:
-            names.setdefault(dn.group(1).strip())
-        if cudnn_loaded is None and (cm := _CUDNN_MISMATCH.search(line)) is not None:
-            cudnn_loaded, cudnn_compiled = cm.group(1), cm.group(2)
-        if (cpu := _CPU_MISSING.search(line)) is not None:
-            cpu_missing.setdefault(cpu.group(1))
+    cuda_error = cuda_code = min_cc = cudnn_loaded = cudnn_compiled = None
+    for m in matches:
+        lib = m.group("library")
+        if lib:
+            (missing if m.claim("tf.libraries_missing") else loaded).setdefault(lib)
+        if m.group("cc"):
+            ccs.setdefault(m.group("cc"))
+        if m.group("min_cc"):
+            min_cc = m.group("min_cc")
+        name = (m.group("name") or _name_in(m.group("device_desc")) or "").split(" compute capability")[0]
+        if name and (m.claim("gpu.present") or m.claim("tf.sees_gpu")):
+            names.setdefault(name.strip())
+        if m.kind == "cuinit-error" and cuda_error is None:
+            cuda_error, cuda_code = _cuda_error(m)
+        if m.kind == "cudnn-version-mismatch" and cudnn_loaded is None:
+            cudnn_loaded, cudnn_compiled = _cudnn_version(m.group("loaded")), _cudnn_version(m.group("compiled"))
+        if m.kind == "cpu-missing-instructions" and m.group("instructions"):
+            cpu_missing.setdefault(m.group("instructions"))
     return LogAnalysis(
-        matches=tuple(matches),
+        matches=matches,
         missing_libraries=tuple(missing),
         loaded_libraries=tuple(loaded),
         cuda_error=cuda_error,
@@ -152,39 +124,29 @@ def analyse_log(text: str | None) -> LogAnalysis:
     )
 
 
-def _extract(line: str) -> dict[str, str]:
-    """Named values a matched line carries (library, cuda_error, compute_capability...)."""
-    out: dict[str, str] = {}
-    if (m := _DSO_FAILED.search(line)) or (m := _DSO_OK.search(line)):
-        out["library"] = next(g for g in m.groups() if g)
-    if (m := _CUINIT.search(line)) is not None:
-        token, code = _cuda_error(m.group(1))
-        if token:
-            out["cuda_error"] = token
-        if code is not None:
-            out["cuda_error_code"] = str(code)
-    if (m := _CC.search(line)) is not None:
-        out["compute_capability"] = m.group(1)
-    if (m := _MIN_CC.search(line)) is not None:
-        out["min_compute_capability"] = m.group(1)
-    if (m := _CUDNN_MISMATCH.search(line)) is not None:
-        out["cudnn_loaded"], out["cudnn_compiled"] = m.group(1), m.group(2)
-    if (m := _CPU_MISSING.search(line)) is not None:
-        out["instructions"] = m.group(1)
-    return out
+def _name_in(desc: str | None) -> str | None:
+    m = _DEVICE_NAME.search(desc or "")
+    return m.group(1).strip() if m else None
 
 
-def _cuda_error(rest: str) -> tuple[str | None, int | None]:
-    """The error token after "failed call to cuInit:" as the fixtures spell it, and its numeric code if printed.
+def _cudnn_version(v: str | None) -> str | None:
+    """cuDNN's version as a dotted string: TensorFlow 0.x-1.x printed it as an integer (7102 = 7.1.2, 5103 = 5.1.3;
+    cudnnGetVersion() is major*1000 + minor*100 + patch for cuDNN up to 8)."""
+    if not v or "." in v or not v.isdigit() or len(v) != 4:
+        return v
+    n = int(v)
+    return f"{n // 1000}.{n % 1000 // 100}.{n % 100}"
+
+
+def _cuda_error(m: LogMatch) -> tuple[str | None, int | None]:
+    """cuInit's error as the log spells it, and its numeric code when printed.
 
     Old TF: "CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected"; new TF:
-    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)".
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"; some releases: "CUresult(-1)".
     """
-    rest = rest.strip()
-    code = None
-    if (m := _CUDA_ERR_CODE.search(rest)) is not None:
-        code = int(m.group(1))
-    if (m := _CUDA_ERR_NAME.search(rest)) is not None:
-        return m.group(1), code
-    tail = rest.rsplit("cuInit:", 1)[-1].strip()
-    return (tail or None), code
+    code = m.group("code") or m.group("cuda_code")
+    number = int(code) if code and code.lstrip("-").isdigit() else None
+    error = m.group("error")
+    if error and (name := _CUDA_ERR_NAME.search(error)) is not None:
+        return name.group(1), number
+    return error, number

@@ -275,9 +275,10 @@ def _cc_from_log(tf) -> Finding:
     m = log.first("gpu-below-min-cc")
     if m is not None:
         cc = m.group("cc") or (log.compute_capabilities[0] if log.compute_capabilities else None)
+        name = (m.group("name") or "").split(" compute capability")[0].strip() or None
         b = _kb().newest_tf_supporting_cc(cc) if cc else None
-        return fail("compat.compute-capability", f"TensorFlow ignored a GPU of compute capability {cc} (minimum "
-                    f"{m.group('min_cc') or log.min_required_cc})", m.line,
+        return fail("compat.compute-capability", f"TensorFlow ignored {name or 'a GPU'} of compute capability {cc} "
+                    f"(minimum {m.group('min_cc') or log.min_required_cc})", m.line,
                     fix=Fix(f"Install TensorFlow {b.version}, the newest with kernels for it."
                             if b else "This GPU is too old for any TensorFlow 2 wheel; build from source.",
                             (f"pip install 'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'",)
@@ -292,7 +293,7 @@ def _cc_from_log(tf) -> Finding:
         return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU",
                     log.first("kernel-image-invalid").line,
                     fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
-    m = log.first("device-created")
+    m = next((x for x in log.matches if x.claim("tf.sees_gpu") is True and x.group("cc")), None)
     if m is not None:
         return ok("compat.compute-capability", f"TensorFlow created a GPU device (compute capability "
                   f"{m.group('cc')})", m.line)

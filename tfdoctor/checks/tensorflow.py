@@ -493,20 +493,30 @@ def _driver_library_fix(facts) -> Fix:
 
 
 def _cudnn_mismatch(tf) -> Finding | None:
-    if not tf.log.cudnn_loaded:
+    """TensorFlow refused the cuDNN it loaded: another version than the one it was built with (any release's wording)."""
+    log = tf.log
+    m = log.first("cudnn-version-mismatch")
+    if m is None or not log.cudnn_loaded:
         return None
-    return fail("tf.cuda-libs", f"cuDNN {tf.log.cudnn_loaded} is loaded but TensorFlow was built with "
-                f"{tf.log.cudnn_compiled}", f"`{tf.log.first('cudnn-version-mismatch').line}`",
-                fix=Fix("Install the cuDNN TensorFlow was built with (an older copy on LD_LIBRARY_PATH or in conda "
-                        "often wins).", (_cudnn_install(tf),)))
-
-
-def _cudnn_install(tf) -> str:
-    compiled = tf.log.cudnn_compiled or ""
-    major = compiled.split(".")[0] if compiled else "9"
-    cuda_major = (tf.build.cuda_version or "12").split(".")[0] if tf.build else "12"
-    return f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'" \
-        if compiled and major.isdigit() else f"{python_cmd(tf)} -m pip install nvidia-cudnn-cu{cuda_major}"
+    compiled, loaded = log.cudnn_compiled or "", log.cudnn_loaded
+    major = compiled.split(".")[0]
+    verify = ("ldconfig -p | grep libcudnn   # verify: one libcudnn, the version TensorFlow was built with",)
+    if major.isdigit() and int(major) >= 8:
+        # cuDNN 8 and newer come as pip wheels per CUDA major (nvidia-cudnn-cu11 / -cu12)
+        cuda_major = (tf.build.cuda_version or "").split(".")[0] if tf.build is not None else ""
+        cuda_major = cuda_major or ("11" if major == "8" and compiled < "8.9" else "12")
+        cmds = (f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'",)
+        summary = ("Install the cuDNN TensorFlow was built with into the same interpreter; an older copy on "
+                   "LD_LIBRARY_PATH or in a conda environment wins otherwise.")
+    else:
+        # cuDNN 7 and older exist only as NVIDIA's archives and apt packages (libcudnn7 = 7.x.y.z-1+cudaX.Y)
+        cmds = (f"sudo apt install 'libcudnn{major}={compiled}*'" if major.isdigit() else "",)
+        cmds = tuple(c for c in cmds if c)
+        summary = (f"Install cuDNN {compiled}, the version this TensorFlow was built with (NVIDIA's apt repository or "
+                   f"its cuDNN archive), and take cuDNN {loaded} off the library path; or install the TensorFlow "
+                   f"release built for cuDNN {loaded}.")
+    return fail("tf.cuda-libs", f"cuDNN {loaded} is loaded but TensorFlow was built with cuDNN {compiled}",
+                f"`{m.line}`", fix=Fix(summary, cmds, verify=verify))
 
 
 def _log_tf_version(log) -> str | None:
@@ -516,12 +526,9 @@ def _log_tf_version(log) -> str | None:
 def _cuda_libs_from_log(facts, tf) -> Finding:
     """A snapshot with only TensorFlow's log: what the log says about libraries."""
     log = tf.log
-    if log.cudnn_loaded:
-        return fail("tf.cuda-libs", f"cuDNN {log.cudnn_loaded} is loaded but TensorFlow was built with "
-                    f"{log.cudnn_compiled}", f"`{log.first('cudnn-version-mismatch').line}`",
-                    fix=Fix("Install the cuDNN TensorFlow was built with; an older copy on LD_LIBRARY_PATH or in "
-                            "conda wins otherwise.", (f"pip install 'nvidia-cudnn-cu{_cuda_major_for_cudnn(log)}"
-                                                      f">={log.cudnn_compiled}'",)))
+    cudnn = _cudnn_mismatch(tf)
+    if cudnn is not None:
+        return cudnn
     if log.missing_libraries:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
         cuda = _cuda_for_libs(runtime, log)
@@ -620,11 +627,6 @@ def library_install_commands(runtime: list[str], cuda: str | None, tf_version: s
         cmds.append(f"python -m pip install 'tensorflow[and-cuda]=={b.version}.*'   # alternative: TensorFlow "
                     "with its CUDA libraries as pip wheels")
     return tuple(cmds)
-
-
-def _cuda_major_for_cudnn(log) -> str:
-    compiled = log.cudnn_compiled or ""
-    return "11" if compiled.startswith("8.") and compiled < "8.9" else "12"
 
 
 # ----------------------------------------------------------------------------------------------- tf.gpu-visible
@@ -728,9 +730,9 @@ def _gpu_op_fix(tf, bad) -> Fix:
 
 def _gpu_visible_from_log(facts, tf) -> Finding:
     log = tf.log
-    created = [m for m in log.matches if m.kind == "device-created"]
+    created = [m for m in log.matches if m.claim("tf.sees_gpu") is True]
     if created:
-        names = sorted({m.group("name") or "GPU" for m in created})
+        names = sorted({(m.group("name") or "GPU").strip() for m in created})
         return ok("tf.gpu-visible", f"TensorFlow's log shows a GPU device created: {', '.join(names)}",
                   created[0].line)
     reason = _why_no_gpu(log)
