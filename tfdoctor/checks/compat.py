@@ -16,7 +16,7 @@ from tfdoctor.checks.tensorflow import (
     python_minor,
     tf_facts,
 )
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 
 def driver_version(facts) -> str | None:
@@ -318,6 +318,9 @@ def _cc_from_log(tf) -> Finding:
 def check_python(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is None or tf.source != "child":
+        no_wheel = _no_wheel_from_pip(facts)
+        if no_wheel is not None:
+            return no_wheel
         return skip("compat.python", "no TensorFlow probe record")
     py = python_minor(tf)
     if py is None:
@@ -352,6 +355,68 @@ def check_python(facts) -> Finding:
                 f"({b.python_min} to {b.python_max})", f"source: {b.source}",
                 fix=Fix(f"Use Python {b.python_min} to {b.python_max} for TensorFlow {b.version}"
                         + (f", or TensorFlow {newest.version} for Python {py}." if newest else "."), tuple(fix_cmds)))
+
+
+def _python_from_offered(versions: str | None) -> str | None:
+    """The Python minor whose TensorFlow wheels pip offered: pip lists only the releases with a wheel for this
+    interpreter, so the oldest one listed is the first release for its Python (2.16.0rc0 -> 3.12). None when the list
+    is empty or older than the knowledge base can tell."""
+    from tfdoctor.knowledge.loader import parse_version
+
+    offered = [parse_version(v)[:2] for v in (versions or "").replace(" ", "").split(",") if v[:1].isdigit()]
+    if not offered:
+        return None
+    oldest = ".".join(map(str, min(offered)))
+    builds = _kb().tf_versions()
+    if oldest not in {b.version for b in builds} or oldest == builds[0].version:
+        return None  # older than the knowledge base reaches: its first release may not be this Python's first
+    pys = [f"3.{n}" for n in range(5, 20)]
+    first = {py: next((b.version for b in builds if b.supports_python(py)), None) for py in pys}
+    found = [py for py, v in first.items() if v == oldest]
+    return found[0] if len(found) == 1 else None
+
+
+def _no_wheel_from_pip(facts) -> Finding | None:
+    """pip found no TensorFlow wheel for the interpreter (a pasted `pip install tensorflow...` error)."""
+    belief = facts.machine.belief("tf.wheel_available")
+    obs = facts.machine.observed("pip-no-tensorflow-wheel")
+    if belief.value is not False or not obs:
+        return None
+    req = next((o.group("requirement") for o in obs if o.group("requirement")), "tensorflow")
+    offered = next((o.group("versions") for o in obs if o.group("versions") is not None), None)
+    wanted = minor(req.split("==", 1)[1]) if "==" in req else None
+    kb = _kb()
+    build = kb.tf_build(wanted) if wanted else None
+    target = build or kb.tf_versions()[-1]
+    py = _python_from_offered(offered)
+    details = [e.describe() for e in belief.evidence[:2]]
+    if py:
+        details.append(f"the releases pip offers ({offered.strip()[:120]}) are those with wheels for Python {py}")
+    if offered is not None and offered.strip() == "none":
+        details.append("pip offers no release at all: this interpreter's Python version (or a 32-bit Python, or the "
+                       "platform) has no TensorFlow wheel")
+    name = req.split("==")[0].split("[")[0]
+    pin = f"=={target.version}.*"
+    venv = f".venv-tf{target.version.replace('.', '')}"
+    alternatives = [Alternative("with conda", (f"conda create -y -n tf{target.version.replace('.', '')} "
+                                               f"python={target.python_max}",
+                                               f"conda run -n tf{target.version.replace('.', '')} python -m pip install "
+                                               f"'{name}{pin}'"))]
+    if py:
+        newest = newest_tf_for_python(py)
+        if newest is not None and newest.version != target.version:
+            alternatives.append(Alternative(f"keep Python {py}: TensorFlow {newest.version}, the newest release for it",
+                                            (f"python{py} -m pip install 'tensorflow=={newest.version}.*'",)))
+    where = f"Python {py}" if py else "this interpreter"
+    return Finding("compat.python", Status.FAIL,
+                   f"pip finds no {name} {wanted or ''} wheel for {where}: TensorFlow {target.version} needs Python "
+                   f"{target.python_min} to {target.python_max}".replace("  ", " "), tuple(details),
+                   fix=Fix(f"Install TensorFlow {target.version} into a Python {target.python_max} environment.",
+                           (f"python{target.python_max} -m venv {venv}",
+                            f"{venv}/bin/python -m pip install '{name}{pin}'"),
+                           alternatives=tuple(alternatives),
+                           verify=(f"{venv}/bin/python -c 'import tensorflow as tf; print(tf.__version__)'",)),
+                   evidence=belief.evidence)
 
 
 __all__ = ["ubuntu_driver_package", "driver_version", "minor"]

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, fail, info, ok, skip
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip
 
 # /proc/cpuinfo flag -> the name TensorFlow's cpu_feature_guard prints
 FEATURES = (("avx", "AVX"), ("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX512F"), ("avx512_vnni", "AVX512_VNNI"),
             ("avx512_bf16", "AVX512_BF16"), ("avx512_fp16", "AVX512_FP16"), ("avx_vnni", "AVX_VNNI"),
             ("amx_tile", "AMX_TILE"), ("amx_int8", "AMX_INT8"), ("amx_bf16", "AMX_BF16"), ("sse4_2", "SSE4.2"))
+
+
+AVX_FIX = Fix("Run TensorFlow on a CPU with AVX, or build it from source without AVX.", (),
+              alternatives=(Alternative("in a virtual machine whose host CPU has AVX: give the VM the host's CPU model "
+                                        "(libvirt: <cpu mode='host-passthrough'/> in `virsh edit`; QEMU: -cpu host), "
+                                        "then restart the VM", ()),),
+              verify=("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX",))
 
 
 def _gib(n: int | None) -> str:
@@ -31,6 +38,15 @@ def _gib(n: int | None) -> str:
 )
 def check_avx(facts) -> Finding:
     cpu = facts.cpu
+    crashed = facts.machine.belief("cpu.tf_instructions_missing")
+    if cpu.source == "none" and crashed.value is True:
+        # The CPU's flags are unknown, but TensorFlow died with SIGILL (or said so): TensorFlow's x86 wheels use AVX
+        # since 1.6, and the maintainers' answer to "Illegal instruction" on import is a CPU without AVX.
+        return Finding("cpu.avx", Status.FAIL, "TensorFlow died with an illegal instruction: this CPU (or the virtual "
+                       "CPU of this VM) most likely lacks AVX, which TensorFlow's wheels need since 1.6",
+                       tuple(e.describe() for e in crashed.evidence[:2]) + (
+                           "The CPU's flags were not recorded: the verify command below settles it.",),
+                       fix=AVX_FIX, evidence=crashed.evidence)
     if cpu.source == "none":
         return skip("cpu.avx", "/proc/cpuinfo was not readable" if facts.machine.complete else "/proc/cpuinfo was not recorded (paste the flags line of `grep -m1 flags /proc/cpuinfo`)")
     if cpu.arch == "arm":
@@ -39,10 +55,7 @@ def check_avx(facts) -> Finding:
     if "avx" not in cpu.flags:
         return fail("cpu.avx", f"{model} has no AVX: TensorFlow's wheels crash with 'Illegal instruction'",
                     f"CPU flags: {' '.join(sorted(cpu.flags))}",
-                    fix=Fix("Use a CPU with AVX, or expose the host CPU to this VM; otherwise build TensorFlow "
-                            "from source without AVX.",
-                            ("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX here",
-                             "virsh edit <vm>   # set <cpu mode='host-passthrough'/> (libvirt/KVM guests)")))
+                    fix=AVX_FIX)
     missing = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag not in cpu.flags]
     if missing:
         return info("cpu.avx", f"{model} has AVX but not {' or '.join(missing)}",

@@ -25,6 +25,8 @@ _KEY_KINDS = (
     (("NVIDIA-Linux", "sudo_NVIDIA-Linux", "sh_NVIDIA", "sudo_sh_NVIDIA", "nvidia-installer", "sudo_nvidia-installer",
       "._NVIDIA", "sudo_._NVIDIA"), "installer"),
     (("modinfo", "sudo_modinfo"), "modinfo"),
+    (("pip", "pip3", "sudo_pip", "sudo_pip3", "python_-m_pip", "python3_-m_pip", "py_-m_pip", "conda", "mamba"),
+     "pip"),
 )
 
 
