@@ -82,11 +82,25 @@ def test_nvidia_version_file():
     assert flavor in ("open", "proprietary")
 
 
-def test_kernel_log_events_api_mismatch_and_probe_not_called():
-    lines, events = driver.filter_kernel_log(snap("driver-library-mismatch-dmesg", "commands/dmesg"))
-    assert any(e.kind == "api-mismatch" for e in events)
-    _, events2 = driver.filter_kernel_log(snap("nvidia-probe-not-called", "commands/dmesg"))
-    assert events2
+def test_kernel_log_keeps_the_lines_the_evidence_layer_reads():
+    from tfdoctor.evidence import Source, observe
+
+    lines = driver.filter_kernel_log(snap("driver-library-mismatch-dmesg", "commands/dmesg"))
+    assert "nvrm-api-mismatch" in {o.message for o in observe(Source("kernel", "dmesg", "\n".join(lines)))}
+    lines = driver.filter_kernel_log(snap("nvidia-probe-not-called", "commands/dmesg"))
+    assert "nvrm-probe-not-called" in {o.message for o in observe(Source("kernel", "dmesg", "\n".join(lines)))}
+
+
+def test_apt_policy_names_the_installed_driver_and_never_an_absent_one():
+    # `apt policy nvidia-driver-435` as posted on Pop!_OS 19.10 (tests/cases/drv-module-not-loaded-after-updates-popos1910)
+    text = ("nvidia-driver-435:\n  Installed: 435.21-1pop1~1567200870~19.10~c01044a\n"
+            "  Candidate: 435.21-1pop1~1567200870~19.10~c01044a\n  Version table:\n"
+            " *** 435.21-1pop1~1567200870~19.10~c01044a 1001\n        100 /var/lib/dpkg/status\n"
+            "libnvidia-compute-470:\n  Installed: (none)\n  Candidate: 470.256.02-0ubuntu0.22.04.1\n")
+    pkgs = driver.parse_apt_policy(text)
+    assert [(p.name, p.version, p.installs_driver) for p in pkgs] == [
+        ("nvidia-driver-435", "435.21-1pop1~1567200870~19.10~c01044a", True)]
+    assert driver.installed_branch(pkgs, None) == "435"
 
 
 def test_modprobe_conf_directives_from_ubuntu_driver_package():

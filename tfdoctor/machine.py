@@ -113,7 +113,7 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
     observations = tuple(getattr(srcs, "observations", ()) or ())
 
     # -- what the probes read directly (each probe's part guarded: odd or partial facts cost only that part) ------
-    for part in (_pci, _nvml, _driver, _env, _tf):
+    for part in (_pci, _nvml, _driver, _nouveau, _env, _tf):
         try:
             part(votes, facts, complete)
         except (AttributeError, TypeError, IndexError, ValueError):
@@ -187,6 +187,32 @@ def _driver(votes, facts, complete) -> None:
             votes.add("driver.module_for_kernel", bool(d.module_resolvable), READ,
                       Evidence("modprobe --dry-run nvidia", (d.modprobe_text or "").splitlines()[0][:300]
                                if d.modprobe_text else ("modinfo nvidia: found" if d.modinfo == "ok" else "")))
+
+
+NOUVEAU_LIKE = ("nouveau", "nova_core", "nova_drm")
+
+
+def _nouveau(votes, facts, complete) -> None:
+    """Does nouveau (or nova) own the GPU? `lspci -k`'s driver in use says so directly; /proc/modules says so when
+    nouveau is loaded and the NVIDIA module is not on a machine with an NVIDIA GPU."""
+    d, pci = facts.get("driver"), facts.get("pci")
+    devs = tuple(getattr(pci, "nvidia_devices", ()) or ())
+    held = [dev for dev in devs if (dev.driver_in_use or "") in NOUVEAU_LIKE]
+    if held:
+        dev = held[0]
+        votes.add("driver.nouveau_holds", True, READ, Evidence("lspci -k", f"{dev.slot}: Kernel driver in use: "
+                                                                          f"{dev.driver_in_use}"))
+    elif devs and all(dev.driver_in_use == "nvidia" for dev in devs):
+        votes.add("driver.nouveau_holds", False, READ, Evidence("lspci -k", f"{devs[0].slot}: Kernel driver in use: "
+                                                                           "nvidia"))
+    if d is None or d.modules_source == "none":
+        return
+    src = "/proc/modules" if d.modules_source == "proc" else "lsmod"
+    loaded = [m for m in NOUVEAU_LIKE if m in d.loaded_modules]
+    if loaded and not d.nvidia_loaded and devs:
+        votes.add("driver.nouveau_holds", True, READ, Evidence(src, f"{', '.join(loaded)} loaded, nvidia not"))
+    elif not loaded:
+        votes.add("driver.nouveau_holds", False, READ, Evidence(src, "neither nouveau nor nova is loaded"))
 
 
 def _env(votes, facts, complete) -> None:

@@ -9,10 +9,18 @@ import re
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.fixes import distro_family, initramfs_command, install_driver_commands, recommended_package
-from tfdoctor.checks.gpu import describe_device, gpu_expected
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected
+from tfdoctor.machine import DIRECT
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
+# What the kernel says when it refuses the module's signature (Secure Boot / lockdown)
+REJECTED = ("kernel-key-rejected", "modprobe-key-rejected")
+
+
+def _said(facts, *message_ids: str) -> list[str]:
+    """The lines (with where they came from) of these catalogue messages, for a finding's details."""
+    return [e.describe() for e in facts.machine.evidence_of(*message_ids)]
 
 
 def _nvidia_gpus(facts) -> list:
@@ -46,7 +54,7 @@ def module_state(facts) -> str:
         return "not-loaded"
     if "driver-not-loaded" in kind or getattr(nvml, "nvidia_smi_rc", None) == 9:
         return "not-loaded"
-    if any(e.kind in ("no-devices-probed", "novacore-bound") for e in d.kernel_events):
+    if facts.machine.observed("nvrm-no-adapter-probed", "nvrm-novacore-bound"):
         return "not-loaded"  # the module loaded but took no GPU
     # what the other programs' own words establish (nvidia-smi's message, TensorFlow creating a GPU device, ...)
     belief = facts.machine.value("driver.loaded")
@@ -59,8 +67,7 @@ def driver_installed(facts) -> bool | None:
     if d.installed_branch or d.modinfo == "ok" or d.module_resolvable:
         return True
     # NVRM lines in the kernel log: the NVIDIA module is installed and was loaded at least once this boot
-    if any(e.kind in ("nvrm-loaded", "no-devices-probed", "novacore-bound", "rm-init-failed", "api-mismatch", "xid")
-           for e in d.kernel_events):
+    if facts.machine.observed(*NVRM_MESSAGES):
         return True
     # lspci -k's "Kernel modules:" lists the modules installed for this kernel that can drive the card
     if any("nvidia" in dev.kernel_modules for dev in _nvidia_gpus(facts)):
@@ -175,15 +182,19 @@ def check_nouveau(facts) -> Finding:
     if env.wsl:
         return skip("driver.nouveau", "WSL2: no Linux GPU driver runs here")
     holders = _holders(facts)
-    novacore = [e.line for e in d.kernel_events if e.kind == "novacore-bound"]
+    novacore = _said(facts, "nvrm-novacore-bound")
     loaded_names = [m for m in ("nouveau", "nova_core", "nova_drm") if m in d.loaded_modules]
-    taking = holders or novacore or (loaded_names and not d.nvidia_loaded and _nvidia_gpus(facts))
+    holds = facts.machine.belief("driver.nouveau_holds")
+    taking = holders or novacore or (loaded_names and not d.nvidia_loaded and _nvidia_gpus(facts)) or \
+        (holds.value is True and holds.strength >= DIRECT and module_state(facts) != "loaded")
     ignored = [b for b in d.blacklistings if not b.effective and b.module == "nouveau"]
     if taking:
         who = sorted({dev.driver_in_use for dev in holders} | set(loaded_names)
                      | ({"nova_core"} if novacore else set())) or ["nouveau"]
         where = ", ".join(dev.slot for dev in holders) or "the NVIDIA GPU"
         details = [f"{dev.slot}: kernel driver in use: {dev.driver_in_use}" for dev in holders] + novacore
+        if not details:
+            details = [e.describe() for e in holds.evidence[:3]]
         installed = driver_installed(facts)
         nova = any(m.startswith("nova") for m in who)
         modules = ("nouveau", "nova_core", "nova_drm") if nova else ("nouveau",)
@@ -317,6 +328,16 @@ def check_secure_boot(facts) -> Finding:
     d, env = facts.driver, facts.env
     if env.wsl:
         return skip("driver.secure-boot", "WSL2: Linux kernel modules are not used for the GPU")
+    rejected = facts.machine.belief("driver.module_rejected")
+    state = module_state(facts)
+    if rejected.value is True and state != "loaded":
+        # The kernel's own words: it refused the module's signature. Whatever mokutil would say, that is the cause.
+        key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
+        return Finding("driver.secure-boot", Status.FAIL,
+                       "The kernel rejects the NVIDIA module's signature (Secure Boot): the module is not signed with "
+                       "a key the firmware trusts", tuple(e.describe() for e in rejected.evidence[:3])
+                       + ((f"lockdown: {d.lockdown}",) if d.lockdown else ()),
+                       fix=_enrol_fix(key), evidence=rejected.evidence)
     if d.secure_boot is None:
         if d.mokutil == "missing" and not facts.machine.complete:
             return skip("driver.secure-boot", "The Secure Boot state was not recorded (paste the output of "
@@ -327,25 +348,35 @@ def check_secure_boot(facts) -> Finding:
     if not d.secure_boot:
         return ok("driver.secure-boot", "Secure Boot is disabled" if d.efi or d.secure_boot_text else
                   "Not booted with EFI Secure Boot")
-    rejected = [e.line for e in d.kernel_events if e.kind in ("key-rejected", "unsigned-rejected")]
-    state = module_state(facts)
     if state == "loaded":
         return ok("driver.secure-boot", "Secure Boot is enabled and the NVIDIA module is signed and loaded")
     if not _gpu_expected(facts):
         return ok("driver.secure-boot", "Secure Boot is enabled")
     installed = driver_installed(facts)
-    if rejected or (state == "not-loaded" and installed):
-        key = d.mok_keys[0] if d.mok_keys else "/var/lib/shim-signed/mok/MOK.der"
-        details = list(rejected) + ([f"lockdown: {d.lockdown}"] if d.lockdown else [])
+    if state == "not-loaded" and installed:
+        key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
+        details = [f"lockdown: {d.lockdown}"] if d.lockdown else []
         return fail("driver.secure-boot",
                     "Secure Boot is enabled and the NVIDIA module is not loaded: the kernel rejects it unless it is "
-                    "signed with an enrolled key", *details,
-                    fix=Fix("Enrol the DKMS signing key, reboot, and confirm the enrolment in MOK Manager at the "
-                            "console (or disable Secure Boot in the firmware settings).",
-                            (f"sudo mokutil --import {key}", "sudo reboot   # then choose 'Enroll MOK' at the "
-                                                               "blue screen and enter the password")))
+                    "signed with an enrolled key", *details, fix=_enrol_fix(key))
     return info("driver.secure-boot", "Secure Boot is enabled: a driver built by DKMS needs its signing key enrolled",
                 *( [f"lockdown: {d.lockdown}"] if d.lockdown else []))
+
+
+def _mok_key(facts) -> str:
+    """Where this distribution's module-signing key is: Fedora's akmods, or DKMS' (Ubuntu's shim-signed path)."""
+    if distro_family(facts.env) in ("fedora", "rhel"):
+        return "/etc/pki/akmods/certs/public_key.der"
+    return "/var/lib/shim-signed/mok/MOK.der"
+
+
+def _enrol_fix(key: str) -> Fix:
+    return Fix("Enrol the key the module is signed with, reboot, and confirm the enrolment in MOK Manager at the "
+               "console (it asks for the password you set).",
+               (f"sudo mokutil --import {key}", "sudo reboot"),
+               alternatives=(Alternative("if you do not need Secure Boot: disable it in the firmware settings, then "
+                                         "reboot", ()),),
+               verify=("mokutil --test-key " + key + "   # verify: 'is already enrolled'", "lsmod | grep nvidia"))
 
 
 @check(
@@ -464,8 +495,7 @@ def check_nvidia_module(facts) -> Finding:
         return skip("driver.nvidia-module", "Neither the loaded modules nor nvidia-smi were recorded")
 
     installed = driver_installed(facts)
-    evidence = [e.line for e in d.kernel_events if e.kind in ("no-devices-probed", "rm-init-failed", "novacore-bound",
-                                                               "key-rejected", "unsigned-rejected")]
+    evidence = _said(facts, "nvrm-no-adapter-probed", "nvrm-rm-init-failed", "nvrm-novacore-bound", *REJECTED)
     smi = getattr(facts.nvml, "nvidia_smi_message", None)
     details = ([f"nvidia-smi: {smi}"] if smi else []) + evidence
     for dev in devs:
@@ -479,7 +509,9 @@ def check_nvidia_module(facts) -> Finding:
                     fix=Fix("Remove the blacklist (on hybrid laptops: switch PRIME to the NVIDIA GPU), then reboot.",
                             ("sudo prime-select nvidia   # hybrid laptops with nvidia-prime" if "prime" in path
                              else f"sudo rm {path}", initramfs_command(env), "sudo reboot")))
-    if _holders(facts) or any(e.kind == "novacore-bound" for e in d.kernel_events):
+    if _holders(facts) or facts.machine.observed("nvrm-novacore-bound") or \
+            facts.machine.belief("driver.nouveau_holds").strength >= DIRECT and \
+            facts.machine.value("driver.nouveau_holds") is True:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: nouveau/nova holds the card",
                     *details, fix=Fix("Fix driver.nouveau first, then reboot.", ("sudo tfdoctor fix-nouveau",
                                                                                  "sudo reboot")))

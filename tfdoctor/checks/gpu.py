@@ -6,6 +6,12 @@ from tfdoctor.checks import check
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip
 
 
+# Kernel messages only the NVIDIA module prints (tfdoctor/knowledge/messages.json)
+NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "nvrm-no-adapter-probed",
+                 "nvrm-rm-init-failed", "nvrm-xid", "nvrm-fallen-off-bus", "nvrm-novacore-bound", "nvrm-legacy-gpu",
+                 "nvrm-open-datacenter-only", "nvrm-open-no-gsp")
+
+
 def gpu_expected(facts) -> bool:
     """Is an NVIDIA GPU (meant to be) here? Seen on the bus, by NVML, or implied by an installed NVIDIA driver
     (a loaded module, nvidia-smi present, DKMS entries or driver packages) when the bus was not recorded."""
@@ -16,7 +22,7 @@ def gpu_expected(facts) -> bool:
         return True
     if d is not None and d.installed_branch:
         return True
-    if d is not None and any(e.kind not in ("nouveau",) for e in d.kernel_events):
+    if facts.machine.observed(*NVRM_MESSAGES):
         return True  # NVRM lines in the kernel log: an NVIDIA driver runs or tried to
     rc = getattr(nvml, "nvidia_smi_rc", None)
     if rc is not None and rc != 127 and getattr(facts.pci, "source", "none") == "none":

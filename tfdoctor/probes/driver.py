@@ -77,12 +77,6 @@ class Package:
 
 
 @dataclass(frozen=True)
-class KernelLogEvent:
-    kind: str  # "xid", "api-mismatch", "key-rejected", "unsigned-rejected", "nouveau", "novacore-bound", ...
-    line: str
-
-
-@dataclass(frozen=True)
 class DriverFacts:
     modules_source: str  # "proc" | "lsmod" | "none"
     loaded_modules: tuple[str, ...]
@@ -124,8 +118,9 @@ class DriverFacts:
     installed_branch: str | None  # "470" from nvidia-driver-470 / libnvidia-compute-470 / loaded version
     kernel_log_source: str  # "journalctl" | "dmesg" | "none"
     kernel_log_error: str | None  # e.g. needs root
-    kernel_log: tuple[str, ...]
-    kernel_events: tuple[KernelLogEvent, ...]
+    kernel_log: tuple[str, ...]  # the lines that matter; the evidence layer (tfdoctor/evidence.py) reads them
+    # DKMS build logs of the NVIDIA module: (path, its last lines), read by the evidence layer's dkms catalogue
+    dkms_make_logs: tuple[tuple[str, str], ...] = ()
     errors: tuple[str, ...] = ()
 
 
@@ -383,34 +378,61 @@ def installed_branch(packages: list[Package], loaded_version: str | None) -> str
     return None
 
 
-_EVENTS = (
-    ("xid", re.compile(r"NVRM: Xid \(.*?\): (\d+)")),
-    ("fell-off-bus", re.compile(r"fallen off the bus|GPU has fallen off", re.I)),
-    ("api-mismatch", re.compile(r"NVRM: API mismatch")),
-    ("key-rejected", re.compile(r"Key was rejected by service|Required key not available|"
-                                r"PKCS#7 signature not signed with a trusted key", re.I)),
-    ("unsigned-rejected", re.compile(r"Loading of unsigned module is rejected|"
-                                     r"Lockdown: .*unsigned module loading is restricted", re.I)),
-    ("module-unsigned-tainted", re.compile(r"module verification failed: signature and/or required key missing")),
-    ("novacore-bound", re.compile(r"already bound to NovaCore|NovaCore", re.I)),
-    ("no-devices-probed", re.compile(r"NVRM: No NVIDIA (?:GPU|devices?) .*(?:found|probed)", re.I)),
-    ("nouveau", re.compile(r"\bnouveau\b")),
-    ("nvrm-loaded", re.compile(r"NVRM: loading NVIDIA UNIX")),
-    ("rm-init-failed", re.compile(r"RmInitAdapter failed|rm_init_adapter failed", re.I)),
-)
-def filter_kernel_log(text: str) -> tuple[list[str], list[KernelLogEvent]]:
-    """The kernel log lines that matter to an NVIDIA GPU, and the events they show."""
-    lines = relevant_kernel_lines(text, KERNEL_LOG_MAX_LINES)
-    events = []
-    for ln in lines:
-        for kind, pat in _EVENTS:
-            if pat.search(ln):
-                events.append(KernelLogEvent(kind, ln.strip()))
-                break
-    return lines, events
+def filter_kernel_log(text: str) -> list[str]:
+    """The kernel log lines that matter to an NVIDIA GPU (what the evidence layer reads and a snapshot keeps)."""
+    return relevant_kernel_lines(text, KERNEL_LOG_MAX_LINES)
+
+
+def parse_apt_policy(text: str) -> list[Package]:
+    """`apt policy PKG...` / `apt-cache policy PKG...`: each package's `Installed:` version ('(none)': not installed).
+
+    People paste it to show which driver is installed; it lists only the packages they asked about."""
+    out: list[Package] = []
+    name = None
+    for raw in (text or "").splitlines():
+        if raw and not raw[0].isspace() and raw.rstrip().endswith(":"):
+            name = raw.strip()[:-1].split(":")[0]
+            continue
+        key, sep, value = raw.strip().partition(":")
+        if name and sep and key == "Installed":
+            value = value.strip()
+            if value and value != "(none)":
+                out.append(Package(name, value, "ii"))
+            name = None
+    return out
+
+
+DKMS_TREE = "/var/lib/dkms"
+DKMS_LOG_TAIL_LINES = 200
+
+
+def read_dkms_make_logs(host) -> list[tuple[str, str]]:
+    """The last lines of every NVIDIA DKMS build log: /var/lib/dkms/nvidia*/VERSION/build/make.log (DKMS 2 and 3)
+    and /var/lib/dkms/nvidia*/VERSION/KERNEL/ARCH/log/make.log (DKMS 3 keeps one per kernel)."""
+    out: list[tuple[str, str]] = []
+    for module in sorted(host.listdir(DKMS_TREE) or ()):
+        if not module.startswith("nvidia"):
+            continue
+        for version in sorted(host.listdir(f"{DKMS_TREE}/{module}") or ())[:8]:
+            base = f"{DKMS_TREE}/{module}/{version}"
+            candidates = [f"{base}/build/make.log"]
+            for kernel in sorted(host.listdir(base) or ())[:8]:
+                for arch in sorted(host.listdir(f"{base}/{kernel}") or ())[:2]:
+                    candidates.append(f"{base}/{kernel}/{arch}/log/make.log")
+            for path in candidates:
+                text = host.read(path)
+                if text:
+                    out.append((path, "\n".join(text.splitlines()[-DKMS_LOG_TAIL_LINES:])))
+    return out[:16]
 
 
 # -- the probe ---------------------------------------------------------------------------------------------------
+
+
+def _pasted_keys(host, prefixes: tuple[str, ...]) -> list[str]:
+    """Command keys of a hand-built snapshot that start with one of `prefixes` (a live host has none)."""
+    keys = getattr(host, "command_keys", None)
+    return [k for k in (keys() if callable(keys) else ()) if k.startswith(prefixes)]
 
 
 def _state(res) -> str:
@@ -521,6 +543,11 @@ def probe_driver(host, ctx) -> DriverFacts:
         rq = host.run(["rpm", "-qa"], timeout=15)
         if not rq.missing:
             packages, packages_source = parse_rpm_qa(rq.stdout), "rpm"
+    if packages_source == "none":
+        # a pasted `apt policy nvidia-driver-435`: it names only the packages asked about, so it shows what is
+        # installed but never that a driver is absent (packages_source stays "none")
+        for key in _pasted_keys(host, ("apt_policy", "apt-cache_policy", "sudo_apt_policy", "sudo_apt-cache_policy")):
+            packages += parse_apt_policy(host.run([key], key=key, timeout=5).stdout)
 
     kl = out["journal"]
     log_source, log_error, log_text = "journalctl", None, kl.stdout
@@ -534,7 +561,7 @@ def probe_driver(host, ctx) -> DriverFacts:
             log_source, log_text = "none", ""
             if not dm.missing and (dm.stderr or dm.stdout).strip():
                 log_error = (dm.stderr or dm.stdout).strip().splitlines()[0]
-    log_lines, events = filter_kernel_log(log_text)
+    log_lines = filter_kernel_log(log_text)
 
     for res in (ud, mok, dk, mi, kl):
         if res.timed_out:
@@ -582,6 +609,6 @@ def probe_driver(host, ctx) -> DriverFacts:
         kernel_log_source=log_source,
         kernel_log_error=log_error,
         kernel_log=tuple(log_lines),
-        kernel_events=tuple(events),
+        dkms_make_logs=tuple(read_dkms_make_logs(host)),
         errors=tuple(errors),
     )

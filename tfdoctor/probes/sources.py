@@ -59,6 +59,8 @@ def probe_sources(host, ctx) -> SourcesFacts:
             sources.append(Source("modprobe", "modprobe --dry-run nvidia", d.modprobe_text))
         if d.secure_boot_text:
             sources.append(Source("mokutil", "mokutil --sb-state", d.secure_boot_text))
+        for path, text in getattr(d, "dkms_make_logs", ()) or ():
+            sources.append(Source("dkms", path, text))
         for argv, kind in ((["dkms", "status"], "dkms"), (["ubuntu-drivers", "devices"], "ubuntu-drivers")):
             if (kind == "dkms" and d.dkms != "missing") or (kind == "ubuntu-drivers" and d.ubuntu_drivers != "missing"):
                 res = host.run(argv, timeout=15)
