@@ -18,10 +18,7 @@ def case_dirs() -> list[Path]:
 def _fix_text(f) -> str:
     if f is None or f.fix is None:
         return ""
-    parts = [f.fix.summary, *f.fix.commands]
-    for alt in getattr(f.fix, "alternatives", ()) or ():
-        parts += [getattr(alt, "summary", ""), *getattr(alt, "commands", ())]
-    return " ".join(parts).lower()
+    return f.fix.text().lower()
 
 
 def replay_case(path: Path, mode: str = "replay"):

@@ -38,11 +38,11 @@ def test_snapshot_gives_the_expected_diagnosis(scenario):
         assert root is not None and root.id == expect["root_cause"], (root, expect["root_cause"])
     for fid, needles in (expect.get("fix_contains") or {}).items():
         f = report.get(fid)
-        text = " ".join([f.summary, *(f.fix.commands if f.fix else ()), f.fix.summary if f.fix else ""]).lower()
+        text = " ".join([f.summary, f.fix.text() if f.fix else ""]).lower()
         # the fix may be carried by the root cause this finding points to
         if f.caused_by:
             rc = report.get(f.caused_by)
-            text += " " + " ".join([*(rc.fix.commands if rc.fix else ()), rc.fix.summary if rc.fix else ""]).lower()
+            text += " " + (rc.fix.text() if rc.fix else "").lower()
         for needle in needles:
             assert needle.lower() in text, f"{fid}: {needle!r} not in {text!r}"
     assert report.exit_code() == expect["exit_code"]

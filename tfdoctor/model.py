@@ -53,6 +53,13 @@ class Fix:
         return {"summary": self.summary, "commands": list(self.commands),
                 "alternatives": [a.to_dict() for a in self.alternatives], "verify": list(self.verify)}
 
+    def text(self) -> str:
+        """Everything the fix tells the user, as one string (for searching it)."""
+        parts = [self.summary, *self.commands, *self.verify]
+        for alt in self.alternatives:
+            parts += [alt.when, *alt.commands]
+        return " ".join(parts)
+
 
 @dataclass(frozen=True)
 class Finding:

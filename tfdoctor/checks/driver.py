@@ -8,7 +8,14 @@ import re
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.fixes import distro_family, initramfs_command, install_driver_commands, recommended_package
+from tfdoctor.checks.fixes import (
+    distro_family,
+    initramfs_command,
+    install_driver_commands,
+    kernel_or_uname,
+    rebuild_module,
+    recommended_package,
+)
 from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected
 from tfdoctor.machine import DIRECT
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
@@ -132,11 +139,52 @@ def _driver_says_unsupported(facts) -> Finding | None:
     return None
 
 
-def _rebuild_commands(facts) -> tuple[str, ...]:
-    """Rebuilding the NVIDIA module for the running kernel (Debian/Ubuntu; marked as the alternative)."""
-    k = facts.driver.kernel_release or "$(uname -r)"
-    return (f"sudo apt install linux-headers-{k} && sudo dkms autoinstall && sudo reboot   # alternative: a driver "
-            "was installed before the kernel update",)
+_DKMS_VERSION = textmatch.compile(r"/var/lib/dkms/nvidia[^/]*/(\d{3}\.\d+(?:\.\d+)?)/")
+
+
+def _dkms_failed(facts, failed) -> Finding:
+    """DKMS tried and failed: the kernel's headers were missing, or the module's source does not compile for it."""
+    m, d = facts.machine, facts.driver
+    named = [o.group("kernel") or o.group("kernel2") or o.group("kernel3")
+             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-make-error")]
+    target = kernel_or_uname(next((x for x in named if x), None) or d.kernel_release)
+    details = tuple(e.describe() for e in failed.evidence[:3])
+    verify = ("dkms status   # nvidia: installed for the kernel",)
+    if m.observed("dkms-headers-missing"):
+        cmds, alts = rebuild_module(facts.env, facts.pci, None if target.startswith("$") else target)
+        return Finding("driver.dkms", Status.FAIL, f"DKMS could not build the NVIDIA module for kernel {target}: its "
+                       "headers are not installed", details,
+                       fix=Fix(f"Install the headers for kernel {target}, rebuild the NVIDIA module, then reboot.",
+                               cmds, alternatives=alts, verify=verify), evidence=failed.evidence)
+    versions = [v.group(1) for e in failed.evidence if (v := _DKMS_VERSION.search(e.source + " " + e.line))]
+    versions += [e.version for e in d.dkms_entries if e.module.startswith("nvidia")]
+    ver = versions[0] if versions else None
+    branch = _branch_num(ver)
+    what = f"the NVIDIA {ver} module" if ver else "the NVIDIA module"
+    legacy = f" ({branch} is a legacy branch: NVIDIA no longer follows new kernels in it)" if branch and branch <= 470 \
+        else ""
+    return Finding("driver.dkms", Status.FAIL, f"DKMS could not build {what} for kernel {target}: its source does not "
+                   f"compile against this kernel{legacy}", details,
+                   fix=Fix("A driver older than the kernel cannot be built for it: install a newer driver branch that "
+                           "supports this GPU, or keep booting a kernel the module builds for.",
+                           install_driver_commands(facts.pci, d, facts.env),
+                           alternatives=(Alternative("the GPU needs this driver branch: boot the previous kernel "
+                                                     "(choose it in the boot menu) and keep it until the driver "
+                                                     "supports the new one", ()),),
+                           verify=verify),
+                   evidence=failed.evidence)
+
+
+def _rebuild_alternative(facts) -> Alternative:
+    """Rebuilding the NVIDIA module for the running kernel, as the alternative to installing a driver."""
+    kernel = facts.driver.kernel_release
+    cmds, _ = rebuild_module(facts.env, facts.pci, kernel)
+    headers = ""
+    if distro_family(facts.env) == "unknown":
+        k = kernel_or_uname(kernel)
+        headers = f" (install its headers first: linux-headers-{k} on Debian and Ubuntu, kernel-devel-{k} on Fedora)"
+    return Alternative("a driver was installed and worked before a kernel update: rebuild its module for the running "
+                       f"kernel{headers}", cmds)
 
 
 def _no_gpu_reason(facts, so: str) -> str:
@@ -403,26 +451,18 @@ def check_dkms(facts) -> Finding:
     entries = [e for e in d.dkms_entries if e.module.startswith("nvidia")]
     failed = facts.machine.belief("driver.dkms_failed")
     if failed.value is True and module_state(facts) != "loaded":
-        named = [o.group("kernel") for o in facts.machine.observed("dkms-build-error", "dkms-headers-missing")]
-        k = next((x for x in named if x and textmatch.fullmatch(r"[0-9][A-Za-z0-9._+~-]{2,63}", x)), None) or kernel
-        target = k or "$(uname -r)"
-        return Finding("driver.dkms", Status.FAIL, f"DKMS could not build the NVIDIA module for kernel {target}",
-                       tuple(e.describe() for e in failed.evidence[:3]),
-                       fix=Fix(f"Install the headers for kernel {target}, rebuild the NVIDIA module, then reboot.",
-                               (f"sudo apt install linux-headers-{target}", "sudo dkms autoinstall", "sudo reboot",
-                                "dkms status   # verify: nvidia ... installed for the kernel")),
-                       evidence=failed.evidence)
+        return _dkms_failed(facts, failed)
     if module_state(facts) == "loaded":
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
     if not _gpu_expected(facts) and not entries:
         return skip("driver.dkms", _no_gpu_reason(facts, "no module is needed"))
-    k = kernel or "$(uname -r)"
+    k = kernel_or_uname(kernel)
     if entries:
         ver = entries[0].version
         built = sorted({e.kernel for e in entries if e.state == "installed" and e.kernel})
-        rebuild = Fix(f"Install the headers for {k} and rebuild the NVIDIA module with DKMS, then reboot.",
-                      (f"sudo apt install linux-headers-{k}", f"sudo dkms install nvidia/{ver} -k {k}",
-                       "sudo reboot"))
+        cmds, alts = rebuild_module(env, facts.pci, kernel)
+        rebuild = Fix(f"Install the headers for {k} and rebuild the NVIDIA module with DKMS, then reboot.", cmds,
+                      alternatives=alts, verify=("dkms status   # nvidia: installed for the running kernel",))
         if kernel and kernel not in built:
             return fail("driver.dkms", f"DKMS built nvidia {ver} for {', '.join(built) or 'no kernel'} but not for "
                                        f"the running kernel {kernel}",
@@ -433,14 +473,20 @@ def check_dkms(facts) -> Finding:
         if kernel:
             return ok("driver.dkms", f"DKMS built nvidia {ver} for the running kernel {kernel}")
     if d.module_resolvable is False or facts.machine.value("driver.module_for_kernel") is False:
-        return fail("driver.dkms", f"No NVIDIA kernel module exists for the running kernel {kernel or ''}".rstrip(),
-                    *([d.modprobe_text] if d.modprobe_text else []),
-                    *(["dkms is not installed, so nothing rebuilds the module after a kernel update"]
-                      if d.dkms == "missing" else []),
-                    fix=Fix("Install DKMS and the kernel headers, and reinstall the driver through your "
-                            "distribution's packages so that it is rebuilt for every kernel; then reboot.",
-                            (f"sudo apt install dkms linux-headers-{k}",
-                             *install_driver_commands(facts.pci, d, env))))
+        cmds, alts = rebuild_module(env, facts.pci, kernel)
+        if d.dkms == "missing" and facts.machine.complete and distro_family(env) in ("ubuntu", "debian"):
+            # no DKMS at all: install it with the headers, then the driver again so that DKMS registers its module
+            cmds = (f"sudo apt install dkms linux-headers-{k}", *install_driver_commands(facts.pci, d, env))
+        evidence = facts.machine.evidence("driver.module_for_kernel")
+        return Finding("driver.dkms", Status.FAIL,
+                       f"No NVIDIA kernel module exists for the running kernel {kernel or ''}".rstrip(),
+                       tuple([d.modprobe_text] if d.modprobe_text else [e.describe() for e in evidence[:3]])
+                       + (("dkms is not installed, so nothing rebuilds the module after a kernel update",)
+                          if d.dkms == "missing" and facts.machine.complete else ()),
+                       fix=Fix("Build the NVIDIA module for this kernel through your distribution's DKMS package "
+                               "(it is rebuilt for every kernel from then on), then reboot.", cmds, alternatives=alts,
+                               verify=("modinfo -F version nvidia   # a version: the module exists for this kernel",)),
+                       evidence=evidence)
     if entries:
         return ok("driver.dkms", f"DKMS has built nvidia {entries[0].version}")
     if d.modinfo == "ok":
@@ -548,10 +594,8 @@ def check_nvidia_module(facts) -> Finding:
                                             "recorded)", *details,
                     "To tell whether one is installed, paste the output of `dpkg -l | grep -i nvidia` (or "
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
-                    fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot. If a driver was installed and worked "
-                            "before, the kernel was probably updated without its module being rebuilt: install the "
-                            "headers for the running kernel, rebuild with DKMS and reboot instead.",
-                            (*install, *_rebuild_commands(facts))))
+                    fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
+                            alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
     return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: a reboot is owed", *details,
                 fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",
                                                                                   "sudo modprobe nvidia   # instead of "

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from tfdoctor import textmatch
+from tfdoctor.model import Alternative
+
+# A kernel release as it may appear in a command we print (anything else is replaced by `$(uname -r)`)
+_KERNEL_RELEASE = r"[0-9][A-Za-z0-9._+~-]{2,63}"
+
+
+@lru_cache(maxsize=1)
+def _distro_data() -> dict:
+    path = Path(__file__).resolve().parents[1] / "knowledge" / "distro_packages.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
 
 def distro_family(env) -> str:
-    """"ubuntu", "debian", "fedora", "rhel", "suse", "arch" or "unknown" from the env facts' os-release."""
+    """"ubuntu", "debian", "fedora", "rhel", "suse", "arch" or "unknown": from /etc/os-release, else (a paste without
+    it) from the running kernel's flavour (`-generic` is Ubuntu's, `.fc40.` Fedora's, `-zen` Arch's linux-zen)."""
     if env is None:
         return "unknown"
     ids = {(getattr(env, "os_id", None) or "").lower(), *[x.lower() for x in getattr(env, "os_id_like", ()) or ()]}
@@ -12,10 +29,54 @@ def distro_family(env) -> str:
                           ("debian", {"debian"}), ("fedora", {"fedora"}),
                           ("rhel", {"rhel", "centos", "rocky", "almalinux", "ol"}),
                           ("suse", {"suse", "opensuse", "sles", "opensuse-leap", "opensuse-tumbleweed"}),
-                          ("arch", {"arch", "manjaro", "endeavouros"})):
+                          ("arch", {"arch", "manjaro", "endeavouros", "cachyos", "garuda"})):
         if ids & names:
             return family
+    if ids - {""}:
+        return "unknown"  # an os-release we do not know: its kernel's name says nothing surer
+    kernel = getattr(env, "kernel_release", None) or ""
+    for rec in _distro_data()["kernel_flavours"]:
+        if kernel and textmatch.search(rec["suffix_pattern"], kernel):
+            return rec["family"]
     return "unknown"
+
+
+def kernel_or_uname(kernel: str | None) -> str:
+    """The running kernel's release for a command: the recorded one when it has a kernel release's shape, else the
+    shell's `$(uname -r)` (never text from outside that could carry shell syntax)."""
+    if kernel and textmatch.fullmatch(_KERNEL_RELEASE, kernel):
+        return kernel
+    return "$(uname -r)"
+
+
+def _arch_headers(kernel: str | None) -> str:
+    for rec in _distro_data()["arch"]["headers_by_kernel_suffix"]:
+        if kernel and textmatch.search(rec["suffix_pattern"], kernel):
+            return rec["headers"]
+    return "linux-headers"
+
+
+def rebuild_module(env, pci, kernel: str | None) -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
+    """(commands, alternatives) that build the NVIDIA module for the running kernel on this distribution."""
+    family = distro_family(env)
+    k = kernel_or_uname(kernel)
+    if family in ("ubuntu", "debian"):
+        return (f"sudo apt install dkms linux-headers-{k}", f"sudo dkms autoinstall -k {k}", "sudo reboot"), ()
+    if family in ("fedora", "rhel"):
+        cmds = tuple(c.replace("KERNEL", k) for c in _distro_data()["fedora"]["rebuild"])
+        return (*cmds, "sudo reboot"), ()
+    if family == "arch":
+        arch = _distro_data()["arch"]
+        headers = _arch_headers(kernel)
+        devs = tuple(getattr(pci, "nvidia_devices", ()) or ())
+        pre_turing = [d for d in devs if getattr(d, "kernelopen", None) is False]
+        legacy = (f"the proprietary module, which GPUs older than Turing (GTX 16xx) need: nvidia-dkms where the "
+                  f"repositories still carry the 580 driver, {arch['dkms_legacy_580']} from the AUR since 590 "
+                  f"({arch['dkms_legacy_470']} for Kepler); with {headers}")
+        if pre_turing:
+            return (), (Alternative(legacy, ()),)
+        return (f"sudo pacman -S --needed {arch['dkms_open']} {headers}", "sudo reboot"), (Alternative(legacy, ()),)
+    return (f"sudo dkms autoinstall -k {k}", "sudo reboot"), ()
 
 
 # Ubuntu driver branches published as nvidia-driver-<B> (knowledge.md 7.1, canonical/nvidia-graphics-drivers).

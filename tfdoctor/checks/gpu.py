@@ -5,7 +5,6 @@ from __future__ import annotations
 from tfdoctor.checks import check
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip
 
-
 # Kernel messages only the NVIDIA module prints (tfdoctor/knowledge/messages.json)
 NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "nvrm-no-adapter-probed",
                  "nvrm-rm-init-failed", "nvrm-xid", "nvrm-fallen-off-bus", "nvrm-novacore-bound", "nvrm-legacy-gpu",

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from tfdoctor.evidence import ANY, Observation, Source, observe_all
 from tfdoctor.probes import probe
 
-# Keys the other probes read themselves (their outputs are already sources above)
-_PROBE_KEYS = ("nvidia-smi", "dmesg", "journalctl", "lsmod", "lspci", "uname", "dpkg", "rpm", "mokutil",
-               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status")
+# Keys the other probes read themselves (their outputs are already sources above): these exactly, and every key
+# starting with one of the prefixes (their parsers read any variant: `lspci -nnk`, `lspci -v`, `uname -a`)
+_PROBE_KEYS_EXACT = ("nvidia-smi", "dmesg", "journalctl_-k_-b_--no-pager", "mokutil_--sb-state", "ubuntu-drivers_devices",
+                     "modinfo_nvidia", "modprobe_--dry-run_nvidia", "python-info", "dkms_status")
+_PROBE_KEY_PREFIXES = ("lsmod", "lspci", "uname", "dpkg", "rpm", "apt_policy", "apt-cache_policy")
 # A pasted command's key (argv joined with "_") -> the catalogue that reads its output
 _KEY_KINDS = (
+    # a journal or kernel log pasted under another command line (`journalctl -b`, `sudo dmesg | grep nvidia`)
+    (("journalctl", "sudo_journalctl", "dmesg", "sudo_dmesg", "cat_%2Fvar%2Flog%2Fsyslog", "cat_%2Fvar%2Flog%2Fkern.log"),
+     "kernel"),
     (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
       "sudo_nvidia-container-cli", "kubectl", "nerdctl", "ctr"), "container"),
     (("modprobe", "sudo_modprobe", "insmod", "sudo_insmod"), "modprobe"),
@@ -74,7 +79,7 @@ def probe_sources(host, ctx) -> SourcesFacts:
         sources.append(Source("tensorflow", "tensorflow.log", lines=tuple(tf.log_lines)))
     keys = getattr(host, "command_keys", None)
     for key in (keys() if callable(keys) else ()):
-        if key.startswith(_PROBE_KEYS):
+        if key in _PROBE_KEYS_EXACT or key.startswith(_PROBE_KEY_PREFIXES):
             continue
         kind = _kind_of_key(key) or ANY
         res = host.run([key], key=key, timeout=5)
