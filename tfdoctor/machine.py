@@ -223,6 +223,11 @@ def _env(votes, facts, complete) -> None:
         elif complete:
             votes.add("container", False, READ, Evidence("container markers",
                                                           "no /.dockerenv, /run/.containerenv or container cgroup"))
+        if getattr(env, "nvidia_device_access", None) is False:
+            # a process confined by a device cgroup (a container, a systemd unit, a Slurm job) that may not open
+            # /dev/nvidia*: CUDA and NVML fail inside it whatever the host's driver does
+            votes.add("container.gpu_access", False, READ, Evidence("/sys/fs/cgroup/devices/devices.list",
+                                                                    env.nvidia_device_access_line))
         if env.wsl:
             votes.add("wsl", True, READ, Evidence("/proc/version", env.proc_version or "WSL_DISTRO_NAME is set"))
         elif complete or env.proc_version:

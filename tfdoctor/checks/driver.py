@@ -11,6 +11,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.fixes import (
     distro_family,
     initramfs_command,
+    install_branch,
     install_driver_commands,
     kernel_or_uname,
     rebuild_module,
@@ -94,34 +95,19 @@ def _driver_says_unsupported(facts) -> Finding | None:
     legacy = m.observed("nvrm-legacy-gpu")
     if legacy:
         o = legacy[0]
-        branch, gpu = o.group("branch"), o.group("gpu") or "this GPU"
-        if branch and branch.isdigit() and len(branch) == 3:
-            pkg = f"nvidia-driver-{branch}"
+        text, gpu = o.group("branch") or o.group("branch2"), o.group("gpu") or "this GPU"
+        if text and text.isdigit() and len(text) == 3:
+            cmds, what = install_branch(facts.env, int(text))
+            purge = ("sudo apt purge 'nvidia-driver-*' 'libnvidia-*'",) if cmds and cmds[0].startswith("sudo apt ") \
+                else ()
             return Finding("driver.recommended", Status.FAIL,
-                           f"The installed driver does not support the {gpu}: it needs the {branch} legacy branch",
-                           (o.line,), fix=Fix(f"Replace the driver with the {branch} branch, then reboot.",
-                                              ("sudo apt purge 'nvidia-driver-*' 'libnvidia-*'   # remove the "
-                                               "unsupported branch", f"sudo apt install {pkg}", "sudo reboot",
-                                               "nvidia-smi   # verify")),
+                           f"The installed driver does not support the {gpu}: it needs the {text} legacy branch",
+                           (o.line,), fix=Fix(f"Replace the driver with the {text} legacy branch ({what}), then reboot.",
+                                              (*purge, *cmds), verify=("nvidia-smi",)),
                            evidence=m.evidence_of("nvrm-legacy-gpu"))
     no_gsp = m.observed("nvrm-open-no-gsp")
     if no_gsp:
-        branch = _branch_num(facts.driver.installed_branch or facts.driver.loaded_driver_version or "")
-        pkg = f"nvidia-driver-{branch}" if branch else recommended_package(facts.pci, facts.driver, facts.env)
-        family = distro_family(facts.env)
-        if family in ("ubuntu", "debian") and pkg:
-            cmds = (f"sudo apt install {pkg}   # the proprietary flavour, not {pkg}-open", "sudo reboot")
-        elif family == "fedora":
-            cmds = ("sudo dnf swap akmod-nvidia-open akmod-nvidia   # RPM Fusion; negativo17: set kernel in "
-                    "/etc/nvidia/kernel.conf, then akmods --rebuild", "sudo reboot")
-        else:
-            cmds = install_driver_commands(facts.pci, facts.driver, facts.env)
-        return Finding("driver.recommended", Status.FAIL,
-                       "The open NVIDIA kernel module cannot drive this GPU (it has no GSP: older than Turing); it "
-                       "needs the proprietary flavour", tuple(e.describe() for e in m.evidence_of("nvrm-open-no-gsp")),
-                       fix=Fix("Install the proprietary kernel module of the same branch, then reboot.",
-                               (*cmds, "nvidia-smi   # verify")),
-                       evidence=m.evidence_of("nvrm-open-no-gsp"))
+        return _open_module_without_gsp(facts, no_gsp)
     if m.observed("nvrm-open-datacenter-only"):
         return Finding("driver.recommended", Status.FAIL,
                        "The open NVIDIA kernel module of this branch drives only data-centre GPUs: it does not take "
@@ -173,6 +159,45 @@ def _dkms_failed(facts, failed) -> Finding:
                                                      "supports the new one", ()),),
                            verify=verify),
                    evidence=failed.evidence)
+
+
+def _proprietary_branch_for(facts, observations) -> tuple[int, str]:
+    """(branch, why) of the proprietary module to install for a GPU the open module refuses: the branch in use when
+    its proprietary flavour still supports the GPU, else the GPU's last branch, else 580 (the last for Maxwell, Pascal
+    and Volta, the GPUs without a GSP that drivers from 560 on, where the open module is the default, still drive)."""
+    from tfdoctor.knowledge import loader as kb
+
+    gpus = [kb.gpu_by_pci_id(o.group("pci_id").split(":")[1]) for o in observations if o.group("pci_id")]
+    gpus += [dev for dev in _nvidia_gpus(facts) if getattr(dev, "kernelopen", None) is False]
+    last = min((n for g in gpus if g is not None and (n := _branch_num(getattr(g, "last_branch", None)))), default=None)
+    in_use = _branch_num(facts.driver.installed_branch or facts.driver.loaded_driver_version or "")
+    if in_use and (last is None or in_use <= last):
+        return in_use, f"the branch in use, {in_use}"
+    if last:
+        name = next((g.name for g in gpus if g is not None and getattr(g, "name", None)), "this GPU")
+        return last, f"{last}, the last branch for the {name}"
+    return 580, "580, the last branch for Maxwell, Pascal and Volta GPUs (Kepler needs 470)"
+
+
+def _open_module_without_gsp(facts, observations) -> Finding:
+    branch, why = _proprietary_branch_for(facts, observations)
+    family = distro_family(facts.env)
+    alternatives: tuple[Alternative, ...] = ()
+    if family in ("fedora", "rhel"):
+        cmds = ("sudo dnf swap akmod-nvidia-open akmod-nvidia", "sudo reboot")
+        alternatives = (Alternative("negativo17's packages (/etc/nvidia/kernel.conf selects the module)",
+                                    ("sudo sed -i -e 's/kernel-open$/kernel/g' /etc/nvidia/kernel.conf",
+                                     "sudo akmods --rebuild", "sudo reboot")),)
+        what = "akmod-nvidia"
+    else:
+        cmds, what = install_branch(facts.env, branch)
+    ev = facts.machine.evidence_of("nvrm-open-no-gsp")
+    return Finding("driver.recommended", Status.FAIL,
+                   "The open NVIDIA kernel module cannot drive this GPU (it has no GSP: older than Turing); it needs the "
+                   "proprietary flavour", tuple(e.describe() for e in ev),
+                   fix=Fix(f"Install the proprietary kernel module ({what}, not the -open one; branch {why}), then "
+                           "reboot.", cmds, alternatives=alternatives, verify=("nvidia-smi",)),
+                   evidence=ev)
 
 
 def _rebuild_alternative(facts) -> Alternative:
@@ -537,8 +562,10 @@ def check_nvidia_module(facts) -> Finding:
         if facts.require_gpu:
             return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
         return skip("driver.nvidia-module", _no_gpu_reason(facts, "no NVIDIA driver is needed"))
-    if state == "unknown" and getattr(facts.nvml, "source", "none") == "none" and d.modules_source == "none":
-        return skip("driver.nvidia-module", "Neither the loaded modules nor nvidia-smi were recorded")
+    if state == "unknown":
+        # nothing said whether the module is loaded (nvidia-smi's "Unknown Error" does not): never state it as a fact
+        return skip("driver.nvidia-module", "Whether the NVIDIA module is loaded was not recorded (paste the output "
+                                            "of `lsmod | grep nvidia` and `nvidia-smi`)")
 
     installed = driver_installed(facts)
     evidence = _said(facts, "nvrm-no-adapter-probed", "nvrm-rm-init-failed", "nvrm-novacore-bound", *REJECTED)

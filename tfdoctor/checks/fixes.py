@@ -162,6 +162,24 @@ def install_driver_commands(pci, driver, env) -> tuple[str, ...]:
             "sudo reboot")
 
 
+def install_branch(env, branch: int) -> tuple[tuple[str, ...], str]:
+    """(commands, what they install) for a given proprietary driver branch on this distribution; commands are empty
+    where the branch is not in the distribution's own repositories (Arch: the AUR)."""
+    family = distro_family(env)
+    if family == "ubuntu":
+        return (f"sudo apt install nvidia-driver-{branch}", "sudo reboot"), f"nvidia-driver-{branch}"
+    if family == "debian":
+        pkg = {470: "nvidia-tesla-470-driver", 390: "nvidia-legacy-390xx-driver"}.get(branch, "nvidia-driver")
+        return (f"sudo apt install {pkg} firmware-misc-nonfree", "sudo reboot"), pkg
+    if family in ("fedora", "rhel"):
+        pkg = f"akmod-nvidia-{branch}xx" if branch in (470, 390, 340) else "akmod-nvidia"
+        return (f"sudo dnf install {pkg}", "sudo reboot"), f"{pkg} (RPM Fusion)"
+    if family == "arch":
+        pkg = _distro_data()["arch"].get(f"dkms_legacy_{branch}") or f"nvidia-{branch}xx-dkms"
+        return (), f"{pkg} from the AUR"
+    return (), f"the NVIDIA {branch} driver of your distribution"
+
+
 def initramfs_command(env) -> str:
     family = distro_family(env)
     if family in ("ubuntu", "debian"):

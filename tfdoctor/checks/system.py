@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 
 def _gpu_count(facts) -> int | None:
@@ -94,6 +94,27 @@ def _toolkit_broken(facts) -> Finding | None:
                    fix=fix, evidence=tk.evidence)
 
 
+def _device_cgroup_denies(facts, access) -> Finding:
+    """The process's device cgroup does not let it open /dev/nvidia*: a container that lost its GPU (NVIDIA's notice:
+    systemd reloading its units, e.g. `systemctl daemon-reload`, rewrites the container's device rules) or one started
+    without it."""
+    nvml = facts.machine.evidence_of("smi-nvml-unknown-error")
+    return Finding("env.container", Status.FAIL,
+                   "This process's device cgroup does not allow the NVIDIA devices (character major 195): the container "
+                   "has lost its GPU (systemd rewrote its device rules, e.g. on `systemctl daemon-reload`) or was "
+                   "started without it", tuple(e.describe() for e in (*access.evidence, *nvml)[:4]),
+                   fix=Fix("Recreate the container (a restart of the same container is not enough); on the host, "
+                           "create the /dev/char links that let runc keep the NVIDIA devices across systemd reloads, "
+                           "and have them created at every boot (NVIDIA's workaround).",
+                           ("sudo nvidia-ctk system create-dev-char-symlinks --create-all",),
+                           alternatives=(Alternative("Docker only: let Docker manage cgroups itself instead of "
+                                                     "systemd: set \"exec-opts\": [\"native.cgroupdriver=cgroupfs\"] "
+                                                     "in /etc/docker/daemon.json and restart Docker", ()),),
+                           verify=("grep 195 /sys/fs/cgroup/devices/devices.list   # inside the new container: "
+                                   "c 195:* rw (or rwm)", "nvidia-smi -L")),
+                   evidence=access.evidence + nvml)
+
+
 def _no_gpu_access_fix() -> Fix:
     return Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
                ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
@@ -122,6 +143,8 @@ def check_container(facts) -> Finding:
     if broken is not None:
         return broken
     access = facts.machine.belief("container.gpu_access")
+    if access.value is False and any(e.source.endswith("devices.list") for e in access.evidence):
+        return _device_cgroup_denies(facts, access)
     if access.value is False:
         return Finding("env.container", Status.FAIL, "This container was started without GPU access",
                        tuple(e.describe() for e in access.evidence[:3]), fix=_no_gpu_access_fix(),

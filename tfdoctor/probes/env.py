@@ -46,6 +46,10 @@ class EnvFacts:
     wsl: bool
     wsl_libcuda: bool
     variables: dict[str, str]
+    # Whether cgroup v1's device allow-list of this process (/sys/fs/cgroup/devices/devices.list) lets it open the
+    # NVIDIA devices, with the deciding line; None where there is no such list (cgroup v2, or not recorded)
+    nvidia_device_access: bool | None = None
+    nvidia_device_access_line: str = ""
 
     @property
     def cuda_visible_devices(self) -> str | None:
@@ -83,6 +87,23 @@ def detect_container(dockerenv: bool, containerenv: bool, cgroup: str, container
         kind = kind or "kubernetes"
         evidence.append("KUBERNETES_SERVICE_HOST is set")
     return kind, evidence
+
+
+NVIDIA_DEVICE_MAJOR = "195"  # /dev/nvidia0..N and /dev/nvidiactl (Linux's devices.txt; NVIDIA's driver README)
+
+
+def nvidia_devices_allowed(devices_list: str | None) -> tuple[bool | None, str]:
+    """Does a cgroup v1 device allow-list let this process read and write the NVIDIA devices (character major 195)?
+    (answer, the deciding line); None when there is no list. `a *:* rwm` is the unrestricted list of a host."""
+    if not devices_list or not devices_list.strip():
+        return None, ""
+    entries = [line.split() for line in devices_list.splitlines()[:4096] if len(line.split()) == 3]
+    for kind, node, access in entries:
+        major = node.split(":", 1)[0]
+        if kind in ("a", "c") and major in ("*", NVIDIA_DEVICE_MAJOR) and "r" in access and "w" in access:
+            return True, f"{kind} {node} {access}"
+    line = next((" ".join(e) for e in entries if e[1].split(":", 1)[0] == NVIDIA_DEVICE_MAJOR), "")
+    return False, line or "no entry allows character devices 195:* (the NVIDIA devices)"
 
 
 def running_kernel(host) -> str | None:
@@ -125,6 +146,7 @@ def probe_env(host, ctx) -> EnvFacts:
     dev = host.listdir("/dev")
     dev_nvidia = tuple(n for n in dev if n.startswith("nvidia")) if dev is not None else None
     wsl = bool(proc_version and re.search(r"microsoft|WSL", proc_version, re.I)) or "WSL_DISTRO_NAME" in variables
+    access, access_line = nvidia_devices_allowed(host.read("/sys/fs/cgroup/devices/devices.list"))
     return EnvFacts(
         os_id=osr.get("ID"),
         os_id_like=tuple(osr.get("ID_LIKE", "").split()),
@@ -140,4 +162,6 @@ def probe_env(host, ctx) -> EnvFacts:
         wsl=wsl,
         wsl_libcuda=host.exists("/usr/lib/wsl/lib/libcuda.so.1") or host.exists("/usr/lib/wsl/lib/libcuda.so"),
         variables=variables,
+        nvidia_device_access=access,
+        nvidia_device_access_line=access_line,
     )
