@@ -35,7 +35,8 @@ class Entry:
 
     id: str
     source_kind: str
-    pattern: textmatch.Pattern
+    regex: str
+    flags: int
     claims: tuple[tuple[str, object], ...]
     strength: str
     severity: str
@@ -43,6 +44,12 @@ class Entry:
     url: str | None
     printed_by: str
     more_examples: tuple[str, ...] = ()
+
+    @property
+    def pattern(self) -> textmatch.Pattern:
+        """The compiled pattern: compiled on first use (one RE2 set finds the candidate entries of a line first, so
+        most entries are never compiled on their own in a run)."""
+        return textmatch.compile(self.regex, self.flags)
 
 
 @dataclass(frozen=True)
@@ -93,13 +100,14 @@ CATALOGUE_PATH = Path(__file__).resolve().parent / "knowledge" / "messages.json"
 
 @lru_cache(maxsize=1)
 def catalogue() -> tuple[Entry, ...]:
-    """Every known message, compiled (RE2). Raises for a broken catalogue: that is a bug in tfdoctor."""
+    """Every known message (its pattern compiled by RE2 on first use; tests/test_evidence.py compiles them all).
+    Raises for a broken catalogue: that is a bug in tfdoctor."""
     data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
     out = []
     for r in data["messages"]:
         flags = textmatch.IGNORECASE if "i" in r.get("flags", "") else 0
         out.append(Entry(
-            id=r["id"], source_kind=r["source_kind"], pattern=textmatch.compile(r["pattern"], flags),
+            id=r["id"], source_kind=r["source_kind"], regex=r["pattern"], flags=flags,
             claims=tuple(sorted((r.get("claims") or {}).items())), strength=r.get("strength", "direct"),
             severity=r.get("severity_hint", ""), example=r["example"], url=r.get("url"),
             printed_by=r.get("printed_by", ""), more_examples=tuple(r.get("more_examples", ())),
@@ -137,8 +145,8 @@ class _Matcher:
         self.entries = entries
         self._set = re2.Set.SearchSet(textmatch._options(0))
         for e in entries:
-            prefix = "(?i)" if e.pattern.flags & textmatch.IGNORECASE else ""
-            self._set.Add(prefix + e.pattern.pattern)
+            prefix = "(?i)" if e.flags & textmatch.IGNORECASE else ""
+            self._set.Add(prefix + e.regex)
         self._set.Compile()
 
     def matching(self, line: str) -> list[Entry]:
