@@ -45,30 +45,44 @@ def _skip_without_tf(fid: str, tf) -> Finding | None:
 
 # ----------------------------------------------------------------------------------------------- compat.driver-cuda
 def _insufficient_from_outputs(facts) -> Finding | None:
-    """CUDA itself said the driver is too old for the runtime (TensorFlow's log, a pasted error): no TensorFlow probe
-    record needed. With the driver's version known, the newest TensorFlow it runs is named as the alternative."""
-    obs = facts.machine.observed("driver-insufficient")
-    if not obs:
+    """A program said the driver is too old for the CUDA it needs (CUDA's own 'driver version is insufficient' in
+    TensorFlow's log, nvidia-container-cli's `unsatisfied condition: cuda>=11.0` for an image, nvidia-docker 1's
+    `driver 8.0 < image 9.0`): no TensorFlow probe record needed. The CUDA named gives the driver it needs; with the
+    driver's version known, the newest TensorFlow it runs is the alternative."""
+    belief = facts.machine.belief("driver.too_old_for_cuda")
+    if belief.value is not True:
         return None
-    ev = facts.machine.evidence_of("driver-insufficient")
-    have = driver_version(facts)
-    if have is None:
-        smi = next((o.group("version") for o in facts.machine.observed("smi-table-driver-version")), None)
-        have = smi
-    cmds: list[str] = []
+    ev = belief.evidence
+    obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")
+    need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
+    need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else None
+    have = driver_version(facts) or next((o.group("version") for o in facts.machine.observed("smi-table-driver-version")),
+                                         None)
+    kb = _kb()
+    req = kb.min_driver_for_cuda(need_cuda) if need_cuda else None
+    need_driver = (req.toolkit_driver or req.minor_compat_floor) if req else None
     from tfdoctor.checks.fixes import install_driver_commands
 
-    cmds += install_driver_commands(facts.pci, facts.driver, facts.env)
+    cmds = tuple(install_driver_commands(facts.pci, facts.driver, facts.env))
+    alternatives: list[Alternative] = []
+    if obs:
+        driver_cuda = next((o.group("driver_cuda") for o in obs if o.group("driver_cuda")), None)
+        alternatives.append(Alternative("the driver cannot change: run an image built for a CUDA the driver supports"
+                                        + (f" (CUDA {driver_cuda} or older)" if driver_cuda else ""), ()))
     alt = _newest_tf_for_driver(have, None) if have else None
-    if alt is not None:
+    if alt is not None and not obs:
         extra = "[and-cuda]" if alt.has_and_cuda_extra else ""
-        cmds.append(f"python -m pip install 'tensorflow{extra}=={alt.version}.*'   # alternative: keep driver {have}")
-    return Finding("compat.driver-cuda", Status.FAIL,
-                   "The NVIDIA driver is older than the CUDA runtime TensorFlow uses"
-                   + (f" (driver {have})" if have else ""), tuple(e.describe() for e in ev[:3]),
-                   fix=Fix("Install a newer NVIDIA driver (the branch the GPU's table recommends), then reboot"
-                           + (f"; or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} driver {have} runs."
-                              if alt else "."), tuple(cmds)),
+        alternatives.append(Alternative(f"keep driver {have}: TensorFlow {alt.version}, the newest whose CUDA "
+                                        f"{alt.cuda} it runs", (f"python -m pip install 'tensorflow{extra}=={alt.version}.*'",)))
+    what = f"CUDA {need_cuda}" if need_cuda else "the CUDA runtime in use"
+    summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
+    if need_driver:
+        summary += f" (driver {need_driver} or newer)"
+    return Finding("compat.driver-cuda", Status.FAIL, summary, tuple(e.describe() for e in ev[:3]),
+                   fix=Fix(f"Install NVIDIA driver {need_driver} or newer" if need_driver else
+                           "Install a newer NVIDIA driver (the branch the GPU's table recommends)", cmds,
+                           alternatives=tuple(alternatives),
+                           verify=("nvidia-smi   # 'CUDA Version' in its header: the newest CUDA the driver runs",)),
                    evidence=ev)
 
 
@@ -91,10 +105,10 @@ def _insufficient_from_outputs(facts) -> Finding | None:
 )
 def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
-    if tf is None or tf.source != "child":
-        told = _insufficient_from_outputs(facts)
-        if told is not None:
-            return told
+    told = _insufficient_from_outputs(facts)
+    if told is not None and (tf is None or tf.source != "child" or
+                             facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")):
+        return told
     if (s := _skip_without_tf("compat.driver-cuda", tf)) is not None:
         return s
     cuda, whence = tf_cuda(tf)

@@ -555,6 +555,25 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                 "TF_CPP_MIN_LOG_LEVEL=0 python -c \"import tensorflow as tf; "
                                 "print(tf.config.list_physical_devices('GPU'))\"   # verify")),
                        evidence=ev)
+    stub = log.first("cudart-stub-no-driver")
+    if stub is not None:
+        # TensorFlow's cudart stub prints this when libcudart cannot be loaded (its wording blames the driver)
+        has_gpu = machine_has_nvidia_gpu(facts)
+        if has_gpu is None:
+            has_gpu = facts.machine.value("gpu.present")
+        if has_gpu is False and not getattr(facts, "require_gpu", False):
+            return info("tf.cuda-libs", "TensorFlow found no CUDA runtime: fine here, this machine has no NVIDIA GPU",
+                        stub.line)
+        make = fail if has_gpu else warn
+        unknown = "" if has_gpu else " (whether this machine has an NVIDIA GPU was not recorded)"
+        return make("tf.cuda-libs", "TensorFlow could not load the CUDA runtime (libcudart): its log says 'Could not "
+                    "find cuda drivers', which it prints when libcudart is missing" + unknown, stub.line,
+                    fix=Fix("Install the CUDA runtime this TensorFlow was built for: with TensorFlow 2.14 or newer, "
+                            "its CUDA libraries come from pip; older releases (and container images) need the CUDA "
+                            "version of TensorFlow's tested configurations (TensorFlow 2.12/2.13: CUDA 11.8).",
+                            ("python -m pip install 'tensorflow[and-cuda]'",),
+                            verify=("python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()"
+                                    "['cuda_version'], tf.config.list_physical_devices('GPU'))\"",)))
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "

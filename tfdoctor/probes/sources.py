@@ -42,6 +42,7 @@ class SourcesFacts:
 
 
 def _kind_of_key(key: str) -> str | None:
+    key = key.removeprefix("sudo_")
     for prefixes, kind in _KEY_KINDS:
         if any(key == p or key.startswith(p + "_") or key.startswith(p + "-") or key.startswith(p + ".")
                for p in prefixes):
