@@ -121,6 +121,8 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
 
     # -- what programs printed --------------------------------------------------------------------------------
     for o in observations:
+        if _discounted(o):
+            continue
         for q, v in o.claims:
             strength = o.strength
             # TensorFlow's view of anything but itself is an inference
@@ -132,6 +134,20 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
             # Docker names a container's host after its id: TensorFlow printed from inside a container
             votes.add("container", True, INFERRED, Evidence(o.source, o.line, o.line_no, o.message))
     return Machine(votes.resolve(), observations, complete)
+
+
+# Requests for GPU access on a container's command line: docker/podman's --gpus, the NVIDIA runtime, nvidia-docker
+_GPU_REQUEST = ("--gpus", "--runtime=nvidia", "--runtime nvidia", "nvidia-docker", "--device=nvidia.com/gpu",
+                "--device nvidia.com/gpu")
+
+
+def _discounted(o) -> bool:
+    """An observation whose claims its own context contradicts. NGC images print 'The NVIDIA Driver was not
+    detected' from a check of /proc/driver/nvidia that is wrong under WSL2; in the output of a container started
+    with GPUs requested (`--gpus all`), which the NVIDIA runtime hook let start, the banner proves nothing."""
+    if o.message == "ngc-driver-not-detected":
+        return any(flag in o.source for flag in _GPU_REQUEST)
+    return False
 
 
 def _pci(votes, facts, complete) -> None:

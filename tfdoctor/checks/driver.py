@@ -498,13 +498,18 @@ def check_dkms(facts) -> Finding:
         if kernel:
             return ok("driver.dkms", f"DKMS built nvidia {ver} for the running kernel {kernel}")
     if d.module_resolvable is False or facts.machine.value("driver.module_for_kernel") is False:
-        cmds, alts = rebuild_module(env, facts.pci, kernel)
+        magic = next(iter(facts.machine.observed("kernel-version-magic")), None)
+        running = kernel or (magic.group("running") if magic else None)
+        cmds, alts = rebuild_module(env, facts.pci, running)
         if d.dkms == "missing" and facts.machine.complete and distro_family(env) in ("ubuntu", "debian"):
             # no DKMS at all: install it with the headers, then the driver again so that DKMS registers its module
             cmds = (f"sudo apt install dkms linux-headers-{k}", *install_driver_commands(facts.pci, d, env))
         evidence = facts.machine.evidence("driver.module_for_kernel")
-        return Finding("driver.dkms", Status.FAIL,
-                       f"No NVIDIA kernel module exists for the running kernel {kernel or ''}".rstrip(),
+        summary = f"No NVIDIA kernel module exists for the running kernel {running or ''}".rstrip()
+        if magic is not None:
+            summary = (f"The NVIDIA module found for the running kernel {magic.group('running')} was built for "
+                       f"{magic.group('built')}: a stale module, not rebuilt for this kernel")
+        return Finding("driver.dkms", Status.FAIL, summary,
                        tuple([d.modprobe_text] if d.modprobe_text else [e.describe() for e in evidence[:3]])
                        + (("dkms is not installed, so nothing rebuilds the module after a kernel update",)
                           if d.dkms == "missing" and facts.machine.complete else ()),

@@ -19,10 +19,10 @@ def _distro_data() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def distro_family(env) -> str:
+def distro_family(env, kernel: str | None = None) -> str:
     """"ubuntu", "debian", "fedora", "rhel", "suse", "arch" or "unknown": from /etc/os-release, else (a paste without
     it) from the running kernel's flavour (`-generic` is Ubuntu's, `.fc40.` Fedora's, `-zen` Arch's linux-zen)."""
-    if env is None:
+    if env is None and not kernel:
         return "unknown"
     ids = {(getattr(env, "os_id", None) or "").lower(), *[x.lower() for x in getattr(env, "os_id_like", ()) or ()]}
     for family, names in (("ubuntu", {"ubuntu", "pop", "linuxmint", "elementary", "zorin"}),
@@ -34,7 +34,7 @@ def distro_family(env) -> str:
             return family
     if ids - {""}:
         return "unknown"  # an os-release we do not know: its kernel's name says nothing surer
-    kernel = getattr(env, "kernel_release", None) or ""
+    kernel = getattr(env, "kernel_release", None) or kernel or ""
     for rec in _distro_data()["kernel_flavours"]:
         if kernel and textmatch.search(rec["suffix_pattern"], kernel):
             return rec["family"]
@@ -58,7 +58,7 @@ def _arch_headers(kernel: str | None) -> str:
 
 def rebuild_module(env, pci, kernel: str | None) -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
     """(commands, alternatives) that build the NVIDIA module for the running kernel on this distribution."""
-    family = distro_family(env)
+    family = distro_family(env, kernel)
     k = kernel_or_uname(kernel)
     if family in ("ubuntu", "debian"):
         return (f"sudo apt install dkms linux-headers-{k}", f"sudo dkms autoinstall -k {k}", "sudo reboot"), ()
