@@ -44,7 +44,7 @@ def test_a_rejected_signature_in_the_journal_is_the_root_cause_even_without_moku
                                                  "driver is installed and running.\n",
                                                  "commands/nvidia-smi.rc": "9\n"}))
     root = report.root_cause
-    assert root.id == "driver.secure-boot" and "rejects" in root.summary
+    assert root.id == "driver.secure-boot" and "refuses to load" in root.summary
     assert any("Key was rejected" in e.line for e in root.evidence)
     assert any(c.startswith("sudo mokutil --import") for c in root.fix.commands) and root.fix.verify
 

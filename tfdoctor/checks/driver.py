@@ -403,12 +403,14 @@ def check_secure_boot(facts) -> Finding:
         return skip("driver.secure-boot", "WSL2: Linux kernel modules are not used for the GPU")
     rejected = facts.machine.belief("driver.module_rejected")
     state = module_state(facts)
-    if rejected.value is True and state != "loaded":
+    # inside a container an inferred refusal ("Operation not permitted") is the container's missing privilege
+    inside = facts.machine.value("container") is True and rejected.strength < DIRECT
+    if rejected.value is True and state != "loaded" and not inside:
         # The kernel's own words: it refused the module's signature. Whatever mokutil would say, that is the cause.
         key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
         return Finding("driver.secure-boot", Status.FAIL,
-                       "The kernel rejects the NVIDIA module's signature (Secure Boot): the module is not signed with "
-                       "a key the firmware trusts", tuple(e.describe() for e in rejected.evidence[:3])
+                       "The kernel refuses to load the NVIDIA module: it is not signed with a key the kernel trusts "
+                       "(Secure Boot or kernel lockdown)", tuple(e.describe() for e in rejected.evidence[:3])
                        + ((f"lockdown: {d.lockdown}",) if d.lockdown else ()),
                        fix=_enrol_fix(key), evidence=rejected.evidence)
     if d.secure_boot is None:
