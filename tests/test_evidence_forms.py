@@ -15,6 +15,7 @@ from tfdoctor.tflog import analyse_log
 def _snapshot(tmp_path, files: dict[str, str], complete: bool = False) -> str:
     """A hand-built snapshot (docs/snapshot-format.md) holding these files."""
     manifest = {"format": "tfdoctor-snapshot", "version": 1, "source": "recorded" if complete else "hand-built"}
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     for rel, text in files.items():
         path = tmp_path / rel
@@ -188,3 +189,63 @@ def test_redacted_reports_keep_alternatives_and_verify(tmp_path):
     report = run_check(from_=_snapshot(tmp_path, {"tensorflow.log": "Illegal instruction (core dumped)\n"}))
     fix = report.get("cpu.avx").fix
     assert fix.alternatives and fix.verify
+
+
+def test_a_stale_module_built_for_another_kernel_is_named_with_both_kernels(tmp_path):
+    # negativo17/nvidia-driver#97: Fedora 31 booted, the module on disk built for Fedora 30's kernel
+    report = run_check(from_=_snapshot(tmp_path, {
+        "commands/dmesg": "nvidia: version magic '5.4.18-100.fc30.x86_64 SMP mod_unload ' should be "
+                          "'5.4.18-200.fc31.x86_64 SMP mod_unload '\n",
+        "commands/modprobe_nvidia.err": "could not insert 'nvidia': Exec format error\n",
+        "commands/modprobe_nvidia.rc": "1\n", "commands/modprobe_nvidia": ""}))
+    f = report.root_cause
+    assert f.id == "driver.dkms" and "5.4.18-100.fc30.x86_64" in f.summary and "5.4.18-200.fc31.x86_64" in f.summary
+    assert "sudo akmods --force --kernels 5.4.18-200.fc31.x86_64" in f.fix.commands  # Fedora, told by the kernel
+
+
+def test_operation_not_permitted_as_root_is_the_kernel_refusing_the_module(tmp_path):
+    # bottlerocket-os/bottlerocket#4218: lockdown=integrity refuses the unsigned NVIDIA modules
+    report = run_check(from_=_snapshot(tmp_path, {
+        "commands/dmesg": "[    5.881035] driverdog[2088]: modprobe: ERROR: could not insert 'nvidia_uvm': Operation "
+                          "not permitted\n"}))
+    assert report.root_cause.id == "driver.secure-boot" and "lockdown" in report.root_cause.summary
+
+
+def test_an_image_needing_a_newer_cuda_than_the_driver_names_the_driver_it_needs(tmp_path):
+    # NVIDIA/nvidia-docker#1442 (a CUDA 11 image) and #106 (nvidia-docker 1)
+    err = ("docker: Error response from daemon: OCI runtime create failed: ... stderr: nvidia-container-cli: "
+           "requirement error: unsatisfied condition: cuda>=11.0, please update your driver to a newer version, or use "
+           "an earlier cuda container: unknown.\n")
+    report = run_check(from_=_snapshot(tmp_path, {"commands/docker_run.err": err, "commands/docker_run.rc": "125\n",
+                                                 "commands/docker_run": ""}))
+    f = report.root_cause
+    assert f.id == "compat.driver-cuda" and "CUDA 11.0" in f.summary and "450.51.05" in f.summary
+    assert any("image" in a.when for a in f.fix.alternatives)
+
+
+def test_ngcs_driver_banner_in_a_container_started_with_gpus_is_no_evidence(tmp_path):
+    # NVIDIA/nvidia-docker#1548 (WSL2: the banner is false) against a container started without --gpus
+    banner = ("WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available.\n"
+              "   Use 'nvidia-docker run' to start this container; see\n")
+    with_gpus = run_check(from_=_snapshot(tmp_path / "a", {
+        "commands/docker_run_--gpus_all_--rm_nvcr.io%2Fnvidia%2Ftensorflow:20.03-tf2-py3_nvidia-smi": banner}))
+    assert with_gpus.exit_code() == 0
+    without = run_check(from_=_snapshot(tmp_path / "b", {
+        "commands/docker_run_-it_--rm_nvcr.io%2Fnvidia%2Ftensorflow:19.08-py3": banner}))
+    assert without.root_cause is not None and without.root_cause.id == "env.container"
+
+
+def test_a_repl_answer_that_tensorflow_is_not_a_cuda_build(tmp_path):
+    # conda-forge/tensorflow-feedstock#365: the answer stands on the line after the call
+    report = run_check(from_=_snapshot(tmp_path, {"tensorflow.log": ">>> tf.test.is_built_with_cuda()\nFalse\n"}))
+    assert report.root_cause.id == "tf.cuda-build"
+    assert _messages("tensorflow", ">>> tf.test.is_built_with_cuda()\nTrue\n") == []
+
+
+def test_xla_targeting_a_ptx_older_than_the_gpu_is_a_gpu_newer_than_the_build(tmp_path):
+    # tensorflow/tensorflow#111958: RTX 5060 Ti (sm_120) with TF 2.22 nightly's XLA
+    report = run_check(from_=_snapshot(tmp_path, {"tensorflow.log": "LLVM ERROR: PTX version 8.5 does not support "
+                                                                    "target 'sm_120' (or 'sm_120a'). Minimum required "
+                                                                    "PTX version is 8.7\n"}))
+    f = report.root_cause
+    assert f.id == "compat.compute-capability" and "12.0" in f.summary and "newer" in f.summary

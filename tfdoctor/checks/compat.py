@@ -219,14 +219,24 @@ def check_compute_capability(facts) -> Finding:
     unsupported = facts.machine.belief("gpu.unsupported_by_software")
     if unsupported.value is True:
         o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
-        gpu = (o.group("gpu") if o else None) or "this GPU"
+        sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
+        gpu = (o.group("gpu") if o else None) or (f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
+        verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)
+        if sm:
+            # the software's compiler targets a PTX older than the GPU: the GPU is newer than this release
+            return Finding("compat.compute-capability", Status.FAIL,
+                           f"This TensorFlow/XLA build cannot compile for the {gpu} GPU: the GPU is newer than the "
+                           "PTX version it targets", tuple(e.describe() for e in unsupported.evidence[:3]),
+                           fix=Fix("Use a TensorFlow build that supports this compute capability: a newer release "
+                                   "(or nightly) once it targets this architecture, or NVIDIA's NGC TensorFlow "
+                                   "container, which is built for NVIDIA's newest GPUs.", (), verify=verify),
+                           evidence=unsupported.evidence)
         return Finding("compat.compute-capability", Status.FAIL,
                        f"The software in use does not support the {gpu} GPU: its CUDA release dropped this "
                        "architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
-                       fix=Fix("Use a release built for this GPU's compute capability (an older container or "
-                               "TensorFlow release), or a newer GPU; look the GPU up in NVIDIA's container release "
-                               "notes (supported hardware).",
-                               ("nvidia-smi --query-gpu=name,compute_cap --format=csv   # the GPU's compute capability",)),
+                       fix=Fix("Use an older release built for this GPU's compute capability (container or "
+                               "TensorFlow), or a newer GPU; NVIDIA's container release notes list the hardware each "
+                               "release supports.", (), verify=verify),
                        evidence=unsupported.evidence)
     tf = tf_facts(facts)
     gpus = [(name, cc) for name, cc in machine_gpus(facts)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Linux pip wheels with a CUDA build (tensorflow[and-cuda] from 2.14). macOS and Windows (>= 2.11) wheels are CPU-only.
 _LINUX = "Linux"
@@ -352,6 +352,19 @@ def _has_and_cuda(version: str) -> bool:
 )
 def check_cuda_build(facts) -> Finding:
     tf = tf_facts(facts)
+    said = facts.machine.belief("tf.cuda_build")
+    if (tf is None or tf.source != "child") and said.value is False:
+        # a pasted `tf.test.is_built_with_cuda()` answering False: the user's own interpreter said so
+        return Finding("tf.cuda-build", Status.FAIL, "This TensorFlow is not a CUDA build (tf.test.is_built_with_cuda() "
+                       "printed False): no driver or library can make it use the GPU",
+                       tuple(e.describe() for e in said.evidence[:2]),
+                       fix=Fix("Install the CUDA build of TensorFlow into the same environment.",
+                               ("python -m pip install 'tensorflow[and-cuda]'",),
+                               alternatives=(Alternative("a conda environment: install conda-forge's CUDA variant of "
+                                                         "tensorflow (its build string starts with 'cuda': check with "
+                                                         "`conda list tensorflow`)", ()),),
+                               verify=("python -c 'import tensorflow as tf; print(tf.test.is_built_with_cuda())'",)),
+                       evidence=said.evidence)
     if (s := _skip_if_not_run("tf.cuda-build", tf)) is not None:
         return s
     if not tf.imported or tf.build is None:
