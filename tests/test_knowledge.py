@@ -174,7 +174,7 @@ def test_min_driver_for_cuda():
 
 def test_toolkit_rows_monotonic():
     rows = _json("cuda_drivers.json")["toolkit_drivers"]
-    assert len(rows) == 56
+    assert len(rows) == 64  # Table 3 from CUDA 7.0 (7.0.28) on
     ordered = sorted(rows, key=lambda r: kb.parse_version(r["full_version"]))
     drivers = [kb.parse_version(r["linux_x86_64"]) for r in ordered]
     assert drivers == sorted(drivers)
