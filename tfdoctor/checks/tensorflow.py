@@ -552,9 +552,12 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
                     + ", ".join(log.missing_libraries),
                     *[m.line for m in log.matches if m.kind == "dso-load-failed"][:10],
-                    fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels or "
-                            "NVIDIA's apt packages, pinned to the version each soname names), or TensorFlow with "
-                            "[and-cuda] where it has that extra.".replace("CUDA  ", "CUDA "), cmds))
+                    fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or "
+                            "NVIDIA's CUDA apt repository where no wheel exists), pinned to the version each soname "
+                            "names.".replace("CUDA  ", "CUDA "), cmds,
+                            alternatives=and_cuda_alternative(cuda, tf.tf_version or _log_tf_version(log)),
+                            verify=("python -c \"import tensorflow as tf; "
+                                    "print(tf.config.list_physical_devices('GPU'))\"",)))
     if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
         ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
         return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow found the GPU (an XLA_GPU device) but registered no "
@@ -635,7 +638,8 @@ def _cuda_for_libs(names: list[str], log=None) -> str | None:
 
 def library_install_commands(runtime: list[str], cuda: str | None, tf_version: str | None) -> tuple[str, ...]:
     """The commands that install these missing libraries, one CUDA family, each package pinned to the major the
-    soname names (pip's nvidia-cudnn-cu11 alone installs cuDNN 9, not the libcudnn.so.8 that is missing)."""
+    soname names (pip's nvidia-cudnn-cu11 alone installs cuDNN 9, not the libcudnn.so.8 that is missing). apt
+    packages come from NVIDIA's CUDA repository (developer.download.nvidia.com/compute/cuda/repos)."""
     kb = _kb()
     pips, apts = [], []
     for n in runtime:
@@ -651,14 +655,18 @@ def library_install_commands(runtime: list[str], cuda: str | None, tf_version: s
     if pips:
         cmds.append("python -m pip install " + " ".join(f"'{p}'" if "=" in p else p for p in pips))
     if apts:
-        cmds.append("sudo apt install " + " ".join(apts) + "   # from NVIDIA's CUDA apt repository "
-                    "(developer.download.nvidia.com/compute/cuda/repos)")
-    b = kb.tf_build(tf_version) if tf_version else None
+        cmds.append("sudo apt install " + " ".join(apts))
+    return tuple(cmds)
+
+
+def and_cuda_alternative(cuda: str | None, tf_version: str | None) -> tuple[Alternative, ...]:
+    """TensorFlow with its CUDA libraries as pip wheels ([and-cuda], 2.14 and newer) for the same CUDA major."""
+    b = _kb().tf_build(tf_version) if tf_version else None
     if b is not None and getattr(b, "has_and_cuda_extra", False) and (not cuda or str(b.cuda).split(".")[0] ==
                                                                       str(cuda).split(".")[0]):
-        cmds.append(f"python -m pip install 'tensorflow[and-cuda]=={b.version}.*'   # alternative: TensorFlow "
-                    "with its CUDA libraries as pip wheels")
-    return tuple(cmds)
+        return (Alternative("TensorFlow with its CUDA libraries as pip wheels",
+                            (f"python -m pip install 'tensorflow[and-cuda]=={b.version}.*'",)),)
+    return ()
 
 
 # ----------------------------------------------------------------------------------------------- tf.gpu-visible

@@ -258,7 +258,7 @@ def apt_package_for_library(soname: str, cuda: str | None = None) -> str | None:
     """
     rows = _package_rows(soname, cuda)
     if not rows:
-        return None
+        return _toolkit_named_package(soname)
     row = rows[0]
     if row.apt is None or "{dash}" not in row.apt:
         return row.apt
@@ -274,6 +274,24 @@ def apt_package_for_library(soname: str, cuda: str | None = None) -> str | None:
     if len(t) < 2:
         return None
     return row.apt.format(dash=f"{t[0]}-{t[1]}")
+
+
+# CUDA 8.0 to 10.0 named each library's soname after the toolkit (libcublas.so.9.0) and NVIDIA's apt repository
+# named the packages so too: cuda-cublas-9-0 (TensorFlow's own GPU Dockerfiles of 1.12/1.13 install
+# cuda-{command-line-tools,cublas,cufft,curand,cusolver,cusparse}-${CUDA/./-}; tensorflow/tensorflow
+# tensorflow/tools/dockerfiles/partials/ubuntu/nvidia.partial.Dockerfile at the 1.13 release, S).
+_TOOLKIT_NAMED = {"libcudart": "cuda-cudart", "libcublas": "cuda-cublas", "libcufft": "cuda-cufft",
+                  "libcurand": "cuda-curand", "libcusolver": "cuda-cusolver", "libcusparse": "cuda-cusparse",
+                  "libcupti": "cuda-command-line-tools", "libnvrtc": "cuda-nvrtc"}
+
+
+def _toolkit_named_package(soname: str) -> str | None:
+    """'libcublas.so.9.0' -> 'cuda-cublas-9-0' (CUDA 8.0-10.0 sonames carry the toolkit's version)."""
+    name, _, ver = soname.partition(".so.")
+    parts = ver.split(".")
+    if name in _TOOLKIT_NAMED and len(parts) == 2 and parts[0] in ("8", "9", "10") and all(p.isdigit() for p in parts):
+        return f"{_TOOLKIT_NAMED[name]}-{parts[0]}-{parts[1]}"
+    return None
 
 
 # ----------------------------------------------------------------------------- CUDA -> driver
