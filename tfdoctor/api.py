@@ -80,7 +80,8 @@ def check(snapshot: str | None = None, *, tf: bool = True, python: str | None = 
 
     The same run as `tfdoctor check`, without printing: `tf=False` is `--no-tf`, `python` is `--python`,
     `timeout` bounds every probe (seconds, default 60; with the TensorFlow probe at least `tf_timeout + 15`),
-    `only`/`skip` take finding ids or areas, `hostname` is `--hostname` ("redact", the default, or "keep").
+    `only`/`skip` take finding ids, areas or id prefixes (`tf`, `pci`) and choose what is
+    reported, not what is diagnosed, `hostname` is `--hostname` ("redact", the default, or "keep").
     Raises ValueError for an unknown finding id, area or hostname mode, and tfdoctor.host.SnapshotError for a
     snapshot that cannot be read. Unlike the CLI there is no watchdog that ends the process: a driver call hung
     in the kernel can still block the calling thread past `timeout`.
@@ -91,10 +92,8 @@ def check(snapshot: str | None = None, *, tf: bool = True, python: str | None = 
     if hostname not in HOSTNAME_MODES:
         raise ValueError(f"hostname must be one of {HOSTNAME_MODES}, not {hostname!r}")
     only, skip = (only,) if isinstance(only, str) else tuple(only), (skip,) if isinstance(skip, str) else tuple(skip)
-    known = set(catalogue.ids()) | {s.area for s in catalogue.entries()}
-    unknown = [name for name in (*only, *skip) if name not in known]
-    if unknown:
-        raise ValueError(f"unknown finding id or area {unknown[0]!r} (see tfdoctor check --list-checks)")
+    for name in (*only, *skip):
+        catalogue.resolve(name)  # UnknownName, a ValueError, names the close matches
     no_tf = not tf
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or snapshot) else max(60.0, tf_timeout + 15))
     if not no_tf:

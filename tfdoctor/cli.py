@@ -93,16 +93,38 @@ def _start_watchdog(seconds: float):
 
 
 def list_checks(as_json: bool = False) -> None:
+    """Every finding id with its title, then the areas with the id prefixes that --only/--skip also take."""
     from tfdoctor import catalogue
+    from tfdoctor.checks import AREAS
 
+    areas = [{"area": a, "title": catalogue.area_title(a), "aliases": list(catalogue.area_aliases(a)),
+              "prefixes": list(catalogue.area_prefixes(a)), "ids": list(catalogue.area_ids(a))} for a in AREAS]
     if as_json:
         import json
 
-        rows = [{"id": s.id, "area": s.area, "title": s.title, "needs": list(s.needs)} for s in catalogue.entries()]
-        print(json.dumps({"checks": rows}, indent=2))
+        rows = [{"id": s.id, "area": s.area, "title": s.title, "needs": list(s.needs), "after": list(s.after)}
+                for s in catalogue.entries()]
+        print(json.dumps({"checks": rows, "areas": areas}, indent=2))
         return
     for spec in catalogue.entries():
         print(f"{spec.id:28} {spec.title}")
+    print()
+    print("Areas (--only and --skip take an area, an id prefix such as tf or pci, or a finding id):")
+    for a in areas:
+        names = ", ".join([a["area"], *a["aliases"]])
+        print(f"  {names:18} {a['title']:24} {', '.join(p + '.*' for p in a['prefixes'])}  "
+              f"({len(a['ids'])} check{'s' if len(a['ids']) != 1 else ''})")
+
+
+def _check_selection(only: list[str], skip: list[str]) -> None:
+    """Every --only/--skip name is a finding id, an area or an id prefix; else one line with the close matches."""
+    from tfdoctor import catalogue
+
+    for name in [*only, *skip]:
+        try:
+            catalogue.resolve(name)
+        except catalogue.UnknownName as exc:
+            _die(str(exc))
 
 
 @app.command()
@@ -120,9 +142,12 @@ def check(
                                "(with --json/--markdown/--format, only together with -o FILE)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     require_gpu: bool = typer.Option(False, "--require-gpu", help="No usable NVIDIA GPU is a failure."),
-    only: list[str] = typer.Option([], "--only", metavar="ID", help="Run only these finding ids (or areas)."),
-    skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Skip these finding ids (or areas)."),
-    list_: bool = typer.Option(False, "--list-checks", help="List every finding id and exit."),
+    only: list[str] = typer.Option([], "--only", metavar="ID", help="Show only these finding ids, areas or id "
+                                   "prefixes (tf, pci...); the checks they depend on still run, so the verdict "
+                                   "and root cause stay those of the full check."),
+    skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Do not show these finding ids, areas or id "
+                                   "prefixes."),
+    list_: bool = typer.Option(False, "--list-checks", help="List every finding id and the areas, and exit."),
     from_: str | None = typer.Option(None, "--from", metavar="PATH",
                                      help="Replay a snapshot (directory or .tar.gz) instead of this machine."),
     no_tf: bool = typer.Option(False, "--no-tf", help="Do not run the TensorFlow probe (fast)."),
@@ -152,12 +177,7 @@ def check(
         _die(f"--quiet prints one line per failure on stdout; to also write the {out_format.value} report, "
              f"add -o FILE")
 
-    from tfdoctor import catalogue
-
-    known = set(catalogue.ids()) | {s.area for s in catalogue.entries()}
-    for name in [*only, *skip]:
-        if name not in known:
-            _die(f"unknown finding id or area {name!r} (see tfdoctor check --list-checks)")
+    _check_selection(only, skip)
 
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or from_ or quiet) else max(60.0, tf_timeout + 15))
     if not no_tf:
