@@ -34,8 +34,9 @@ def node_name() -> str | None:
 
 def raw_check(host, *, snapshot: str | None = None, no_tf: bool = False, python: str | None = None,
               tf_timeout: float = 90.0, deadline_s: float | None = None, require_gpu: bool = False,
-              only=(), skip=(), debug: bool = False) -> Report:
-    """Probes, checks and diagnosis on `host`, not yet redacted. Raises SnapshotError for a damaged snapshot."""
+              only=(), skip=(), debug: bool = False, progress=None) -> Report:
+    """Probes, checks and diagnosis on `host`, not yet redacted. Raises SnapshotError for a damaged snapshot.
+    `progress` receives the events of tfdoctor/progress.py as the check runs."""
     from tfdoctor.engine import CheckOptions, check_host
     from tfdoctor.probes import ProbeOptions
 
@@ -43,7 +44,7 @@ def raw_check(host, *, snapshot: str | None = None, no_tf: bool = False, python:
     try:
         report = check_host(host, ProbeOptions(no_tf=bool(no_tf), python=python, tf_timeout=tf_timeout),
                             CheckOptions(require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug),
-                            deadline)
+                            deadline, progress)
     finally:
         if hasattr(host, "close"):
             host.close()

@@ -185,8 +185,12 @@ def check(
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
     watchdog = _start_watchdog(deadline_s)
     try:
-        raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
-                         require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
+        show_progress = out_format == OutputFormat.console and not quiet and not output
+        raw = _with_progress(show_progress, "Replaying the snapshot" if from_ else "Checking this machine",
+                             lambda progress: _raw_check(
+                                 from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                                 require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug,
+                                 progress=progress))
         from tfdoctor.api import redacted
 
         # Two views of one run: `report` for what is pasted (redacts the node name unless --hostname keep), `fleet` for
@@ -262,8 +266,18 @@ def open_host(from_: str | None):
         _die(str(exc))
 
 
+def _with_progress(show: bool, title: str, func):
+    """`func(progress)`, with a live display on the terminal as `progress` when `show` and stdout is a terminal,
+    else with None (piped output, machine formats and --quiet get nothing extra)."""
+    from tfdoctor.report import progress as live
+
+    if not (show and live.wanted(sys.stdout)):
+        return func(None)
+    return live.run_with_progress(func, title=title)
+
+
 def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadline_s=None, require_gpu=False,
-               only=(), skip=(), debug=False, host=None):
+               only=(), skip=(), debug=False, host=None, progress=None):
     """The whole check, not yet redacted; a damaged snapshot ends the run with one line."""
     from tfdoctor.api import raw_check
     from tfdoctor.host import SnapshotError
@@ -271,7 +285,8 @@ def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadlin
     host = host or open_host(from_)
     try:
         return raw_check(host, snapshot=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
-                         deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug)
+                         deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug,
+                         progress=progress)
     except SnapshotError as exc:
         _die(str(exc))
 
@@ -303,7 +318,8 @@ def snapshot(
     host = RecordingHost()
     watchdog = _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
     try:
-        report = check_host(host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions())
+        report = _with_progress(True, "Recording this machine", lambda progress: check_host(
+            host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions(), None, progress))
         try:
             path = host.write_snapshot(output, live_redactor())
         except (SnapshotError, OSError) as exc:

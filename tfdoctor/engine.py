@@ -280,10 +280,10 @@ class _AreaProgress:
             self.pending.append((area, closure, probes_needed([s.id for s in closure]) & probes))
 
     def __call__(self, run: ProbeRun) -> None:
-        ready = [p for p in self.pending if p[2] <= set(run.durations) | set(run.failures)]
-        for item in ready:
-            self.pending.remove(item)
-            area, closure, _ = item
+        ended = set(run.durations) | set(run.failures)
+        # in report order, like flutter doctor: an area waits for the areas above it
+        while self.pending and self.pending[0][2] <= ended:
+            area, closure, _ = self.pending.pop(0)
             findings = diagnose_all(run_checks(run, self.options, self.complete, closure))
             _emit(self.progress, events.AreaDone(area, catalogue.area_title(area),
                                                  [f for f in findings if catalogue.get(f.id).area == area]))
