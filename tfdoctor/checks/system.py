@@ -65,7 +65,10 @@ def check_python(facts) -> Finding:
         where.append(f"virtualenv {py.virtualenv}")
     if py.conda:
         where.append("conda environment")
-    suffix = f" ({', '.join(where)})" if where else " (no virtualenv)"
+    if not where:
+        where.append("no virtualenv" + ("; the distribution manages its packages (PEP 668): pip installs go into a "
+                                         "virtual environment" if py.externally_managed else ""))
+    suffix = f" ({', '.join(where)})"
     details = [f"executable: {py.executable}"] if py.executable else []
     try:
         major, minor = (int(x) for x in py.version.split(".")[:2])
@@ -92,6 +95,28 @@ def _toolkit_broken(facts) -> Finding | None:
     return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
                    "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
                    fix=fix, evidence=tk.evidence)
+
+
+def gpu_on_host_shown(facts) -> bool:
+    """Does something show that the host has an NVIDIA GPU to give this container? A container sees the host's PCI
+    bus and kernel (modules, log), so an NVIDIA device there, a loaded or installed driver, or a GPU another program
+    named. That a program tried CUDA (TensorFlow's cuInit error) counts only in a pasted snapshot, where the person
+    asking wanted a GPU; live, it is tfdoctor's own probe that tried."""
+    from tfdoctor.checks.gpu import gpu_expected
+
+    if facts.require_gpu:
+        return True
+    m = facts.machine
+    if m.value("gpu.present") is False:
+        return False
+    if m.value("gpu.present") is True or m.value("driver.installed") is True or m.value("driver.loaded") is True:
+        return True
+    if not m.complete:
+        return gpu_expected(facts)
+    d = facts.driver
+    return bool(getattr(facts.pci, "nvidia_devices", ()) or getattr(facts.nvml, "gpus", ())
+                or (d is not None and (d.nvidia_loaded or d.installed_branch
+                                       or any(e.module.startswith("nvidia") for e in d.dkms_entries))))
 
 
 def _no_gpu_access_fix() -> Fix:
@@ -130,7 +155,7 @@ def check_container(facts) -> Finding:
         known = facts.machine.belief("container")
         if known.value is True:
             tried = facts.machine.belief("tf.sees_gpu")
-            if tried.value is False and facts.machine.value("driver.loaded") is not True:
+            if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
                                tuple(e.describe() for e in (*known.evidence, *tried.evidence)[:4]),
@@ -150,17 +175,17 @@ def check_container(facts) -> Finding:
         # Inside a container TensorFlow could not initialise CUDA and nothing shows a GPU device given to it: the
         # usual cause is a container started without --gpus (the host's driver is out of the container's reach).
         tried = facts.machine.belief("tf.sees_gpu")
-        if tried.value is False and facts.machine.value("driver.loaded") is not True:
+        if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",
                            (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_no_gpu_access_fix(),
                            evidence=tried.evidence)
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
-    from tfdoctor.checks.gpu import gpu_expected
-
-    if not facts.require_gpu and getattr(facts.pci, "source", "none") != "none" and not gpu_expected(facts):
-        return info("env.container", f"Running in a {env.container} container (no NVIDIA GPU on this host's bus)",
-                    *evidence)
+    if not gpu_on_host_shown(facts):
+        # no GPU device given to the container, and nothing shows the host has one to give: no advice to restart it
+        where = ("no NVIDIA GPU on the host's PCI bus" if getattr(facts.pci, "source", "none") != "none"
+                 else "no NVIDIA GPU device, and nothing shows the host has one")
+        return info("env.container", f"Running in a {env.container} container ({where})", *evidence)
     fix = _no_gpu_access_fix()
     finding = warn if not facts.require_gpu else fail
     return finding("env.container", f"Running in a {env.container} container without /dev/nvidia* devices: "
