@@ -20,7 +20,8 @@ def _fix_text(f) -> str:
         return ""
     parts = [f.fix.summary, *f.fix.commands]
     for alt in getattr(f.fix, "alternatives", ()) or ():
-        parts += [getattr(alt, "summary", ""), *getattr(alt, "commands", ())]
+        parts += [getattr(alt, "when", ""), *getattr(alt, "commands", ())]
+    parts += list(getattr(f.fix, "verify", ()) or ())
     return " ".join(parts).lower()
 
 

@@ -114,8 +114,9 @@ def test_no_container_advice_when_nothing_shows_the_host_has_a_gpu(tmp_path):
     assert "nothing shows the host has one" in container.summary
     # asked for a GPU, the same container is told how to get one
     strict = raw_check(open_snapshot(snap), snapshot=snap, require_gpu=True)
-    assert strict.get("env.container").status == Status.FAIL and "--gpus all" in " ".join(
-        strict.get("env.container").fix.commands)
+    fix = strict.get("env.container").fix
+    assert strict.get("env.container").status == Status.FAIL and "--gpus all" in fix.summary
+    assert fix.verify == ("docker run --rm --gpus all nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi",)
 
 
 def test_the_container_advice_stays_where_a_pasted_log_shows_a_gpu_was_wanted():

@@ -34,16 +34,18 @@ def node_name() -> str | None:
 
 def raw_check(host, *, snapshot: str | None = None, no_tf: bool = False, python: str | None = None,
               tf_timeout: float = 90.0, deadline_s: float | None = None, require_gpu: bool = False,
-              only=(), skip=(), debug: bool = False, progress=None) -> Report:
+              only=(), skip=(), debug: bool = False, progress=None, invocation=None) -> Report:
     """Probes, checks and diagnosis on `host`, not yet redacted. Raises SnapshotError for a damaged snapshot.
-    `progress` receives the events of tfdoctor/progress.py as the check runs."""
+    `progress` receives the events of tfdoctor/progress.py as the check runs; `invocation` (tfdoctor.invocation) is
+    how fixes write the tfdoctor command (None: the form that works wherever tfdoctor is on the PATH)."""
     from tfdoctor.engine import CheckOptions, check_host
     from tfdoctor.probes import ProbeOptions
 
     deadline = time.monotonic() + deadline_s if deadline_s else None
     try:
         report = check_host(host, ProbeOptions(no_tf=bool(no_tf), python=python, tf_timeout=tf_timeout),
-                            CheckOptions(require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug),
+                            CheckOptions(require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug,
+                                         invocation=invocation),
                             deadline, progress)
     finally:
         if hasattr(host, "close"):
@@ -99,7 +101,10 @@ def check(snapshot: str | None = None, *, tf: bool = True, python: str | None = 
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or snapshot) else max(60.0, tf_timeout + 15))
     if not no_tf:
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
+    from tfdoctor.invocation import current
+
     host = open_snapshot(str(snapshot)) if snapshot else LiveHost()
     report = raw_check(host, snapshot=str(snapshot) if snapshot else None, no_tf=no_tf, python=python,
-                       tf_timeout=tf_timeout, deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip)
+                       tf_timeout=tf_timeout, deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip,
+                       invocation=None if snapshot else current())
     return redacted(report, snapshot=str(snapshot) if snapshot else None, hostname=hostname)

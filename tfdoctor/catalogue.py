@@ -84,7 +84,6 @@ def selectable_names() -> list[str]:
 def resolve(name: str) -> tuple[str, ...]:
     """The finding ids a name selects: an id, an area (every id in it), or an id prefix (`tf`, `pci`, `env`: every id
     that starts with it). An area wins over a prefix of the same name. Raises UnknownName with close matches."""
-    import difflib
 
     if get(name) is not None:
         return (name,)
@@ -93,8 +92,14 @@ def resolve(name: str) -> tuple[str, ...]:
     prefixes = id_prefixes()
     if name in prefixes:
         return prefixes[name]
-    close = difflib.get_close_matches(name, selectable_names(), n=3, cutoff=0.6)
-    raise UnknownName(name, tuple(close))
+    raise UnknownName(name, close_names(name, selectable_names()))
+
+
+def close_names(name: str, names) -> tuple[str, ...]:
+    """The names a typo most likely meant (difflib's close matches, best first)."""
+    import difflib
+
+    return tuple(difflib.get_close_matches(name, list(names), n=3, cutoff=0.6))
 
 
 def select(only=(), skip=()) -> tuple[str, ...]:

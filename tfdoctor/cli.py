@@ -5,6 +5,7 @@ Start-up is kept light: TensorFlow is never imported here, and reporters import 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sys
@@ -164,7 +165,8 @@ def check(
 ):
     """Diagnose this machine (or a snapshot): PCI, driver, NVML, CPU, TensorFlow. Exit 0 ok, 1 fail, 2 usage."""
     if list_:
-        list_checks(as_json=json_out or fmt == OutputFormat.json)
+        with _reader_may_leave():
+            list_checks(as_json=json_out or fmt == OutputFormat.json)
         raise typer.Exit(EXIT_OK)
     chosen = [f for f, on in ((OutputFormat.json, json_out), (OutputFormat.markdown, markdown)) if on]
     if fmt is not None:
@@ -178,6 +180,9 @@ def check(
              f"add -o FILE")
 
     _check_selection(only, skip)
+    if from_ and python:
+        _die("--python picks an interpreter on this machine, but --from replays a snapshot's record: use one or the "
+             "other")
 
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or from_ or quiet) else max(60.0, tf_timeout + 15))
     if not no_tf:
@@ -212,46 +217,75 @@ def check(
         if github.active():
             github.emit(report, sys.stderr)
 
-        text: str | None = None
-        if out_format == OutputFormat.json:
-            from tfdoctor.report import json as json_report
-
-            text = json_report.render(report, strict)
-        elif out_format == OutputFormat.markdown:
-            from tfdoctor.report import markdown as md_report
-
-            text = md_report.render(report)
-        elif out_format == OutputFormat.junit:
-            from tfdoctor.report import junit as junit_report
-
-            text = junit_report.render(fleet)
-        elif out_format == OutputFormat.prometheus:
-            from tfdoctor.report import prometheus as prom_report
-
-            text = prom_report.render(fleet)
-        if quiet:
-            from tfdoctor.report import console
-
-            if text is not None:
-                _write_atomic(output, text)
-            console.render_quiet(fleet, strict)
-            raise typer.Exit(code)
-        if text is not None:
-            if output:
-                _write_atomic(output, text)
-            else:
-                sys.stdout.write(text)
-        else:
-            from tfdoctor.report import console
-
-            if output:
-                with open(output, "w", encoding="utf-8") as fh:
-                    console.render(report, verbose=verbose, file=fh, width=100)
-            else:
-                console.render(report, verbose=verbose)
+        with _reader_may_leave():
+            _print_report(report, fleet, out_format, output=output, quiet=quiet, verbose=verbose, strict=strict)
         raise typer.Exit(code)
     finally:
         watchdog.cancel()
+
+
+def _print_report(report, fleet, out_format: OutputFormat, *, output, quiet: bool, verbose: bool,
+                  strict: bool) -> None:
+    """Write the chosen report to stdout or -o FILE (and, with --quiet, the one-line-per-failure view)."""
+    text: str | None = None
+    to_stdout = not output
+    if out_format == OutputFormat.json:
+        from tfdoctor.report import json as json_report
+
+        text = json_report.render(report, strict)
+    elif out_format == OutputFormat.markdown:
+        from tfdoctor.report import markdown as md_report
+        from tfdoctor.report.console import _utf8
+
+        text = md_report.render(report, ascii_only=to_stdout and not _utf8(sys.stdout))
+    elif out_format == OutputFormat.junit:
+        from tfdoctor.report import junit as junit_report
+
+        text = junit_report.render(fleet)
+    elif out_format == OutputFormat.prometheus:
+        from tfdoctor.report import prometheus as prom_report
+
+        text = prom_report.render(fleet)
+    if quiet:
+        from tfdoctor.report import console
+
+        if text is not None:
+            _write_atomic(output, text)
+        console.render_quiet(fleet, strict)
+    elif text is not None:
+        if output:
+            _write_atomic(output, text)
+        else:
+            sys.stdout.write(text)
+    else:
+        from tfdoctor.report import console
+
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                console.render(report, verbose=verbose, file=fh, width=100)
+        else:
+            console.render(report, verbose=verbose)
+    if to_stdout:
+        sys.stdout.flush()  # a reader that went away shows here, inside the caller's guard
+
+
+@contextlib.contextmanager
+def _reader_may_leave():
+    """Around what a command prints on stdout: if the reader exits early (`| head`), stop quietly (see below)."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_went_away()
+
+
+def _reader_went_away() -> None:
+    """The program reading stdout exited (`tfdoctor check | head -1`). Like deno and ripgrep, not an error: stdout
+    goes to /dev/null so that nothing more is written (and Python's final flush is quiet), and the command ends with
+    its own exit status: check's verdict does not depend on how much of the report was read."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def open_host(from_: str | None):
@@ -281,12 +315,13 @@ def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadlin
     """The whole check, not yet redacted; a damaged snapshot ends the run with one line."""
     from tfdoctor.api import raw_check
     from tfdoctor.host import SnapshotError
+    from tfdoctor.invocation import current
 
     host = host or open_host(from_)
     try:
         return raw_check(host, snapshot=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
                          deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug,
-                         progress=progress)
+                         progress=progress, invocation=None if from_ else current())
     except SnapshotError as exc:
         _die(str(exc))
 
@@ -339,8 +374,11 @@ def explain(finding_id: str = typer.Argument(..., metavar="ID", help="A finding 
 
     spec = catalogue.get(finding_id)
     if spec is None:
-        _die(f"unknown finding id {finding_id!r} (see tfdoctor check --list-checks)")
-    print(explain_text(spec))
+        close = catalogue.close_names(finding_id, catalogue.ids())
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        _die(f"unknown finding id {finding_id!r}{hint} (see tfdoctor check --list-checks)")
+    with _reader_may_leave():
+        print(explain_text(spec))
 
 
 @app.command()
@@ -354,7 +392,8 @@ def summarize(
     from tfdoctor import summarize as fleet
 
     view = fleet.summarize(reports)
-    sys.stdout.write(fleet.render_json(view) if json_out else fleet.render_text(view))
+    with _reader_may_leave():
+        sys.stdout.write(fleet.render_json(view) if json_out else fleet.render_text(view))
     raise typer.Exit(fleet.exit_code(view))
 
 
@@ -382,7 +421,8 @@ def completion(shell: Shell = typer.Argument(..., help="bash, zsh or fish.")):
     from typer._completion_shared import get_completion_script
 
     script = get_completion_script(prog_name="tfdoctor", complete_var=COMPLETE_VAR, shell=shell.value)
-    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+    with _reader_may_leave():
+        sys.stdout.write(script if script.endswith("\n") else script + "\n")
 
 
 def _register_plugins() -> None:
@@ -396,10 +436,21 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _safe_streams() -> None:
+    """A terminal or pipe that cannot encode Unicode (PYTHONIOENCODING=ascii, LANG=C with an old Python) gets "?" for
+    what it cannot show, never a UnicodeEncodeError: the reporters already choose ASCII marks there."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc not in ("utf8", "utf8sig") and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="replace")
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
     if COMPLETE_VAR in os.environ:
         _completion_init()
+    _safe_streams()
     try:
         app(standalone_mode=True, complete_var=COMPLETE_VAR)
     except SystemExit:
@@ -407,6 +458,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("tfdoctor: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # a command that printed outside _reader_may_leave (bench, fix-nouveau)
+        _reader_went_away()
+        sys.exit(EXIT_OK)
     except Exception as exc:  # the last line of defence: no traceback for the user unless --debug
         if "--debug" in sys.argv:
             raise

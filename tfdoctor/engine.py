@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from tfdoctor import catalogue
 from tfdoctor import progress as events
@@ -41,6 +42,7 @@ class CheckOptions:
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     debug: bool = False
+    invocation: object = None  # tfdoctor.invocation.Invocation of a live run: how a fix says "run tfdoctor again"
 
 
 @dataclass
@@ -207,13 +209,15 @@ def _with_evidence(finding: Finding, spec, machine) -> Finding:
     return finding.with_(evidence=machine.evidence(*_AREA_QUESTIONS.get(spec.area, ())))
 
 
-def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True, specs=None) -> list[Finding]:
+def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True, specs=None,
+               replay: bool = False) -> list[Finding]:
     """The given checks (default: the selected ones and those upstream of them), in catalogue order, each isolated
     from the others' crashes."""
     from tfdoctor.machine import build_machine
 
     machine = build_machine(run.facts, complete)
-    facts = Facts(run.facts, require_gpu=options.require_gpu, machine=machine)
+    facts = Facts(run.facts, require_gpu=options.require_gpu, machine=machine, invocation=options.invocation,
+                  replay=replay)
     findings: list[Finding] = []
     for spec in checks_to_run(options) if specs is None else specs:
         failed = [run.failures[n] for n in spec.needs if n in run.failures]
@@ -271,8 +275,9 @@ class _AreaProgress:
     """Tells the progress display each area's findings as soon as the probes its checks (and theirs upstream) read
     are done. A preview: the report's findings are computed once more at the end, from every fact."""
 
-    def __init__(self, progress, specs, shown: set[str], options: CheckOptions, complete: bool, probes: set[str]):
-        self.progress, self.options, self.complete = progress, options, complete
+    def __init__(self, progress, specs, shown: set[str], options: CheckOptions, complete: bool, probes: set[str],
+                 replay: bool):
+        self.progress, self.options, self.complete, self.replay = progress, options, complete, replay
         self.pending: list[tuple[str, list, set[str]]] = []
         for area in dict.fromkeys(s.area for s in specs if s.id in shown):
             mine = [s.id for s in specs if s.area == area and s.id in shown]
@@ -284,17 +289,21 @@ class _AreaProgress:
         # in report order, like flutter doctor: an area waits for the areas above it
         while self.pending and self.pending[0][2] <= ended:
             area, closure, _ = self.pending.pop(0)
-            findings = diagnose_all(run_checks(run, self.options, self.complete, closure))
+            findings = diagnose_all(run_checks(run, self.options, self.complete, closure, self.replay))
             _emit(self.progress, events.AreaDone(area, catalogue.area_title(area),
                                                  [f for f in findings if catalogue.get(f.id).area == area]))
 
 
-def _needs_root(facts: dict) -> list[str]:
+def _needs_root(facts: dict, options: CheckOptions) -> list[str]:
+    from tfdoctor.checks.commands import tfdoctor_command
+
     driver = facts.get("driver")
     err = (getattr(driver, "kernel_log_error", None) or "").lower()
     out = []
     if err and any(w in err for w in ("permission", "not permitted", "insufficient")):
-        out.append(f"the kernel log ({getattr(driver, 'kernel_log_error', '')}): run `sudo tfdoctor check` to include it")
+        how = SimpleNamespace(invocation=options.invocation, env=facts.get("env"))  # all tfdoctor_command reads
+        again = tfdoctor_command(how, "check", sudo=True)
+        out.append(f"the kernel log ({getattr(driver, 'kernel_log_error', '')}): run `{again}` to include it")
     return out
 
 
@@ -305,10 +314,11 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
     shown = {spec.id for spec in selected_checks(check_options)}
     specs = checks_to_run(check_options)
     complete = host_is_complete(host)
+    replay = getattr(host, "manifest", None) is not None
     probes = _probes_for(specs, host, probe_options)  # the evidence layer (`sources`) is among them: it always runs
-    on_done = _AreaProgress(progress, specs, shown, check_options, complete, probes) if progress else None
+    on_done = _AreaProgress(progress, specs, shown, check_options, complete, probes, replay) if progress else None
     run = run_probes(host, probe_options, probes, deadline, progress, on_done)
-    findings = selection_view(diagnose_all(run_checks(run, check_options, complete, specs)), shown)
+    findings = selection_view(diagnose_all(run_checks(run, check_options, complete, specs, replay)), shown)
     meta = {
         "host": host.name,
         "duration_s": round(time.monotonic() - t0, 3),
@@ -318,7 +328,7 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
         # not be read without root.
         "tools_not_found": sorted(t for t in set(getattr(host, "missing_tools", ())) - set(getattr(host, "found_tools", ()))
                                   if not t.startswith("python")),
-        "needs_root": _needs_root(run.facts),
+        "needs_root": _needs_root(run.facts, check_options),
     }
     if check_options.only or check_options.skip:
         meta["selection"] = {"only": list(check_options.only), "skip": list(check_options.skip),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 
@@ -57,8 +58,9 @@ def check_python(facts) -> Finding:
     if py is None:
         if env.python_error:
             return warn("system.python", "The target Python interpreter could not be run", env.python_error,
-                        fix=Fix("Check the path given to --python; it must be a Python executable.",
-                                ("tfdoctor check --python /path/to/venv/bin/python",)))
+                        fix=Fix("Check the path given to --python: it must be a Python executable, such as a "
+                                "virtual environment's bin/python.",
+                                (tfdoctor_command(facts, "check", "--python", ".venv/bin/python"),)))
         return skip("system.python", "The Python interpreter was not recorded")
     where = []
     if py.virtualenv:
@@ -90,8 +92,8 @@ def _toolkit_broken(facts) -> Finding | None:
               "(Docker installed as a snap cannot use it: install Docker from its apt repository).",
               ("sudo apt install nvidia-container-toolkit   # from NVIDIA's apt repository",
                "sudo nvidia-ctk runtime configure --runtime=docker",
-               "sudo systemctl restart docker",
-               "docker run --rm --gpus all ubuntu nvidia-smi   # verify"))
+               "sudo systemctl restart docker"),
+              verify=("docker run --rm --gpus all ubuntu nvidia-smi",))
     return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
                    "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
                    fix=fix, evidence=tk.evidence)
@@ -120,9 +122,12 @@ def gpu_on_host_shown(facts) -> bool:
 
 
 def _no_gpu_access_fix() -> Fix:
-    return Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
-               ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
-                "docker run --gpus all ...   # then start your container the same way"))
+    # Your container's own `docker run` line is not known here: the fix names the option, and the command that shows
+    # on the host that the toolkit hands out GPUs.
+    return Fix("Restart the container with GPU access: add `--gpus all` to the `docker run` command that starts it "
+               "(on the host, with the NVIDIA Container Toolkit installed; in Kubernetes, request nvidia.com/gpu). "
+               "On the host, this shows that a container gets the GPU:",
+               verify=("docker run --rm --gpus all nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi",))
 
 
 @check(
@@ -218,8 +223,9 @@ def check_wsl(facts) -> Finding:
                         "wsl --set-version NAME 2 (NAME from wsl -l -v)")
         return fail("env.wsl", "This is WSL 1 (kernel 4.4.0-*-Microsoft): WSL 1 has no GPU support",
                     env.proc_version or "",
-                    fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it.",
-                            ("wsl --update", convert, "wsl -l -v   # verify: VERSION is 2")))
+                    fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it; "
+                            "`wsl -l -v` then shows VERSION 2.",
+                            ("wsl --update", convert), verify=("wsl -l -v",)))
     if env.wsl_libcuda:
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
                                "(/usr/lib/wsl/lib/libcuda.so.1 is present)",
@@ -253,7 +259,7 @@ def check_cuda_visible(facts) -> Finding:
               ("unset CUDA_VISIBLE_DEVICES", "grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment"))
     if nv is not None and nv.strip().lower() in ("void", "none", ""):
         return fail("env.cuda-visible-devices", f"NVIDIA_VISIBLE_DEVICES={nv!r} gives this container no GPU",
-                    fix=Fix("Start the container with GPUs.", ("docker run --gpus all ...",)))
+                    fix=_no_gpu_access_fix())
     if value is None:
         if not facts.machine.complete and facts.machine.value("tf.sees_gpu") is not True:
             return skip("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES was not recorded (paste the output of "

@@ -95,6 +95,7 @@ class TensorFlowFacts:
     python_executable: str | None = None
     virtualenv: bool | None = None
     virtual_env: str | None = None
+    externally_managed: bool | None = None  # PEP 668 (None: not reported, e.g. an older snapshot)
     system: str | None = None
     machine: str | None = None
     libc_version: str | None = None
@@ -241,6 +242,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
         python_executable=_str(interp.get("executable")),
         virtualenv=_bool(interp.get("virtualenv")),
         virtual_env=_str(interp.get("virtual_env")) or _str(interp.get("conda_prefix")),
+        externally_managed=_bool(interp.get("externally_managed")),
         system=_str(interp.get("system")),
         machine=_str(interp.get("machine")),
         libc_version=_str(interp.get("libc_version")),
