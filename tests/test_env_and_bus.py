@@ -87,6 +87,13 @@ def test_without_lspci_the_bus_is_read_from_sysfs_and_holds_no_gpu():
     assert report.exit_code() == 0
 
 
+def test_a_required_gpu_on_a_bus_without_one_is_a_gpu_failure_not_container_advice():
+    report = raw_check(open_snapshot(str(NO_LSPCI)), require_gpu=True)
+    assert report.get("pci.nvidia-gpu").status == Status.FAIL and report.root_cause.id == "pci.nvidia-gpu"
+    container = report.get("env.container")
+    assert container.status == Status.INFO and container.fix is None
+
+
 def test_a_bus_with_only_other_devices_is_read():
     host = FakeHost(files={"/sys/bus/pci/devices/0000:00:03.0/class": "0x020000\n"})
     facts = probe_pci(host, ProbeContext(ProbeOptions()))

@@ -106,11 +106,11 @@ def gpu_on_host_shown(facts) -> bool:
     asking wanted a GPU; live, it is tfdoctor's own probe that tried."""
     from tfdoctor.checks.gpu import gpu_expected
 
-    if facts.require_gpu:
-        return True
     m = facts.machine
     if m.value("gpu.present") is False:
-        return False
+        return False  # the host's bus was read (a container sees it): no GPU there to give, required or not
+    if facts.require_gpu:
+        return True
     if m.value("gpu.present") is True or m.value("driver.installed") is True or m.value("driver.loaded") is True:
         return True
     if not m.complete:
