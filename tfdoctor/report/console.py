@@ -61,12 +61,12 @@ class _Fixes:
 
     def print_under(self, console, f: Finding, escape) -> None:
         fix = f.fix
+        if self.root is not None and f.id == self.root.id:
+            console.print("        [bold]Fix:[/bold] [dim]below, under \"Fix it first\"[/dim]")
+            return
         console.print(f"        [bold]Fix:[/bold] {escape(fix.summary)}")
         mine = fix_command_set(fix)
         if not mine:
-            return
-        if f is self.root or (self.root is not None and f.id == self.root.id):
-            console.print("          [dim](the commands are below, under \"Fix it first\")[/dim]")
             return
         if self.root is not None and mine <= self.root_commands:
             console.print(f"          [dim](its commands are in the fix of {self.root.id}, below)[/dim]")
