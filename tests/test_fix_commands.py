@@ -79,6 +79,9 @@ def test_this_process_is_read_as_it_was_started(tmp_path, monkeypatch):
     assert invocation.current() == Invocation(None, None, sys.executable)
     monkeypatch.setattr(sys, "argv", ["/home/a b/tfdoctor", "check"])  # a path that would need quoting: not used
     assert invocation.current().script is None
+    monkeypatch.chdir(tmp_path)  # `bin/tfdoctor check`, typed relative to the current folder
+    monkeypatch.setattr(sys, "argv", ["bin/tfdoctor", "check"])
+    assert invocation.current().script == str(script)
 
 
 def _tf(exe="/usr/bin/python3", managed=True, version="3.11.2"):

@@ -171,3 +171,24 @@ def test_on_a_terminal_machine_formats_and_quiet_get_nothing_extra(fmt):
 def test_snapshot_shows_progress_on_a_terminal(tmp_path):
     text = _in_pty("snapshot", "--no-tf", "-o", str(tmp_path / "snap"))
     assert "Recording this machine…" in text and "Wrote snapshot" in text
+
+
+def test_on_a_terminal_a_hung_import_is_named_while_it_hangs(monkeypatch):
+    monkeypatch.setenv("TFDOCTOR_TEST_PYTHON", sys.executable)  # the stand-in runs the real child under it
+    text = _in_pty("check", "--python", str(INTERPRETERS / "tf_hang"), "--tf-timeout", "2", "--only", "tf")
+    assert "importing TensorFlow with " in text  # the spinner's line while the child hangs in `import tensorflow`
+    assert "did not finish within" in text and "Root cause:" in text  # then the report
+    assert text.rfind("\x1b[?25h") > text.rfind("\x1b[?25l")  # the cursor is shown again
+
+
+def test_restore_terminal_shows_the_cursor_of_a_display_left_running():
+    from tfdoctor.report.progress import restore_terminal
+
+    out = io.StringIO()
+    display = LiveProgress(Console(file=out, force_terminal=True, width=80, color_system=None))
+    display.__enter__()
+    try:
+        restore_terminal()
+        assert out.getvalue().rfind("\x1b[?25h") > out.getvalue().rfind("\x1b[?25l") >= 0
+    finally:
+        display.__exit__(None, None, None)

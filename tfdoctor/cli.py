@@ -82,6 +82,9 @@ def _start_watchdog(seconds: float):
     import threading
 
     def fire():
+        from tfdoctor.report.progress import restore_terminal
+
+        restore_terminal()  # a progress display hid the cursor; os._exit runs no cleanup
         print(f"tfdoctor: the check did not finish within {seconds:.0f} s (--timeout); "
               "a driver call may be hung", file=sys.stderr)
         sys.stderr.flush()

@@ -41,7 +41,8 @@ def current() -> Invocation:
     whether the shell's PATH finds that same one; run any other way (`python -m tfdoctor`, the Python API), only the
     interpreter, so that a fix says `python -m tfdoctor` as the person ran it."""
     argv0 = sys.argv[0] if sys.argv else ""
-    script = argv0 if os.path.basename(argv0) == "tfdoctor" and os.path.isabs(argv0) else None
+    # `.venv/bin/tfdoctor check` gives argv[0] as typed, relative: made absolute, it works from any folder
+    script = os.path.abspath(argv0) if os.path.basename(argv0) == "tfdoctor" and os.sep in argv0 else None
     found = shutil.which("tfdoctor") if script else None
     on_path = bool(found and os.path.realpath(found) == os.path.realpath(script)) if script else None
     return Invocation(_safe(script), on_path if _safe(script) else None, _safe(sys.executable))

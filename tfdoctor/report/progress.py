@@ -28,6 +28,20 @@ def wanted(stream=None) -> bool:
     return bool(tty) and os.environ.get("TERM", "") != "dumb"
 
 
+_ACTIVE: list = []  # the display on screen, for restore_terminal
+
+
+def restore_terminal() -> None:
+    """Before the process ends without cleanup (the watchdog's os._exit): end the live region, show the cursor."""
+    for display in list(_ACTIVE):
+        try:
+            display.console.show_cursor(True)
+            display.console.file.write("\n")
+            display.console.file.flush()
+        except (OSError, ValueError):
+            pass
+
+
 class _Now:
     """The spinner line, drawn from the display's state each time rich refreshes (so its seconds keep moving)."""
 
@@ -60,9 +74,12 @@ class LiveProgress:
         self._live = Live(_Now(self), console=self.console, transient=True, refresh_per_second=8,
                           redirect_stdout=False, redirect_stderr=False)
         self._live.start()
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
         if self._live is not None:
             self._live.stop()
             self._live = None
