@@ -133,7 +133,8 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
             _emit(progress, events.ProbeDone(name, specs[name].title, run.durations[name],
                                              failure.message if failure else None))
         if finished and on_done is not None:
-            on_done(run)
+            with contextlib.suppress(Exception):  # a preview for the display: it must not stop the check
+                on_done(run)
 
     with lock:
         while pending - set(run.durations):
