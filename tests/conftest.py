@@ -63,7 +63,7 @@ class FakeHost:
     def nvml(self, timeout=10.0):
         return self._nvml
 
-    def tensorflow(self, python, timeout):
+    def tensorflow(self, python, timeout, on_step=None):
         return self._tf
 
 

@@ -31,9 +31,11 @@ def test_driver_too_old_for_cuda_12_names_the_minimum_and_the_package():
     f = run("compat.driver-cuda", tf(), nvml=nvml("470.239.06", gpu("Tesla T4", "7.5")))
     assert f.status == Status.FAIL
     assert "525.60.13" in f.summary
-    assert f.fix.commands[0].startswith("sudo apt install nvidia-driver-")
-    # or the newest TensorFlow whose CUDA (11.x) driver 470 runs
-    assert any("tensorflow[and-cuda]==2.14.*" in c for c in f.fix.commands)
+    assert f.fix.commands[0].startswith("sudo apt install nvidia-driver-") and f.fix.commands[1] == "sudo reboot"
+    # or, instead, the newest TensorFlow whose CUDA (11.x) driver 470 runs
+    (alt,) = f.fix.alternatives
+    assert "keep driver 470.239.06" in alt.when and any("tensorflow[and-cuda]==2.14.*" in c for c in alt.commands)
+    assert not any("#" in c for c in f.fix.commands)
 
 
 def test_driver_new_enough_is_ok():

@@ -118,6 +118,18 @@ def test_explain_text_wraps_prose_but_keeps_commands():
     assert "  https://a.b" in text
 
 
+def test_explain_ends_with_the_pages_url_on_the_site_mkdocs_publishes(site):
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert config["site_url"] == tfdocs.DOCS_URL
+    text = tfdocs.explain_text(catalogue.get("driver.nouveau"))
+    url = tfdocs.finding_url("driver.nouveau")
+    assert text.splitlines()[-1] == f"Online: {url}" and url.startswith("https://")
+    # the page is where the URL says, and the sitemap (empty without a site_url) lists it
+    assert (site / url.removeprefix(tfdocs.DOCS_URL) / "index.html").exists()
+    sitemap = (site / "sitemap.xml").read_text()
+    assert f"<loc>{url}</loc>" in sitemap
+
+
 def test_explain_unknown_id_is_a_usage_error():
     proc = subprocess.run([sys.executable, "-m", "tfdoctor", "explain", "driver.no-such-thing"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)

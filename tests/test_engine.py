@@ -129,6 +129,10 @@ def test_with_require_gpu_a_hung_gpu_probe_is_a_failure_the_diagnosis_sees(monke
     report = check_host(FakeHost(), ProbeOptions(no_tf=True), CheckOptions(require_gpu=True, only=("nvml",)))
     f = report.get("nvml.init")
     assert f.status == Status.FAIL and "did not finish" in f.summary
-    assert report.root_cause is not None and report.root_cause.id == "nvml.init"
+    # the selection names the root cause the full check names (pci.nvidia-gpu reads NVML too, and is upstream)
+    full = check_host(FakeHost(), ProbeOptions(no_tf=True), CheckOptions(require_gpu=True))
+    assert report.root_cause is not None and full.root_cause is not None
+    assert report.root_cause.id == full.root_cause.id and "did not finish" in report.root_cause.summary
+    assert report.exit_code() == 1
     relaxed = check_host(FakeHost(), ProbeOptions(no_tf=True), CheckOptions(only=("nvml",)))
     assert relaxed.get("nvml.init").status == Status.ERROR

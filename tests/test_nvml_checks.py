@@ -45,7 +45,7 @@ def test_working_nvml_reports_driver_and_cuda_versions():
     ("kind", "command"),
     [
         ("driver-not-loaded", "sudo modprobe nvidia"),
-        ("lib-rm-version-mismatch", "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia"),
+        ("lib-rm-version-mismatch", "sudo reboot"),
         ("library-not-found", "sudo ubuntu-drivers install   # Ubuntu: the recommended driver, user space included"),
         ("no-permission", "sudo usermod -aG video,render $USER"),
         ("no-devices", "lspci -nn -d 10de:"),
@@ -71,10 +71,15 @@ def test_a_hung_driver_call_is_still_an_nvml_failure():
     assert f.status is Status.FAIL
 
 
-def test_version_mismatch_suggests_reboot_and_holding_packages():
+def test_version_mismatch_suggests_reboot_or_instead_a_module_reload_and_never_holding_packages():
     f = check_nvml_init(facts(failed("lib-rm-version-mismatch")))
-    assert "sudo reboot" in f.fix.commands
-    assert any("apt-mark hold" in c for c in f.fix.commands)
+    assert f.fix.commands == ("sudo reboot",)
+    (alt,) = f.fix.alternatives  # used instead of rebooting, never after it
+    assert alt.commands == ("sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia", "sudo modprobe nvidia")
+    assert f.fix.verify == ("nvidia-smi",)
+    # holding every nvidia package also holds back its security updates: never suggested
+    every = [*f.fix.commands, *alt.commands, *f.fix.verify]
+    assert not any("apt-mark" in c for c in every)
 
 
 def test_nvidia_smi_exit_status_is_shown():

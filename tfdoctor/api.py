@@ -34,16 +34,19 @@ def node_name() -> str | None:
 
 def raw_check(host, *, snapshot: str | None = None, no_tf: bool = False, python: str | None = None,
               tf_timeout: float = 90.0, deadline_s: float | None = None, require_gpu: bool = False,
-              only=(), skip=(), debug: bool = False) -> Report:
-    """Probes, checks and diagnosis on `host`, not yet redacted. Raises SnapshotError for a damaged snapshot."""
+              only=(), skip=(), debug: bool = False, progress=None, invocation=None) -> Report:
+    """Probes, checks and diagnosis on `host`, not yet redacted. Raises SnapshotError for a damaged snapshot.
+    `progress` receives the events of tfdoctor/progress.py as the check runs; `invocation` (tfdoctor.invocation) is
+    how fixes write the tfdoctor command (None: the form that works wherever tfdoctor is on the PATH)."""
     from tfdoctor.engine import CheckOptions, check_host
     from tfdoctor.probes import ProbeOptions
 
     deadline = time.monotonic() + deadline_s if deadline_s else None
     try:
         report = check_host(host, ProbeOptions(no_tf=bool(no_tf), python=python, tf_timeout=tf_timeout),
-                            CheckOptions(require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug),
-                            deadline)
+                            CheckOptions(require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug,
+                                         invocation=invocation),
+                            deadline, progress)
     finally:
         if hasattr(host, "close"):
             host.close()
@@ -80,7 +83,8 @@ def check(snapshot: str | None = None, *, tf: bool = True, python: str | None = 
 
     The same run as `tfdoctor check`, without printing: `tf=False` is `--no-tf`, `python` is `--python`,
     `timeout` bounds every probe (seconds, default 60; with the TensorFlow probe at least `tf_timeout + 15`),
-    `only`/`skip` take finding ids or areas, `hostname` is `--hostname` ("redact", the default, or "keep").
+    `only`/`skip` take finding ids, areas or id prefixes (`tf`, `pci`) and choose what is
+    reported, not what is diagnosed, `hostname` is `--hostname` ("redact", the default, or "keep").
     Raises ValueError for an unknown finding id, area or hostname mode, and tfdoctor.host.SnapshotError for a
     snapshot that cannot be read. Unlike the CLI there is no watchdog that ends the process: a driver call hung
     in the kernel can still block the calling thread past `timeout`.
@@ -91,15 +95,16 @@ def check(snapshot: str | None = None, *, tf: bool = True, python: str | None = 
     if hostname not in HOSTNAME_MODES:
         raise ValueError(f"hostname must be one of {HOSTNAME_MODES}, not {hostname!r}")
     only, skip = (only,) if isinstance(only, str) else tuple(only), (skip,) if isinstance(skip, str) else tuple(skip)
-    known = set(catalogue.ids()) | {s.area for s in catalogue.entries()}
-    unknown = [name for name in (*only, *skip) if name not in known]
-    if unknown:
-        raise ValueError(f"unknown finding id or area {unknown[0]!r} (see tfdoctor check --list-checks)")
+    for name in (*only, *skip):
+        catalogue.resolve(name)  # UnknownName, a ValueError, names the close matches
     no_tf = not tf
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or snapshot) else max(60.0, tf_timeout + 15))
     if not no_tf:
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
+    from tfdoctor.invocation import current
+
     host = open_snapshot(str(snapshot)) if snapshot else LiveHost()
     report = raw_check(host, snapshot=str(snapshot) if snapshot else None, no_tf=no_tf, python=python,
-                       tf_timeout=tf_timeout, deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip)
+                       tf_timeout=tf_timeout, deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip,
+                       invocation=None if snapshot else current())
     return redacted(report, snapshot=str(snapshot) if snapshot else None, hostname=hostname)

@@ -5,6 +5,7 @@ Start-up is kept light: TensorFlow is never imported here, and reporters import 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sys
@@ -81,6 +82,9 @@ def _start_watchdog(seconds: float):
     import threading
 
     def fire():
+        from tfdoctor.report.progress import restore_terminal
+
+        restore_terminal()  # a progress display hid the cursor; os._exit runs no cleanup
         print(f"tfdoctor: the check did not finish within {seconds:.0f} s (--timeout); "
               "a driver call may be hung", file=sys.stderr)
         sys.stderr.flush()
@@ -93,16 +97,38 @@ def _start_watchdog(seconds: float):
 
 
 def list_checks(as_json: bool = False) -> None:
+    """Every finding id with its title, then the areas with the id prefixes that --only/--skip also take."""
     from tfdoctor import catalogue
+    from tfdoctor.checks import AREAS
 
+    areas = [{"area": a, "title": catalogue.area_title(a), "aliases": list(catalogue.area_aliases(a)),
+              "prefixes": list(catalogue.area_prefixes(a)), "ids": list(catalogue.area_ids(a))} for a in AREAS]
     if as_json:
         import json
 
-        rows = [{"id": s.id, "area": s.area, "title": s.title, "needs": list(s.needs)} for s in catalogue.entries()]
-        print(json.dumps({"checks": rows}, indent=2))
+        rows = [{"id": s.id, "area": s.area, "title": s.title, "needs": list(s.needs), "after": list(s.after)}
+                for s in catalogue.entries()]
+        print(json.dumps({"checks": rows, "areas": areas}, indent=2))
         return
     for spec in catalogue.entries():
         print(f"{spec.id:28} {spec.title}")
+    print()
+    print("Areas (--only and --skip take an area, an id prefix such as tf or pci, or a finding id):")
+    for a in areas:
+        names = ", ".join([a["area"], *a["aliases"]])
+        print(f"  {names:18} {a['title']:24} {', '.join(p + '.*' for p in a['prefixes'])}  "
+              f"({len(a['ids'])} check{'s' if len(a['ids']) != 1 else ''})")
+
+
+def _check_selection(only: list[str], skip: list[str]) -> None:
+    """Every --only/--skip name is a finding id, an area or an id prefix; else one line with the close matches."""
+    from tfdoctor import catalogue
+
+    for name in [*only, *skip]:
+        try:
+            catalogue.resolve(name)
+        except catalogue.UnknownName as exc:
+            _die(str(exc))
 
 
 @app.command()
@@ -120,9 +146,12 @@ def check(
                                "(with --json/--markdown/--format, only together with -o FILE)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
     require_gpu: bool = typer.Option(False, "--require-gpu", help="No usable NVIDIA GPU is a failure."),
-    only: list[str] = typer.Option([], "--only", metavar="ID", help="Run only these finding ids (or areas)."),
-    skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Skip these finding ids (or areas)."),
-    list_: bool = typer.Option(False, "--list-checks", help="List every finding id and exit."),
+    only: list[str] = typer.Option([], "--only", metavar="ID", help="Show only these finding ids, areas or id "
+                                   "prefixes (tf, pci...); the checks they depend on still run, so the verdict "
+                                   "and root cause stay those of the full check."),
+    skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Do not show these finding ids, areas or id "
+                                   "prefixes."),
+    list_: bool = typer.Option(False, "--list-checks", help="List every finding id and the areas, and exit."),
     from_: str | None = typer.Option(None, "--from", metavar="PATH",
                                      help="Replay a snapshot (directory or .tar.gz) instead of this machine."),
     no_tf: bool = typer.Option(False, "--no-tf", help="Do not run the TensorFlow probe (fast)."),
@@ -139,7 +168,8 @@ def check(
 ):
     """Diagnose this machine (or a snapshot): PCI, driver, NVML, CPU, TensorFlow. Exit 0 ok, 1 fail, 2 usage."""
     if list_:
-        list_checks(as_json=json_out or fmt == OutputFormat.json)
+        with _reader_may_leave():
+            list_checks(as_json=json_out or fmt == OutputFormat.json)
         raise typer.Exit(EXIT_OK)
     chosen = [f for f, on in ((OutputFormat.json, json_out), (OutputFormat.markdown, markdown)) if on]
     if fmt is not None:
@@ -152,12 +182,10 @@ def check(
         _die(f"--quiet prints one line per failure on stdout; to also write the {out_format.value} report, "
              f"add -o FILE")
 
-    from tfdoctor import catalogue
-
-    known = set(catalogue.ids()) | {s.area for s in catalogue.entries()}
-    for name in [*only, *skip]:
-        if name not in known:
-            _die(f"unknown finding id or area {name!r} (see tfdoctor check --list-checks)")
+    _check_selection(only, skip)
+    if from_ and python:
+        _die("--python picks an interpreter on this machine, but --from replays a snapshot's record: use one or the "
+             "other")
 
     deadline_s = timeout if timeout is not None else (60.0 if (no_tf or from_ or quiet) else max(60.0, tf_timeout + 15))
     if not no_tf:
@@ -165,8 +193,12 @@ def check(
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
     watchdog = _start_watchdog(deadline_s)
     try:
-        raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
-                         require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
+        show_progress = out_format == OutputFormat.console and not quiet and not output
+        raw = _with_progress(show_progress, "Replaying the snapshot" if from_ else "Checking this machine",
+                             lambda progress: _raw_check(
+                                 from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                                 require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug,
+                                 progress=progress))
         from tfdoctor.api import redacted
 
         # Two views of one run: `report` for what is pasted (redacts the node name unless --hostname keep), `fleet` for
@@ -188,46 +220,75 @@ def check(
         if github.active():
             github.emit(report, sys.stderr)
 
-        text: str | None = None
-        if out_format == OutputFormat.json:
-            from tfdoctor.report import json as json_report
-
-            text = json_report.render(report, strict)
-        elif out_format == OutputFormat.markdown:
-            from tfdoctor.report import markdown as md_report
-
-            text = md_report.render(report)
-        elif out_format == OutputFormat.junit:
-            from tfdoctor.report import junit as junit_report
-
-            text = junit_report.render(fleet)
-        elif out_format == OutputFormat.prometheus:
-            from tfdoctor.report import prometheus as prom_report
-
-            text = prom_report.render(fleet)
-        if quiet:
-            from tfdoctor.report import console
-
-            if text is not None:
-                _write_atomic(output, text)
-            console.render_quiet(fleet, strict)
-            raise typer.Exit(code)
-        if text is not None:
-            if output:
-                _write_atomic(output, text)
-            else:
-                sys.stdout.write(text)
-        else:
-            from tfdoctor.report import console
-
-            if output:
-                with open(output, "w", encoding="utf-8") as fh:
-                    console.render(report, verbose=verbose, file=fh, width=100)
-            else:
-                console.render(report, verbose=verbose)
+        with _reader_may_leave():
+            _print_report(report, fleet, out_format, output=output, quiet=quiet, verbose=verbose, strict=strict)
         raise typer.Exit(code)
     finally:
         watchdog.cancel()
+
+
+def _print_report(report, fleet, out_format: OutputFormat, *, output, quiet: bool, verbose: bool,
+                  strict: bool) -> None:
+    """Write the chosen report to stdout or -o FILE (and, with --quiet, the one-line-per-failure view)."""
+    text: str | None = None
+    to_stdout = not output
+    if out_format == OutputFormat.json:
+        from tfdoctor.report import json as json_report
+
+        text = json_report.render(report, strict)
+    elif out_format == OutputFormat.markdown:
+        from tfdoctor.report import markdown as md_report
+        from tfdoctor.report.console import _utf8
+
+        text = md_report.render(report, ascii_only=to_stdout and not _utf8(sys.stdout))
+    elif out_format == OutputFormat.junit:
+        from tfdoctor.report import junit as junit_report
+
+        text = junit_report.render(fleet)
+    elif out_format == OutputFormat.prometheus:
+        from tfdoctor.report import prometheus as prom_report
+
+        text = prom_report.render(fleet)
+    if quiet:
+        from tfdoctor.report import console
+
+        if text is not None:
+            _write_atomic(output, text)
+        console.render_quiet(fleet, strict)
+    elif text is not None:
+        if output:
+            _write_atomic(output, text)
+        else:
+            sys.stdout.write(text)
+    else:
+        from tfdoctor.report import console
+
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                console.render(report, verbose=verbose, file=fh, width=100)
+        else:
+            console.render(report, verbose=verbose)
+    if to_stdout:
+        sys.stdout.flush()  # a reader that went away shows here, inside the caller's guard
+
+
+@contextlib.contextmanager
+def _reader_may_leave():
+    """Around what a command prints on stdout: if the reader exits early (`| head`), stop quietly (see below)."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_went_away()
+
+
+def _reader_went_away() -> None:
+    """The program reading stdout exited (`tfdoctor check | head -1`). Like deno and ripgrep, not an error: stdout
+    goes to /dev/null so that nothing more is written (and Python's final flush is quiet), and the command ends with
+    its own exit status: check's verdict does not depend on how much of the report was read."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def open_host(from_: str | None):
@@ -242,16 +303,28 @@ def open_host(from_: str | None):
         _die(str(exc))
 
 
+def _with_progress(show: bool, title: str, func):
+    """`func(progress)`, with a live display on the terminal as `progress` when `show` and stdout is a terminal,
+    else with None (piped output, machine formats and --quiet get nothing extra)."""
+    from tfdoctor.report import progress as live
+
+    if not (show and live.wanted(sys.stdout)):
+        return func(None)
+    return live.run_with_progress(func, title=title)
+
+
 def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadline_s=None, require_gpu=False,
-               only=(), skip=(), debug=False, host=None):
+               only=(), skip=(), debug=False, host=None, progress=None):
     """The whole check, not yet redacted; a damaged snapshot ends the run with one line."""
     from tfdoctor.api import raw_check
     from tfdoctor.host import SnapshotError
+    from tfdoctor.invocation import current
 
     host = host or open_host(from_)
     try:
         return raw_check(host, snapshot=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
-                         deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug)
+                         deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug,
+                         progress=progress, invocation=None if from_ else current())
     except SnapshotError as exc:
         _die(str(exc))
 
@@ -283,7 +356,8 @@ def snapshot(
     host = RecordingHost()
     watchdog = _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
     try:
-        report = check_host(host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions())
+        report = _with_progress(True, "Recording this machine", lambda progress: check_host(
+            host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions(), None, progress))
         try:
             path = host.write_snapshot(output, live_redactor())
         except (SnapshotError, OSError) as exc:
@@ -303,8 +377,11 @@ def explain(finding_id: str = typer.Argument(..., metavar="ID", help="A finding 
 
     spec = catalogue.get(finding_id)
     if spec is None:
-        _die(f"unknown finding id {finding_id!r} (see tfdoctor check --list-checks)")
-    print(explain_text(spec))
+        close = catalogue.close_names(finding_id, catalogue.ids())
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        _die(f"unknown finding id {finding_id!r}{hint} (see tfdoctor check --list-checks)")
+    with _reader_may_leave():
+        print(explain_text(spec))
 
 
 @app.command()
@@ -318,7 +395,8 @@ def summarize(
     from tfdoctor import summarize as fleet
 
     view = fleet.summarize(reports)
-    sys.stdout.write(fleet.render_json(view) if json_out else fleet.render_text(view))
+    with _reader_may_leave():
+        sys.stdout.write(fleet.render_json(view) if json_out else fleet.render_text(view))
     raise typer.Exit(fleet.exit_code(view))
 
 
@@ -346,7 +424,8 @@ def completion(shell: Shell = typer.Argument(..., help="bash, zsh or fish.")):
     from typer._completion_shared import get_completion_script
 
     script = get_completion_script(prog_name="tfdoctor", complete_var=COMPLETE_VAR, shell=shell.value)
-    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+    with _reader_may_leave():
+        sys.stdout.write(script if script.endswith("\n") else script + "\n")
 
 
 def _register_plugins() -> None:
@@ -360,10 +439,21 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _safe_streams() -> None:
+    """A terminal or pipe that cannot encode Unicode (PYTHONIOENCODING=ascii, LANG=C with an old Python) gets "?" for
+    what it cannot show, never a UnicodeEncodeError: the reporters already choose ASCII marks there."""
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc not in ("utf8", "utf8sig") and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="replace")
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
     if COMPLETE_VAR in os.environ:
         _completion_init()
+    _safe_streams()
     try:
         app(standalone_mode=True, complete_var=COMPLETE_VAR)
     except SystemExit:
@@ -371,6 +461,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("tfdoctor: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # a command that printed outside _reader_may_leave (bench, fix-nouveau)
+        _reader_went_away()
+        sys.exit(EXIT_OK)
     except Exception as exc:  # the last line of defence: no traceback for the user unless --debug
         if "--debug" in sys.argv:
             raise

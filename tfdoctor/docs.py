@@ -14,6 +14,9 @@ from pathlib import Path
 from tfdoctor.checks import AREAS, CheckSpec
 
 FINDINGS_DIR = "findings"
+# The published docs site: mkdocs.yml's site_url says the same (tests/test_docs.py checks), so that `explain` links
+# to a page that exists and the site's sitemap lists every page.
+DOCS_URL = "https://tfdoctor.readthedocs.io/"
 # A finding id is `prefix.subject` in kebab case; the prefix is usually the area but need not be (`env.wsl` is in
 # the system area). In prose only the known prefixes count, and not inside a dotted module path or a file path
 # (`tfdoctor.checks.driver`, `checks/driver.py`), nor a file name such as `nvml.json`.
@@ -56,8 +59,13 @@ def explain_text(spec: CheckSpec) -> str:
         lines += ["", "Upstream findings (fix these first when they fail): " + ", ".join(spec.after)]
     if spec.links:
         lines += ["", "Links"] + [f"  {u}" for u in spec.links]
-    lines += ["", f"Online: docs/{FINDINGS_DIR}/{spec.id}.md"]
+    lines += ["", f"Online: {finding_url(spec.id)}"]
     return "\n".join(lines)
+
+
+def finding_url(finding_id: str) -> str:
+    """The address of a finding's page on the docs site (mkdocs' directory URLs: findings/<id>/)."""
+    return f"{DOCS_URL}{FINDINGS_DIR}/{finding_id}/"
 
 
 def finding_path(finding_id: str) -> str:

@@ -2,16 +2,25 @@
 
 A probe that raises or overruns becomes an error record; every check that needed it becomes an `error` finding
 with the text, and the rest of the report still prints.
+
+`--only/--skip` choose what the report shows and what decides the exit status, never the diagnosis: every check
+upstream of a selected one (the catalogue's `after`) runs too, so a selection's root cause is the full check's.
+
+A caller that shows progress passes `progress`, a callable that receives the events of tfdoctor/progress.py (a probe
+started, the step a slow probe is in, a probe finished, an area's findings as they stand). Nothing here prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from tfdoctor import catalogue
+from tfdoctor import progress as events
 from tfdoctor.checks import Facts
 from tfdoctor.diagnosis import diagnose
 from tfdoctor.host import SnapshotError
@@ -33,6 +42,7 @@ class CheckOptions:
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     debug: bool = False
+    invocation: object = None  # tfdoctor.invocation.Invocation of a live run: how a fix says "run tfdoctor again"
 
 
 @dataclass
@@ -61,8 +71,19 @@ def probes_needed(finding_ids: list[str]) -> set[str]:
     return needed
 
 
-def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | None = None) -> ProbeRun:
-    """Run the named probes; each starts as soon as the probes it needs are done. Never hangs past a deadline."""
+def _emit(progress, event) -> None:
+    """Hand an event to the caller's progress display; a display that fails must not stop the check."""
+    if progress is not None:
+        with contextlib.suppress(Exception):  # the display is the caller's; the diagnosis goes on without it
+            progress(event)
+
+
+def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | None = None, progress=None,
+               on_done=None) -> ProbeRun:
+    """Run the named probes; each starts as soon as the probes it needs are done. Never hangs past a deadline.
+
+    `progress` receives ProbeStarted/ProbeStep/ProbeDone events; `on_done(run)` is called (from this thread, with
+    the run's lock held, so that the facts stand still) after each probe ends or is given up on."""
     specs = load_all()
     run = ProbeRun()
     if options.no_tf:
@@ -74,7 +95,11 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
 
     def work(spec):
         t0 = time.monotonic()
-        ctx = ProbeContext(options, {n: run.facts.get(n) for n in spec.needs})
+
+        def step(text: str) -> None:
+            _emit(progress, events.ProbeStep(spec.name, spec.title, text))
+
+        ctx = ProbeContext(options, {n: run.facts.get(n) for n in spec.needs}, step if progress else None)
         try:
             result, failure = spec.func(host, ctx), None
         except SnapshotError as exc:
@@ -98,6 +123,19 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
             limit = min(limit, deadline - started[name])
         return limit
 
+    told: set[str] = set()
+
+    def tell() -> None:  # called with the lock held
+        finished = [n for n in run.durations if n not in told and n in pending]
+        for name in finished:
+            told.add(name)
+            failure = run.failures.get(name)
+            _emit(progress, events.ProbeDone(name, specs[name].title, run.durations[name],
+                                             failure.message if failure else None))
+        if finished and on_done is not None:
+            with contextlib.suppress(Exception):  # a preview for the display: it must not stop the check
+                on_done(run)
+
     with lock:
         while pending - set(run.durations):
             now = time.monotonic()
@@ -105,25 +143,33 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
             for name in sorted(pending - set(started), key=lambda n: n != "tensorflow"):
                 if all(d not in pending or d in run.durations for d in specs[name].needs):
                     started[name] = now
+                    _emit(progress, events.ProbeStarted(name, specs[name].title))
                     threading.Thread(target=work, args=(specs[name],), name=f"probe-{name}", daemon=True).start()
             for name in [n for n in started if n not in run.durations]:
                 if now - started[name] > limit_of(name):
                     run.failures[name] = ProbeFailure(
                         name, "timeout", f"the {name} probe did not finish within {limit_of(name):.0f} s")
                     run.durations[name] = now - started[name]
+            tell()
             lock.wait(0.02)
+        tell()
     if run.fatal is not None:
         raise run.fatal
     return run
 
 
 def selected_checks(options: CheckOptions) -> list:
-    """The catalogue entries that --only/--skip (ids or areas) leave, in catalogue order."""
-    def named(spec, names):
-        return spec.id in names or spec.area in names
+    """The catalogue entries that --only/--skip (ids, areas or id prefixes) leave, in catalogue order. Raises
+    catalogue.UnknownName for a name that is none of them."""
+    chosen = set(catalogue.select(options.only, options.skip))
+    return [spec for spec in catalogue.entries() if spec.id in chosen]
 
-    return [spec for spec in catalogue.entries()
-            if (not options.only or named(spec, options.only)) and not named(spec, options.skip)]
+
+def checks_to_run(options: CheckOptions) -> list:
+    """The selected checks and every check upstream of them: what the diagnosis needs to name the same root cause as
+    the full check."""
+    ids = set(catalogue.upstream_closure(spec.id for spec in selected_checks(options)))
+    return [spec for spec in catalogue.entries() if spec.id in ids]
 
 
 # With --require-gpu, a GPU, driver or NVML finding that could not be checked is a failure: a hung `nvidia-smi` or
@@ -164,14 +210,17 @@ def _with_evidence(finding: Finding, spec, machine) -> Finding:
     return finding.with_(evidence=machine.evidence(*_AREA_QUESTIONS.get(spec.area, ())))
 
 
-def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True) -> list[Finding]:
-    """Every selected check, in catalogue order, each isolated from the others' crashes."""
+def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True, specs=None,
+               replay: bool = False) -> list[Finding]:
+    """The given checks (default: the selected ones and those upstream of them), in catalogue order, each isolated
+    from the others' crashes."""
     from tfdoctor.machine import build_machine
 
     machine = build_machine(run.facts, complete)
-    facts = Facts(run.facts, require_gpu=options.require_gpu, machine=machine)
+    facts = Facts(run.facts, require_gpu=options.require_gpu, machine=machine, invocation=options.invocation,
+                  replay=replay)
     findings: list[Finding] = []
-    for spec in selected_checks(options):
+    for spec in checks_to_run(options) if specs is None else specs:
         failed = [run.failures[n] for n in spec.needs if n in run.failures]
         if failed:
             f = failed[0]
@@ -200,23 +249,77 @@ def diagnose_all(findings: list[Finding]) -> list[Finding]:
     return diagnose(findings, upstream)
 
 
-def _needs_root(facts: dict) -> list[str]:
+def selection_view(findings: list[Finding], shown: set[str]) -> list[Finding]:
+    """What a selection shows: the selected findings, plus the upstream finding that a selected one was caused by
+    (it is the root cause of what the user asked about, and its fix is the one to run). The root cause is the first
+    of the selection's failures, in report order, that nothing upstream explains, as the full check names it."""
+    if shown >= {f.id for f in findings}:
+        return findings
+    chosen = [f for f in findings if f.id in shown]
+    causes = {f.caused_by for f in chosen if f.caused_by}
+    heads = causes | {f.id for f in chosen if f.status == Status.FAIL and not f.caused_by}
+    root = next((f.id for f in findings if f.id in heads), None)
+    return [f.with_(root_cause=f.id == root) for f in findings if f.id in shown or f.id in causes]
+
+
+def _probes_for(specs, host, options: ProbeOptions) -> set[str]:
+    """The probes a set of checks needs. Every quick probe runs whatever the selection (the machine model merges
+    them all, and together they take a fraction of a second); the TensorFlow child only when a check to run reads it,
+    or on a replay, where it is a file."""
+    names = set(load_all()) - {"tensorflow"}
+    if "tensorflow" in probes_needed([s.id for s in specs]) or getattr(host, "manifest", None) is not None:
+        names.add("tensorflow")
+    return names
+
+
+class _AreaProgress:
+    """Tells the progress display each area's findings as soon as the probes its checks (and theirs upstream) read
+    are done. A preview: the report's findings are computed once more at the end, from every fact."""
+
+    def __init__(self, progress, specs, shown: set[str], options: CheckOptions, complete: bool, probes: set[str],
+                 replay: bool):
+        self.progress, self.options, self.complete, self.replay = progress, options, complete, replay
+        self.pending: list[tuple[str, list, set[str]]] = []
+        for area in dict.fromkeys(s.area for s in specs if s.id in shown):
+            mine = [s.id for s in specs if s.area == area and s.id in shown]
+            closure = [s for s in specs if s.id in set(catalogue.upstream_closure(mine))]
+            self.pending.append((area, closure, probes_needed([s.id for s in closure]) & probes))
+
+    def __call__(self, run: ProbeRun) -> None:
+        ended = set(run.durations) | set(run.failures)
+        # in report order, like flutter doctor: an area waits for the areas above it
+        while self.pending and self.pending[0][2] <= ended:
+            area, closure, _ = self.pending.pop(0)
+            findings = diagnose_all(run_checks(run, self.options, self.complete, closure, self.replay))
+            _emit(self.progress, events.AreaDone(area, catalogue.area_title(area),
+                                                 [f for f in findings if catalogue.get(f.id).area == area]))
+
+
+def _needs_root(facts: dict, options: CheckOptions) -> list[str]:
+    from tfdoctor.checks.commands import tfdoctor_command
+
     driver = facts.get("driver")
     err = (getattr(driver, "kernel_log_error", None) or "").lower()
     out = []
     if err and any(w in err for w in ("permission", "not permitted", "insufficient")):
-        out.append(f"the kernel log ({getattr(driver, 'kernel_log_error', '')}): run `sudo tfdoctor check` to include it")
+        how = SimpleNamespace(invocation=options.invocation, env=facts.get("env"))  # all tfdoctor_command reads
+        again = tfdoctor_command(how, "check", sudo=True)
+        out.append(f"the kernel log ({getattr(driver, 'kernel_log_error', '')}): run `{again}` to include it")
     return out
 
 
 def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
-               deadline: float | None = None) -> Report:
-    """The whole of `tfdoctor check` short of printing: probes, checks, diagnosis."""
+               deadline: float | None = None, progress=None) -> Report:
+    """The whole of `tfdoctor check` short of printing: probes, checks, diagnosis. `progress`: see the module."""
     t0 = time.monotonic()
-    selected = [spec.id for spec in selected_checks(check_options)]
-    # the evidence layer reads what every other probe's tools printed; it always runs
-    run = run_probes(host, probe_options, probes_needed(selected) | {"sources"}, deadline)
-    findings = diagnose_all(run_checks(run, check_options, host_is_complete(host)))
+    shown = {spec.id for spec in selected_checks(check_options)}
+    specs = checks_to_run(check_options)
+    complete = host_is_complete(host)
+    replay = getattr(host, "manifest", None) is not None
+    probes = _probes_for(specs, host, probe_options)  # the evidence layer (`sources`) is among them: it always runs
+    on_done = _AreaProgress(progress, specs, shown, check_options, complete, probes, replay) if progress else None
+    run = run_probes(host, probe_options, probes, deadline, progress, on_done)
+    findings = selection_view(diagnose_all(run_checks(run, check_options, complete, specs, replay)), shown)
     meta = {
         "host": host.name,
         "duration_s": round(time.monotonic() - t0, 3),
@@ -226,6 +329,9 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
         # not be read without root.
         "tools_not_found": sorted(t for t in set(getattr(host, "missing_tools", ())) - set(getattr(host, "found_tools", ()))
                                   if not t.startswith("python")),
-        "needs_root": _needs_root(run.facts),
+        "needs_root": _needs_root(run.facts, check_options),
     }
+    if check_options.only or check_options.skip:
+        meta["selection"] = {"only": list(check_options.only), "skip": list(check_options.skip),
+                             "shown": sorted(shown), "ran": [s.id for s in specs]}
     return Report(findings=findings, facts=run.facts, meta=meta)

@@ -121,7 +121,8 @@ class Host(Protocol):
 
     def nvml(self, timeout: float = 10.0) -> dict | None: ...
 
-    def tensorflow(self, python: str | None, timeout: float) -> dict | None: ...
+    def tensorflow(self, python: str | None, timeout: float, on_step=None) -> dict | None:
+        """The TensorFlow child's record; `on_step(mark)` receives its progress lines as they come (live only)."""
 
 
 def _check_env_name(name: str) -> None:
@@ -234,10 +235,10 @@ class LiveHost:
 
         return _run_with_deadline(collect_live, timeout, "NVML")
 
-    def tensorflow(self, python: str | None, timeout: float) -> dict | None:
+    def tensorflow(self, python: str | None, timeout: float, on_step=None) -> dict | None:
         from tfdoctor.child.runner import run_tf_probe
 
-        return run_tf_probe(python, timeout)
+        return run_tf_probe(python, timeout, on_step)
 
 
 class RecordingHost(LiveHost):
@@ -299,8 +300,8 @@ class RecordingHost(LiveHost):
         self.nvml_record = out
         return out
 
-    def tensorflow(self, python, timeout):
-        out = super().tensorflow(python, timeout)
+    def tensorflow(self, python, timeout, on_step=None):
+        out = super().tensorflow(python, timeout, on_step)
         self.tf_record = out
         return out
 
@@ -530,7 +531,7 @@ class ReplayHost:
             raise SnapshotError(f"{self.source}: nvml.json is not a JSON object")
         return record
 
-    def tensorflow(self, python, timeout) -> dict | None:
+    def tensorflow(self, python, timeout, on_step=None) -> dict | None:
         record = self._load_json("tensorflow.json")
         log_path = self._inside("tensorflow.log")
         log = _read_text(log_path) if log_path is not None else None

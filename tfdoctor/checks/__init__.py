@@ -71,12 +71,17 @@ def check(
 
 
 class Facts:
-    """The facts of one run, by probe name (`facts.pci`, `facts.driver`, ...), plus the run's options."""
+    """The facts of one run, by probe name (`facts.pci`, `facts.driver`, ...), plus the run's options: whether it is a
+    replay of a snapshot (what a snapshot lacks was not recorded, whether or not it was installed), and how this
+    tfdoctor is run (tfdoctor.invocation; None on a replay), for the fixes that say to run it again."""
 
-    def __init__(self, by_probe: dict, require_gpu: bool = False, no_tf: bool = False, machine=None):
+    def __init__(self, by_probe: dict, require_gpu: bool = False, no_tf: bool = False, machine=None,
+                 invocation=None, replay: bool = False):
         self._by_probe = by_probe
         self.require_gpu = require_gpu
         self.no_tf = no_tf
+        self.invocation = invocation
+        self.replay = replay
         if machine is None:
             from tfdoctor.machine import build_machine
 

@@ -6,6 +6,7 @@ kernels, and the Python version against TensorFlow's tested range. Every rule as
 from __future__ import annotations
 
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import with_pip_fixes
 from tfdoctor.checks.fixes import ubuntu_driver_package
 from tfdoctor.checks.tensorflow import (
     _kb,
@@ -103,6 +104,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
         "TensorFlow whose CUDA the current driver supports.",
     links=("https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html",),
 )
+@with_pip_fixes
 def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
     told = _insufficient_from_outputs(facts)
@@ -127,21 +129,21 @@ def check_driver_cuda(facts) -> Finding:
                f"driver of the CUDA {req.toolkit_row or cuda} toolkit: {full or '?'}", f"source: {req.source}"]
     if floor and not kb.driver_at_least(have, floor):
         alt = _newest_tf_for_driver(have, python_minor(tf))
-        cmds = [f"sudo apt install {ubuntu_driver_package(full or floor)}   # then reboot"]
-        if alt is not None:
-            cmds.append(install_command(tf, alt.version, True) + f"   # or keep driver {have}")
+        cmds = (f"sudo apt install {ubuntu_driver_package(full or floor)}", "sudo reboot")
+        alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
+                            (install_command(tf, alt.version, True),)),) if alt is not None else ()
         return fail("compat.driver-cuda", f"driver {have} is too old for TensorFlow {tf.tf_version} (CUDA {cuda} "
                     f"needs {floor} or newer)", *details,
                     fix=Fix(f"Install NVIDIA driver {floor} or newer ({ubuntu_driver_package(full or floor)} on "
                             f"Ubuntu)" + (f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this "
-                                          f"driver runs." if alt else "."), tuple(cmds)))
+                                          f"driver runs." if alt else "."), cmds, alts))
     if full and not kb.driver_at_least(have, full):
         ptx_gpus = [name for name, cc in machine_gpus(facts) if cc and _support(tf, cc) == "ptx"]
         if ptx_gpus:
             return warn("compat.driver-cuda", f"driver {have} runs CUDA {cuda} only in minor-version compatibility "
                         f"mode, which cannot JIT-compile PTX for {', '.join(ptx_gpus)}", *details,
                         fix=Fix(f"Install driver {full} or newer.",
-                                (f"sudo apt install {ubuntu_driver_package(full)}   # then reboot",)))
+                                (f"sudo apt install {ubuntu_driver_package(full)}", "sudo reboot")))
         return ok("compat.driver-cuda", f"driver {have} runs TensorFlow {tf.tf_version}'s CUDA {cuda} "
                   f"(minor-version compatibility; {full} or newer also covers PTX JIT and XLA)", *details)
     return ok("compat.driver-cuda", f"driver {have} supports CUDA {cuda} (TensorFlow {tf.tf_version})", *details)
@@ -215,6 +217,7 @@ def _arch_cc(arch: str) -> str:
         "JIT cache room: `export CUDA_CACHE_MAXSIZE=2147483648`.",
     links=("https://developer.nvidia.com/cuda-gpus",),
 )
+@with_pip_fixes
 def check_compute_capability(facts) -> Finding:
     unsupported = facts.machine.belief("gpu.unsupported_by_software")
     if unsupported.value is True:
@@ -339,6 +342,7 @@ def _cc_from_log(tf) -> Finding:
         "`.venv/bin/python -m pip install 'tensorflow[and-cuda]==2.21.*'`.",
     links=("https://www.tensorflow.org/install/source#gpu",),
 )
+@with_pip_fixes
 def check_python(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is None or tf.source != "child":
@@ -369,16 +373,17 @@ def check_python(facts) -> Finding:
         return ok("compat.python", f"Python {tf.python_version} is in TensorFlow {b.version}'s tested range "
                   f"({b.python_min} to {b.python_max})")
     newest = newest_tf_for_python(py)
-    fix_cmds = [f"python{b.python_max} -m venv .venv", f".venv/bin/python -m pip install "
-                f"'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'"]
+    fix_cmds = (f"python{b.python_max} -m venv .venv", f".venv/bin/python -m pip install "
+                f"'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'")
+    alts = ()
     if newest is not None and newest.version != b.version:
-        fix_cmds.append(install_command(tf, newest.version, newest.has_and_cuda_extra)
-                        + "   # or: the TensorFlow for this Python")
+        alts = (Alternative(f"to keep Python {py}: TensorFlow {newest.version}",
+                            (install_command(tf, newest.version, newest.has_and_cuda_extra),)),)
     make = warn if tf.imported else fail
     return make("compat.python", f"Python {tf.python_version} is outside TensorFlow {b.version}'s tested range "
                 f"({b.python_min} to {b.python_max})", f"source: {b.source}",
                 fix=Fix(f"Use Python {b.python_min} to {b.python_max} for TensorFlow {b.version}"
-                        + (f", or TensorFlow {newest.version} for Python {py}." if newest else "."), tuple(fix_cmds)))
+                        + (f", or TensorFlow {newest.version} for Python {py}." if newest else "."), fix_cmds, alts))
 
 
 def _python_from_offered(versions: str | None) -> str | None:

@@ -8,6 +8,7 @@ import re
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.checks.fixes import (
     distro_family,
     initramfs_command,
@@ -115,12 +116,13 @@ def _driver_says_unsupported(facts) -> Finding | None:
                        fix=Fix("Use the proprietary kernel module of the same branch (or a branch from 560 on, whose "
                                "open module supports GeForce and workstation GPUs), or let the open module take the "
                                "GPU with its NVreg_OpenRmEnableUnsupportedGpus=1 parameter (on Talos: in the machine "
-                               "config's kernel module parameters); then reboot.",
-                               ("echo 'options nvidia NVreg_OpenRmEnableUnsupportedGpus=1' | sudo tee "
-                                "/etc/modprobe.d/nvidia-open-unsupported.conf   # alternative: keep the open module",
-                                "sudo reboot",
-                                "modinfo nvidia | grep -i license   # verify: 'NVIDIA' is proprietary, "
-                                "'Dual MIT/GPL' the open module")),
+                               "config's kernel module parameters); then reboot. `modinfo nvidia` names the module "
+                               "installed: license 'NVIDIA' is the proprietary one, 'Dual MIT/GPL' the open one.",
+                               (),
+                               (Alternative("to keep the open module", (
+                                   "echo 'options nvidia NVreg_OpenRmEnableUnsupportedGpus=1' | sudo tee "
+                                   "/etc/modprobe.d/nvidia-open-unsupported.conf", "sudo reboot")),),
+                               verify=("modinfo nvidia | grep -i license",)),
                        evidence=m.evidence_of("nvrm-open-datacenter-only"))
     return None
 
@@ -223,11 +225,15 @@ def _holders(facts) -> list:
     return [dev for dev in _nvidia_gpus(facts) if (dev.driver_in_use or "") in NOUVEAU_DRIVERS]
 
 
-def _blacklist_commands(facts, modules=("nouveau",)) -> tuple[str, ...]:
+def _blacklist_by_hand(facts, modules=("nouveau",)) -> tuple[str, ...]:
     lines = "\\n".join([f"blacklist {m}" for m in modules] + ["options nouveau modeset=0"])
-    return ("sudo tfdoctor fix-nouveau   # or by hand:",
-            f"printf '{lines}\\n' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+    return (f"printf '{lines}\\n' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
             initramfs_command(facts.env), "sudo reboot")
+
+
+def _blacklist_fix(facts, summary: str, modules=("nouveau",)) -> Fix:
+    return Fix(summary, (tfdoctor_command(facts, "fix-nouveau", sudo=True), "sudo reboot"),
+               (Alternative("by hand", _blacklist_by_hand(facts, modules)),))
 
 
 @check(
@@ -281,14 +287,14 @@ def check_nouveau(facts) -> Finding:
                       "initramfs and reboot (add rd.driver.blacklist=nouveau to the kernel command line if it "
                       "persists).", (initramfs_command(env), "sudo reboot"))
         else:
-            fix = Fix(f"Blacklist {' and '.join(modules[::-1]) if nova else 'nouveau'}, regenerate the initramfs, "
-                      "and reboot.", _blacklist_commands(facts, modules))
+            fix = _blacklist_fix(facts, f"Blacklist {' and '.join(modules[::-1]) if nova else 'nouveau'}, "
+                                 "regenerate the initramfs, and reboot.", modules)
         return fail("driver.nouveau", f"{'/'.join(who)} holds {where}: the NVIDIA driver cannot bind to it",
                     *details, fix=fix)
     if ignored and not d.nouveau_blacklist_effective:
         first = ignored[0]
         commands = ((f"sudo mv {first.path} {first.path}.conf",) if "ends in .conf" in first.why_not
-                    else _blacklist_commands(facts)[1:-1])
+                    else _blacklist_by_hand(facts)[:1])
         return warn("driver.nouveau", "nouveau's blacklist does not take effect",
                     *[f"{b.path}: {b.directive}: {b.why_not}" for b in ignored],
                     fix=Fix("Blacklist nouveau in a .conf file that modprobe reads, then regenerate the initramfs.",
@@ -418,7 +424,8 @@ def check_secure_boot(facts) -> Finding:
             return skip("driver.secure-boot", "The Secure Boot state was not recorded (paste the output of "
                                               "`mokutil --sb-state`)")
         if d.mokutil == "missing":
-            return skip("driver.secure-boot", "mokutil is not installed: the Secure Boot state is unknown")
+            return skip("driver.secure-boot", f"mokutil is not {'in the snapshot' if facts.replay else 'installed'}: "
+                                              "the Secure Boot state is unknown")
         return skip("driver.secure-boot", "The Secure Boot state is unknown")
     if not d.secure_boot:
         return ok("driver.secure-boot", "Secure Boot is disabled" if d.efi or d.secure_boot_text else
@@ -451,7 +458,7 @@ def _enrol_fix(key: str) -> Fix:
                (f"sudo mokutil --import {key}", "sudo reboot"),
                alternatives=(Alternative("if you do not need Secure Boot: disable it in the firmware settings, then "
                                          "reboot", ()),),
-               verify=("mokutil --test-key " + key + "   # verify: 'is already enrolled'", "lsmod | grep nvidia"))
+               verify=("mokutil --test-key " + key + "   # 'is already enrolled'", "lsmod | grep nvidia"))
 
 
 @check(
@@ -526,7 +533,8 @@ def check_dkms(facts) -> Finding:
     if d.dkms == "missing":
         if not facts.machine.complete:
             return skip("driver.dkms", "`dkms status` was not recorded (paste its output to check the module build)")
-        return skip("driver.dkms", "dkms is not installed (the driver may come from prebuilt kernel-module packages)")
+        return skip("driver.dkms", f"dkms is not {'in the snapshot' if facts.replay else 'installed'} (the driver "
+                                   "may come from prebuilt kernel-module packages)")
     return skip("driver.dkms", "DKMS has no NVIDIA module")
 
 
@@ -593,8 +601,8 @@ def check_nvidia_module(facts) -> Finding:
             facts.machine.belief("driver.nouveau_holds").strength >= DIRECT and \
             facts.machine.value("driver.nouveau_holds") is True:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: nouveau/nova holds the card",
-                    *details, fix=Fix("Fix driver.nouveau first, then reboot.", ("sudo tfdoctor fix-nouveau",
-                                                                                 "sudo reboot")))
+                    *details, fix=Fix("Fix driver.nouveau first, then reboot.",
+                                      (tfdoctor_command(facts, "fix-nouveau", sudo=True), "sudo reboot")))
     if installed is False or (installed is None and facts.machine.complete and not d.kernel_release
                               and d.packages_source == "none"):
         pkg = recommended_package(pci, d, env)
@@ -617,7 +625,9 @@ def check_nvidia_module(facts) -> Finding:
         return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: this hybrid laptop runs "
                                             "on its integrated GPU (PRIME)", *details,
                     fix=Fix("Switch PRIME to the NVIDIA GPU (or on-demand), then reboot.",
-                            ("sudo prime-select nvidia   # or: sudo prime-select on-demand", "sudo reboot")))
+                            ("sudo prime-select nvidia", "sudo reboot"),
+                            (Alternative("to keep the integrated GPU for the display and use the NVIDIA GPU on demand",
+                                         ("sudo prime-select on-demand", "sudo reboot")),)))
     if evidence:
         return fail("driver.nvidia-module", "The NVIDIA driver is installed but did not take the GPU", *details,
                     fix=Fix("Reboot first; if it persists, reinstall the recommended driver.", ("sudo reboot", *install)))
@@ -631,6 +641,5 @@ def check_nvidia_module(facts) -> Finding:
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
     return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: a reboot is owed", *details,
-                fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",
-                                                                                  "sudo modprobe nvidia   # instead of "
-                                                                                  "rebooting, on a headless box")))
+                fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",),
+                        (Alternative("on a headless machine, instead of rebooting", ("sudo modprobe nvidia",)),)))

@@ -190,4 +190,5 @@ def initramfs_command(env) -> str:
         return "sudo mkinitrd"
     if family == "arch":
         return "sudo mkinitcpio -P"
-    return "sudo update-initramfs -u   # or: sudo dracut --force"
+    # an unknown distribution: one command that runs whichever of the two tools it has
+    return "if command -v update-initramfs >/dev/null; then sudo update-initramfs -u; else sudo dracut --force; fi"

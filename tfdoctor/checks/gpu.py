@@ -96,7 +96,7 @@ def check_nvidia_gpu(facts) -> Finding:
                            "virtual machine) has no NVIDIA GPU", tuple(e.describe() for e in seen.evidence[:3]),
                            fix=Fix("Run on a machine or cloud instance type that has an NVIDIA GPU (or pass the GPU "
                                    "through to the VM); a machine without one runs TensorFlow on the CPU.",
-                                   ("lspci -nn | grep -i nvidia   # verify: an NVIDIA device is listed",)),
+                                   verify=("lspci -nn | grep -i nvidia",)),
                            evidence=seen.evidence)
         return skip("pci.nvidia-gpu", "The PCI bus was not read or recorded: paste the output of "
                                       "`lspci -nnk | grep -iA3 nvidia` to show the GPU")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.checks.commands import tfdoctor_pip_install
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
 # Idle, application clocks, sync boost, display and the software power cap are normal operation.
@@ -43,15 +44,15 @@ _INIT_FIXES = {
     ),
     "lib-rm-version-mismatch": (
         "the NVIDIA user-space library and the loaded kernel module are different versions",
+        # Not `apt-mark hold` on the driver packages, which some guides add "so it does not happen again": it also
+        # holds back the driver's security updates. Rebooting after a driver upgrade is the cure.
         Fix(
-            "This happens after a driver upgrade while the old module stays loaded. Reboot; or, when no program "
-            "uses the GPU, unload and reload the module. Hold the driver packages so unattended upgrades do not "
-            "repeat it.",
-            (
-                "sudo reboot",
-                "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia",
-                "sudo apt-mark hold $(dpkg-query -W -f='${Package}\\n' 'nvidia-*' 'libnvidia-*' 2>/dev/null)",
-            ),
+            "This happens after a driver upgrade while the old module stays loaded: reboot, so that the kernel loads "
+            "the module that matches the new library.",
+            ("sudo reboot",),
+            (Alternative("when no program uses the GPU and you cannot reboot now: reload the module",
+                         ("sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia", "sudo modprobe nvidia")),),
+            ("nvidia-smi",),
         ),
     ),
     "library-not-found": (
@@ -101,7 +102,7 @@ def _library_fix(facts, fix: Fix) -> Fix:
     if branch and branch.isdigit() and len(branch) == 3:
         return Fix(fix.summary, ("cat /proc/driver/nvidia/version",
                                  f"sudo apt install libnvidia-compute-{branch}   # Ubuntu/Debian (NVIDIA's repository)",
-                                 "sudo ldconfig", "nvidia-smi   # verify"))
+                                 "sudo ldconfig"), verify=("nvidia-smi",))
     return fix
 
 
@@ -168,7 +169,7 @@ def check_nvml_init(facts) -> Finding:
             "nvml.init", "neither nvidia-ml-py nor nvidia-smi is available, so the driver library cannot be checked",
             *details,
             fix=Fix("Install nvidia-ml-py for tfdoctor, or the NVIDIA driver's utilities (nvidia-smi).",
-                    ("pip install nvidia-ml-py",)),
+                    (tfdoctor_pip_install(facts, "nvidia-ml-py"),)),
         )
     return fail(
         "nvml.init", f"NVML cannot start ({kind})", *details,

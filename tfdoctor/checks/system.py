@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 
@@ -57,15 +58,19 @@ def check_python(facts) -> Finding:
     if py is None:
         if env.python_error:
             return warn("system.python", "The target Python interpreter could not be run", env.python_error,
-                        fix=Fix("Check the path given to --python; it must be a Python executable.",
-                                ("tfdoctor check --python /path/to/venv/bin/python",)))
+                        fix=Fix("Check the path given to --python: it must be a Python executable, such as a "
+                                "virtual environment's bin/python.",
+                                (tfdoctor_command(facts, "check", "--python", ".venv/bin/python"),)))
         return skip("system.python", "The Python interpreter was not recorded")
     where = []
     if py.virtualenv:
         where.append(f"virtualenv {py.virtualenv}")
     if py.conda:
         where.append("conda environment")
-    suffix = f" ({', '.join(where)})" if where else " (no virtualenv)"
+    if not where:
+        where.append("no virtualenv" + ("; the distribution manages its packages (PEP 668): pip installs go into a "
+                                         "virtual environment" if py.externally_managed else ""))
+    suffix = f" ({', '.join(where)})"
     details = [f"executable: {py.executable}"] if py.executable else []
     try:
         major, minor = (int(x) for x in py.version.split(".")[:2])
@@ -87,8 +92,8 @@ def _toolkit_broken(facts) -> Finding | None:
               "(Docker installed as a snap cannot use it: install Docker from its apt repository).",
               ("sudo apt install nvidia-container-toolkit   # from NVIDIA's apt repository",
                "sudo nvidia-ctk runtime configure --runtime=docker",
-               "sudo systemctl restart docker",
-               "docker run --rm --gpus all ubuntu nvidia-smi   # verify"))
+               "sudo systemctl restart docker"),
+              verify=("docker run --rm --gpus all ubuntu nvidia-smi",))
     return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
                    "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
                    fix=fix, evidence=tk.evidence)
@@ -115,10 +120,35 @@ def _device_cgroup_denies(facts, access) -> Finding:
                    evidence=access.evidence + nvml)
 
 
+def gpu_on_host_shown(facts) -> bool:
+    """Does something show that the host has an NVIDIA GPU to give this container? A container sees the host's PCI
+    bus and kernel (modules, log), so an NVIDIA device there, a loaded or installed driver, or a GPU another program
+    named. That a program tried CUDA (TensorFlow's cuInit error) counts only in a pasted snapshot, where the person
+    asking wanted a GPU; live, it is tfdoctor's own probe that tried."""
+    from tfdoctor.checks.gpu import gpu_expected
+
+    m = facts.machine
+    if m.value("gpu.present") is False:
+        return False  # the host's bus was read (a container sees it): no GPU there to give, required or not
+    if facts.require_gpu:
+        return True
+    if m.value("gpu.present") is True or m.value("driver.installed") is True or m.value("driver.loaded") is True:
+        return True
+    if not m.complete:
+        return gpu_expected(facts)
+    d = facts.driver
+    return bool(getattr(facts.pci, "nvidia_devices", ()) or getattr(facts.nvml, "gpus", ())
+                or (d is not None and (d.nvidia_loaded or d.installed_branch
+                                       or any(e.module.startswith("nvidia") for e in d.dkms_entries))))
+
+
 def _no_gpu_access_fix() -> Fix:
-    return Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
-               ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
-                "docker run --gpus all ...   # then start your container the same way"))
+    # Your container's own `docker run` line is not known here: the fix names the option, and the command that shows
+    # on the host that the toolkit hands out GPUs.
+    return Fix("Restart the container with GPU access: add `--gpus all` to the `docker run` command that starts it "
+               "(on the host, with the NVIDIA Container Toolkit installed; in Kubernetes, request nvidia.com/gpu). "
+               "On the host, this shows that a container gets the GPU:",
+               verify=("docker run --rm --gpus all nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi",))
 
 
 @check(
@@ -153,7 +183,7 @@ def check_container(facts) -> Finding:
         known = facts.machine.belief("container")
         if known.value is True:
             tried = facts.machine.belief("tf.sees_gpu")
-            if tried.value is False and facts.machine.value("driver.loaded") is not True:
+            if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
                                tuple(e.describe() for e in (*known.evidence, *tried.evidence)[:4]),
@@ -173,17 +203,17 @@ def check_container(facts) -> Finding:
         # Inside a container TensorFlow could not initialise CUDA and nothing shows a GPU device given to it: the
         # usual cause is a container started without --gpus (the host's driver is out of the container's reach).
         tried = facts.machine.belief("tf.sees_gpu")
-        if tried.value is False and facts.machine.value("driver.loaded") is not True:
+        if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",
                            (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_no_gpu_access_fix(),
                            evidence=tried.evidence)
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
-    from tfdoctor.checks.gpu import gpu_expected
-
-    if not facts.require_gpu and getattr(facts.pci, "source", "none") != "none" and not gpu_expected(facts):
-        return info("env.container", f"Running in a {env.container} container (no NVIDIA GPU on this host's bus)",
-                    *evidence)
+    if not gpu_on_host_shown(facts):
+        # no GPU device given to the container, and nothing shows the host has one to give: no advice to restart it
+        where = ("no NVIDIA GPU on the host's PCI bus" if getattr(facts.pci, "source", "none") != "none"
+                 else "no NVIDIA GPU device, and nothing shows the host has one")
+        return info("env.container", f"Running in a {env.container} container ({where})", *evidence)
     fix = _no_gpu_access_fix()
     finding = warn if not facts.require_gpu else fail
     return finding("env.container", f"Running in a {env.container} container without /dev/nvidia* devices: "
@@ -216,8 +246,9 @@ def check_wsl(facts) -> Finding:
                         "wsl --set-version NAME 2 (NAME from wsl -l -v)")
         return fail("env.wsl", "This is WSL 1 (kernel 4.4.0-*-Microsoft): WSL 1 has no GPU support",
                     env.proc_version or "",
-                    fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it.",
-                            ("wsl --update", convert, "wsl -l -v   # verify: VERSION is 2")))
+                    fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it; "
+                            "`wsl -l -v` then shows VERSION 2.",
+                            ("wsl --update", convert), verify=("wsl -l -v",)))
     if env.wsl_libcuda:
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
                                "(/usr/lib/wsl/lib/libcuda.so.1 is present)",
@@ -251,7 +282,7 @@ def check_cuda_visible(facts) -> Finding:
               ("unset CUDA_VISIBLE_DEVICES", "grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment"))
     if nv is not None and nv.strip().lower() in ("void", "none", ""):
         return fail("env.cuda-visible-devices", f"NVIDIA_VISIBLE_DEVICES={nv!r} gives this container no GPU",
-                    fix=Fix("Start the container with GPUs.", ("docker run --gpus all ...",)))
+                    fix=_no_gpu_access_fix())
     if value is None:
         if not facts.machine.complete and facts.machine.value("tf.sees_gpu") is not True:
             return skip("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES was not recorded (paste the output of "

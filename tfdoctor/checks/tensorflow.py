@@ -6,9 +6,8 @@ probes' facts, read with getattr so a probe that did not run only makes a check 
 
 from __future__ import annotations
 
-import shlex
-
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import python_cmd, tfdoctor_command, with_pip_fixes
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Linux pip wheels with a CUDA build (tensorflow[and-cuda] from 2.14). macOS and Windows (>= 2.11) wheels are CPU-only.
@@ -25,12 +24,6 @@ def _kb():
 def tf_facts(facts):
     """The TensorFlow facts, or None when the probe did not run."""
     return getattr(facts, "tensorflow", None)
-
-
-def python_cmd(tf) -> str:
-    """How to call the diagnosed interpreter in a command (its full path when known)."""
-    exe = getattr(tf, "python_executable", None) or getattr(tf, "python", None)
-    return shlex.quote(exe) if exe else "python3"
 
 
 def minor(version: str | None) -> str | None:
@@ -122,6 +115,7 @@ def _skip_if_not_run(fid: str, tf) -> Finding | None:
         "`python -m pip install 'tensorflow[and-cuda]==2.21.*'` (Linux; TensorFlow 2.14 and newer).",
     links=("https://www.tensorflow.org/install/pip",),
 )
+@with_pip_fixes
 def check_installed(facts) -> Finding:
     tf = tf_facts(facts)
     if (s := _skip_if_not_run("tf.installed", tf)) is not None:
@@ -130,7 +124,7 @@ def check_installed(facts) -> Finding:
         return fail("tf.installed", f"the Python interpreter {tf.python} was not found",
                     tf.log_tail or "", fix=Fix("Point --python at the interpreter your program uses, e.g. a "
                                                "virtual environment's bin/python.",
-                                               ("tfdoctor check --python .venv/bin/python",)))
+                                               (tfdoctor_command(facts, "check", "--python", ".venv/bin/python"),)))
     gpu = wants_gpu(facts)
     py = python_minor(tf)
     if tf.installed is False:
@@ -143,16 +137,17 @@ def check_installed(facts) -> Finding:
                         fix=Fix(f"Create a virtual environment with Python {newest.python_max} and install "
                                 f"TensorFlow {newest.version} there.",
                                 (f"python{newest.python_max} -m venv .venv",
-                                 install_command(None, newest.version, gpu).replace(python_cmd(tf),
-                                                                                     ".venv/bin/python"))))
+                                 install_command(None, newest.version, gpu).replace(python_cmd(None),
+                                                                                     ".venv/bin/python", 1))))
         return fail("tf.installed", f"TensorFlow is not installed for {where}",
                     *([f"`{tf.import_failure.line}`"] if tf.import_failure else []),
                     fix=Fix(f"Install TensorFlow {b.version} into this interpreter"
                             + (" with the CUDA libraries from pip" if gpu else "")
                             + "; or, if your TensorFlow lives in another environment (tfdoctor installed with pipx), "
                               "point tfdoctor at that environment's Python.",
-                            (install_command(tf, b.version, gpu),
-                             "tfdoctor check --python .venv/bin/python   # TensorFlow in another environment")))
+                            (install_command(tf, b.version, gpu),),
+                            (Alternative("your TensorFlow lives in another environment, e.g. the project's .venv",
+                                         (tfdoctor_command(facts, "check", "--python", ".venv/bin/python"),)),)))
     dist = tf.tf_distribution
     version = tf.tf_version
     where = f" in {tf.location}" if tf.location else ""
@@ -201,6 +196,7 @@ def check_installed(facts) -> Finding:
         "directly', a newer OS (glibc) or an older TensorFlow for `GLIBC_2.xx not found`, a CPU with AVX for "
         "'Illegal instruction'.",
 )
+@with_pip_fixes
 def check_import(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is not None and tf.source == "log-only" and (tf.log.has("illegal-instruction")
@@ -220,7 +216,8 @@ def check_import(facts) -> Finding:
                     *(["last lines of the log:", tf.log_tail] if tf.log_tail else []),
                     fix=Fix("A hang in device listing usually means a GPU or driver in a bad state; check it, "
                             "and give a slow first import more time.",
-                            ("nvidia-smi", f"tfdoctor check --tf-timeout {int((tf.timeout_s or 90) * 2)}")))
+                            ("nvidia-smi", tfdoctor_command(facts, "check", "--tf-timeout",
+                                                            str(int((tf.timeout_s or 90) * 2))))))
     if tf.ended == "garbage":
         return fail("tf.import", "the TensorFlow child printed something that is not its JSON report",
                     f"stdout began with: {(tf.stdout_excerpt or '').strip()[:300]!r}",
@@ -350,6 +347,7 @@ def _has_and_cuda(version: str) -> bool:
         "use WSL2 (TensorFlow 2.10 was the last native-Windows GPU release). macOS has no CUDA build.",
     links=("https://www.tensorflow.org/install/pip",),
 )
+@with_pip_fixes
 def check_cuda_build(facts) -> Finding:
     tf = tf_facts(facts)
     said = facts.machine.belief("tf.cuda_build")
@@ -433,6 +431,7 @@ def _target_minor(tf) -> str | None:
         "`python -m pip install 'tensorflow[and-cuda]==2.21.*'` (same version as installed). libcuda.so.1 comes "
         "with the NVIDIA driver, not from pip.",
 )
+@with_pip_fixes
 def check_cuda_libs(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is not None and tf.source == "log-only":
@@ -488,17 +487,18 @@ def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
         cmds.append("sudo apt install " + " ".join(apts) + "   # from NVIDIA's CUDA apt repository")
     if pips:
         cmds.append(f"{python_cmd(tf)} -m pip install " + " ".join(pips))
-    if newest:
-        cmds.append(install_command(tf, newest.version, True) + "   # or: upgrade to a release with [and-cuda]")
+    alts = (Alternative(f"you can upgrade TensorFlow: {newest.version} installs its CUDA libraries as pip wheels",
+                        (install_command(tf, newest.version, True),)),) if newest else ()
     return Fix(f"TensorFlow {mv} needs CUDA {cuda} libraries on the loader path (no [and-cuda] extra before 2.14).",
-               tuple(cmds))
+               tuple(cmds), alts)
 
 
 def _driver_library_fix(facts) -> Fix:
     env = getattr(facts, "env", None)
     if getattr(env, "container", None) or getattr(env, "in_container", None):
-        return Fix("Inside a container the driver's libcuda.so.1 comes from the host: start it with the GPU.",
-                   ("docker run --gpus all ...   # needs nvidia-container-toolkit on the host",))
+        from tfdoctor.checks.system import _no_gpu_access_fix
+
+        return _no_gpu_access_fix()
     from tfdoctor.checks.fixes import install_driver_commands
 
     return Fix("libcuda.so.1 is installed with the NVIDIA driver (its user-space part); install the driver for this "
@@ -513,7 +513,7 @@ def _cudnn_mismatch(tf) -> Finding | None:
         return None
     compiled, loaded = log.cudnn_compiled or "", log.cudnn_loaded
     major = compiled.split(".")[0]
-    verify = ("ldconfig -p | grep libcudnn   # verify: one libcudnn, the version TensorFlow was built with",)
+    verify = ("ldconfig -p | grep libcudnn   # one libcudnn: the version TensorFlow was built with",)
     if major.isdigit() and int(major) >= 8:
         # cuDNN 8 and newer come as pip wheels per CUDA major (nvidia-cudnn-cu11 / -cu12)
         cuda_major = (tf.build.cuda_version or "").split(".")[0] if tf.build is not None else ""
@@ -564,12 +564,12 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                        "GPU device: the CUDA libraries it was built against did not load",
                        tuple(e.describe() for e in ev[:3]),
                        fix=Fix("Install the CUDA and cuDNN versions this TensorFlow was built with (the table at "
-                               "tensorflow.org/install/source#gpu), or a TensorFlow built for the CUDA you have; "
-                               "the log with TF_CPP_MIN_LOG_LEVEL=0 names the library that failed.",
-                               ("python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"   # the "
-                                "CUDA/cuDNN it needs",
-                                "TF_CPP_MIN_LOG_LEVEL=0 python -c \"import tensorflow as tf; "
-                                "print(tf.config.list_physical_devices('GPU'))\"   # verify")),
+                               "tensorflow.org/install/source#gpu; the first command prints the ones it needs), or a "
+                               "TensorFlow built for the CUDA you have; the log with TF_CPP_MIN_LOG_LEVEL=0 names "
+                               "the library that failed.",
+                               ("python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"",),
+                               verify=("TF_CPP_MIN_LOG_LEVEL=0 python -c \"import tensorflow as tf; "
+                                       "print(tf.config.list_physical_devices('GPU'))\"",)),
                        evidence=ev)
     stub = log.first("cudart-stub-no-driver")
     if stub is not None:
@@ -593,8 +593,10 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "
-                    "does.", fix=Fix("Run tfdoctor on the machine itself, or install the libraries with TensorFlow.",
-                                     ("tfdoctor check", "pip install 'tensorflow[and-cuda]'")))
+                    "does.", fix=Fix("Run tfdoctor on the machine itself to name them.",
+                                     (tfdoctor_command(facts, "check"),),
+                                     (Alternative("to install every CUDA library with TensorFlow (Linux, 2.14 and "
+                                                  "newer)", ("pip install 'tensorflow[and-cuda]'",)),)))
     return _xla_tools_warning(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
@@ -607,8 +609,9 @@ def _xla_tools_warning(log) -> Finding | None:
                 "XLA fail or fall back to slow paths", m.line,
                 fix=Fix("Install NVIDIA's compiler wheel into the same interpreter (it ships ptxas and libdevice), or "
                         "point XLA at a CUDA toolkit directory that has nvvm/libdevice.",
-                        ("pip install nvidia-cuda-nvcc-cu12",
-                         "export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/local/cuda   # a toolkit with nvvm/libdevice")))
+                        ("pip install nvidia-cuda-nvcc-cu12",),
+                        (Alternative("a CUDA toolkit with nvvm/libdevice is installed in /usr/local/cuda",
+                                     ("export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/local/cuda",)),)))
 
 
 # Sonames that exist in only one CUDA major (libcudnn.so.8 and libcusolver.so.11 exist in both 11 and 12).
@@ -685,6 +688,7 @@ def and_cuda_alternative(cuda: str | None, tf_version: str | None) -> tuple[Alte
     fix="Fix the root cause named in the report (driver, CUDA libraries, compute capability, CUDA_VISIBLE_DEVICES). "
         "With no NVIDIA GPU in the machine, TensorFlow uses the CPU and nothing needs fixing.",
 )
+@with_pip_fixes
 def check_gpu_visible(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is not None and tf.source == "log-only":
@@ -725,8 +729,8 @@ def check_gpu_visible(facts) -> Finding:
     summary = "TensorFlow sees no GPU" + (" although the machine has one" if has_gpu else "")
     if has_gpu is None and not require:
         return warn("tf.gpu-visible", summary + " (whether the machine has an NVIDIA GPU is unknown)", *details,
-                    fix=_no_gpu_fix(tf))
-    return fail("tf.gpu-visible", summary, *details, fix=_no_gpu_fix(tf))
+                    fix=_no_gpu_fix(facts, tf))
+    return fail("tf.gpu-visible", summary, *details, fix=_no_gpu_fix(facts, tf))
 
 
 def _why_no_gpu(log) -> str | None:
@@ -738,7 +742,7 @@ def _why_no_gpu(log) -> str | None:
     return None
 
 
-def _no_gpu_fix(tf) -> Fix:
+def _no_gpu_fix(facts, tf) -> Fix:
     log = tf.log
     if log.has("gpu-below-min-cc") and log.compute_capabilities:
         b = _kb().newest_tf_supporting_cc(log.compute_capabilities[0])
@@ -755,8 +759,8 @@ def _no_gpu_fix(tf) -> Fix:
                    "started with --gpus all).", ("pip install 'tensorflow[and-cuda]'", "nvidia-smi"))
     if log.has("kernel-driver-not-running") or log.has("cuinit-error"):
         return Fix("The NVIDIA driver is not running: run tfdoctor on the machine itself to see why (not installed, "
-                   "nouveau, Secure Boot, DKMS...).", ("tfdoctor check",))
-    return Fix("Fix the root cause shown first in this report, then check again.", ("tfdoctor check",))
+                   "nouveau, Secure Boot, DKMS...).", (tfdoctor_command(facts, "check"),))
+    return Fix("Fix the root cause shown first in this report, then check again.", (tfdoctor_command(facts, "check"),))
 
 
 def _gpu_op_fix(tf, bad) -> Fix:
@@ -784,6 +788,6 @@ def _gpu_visible_from_log(facts, tf) -> Finding:
         return info("tf.gpu-visible", "TensorFlow uses the CPU (no NVIDIA GPU in this machine)", reason)
     if has_gpu is None and not require:
         return warn("tf.gpu-visible", "TensorFlow's log shows it did not register a GPU (whether the machine has an "
-                    "NVIDIA GPU was not recorded)", reason, fix=_no_gpu_fix(tf))
+                    "NVIDIA GPU was not recorded)", reason, fix=_no_gpu_fix(facts, tf))
     return fail("tf.gpu-visible", "TensorFlow's log shows it did not register a GPU", reason,
-                fix=_no_gpu_fix(tf))
+                fix=_no_gpu_fix(facts, tf))

@@ -229,27 +229,43 @@ def split_child_markers(stderr: str) -> tuple[str, list[dict]]:
     log_lines = []
     marks: list[dict] = []
     for line in stderr.splitlines(keepends=True):
-        if line.startswith(CHILD_MARKER):
-            try:
-                value = json.loads(line[len(CHILD_MARKER):])
-            except (json.JSONDecodeError, ValueError, RecursionError):
-                value = None
-            if isinstance(value, dict):
-                marks.append(value)
-                continue
+        value = parse_child_marker(line)
+        if value is not None:
+            marks.append(value)
+            continue
         log_lines.append(line)
     return "".join(log_lines), marks
 
 
-def run_tf_probe(python: str | None, timeout: float) -> dict:
+def parse_child_marker(line: str) -> dict | None:
+    """One progress line of the child (`tfdoctor-child: {"step": ...}`) as a dict; None for a log line."""
+    if not line.startswith(CHILD_MARKER):
+        return None
+    try:
+        value = json.loads(line[len(CHILD_MARKER):])
+    except (json.JSONDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run_tf_probe(python: str | None, timeout: float, on_step: Callable[[dict], None] | None = None) -> dict:
     """Run the TensorFlow child probe; the record that `Host.tensorflow()` returns and snapshots store.
+
+    `on_step` is called with each progress line the child prints ({"step": "import", "interpreter": ...}) as it
+    arrives, for a progress display.
 
     {"ended": {how, rc, signal, signal_name, duration_s, timeout_s, python, peak_rss_mb, step},
      "early": {interpreter, distributions} seen before `import tensorflow` (kept when the child dies),
      "result": the child's JSON or None, "stdout": first 4 KB of stdout when it was not JSON,
      "log": the child's stderr (TensorFlow's log)}
     """
-    res = run_child(python, child_script("tf_probe.py"), [], timeout, env=TF_LOG_ENV)
+    def on_line(line: str) -> None:
+        mark = parse_child_marker(line)
+        if mark is not None and on_step is not None:
+            on_step(mark)
+
+    res = run_child(python, child_script("tf_probe.py"), [], timeout, env=TF_LOG_ENV,
+                    on_stderr_line=on_line if on_step is not None else None)
     log, marks = split_child_markers(res.stderr)
     early = next((m for m in marks if "interpreter" in m), None)
     record: dict = {

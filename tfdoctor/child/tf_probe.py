@@ -73,6 +73,13 @@ def interpreter():
         info["libc_version"] = ver or None
     except Exception:
         info["libc"] = info["libc_version"] = None
+    try:  # PEP 668: pip refuses to install into this interpreter (never so inside a virtual environment)
+        import sysconfig
+
+        marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+        info["externally_managed"] = not info["virtualenv"] and os.path.isfile(marker)
+    except Exception:
+        info["externally_managed"] = None
     return info
 
 

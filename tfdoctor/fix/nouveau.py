@@ -86,7 +86,7 @@ class RootHost:
     def nvml(self, timeout: float = 10.0) -> dict | None:
         return None
 
-    def tensorflow(self, python, timeout) -> dict | None:
+    def tensorflow(self, python, timeout, on_step=None) -> dict | None:
         return None
 
 

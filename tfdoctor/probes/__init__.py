@@ -18,10 +18,12 @@ class ProbeOptions:
 
 @dataclass
 class ProbeContext:
-    """Handed to each probe: the options and the facts of the probes it declared in `needs`."""
+    """Handed to each probe: the options, the facts of the probes it declared in `needs`, and `step`, which a slow
+    probe calls with the step it is in ("importing TensorFlow with ...") when someone shows progress (else None)."""
 
     options: ProbeOptions
     facts: dict = field(default_factory=dict)
+    step: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,22 @@ from dataclasses import dataclass
 from tfdoctor.host import ALLOWED_ENV
 from tfdoctor.probes import probe
 
-# Run in the target interpreter: its version and whether it is a virtualenv/conda env. Prints one JSON line.
+# Run in the target interpreter with -I -S (no site: it starts in milliseconds): its version, whether it is a
+# virtualenv or conda env, and whether pip may install into it (PEP 668). Prints one JSON line.
+# Without `site`, sys.prefix of a venv is its base interpreter's (site.py is what reads pyvenv.cfg), so the venv is
+# found the way site.py finds it: a pyvenv.cfg beside the executable or one folder up. A venv is never externally
+# managed (pip's own rule); otherwise the marker sits in the interpreter's stdlib folder.
 PYTHON_INFO = (
-    "import json,sys,os,platform;"
+    "import json,sys,os,platform,sysconfig;"
+    "d=os.path.dirname(sys.executable);"
+    "c=[p for p in (d,os.path.dirname(d)) if os.path.isfile(os.path.join(p,'pyvenv.cfg'))];"
+    "b=getattr(sys,'base_prefix',sys.prefix);"
+    "v=sys.prefix if sys.prefix!=b else (c[0] if c else None);"
+    "m=False if v else os.path.isfile(os.path.join(sysconfig.get_path('stdlib'),'EXTERNALLY-MANAGED'));"
     "print(json.dumps({'version':platform.python_version(),'implementation':platform.python_implementation(),"
-    "'executable':sys.executable,'prefix':sys.prefix,'base_prefix':getattr(sys,'base_prefix',sys.prefix),"
-    "'conda':os.path.exists(os.path.join(sys.prefix,'conda-meta')),'machine':platform.machine()}))"
+    "'executable':sys.executable,'prefix':sys.prefix,'base_prefix':b,'venv':v,"
+    "'conda':os.path.exists(os.path.join(sys.prefix,'conda-meta')),'machine':platform.machine(),"
+    "'externally_managed':m}))"
 )
 
 
@@ -28,6 +38,24 @@ class PythonInfo:
     virtualenv: str | None  # the venv prefix, if the interpreter runs in one
     conda: bool
     machine: str | None
+    externally_managed: bool | None = None  # PEP 668: pip refuses to install here; None = not asked (old snapshot)
+
+
+def virtualenv_of(info: dict, activated: str | None = None, conda_prefix: str | None = None) -> str | None:
+    """The virtual environment an interpreter runs in, from its python-info answer: what it found itself (a
+    pyvenv.cfg; older answers only give prefix != base_prefix), else the activated venv or conda env that the
+    executable lies in (VIRTUAL_ENV, CONDA_PREFIX)."""
+    venv = info.get("venv")
+    if isinstance(venv, str) and venv:
+        return venv
+    prefix, base = info.get("prefix"), info.get("base_prefix")
+    if isinstance(prefix, str) and prefix and prefix != base:
+        return prefix
+    exe = info.get("executable")
+    for env_dir in (activated, conda_prefix):
+        if isinstance(exe, str) and env_dir and exe.startswith(env_dir.rstrip("/") + "/"):
+            return env_dir
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,18 +156,22 @@ def probe_env(host, ctx) -> EnvFacts:
     # -I -S: isolated and without site, so the interpreter starts in milliseconds (venv detection needs neither)
     res = host.run([python, "-I", "-S", "-c", PYTHON_INFO], timeout=10, key="python-info")
     py, py_err = None, None
+    variables = {name: v for name in ALLOWED_ENV if (v := host.env(name)) is not None}
     if res.ok:
         try:
             d = json.loads(res.stdout.strip().splitlines()[-1])
-            venv = d["prefix"] if d.get("prefix") != d.get("base_prefix") else None
+            if not isinstance(d, dict):
+                raise TypeError("not an object")
+            venv = virtualenv_of(d, variables.get("VIRTUAL_ENV"), variables.get("CONDA_PREFIX"))
+            managed = d.get("externally_managed")
             py = PythonInfo(str(d.get("version")), d.get("implementation"), d.get("executable"), venv,
-                            bool(d.get("conda")), d.get("machine"))
+                            bool(d.get("conda")), d.get("machine"),
+                            managed if isinstance(managed, bool) else None)
         except (ValueError, KeyError, IndexError, TypeError):
             py_err = "the interpreter's answer was not understood"
     elif not res.missing or ctx.options.python:
         py_err = res.describe()
 
-    variables = {name: v for name in ALLOWED_ENV if (v := host.env(name)) is not None}
     kind, evidence = detect_container(host.exists("/.dockerenv"), host.exists("/run/.containerenv"),
                                       host.read("/proc/1/cgroup") or "", variables.get("container"),
                                       "KUBERNETES_SERVICE_HOST" in variables)

@@ -166,14 +166,19 @@ def _parse_uevent(text: str | None) -> dict[str, str]:
     return out
 
 
-def _read_sysfs(host) -> list[PciDevice]:
+def _read_sysfs(host) -> tuple[int, list[PciDevice]]:
+    """(how many devices' class could be read, the display controllers among them). The bus was read when any
+    device was: a machine without a GPU has a readable bus with no display controller on it."""
     devices = []
+    readable = 0
     for slot in host.listdir(SYSFS_PCI) or []:
         base = f"{SYSFS_PCI}/{slot}"
         cls = _hex(host.read(f"{base}/class"))
         uevent = _parse_uevent(host.read(f"{base}/uevent"))
         if cls is None and "PCI_CLASS" in uevent:
             cls = _hex(uevent["PCI_CLASS"])
+        if cls is not None:
+            readable += 1
         if cls is None or cls >> 16 != DISPLAY_CLASS:
             continue
         vendor = _hex(host.read(f"{base}/vendor"))
@@ -194,7 +199,7 @@ def _read_sysfs(host) -> list[PciDevice]:
                 driver_in_use=driver,
             )
         )
-    return devices
+    return readable, devices
 
 
 def _marketing_name(lspci_name: str | None) -> str | None:
@@ -280,7 +285,7 @@ def _from_ubuntu_drivers(host) -> list[PciDevice]:
 @probe("pci", timeout=15, title="PCI bus")
 def probe_pci(host, ctx) -> PciFacts:
     errors: list[str] = []
-    sysfs = _read_sysfs(host)
+    sysfs_read, sysfs = _read_sysfs(host)
     res = host.run(["lspci", "-nnk"], timeout=10)
     if res.missing:
         res = host.run(["lspci"], timeout=10)  # a pasted plain listing in a hand-built snapshot
@@ -311,7 +316,9 @@ def probe_pci(host, ctx) -> PciFacts:
                 )
             devices.append(dev)
     else:
-        source = "lspci" if records else "none"
+        # No display controller in sysfs: lspci may still list one (a hand-built snapshot holds only a paste). The
+        # bus was read when sysfs showed any device or lspci listed any: then no device means no GPU.
+        source = "lspci" if records else ("sysfs" if sysfs_read else "none")
         for rec in records:
             cls = (rec.class_id << 8) if rec.class_id is not None else _class_from_name(rec.class_name)
             if cls is None or cls >> 16 != DISPLAY_CLASS:

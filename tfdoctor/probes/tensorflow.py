@@ -95,6 +95,7 @@ class TensorFlowFacts:
     python_executable: str | None = None
     virtualenv: bool | None = None
     virtual_env: str | None = None
+    externally_managed: bool | None = None  # PEP 668 (None: not reported, e.g. an older snapshot)
     system: str | None = None
     machine: str | None = None
     libc_version: str | None = None
@@ -241,6 +242,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
         python_executable=_str(interp.get("executable")),
         virtualenv=_bool(interp.get("virtualenv")),
         virtual_env=_str(interp.get("virtual_env")) or _str(interp.get("conda_prefix")),
+        externally_managed=_bool(interp.get("externally_managed")),
         system=_str(interp.get("system")),
         machine=_str(interp.get("machine")),
         libc_version=_str(interp.get("libc_version")),
@@ -331,9 +333,53 @@ def _imported_facts(common: dict, result: dict, imp: dict) -> TensorFlowFacts:
     )
 
 
+# What the child is doing at each of its steps (child/tf_probe.py `mark`), for a person watching it.
+STEP_TEXT = {
+    "import": "importing TensorFlow with {python}",
+    "build_info": "reading TensorFlow's build info",
+    "devices": "listing devices (CUDA initialises here)",
+    "matmul": "running a small matmul on each device",
+    "libraries": "loading the CUDA libraries the build expects",
+}
+
+
+def _shown_path(path: str) -> str:
+    """An interpreter's path as the progress line shows it: the home folder as ~, nothing unprintable, bounded."""
+    import os
+
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and (path == home or path.startswith(home + "/")):
+        path = "~" + path[len(home):]
+    return "".join(c if c.isprintable() else "?" for c in path)[:200]
+
+
+def step_text(mark: dict, python: str) -> str | None:
+    """The progress line for one of the child's step marks, or None for a mark that names no step we know."""
+    step = mark.get("step")
+    text = STEP_TEXT.get(step) if isinstance(step, str) else None
+    if text is None:
+        return None
+    interp = mark.get("interpreter")
+    exe = interp.get("executable") if isinstance(interp, dict) else None
+    return text.format(python=_shown_path(exe if isinstance(exe, str) and exe else python))
+
+
 @probe("tensorflow", needs=("cpu",), timeout=105.0, title="TensorFlow (child process)")
 def tensorflow_probe(host, ctx) -> TensorFlowFacts:
     """Run (or replay) the TensorFlow child and read its record and log."""
     python = ctx.options.python
-    record = host.tensorflow(python, ctx.options.tf_timeout)
+    on_step = None
+    if ctx.step is not None:
+        import sys
+
+        shown = python or sys.executable
+        ctx.step(f"starting {_shown_path(shown)}")
+
+        def on_step(mark: dict) -> None:
+            text = step_text(mark, shown)
+            if text:
+                ctx.step(text)
+
+    record = host.tensorflow(python, ctx.options.tf_timeout, on_step=on_step) if on_step else \
+        host.tensorflow(python, ctx.options.tf_timeout)
     return facts_from_record(record, python, ctx.facts.get("cpu"))

@@ -38,8 +38,10 @@ def _message(f: Finding) -> str:
     if f.caused_by:
         lines.append(f"Caused by {f.caused_by}: fix that first.")
     if f.fix:
+        from tfdoctor.report import fix_text_lines
+
         lines.append(f"Fix: {f.fix.summary}")
-        lines += [f"  $ {c}" for c in f.fix.commands]
+        lines += fix_text_lines(f.fix)
     text = _clean("\n".join(lines))
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 
 from tfdoctor import __version__, catalogue
 from tfdoctor.model import Finding, Report, Status
+from tfdoctor.report import fix_text_lines
 
 # XML 1.0 forbids most control characters, and a TensorFlow log line or a terminal escape in a detail would make
 # the whole file unparseable for the CI server; they are replaced with U+FFFD.
@@ -40,7 +41,7 @@ def _body(f: Finding) -> str:
         lines.append(f"Caused by {f.caused_by}: fix that first.")
     lines += list(f.details)
     if f.fix:
-        lines += ["", f"Fix: {f.fix.summary}"] + [f"  $ {c}" for c in f.fix.commands]
+        lines += ["", f"Fix: {f.fix.summary}", *fix_text_lines(f.fix)]
     return "\n".join(lines)
 
 
@@ -50,6 +51,8 @@ def _fix_message(f: Finding) -> str:
     message = f.fix.summary
     if f.fix.commands:
         message += " Run: " + "; ".join(f.fix.commands)
+    for alt in f.fix.alternatives:
+        message += f" Or instead ({alt.when}): " + "; ".join(alt.commands)
     return message
 
 
