@@ -28,7 +28,10 @@ def run(fid, tf_facts, **others):
 
 
 def test_driver_too_old_for_cuda_12_names_the_minimum_and_the_package():
-    f = run("compat.driver-cuda", tf(), nvml=nvml("470.239.06", gpu("Tesla T4", "7.5")))
+    from types import SimpleNamespace
+
+    ubuntu = SimpleNamespace(os_id="ubuntu", os_id_like=("debian",), kernel_release=None)
+    f = run("compat.driver-cuda", tf(), nvml=nvml("470.239.06", gpu("Tesla T4", "7.5")), env=ubuntu)
     assert f.status == Status.FAIL
     assert "525.60.13" in f.summary
     assert f.fix.commands[0].startswith("sudo apt install nvidia-driver-") and f.fix.commands[1] == "sudo reboot"
@@ -36,6 +39,10 @@ def test_driver_too_old_for_cuda_12_names_the_minimum_and_the_package():
     (alt,) = f.fix.alternatives
     assert "keep driver 470.239.06" in alt.when and any("tensorflow[and-cuda]==2.14.*" in c for c in alt.commands)
     assert not any("#" in c for c in f.fix.commands)
+    # Debian has no nvidia-driver-NNN packages: its own driver package, never Ubuntu's
+    debian = SimpleNamespace(os_id="debian", os_id_like=(), kernel_release=None)
+    f = run("compat.driver-cuda", tf(), nvml=nvml("470.239.06", gpu("Tesla T4", "7.5")), env=debian)
+    assert f.fix.commands[0].startswith("sudo apt install nvidia-driver firmware-misc-nonfree")
 
 
 def test_driver_new_enough_is_ok():

@@ -129,24 +129,34 @@ def check_driver_cuda(facts) -> Finding:
                f"driver of the CUDA {req.toolkit_row or cuda} toolkit: {full or '?'}", f"source: {req.source}"]
     if floor and not kb.driver_at_least(have, floor):
         alt = _newest_tf_for_driver(have, python_minor(tf))
-        cmds = (f"sudo apt install {ubuntu_driver_package(full or floor)}", "sudo reboot")
+        cmds = _newer_driver_commands(facts, full or floor)
         alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
                             (install_command(tf, alt.version, True),)),) if alt is not None else ()
         return fail("compat.driver-cuda", f"driver {have} is too old for TensorFlow {tf.tf_version} (CUDA {cuda} "
                     f"needs {floor} or newer)", *details,
-                    fix=Fix(f"Install NVIDIA driver {floor} or newer ({ubuntu_driver_package(full or floor)} on "
-                            f"Ubuntu)" + (f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this "
-                                          f"driver runs." if alt else "."), cmds, alts))
+                    fix=Fix(f"Install NVIDIA driver {floor} or newer" + (
+                        f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this driver runs." if alt
+                        else "."), cmds, alts, verify=("nvidia-smi",)))
     if full and not kb.driver_at_least(have, full):
         ptx_gpus = [name for name, cc in machine_gpus(facts) if cc and _support(tf, cc) == "ptx"]
         if ptx_gpus:
             return warn("compat.driver-cuda", f"driver {have} runs CUDA {cuda} only in minor-version compatibility "
                         f"mode, which cannot JIT-compile PTX for {', '.join(ptx_gpus)}", *details,
-                        fix=Fix(f"Install driver {full} or newer.",
-                                (f"sudo apt install {ubuntu_driver_package(full)}", "sudo reboot")))
+                        fix=Fix(f"Install driver {full} or newer.", _newer_driver_commands(facts, full),
+                                verify=("nvidia-smi",)))
         return ok("compat.driver-cuda", f"driver {have} runs TensorFlow {tf.tf_version}'s CUDA {cuda} "
                   f"(minor-version compatibility; {full} or newer also covers PTX JIT and XLA)", *details)
     return ok("compat.driver-cuda", f"driver {have} supports CUDA {cuda} (TensorFlow {tf.tf_version})", *details)
+
+
+def _newer_driver_commands(facts, need: str) -> tuple[str, ...]:
+    """Install a driver at least `need` on this distribution: Ubuntu's branch package named by the version, elsewhere
+    the distribution's current driver (newer than any minimum TensorFlow needs) or the GPU's branch."""
+    from tfdoctor.checks.fixes import distro_family, install_driver_commands
+
+    if distro_family(facts.env) == "ubuntu":
+        return (f"sudo apt install {ubuntu_driver_package(need)}", "sudo reboot")
+    return tuple(install_driver_commands(facts.pci, facts.driver, facts.env))
 
 
 def _newest_tf_for_driver(have: str, py: str | None):
