@@ -77,6 +77,19 @@ class LogAnalysis:
         return next((m for m in self.matches if m.kind == kind), None)
 
 
+_EXTRAS = (_DSO_FAILED, _DSO_OK, _CUINIT, _CC, _MIN_CC, _DEVICE_NAME, _CUDNN_MISMATCH, _CPU_MISSING)
+
+
+@lru_cache(maxsize=1)
+def _extras_set() -> textmatch.PatternSet:
+    return textmatch.PatternSet(_EXTRAS)
+
+
+@lru_cache(maxsize=1)
+def _table_set() -> textmatch.PatternSet:
+    return textmatch.PatternSet([pattern for _, pattern, _ in _table()])
+
+
 @lru_cache(maxsize=1)
 def _table() -> tuple[tuple[str, textmatch.Pattern, str], ...]:
     """(kind, compiled pattern, severity hint) for every known message in the knowledge base."""
@@ -104,37 +117,42 @@ def analyse_log(text: str | None) -> LogAnalysis:
     cpu_missing: dict[str, None] = {}
     cuda_error = None
     cuda_code = None
-    min_cc = None
+    min_cc_value = None
     cudnn_loaded = cudnn_compiled = None
     lines = text.splitlines()[:MAX_LINES]
-    for no, raw in enumerate(lines, 1):
-        line = raw[:MAX_LINE]
-        for kind, pattern, severity in table:
+    capped = [raw[:MAX_LINE] for raw in lines]
+    # RE2::Set names the messages (and the variable parts) that can match each line: only those are tried on it
+    # (identical results; a megabyte of log is thousands of lines, and most patterns match none of them)
+    extras_of = _extras_set().each_line(capped)
+    for no, (line, idx) in enumerate(_table_set().each_line(capped), 1):
+        _, parts = next(extras_of)
+        dso_failed, dso_ok, cuinit, cc, min_cc, device_name, cudnn_mismatch, cpu_missing_p = (
+            i in parts for i in range(len(_EXTRAS)))
+        for kind, pattern, severity in (table[i] for i in idx):
             m = pattern.search(line)
             if not m:
                 continue
             groups = {k: v for k, v in m.groupdict().items() if isinstance(v, str)}
-            extra = _extract(line)
-            for k, v in extra.items():
+            for k, v in (_extract(line) if parts else {}).items():
                 groups.setdefault(k, v)
             matches.append(LogMatch(kind, no, line.strip(), severity, tuple(sorted(groups.items()))))
         # What the line names, whatever kind the table gave it: the table says which message it is, these say
         # which library, which error, which card.
-        if (lib := _DSO_FAILED.search(line)) is not None:
+        if dso_failed and (lib := _DSO_FAILED.search(line)) is not None:
             missing.setdefault(lib.group(1) or lib.group(2) or lib.group(3))
-        if (lib := _DSO_OK.search(line)) is not None:
+        if dso_ok and (lib := _DSO_OK.search(line)) is not None:
             loaded.setdefault(lib.group(1))
-        if cuda_error is None and (c := _CUINIT.search(line)) is not None:
+        if cuinit and cuda_error is None and (c := _CUINIT.search(line)) is not None:
             cuda_error, cuda_code = _cuda_error(c.group(1))
-        for cc in _CC.findall(line):
-            ccs.setdefault(cc)
-        if (mc := _MIN_CC.search(line)) is not None:
-            min_cc = mc.group(1)
-        if (dn := _DEVICE_NAME.search(line)) is not None:
+        for found_cc in (_CC.findall(line) if cc else ()):
+            ccs.setdefault(found_cc)
+        if min_cc and (mc := _MIN_CC.search(line)) is not None:
+            min_cc_value = mc.group(1)
+        if device_name and (dn := _DEVICE_NAME.search(line)) is not None:
             names.setdefault(dn.group(1).strip())
-        if cudnn_loaded is None and (cm := _CUDNN_MISMATCH.search(line)) is not None:
+        if cudnn_mismatch and cudnn_loaded is None and (cm := _CUDNN_MISMATCH.search(line)) is not None:
             cudnn_loaded, cudnn_compiled = cm.group(1), cm.group(2)
-        if (cpu := _CPU_MISSING.search(line)) is not None:
+        if cpu_missing_p and (cpu := _CPU_MISSING.search(line)) is not None:
             cpu_missing.setdefault(cpu.group(1))
     return LogAnalysis(
         matches=tuple(matches),
@@ -143,7 +161,7 @@ def analyse_log(text: str | None) -> LogAnalysis:
         cuda_error=cuda_error,
         cuda_error_code=cuda_code,
         compute_capabilities=tuple(ccs),
-        min_required_cc=min_cc,
+        min_required_cc=min_cc_value,
         cudnn_loaded=cudnn_loaded,
         cudnn_compiled=cudnn_compiled,
         cpu_missing_instructions=tuple(cpu_missing),

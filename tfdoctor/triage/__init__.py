@@ -55,45 +55,31 @@ class TriageResult:
         }
 
 
-def _scan_assignments(lines) -> list[tuple[int, str, str]]:
+def _scan_assignments(lines, scan) -> list[tuple[int, str, str]]:
+    """CUDA_VISIBLE_DEVICES as the code or shell in the paste sets it (the first assignment: the one the program
+    ran with; later ones are often the fix)."""
     from tfdoctor.triage import recognisers as rz
+    from tfdoctor.triage.scan import group
 
-    joined = "\n".join(ln.text if not ln.marker else "" for ln in lines)
-    out = []
-    starts = _starts(lines)
-    for m in rz.CVD_ASSIGNMENT.finditer(joined):
-        name = m.group("name") or m.group("name2")
-        value = m.group("value") if m.group("name") else m.group("value2")
+    for i, m in scan.finditer(rz.CVD_ASSIGNMENT):
+        name = group(m, "name") or group(m, "name2")
+        value = group(m, "value") if group(m, "name") else group(m, "value2")
         if name and value is not None:
-            out.append((lines[_index(starts, m.start())].no, name, value))
-    return out[:1]  # the first assignment is the one the program ran with; later ones are often the fix
+            return [(lines[i].no, name, value)]
+    return []
 
 
-def _scan_inline_kernels(lines, segments) -> list[tuple[int, str]]:
+def _scan_inline_kernels(lines, segments, scan) -> list[tuple[int, str]]:
+    """The kernel release quoted inline ("`uname -r`: `5.15.0-91-generic`") or on a "Kernel: ..." line, outside the
+    outputs already recognised."""
     from tfdoctor.triage import recognisers as rz
+    from tfdoctor.triage.scan import group
 
-    covered = {n for s in segments if not s.inline for n in range(s.first, s.last + 1)}
-    joined = "\n".join(ln.text if not ln.marker else "" for ln in lines)
-    starts = _starts(lines)
-    out = []
-    for m in rz.INLINE_KERNEL.finditer(joined):
-        no = lines[_index(starts, m.start())].no
-        if no not in covered:
-            out.append((no, m.group("release")))
-    return out[:1]
-
-
-def _starts(lines) -> list[int]:
-    starts = [0]
-    for ln in lines[:-1]:
-        starts.append(starts[-1] + len(ln.text if not ln.marker else "") + 1)
-    return starts
-
-
-def _index(starts: list[int], pos: int) -> int:
-    import bisect
-
-    return bisect.bisect_right(starts, pos) - 1
+    covered = {n for s in segments for n in range(s.first, s.last + 1)}
+    for i, m in scan.finditer(rz.INLINE_KERNEL):
+        if lines[i].no not in covered:
+            return [(lines[i].no, group(m, "release") or "")]
+    return []
 
 
 def plan(paste: Paste):
@@ -103,9 +89,9 @@ def plan(paste: Paste):
 
     learned = redaction.learn(paste.text)
     text = redaction.PasteRedactor(learned)(paste.text)
-    segments, lines = segmenter.segment(text)
-    snapshot_plan = plan_snapshot(segments, _scan_assignments(lines), learned.container_hosts,
-                                  _scan_inline_kernels(lines, segments))
+    found = segmenter.segment(text)
+    snapshot_plan = plan_snapshot(found.segments, _scan_assignments(found.lines, found.scan), learned.container_hosts,
+                                  _scan_inline_kernels(found.lines, found.segments, found.scan))
     return snapshot_plan, paste.notes()
 
 
@@ -116,7 +102,7 @@ def triage_paste(paste: Paste, save_snapshot: str | Path | None = None) -> Triag
     the snapshot lives in a temporary directory removed before this returns. Raises SnapshotError when the
     directory cannot be written.
     """
-    from tfdoctor.api import raw_check, redacted
+    from tfdoctor.api import raw_check
     from tfdoctor.host import open_snapshot
     from tfdoctor.triage.snapshot import write_snapshot
 
@@ -129,8 +115,10 @@ def triage_paste(paste: Paste, save_snapshot: str | Path | None = None) -> Triag
         dest = Path(tmp) / "snapshot"
     try:
         write_snapshot(snapshot_plan, dest, paste.name)
-        raw = raw_check(open_snapshot(dest), snapshot=str(dest), deadline_s=DEADLINE_S)
-        report = redacted(raw, snapshot=str(dest))
+        # The paste was redacted before any of it was written (the snapshot rules, and the names the paste itself
+        # reveals), so the report, made of that text and of the checks' own words, has nothing left to redact:
+        # `check --from`'s second pass over every fact would change nothing (and costs seconds on a large log).
+        report = raw_check(open_snapshot(dest), snapshot=str(dest), deadline_s=DEADLINE_S)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

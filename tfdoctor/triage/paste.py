@@ -24,9 +24,9 @@ _SNIFF = 64 * 1024
 _ANSI = textmatch.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|"
                           r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]|[\x{80}-\x{9f}]|[\x{200b}-\x{200d}\x{feff}]")
 # What forum and word-processor software makes of the ASCII a program printed
-_TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u201c": '"',
-                              "\u201d": '"', "\u201e": '"', "\u00a0": " ", "\u2007": " ", "\u202f": " ",
-                              "\u2013": "-", "\u2014": "-", "\u2212": "-"})
+_TYPOGRAPHIC = (("\u2018", "'"), ("\u2019", "'"), ("\u201a", "'"), ("\u201b", "'"), ("\u201c", '"'),
+                ("\u201d", '"'), ("\u201e", '"'), ("\u00a0", " "), ("\u2007", " "), ("\u202f", " "),
+                ("\u2013", "-"), ("\u2014", "-"), ("\u2212", "-"))
 
 
 class PasteError(Exception):
@@ -99,7 +99,10 @@ def sanitise(text: str) -> tuple[str, int]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if next(iter(_ANSI.finditer(text)), None) is not None:  # one linear scan; most pastes have nothing to remove
         text = _ANSI.sub("", text)
-    text = text.translate(_TYPOGRAPHIC)
+    if not text.isascii():
+        for typographic, ascii_ in _TYPOGRAPHIC:
+            if typographic in text:
+                text = text.replace(typographic, ascii_)
     lines = text.split("\n")
     cut = 0
     for i, line in enumerate(lines):

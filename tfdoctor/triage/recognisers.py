@@ -14,7 +14,7 @@ classes so that no match starts on one line and claims the next.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from tfdoctor import textmatch
@@ -91,7 +91,8 @@ TAGS: tuple[Tag, ...] = (
     Tag("smi-error", "nvidia-smi",
         r"NVIDIA-SMI has failed because|^[ \t]*Failed to initialize NVML: |NVIDIA-SMI couldn't find libnvidia-ml\.so|"
         r"Unable to determine the device handle for GPU|^[ \t]*No devices were found[ \t]*$|"
-        r"^[ \t]*(?:-?(?:ba|z|k|da|fi)?sh: )?nvidia-smi: (?:command )?not found|"
+        r"^[ \t]*(?:-?(?:ba|z|k|da|fi)?sh: )?(?:/[\w/.-]*/)?nvidia-smi: (?:command not found|not found|No such file or "
+        r"directory)|"
         r"^[ \t]*zsh: command not found: nvidia-smi|^[ \t]*Command 'nvidia-smi' not found"),
     Tag("smi-cont", "nvidia-smi", r"^[ \t]*(?:NVML library version: |Make sure that the latest NVIDIA driver|"
                                   r"is installed and running|Reboot the system to recover)", start=False),
@@ -125,7 +126,7 @@ TAGS: tuple[Tag, ...] = (
     Tag("tf-print", "tensorflow-log",
         r"PhysicalDevice\(name='/physical_device:|^[ \t]*Num GPUs(?: Available)?[ \t]*:|"
         r"^[ \t]*(?:Default GPU Device|GPU available|Is built with CUDA|tf\.__version__|TensorFlow version)[ \t]*:|"
-        r"^[ \t]*/(?:job:localhost/replica:0/task:0/)?device:GPU:\d+[ \t]*$"),
+        r"^[ \t]*/(?:job:localhost/replica:0/task:0/)?device:GPU:\d+[ \t]*$|^[ \t]*Device mapping: no known devices"),
     Tag("crash", "tensorflow-log",
         r"Illegal instruction|illegal hardware instruction|Segmentation fault|Aborted \(core dumped\)|"
         r"terminated by signal SIG[A-Z]+|Floating point exception \(core dumped\)"),
@@ -143,15 +144,19 @@ TAGS: tuple[Tag, ...] = (
         r"^[ \t]*(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7][ \t]+[A-Za-z][^:\n]{1,60}:[ \t]"),
     Tag("lspci-detail", "lspci",
         r"^[ \t]+(?:Subsystem|Kernel driver in use|Kernel modules|Flags|Memory at|I/O ports at|Expansion ROM|"
-        r"Capabilities|Physical Slot|Control|Status|Latency|Interrupt|Region \d|DeviceName|NUMA node|IOMMU group):",
-        start=False),
+        r"Capabilities|Physical Slot|Control|Status|Latency|Interrupt|Region \d|DeviceName|NUMA node|IOMMU group):|"
+        r"^(?:Subsystem|Kernel driver in use|Kernel modules): ", start=False),
     Tag("lsmod", "lsmod",
         r"^Module[ \t]+Size[ \t]+Used by|^[a-z][a-z0-9_]{1,63}[ \t]+\d{3,9}[ \t]+\d{1,4}(?:[ \t]+[\w,-]*)?[ \t]*$"),
     Tag("modinfo-error", "modinfo", r"^[ \t]*modinfo: ERROR: Module [^ \t\n]+ not found"),
+    # modinfo: fields only modinfo prints start a segment; the generic ones (name:, version:) only continue one
+    # (TensorFlow's device properties print `name: GeForce GTX 1080` too)
     Tag("modinfo", "modinfo",
         r"^[ \t]*(?:filename|license|srcversion|retpoline|intree|vermagic|sig_id|signer|sig_key|sig_hashalgo|"
-        r"signature|parm|firmware|softdep|import_ns|alias|depends|version|description|author|name|supported):"
-        r"[ \t]+[^ \t\n]"),
+        r"signature|parm):[ \t]+[^ \t\n]"),
+    Tag("modinfo-field", "modinfo",
+        r"^[ \t]*(?:firmware|softdep|import_ns|alias|version|description|author|name|supported):"
+        r"[ \t]+[^ \t\n]|^[ \t]*depends:[ \t]*[\w,-]*[ \t]*$", start=False),
     Tag("modprobe", "modprobe", r"^[ \t]*(?:modprobe|insmod|rmmod)(?:\.\w+)?: (?:ERROR|FATAL|WARNING)"),
     Tag("dkms-status", "dkms-status",
         r"^[ \t]*[\w.+-]+(?:/|,[ \t]*)\d[\w.+~:-]*(?:,[ \t]*[^,:\n]+){0,2}[ \t]*:[ \t]*"
@@ -255,6 +260,9 @@ PROMPT = textmatch.compile(
     r")[ \t]*(?P<cmd>[^ \t\n][^\n]*)$", textmatch.MULTILINE)
 REPL = textmatch.compile(r"^[ \t]*(?:>>>|In \[\d*\]:)(?:[ \t](?P<code>[^\n]*))?$", textmatch.MULTILINE)
 REPL_MORE = textmatch.compile(r"^[ \t]*(?:\.\.\.|   \.\.\.:)(?:[ \t][^\n]*)?$", textmatch.MULTILINE)
+# The banner an interactive Python prints: a session starts here, whatever ran before it
+REPL_BANNER = textmatch.compile(r"^[ \t]*(?:Python \d\.\d+\.\d+[^\n]{0,40}\(|\[(?:GCC|Clang|MSC)[^\]\n]{0,80}\] on |"
+                                r"Type \"help\", \"copyright\"|IPython \d)", textmatch.MULTILINE)
 JUPYTER_SHELL = textmatch.compile(r"^[ \t]*!(?P<cmd>[a-z][\w.-]*(?:[ \t][^\n]*)?)$", textmatch.MULTILINE)
 BARE_COMMAND = textmatch.compile(
     r"^[ \t]*(?P<cmd>(?:sudo[ \t]+(?:-[A-Za-z]+[ \t]+)*)?(?:[\w./-]+/)?(?P<tool>[a-z][\w.-]*)"
@@ -314,7 +322,12 @@ def _split_words(text: str) -> list[str]:
 
 def parse_command(text: str, line_no: int = 0) -> Command | None:
     """The command a command line runs, or None when it is not one. Pure text handling: nothing is executed."""
-    text = text.strip()
+    cmd = _parse_command(text.strip())
+    return cmd if cmd is None or cmd.line_no == line_no else replace(cmd, line_no=line_no)
+
+
+@lru_cache(maxsize=256)
+def _parse_command(text: str) -> Command | None:
     if not text or len(text) > 1000:
         return None
     # `cd x && python train.py`: the output is the last command's
@@ -354,7 +367,7 @@ def parse_command(text: str, line_no: int = 0) -> Command | None:
     if not first:
         return None
     return Command(text=text, argv=tuple(first), filters=tuple(tuple(s) for s in stages[1:] if s),
-                   env=tuple(env), line_no=line_no)
+                   env=tuple(env))
 
 
 def bare_command(line: str) -> Command | None:

@@ -47,6 +47,7 @@ class SnapshotPlan:
     files: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     recognised: list[Recognised] = field(default_factory=list)
+    lspci_slots: set[str] = field(default_factory=set)
 
     def add(self, path: str, text: str, *, log: bool = False) -> bool:
         """Add a file; a log is appended to, any other path keeps its first text. True when the text was used."""
@@ -173,12 +174,11 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         if not records:
             rec.note = "not used: no device line lspci's parser reads"
             return
-        merged = plan.files.get("commands/lspci", "")
-        seen = {r.slot for r in pci.parse_lspci(merged)}
-        if merged and all(r.slot in seen for r in records):
+        if plan.lspci_slots and all(r.slot in plan.lspci_slots for r in records):
             rec.note = "not used: the same devices were already pasted"
             return
         put("commands/lspci", text, log=True, note=f"{len(records)} device(s)")
+        plan.lspci_slots.update(r.slot for r in records)
     elif kind == "lsmod":
         mods = driver.parse_proc_modules(text)
         if not mods or (len(mods) < 2 and not text.lstrip().startswith("Module") and seg.command is None):
@@ -314,19 +314,32 @@ def _place_modinfo(plan: SnapshotPlan, put, seg: Segment, rec: Recognised, text:
         if rec.target:
             plan.files["commands/modinfo_nvidia.rc"] = "1\n"
         return
-    info = driver.parse_modinfo(text)
     known = {"filename", "version", "license", "srcversion", "vermagic", "signer", "sig_key", "name", "alias",
              "depends", "description", "author", "retpoline", "intree", "sig_hashalgo", "sig_id", "parm"}
-    if len(known & set(info)) < 3:
-        rec.note = "not used: too few modinfo fields"
-        return
-    name = info.get("name") or info.get("filename", "").rsplit("/", 1)[-1].split(".ko")[0]
     commanded = seg.command is not None and any(a.startswith("nvidia") for a in seg.command.argv[1:])
-    if not (name.startswith("nvidia") or commanded):
-        rec.note = f"not used: modinfo of {name or 'another module'}, not nvidia"
-        return
-    put("commands/modinfo_nvidia", text, note=f"version {info.get('version', '?')}"
-                                              + (f", signed by {info['signer']}" if info.get("signer") else ""))
+    names = []
+    # `modinfo a b` (or a bug-report script) prints one block per module, each from its `filename:` line
+    for block in _modinfo_blocks(text):
+        info = driver.parse_modinfo(block)
+        if len(known & set(info)) < 3:
+            continue
+        name = info.get("name") or info.get("filename", "").rsplit("/", 1)[-1].split(".ko")[0]
+        names.append(name or "?")
+        if name.startswith("nvidia") or (commanded and len(names) == 1 and not name):
+            put("commands/modinfo_nvidia", block, note=f"version {info.get('version', '?')}"
+                + (f", signed by {info['signer']}" if info.get("signer") else ""))
+            return
+    rec.note = (f"not used: modinfo of {', '.join(names)}, not nvidia" if names else
+                "not used: too few modinfo fields")
+
+
+def _modinfo_blocks(text: str) -> list[str]:
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.lstrip().startswith("filename:") and blocks[-1]:
+            blocks.append([])
+        blocks[-1].append(line)
+    return ["\n".join(b) for b in blocks if b]
 
 
 def _place_os_release(put, rec: Recognised, text: str) -> None:
