@@ -270,6 +270,7 @@ BARE_COMMAND = textmatch.compile(
 _SENTENCE_END = textmatch.compile(r"[:.?!,;]$|[ \t](?:is|are|was|the|and|but|when|which|gives|returns|shows|"
                                   r"says|prints|output|outputs|command|doesn't|does|not|to|in|on|of|it|I|my)(?:[ \t]|$)")
 
+_REDIRECT_DUP = textmatch.compile(r"\d*[<>]&\d+|&>>?")
 _FILTERS = frozenset(("grep", "egrep", "fgrep", "head", "tail", "less", "more", "sort", "uniq", "cut", "awk", "sed",
                       "tee", "wc", "cat", "column", "tr", "rg"))
 _WRAPPERS = frozenset(("sudo", "time", "nohup", "command", "exec", "doas", "stdbuf", "unbuffer"))
@@ -314,8 +315,11 @@ class Command:
 
 
 def _split_words(text: str) -> list[str]:
+    """Shell words, with `|`, `;`, `&&`, `||` as words of their own (outside quotes)."""
     try:
-        return shlex.split(text, comments=False, posix=True)
+        lex = shlex.shlex(text, posix=True, punctuation_chars="|&;")
+        lex.whitespace_split = True
+        return list(lex)
     except ValueError:  # an unbalanced quote: a pasted command line need not be valid shell
         return text.split()
 
@@ -330,25 +334,15 @@ def parse_command(text: str, line_no: int = 0) -> Command | None:
 def _parse_command(text: str) -> Command | None:
     if not text or len(text) > 1000:
         return None
+    words = _split_words(_REDIRECT_DUP.sub(" ", text))  # `2>&1` is no `&`
     # `cd x && python train.py`: the output is the last command's
-    for sep in ("&&", "||", ";"):
-        if sep in text:
-            text_last = text.rsplit(sep, 1)[-1].strip()
-            if text_last:
-                text = text_last
+    for i in range(len(words) - 1, -1, -1):
+        if words[i] in (";", "&&", "||", "&") and i + 1 < len(words):
+            words = words[i + 1:]
+            break
     stages: list[list[str]] = [[]]
-    for word in _split_words(text):
-        if word == "|":
-            stages.append([])
-        elif "|" in word and not word.startswith(("'", '"')) and len(word) > 1 and word.count("|") == 1 \
-                and not word.startswith("|") and not word.endswith("|"):
-            a, b = word.split("|", 1)
-            stages[-1].append(a)
-            stages.append([b])
-        elif word.startswith("|") and len(word) > 1:
-            stages.append([word[1:]])
-        elif word.endswith("|") and len(word) > 1:
-            stages[-1].append(word[:-1])
+    for word in words:
+        if word in ("|", "|&"):
             stages.append([])
         else:
             stages[-1].append(word)

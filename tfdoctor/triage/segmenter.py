@@ -187,8 +187,10 @@ def tag_lines(lines: list[Line]) -> Tagged:
         if cmd is None:
             continue
         bare = group(m, "bare", rz.PROMPT)
-        if bare and (bare != "$" or lines[i].fence == 0) and cmd.tool not in rz.KNOWN_TOOLS:
-            continue  # "# Heading", "% of memory": a known tool must follow a bare # or %
+        if bare and bare != "$" and (lines[i].fence == 0 or cmd.tool not in rz.KNOWN_TOOLS):
+            continue  # "# Heading", "% of memory": a bare # or % is a prompt only in a code block, before a tool
+        if bare == "$" and lines[i].fence == 0 and cmd.tool not in rz.KNOWN_TOOLS and not cmd.tool.startswith("./"):
+            continue  # "$ 100 per month": in prose a bare $ must be followed by a command tfdoctor knows
         commands[i] = cmd
         mark(i, "prompt", "")
     for i, m in scan.finditer(rz.JUPYTER_SHELL):
