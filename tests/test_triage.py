@@ -526,7 +526,9 @@ def test_cli_json_matches_the_schema_and_lists_segments():
     jsonschema.Draft202012Validator(schema).validate(doc)
     seg = doc["triage"]["segments"][0]
     assert seg == {"kind": "nvidia-smi", "first_line": 4, "last_line": 4, "command": "nvidia-smi",
-                   "written_to": "commands/nvidia-smi", "note": "driver-not-loaded (exit status 9, nvidia-smi(1))"}
+                   "written_to": "commands/nvidia-smi",
+                   "note": '"NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver. Make sure'
+                           '..." (exit status 9: driver-not-loaded)'}
     assert doc["summary"]["root_cause"] == "driver.dkms" and res.exit_code == 1
 
 

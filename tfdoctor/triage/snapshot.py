@@ -138,9 +138,9 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             rec.note = f"not used: an earlier {rz.KINDS.get(kind, kind)} was kept"
 
     if kind == "tensorflow-log":
-        put("tensorflow.log", text, log=True)
+        put("tensorflow.log", text, log=True, note=_lines_note(text))
     elif kind == "kernel-log":
-        put("commands/dmesg", text, log=True)
+        put("commands/dmesg", text, log=True, note=_lines_note(text))
     elif kind == "nvidia-smi":
         table = nvidia_smi.parse_nvidia_smi_table(text)
         if table is not None and not table.gpus and "Processes:" not in text and "No devices were found" not in text:
@@ -166,7 +166,9 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         rc = _smi_rc(failure) if failure != "unknown" else None
         if rc is None and "smi-error" in seg.tags:
             rc = 255  # a failure message whose exit status the paste does not show: 255, "unknown error"
-        put("commands/nvidia-smi", text, note=f"{failure}" + (f" (exit status {rc}, nvidia-smi(1))" if rc else ""))
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        first = first if len(first) <= 90 else first[:87] + "..."
+        put("commands/nvidia-smi", text, note=f'"{first}"' + (f" (exit status {rc}: {failure})" if rc else ""))
         if rec.target and rc:
             plan.files["commands/nvidia-smi.rc"] = f"{rc}\n"
     elif kind == "lspci":
@@ -199,7 +201,9 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             return
         put("commands/dkms_status", text, note=f"{len(entries)} module(s)" if entries else "no DKMS module")
     elif kind == "dkms":
-        put(f"commands/{_key_for(seg, 'dkms', ('dkms',))}", text, log=True)
+        error = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith(("Error!", "ERROR"))), "")
+        put(f"commands/{_key_for(seg, 'dkms', ('dkms',))}", text, log=True,
+            note=f'"{error[:90]}"' if error else _lines_note(text))
     elif kind == "mokutil":
         put("commands/mokutil_--sb-state", text)
     elif kind == "ubuntu-drivers":
@@ -285,6 +289,11 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             rec.note = "modprobe configuration"
     else:
         rec.note = "not used"
+
+
+def _lines_note(text: str) -> str:
+    n = sum(1 for ln in text.splitlines() if ln.strip())
+    return f"{n} line{'s' if n != 1 else ''}"
 
 
 def _release(text: str) -> str | None:
