@@ -216,10 +216,12 @@ def test_oh_my_zsh_prompt_names_the_command_of_the_log_under_it():
 
 def test_several_outputs_run_together_with_dollar_prompts_and_no_fence():
     got = used(case_paste("drv-open-module-teslap4-truenas"))
-    assert [(k, t) for k, _, _, t in got] == [("nvidia-smi", "commands/nvidia-smi"), ("kernel-log", "commands/dmesg"),
-                                                ("lspci", "commands/lspci")]
+    # the kernel release quoted inline in the Environment list ("kernel `6.12.105-production+truenas`"), then
+    # three outputs under `$` prompts with no code fence
+    assert [(k, t) for k, _, _, t in got] == [("uname", "commands/uname_-r"), ("nvidia-smi", "commands/nvidia-smi"),
+                                                ("kernel-log", "commands/dmesg"), ("lspci", "commands/lspci")]
     snapshot_plan, _ = plan(from_text(case_paste("drv-open-module-teslap4-truenas")))
-    assert [r.command for r in snapshot_plan.recognised] == ["nvidia-smi", "dmesg | grep NVRM",
+    assert [r.command for r in snapshot_plan.recognised] == [None, "nvidia-smi", "dmesg | grep NVRM",
                                                              "lspci -nnk | grep -iA3 '3D controller'"]
 
 
@@ -545,7 +547,8 @@ def test_save_snapshot_replays_to_the_same_diagnosis(tmp_path):
     triaged = json.loads(res.output)
     assert triaged["triage"]["snapshot"] == str(snap) and triaged["source"]["snapshot"] == str(snap)
     manifest = json.loads((snap / "manifest.json").read_text())
-    assert manifest["source"] == "hand-built" and manifest["segments"][0]["kind"] == "nvidia-smi"
+    assert manifest["source"] == "hand-built" and [s["kind"] for s in manifest["segments"]] == \
+        ["uname", "nvidia-smi", "kernel-log", "lspci"]
     replayed = runner.invoke(app, ["check", "--json", "--from", str(snap)])
     assert json.loads(replayed.output)["summary"]["root_cause"] == triaged["summary"]["root_cause"]
     assert (snap / "commands" / "lspci").read_text().startswith("03:00.0 3D controller [0302]: NVIDIA")
@@ -648,3 +651,15 @@ def test_no_healthy_paste_gets_a_root_cause(case):
 def test_triage_file_is_the_corpus_hook():
     report = triage_file(str(CASES_DIR / "srv-marian-dlsy-gpu-is-lost" / "paste.txt"))
     assert report.root_cause is not None and report.meta["source"]["host"] == "paste"
+
+
+def test_docs_worked_example_shows_what_triage_recognises_today(tmp_path, monkeypatch):
+    from tfdoctor.triage.render import console_text_lines
+
+    page = (ROOT / "docs" / "triage.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paste.txt").write_text(case_paste("drv-open-module-teslap4-truenas"), encoding="utf-8")
+    result = triage_text(case_paste("drv-open-module-teslap4-truenas"), name="paste.txt")
+    for line in console_text_lines(result):
+        assert line in page, line
+    assert f"({result.report.root_cause.id})" in page

@@ -391,7 +391,8 @@ KERNEL_RELEASE = textmatch.compile(r"^\d+\.\d+(?:\.\d+)?(?:[-+_~][\w.+~-]*)?$")
 # hostnamectl, issue templates); the release must have the shape of one (a local part or three numbers)
 INLINE_KERNEL = textmatch.compile(
     r"(?:uname -r`?[ \t]*(?:[:=]|->|gives|returns|shows|prints|is|output)?[ \t]*`?|"
-    r"^[ \t*-]*(?:Kernel|kernel)(?: version| release)?\**[ \t]*[:=]\**[ \t]*(?:Linux[ \t]+)?`?)"
+    r"^[ \t*-]*(?:Kernel|kernel)(?: version| release)?\**[ \t]*[:=]\**[ \t]*(?:Linux[ \t]+)?`?|"
+    r"\b[Kk]ernel\**[ \t]+`)"
     r"(?P<release>\d+\.\d+(?:\.\d+)?-[\w.+~-]+|\d+\.\d+\.\d+(?:[-+][\w.+~-]+)?)`?[ \t]*[,.;)]?[ \t]*$",
     textmatch.MULTILINE)
 CVD_ASSIGNMENT = textmatch.compile(
