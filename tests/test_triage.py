@@ -23,11 +23,10 @@ from tests.corpus import CASES_DIR, case_dirs, diagnosis_of, replay_case, score
 from tfdoctor import textmatch
 from tfdoctor.cli import app
 from tfdoctor.host import open_snapshot
-from tfdoctor.triage import plan, triage_file, triage_text
 from tfdoctor.triage import paste as paste_mod
+from tfdoctor.triage import plan, triage_file, triage_text
 from tfdoctor.triage.paste import PasteError, from_bytes, from_text, read_paste
 from tfdoctor.triage.recognisers import bare_command, parse_command
-from tfdoctor.triage.segmenter import segment
 
 ROOT = Path(__file__).resolve().parents[1]
 PASTES = ROOT / "tests" / "fixtures" / "pastes"
