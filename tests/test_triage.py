@@ -662,3 +662,28 @@ def test_docs_worked_example_shows_what_triage_recognises_today(tmp_path, monkey
     for line in console_text_lines(result):
         assert line in page, line
     assert f"({result.report.root_cause.id})" in page
+
+
+def test_the_outputs_the_checks_ask_for_are_read_back():
+    # a transcript from this machine (a container with no GPU) of the commands the skipped checks name
+    text = fixture("this-machine-container-transcript.txt")
+    snapshot_plan, _ = plan(from_text(text))
+    assert snapshot_plan.exists == {"/run/.containerenv": False, "/.dockerenv": True}
+    assert snapshot_plan.listings == {"/dev": []}
+    files = snapshot_plan.files
+    assert files["files/proc/1/cgroup"].startswith("9:name=systemd:/\n") and files["commands/uname_-r"] == \
+        "6.18.44-fc-v1300\n"
+    assert "ID=debian" in files["files/etc/os-release"] and 'VERSION_ID="12"' in files["files/etc/os-release"]
+    assert json.loads(files["env.json"]) == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert files["commands/pip_list"].startswith("Package ")
+    report = triage_text(text).report
+    container = report.get("env.container")
+    assert container.status.value == "warn" and "without /dev/nvidia* devices" in container.summary
+    assert report.get("system.os").summary.startswith("Debian GNU/Linux 12")
+
+
+def test_the_schema_lists_every_segment_kind():
+    from tfdoctor.triage.recognisers import KINDS
+
+    schema = json.loads(importlib.resources.files("tfdoctor").joinpath("schema/report.schema.json").read_text())
+    assert schema["$defs"]["triage_segment"]["properties"]["kind"]["enum"] == sorted(KINDS)

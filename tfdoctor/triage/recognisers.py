@@ -50,6 +50,8 @@ KINDS = {
     "environment": "environment variables",
     "file": "file contents",
     "container-marker": "container host name",
+    "container-files": "container markers (ls of /.dockerenv, /dev/nvidia*)",
+    "cgroup": "/proc/1/cgroup",
 }
 
 # The catalogue's source kinds -> the segment kind whose target reads them
@@ -209,6 +211,16 @@ TAGS: tuple[Tag, ...] = (
         r"[\w.:+~-]+[ \t]+[\w]+"),
     Tag("dpkg-head", "dpkg", r"^[ \t]*\| Status=Not/Inst|^[ \t]*\|/ Err\?=|^[ \t]*\|\|/ Name|^[ \t]*\+\+\+-",
         start=False),
+    # what the checks ask for when they cannot tell a container: `ls /.dockerenv /run/.containerenv`,
+    # `ls -l /dev/nvidia*` and `cat /proc/1/cgroup`
+    Tag("ls-missing", "container-files",
+        r"^[ \t]*ls: cannot access '?(?:/\.dockerenv|/run/\.containerenv|/dev/nvidia[^':\n]*)'?: No such file"),
+    Tag("ls-marker", "container-files",
+        r"^[ \t]*(?:[-lrwxsStT.+]{10,11}[ \t]+[^\n]*[ \t])?(?:/\.dockerenv|/run/\.containerenv)[ \t]*$"),
+    Tag("dev-node", "container-files",
+        r"^[ \t]*c[-rwxsStT]{9}[.+]?[ \t]+\d+[ \t]+[^ \t\n]+[ \t]+[^ \t\n]+[ \t]+\d+,[ \t]*\d+[^\n]*[ \t]"
+        r"/dev/nvidia[\w-]*[ \t]*$|^[ \t]*/dev/nvidia(?:\d+|ctl|-uvm|-uvm-tools|-modeset)(?:[ \t]+/dev/nvidia[\w-]*)*[ \t]*$"),
+    Tag("cgroup", "cgroup", r"^[ \t]*\d{1,3}:[\w,=.]*:/[^ \t\n]*[ \t]*$"),
     Tag("container", "container",
         r"^[ \t]*(?:docker|nvidia-docker|podman|nerdctl): [Ee]rror|^[ \t]*Error response from daemon: |"
         r"nvidia-container-cli(?:\.real)?: |^[ \t]*ERRO\[\d+\]|OCI runtime (?:create|exec|start) failed|"

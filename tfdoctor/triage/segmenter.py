@@ -22,7 +22,8 @@ from tfdoctor.triage.recognisers import Command
 from tfdoctor.triage.scan import Scan, group
 
 # Kinds whose segments go on across blank lines (one output printed with empty lines in it)
-_GAP_KINDS = frozenset(("nvidia-smi", "lspci", "cpuinfo", "dkms", "pip-list", "conda-list", "lscpu"))
+_GAP_KINDS = frozenset(("nvidia-smi", "lspci", "cpuinfo", "dkms", "pip-list", "conda-list", "lscpu",
+                        "container-files"))
 # Kinds a command prints whole: under such a command every output line belongs to it, recognised or not
 _WHOLE_OUTPUT = frozenset(("kernel-log", "container", "modprobe", "dkms", "dkms-status", "nvidia-smi", "uname",
                            "environment", "file", "pip-list", "conda-list", "nvcc", "lsb-release", "modinfo", "lsmod",
@@ -361,10 +362,10 @@ def command_kind(cmd: Command | None) -> str | None:
 _FILES = (
     ("/proc/driver/nvidia/version", "nvidia-version"),
     ("/etc/os-release", "os-release"), ("/usr/lib/os-release", "os-release"), ("/etc/lsb-release", "os-release"),
-    ("/proc/cpuinfo", "cpuinfo"), ("/proc/version", "proc-version"),
+    ("/proc/cpuinfo", "cpuinfo"), ("/proc/version", "proc-version"), ("/proc/1/cgroup", "cgroup"),
     ("/var/log/syslog", "kernel-log"), ("/var/log/kern.log", "kernel-log"), ("/var/log/messages", "kernel-log"),
 )
-_RAW_FILES = ("/proc/cmdline", "/proc/modules", "/proc/meminfo", "/proc/1/cgroup", "/sys/kernel/security/lockdown")
+_RAW_FILES = ("/proc/cmdline", "/proc/modules", "/proc/meminfo", "/sys/kernel/security/lockdown")
 _RAW_DIRS = ("/etc/modprobe.d/", "/lib/modprobe.d/", "/usr/lib/modprobe.d/", "/run/modprobe.d/")
 
 

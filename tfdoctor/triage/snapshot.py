@@ -48,6 +48,8 @@ class SnapshotPlan:
     env: dict[str, str] = field(default_factory=dict)
     recognised: list[Recognised] = field(default_factory=list)
     lspci_slots: set[str] = field(default_factory=set)
+    exists: dict[str, bool] = field(default_factory=dict)  # manifest "exists": paths an `ls` showed present or not
+    listings: dict[str, list[str]] = field(default_factory=dict)  # manifest "listings": `ls /dev/nvidia*`
 
     def add(self, path: str, text: str, *, log: bool = False) -> bool:
         """Add a file; a log is appended to, any other path keeps its first text. True when the text was used."""
@@ -276,6 +278,11 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         put(f"commands/{key}", text, log=True)
         if rec.target and "Error response from daemon" in text:
             plan.files[f"commands/{key}.rc"] = "125\n"  # docker run's status when the daemon refuses
+    elif kind == "container-files":
+        _place_container_files(plan, rec, text)
+    elif kind == "cgroup":
+        put("files/proc/1/cgroup", text, note="; ".join(sorted({ln.split(":", 2)[-1].split("/")[1] or "/"
+                                                                 for ln in text.splitlines() if ":/" in ln}))[:90])
     elif kind == "environment":
         _place_env(plan, seg, rec, text)
     elif kind == "file":
@@ -380,6 +387,41 @@ def _os_release_from(dist: str | None, release: str | None, codename: str | None
     return "\n".join(out) + "\n"
 
 
+_LS_MISSING = textmatch.compile(r"ls: cannot access '?(?P<path>/[^':\n]+)'?: No such file")
+_DEV_NODE = textmatch.compile(r"/dev/(?P<name>nvidia[\w-]*)")
+_MARKERS = ("/.dockerenv", "/run/.containerenv")
+
+
+def _place_container_files(plan: SnapshotPlan, rec: Recognised, text: str) -> None:
+    """`ls` of the container markers and of /dev/nvidia*: which exist (the manifest's "exists" and "listings")."""
+    said = []
+    for line in text.splitlines():
+        m = _LS_MISSING.search(line)
+        if m is not None:
+            path = m.group("path")
+            if path in _MARKERS:
+                plan.exists.setdefault(path, False)
+                said.append(f"no {path}")
+            elif path.startswith("/dev/nvidia"):
+                plan.listings.setdefault("/dev", [])
+                said.append("no /dev/nvidia*")
+            continue
+        stripped = line.strip()
+        for marker in _MARKERS:
+            if stripped.endswith(marker):
+                plan.exists[marker] = True
+                said.append(marker)
+        for node in _DEV_NODE.finditer(line):
+            names = plan.listings.setdefault("/dev", [])
+            if node.group("name") not in names:
+                names.append(node.group("name"))
+                said.append("/dev/" + node.group("name"))
+    if said:
+        rec.target, rec.note = "manifest.json", ", ".join(dict.fromkeys(said))[:120]
+    else:
+        rec.note = "not used: no container marker or device node in it"
+
+
 def _place_env(plan: SnapshotPlan, seg: Segment, rec: Recognised, text: str) -> None:
     found: dict[str, str] = {}
     cmd = seg.command
@@ -429,6 +471,10 @@ def write_snapshot(plan: SnapshotPlan, dest: Path, paste_name: str) -> Path:
         "paste": paste_name,
         "segments": [r.to_dict() for r in plan.recognised],
     }
+    if plan.exists:
+        manifest["exists"] = dict(plan.exists)
+    if plan.listings:
+        manifest["listings"] = {k: sorted(v) for k, v in plan.listings.items()}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return dest
 
