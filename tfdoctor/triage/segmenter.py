@@ -592,6 +592,8 @@ def _region_only(region: _Region) -> Segment | None:
     if region.kind == "dkms-status" and not out and region.fence:
         # an empty `dkms status` in a terminal transcript: no DKMS module at all
         return Segment("dkms-status", cmd.line_no, cmd.line_no, [], command=cmd, tags={"empty"})
+    if region.kind == "nvidia-smi" and cmd.argv[1:]:
+        return None  # `nvidia-smi -q`, `-L`, `dmon`...: another format, not the table the probe reads
     if region.kind in ("nvidia-smi", "modprobe") and out:
         lines = [t for _, t in out[:20]]
         return Segment(region.kind, out[0][0], out[min(len(out), 20) - 1][0], lines, command=cmd,
