@@ -687,3 +687,12 @@ def test_the_schema_lists_every_segment_kind():
 
     schema = json.loads(importlib.resources.files("tfdoctor").joinpath("schema/report.schema.json").read_text())
     assert schema["$defs"]["triage_segment"]["properties"]["kind"]["enum"] == sorted(KINDS)
+
+
+def test_reply_never_asks_for_a_tool_the_paste_shows_missing():
+    from tfdoctor.triage import reply
+
+    result = triage_text(fixture("tensorflow-53383-nvidia-smi-missing.txt"))
+    assert result.not_installed == ("nvidia-smi",)
+    md = reply.render(result)
+    assert "- `nvidia-smi`" not in md and "- `lspci -nnk | grep -iA3 nvidia`" in md

@@ -37,6 +37,7 @@ class TriageResult:
     recognised: list[Recognised] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the reader had to leave out
     snapshot: str | None = None  # where the snapshot was saved (--save-snapshot), else None
+    not_installed: tuple[str, ...] = ()  # tools the paste shows are not installed (`nvidia-smi: command not found`)
 
     @property
     def used(self) -> list[Recognised]:
@@ -124,8 +125,10 @@ def triage_paste(paste: Paste, save_snapshot: str | Path | None = None) -> Triag
             shutil.rmtree(tmp, ignore_errors=True)
     report.meta["source"] = {"host": "paste", "paste": paste.name,
                              **({"snapshot": str(save_snapshot)} if save_snapshot is not None else {})}
+    missing = tuple(sorted(k[len("commands/"):-len(".rc")].split("_")[0] for k, v in snapshot_plan.files.items()
+                           if k.startswith("commands/") and k.endswith(".rc") and v.strip() == "127"))
     return TriageResult(report, paste, snapshot_plan.recognised, notes,
-                        str(save_snapshot) if save_snapshot is not None else None)
+                        str(save_snapshot) if save_snapshot is not None else None, missing)
 
 
 def triage_text(text: str, name: str = "-", save_snapshot: str | Path | None = None) -> TriageResult:

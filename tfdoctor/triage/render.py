@@ -55,6 +55,6 @@ def json_text(result, strict: bool = False) -> str:
 
     doc = report_dict(result.report, strict)
     triage = result.to_dict()
-    triage["next"] = [q.to_dict() for q in questions(result.report, bool(result.used))]
+    triage["next"] = [q.to_dict() for q in questions(result.report, bool(result.used), result.not_installed)]
     doc["triage"] = triage
     return json.dumps(doc, indent=2, default=str) + "\n"

@@ -61,8 +61,9 @@ def diagnosis(report):
     return next((f for f in report.findings if f.status == Status.WARN and not f.caused_by), None)
 
 
-def questions(report, recognised_any: bool = True) -> list[Question]:
-    """The outputs to paste next: what the skipped checks that matter to the diagnosis ask for."""
+def questions(report, recognised_any: bool = True, not_installed=()) -> list[Question]:
+    """The outputs to paste next: what the skipped checks that matter to the diagnosis ask for (never the output of
+    a tool the paste shows is not installed)."""
     from tfdoctor.model import Status
 
     if not recognised_any:
@@ -85,7 +86,7 @@ def questions(report, recognised_any: bool = True) -> list[Question]:
         if m is None:
             continue
         cmd = m.group("cmd").strip()
-        if cmd in seen:
+        if cmd in seen or cmd.split(" ", 1)[0] in not_installed:
             continue
         seen.add(cmd)
         out.append(Question(cmd, f.id, f.summary))
@@ -162,7 +163,7 @@ def render(result) -> str:
     else:
         out.append("**No problem found in what was pasted.**" if used else
                    "**Nothing here tells what is wrong yet.**")
-    asks = questions(report, bool(used))
+    asks = questions(report, bool(used), result.not_installed)
     if asks:
         out.append("")
         out.append("**To narrow it down, please paste the output of:**" if diag is not None else
