@@ -13,7 +13,6 @@ classes so that no match starts on one line and claims the next.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -327,13 +326,51 @@ class Command:
 
 
 def _split_words(text: str) -> list[str]:
-    """Shell words, with `|`, `;`, `&&`, `||` as words of their own (outside quotes)."""
-    try:
-        lex = shlex.shlex(text, posix=True, punctuation_chars="|&;")
-        lex.whitespace_split = True
-        return list(lex)
-    except ValueError:  # an unbalanced quote: a pasted command line need not be valid shell
-        return text.split()
+    """Shell words, with `|`, `||`, `;`, `&`, `&&` as words of their own (outside quotes). Quotes and backslashes as
+    the shell reads them; an unbalanced quote ends the word at the end of the line (a pasted command line need not be
+    valid shell). A few lines of plain Python: shlex costs ten times more, and a paste may hold many commands."""
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in " \t":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+            i += 1
+        elif c in "|;&":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+            op = text[i:i + 2] if text[i:i + 2] in ("||", "&&") else c
+            words.append(op)
+            i += len(op)
+        elif c == "'":
+            j = text.find("'", i + 1)
+            j = n if j < 0 else j
+            cur.append(text[i + 1:j])
+            in_word, i = True, j + 1
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n and text[j + 1] in '"\\$`':
+                    cur.append(text[j + 1])
+                    j += 2
+                    continue
+                cur.append(text[j])
+                j += 1
+            in_word, i = True, j + 1
+        elif c == "\\" and i + 1 < n:
+            cur.append(text[i + 1])
+            in_word, i = True, i + 2
+        else:
+            cur.append(c)
+            in_word, i = True, i + 1
+    if in_word:
+        words.append("".join(cur))
+    return words
 
 
 def parse_command(text: str, line_no: int = 0) -> Command | None:
