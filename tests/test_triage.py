@@ -696,3 +696,16 @@ def test_reply_never_asks_for_a_tool_the_paste_shows_missing():
     assert result.not_installed == ("nvidia-smi",)
     md = reply.render(result)
     assert "- `nvidia-smi`" not in md and "- `lspci -nnk | grep -iA3 nvidia`" in md
+
+
+def test_a_filtered_listing_without_nvidia_proves_nothing():
+    # `lspci | grep -i vga` hides an NVIDIA GPU that is a 3D controller: its Intel-only answer proves no absence
+    snapshot_plan, _ = plan(from_text(fixture("index-23782839797-lspci-grep-vga.txt")))
+    assert "commands/lspci" not in snapshot_plan.files
+    assert [r.command for r in snapshot_plan.recognised] == ["lspci | grep -i vga"]
+    assert "would not show every NVIDIA GPU" in snapshot_plan.recognised[0].note
+    # `lsmod | grep nouveau` cannot tell whether nvidia is loaded
+    assert "commands/lsmod" not in files_of(fixture("index-20155675712-lsmod-grep-nouveau.txt"))
+    # unfiltered, or filtered on nvidia, a listing says what it says
+    assert "commands/lspci" in files_of(fixture("vanities-gpu-passthrough-6-lspci-nnk.txt"))
+    assert "commands/lsmod" in files_of(fixture("bumblebee-730-lsmod.txt"))

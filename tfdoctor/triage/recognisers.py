@@ -266,7 +266,7 @@ PROMPT = textmatch.compile(
     r"(?:<user>|[\w.-]{1,64})@(?:<hostname>|[\w.-]{1,253})(?::[^\n$#%>]{0,300})?[ \t]*[$#%>]|"
     r"\[(?:<user>|[\w.-]{1,64})@(?:<hostname>|[\w.-]{1,253})[^\]\n]{0,300}\][$#%]|"
     r"PS [A-Za-z]:\\[^>\n]{0,300}>|[A-Za-z]:\\[^>\n]{0,300}>|"
-    r"~[^ \t\n]{0,200}[ \t]*[»❯]|➜[ \t]+[^ \t\n]+|"
+    r"~[^ \t\n]{0,200}[ \t]*[»❯]|~[^ \t\n$#]{0,200}[$#]|➜[ \t]+[^ \t\n]+|"
     r"(?P<bare>[$#%❯»])"
     r")[ \t]*(?P<cmd>[^ \t\n][^\n]*)$", textmatch.MULTILINE)
 REPL = textmatch.compile(r"^[ \t]*(?:>>>|In \[\d*\]:)(?:[ \t](?P<code>[^\n]*))?$", textmatch.MULTILINE)

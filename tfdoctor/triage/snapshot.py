@@ -181,12 +181,22 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         if plan.lspci_slots and all(r.slot in plan.lspci_slots for r in records):
             rec.note = "not used: the same devices were already pasted"
             return
+        if not any(r.vendor_id == pci.NVIDIA_VENDOR or "nvidia" in r.name.lower() for r in records) \
+                and not passes_filters(seg.command, _NVIDIA_PCI_LINES):
+            # `lspci | grep VGA` on a laptop whose NVIDIA GPU is a 3D controller: its absence shows nothing
+            rec.note = f"not used: `{seg.command.text}` would not show every NVIDIA GPU, so no NVIDIA line in it " \
+                       "proves nothing"
+            return
         put("commands/lspci", text, log=True, note=f"{len(records)} device(s)")
         plan.lspci_slots.update(r.slot for r in records)
     elif kind == "lsmod":
         mods = driver.parse_proc_modules(text)
         if not mods or (len(mods) < 2 and not text.lstrip().startswith("Module") and seg.command is None):
             rec.note = "not used: too little of an lsmod listing to read"
+            return
+        if not passes_filters(seg.command, _NVIDIA_MODULE_LINES):
+            # `lsmod | grep nouveau`: the listing it leaves cannot show whether nvidia is loaded
+            rec.note = f"not used: `{seg.command.text}` leaves out the nvidia module's lines"
             return
         put("commands/lsmod", text, note=f"{len(mods)} module(s)")
     elif kind == "modinfo":
@@ -301,6 +311,41 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
 def _lines_note(text: str) -> str:
     n = sum(1 for ln in text.splitlines() if ln.strip())
     return f"{n} line{'s' if n != 1 else ''}"
+
+
+# Lines a filter of lspci or lsmod output must let through for the absence of NVIDIA in what it printed to mean
+# anything. Real lines: a GeForce as VGA controller (GPU-Passthrough-Arch-Linux-to-Windows10#6), a Tesla as 3D
+# controller (truenas-nvidia-drivers#20, tests/cases/drv-open-module-teslap4-truenas); lsmod rows of the driver as
+# `lsmod | grep nvidia` printed them in a public guide (search index id 34387641381).
+_NVIDIA_PCI_LINES = ("01:00.0 VGA compatible controller [0300]: NVIDIA Corporation TU117M [GeForce GTX 1650 Mobile / "
+                     "Max-Q] [10de:1f91] (rev a1)",
+                     "03:00.0 3D controller [0302]: NVIDIA Corporation GP104GL [Tesla P4] [10de:1bb3] (rev a1)")
+_NVIDIA_MODULE_LINES = ("nvidia_drm             49152  1", "nvidia              12144640  60 nvidia_modeset,nvidia_uvm")
+
+
+def passes_filters(cmd, lines: tuple[str, ...]) -> bool:
+    """Would every line pass the command's `| grep` stages? (True without any: nothing was filtered out.) The grep
+    pattern comes from the paste, so it is compiled by RE2 (linear); one RE2 cannot read counts as filtering."""
+    if cmd is None:
+        return True
+    for stage in cmd.filters:
+        if not stage or stage[0] not in ("grep", "egrep", "fgrep", "rg"):
+            continue
+        opts = [a for a in stage[1:] if a.startswith("-")]
+        pats = [a for a in stage[1:] if not a.startswith("-")][:1]
+        if not pats:
+            continue
+        flags = textmatch.IGNORECASE if any("i" in o.lstrip("-") for o in opts if not o.startswith("--")) else 0
+        invert = any(o == "-v" or (o.startswith("-") and not o.startswith("--") and "v" in o) for o in opts)
+        pattern = pats[0] if stage[0] != "fgrep" and not any("F" in o for o in opts) else textmatch.escape(pats[0])
+        try:
+            rx = textmatch.compile(pattern, flags)
+        except ValueError:
+            return False
+        for line in lines:
+            if (rx.search(line) is not None) == invert:
+                return False
+    return True
 
 
 def _release(text: str) -> str | None:
