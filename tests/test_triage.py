@@ -709,3 +709,10 @@ def test_a_filtered_listing_without_nvidia_proves_nothing():
     # unfiltered, or filtered on nvidia, a listing says what it says
     assert "commands/lspci" in files_of(fixture("vanities-gpu-passthrough-6-lspci-nnk.txt"))
     assert "commands/lsmod" in files_of(fixture("bumblebee-730-lsmod.txt"))
+
+
+def test_dpkg_listing_of_named_packages_claims_no_missing_driver():
+    # `dpkg -l nvidia-smi` lists one package: it cannot show whether a driver package is installed
+    snapshot_plan, _ = plan(from_text(case_paste("srv-debian-server-nvml-mismatch-broken-upgrade")))
+    assert "commands/dpkg_-l" not in snapshot_plan.files
+    assert any(r.kind == "dpkg" and "proves nothing" in r.note for r in snapshot_plan.recognised)

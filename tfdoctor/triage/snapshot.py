@@ -273,6 +273,14 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         if not packages:
             rec.note = "not used: no installed NVIDIA, CUDA or cuDNN package in it"
             return
+        restricted = seg.command is not None and (
+            any(not a.startswith("-") for a in seg.command.argv[1:]) or not passes_filters(seg.command,
+                                                                                          _NVIDIA_DRIVER_PACKAGE))
+        if restricted and not any(p.installs_driver for p in packages):
+            # `dpkg -l nvidia-smi`, `dpkg -l | grep cuda`: a listing that could not show the driver package says
+            # nothing about whether one is installed
+            rec.note = f"not used: `{seg.command.text}` would not list a driver package, so its absence proves nothing"
+            return
         put("commands/dpkg_-l", text, log=True, note=f"{len(packages)} NVIDIA/CUDA package(s)")
     elif kind in ("container", "installer"):
         default = "docker" if kind == "container" else "nvidia-installer"
@@ -320,6 +328,9 @@ def _lines_note(text: str) -> str:
 _NVIDIA_PCI_LINES = ("01:00.0 VGA compatible controller [0300]: NVIDIA Corporation TU117M [GeForce GTX 1650 Mobile / "
                      "Max-Q] [10de:1f91] (rev a1)",
                      "03:00.0 3D controller [0302]: NVIDIA Corporation GP104GL [Tesla P4] [10de:1bb3] (rev a1)")
+# a real `dpkg -l` row of a driver package (a public GitHub document, search index id 530086085)
+_NVIDIA_DRIVER_PACKAGE = ("ii  nvidia-driver-535                      535.247.01-0ubuntu1                     amd64"
+                          "        NVIDIA driver metapackage",)
 _NVIDIA_MODULE_LINES = ("nvidia_drm             49152  1", "nvidia              12144640  60 nvidia_modeset,nvidia_uvm")
 
 
