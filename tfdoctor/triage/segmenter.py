@@ -501,7 +501,11 @@ def segment(text: str) -> Segmented:
                 and (region.lines or region.segment is None or region.segment.lines):
             close_region()
         if region is not None and ln.fence != region.fence:
-            close_region()
+            if region.fence == 0 and not any(t for _, t in region.lines) and \
+                    (region.segment is None or not region.segment.lines):
+                region.fence = ln.fence  # "nvidia-smi" on its own line, then its output in a code block
+            else:
+                close_region()
         prev_blank = False
         # under a command printed whole, its own kind and unrecognised lines are its output
         if region is not None and region.segment is not None and (tag is None or kind == region.segment.kind
