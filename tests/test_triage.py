@@ -716,3 +716,12 @@ def test_dpkg_listing_of_named_packages_claims_no_missing_driver():
     snapshot_plan, _ = plan(from_text(case_paste("srv-debian-server-nvml-mismatch-broken-upgrade")))
     assert "commands/dpkg_-l" not in snapshot_plan.files
     assert any(r.kind == "dpkg" and "proves nothing" in r.note for r in snapshot_plan.recognised)
+
+
+def test_console_lists_a_bounded_number_of_segments():
+    from tfdoctor.triage.render import MAX_LISTED, console_text_lines
+
+    result = triage_text(case_paste("drv-open-module-teslap4-truenas") * 30)  # the real paste pasted 30 times over
+    lines = console_text_lines(result)
+    assert len(result.recognised) > MAX_LISTED and len(lines) <= MAX_LISTED + 3
+    assert lines[-1].startswith(f"  ... and {len(result.recognised) - MAX_LISTED + 5} more")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+MAX_LISTED = 40  # segments the console lists; a paste with more is a log pasted many times over
+
 
 def console_text_lines(result) -> list[str]:
     """The "Recognised in the paste" section, as plain lines (the console adds colour)."""
@@ -18,7 +20,8 @@ def console_text_lines(result) -> list[str]:
         lines.append(f"Recognised in the paste ({len(covered)} of {total} lines):")
     else:
         lines.append(f"Recognised in the paste: nothing tfdoctor reads ({total} lines of prose or other output)")
-    for r in result.recognised:
+    shown = result.recognised if len(result.recognised) <= MAX_LISTED else result.recognised[:MAX_LISTED - 5]
+    for r in shown:
         where = "" if not r.first else (f"line {r.first}" if r.first == r.last else f"lines {r.first}-{r.last}")
         cmd = f" `{r.command}`" if r.command else ""
         if r.target:
@@ -26,6 +29,8 @@ def console_text_lines(result) -> list[str]:
                          + (f" ({r.note})" if r.note else ""))
         else:
             lines.append(f"  {where:>13}  {KINDS.get(r.kind, r.kind)}{cmd}: {r.note or 'not used'}")
+    if len(shown) < len(result.recognised):
+        lines.append(f"  ... and {len(result.recognised) - len(shown)} more (every one is in --json)")
     for note in result.notes:
         lines.append(f"  Note: {note}")
     return lines
