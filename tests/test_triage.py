@@ -725,3 +725,8 @@ def test_console_lists_a_bounded_number_of_segments():
     lines = console_text_lines(result)
     assert len(result.recognised) > MAX_LISTED and len(lines) <= MAX_LISTED + 3
     assert lines[-1].startswith(f"  ... and {len(result.recognised) - MAX_LISTED + 5} more")
+
+
+def test_env_output_keeps_only_allow_listed_variables():
+    files = files_of(fixture("this-machine-env.txt"))
+    assert json.loads(files["env.json"]) == {"CUDA_VISIBLE_DEVICES": "1", "LANG": "C.UTF-8", "TF_CPP_MIN_LOG_LEVEL": "0"}

@@ -56,13 +56,16 @@ class TriageResult:
         }
 
 
-def _scan_assignments(lines, scan) -> list[tuple[int, str, str]]:
+def _scan_assignments(lines, segments, scan) -> list[tuple[int, str, str]]:
     """CUDA_VISIBLE_DEVICES as the code or shell in the paste sets it (the first assignment: the one the program
-    ran with; later ones are often the fix)."""
+    ran with; later ones are often the fix), outside the outputs already recognised (an `env` listing)."""
     from tfdoctor.triage import recognisers as rz
     from tfdoctor.triage.scan import group
 
+    covered = {n for s in segments for n in range(s.first, s.last + 1)}
     for i, m in scan.finditer(rz.CVD_ASSIGNMENT):
+        if lines[i].no in covered:
+            continue
         name = group(m, "name") or group(m, "name2")
         value = group(m, "value") if group(m, "name") else group(m, "value2")
         if name and value is not None:
@@ -91,7 +94,8 @@ def plan(paste: Paste):
     learned = redaction.learn(paste.text)
     text = redaction.PasteRedactor(learned)(paste.text)
     found = segmenter.segment(text)
-    snapshot_plan = plan_snapshot(found.segments, _scan_assignments(found.lines, found.scan), learned.container_hosts,
+    snapshot_plan = plan_snapshot(found.segments, _scan_assignments(found.lines, found.segments, found.scan),
+                                  learned.container_hosts,
                                   _scan_inline_kernels(found.lines, found.segments, found.scan))
     return snapshot_plan, paste.notes()
 

@@ -397,8 +397,8 @@ def _parse_command(text: str) -> Command | None:
             stages[-1].append(word)
     first = stages[0]
     env: list[tuple[str, str]] = []
-    while first and first[0] in _WRAPPERS | {"env"} | {"-E", "-H", "-i", "-s"}:
-        first = first[1:]
+    while first and (first[0] in _WRAPPERS | {"-E", "-H", "-i", "-s"} or first[0] == "env" and len(first) > 1):
+        first = first[1:]  # `sudo -E`, `env VAR=1 cmd`; a lone `env` is the command
         while first and first[0].startswith("-") and len(first[0]) <= 3:  # sudo -E, sudo -u root
             first = first[1:] if first[0] not in ("-u", "-g") else first[2:]
     while first and "=" in first[0] and textmatch.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=[^\n]*", first[0]):

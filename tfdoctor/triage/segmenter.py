@@ -589,6 +589,11 @@ def _region_only(region: _Region) -> Segment | None:
                 return Segment("uname", no, no, [word], command=cmd, tags={"uname-r"})
         return None
     if region.kind == "environment":
+        if cmd.tool in ("env", "set", "export") or (cmd.tool == "printenv" and not cmd.argv[1:]):
+            if out:  # a listing: VAR=value lines
+                return Segment("environment", out[0][0], out[-1][0], [t for _, t in out], command=cmd,
+                               tags={"listing"})
+            return None
         if out and out[0][1].strip() and len(out[0][1]) < 200:
             no, t = out[0]
             return Segment("environment", no, no, [t.strip()], command=cmd, tags={"echo"})
