@@ -730,3 +730,13 @@ def test_console_lists_a_bounded_number_of_segments():
 def test_env_output_keeps_only_allow_listed_variables():
     files = files_of(fixture("this-machine-env.txt"))
     assert json.loads(files["env.json"]) == {"CUDA_VISIBLE_DEVICES": "1", "LANG": "C.UTF-8", "TF_CPP_MIN_LOG_LEVEL": "0"}
+
+
+@pytest.mark.parametrize("prompt", ["$ ", "root@gpu-box:~# ", "(venv) alice@gpu-box:~/proj$ ", "[alice@gpu-box proj]$ ",
+                                    "PS C:\\Users\\alice> ", "C:\\Users\\alice>", "(base) C:\\Users\\alice>",
+                                    "➜  ~ ", "~ » ", "~$ ", "alice@gpu-box ~ % "])
+def test_every_prompt_form_names_the_command_of_the_output_under_it(prompt):
+    error = (SMI / "err-driver-not-loaded.txt").read_text(encoding="utf-8").strip()  # real nvidia-smi output
+    snapshot_plan, _ = plan(from_text(f"```\n{prompt}nvidia-smi\n{error}\n```\n"))
+    rec = next(r for r in snapshot_plan.recognised if r.target)
+    assert (rec.kind, rec.command, rec.first) == ("nvidia-smi", "nvidia-smi", 3)
