@@ -63,7 +63,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
 ):
-    """tfdoctor: check, bench, fix-nouveau, snapshot, explain."""
+    """tfdoctor: check, bench, fix-nouveau, snapshot, triage, explain."""
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -365,6 +365,55 @@ def snapshot(
         counts = report.counts()
         print(f"Wrote snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
               f"Replay it with: tfdoctor check --from {path}")
+    finally:
+        watchdog.cancel()
+
+
+@app.command()
+def triage(
+    file: str = typer.Argument("-", metavar="[FILE|-]", help="The paste: a text file, or - (the default) for "
+                                                             "standard input."),
+    json_out: bool = typer.Option(False, "--json", help="Print the JSON report (check's schema, plus `triage`)."),
+    reply: bool = typer.Option(False, "--reply", help="Print a short Markdown answer to post in the thread."),
+    save_snapshot: str | None = typer.Option(None, "--save-snapshot", metavar="DIR",
+                                             help="Keep the snapshot built from the paste in DIR (a new directory; "
+                                                  "replay it with check --from DIR)."),
+    output: str | None = typer.Option(None, "-o", "--output", metavar="FILE",
+                                      help="Write the report to FILE instead of stdout."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show every detail line."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+):
+    """Diagnose a pasted bug report (nvidia-smi, lspci, dmesg, a TensorFlow log... with prose between): what it
+    shows, the root cause, the fix. Nothing in the paste is run. Exit 0 ok, 1 fail, 2 unreadable input."""
+    if json_out and reply:
+        _die("choose one output: --json or --reply")
+    from tfdoctor.host import SnapshotError
+    from tfdoctor.triage import render as triage_render
+    from tfdoctor.triage import reply as triage_reply
+    from tfdoctor.triage import triage_paste
+    from tfdoctor.triage.paste import PasteError, read_paste
+
+    if file == "-" and sys.stdin.isatty():
+        print("tfdoctor: reading the paste from standard input (end it with Ctrl-D)", file=sys.stderr)
+    watchdog = _start_watchdog(60.0)
+    try:
+        try:
+            result = triage_paste(read_paste(file), save_snapshot)
+        except (PasteError, SnapshotError) as exc:
+            _die(str(exc))
+        text = (triage_render.json_text(result, strict) if json_out else
+                triage_reply.render(result) if reply else None)
+        if text is not None:
+            if output:
+                _write_atomic(output, text)
+            else:
+                sys.stdout.write(text)
+        elif output:
+            with open(output, "w", encoding="utf-8") as fh:
+                triage_render.console(result, verbose=verbose, file=fh, width=100)
+        else:
+            triage_render.console(result, verbose=verbose)
+        raise typer.Exit(result.report.exit_code(strict))
     finally:
         watchdog.cancel()
 

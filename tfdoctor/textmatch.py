@@ -98,6 +98,64 @@ class Pattern:
         return f"textmatch.compile({self.pattern!r})"
 
 
+class PatternSet:
+    """Which of many patterns occur anywhere in a text, found in one linear pass (RE2::Set).
+
+    A prefilter: run over lines joined with "\n", it names every pattern that matches some line (each pattern is
+    taken in multi-line mode, so `^` and `$` hold at every line), so that patterns absent from the whole text need
+    not be tried line by line. `present` returns None when RE2 cannot tell (its DFA ran out of memory on a hostile
+    text): then every pattern must be tried, which is slower but still linear.
+    """
+
+    __slots__ = ("patterns", "_set")
+
+    def __init__(self, patterns) -> None:
+        self.patterns = tuple(patterns)
+        self._set = None
+        try:
+            s = _re2.Set.SearchSet(_options(0))
+            s.Add("")  # index 0 matches every text: an empty answer then means RE2 failed, not "none matched"
+            for p in self.patterns:
+                inline = "".join(f for f, bit in (("i", IGNORECASE), ("s", DOTALL)) if p.flags & bit)
+                s.Add(f"(?m{inline})" + p.pattern)
+            s.Compile()
+            self._set = s
+        except _re2.error:  # too large for one Set: callers try every pattern
+            self._set = None
+
+    def present(self, text) -> frozenset[int] | None:
+        """The indexes (into `patterns`) of those that match somewhere in `text`, or None when unknown."""
+        if self._set is None:
+            return None
+        found = self._set.Match(text)
+        if not found:
+            return None
+        return frozenset(i - 1 for i in found if i > 0)
+
+    def each_line(self, lines: list[str]):
+        """For each line, the patterns to try on it, in order: (line, tuple of indexes). One pass over the whole
+        text first; then one RE2::Set call per line that holds any pattern at all, which names exactly the patterns
+        that match it (or, when RE2 cannot tell, every pattern the whole text holds)."""
+        everywhere = self.present("\n".join(lines).encode("utf-8", "replace"))
+        all_idx = tuple(range(len(self.patterns)))
+        if everywhere is None:
+            for line in lines:
+                yield line, all_idx
+            return
+        if not everywhere:
+            for line in lines:
+                yield line, ()
+            return
+        candidates = tuple(sorted(everywhere))
+        if len(candidates) == 1:
+            for line in lines:
+                yield line, candidates
+            return
+        for line in lines:
+            found = self.present(line.encode("utf-8", "replace"))
+            yield line, (candidates if found is None else tuple(sorted(found)))
+
+
 @functools.lru_cache(maxsize=512)
 def compile(pattern: str, flags: int = 0) -> Pattern:  # noqa: A001 - mirrors re.compile
     """Compile `pattern` for matching untrusted text in linear time (RE2). Raises ValueError for patterns RE2

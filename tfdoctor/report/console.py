@@ -80,8 +80,9 @@ class _Fixes:
             self.printed.setdefault(c, f.id)
 
 
-def render(report: Report, verbose: bool = False, file=None, width: int | None = None) -> None:
-    """Print the report to `file` (default stdout)."""
+def render(report: Report, verbose: bool = False, file=None, width: int | None = None, preamble=None) -> None:
+    """Print the report to `file` (default stdout). `preamble(console)`, when given, prints after the heading
+    (`tfdoctor triage` lists what it recognised in the paste there)."""
     from rich.console import Console
     from rich.markup import escape as rich_escape
 
@@ -100,7 +101,8 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
 
     dot = "·" if utf8 else "-"
     src = report.meta.get("source", {})
-    where = f"replay of snapshot {src.get('snapshot')}" if src.get("snapshot") else "this machine"
+    where = (f"the paste {src.get('paste')}" if src.get("paste") else
+             f"replay of snapshot {src.get('snapshot')}" if src.get("snapshot") else "this machine")
     console.print(f"[bold]tfdoctor {__version__}[/bold] {dot} checking {escape(where)}")
     selection = report.meta.get("selection")
     if selection:
@@ -110,8 +112,11 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
                       f"{escape(chosen)}; the checks they depend on ran too, so the verdict is the full check's)"
                       "[/dim]")
     if not verbose:
-        console.print("[dim](to see every detail, run tfdoctor check -v)[/dim]")
+        command = "triage" if src.get("paste") else "check"
+        console.print(f"[dim](to see every detail, run tfdoctor {command} -v)[/dim]")
     console.print()
+    if preamble is not None:
+        preamble(console)
 
     fixes = _Fixes(report)
     shown = [f for f in report.findings if f.status != Status.SKIP or verbose]
@@ -150,7 +155,8 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
 
     missing = report.meta.get("tools_not_found") or []
     if missing:
-        where = "Not in the snapshot" if src.get("snapshot") else "Not installed here"
+        where = ("Not in the paste" if src.get("paste") else
+                 "Not in the snapshot" if src.get("snapshot") else "Not installed here")
         console.print(f"[dim]{where} (the facts they give were skipped): {escape(', '.join(missing))}[/dim]")
     for item in report.meta.get("needs_root") or []:
         console.print(f"[dim]Not readable without root: {escape(item)}[/dim]")

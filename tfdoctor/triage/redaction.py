@@ -1,0 +1,108 @@
+"""Redaction of a paste, as for snapshots (tfdoctor/redact.py), plus what a paste reveals about its machine.
+
+A paste names its machine and user in places a live run never sees: shell prompts of every form (`user@host:~$`,
+`(venv) user@host:~$`, `[user@host dir]$`, zsh's right prompt `user@host`), the host field of journal lines,
+TensorFlow's `running on this host (NAME)`, Windows profile paths. Those names are learned from the paste, then
+redacted wherever they appear. Names that identify nobody (root, ubuntu, localhost, a distribution's default host
+name) are left alone: redacting "ubuntu" would turn `ID=ubuntu` into nonsense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tfdoctor import textmatch
+from tfdoctor.redact import Redactor
+from tfdoctor.triage.scan import Scan
+
+GENERIC_NAMES = frozenset((
+    "root", "localhost", "localhost.localdomain", "ubuntu", "debian", "fedora", "centos", "rocky", "almalinux",
+    "admin", "administrator", "user", "users", "guest", "pi", "raspberrypi", "nixos", "pop-os", "archlinux", "arch",
+    "kali", "manjaro", "mint", "ec2-user", "jovyan", "vagrant", "docker", "nvidia", "gpu", "test", "home", "linux",
+    "server", "workstation", "desktop", "laptop", "pc", "machine", "host", "node", "dev", "git", "python",
+    "tensorflow", "cuda", "opc", "cloud-user", "azureuser", "opensuse", "suse", "gentoo", "void", "endeavouros",
+    "garuda", "cachyos", "deepin", "talos", "truenas", "colab", "kaggle", "sagemaker-user", "ubuntu-server",
+    "hostname", "user-name", "username", "your-username", "<user>", "<hostname>", "system", "example", "myhost",
+))
+
+_PROMPT_NAMES = textmatch.compile(
+    r"(?:^|[ \t(\[`])(?P<user>[A-Za-z_][\w.-]{0,31})@(?P<host>[A-Za-z0-9][\w-]{0,62})(?:[:$#%]|[ \t]+~|[ \t]*$)",
+    textmatch.MULTILINE)
+_JOURNAL_HOST = textmatch.compile(
+    r"^[ \t>]*(?:[A-Za-z]{3}[ \t]+\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:?\d\d|Z)?) "
+    r"(?P<host>[A-Za-z0-9][\w.-]{0,62}) [\w.@/-]+(?:\[\d+\])?: ", textmatch.MULTILINE)
+_TF_HOST = textmatch.compile(r"running on this host \((?P<host>[^)\n]{1,253})\)")
+_WINDOWS_USER = textmatch.compile(r"[A-Za-z]:\\+Users\\+(?P<user>[^\\/\s\"':*?<>|]{1,64})")
+_HOME_USER = textmatch.compile(r"/(?:home|Users)/(?P<user>[^/\s:'\"]{1,64})")
+CONTAINER_ID = textmatch.compile(r"^[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What the paste says about its machine's identity."""
+
+    hosts: tuple[str, ...]
+    users: tuple[str, ...]
+    container_hosts: tuple[str, ...]  # host names that are Docker container ids (12 hex digits)
+
+
+def learn(text: str) -> Learned:
+    """The host and user names the paste reveals (before any redaction)."""
+    hosts: dict[str, None] = {}
+    users: dict[str, None] = {}
+    for m in _PROMPT_NAMES.finditer(text):
+        users.setdefault(m.group("user"))
+        hosts.setdefault(m.group("host"))
+    for m in _JOURNAL_HOST.finditer(text):
+        hosts.setdefault(m.group("host"))
+    for m in _TF_HOST.finditer(text):
+        hosts.setdefault(m.group("host").strip())
+    for rx in (_WINDOWS_USER, _HOME_USER):
+        for m in rx.finditer(text):
+            users.setdefault(m.group("user"))
+    containers = tuple(h for h in hosts if CONTAINER_ID.match(h) is not None)
+
+    def keep(name: str) -> bool:
+        return len(name) >= 2 and name.lower() not in GENERIC_NAMES and not name.isdigit()
+
+    return Learned(tuple(h for h in hosts if keep(h)), tuple(u for u in users if keep(u) and u not in hosts),
+                   containers)
+
+
+# A line can hold something tfdoctor.redact.Redactor replaces only if it holds one of these: the rules' literal
+# parts (GPU-/MIG- UUIDs, "serial", home directories, TensorFlow's "running on this host (", a prompt's "@", "inet6"),
+# a MAC address, or four dot-separated numbers (every IPv4 rule needs one). Only such lines go through the
+# Redactor's Python patterns: most lines of a log hold none, and a megabyte of paste would otherwise cost a
+# quarter of a second. tests/test_triage.py checks that no other line of any corpus paste is changed by the
+# Redactor, so a rule added there without its trigger here fails a test.
+_MAY_HOLD = (r"GPU-|MIG-|[Ss][Ee][Rr][Ii][Aa][Ll]|[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|"
+             r"inet6|running on this host \(|/home/|/Users/|/root/|@")
+
+
+class PasteRedactor:
+    """Redacts a paste: the snapshot rules (GPU UUIDs and serials, MAC and private IP addresses, home directories,
+    `user@host:` prompts, TensorFlow's host name) and the names learned from the paste itself."""
+
+    def __init__(self, learned: Learned) -> None:
+        self.base = Redactor(hostnames=learned.hosts)
+        self.users = learned.users
+        self._user_rx = (textmatch.compile(r"(?P<pre>^|[^\w-])(?:" + "|".join(textmatch.escape(u) for u in self.users)
+                                           + r")(?P<post>[^\w-]|$)", textmatch.MULTILINE)
+                         if self.users else None)
+        names = "|".join(textmatch.escape(h) for h in learned.hosts)
+        self._may_hold = textmatch.compile(_MAY_HOLD + (f"|{names}" if names else ""), textmatch.MULTILINE)
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        lines = text.split("\n")
+        scan = Scan(lines)
+        flagged = sorted({i for i, _m in scan.finditer(self._may_hold)})
+        for i in flagged:
+            lines[i] = self.base(lines[i])
+        text = "\n".join(lines) if flagged else text
+        if self._user_rx is not None:
+            # twice: adjacent names share the character between them
+            for _ in range(2):
+                text = self._user_rx.sub(lambda m: f"{m.group('pre')}<user>{m.group('post')}", text)
+        return text
