@@ -285,17 +285,21 @@ def observe(source: Source) -> list[Observation]:
     for no, line in lines:
         for e in matcher.matching(line):
             record(e, no, line, 0)
-    if len(lines) <= WINDOW_MAX_LINES:
-        for i in range(len(lines) - 1):
-            for width in (2, 3):
-                part = lines[i:i + width]
-                if len(part) < width:
-                    break
-                text = " ".join(t.strip() for _, t in part)[:textmatch.MAX_LINE]
-                nos = [no for no, _ in part]
-                for e in matcher.matching(text):
-                    if not any((e.id, no) in seen for no in nos):
-                        record(e, nos[0], text, width)
+    # Wrapped messages: only the entries that occur in the text joined but on no line alone can span lines, so one
+    # pass over the joined text names them (usually none) and only they are tried on the windows.
+    found = {e_id for e_id, _ in seen}
+    wrapped = [e for e in matcher.matching(" ".join(t.strip() for _, t in lines)) if e.id not in found] \
+        if 1 < len(lines) <= WINDOW_MAX_LINES else []
+    for i in range(len(lines) - 1) if wrapped else ():
+        for width in (2, 3):
+            part = lines[i:i + width]
+            if len(part) < width:
+                break
+            text = " ".join(t.strip() for _, t in part)[:textmatch.MAX_LINE]
+            nos = [no for no, _ in part]
+            for e in wrapped:
+                if not any((e.id, no) in seen for no in nos):
+                    record(e, nos[0], text, width)
     out.sort(key=lambda t: (t[0], t[1]))
     return [o for _, _, o in out]
 
