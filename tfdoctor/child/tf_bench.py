@@ -169,7 +169,12 @@ class Watch:
         self.doc["devices"] = sorted(results, key=_display_order)
         self.doc["total_s"] = round(self.clock() - self.doc.pop("_started", self.clock()), 3)
         self.doc["ok"] = True
-        data = (json.dumps(self.doc, default=str) + "\n").encode("utf-8")
+        try:
+            data = (json.dumps(self.doc, default=str) + "\n").encode("utf-8")
+        except Exception:  # the main thread changed a record while the watchdog wrote it: keep what is plain
+            keep = ("device", "kind", "name", "error", "not_run", "over_budget")
+            self.doc["devices"] = [{k: r[k] for k in keep if k in r} for r in self.doc["devices"]]
+            data = (json.dumps(self.doc, default=str) + "\n").encode("utf-8")
         view = memoryview(data)
         while view:
             try:
