@@ -16,7 +16,7 @@ from tests.conftest import SNAPSHOTS
 from tfdoctor.bench.command import NvmlSampler, child_args, match_nvml_gpu, no_gpu_line, parse_progress
 from tfdoctor.bench.model import convnet_records
 from tfdoctor.bench.outcome import child_failure
-from tfdoctor.bench.report import bar, render
+from tfdoctor.bench.report import bar, render, table_lines
 from tfdoctor.bench.results import bench_run, gpu_warnings, speedups, to_json, verdict
 from tfdoctor.child.runner import ChildResult
 from tfdoctor.host import open_snapshot
@@ -24,7 +24,7 @@ from tfdoctor.probes import ProbeContext, ProbeOptions
 from tfdoctor.probes.nvml import GpuFacts, probe_nvml
 
 JSON_FIELDS = {"device", "name", "images_per_second", "step_ms_median", "step_ms_p10", "step_ms_p90", "cv",
-               "gflops", "matmul_gflops"}
+               "gflops", "matmul_gflops", "windows", "too_few_samples"}
 
 
 def _device(device, name, median_ms, cv=0.01, matmul=100.0, **extra):
@@ -108,6 +108,77 @@ def test_unstable_timing_is_a_warning():
     assert "varied by 12.0%" in warning
 
 
+def _one_window(ms=20859.28):
+    """A device that fit one timed window in its budget (ResNet50 on a CPU): what the old report showed as
+    "20859.28 (20859.3–20859.3) 0.0%"."""
+    return {"device": "/CPU:0", "name": "AMD EPYC", "layers": convnet_records(), "model": {"classes": 10},
+            "timing": {"step_ms_median": ms, "step_ms_p10": ms, "step_ms_p90": ms, "cv": 0.0, "window_ms": [ms],
+                       "kept_windows": 1, "stopped_by": "budget", "steps_per_window": 1},
+            "matmul": {"gflops": 66.3}}
+
+
+def test_one_window_is_flagged_too_few_samples_never_a_zero_cv():
+    doc = _doc(_one_window())
+    doc["settings"]["max_time_s"] = 20
+    run = bench_run(doc)
+    cpu = run.cpu
+    assert cpu.windows == 1 and cpu.too_few_samples
+    assert cpu.cv is None and cpu.step_ms_p10 is None and cpu.step_ms_p90 is None
+    assert cpu.step_ms_median == pytest.approx(20859.28)  # the one figure there is, flagged
+    [warning] = gpu_warnings(run)
+    assert warning.startswith("/CPU:0: too few samples: 1 timed window(s) (all that fit in its 20 s budget)")
+    assert "raise --max-time" in warning
+    fields = to_json(run, [warning], None)["devices"][0]
+    assert fields["cv"] is None and fields["too_few_samples"] is True and fields["windows"] == 1
+    out = io.StringIO()
+    render(run, [warning], None, file=out, width=120)
+    text = out.getvalue()
+    assert "0.0%" not in text and "20859.3–20859.3" not in text and "20,859.3-20,859.3" not in text
+    [row] = [ln for ln in text.splitlines() if ln.startswith("CPU ")]
+    assert "20,859.28" in row and "n=1" in row
+
+
+def test_windows_asked_with_a_flag_are_flagged_with_the_flag_to_raise():
+    raw = _device("/CPU:0", "EPYC", 40.0)
+    raw["timing"].update(window_ms=[40.0] * 3, kept_windows=3, stopped_by="windows")
+    run = bench_run(_doc(raw))
+    [warning] = gpu_warnings(run)
+    assert "(as --windows asked)" in warning and "ask for at least 5 with --windows" in warning
+
+
+def test_a_device_over_its_budget_has_no_figure_and_says_why():
+    raw = {"device": "/CPU:0", "kind": "cpu", "name": "AMD EPYC", "layers": convnet_records(),
+           "model": {"classes": 1000}, "timing": {"window_ms": [], "kept_windows": 0, "stopped_by": "over-budget",
+                                                  "step_ms_median": None},
+           "over_budget": {"budget_s": 20.0, "elapsed_s": 20.1, "phase": "first step (tracing the training step)",
+                           "warmup_steps": 0, "last_step_s": None}}
+    doc = _doc(raw)
+    doc["settings"]["model"] = "resnet50"
+    run = bench_run(doc)
+    [cpu] = run.devices
+    assert cpu.status == "over-budget" and cpu.images_per_second is None and cpu.step_ms_median is None
+    [warning] = gpu_warnings(run)
+    assert warning == ("/CPU:0 (AMD EPYC): ResNet50 could not finish one timed window inside its 20 s budget: first "
+                       "step (tracing the training step) was still running at 20.1 s. No figure is reported; raise "
+                       "--max-time or lower --batch-size.")
+    doc_json = to_json(run, [warning], None)
+    assert doc_json["devices"] == [] and doc_json["failed_devices"][0]["status"] == "over-budget"
+    assert verdict(run) == "Nothing was measured."
+    out = io.StringIO()
+    render(run, [warning], None, file=out, width=60)
+    assert "over budget" in out.getvalue()
+
+
+def test_a_device_not_reached_is_listed_as_not_run():
+    gpu = _device("/GPU:0", "NVIDIA A100-SXM4-40GB", 2.5)
+    cpu = {"device": "/CPU:0", "kind": "cpu", "name": "AMD EPYC",
+           "not_run": "not run: the benchmark stopped when /GPU:0 ran past its time budget"}
+    run = bench_run(_doc(cpu, gpu))
+    assert run.devices[0].status == "not-run"
+    assert "/CPU:0 (AMD EPYC) was not run: the benchmark stopped when /GPU:0 ran past its time budget." in (
+        gpu_warnings(run))
+
+
 def test_a_failed_device_is_reported_and_the_others_still_count():
     run = bench_run(_doc(_device("/CPU:0", "EPYC", 40.0),
                          {"device": "/GPU:0", "name": "Tesla T4", "error": "ResourceExhaustedError: OOM when..."}))
@@ -133,7 +204,9 @@ def test_console_report_has_table_verdict_and_layers_with_v():
     assert "GPU 0 (NVIDIA A100-SXM4-40GB) is 16.0x faster than the CPU." in text
     assert "conv2d_1" in text and "13×13×64" in text and "18,496" in text
     assert "warning: a warning" in text
-    assert "█" in text
+    # the bar of images/s is drawn on a terminal only (a pipe gets plain columns)
+    assert "█" not in text
+    assert any("█" in line for line in table_lines(run, width=120, bars=True))
 
 
 def test_bar_is_proportional():

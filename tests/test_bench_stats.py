@@ -1,4 +1,4 @@
-"""Timing windows and statistics: warm-up excluded, stop on a stable spread, stop on the budget."""
+"""Timing windows and statistics: warm-up excluded, stop on a stable spread, a hard budget per device."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from tfdoctor.bench.stats import (
     run_windows,
     should_stop,
     steps_for_window,
+    steps_that_fit,
     summarize,
+    window_fits,
 )
 
 
@@ -88,8 +90,62 @@ def test_a_noisy_device_stops_at_the_budget_with_its_spread():
     policy = WindowPolicy(warmup_steps=1, warmup_s=0, window_s=0.1, steps_per_window=10, max_time_s=5.0)
     timing = run_windows(dev.run_steps, policy, clock=dev.clock)
     assert timing.stopped_by == "budget"
-    assert dev.now < 5.0 + 0.5  # bounded: at most one window past the budget
+    assert dev.now <= 5.0  # hard: no window was started that would end past the budget
     assert coefficient_of_variation(timing.kept(policy.keep_windows)) > 0.05
+
+
+def test_the_budget_counts_from_the_device_start_model_build_included():
+    # the model took 3 s to build before run_windows was called: only 2 s of a 5 s budget are left
+    dev = FakeDevice(lambda i: 0.1)
+    dev.now = 3.0
+    policy = WindowPolicy(warmup_steps=1, warmup_s=0, window_s=0.2, min_windows=5, min_time_s=10, max_time_s=5.0)
+    timing = run_windows(dev.run_steps, policy, clock=dev.clock, started=0.0)
+    assert dev.now <= 5.0
+    assert timing.stopped_by == "budget"
+    assert len(timing.window_s) >= 5  # windows were shortened so that five fit in what was left
+
+
+def test_windows_are_sized_so_that_the_minimum_number_fits():
+    # 0.3 s steps, 0.5 s windows asked, but a 3 s budget: windows of one step, at least five of them
+    dev = FakeDevice(lambda i: 0.3)
+    policy = WindowPolicy(warmup_steps=1, warmup_s=0, window_s=0.5, min_windows=5, min_time_s=10, max_time_s=3.0)
+    timing = run_windows(dev.run_steps, policy, clock=dev.clock)
+    assert timing.steps_per_window == 1
+    assert len(timing.window_s) >= 5
+    assert dev.now <= 3.0
+
+
+def test_warmup_is_cut_short_to_leave_room_for_the_windows():
+    # asked: 3 warm-up steps and 10 s of warm-up; with 1 s steps an 8 s budget has room for 2 of them and 5 windows
+    dev = FakeDevice(lambda i: 1.0)
+    policy = WindowPolicy(warmup_steps=3, warmup_s=10, min_windows=5, min_time_s=0, max_time_s=8.0)
+    timing = run_windows(dev.run_steps, policy, clock=dev.clock)
+    assert timing.warmup_steps == 2
+    assert len(timing.window_s) >= 5
+    assert dev.now <= 8.0
+
+
+def test_a_step_longer_than_the_budget_gives_no_window_not_a_made_up_one():
+    dev = FakeDevice(lambda i: 10.0)
+    timing = run_windows(dev.run_steps, WindowPolicy(warmup_steps=1, warmup_s=0, max_time_s=5.0), clock=dev.clock)
+    assert timing.window_s == []
+    assert timing.stopped_by == "budget"
+    assert timing.warmup_steps == 1  # the first (tracing) step is never timed
+    assert math.isnan(summarize(timing.window_s).median_ms)
+
+
+def test_an_exact_window_count_still_keeps_the_budget():
+    dev = FakeDevice(lambda i: 1.0)
+    policy = WindowPolicy(warmup_steps=1, warmup_s=0, steps_per_window=1, windows=10, max_time_s=4.0)
+    timing = run_windows(dev.run_steps, policy, clock=dev.clock)
+    assert timing.stopped_by == "budget" and len(timing.window_s) < 10
+    assert dev.now <= 4.0
+
+
+def test_window_fits_with_a_margin():
+    assert window_fits(10, 0.1, 1.2)
+    assert not window_fits(10, 0.1, 1.05)  # 1.0 s plus 10 % margin is 1.1 s
+    assert steps_that_fit(0.01, 1.0, 5, WindowPolicy(window_s=0.5)) == 18  # 1 s / (5 windows * 11 ms)
 
 
 def test_statistics_use_the_last_kept_windows_only():
@@ -103,13 +159,6 @@ def test_exact_window_count_for_a_short_run():
                          clock=dev.clock)
     assert timing.stopped_by == "windows"
     assert len(timing.window_s) == 3 and timing.steps_timed == 6
-
-
-def test_a_step_longer_than_the_budget_still_gives_two_windows():
-    dev = FakeDevice(lambda i: 10.0)
-    timing = run_windows(dev.run_steps, WindowPolicy(warmup_steps=1, warmup_s=0, max_time_s=5.0), clock=dev.clock)
-    assert len(timing.window_s) == 1 or timing.stopped_by == "budget"
-    assert len(timing.window_s) <= 2
 
 
 def test_should_stop_waits_for_min_windows():

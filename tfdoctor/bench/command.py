@@ -11,9 +11,12 @@ import enum
 import json
 import sys
 import threading
+import time
 
 import typer
 
+# 0: something was measured; 1: nothing could be measured, or a device asked for by name is absent (--device gpu
+# without a usable GPU), like a CLI whose target is missing; 2: a usage error (typer's own code)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 PROGRESS_PREFIX = "@tfdoctor-bench "  # the child's progress lines on stderr (tf_bench.PROGRESS_PREFIX)
 # TensorFlow's INFO and WARNING lines are not the benchmark's business; errors still reach the kept stderr
@@ -139,49 +142,103 @@ def collect_nvml_live():
     return probe_nvml(LiveHost(), ProbeContext(ProbeOptions(no_tf=True)))
 
 
+class ProgressState:
+    """What the progress line says, from the child's events and the parent's own clock.
+
+    The child reports phases (TensorFlow imported, a device started with its budget, building the model, the first
+    step, warm-up steps, windows, matmul) and a heartbeat; between two events the elapsed time and the bar still move,
+    because `line(now)` computes them from `now`, the parent's monotonic clock at display time."""
+
+    def __init__(self, started: float):
+        self.started = started
+        self.device: str | None = None
+        self.device_started = started
+        self.budget_s: float | None = None
+        self.index, self.count = 0, 1
+        self.phase = "importing TensorFlow"
+        self.cv: float | None = None
+
+    def on_event(self, ev: dict, now: float) -> None:
+        kind = ev.get("event")
+        if kind == "imported":
+            self.phase = "looking for devices"
+        elif kind == "device-start":
+            self.device = str(ev.get("device") or "")
+            self.device_started = now
+            self.budget_s = _num(ev.get("budget_s"))
+            self.count = max(int(_num(ev.get("count")) or 1), 1)
+            self.index = int(_num(ev.get("index")) or 0)
+            self.phase, self.cv = "building the model", None
+        elif kind in ("phase", "tick") and ev.get("phase"):
+            if ev.get("device") in (None, self.device):
+                self.phase = str(ev["phase"])[:80]
+        elif kind == "window":
+            n = int(_num(ev.get("windows")) or 0)
+            self.phase = f"timing window {n + 1}" if n else "timing"
+            cv = ev.get("cv")
+            self.cv = float(cv) if isinstance(cv, (int, float)) and not isinstance(cv, bool) else None
+        elif kind == "matmul":
+            self.phase = "matmul rate"
+        elif kind == "over-budget":
+            self.phase = "over its time budget: stopping"
+        elif kind == "device-done":
+            self.index = min(self.index + 1, self.count)
+
+    def line(self, now: float) -> tuple[str, float]:
+        """(the description, the fraction of the whole run done) at `now`."""
+        if self.device is None:
+            return f"{self.phase} {now - self.started:.1f} s", 0.0
+        elapsed = max(0.0, now - self.device_started)
+        label = self.device.strip("/").replace(":", " ")
+        cv = f", CV {self.cv:.1%}" if self.cv is not None else ""
+        if self.budget_s:
+            frac = min(1.0, elapsed / self.budget_s)
+            text = f"{label}: {self.phase}{cv} {elapsed:.0f}/{self.budget_s:.0f} s"
+        else:
+            frac, text = 0.0, f"{label}: {self.phase}{cv} {elapsed:.0f} s"
+        return text, min(1.0, (self.index + frac) / self.count)
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 class _Progress:
-    """A rich progress bar on stderr (only on a terminal), driven by the child's progress events."""
+    """A progress line on stderr (only on a terminal). rich redraws it ten times a second from `ProgressState` and
+    the monotonic clock, so it keeps moving inside a 20-second first step."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self._progress = None
-        self._task = None
+        self.state = ProgressState(time.monotonic())
+        self._live = None
 
     def __enter__(self):
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.live import Live
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                      console=Console(stderr=True), transient=True)
-            self._progress.__enter__()
-            self._task = self._progress.add_task("starting TensorFlow", total=100)
+            state = self.state
+
+            class _Line:
+                def __rich__(self):
+                    from rich.progress_bar import ProgressBar
+                    from rich.table import Table
+
+                    text, frac = state.line(time.monotonic())
+                    grid = Table.grid(padding=(0, 1))
+                    grid.add_row(ProgressBar(total=1.0, completed=frac, width=20), text)
+                    return grid
+
+            self._live = Live(_Line(), console=Console(stderr=True), transient=True, refresh_per_second=10)
+            self._live.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+        if self._live is not None:
+            self._live.__exit__(*exc)
 
     def on_event(self, ev: dict) -> None:
-        if self._progress is None:
-            return
-        kind = ev.get("event")
-        if kind == "imported":
-            self._progress.update(self._task, description="building the model")
-        elif kind == "device-start":
-            self._count = max(int(ev.get("count") or 1), 1)
-            self._index = int(ev.get("index") or 0)
-            self._progress.update(self._task, description=f"{ev.get('device')}: warm-up",
-                                  completed=100 * self._index / self._count)
-        elif kind == "window":
-            count, index = getattr(self, "_count", 1), getattr(self, "_index", 0)
-            frac = min(1.0, float(ev.get("elapsed_s") or 0) / max(float(ev.get("budget_s") or 1), 1e-9))
-            cv = ev.get("cv")
-            cv_txt = f", CV {cv:.1%}" if isinstance(cv, (int, float)) else ""
-            self._progress.update(self._task, description=f"{ev.get('device')}: window {ev.get('windows')}{cv_txt}",
-                                  completed=100 * (index + frac) / count)
-        elif kind == "matmul":
-            self._progress.update(self._task, description=f"{ev.get('device')}: matmul rate")
+        self.state.on_event(ev, time.monotonic())
 
 
 def no_gpu_line(run, device: str) -> str | None:
@@ -210,7 +267,7 @@ def bench(
     verbose: bool = typer.Option(False, "-v", "--verbose",
                                  help="Also print the model layer by layer (shape, parameters, FLOPs) and timing."),
     max_time: float = typer.Option(15.0, "--max-time", metavar="SECONDS", min=0.1,
-                                   help="Time budget per device for warm-up and timed windows."),
+                                   help="Hard time budget per device: model build, warm-up, timed windows and matmul."),
     min_time: float = typer.Option(3.0, "--min-time", metavar="SECONDS", min=0.0,
                                    help="Least timed time per device before the spread may end the run."),
     steps: int | None = typer.Option(None, "--steps", min=1,
@@ -221,7 +278,8 @@ def bench(
     timeout: float = typer.Option(300.0, "--timeout", metavar="SECONDS", min=1.0,
                                   help="Kill the benchmark after this long (a hung GPU call)."),
 ):
-    """Time a training step on the CPU and on every GPU: images/s, ms/step, GFLOP/s, speed-up. Exit 0 ok, 1 fail."""
+    """Time a training step on the CPU and on every GPU: images/s, ms/step, GFLOP/s, speed-up, matmul against the GPU's
+    published peak. Exit 0 when something was measured; 1 when nothing was, or --device gpu finds no GPU."""
     if require_gpu and device == DeviceChoice.cpu:
         _die("--require-gpu needs --device gpu or all")
     from tfdoctor.bench.model import DEFAULT_BATCH
@@ -250,18 +308,29 @@ def bench(
         print(f"tfdoctor bench: {why}", file=sys.stderr)
         raise typer.Exit(EXIT_FAIL)
     run = bench_run(res.data, peak_rss_mb=res.peak_rss_mb)
-    warnings = gpu_warnings(run, sampler.wait())
+    from tfdoctor.bench.peak import peak_comparisons
+
+    nvml_gpus = sampler.wait()
+    peaks = peak_comparisons(run, nvml_gpus)
+    warnings = gpu_warnings(run, nvml_gpus, peaks)
     line = no_gpu_line(run, device.value)
+    absent = device == DeviceChoice.gpu and not run.gpus  # asked for a GPU by name, and there is none
     if json_out:
-        doc = to_json(run, warnings, line)
+        doc = to_json(run, warnings, line, peaks)
         doc["settings"]["python"] = interpreter
         doc["child"] = {"seconds": round(res.duration_s, 2), "tensorflow_import_s": run.import_s,
+                        "gpu_discovery_s": _num(res.data.get("gpu_discovery_s")),
                         "peak_rss_mb": round(res.peak_rss_mb, 1) if res.peak_rss_mb else None}
         print(json.dumps(doc, indent=2))
-    else:
+    if absent:
+        # one line, no empty table: the device that was asked for is not there
+        reason = run.gpu_absent_reason or "TensorFlow found no GPU"
+        print(f"tfdoctor bench: no GPU to benchmark: {reason}. Run `tfdoctor check` to see why.", file=sys.stderr)
+        raise typer.Exit(EXIT_FAIL)
+    if not json_out:
         from tfdoctor.bench.report import render
 
-        render(run, warnings, line, verbose=verbose)
+        render(run, warnings, line, verbose=verbose, peaks=peaks)
     measured = [d for d in run.devices if d.error is None and d.images_per_second]
     if not measured and run.devices:
         raise typer.Exit(EXIT_FAIL)

@@ -7,6 +7,11 @@ not installed. The parent imports it as `tfdoctor.bench.stats` for tests and for
 A *window* is a run of `steps` training steps that ends by reading the loss back to the host (which waits for the
 device to finish every queued step), timed with a monotonic clock. Its figure is seconds per step. Windows repeat
 until enough time was measured and the last few agree (a small coefficient of variation), or the time budget is spent.
+
+The budget is a hard limit counted from the device's start (model build and warm-up included): no warm-up step or
+window is started when the last one says it would end past the deadline, and the window length is chosen so that the
+minimum number of windows fits. What cannot be predicted (a first step that alone outlasts the budget) is the bench
+child's watchdog's business (tfdoctor/child/tf_bench.py).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ class WindowPolicy:
     - `min_windows`, `min_time_s`: at least this many windows and this much timed time.
     - `keep_windows`: statistics use the last this-many windows (the earlier ones count as extra warm-up).
     - `target_cv`: stop as soon as the kept windows' coefficient of variation is at most this.
-    - `max_time_s`: budget for warm-up plus windows; reached, timing stops whatever the spread.
+    - `max_time_s`: hard budget for warm-up plus windows (from `run_windows`'s `started`): a window that would end past
+      it is not started, whatever the spread or `windows`.
     - `windows`: exact number of windows (ignores the CV rule), e.g. for a short test run.
+    - `margin`: a window is started only when its predicted length times (1 + margin) fits in what is left.
     """
 
     warmup_steps: int = 3
@@ -43,6 +50,12 @@ class WindowPolicy:
     target_cv: float = 0.03
     max_time_s: float = 15.0
     windows: int | None = None
+    margin: float = 0.1
+
+    @property
+    def windows_wanted(self) -> int:
+        """Windows the budget must leave room for: the exact count when one is asked, else the minimum."""
+        return max(1, self.windows if self.windows is not None else self.min_windows)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class Timing:
     timed_s: float = 0.0
     steps_timed: int = 0
     stopped_by: str = ""  # "stable" | "windows" | "budget"
+    last_step_s: float = math.nan  # the latest warm-up step, or the latest window's seconds per step
 
     def kept(self, keep: int) -> list[float]:
         """The windows the statistics are computed from: the last `keep`."""
@@ -126,16 +140,17 @@ def steps_for_window(step_s: float, policy: WindowPolicy) -> int:
 def should_stop(timing: Timing, policy: WindowPolicy, elapsed_s: float) -> str | None:
     """Why timing stops now ("windows", "budget", "stable"), or None to time another window.
 
-    `elapsed_s` counts warm-up and windows; the budget ends the run even when the spread never settled, but never
-    before two windows were timed (one window has no spread), unless even the warm-up used the whole budget.
+    `elapsed_s` counts from the device's start (build and warm-up included). The budget ends the run even when the
+    spread never settled or fewer windows than asked were timed (the report then says too few samples); whether the
+    next window fits in what is left is `window_fits`'s question.
     """
     n = len(timing.window_s)
+    if policy.windows is not None and n >= policy.windows:
+        return "windows"
+    if elapsed_s >= policy.max_time_s:
+        return "budget"
     if policy.windows is not None:
-        return "windows" if n >= policy.windows else None
-    if elapsed_s >= policy.max_time_s and n >= 2:
-        return "budget"
-    if elapsed_s >= 2 * policy.max_time_s and n >= 1:
-        return "budget"
+        return None
     if n < policy.min_windows or timing.timed_s < policy.min_time_s:
         return None
     cv = coefficient_of_variation(timing.kept(policy.keep_windows))
@@ -144,40 +159,77 @@ def should_stop(timing: Timing, policy: WindowPolicy, elapsed_s: float) -> str |
     return None
 
 
+def window_fits(steps: int, step_s: float, left_s: float, margin: float = 0.1) -> bool:
+    """Whether `steps` steps of `step_s` seconds, plus the margin, end within the `left_s` seconds left."""
+    if math.isnan(step_s) or step_s < 0:
+        return left_s > 0
+    return steps * step_s * (1.0 + margin) <= left_s
+
+
+def steps_that_fit(step_s: float, left_s: float, windows: int, policy: WindowPolicy) -> int:
+    """Steps per window: about `policy.window_s` long, but short enough that `windows` windows fit in `left_s`
+    (never fewer than 1). A fixed `steps_per_window` is kept as asked."""
+    steps = steps_for_window(step_s, policy)
+    if policy.steps_per_window or not step_s or step_s <= 0 or math.isnan(step_s):
+        return steps
+    fit = int(left_s / (windows * step_s * (1.0 + policy.margin)))
+    return max(1, min(steps, fit))
+
+
 def run_windows(
     run_steps: Callable[[int], None],
     policy: WindowPolicy,
     clock: Callable[[], float] = time.perf_counter,
     on_window: Callable[[Timing, float], None] | None = None,
+    *,
+    started: float | None = None,
+    timing: Timing | None = None,
+    on_warmup: Callable[[Timing, float], None] | None = None,
 ) -> Timing:
-    """Warm up, then time windows of steps until `should_stop` says so.
+    """Warm up, then time windows of steps until `should_stop` says so or the next window would not fit the budget.
 
     `run_steps(n)` must run n training steps AND wait for the device (read the loss back): the window's time is
-    taken around that call, so whatever is still queued on a GPU when it returns would be missed. `on_window` gets
-    the timing so far and the elapsed seconds after the warm-up and after each window (progress display).
+    taken around that call, so whatever is still queued on a GPU when it returns would be missed. `started`: the
+    `clock()` value the budget counts from (default: now); the device's start, so that building the model counts.
+    `timing`: the object to fill (a watchdog may read it while this runs). `on_warmup` gets the timing and the
+    elapsed seconds after each warm-up step, `on_window` after the warm-up and after each window (progress display).
+
+    Warm-up always runs one step (it traces the function, and the timed windows must never include that); it ends
+    early when another warm-up step would leave too little of the budget for the windows. No window is started that
+    the latest step time says would end past the budget: a device too slow for even one window in its budget ends
+    with no window and `stopped_by` "budget", never with a made-up figure.
     """
-    timing = Timing()
-    start = clock()
-    last_step_s = math.nan
+    timing = timing if timing is not None else Timing()
+    start = clock() if started is None else started
+    deadline = start + policy.max_time_s
+    warm_start = clock()
+    wanted = policy.windows_wanted
     # warm-up: the first step traces the function (and compiles it with XLA, autotunes cuDNN); excluded from timing
     while True:
         t0 = clock()
         run_steps(1)
-        last_step_s = clock() - t0
+        timing.last_step_s = clock() - t0
         timing.warmup_steps += 1
-        timing.warmup_s = clock() - start
+        timing.warmup_s = clock() - warm_start
+        if on_warmup:
+            on_warmup(timing, clock() - start)
         if timing.warmup_steps >= policy.warmup_steps and timing.warmup_s >= policy.warmup_s:
             break
-        if timing.warmup_s >= policy.max_time_s:
+        # one more warm-up step must leave room for the windows (one step each at the least)
+        if not window_fits(wanted + 1, timing.last_step_s, deadline - clock(), policy.margin):
             break
-    timing.steps_per_window = steps_for_window(last_step_s, policy)
+    timing.steps_per_window = steps_that_fit(timing.last_step_s, deadline - clock(), wanted, policy)
     if on_window:
         on_window(timing, clock() - start)
     while True:
+        if not window_fits(timing.steps_per_window, timing.last_step_s, deadline - clock(), policy.margin):
+            timing.stopped_by = "budget"
+            return timing
         t0 = clock()
         run_steps(timing.steps_per_window)
         took = clock() - t0
         timing.window_s.append(took / timing.steps_per_window)
+        timing.last_step_s = took / timing.steps_per_window
         timing.timed_s += took
         timing.steps_timed += timing.steps_per_window
         elapsed = clock() - start
