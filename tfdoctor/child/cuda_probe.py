@@ -1,7 +1,7 @@
 """Driver-API child probe: what CUDA itself says, without TensorFlow. Run under the interpreter being diagnosed
 (`python -I -S cuda_probe.py`); print ONE JSON document on stdout.
 
-Standard library only (ctypes), and written for any Python 3 a user may point tfdoctor at. It loads libcuda.so.1
+Standard library only (ctypes), and written for any Python from 3.6 a user may point tfdoctor at. It loads libcuda.so.1
 and calls cuDriverGetVersion, cuInit, cuDeviceGetCount and, per device, its name, compute capability, PCI bus id,
 memory and a hash of its UUID (never the UUID itself); every status code is kept as a number and the name the driver
 gives it (cuGetErrorName). Then it loads the cuDNN and cuBLAS libraries the way TensorFlow's loader would find them
@@ -91,7 +91,7 @@ def _path_of(soname, maps):
     return path, real
 
 
-class Driver(object):
+class Driver:
     """libcuda through ctypes; every call returns (rc, value)."""
 
     def __init__(self, lib):
@@ -147,7 +147,7 @@ def device_info(drv, index):
     major, minor = c.c_int(), c.c_int()
     rc1 = drv.call("cuDeviceGetAttribute", c.byref(major), c.c_int(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR), dev)
     rc2 = drv.call("cuDeviceGetAttribute", c.byref(minor), c.c_int(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR), dev)
-    out["compute_capability"] = "%d.%d" % (major.value, minor.value) if rc1 == 0 and rc2 == 0 else None
+    out["compute_capability"] = f"{major.value}.{minor.value}" if rc1 == 0 and rc2 == 0 else None
     if rc1 != 0 or rc2 != 0:
         out["errors"]["cuDeviceGetAttribute"] = rc1 or rc2
     bus = c.create_string_buffer(64)
@@ -199,15 +199,15 @@ def _version_cudnn(v):
     if not v:
         return None
     if v >= 90000:
-        return "%d.%d.%d" % (v // 10000, (v % 10000) // 100, v % 100)
-    return "%d.%d.%d" % (v // 1000, (v % 1000) // 100, v % 100)
+        return f"{v // 10000}.{(v % 10000) // 100}.{v % 100}"
+    return f"{v // 1000}.{(v % 1000) // 100}.{v % 100}"
 
 
 def _version_cublaslt(v):
     """cublasLtGetVersion(): 120503 -> '12.5.3' (major*10000 + minor*100 + patch)."""
     if not v:
         return None
-    return "%d.%d.%d" % (v // 10000, (v % 10000) // 100, v % 100)
+    return f"{v // 10000}.{(v % 10000) // 100}.{v % 100}"
 
 
 def site_package_dirs():
@@ -269,7 +269,7 @@ def libraries(pip_dirs):
             raw = int(lib.cudnnGetVersion())
             entry.update(raw=raw, version=_version_cudnn(raw))
         except Exception as exc:
-            entry["error"] = "cudnnGetVersion: %s" % exc
+            entry["error"] = f"cudnnGetVersion: {exc}"
     out["cudnn"] = entry
     lib, soname, where, error = load_library(CUBLASLT_SONAMES, first, pip_dirs)
     entry = {"soname": soname, "from": where, "error": error if lib is None else None}
@@ -279,7 +279,7 @@ def libraries(pip_dirs):
             raw = int(lib.cublasLtGetVersion())
             entry.update(raw=raw, version=_version_cublaslt(raw))
         except Exception as exc:
-            entry["error"] = "cublasLtGetVersion: %s" % exc
+            entry["error"] = f"cublasLtGetVersion: {exc}"
     out["cublasLt"] = entry
     lib, soname, where, error = load_library(CUBLAS_SONAMES, first, pip_dirs)
     entry = {"soname": soname, "from": where, "error": error if lib is None else None}
@@ -293,7 +293,7 @@ def libraries(pip_dirs):
                 rc = -1
             parts.append(v.value if rc == 0 else None)
         if None not in parts:
-            entry["version"] = "%d.%d.%d" % tuple(parts)
+            entry["version"] = "{}.{}.{}".format(*parts)
     out["cublas"] = entry
     return out
 
@@ -316,7 +316,7 @@ def device_nodes():
             continue
         if stat.S_ISDIR(st.st_mode):
             continue
-        entry = {"mode": "%04o" % stat.S_IMODE(st.st_mode), "gid": st.st_gid,
+        entry = {"mode": f"{stat.S_IMODE(st.st_mode):04o}", "gid": st.st_gid,
                  "rw": os.access(path, os.R_OK | os.W_OK)}
         try:
             import grp
@@ -345,7 +345,7 @@ def collect(pip_dirs=None, report=None):
         try:
             box["libraries"] = libraries(pip_dirs if pip_dirs is not None else pip_library_dirs())
         except Exception as exc:  # the report so far still goes out
-            box["libraries"] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+            box["libraries"] = {"error": f"{type(exc).__name__}: {exc}"}
 
     worker = None
     drv = driver_api(report)
@@ -373,7 +373,7 @@ def main():
     try:
         collect(report=report)
     except BaseException as exc:  # the report so far still goes out
-        report["probe_error"] = "%s: %s" % (type(exc).__name__, exc)
+        report["probe_error"] = f"{type(exc).__name__}: {exc}"
     report.setdefault("schema", SCHEMA)
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from tfdoctor.host import SnapshotError
 from tfdoctor.probes import probe
-from tfdoctor.probes.nvml_record import RECORD_VERSION
 from tfdoctor.probes.nvidia_smi import SmiTable, classify_nvidia_smi_failure, parse_nvidia_smi_table
+from tfdoctor.probes.nvml_record import RECORD_VERSION
 
 NVML_TIMEOUT = 10.0
 SMI_TIMEOUT = 8.0  # NVML (10 s) + nvidia-smi (8 s) stay inside the probe's 20 s deadline

@@ -15,7 +15,7 @@ from tfdoctor.probes import probe
 
 # Keys the other probes read themselves (their outputs are already sources above)
 _PROBE_KEYS = ("nvidia-smi", "dmesg", "journalctl", "lsmod", "lspci", "uname", "dpkg", "rpm", "mokutil",
-               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status")
+               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status", "systemctl")
 # A pasted command's key (argv joined with "_") -> the catalogue that reads its output
 _KEY_KINDS = (
     (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
@@ -46,10 +46,13 @@ def _text(res) -> str:
     return "\n".join(t for t in (res.stdout, res.stderr) if t)
 
 
-@probe("sources", needs=("driver", "nvml", "tensorflow"), timeout=20, title="What the tools printed")
+@probe("sources", needs=("driver", "nvml", "tensorflow", "datacentre"), timeout=20, title="What the tools printed")
 def probe_sources(host, ctx) -> SourcesFacts:
     d, nvml, tf = ctx.facts.get("driver"), ctx.facts.get("nvml"), ctx.facts.get("tensorflow")
     sources: list[Source] = []
+    dc = ctx.facts.get("datacentre")
+    if dc is not None and getattr(dc, "fabricmanager_log", ()):
+        sources.append(Source("fabricmanager", "journalctl -u nvidia-fabricmanager", "\n".join(dc.fabricmanager_log)))
     if d is not None:
         if d.kernel_log:
             sources.append(Source("kernel", d.kernel_log_source or "kernel log", "\n".join(d.kernel_log)))
