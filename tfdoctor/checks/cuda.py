@@ -85,16 +85,20 @@ def _uvm_fix() -> Fix:
                verify=("ls -l /dev/nvidia-uvm", VERIFY_INIT))
 
 
-def fabricmanager_fix(facts, running_but_failed: bool = False) -> Fix:
-    """Start (or install) the Fabric Manager of the loaded driver's branch."""
+def fabricmanager_fix(facts, running_but_failed: bool = False, driver_version: str | None = None) -> Fix:
+    """Start (or install) the Fabric Manager of the loaded driver's branch (`driver_version`: what a Fabric Manager
+    log line said the driver is, when nothing else recorded it)."""
     branch = driver_branch(facts)
+    if branch is None and driver_version and textmatch.fullmatch(r"\d{3}\.\d{1,3}(?:\.\d{1,3})?", driver_version):
+        branch = driver_version.split(".")[0]
     installed = getattr(facts.datacentre, "fabricmanager_installed", None)
     cmds: list[str] = []
     family = distro_family(facts.env)
-    if installed is False and branch:
+    if (installed is False or running_but_failed) and branch:
+        # the Fabric Manager must be exactly the driver's version: from the driver's own repository
         if family in ("ubuntu", "debian"):
             cmds.append(f"sudo apt install nvidia-fabricmanager-{branch}")
-        else:
+        elif family in ("rhel", "fedora"):
             cmds.append("sudo dnf install nvidia-fabric-manager")
     cmds += ["sudo systemctl enable --now nvidia-fabricmanager"]
     summary = ("On an NVSwitch (HGX/DGX) system CUDA starts only once the NVIDIA Fabric Manager has set up the NVLink "

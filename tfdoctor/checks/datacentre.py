@@ -72,7 +72,7 @@ def check_fabric(facts) -> Finding:
         o = mismatch[0]
         return Finding("gpu.fabric", Status.FAIL, f"The Fabric Manager ({o.group('fm_version')}) does not match the "
                        f"driver ({o.group('driver_version')}) and will not start: CUDA cannot use the NVSwitch GPUs",
-                       (o.line, *lines), fix=fabricmanager_fix(facts, True),
+                       (o.line, *lines), fix=fabricmanager_fix(facts, True, o.group("driver_version")),
                        evidence=m.evidence_of("fabricmanager-driver-mismatch") + evidence)
     if not_ready.value is True or waiting or (switch.value is True and running.value is False):
         why = ("CUDA reports the system not ready (802)" if not_ready.value is True else

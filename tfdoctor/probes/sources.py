@@ -15,7 +15,7 @@ from tfdoctor.probes import probe
 
 # Keys the other probes read themselves (their outputs are already sources above)
 _PROBE_KEYS = ("nvidia-smi", "dmesg", "journalctl", "lsmod", "lspci", "uname", "dpkg", "rpm", "mokutil",
-               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status", "systemctl")
+               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status", "systemctl_is-active")
 # A pasted command's key (argv joined with "_") -> the catalogue that reads its output
 _KEY_KINDS = (
     (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
