@@ -17,12 +17,15 @@ from tfdoctor.probes import probe
 SYSFS_PCI = "/sys/bus/pci/devices"
 NVIDIA_VENDOR = 0x10DE
 BRIDGE_OTHER = 0x0680  # PCI class "Bridge: other", as NVSwitches enumerate
+# NVIDIA's nForce chipsets (MCP51, MCP61: device ids below 0x1000) put their Ethernet in the same class; NVSwitches
+# start at 0x1ac0 (V100 generation), 0x1af1 (A100 HGX), 0x22a3 (H100 HGX, "GH100 [H100 NVSwitch]").
+NVSWITCH_MIN_DEVICE = 0x1A00
 FABRICMANAGER_PROGRAMS = ("/usr/bin/nv-fabricmanager", "/usr/sbin/nv-fabricmanager")
 FM_SERVICE = "nvidia-fabricmanager"
 FM_LOG_LINES = 40
 PREVIOUS_BOOT_LINES = 400
 _LSPCI_NVSWITCH = textmatch.compile(r"^(?P<slot>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+"
-                                    r"(?:Bridge \[0680\]|Bridge:).*\[10de:[0-9a-fA-F]{4}\]")
+                                    r"(?:Bridge \[0680\]|Bridge:).*\[10de:(?P<device>[0-9a-fA-F]{4})\]")
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,10 @@ def nvswitches_from_sysfs(host) -> list[str] | None:
     out = []
     for slot in slots[:512]:
         ue = _uevent(host.read(f"{SYSFS_PCI}/{slot}/uevent"))
-        vendor, _, _ = ue.get("PCI_ID", "").partition(":")
+        vendor, _, device = ue.get("PCI_ID", "").partition(":")
         cls = _hex(ue.get("PCI_CLASS"))
-        if _hex(vendor) == NVIDIA_VENDOR and cls is not None and cls >> 8 == BRIDGE_OTHER:
+        if _hex(vendor) == NVIDIA_VENDOR and cls is not None and cls >> 8 == BRIDGE_OTHER \
+                and (_hex(device) or 0) >= NVSWITCH_MIN_DEVICE:
             out.append(slot.lower())
     return out
 
@@ -83,7 +87,7 @@ def nvswitches_from_lspci(text: str) -> list[str]:
     out = []
     for line in (text or "").splitlines()[:5000]:
         m = _LSPCI_NVSWITCH.match(line.strip())
-        if m:
+        if m and int(m.group("device"), 16) >= NVSWITCH_MIN_DEVICE:
             out.append(m.group("slot").lower())
     return out
 
