@@ -24,6 +24,11 @@ FABRICMANAGER_PROGRAMS = ("/usr/bin/nv-fabricmanager", "/usr/sbin/nv-fabricmanag
 FM_SERVICE = "nvidia-fabricmanager"
 FM_LOG_LINES = 40
 PREVIOUS_BOOT_LINES = 400
+FM_STATE_ARGV = ("systemctl", "is-active", FM_SERVICE)
+FM_LOG_ARGV = ("journalctl", "-u", FM_SERVICE, "-b", "--no-pager", "-n", str(FM_LOG_LINES))
+PREVIOUS_BOOT_ARGV = ("journalctl", "-k", "-b", "-1", "--no-pager")
+# the snapshot keys of the commands above (the evidence layer must not read them as this boot's kernel log)
+DATACENTRE_KEYS = frozenset("_".join(a) for a in (FM_STATE_ARGV, FM_LOG_ARGV, PREVIOUS_BOOT_ARGV))
 _LSPCI_NVSWITCH = textmatch.compile(r"^(?P<slot>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+"
                                     r"(?:Bridge \[0680\]|Bridge:).*\[10de:(?P<device>[0-9a-fA-F]{4})\]")
 
@@ -118,13 +123,13 @@ def probe_datacentre(host, ctx) -> DatacentreFacts:
     installed = any(host.exists(p) for p in FABRICMANAGER_PROGRAMS)
     state, log = None, ()
     if switches or installed:
-        res = host.run(["systemctl", "is-active", FM_SERVICE], timeout=5)
+        res = host.run(list(FM_STATE_ARGV), timeout=5)
         state = (res.stdout or "").strip().splitlines()[0][:40] if (res.stdout or "").strip() else (
             None if res.missing else "unknown")
         if state != "active":
-            jl = host.run(["journalctl", "-u", FM_SERVICE, "-b", "--no-pager", "-n", str(FM_LOG_LINES)], timeout=5)
+            jl = host.run(list(FM_LOG_ARGV), timeout=5)
             log = tuple(ln.rstrip()[:500] for ln in (jl.stdout or "").splitlines()[-FM_LOG_LINES:] if ln.strip())
-    prev = host.run(["journalctl", "-k", "-b", "-1", "--no-pager"], timeout=8)
+    prev = host.run(list(PREVIOUS_BOOT_ARGV), timeout=8)
     prev_source, prev_error, xids = "none", None, ()
     if prev.ok and prev.stdout.strip():
         prev_source = "journalctl"

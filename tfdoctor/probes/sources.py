@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from tfdoctor.evidence import ANY, Observation, Source, observe_all
 from tfdoctor.probes import probe
+from tfdoctor.probes.datacentre import DATACENTRE_KEYS
 
 # Keys the other probes read themselves (their outputs are already sources above)
 _PROBE_KEYS = ("nvidia-smi", "dmesg", "journalctl", "lsmod", "lspci", "uname", "dpkg", "rpm", "mokutil",
-               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status", "systemctl_is-active")
+               "ubuntu-drivers", "modinfo_nvidia", "modprobe_--dry-run", "python-info", "dkms_status")
 # A pasted command's key (argv joined with "_") -> the catalogue that reads its output
 _KEY_KINDS = (
     (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
@@ -79,4 +80,6 @@ def probe_sources(host, ctx) -> SourcesFacts:
         res = host.run([key], key=key, timeout=5)
         if not res.missing:
             sources.append(Source(kind, key.replace("_", " "), _text(res)))
+    # the datacentre probe's own commands speak for another boot (journalctl -b -1) or only through that probe
+    sources = [s for s in sources if s.name.replace(" ", "_") not in DATACENTRE_KEYS]
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))
