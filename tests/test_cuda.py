@@ -233,7 +233,7 @@ def test_mig_without_instances_leaves_cuda_with_no_device(tmp_path):
 
 
 def site_with_tf(version="2.21.0") -> dict:
-    return {"/venv/lib/python3.11/site-packages/tensorflow-%s.dist-info/METADATA" % version: "Name: tensorflow\n"}
+    return {f"/venv/lib/python3.11/site-packages/tensorflow-{version}.dist-info/METADATA": "Name: tensorflow\n"}
 
 
 def test_healthy_driver_api_and_the_libraries_tensorflow_needs(tmp_path):
