@@ -18,7 +18,6 @@ Exit status 0 whenever the JSON was printed; every failure is in the JSON.
 import json
 import os
 import sys
-import threading
 import time
 
 SCHEMA = 1
@@ -168,15 +167,19 @@ def device_info(drv, index):
     return out
 
 
-def driver_api(report):
-    """cuDriverGetVersion, cuInit, cuDeviceGetCount and each device, into report['driver']."""
-    c = _ctypes()
+def load_libcuda(report):
+    """dlopen libcuda.so.1 as CUDA programs do; None (and the loader's error in the report) when it is absent."""
     lib, soname, where, error = load_library(("libcuda.so.1",))
     if lib is None:
         report["libcuda"] = {"loaded": False, "error": error}
         return None
     report["libcuda"] = {"loaded": True, "soname": soname, "from": where}
-    drv = Driver(lib)
+    return Driver(lib)
+
+
+def driver_api(report, drv):
+    """cuDriverGetVersion, cuInit, cuDeviceGetCount and each device, into the report."""
+    c = _ctypes()
     version = c.c_int()
     rc = drv.call("cuDriverGetVersion", c.byref(version))
     report["driver_version"] = version.value if rc == 0 else None
@@ -191,7 +194,6 @@ def driver_api(report):
         report["device_count_status"] = drv.status(rc)
         report["device_count"] = count.value if rc == 0 else None
         report["devices"] = [device_info(drv, i) for i in range(min(count.value, MAX_DEVICES))] if rc == 0 else []
-    return drv
 
 
 def _version_cudnn(v):
@@ -329,7 +331,8 @@ def device_nodes():
 
 
 def collect(pip_dirs=None, report=None):
-    """Everything above into one dict. `pip_dirs` None: find them (only when libcuda loaded: nothing to ask else)."""
+    """Everything above into one dict. `pip_dirs` None: find them (only when libcuda loaded: nothing to ask else).
+    Without libcuda it returns right after the failed dlopen."""
     t0 = time.monotonic()
     report = report if report is not None else {}
     report["schema"] = SCHEMA
@@ -347,14 +350,15 @@ def collect(pip_dirs=None, report=None):
         except Exception as exc:  # the report so far still goes out
             box["libraries"] = {"error": f"{type(exc).__name__}: {exc}"}
 
-    worker = None
-    drv = driver_api(report)
+    drv = load_libcuda(report)
     if drv is not None:
-        # cuInit can take a second on many GPUs without persistence mode: the library loads are done meanwhile
+        import threading  # only now: without libcuda the child must not pay for it
+
+        # cuInit can take a second on many GPUs without persistence mode: the library loads run meanwhile
         worker = threading.Thread(target=libs)
         worker.daemon = True
         worker.start()
-    if worker is not None:
+        driver_api(report, drv)
         worker.join()
         report["libraries"] = box.get("libraries")
     maps = mapped_paths()
