@@ -94,8 +94,14 @@ def _fix(finding: dict | None) -> dict | None:
     fix = finding.get("fix") if finding else None
     if not isinstance(fix, dict) or not isinstance(fix.get("summary"), str):
         return None
-    commands = [_text(c) for c in fix.get("commands") or [] if isinstance(c, str)][:20]
-    return {"summary": _text(fix["summary"]), "commands": commands}
+    def texts(items) -> list[str]:
+        return [_text(c) for c in (items if isinstance(items, list) else []) if isinstance(c, str)][:20]
+
+    alternatives = [{"when": _text(a["when"]), "commands": texts(a.get("commands"))}
+                    for a in (fix.get("alternatives") if isinstance(fix.get("alternatives"), list) else [])[:5]
+                    if isinstance(a, dict) and isinstance(a.get("when"), str)]
+    return {"summary": _text(fix["summary"]), "commands": texts(fix.get("commands")), "alternatives": alternatives,
+            "verify": texts(fix.get("verify"))}
 
 
 def summarize(paths: list[str]) -> dict:
@@ -163,6 +169,12 @@ def render_text(view: dict) -> str:
         for fix in g["fixes"]:
             lines.append(f"  Fix: {fix['summary']}")
             lines += [f"    $ {c}" for c in fix["commands"]]
+            for alt in fix.get("alternatives", []):
+                lines.append(f"    Or instead, {alt['when']}:")
+                lines += [f"      $ {c}" for c in alt["commands"]]
+            if fix.get("verify"):
+                lines.append("    Verify:")
+                lines += [f"      $ {c}" for c in fix["verify"]]
     if view["unreadable"]:
         lines += ["", "Unreadable reports (not counted):"]
         lines += [f"  {u['file']}: {u['error']}" for u in view["unreadable"]]

@@ -34,6 +34,10 @@ def check_capabilities(facts) -> Finding:
     b = facts.machine.belief("container.compute_capability")
     env = facts.env
     value = (getattr(env, "variables", None) or {}).get("NVIDIA_DRIVER_CAPABILITIES")
+    inside = bool(env is not None and env.container) or facts.machine.value("container") is True
+    if not inside:
+        return skip("container.capabilities", "Not a container: NVIDIA_DRIVER_CAPABILITIES matters only to the "
+                                              "container runtime")
     if b.value is None:
         if env is not None and env.container:
             return ok("container.capabilities", "NVIDIA_DRIVER_CAPABILITIES is not set: the runtime's default "
