@@ -206,12 +206,12 @@ def test_cdi_specs_name_their_driver():
 
 
 def test_a_kubernetes_pod_without_a_gpu_is_told_to_request_one():
-    from tfdoctor.checks.system import _no_gpu_access_fix
+    from tfdoctor.checks.system import _gpu_access_fix
 
     env = SimpleNamespace(container="kubernetes", variables={"KUBERNETES_SERVICE_HOST": "10.0.0.1"})
-    fix = _no_gpu_access_fix(SimpleNamespace(env=env))
+    fix = _gpu_access_fix(SimpleNamespace(env=env))
     assert "nvidia.com/gpu: 1" in fix.summary and fix.verify == ("nvidia-smi -L", "ls -l /dev/nvidia*")
-    docker = _no_gpu_access_fix(SimpleNamespace(env=SimpleNamespace(container="docker", variables={})))
+    docker = _gpu_access_fix(SimpleNamespace(env=SimpleNamespace(container="docker", variables={})))
     assert "docker run --gpus all" in docker.commands[0]
 
 

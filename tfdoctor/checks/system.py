@@ -94,8 +94,15 @@ def _toolkit_broken(facts) -> Finding | None:
                    fix=fix, evidence=tk.evidence)
 
 
-def _no_gpu_access_fix(facts=None) -> Fix:
-    env = getattr(facts, "env", None) if facts is not None else None
+def _no_gpu_access_fix() -> Fix:
+    return Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
+               ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
+                "docker run --gpus all ...   # then start your container the same way"))
+
+
+def _gpu_access_fix(facts) -> Fix:
+    """How to give this container the GPU: in a Kubernetes pod, by requesting it; elsewhere, `docker run --gpus`."""
+    env = getattr(facts, "env", None)
     variables = getattr(env, "variables", None) or {}
     if getattr(env, "container", None) == "kubernetes" or "KUBERNETES_SERVICE_HOST" in variables:
         # In a pod the GPU comes from the NVIDIA device plugin, and only to containers that request it.
@@ -103,9 +110,7 @@ def _no_gpu_access_fix(facts=None) -> Fix:
                    "the pod spec (the node needs the NVIDIA device plugin or GPU Operator), then recreate the pod.",
                    ("kubectl get nodes -o custom-columns=NODE:.metadata.name,GPUS:.status.allocatable.nvidia\\.com/gpu",),
                    verify=("nvidia-smi -L", "ls -l /dev/nvidia*"))
-    return Fix("Restart the container with GPU access (on the host, with the NVIDIA Container Toolkit installed).",
-               ("docker run --gpus all --rm nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi   # test on the host",
-                "docker run --gpus all ...   # then start your container the same way"))
+    return _no_gpu_access_fix()
 
 
 @check(
@@ -132,7 +137,7 @@ def check_container(facts) -> Finding:
     access = facts.machine.belief("container.gpu_access")
     if access.value is False:
         return Finding("env.container", Status.FAIL, "This container was started without GPU access",
-                       tuple(e.describe() for e in access.evidence[:3]), fix=_no_gpu_access_fix(facts),
+                       tuple(e.describe() for e in access.evidence[:3]), fix=_gpu_access_fix(facts),
                        evidence=access.evidence)
     if not env.container:
         known = facts.machine.belief("container")
@@ -142,7 +147,7 @@ def check_container(facts) -> Finding:
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
                                tuple(e.describe() for e in (*known.evidence, *tried.evidence)[:4]),
-                               fix=_no_gpu_access_fix(facts), evidence=known.evidence + tried.evidence)
+                               fix=_gpu_access_fix(facts), evidence=known.evidence + tried.evidence)
             return info("env.container", "Running in a container (its markers were not recorded)",
                         *(e.describe() for e in known.evidence))
         if known.value is None:
@@ -161,7 +166,7 @@ def check_container(facts) -> Finding:
         if tried.value is False and facts.machine.value("driver.loaded") is not True:
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",
-                           (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_no_gpu_access_fix(facts),
+                           (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_gpu_access_fix(facts),
                            evidence=tried.evidence)
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
     from tfdoctor.checks.gpu import gpu_expected
@@ -169,7 +174,7 @@ def check_container(facts) -> Finding:
     if not facts.require_gpu and getattr(facts.pci, "source", "none") != "none" and not gpu_expected(facts):
         return info("env.container", f"Running in a {env.container} container (no NVIDIA GPU on this host's bus)",
                     *evidence)
-    fix = _no_gpu_access_fix(facts)
+    fix = _gpu_access_fix(facts)
     finding = warn if not facts.require_gpu else fail
     return finding("env.container", f"Running in a {env.container} container without /dev/nvidia* devices: "
                                     "it was started without GPU access", *evidence, fix=fix)
