@@ -282,3 +282,27 @@ def test_every_code_is_named_from_the_sourced_table(code):
     err = cuda_error(code)
     assert err is not None and err.source.startswith("NVIDIA CUDA Driver API")
     assert code_text(code).startswith(f"{err.name} ({code}): ")
+
+
+def test_no_child_is_started_where_no_nvidia_gpu_can_be():
+    from types import SimpleNamespace
+
+    from tests.conftest import FakeHost
+    from tfdoctor.probes import ProbeContext, ProbeOptions
+    from tfdoctor.probes.cuda import probe_cuda
+
+    class Counting(FakeHost):
+        asked = 0
+
+        def cuda(self, python, timeout):
+            Counting.asked += 1
+            return record("rtx4090-pip-wheels-ok.json")
+
+    bare_bus = SimpleNamespace(source="sysfs", nvidia_devices=())
+    facts = probe_cuda(Counting(), ProbeContext(ProbeOptions(), {"pci": bare_bus}))
+    assert facts.source == "none" and "not asked" in facts.problem and Counting.asked == 0
+    # a device node (a container's GPU, WSL2's /dev/dxg) or an unread bus: CUDA is asked
+    for host, pci in ((Counting(files={"/dev/nvidiactl": ""}), bare_bus),
+                      (Counting(), SimpleNamespace(source="none", nvidia_devices=()))):
+        assert probe_cuda(host, ProbeContext(ProbeOptions(), {"pci": pci})).source == "child"
+    assert Counting.asked == 2

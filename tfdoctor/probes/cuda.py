@@ -226,9 +226,22 @@ def facts_from_record(rec) -> CudaFacts:
     return CudaFacts("none", ended=how, problem=why)
 
 
-@probe("cuda", timeout=20, title="CUDA driver API (child process)")
+# Where CUDA could find a GPU even when the PCI bus shows none: the driver's nodes, WSL2's paravirtual GPU.
+GPU_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg")
+
+
+def no_gpu_here(host, pci) -> bool:
+    """Nothing for CUDA to find: the PCI bus (read) has no NVIDIA device and no NVIDIA/WSL device node exists."""
+    if pci is None or getattr(pci, "source", "none") == "none" or getattr(pci, "nvidia_devices", ()):
+        return False
+    return not any(host.exists(p) for p in GPU_NODES)
+
+
+@probe("cuda", needs=("pci",), timeout=20, title="CUDA driver API (child process)")
 def probe_cuda(host, ctx) -> CudaFacts:
-    """Run (or replay) the driver-API child."""
+    """Run (or replay) the driver-API child; on a machine with no NVIDIA GPU at all, spare the process."""
+    if no_gpu_here(host, ctx.facts.get("pci")):
+        return CudaFacts("none", problem="no NVIDIA GPU on the PCI bus and no NVIDIA device node: CUDA was not asked")
     ask = getattr(host, "cuda", None)
     if not callable(ask):
         return CudaFacts("none", problem="this host cannot run the driver-API child")

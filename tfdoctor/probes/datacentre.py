@@ -109,17 +109,16 @@ def xid_events(text: str, boot: str) -> list[XidEvent]:
     return out[-200:]
 
 
-@probe("datacentre", timeout=15, title="NVSwitch, Fabric Manager, previous boot")
+@probe("datacentre", needs=("pci",), timeout=15, title="NVSwitch, Fabric Manager, previous boot")
 def probe_datacentre(host, ctx) -> DatacentreFacts:
     switches = nvswitches_from_sysfs(host)
     source = "sysfs"
-    if not switches:
-        res = host.run(["lspci", "-nnk"], timeout=10)  # the pci probe ran it already: the Host answers from memory
+    if switches is None:  # no sysfs (a hand-built snapshot): the pasted lspci, already read by the pci probe
+        res = host.run(["lspci", "-nnk"], timeout=10)
         if res.missing:
             res = host.run(["lspci"], timeout=10)
-        from_lspci = nvswitches_from_lspci(res.stdout) if res.stdout else []
-        if from_lspci or switches is None:
-            switches, source = from_lspci, ("lspci" if res.stdout else "none")
+        switches, source = (nvswitches_from_lspci(res.stdout) if res.stdout else []), ("lspci" if res.stdout else
+                                                                                       "none")
     installed = any(host.exists(p) for p in FABRICMANAGER_PROGRAMS)
     state, log = None, ()
     if switches or installed:
@@ -129,9 +128,14 @@ def probe_datacentre(host, ctx) -> DatacentreFacts:
         if state != "active":
             jl = host.run(list(FM_LOG_ARGV), timeout=5)
             log = tuple(ln.rstrip()[:500] for ln in (jl.stdout or "").splitlines()[-FM_LOG_LINES:] if ln.strip())
-    prev = host.run(list(PREVIOUS_BOOT_ARGV), timeout=8)
+    pci = ctx.facts.get("pci")
+    nvidia = bool(getattr(pci, "nvidia_devices", ())) or getattr(pci, "source", "none") == "none" or bool(switches)
+    # the previous boot's Xids matter only where an NVIDIA GPU is (or may be: the bus was not read)
+    prev = host.run(list(PREVIOUS_BOOT_ARGV), timeout=8) if nvidia else None
     prev_source, prev_error, xids = "none", None, ()
-    if prev.ok and prev.stdout.strip():
+    if prev is None:
+        pass
+    elif prev.ok and prev.stdout.strip():
         prev_source = "journalctl"
         xids = tuple(xid_events("\n".join(relevant_kernel_lines(prev.stdout, PREVIOUS_BOOT_LINES)), "previous"))
     elif not prev.missing:
