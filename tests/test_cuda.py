@@ -232,6 +232,12 @@ def test_mig_without_instances_leaves_cuda_with_no_device(tmp_path):
     assert "nvidia-smi -L" in f.fix.commands
 
 
+VENV = {"python-info": (0, json.dumps({"version": "3.11.9", "executable": "/venv/bin/python", "prefix": "/venv",
+                                       "base_prefix": "/usr"})),
+        "python-site": (0, json.dumps({"site": ["/venv/lib/python3.11/site-packages"], "prefix": "/venv",
+                                       "conda": False}))}
+
+
 def site_with_tf(version="2.21.0") -> dict:
     return {f"/venv/lib/python3.11/site-packages/tensorflow-{version}.dist-info/METADATA": "Name: tensorflow\n"}
 
@@ -240,9 +246,7 @@ def test_healthy_driver_api_and_the_libraries_tensorflow_needs(tmp_path):
     snap = snapshot(tmp_path, "rtx4090-pip-wheels-ok.json",
                     files={"/proc/modules": modules("nvidia_uvm", "nvidia"),
                            "/proc/driver/nvidia/version": proc_version("550.54.15"), **site_with_tf()},
-                    commands={"python-info": (0, json.dumps({"version": "3.11.9", "executable": "/venv/bin/python",
-                                                              "prefix": "/venv", "base_prefix": "/usr",
-                                                              "site": ["/venv/lib/python3.11/site-packages"]}))})
+                    commands=VENV)
     report = check(snap)
     init, libs, lib = report.get("cuda.init"), report.get("cuda.libraries"), report.get("cuda.libcuda")
     assert init.status is Status.OK and "NVIDIA GeForce RTX 4090" in init.summary and "12.4 driver API" in init.summary
@@ -254,9 +258,7 @@ def test_a_cudnn_older_than_tensorflows_build_fails_with_the_pinned_install(tmp_
     snap = snapshot(tmp_path, "cudnn91-ld-library-path.json",
                     files={"/proc/modules": modules("nvidia_uvm", "nvidia"),
                            "/proc/driver/nvidia/version": proc_version("550.54.15"), **site_with_tf()},
-                    commands={"python-info": (0, json.dumps({"version": "3.11.9", "executable": "/venv/bin/python",
-                                                              "prefix": "/venv", "base_prefix": "/usr",
-                                                              "site": ["/venv/lib/python3.11/site-packages"]}))})
+                    commands=VENV)
     f = check(snap, "cuda.libraries").get("cuda.libraries")
     assert f.status is Status.FAIL and "cuDNN 9.1.0 is older than the 9.3" in f.summary
     assert f.fix.commands == ("/venv/bin/python -m pip install 'tensorflow[and-cuda]==2.21.*'",)

@@ -4,6 +4,7 @@ TensorFlow-release advisor against the published TensorFlow/CUDA/driver tables (
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -36,10 +37,11 @@ TF_WHEELS = {"nvidia_cublas_cu12": "12.5.3.2", "nvidia_cuda_cupti_cu12": "12.5.8
 
 
 def env_facts(**variables):
-    py = SimpleNamespace(version="3.11.9", executable="/home/u/.venv/bin/python", site_dirs=(SITE,),
-                         conda=bool(variables.pop("conda", False)), prefix=variables.pop("prefix", "/home/u/.venv"))
+    site = {"site": [SITE], "prefix": variables.pop("prefix", "/home/u/.venv"),
+            "conda": bool(variables.pop("conda", False))}
+    py = SimpleNamespace(version="3.11.9", executable="/home/u/.venv/bin/python")
     return SimpleNamespace(python=py, variables=variables, container=variables.pop("container_kind", None),
-                           dev_nvidia=None, os_id="ubuntu", os_id_like=(), os_version_id="22.04")
+                           dev_nvidia=None, os_id="ubuntu", os_id_like=(), os_version_id="22.04", site=site)
 
 
 def pyenv(wheels=TF_WHEELS, torch=False, dirs=None, env=None):
@@ -49,8 +51,10 @@ def pyenv(wheels=TF_WHEELS, torch=False, dirs=None, env=None):
     listing = [f"{n}-{v}.dist-info" for n, v in wheels.items()] + ["tensorflow-2.21.0.dist-info", "numpy-2.1.3.dist-info"]
     if torch:
         listing.append("torch-2.6.0.dist-info")
-    host = FakeHost(files=files, dirs={SITE: sorted(listing), **(dirs or {})})
     env = env or env_facts()
+    # what the interpreter answers to `cuda_probe.py --site-dirs` (recorded under the key python-site)
+    host = FakeHost(files=files, dirs={SITE: sorted(listing), **(dirs or {})},
+                    commands={"python-site": (0, json.dumps(env.site), "")})
     return probe_pyenv(host, ProbeContext(ProbeOptions(), {"env": env})), env
 
 
@@ -264,3 +268,20 @@ def test_the_advisor_names_the_release_and_its_pinned_install_line():
     old = check_tf_for_driver(advisor_facts("418.39", "3.7", python="3.7.17"))
     assert old.status is Status.INFO and "no [and-cuda] extra" in " ".join(old.details)
     assert old.fix.commands == ("/usr/bin/python3 -m pip install 'tensorflow==2.3.*'",)
+
+
+def test_the_interpreter_names_its_venv_site_packages_without_site(tmp_path):
+    """-I -S hides a venv from sys.prefix: the child finds it by its pyvenv.cfg, as site.py would."""
+    import subprocess
+    import sys
+
+    from tfdoctor.child.runner import child_script
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    out = subprocess.run([str(venv / "bin" / "python"), "-I", "-S", child_script("cuda_probe.py"), "--site-dirs"],
+                         capture_output=True, text=True, check=True).stdout
+    answer = json.loads(out)
+    assert answer["prefix"] == str(venv) and answer["conda"] is False
+    assert answer["site"] == [str(venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" /
+                                  "site-packages")]

@@ -546,12 +546,6 @@ class ReplayHost:
             raise SnapshotError(f"{self.source}: nvml.json is not a JSON object")
         return record
 
-    def cuda(self, python, timeout) -> dict | None:
-        record = self._load_json("cuda.json")
-        if record is not None and not isinstance(record, dict):
-            raise SnapshotError(f"{self.source}: cuda.json is not a JSON object")
-        return record
-
     def tensorflow(self, python, timeout) -> dict | None:
         record = self._load_json("tensorflow.json")
         log_path = self._inside("tensorflow.log")
@@ -563,6 +557,13 @@ class ReplayHost:
         out = dict(record or {"ended": None, "result": None, "log_only": True})
         out["log"] = log or ""
         return out
+
+    def cuda(self, python, timeout) -> dict | None:
+        """The driver-API child's record (cuda.json), or None when the snapshot has none."""
+        record = self._load_json("cuda.json")
+        if record is not None and not isinstance(record, dict):
+            raise SnapshotError(f"{self.source}: cuda.json is not a JSON object")
+        return record
 
 
 def _read_text(path: Path | None) -> str | None:

@@ -94,14 +94,14 @@ def _fix(finding: dict | None) -> dict | None:
     fix = finding.get("fix") if finding else None
     if not isinstance(fix, dict) or not isinstance(fix.get("summary"), str):
         return None
-    def texts(items) -> list[str]:
-        return [_text(c) for c in (items if isinstance(items, list) else []) if isinstance(c, str)][:20]
+    def commands(value) -> list[str]:
+        return [_text(c) for c in (value if isinstance(value, list) else [])[:20] if isinstance(c, str)]
 
-    alternatives = [{"when": _text(a["when"]), "commands": texts(a.get("commands"))}
-                    for a in (fix.get("alternatives") if isinstance(fix.get("alternatives"), list) else [])[:5]
+    alternatives = [{"when": _text(a["when"]), "commands": commands(a.get("commands"))}
+                    for a in (fix.get("alternatives") if isinstance(fix.get("alternatives"), list) else [])[:10]
                     if isinstance(a, dict) and isinstance(a.get("when"), str)]
-    return {"summary": _text(fix["summary"]), "commands": texts(fix.get("commands")), "alternatives": alternatives,
-            "verify": texts(fix.get("verify"))}
+    return {"summary": _text(fix["summary"]), "commands": commands(fix.get("commands")),
+            "alternatives": alternatives, "verify": commands(fix.get("verify"))}
 
 
 def summarize(paths: list[str]) -> dict:
@@ -170,10 +170,10 @@ def render_text(view: dict) -> str:
             lines.append(f"  Fix: {fix['summary']}")
             lines += [f"    $ {c}" for c in fix["commands"]]
             for alt in fix.get("alternatives", []):
-                lines.append(f"    Or instead, {alt['when']}:")
+                lines.append(f"    Or instead ({alt['when']}):")
                 lines += [f"      $ {c}" for c in alt["commands"]]
             if fix.get("verify"):
-                lines.append("    Verify:")
+                lines.append("    Check that it worked:")
                 lines += [f"      $ {c}" for c in fix["verify"]]
     if view["unreadable"]:
         lines += ["", "Unreadable reports (not counted):"]

@@ -114,7 +114,8 @@ def _violations(pins, installed) -> list[tuple[Pin, str]]:
 def _no_env(facts):
     py = facts.pyenv
     if py is None or py.source == "none":
-        return None, "The diagnosed interpreter's site-packages are unknown (the Python interpreter did not answer)"
+        why = getattr(py, "problem", None) or "the Python interpreter did not say where its packages are"
+        return None, f"The diagnosed interpreter's packages were not read ({why})"
     return py, None
 
 

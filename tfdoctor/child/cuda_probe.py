@@ -212,30 +212,68 @@ def _version_cublaslt(v):
     return f"{v // 10000}.{(v % 10000) // 100}.{v % 100}"
 
 
+def venv_dir():
+    """The virtual environment this interpreter runs in, found the way site.py finds it (a pyvenv.cfg beside the
+    executable or one folder up): under -S, sys.prefix is the base interpreter's."""
+    d = os.path.dirname(sys.executable)
+    for p in (d, os.path.dirname(d)):
+        if os.path.isfile(os.path.join(p, "pyvenv.cfg")):
+            return p
+    return None
+
+
+def _includes_system_site(venv):
+    try:
+        with open(os.path.join(venv, "pyvenv.cfg")) as fh:
+            for line in fh:
+                key, _, value = line.partition("=")
+                if key.strip() == "include-system-site-packages":
+                    return value.strip().lower() == "true"
+    except OSError:
+        pass
+    return False
+
+
 def site_package_dirs():
-    """This interpreter's site-packages (virtualenv, system and user), without running `site` at start-up."""
+    """Where this interpreter imports installed packages from, in import order: a venv's site-packages first, then
+    (outside a venv, or with its system packages included) the interpreter's and the user's, without running `site`
+    at start-up."""
     dirs = []
-    try:
-        import sysconfig
+    venv = venv_dir()
+    if venv is not None:
+        for lib in ("lib", "lib64"):
+            try:
+                names = sorted(os.listdir(os.path.join(venv, lib)))
+            except OSError:
+                continue
+            for name in names:
+                sp = os.path.join(venv, lib, name, "site-packages")
+                if name.startswith("python") and os.path.isdir(sp) and sp not in dirs:
+                    dirs.append(sp)
+    if venv is None or _includes_system_site(venv):
+        try:
+            import site
+            import sysconfig
 
-        for key in ("purelib", "platlib"):
-            p = sysconfig.get_paths().get(key)
-            if p and p not in dirs:
-                dirs.append(p)
-    except Exception:
-        pass
-    try:
-        import site
+            extra = [sysconfig.get_paths().get(k) for k in ("purelib", "platlib")]
+            extra += list(getattr(site, "getsitepackages", lambda: [])()) + [site.getusersitepackages()]
+            dirs += [p for p in extra if p]
+        except Exception:
+            pass
+    dirs += [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    out, seen = [], set()
+    for d in dirs:
+        real = os.path.realpath(d)
+        if real not in seen and os.path.isdir(d):  # lib64 is often a link to lib
+            seen.add(real)
+            out.append(d)
+    return out
 
-        for p in list(getattr(site, "getsitepackages", lambda: [])()) + [site.getusersitepackages()]:
-            if p and p not in dirs:
-                dirs.append(p)
-    except Exception:
-        pass
-    for p in sys.path:
-        if p.endswith(("site-packages", "dist-packages")) and p not in dirs:
-            dirs.append(p)
-    return [d for d in dirs if os.path.isdir(d)]
+
+def interpreter_site():
+    """`--site-dirs`: the site folders, the environment's prefix and whether it is a conda environment."""
+    prefix = venv_dir() or sys.prefix
+    return {"site": site_package_dirs(), "prefix": prefix, "conda": os.path.exists(os.path.join(prefix, "conda-meta"))}
 
 
 def pip_library_dirs(site_dirs=None):
@@ -373,6 +411,10 @@ def collect(pip_dirs=None, report=None):
 
 
 def main():
+    if "--site-dirs" in sys.argv[1:]:
+        sys.stdout.write(json.dumps(interpreter_site()) + "\n")
+        sys.stdout.flush()
+        return
     report = {}
     try:
         collect(report=report)

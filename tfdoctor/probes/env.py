@@ -11,16 +11,12 @@ from dataclasses import dataclass
 from tfdoctor.host import ALLOWED_ENV
 from tfdoctor.probes import probe
 
-# Run in the target interpreter: its version, whether it is a virtualenv/conda env, and where pip installs for it
-# (its site-packages: without `site` at start-up, asked of sysconfig and the site module). Prints one JSON line.
+# Run in the target interpreter: its version and whether it is a virtualenv/conda env. Prints one JSON line.
 PYTHON_INFO = (
-    "import json,sys,os,platform,sysconfig,site;"
-    "s=[sysconfig.get_paths().get(k) for k in ('purelib','platlib')];"
-    "s+=list(getattr(site,'getsitepackages',lambda:[])())+[site.getusersitepackages()];"
+    "import json,sys,os,platform;"
     "print(json.dumps({'version':platform.python_version(),'implementation':platform.python_implementation(),"
     "'executable':sys.executable,'prefix':sys.prefix,'base_prefix':getattr(sys,'base_prefix',sys.prefix),"
-    "'conda':os.path.exists(os.path.join(sys.prefix,'conda-meta')),'machine':platform.machine(),"
-    "'site':[p for i,p in enumerate(s) if p and p not in s[:i]]}))"
+    "'conda':os.path.exists(os.path.join(sys.prefix,'conda-meta')),'machine':platform.machine()}))"
 )
 
 
@@ -32,8 +28,6 @@ class PythonInfo:
     virtualenv: str | None  # the venv prefix, if the interpreter runs in one
     conda: bool
     machine: str | None
-    site_dirs: tuple[str, ...] = ()  # where pip installs for this interpreter (site-packages, user site)
-    prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,10 +111,8 @@ def probe_env(host, ctx) -> EnvFacts:
         try:
             d = json.loads(res.stdout.strip().splitlines()[-1])
             venv = d["prefix"] if d.get("prefix") != d.get("base_prefix") else None
-            site_dirs = tuple(str(p) for p in d.get("site") or () if isinstance(p, str))[:8]
             py = PythonInfo(str(d.get("version")), d.get("implementation"), d.get("executable"), venv,
-                            bool(d.get("conda")), d.get("machine"), site_dirs,
-                            d.get("prefix") if isinstance(d.get("prefix"), str) else None)
+                            bool(d.get("conda")), d.get("machine"))
         except (ValueError, KeyError, IndexError, TypeError):
             py_err = "the interpreter's answer was not understood"
     elif not res.missing or ctx.options.python:

@@ -9,11 +9,14 @@ Facts only: the requirement lines are kept as text; checks/pyenv.py evaluates th
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from dataclasses import dataclass
 
 from tfdoctor import textmatch
 from tfdoctor.probes import probe
+from tfdoctor.probes.cuda import no_gpu_here
 
 # Distributions whose metadata is read for the nvidia-* wheels they require.
 FRAMEWORKS = ("tensorflow", "tensorflow-cpu", "tf-nightly", "torch", "jax-cuda12-plugin", "jax-cuda13-plugin",
@@ -65,6 +68,7 @@ class PyEnvFacts:
     ld_library_path: tuple[LibraryDir, ...] = ()
     conda_prefix: str | None = None
     conda_packages: tuple[CondaPackage, ...] | None = None  # None: not a conda environment (or not listed)
+    problem: str | None = None  # why the interpreter's packages were not read
 
     def dist(self, name: str) -> Distribution | None:
         want = normalize(name)
@@ -136,19 +140,43 @@ def _conda(host, prefix: str | None) -> list[CondaPackage] | None:
     return out
 
 
-@probe("pyenv", needs=("env",), timeout=10, title="Python environment (pip wheels, LD_LIBRARY_PATH, conda)")
+SITE_KEY = "python-site"  # the snapshot key of the interpreter's answer
+
+
+def interpreter_site(host, python: str) -> tuple[tuple[str, ...], str | None, bool, str | None]:
+    """(site folders, prefix, conda, error) of the diagnosed interpreter, asked of it (`cuda_probe.py --site-dirs`
+    under -I -S: it finds a venv the way site.py does, without running site)."""
+    from tfdoctor.child.runner import child_script
+
+    res = host.run([python, "-I", "-S", child_script("cuda_probe.py"), "--site-dirs"], timeout=10, key=SITE_KEY)
+    if not res.ok:
+        return (), None, False, None if res.missing else res.describe()
+    try:
+        d = json.loads((res.stdout or "").strip().splitlines()[-1])
+        site = tuple(str(p) for p in d.get("site") or () if isinstance(p, str))[:8]
+        prefix = d.get("prefix") if isinstance(d.get("prefix"), str) else None
+        return site, prefix, d.get("conda") is True, None
+    except (ValueError, IndexError, AttributeError):
+        return (), None, False, "the interpreter's answer was not understood"
+
+
+@probe("pyenv", needs=("env", "pci"), timeout=10, title="Python environment (pip wheels, LD_LIBRARY_PATH, conda)")
 def probe_pyenv(host, ctx) -> PyEnvFacts:
     env = ctx.facts.get("env")
-    py = getattr(env, "python", None)
     variables = getattr(env, "variables", None) or {}
-    site_dirs = tuple(getattr(py, "site_dirs", ()) or ())
-    prefix = getattr(py, "prefix", None) if getattr(py, "conda", False) else None
-    prefix = prefix or variables.get("CONDA_PREFIX")
+    dirs = tuple(_library_dirs(host, variables.get("LD_LIBRARY_PATH")))
+    if no_gpu_here(host, ctx.facts.get("pci")):
+        # CUDA wheels, their pins and conda's cudatoolkit matter only where CUDA can run: spare the interpreter
+        return PyEnvFacts(source="none", ld_library_path=dirs, problem="no NVIDIA GPU: the environment was not read")
+    site, prefix, conda, error = interpreter_site(host, ctx.options.python or sys.executable)
+    conda_prefix = prefix if conda else variables.get("CONDA_PREFIX")
     return PyEnvFacts(
-        source="site" if site_dirs else "none",
-        site_dirs=site_dirs,
-        distributions=tuple(_distributions(host, site_dirs)),
-        ld_library_path=tuple(_library_dirs(host, variables.get("LD_LIBRARY_PATH"))),
-        conda_prefix=prefix,
-        conda_packages=None if prefix is None else (lambda c: tuple(c) if c is not None else None)(_conda(host, prefix)),
+        source="site" if site else "none",
+        site_dirs=site,
+        distributions=tuple(_distributions(host, site)),
+        ld_library_path=dirs,
+        conda_prefix=conda_prefix,
+        conda_packages=None if conda_prefix is None else (lambda c: tuple(c) if c is not None else None)(
+            _conda(host, conda_prefix)),
+        problem=error,
     )

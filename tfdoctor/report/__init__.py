@@ -23,6 +23,28 @@ def to_plain(value):
     return value
 
 
+ALTERNATIVE = "Or instead ({when}):"
+VERIFY = "Check that it worked:"
+
+
+def fix_text_lines(fix, indent: str = "  ") -> list[str]:
+    """A fix's commands as plain text lines: the commands in order, each alternative (used instead of them, with when
+    it applies), then the commands that show it worked. For the text reporters (JUnit, GitHub, fleet summary)."""
+    out = [f"{indent}$ {c}" for c in fix.commands]
+    for alt in fix.alternatives:
+        out.append(indent + ALTERNATIVE.format(when=alt.when))
+        out += [f"{indent}  $ {c}" for c in alt.commands]
+    if fix.verify:
+        out.append(indent + VERIFY)
+        out += [f"{indent}  $ {c}" for c in fix.verify]
+    return out
+
+
+def fix_command_set(fix) -> set[str]:
+    """Every command a fix prints (main, alternatives, verify): to tell whether two fixes would print the same."""
+    return {*fix.commands, *(c for a in fix.alternatives for c in a.commands), *fix.verify} if fix else set()
+
+
 def finding_dict(f: Finding) -> dict:
     spec = catalogue.get(f.id)
     return {
@@ -51,12 +73,10 @@ def redact_report(report: Report, redactor: Redactor) -> Report:
                               + " ".join(" ".join((f.summary, *f.details)) for f in report.findings))
     findings = []
     for f in report.findings:
-        fix = None
-        if f.fix:
-            fix = Fix(redactor(f.fix.summary), tuple(redactor(c) for c in f.fix.commands),
-                      tuple(Alternative(redactor(a.when), tuple(redactor(c) for c in a.commands))
-                            for a in f.fix.alternatives),
-                      tuple(redactor(c) for c in f.fix.verify))
+        fix = Fix(redactor(f.fix.summary), tuple(redactor(c) for c in f.fix.commands),
+                  tuple(Alternative(redactor(a.when), tuple(redactor(c) for c in a.commands))
+                        for a in f.fix.alternatives),
+                  tuple(redactor(c) for c in f.fix.verify)) if f.fix else None
         evidence = tuple(replace(e, line=redactor(e.line), source=redactor(e.source)) for e in f.evidence)
         findings.append(f.with_(summary=redactor(f.summary), details=tuple(redactor(d) for d in f.details), fix=fix,
                                 evidence=evidence))
