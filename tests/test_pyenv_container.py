@@ -285,3 +285,16 @@ def test_the_interpreter_names_its_venv_site_packages_without_site(tmp_path):
     assert answer["prefix"] == str(venv) and answer["conda"] is False
     assert answer["site"] == [str(venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" /
                                   "site-packages")]
+
+
+def test_a_pod_without_device_nodes_on_a_gpu_node_gets_the_pod_spec_fix():
+    from tfdoctor.checks.system import check_container
+
+    env = SimpleNamespace(container="kubernetes", variables={"KUBERNETES_SERVICE_HOST": "10.96.0.1"}, dev_nvidia=(),
+                          container_evidence=("/proc/1/cgroup mentions kubepods", "KUBERNETES_SERVICE_HOST is set"))
+    pci = SimpleNamespace(nvidia_devices=(SimpleNamespace(name="NVIDIA A10"),), source="sysfs")
+    f = check_container(Facts({"env": env, "pci": pci, "driver": None, "nvml": None}))
+    assert f.status is Status.WARN and "did not request a GPU" in f.summary
+    assert "nvidia.com/gpu: 1" in f.fix.summary
+    strict = check_container(Facts({"env": env, "pci": pci, "driver": None, "nvml": None}, require_gpu=True))
+    assert strict.status is Status.FAIL

@@ -113,6 +113,21 @@ def _gpu_access_fix(facts) -> Fix:
     return _no_gpu_access_fix()
 
 
+def _pod_without_gpu(facts) -> Finding | None:
+    """A Kubernetes pod with no /dev/nvidia* on a node that has a GPU: the pod spec did not request one."""
+    from tfdoctor.checks.gpu import gpu_expected
+
+    env = facts.env
+    variables = getattr(env, "variables", None) or {}
+    pod = getattr(env, "container", None) == "kubernetes" or "KUBERNETES_SERVICE_HOST" in variables
+    if not pod or getattr(env, "dev_nvidia", None) != () or not (facts.require_gpu or gpu_expected(facts)):
+        return None
+    finding = warn if not facts.require_gpu else fail
+    return finding("env.container", "Running in a Kubernetes pod without /dev/nvidia* devices: the pod did not "
+                                    "request a GPU (nvidia.com/gpu)", *getattr(env, "container_evidence", ()),
+                   fix=_gpu_access_fix(facts))
+
+
 @check(
     "env.container",
     area="system",
@@ -131,6 +146,9 @@ def _gpu_access_fix(facts) -> Fix:
 )
 def check_container(facts) -> Finding:
     env = facts.env
+    pod = _pod_without_gpu(facts)
+    if pod is not None:
+        return pod
     broken = _toolkit_broken(facts)
     if broken is not None:
         return broken
@@ -174,7 +192,7 @@ def check_container(facts) -> Finding:
     if not facts.require_gpu and getattr(facts.pci, "source", "none") != "none" and not gpu_expected(facts):
         return info("env.container", f"Running in a {env.container} container (no NVIDIA GPU on this host's bus)",
                     *evidence)
-    fix = _gpu_access_fix(facts)
+    fix = _no_gpu_access_fix()
     finding = warn if not facts.require_gpu else fail
     return finding("env.container", f"Running in a {env.container} container without /dev/nvidia* devices: "
                                     "it was started without GPU access", *evidence, fix=fix)
