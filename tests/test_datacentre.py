@@ -261,6 +261,18 @@ def _xid_facts(lines, previous=(), gpus=()):
     return facts_for(*gpus, observations=obs, datacentre=dc, driver=driver)
 
 
+def test_no_kernel_log_read_is_unknown_not_clean():
+    from tfdoctor.evidence import Source, observe
+
+    # a snapshot with only nvidia-smi's output: observations, but no kernel log
+    smi = Source("nvidia-smi", "nvidia-smi", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
+                                             "driver. Make sure that the latest NVIDIA driver is installed and running.")
+    facts = Facts({"driver": SimpleNamespace(kernel_log_source="none", kernel_log_error=None),
+                   "sources": SimpleNamespace(observations=tuple(observe(smi)), sources=(smi,)),
+                   "datacentre": None, "nvml": None})
+    assert facts.machine.observations and check_xid(facts).status is Status.SKIP
+
+
 def test_an_xid_is_explained_from_nvidias_catalogue_with_the_gpu_to_reset():
     gpu = gpu_facts(index=2, pci_bus_id="00000000:10:1C.0")
     f = check_xid(_xid_facts([XID_LINES[1]], gpus=(gpu,)))

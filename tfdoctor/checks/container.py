@@ -20,7 +20,7 @@ CUDA_BASE_IMAGE = "nvidia/cuda:12.5.1-base-ubuntu22.04"  # the CUDA of TensorFlo
     "container.capabilities",
     area="system",
     title="NVIDIA_DRIVER_CAPABILITIES",
-    needs=("env",),
+    needs=("env", "sources"),
     after=("env.container",),
     what="Reads NVIDIA_DRIVER_CAPABILITIES, which tells the NVIDIA container runtime which parts of the host driver "
          "to mount into the container (compute, utility, graphics, video, display, compat32 or all).",

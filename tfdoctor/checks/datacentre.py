@@ -43,7 +43,7 @@ def _nvml_ok(facts) -> bool:
     "gpu.fabric",
     area="gpu",
     title="NVSwitch fabric and the Fabric Manager",
-    needs=("datacentre", "nvml", "cuda", "env", "driver"),
+    needs=("datacentre", "nvml", "cuda", "env", "driver", "sources"),
     after=("driver.nvidia-module", "nvml.init"),
     what="Looks for NVSwitch chips on the PCI bus (NVIDIA bridges, class 0680: HGX/DGX boards), asks systemd whether "
          "the nvidia-fabricmanager service runs and reads its log, and reads each GPU's fabric state from NVML "
@@ -331,7 +331,7 @@ def _alt_pm():
     "gpu.memory-in-use",
     area="gpu",
     title="GPU memory held by other processes",
-    needs=("nvml",),
+    needs=("nvml", "sources"),
     after=("nvml.init", "gpu.compute-mode"),
     what="Reads how much of each GPU's memory is in use before TensorFlow starts, and which processes hold it "
          "(NVML's compute and graphics process lists).",
@@ -403,7 +403,7 @@ def _nvml_index_for(facts, pci: str | None) -> int | None:
     "gpu.xid",
     area="gpu",
     title="Xid errors in the kernel log",
-    needs=("driver", "datacentre", "nvml"),
+    needs=("driver", "datacentre", "nvml", "sources"),
     after=("driver.nvidia-module",),
     what="Finds the NVIDIA driver's Xid reports (`NVRM: Xid (PCI:...): 79, ...`) in this boot's kernel log and, "
          "where the journal keeps it, the previous boot's, and explains each code from NVIDIA's Xid catalogue: "
@@ -428,10 +428,12 @@ def check_xid(facts) -> Finding:
     for e in getattr(dc, "previous_boot_xids", ()) or ():
         events.append((e.xid, e.pci, e.line, "previous boot"))
     d = facts.driver
-    read_now = d is not None and getattr(d, "kernel_log_source", "none") != "none"
+    # a kernel log was read: the driver probe's, or one pasted under another command line (the evidence layer's)
+    read_now = (d is not None and getattr(d, "kernel_log_source", "none") != "none") or any(
+        getattr(src, "kind", None) == "kernel" for src in getattr(facts.sources, "sources", ()) or ())
     if not events:
-        if not read_now and not m.observations:
-            why = f" ({d.kernel_log_error})" if d is not None and d.kernel_log_error else ""
+        if not read_now:
+            why = f" ({d.kernel_log_error})" if d is not None and getattr(d, "kernel_log_error", None) else ""
             return skip("gpu.xid", f"The kernel log was not read{why}: run `sudo tfdoctor check` to include it")
         also = " or the previous boot's" if getattr(dc, "previous_boot_source", "none") != "none" else ""
         return ok("gpu.xid", f"No Xid error in this boot's kernel log{also}")
