@@ -210,7 +210,8 @@ def test_a_forward_compatibility_libcuda_on_a_geforce_names_the_driver_to_instal
                            "/proc/driver/nvidia/version": proc_version("525.147.05")})
     f = check(snap, "cuda.libcuda").get("cuda.libcuda")
     assert f.status is Status.FAIL and "550.54.15" in f.summary and "(804)" in f.summary
-    assert "sudo apt install nvidia-driver-550   # on the host, then reboot" in f.fix.commands
+    assert f.fix.commands == ("grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/", "sudo ldconfig")
+    assert f.fix.alternatives[0].commands == ("sudo apt install nvidia-driver-550", "sudo reboot")
 
 
 def test_a_libcuda_of_another_driver_version_fails(tmp_path):
@@ -229,7 +230,7 @@ def test_mig_without_instances_leaves_cuda_with_no_device(tmp_path):
                            "/proc/driver/nvidia/version": proc_version("550.127.08")})
     f = check(snap, "cuda.init").get("cuda.init")
     assert f.status is Status.FAIL and "sees no device" in f.summary
-    assert "nvidia-smi -L" in f.fix.commands
+    assert "nvidia-smi -L" in f.fix.verify and "MIG enabled without instances" in f.fix.summary
 
 
 VENV = {"python-info": (0, json.dumps({"version": "3.11.9", "executable": "/venv/bin/python", "prefix": "/venv",

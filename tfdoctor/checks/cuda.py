@@ -72,10 +72,10 @@ def ld_library_path_without(facts, drop) -> str | None:
 
 
 def _no_device_fix(facts) -> Fix:
-    return Fix("CUDA found no device: see the findings above for why (a container without GPU access, "
+    return Fix("CUDA found no device: fix the cause the findings above name (a container without GPU access, "
                "CUDA_VISIBLE_DEVICES hiding every GPU, MIG enabled without instances, device nodes this user cannot "
-               "open).", ("nvidia-smi -L", "echo \"CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES\"", "ls -l /dev/nvidia*"),
-               verify=(VERIFY_INIT,))
+               "open).", verify=("nvidia-smi -L", "echo \"CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES\"",
+                                  "ls -l /dev/nvidia*", VERIFY_INIT))
 
 
 def _uvm_fix() -> Fix:
@@ -111,15 +111,21 @@ def fabricmanager_fix(facts, running_but_failed: bool = False, driver_version: s
 
 def _compat_fix(facts, api) -> Fix:
     """A forward-compatibility libcuda that this GPU or driver does not take: drop it, or upgrade the host driver."""
+    from tfdoctor.model import Alternative
+
     drop = ld_library_path_without(facts, lambda p: "compat" in p)
-    cmds = [drop] if drop else []
+    cmds = (drop,) if drop else ("grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/", "sudo ldconfig")
     need = api.libcuda_file_version
+    alternatives = ()
     if need and distro_family(facts.env) in ("ubuntu", "debian"):
-        cmds.append(f"sudo apt install {ubuntu_driver_package(need)}   # on the host, then reboot")
+        alternatives = (Alternative(f"on the host, to keep the CUDA this environment was built for: a driver of at "
+                                    f"least the compat library's {need}", (f"sudo apt install "
+                                                                          f"{ubuntu_driver_package(need)}",
+                                                                          "sudo reboot")),)
     return Fix("The libcuda in use comes from a cuda-compat (forward-compatibility) package, which works only on "
-               "data-centre GPUs and only with a newer libcuda than the driver: take its folder off the loader path, "
-               "or install a host driver new enough for the CUDA this environment was built for.",
-               tuple(cmds) or ("ldconfig -p | grep libcuda.so.1",), verify=(VERIFY_INIT,))
+               "data-centre GPUs and only with a newer libcuda than the driver: take its folder off the loader path "
+               "(LD_LIBRARY_PATH, or the /etc/ld.so.conf.d file that names it).", cmds, alternatives,
+               verify=("ldconfig -p | grep libcuda.so.1", VERIFY_INIT))
 
 
 def _mismatch_fix(facts, api) -> Fix:
@@ -211,7 +217,7 @@ def check_cuda_init(facts) -> Finding:
             return skip("cuda.init", "No NVIDIA GPU and no libcuda.so.1: there is nothing for CUDA to initialise",
                         api.libcuda_error or "")
         branch = driver_branch(facts)
-        cmds = ["ldconfig -p | grep libcuda"]
+        cmds = []
         if branch and distro_family(facts.env) in ("ubuntu", "debian"):
             cmds.append(f"sudo apt install libnvidia-compute-{branch}")
         cmds.append("sudo ldconfig")

@@ -264,7 +264,7 @@ def check_memory_errors(facts) -> Finding:
         return fail("gpu.memory-errors", f"{_which(failed)}: row remapping failed (no spare rows left): the board needs "
                     "service", *lines,
                     fix=Fix("Take the GPU out of service and contact the vendor for an RMA (NVIDIA's memory error "
-                            "management guide); until then, do not run jobs on it.", inspect, verify=inspect))
+                            "management guide); until then, do not run jobs on it.", verify=inspect))
     if pending:
         return fail("gpu.memory-errors", f"{_which(pending)}: memory rows or pages wait for a GPU reset to be taken out "
                     "of use", *lines,
