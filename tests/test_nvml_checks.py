@@ -135,15 +135,22 @@ def test_normal_clock_reasons_do_not_warn():
     assert f.status is Status.OK
 
 
-def test_uncorrected_ecc_errors_warn():
-    f = check_nvml_devices(facts(good(gpu(ecc_uncorrected=3))))
-    assert f.status is Status.WARN and "3 uncorrected ECC" in f.summary
+def test_uncorrected_ecc_errors_warn_once_in_gpu_memory_errors():
+    from tfdoctor.checks.datacentre import check_memory_errors
+
+    f = facts(good(gpu(ecc_uncorrected=3)))
+    assert check_nvml_devices(f).status is Status.OK  # one finding says it, not two
+    e = check_memory_errors(f)
+    assert e.status is Status.WARN and "uncorrectable ECC" in e.summary and "3 uncorrectable ECC" in e.details[0]
 
 
-def test_memory_held_by_other_processes_warns():
+def test_memory_held_by_other_processes_warns_once_in_gpu_memory_in_use():
+    from tfdoctor.checks.datacentre import check_memory_in_use
+
     g = gpu(memory_used_mib=78432, processes=(ProcessFacts(777, "python", 78000, "C"),))
-    f = check_nvml_devices(facts(good(g)))
-    assert f.status is Status.WARN and "pid 777" in f.summary
+    assert check_nvml_devices(facts(good(g))).status is Status.OK
+    f = check_memory_in_use(facts(good(g)))
+    assert f.status is Status.WARN and "pid 777" in f.details[0] and "kill 777" in f.fix.commands
 
 
 def test_lost_gpu_fails_and_names_it():

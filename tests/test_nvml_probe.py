@@ -195,7 +195,7 @@ def test_unsupported_field_becomes_null_and_keeps_the_gpu():
     g = rec["gpus"][0]
     assert g["ecc_corrected"] is None and g["ecc_uncorrected"] is None and g["power_w"] is None
     assert g["field_errors"] == {"ecc_corrected": "NotSupported", "ecc_uncorrected": "NotSupported",
-                                 "power_w": "NotSupported"}
+                                 "ecc_aggregate_uncorrected": "NotSupported", "power_w": "NotSupported"}
     assert g["name"] == "NVIDIA H100 80GB HBM3" and g["lost"] is False
 
 

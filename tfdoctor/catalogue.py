@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from tfdoctor.checks import AREAS, CHECKS, CheckSpec
 
-_CHECK_MODULES = ("system", "cpu", "gpu", "driver", "nvml", "tensorflow", "compat")
+_CHECK_MODULES = ("system", "cpu", "gpu", "driver", "nvml", "tensorflow", "compat",
+                  "cuda", "datacentre", "container", "pyenv", "advisor")
 _loaded = False
 
 

@@ -175,7 +175,7 @@ def checks_to_run(options: CheckOptions) -> list:
 # With --require-gpu, a GPU, driver or NVML finding that could not be checked is a failure: a hung `nvidia-smi` or
 # NVML call ends as a timed-out probe, and a scheduler's health check must not pass a node whose GPU it could not
 # confirm. Errors elsewhere (CPU, system) stay errors, so a crash in tfdoctor itself cannot drain a healthy node.
-GPU_AREAS = ("gpu", "driver", "nvml")
+GPU_AREAS = ("gpu", "driver", "nvml", "cuda")
 
 
 def _error(spec, options: CheckOptions, summary: str, details: tuple[str, ...]) -> Finding:
@@ -191,6 +191,9 @@ _AREA_QUESTIONS = {
     "driver": ("driver.loaded", "driver.installed", "driver.module_for_kernel", "driver.nouveau_holds",
                "driver.module_rejected", "secure_boot.enabled", "driver.library_mismatch"),
     "nvml": ("driver.loaded", "driver.library_mismatch", "gpu.lost"),
+    "cuda": ("cuda.init_error", "driver.uvm_loaded", "cuda.system_not_ready", "cuda.driver_mismatch",
+             "cuda.compat_unsupported"),
+    "python": (),
     "tensorflow": ("tf.sees_gpu", "tf.libraries_missing", "tf.import_crashed"),
     "compat": ("tf.sees_gpu", "gpu.present"),
     "system": ("container", "wsl", "container.toolkit"),

@@ -5,7 +5,8 @@ from, and how strongly.
 Source kinds: `tensorflow` (TensorFlow/XLA logs of any release and the Python prints people paste), `kernel` (dmesg,
 journalctl -k, syslog and Talos lines, after their prefixes are removed and wrapped lines are joined), `nvidia-smi`,
 `modprobe`, `modinfo`, `dkms`, `mokutil`, `ubuntu-drivers`, `container` (docker, podman, nvidia-container-cli,
-Kubernetes) and `installer` (NVIDIA's .run installer). A new message is one catalogue entry with its verbatim example
+Kubernetes), `installer` (NVIDIA's .run installer), `cuda` (what CUDA programs print about a failed initialisation:
+PyTorch, CUDA samples, burn-in tools) and `fabricmanager` (the NVIDIA Fabric Manager's journal). A new message is one catalogue entry with its verbatim example
 line and the public post it came from; tests/test_evidence.py matches every example against its pattern.
 
 Imports nothing of tfdoctor but textmatch and the knowledge loader: host, probes, the model and checks may all use it.
@@ -27,6 +28,8 @@ SOURCE_KINDS = ("tensorflow", "kernel", "nvidia-smi", "modprobe", "modinfo", "dk
 # How strongly an observation establishes its claim. A probe's own reading of the machine (a file, a library call)
 # outranks what a program says about it, which outranks what is inferred from another program's log.
 STRENGTH = {"read": 3, "direct": 2, "inferred": 1}
+# CUDA programs' own error text and the Fabric Manager's journal (the driver API and data-centre checks read them)
+SOURCE_KINDS = (*SOURCE_KINDS, "cuda", "fabricmanager")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The only door to the machine.
 
 Every probe reads through a Host: run a command with a timeout, read a file, list a directory, test a path,
-follow a link, read an allow-listed environment variable, and the two records that are not files (NVML and the
-TensorFlow child). Three implementations:
+follow a link, read an allow-listed environment variable, and the records that are not files (NVML, the driver-API
+child and the TensorFlow child). Three implementations:
 
 - LiveHost: this machine.
 - ReplayHost: a snapshot directory or .tar.gz (see docs/snapshot-format.md); it never touches the local machine.
@@ -30,7 +30,8 @@ from tfdoctor.redact import Redactor
 SNAPSHOT_FORMAT = "tfdoctor-snapshot"
 SNAPSHOT_VERSION = 1
 MAX_READ = 8 * 1024 * 1024
-KERNEL_LOG_KEYS = ("journalctl_-k_-b_--no-pager", "dmesg")
+# the previous boot's kernel log is read only for what it says about the GPU (Xid reports before a reboot)
+KERNEL_LOG_KEYS = ("journalctl_-k_-b_--no-pager", "dmesg", "journalctl_-k_-b_-1_--no-pager")
 NOT_INSTALLED = 127
 TIMED_OUT = 124
 
@@ -123,6 +124,8 @@ class Host(Protocol):
 
     def tensorflow(self, python: str | None, timeout: float, on_step=None) -> dict | None:
         """The TensorFlow child's record; `on_step(mark)` receives its progress lines as they come (live only)."""
+
+    def cuda(self, python: str | None, timeout: float) -> dict | None: ...
 
 
 def _check_env_name(name: str) -> None:
@@ -240,6 +243,11 @@ class LiveHost:
 
         return run_tf_probe(python, timeout, on_step)
 
+    def cuda(self, python: str | None, timeout: float) -> dict | None:
+        from tfdoctor.probes.cuda_record import collect_live
+
+        return collect_live(python, timeout)
+
 
 class RecordingHost(LiveHost):
     """Live, remembering every answer so that `write_snapshot` can replay this run anywhere."""
@@ -256,6 +264,7 @@ class RecordingHost(LiveHost):
         self.envs: dict[str, str] = {}
         self.nvml_record: dict | None = None
         self.tf_record: dict | None = None
+        self.cuda_record: dict | None = None
 
     def run(self, argv, timeout=10.0, key=None):
         res = super().run(argv, timeout, key)
@@ -303,6 +312,11 @@ class RecordingHost(LiveHost):
     def tensorflow(self, python, timeout, on_step=None):
         out = super().tensorflow(python, timeout, on_step)
         self.tf_record = out
+        return out
+
+    def cuda(self, python, timeout):
+        out = super().cuda(python, timeout)
+        self.cuda_record = out
         return out
 
     def write_snapshot(self, dest: str | Path, redactor: Redactor) -> Path:
@@ -362,6 +376,8 @@ class RecordingHost(LiveHost):
         (root / "env.json").write_text(json.dumps(r.obj(self.envs), indent=2, sort_keys=True))
         if self.nvml_record is not None:
             (root / "nvml.json").write_text(json.dumps(r.obj(self.nvml_record), indent=2))
+        if self.cuda_record is not None:
+            (root / "cuda.json").write_text(json.dumps(r.obj(self.cuda_record), indent=2))
         if self.tf_record is not None:
             record = dict(self.tf_record)
             log = record.pop("log", None)
@@ -542,6 +558,13 @@ class ReplayHost:
         out = dict(record or {"ended": None, "result": None, "log_only": True})
         out["log"] = log or ""
         return out
+
+    def cuda(self, python, timeout) -> dict | None:
+        """The driver-API child's record (cuda.json), or None when the snapshot has none."""
+        record = self._load_json("cuda.json")
+        if record is not None and not isinstance(record, dict):
+            raise SnapshotError(f"{self.source}: cuda.json is not a JSON object")
+        return record
 
 
 def _read_text(path: Path | None) -> str | None:

@@ -119,6 +119,13 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         except (AttributeError, TypeError, IndexError, ValueError):
             continue
 
+    # -- CUDA's own answer, the data-centre plumbing, the container's capabilities (issue 11) ----------------------
+    for part in (_cuda, _cuda_in_log, _datacentre, _plumbing):
+        try:
+            part(votes, facts, complete)
+        except (AttributeError, TypeError, IndexError, ValueError):
+            continue
+
     # -- what programs printed --------------------------------------------------------------------------------
     for o in observations:
         if _discounted(o):
@@ -286,3 +293,91 @@ def _driver_installed(facts) -> tuple[bool | None, tuple[str, str]]:
     if d.modinfo == "not-found":
         return False, ("modinfo nvidia", "module nvidia not found")
     return None, ("", "")
+
+
+# -- CUDA's own answer and the data-centre plumbing ----------------------------------------------------------------
+
+# CUresult codes that name a machine-level cause, and the belief each establishes
+_CUDA_CODE_BELIEFS = {802: "cuda.system_not_ready", 803: "cuda.driver_mismatch", 804: "cuda.compat_unsupported"}
+
+
+def _cuda_vote(votes, api, source: str) -> None:
+    """What one driver-API record (the stdlib child, or the same calls inside the TensorFlow child) establishes."""
+    rc = getattr(api, "init_rc", None)
+    if rc is None:
+        return
+    name = getattr(api, "init_name", None) or "?"
+    ev = Evidence(source, f"cuInit -> {rc} ({name})")
+    votes.add("cuda.init_error", str(rc), READ, ev)  # a string: beliefs compare True == 1
+    if rc in _CUDA_CODE_BELIEFS:
+        votes.add(_CUDA_CODE_BELIEFS[rc], True, READ, ev)
+    if rc == 0:
+        votes.add("driver.loaded", True, READ, ev)
+        count = getattr(api, "device_count", None)
+        if count:
+            dev = api.devices[0] if api.devices else None
+            votes.add("gpu.present", True, READ,
+                      Evidence(source, f"device 0: {getattr(dev, 'name', None) or '?'}" if dev else f"{count} device(s)"))
+
+
+def _cuda(votes, facts, complete) -> None:
+    api = facts.get("cuda")
+    if api is not None and getattr(api, "source", "none") == "child":
+        _cuda_vote(votes, api, "driver-API child")
+    tf = facts.get("tensorflow")
+    inner = getattr(tf, "driver_api", None)
+    if inner is not None:
+        _cuda_vote(votes, inner, "TensorFlow probe (driver API)")
+
+
+def _cuda_in_log(votes, facts, complete) -> None:
+    """TensorFlow's (or XLA's) own `failed call to cuInit: <code>` line: the code it names, read directly."""
+    srcs = facts.get("sources")
+    for o in tuple(getattr(srcs, "observations", ()) or ()):
+        if o.message != "cuinit-error":
+            continue
+        code = o.group("code") or o.group("cuda_code")
+        rc = int(code) if code and code.lstrip("-").isdigit() else None
+        if rc is None and o.group("error"):
+            from tfdoctor.knowledge.loader import cuda_error
+
+            known = cuda_error(o.group("error"))
+            rc = known.code if known else None
+        if rc is None or rc < 0:
+            continue
+        ev = _obs_evidence(o)
+        votes.add("cuda.init_error", str(rc), DIRECT, ev)
+        if rc in _CUDA_CODE_BELIEFS:
+            votes.add(_CUDA_CODE_BELIEFS[rc], True, DIRECT, ev)
+
+
+def _datacentre(votes, facts, complete) -> None:
+    dc = facts.get("datacentre")
+    if dc is None:
+        return
+    if dc.nvswitches:
+        votes.add("nvswitch.present", True, READ,
+                  Evidence("/sys/bus/pci/devices" if dc.nvswitch_source == "sysfs" else "lspci",
+                           f"{len(dc.nvswitches)} NVSwitch bridge(s), first at {dc.nvswitches[0]}"))
+    elif dc.nvswitch_source != "none" and complete:
+        votes.add("nvswitch.present", False, READ, Evidence("/sys/bus/pci/devices", "no NVIDIA bridge (class 0680)"))
+    state = dc.fabricmanager_state
+    if state:
+        votes.add("fabric.manager_running", state == "active", READ,
+                  Evidence("systemctl is-active nvidia-fabricmanager", state))
+
+
+def _plumbing(votes, facts, complete) -> None:
+    d = facts.get("driver")
+    if d is not None and d.modules_source != "none" and d.nvidia_loaded:
+        src = "/proc/modules" if d.modules_source == "proc" else "lsmod"
+        uvm = "nvidia_uvm" in d.loaded_modules
+        votes.add("driver.uvm_loaded", uvm, READ, Evidence(src, "nvidia_uvm loaded" if uvm else
+                                                           "nvidia loaded, nvidia_uvm not loaded"))
+    env = facts.get("env")
+    caps = (getattr(env, "variables", None) or {}).get("NVIDIA_DRIVER_CAPABILITIES")
+    if caps is not None and caps.strip():
+        items = {c.strip().lower() for c in caps.split(",")}
+        votes.add("container.compute_capability", bool(items & {"compute", "all"}), READ,
+                  Evidence("NVIDIA_DRIVER_CAPABILITIES", caps[:200]))
+

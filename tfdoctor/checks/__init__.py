@@ -16,7 +16,9 @@ AREAS = {
     "gpu": "GPU hardware",
     "driver": "NVIDIA kernel driver",
     "nvml": "NVML (driver library)",
+    "cuda": "CUDA (driver API)",
     "tensorflow": "TensorFlow",
+    "python": "Python environment",
     "compat": "Compatibility",
 }
 

@@ -14,7 +14,6 @@ BAD_THROTTLE = {
     "sw_thermal_slowdown": "software thermal slowdown (the driver lowers clocks to cool the GPU)",
     "hw_power_brake_slowdown": "hardware power brake (external power brake signal, e.g. PSU or board limit)",
 }
-MEMORY_BUSY_FRACTION = 0.9
 
 
 def _no_nvidia_gpu(facts) -> bool:
@@ -235,17 +234,7 @@ def _gpu_problems(g) -> tuple[list[str], list[str], list[str]]:
     if bad:
         warns.append(f"GPU {g.index}: clocks held back by " + "; ".join(bad))
         commands.append(f"nvidia-smi -i {g.index} -q -d PERFORMANCE,TEMPERATURE,POWER")
-    if g.ecc_uncorrected:
-        warns.append(f"GPU {g.index}: {g.ecc_uncorrected} uncorrected ECC memory errors since the driver loaded "
-                     "(results may be wrong; reset the GPU, and if the count grows, the board needs service)")
-        commands.append(f"nvidia-smi -i {g.index} -q -d ECC,PAGE_RETIREMENT,ROW_REMAPPER")
-    if g.memory_total_mib and g.memory_used_mib is not None and g.processes:
-        held = sum(p.used_mib or 0 for p in g.processes)
-        if g.memory_used_mib >= MEMORY_BUSY_FRACTION * g.memory_total_mib and held >= g.memory_total_mib / 2:
-            who = ", ".join(f"{p.name or '?'} (pid {p.pid})" for p in g.processes if p.used_mib)
-            warns.append(f"GPU {g.index}: {g.memory_used_mib} of {g.memory_total_mib} MiB already in use by other "
-                         f"processes ({who}); TensorFlow will run out of memory")
-            commands.append("nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv")
+    # Uncorrectable ECC errors and memory other processes hold are gpu.memory-errors' and gpu.memory-in-use's.
     return warns, notes, commands
 
 
@@ -256,14 +245,13 @@ def _gpu_problems(g) -> tuple[list[str], list[str], list[str]]:
     needs=("nvml",),
     after=("nvml.init",),
     what="Lists each GPU NVML reports (name, compute capability, memory, PCIe link) with its temperature, power, "
-    "utilisation and processes, and looks for a lost GPU, a PCIe link narrower than it can be, clocks held "
-    "back by heat or power, uncorrected ECC errors, and memory already taken by other processes.",
+    "utilisation and processes, and looks for a lost GPU, a PCIe link narrower than it can be, and clocks held "
+    "back by heat or power (memory errors and memory held by other processes are gpu.memory-errors and "
+    "gpu.memory-in-use).",
     why="A GPU that is present but crippled gives TensorFlow slow or failing runs that look like software "
-    "problems: a x4 link slows every copy, thermal slowdown halves throughput, ECC errors corrupt results, "
-    "and memory held by another process makes TensorFlow run out of memory.",
+    "problems: a x4 link slows every copy and thermal slowdown halves throughput.",
     fix="Per problem: reseat the card or move it to a full-width slot (PCIe width), improve cooling or power "
-    "(thermal/power slowdown), reset the GPU and watch the ECC counters (ECC errors), stop the other "
-    "processes (memory in use).",
+    "(thermal/power slowdown).",
 )
 def check_nvml_devices(facts) -> Finding:
     n = facts.nvml

@@ -151,6 +151,34 @@ def _no_gpu_access_fix() -> Fix:
                verify=("docker run --rm --gpus all nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi",))
 
 
+def _gpu_access_fix(facts) -> Fix:
+    """How to give this container the GPU: in a Kubernetes pod, by requesting it; elsewhere, `docker run --gpus`."""
+    env = getattr(facts, "env", None)
+    variables = getattr(env, "variables", None) or {}
+    if getattr(env, "container", None) == "kubernetes" or "KUBERNETES_SERVICE_HOST" in variables:
+        # In a pod the GPU comes from the NVIDIA device plugin, and only to containers that request it.
+        return Fix("This pod did not request a GPU: add `resources: limits: nvidia.com/gpu: 1` to the container in "
+                   "the pod spec (the node needs the NVIDIA device plugin or GPU Operator), then recreate the pod.",
+                   ("kubectl get nodes -o custom-columns=NODE:.metadata.name,GPUS:.status.allocatable.nvidia\\.com/gpu",),
+                   verify=("nvidia-smi -L", "ls -l /dev/nvidia*"))
+    return _no_gpu_access_fix()
+
+
+def _pod_without_gpu(facts) -> Finding | None:
+    """A Kubernetes pod with no /dev/nvidia* on a node that has a GPU: the pod spec did not request one."""
+    from tfdoctor.checks.gpu import gpu_expected
+
+    env = facts.env
+    variables = getattr(env, "variables", None) or {}
+    pod = getattr(env, "container", None) == "kubernetes" or "KUBERNETES_SERVICE_HOST" in variables
+    if not pod or getattr(env, "dev_nvidia", None) != () or not (facts.require_gpu or gpu_expected(facts)):
+        return None
+    finding = warn if not facts.require_gpu else fail
+    return finding("env.container", "Running in a Kubernetes pod without /dev/nvidia* devices: the pod did not "
+                                    "request a GPU (nvidia.com/gpu)", *getattr(env, "container_evidence", ()),
+                   fix=_gpu_access_fix(facts))
+
+
 @check(
     "env.container",
     area="system",
@@ -169,6 +197,9 @@ def _no_gpu_access_fix() -> Fix:
 )
 def check_container(facts) -> Finding:
     env = facts.env
+    pod = _pod_without_gpu(facts)
+    if pod is not None:
+        return pod
     broken = _toolkit_broken(facts)
     if broken is not None:
         return broken
@@ -177,7 +208,7 @@ def check_container(facts) -> Finding:
         return _device_cgroup_denies(facts, access)
     if access.value is False:
         return Finding("env.container", Status.FAIL, "This container was started without GPU access",
-                       tuple(e.describe() for e in access.evidence[:3]), fix=_no_gpu_access_fix(),
+                       tuple(e.describe() for e in access.evidence[:3]), fix=_gpu_access_fix(facts),
                        evidence=access.evidence)
     if not env.container:
         known = facts.machine.belief("container")
@@ -187,7 +218,7 @@ def check_container(facts) -> Finding:
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
                                tuple(e.describe() for e in (*known.evidence, *tried.evidence)[:4]),
-                               fix=_no_gpu_access_fix(), evidence=known.evidence + tried.evidence)
+                               fix=_gpu_access_fix(facts), evidence=known.evidence + tried.evidence)
             return info("env.container", "Running in a container (its markers were not recorded)",
                         *(e.describe() for e in known.evidence))
         if known.value is None:
@@ -206,7 +237,7 @@ def check_container(facts) -> Finding:
         if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",
-                           (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_no_gpu_access_fix(),
+                           (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_gpu_access_fix(facts),
                            evidence=tried.evidence)
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
     if not gpu_on_host_shown(facts):

@@ -112,14 +112,16 @@ def run_child(
     timeout: float,
     env: dict | None = None,
     on_stderr_line: Callable[[str], None] | None = None,
+    interpreter_flags: tuple[str, ...] = (),
 ) -> ChildResult:
     """Run `python script *args` in its own process group with a deadline, and classify how it ended.
 
     `env` entries are added to (not replacing) the current environment. `on_stderr_line` is called with each
-    stderr line as it arrives (for progress display); exceptions it raises are ignored.
+    stderr line as it arrives (for progress display); exceptions it raises are ignored. `interpreter_flags` go
+    before the script (`-I -S`: a stdlib-only child starts without the virtualenv's site and .pth files).
     """
     exe = python or sys.executable
-    argv = [exe, script, *[str(a) for a in args]]
+    argv = [exe, *interpreter_flags, script, *[str(a) for a in args]]
     full_env = dict(os.environ)
     if env:
         full_env.update({k: str(v) for k, v in env.items()})

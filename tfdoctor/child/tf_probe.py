@@ -215,6 +215,21 @@ def library_attempts(build):
     return {"pip_dirs": pip_dirs, "attempts": attempts}
 
 
+def driver_api():
+    """What the CUDA driver API says from inside this process, after TensorFlow initialised CUDA (cuda_probe.py's
+    calls: cuInit's status, the devices, the cuDNN/cuBLAS versions the loader finds)."""
+    try:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_probe.py")
+        spec = importlib.util.spec_from_file_location("tfdoctor_cuda_probe", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.collect(pip_library_dirs())
+    except BaseException as exc:  # the rest of the report matters more
+        return {"probe_error": f"{type(exc).__name__}: {exc}"}
+
+
 def jsonable(value):
     """Build info and device details hold tuples, OrderedDicts and numpy scalars: make them JSON."""
     if isinstance(value, dict):
@@ -325,6 +340,9 @@ def probe(report):
     report["mapped_libraries"] = mapped_libraries()
     if build.get("is_cuda_build"):
         report["library_attempts"] = library_attempts(build)
+
+    mark(report, "driver_api")
+    report["driver_api"] = driver_api()
     report["step"] = "done"
 
 

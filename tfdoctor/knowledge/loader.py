@@ -47,6 +47,7 @@ __all__ = [
     "pip_package_for_library",
     "tf_build",
     "tf_versions",
+    "xid_info",
 ]
 
 
@@ -603,3 +604,30 @@ def nvidia_smi_exit_kind(rc: int) -> tuple[str, str] | None:
     if rc >= rule["min_rc"]:
         return rule["kind"], f"{rule['meaning']} (signal {rc - 128})"
     return None
+
+
+# ----------------------------------------------------------------------------- Xid codes
+
+
+@dataclass(frozen=True)
+class XidInfo:
+    xid: int
+    name: str
+    causes: tuple[str, ...]
+    severity: str  # critical | error | application | info
+    action: str
+    reset_gpu: bool
+    source: str
+    status: str = ""
+
+
+@cache
+def _xids() -> dict[int, XidInfo]:
+    return {r["xid"]: XidInfo(r["xid"], r["name"], tuple(r["causes"]), r["severity"], r["action"], r["reset_gpu"],
+                              r["source"], r.get("status", ""))
+            for r in _load("xid.json")["xids"]}
+
+
+def xid_info(code: int) -> XidInfo | None:
+    """79 -> XidInfo('GPU has fallen off the bus', ...): NVIDIA's meaning, causes and action; None if not listed."""
+    return _xids().get(code)

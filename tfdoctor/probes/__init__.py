@@ -50,7 +50,19 @@ def probe(name: str, *, needs: tuple[str, ...] = (), timeout: float = 20.0, titl
 
 def load_all() -> dict[str, ProbeSpec]:
     """Import every probe module (cheap: none imports anything heavy at module level)."""
-    from tfdoctor.probes import cpu, driver, env, nvml, pci, sources, tensorflow  # noqa: F401
+    from tfdoctor.probes import (  # noqa: F401
+        container_host,
+        cpu,
+        cuda,
+        datacentre,
+        driver,
+        env,
+        nvml,
+        pci,
+        pyenv,
+        sources,
+        tensorflow,
+    )
 
     return PROBES
 

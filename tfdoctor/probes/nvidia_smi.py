@@ -54,6 +54,7 @@ class SmiGpu:
     memory_total_mib: int | None = None
     utilization_gpu_pct: int | None = None
     compute_mode: str | None = None
+    mig_mode: str | None = None  # the third row's "MIG M." cell: Enabled | Disabled (a * marks a pending change)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class SmiTable:
     gpus: tuple[SmiGpu, ...]
     processes: tuple[SmiProcess, ...]
     processes_listed: bool  # the process section was present (an empty tuple then means "none running")
+    mig_devices_found: bool | None = None  # the "MIG devices:" section: False when it says "No MIG devices found"
 
 
 _HEADER_SMI = re.compile(r"NVIDIA-SMI\s+(\d[\w.]*)")
@@ -118,6 +120,8 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
     processes: list[SmiProcess] = []
     processes_listed = False
     in_processes = False
+    in_mig = False
+    mig_found: bool | None = None
     pending: dict | None = None
 
     def flush():
@@ -128,8 +132,19 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
 
     for line in lines:
         stripped = line.strip()
+        if "MIG devices:" in stripped:
+            flush()
+            in_mig, mig_found = True, None
+            continue
+        if in_mig and "Processes:" not in stripped:
+            if "No MIG devices found" in stripped:
+                mig_found = False
+            elif re.match(r"^\|\s*\d+\s+\d+\s+\d+\s+\d+\s+\|", stripped):  # | GPU GI CI MIG-dev | a MIG device
+                mig_found = True
+            continue
         if "Processes:" in stripped:
             flush()
+            in_mig = False
             in_processes = True
             processes_listed = True
             continue
@@ -175,10 +190,15 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
                 utilization_gpu_pct=_int(util.group(1)) if util else None,
                 compute_mode=util.group(2) if util and util.group(2) else None,
             )
+            continue
+        mig_cell = cells[2].strip()
+        if pending is not None and "memory_total_mib" in pending and "mig_mode" not in pending \
+                and re.fullmatch(r"(?:Enabled|Disabled)\*?", mig_cell):
+            pending["mig_mode"] = mig_cell
     flush()
     if smi_version is None and driver is None and not gpus:
         return None
-    return SmiTable(smi_version, driver, cuda, tuple(gpus), tuple(processes), processes_listed)
+    return SmiTable(smi_version, driver, cuda, tuple(gpus), tuple(processes), processes_listed, mig_found)
 
 
 def nvml_library_version(text: str) -> str | None:

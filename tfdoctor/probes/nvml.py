@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tfdoctor.host import SnapshotError
 from tfdoctor.probes import probe
 from tfdoctor.probes.nvidia_smi import SmiTable, classify_nvidia_smi_failure, parse_nvidia_smi_table
+from tfdoctor.probes.nvml_record import RECORD_VERSION
 
 NVML_TIMEOUT = 10.0
 SMI_TIMEOUT = 8.0  # NVML (10 s) + nvidia-smi (8 s) stay inside the probe's 20 s deadline
@@ -54,6 +55,22 @@ class GpuFacts:
     ecc_corrected: int | None = None
     ecc_uncorrected: int | None = None
     persistence_mode: bool | None = None
+    # record version 2: the data-centre state (None where the GPU, the driver or an older record does not say)
+    compute_mode: str | None = None  # default | exclusive-thread | prohibited | exclusive-process
+    mig_mode_current: bool | None = None
+    mig_mode_pending: bool | None = None
+    mig_devices: int | None = None
+    fabric_state: str | None = None  # not-supported | not-started | in-progress | completed
+    fabric_status: int | None = None  # nvmlReturn_t of the fabric probe (0 = success)
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    retired_pages_single_bit: int | None = None
+    retired_pages_double_bit: int | None = None
+    retired_pages_pending: bool | None = None
+    ecc_mode_current: bool | None = None
+    ecc_aggregate_uncorrected: int | None = None
     processes: tuple[ProcessFacts, ...] = ()
     field_errors: tuple[tuple[str, str], ...] = ()
     lost: bool = False
@@ -94,6 +111,10 @@ def _str(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _bool(value) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 def _gpu_from_record(raw: dict, fallback_index: int) -> GpuFacts:
     procs = []
     for p in raw.get("processes") or ():
@@ -104,6 +125,8 @@ def _gpu_from_record(raw: dict, fallback_index: int) -> GpuFacts:
     field_errors = tuple(sorted((str(k), str(v)) for k, v in errors.items())) if isinstance(errors, dict) else ()
     reasons = raw.get("throttle_reasons")
     pm = raw.get("persistence_mode")
+    rows = raw.get("remapped_rows") if isinstance(raw.get("remapped_rows"), dict) else {}
+    pages = raw.get("retired_pages") if isinstance(raw.get("retired_pages"), dict) else {}
     index = _int(raw.get("index"))
     return GpuFacts(
         index=index if index is not None else fallback_index,
@@ -125,11 +148,30 @@ def _gpu_from_record(raw: dict, fallback_index: int) -> GpuFacts:
         ecc_corrected=_int(raw.get("ecc_corrected")),
         ecc_uncorrected=_int(raw.get("ecc_uncorrected")),
         persistence_mode=pm if isinstance(pm, bool) else None,
+        compute_mode=_str(raw.get("compute_mode")),
+        mig_mode_current=_bool(raw.get("mig_mode_current")),
+        mig_mode_pending=_bool(raw.get("mig_mode_pending")),
+        mig_devices=_int(raw.get("mig_devices")),
+        fabric_state=_str(raw.get("fabric_state")),
+        fabric_status=_int(raw.get("fabric_status")),
+        remapped_rows_correctable=_int(rows.get("correctable")),
+        remapped_rows_uncorrectable=_int(rows.get("uncorrectable")),
+        remapped_rows_pending=_bool(rows.get("pending")),
+        remapped_rows_failure=_bool(rows.get("failure")),
+        retired_pages_single_bit=_int(pages.get("single_bit")),
+        retired_pages_double_bit=_int(pages.get("double_bit")),
+        retired_pages_pending=_bool(pages.get("pending")),
+        ecc_mode_current=_bool(raw.get("ecc_mode_current")),
+        ecc_aggregate_uncorrected=_int(raw.get("ecc_aggregate_uncorrected")),
         processes=tuple(procs),
         field_errors=field_errors,
         lost=raw.get("lost") is True,
         error=_str(raw.get("error")),
     )
+
+
+_SMI_COMPUTE_MODES = {"Default": "default", "E. Process": "exclusive-process", "Prohibited": "prohibited",
+                      "E. Thread": "exclusive-thread"}
 
 
 def _gpus_from_table(table: SmiTable) -> tuple[GpuFacts, ...]:
@@ -149,6 +191,12 @@ def _gpus_from_table(table: SmiTable) -> tuple[GpuFacts, ...]:
             utilization_gpu_pct=g.utilization_gpu_pct,
             ecc_uncorrected=g.ecc_uncorrected,
             persistence_mode=g.persistence_mode,
+            compute_mode=_SMI_COMPUTE_MODES.get(g.compute_mode or ""),
+            # "Enabled*": the change waits for a GPU reset, so the mode in force is the other one
+            mig_mode_current=(g.mig_mode.startswith("Enabled") != g.mig_mode.endswith("*")) if g.mig_mode else None,
+            mig_mode_pending=g.mig_mode.startswith("Enabled") if g.mig_mode else None,
+            # the table lists MIG devices for all GPUs together: "none found" is known for every MIG GPU
+            mig_devices=0 if table.mig_devices_found is False and g.mig_mode else None,
             processes=procs,
         ))
     return tuple(out)
@@ -166,8 +214,8 @@ def record_problem(rec) -> str | None:
         return str(rec.get("message") or rec.get("error"))
     if not isinstance(rec.get("version"), int) or not isinstance(rec.get("init"), dict):
         return "the NVML record has no version/init fields"
-    if rec["version"] > 1:
-        return f"the NVML record has version {rec['version']}; this tfdoctor reads version 1"
+    if rec["version"] > RECORD_VERSION:
+        return f"the NVML record has version {rec['version']}; this tfdoctor reads versions 1 to {RECORD_VERSION}"
     return None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2 added the data-centre fields (MIG, fabric, compute mode, row remapping, retired pages, ECC)
 
 # NVML return codes (nvml.h), used when the module in hand lacks the constant (an old or fake binding).
 _NVML_CODES = {
@@ -46,6 +46,13 @@ THROTTLE_BITS = (
     (0x80, "hw_power_brake_slowdown"),
     (0x100, "display_clock_setting"),
 )
+
+# nvmlComputeMode_t and nvmlGpuFabricState_t (nvml.h), as the record's stable names.
+COMPUTE_MODES = {0: "default", 1: "exclusive-thread", 2: "prohibited", 3: "exclusive-process"}
+FABRIC_STATES = {0: "not-supported", 1: "not-started", 2: "in-progress", 3: "completed"}
+_NVML_SUCCESS = 0
+_NVML_ERROR_NOT_FOUND = 6
+MAX_MIG_DEVICES = 8  # seven instances on an A100/H100, plus room
 
 _NOT_AVAILABLE_64 = (1 << 64) - 1  # NVML_VALUE_NOT_AVAILABLE as an unsigned long long
 _MIB = 1024 * 1024
@@ -182,6 +189,78 @@ def _processes(nvml, errors: dict, handle) -> list[dict]:
     return list(merged.values())
 
 
+def _mig(nvml, errors: dict, handle, gpu: dict) -> None:
+    """MIG mode (current and pending) and, when it is on, how many MIG devices (GPU instances) exist."""
+    fn = _fn(nvml, "nvmlDeviceGetMigMode")
+    modes = _query(nvml, errors, "mig_mode", fn, handle) if fn else None
+    if isinstance(modes, (list, tuple)) and len(modes) == 2:
+        gpu["mig_mode_current"], gpu["mig_mode_pending"] = bool(modes[0]), bool(modes[1])
+    if gpu.get("mig_mode_current") is not True:
+        return
+    get = _fn(nvml, "nvmlDeviceGetMigDeviceHandleByIndex")
+    if get is None:
+        return
+    count_fn = _fn(nvml, "nvmlDeviceGetMaxMigDeviceCount")
+    most = _query(nvml, errors, "mig_devices", count_fn, handle) if count_fn else MAX_MIG_DEVICES
+    found = 0
+    for i in range(min(most if isinstance(most, int) else MAX_MIG_DEVICES, MAX_MIG_DEVICES)):
+        try:
+            get(handle, i)
+            found += 1
+        except Exception as exc:
+            if _is_nvml_error(nvml, exc) and _error_value(exc) == _code(nvml, "NVML_ERROR_GPU_IS_LOST"):
+                raise _GpuLost() from None
+            if _error_value(exc) != _NVML_ERROR_NOT_FOUND:  # NotFound: no instance at this index
+                errors["mig_devices"] = _error_name(exc)
+    gpu["mig_devices"] = found
+
+
+def _fabric(nvml, errors: dict, handle, gpu: dict) -> None:
+    """The GPU's NVLink fabric state (Hopper and later on NVSwitch systems: set up by the Fabric Manager)."""
+    struct = getattr(nvml, "c_nvmlGpuFabricInfo_t", None)
+    fn = _fn(nvml, "nvmlDeviceGetGpuFabricInfo")
+    if struct is None or fn is None:
+        return
+    import ctypes
+
+    info = struct()
+    if _query(nvml, errors, "fabric", fn, handle, ctypes.byref(info)) is None and "fabric" in errors:
+        return
+    state = getattr(info, "state", None)
+    status = getattr(info, "status", None)
+    gpu["fabric_state"] = FABRIC_STATES.get(state) if isinstance(state, int) else None
+    gpu["fabric_status"] = status if isinstance(status, int) else None
+
+
+def _memory_health(nvml, errors: dict, handle, gpu: dict) -> None:
+    """Row remapping (Ampere and later), retired pages (older data-centre GPUs) and the aggregate ECC counters."""
+    fn = _fn(nvml, "nvmlDeviceGetRemappedRows")
+    rows = _query(nvml, errors, "remapped_rows", fn, handle) if fn else None
+    if isinstance(rows, (list, tuple)) and len(rows) == 4:
+        gpu["remapped_rows"] = {"correctable": rows[0], "uncorrectable": rows[1], "pending": bool(rows[2]),
+                                "failure": bool(rows[3])}
+    fn = _fn(nvml, "nvmlDeviceGetRetiredPages")
+    if fn is not None:
+        single = _query(nvml, errors, "retired_pages", fn, handle,
+                        getattr(nvml, "NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS", 0))
+        double = _query(nvml, errors, "retired_pages", fn, handle,
+                        getattr(nvml, "NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR", 1))
+        pending_fn = _fn(nvml, "nvmlDeviceGetRetiredPagesPendingStatus")
+        pending = _query(nvml, errors, "retired_pages_pending", pending_fn, handle) if pending_fn else None
+        if single is not None or double is not None:
+            gpu["retired_pages"] = {"single_bit": len(single) if isinstance(single, list) else None,
+                                    "double_bit": len(double) if isinstance(double, list) else None,
+                                    "pending": bool(pending) if isinstance(pending, int) else None}
+    fn = _fn(nvml, "nvmlDeviceGetEccMode")
+    mode = _query(nvml, errors, "ecc_mode", fn, handle) if fn else None
+    if isinstance(mode, (list, tuple)) and len(mode) == 2:
+        gpu["ecc_mode_current"], gpu["ecc_mode_pending"] = bool(mode[0]), bool(mode[1])
+    aggregate = getattr(nvml, "NVML_AGGREGATE_ECC", 1)  # over the GPU's lifetime, kept in its InfoROM
+    gpu["ecc_aggregate_uncorrected"] = _query(
+        nvml, errors, "ecc_aggregate_uncorrected", nvml.nvmlDeviceGetTotalEccErrors, handle,
+        getattr(nvml, "NVML_MEMORY_ERROR_TYPE_UNCORRECTED", 1), aggregate)
+
+
 def _gpu(nvml, index: int) -> dict:
     errors: dict[str, str] = {}
     gpu: dict = {"index": index, "lost": False, "error": None}
@@ -225,6 +304,12 @@ def _gpu(nvml, index: int) -> dict:
                                         uncorrected, volatile)
         pm = _query(nvml, errors, "persistence_mode", nvml.nvmlDeviceGetPersistenceMode, handle)
         gpu["persistence_mode"] = bool(pm) if isinstance(pm, int) else None
+        mode_fn = _fn(nvml, "nvmlDeviceGetComputeMode")
+        mode = _query(nvml, errors, "compute_mode", mode_fn, handle) if mode_fn else None
+        gpu["compute_mode"] = COMPUTE_MODES.get(mode) if isinstance(mode, int) else None
+        _mig(nvml, errors, handle, gpu)
+        _fabric(nvml, errors, handle, gpu)
+        _memory_health(nvml, errors, handle, gpu)
         gpu["processes"] = _processes(nvml, errors, handle)
     except _GpuLost:
         gpu["lost"] = True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tfdoctor.evidence import ANY, Observation, Source, observe_all
 from tfdoctor.probes import probe
+from tfdoctor.probes.datacentre import DATACENTRE_KEYS
 
 # Keys the other probes read themselves (their outputs are already sources above): these exactly, and every key
 # starting with one of the prefixes (their parsers read any variant: `lspci -nnk`, `lspci -v`, `uname -a`)
@@ -54,10 +55,13 @@ def _text(res) -> str:
     return "\n".join(t for t in (res.stdout, res.stderr) if t)
 
 
-@probe("sources", needs=("driver", "nvml", "tensorflow"), timeout=20, title="What the tools printed")
+@probe("sources", needs=("driver", "nvml", "tensorflow", "datacentre"), timeout=20, title="What the tools printed")
 def probe_sources(host, ctx) -> SourcesFacts:
     d, nvml, tf = ctx.facts.get("driver"), ctx.facts.get("nvml"), ctx.facts.get("tensorflow")
     sources: list[Source] = []
+    dc = ctx.facts.get("datacentre")
+    if dc is not None and getattr(dc, "fabricmanager_log", ()):
+        sources.append(Source("fabricmanager", "journalctl -u nvidia-fabricmanager", "\n".join(dc.fabricmanager_log)))
     if d is not None:
         if d.kernel_log:
             sources.append(Source("kernel", d.kernel_log_source or "kernel log", "\n".join(d.kernel_log)))
@@ -86,4 +90,6 @@ def probe_sources(host, ctx) -> SourcesFacts:
         res = host.run([key], key=key, timeout=5)
         if not res.missing:
             sources.append(Source(kind, key.replace("_", " "), _text(res)))
+    # the datacentre probe's own commands speak for another boot (journalctl -b -1) or only through that probe
+    sources = [s for s in sources if s.name.replace(" ", "_") not in DATACENTRE_KEYS]
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))

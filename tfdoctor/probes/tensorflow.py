@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from tfdoctor.probes import probe
+from tfdoctor.probes.cuda import facts_from_result
 from tfdoctor.tflog import LogAnalysis, analyse_log
 
 # How an `import tensorflow` failure reads, from the exception text (and the log, where NumPy prints its warning).
@@ -121,6 +122,8 @@ class TensorFlowFacts:
     cpu_flags: frozenset[str] | None = None
     cpu_model: str | None = None
     probe_error: str | None = None
+    # what the CUDA driver API said from inside the TensorFlow process (tfdoctor.probes.cuda.CudaFacts)
+    driver_api: object | None = None
 
     def distribution(self, name: str) -> str | None:
         """Installed version of a distribution (normalised name, e.g. 'tensorflow-cpu'), or None."""
@@ -330,6 +333,8 @@ def _imported_facts(common: dict, result: dict, imp: dict) -> TensorFlowFacts:
         mapped_libraries=mapped,
         library_attempts=attempts,
         pip_library_dirs=tuple(str(p) for p in _list(attempts_rec.get("pip_dirs"))),
+        driver_api=facts_from_result(result["driver_api"], "tensorflow")
+        if isinstance(result.get("driver_api"), dict) else None,
     )
 
 

@@ -1,0 +1,147 @@
+"""Containers and the GPU: inside a container, did the runtime mount CUDA's libraries (NVIDIA_DRIVER_CAPABILITIES);
+on a host, can containers get the GPU at all (the NVIDIA Container Toolkit, Docker's runtimes, CDI specs for
+Podman and Kubernetes, a CDI spec that still names an older driver).
+
+Whether this runs in a container and whether it was given the GPU stays env.container's (checks/system.py).
+"""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.checks.cuda import kernel_driver_version
+from tfdoctor.checks.fixes import distro_family
+from tfdoctor.checks.gpu import gpu_expected
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+
+CUDA_BASE_IMAGE = "nvidia/cuda:12.5.1-base-ubuntu22.04"  # the CUDA of TensorFlow 2.18-2.21 (knowledge.md 1.1)
+
+
+@check(
+    "container.capabilities",
+    area="system",
+    title="NVIDIA_DRIVER_CAPABILITIES",
+    needs=("env", "sources"),
+    after=("env.container",),
+    what="Reads NVIDIA_DRIVER_CAPABILITIES, which tells the NVIDIA container runtime which parts of the host driver "
+         "to mount into the container (compute, utility, graphics, video, display, compat32 or all).",
+    why="Without `compute` the runtime mounts nvidia-smi and NVML (utility) but not libcuda: nvidia-smi works in the "
+        "container while TensorFlow cannot load libcuda.so.1 and runs on the CPU.",
+    fix="Start the container with `-e NVIDIA_DRIVER_CAPABILITIES=compute,utility` (or `all`), or set it with `ENV` "
+        "in the image's Dockerfile.",
+    links=("https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/docker-specialized.html",),
+)
+def check_capabilities(facts) -> Finding:
+    b = facts.machine.belief("container.compute_capability")
+    env = facts.env
+    value = (getattr(env, "variables", None) or {}).get("NVIDIA_DRIVER_CAPABILITIES")
+    inside = bool(env is not None and env.container) or facts.machine.value("container") is True
+    if not inside:
+        return skip("container.capabilities", "Not a container: NVIDIA_DRIVER_CAPABILITIES matters only to the "
+                                              "container runtime")
+    if b.value is None:
+        if env is not None and env.container:
+            return ok("container.capabilities", "NVIDIA_DRIVER_CAPABILITIES is not set: the runtime's default "
+                      "(utility and compute for `--gpus`) applies")
+        return skip("container.capabilities", "Not a container and NVIDIA_DRIVER_CAPABILITIES is not set")
+    if b.value:
+        return ok("container.capabilities", f"NVIDIA_DRIVER_CAPABILITIES={value} includes compute")
+    return Finding("container.capabilities", Status.FAIL,
+                   f"NVIDIA_DRIVER_CAPABILITIES={value} lacks `compute`: the runtime mounts no libcuda, so CUDA "
+                   "cannot start in this container", tuple(e.describe() for e in b.evidence),
+                   fix=Fix("Restart the container with the compute capability (or set `ENV "
+                           "NVIDIA_DRIVER_CAPABILITIES=compute,utility` in its Dockerfile).",
+                           (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,utility "
+                            f"{CUDA_BASE_IMAGE} nvidia-smi",),
+                           verify=("ls /usr/lib/x86_64-linux-gnu/libcuda.so.1", "tfdoctor check --only cuda.init")),
+                   evidence=b.evidence)
+
+
+def _toolkit_install(facts) -> tuple[str, ...]:
+    family = distro_family(facts.env)
+    if family in ("ubuntu", "debian"):
+        return ("sudo apt install nvidia-container-toolkit",)
+    if family in ("fedora", "rhel"):
+        return ("sudo dnf install nvidia-container-toolkit",)
+    return ()
+
+
+@check(
+    "container.toolkit",
+    area="system",
+    title="Containers on this host can get the GPU",
+    needs=("container_host", "env", "pci", "nvml", "driver"),
+    after=("driver.nvidia-module", "nvml.init"),
+    what="On a host with Docker or Podman: looks for the NVIDIA Container Toolkit (nvidia-ctk, nvidia-container-cli, "
+         "the runtime and its hook), reads /etc/docker/daemon.json (the `nvidia` runtime, `default-runtime`) and the "
+         "CDI specs in /etc/cdi and /var/run/cdi, and compares the driver a CDI spec names with the loaded one.",
+    why="`docker run --gpus all` needs the toolkit on the host; `--runtime=nvidia`, Docker's `default-runtime` and "
+        "Kubernetes/containerd need it registered as a runtime; Podman and CDI-mode runtimes need a CDI spec, and a "
+        "spec generated before a driver upgrade names libraries that no longer exist, so containers fail to start.",
+    fix="Install `nvidia-container-toolkit` from NVIDIA's repository, then `sudo nvidia-ctk runtime configure "
+        "--runtime=docker && sudo systemctl restart docker`; for Podman/CDI `sudo nvidia-ctk cdi generate "
+        "--output=/etc/cdi/nvidia.yaml` (again after every driver upgrade).",
+    links=("https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html",
+           "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/cdi-support.html"),
+)
+def check_toolkit(facts) -> Finding:
+    env, ch = facts.env, facts.container_host
+    if env is not None and env.container:
+        return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
+    if ch is None or not ch.engines:
+        return skip("container.toolkit", "No container engine (docker, podman) is installed")
+    if facts.machine.value("container.toolkit") is False:
+        return skip("container.toolkit", "The container runtime's own error is reported by env.container")
+    if not gpu_expected(facts):
+        return skip("container.toolkit", "No NVIDIA GPU on this host")
+    engines = ", ".join(name for name, _ in ch.engines)
+    configure = ("sudo nvidia-ctk runtime configure --runtime=docker", "sudo systemctl restart docker")
+    gen_cdi = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+    docker = any(n == "docker" for n, _ in ch.engines)
+    podman = any(n == "podman" for n, _ in ch.engines)
+    if ch.docker_config_error:
+        return fail("container.toolkit", "Docker's daemon.json is not valid JSON: Docker will not start",
+                    ch.docker_config_error,
+                    fix=Fix("Fix the JSON syntax (or let the toolkit rewrite the file).",
+                            ("sudo python3 -m json.tool /etc/docker/daemon.json", *configure),
+                            verify=("docker info",)))
+    if ch.docker_default_runtime and ch.docker_default_runtime not in (*ch.docker_runtimes, "runc", "io.containerd.runc.v2"):
+        return fail("container.toolkit", f"Docker's default-runtime is `{ch.docker_default_runtime}` but no such "
+                    "runtime is registered: Docker cannot start containers",
+                    f"runtimes in /etc/docker/daemon.json: {', '.join(ch.docker_runtimes) or 'none'}",
+                    fix=Fix("Register the NVIDIA runtime (the toolkit writes it into daemon.json), then restart "
+                            "Docker.", (*_toolkit_install(facts), *configure), verify=("docker info | grep -i runtime",)))
+    if not ch.toolkit:
+        return info("container.toolkit", f"{engines} is installed but the NVIDIA Container Toolkit is not: containers "
+                    "on this host cannot use the GPU",
+                    fix=Fix("Install the NVIDIA Container Toolkit from NVIDIA's repository and register it with the "
+                            "engine.", (*_toolkit_install(facts), *(configure if docker else ()),
+                                        *((gen_cdi,) if podman else ())),
+                            verify=("docker run --rm --gpus all ubuntu nvidia-smi -L" if docker else
+                                    "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L",)))
+    loaded = kernel_driver_version(facts)
+    stale = [s for s in ch.cdi_specs if s.nvidia and s.driver_version and loaded and s.driver_version != loaded]
+    if stale:
+        return fail("container.toolkit", f"The CDI spec {stale[0].path} was generated for driver "
+                    f"{stale[0].driver_version} but driver {loaded} is loaded: containers that use it fail to start",
+                    fix=Fix("Generate the CDI spec again for the driver now installed.", (gen_cdi,),
+                            verify=("nvidia-ctk cdi list",)))
+    nvidia_cdi = [s for s in ch.cdi_specs if s.nvidia]
+    if podman and not nvidia_cdi:
+        return warn("container.toolkit", "Podman is installed but no NVIDIA CDI spec exists (/etc/cdi, /var/run/cdi): "
+                    "`podman run --device nvidia.com/gpu=all` cannot give containers the GPU",
+                    fix=Fix("Generate the CDI spec (again after every driver upgrade).", (gen_cdi,),
+                            verify=("nvidia-ctk cdi list",
+                                    "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")))
+    details = [f"toolkit: {', '.join(path for _, path in ch.toolkit)}"]
+    if ch.docker_config_found:
+        details.append(f"daemon.json runtimes: {', '.join(ch.docker_runtimes) or 'none'}"
+                       + (f"; default-runtime {ch.docker_default_runtime}" if ch.docker_default_runtime else ""))
+    if nvidia_cdi:
+        details.append("CDI: " + ", ".join(f"{s.path} (driver {s.driver_version or '?'})" for s in nvidia_cdi))
+    if docker and "nvidia" not in ch.docker_runtimes:
+        return info("container.toolkit", "The NVIDIA Container Toolkit is installed; `docker run --gpus` works, but "
+                    "Docker has no `nvidia` runtime registered (`--runtime=nvidia` and Kubernetes need it)", *details,
+                    fix=Fix("Register the runtime with Docker.", configure,
+                            alternatives=(Alternative("Podman/CDI only", (gen_cdi,)),),
+                            verify=("docker info | grep -i runtimes",)))
+    return ok("container.toolkit", f"{engines}: the NVIDIA Container Toolkit is installed and registered", *details)

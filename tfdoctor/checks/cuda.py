@@ -1,0 +1,445 @@
+"""CUDA's own answer: does cuInit succeed and with which devices, which libcuda answers (the driver's, a stub, a
+forward-compatibility library), can this user open the device nodes CUDA needs (nvidia_uvm, /dev/nvidia*), and which
+cuDNN/cuBLAS the loader finds for TensorFlow.
+
+Reads the driver-API child's facts (tfdoctor/child/cuda_probe.py); every status code is named from the sourced
+table in knowledge/cuda_errors.json.
+"""
+
+from __future__ import annotations
+
+from tfdoctor import textmatch
+from tfdoctor.checks import check
+from tfdoctor.checks.fixes import distro_family, ubuntu_driver_package
+from tfdoctor.checks.gpu import gpu_expected
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+
+VERIFY_INIT = "tfdoctor check --only cuda.init"
+_GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_PATH = textmatch.compile(r"^/[A-Za-z0-9._/+-]{1,200}$")
+
+
+def _kb():
+    from tfdoctor.knowledge import loader
+
+    return loader
+
+
+def api_facts(facts):
+    """The driver-API facts: the stdlib child's, else the same calls made inside the TensorFlow child."""
+    c = facts.cuda
+    if c is not None and c.source == "child":
+        return c
+    inner = getattr(facts.tensorflow, "driver_api", None)
+    return inner if inner is not None else c
+
+
+def driver_branch(facts) -> str | None:
+    """The loaded driver's branch ("550"), from /proc/driver/nvidia/version or NVML; None when unknown."""
+    for v in (getattr(facts.driver, "loaded_driver_version", None), getattr(facts.nvml, "driver_version", None)):
+        head = (v or "").split(".")[0]
+        if len(head) == 3 and head.isdigit():
+            return head
+    return None
+
+
+def kernel_driver_version(facts) -> str | None:
+    """The kernel module's version (/proc/driver/nvidia/version), else NVML's."""
+    return getattr(facts.driver, "loaded_driver_version", None) or getattr(facts.nvml, "driver_version", None)
+
+
+def code_text(rc: int, name: str | None = None) -> str:
+    """'CUDA_ERROR_SYSTEM_NOT_READY (802): The system is not yet ready ...' from the sourced table."""
+    err = _kb().cuda_error(rc)
+    label = name or (err.name if err else f"CUresult {rc}")
+    meaning = err.meaning if err else "a code the CUDA documentation does not list"
+    return f"{label} ({rc}): {meaning}"
+
+
+def ld_library_path_without(facts, drop) -> str | None:
+    """`export LD_LIBRARY_PATH=...` (or `unset`) without the folders `drop(path)` selects; None when the value holds
+    anything that must not become part of a command."""
+    value = (getattr(facts.env, "variables", None) or {}).get("LD_LIBRARY_PATH")
+    if not value:
+        return None
+    keep = [p for p in value.split(":") if p and not drop(p)]
+    if any(not _PATH.match(p) for p in keep):
+        return None
+    return f"export LD_LIBRARY_PATH={':'.join(keep)}" if keep else "unset LD_LIBRARY_PATH"
+
+
+# -- cuda.init -----------------------------------------------------------------------------------------------------
+
+
+def _no_device_fix(facts) -> Fix:
+    return Fix("CUDA found no device: fix the cause the findings above name (a container without GPU access, "
+               "CUDA_VISIBLE_DEVICES hiding every GPU, MIG enabled without instances, device nodes this user cannot "
+               "open).", verify=("nvidia-smi -L", "echo \"CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES\"",
+                                  "ls -l /dev/nvidia*", VERIFY_INIT))
+
+
+def _uvm_fix() -> Fix:
+    return Fix("Load the nvidia_uvm module (CUDA's unified-memory driver) and create /dev/nvidia-uvm; after a "
+               "suspend/resume, reloading it clears the same error.",
+               ("sudo modprobe nvidia-uvm", "sudo nvidia-modprobe -u -c=0"),
+               verify=("ls -l /dev/nvidia-uvm", VERIFY_INIT))
+
+
+def fabricmanager_fix(facts, running_but_failed: bool = False, driver_version: str | None = None) -> Fix:
+    """Start (or install) the Fabric Manager of the loaded driver's branch (`driver_version`: what a Fabric Manager
+    log line said the driver is, when nothing else recorded it)."""
+    branch = driver_branch(facts)
+    if branch is None and driver_version and textmatch.fullmatch(r"\d{3}\.\d{1,3}(?:\.\d{1,3})?", driver_version):
+        branch = driver_version.split(".")[0]
+    installed = getattr(facts.datacentre, "fabricmanager_installed", None)
+    cmds: list[str] = []
+    family = distro_family(facts.env)
+    if (installed is False or running_but_failed) and branch:
+        # the Fabric Manager must be exactly the driver's version: from the driver's own repository
+        if family in ("ubuntu", "debian"):
+            cmds.append(f"sudo apt install nvidia-fabricmanager-{branch}")
+        elif family in ("rhel", "fedora"):
+            cmds.append("sudo dnf install nvidia-fabric-manager")
+    cmds += ["sudo systemctl enable --now nvidia-fabricmanager"]
+    summary = ("On an NVSwitch (HGX/DGX) system CUDA starts only once the NVIDIA Fabric Manager has set up the NVLink "
+               "fabric: install the Fabric Manager of exactly the loaded driver's version and start it.")
+    if running_but_failed:
+        summary += " Its own log says why it stopped."
+    return Fix(summary, tuple(cmds), verify=("systemctl is-active nvidia-fabricmanager",
+                                              "nvidia-smi -q | grep -iA3 fabric", VERIFY_INIT))
+
+
+def _compat_fix(facts, api) -> Fix:
+    """A forward-compatibility libcuda that this GPU or driver does not take: drop it, or upgrade the host driver."""
+    from tfdoctor.model import Alternative
+
+    drop = ld_library_path_without(facts, lambda p: "compat" in p)
+    cmds = (drop,) if drop else ("grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/", "sudo ldconfig")
+    need = api.libcuda_file_version
+    alternatives = ()
+    if need and distro_family(facts.env) in ("ubuntu", "debian"):
+        alternatives = (Alternative(f"on the host, to keep the CUDA this environment was built for: a driver of at "
+                                    f"least the compat library's {need}", (f"sudo apt install "
+                                                                          f"{ubuntu_driver_package(need)}",
+                                                                          "sudo reboot")),)
+    return Fix("The libcuda in use comes from a cuda-compat (forward-compatibility) package, which works only on "
+               "data-centre GPUs and only with a newer libcuda than the driver: take its folder off the loader path "
+               "(LD_LIBRARY_PATH, or the /etc/ld.so.conf.d file that names it).", cmds, alternatives,
+               verify=("ldconfig -p | grep libcuda.so.1", VERIFY_INIT))
+
+
+def _mismatch_fix(facts, api) -> Fix:
+    branch = driver_branch(facts)
+    cmds = []
+    if api.libcuda_kind == "compat":
+        return _compat_fix(facts, api)
+    if branch and distro_family(facts.env) in ("ubuntu", "debian"):
+        cmds.append(f"sudo apt install --reinstall libnvidia-compute-{branch}")
+    cmds.append("sudo reboot")
+    return Fix("The libcuda that was loaded does not belong to the loaded kernel module: reinstall the driver's "
+               "user-space libraries of the loaded branch (or reboot after a driver upgrade).", tuple(cmds),
+               verify=("ldconfig -p | grep libcuda.so.1", "cat /proc/driver/nvidia/version", VERIFY_INIT))
+
+
+def _init_fix(facts, api, rc: int) -> Fix:
+    if rc == 100:
+        return _no_device_fix(facts)
+    if rc == 999:
+        return _uvm_fix()
+    if rc == 802:
+        return fabricmanager_fix(facts)
+    if rc in (803,):
+        return _mismatch_fix(facts, api)
+    if rc == 804:
+        return _compat_fix(facts, api)
+    if rc == 34:
+        return libcuda_stub_fix(facts)
+    if rc == 46:
+        return Fix("Every GPU is in a compute mode that refuses this process (EXCLUSIVE_PROCESS held by another "
+                   "process, or PROHIBITED): see gpu.compute-mode.", ("nvidia-smi --query-gpu=index,compute_mode "
+                                                                      "--format=csv",), verify=(VERIFY_INIT,))
+    if rc == 101:
+        return Fix("CUDA_VISIBLE_DEVICES names a device that does not exist.", ("unset CUDA_VISIBLE_DEVICES",),
+                   verify=(VERIFY_INIT,))
+    return Fix("Read the kernel log for NVRM/Xid messages and nvidia-smi's state; reloading the driver (a reboot) "
+               "clears most initialisation failures that are not listed above.",
+               ("sudo dmesg | grep -iE 'NVRM|Xid'", "nvidia-smi"), verify=(VERIFY_INIT,))
+
+
+def _device_lines(api) -> list[str]:
+    out = []
+    for d in api.devices:
+        extra = [x for x in (f"compute capability {d.compute_capability}" if d.compute_capability else None,
+                             f"{d.memory_total_mib} MiB" if d.memory_total_mib else None,
+                             d.pci_bus_id) if x]
+        out.append(f"CUDA device {d.index}: {d.name or '?'}" + (f" ({', '.join(extra)})" if extra else ""))
+    return out
+
+
+@check(
+    "cuda.init",
+    area="cuda",
+    title="CUDA initialises (cuInit)",
+    needs=("cuda", "driver", "nvml", "pci", "env"),
+    after=("driver.nvidia-module", "nvml.init", "env.container", "env.wsl", "env.cuda-visible-devices",
+           "cuda.libcuda", "cuda.device-nodes", "gpu.fabric", "gpu.mig", "gpu.compute-mode"),
+    what="Loads libcuda.so.1 in a small child process under the diagnosed interpreter and calls cuDriverGetVersion, "
+         "cuInit, cuDeviceGetCount and, per device, its name, compute capability and PCI address, exactly as "
+         "TensorFlow's first GPU call does; every status code is named from NVIDIA's CUresult table.",
+    why="TensorFlow reports CUDA's failure as one line (`failed call to cuInit: ...`) and falls back to the CPU. "
+        "Asking CUDA directly, without TensorFlow, gives the code (802: the Fabric Manager is not running; 999: "
+        "nvidia_uvm is missing; 100: no device visible; 803/804: a libcuda that does not fit the driver) even with "
+        "`--no-tf`, and it is the same answer every CUDA framework gets.",
+    fix="Depends on the code: start the Fabric Manager (802), load nvidia_uvm (999), give the container or this user "
+        "the GPU (100), remove a stub or cuda-compat libcuda from the loader path (34, 803, 804), change the compute "
+        "mode (46). The finding names the code and the exact commands.",
+    links=("https://docs.nvidia.com/cuda/cuda-driver-api/group__CUDA__TYPES.html",),
+)
+def check_cuda_init(facts) -> Finding:
+    api = api_facts(facts)
+    if api is None:
+        return skip("cuda.init", "the driver-API probe did not run")
+    if api.source == "none":
+        if api.ended == "timeout":
+            return fail("cuda.init", "cuInit did not return: the driver hangs initialising a GPU", api.problem or "",
+                        fix=Fix("A cuInit that never returns is a GPU or driver stuck in the kernel (often after an "
+                                "Xid error): read the kernel log, then reset the GPU or reboot.",
+                                ("sudo dmesg | grep -iE 'NVRM|Xid'", "sudo reboot"), verify=(VERIFY_INIT,)))
+        if api.ended == "signal":
+            return fail("cuda.init", "Loading libcuda or calling cuInit crashed the process", api.problem or "",
+                        fix=Fix("A libcuda that crashes its caller is damaged or from another driver: reinstall "
+                                "the driver's user-space libraries.", ("ldconfig -p | grep libcuda.so.1",),
+                                verify=(VERIFY_INIT,)))
+        return skip("cuda.init", f"CUDA's driver API was not asked ({api.problem or 'no record'})")
+    expected = gpu_expected(facts)
+    if api.libcuda_loaded is False:
+        if not expected and not facts.require_gpu:
+            return skip("cuda.init", "No NVIDIA GPU and no libcuda.so.1: there is nothing for CUDA to initialise",
+                        api.libcuda_error or "")
+        branch = driver_branch(facts)
+        cmds = []
+        if branch and distro_family(facts.env) in ("ubuntu", "debian"):
+            cmds.append(f"sudo apt install libnvidia-compute-{branch}")
+        cmds.append("sudo ldconfig")
+        return fail("cuda.init", "libcuda.so.1 (the driver's CUDA library) cannot be loaded, so CUDA cannot start",
+                    api.libcuda_error or "",
+                    fix=Fix("Install the user-space CUDA library of the loaded driver (in a container: start it with "
+                            "the GPU, `--gpus all`, so the host's libcuda is mounted; under WSL2: keep "
+                            "/usr/lib/wsl/lib on the loader path).", tuple(cmds),
+                            verify=("ldconfig -p | grep libcuda.so.1", VERIFY_INIT)))
+    rc = api.init_rc
+    if rc is None:
+        return skip("cuda.init", "libcuda.so.1 loaded but cuInit was not called", api.problem or "")
+    version = f"driver API {api.driver_version}" if api.driver_version else "driver API version unknown"
+    where = [f"libcuda: {api.libcuda_realpath or api.libcuda_path or 'libcuda.so.1'}"]
+    if rc != 0:
+        return fail("cuda.init", f"cuInit failed: {code_text(rc, api.init_name)}", *where, version,
+                    fix=_init_fix(facts, api, rc))
+    if not api.device_count:
+        return fail("cuda.init", "CUDA initialised but sees no device (cuDeviceGetCount = 0)", *where,
+                    fix=_no_device_fix(facts))
+    lines = _device_lines(api)
+    summary = f"CUDA {api.driver_version or '?'} driver API: {api.device_count} device(s)"
+    if len(lines) <= 2:
+        summary += ": " + "; ".join(line.split(": ", 1)[1] for line in lines)
+    extra = [f"cuInit took {api.init_duration_s:.2f} s"] if api.init_duration_s else []
+    return ok("cuda.init", summary, *lines, *where, *extra)
+
+
+# -- cuda.libcuda --------------------------------------------------------------------------------------------------
+
+
+def libcuda_stub_fix(facts) -> Fix:
+    drop = ld_library_path_without(facts, lambda p: "stubs" in p)
+    cmds = [drop] if drop else []
+    cmds += ["grep -rn stubs /etc/ld.so.conf /etc/ld.so.conf.d/", "sudo ldconfig"]
+    return Fix("Take the CUDA toolkit's stubs/ folder off the loader path (LD_LIBRARY_PATH, or a file in "
+               "/etc/ld.so.conf.d/ that names it, then run ldconfig): the stub exists only to link programs, the "
+               "driver's libcuda.so.1 must be the one loaded.", tuple(cmds),
+               verify=("ldconfig -p | grep libcuda.so.1", "tfdoctor check --only cuda.libcuda"))
+
+
+@check(
+    "cuda.libcuda",
+    area="cuda",
+    title="The libcuda in use is the driver's",
+    needs=("cuda", "driver", "nvml", "env"),
+    after=("driver.nvidia-module", "nvml.init", "env.container"),
+    what="Reads which file the loader mapped for libcuda.so.1 (its resolved path), the driver version in its file "
+         "name and the driver API version it reports, and compares them with the loaded kernel module "
+         "(/proc/driver/nvidia/version, NVML).",
+    why="A libcuda that is not the driver's own makes CUDA fail although nvidia-smi works: the toolkit's stub "
+        "(stubs/libcuda.so, CUDA_ERROR_STUB_LIBRARY), a cuda-compat forward-compatibility library on a GPU that does "
+        "not support it (804) or copied into a container image from another driver (803).",
+    fix="Take the stubs/ or compat/ folder off LD_LIBRARY_PATH or /etc/ld.so.conf.d, then `sudo ldconfig`; in a "
+        "container, do not bake a libcuda into the image (the NVIDIA runtime mounts the host's).",
+    links=("https://docs.nvidia.com/deploy/cuda-compatibility/forward-compatibility.html",),
+)
+def check_cuda_libcuda(facts) -> Finding:
+    api = api_facts(facts)
+    if api is None or api.source == "none" or not api.libcuda_loaded:
+        return skip("cuda.libcuda", "libcuda.so.1 was not loaded (see cuda.init)")
+    path = api.libcuda_realpath or api.libcuda_path
+    details = [f"libcuda.so.1 -> {path or '?'}", f"driver API version {api.driver_version or '?'}"]
+    kernel = kernel_driver_version(facts)
+    if kernel:
+        details.append(f"kernel driver {kernel}")
+    kind = api.libcuda_kind
+    if kind == "stub":
+        return fail("cuda.libcuda", "libcuda.so.1 is the CUDA toolkit's stub, not the driver's library", *details,
+                    fix=libcuda_stub_fix(facts))
+    file_version = api.libcuda_file_version
+    if kind == "compat":
+        if api.init_rc in (803, 804):
+            return fail("cuda.libcuda", f"A forward-compatibility libcuda ({file_version or 'cuda-compat'}) is in use "
+                        f"and CUDA refuses it: {code_text(api.init_rc, api.init_name)}", *details,
+                        fix=_compat_fix(facts, api))
+        return info("cuda.libcuda", f"CUDA runs through a forward-compatibility libcuda ({file_version or path}) on "
+                    f"kernel driver {kernel or '?'}", *details)
+    if file_version and kernel and file_version != kernel:
+        return fail("cuda.libcuda", f"libcuda.so.1 is from driver {file_version} but the loaded driver is {kernel}",
+                    *details, fix=_mismatch_fix(facts, api))
+    nvml_cuda = getattr(facts.nvml, "cuda_driver_version", None)
+    if api.driver_version and nvml_cuda and api.driver_version != nvml_cuda and kind == "driver":
+        return warn("cuda.libcuda", f"libcuda reports CUDA {api.driver_version} but the driver (NVML) supports CUDA "
+                    f"{nvml_cuda}: the libcuda is not the installed driver's", *details, fix=_mismatch_fix(facts, api))
+    return ok("cuda.libcuda", f"libcuda.so.1 is the driver's ({file_version or path or '?'})", *details)
+
+
+# -- cuda.device-nodes ---------------------------------------------------------------------------------------------
+
+
+@check(
+    "cuda.device-nodes",
+    area="cuda",
+    title="nvidia_uvm and the /dev/nvidia* nodes",
+    needs=("cuda", "driver", "env", "nvml", "pci"),
+    after=("driver.nvidia-module", "env.container"),
+    what="Checks that the nvidia_uvm module is loaded, that /dev/nvidiactl, /dev/nvidia-uvm and a /dev/nvidiaN node "
+         "exist, and that this user may open them read-write (their mode and group, and this process's groups).",
+    why="nvidia-smi needs only /dev/nvidiactl and /dev/nvidiaN; CUDA also needs nvidia_uvm and /dev/nvidia-uvm, "
+        "so a machine where nvidia-smi works can still fail every CUDA program with CUDA_ERROR_UNKNOWN (999). A user "
+        "outside the group that owns the nodes (video or render, when they are not world-accessible) gets no GPU "
+        "while root does.",
+    fix="`sudo modprobe nvidia-uvm` (and `sudo nvidia-modprobe -u -c=0` to create /dev/nvidia-uvm); add the user to "
+        "the nodes' group (`sudo usermod -aG video $USER`) and log in again.",
+)
+def check_device_nodes(facts) -> Finding:
+    api = api_facts(facts)
+    if not gpu_expected(facts) and not facts.require_gpu:
+        return skip("cuda.device-nodes", "No NVIDIA GPU: no device nodes to check")
+    env = facts.env
+    if env is not None and env.container and not env.dev_nvidia:
+        return skip("cuda.device-nodes", "A container without /dev/nvidia* nodes (see env.container)")
+    nodes = getattr(api, "device_nodes", None) if api is not None and api.source != "none" else None
+    names = [n.name for n in nodes] if nodes is not None else list(getattr(env, "dev_nvidia", None) or [])
+    if nodes is None and getattr(env, "dev_nvidia", None) is None:
+        return skip("cuda.device-nodes", "/dev was not recorded (paste the output of `ls -l /dev/nvidia*`)")
+    uvm = facts.machine.belief("driver.uvm_loaded")
+    if uvm.value is False:
+        return Finding("cuda.device-nodes", Status.FAIL, "The nvidia_uvm module is not loaded: nvidia-smi works but "
+                       "CUDA fails (CUDA_ERROR_UNKNOWN, 999)", tuple(e.describe() for e in uvm.evidence),
+                       fix=_uvm_fix(), evidence=uvm.evidence)
+    if "nvidiactl" in names and "nvidia-uvm" not in names:
+        return fail("cuda.device-nodes", "/dev/nvidia-uvm is missing: CUDA fails (CUDA_ERROR_UNKNOWN, 999) although "
+                    "nvidia-smi works", "present: " + ", ".join("/dev/" + n for n in names), fix=_uvm_fix())
+    denied = [n for n in (nodes or ()) if n.rw is False and (n.name == "nvidiactl" or n.name == "nvidia-uvm"
+                                                              or n.name[6:].isdigit())]
+    if denied:
+        groups = sorted({n.group for n in denied if n.group and _GROUP.match(n.group)})
+        lines = [f"/dev/{n.name}: mode {n.mode or '?'}, group {n.group or n.gid}" for n in denied]
+        cmds = [f"sudo usermod -aG {','.join(groups)} $USER"] if groups else ["ls -l /dev/nvidia*"]
+        return fail("cuda.device-nodes", f"This user may not open {', '.join('/dev/' + n.name for n in denied[:3])}: "
+                    f"CUDA sees no GPU for this user", *lines,
+                    fix=Fix("Add this user to the group that owns the device nodes, then log out and in again (or "
+                            "make the nodes world-accessible through the driver's NVreg_DeviceFileMode).",
+                            tuple(cmds), verify=("id -nG", "ls -l /dev/nvidia*", VERIFY_INIT)))
+    if not names:
+        return skip("cuda.device-nodes", "No /dev/nvidia* node: the driver is not loaded (see driver.nvidia-module)")
+    summary = ", ".join("/dev/" + n for n in names[:6])
+    perms = " and read-write for this user" if nodes else ""
+    return ok("cuda.device-nodes", f"{summary} present{perms}" + ("; nvidia_uvm loaded" if uvm.value else ""))
+
+
+# -- cuda.libraries ------------------------------------------------------------------------------------------------
+
+
+def tf_version_of(facts) -> str | None:
+    """The installed TensorFlow's version: the TensorFlow child's, else its dist-info's."""
+    tf = facts.tensorflow
+    v = getattr(tf, "tf_version", None) if tf is not None and getattr(tf, "source", None) == "child" else None
+    if v:
+        return v
+    py = facts.pyenv
+    for name in ("tensorflow", "tf-nightly", "tensorflow-gpu"):
+        d = py.dist(name) if py is not None else None
+        if d is not None:
+            return d.version
+    return None
+
+
+def _vt(v: str | None) -> tuple[int, ...]:
+    return _kb().parse_version(v or "")
+
+
+@check(
+    "cuda.libraries",
+    area="cuda",
+    title="cuDNN and cuBLAS as TensorFlow would load them",
+    needs=("cuda", "pyenv"),
+    after=("cuda.init", "python.ld-library-path", "python.and-cuda-pins"),
+    what="Loads cuDNN and cuBLAS the way TensorFlow's loader finds them (LD_LIBRARY_PATH, then the pip `nvidia/*/lib` "
+         "folders, then the system) and asks their versions (cudnnGetVersion, cublasGetProperty, "
+         "cublasLtGetVersion); compares them with the CUDA and cuDNN the installed TensorFlow was built with.",
+    why="TensorFlow refuses a cuDNN older than the one it was compiled with (`Loaded runtime CuDNN library: 9.1.0 but "
+        "source was compiled with: 9.3.0`) and cannot load one of another major; which copy it gets depends on the "
+        "search order, so a stray CUDA folder on LD_LIBRARY_PATH silently wins over the pip wheels.",
+    fix="Install the pinned wheels (`python -m pip install 'tensorflow[and-cuda]==<installed version>'`) and take "
+        "other CUDA folders off LD_LIBRARY_PATH.",
+)
+def check_cuda_libraries(facts) -> Finding:
+    api = api_facts(facts)
+    if api is None or api.source == "none" or not api.libcuda_loaded:
+        return skip("cuda.libraries", "libcuda.so.1 was not loaded, so the CUDA libraries were not asked")
+    cudnn, cublas, cublaslt = api.library("cudnn"), api.library("cublas"), api.library("cublasLt")
+    if cudnn is None and cublas is None:
+        return skip("cuda.libraries", "The CUDA libraries were not probed")
+    details = []
+    for lib in (cudnn, cublas, cublaslt):
+        if lib is not None:
+            got = f"{lib.version or '?'} ({lib.source}: {lib.realpath or lib.path or lib.soname})" if lib.soname else (
+                f"not found ({(lib.error or '')[:160]})")
+            details.append(f"{lib.role}: {got}")
+    version = tf_version_of(facts)
+    build = _kb().tf_build(version) if version else None
+    if build is None or not build.cuda:
+        return info("cuda.libraries", "; ".join(details) or "no CUDA library found",
+                    *(["TensorFlow is not installed (nothing to compare with)"] if version is None else
+                      [f"TensorFlow {version}: its CUDA build is not in the knowledge base"]))
+    from tfdoctor.checks.pyenv import tf_install_line
+
+    line = tf_install_line(facts, version)
+    fix = Fix(f"Install the CUDA libraries TensorFlow {version} pins, and keep other CUDA folders off "
+              "LD_LIBRARY_PATH (see python.ld-library-path).", (line,) if line else (),
+              verify=("tfdoctor check --only cuda.libraries",))
+    need_cudnn, need_cuda = build.cudnn, build.cuda
+    problems = []
+    if cudnn is not None and need_cudnn:
+        if cudnn.version is None:
+            problems.append(f"TensorFlow {version} needs cuDNN {need_cudnn.split('.')[0]} and the loader finds none")
+        elif _vt(cudnn.version)[:1] != _vt(need_cudnn)[:1]:
+            problems.append(f"TensorFlow {version} needs cuDNN {need_cudnn.split('.')[0]}.x; the loader finds cuDNN "
+                            f"{cudnn.version}")
+        elif _vt(cudnn.version)[:2] < _vt(need_cudnn)[:2]:
+            problems.append(f"cuDNN {cudnn.version} is older than the {need_cudnn} TensorFlow {version} was built "
+                            "with: TensorFlow refuses it ('Loaded runtime CuDNN library ... but source was compiled "
+                            "with ...')")
+    if cublas is not None and cublas.version and _vt(cublas.version)[:1] != _vt(need_cuda)[:1]:
+        problems.append(f"cuBLAS {cublas.version} is not for CUDA {need_cuda.split('.')[0]} (TensorFlow {version})")
+    if problems:
+        return fail("cuda.libraries", problems[0], *problems[1:], *details, fix=fix)
+    if cudnn is not None and cudnn.version is None:
+        return warn("cuda.libraries", f"cuDNN was not found where TensorFlow {version} looks for it", *details, fix=fix)
+    return ok("cuda.libraries", f"cuDNN {getattr(cudnn, 'version', None) or '?'}, cuBLAS "
+              f"{getattr(cublas, 'version', None) or '?'}: as TensorFlow {version} needs (CUDA {need_cuda}, cuDNN "
+              f"{need_cudnn})", *details)

@@ -1,0 +1,481 @@
+"""Data-centre GPU state: the NVSwitch fabric and its Fabric Manager, MIG without instances, compute modes,
+memory errors (row remapping, retired pages, uncorrectable ECC), persistence mode, memory other processes hold at
+start-up, and the Xid reports of the kernel log with NVIDIA's meaning and action for each.
+
+Reads NVML's record (version 2 fields), the datacentre probe (NVSwitches, the Fabric Manager service, the previous
+boot's log) and the kernel-log observations of the evidence layer.
+"""
+
+from __future__ import annotations
+
+from tfdoctor.checks import check
+from tfdoctor.checks.cuda import fabricmanager_fix
+from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+
+OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
+MEMORY_FULL = 0.9
+
+
+def _kb():
+    from tfdoctor.knowledge import loader
+
+    return loader
+
+
+def _gpus(facts) -> tuple:
+    n = facts.nvml
+    return tuple(g for g in (getattr(n, "gpus", None) or ()) if not (g.lost or g.error)) if n is not None else ()
+
+
+def _which(gpus) -> str:
+    idx = [str(g.index) for g in gpus]
+    return ("GPU " + idx[0]) if len(idx) == 1 else ("GPUs " + ",".join(idx))
+
+
+def _nvml_ok(facts) -> bool:
+    return facts.nvml is not None and facts.nvml.init_ok
+
+
+# -- gpu.fabric ----------------------------------------------------------------------------------------------------
+
+
+@check(
+    "gpu.fabric",
+    area="gpu",
+    title="NVSwitch fabric and the Fabric Manager",
+    needs=("datacentre", "nvml", "cuda", "env", "driver", "sources"),
+    after=("driver.nvidia-module", "nvml.init"),
+    what="Looks for NVSwitch chips on the PCI bus (NVIDIA bridges, class 0680: HGX/DGX boards), asks systemd whether "
+         "the nvidia-fabricmanager service runs and reads its log, and reads each GPU's fabric state from NVML "
+         "(Hopper and later) and CUDA's own answer (CUDA_ERROR_SYSTEM_NOT_READY, 802).",
+    why="On an NVSwitch system the GPUs cannot run any CUDA work until the Fabric Manager has set up the NVLink "
+        "fabric: nvidia-smi lists every GPU, but cuInit fails with 802 'system not yet initialized' and TensorFlow "
+        "sees no GPU. The Fabric Manager must be exactly the driver's version, or it refuses to start.",
+    fix="Install the Fabric Manager of the loaded driver's branch and version (`sudo apt install "
+        "nvidia-fabricmanager-<branch>` from the same repository as the driver) and `sudo systemctl enable --now "
+        "nvidia-fabricmanager`.",
+    links=("https://docs.nvidia.com/datacenter/tesla/fabric-manager-user-guide/index.html",),
+)
+def check_fabric(facts) -> Finding:
+    m = facts.machine
+    dc = facts.datacentre
+    switch = m.belief("nvswitch.present")
+    running = m.belief("fabric.manager_running")
+    not_ready = m.belief("cuda.system_not_ready")
+    waiting = [g for g in _gpus(facts) if g.fabric_state in ("not-started", "in-progress")]
+    mismatch = m.observed("fabricmanager-driver-mismatch")
+    evidence = m.evidence("nvswitch.present", "fabric.manager_running", "cuda.system_not_ready")
+    lines = [e.describe() for e in evidence]
+    if waiting:
+        lines.append(f"{_which(waiting)}: NVML fabric state {waiting[0].fabric_state}")
+    if mismatch:
+        o = mismatch[0]
+        return Finding("gpu.fabric", Status.FAIL, f"The Fabric Manager ({o.group('fm_version')}) does not match the "
+                       f"driver ({o.group('driver_version')}) and will not start: CUDA cannot use the NVSwitch GPUs",
+                       (o.line, *lines), fix=fabricmanager_fix(facts, True, o.group("driver_version")),
+                       evidence=m.evidence_of("fabricmanager-driver-mismatch") + evidence)
+    if not_ready.value is True or waiting or (switch.value is True and running.value is False):
+        why = ("CUDA reports the system not ready (802)" if not_ready.value is True else
+               "the GPUs' NVLink fabric is not set up" if waiting else "the Fabric Manager is not running")
+        return Finding("gpu.fabric", Status.FAIL, f"NVSwitch fabric not initialised: {why}", tuple(lines),
+                       fix=fabricmanager_fix(facts, running.value is False and bool(getattr(dc, "fabricmanager_log",
+                                                                                         ()))),
+                       evidence=evidence)
+    if switch.value is True:
+        state = "active" if running.value else "state unknown"
+        return ok("gpu.fabric", f"{len(dc.nvswitches)} NVSwitch(es); Fabric Manager {state}", *lines)
+    if m.observed("fabricmanager-no-nvswitch") or (switch.value is False and running.value is not None):
+        return info("gpu.fabric", "The Fabric Manager is installed but this machine has no NVSwitch: it is not needed",
+                    *lines, *(o.line for o in m.observed("fabricmanager-no-nvswitch")[:1]),
+                    fix=Fix("Disable the service so it stops failing at every boot.",
+                            ("sudo systemctl disable --now nvidia-fabricmanager",),
+                            verify=("systemctl is-enabled nvidia-fabricmanager",)))
+    if switch.value is False:
+        return ok("gpu.fabric", "No NVSwitch on the PCI bus: no NVLink fabric to set up")
+    return skip("gpu.fabric", "Whether this machine has NVSwitches was not recorded (paste `lspci -nn | grep -i "
+                              "bridge`)")
+
+
+# -- gpu.mig -------------------------------------------------------------------------------------------------------
+
+
+@check(
+    "gpu.mig",
+    area="gpu",
+    title="MIG mode and instances",
+    needs=("nvml",),
+    after=("nvml.init",),
+    what="Reads each GPU's MIG (Multi-Instance GPU) mode, current and pending, and how many MIG devices exist "
+         "(NVML, or nvidia-smi's `MIG M.` column and `MIG devices` table).",
+    why="With MIG enabled a GPU runs CUDA work only inside MIG instances: with none created, CUDA (and TensorFlow) "
+        "sees no device at all on that GPU, while nvidia-smi lists it as healthy. A mode change marked pending "
+        "(`Enabled*`) waits for a GPU reset.",
+    fix="Either disable MIG (`sudo nvidia-smi -i <gpu> -mig 0`, then reset the GPU) or create instances (`sudo "
+        "nvidia-smi mig -i <gpu> -cgi <profile> -C`).",
+    links=("https://docs.nvidia.com/datacenter/tesla/mig-user-guide/index.html",),
+)
+def check_mig(facts) -> Finding:
+    if not _nvml_ok(facts):
+        return skip("gpu.mig", "NVML did not answer (see nvml.init)")
+    gpus = _gpus(facts)
+    known = [g for g in gpus if g.mig_mode_current is not None or g.mig_mode_pending is not None]
+    if not known:
+        return skip("gpu.mig", "No GPU here reports a MIG mode (MIG needs an A100, A30, H100 or newer data-centre GPU)")
+    empty = [g for g in known if g.mig_mode_current and g.mig_devices == 0]
+    pending = [g for g in known if g.mig_mode_pending is not None and g.mig_mode_current is not None
+               and g.mig_mode_pending != g.mig_mode_current]
+    if empty:
+        first = empty[0].index
+        return fail("gpu.mig", f"MIG is enabled on {_which(empty)} but no MIG instance exists: CUDA sees no device "
+                    "there", *(f"GPU {g.index}: {g.name or '?'}, MIG enabled, 0 MIG devices" for g in empty[:8]),
+                    fix=Fix("Disable MIG on the GPU and reset it (TensorFlow then gets the whole GPU), or keep MIG and "
+                            "create one full-size instance (profile 0) with its compute instance.",
+                            (f"sudo nvidia-smi -i {first} -mig 0", f"sudo nvidia-smi -i {first} -r"),
+                            alternatives=(_alt_keep_mig(first),),
+                            verify=("nvidia-smi -L", "tfdoctor check --only cuda.init")))
+    if pending:
+        g = pending[0]
+        return warn("gpu.mig", f"A MIG mode change is pending on {_which(pending)}: it takes effect after a GPU reset",
+                    f"GPU {g.index}: MIG {'enabled' if g.mig_mode_current else 'disabled'} now, "
+                    f"{'enabled' if g.mig_mode_pending else 'disabled'} after the reset",
+                    fix=Fix("Reset the GPU when nothing runs on it (or reboot).", (f"sudo nvidia-smi -i {g.index} -r",),
+                            verify=(f"nvidia-smi -i {g.index} --query-gpu=mig.mode.current,mig.mode.pending "
+                                    "--format=csv",)))
+    on = [g for g in known if g.mig_mode_current]
+    if on:
+        counts = ", ".join(f"GPU {g.index}: {g.mig_devices if g.mig_devices is not None else '?'} instance(s)"
+                           for g in on)
+        return info("gpu.mig", f"MIG enabled on {_which(on)} ({counts}): TensorFlow sees each MIG instance as one GPU",
+                    "Select instances with CUDA_VISIBLE_DEVICES=MIG-<uuid> (from `nvidia-smi -L`).")
+    return ok("gpu.mig", "MIG disabled" + (f" on {_which(known)}" if len(known) < len(gpus) else ""))
+
+
+def _alt_keep_mig(index: int):
+    from tfdoctor.model import Alternative
+
+    return Alternative("to keep MIG on this GPU", (f"sudo nvidia-smi mig -i {index} -cgi 0 -C",))
+
+
+# -- gpu.compute-mode ----------------------------------------------------------------------------------------------
+
+_MODE_TEXT = {"prohibited": "PROHIBITED (no process may create a CUDA context)",
+              "exclusive-process": "EXCLUSIVE_PROCESS (one process at a time)",
+              "exclusive-thread": "EXCLUSIVE_THREAD (one thread at a time; deprecated)"}
+
+
+@check(
+    "gpu.compute-mode",
+    area="gpu",
+    title="Compute mode",
+    needs=("nvml",),
+    after=("nvml.init",),
+    what="Reads each GPU's compute mode (Default, Exclusive_Process, Prohibited) and whether another process "
+         "already holds a GPU that allows only one.",
+    why="A GPU in PROHIBITED mode accepts no CUDA context; in EXCLUSIVE_PROCESS mode only the first process gets it, "
+        "and TensorFlow in a second process fails with CUDA_ERROR_DEVICE_UNAVAILABLE (46) or sees no GPU. Cluster "
+        "schedulers set these modes and sometimes leave them behind.",
+    fix="`sudo nvidia-smi -i <gpu> -c DEFAULT`, or stop the process that holds the exclusive GPU.",
+)
+def check_compute_mode(facts) -> Finding:
+    if not _nvml_ok(facts):
+        return skip("gpu.compute-mode", "NVML did not answer (see nvml.init)")
+    gpus = _gpus(facts)
+    known = [g for g in gpus if g.compute_mode]
+    if not known:
+        return skip("gpu.compute-mode", "No GPU reported its compute mode")
+    prohibited = [g for g in known if g.compute_mode == "prohibited"]
+    taken = [g for g in known if g.compute_mode in ("exclusive-process", "exclusive-thread")
+             and any(p.type in ("C", "C+G") for p in g.processes)]
+    unavailable = facts.machine.value("cuda.init_error") == "46"
+    if prohibited or taken:
+        bad = prohibited or taken
+        g = bad[0]
+        holders = ", ".join(f"{p.name or '?'} (pid {p.pid})" for p in g.processes if p.type in ("C", "C+G"))
+        summary = (f"{_which(prohibited)} in compute mode PROHIBITED: no CUDA program can use it" if prohibited else
+                   f"{_which(taken)} in compute mode EXCLUSIVE_PROCESS and already held by {holders}")
+        return fail("gpu.compute-mode", summary,
+                    *(f"GPU {x.index}: {_MODE_TEXT.get(x.compute_mode, x.compute_mode)}" for x in bad[:8]),
+                    *(["cuInit/cuCtxCreate reported CUDA_ERROR_DEVICE_UNAVAILABLE (46)"] if unavailable else []),
+                    fix=Fix("Set the compute mode back to Default (or stop the process that holds the GPU).",
+                            tuple(f"sudo nvidia-smi -i {x.index} -c DEFAULT" for x in bad[:8]),
+                            verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",)))
+    exclusive = [g for g in known if g.compute_mode in ("exclusive-process", "exclusive-thread")]
+    if exclusive:
+        return info("gpu.compute-mode", f"{_which(exclusive)} in compute mode EXCLUSIVE_PROCESS: one process at a "
+                    "time (free now)")
+    return ok("gpu.compute-mode", "Compute mode Default" + (f" on all {len(known)} GPUs" if len(known) > 1 else ""))
+
+
+# -- gpu.memory-errors ---------------------------------------------------------------------------------------------
+
+
+@check(
+    "gpu.memory-errors",
+    area="gpu",
+    title="GPU memory errors (ECC, row remapping, retired pages)",
+    needs=("nvml",),
+    after=("nvml.init",),
+    what="Reads NVML's uncorrectable ECC counters (since the driver loaded, and over the GPU's life), the row "
+         "remapper's state (rows pending remap, remapping failure: Ampere and later) and the retired pages (older "
+         "data-centre GPUs).",
+    why="An uncorrectable ECC error corrupts results and kills the process that hit it; a row marked for remapping "
+        "or a page pending retirement is only taken out of use at the next GPU reset, so the error can recur until "
+        "then; a remapping failure means the board has run out of spare rows and needs service.",
+    fix="Reset the GPU (`sudo nvidia-smi -i <gpu> -r`) or reboot to apply pending remaps and retirements; a "
+        "remapping failure or growing counts mean the board needs an RMA.",
+    links=("https://docs.nvidia.com/deploy/a100-gpu-mem-error-mgmt/index.html",
+           "https://docs.nvidia.com/deploy/dynamic-page-retirement/index.html"),
+)
+def check_memory_errors(facts) -> Finding:
+    if not _nvml_ok(facts):
+        return skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
+    gpus = _gpus(facts)
+    asked = [g for g in gpus if any(v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending,
+                                                           g.retired_pages_pending, g.ecc_aggregate_uncorrected))]
+    if not asked:
+        return skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state (consumer GPUs have none)")
+    failed = [g for g in asked if g.remapped_rows_failure]
+    pending = [g for g in asked if g.remapped_rows_pending or g.retired_pages_pending]
+    volatile = [g for g in asked if g.ecc_uncorrected]
+    lines = []
+    for g in asked:
+        parts = []
+        if g.ecc_uncorrected:
+            parts.append(f"{g.ecc_uncorrected} uncorrectable ECC error(s) since the driver loaded")
+        if g.ecc_aggregate_uncorrected:
+            parts.append(f"{g.ecc_aggregate_uncorrected} over its life")
+        if g.remapped_rows_uncorrectable or g.remapped_rows_correctable:
+            parts.append(f"rows remapped: {g.remapped_rows_uncorrectable or 0} uncorrectable, "
+                         f"{g.remapped_rows_correctable or 0} correctable")
+        if g.remapped_rows_pending:
+            parts.append("a row remap is pending")
+        if g.remapped_rows_failure:
+            parts.append("row remapping FAILED")
+        if g.retired_pages_double_bit or g.retired_pages_single_bit:
+            parts.append(f"retired pages: {g.retired_pages_double_bit or 0} double-bit, "
+                         f"{g.retired_pages_single_bit or 0} single-bit")
+        if g.retired_pages_pending:
+            parts.append("a page retirement is pending")
+        if parts:
+            lines.append(f"GPU {g.index} ({g.name or '?'}): " + "; ".join(parts))
+    inspect = tuple(f"nvidia-smi -i {g.index} -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT" for g in (failed or pending
+                                                                                               or volatile)[:4])
+    if failed:
+        return fail("gpu.memory-errors", f"{_which(failed)}: row remapping failed (no spare rows left): the board needs "
+                    "service", *lines,
+                    fix=Fix("Take the GPU out of service and contact the vendor for an RMA (NVIDIA's memory error "
+                            "management guide); until then, do not run jobs on it.", verify=inspect))
+    if pending:
+        return fail("gpu.memory-errors", f"{_which(pending)}: memory rows or pages wait for a GPU reset to be taken out "
+                    "of use", *lines,
+                    fix=Fix("Reset the GPU when nothing runs on it (or reboot): the pending remap/retirement takes "
+                            "effect then.", tuple(f"sudo nvidia-smi -i {g.index} -r" for g in pending[:8]),
+                            verify=inspect))
+    if volatile:
+        return warn("gpu.memory-errors", f"{_which(volatile)}: uncorrectable ECC errors since the driver loaded", *lines,
+                    fix=Fix("Results computed since may be wrong: reset the GPU, and if the count grows the board "
+                            "needs service.", tuple(f"sudo nvidia-smi -i {g.index} -r" for g in volatile[:8]),
+                            verify=inspect))
+    return ok("gpu.memory-errors", "No uncorrectable memory error and no pending row remap or page retirement",
+              *lines)
+
+
+# -- gpu.persistence-mode ------------------------------------------------------------------------------------------
+
+
+@check(
+    "gpu.persistence-mode",
+    area="gpu",
+    title="Persistence mode",
+    needs=("nvml",),
+    after=("nvml.init",),
+    what="Reads each GPU's persistence mode (NVML, or nvidia-smi's Persistence-M column).",
+    why="Without persistence (nvidia-persistenced) the driver tears a headless GPU's state down when the last CUDA "
+        "program exits and builds it again for the next one: every TensorFlow start pays that initialisation (up to "
+        "seconds per GPU on servers), ECC and clock settings reset, and NVIDIA recommends the daemon on Linux compute "
+        "nodes.",
+    fix="`sudo systemctl enable --now nvidia-persistenced` (or `sudo nvidia-smi -pm 1` until the next reboot).",
+    links=("https://docs.nvidia.com/deploy/driver-persistence/index.html",),
+)
+def check_persistence(facts) -> Finding:
+    if not _nvml_ok(facts):
+        return skip("gpu.persistence-mode", "NVML did not answer (see nvml.init)")
+    gpus = [g for g in _gpus(facts) if g.persistence_mode is not None]
+    if not gpus:
+        return skip("gpu.persistence-mode", "No GPU reported its persistence mode")
+    off = [g for g in gpus if g.persistence_mode is False]
+    if not off:
+        return ok("gpu.persistence-mode", "Persistence mode on" + (f" on all {len(gpus)} GPUs" if len(gpus) > 1 else ""))
+    fix = Fix("Run the persistence daemon so the driver keeps the GPUs initialised between programs.",
+              ("sudo systemctl enable --now nvidia-persistenced",),
+              alternatives=(_alt_pm(),), verify=("nvidia-smi --query-gpu=index,persistence_mode --format=csv",))
+    # A data-centre GPU (ECC memory) in a server is where persistence is expected; on a desktop it is a choice.
+    server = [g for g in off if g.ecc_mode_current is True or g.fabric_state not in (None, "not-supported")]
+    if server:
+        return warn("gpu.persistence-mode", f"Persistence mode is off on {_which(off)}: every CUDA start "
+                    "re-initialises the GPU", fix=fix)
+    return info("gpu.persistence-mode", f"Persistence mode is off on {_which(off)} (each CUDA start re-initialises a "
+                "GPU that no display keeps awake)", fix=fix)
+
+
+def _alt_pm():
+    from tfdoctor.model import Alternative
+
+    return Alternative("until the next reboot, without the daemon", ("sudo nvidia-smi -pm 1",))
+
+
+# -- gpu.memory-in-use ---------------------------------------------------------------------------------------------
+
+
+@check(
+    "gpu.memory-in-use",
+    area="gpu",
+    title="GPU memory held by other processes",
+    needs=("nvml", "sources"),
+    after=("nvml.init", "gpu.compute-mode"),
+    what="Reads how much of each GPU's memory is in use before TensorFlow starts, and which processes hold it "
+         "(NVML's compute and graphics process lists).",
+    why="TensorFlow reserves most of the free GPU memory at its first GPU operation; memory another process already "
+        "holds is not free, so TensorFlow fails with CUDA_ERROR_OUT_OF_MEMORY on its first allocation or runs with a "
+        "fraction of the GPU. On a shared server a leftover process from an earlier job is the usual cause.",
+    fix="Stop the processes named (or wait for them), pick another GPU with CUDA_VISIBLE_DEVICES, or share the GPU "
+        "deliberately (`TF_FORCE_GPU_ALLOW_GROWTH=true`, `tf.config.experimental.set_memory_growth`).",
+)
+def check_memory_in_use(facts) -> Finding:
+    if not _nvml_ok(facts):
+        return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
+    gpus = [g for g in _gpus(facts) if g.memory_total_mib]
+    if not gpus:
+        return skip("gpu.memory-in-use", "No GPU reported its memory")
+    oom = facts.machine.evidence_of("out-of-memory")
+    busy, some = [], []
+    lines = []
+    for g in gpus:
+        held = sum(p.used_mib or 0 for p in g.processes)
+        who = ", ".join(f"{p.name or '?'} (pid {p.pid}, {p.used_mib if p.used_mib is not None else '?'} MiB)"
+                        for p in g.processes)
+        if g.processes:
+            lines.append(f"GPU {g.index}: {g.memory_used_mib if g.memory_used_mib is not None else '?'} of "
+                         f"{g.memory_total_mib} MiB in use; {who}")
+        full = g.memory_used_mib is not None and g.memory_used_mib >= MEMORY_FULL * g.memory_total_mib
+        if g.processes and (full or held >= OTHERS_HOLD_WARN * g.memory_total_mib):
+            busy.append(g)
+        elif g.processes:
+            some.append(g)
+    if busy:
+        pids = sorted({p.pid for g in busy for p in g.processes if p.pid is not None})[:8]
+        fix = Fix("Stop the processes that hold the GPU (if they are leftovers), or run TensorFlow on another GPU.",
+                  ("nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv",
+                   *([f"kill {' '.join(str(p) for p in pids)}"] if pids else [])),
+                  verify=("nvidia-smi --query-gpu=index,memory.used,memory.total --format=csv",))
+        status = Status.FAIL if oom else Status.WARN
+        summary = (f"{_which(busy)}: most of the memory is already held by other processes"
+                   + (": TensorFlow ran out of memory" if oom else ""))
+        return Finding("gpu.memory-in-use", status, summary, (*lines, *(e.describe() for e in oom[:2])), fix=fix,
+                       evidence=oom)
+    if some:
+        return info("gpu.memory-in-use", f"Other processes use {_which(some)} (TensorFlow gets the rest)", *lines)
+    return ok("gpu.memory-in-use", "No other process holds GPU memory")
+
+
+# -- gpu.xid -------------------------------------------------------------------------------------------------------
+
+_SEVERITY_RANK = {"critical": 3, "error": 2, "application": 1, "info": 0}
+
+
+def _nvml_index_for(facts, pci: str | None) -> int | None:
+    """The NVML index of the GPU an Xid line names (`PCI:0000:44:00` -> the GPU at 00000000:44:00.0)."""
+    if not pci:
+        return None
+    text = pci.lower().removeprefix("pci:")
+    parts = text.split(":")
+    if len(parts) < 3:
+        return None
+    want = (parts[-2], parts[-1].split(".")[0])
+    for g in _gpus(facts):
+        bus = (g.pci_bus_id or "").lower().split(":")
+        if len(bus) >= 3 and (bus[-2], bus[-1].split(".")[0]) == want:
+            return g.index
+    return None
+
+
+@check(
+    "gpu.xid",
+    area="gpu",
+    title="Xid errors in the kernel log",
+    needs=("driver", "datacentre", "nvml", "sources"),
+    after=("driver.nvidia-module",),
+    what="Finds the NVIDIA driver's Xid reports (`NVRM: Xid (PCI:...): 79, ...`) in this boot's kernel log and, "
+         "where the journal keeps it, the previous boot's, and explains each code from NVIDIA's Xid catalogue: "
+         "its meaning, likely causes and the action NVIDIA's debug guidelines give.",
+    why="An Xid is the driver saying the GPU hit an error: an application fault (13, 31, 43), a memory error (48, "
+        "63, 64, 94, 95), a GPU that fell off the bus (79) or firmware that stopped answering (119, 120). Without "
+        "its meaning the user reinstalls TensorFlow for what is a hardware, cooling or driver problem; an Xid just "
+        "before a reboot explains why the machine was restarted.",
+    fix="Follow the action for the code: restart the application (application errors), reset the GPU or reboot "
+        "(memory and firmware errors), reseat the card and check power and cooling (79), and contact the vendor when "
+        "memory errors repeat.",
+    links=("https://docs.nvidia.com/deploy/xid-errors/index.html",),
+)
+def check_xid(facts) -> Finding:
+    m = facts.machine
+    events = []  # (code, pci, line, boot)
+    for o in m.observed("nvrm-xid"):
+        code = o.group("xid")
+        if code and code.isdigit():
+            events.append((int(code), o.group("pci"), o.line, "this boot"))
+    dc = facts.datacentre
+    for e in getattr(dc, "previous_boot_xids", ()) or ():
+        events.append((e.xid, e.pci, e.line, "previous boot"))
+    d = facts.driver
+    # a kernel log was read: the driver probe's, or one pasted under another command line (the evidence layer's)
+    read_now = (d is not None and getattr(d, "kernel_log_source", "none") != "none") or any(
+        getattr(src, "kind", None) == "kernel" for src in getattr(facts.sources, "sources", ()) or ())
+    if not events:
+        if not read_now:
+            why = f" ({d.kernel_log_error})" if d is not None and getattr(d, "kernel_log_error", None) else ""
+            return skip("gpu.xid", f"The kernel log was not read{why}: run `sudo tfdoctor check` to include it")
+        also = " or the previous boot's" if getattr(dc, "previous_boot_source", "none") != "none" else ""
+        return ok("gpu.xid", f"No Xid error in this boot's kernel log{also}")
+    kb = _kb()
+    by_code: dict[int, list] = {}
+    for ev in events:
+        by_code.setdefault(ev[0], []).append(ev)
+    lines, worst, worst_code = [], -1, None
+    for code, evs in sorted(by_code.items()):
+        xi = kb.xid_info(code)
+        boots = sorted({b for *_, b in evs})
+        head = f"Xid {code} x{len(evs)} ({', '.join(boots)})"
+        if xi is None:
+            lines.append(f"{head}: not in NVIDIA's catalogue as tfdoctor knows it; {evs[-1][2]}")
+            rank = 1
+        else:
+            lines.append(f"{head}: {xi.name}. Likely causes: {', '.join(xi.causes) or 'see NVIDIA'}. "
+                         f"Action: {xi.action}")
+            rank = _SEVERITY_RANK.get(xi.severity, 1)
+        if any(b == "this boot" for *_, b in evs):
+            rank += 10  # an error of the running boot outranks one the reboot already cleared
+        if rank > worst:
+            worst, worst_code = rank, code
+    lines += [f"{b}: {line}" for _, _, line, b in events[-4:]]
+    xi = kb.xid_info(worst_code)
+    ev = by_code[worst_code][-1]
+    idx = _nvml_index_for(facts, ev[1])
+    cmds = ["sudo dmesg -T | grep -i xid"]
+    if xi is not None and xi.reset_gpu:
+        cmds.append(f"sudo nvidia-smi -i {idx} -r" if idx is not None else "sudo nvidia-smi -r")
+    if worst_code in (48, 63, 64, 92, 94, 95, 140):
+        cmds.append(f"nvidia-smi{f' -i {idx}' if idx is not None else ''} -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT")
+    fix = Fix(f"Xid {worst_code}: {xi.action if xi else 'look the code up in NVIDIA Xid catalogue'}", tuple(cmds),
+              verify=("sudo dmesg -T | grep -i xid | tail -n 5",))
+    evidence = m.evidence_of("nvrm-xid")
+    this_boot = worst >= 10
+    severity = xi.severity if xi else "error"
+    summary = (f"Xid {worst_code} ({xi.name if xi else 'unknown code'}) "
+               f"{'in this boot' if this_boot else 'before the last reboot'}"
+               + (f" on GPU {idx}" if idx is not None else (f" at {ev[1]}" if ev[1] else "")))
+    if this_boot and severity == "critical":
+        return Finding("gpu.xid", Status.FAIL, summary, tuple(lines), fix=fix, evidence=evidence)
+    if this_boot and severity in ("error", "application") or not this_boot and severity == "critical":
+        return Finding("gpu.xid", Status.WARN, summary, tuple(lines), fix=fix, evidence=evidence)
+    return Finding("gpu.xid", Status.INFO, summary, tuple(lines), fix=fix, evidence=evidence)

@@ -1,0 +1,377 @@
+"""The Python environment around TensorFlow: do the installed `nvidia-*` wheels satisfy the `[and-cuda]` pins of
+the installed TensorFlow, do other frameworks in the same environment (torch, the jax CUDA plugins, cupy) pin
+conflicting wheels, do folders of LD_LIBRARY_PATH shadow the pip libraries with another CUDA major, and does conda's
+cudatoolkit fit TensorFlow's CUDA.
+
+Requirement lines come from the installed distributions' METADATA (the pyenv probe); they are evaluated here with
+`packaging` (imported when a check runs, never at start-up).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from tfdoctor import textmatch
+from tfdoctor.checks import check
+from tfdoctor.checks.cuda import api_facts, ld_library_path_without
+from tfdoctor.checks.gpu import gpu_expected
+from tfdoctor.model import Fix, fail, info, ok, skip, warn
+
+TF_NAMES = ("tensorflow", "tf-nightly", "tensorflow-gpu")
+# other frameworks that pin nvidia-* wheels, with the extra under which they do (None: unconditionally)
+OTHER_FRAMEWORKS = {"torch": None, "jax-cuda12-plugin": "with-cuda", "jax-cuda13-plugin": "with-cuda",
+                    "jax-cuda11-plugin": "with-cuda", "cupy-cuda12x": None, "cupy-cuda11x": None,
+                    "cupy-cuda13x": None, "paddlepaddle-gpu": None}
+_VERSION = textmatch.compile(r"^\d{1,3}\.\d{1,3}(?:\.\d{1,4})?(?:(?:rc|a|b|\.post|\.dev)\d{1,4})?$")
+_EXE = textmatch.compile(r"^/[A-Za-z0-9._/+-]{1,200}$")
+_DIR_MAJOR = textmatch.compile(r"cuda-?(\d{2})(?:\.\d+)?(?:/|$)")
+
+
+def _kb():
+    from tfdoctor.knowledge import loader
+
+    return loader
+
+
+def python_exe(facts) -> str:
+    """The diagnosed interpreter as it may appear in a command (validated), else `python3`."""
+    exe = getattr(getattr(facts.env, "python", None), "executable", None)
+    exe = exe or getattr(facts.tensorflow, "python_executable", None)
+    return shlex.quote(exe) if exe and _EXE.match(exe) else "python3"
+
+
+def tf_install_line(facts, version: str) -> str | None:
+    """`<python> -m pip install 'tensorflow[and-cuda]==2.21.*'` for a validated version (the one install helper of
+    checks/tensorflow.py, so its wording is changed in one place); None when the version is not a version."""
+    from tfdoctor.checks.tensorflow import install_command, minor
+
+    if not _VERSION.match(version or ""):
+        return None
+    target = SimpleNamespace(python_executable=python_exe(facts).strip("'"), python=None)
+    return install_command(target, minor(version) or version, True)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One requirement on an nvidia-* wheel: who requires it, the specifier, the line it came from."""
+
+    requirer: str
+    name: str
+    specifier: object  # packaging.specifiers.SpecifierSet
+    line: str
+
+
+def pins_of(requirer: str, lines, extra: str | None) -> list[Pin]:
+    """The requirements that apply: markers evaluated for this machine with `extra` as the chosen extra."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    out = []
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None:
+            try:
+                if not req.marker.evaluate({"extra": extra or ""}):
+                    continue
+            except Exception:  # noqa: BLE001 - a marker this packaging cannot evaluate does not apply
+                continue
+        elif extra is not None and "extra" in line:
+            continue
+        out.append(Pin(requirer, canonicalize_name(req.name), req.specifier, line))
+    return out
+
+
+def _tf_dist(py):
+    return next((py.dist(n) for n in TF_NAMES if py.dist(n) is not None), None)
+
+
+def tf_pins(py, tf) -> tuple[list[Pin], str]:
+    """TensorFlow's [and-cuda] pins: from its METADATA, else the knowledge base's record of that release."""
+    pins = pins_of(f"tensorflow {tf.version}", tf.requires, "and-cuda")
+    if pins:
+        return pins, "its METADATA"
+    build = _kb().tf_build(tf.version)
+    if build is not None and build.and_cuda_pins:
+        lines = [f"{name}{spec}" for name, spec in build.and_cuda_pins]
+        return pins_of(f"tensorflow {tf.version}", lines, None), "the knowledge base (METADATA not readable)"
+    return [], ""
+
+
+def _installed(py) -> dict[str, str]:
+    return {d.name: d.version for d in py.nvidia_wheels}
+
+
+def _violations(pins, installed) -> list[tuple[Pin, str]]:
+    return [(p, installed[p.name]) for p in pins if p.name in installed
+            and not p.specifier.contains(installed[p.name], prereleases=True)]
+
+
+def _no_env(facts):
+    py = facts.pyenv
+    if py is None or py.source == "none":
+        why = getattr(py, "problem", None) or "the Python interpreter did not say where its packages are"
+        return None, f"The diagnosed interpreter's packages were not read ({why})"
+    return py, None
+
+
+# -- python.and-cuda-pins ------------------------------------------------------------------------------------------
+
+
+@check(
+    "python.and-cuda-pins",
+    area="python",
+    title="nvidia-* wheels match TensorFlow's [and-cuda] pins",
+    needs=("pyenv", "env", "pci", "driver", "nvml"),
+    after=("system.python",),
+    what="Reads the installed TensorFlow's `Requires-Dist` lines for the `and-cuda` extra (its METADATA) and "
+         "compares each pinned `nvidia-*` wheel with the version installed in the same environment.",
+    why="`pip install 'tensorflow[and-cuda]'` installs CUDA, cuDNN and cuBLAS as wheels pinned to what that "
+        "TensorFlow was built with. A later `pip install` of another package (or of one wheel by hand) can replace "
+        "them with versions TensorFlow refuses (`Loaded runtime CuDNN library ... but source was compiled with ...`) "
+        "or remove one, and TensorFlow quietly falls back to the CPU.",
+    fix="Reinstall TensorFlow's extra so pip puts the pinned wheels back: `python -m pip install "
+        "'tensorflow[and-cuda]==<the installed version>'`; then `python -m pip check`.",
+)
+def check_and_cuda_pins(facts):
+    py, why = _no_env(facts)
+    if py is None:
+        return skip("python.and-cuda-pins", why)
+    tf = _tf_dist(py)
+    if tf is None:
+        return skip("python.and-cuda-pins", "TensorFlow is not installed for this interpreter")
+    pins, whence = tf_pins(py, tf)
+    nvidia = [p for p in pins if p.name.startswith("nvidia-")]
+    if not nvidia:
+        build = _kb().tf_build(tf.version)
+        if build is not None and not build.has_and_cuda_extra:
+            return skip("python.and-cuda-pins", f"TensorFlow {tf.version} has no [and-cuda] extra (it uses the "
+                        "system's CUDA and cuDNN)")
+        return skip("python.and-cuda-pins", f"TensorFlow {tf.version}'s [and-cuda] pins are not known")
+    installed = _installed(py)
+    line = tf_install_line(facts, tf.version)
+    fix = Fix(f"Reinstall TensorFlow {tf.version} with its [and-cuda] extra: pip puts back the wheels it pins.",
+              (line,) if line else (), verify=(f"{python_exe(facts)} -m pip check",))
+    have = [p for p in nvidia if p.name in installed]
+    if not have and not gpu_expected(facts):
+        return skip("python.and-cuda-pins", "No NVIDIA GPU: TensorFlow's CUDA wheels would not be used here")
+    if not have:
+        return info("python.and-cuda-pins", f"None of TensorFlow {tf.version}'s [and-cuda] wheels is installed: it "
+                    "uses the CUDA libraries the system provides, if any", f"pins from {whence}", fix=fix)
+    missing = [p for p in nvidia if p.name not in installed]
+    wrong = _violations(nvidia, installed)
+    if missing or wrong:
+        lines = [f"{p.name} {v} installed; TensorFlow {tf.version} requires {p.name}{p.specifier}" for p, v in wrong]
+        lines += [f"{p.name} is not installed (TensorFlow {tf.version} requires {p.name}{p.specifier})"
+                  for p in missing]
+        first = (f"{wrong[0][0].name} {wrong[0][1]} does not satisfy TensorFlow {tf.version}'s pin "
+                 f"{wrong[0][0].specifier}" if wrong else f"{missing[0].name} is missing")
+        return fail("python.and-cuda-pins", f"The CUDA wheels do not match TensorFlow {tf.version}'s [and-cuda] pins: "
+                    f"{first}", *lines, f"pins from {whence}", fix=fix)
+    return ok("python.and-cuda-pins", f"{len(have)} nvidia-* wheels match TensorFlow {tf.version}'s [and-cuda] pins",
+              f"pins from {whence}")
+
+
+# -- python.framework-conflicts ------------------------------------------------------------------------------------
+
+
+@check(
+    "python.framework-conflicts",
+    area="python",
+    title="Other frameworks' CUDA wheels",
+    needs=("pyenv", "env"),
+    after=("python.and-cuda-pins",),
+    what="Reads the `nvidia-*` requirements of the other GPU frameworks installed next to TensorFlow (torch, the jax "
+         "CUDA plugins, cupy, paddle) and checks each against the wheel versions installed.",
+    why="pip keeps one version of each wheel per environment. torch, jax and TensorFlow each pin cuDNN, cuBLAS and "
+        "the CUDA runtime to their own builds; installing one after the other replaces the wheels the first was "
+        "built for, and the framework installed first breaks (cuDNN version mismatch, missing symbols) or silently "
+        "loses its GPU.",
+    fix="Give each framework its own virtual environment (`python -m venv`), or install versions whose pins agree "
+        "(the framework's install matrix); `python -m pip check` lists what is broken.",
+)
+def check_framework_conflicts(facts):
+    py, why = _no_env(facts)
+    if py is None:
+        return skip("python.framework-conflicts", why)
+    installed = _installed(py)
+    others = [d for d in py.distributions if d.name in OTHER_FRAMEWORKS and d.requires]
+    if not others:
+        return ok("python.framework-conflicts", "No other GPU framework pins nvidia-* wheels in this environment")
+    requirers: list[tuple[str, list[Pin]]] = []
+    tf = _tf_dist(py)
+    if tf is not None:
+        pins, _ = tf_pins(py, tf)
+        if any(p.name in installed for p in pins):
+            requirers.append((f"TensorFlow {tf.version}", pins))
+    for d in others:
+        pins = pins_of(f"{d.name} {d.version}", d.requires, OTHER_FRAMEWORKS[d.name])
+        if OTHER_FRAMEWORKS[d.name] and not any(p.name in installed for p in pins):
+            continue  # installed without its CUDA extra: the pins do not apply
+        requirers.append((f"{d.name} {d.version}", pins))
+    broken = [(who, p, v) for who, pins in requirers for p, v in _violations(pins, installed)]
+    names = ", ".join(who for who, _ in requirers)
+    if broken:
+        lines = [f"{who} requires {p.name}{p.specifier}; {p.name} {v} is installed" for who, p, v in broken]
+        exe = python_exe(facts)
+        cmds = [f"{exe} -m pip check"]
+        line = tf_install_line(facts, tf.version) if tf is not None else None
+        if line:
+            venv = ".venv-tensorflow"
+            cmds = [f"{exe} -m venv {venv}", line.replace(exe, f"{venv}/bin/python", 1)]
+        who, p, v = broken[0]
+        return fail("python.framework-conflicts", f"Frameworks in this environment pin different CUDA wheels: {who} "
+                    f"needs {p.name}{p.specifier} but {v} is installed", *lines,
+                    fix=Fix("Install TensorFlow in its own virtual environment, so each framework keeps the wheels it "
+                            "was built for.", tuple(cmds),
+                            verify=(f"{'.venv-tensorflow/bin/python' if line else exe} -m pip check",)))
+    return ok("python.framework-conflicts", f"{names}: their nvidia-* pins agree with the wheels installed")
+
+
+# -- python.ld-library-path ----------------------------------------------------------------------------------------
+
+
+def _tf_cuda(facts, py) -> tuple[str | None, object]:
+    tf = _tf_dist(py) if py is not None else None
+    build = _kb().tf_build(tf.version) if tf is not None else None
+    return (tf.version if tf else None), build
+
+
+def _sonames(build) -> list[str]:
+    if build is None:
+        return []
+    names = list(build.libraries) + list(build.optional_libraries)
+    if build.cudnn and not any(n.startswith("libcudnn") for n in names):
+        names.append(f"libcudnn.so.{build.cudnn.split('.')[0]}")
+    return names
+
+
+def _dir_major(d) -> str | None:
+    for n in d.libraries or ():
+        if n.startswith("libcudart.so."):
+            return n.split(".")[2]
+    m = _DIR_MAJOR.search(d.path)
+    return m.group(1) if m else None
+
+
+@check(
+    "python.ld-library-path",
+    area="python",
+    title="LD_LIBRARY_PATH and the pip CUDA libraries",
+    needs=("pyenv", "env", "cuda"),
+    after=("python.and-cuda-pins",),
+    what="Lists the CUDA libraries in each folder of LD_LIBRARY_PATH and compares them with the libraries the "
+         "installed TensorFlow loads (by soname) and the CUDA major it was built for; reads which cuDNN the "
+         "driver-API child's loader really picked.",
+    why="The dynamic loader searches LD_LIBRARY_PATH before TensorFlow's own RUNPATH to the pip `nvidia/*/lib` "
+        "folders, so an old `export LD_LIBRARY_PATH=/usr/local/cuda-11.8/lib64` in ~/.bashrc wins over the wheels: "
+        "libraries of another CUDA major with the same soname (libcusolver.so.11, libcudnn.so.8/9) are loaded and "
+        "TensorFlow fails with missing symbols or a cuDNN version mismatch.",
+    fix="Remove the CUDA folders from LD_LIBRARY_PATH (and from the shell start-up file that sets it) when "
+        "TensorFlow's pip wheels provide the libraries.",
+)
+def check_ld_library_path(facts):
+    py, why = _no_env(facts)
+    value = (getattr(facts.env, "variables", None) or {}).get("LD_LIBRARY_PATH")
+    if not value:
+        if facts.env is None or not facts.machine.complete:
+            return skip("python.ld-library-path", "LD_LIBRARY_PATH was not recorded")
+        return ok("python.ld-library-path", "LD_LIBRARY_PATH is not set: TensorFlow finds its pip CUDA libraries")
+    dirs = list(py.ld_library_path) if py is not None else []
+    version, build = _tf_cuda(facts, py)
+    major = build.cuda.split(".")[0] if build is not None and build.cuda else None
+    wanted = _sonames(build)
+    bad, shadowing = [], []
+    for d in dirs:
+        names = d.libraries or ()
+        hits = [s for s in wanted if any(n == s or n.startswith(s + ".") for n in names)]
+        if not hits:
+            continue
+        dm = _dir_major(d)
+        entry = f"{d.path}: {', '.join(hits[:6])}" + (f" (CUDA {dm})" if dm else "")
+        (bad if dm and major and dm != major else shadowing).append((d.path, entry))
+    api = api_facts(facts)
+    cudnn = api.library("cudnn") if api is not None and api.source != "none" else None
+    if cudnn is not None and cudnn.source == "LD_LIBRARY_PATH" and build is not None and build.cudnn and cudnn.version \
+            and tuple(int(x) for x in cudnn.version.split(".")[:2]) < tuple(int(x) for x in build.cudnn.split(".")[:2]):
+        folder = (cudnn.path or "").rsplit("/", 1)[0]
+        if folder and all(folder != p for p, _ in bad):
+            bad.append((folder, f"{folder}: cuDNN {cudnn.version}, older than the {build.cudnn} TensorFlow {version} "
+                                "was built with"))
+    drop = {p for p, _ in bad}
+    cmd = ld_library_path_without(facts, lambda p: p in drop)
+    fix = Fix("Take these folders off LD_LIBRARY_PATH, here and in the shell start-up file that sets it; TensorFlow's "
+              "pip wheels provide the libraries.", tuple(x for x in (cmd, "grep -n LD_LIBRARY_PATH ~/.bashrc ~/.profile "
+                                                                         "~/.bash_profile /etc/environment") if x),
+              verify=("tfdoctor check --only python.ld-library-path,cuda.libraries",))
+    if bad:
+        return fail("python.ld-library-path", f"LD_LIBRARY_PATH puts CUDA libraries TensorFlow {version} cannot use "
+                    f"before its pip wheels: {bad[0][1]}", *(e for _, e in bad[1:]), fix=fix)
+    if shadowing and py is not None and py.nvidia_wheels:
+        return info("python.ld-library-path", f"LD_LIBRARY_PATH provides CUDA libraries before the pip wheels "
+                    f"({shadowing[0][1]}); they are CUDA {major}, as TensorFlow {version} needs",
+                    *(e for _, e in shadowing[1:]))
+    return ok("python.ld-library-path", "LD_LIBRARY_PATH holds no CUDA library that TensorFlow would load instead of "
+              "its own" if wanted else "LD_LIBRARY_PATH is set (TensorFlow's CUDA build is unknown, nothing to compare)")
+
+
+# -- python.conda-cudatoolkit --------------------------------------------------------------------------------------
+
+
+@check(
+    "python.conda-cudatoolkit",
+    area="python",
+    title="conda's cudatoolkit and cudnn",
+    needs=("pyenv", "env"),
+    after=("python.and-cuda-pins",),
+    what="In a conda environment, reads conda-meta/ for cudatoolkit, cudnn and the cuda-* packages and compares "
+         "their versions with the CUDA and cuDNN the installed TensorFlow was built with.",
+    why="Up to TensorFlow 2.13 the documented recipe was conda's cudatoolkit 11.x plus cudnn with "
+        "LD_LIBRARY_PATH=$CONDA_PREFIX/lib; TensorFlow 2.14 and later use CUDA 12 pip wheels. An environment that "
+        "kept the old cudatoolkit (and the LD_LIBRARY_PATH line in its activation script) loads CUDA 11 libraries "
+        "into a CUDA 12 TensorFlow.",
+    fix="Remove conda's cudatoolkit/cudnn from the environment and install TensorFlow's pip wheels "
+        "(`python -m pip install 'tensorflow[and-cuda]==<version>'`), or keep a TensorFlow that matches them.",
+)
+def check_conda_cudatoolkit(facts):
+    py, why = _no_env(facts)
+    if py is None:
+        return skip("python.conda-cudatoolkit", why)
+    if py.conda_packages is None:
+        return skip("python.conda-cudatoolkit", "Not a conda environment")
+    pkgs = {p.name: p for p in py.conda_packages}
+    toolkit = pkgs.get("cudatoolkit") or pkgs.get("cuda-cudart") or pkgs.get("cuda-runtime")
+    cudnn = pkgs.get("cudnn")
+    if toolkit is None and cudnn is None:
+        return ok("python.conda-cudatoolkit", "No CUDA package from conda in this environment")
+    have = ", ".join(f"{p.name} {p.version}" for p in (toolkit, cudnn) if p)
+    version, build = _tf_cuda(facts, py)
+    if build is None or not build.cuda:
+        return info("python.conda-cudatoolkit", f"conda provides {have} (TensorFlow's CUDA build is unknown)")
+    problems = []
+    if toolkit is not None and toolkit.version.split(".")[0] != build.cuda.split(".")[0]:
+        problems.append(f"{toolkit.name} {toolkit.version} is CUDA {toolkit.version.split('.')[0]}; TensorFlow "
+                        f"{version} is built with CUDA {build.cuda}")
+    if cudnn is not None and build.cudnn and cudnn.version.split(".")[0] != build.cudnn.split(".")[0]:
+        problems.append(f"cudnn {cudnn.version} is cuDNN {cudnn.version.split('.')[0]}; TensorFlow {version} needs "
+                        f"cuDNN {build.cudnn}")
+    if not problems:
+        return ok("python.conda-cudatoolkit", f"conda's {have} match TensorFlow {version} (CUDA {build.cuda}, cuDNN "
+                  f"{build.cudnn})")
+    prefix = py.conda_prefix or ""
+    names = " ".join(p.name for p in (toolkit, cudnn) if p)
+    cmds = [f"conda remove -p {prefix} {names}" if _EXE.match(prefix) else f"conda remove {names}"]
+    line = tf_install_line(facts, version) if build.has_and_cuda_extra else None
+    if line:
+        cmds.append(line)
+    shadow = any(prefix and d.path.startswith(prefix) for d in py.ld_library_path)
+    finding = fail if shadow else warn
+    return finding("python.conda-cudatoolkit", f"conda's CUDA packages do not fit TensorFlow {version}: {problems[0]}",
+                   *problems[1:], *(["LD_LIBRARY_PATH includes this environment's lib folder, so they are loaded "
+                                     "first"] if shadow else []),
+                   fix=Fix("Remove conda's CUDA packages and use TensorFlow's own CUDA wheels.", tuple(cmds),
+                           verify=("tfdoctor check --only python.conda-cudatoolkit,cuda.libraries",)))
