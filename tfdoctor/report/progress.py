@@ -94,7 +94,10 @@ class LiveProgress:
             elif isinstance(event, events.ProbeDone):
                 self._running.pop(event.probe, None)
             elif isinstance(event, events.AreaDone):
-                worst = max((f.status for f in event.findings), key=lambda s: s.rank, default=Status.OK)
+                # as the report marks an area: skips count only when nothing else was found (they are listed apart)
+                shown = [f.status for f in event.findings if f.status != Status.SKIP] or \
+                    [f.status for f in event.findings]
+                worst = max(shown, key=lambda s: s.rank, default=Status.OK)
                 self._areas.append((event.title, worst))
         if self._live is not None:
             self._live.refresh()
