@@ -100,5 +100,5 @@ def test_list_checks_lists_the_areas_with_their_aliases():
     doc = json.loads(runner.invoke(app, ["check", "--list-checks", "--json"]).stdout)
     areas = {a["area"]: a for a in doc["areas"]}
     assert set(areas) == set(AREAS)
-    assert areas["tensorflow"]["aliases"] == ["tf"] and areas["system"]["prefixes"] == ["system", "env"]
+    assert areas["tensorflow"]["aliases"] == ["tf"] and areas["system"]["prefixes"] == ["system", "env", "container"]
     assert sorted(i for a in areas.values() for i in a["ids"]) == sorted(catalogue.ids())
