@@ -4,8 +4,6 @@ for the running kernel, installed but not loaded (a reboot is owed)."""
 
 from __future__ import annotations
 
-import re
-
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.fixes import distro_family, initramfs_command, install_driver_commands, recommended_package
@@ -24,7 +22,7 @@ def _gpu_expected(facts) -> bool:
 
 
 def _branch_num(branch: str | None) -> int | None:
-    m = re.match(r"(\d{3})", branch or "")
+    m = textmatch.match(r"(\d{3})", branch or "")
     return int(m.group(1)) if m else None
 
 

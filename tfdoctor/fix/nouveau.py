@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import date
 
+from tfdoctor import textmatch
 from tfdoctor.host import NOT_INSTALLED, CommandResult
 from tfdoctor.probes.driver import Blacklisting, is_driver_package
 from tfdoctor.proc import write_atomic
@@ -35,7 +35,7 @@ COMMAND_TIMEOUT_S = 120.0
 
 NOVA_MODULES = ("nova_core", "nova_drm")
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
-_NVIDIA_KO = re.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
+_NVIDIA_KO = textmatch.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def host_for_root(root: str):
 def parse_dpkg_installed(text: str) -> list[str]:
     """Packages marked `install ok installed` in a dpkg status file (/var/lib/dpkg/status)."""
     out: list[str] = []
-    for stanza in re.split(r"\n\s*\n", text or ""):
+    for stanza in textmatch.split(r"\n\s*\n", text or ""):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
             key, sep, value = line.partition(":")
@@ -343,7 +343,7 @@ def is_ours(text: str | None) -> bool:
 
 
 def _backup_named_in(text: str) -> str | None:
-    m = re.search(r"^# The file it replaced is kept as (\S+?);", text, re.MULTILINE)
+    m = textmatch.search(r"^# The file it replaced is kept as (\S+?);", text, textmatch.MULTILINE)
     return m.group(1) if m and "/" not in m.group(1) else None
 
 
