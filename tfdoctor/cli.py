@@ -47,8 +47,83 @@ FLEET_FORMATS = ("junit", "prometheus", "quiet")
 
 
 def _die(message: str, code: int = EXIT_USAGE):
-    print(f"tfdoctor: {message}", file=sys.stderr)
+    from tfdoctor.report.sanitize import clean
+
+    print(f"tfdoctor: {clean(message, newlines=False)}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def check_seconds(value: float | None, flag: str, die=None) -> float | None:
+    """A time limit given on the command line: a finite number of seconds above 0 (None: not given). Anything else
+    (nan, inf, 0, -5) is a usage error: inf would switch the watchdog off, and a negative limit is no limit."""
+    import math
+
+    if value is None or (math.isfinite(value) and value > 0):
+        return value
+    (die or _die)(f"{flag} must be a number of seconds above 0, not {value}")
+    return None
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwinds the command (so that fix-nouveau can roll back) after every child was killed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupted_exit(code: int) -> None:
+    from tfdoctor import proc
+
+    proc.cleanup()
+    print("tfdoctor: interrupted", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _on_signal(signum, frame):
+    """Ctrl-C or SIGTERM: kill every child group at once, then unwind; if unwinding does not end the process within
+    a moment (something blocked), clean up and exit from a timer instead."""
+    import signal
+    import threading
+
+    from tfdoctor import proc
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut a rollback short
+    proc.kill_children(wait_s=0.3)
+    code = 128 + signum
+
+    def backstop():
+        _interrupted_exit(code)
+        os._exit(code)  # after the cleanup: children killed, temporary files removed
+
+    timer = threading.Timer(0.6, backstop)
+    timer.daemon = True
+    timer.start()
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """Interrupts end every child and temporary file (the CLI's process only); returns what to restore."""
+    import atexit
+    import signal
+
+    from tfdoctor import proc
+
+    proc.own_descendants()
+    atexit.register(proc.cleanup)  # at the very end of the process: also a child a probe thread started meanwhile
+    return {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    """`main` called in-process (tests, a wrapper) gives the caller back its handlers and its own children."""
+    import signal
+
+    from tfdoctor import proc
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    proc.own_descendants(False)
 
 
 def _version_callback(value: bool):
@@ -66,10 +141,16 @@ def _root(
 
 
 def _write_atomic(path: str, text: str) -> None:
+    """Write a report file (atomically); a failure ends the run with one plain line and exit 2."""
     from tfdoctor.proc import write_atomic
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text.encode("utf-8"))
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8", errors="replace"))
+    except OSError as exc:
+        _die(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _start_watchdog(seconds: float):
@@ -81,9 +162,15 @@ def _start_watchdog(seconds: float):
     import threading
 
     def fire():
+        from tfdoctor import proc
+
         print(f"tfdoctor: the check did not finish within {seconds:.0f} s (--timeout); "
               "a driver call may be hung", file=sys.stderr)
         sys.stderr.flush()
+        # The main thread is stuck (a call that never returns): kill every child group and remove the temporary
+        # files here, then end the process. os._exit only after that cleanup, never instead of it.
+        proc.cleanup()
+        sys.stdout.flush()
         os._exit(EXIT_FAIL)
 
     timer = threading.Timer(seconds + 1.0, fire)
@@ -152,6 +239,8 @@ def check(
         _die(f"--quiet prints one line per failure on stdout; to also write the {out_format.value} report, "
              f"add -o FILE")
 
+    check_seconds(timeout, "--timeout")
+    check_seconds(tf_timeout, "--tf-timeout")
     from tfdoctor import catalogue
 
     known = set(catalogue.ids()) | {s.area for s in catalogue.entries()}
@@ -221,8 +310,11 @@ def check(
             from tfdoctor.report import console
 
             if output:
-                with open(output, "w", encoding="utf-8") as fh:
-                    console.render(report, verbose=verbose, file=fh, width=100)
+                import io
+
+                buf = io.StringIO()
+                console.render(report, verbose=verbose, file=buf, width=100)
+                _write_atomic(output, buf.getvalue())
             else:
                 console.render(report, verbose=verbose)
         raise typer.Exit(code)
@@ -230,14 +322,16 @@ def check(
         watchdog.cancel()
 
 
-def open_host(from_: str | None):
+def open_host(from_: str | None, deadline_s: float | None = None):
     """The Host for a run: a snapshot replay, or this machine. Snapshot errors end the run with one line."""
+    import time
+
     from tfdoctor.host import LiveHost, SnapshotError, open_snapshot
 
     if not from_:
         return LiveHost()
     try:
-        return open_snapshot(from_)
+        return open_snapshot(from_, time.monotonic() + deadline_s if deadline_s else None)
     except SnapshotError as exc:
         _die(str(exc))
 
@@ -248,7 +342,7 @@ def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadlin
     from tfdoctor.api import raw_check
     from tfdoctor.host import SnapshotError
 
-    host = host or open_host(from_)
+    host = host or open_host(from_, deadline_s)
     try:
         return raw_check(host, snapshot=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
                          deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug)
@@ -273,23 +367,33 @@ def snapshot(
     no_tf: bool = typer.Option(False, "--no-tf", help="Do not run the TensorFlow probe."),
     python: str | None = typer.Option(None, "--python", metavar="PATH", help="Interpreter for the TensorFlow probe."),
     tf_timeout: float = typer.Option(90.0, "--tf-timeout", metavar="SECONDS"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing .tar.gz (a directory is never replaced)."),
 ):
     """Record everything the probes read on this machine (redacted), to replay with check --from."""
+    check_seconds(tf_timeout, "--tf-timeout")
     from tfdoctor.engine import CheckOptions, check_host
-    from tfdoctor.host import RecordingHost, SnapshotError
+    from tfdoctor.host import RecordingHost, SnapshotError, check_snapshot_dest
     from tfdoctor.probes import ProbeOptions
     from tfdoctor.redact import live_redactor
 
+    try:
+        check_snapshot_dest(output, force)  # before a minute of probing, not after
+    except SnapshotError as exc:
+        _die(str(exc))
+    existed = os.path.lexists(output)
     host = RecordingHost()
     watchdog = _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
     try:
         report = check_host(host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions())
         try:
-            path = host.write_snapshot(output, live_redactor())
-        except (SnapshotError, OSError) as exc:
+            path = host.write_snapshot(output, live_redactor(), force=force)
+        except SnapshotError as exc:
             _die(str(exc))
+        except OSError as exc:
+            _die(f"cannot write {output}: {exc.strerror or exc}")
         counts = report.counts()
-        print(f"Wrote snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
+        verb = "Replaced" if existed and force and not os.path.isdir(path) else "Wrote"
+        print(f"{verb} snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
               f"Replay it with: tfdoctor check --from {path}")
     finally:
         watchdog.cancel()
@@ -364,16 +468,27 @@ def main() -> None:
     """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
     if COMPLETE_VAR in os.environ:
         _completion_init()
+    from tfdoctor import proc
+
+    previous = _install_signal_handlers()
     try:
         app(standalone_mode=True, complete_var=COMPLETE_VAR)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        print("tfdoctor: interrupted", file=sys.stderr)
+    except Interrupted as exc:
+        _interrupted_exit(128 + exc.signum)
+        sys.exit(128 + exc.signum)
+    except KeyboardInterrupt:  # a Ctrl-C before the handler was installed
+        _interrupted_exit(130)
         sys.exit(130)
     except Exception as exc:  # the last line of defence: no traceback for the user unless --debug
         if "--debug" in sys.argv:
             raise
-        print(f"tfdoctor: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        from tfdoctor.report.sanitize import clean
+
+        print(clean(f"tfdoctor: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                    newlines=False), file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    finally:
+        proc.cleanup(final=False)  # whatever a probe left running at its deadline, and every temporary file
+        _restore_signal_handlers(previous)

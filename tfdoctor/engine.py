@@ -11,7 +11,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from tfdoctor import catalogue
+from tfdoctor import catalogue, proc
 from tfdoctor.checks import Facts
 from tfdoctor.diagnosis import diagnose
 from tfdoctor.host import SnapshotError
@@ -76,7 +76,9 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
         t0 = time.monotonic()
         ctx = ProbeContext(options, {n: run.facts.get(n) for n in spec.needs})
         try:
-            result, failure = spec.func(host, ctx), None
+            # every command and child the probe starts ends by the probe's deadline (tfdoctor.proc.run_bounded)
+            with proc.deadline(started[spec.name] + limit_of(spec.name)):
+                result, failure = spec.func(host, ctx), None
         except SnapshotError as exc:
             result, failure = None, ProbeFailure(spec.name, "exception", str(exc))
             run.fatal = exc

@@ -25,7 +25,9 @@ HEALTHY = "healthy"
 
 
 def _text(value: object, limit: int = MAX_TEXT) -> str:
-    text = "".join(c if c.isprintable() else " " for c in str(value))
+    from tfdoctor.report.sanitize import clean
+
+    text = clean(str(value)[: limit * 2], newlines=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -94,8 +96,14 @@ def _fix(finding: dict | None) -> dict | None:
     fix = finding.get("fix") if finding else None
     if not isinstance(fix, dict) or not isinstance(fix.get("summary"), str):
         return None
-    commands = [_text(c) for c in fix.get("commands") or [] if isinstance(c, str)][:20]
-    return {"summary": _text(fix["summary"]), "commands": commands}
+    def texts(items) -> list[str]:
+        return [_text(c) for c in (items if isinstance(items, list) else [])[:20] if isinstance(c, str)]
+
+    alternatives = [{"when": _text(a["when"]), "commands": texts(a.get("commands"))}
+                    for a in (fix.get("alternatives") if isinstance(fix.get("alternatives"), list) else [])[:10]
+                    if isinstance(a, dict) and isinstance(a.get("when"), str)]
+    return {"summary": _text(fix["summary"]), "commands": texts(fix.get("commands")), "alternatives": alternatives,
+            "verify": texts(fix.get("verify"))}
 
 
 def summarize(paths: list[str]) -> dict:
@@ -163,6 +171,12 @@ def render_text(view: dict) -> str:
         for fix in g["fixes"]:
             lines.append(f"  Fix: {fix['summary']}")
             lines += [f"    $ {c}" for c in fix["commands"]]
+            for alt in fix.get("alternatives", ()):
+                lines.append(f"    Or instead, {alt['when']}:")
+                lines += [f"      $ {c}" for c in alt["commands"]]
+            if fix.get("verify"):
+                lines.append("    Verify:")
+                lines += [f"      $ {c}" for c in fix["verify"]]
     if view["unreadable"]:
         lines += ["", "Unreadable reports (not counted):"]
         lines += [f"  {u['file']}: {u['error']}" for u in view["unreadable"]]

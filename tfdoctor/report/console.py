@@ -38,10 +38,13 @@ def summary_line(report: Report) -> str:
 
 
 def render(report: Report, verbose: bool = False, file=None, width: int | None = None) -> None:
-    """Print the report to `file` (default stdout)."""
+    """Print the report to `file` (default stdout). Every outside string is sanitised first (report/sanitize.py)."""
     from rich.console import Console
     from rich.markup import escape
 
+    from tfdoctor.report.sanitize import report as sanitized
+
+    report = sanitized(report)
     file = file or sys.stdout
     console = Console(file=file, highlight=False, soft_wrap=True, width=width)
     utf8 = _utf8(file)
@@ -137,10 +140,13 @@ def _print_fix_commands(console, fix, indent: str) -> None:
 
 
 def render_quiet(report: Report, strict: bool = False, file=None) -> None:
-    """Health-check mode: nothing on success, one line per failure."""
+    """Health-check mode: nothing on success, one line per failure (a summary's control characters and newlines
+    shown escaped: one finding is one line, whatever a tool printed)."""
+    from tfdoctor.report.sanitize import clean
+
     file = file or sys.stdout
     bad = {Status.FAIL} | ({Status.WARN, Status.ERROR} if strict else set())
     for f in report.findings:
         if f.status in bad:
             cause = f" (caused by {f.caused_by})" if f.caused_by else ""
-            print(f"{f.status.value.upper()} {f.id}: {f.summary}{cause}", file=file)
+            print(clean(f"{f.status.value.upper()} {f.id}: {f.summary}{cause}", newlines=False), file=file)

@@ -35,6 +35,10 @@ def _fix_blocks(fix, indent: str) -> list[str]:
 
 
 def render(report: Report) -> str:
+    """The report as Markdown; every outside string is sanitised first (report/sanitize.py)."""
+    from tfdoctor.report.sanitize import report as sanitized
+
+    report = sanitized(report)
     out = [f"## tfdoctor {__version__} report", ""]
     src = report.meta.get("source", {})
     if src.get("snapshot"):
