@@ -11,7 +11,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from tfdoctor import catalogue, proc
+from tfdoctor import catalogue, proc, safe
 from tfdoctor.checks import Facts
 from tfdoctor.diagnosis import diagnose
 from tfdoctor.host import SnapshotError
@@ -166,6 +166,13 @@ def _with_evidence(finding: Finding, spec, machine) -> Finding:
     return finding.with_(evidence=machine.evidence(*_AREA_QUESTIONS.get(spec.area, ())))
 
 
+def _with_refused(finding: Finding, refused) -> Finding:
+    """A finding whose check refused machine text for its commands says so, and is at least a warning: a tool that
+    prints a shell command where a package name belongs is worth a look."""
+    status = Status.WARN if finding.status in (Status.OK, Status.INFO) else finding.status
+    return finding.with_(status=status, details=finding.details + safe.details_for(refused))
+
+
 def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True) -> list[Finding]:
     """Every selected check, in catalogue order, each isolated from the others' crashes."""
     from tfdoctor.machine import build_machine
@@ -184,9 +191,12 @@ def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True) -> l
                                        (f.message,) + ((f.traceback,) if options.debug and f.traceback else ())))
             continue
         try:
-            finding = spec.func(facts)
+            with safe.collecting() as refused:  # machine text a check refused to put in a command (tfdoctor/safe.py)
+                finding = spec.func(facts)
             if finding.id != spec.id:
                 finding = finding.with_(id=spec.id)
+            if refused:
+                finding = _with_refused(finding, refused)
             finding = _with_evidence(finding, spec, machine)
         except Exception as exc:
             details = (f"{type(exc).__name__}: {exc}",)

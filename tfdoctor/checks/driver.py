@@ -4,7 +4,7 @@ for the running kernel, installed but not loaded (a reboot is owed)."""
 
 from __future__ import annotations
 
-from tfdoctor import textmatch
+from tfdoctor import safe, textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.fixes import distro_family, initramfs_command, install_driver_commands, recommended_package
 from tfdoctor.checks.gpu import describe_device, gpu_expected
@@ -125,7 +125,7 @@ def _driver_says_unsupported(facts) -> Finding | None:
 
 def _rebuild_commands(facts) -> tuple[str, ...]:
     """Rebuilding the NVIDIA module for the running kernel (Debian/Ubuntu; marked as the alternative)."""
-    k = facts.driver.kernel_release or "$(uname -r)"
+    k = safe.kernel_release(facts.driver.kernel_release) or "$(uname -r)"
     return (f"sudo apt install linux-headers-{k} && sudo dkms autoinstall && sudo reboot   # alternative: a driver "
             "was installed before the kernel update",)
 
@@ -201,7 +201,8 @@ def check_nouveau(facts) -> Finding:
                     *details, fix=fix)
     if ignored and not d.nouveau_blacklist_effective:
         first = ignored[0]
-        commands = ((f"sudo mv {first.path} {first.path}.conf",) if "ends in .conf" in first.why_not
+        first_path = safe.path(first.path)
+        commands = ((f"sudo mv {first_path} {first_path}.conf",) if "ends in .conf" in first.why_not and first_path
                     else _blacklist_commands(facts)[1:-1])
         return warn("driver.nouveau", "nouveau's blacklist does not take effect",
                     *[f"{b.path}: {b.directive}: {b.why_not}" for b in ignored],
@@ -243,7 +244,7 @@ def check_recommended(facts) -> Finding:
     if unsupported is not None:
         return unsupported
     pkg = recommended_package(pci, d, env)
-    source = "from ubuntu-drivers" if d.recommended_package else "from tfdoctor's GPU table"
+    source = "from ubuntu-drivers" if safe.package(d.recommended_package) else "from tfdoctor's GPU table"
     installed = d.installed_branch or _branch_num(getattr(facts.nvml, "driver_version", None)) and \
         str(_branch_num(facts.nvml.driver_version))
     installed_n = _branch_num(installed)
@@ -371,7 +372,8 @@ def check_dkms(facts) -> Finding:
     failed = facts.machine.belief("driver.dkms_failed")
     if failed.value is True and module_state(facts) != "loaded":
         named = [o.group("kernel") for o in facts.machine.observed("dkms-build-error", "dkms-headers-missing")]
-        k = next((x for x in named if x and textmatch.fullmatch(r"[0-9][A-Za-z0-9._+~-]{2,63}", x)), None) or kernel
+        k = next((x for x in named if x and textmatch.fullmatch(r"[0-9][A-Za-z0-9._+~-]{2,63}", x)), None) \
+            or safe.kernel_release(kernel)
         target = k or "$(uname -r)"
         return Finding("driver.dkms", Status.FAIL, f"DKMS could not build the NVIDIA module for kernel {target}",
                        tuple(e.describe() for e in failed.evidence[:3]),
@@ -383,12 +385,14 @@ def check_dkms(facts) -> Finding:
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
     if not _gpu_expected(facts) and not entries:
         return skip("driver.dkms", _no_gpu_reason(facts, "no module is needed"))
-    k = kernel or "$(uname -r)"
+    k = safe.kernel_release(kernel) or "$(uname -r)"
     if entries:
         ver = entries[0].version
         built = sorted({e.kernel for e in entries if e.state == "installed" and e.kernel})
+        ver_ok = safe.version(ver)
         rebuild = Fix(f"Install the headers for {k} and rebuild the NVIDIA module with DKMS, then reboot.",
-                      (f"sudo apt install linux-headers-{k}", f"sudo dkms install nvidia/{ver} -k {k}",
+                      (f"sudo apt install linux-headers-{k}",
+                       f"sudo dkms install nvidia/{ver_ok} -k {k}" if ver_ok else f"sudo dkms autoinstall -k {k}",
                        "sudo reboot"))
         if kernel and kernel not in built:
             return fail("driver.dkms", f"DKMS built nvidia {ver} for {', '.join(built) or 'no kernel'} but not for "
@@ -475,8 +479,9 @@ def check_nvidia_module(facts) -> Finding:
         path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
         return fail("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path})", *d.nvidia_blacklisted_in,
                     fix=Fix("Remove the blacklist (on hybrid laptops: switch PRIME to the NVIDIA GPU), then reboot.",
-                            ("sudo prime-select nvidia   # hybrid laptops with nvidia-prime" if "prime" in path
-                             else f"sudo rm {path}", initramfs_command(env), "sudo reboot")))
+                            (*(("sudo prime-select nvidia   # hybrid laptops with nvidia-prime",) if "prime" in path
+                               else (f"sudo rm {safe.path(path)}",) if safe.path(path) else ()),
+                             initramfs_command(env), "sudo reboot")))
     if _holders(facts) or any(e.kind == "novacore-bound" for e in d.kernel_events):
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: nouveau/nova holds the card",
                     *details, fix=Fix("Fix driver.nouveau first, then reboot.", ("sudo tfdoctor fix-nouveau",
@@ -496,7 +501,7 @@ def check_nvidia_module(facts) -> Finding:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: there is no module for the running "
                                             f"kernel {d.kernel_release or ''}".rstrip(), *details,
                     fix=Fix("Rebuild the module for this kernel (see driver.dkms), then reboot.",
-                            (f"sudo apt install linux-headers-{d.kernel_release or '$(uname -r)'}",
+                            (f"sudo apt install linux-headers-{safe.kernel_release(d.kernel_release) or '$(uname -r)'}",
                              "sudo dkms autoinstall", "sudo reboot")))
     if pci is not None and pci.other_gpus and devs and (any(dev.revision == "ff" for dev in devs)
                                                         or any("nvidia" in dev.kernel_modules for dev in devs)):

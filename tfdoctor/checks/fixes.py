@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tfdoctor import safe
+
 
 def distro_family(env) -> str:
     """"ubuntu", "debian", "fedora", "rhel", "suse", "arch" or "unknown" from the env facts' os-release."""
@@ -47,7 +49,8 @@ def _last_supported_branch(pci) -> str | None:
 def _usable_recommendation(pci, driver) -> str | None:
     """ubuntu-drivers' recommended package, unless it is a branch newer than the GPU's last supported one (it
     recommends what the archive has; a legacy GPU then needs its legacy branch)."""
-    rec = getattr(driver, "recommended_package", None) if driver else None
+    # ubuntu-drivers' output is machine text: only a package-shaped name may enter `apt install` (tfdoctor/safe.py)
+    rec = safe.package(getattr(driver, "recommended_package", None) if driver else None)
     if not rec:
         return None
     last = _num(_last_supported_branch(pci))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 
+from tfdoctor import safe
 from tfdoctor.checks import check
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
@@ -504,7 +505,7 @@ def _cudnn_mismatch(tf) -> Finding | None:
 def _cudnn_install(tf) -> str:
     compiled = tf.log.cudnn_compiled or ""
     major = compiled.split(".")[0] if compiled else "9"
-    cuda_major = (tf.build.cuda_version or "12").split(".")[0] if tf.build else "12"
+    cuda_major = (safe.version(tf.build.cuda_version) or "12").split(".")[0] if tf.build else "12"
     return f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'" \
         if compiled and major.isdigit() else f"{python_cmd(tf)} -m pip install nvidia-cudnn-cu{cuda_major}"
 

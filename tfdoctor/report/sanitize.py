@@ -62,6 +62,17 @@ def value(obj, newlines: bool = True):
     return obj
 
 
+def fix(f):
+    """A Fix whose every command is one line: a newline in machine text inside a command (even in a `#` comment)
+    would start a second command when pasted into a shell."""
+    return dataclasses.replace(
+        f, summary=clean(f.summary), commands=tuple(clean(c, newlines=False) for c in f.commands),
+        alternatives=tuple(dataclasses.replace(a, when=clean(a.when), commands=tuple(clean(c, newlines=False)
+                                                                                     for c in a.commands))
+                           for a in f.alternatives),
+        verify=tuple(clean(c, newlines=False) for c in f.verify))
+
+
 def report(rep):
     """A copy of a Report whose every outside string (summaries, details, fixes, evidence, facts, meta) is clean."""
     from tfdoctor.model import Report
@@ -70,6 +81,6 @@ def report(rep):
     for f in rep.findings:
         findings.append(dataclasses.replace(
             f, summary=clean(f.summary), details=tuple(clean(d) for d in f.details),
-            fix=value(f.fix) if f.fix is not None else None, caused_by=clean(f.caused_by) if f.caused_by else None,
+            fix=fix(f.fix) if f.fix is not None else None, caused_by=clean(f.caused_by) if f.caused_by else None,
             evidence=tuple(value(e) for e in f.evidence)))
     return Report(findings=findings, facts=value(rep.facts), meta=value(rep.meta))
