@@ -72,12 +72,18 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+_said_interrupted = []
+
+
 def _interrupted_exit(code: int) -> None:
+    """Clean up and say so, once (the main thread and the backstop timer may both get here)."""
     from tfdoctor import proc
 
     proc.cleanup()
-    print("tfdoctor: interrupted", file=sys.stderr)
-    sys.stderr.flush()
+    if not _said_interrupted:
+        _said_interrupted.append(code)
+        print("tfdoctor: interrupted", file=sys.stderr)
+        sys.stderr.flush()
 
 
 def _on_signal(signum, frame):
@@ -85,15 +91,23 @@ def _on_signal(signum, frame):
     a moment (something blocked), clean up and exit from a timer instead."""
     import signal
     import threading
+    import time
 
     from tfdoctor import proc
 
+    if proc.defer_signal(signum):  # inside a write and its rollback (fix-nouveau): delivered again right after it
+        proc.kill_children(wait_s=0.3)
+        return
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut a rollback short
     proc.kill_children(wait_s=0.3)
     code = 128 + signum
 
     def backstop():
+        end = time.monotonic() + 60
+        # a rollback in progress finishes first, and the command then has a moment to report it and exit
+        while proc.in_critical(grace_s=0.6) and time.monotonic() < end:
+            time.sleep(0.05)
         _interrupted_exit(code)
         os._exit(code)  # after the cleanup: children killed, temporary files removed
 

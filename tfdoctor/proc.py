@@ -195,6 +195,43 @@ def cleanup(final: bool = True) -> None:
         remove_temp(path)
 
 
+# -- critical sections -------------------------------------------------------------------------------------------
+
+_critical_depth = 0
+_critical_ended = 0.0  # time.monotonic() when the last critical block ended
+_deferred: list[int] = []
+
+
+@contextlib.contextmanager
+def critical():
+    """A block that an interrupt must not cut in half (fix-nouveau's write and its rollback): a SIGINT or SIGTERM
+    that arrives inside it is held (`defer_signal`) and delivered again when the outermost block ends."""
+    global _critical_depth, _critical_ended
+    _critical_depth += 1
+    try:
+        yield
+    finally:
+        _critical_depth -= 1
+        _critical_ended = time.monotonic()
+        if _critical_depth == 0 and _deferred:
+            signum = _deferred.pop()
+            _deferred.clear()
+            signal.raise_signal(signum)
+
+
+def in_critical(grace_s: float = 0.0) -> bool:
+    """Whether a critical block is running, or ended less than `grace_s` ago."""
+    return _critical_depth > 0 or time.monotonic() - _critical_ended < grace_s
+
+
+def defer_signal(signum: int) -> bool:
+    """Hold a signal for later when inside a critical block; False when there is none (handle it now)."""
+    if _critical_depth > 0:
+        _deferred.append(signum)
+        return True
+    return False
+
+
 # -- deadlines ---------------------------------------------------------------------------------------------------
 
 _local = threading.local()
@@ -419,14 +456,14 @@ def temp_name(path: str) -> str:
     return os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
-def remove_stale_temps(path: str) -> list[str]:
+def remove_stale_temps(path: str, dir_fd: int | None = None) -> list[str]:
     """Remove the temporary files that a killed tfdoctor (SIGKILL, power loss) left beside `path`: those whose
     process is gone. Returns what was removed."""
     directory, name = os.path.split(os.path.abspath(path))
     prefix = f".{name}{TEMP_MARK}"
     removed = []
     try:
-        entries = os.listdir(directory)
+        entries = os.listdir(dir_fd if dir_fd is not None else directory)
     except OSError:
         return removed
     for entry in entries:
@@ -436,7 +473,7 @@ def remove_stale_temps(path: str) -> list[str]:
         if not pid_text.isdigit() or (int(pid_text) != os.getpid() and _alive(int(pid_text))):
             continue
         with contextlib.suppress(OSError):
-            os.unlink(os.path.join(directory, entry))
+            os.unlink(entry if dir_fd is not None else os.path.join(directory, entry), dir_fd=dir_fd)
             removed.append(os.path.join(directory, entry))
     return removed
 
@@ -452,19 +489,24 @@ def _alive(pid: int) -> bool:
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644, *, owner: tuple[int, int] | None = None,
-                 mtime_ns: tuple[int, int] | None = None, dir_fd_sync: bool = True) -> None:
+                 mtime_ns: tuple[int, int] | None = None, dir_fd: int | None = None) -> None:
     """Replace `path` with `data` through a temporary file in the same directory and a rename.
 
     The mode is set explicitly (the umask cannot change it), `owner` (uid, gid) and `mtime_ns` (atime, mtime) are
     kept when given; every write is checked (looping until all bytes are written, then the size verified), and the
     data, then the rename, are made durable (fsync of the file and of the directory). The temporary file is created
     exclusively (O_EXCL never follows a planted symlink) and removed on any failure, interrupts included.
+
+    With `dir_fd` (a directory opened by the caller), every operation happens inside that directory, on the base
+    name of `path`: swapping a component of `path` for a symlink afterwards cannot redirect the write.
     """
     directory = os.path.dirname(os.path.abspath(path))
     tmp = temp_name(path)
+    name, tmp_name = (os.path.basename(path), os.path.basename(tmp)) if dir_fd is not None else (path, tmp)
     register_temp(tmp)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dir_fd)
         try:
             _write_all(fd, data)
             size = os.fstat(fd).st_size
@@ -478,13 +520,15 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644, *, owner: tuple[int,
                 os.utime(fd, ns=mtime_ns)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp_name, dir_fd=dir_fd)
         release_temp(tmp)
         raise
     release_temp(tmp)
-    if dir_fd_sync:
-        with contextlib.suppress(OSError):  # some file systems cannot fsync a directory; the data is already synced
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory; the data is already synced
+        if dir_fd is not None:
+            os.fsync(dir_fd)
+        else:
             fsync_dir(directory)
