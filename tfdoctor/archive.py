@@ -84,8 +84,10 @@ _DAMAGED = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, Val
 
 
 def _check_name(name: str) -> str:
-    if not name or len(name) > MAX_NAME or "\x00" in name:
+    if not name or "\x00" in name:
         raise ArchiveError(f"holds a member with an unusable name: {name[:80]!r}")
+    if len(name) > MAX_NAME:
+        raise ArchiveError(f"holds a path longer than {MAX_NAME} characters: {name[:80]!r}...")
     if name.startswith("/") or ".." in PurePosixPath(name).parts:
         raise ArchiveError(f"unsafe path in archive: {name[:200]!r} escapes the snapshot")
     parts = [p for p in PurePosixPath(name).parts if p != "."]

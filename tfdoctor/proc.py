@@ -108,6 +108,33 @@ def _descendants(pid: int) -> list:
         return []
 
 
+def _pipe_holders(inodes: set[int]) -> list[int]:
+    """The processes (other than this one) that hold one of these pipes open: a grandchild that left the process
+    group and whose parent is gone is found by the pipe it still writes to (read from /proc; Linux)."""
+    wanted = {f"pipe:[{i}]" for i in inodes}
+    me = os.getpid()
+    found = []
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    found.append(pid)
+                    break
+            except OSError:
+                continue
+    return found
+
+
 def _kill_processes(procs: list) -> None:
     for p in procs:
         with contextlib.suppress(Exception):  # psutil checks the process is still the same one (start time)
@@ -408,6 +435,11 @@ def run_bounded(argv, timeout: float, *, env: dict | None = None, stdout_caps: C
                 break
     finally:
         sel_open = bool(sel.get_map())
+        holders: list[int] = []
+        if sel_open and proc.poll() is not None:
+            # the program is gone but its pipes are not: whoever holds them is ours, wherever it moved
+            with contextlib.suppress(OSError):
+                holders = _pipe_holders({os.fstat(k.fileobj.fileno()).st_ino for k in sel.get_map().values()})
         sel.close()
         if timed_out or flooded or proc.poll() is None or sel_open:
             kill_group(proc, term_grace_s if timed_out else 0.0)
@@ -416,6 +448,9 @@ def run_bounded(argv, timeout: float, *, env: dict | None = None, stdout_caps: C
             # common path, and must stay cheap).
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        for pid in holders:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         for stream in (proc.stdout, proc.stderr):
             with contextlib.suppress(OSError):
                 stream.close()

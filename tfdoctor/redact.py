@@ -258,7 +258,8 @@ def _ipv4(text: str) -> str:
         prev = text[start - 1] if start else ""
         nxt = text[end] if end < len(text) else ""
         nxt2 = text[end + 1] if end + 1 < len(text) else ""
-        if prev.isalnum() or prev in "._-" or nxt.isalnum() or nxt in "_-" or (nxt == "." and nxt2.isalnum()):
+        if (prev and (prev.isalnum() or prev in "._-")) or (nxt and (nxt.isalnum() or nxt in "_-")) or (
+                nxt == "." and nxt2.isalnum()):
             continue  # part of a longer version, a file name or a word
         octets = [int(x) for x in m.group(0).split(".")]
         if max(octets) > 255:
@@ -279,7 +280,7 @@ def _ipv6(text: str) -> str:
             continue
         prev = text[start - 1] if start else ""
         nxt = text[end] if end < len(text) else ""
-        if prev.isalnum() or prev in ":._" or nxt.isalnum() or nxt in "_":
+        if (prev and (prev.isalnum() or prev in ":._")) or (nxt and (nxt.isalnum() or nxt == "_")):
             continue
         if nxt == "." and text[end + 1:end + 2].isdigit():
             # `::ffff:10.0.0.1`: the candidate stopped at the first dot; the last group starts the IPv4 tail

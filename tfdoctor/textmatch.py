@@ -30,6 +30,7 @@ MULTILINE = _re_syntax.MULTILINE
 DOTALL = _re_syntax.DOTALL
 
 _options_cache: dict[int, object] = {}
+_compiled: list[Pattern] = []  # every pattern compiled so far, for the test that times them all on hostile lines
 
 
 def _options(flags: int):
@@ -60,6 +61,8 @@ class Pattern:
             self._rx = _re2.compile(prefix + pattern, options=_options(flags & (IGNORECASE | DOTALL)))
         except _re2.error as exc:  # a bug in tfdoctor's own pattern: fail loudly at import, never on user input
             raise ValueError(f"pattern not supported by RE2: {pattern!r}: {exc}") from None
+        if len(_compiled) < 4096:  # patterns made at run time (a host name to redact) are few; never unbounded
+            _compiled.append(self)
 
     @staticmethod
     def _cap(text: str) -> str:
@@ -103,6 +106,11 @@ def compile(pattern: str, flags: int = 0) -> Pattern:  # noqa: A001 - mirrors re
     """Compile `pattern` for matching untrusted text in linear time (RE2). Raises ValueError for patterns RE2
     cannot run (backreferences, lookaround): those are bugs in tfdoctor, found by the test that compiles all."""
     return Pattern(pattern, flags)
+
+
+def compiled() -> list[Pattern]:
+    """Every pattern compiled in this process so far (what tests/test_linear_time.py times on hostile input)."""
+    return list(_compiled)
 
 
 def escape(text: str) -> str:

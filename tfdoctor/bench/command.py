@@ -224,6 +224,10 @@ def bench(
     """Time a training step on the CPU and on every GPU: images/s, ms/step, GFLOP/s, speed-up. Exit 0 ok, 1 fail."""
     if require_gpu and device == DeviceChoice.cpu:
         _die("--require-gpu needs --device gpu or all")
+    from tfdoctor.cli import check_seconds
+
+    for value, flag in ((timeout, "--timeout"), (max_time, "--max-time")):
+        check_seconds(value, flag, die=_die)  # nan and inf pass typer's min=; they are no time limit
     from tfdoctor.bench.model import DEFAULT_BATCH
     from tfdoctor.bench.outcome import child_failure
     from tfdoctor.bench.results import bench_run, gpu_warnings, to_json
