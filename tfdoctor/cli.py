@@ -5,6 +5,7 @@ Start-up is kept light: TensorFlow is never imported here, and reporters import 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sys
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+REPORT_MARGIN_S = 0.5  # of --timeout, kept for writing the report after the probes' deadline
 
 
 class OutputFormat(str, enum.Enum):
@@ -268,7 +270,9 @@ def check(
         tf_timeout = min(tf_timeout, max(1.0, deadline_s - 5))
     watchdog = _start_watchdog(deadline_s)
     try:
-        raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+        # the probes end a moment before --timeout, so that the report is written within it (whatever overran)
+        raw = _raw_check(from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
+                         deadline_s=deadline_s - min(REPORT_MARGIN_S, deadline_s / 10),
                          require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug)
         from tfdoctor.api import redacted
 
@@ -478,16 +482,45 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _exit_past_overrunning_threads(code, threads_before: set) -> None:
+    """The run is over but a probe thread it started is still busy (a tool that flooded its output, a call stuck in the
+    driver): the engine gave up on it at its deadline. Letting the interpreter finalise under a thread that is inside
+    a C++ extension (RE2) aborts the process ("terminate called without an active exception"), so after the same
+    cleanup as every other exit (children killed, temporary files removed, output flushed) the process ends here."""
+    import threading
+
+    from tfdoctor import proc
+
+    ours = [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and t.daemon
+            and t.name.startswith(("probe-", "tfdoctor-"))]
+    if not ours:
+        return
+    for t in ours:
+        t.join(0.05)
+    if not any(t.is_alive() for t in ours):
+        return
+    proc.cleanup()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    status = code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
+    os._exit(status)
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
     if COMPLETE_VAR in os.environ:
         _completion_init()
+    import threading
+
     from tfdoctor import proc
 
     previous = _install_signal_handlers()
+    threads_before = set(threading.enumerate())
     try:
         app(standalone_mode=True, complete_var=COMPLETE_VAR)
-    except SystemExit:
+    except SystemExit as exc:
+        _exit_past_overrunning_threads(exc.code, threads_before)
         raise
     except Interrupted as exc:
         _interrupted_exit(128 + exc.signum)

@@ -82,6 +82,9 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
         except SnapshotError as exc:
             result, failure = None, ProbeFailure(spec.name, "exception", str(exc))
             run.fatal = exc
+        except proc.DeadlineExceeded:
+            result, failure = None, ProbeFailure(
+                spec.name, "timeout", f"the {spec.name} probe did not finish within {max(0.0, limit_of(spec.name)):.0f} s")
         except Exception as exc:
             result = None
             failure = ProbeFailure(spec.name, "exception", f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -111,7 +114,7 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
             for name in [n for n in started if n not in run.durations]:
                 if now - started[name] > limit_of(name):
                     run.failures[name] = ProbeFailure(
-                        name, "timeout", f"the {name} probe did not finish within {limit_of(name):.0f} s")
+                        name, "timeout", f"the {name} probe did not finish within {max(0.0, limit_of(name)):.0f} s")
                     run.durations[name] = now - started[name]
             lock.wait(0.02)
     if run.fatal is not None:

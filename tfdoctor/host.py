@@ -34,11 +34,13 @@ TIMED_OUT = 124
 # command's output beyond them is cut there and marked truncated: no tool output or file tfdoctor understands is
 # anywhere near them, and a flood (a tool replaced by `yes`, /dev/zero in a snapshot) costs no more than this.
 MAX_READ = 8 * 1024 * 1024  # bytes of one file
-MAX_LINES = 200_000  # lines of one file or output: a list of lines costs ~60 bytes a line, whatever the bytes
-COMMAND_CAPS = proc.Caps(4 * 1024 * 1024, 100_000)
+MAX_LINES = 100_000  # lines of one file: a list of lines costs ~60 bytes a line, whatever the bytes
+MAX_LINE_CHARS = 16 * 1024  # one line: nothing tfdoctor reads has longer ones; the rest of a longer one is dropped
+FILE_CAPS = proc.Caps(MAX_READ, MAX_LINES)
+COMMAND_CAPS = proc.Caps(4 * 1024 * 1024, 20_000)  # `rpm -qa` of a large system is a few thousand lines
 STDERR_CAPS = proc.Caps(1024 * 1024, 20_000)
 # A whole boot's kernel log can be long; the driver probe keeps only the lines about NVIDIA.
-KERNEL_LOG_CAPS = proc.Caps(16 * 1024 * 1024, MAX_LINES)
+KERNEL_LOG_CAPS = proc.Caps(16 * 1024 * 1024, 200_000)
 MAX_LISTING = 10_000  # entries of one directory
 READ_DEADLINE_S = 5.0  # one file, chunk by chunk (a /sys attribute of a GPU that fell off the bus can be slow)
 # Files under these never hold what a probe reads and block or never end (kernel messages, memory images).
@@ -191,7 +193,7 @@ class LiveHost:
         argv_t = tuple(argv)
         env = dict(os.environ)
         env["LC_ALL"] = "C"  # parse English output whatever the user's locale
-        caps = KERNEL_LOG_CAPS if argv_t and argv_t[0] in ("journalctl", "dmesg") else COMMAND_CAPS
+        caps = caps_for(argv_t)
         # Its own session, so that a hung tool (nvidia-smi on a GPU that fell off the bus) is killed with every
         # child it started, at its own timeout or the probe's deadline, whichever comes first; nothing outlives it.
         ran = proc.run_bounded(argv_t, timeout, env=env, stdout_caps=caps, stderr_caps=STDERR_CAPS)
@@ -200,20 +202,20 @@ class LiveHost:
                 self.missing_tools.add(os.path.basename(argv_t[0]))
                 return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: command not found")
             return CommandResult(argv_t, 126, "", str(ran.error))
-        out = ran.stdout.decode("utf-8", errors="replace")
+        out, out_cut = bounded_text(ran.stdout, caps)
         if ran.timed_out:
             return CommandResult(argv_t, TIMED_OUT, out, f"timed out after {ran.duration_s:.0f} s", True,
-                                 ran.duration_s, ran.stdout_truncated)
+                                 ran.duration_s, ran.stdout_truncated or out_cut)
         self.found_tools.add(os.path.basename(argv_t[0]))
-        return CommandResult(argv_t, ran.rc if ran.rc is not None else TIMED_OUT, out,
-                             ran.stderr.decode("utf-8", errors="replace"), False, ran.duration_s,
-                             ran.stdout_truncated or ran.stderr_truncated)
+        err, err_cut = bounded_text(ran.stderr, STDERR_CAPS)
+        return CommandResult(argv_t, ran.rc if ran.rc is not None else TIMED_OUT, out, err, False, ran.duration_s,
+                             ran.stdout_truncated or ran.stderr_truncated or out_cut or err_cut)
 
     def read(self, path: str) -> str | None:
         if path.startswith(NEVER_READ):
             return None
         data = read_regular(path)
-        return None if data is None else cap_lines(data.decode("utf-8", errors="replace"))
+        return None if data is None else bounded_text(data, FILE_CAPS)[0]
 
     def listdir(self, path: str) -> list[str] | None:
         return list_bounded(path)
@@ -494,9 +496,10 @@ class ReplayHost:
         argv_t = tuple(argv)
         if base is None:
             return CommandResult(argv_t, NOT_INSTALLED)
-        out = _read_text(base)
-        err = _read_text(base.with_name(key + ".err"))
-        rc_text = _read_text(base.with_name(key + ".rc"))
+        caps = caps_for(argv_t if argv_t else (key,))
+        out = _read_text(base, caps)
+        err = _read_text(base.with_name(key + ".err"), STDERR_CAPS)
+        rc_text = _read_text(base.with_name(key + ".rc"), proc.Caps(64, 2))
         if out is None and err is None and rc_text is None:
             self.missing_tools.add(argv_t[0].rsplit("/", 1)[-1])
             return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: not in the snapshot")
@@ -676,6 +679,35 @@ def cap_lines(text: str, max_lines: int = MAX_LINES) -> str:
     return text[: pos + 1]
 
 
+def cut_long_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`text` with every line longer than `limit` cut there (one endless line is a flood: every string made from it,
+    in facts, evidence and reports, would be as long)."""
+    if len(text) <= limit:
+        return text
+    lines = text.split("\n")
+    if all(len(line) <= limit for line in lines):
+        return text
+    return "\n".join(line[:limit] for line in lines)
+
+
+def bounded_text(data: bytes, caps: proc.Caps) -> tuple[str, bool]:
+    """Bytes from outside as text within `caps` (bytes, lines) and MAX_LINE_CHARS a line; (text, whether cut)."""
+    cut = len(data) > caps.max_bytes
+    text = data[: caps.max_bytes].decode("utf-8", errors="replace")
+    if caps.max_lines:
+        capped = cap_lines(text, caps.max_lines)
+        cut |= len(capped) != len(text)
+        text = capped
+    shorter = cut_long_lines(text)
+    return shorter, cut or len(shorter) != len(text)
+
+
+def caps_for(argv) -> proc.Caps:
+    """How much of a command's output is read: more for the kernel log than for any other tool."""
+    name = os.path.basename(str(argv[0])) if argv else ""
+    return KERNEL_LOG_CAPS if name.startswith(("journalctl", "dmesg")) else COMMAND_CAPS
+
+
 def list_bounded(path: str | os.PathLike, limit: int = MAX_LISTING) -> list[str] | None:
     """The sorted names in a directory (at most `limit` of them), or None when it cannot be listed."""
     try:
@@ -690,11 +722,11 @@ def list_bounded(path: str | os.PathLike, limit: int = MAX_LISTING) -> list[str]
     return sorted(names)
 
 
-def _read_text(path: Path | None) -> str | None:
+def _read_text(path: Path | None, caps: proc.Caps = FILE_CAPS) -> str | None:
     if path is None:
         return None
-    data = read_regular(path)
-    return None if data is None else cap_lines(data.decode("utf-8", errors="replace"))
+    data = read_regular(path, limit=caps.max_bytes)
+    return None if data is None else bounded_text(data, caps)[0]
 
 
 def open_snapshot(source: str | Path, deadline: float | None = None) -> ReplayHost:

@@ -280,6 +280,18 @@ def current_deadline() -> float | None:
     return getattr(_local, "at", None)
 
 
+class DeadlineExceeded(Exception):
+    """Raised inside a probe's thread that goes on working after its deadline (tfdoctor.textmatch checks): the engine
+    has already given up on it, and a thread still matching text when the process ends would crash the exit."""
+
+
+def check_deadline() -> None:
+    """Raise DeadlineExceeded when this thread's deadline has passed (cheap: one thread-local read)."""
+    at = getattr(_local, "at", None)
+    if at is not None and time.monotonic() > at:
+        raise DeadlineExceeded("the probe's deadline has passed")
+
+
 def remaining(timeout: float) -> float:
     """`timeout`, shortened to what is left before this thread's deadline (never below zero)."""
     at = current_deadline()
@@ -380,6 +392,8 @@ def run_bounded(argv, timeout: float, *, env: dict | None = None, stdout_caps: C
     """
     start = time.monotonic()
     limit = remaining(timeout)
+    if limit <= 0:
+        return Ran(None, timed_out=True)  # the deadline has passed: not even started
     # Started and tracked under the lock that `cleanup` takes: a child is either tracked before the cleanup reads
     # the register, or never started at all.
     with _lock:

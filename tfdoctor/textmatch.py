@@ -48,6 +48,18 @@ def _options(flags: int):
     return opts
 
 
+_calls = [0]
+
+
+def _tick() -> None:
+    """Every 256 matches, end a probe thread that is still matching after its deadline (tfdoctor.proc)."""
+    _calls[0] += 1
+    if not _calls[0] & 0xFF:
+        from tfdoctor.proc import check_deadline
+
+        check_deadline()
+
+
 class Pattern:
     """A compiled linear-time pattern with the parts of `re.Pattern`'s API tfdoctor uses."""
 
@@ -73,24 +85,31 @@ class Pattern:
         return text[:MAX_LINE]
 
     def search(self, text: str, pos: int = 0):
+        _tick()
         return self._rx.search(self._cap(text), pos)
 
     def match(self, text: str, pos: int = 0):
+        _tick()
         return self._rx.match(self._cap(text), pos)
 
     def fullmatch(self, text: str):
+        _tick()
         return self._rx.fullmatch(self._cap(text))
 
     def finditer(self, text: str):
+        _tick()
         return self._rx.finditer(text)
 
     def findall(self, text: str):
+        _tick()
         return self._rx.findall(text)
 
     def sub(self, repl, text: str, count: int = 0):
+        _tick()
         return self._rx.sub(repl, text, count)
 
     def split(self, text: str, maxsplit: int = 0):
+        _tick()
         return self._rx.split(text, maxsplit)
 
     @property

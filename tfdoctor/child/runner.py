@@ -26,6 +26,7 @@ CHILD_DIR = Path(__file__).resolve().parent
 MAX_STDERR = 2 * 1024 * 1024  # keep the last 2 MB of the log: the end is where the fatal line is
 MAX_STDOUT = 4 * 1024 * 1024  # the child's one JSON document is a few KB; more is a flood, and it is stopped
 TERM_GRACE_S = 2.0
+MAX_LOG_LINES = 5_000  # lines of TensorFlow's log kept for the analysis (a real one is a few hundred)
 
 # TensorFlow's log at full verbosity without flooding it: level 0 shows INFO lines (cudart_stub, cpu_feature_guard,
 # gpu_device), and VMODULE raises only the modules that name a missing library or explain cuInit. Newer TSL logs
@@ -191,6 +192,8 @@ def run_tf_probe(python: str | None, timeout: float) -> dict:
     """
     res = run_child(python, child_script("tf_probe.py"), [], timeout, env=TF_LOG_ENV)
     log, marks = split_child_markers(res.stderr)
+    if log.count("\n") > MAX_LOG_LINES:  # a flood, not a log: its end is where the fatal line is
+        log = "".join(log.splitlines(keepends=True)[-MAX_LOG_LINES:])
     early = next((m for m in marks if "interpreter" in m), None)
     record: dict = {
         "ended": {

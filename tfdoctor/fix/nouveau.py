@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from tfdoctor import proc, textmatch
-from tfdoctor.host import NOT_INSTALLED, CommandResult, cap_lines, list_bounded, read_regular
+from tfdoctor.host import FILE_CAPS, NOT_INSTALLED, CommandResult, bounded_text, list_bounded, read_regular
 from tfdoctor.probes.driver import Blacklisting, is_driver_package
 
 TARGET = "/etc/modprobe.d/blacklist-nouveau.conf"
@@ -113,7 +113,7 @@ class RootHost:
     def read(self, path: str) -> str | None:
         real = self._path(path)
         data = read_regular(real, follow=False) if real else None
-        return None if data is None else cap_lines(data.decode("utf-8", errors="replace"))
+        return None if data is None else bounded_text(data, FILE_CAPS)[0]
 
     def listdir(self, path: str) -> list[str] | None:
         real = self._path(path)

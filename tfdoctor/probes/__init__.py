@@ -69,7 +69,7 @@ def run_all(host, commands: dict[str, tuple[list[str], float]]) -> dict:
         results[name] = host.run(argv, timeout=timeout)
 
     # each command thread keeps the probe's deadline
-    threads = [threading.Thread(target=inherit_deadline(one), args=(n, a, t), daemon=True)
+    threads = [threading.Thread(target=inherit_deadline(one), args=(n, a, t), name=f"probe-command-{n}", daemon=True)
                for n, (a, t) in commands.items()]
     for t in threads:
         t.start()
