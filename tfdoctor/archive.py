@@ -35,7 +35,7 @@ MAX_RATIO = 200  # expanded size / archive size, once more than RATIO_FLOOR byte
 RATIO_FLOOR = 8 * 1024 * 1024
 MAX_DEPTH = 24  # path components of one member name
 MAX_NAME = 1024  # characters of one member name
-HEADER_ALLOWANCE = 4096  # bytes of headers per member counted on top of the data
+HEADER_ALLOWANCE = 1024  # bytes of headers per member counted on top of the data
 DEFAULT_DEADLINE_S = 30.0
 
 

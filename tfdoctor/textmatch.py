@@ -51,6 +51,18 @@ def _options(flags: int):
 _calls = [0]
 
 
+def _utf8(text):
+    """`text` as RE2 can take it: lone surrogates (a snapshot's JSON may hold "\\ud800") become "?", one character
+    for one, so that match positions still point into the original text. ASCII (the common case) costs nothing."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
 def _tick() -> None:
     """Every 256 matches, end a probe thread that is still matching after its deadline (tfdoctor.proc)."""
     _calls[0] += 1
@@ -86,31 +98,31 @@ class Pattern:
 
     def search(self, text: str, pos: int = 0):
         _tick()
-        return self._rx.search(self._cap(text), pos)
+        return self._rx.search(self._cap(_utf8(text)), pos)
 
     def match(self, text: str, pos: int = 0):
         _tick()
-        return self._rx.match(self._cap(text), pos)
+        return self._rx.match(self._cap(_utf8(text)), pos)
 
     def fullmatch(self, text: str):
         _tick()
-        return self._rx.fullmatch(self._cap(text))
+        return self._rx.fullmatch(self._cap(_utf8(text)))
 
     def finditer(self, text: str):
         _tick()
-        return self._rx.finditer(text)
+        return self._rx.finditer(_utf8(text))
 
     def findall(self, text: str):
         _tick()
-        return self._rx.findall(text)
+        return self._rx.findall(_utf8(text))
 
     def sub(self, repl, text: str, count: int = 0):
         _tick()
-        return self._rx.sub(repl, text, count)
+        return self._rx.sub(repl, _utf8(text), count)
 
     def split(self, text: str, maxsplit: int = 0):
         _tick()
-        return self._rx.split(text, maxsplit)
+        return self._rx.split(_utf8(text), maxsplit)
 
     @property
     def groupindex(self):
