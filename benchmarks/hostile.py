@@ -679,9 +679,10 @@ attempt("7 validation", "a tarbomb under --timeout")(lambda tmp: _usage(
 def _surrogates(tmp):
     snap = _evil(tmp)
     ok, notes = True, []
-    for fmt in ([], ["--markdown"], ["-v"]):
+    for fmt, end in (([], "issues"), (["--markdown"], "</details>"), (["-v"], "issues")):
         res = h.tfdoctor("check", "--from", str(snap), "--no-tf", *fmt)
-        ok &= res.rc == 1 and "Traceback" not in res.stderr and "Root cause" in res.stdout
+        whole = bool(res.stdout.strip()) and end in res.stdout.strip().splitlines()[-1].lower()
+        ok &= res.rc in (0, 1) and "Traceback" not in res.stderr and whole
         notes.append(str(res.rc))
     return ok, "rc " + "/".join(notes)
 

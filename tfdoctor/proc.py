@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import selectors
 import shutil
 import signal
@@ -33,6 +32,7 @@ _children: dict[int, subprocess.Popen] = {}
 _temps: dict[str, None] = {}  # insertion-ordered set
 _sweep_descendants = False  # set by the CLI: every descendant of this process is tfdoctor's own
 _closing = False  # set by `cleanup`: no child may start any more (a probe thread racing the exit)
+_ever_started = False  # whether this process started any child through run_bounded
 
 
 class Closing(OSError):
@@ -196,7 +196,11 @@ def kill_children(wait_s: float = 1.0) -> None:
 
 
 def _has_children() -> bool:
-    """Whether this process has any child now (read from /proc without importing psutil; True when unsure)."""
+    """Whether this process has a child now, read from /proc without importing psutil (the common answer at the end
+    of a run is no, and psutil costs a start-up's worth of milliseconds); True when /proc cannot tell."""
+    if not _ever_started:
+        return False  # nothing was started, so nothing can have been re-parented here
+    me = str(os.getpid())
     try:
         for tid in os.listdir("/proc/self/task"):
             with open(f"/proc/self/task/{tid}/children", "rb") as fh:
@@ -204,7 +208,21 @@ def _has_children() -> bool:
                     return True
         return False
     except OSError:
+        pass  # a kernel without CONFIG_PROC_CHILDREN: look at every process's parent
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
         return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat_line = fh.read(512)
+        except OSError:
+            continue
+        fields = stat_line[stat_line.rfind(b")") + 2:].split()
+        if len(fields) > 1 and fields[1].decode() == me:
+            return True
+    return False
 
 
 def cleanup(final: bool = True) -> None:
@@ -390,6 +408,7 @@ def run_bounded(argv, timeout: float, *, env: dict | None = None, stdout_caps: C
 
     Never raises for the program's sake: a program that cannot be started comes back with `error` set.
     """
+    global _ever_started
     start = time.monotonic()
     limit = remaining(timeout)
     if limit <= 0:
@@ -399,6 +418,7 @@ def run_bounded(argv, timeout: float, *, env: dict | None = None, stdout_caps: C
     with _lock:
         if _closing:
             return Ran(None, error=Closing(4, "tfdoctor is ending; not started"))
+        _ever_started = True
         try:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=env, start_new_session=True, close_fds=True)
@@ -502,7 +522,7 @@ def temp_name(path: str) -> str:
     """The temporary name `write_atomic` uses beside `path`: a dot first and .tmp last, so that neither modprobe
     (*.conf) nor node_exporter (*.prom) ever reads a half-written file, with this process's id and a random part."""
     directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    return os.path.join(directory, f".{name}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}.tmp")
 
 
 def remove_stale_temps(path: str, dir_fd: int | None = None) -> list[str]:

@@ -44,7 +44,7 @@ def render(report: Report, verbose: bool = False, file=None, width: int | None =
 
     from tfdoctor.report.sanitize import report as sanitized
 
-    report = sanitized(report)
+    report = sanitized(report, facts=False)  # the console prints findings and meta, never the facts
     file = file or sys.stdout
     console = Console(file=file, highlight=False, soft_wrap=True, width=width)
     utf8 = _utf8(file)

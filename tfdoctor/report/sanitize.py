@@ -73,8 +73,9 @@ def fix(f):
         verify=tuple(clean(c, newlines=False) for c in f.verify))
 
 
-def report(rep):
-    """A copy of a Report whose every outside string (summaries, details, fixes, evidence, facts, meta) is clean."""
+def report(rep, facts: bool = True):
+    """A copy of a Report whose every outside string (summaries, details, fixes, evidence, facts, meta) is clean.
+    `facts=False` for a reporter that prints no facts (the console): they are passed on untouched."""
     from tfdoctor.model import Report
 
     findings = []
@@ -83,4 +84,4 @@ def report(rep):
             f, summary=clean(f.summary), details=tuple(clean(d) for d in f.details),
             fix=fix(f.fix) if f.fix is not None else None, caused_by=clean(f.caused_by) if f.caused_by else None,
             evidence=tuple(value(e) for e in f.evidence)))
-    return Report(findings=findings, facts=value(rep.facts), meta=value(rep.meta))
+    return Report(findings=findings, facts=value(rep.facts) if facts else rep.facts, meta=value(rep.meta))
