@@ -335,7 +335,7 @@ main()
                        start_new_session=True)
     seconds = time.monotonic() - t0
     left = h.leftovers(bin_dir, grace_s=1.0)
-    ok = p.returncode == 1 and seconds <= T + 1 + 0.5 and not left and not h.temp_dirs(tmpdir)
+    ok = p.returncode == 1 and seconds <= T + 1 and not left and not h.temp_dirs(tmpdir)
     return ok, f"rc {p.returncode}, {seconds:.2f} s, left {left}, TMPDIR {h.temp_dirs(tmpdir)}"
 
 
