@@ -384,6 +384,21 @@ def test_the_validator_takes_only_strict_shapes(shape, good, bad):
     assert [v for v, _ in refused] == [v for v in bad if v]
 
 
+def test_bench_shows_device_names_from_the_child_escaped(monkeypatch, capsys):
+    """A stand-in interpreter's bench child names its devices with escapes: the bench report shows them escaped."""
+    from tests.test_bench_results import _device, _doc
+    from tfdoctor.bench import command as bench_command
+    from tfdoctor.child import runner as child_runner
+
+    doc = _doc(_device("/CPU:0", f"EPYC {ESCAPES}", 40.0))
+    done = child_runner.ChildResult("ok", 0, None, None, json.dumps(doc), "", 1.0, doc)
+    monkeypatch.setattr(child_runner, "run_child", lambda *a, **k: done)
+    monkeypatch.setattr(bench_command, "collect_nvml_live", lambda: None)
+    res = runner.invoke(app, ["bench", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert _clean(res.stdout) and "\\x1b]0;pwned" in res.stdout
+
+
 def test_fix_commands_are_one_line_whatever_the_machine_printed(tmp_path):
     from tfdoctor.model import Finding, Fix, Report, Status
     from tfdoctor.report import console

@@ -251,7 +251,9 @@ def bench(
     if why:
         if json_out:
             print(json.dumps({"error": why, "ended": res.how, "rc": res.rc, "signal": res.signal_name}, indent=2))
-        print(f"tfdoctor bench: {why}", file=sys.stderr)
+        from tfdoctor.report.sanitize import clean
+
+        print(f"tfdoctor bench: {clean(why, newlines=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_FAIL)
     run = bench_run(res.data, peak_rss_mb=res.peak_rss_mb)
     warnings = gpu_warnings(run, sampler.wait())
@@ -264,8 +266,11 @@ def bench(
         print(json.dumps(doc, indent=2))
     else:
         from tfdoctor.bench.report import render
+        from tfdoctor.report import sanitize
 
-        render(run, warnings, line, verbose=verbose)
+        # device names and errors come from the child's output: no terminal escape reaches the console
+        render(sanitize.value(run), [sanitize.clean(w) for w in warnings], sanitize.clean(line) if line else None,
+               verbose=verbose)
     measured = [d for d in run.devices if d.error is None and d.images_per_second]
     if not measured and run.devices:
         raise typer.Exit(EXIT_FAIL)
