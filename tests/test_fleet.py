@@ -155,7 +155,8 @@ def test_summarize_strips_control_characters_from_report_text(tmp_path, fleet_re
     path = tmp_path / "evil.json"
     path.write_text(json.dumps(doc))
     out = tfdoctor("summarize", str(path)).stdout
-    assert "\x1b" not in out and "\x07" not in out and "evil ]0;pwned node" in out
+    # shown escaped, not dropped: what a report tried to hide from the terminal is visible
+    assert "\x1b" not in out and "\x07" not in out and "evil\\x1b]0;pwned\\x07node" in out
 
 
 def test_summarize_without_reports_is_a_usage_error():
@@ -196,7 +197,7 @@ def test_annotation_text_cannot_inject_a_second_command():
     out = github.annotations(Report(findings=[f]))
     # one line: the injected text stays inside the message of the first command
     assert out.count("\n") == 1 and out.startswith("::error title=tfdoctor driver.nvidia-module::")
-    assert "bad%0A::warning::injected 100%25\ufffd%0AFix: a, b: c" in out
+    assert "bad%0A::warning::injected 100%25\\x0d%0AFix: a, b: c" in out  # the CR shown escaped (report/sanitize.py)
 
 
 # --- shell completion ---------------------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def redacted(report: Report, *, snapshot: str | None = None, hostname: str = "re
     redactor = live_redactor()
     if hostname == "redact":
         return redact_report(report, redactor)
-    out = redact_report(report, Redactor(hostnames=(), homes=redactor.homes, extra=dict(redactor.extra)))
+    out = redact_report(report, Redactor(hostnames=(), homes=redactor.homes, extra=dict(redactor.extra),
+                                         users=redactor.users))
     node = node_name()
     if node:
         out.meta["node"] = node

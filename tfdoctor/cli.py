@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+REPORT_MARGIN_S = 0.5  # of --timeout, kept for writing the report after the probes' deadline
 
 
 class OutputFormat(str, enum.Enum):
@@ -48,8 +49,99 @@ FLEET_FORMATS = ("junit", "prometheus", "quiet")
 
 
 def _die(message: str, code: int = EXIT_USAGE):
-    print(f"tfdoctor: {message}", file=sys.stderr)
+    from tfdoctor.report.sanitize import clean
+
+    print(f"tfdoctor: {clean(message, newlines=False)}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+def check_seconds(value: float | None, flag: str, die=None) -> float | None:
+    """A time limit given on the command line: a finite number of seconds above 0 (None: not given). Anything else
+    (nan, inf, 0, -5) is a usage error: inf would switch the watchdog off, and a negative limit is no limit."""
+    import math
+
+    if value is None or (math.isfinite(value) and value > 0):
+        return value
+    (die or _die)(f"{flag} must be a number of seconds above 0, not {value}")
+    return None
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwinds the command (so that fix-nouveau can roll back) after every child was killed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_said_interrupted = []
+
+
+def _interrupted_exit(code: int) -> None:
+    """Clean up and say so, once (the main thread and the backstop timer may both get here)."""
+    from tfdoctor import proc
+    from tfdoctor.report.progress import restore_terminal
+
+    restore_terminal()  # a progress display hid the cursor
+    proc.cleanup()
+    if not _said_interrupted:
+        _said_interrupted.append(code)
+        print("tfdoctor: interrupted", file=sys.stderr)
+        sys.stderr.flush()
+
+
+def _on_signal(signum, frame):
+    """Ctrl-C or SIGTERM: kill every child group at once, then unwind; if unwinding does not end the process within
+    a moment (something blocked), clean up and exit from a timer instead."""
+    import signal
+    import threading
+    import time
+
+    from tfdoctor import proc
+
+    if proc.defer_signal(signum):  # inside a write and its rollback (fix-nouveau): delivered again right after it
+        proc.kill_children(wait_s=0.3)
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut a rollback short
+    proc.kill_children(wait_s=0.3)
+    code = 128 + signum
+
+    def backstop():
+        end = time.monotonic() + 60
+        # a rollback in progress finishes first, and the command then has a moment to report it and exit
+        while proc.in_critical(grace_s=0.6) and time.monotonic() < end:
+            time.sleep(0.05)
+        _interrupted_exit(code)
+        os._exit(code)  # after the cleanup: children killed, temporary files removed
+
+    timer = threading.Timer(0.6, backstop)
+    timer.daemon = True
+    timer.start()
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict:
+    """Interrupts end every child and temporary file (the CLI's process only); returns what to restore."""
+    import atexit
+    import signal
+
+    from tfdoctor import proc
+
+    proc.own_descendants()
+    atexit.register(proc.cleanup)  # at the very end of the process: also a child a probe thread started meanwhile
+    return {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    """`main` called in-process (tests, a wrapper) gives the caller back its handlers and its own children."""
+    import signal
+
+    from tfdoctor import proc
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    proc.own_descendants(False)
 
 
 def _version_callback(value: bool):
@@ -67,10 +159,16 @@ def _root(
 
 
 def _write_atomic(path: str, text: str) -> None:
+    """Write a report file (atomically); a failure ends the run with one plain line and exit 2."""
     from tfdoctor.proc import write_atomic
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text.encode("utf-8"))
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory", path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8", errors="replace"))
+    except OSError as exc:
+        _die(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _start_watchdog(seconds: float):
@@ -85,15 +183,36 @@ def _start_watchdog(seconds: float):
         from tfdoctor.report.progress import restore_terminal
 
         restore_terminal()  # a progress display hid the cursor; os._exit runs no cleanup
+
+        from tfdoctor import proc
+
         print(f"tfdoctor: the check did not finish within {seconds:.0f} s (--timeout); "
               "a driver call may be hung", file=sys.stderr)
         sys.stderr.flush()
+        # The main thread is stuck (a call that never returns): kill every child group and remove the temporary
+        # files here, then end the process. os._exit only after that cleanup, never instead of it.
+        proc.cleanup()
+        sys.stdout.flush()
         os._exit(EXIT_FAIL)
 
-    timer = threading.Timer(seconds + 1.0, fire)
+    # "within --timeout plus a second" counts from the start of the process, not of this command
+    timer = threading.Timer(max(seconds / 2, seconds + 1.0 - _process_age_s() - 0.1), fire)
     timer.daemon = True
     timer.start()
     return timer
+
+
+def _process_age_s() -> float:
+    """How long this process has run (Python's start-up and imports included); 0 when /proc cannot say."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            stat_line = fh.read(1024)
+        with open("/proc/uptime", "rb") as fh:
+            uptime = float(fh.read(64).split()[0])
+        start_ticks = int(stat_line[stat_line.rfind(b")") + 2:].split()[19])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def list_checks(as_json: bool = False) -> None:
@@ -182,6 +301,8 @@ def check(
         _die(f"--quiet prints one line per failure on stdout; to also write the {out_format.value} report, "
              f"add -o FILE")
 
+    check_seconds(timeout, "--timeout")
+    check_seconds(tf_timeout, "--tf-timeout")
     _check_selection(only, skip)
     if from_ and python:
         _die("--python picks an interpreter on this machine, but --from replays a snapshot's record: use one or the "
@@ -194,9 +315,11 @@ def check(
     watchdog = _start_watchdog(deadline_s)
     try:
         show_progress = out_format == OutputFormat.console and not quiet and not output
+        # the probes end a moment before --timeout, so that the report is written within it (whatever overran)
         raw = _with_progress(show_progress, "Replaying the snapshot" if from_ else "Checking this machine",
                              lambda progress: _raw_check(
-                                 from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout, deadline_s=deadline_s,
+                                 from_=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
+                                 deadline_s=deadline_s - min(REPORT_MARGIN_S, deadline_s / 10),
                                  require_gpu=require_gpu, only=tuple(only), skip=tuple(skip), debug=debug,
                                  progress=progress))
         from tfdoctor.api import redacted
@@ -264,8 +387,11 @@ def _print_report(report, fleet, out_format: OutputFormat, *, output, quiet: boo
         from tfdoctor.report import console
 
         if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                console.render(report, verbose=verbose, file=fh, width=100)
+            import io
+
+            buf = io.StringIO()
+            console.render(report, verbose=verbose, file=buf, width=100)
+            _write_atomic(output, buf.getvalue())
         else:
             console.render(report, verbose=verbose)
     if to_stdout:
@@ -291,14 +417,16 @@ def _reader_went_away() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def open_host(from_: str | None):
+def open_host(from_: str | None, deadline_s: float | None = None):
     """The Host for a run: a snapshot replay, or this machine. Snapshot errors end the run with one line."""
+    import time
+
     from tfdoctor.host import LiveHost, SnapshotError, open_snapshot
 
     if not from_:
         return LiveHost()
     try:
-        return open_snapshot(from_)
+        return open_snapshot(from_, time.monotonic() + deadline_s if deadline_s else None)
     except SnapshotError as exc:
         _die(str(exc))
 
@@ -320,7 +448,7 @@ def _raw_check(*, from_=None, no_tf=False, python=None, tf_timeout=90.0, deadlin
     from tfdoctor.host import SnapshotError
     from tfdoctor.invocation import current
 
-    host = host or open_host(from_)
+    host = host or open_host(from_, deadline_s)
     try:
         return raw_check(host, snapshot=from_, no_tf=no_tf, python=python, tf_timeout=tf_timeout,
                          deadline_s=deadline_s, require_gpu=require_gpu, only=only, skip=skip, debug=debug,
@@ -346,24 +474,34 @@ def snapshot(
     no_tf: bool = typer.Option(False, "--no-tf", help="Do not run the TensorFlow probe."),
     python: str | None = typer.Option(None, "--python", metavar="PATH", help="Interpreter for the TensorFlow probe."),
     tf_timeout: float = typer.Option(90.0, "--tf-timeout", metavar="SECONDS"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing .tar.gz (a directory is never replaced)."),
 ):
     """Record everything the probes read on this machine (redacted), to replay with check --from."""
+    check_seconds(tf_timeout, "--tf-timeout")
     from tfdoctor.engine import CheckOptions, check_host
-    from tfdoctor.host import RecordingHost, SnapshotError
+    from tfdoctor.host import RecordingHost, SnapshotError, check_snapshot_dest
     from tfdoctor.probes import ProbeOptions
     from tfdoctor.redact import live_redactor
 
+    try:
+        check_snapshot_dest(output, force)  # before a minute of probing, not after
+    except SnapshotError as exc:
+        _die(str(exc))
+    existed = os.path.lexists(output)
     host = RecordingHost()
     watchdog = _start_watchdog(60.0 if no_tf else max(60.0, tf_timeout + 15))
     try:
         report = _with_progress(True, "Recording this machine", lambda progress: check_host(
             host, ProbeOptions(no_tf=no_tf, python=python, tf_timeout=tf_timeout), CheckOptions(), None, progress))
         try:
-            path = host.write_snapshot(output, live_redactor())
-        except (SnapshotError, OSError) as exc:
+            path = host.write_snapshot(output, live_redactor(), force=force)
+        except SnapshotError as exc:
             _die(str(exc))
+        except OSError as exc:
+            _die(f"cannot write {output}: {exc.strerror or exc}")
         counts = report.counts()
-        print(f"Wrote snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
+        verb = "Replaced" if existed and force and not os.path.isdir(path) else "Wrote"
+        print(f"{verb} snapshot {path} ({counts['fail']} failed, {counts['warn']} warnings when recorded). "
               f"Replay it with: tfdoctor check --from {path}")
     finally:
         watchdog.cancel()
@@ -498,17 +636,52 @@ def _safe_streams() -> None:
                 stream.reconfigure(errors="replace")
 
 
+def _exit_past_overrunning_threads(code, threads_before: set) -> None:
+    """The run is over but a probe thread it started is still busy (a tool that flooded its output, a call stuck in the
+    driver): the engine gave up on it at its deadline. Letting the interpreter finalise under a thread that is inside
+    a C++ extension (RE2) aborts the process ("terminate called without an active exception"), so after the same
+    cleanup as every other exit (children killed, temporary files removed, output flushed) the process ends here."""
+    import threading
+
+    from tfdoctor import proc
+
+    ours = [t for t in threading.enumerate() if t not in threads_before and t.is_alive() and t.daemon
+            and t.name.startswith(("probe-", "tfdoctor-"))]
+    if not ours:
+        return
+    for t in ours:
+        t.join(0.05)
+    if not any(t.is_alive() for t in ours):
+        return
+    proc.cleanup()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    status = code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
+    os._exit(status)
+
+
 def main() -> None:
     """Console-script entry point: usage errors exit 2, internal errors print one line unless --debug."""
     if COMPLETE_VAR in os.environ:
         _completion_init()
     _safe_streams()
+    import threading
+
+    from tfdoctor import proc
+
+    previous = _install_signal_handlers()
+    threads_before = set(threading.enumerate())
     try:
         app(standalone_mode=True, complete_var=COMPLETE_VAR)
-    except SystemExit:
+    except SystemExit as exc:
+        _exit_past_overrunning_threads(exc.code, threads_before)
         raise
-    except KeyboardInterrupt:
-        print("tfdoctor: interrupted", file=sys.stderr)
+    except Interrupted as exc:
+        _interrupted_exit(128 + exc.signum)
+        sys.exit(128 + exc.signum)
+    except KeyboardInterrupt:  # a Ctrl-C before the handler was installed
+        _interrupted_exit(130)
         sys.exit(130)
     except BrokenPipeError:  # a command that printed outside _reader_may_leave (bench, fix-nouveau)
         _reader_went_away()
@@ -516,6 +689,11 @@ def main() -> None:
     except Exception as exc:  # the last line of defence: no traceback for the user unless --debug
         if "--debug" in sys.argv:
             raise
-        print(f"tfdoctor: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        from tfdoctor.report.sanitize import clean
+
+        print(clean(f"tfdoctor: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                    newlines=False), file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    finally:
+        proc.cleanup(final=False)  # whatever a probe left running at its deadline, and every temporary file
+        _restore_signal_handlers(previous)

@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from tfdoctor import catalogue
+from tfdoctor import catalogue, proc, safe
 from tfdoctor import progress as events
 from tfdoctor.checks import Facts
 from tfdoctor.diagnosis import diagnose
@@ -101,10 +101,15 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
 
         ctx = ProbeContext(options, {n: run.facts.get(n) for n in spec.needs}, step if progress else None)
         try:
-            result, failure = spec.func(host, ctx), None
+            # every command and child the probe starts ends by the probe's deadline (tfdoctor.proc.run_bounded)
+            with proc.deadline(started[spec.name] + limit_of(spec.name)):
+                result, failure = spec.func(host, ctx), None
         except SnapshotError as exc:
             result, failure = None, ProbeFailure(spec.name, "exception", str(exc))
             run.fatal = exc
+        except proc.DeadlineExceeded:
+            result, failure = None, ProbeFailure(
+                spec.name, "timeout", f"the {spec.name} probe did not finish within {max(0.0, limit_of(spec.name)):.0f} s")
         except Exception as exc:
             result = None
             failure = ProbeFailure(spec.name, "exception", f"{type(exc).__name__}: {exc}", traceback.format_exc())
@@ -148,7 +153,7 @@ def run_probes(host, options: ProbeOptions, names: set[str], deadline: float | N
             for name in [n for n in started if n not in run.durations]:
                 if now - started[name] > limit_of(name):
                     run.failures[name] = ProbeFailure(
-                        name, "timeout", f"the {name} probe did not finish within {limit_of(name):.0f} s")
+                        name, "timeout", f"the {name} probe did not finish within {max(0.0, limit_of(name)):.0f} s")
                     run.durations[name] = now - started[name]
             tell()
             lock.wait(0.02)
@@ -213,6 +218,13 @@ def _with_evidence(finding: Finding, spec, machine) -> Finding:
     return finding.with_(evidence=machine.evidence(*_AREA_QUESTIONS.get(spec.area, ())))
 
 
+def _with_refused(finding: Finding, refused) -> Finding:
+    """A finding whose check refused machine text for its commands says so, and is at least a warning: a tool that
+    prints a shell command where a package name belongs is worth a look."""
+    status = Status.WARN if finding.status in (Status.OK, Status.INFO) else finding.status
+    return finding.with_(status=status, details=finding.details + safe.details_for(refused))
+
+
 def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True, specs=None,
                replay: bool = False) -> list[Finding]:
     """The given checks (default: the selected ones and those upstream of them), in catalogue order, each isolated
@@ -234,9 +246,12 @@ def run_checks(run: ProbeRun, options: CheckOptions, complete: bool = True, spec
                                        (f.message,) + ((f.traceback,) if options.debug and f.traceback else ())))
             continue
         try:
-            finding = spec.func(facts)
+            with safe.collecting() as refused:  # machine text a check refused to put in a command (tfdoctor/safe.py)
+                finding = spec.func(facts)
             if finding.id != spec.id:
                 finding = finding.with_(id=spec.id)
+            if refused:
+                finding = _with_refused(finding, refused)
             finding = _with_evidence(finding, spec, machine)
         except Exception as exc:
             details = (f"{type(exc).__name__}: {exc}",)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import tarfile
+import stat
 import tempfile
 import threading
 import time
@@ -23,17 +21,31 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from tfdoctor import __version__
-from tfdoctor.proc import kill_group
+from tfdoctor import __version__, proc
 from tfdoctor.redact import Redactor
 
 SNAPSHOT_FORMAT = "tfdoctor-snapshot"
 SNAPSHOT_VERSION = 1
-MAX_READ = 8 * 1024 * 1024
 # the previous boot's kernel log is read only for what it says about the GPU (Xid reports before a reboot)
 KERNEL_LOG_KEYS = ("journalctl_-k_-b_--no-pager", "dmesg", "journalctl_-k_-b_-1_--no-pager")
 NOT_INSTALLED = 127
 TIMED_OUT = 124
+
+# Bounds on everything read from outside, applied while reading (docs/snapshot-format.md, "Limits"). A file or a
+# command's output beyond them is cut there and marked truncated: no tool output or file tfdoctor understands is
+# anywhere near them, and a flood (a tool replaced by `yes`, /dev/zero in a snapshot) costs no more than this.
+MAX_READ = 8 * 1024 * 1024  # bytes of one file
+MAX_LINES = 100_000  # lines of one file: a list of lines costs ~60 bytes a line, whatever the bytes
+MAX_LINE_CHARS = 16 * 1024  # one line: nothing tfdoctor reads has longer ones; the rest of a longer one is dropped
+FILE_CAPS = proc.Caps(MAX_READ, MAX_LINES)
+COMMAND_CAPS = proc.Caps(4 * 1024 * 1024, 20_000)  # `rpm -qa` of a large system is a few thousand lines
+STDERR_CAPS = proc.Caps(1024 * 1024, 20_000)
+# A whole boot's kernel log can be long; the driver probe keeps only the lines about NVIDIA.
+KERNEL_LOG_CAPS = proc.Caps(16 * 1024 * 1024, 200_000)
+MAX_LISTING = 10_000  # entries of one directory
+READ_DEADLINE_S = 5.0  # one file, chunk by chunk (a /sys attribute of a GPU that fell off the bus can be slow)
+# Files under these never hold what a probe reads and block or never end (kernel messages, memory images).
+NEVER_READ = ("/proc/kmsg", "/proc/kcore", "/dev/")
 
 # Environment variables that may be read and recorded. Nothing else leaves the machine.
 ALLOWED_ENV = (
@@ -79,6 +91,7 @@ class CommandResult:
     stderr: str = ""
     timed_out: bool = False
     duration_s: float = 0.0
+    truncated: bool = False  # the output went past its cap: the rest was dropped (and the tool ended)
 
     @property
     def missing(self) -> bool:
@@ -94,6 +107,8 @@ class CommandResult:
             return f"`{cmd}` did not finish within {self.duration_s:.0f} s"
         if self.missing:
             return f"`{self.argv[0]}` is not installed"
+        if self.truncated and self.rc != 0:
+            return f"`{cmd}` printed more than tfdoctor reads; it was stopped there"
         first = (self.stderr or self.stdout).strip().splitlines()
         return f"`{cmd}` exited {self.rc}" + (f": {first[0]}" if first else "")
 
@@ -143,6 +158,7 @@ def _run_with_deadline(func, timeout: float, what: str):
         except Exception as exc:  # the record says what failed; the probe turns it into facts
             box["value"] = {"error": "exception", "message": f"{type(exc).__name__}: {exc}"}
 
+    timeout = proc.remaining(timeout)  # never past the probe's deadline
     t = threading.Thread(target=target, name=f"tfdoctor-{what}", daemon=True)
     t.start()
     t.join(timeout)
@@ -178,47 +194,35 @@ class LiveHost:
         return res
 
     def _run(self, argv: list[str], timeout: float) -> CommandResult:
-        start = time.monotonic()
         argv_t = tuple(argv)
         env = dict(os.environ)
         env["LC_ALL"] = "C"  # parse English output whatever the user's locale
-        try:
-            # Its own session, so that a hung tool (nvidia-smi on a GPU that fell off the bus) is killed with every
-            # child it started, and nothing outlives tfdoctor.
-            proc = subprocess.Popen(argv_t, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, errors="replace", env=env, start_new_session=True)
-        except FileNotFoundError:
-            self.missing_tools.add(os.path.basename(argv_t[0]))
-            return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: command not found")
-        except PermissionError as exc:
-            return CommandResult(argv_t, 126, "", str(exc))
-        except OSError as exc:
-            return CommandResult(argv_t, 126, "", str(exc))
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            try:
-                out, _ = proc.communicate(timeout=2)
-            except (subprocess.TimeoutExpired, OSError, ValueError):
-                out = ""
-            return CommandResult(argv_t, TIMED_OUT, out or "", f"timed out after {timeout:.0f} s", True, timeout)
+        caps = caps_for(argv_t)
+        # Its own session, so that a hung tool (nvidia-smi on a GPU that fell off the bus) is killed with every
+        # child it started, at its own timeout or the probe's deadline, whichever comes first; nothing outlives it.
+        ran = proc.run_bounded(argv_t, timeout, env=env, stdout_caps=caps, stderr_caps=STDERR_CAPS)
+        if ran.error is not None:
+            if isinstance(ran.error, (FileNotFoundError, NotADirectoryError)):
+                self.missing_tools.add(os.path.basename(argv_t[0]))
+                return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: command not found")
+            return CommandResult(argv_t, 126, "", str(ran.error))
+        out, out_cut = bounded_text(ran.stdout, caps)
+        if ran.timed_out:
+            return CommandResult(argv_t, TIMED_OUT, out, f"timed out after {ran.duration_s:.0f} s", True,
+                                 ran.duration_s, ran.stdout_truncated or out_cut)
         self.found_tools.add(os.path.basename(argv_t[0]))
-        return CommandResult(argv_t, proc.returncode, stdout, stderr, False, time.monotonic() - start)
+        err, err_cut = bounded_text(ran.stderr, STDERR_CAPS)
+        return CommandResult(argv_t, ran.rc if ran.rc is not None else TIMED_OUT, out, err, False, ran.duration_s,
+                             ran.stdout_truncated or ran.stderr_truncated or out_cut or err_cut)
 
     def read(self, path: str) -> str | None:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_READ)
-        except (OSError, ValueError):
+        if path.startswith(NEVER_READ):
             return None
-        return data.decode("utf-8", errors="replace")
+        data = read_regular(path)
+        return None if data is None else bounded_text(data, FILE_CAPS)[0]
 
     def listdir(self, path: str) -> list[str] | None:
-        try:
-            return sorted(os.listdir(path))
-        except OSError:
-            return None
+        return list_bounded(path)
 
     def exists(self, path: str) -> bool:
         return os.path.lexists(path)
@@ -319,27 +323,38 @@ class RecordingHost(LiveHost):
         self.cuda_record = out
         return out
 
-    def write_snapshot(self, dest: str | Path, redactor: Redactor) -> Path:
-        """Write what was seen, redacted, as a directory or (name ends in .tar.gz/.tgz) a tarball."""
-        dest = Path(dest)
-        as_tar = dest.name.endswith((".tar.gz", ".tgz"))
-        workdir = Path(tempfile.mkdtemp(prefix="tfdoctor-snap-")) if as_tar else dest
+    def write_snapshot(self, dest: str | Path, redactor: Redactor, force: bool = False) -> Path:
+        """Write what was seen, redacted, as a new directory or (name ends in .tar.gz/.tgz) a tarball.
+
+        Refuses (SnapshotError) an unknown extension, a missing parent folder, a non-empty directory, and an existing
+        tarball unless `force`. Nothing half-written stays behind: a tarball is renamed into place when complete, and
+        a directory this call created is removed if writing fails.
+        """
+        from tfdoctor import archive
+
+        dest, as_tar = check_snapshot_dest(dest, force)
+        if as_tar:
+            workdir = proc.register_temp(tempfile.mkdtemp(prefix="tfdoctor-snap-"))
+            try:
+                self._write_dir(Path(workdir), redactor)
+                archive.write_tar(workdir, dest)
+            finally:
+                proc.remove_temp(workdir)
+            return dest
+        created = not os.path.lexists(dest)
+        if created:
+            dest.mkdir()
+            proc.register_temp(dest)
         try:
-            self._write_dir(workdir, redactor)
-            if as_tar:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".part")
-                with tarfile.open(tmp, "w:gz") as tar:
-                    for p in sorted(workdir.rglob("*")):
-                        tar.add(p, arcname=str(p.relative_to(workdir)), recursive=False)
-                os.replace(tmp, dest)
-        finally:
-            if as_tar:
-                shutil.rmtree(workdir, ignore_errors=True)
+            self._write_dir(dest, redactor)
+        except BaseException:
+            if created:
+                proc.remove_temp(dest)
+            raise
+        proc.release_temp(dest)
         return dest
 
     def _write_dir(self, root: Path, r: Redactor) -> None:
-        root.mkdir(parents=True, exist_ok=True)
         if any(root.iterdir()):
             raise SnapshotError(f"{root} is not empty; choose a new directory or a .tar.gz name")
         manifest = {
@@ -353,9 +368,11 @@ class RecordingHost(LiveHost):
             "exists": dict(self.exist),
         }
         for path, text in self.files.items():
+            if ".." in PurePosixPath(path).parts:
+                continue
             target = root / "files" / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(r(text), encoding="utf-8")
+            target.write_text(r(text), encoding="utf-8", errors="replace")
         cmd_dir = root / "commands"
         for key, res in self.commands.items():
             cmd_dir.mkdir(exist_ok=True)
@@ -368,9 +385,9 @@ class RecordingHost(LiveHost):
                 from tfdoctor.evidence import relevant_kernel_lines
 
                 stdout = "".join(line + "\n" for line in relevant_kernel_lines(stdout))
-            (cmd_dir / key).write_text(r(stdout), encoding="utf-8")
+            (cmd_dir / key).write_text(r(stdout), encoding="utf-8", errors="replace")
             if res.stderr:
-                (cmd_dir / f"{key}.err").write_text(r(res.stderr), encoding="utf-8")
+                (cmd_dir / f"{key}.err").write_text(r(res.stderr), encoding="utf-8", errors="replace")
             if res.rc != 0:
                 (cmd_dir / f"{key}.rc").write_text(str(res.rc))
         (root / "env.json").write_text(json.dumps(r.obj(self.envs), indent=2, sort_keys=True))
@@ -383,7 +400,7 @@ class RecordingHost(LiveHost):
             log = record.pop("log", None)
             (root / "tensorflow.json").write_text(json.dumps(r.obj(record), indent=2))
             if log:
-                (root / "tensorflow.log").write_text(r(log), encoding="utf-8")
+                (root / "tensorflow.log").write_text(r(log), encoding="utf-8", errors="replace")
         (root / "manifest.json").write_text(json.dumps(r.obj(manifest), indent=2))
 
 
@@ -392,45 +409,39 @@ class ReplayHost:
 
     name = "replay"
 
-    def __init__(self, source: str | Path) -> None:
+    def __init__(self, source: str | Path, deadline: float | None = None) -> None:
         self.missing_tools: set[str] = set()
         self.found_tools: set[str] = set()
         self.source = Path(source)
         self._tmp: str | None = None
-        self.root = self._open(self.source)
-        self.manifest = self._load_manifest()
-        self.links: dict = self.manifest.get("links") or {}
-        self.listings: dict = self.manifest.get("listings") or {}
-        self.exist: dict = self.manifest.get("exists") or {}
-        self._env = self._load_json("env.json", default={})
-        if not isinstance(self._env, dict):
-            raise SnapshotError(f"{self.source}: env.json is not a JSON object")
+        self.root = self._open(self.source, deadline)
+        try:
+            self.manifest = self._load_manifest()
+            self.links: dict = self.manifest.get("links") or {}
+            self.listings: dict = self.manifest.get("listings") or {}
+            self.exist: dict = self.manifest.get("exists") or {}
+            self._env = self._load_json("env.json", default={})
+            if not isinstance(self._env, dict):
+                raise SnapshotError(f"{self.source}: env.json is not a JSON object")
+        except BaseException:
+            self.close()
+            raise
 
     # -- opening and validation --------------------------------------------------------------------------------
-    def _open(self, src: Path) -> Path:
-        if src.is_dir():
+    def _open(self, src: Path, deadline: float | None) -> Path:
+        from tfdoctor import archive
+
+        try:
+            st = os.stat(src)
+        except OSError:
+            raise SnapshotError(f"{src}: no such snapshot (a directory or a .tar.gz)") from None
+        if stat.S_ISDIR(st.st_mode):
             return src.resolve()
-        if not src.exists():
-            raise SnapshotError(f"{src}: no such snapshot (a directory or a .tar.gz)")
         try:
-            tar = tarfile.open(src, "r:*")  # noqa: SIM115 - closed by the `with tar:` below
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise SnapshotError(f"{src}: not a snapshot directory or tar archive ({exc})") from None
-        self._tmp = tempfile.mkdtemp(prefix="tfdoctor-replay-")
+            self._tmp = archive.extract(src, deadline)
+        except archive.ArchiveError as exc:
+            raise SnapshotError(f"{src}: {exc}") from None
         root = Path(self._tmp)
-        try:
-            with tar:
-                for member in tar.getmembers():
-                    _check_member(src, member)
-                    if member.isdir():
-                        (root / member.name).mkdir(parents=True, exist_ok=True)
-                        continue
-                    fh = tar.extractfile(member)
-                    target = root / member.name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(fh.read() if fh else b"")
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise SnapshotError(f"{src}: damaged tar archive ({exc})") from None
         # A tarball may hold the snapshot at its top or inside one folder.
         if not (root / "manifest.json").exists():
             subs = [p for p in root.iterdir() if p.is_dir()]
@@ -439,34 +450,46 @@ class ReplayHost:
         return root
 
     def _load_manifest(self) -> dict:
-        path = self.root / "manifest.json"
-        if not path.is_file():
+        manifest = self._load_json("manifest.json")
+        if manifest is None:
             raise SnapshotError(f"{self.source}: not a tfdoctor snapshot (no manifest.json)")
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SnapshotError(f"{self.source}: manifest.json is not valid JSON ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != SNAPSHOT_FORMAT:
             raise SnapshotError(f"{self.source}: manifest.json does not say format \"{SNAPSHOT_FORMAT}\"")
         if manifest.get("version") != SNAPSHOT_VERSION:
             raise SnapshotError(
-                f"{self.source}: snapshot version {manifest.get('version')!r} is not supported "
+                f"{self.source}: snapshot version {json.dumps(manifest.get('version'))[:20]} is not supported "
                 f"(this tfdoctor reads version {SNAPSHOT_VERSION})"
             )
+        for key, check, what in _MANIFEST_FIELDS:
+            value = manifest.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, dict) or not all(isinstance(k, str) and check(v) for k, v in value.items()):
+                raise SnapshotError(f"{self.source}: manifest.json: \"{key}\" must be {what}")
         return manifest
 
     def _load_json(self, name: str, default=None):
-        path = self.root / name
-        if not path.is_file():
+        path = self._inside(name)
+        if path is None or not path.exists():
             return default
+        data = read_regular(path)
+        if data is None:
+            raise SnapshotError(f"{self.source}: {name} is not a readable regular file")
+        if len(data) >= MAX_READ:
+            raise SnapshotError(f"{self.source}: {name} is larger than {MAX_READ // (1024 * 1024)} MiB")
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            value = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
             raise SnapshotError(f"{self.source}: {name} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise SnapshotError(f"{self.source}: {name} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if _too_deep(value):
+            raise SnapshotError(f"{self.source}: {name} is nested deeper than {MAX_JSON_DEPTH} levels")
+        return value
 
     def close(self) -> None:
         if self._tmp:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            proc.remove_temp(self._tmp)
             self._tmp = None
 
     def _inside(self, *parts: str) -> Path | None:
@@ -490,9 +513,10 @@ class ReplayHost:
         argv_t = tuple(argv)
         if base is None:
             return CommandResult(argv_t, NOT_INSTALLED)
-        out = _read_text(base)
-        err = _read_text(base.with_name(key + ".err"))
-        rc_text = _read_text(base.with_name(key + ".rc"))
+        caps = caps_for(argv_t if argv_t else (key,))
+        out = _read_text(base, caps)
+        err = _read_text(base.with_name(key + ".err"), STDERR_CAPS)
+        rc_text = _read_text(base.with_name(key + ".rc"), proc.Caps(64, 2))
         if out is None and err is None and rc_text is None:
             self.missing_tools.add(argv_t[0].rsplit("/", 1)[-1])
             return CommandResult(argv_t, NOT_INSTALLED, "", f"{argv[0]}: not in the snapshot")
@@ -509,12 +533,12 @@ class ReplayHost:
         base = self._inside("commands")
         if base is None or not base.is_dir():
             return []
-        names = {p.name.removesuffix(".err").removesuffix(".rc") for p in base.iterdir() if p.is_file()}
-        return sorted(names)[:500]
+        names = {n.removesuffix(".err").removesuffix(".rc") for n in list_bounded(base, MAX_COMMAND_KEYS * 3) or ()}
+        return sorted(names)[:MAX_COMMAND_KEYS]
 
     def read(self, path: str) -> str | None:
         target = self._inside("files", path)
-        return _read_text(target) if target is not None and target.is_file() else None
+        return _read_text(target) if target is not None else None
 
     def listdir(self, path: str) -> list[str] | None:
         if path in self.listings:
@@ -522,7 +546,7 @@ class ReplayHost:
         target = self._inside("files", path)
         if target is None or not target.is_dir():
             return None
-        return sorted(p.name for p in target.iterdir() if p.name != ".tfdoctor-dir")
+        return [n for n in list_bounded(target) or () if n != ".tfdoctor-dir"]
 
     def exists(self, path: str) -> bool:
         if path in self.exist:
@@ -533,7 +557,7 @@ class ReplayHost:
         return target is not None and target.exists()
 
     def readlink(self, path: str) -> str | None:
-        value = self.links.get(path)
+        value = self.links.get(path) if isinstance(path, str) else None
         return value if isinstance(value, str) else None
 
     def env(self, name: str) -> str | None:
@@ -567,27 +591,170 @@ class ReplayHost:
         return record
 
 
-def _read_text(path: Path | None) -> str | None:
-    if path is None:
+SNAPSHOT_SUFFIXES = (".tar.gz", ".tgz")
+
+
+def check_snapshot_dest(dest: str | Path, force: bool = False) -> tuple[Path, bool]:
+    """Where a snapshot may be written, and whether as a tarball; SnapshotError (one line) when it may not: an
+    unknown extension (x.zip would otherwise become a directory), a parent folder that does not exist (it is not
+    created), a directory that is not empty, an existing tarball without `force`."""
+    dest = Path(dest)
+    as_tar = dest.name.endswith(SNAPSHOT_SUFFIXES)
+    if not as_tar and any(c.isalpha() for c in dest.suffix) and not dest.is_dir():
+        raise SnapshotError(f"{dest}: unknown snapshot format {dest.suffix!r}; write a directory (a name without an "
+                            "extension) or a .tar.gz")
+    parent = dest.absolute().parent
+    if not parent.is_dir():
+        raise SnapshotError(f"{dest}: the folder {parent} does not exist; create it first")
+    if not os.path.lexists(dest):
+        return dest, as_tar
+    if as_tar:
+        if dest.is_dir() and not dest.is_symlink():
+            raise SnapshotError(f"{dest}: is a directory")
+        if not force:
+            raise SnapshotError(f"{dest} already exists; nothing was written (pass --force to replace it)")
+        return dest, as_tar
+    if dest.is_symlink() or not dest.is_dir():
+        raise SnapshotError(f"{dest} already exists and is not a directory; nothing was written")
+    if list_bounded(dest, 1):
+        raise SnapshotError(f"{dest} is not empty; nothing was written (choose a new directory or a .tar.gz name)")
+    return dest, as_tar
+
+
+MAX_JSON_DEPTH = 64
+MAX_COMMAND_KEYS = 500
+
+
+def _str_or_none(v) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _listing(v) -> bool:
+    return v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+
+# The manifest's maps and the type of their values: anything else is a damaged snapshot (exit 2), not a finding.
+_MANIFEST_FIELDS = (
+    ("links", _str_or_none, "an object of paths to link targets (strings)"),
+    ("listings", _listing, "an object of paths to lists of names (strings)"),
+    ("exists", lambda v: isinstance(v, bool), "an object of paths to true/false"),
+)
+
+
+def _too_deep(value, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON value nests deeper than `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def read_regular(path: str | os.PathLike, limit: int = MAX_READ, deadline_s: float = READ_DEADLINE_S,
+                 follow: bool = True) -> bytes | None:
+    """The first `limit` bytes of a regular file; None for anything else (missing, a FIFO, a device, a socket, a
+    directory, unreadable) or when reading it takes longer than `deadline_s`.
+
+    The file is opened non-blocking (opening a FIFO never waits for a writer) and checked with fstat before a byte
+    is read; the cap and the deadline apply while reading, chunk by chunk. `follow=False` refuses a symlink as the
+    last component.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        st = os.stat(path, follow_symlinks=follow)
+        if not stat.S_ISREG(st.st_mode):
+            return None  # never even opened: opening some devices does something
+        fd = os.open(path, flags)
+    except (OSError, ValueError):
         return None
     try:
-        data = path.read_bytes()[:MAX_READ]
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        end = time.monotonic() + deadline_s
+        while size < limit:
+            chunk = os.read(fd, min(1024 * 1024, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > end:
+                return None
+        return b"".join(chunks)
     except OSError:
         return None
-    return data.decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
 
 
-def _check_member(src: Path, member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or ".." in PurePosixPath(name).parts:
-        raise SnapshotError(f"{src}: unsafe path in archive: {name!r} escapes the snapshot")
-    if member.issym() or member.islnk():
-        raise SnapshotError(f"{src}: archive holds a link ({name!r} -> {member.linkname!r}); snapshots hold no links")
-    if not (member.isfile() or member.isdir()):
-        raise SnapshotError(f"{src}: archive holds a special file: {name!r}")
+def cap_lines(text: str, max_lines: int = MAX_LINES) -> str:
+    """`text` cut after its `max_lines`-th line (a file of millions of empty lines is a flood, not a log)."""
+    if text.count("\n", 0, len(text)) < max_lines:
+        return text
+    pos = -1
+    for _ in range(max_lines):
+        pos = text.index("\n", pos + 1)
+    return text[: pos + 1]
 
 
-def open_snapshot(source: str | Path) -> ReplayHost:
-    """Open a snapshot for replay; raises SnapshotError with a one-line message."""
-    return ReplayHost(source)
+def cut_long_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`text` with every line longer than `limit` cut there (one endless line is a flood: every string made from it,
+    in facts, evidence and reports, would be as long)."""
+    if len(text) <= limit:
+        return text
+    lines = text.split("\n")
+    if all(len(line) <= limit for line in lines):
+        return text
+    return "\n".join(line[:limit] for line in lines)
+
+
+def bounded_text(data: bytes, caps: proc.Caps) -> tuple[str, bool]:
+    """Bytes from outside as text within `caps` (bytes, lines) and MAX_LINE_CHARS a line; (text, whether cut)."""
+    cut = len(data) > caps.max_bytes
+    text = data[: caps.max_bytes].decode("utf-8", errors="replace")
+    if caps.max_lines:
+        capped = cap_lines(text, caps.max_lines)
+        cut |= len(capped) != len(text)
+        text = capped
+    shorter = cut_long_lines(text)
+    return shorter, cut or len(shorter) != len(text)
+
+
+def caps_for(argv) -> proc.Caps:
+    """How much of a command's output is read: more for the kernel log than for any other tool."""
+    name = os.path.basename(str(argv[0])) if argv else ""
+    return KERNEL_LOG_CAPS if name.startswith(("journalctl", "dmesg")) else COMMAND_CAPS
+
+
+def list_bounded(path: str | os.PathLike, limit: int = MAX_LISTING) -> list[str] | None:
+    """The sorted names in a directory (at most `limit` of them), or None when it cannot be listed."""
+    try:
+        with os.scandir(path) as it:
+            names = []
+            for entry in it:
+                names.append(entry.name)
+                if len(names) >= limit:
+                    break
+    except (OSError, ValueError):
+        return None
+    return sorted(names)
+
+
+def _read_text(path: Path | None, caps: proc.Caps = FILE_CAPS) -> str | None:
+    if path is None:
+        return None
+    data = read_regular(path, limit=caps.max_bytes)
+    return None if data is None else bounded_text(data, caps)[0]
+
+
+def open_snapshot(source: str | Path, deadline: float | None = None) -> ReplayHost:
+    """Open a snapshot for replay (an archive is checked and extracted by `deadline`, a time.monotonic() value);
+    raises SnapshotError with a one-line message."""
+    return ReplayHost(source, deadline)
 

@@ -25,7 +25,9 @@ HEALTHY = "healthy"
 
 
 def _text(value: object, limit: int = MAX_TEXT) -> str:
-    text = "".join(c if c.isprintable() else " " for c in str(value))
+    from tfdoctor.report.sanitize import clean
+
+    text = clean(str(value)[: limit * 2], newlines=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

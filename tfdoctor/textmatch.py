@@ -30,6 +30,7 @@ MULTILINE = _re_syntax.MULTILINE
 DOTALL = _re_syntax.DOTALL
 
 _options_cache: dict[int, object] = {}
+_compiled: list[Pattern] = []  # every pattern compiled so far, for the test that times them all on hostile lines
 
 
 def _options(flags: int):
@@ -47,6 +48,30 @@ def _options(flags: int):
     return opts
 
 
+_calls = [0]
+
+
+def _utf8(text):
+    """`text` as RE2 can take it: lone surrogates (a snapshot's JSON may hold "\\ud800") become "?", one character
+    for one, so that match positions still point into the original text. ASCII (the common case) costs nothing."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
+def _tick() -> None:
+    """Every 256 matches, end a probe thread that is still matching after its deadline (tfdoctor.proc)."""
+    _calls[0] += 1
+    if not _calls[0] & 0xFF:
+        from tfdoctor.proc import check_deadline
+
+        check_deadline()
+
+
 class Pattern:
     """A compiled linear-time pattern with the parts of `re.Pattern`'s API tfdoctor uses."""
 
@@ -60,6 +85,8 @@ class Pattern:
             self._rx = _re2.compile(prefix + pattern, options=_options(flags & (IGNORECASE | DOTALL)))
         except _re2.error as exc:  # a bug in tfdoctor's own pattern: fail loudly at import, never on user input
             raise ValueError(f"pattern not supported by RE2: {pattern!r}: {exc}") from None
+        if len(_compiled) < 4096:  # patterns made at run time (a host name to redact) are few; never unbounded
+            _compiled.append(self)
 
     @staticmethod
     def _cap(text: str) -> str:
@@ -70,25 +97,32 @@ class Pattern:
         return text[:MAX_LINE]
 
     def search(self, text: str, pos: int = 0):
-        return self._rx.search(self._cap(text), pos)
+        _tick()
+        return self._rx.search(self._cap(_utf8(text)), pos)
 
     def match(self, text: str, pos: int = 0):
-        return self._rx.match(self._cap(text), pos)
+        _tick()
+        return self._rx.match(self._cap(_utf8(text)), pos)
 
     def fullmatch(self, text: str):
-        return self._rx.fullmatch(self._cap(text))
+        _tick()
+        return self._rx.fullmatch(self._cap(_utf8(text)))
 
     def finditer(self, text: str):
-        return self._rx.finditer(text)
+        _tick()
+        return self._rx.finditer(_utf8(text))
 
     def findall(self, text: str):
-        return self._rx.findall(text)
+        _tick()
+        return self._rx.findall(_utf8(text))
 
     def sub(self, repl, text: str, count: int = 0):
-        return self._rx.sub(repl, text, count)
+        _tick()
+        return self._rx.sub(repl, _utf8(text), count)
 
     def split(self, text: str, maxsplit: int = 0):
-        return self._rx.split(text, maxsplit)
+        _tick()
+        return self._rx.split(_utf8(text), maxsplit)
 
     @property
     def groupindex(self):
@@ -161,6 +195,11 @@ def compile(pattern: str, flags: int = 0) -> Pattern:  # noqa: A001 - mirrors re
     """Compile `pattern` for matching untrusted text in linear time (RE2). Raises ValueError for patterns RE2
     cannot run (backreferences, lookaround): those are bugs in tfdoctor, found by the test that compiles all."""
     return Pattern(pattern, flags)
+
+
+def compiled() -> list[Pattern]:
+    """Every pattern compiled in this process so far (what tests/test_linear_time.py times on hostile input)."""
+    return list(_compiled)
 
 
 def escape(text: str) -> str:

@@ -282,6 +282,10 @@ def bench(
     published peak. Exit 0 when something was measured; 1 when nothing was, or --device gpu finds no GPU."""
     if require_gpu and device == DeviceChoice.cpu:
         _die("--require-gpu needs --device gpu or all")
+    from tfdoctor.cli import check_seconds
+
+    for value, flag in ((timeout, "--timeout"), (max_time, "--max-time")):
+        check_seconds(value, flag, die=_die)  # nan and inf pass typer's min=; they are no time limit
     from tfdoctor.bench.model import DEFAULT_BATCH
     from tfdoctor.bench.outcome import child_failure
     from tfdoctor.bench.results import bench_run, gpu_warnings, to_json
@@ -305,7 +309,9 @@ def bench(
     if why:
         if json_out:
             print(json.dumps({"error": why, "ended": res.how, "rc": res.rc, "signal": res.signal_name}, indent=2))
-        print(f"tfdoctor bench: {why}", file=sys.stderr)
+        from tfdoctor.report.sanitize import clean
+
+        print(f"tfdoctor bench: {clean(why, newlines=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_FAIL)
     run = bench_run(res.data, peak_rss_mb=res.peak_rss_mb)
     from tfdoctor.bench.peak import peak_comparisons
@@ -329,8 +335,11 @@ def bench(
         raise typer.Exit(EXIT_FAIL)
     if not json_out:
         from tfdoctor.bench.report import render
+        from tfdoctor.report import sanitize
 
-        render(run, warnings, line, verbose=verbose, peaks=peaks)
+        # device names and errors come from the child's output: no terminal escape reaches the console
+        render(sanitize.value(run), [sanitize.clean(w) for w in warnings], sanitize.clean(line) if line else None,
+               verbose=verbose, peaks=peaks)
     measured = [d for d in run.devices if d.error is None and d.images_per_second]
     if not measured and run.devices:
         raise typer.Exit(EXIT_FAIL)

@@ -4,9 +4,7 @@ for the running kernel, installed but not loaded (a reboot is owed)."""
 
 from __future__ import annotations
 
-import re
-
-from tfdoctor import textmatch
+from tfdoctor import safe, textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.checks.fixes import (
@@ -41,7 +39,7 @@ def _gpu_expected(facts) -> bool:
 
 
 def _branch_num(branch: str | None) -> int | None:
-    m = re.match(r"(\d{3})", branch or "")
+    m = textmatch.match(r"(\d{3})", branch or "")
     return int(m.group(1)) if m else None
 
 
@@ -293,7 +291,8 @@ def check_nouveau(facts) -> Finding:
                     *details, fix=fix)
     if ignored and not d.nouveau_blacklist_effective:
         first = ignored[0]
-        commands = ((f"sudo mv {first.path} {first.path}.conf",) if "ends in .conf" in first.why_not
+        first_path = safe.path(first.path)
+        commands = ((f"sudo mv {first_path} {first_path}.conf",) if "ends in .conf" in first.why_not and first_path
                     else _blacklist_by_hand(facts)[:1])
         return warn("driver.nouveau", "nouveau's blacklist does not take effect",
                     *[f"{b.path}: {b.directive}: {b.why_not}" for b in ignored],
@@ -335,7 +334,7 @@ def check_recommended(facts) -> Finding:
     if unsupported is not None:
         return unsupported
     pkg = recommended_package(pci, d, env)
-    source = "from ubuntu-drivers" if d.recommended_package else "from tfdoctor's GPU table"
+    source = "from ubuntu-drivers" if safe.package(d.recommended_package) else "from tfdoctor's GPU table"
     installed = d.installed_branch or _branch_num(getattr(facts.nvml, "driver_version", None)) and \
         str(_branch_num(facts.nvml.driver_version))
     installed_n = _branch_num(installed)
@@ -595,8 +594,9 @@ def check_nvidia_module(facts) -> Finding:
         path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
         return fail("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path})", *d.nvidia_blacklisted_in,
                     fix=Fix("Remove the blacklist (on hybrid laptops: switch PRIME to the NVIDIA GPU), then reboot.",
-                            ("sudo prime-select nvidia   # hybrid laptops with nvidia-prime" if "prime" in path
-                             else f"sudo rm {path}", initramfs_command(env), "sudo reboot")))
+                            (*(("sudo prime-select nvidia",) if "prime" in path
+                               else (f"sudo rm {safe.path(path)}",) if safe.path(path) else ()),
+                             initramfs_command(env), "sudo reboot")))
     if _holders(facts) or facts.machine.observed("nvrm-novacore-bound") or \
             facts.machine.belief("driver.nouveau_holds").strength >= DIRECT and \
             facts.machine.value("driver.nouveau_holds") is True:
@@ -618,7 +618,7 @@ def check_nvidia_module(facts) -> Finding:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: there is no module for the running "
                                             f"kernel {d.kernel_release or ''}".rstrip(), *details,
                     fix=Fix("Rebuild the module for this kernel (see driver.dkms), then reboot.",
-                            (f"sudo apt install linux-headers-{d.kernel_release or '$(uname -r)'}",
+                            (f"sudo apt install linux-headers-{safe.kernel_release(d.kernel_release) or '$(uname -r)'}",
                              "sudo dkms autoinstall", "sudo reboot")))
     if pci is not None and pci.other_gpus and devs and (any(dev.revision == "ff" for dev in devs)
                                                         or any("nvidia" in dev.kernel_modules for dev in devs)):

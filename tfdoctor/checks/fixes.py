@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from tfdoctor import textmatch
+from tfdoctor import safe, textmatch
 from tfdoctor.model import Alternative
 
 # A kernel release as it may appear in a command we print (anything else is replaced by `$(uname -r)`)
@@ -108,7 +108,8 @@ def _last_supported_branch(pci) -> str | None:
 def _usable_recommendation(pci, driver) -> str | None:
     """ubuntu-drivers' recommended package, unless it is a branch newer than the GPU's last supported one (it
     recommends what the archive has; a legacy GPU then needs its legacy branch)."""
-    rec = getattr(driver, "recommended_package", None) if driver else None
+    # ubuntu-drivers' output is machine text: only a package-shaped name may enter `apt install` (tfdoctor/safe.py)
+    rec = safe.package(getattr(driver, "recommended_package", None) if driver else None)
     if not rec:
         return None
     last = _num(_last_supported_branch(pci))

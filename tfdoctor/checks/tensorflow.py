@@ -6,6 +6,7 @@ probes' facts, read with getattr so a probe that did not run only makes a check 
 
 from __future__ import annotations
 
+from tfdoctor import safe
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import python_cmd, tfdoctor_command, with_pip_fixes
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
@@ -516,7 +517,7 @@ def _cudnn_mismatch(tf) -> Finding | None:
     verify = ("ldconfig -p | grep libcudnn   # one libcudnn: the version TensorFlow was built with",)
     if major.isdigit() and int(major) >= 8:
         # cuDNN 8 and newer come as pip wheels per CUDA major (nvidia-cudnn-cu11 / -cu12)
-        cuda_major = (tf.build.cuda_version or "").split(".")[0] if tf.build is not None else ""
+        cuda_major = (safe.version(tf.build.cuda_version) or "").split(".")[0] if tf.build is not None else ""
         cuda_major = cuda_major or ("11" if major == "8" and compiled < "8.9" else "12")
         cmds = (f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'",)
         summary = ("Install the cuDNN TensorFlow was built with into the same interpreter; an older copy on "

@@ -1,33 +1,32 @@
 """Run a child script (tfdoctor/child/*.py) under any Python, isolated, and say how it ended.
 
 The child may crash the interpreter (SIGILL on a CPU without AVX, SIGSEGV in a CUDA library), hang in cuInit, or
-print junk; none of that may reach the tfdoctor process. So the child gets its own session (process group), a
-deadline after which the whole group is killed (no grandchild survives), and its stdout must be exactly one JSON
-document. Everything it wrote on stderr is kept (bounded) because that is TensorFlow's log.
+print junk; none of that may reach the tfdoctor process. So the child runs through tfdoctor.proc.run_bounded: its
+own session (process group), a deadline after which the whole group and every descendant is killed (no grandchild
+survives; an interrupt of tfdoctor kills it too), output read under caps (an endlessly printing interpreter is
+stopped at MAX_STDOUT), and its stdout must be exactly one JSON document. The last MAX_STDERR bytes of stderr are
+kept because that is TensorFlow's log, and the end is where the fatal line is.
 
 Used by the TensorFlow probe (`run_tf_probe`) and by `tfdoctor bench`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import selectors
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfdoctor.proc import kill_group
+from tfdoctor.proc import Caps, run_bounded
 
 CHILD_DIR = Path(__file__).resolve().parent
 MAX_STDERR = 2 * 1024 * 1024  # keep the last 2 MB of the log: the end is where the fatal line is
-MAX_STDOUT = 16 * 1024 * 1024
+MAX_STDOUT = 4 * 1024 * 1024  # the child's one JSON document is a few KB; more is a flood, and it is stopped
 TERM_GRACE_S = 2.0
+MAX_LOG_LINES = 5_000  # lines of TensorFlow's log kept for the analysis (a real one is a few hundred)
 
 # TensorFlow's log at full verbosity without flooding it: level 0 shows INFO lines (cudart_stub, cpu_feature_guard,
 # gpu_device), and VMODULE raises only the modules that name a missing library or explain cuInit. Newer TSL logs
@@ -125,80 +124,19 @@ def run_child(
     full_env = dict(os.environ)
     if env:
         full_env.update({k: str(v) for k, v in env.items()})
-    start = time.monotonic()
     try:
         rss_before = _children_maxrss_mb()
     except Exception:
         rss_before = None
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-            start_new_session=True,
-            close_fds=True,
-        )
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        return ChildResult("not-found", None, None, None, "", f"{exe}: {exc.strerror or exc}", 0.0)
-    except PermissionError as exc:
-        return ChildResult("not-found", None, None, None, "", f"{exe}: {exc.strerror or exc} (not executable)", 0.0)
-    except OSError as exc:  # ENOEXEC (not a program) and friends
-        return ChildResult("not-found", None, None, None, "", f"{exe}: {exc}", 0.0)
-
-    out_chunks: list[bytes] = []
-    out_size = 0
-    err_buf = bytearray()
-    partial = b""
-    timed_out = False
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    deadline = start + timeout
-    open_streams = 2
-    while open_streams:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        for key, _ in sel.select(timeout=min(remaining, 0.5)):
-            chunk = os.read(key.fileobj.fileno(), 65536)
-            if not chunk:
-                sel.unregister(key.fileobj)
-                open_streams -= 1
-                continue
-            if key.data == "out":
-                if out_size < MAX_STDOUT:
-                    out_chunks.append(chunk)
-                    out_size += len(chunk)
-            else:
-                err_buf += chunk
-                if len(err_buf) > MAX_STDERR * 2:
-                    del err_buf[: len(err_buf) - MAX_STDERR]
-                if on_stderr_line is not None:
-                    partial += chunk
-                    *lines, partial = partial.split(b"\n")
-                    for line in lines:
-                        with contextlib.suppress(Exception):  # a display callback must not stop the child
-                            on_stderr_line(line.decode("utf-8", errors="replace"))
-    sel.close()
-    if timed_out:
-        kill_group(proc, TERM_GRACE_S)
-    else:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(proc, TERM_GRACE_S)
-    for stream in (proc.stdout, proc.stderr):
-        with contextlib.suppress(OSError):
-            stream.close()
-    if not timed_out:
-        # the leader exited; a daemonised grandchild holding no pipe would otherwise outlive us
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    duration = time.monotonic() - start
+    ran = run_bounded(argv, timeout, env=full_env, stdout_caps=Caps(MAX_STDOUT), stderr_caps=Caps(MAX_STDERR, head=False),
+                      on_stderr_line=on_stderr_line, term_grace_s=TERM_GRACE_S)
+    if ran.error is not None:
+        exc = ran.error
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            return ChildResult("not-found", None, None, None, "", f"{exe}: {exc.strerror or exc}", 0.0)
+        if isinstance(exc, PermissionError):
+            return ChildResult("not-found", None, None, None, "", f"{exe}: {exc.strerror or exc} (not executable)", 0.0)
+        return ChildResult("not-found", None, None, None, "", f"{exe}: {exc}", 0.0)  # ENOEXEC and friends
     peak = None
     if rss_before is not None:
         try:
@@ -207,11 +145,14 @@ def run_child(
             peak = after if after > rss_before else None
         except Exception:
             peak = None
-    stdout = b"".join(out_chunks).decode("utf-8", errors="replace")
-    stderr = bytes(err_buf[-MAX_STDERR:]).decode("utf-8", errors="replace")
-    rc = proc.returncode
-    if timed_out:
+    stdout = ran.stdout.decode("utf-8", errors="replace")
+    stderr = ran.stderr.decode("utf-8", errors="replace")
+    duration = ran.duration_s
+    if ran.timed_out:
         return ChildResult("timeout", None, None, None, stdout, stderr, duration, None, peak)
+    if ran.stdout_truncated:  # an endless stream on stdout: stopped at the cap, never one JSON document
+        return ChildResult("garbage", ran.rc, None, None, stdout[:4096], stderr, duration, None, peak)
+    rc = ran.rc
     if rc is not None and rc < 0:
         num = -rc
         return ChildResult("signal", rc, num, _signal_name(num), stdout, stderr, duration, None, peak)
@@ -269,6 +210,8 @@ def run_tf_probe(python: str | None, timeout: float, on_step: Callable[[dict], N
     res = run_child(python, child_script("tf_probe.py"), [], timeout, env=TF_LOG_ENV,
                     on_stderr_line=on_line if on_step is not None else None)
     log, marks = split_child_markers(res.stderr)
+    if log.count("\n") > MAX_LOG_LINES:  # a flood, not a log: its end is where the fatal line is
+        log = "".join(log.splitlines(keepends=True)[-MAX_LOG_LINES:])
     early = next((m for m in marks if "interpreter" in m), None)
     record: dict = {
         "ended": {

@@ -10,12 +10,15 @@ asks and picks the exit status:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import time
 
 import typer
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+STATE_DEADLINE_S = 60.0  # reading the state: the driver, pci and env probes' commands and files
 
 
 def _euid() -> int:
@@ -76,7 +79,9 @@ def render_state(state) -> str:
         lines.append("  NVIDIA driver:    installed (" + ", ".join(state.nvidia_driver) + ")")
     else:
         lines.append("  NVIDIA driver:    not found (no driver package, no nvidia kernel module)")
-    return "\n".join(lines)
+    from tfdoctor.report.sanitize import clean
+
+    return "\n".join(clean(line, newlines=False) for line in lines)  # names and paths come from the image
 
 
 def render_plan(plan, verb: str = "Would") -> str:
@@ -145,29 +150,47 @@ def fix_nouveau(
                                  help="Print the state, the file and the commands; change nothing (no root needed)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."),
     force: bool = typer.Option(False, "--force",
-                               help="Blacklist even when no NVIDIA driver is installed (risks a black screen)."),
+                               help="Blacklist even when no NVIDIA driver is installed (risks a black screen); with "
+                                    "--undo, undo even when tfdoctor's file was edited since (the edits are lost)."),
     undo: bool = typer.Option(False, "--undo", help="Remove the file tfdoctor wrote and put back what it replaced."),
     root: str = typer.Option("/", "--root", metavar="DIR",
                              help="Operate on a system image mounted at DIR (paths under DIR; initramfs via chroot)."),
 ):
     """Blacklist nouveau (and nova_core/nova_drm) so the NVIDIA driver can bind the GPU, then regenerate the
     initramfs. Exit 0 done or nothing to do, 1 refused or failed (files left as they were), 2 cannot start."""
-    from tfdoctor import __version__
     from tfdoctor.fix import nouveau as nv
 
     if not os.path.isdir(root):
         _err(f"--root {root}: not a directory")
         raise typer.Exit(EXIT_USAGE)
+    root = os.path.realpath(root)  # a symlink to / is the live system, with its root check
     if not dry_run:
         _need_root(root, "fix-nouveau --undo" if undo else "fix-nouveau")
-    state = nv.read_state(root)
+    lock = contextlib.nullcontext() if dry_run else nv.locked(root)
+    try:
+        with lock:
+            _fix(nv, root, dry_run, yes, force, undo)
+    except nv.Busy as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_FAIL) from None
+
+
+def _fix(nv, root: str, dry_run: bool, yes: bool, force: bool, undo: bool) -> None:
+    from tfdoctor import __version__, proc
+
+    with proc.deadline(time.monotonic() + STATE_DEADLINE_S):  # every command and read of the state is bounded
+        state = nv.read_state(root)
     print(render_state(state))
     print()
     if undo:
-        _undo(nv, state, dry_run, yes)
+        _undo(nv, state, dry_run, yes, force)
         return
 
-    plan = nv.plan_blacklist(state, __version__, euid=_euid())
+    try:
+        plan = nv.plan_blacklist(state, __version__, euid=_euid())
+    except nv.UnsafePath as exc:
+        _err(f"refusing: {exc.filename}: {exc.strerror}. Nothing was changed.")
+        raise typer.Exit(EXIT_FAIL) from None
     if plan is None:
         print("nouveau" + (" and nova_core are" if state.nova_available else " is")
               + " already blacklisted where it counts: nothing to write.")
@@ -193,8 +216,8 @@ def fix_nouveau(
     _confirm_and_apply(render_plan(plan, verb="Will"), yes, lambda: nv.apply_blacklist(plan))
 
 
-def _undo(nv, state, dry_run: bool, yes: bool) -> None:
-    plan = nv.plan_undo(state, euid=_euid())
+def _undo(nv, state, dry_run: bool, yes: bool, force: bool = False) -> None:
+    plan = nv.plan_undo(state, euid=_euid(), force=force)
     if isinstance(plan, nv.NothingToUndo):
         print(plan.message)
         raise typer.Exit(EXIT_OK if plan.ok else EXIT_FAIL)
@@ -206,9 +229,17 @@ def _undo(nv, state, dry_run: bool, yes: bool) -> None:
 
 def _confirm_and_apply(plan_text: str, yes: bool, apply) -> None:
     """Show what will be done, ask (unless --yes), do it, report, and exit 0 (done) or 1 (failed, rolled back)."""
+    from tfdoctor.fix.nouveau import Interrupted
+
     print(plan_text)
     _confirm("Go ahead?", yes)
-    outcome = apply()
+    try:
+        outcome = apply()
+    except Interrupted as exc:  # Ctrl-C or SIGTERM: say what the rollback did, then let the interrupt end the run
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
+        raise exc.__cause__ from None
     for line in outcome.lines:
         print(line, file=sys.stdout if outcome.ok else sys.stderr)
     raise typer.Exit(EXIT_OK if outcome.ok else EXIT_FAIL)

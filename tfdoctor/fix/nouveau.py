@@ -17,15 +17,16 @@ Facts behind the rules (see /work/shared/reference/knowledge.md §7):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-import re
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from tfdoctor.host import NOT_INSTALLED, CommandResult
+from tfdoctor import proc, textmatch
+from tfdoctor.host import FILE_CAPS, NOT_INSTALLED, CommandResult, bounded_text, list_bounded, read_regular
 from tfdoctor.probes.driver import Blacklisting, is_driver_package
-from tfdoctor.proc import write_atomic
 
 TARGET = "/etc/modprobe.d/blacklist-nouveau.conf"
 HEADER_PREFIX = "# Written by tfdoctor fix-nouveau"
@@ -35,48 +36,97 @@ COMMAND_TIMEOUT_S = 120.0
 
 NOVA_MODULES = ("nova_core", "nova_drm")
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
-_NVIDIA_KO = re.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
+_NVIDIA_KO = textmatch.compile(r"(^|/)nvidia\.ko(\.(xz|zst|gz))?$")
 
 
 # --------------------------------------------------------------------------------------------------------------
 # A read-only Host over a root directory
 # --------------------------------------------------------------------------------------------------------------
+class UnsafePath(OSError):
+    """A path of the image that cannot be used safely (a symlink loop, not a regular file): the message says why."""
+
+
+MAX_LINKS = 40  # symlinks followed while resolving one path, as the kernel's ELOOP limit
+MAX_FILE = 1024 * 1024  # a modprobe.d file is a few lines; anything larger is not one
+
+
+def resolve_in_root(root: str, path: str, follow_last: bool = True) -> str:
+    """`path` of the system at `root`, as a path on this machine, every symlink resolved as that system resolves it:
+    an absolute link target is taken under `root`, `..` stops at `root`. The result is always `root` or under it.
+
+    `root` must already be a real path (os.path.realpath). `follow_last=False` leaves a symlink in the last component
+    unresolved (to look at the link itself). Components that do not exist are taken literally.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    current, hops, missing = root, 0, False
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current if current == root else os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        if missing or (not parts and not follow_last):
+            current = candidate
+            continue
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            missing = True  # nothing below a missing directory can be a link
+            current = candidate
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_LINKS:
+                raise UnsafePath(40, "too many levels of symbolic links", os.path.join(root, path.lstrip("/")))
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = root
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        current = candidate
+    if current != root and not current.startswith(root.rstrip("/") + "/"):
+        raise UnsafePath(1, "resolves outside the root", current)  # cannot happen; a last line of defence
+    return current
+
+
 class RootHost:
-    """A Host that reads a system image mounted at `root`: every path is taken under root; it runs nothing.
+    """A Host that reads a system image mounted at `root`: every path is resolved inside root (symlinks as the image
+    would resolve them), only regular files are read (bounded, with a deadline), and nothing is run.
 
     Used for `--root DIR` and for tests, and so that `tfdoctor check` can look at the image afterwards.
     """
 
     def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(root)
+        self.root = os.path.realpath(root)
         self.name = f"root:{self.root}"
 
-    def _path(self, path: str) -> str:
-        return os.path.join(self.root, path.lstrip("/"))
+    def _path(self, path: str, follow_last: bool = True) -> str | None:
+        try:
+            return resolve_in_root(self.root, path, follow_last)
+        except OSError:
+            return None
 
     def run(self, argv, timeout=10.0, key=None) -> CommandResult:
         # Nothing of the image can be run from here: say "not installed" so probes fall back to files.
         return CommandResult(tuple(argv), NOT_INSTALLED, "", f"{argv[0]}: not run inside {self.root}")
 
     def read(self, path: str) -> str | None:
-        try:
-            with open(self._path(path), "rb") as fh:
-                return fh.read(8 * 1024 * 1024).decode("utf-8", errors="replace")
-        except (OSError, ValueError):
-            return None
+        real = self._path(path)
+        data = read_regular(real, follow=False) if real else None
+        return None if data is None else bounded_text(data, FILE_CAPS)[0]
 
     def listdir(self, path: str) -> list[str] | None:
-        try:
-            return sorted(os.listdir(self._path(path)))
-        except OSError:
-            return None
+        real = self._path(path)
+        return list_bounded(real) if real else None
 
     def exists(self, path: str) -> bool:
-        return os.path.lexists(self._path(path))
+        real = self._path(path, follow_last=False)
+        return bool(real) and os.path.lexists(real)
 
     def readlink(self, path: str) -> str | None:
+        real = self._path(path, follow_last=False)
         try:
-            return os.readlink(self._path(path))
+            return os.readlink(real) if real else None
         except OSError:
             return None
 
@@ -92,7 +142,7 @@ class RootHost:
 
 def host_for_root(root: str):
     """The Host that reads `root`: this machine (with its commands) for "/", a RootHost otherwise."""
-    if os.path.abspath(root) == "/":
+    if os.path.realpath(root) == "/":
         from tfdoctor.host import LiveHost
 
         return LiveHost()
@@ -105,7 +155,7 @@ def host_for_root(root: str):
 def parse_dpkg_installed(text: str) -> list[str]:
     """Packages marked `install ok installed` in a dpkg status file (/var/lib/dpkg/status)."""
     out: list[str] = []
-    for stanza in re.split(r"\n\s*\n", text or ""):
+    for stanza in textmatch.split(r"\n\s*\n", text or ""):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
             key, sep, value = line.partition(":")
@@ -279,7 +329,8 @@ def read_state(root: str = "/", host=None) -> NouveauState:
     from tfdoctor.probes.env import probe_env
     from tfdoctor.probes.pci import probe_pci
 
-    live = os.path.abspath(root) == "/"
+    root = os.path.realpath(root)
+    live = root == "/"
     host = _WithoutKernelLog(host or host_for_root(root))
     ctx = ProbeContext(ProbeOptions(no_tf=True))
     driver = probe_driver(host, ctx)
@@ -290,7 +341,7 @@ def read_state(root: str = "/", host=None) -> NouveauState:
     nova_files = any(os.path.basename(p).split(".ko")[0] in NOVA_MODULES
                      for k in kernels for p in _module_paths(host, k))
     return NouveauState(
-        root=os.path.abspath(root),
+        root=root,
         distro=env.os_pretty or env.os_id or "unknown",
         os_ids=os_ids,
         loaded_modules_known=driver.modules_source != "none",
@@ -321,20 +372,42 @@ class InitramfsStep:
 
 
 @dataclass(frozen=True)
+class FileState:
+    """A regular file as it was read: its exact bytes, mode, owner and times (kept in a backup and on undo)."""
+
+    data: bytes
+    mode: int
+    uid: int
+    gid: int
+    atime_ns: int
+    mtime_ns: int
+
+    @property
+    def owner(self) -> tuple[int, int]:
+        return (self.uid, self.gid)
+
+    @property
+    def times(self) -> tuple[int, int]:
+        return (self.atime_ns, self.mtime_ns)
+
+
+@dataclass(frozen=True)
 class Plan:
     root: str
-    target: str  # absolute path on this machine (under root)
+    target: str  # absolute path on this machine (under root, every symlink of the image resolved)
     content: str
     previous: bytes | None
     previous_mode: int | None
     backup: str | None  # where the replaced file will be kept (absolute, under root); None: nothing to keep
     initramfs: InitramfsStep
     reason: str = ""
+    previous_file: FileState | None = None
 
 
 def under(root: str, path: str) -> str:
-    """`path` of the system at `root`, as a path on this machine."""
-    return os.path.join(os.path.abspath(root), path.lstrip("/"))
+    """`path` of the system at `root`, as a path on this machine (symlinks resolved inside root; a symlink as the
+    last component is left as it is, so that it can be refused)."""
+    return resolve_in_root(os.path.realpath(root), path, follow_last=False)
 
 
 def is_ours(text: str | None) -> bool:
@@ -342,9 +415,25 @@ def is_ours(text: str | None) -> bool:
     return bool(text) and text.splitlines()[0].startswith(HEADER_PREFIX)
 
 
+_BACKUP_LINE = textmatch.compile(r"^# The file it replaced is kept as (\S+?); --undo puts it back\.$")
+_OUR_LINES = ("blacklist nouveau", "options nouveau modeset=0", *(f"blacklist {m}" for m in NOVA_MODULES))
+
+
 def _backup_named_in(text: str) -> str | None:
-    m = re.search(r"^# The file it replaced is kept as (\S+?);", text, re.MULTILINE)
-    return m.group(1) if m and "/" not in m.group(1) else None
+    m = textmatch.search(r"^# The file it replaced is kept as (\S+?);", text, textmatch.MULTILINE)
+    name = m.group(1) if m else None
+    return name if name and "/" not in name and name not in (".", "..") else None
+
+
+def edited_lines(text: str) -> list[str]:
+    """The lines of tfdoctor's own file that tfdoctor did not write (an admin's later edits): --undo would drop them."""
+    out = []
+    for i, line in enumerate(text.splitlines()):
+        if (i == 0 and line.startswith(HEADER_PREFIX)) or (i == 1 and _BACKUP_LINE.match(line)):
+            continue
+        if line.strip() and line not in _OUR_LINES:
+            out.append(line)
+    return out
 
 
 def render_file(modules: tuple[str, ...], version: str, today: str, backup_name: str | None = None) -> str:
@@ -381,26 +470,57 @@ def initramfs_step(state: NouveauState, euid: int) -> InitramfsStep:
     return InitramfsStep(("chroot", state.root, tool.path, *args))
 
 
+def read_file(path: str, dir_fd: int | None = None) -> FileState | None:
+    """A file that fix-nouveau may replace: None when there is none; UnsafePath when it is anything but a regular
+    file (a symlink, a FIFO, a device, a directory) or larger than a modprobe.d file can be. Never blocks: opened
+    non-blocking, checked with fstat before reading, read to a cap."""
+    name = os.path.basename(path) if dir_fd is not None else path
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: the last component is a symlink
+            raise UnsafePath(40, "is a symbolic link; fix-nouveau writes only a regular file", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(21, "is not a regular file; fix-nouveau writes only a regular file", path)
+        chunks, size = [], 0
+        while size <= MAX_FILE:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE:
+            raise UnsafePath(27, f"is larger than {MAX_FILE // 1024} KiB: not a modprobe.d file", path)
+        return FileState(b"".join(chunks), st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_atime_ns,
+                         st.st_mtime_ns)
+    finally:
+        os.close(fd)
+
+
 def plan_blacklist(state: NouveauState, version: str, today: str | None = None, euid: int = 0,
                    now: float | None = None) -> Plan | None:
-    """What fixing this root means; None when nouveau (and nova) are already blacklisted where it counts."""
+    """What fixing this root means; None when nouveau (and nova) are already blacklisted where it counts.
+    Raises UnsafePath when the target (inside the root) is not a regular file."""
     if not state.missing:
         return None
     today = today or date.today().isoformat()
     target = under(state.root, TARGET)
     try:
-        st = os.lstat(target)
-        with open(target, "rb") as fh:
-            previous, previous_mode = fh.read(), st.st_mode & 0o7777
-    except FileNotFoundError:
-        previous, previous_mode = None, None
+        previous = read_file(target)
+    except UnsafePath:
+        raise
     except OSError:
-        previous, previous_mode = None, None  # apply reports the real error when it tries to write
+        previous = None  # apply reports the real error when it tries to write
     backup = None
     backup_name = None
     if previous is not None:
-        text = previous.decode("utf-8", errors="replace")
-        if is_ours(text):
+        text = previous.data.decode("utf-8", errors="replace")
+        if is_ours(text) and not edited_lines(text):
             backup_name = _backup_named_in(text)  # keep pointing at the user's original, not at our old file
         else:
             backup = target + BACKUP_SUFFIX
@@ -409,8 +529,9 @@ def plan_blacklist(state: NouveauState, version: str, today: str | None = None, 
                 backup = f"{backup}-{stamp}"
             backup_name = os.path.basename(backup)
     content = render_file(state.modules_to_block, version, today, backup_name)
-    return Plan(state.root, target, content, previous, previous_mode, backup, initramfs_step(state, euid),
-                reason=", ".join(state.missing) + " not blacklisted")
+    return Plan(state.root, target, content, previous.data if previous else None,
+                previous.mode if previous else None, backup, initramfs_step(state, euid),
+                reason=", ".join(state.missing) + " not blacklisted", previous_file=previous)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -428,8 +549,17 @@ class Outcome:
     error: str = ""
 
 
+class Interrupted(Exception):
+    """Carries what fix-nouveau did about an interrupt (the rollback's lines) up to the CLI, which prints them and
+    lets the interrupt go on. Raised from the BaseException it wraps (kept as __cause__)."""
+
+    def __init__(self, lines: tuple[str, ...]):
+        super().__init__("interrupted")
+        self.lines = lines
+
+
 def run_command(argv: list[str] | tuple[str, ...], timeout: float = COMMAND_TIMEOUT_S) -> CommandResult:
-    """Run one external command: an argument list, no shell, a time limit, output captured."""
+    """Run one external command: an argument list, no shell, a time limit, output captured (and capped)."""
     from tfdoctor.host import LiveHost
 
     return LiveHost().run(list(argv), timeout=timeout)
@@ -442,68 +572,228 @@ def _os_error(action: str, path: str, exc: OSError) -> str:
         hint = " (the file system is mounted read-only; remount it read-write first)"
     elif exc.errno == 13:  # EACCES
         hint = " (permission denied: run as root, or fix the permissions of the image)"
+    elif exc.errno == 28:  # ENOSPC
+        hint = " (the file system is full)"
     return f"cannot {action} {path}: {reason}{hint}"
 
 
 def _describe_failure(res: CommandResult) -> list[str]:
-    lines = [f"{res.describe()}"]
+    from tfdoctor.report.sanitize import clean
+
+    lines = [clean(res.describe(), newlines=False)]
     output = (res.stdout + ("\n" if res.stdout and res.stderr else "") + res.stderr).strip()
     if output:
         lines.append("Its output:")
-        lines += ["  " + line for line in output.splitlines()[-40:]]
+        lines += ["  " + clean(line, newlines=False) for line in output.splitlines()[-40:]]
     return lines
 
 
-def apply_blacklist(plan: Plan, runner=run_command) -> Outcome:
-    """Write the file (keeping a backup of a replaced one), regenerate the initramfs, roll back if that fails."""
-    target_dir = os.path.dirname(plan.target)
-    created_backup = None
+class TargetDir:
+    """The directory that holds the target, opened once (after resolving it inside the root) and used for every read,
+    write, rename and unlink through its file descriptor: swapping a path component for a symlink after the check
+    cannot redirect a write outside the root. Also the lock between concurrent runs (flock on the directory)."""
+
+    def __init__(self, root: str, target: str, create: bool = False):
+        self.root = os.path.realpath(root)
+        self.path = os.path.dirname(target)
+        self.target = target
+        rel = os.path.relpath(self.path, self.root)
+        if rel.startswith(".."):
+            raise UnsafePath(1, "is outside the root", self.path)
+        if create:
+            self._makedirs(rel)
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        real = os.readlink(f"/proc/self/fd/{self.fd}") if os.path.exists("/proc/self/fd") else self.path
+        if real != self.root and not real.startswith(self.root.rstrip("/") + "/"):
+            os.close(self.fd)
+            raise UnsafePath(1, "resolves outside the root", real)
+
+    def _makedirs(self, rel: str) -> None:
+        current = self.root
+        for part in [] if rel == "." else rel.split("/"):
+            current = resolve_in_root(self.root, os.path.relpath(os.path.join(current, part), self.root))
+            if not os.path.lexists(current):
+                os.mkdir(current, 0o755)
+            elif not os.path.isdir(current) or os.path.islink(current):
+                raise NotADirectoryError(20, "Not a directory", current)
+        self.path = current
+
+    def name(self, path: str) -> str:
+        if os.path.dirname(path) != self.path:
+            raise UnsafePath(1, "is not in the target's directory", path)
+        return os.path.basename(path)
+
+    def read(self, path: str) -> FileState | None:
+        return read_file(path, self.fd)
+
+    def write(self, path: str, data: bytes, mode: int = FILE_MODE, like: FileState | None = None) -> None:
+        """Replace `path` with `data` (checked, durable); `like` keeps a file's mode, owner and times."""
+        proc.write_atomic(os.path.join(self.path, self.name(path)), data, like.mode if like else mode,
+                          owner=like.owner if like else None, mtime_ns=like.times if like else None, dir_fd=self.fd)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(self.name(path), dir_fd=self.fd)
+        os.fsync(self.fd)
+
+    def rename(self, src: str, dst: str) -> None:
+        """A rename keeps the bytes, mode, owner and times exactly."""
+        os.replace(self.name(src), self.name(dst), src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        os.fsync(self.fd)
+
+    def remove_stale_temps(self) -> None:
+        for path in (self.target, self.target + BACKUP_SUFFIX):
+            proc.remove_stale_temps(path, dir_fd=self.fd)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+LOCK_WAIT_S = 10.0
+
+
+class Busy(Exception):
+    """Another fix-nouveau holds the lock on this root."""
+
+
+@contextlib.contextmanager
+def locked(root: str, wait_s: float = LOCK_WAIT_S):
+    """Serialise fix-nouveau runs on one root: an exclusive flock on the root directory, held from reading the state
+    to the end of the apply (no lock file is left anywhere). Raises Busy after `wait_s`."""
+    fd = os.open(os.path.realpath(root), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if not os.path.isdir(target_dir):
-            if os.path.lexists(target_dir):
-                raise NotADirectoryError(20, "Not a directory", target_dir)
-            os.makedirs(target_dir, mode=0o755)
-        if plan.backup and plan.previous is not None:
-            write_atomic(plan.backup, plan.previous, plan.previous_mode or FILE_MODE)
-            created_backup = plan.backup
-        write_atomic(plan.target, plan.content.encode("utf-8"), FILE_MODE)
+        end = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise Busy(f"another tfdoctor fix-nouveau is running on {os.path.realpath(root)} (waited "
+                               f"{wait_s:.0f} s); nothing was changed") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _verify(d: TargetDir, path: str, expected: FileState | None, mode: int | None = None,
+            data: bytes | None = None) -> str | None:
+    """None when `path` is exactly as expected (absent, or these bytes and mode); else what differs."""
+    try:
+        now = d.read(path)
     except OSError as exc:
-        if created_backup:
-            _remove_quietly(created_backup)
+        return _os_error("read back", path, exc)
+    if expected is None and data is None:
+        return None if now is None else f"{path} still exists"
+    if now is None:
+        return f"{path} is missing"
+    want_data = data if data is not None else expected.data
+    want_mode = mode if mode is not None else expected.mode
+    if now.data != want_data:
+        return f"{path} holds {len(now.data)} bytes, not the {len(want_data)} expected"
+    if now.mode != want_mode:
+        return f"{path} has mode {now.mode:04o}, not {want_mode:04o}"
+    return None
+
+
+def same(a: FileState | None, b: FileState | None) -> bool:
+    """The same file content and metadata (bytes, mode, owner, mtime; not atime, which reading changes)."""
+    if a is None or b is None:
+        return a is b
+    return (a.data, a.mode, a.uid, a.gid, a.mtime_ns) == (b.data, b.mode, b.uid, b.gid, b.mtime_ns)
+
+
+def _restore(d: TargetDir, target: str, previous: FileState | None, backup: str | None) -> str | None:
+    """Put `target` back to `previous` (through the backup this run made, when there is one: a rename keeps it
+    exactly); verify by bytes and mode. None when verified, else why not (the backup, if any, is then kept)."""
+    with proc.critical():
+        try:
+            now = d.read(target)
+            if previous is None:
+                if now is not None:
+                    d.unlink(target)
+            elif backup is not None and d.read(backup) is not None:
+                d.rename(backup, target)
+            elif not same(now, previous):
+                d.write(target, previous.data, like=previous)
+        except OSError as exc:
+            return _os_error("restore", target, exc)
+        return _verify(d, target, previous)
+
+
+def _rollback_lines(target: str, failed: str | None, backup: str | None, too: bool = False) -> str:
+    if failed is None:
+        return f"Rolled back: {target} is as it was before this run (checked byte for byte)."
+    return f"Rolling back failed{' too' if too else ''}: {failed}" + (
+        f"; the file it replaced is kept as {backup}" if backup else "")
+
+
+def apply_blacklist(plan: Plan, runner=run_command) -> Outcome:
+    """Write the file (keeping a backup of a replaced one), regenerate the initramfs, roll back if that fails or is
+    interrupted, and say "rolled back" only after checking the bytes."""
+    previous = plan.previous_file
+    try:
+        d = TargetDir(plan.root, plan.target, create=True)
+    except OSError as exc:
         return Outcome(False, (_os_error("write", exc.filename or plan.target, exc), "Nothing was changed."),
                        error="write")
-    lines = [f"Wrote {plan.target} (mode 0644)."]
-    if created_backup:
-        lines.append(f"Kept the file it replaced as {created_backup}.")
-    step = plan.initramfs
-    if step.skipped:
-        lines.append(f"Initramfs not regenerated: {step.skipped}.")
-        lines.append("Reboot afterwards for the blacklist to take effect.")
-        return Outcome(True, tuple(lines), changed=True)
-    res = runner(list(step.argv), COMMAND_TIMEOUT_S)
-    if res.ok:
-        lines.append(f"Ran `{step.command}`: the initramfs now carries the blacklist.")
-        lines.append("Reboot for the blacklist to take effect.")
-        return Outcome(True, tuple(lines), command=res, changed=True)
-    # The initramfs step failed: put the files back as they were.
-    fail_lines = ["Regenerating the initramfs failed:", *_describe_failure(res)]
+    created_backup = None
     try:
-        if plan.previous is None:
-            os.unlink(plan.target)
-        else:
-            write_atomic(plan.target, plan.previous, plan.previous_mode or FILE_MODE)
+        with proc.critical():  # an interrupt here is held until the files are consistent again
+            try:
+                d.remove_stale_temps()  # what a tfdoctor killed mid-write (SIGKILL) left
+                if not same(d.read(plan.target), previous):
+                    return Outcome(False, (f"{plan.target} changed since it was read; run tfdoctor fix-nouveau "
+                                           "again.", "Nothing was changed."), error="changed")
+                if plan.backup and previous is not None:
+                    d.write(plan.backup, previous.data, like=previous)
+                    created_backup = plan.backup
+                    why = _verify(d, plan.backup, previous)
+                    if why:
+                        raise OSError(5, f"the backup did not verify: {why}", plan.backup)
+                data = plan.content.encode("utf-8")
+                d.write(plan.target, data, FILE_MODE)
+                why = _verify(d, plan.target, None, FILE_MODE, data)
+                if why:
+                    raise OSError(5, f"the file did not verify: {why}", plan.target)
+            except OSError as exc:
+                failed = _restore(d, plan.target, previous, created_backup)
+                if failed is None and created_backup:
+                    with contextlib.suppress(OSError):  # verified: the copy this run made is not needed
+                        if d.read(created_backup) is not None:
+                            d.unlink(created_backup)
+                return Outcome(False, (_os_error("write", exc.filename or plan.target, exc),
+                                       "Nothing was changed." if failed is None
+                                       else _rollback_lines(plan.target, failed, created_backup, too=True)),
+                               error="write")
+        lines = [f"Wrote {plan.target} (mode 0644)."]
         if created_backup:
-            os.unlink(created_backup)
-        fail_lines.append(f"Rolled back: {plan.target} is as it was before this run.")
-        return Outcome(False, tuple(fail_lines), command=res, rolled_back=True, error="initramfs")
-    except OSError as exc:
-        fail_lines.append("Rolling back failed too: " + _os_error("restore", plan.target, exc))
+            lines.append(f"Kept the file it replaced as {created_backup}.")
+        step = plan.initramfs
+        if step.skipped:
+            lines.append(f"Initramfs not regenerated: {step.skipped}.")
+            lines.append("Reboot afterwards for the blacklist to take effect.")
+            return Outcome(True, tuple(lines), changed=True)
+        res = runner(list(step.argv), COMMAND_TIMEOUT_S)
+        if res.ok:
+            lines.append(f"Ran `{step.command}`: the initramfs now carries the blacklist.")
+            lines.append("Reboot for the blacklist to take effect.")
+            return Outcome(True, tuple(lines), command=res, changed=True)
+        fail_lines = ["Regenerating the initramfs failed:", *_describe_failure(res)]
+        failed = _restore(d, plan.target, previous, created_backup)
+        fail_lines.append(_rollback_lines(plan.target, failed, created_backup, too=True))
+        if failed is None:
+            return Outcome(False, tuple(fail_lines), command=res, rolled_back=True, error="initramfs")
         return Outcome(False, tuple(fail_lines), command=res, changed=True, error="rollback")
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+    except Exception:  # a bug: put the files back, then let it be reported
+        _restore(d, plan.target, previous, created_backup)
+        raise
+    except BaseException as exc:  # Ctrl-C or SIGTERM: roll back (verified), then let the interrupt go on
+        failed = _restore(d, plan.target, previous, created_backup)
+        raise Interrupted(("Interrupted: " + _rollback_lines(plan.target, failed, created_backup),)) from exc
+    finally:
+        d.close()
 
 
 @dataclass(frozen=True)
@@ -514,6 +804,8 @@ class UndoPlan:
     current_mode: int
     backup: str | None  # restore this (absolute) onto target; None: remove target
     initramfs: InitramfsStep
+    current_file: FileState | None = None
+    backup_file: FileState | None = None
 
 
 @dataclass(frozen=True)
@@ -524,55 +816,105 @@ class NothingToUndo:
     ok: bool
 
 
-def plan_undo(state: NouveauState, euid: int = 0) -> UndoPlan | NothingToUndo:
-    """What --undo would do; NothingToUndo when there is no file, or a file tfdoctor did not write."""
-    target = under(state.root, TARGET)
+def plan_undo(state: NouveauState, euid: int = 0, force: bool = False) -> UndoPlan | NothingToUndo:
+    """What --undo would do; NothingToUndo when there is no file or a file tfdoctor did not write (nothing to undo:
+    --undo can be repeated), and a refusal when tfdoctor's file was edited afterwards (unless `force`)."""
     try:
-        st = os.lstat(target)
-        with open(target, "rb") as fh:
-            current = fh.read()
-    except FileNotFoundError:
-        return NothingToUndo(f"{target} does not exist: nothing to undo.", True)
+        target = under(state.root, TARGET)
+        current = read_file(target)
     except OSError as exc:
-        return NothingToUndo(_os_error("read", target, exc), False)
-    text = current.decode("utf-8", errors="replace")
+        return NothingToUndo(_os_error("read", exc.filename or TARGET, exc), False)
+    if current is None:
+        return NothingToUndo(f"{target} does not exist: nothing to undo.", True)
+    text = current.data.decode("utf-8", errors="replace")
     if not is_ours(text):
         return NothingToUndo(f"{target} was not written by tfdoctor (its first line is not "
-                             f"\"{HEADER_PREFIX} ...\"): left alone.", False)
+                             f"\"{HEADER_PREFIX} ...\"): left alone; nothing to undo.", True)
+    edits = edited_lines(text)
+    if edits and not force:
+        from tfdoctor.report.sanitize import clean
+
+        shown = "; ".join(clean(e, newlines=False)[:80] for e in edits[:3])
+        return NothingToUndo(f"{target} was edited after tfdoctor wrote it ({len(edits)} line(s) tfdoctor did not "
+                             f"write: {shown}); --undo would drop them, so it was left alone. Move those lines to "
+                             "another .conf file, or run --undo --force to undo anyway.", False)
     name = _backup_named_in(text)
-    backup = os.path.join(os.path.dirname(target), name) if name else None
-    if backup and not os.path.isfile(backup):
-        backup = None  # the user removed it; undo then just removes our file
-    return UndoPlan(state.root, target, current, st.st_mode & 0o7777, backup, initramfs_step(state, euid))
+    backup, backup_file = (os.path.join(os.path.dirname(target), name) if name else None), None
+    if backup:
+        try:
+            backup_file = read_file(backup)
+        except OSError as exc:
+            return NothingToUndo(_os_error("use the backup", backup, exc), False)
+        if backup_file is None:
+            backup = None  # the user removed it; undo then just removes our file
+    return UndoPlan(state.root, target, current.data, current.mode, backup, initramfs_step(state, euid),
+                    current, backup_file)
 
 
 def apply_undo(plan: UndoPlan, runner=run_command) -> Outcome:
-    """Remove tfdoctor's file or put the backed-up file back (exact bytes), then regenerate the initramfs."""
+    """Remove tfdoctor's file or put the backed-up file back (a rename: exact bytes, mode, owner and times), then
+    regenerate the initramfs; roll back (verified) if that fails or is interrupted."""
+    current = plan.current_file or FileState(plan.current, plan.current_mode, os.geteuid(), os.getegid(), 0, 0)
     try:
-        if plan.backup:
-            os.replace(plan.backup, plan.target)  # a rename keeps the original bytes and mode exactly
-            lines = [f"Restored {plan.target} from {plan.backup}."]
-        else:
-            os.unlink(plan.target)
-            lines = [f"Removed {plan.target}."]
+        d = TargetDir(plan.root, plan.target)
     except OSError as exc:
         return Outcome(False, (_os_error("change", exc.filename or plan.target, exc), "Nothing was changed."),
                        error="write")
-    step = plan.initramfs
-    if step.skipped:
-        lines += [f"Initramfs not regenerated: {step.skipped}.", "Reboot afterwards for the change to take effect."]
-        return Outcome(True, tuple(lines), changed=True)
-    res = runner(list(step.argv), COMMAND_TIMEOUT_S)
-    if res.ok:
-        lines += [f"Ran `{step.command}`.", "Reboot for the change to take effect."]
-        return Outcome(True, tuple(lines), command=res, changed=True)
-    fail_lines = ["Regenerating the initramfs failed:", *_describe_failure(res)]
+    changed = False
+
+    def put_back() -> str | None:
+        if not changed:
+            return None
+        with proc.critical():
+            try:
+                if plan.backup and d.read(plan.target) is not None and d.read(plan.backup) is None:
+                    d.rename(plan.target, plan.backup)
+                if not same(d.read(plan.target), current):
+                    d.write(plan.target, current.data, like=current)
+            except OSError as exc:
+                return _os_error("restore", plan.target, exc)
+            return _verify(d, plan.target, current) or (_verify(d, plan.backup, plan.backup_file)
+                                                        if plan.backup else None)
+
     try:
-        if plan.backup:
-            os.replace(plan.target, plan.backup)
-        write_atomic(plan.target, plan.current, plan.current_mode)
-        fail_lines.append(f"Rolled back: {plan.target} is as it was before this run.")
-        return Outcome(False, tuple(fail_lines), command=res, rolled_back=True, error="initramfs")
-    except OSError as exc:
-        fail_lines.append("Rolling back failed too: " + _os_error("restore", plan.target, exc))
+        with proc.critical():
+            try:
+                d.remove_stale_temps()
+                if not same(d.read(plan.target), current) or (
+                        plan.backup and not same(d.read(plan.backup), plan.backup_file)):
+                    return Outcome(False, (f"{plan.target} changed since it was read; run tfdoctor fix-nouveau "
+                                           "--undo again.", "Nothing was changed."), error="changed")
+                if plan.backup:
+                    d.rename(plan.backup, plan.target)
+                    lines = [f"Restored {plan.target} from {plan.backup}."]
+                else:
+                    d.unlink(plan.target)
+                    lines = [f"Removed {plan.target}."]
+                changed = True
+            except OSError as exc:
+                failed = put_back()
+                return Outcome(False, (_os_error("change", exc.filename or plan.target, exc),
+                                       "Nothing was changed." if failed is None
+                                       else _rollback_lines(plan.target, failed, None, too=True)), error="write")
+        step = plan.initramfs
+        if step.skipped:
+            lines += [f"Initramfs not regenerated: {step.skipped}.", "Reboot afterwards for the change to take effect."]
+            return Outcome(True, tuple(lines), changed=True)
+        res = runner(list(step.argv), COMMAND_TIMEOUT_S)
+        if res.ok:
+            lines += [f"Ran `{step.command}`.", "Reboot for the change to take effect."]
+            return Outcome(True, tuple(lines), command=res, changed=True)
+        fail_lines = ["Regenerating the initramfs failed:", *_describe_failure(res)]
+        failed = put_back()
+        fail_lines.append(_rollback_lines(plan.target, failed, None, too=True))
+        if failed is None:
+            return Outcome(False, tuple(fail_lines), command=res, rolled_back=True, error="initramfs")
         return Outcome(False, tuple(fail_lines), command=res, changed=True, error="rollback")
+    except Exception:
+        put_back()
+        raise
+    except BaseException as exc:
+        failed = put_back()
+        raise Interrupted(("Interrupted: " + _rollback_lines(plan.target, failed, None),)) from exc
+    finally:
+        d.close()

@@ -9,7 +9,6 @@ once (``functools.cache``, i.e. an unbounded ``lru_cache``).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -63,12 +62,12 @@ def _load(name: str) -> dict[str, Any]:
 def parse_version(text: str) -> tuple[int, ...]:
     """'535.104.05' -> (535, 104, 5); '12.5.1' -> (12, 5, 1); '2.21.0rc1' -> (2, 21, 0). Stops at the first non-number."""
     out: list[int] = []
-    for part in str(text).strip().split("."):
-        m = re.match(r"\d+", part)
-        if not m:
+    for part in str(text).strip().split(".")[:16]:
+        digits = len(part) - len(part.lstrip("0123456789"))
+        if not digits:
             break
-        out.append(int(m.group()))
-        if m.end() != len(part):
+        out.append(int(part[:min(digits, 18)]))
+        if digits != len(part):
             break
     return tuple(out)
 
@@ -489,7 +488,7 @@ def architecture_for_chip(chip: str) -> Arch | None:
 @dataclass(frozen=True)
 class LogMessage:
     kind: str
-    pattern: re.Pattern[str]
+    pattern: object  # tfdoctor.textmatch.Pattern
     severity_hint: str
     tf_source: tuple[str, ...]
     source: str

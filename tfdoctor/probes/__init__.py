@@ -75,12 +75,16 @@ def run_all(host, commands: dict[str, tuple[list[str], float]]) -> dict:
     """
     import threading
 
+    from tfdoctor.proc import inherit_deadline
+
     results: dict = {}
 
     def one(name, argv, timeout):
         results[name] = host.run(argv, timeout=timeout)
 
-    threads = [threading.Thread(target=one, args=(n, a, t), daemon=True) for n, (a, t) in commands.items()]
+    # each command thread keeps the probe's deadline
+    threads = [threading.Thread(target=inherit_deadline(one), args=(n, a, t), name=f"probe-command-{n}", daemon=True)
+               for n, (a, t) in commands.items()]
     for t in threads:
         t.start()
     for t in threads:

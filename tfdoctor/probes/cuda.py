@@ -9,14 +9,14 @@ user sees them. What they mean is for checks/cuda.py and checks/datacentre.py.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
+from tfdoctor import textmatch
 from tfdoctor.host import SnapshotError
 from tfdoctor.probes import probe
 
 CUDA_TIMEOUT = 15.0  # cuInit on eight GPUs without persistence mode takes seconds; a hung GPU never answers
-_LIBCUDA_FILE = re.compile(r"libcuda\.so\.(\d{3}\.\d{1,3}(?:\.\d{1,3})?)$")
+_LIBCUDA_FILE = textmatch.compile(r"libcuda\.so\.(\d{3}\.\d{1,3}(?:\.\d{1,3})?)$")
 
 
 @dataclass(frozen=True)

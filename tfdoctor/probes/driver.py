@@ -8,9 +8,9 @@ this boot's kernel log that matter (NVRM, nouveau, nova, Xid, signature and lock
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from tfdoctor import textmatch
 from tfdoctor.evidence import relevant_kernel_lines
 from tfdoctor.probes import probe, run_all
 from tfdoctor.probes.env import running_kernel
@@ -134,12 +134,12 @@ def parse_proc_modules(text: str) -> list[str]:
         parts = line.split()
         if not parts or parts[0] == "Module":
             continue
-        if re.fullmatch(r"[A-Za-z0-9_-]+", parts[0]):
+        if textmatch.fullmatch(r"[A-Za-z0-9_-]+", parts[0]):
             names.append(parts[0].replace("-", "_"))
     return names
 
 
-_NVRM_VERSION = re.compile(r"Kernel Module(?: for [\w-]+)?\s+(?P<ver>\d+\.\d+(?:\.\d+)?)")
+_NVRM_VERSION = textmatch.compile(r"Kernel Module(?: for [\w-]+)?\s+(?P<ver>\d+\.\d+(?:\.\d+)?)")
 
 
 def parse_nvidia_version_file(text: str) -> tuple[str | None, str | None]:
@@ -149,7 +149,7 @@ def parse_nvidia_version_file(text: str) -> tuple[str | None, str | None]:
     m = _NVRM_VERSION.search(text)
     version = m.group("ver") if m else None
     if version is None:
-        m2 = re.search(r"NVRM version:.*?(\d{3}\.\d+(?:\.\d+)?)", text)
+        m2 = textmatch.search(r"NVRM version:.*?(\d{3}\.\d+(?:\.\d+)?)", text)
         version = m2.group(1) if m2 else None
     flavor = "open" if "Open Kernel Module" in text else ("proprietary" if "Kernel Module" in text else None)
     return version, flavor
@@ -190,7 +190,7 @@ def blocks_module(d: ModprobeDirective, module: str) -> bool:
         return False
     if d.directive == "blacklist":
         return True
-    if d.directive == "install" and re.search(r"(/bin/)?(false|true)\b", d.args):
+    if d.directive == "install" and textmatch.search(r"(/bin/)?(false|true)\b", d.args):
         return True
     if d.directive == "alias" and d.args.strip() == "off":
         return True
@@ -220,7 +220,7 @@ def parse_ubuntu_drivers(text: str) -> list[UbuntuDriversDevice]:
 
     for raw in (text or "").splitlines():
         line = raw.strip()
-        m = re.match(r"^==\s*(.*?)\s*==$", line)
+        m = textmatch.match(r"^==\s*(.*?)\s*==$", line)
         if m:
             flush()
             cur = {"syspath": m.group(1), "drivers": []}
@@ -290,9 +290,9 @@ def analyse_blacklists(directives: list[ModprobeDirective], cmdline: str | None,
     return out
 
 
-_DKMS_NEW = re.compile(r"^(?P<mod>[\w.-]+)/(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
+_DKMS_NEW = textmatch.compile(r"^(?P<mod>[\w.-]+)/(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
                        r"\s*:\s*(?P<state>[\w-]+)(?P<rest>.*)$")
-_DKMS_OLD = re.compile(r"^(?P<mod>[\w.-]+),\s*(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
+_DKMS_OLD = textmatch.compile(r"^(?P<mod>[\w.-]+),\s*(?P<ver>[^,:\s]+)(?:,\s*(?P<kern>[^,:\s]+))?(?:,\s*(?P<arch>[^,:\s]+))?"
                        r"\s*:\s*(?P<state>[\w-]+)(?P<rest>.*)$")
 
 
@@ -322,7 +322,7 @@ def parse_modinfo(text: str) -> dict[str, str]:
 
 # Packages whose presence means an NVIDIA kernel driver is installed: Ubuntu's (knowledge.md §7.1), Debian's,
 # RPM Fusion's and NVIDIA's RPM names. CUDA toolkit packages alone are not a driver.
-_DRIVER_PACKAGE = re.compile(
+_DRIVER_PACKAGE = textmatch.compile(
     r"^(nvidia-driver-\d+|nvidia-headless-(no-dkms-)?\d+|nvidia-dkms-\d+|nvidia-kernel-common-\d+|"
     r"linux-modules-nvidia-\d+|nvidia-driver$|nvidia-kernel-dkms|nvidia-open-kernel-dkms|a?kmod-nvidia|"
     r"xorg-x11-drv-nvidia$|kmod-nvidia-open-dkms|nvidia-open$)"
@@ -334,7 +334,7 @@ def is_driver_package(name: str) -> bool:
     return bool(_DRIVER_PACKAGE.match(name))
 
 
-_DRIVER_PKG = re.compile(r"^(?:nvidia-driver|nvidia-utils|libnvidia-compute|nvidia-headless|nvidia-dkms|"
+_DRIVER_PKG = textmatch.compile(r"^(?:nvidia-driver|nvidia-utils|libnvidia-compute|nvidia-headless|nvidia-dkms|"
                          r"nvidia-kernel-common|linux-modules-nvidia)-(?P<branch>\d{3})(?:-|$)")
 
 
@@ -343,10 +343,10 @@ def parse_dpkg_list(text: str) -> list[Package]:
     out = []
     for line in (text or "").splitlines():
         parts = line.split()
-        if len(parts) < 3 or not re.fullmatch(r"[a-zA-Z]{2,3}", parts[0]):
+        if len(parts) < 3 or not textmatch.fullmatch(r"[a-zA-Z]{2,3}", parts[0]):
             continue
         name = parts[1].split(":")[0]
-        if re.search(r"nvidia|cuda|cudnn", name) and parts[0] in ("ii", "hi", "iU", "iF", "rc"):
+        if textmatch.search(r"nvidia|cuda|cudnn", name) and parts[0] in ("ii", "hi", "iU", "iF", "rc"):
             out.append(Package(name, parts[2], parts[0]))
     return out
 
@@ -355,8 +355,8 @@ def parse_rpm_qa(text: str) -> list[Package]:
     out = []
     for line in (text or "").splitlines():
         name = line.strip()
-        if name and re.search(r"nvidia|cuda|cudnn", name, re.I):
-            m = re.match(r"^(?P<n>.+?)-(?P<v>\d[^-]*-[^-]+)$", name)
+        if name and textmatch.search(r"nvidia|cuda|cudnn", name, textmatch.IGNORECASE):
+            m = textmatch.match(r"^(?P<n>.+?)-(?P<v>\d[^-]*-[^-]+)$", name)
             out.append(Package(m.group("n") if m else name, m.group("v") if m else "", "installed"))
     return out
 
@@ -368,9 +368,9 @@ def installed_branch(packages: list[Package], loaded_version: str | None) -> str
             if m:
                 return m.group("branch")
     for p in packages:
-        if p.state in ("ii", "hi", "installed") and re.match(r"^(x?akmod|kmod)-nvidia|^nvidia-driver$|^xorg-x11-drv-nvidia",
+        if p.state in ("ii", "hi", "installed") and textmatch.match(r"^(x?akmod|kmod)-nvidia|^nvidia-driver$|^xorg-x11-drv-nvidia",
                                                             p.name):
-            m = re.match(r"^\d+:?(\d{3})\.", p.version) or re.match(r"^(\d{3})\.", p.version)
+            m = textmatch.match(r"^\d+:?(\d{3})\.", p.version) or textmatch.match(r"^(\d{3})\.", p.version)
             if m:
                 return m.group(1)
     if loaded_version:
@@ -506,7 +506,7 @@ def probe_driver(host, ctx) -> DriverFacts:
     lockdown_text = host.read("/sys/kernel/security/lockdown")
     lockdown = None
     if lockdown_text:
-        m = re.search(r"\[(\w+)\]", lockdown_text)
+        m = textmatch.search(r"\[(\w+)\]", lockdown_text)
         lockdown = m.group(1) if m else lockdown_text.strip()
     mok_keys = tuple(p for p in DKMS_MOK_KEYS if host.exists(p))
 

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass
 
+from tfdoctor import textmatch
 from tfdoctor.host import ALLOWED_ENV
 from tfdoctor.probes import probe
 
@@ -88,7 +88,7 @@ def parse_os_release(text: str) -> dict[str, str]:
     out = {}
     for line in (text or "").splitlines():
         key, sep, value = line.partition("=")
-        if sep and re.fullmatch(r"[A-Z_]+", key.strip()):
+        if sep and textmatch.fullmatch(r"[A-Z_]+", key.strip()):
             out[key.strip()] = value.strip().strip('"').strip("'")
     return out
 
@@ -104,7 +104,7 @@ def detect_container(dockerenv: bool, containerenv: bool, cgroup: str, container
         evidence.append("/run/.containerenv exists")
     for pat, name in (("kubepods", "kubernetes"), ("docker", "docker"), ("containerd", "containerd"),
                       ("libpod", "podman"), ("lxc", "lxc")):
-        if re.search(rf"\b{pat}\b|/{pat}[-/.]", cgroup or ""):
+        if textmatch.search(rf"\b{pat}\b|/{pat}[-/.]", cgroup or ""):
             kind = kind or name
             evidence.append(f"/proc/1/cgroup mentions {pat}")
             break
@@ -142,7 +142,7 @@ def running_kernel(host) -> str | None:
     osrel = host.read("/proc/sys/kernel/osrelease")
     if osrel and osrel.strip():
         return osrel.strip()
-    m = re.search(r"Linux version (\S+)", host.read("/proc/version") or "")
+    m = textmatch.search(r"Linux version (\S+)", host.read("/proc/version") or "")
     return m.group(1) if m else None
 
 
@@ -177,7 +177,8 @@ def probe_env(host, ctx) -> EnvFacts:
                                       "KUBERNETES_SERVICE_HOST" in variables)
     dev = host.listdir("/dev")
     dev_nvidia = tuple(n for n in dev if n.startswith("nvidia")) if dev is not None else None
-    wsl = bool(proc_version and re.search(r"microsoft|WSL", proc_version, re.I)) or "WSL_DISTRO_NAME" in variables
+    wsl = bool(proc_version and textmatch.search(r"microsoft|WSL", proc_version, textmatch.IGNORECASE)) or \
+        "WSL_DISTRO_NAME" in variables
     access, access_line = nvidia_devices_allowed(host.read("/sys/fs/cgroup/devices/devices.list"))
     return EnvFacts(
         os_id=osr.get("ID"),

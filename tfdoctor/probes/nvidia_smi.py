@@ -8,21 +8,22 @@ table; 470: a MIG row and GI/CI columns; 535/550: wider columns; 580: `+---` und
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from tfdoctor import textmatch
 
 # Messages, most specific first. Each: (kind, regex).
 _MESSAGES = (
-    ("lib-rm-version-mismatch", re.compile(r"Driver/library version mismatch", re.I)),
-    ("library-not-found", re.compile(r"couldn't find libnvidia-ml\.so|libnvidia-ml\.so[.\d]*: cannot open", re.I)),
-    ("driver-not-loaded", re.compile(r"couldn.t communicate with the NVIDIA driver", re.I)),
-    ("gpu-is-lost", re.compile(r"GPU is lost|fallen off the bus|Unable to determine the device handle", re.I)),
-    ("no-permission", re.compile(r"Insufficient Permissions|Permission denied", re.I)),
-    ("no-devices", re.compile(r"No devices were found", re.I)),
-    ("not-installed", re.compile(r"command not found|No such file or directory", re.I)),
+    ("lib-rm-version-mismatch", textmatch.compile(r"Driver/library version mismatch", textmatch.IGNORECASE)),
+    ("library-not-found", textmatch.compile(r"couldn't find libnvidia-ml\.so|libnvidia-ml\.so[.\d]*: cannot open", textmatch.IGNORECASE)),
+    ("driver-not-loaded", textmatch.compile(r"couldn.t communicate with the NVIDIA driver", textmatch.IGNORECASE)),
+    ("gpu-is-lost", textmatch.compile(r"GPU is lost|fallen off the bus|Unable to determine the device handle", textmatch.IGNORECASE)),
+    ("no-permission", textmatch.compile(r"Insufficient Permissions|Permission denied", textmatch.IGNORECASE)),
+    ("no-devices", textmatch.compile(r"No devices were found", textmatch.IGNORECASE)),
+    ("not-installed", textmatch.compile(r"command not found|No such file or directory", textmatch.IGNORECASE)),
 )
 
-_NVML_LIBRARY_VERSION = re.compile(r"NVML library version:\s*([\w.]+)")
+_NVML_LIBRARY_VERSION = textmatch.compile(r"NVML library version:\s*([\w.]+)")
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,15 @@ class SmiTable:
     mig_devices_found: bool | None = None  # the "MIG devices:" section: False when it says "No MIG devices found"
 
 
-_HEADER_SMI = re.compile(r"NVIDIA-SMI\s+(\d[\w.]*)")
-_HEADER_DRIVER = re.compile(r"(?:Driver|KMD) Version:\s*([\w.]+)")
-_HEADER_CUDA = re.compile(r"CUDA (?:UMD )?Version:\s*([\w./]+)")
-_GPU_FIRST = re.compile(r"^\s*(\d+)\s+(.*?)\s+(On|Off|N/A|WDDM|TCC)\s*$")
-_BUS_ID = re.compile(r"([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])")
-_GPU_SECOND = re.compile(r"^\s*(\S+)\s+(\d+C|N/A)\s+(P\d+|N/A)\s+(.*?)\s*/\s*(\S+)\s*$")
-_MEMORY = re.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
-_UTIL = re.compile(r"^\s*(\d+%|N/A)\s+(\S+)?")
-_PROCESS = re.compile(
+_HEADER_SMI = textmatch.compile(r"NVIDIA-SMI\s+(\d[\w.]*)")
+_HEADER_DRIVER = textmatch.compile(r"(?:Driver|KMD) Version:\s*([\w.]+)")
+_HEADER_CUDA = textmatch.compile(r"CUDA (?:UMD )?Version:\s*([\w./]+)")
+_GPU_FIRST = textmatch.compile(r"^\s*(\d+)\s+(.*?)\s+(On|Off|N/A|WDDM|TCC)\s*$")
+_BUS_ID = textmatch.compile(r"([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])")
+_GPU_SECOND = textmatch.compile(r"^\s*(\S+)\s+(\d+C|N/A)\s+(P\d+|N/A)\s+(.*?)\s*/\s*(\S+)\s*$")
+_MEMORY = textmatch.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
+_UTIL = textmatch.compile(r"^\s*(\d+%|N/A)\s+(\S+)?")
+_PROCESS = textmatch.compile(
     r"^\|\s*(\d+)\s+(?:(N/A|\d+)\s+(N/A|\d+)\s+)?(\d+)\s+([A-Z+]+)\s+(.+?)\s+(\d+MiB|N/A)\s*\|?\s*$"
 )
 
@@ -86,14 +87,14 @@ _PROCESS = re.compile(
 def _int(text: str | None) -> int | None:
     if text is None:
         return None
-    m = re.match(r"\s*(\d+)", text)
+    m = textmatch.match(r"\s*(\d+)", text)
     return int(m.group(1)) if m else None
 
 
 def _watts(text: str | None) -> float | None:
     if text is None:
         return None
-    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*W", text)
+    m = textmatch.match(r"\s*(\d+(?:\.\d+)?)\s*W", text)
     return float(m.group(1)) if m else None
 
 
@@ -139,7 +140,7 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
         if in_mig and "Processes:" not in stripped:
             if "No MIG devices found" in stripped:
                 mig_found = False
-            elif re.match(r"^\|\s*\d+\s+\d+\s+\d+\s+\d+\s+\|", stripped):  # | GPU GI CI MIG-dev | a MIG device
+            elif textmatch.match(r"^\|\s*\d+\s+\d+\s+\d+\s+\d+\s+\|", stripped):  # | GPU GI CI MIG-dev | a MIG device
                 mig_found = True
             continue
         if "Processes:" in stripped:
@@ -193,7 +194,7 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
             continue
         mig_cell = cells[2].strip()
         if pending is not None and "memory_total_mib" in pending and "mig_mode" not in pending \
-                and re.fullmatch(r"(?:Enabled|Disabled)\*?", mig_cell):
+                and textmatch.fullmatch(r"(?:Enabled|Disabled)\*?", mig_cell):
             pending["mig_mode"] = mig_cell
     flush()
     if smi_version is None and driver is None and not gpus:

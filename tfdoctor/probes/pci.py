@@ -6,9 +6,9 @@ pasted plain `lspci` in a hand-built snapshot, and the bundled table of NVIDIA d
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
+from tfdoctor import textmatch
 from tfdoctor.probes import probe
 
 SYSFS_PCI = "/sys/bus/pci/devices"
@@ -70,13 +70,13 @@ def _hex(text: str | None) -> int | None:
         return None
 
 
-_LSPCI_HEAD = re.compile(
+_LSPCI_HEAD = textmatch.compile(
     r"^(?P<slot>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+"
     r"(?P<cls>[^:\[]+?)(?:\s*\[(?P<clsid>[0-9a-fA-F]{4})\])?:\s*(?P<rest>.*)$"
 )
-_IDS = re.compile(r"\[(?P<v>[0-9a-fA-F]{4}):(?P<d>[0-9a-fA-F]{4})\]")
-_REV = re.compile(r"\s*\((?:rev [0-9a-fA-F]+|prog-if [^)]*\])\)|['\"`]+\s*$")
-_UNNAMED = re.compile(r"\bDevice ([0-9a-fA-F]{4})\b")
+_IDS = textmatch.compile(r"\[(?P<v>[0-9a-fA-F]{4}):(?P<d>[0-9a-fA-F]{4})\]")
+_REV = textmatch.compile(r"\s*\((?:rev [0-9a-fA-F]+|prog-if [^)]*\])\)|['\"`]+\s*$")
+_UNNAMED = textmatch.compile(r"\bDevice ([0-9a-fA-F]{4})\b")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class LspciRecord:
     revision: str | None = None
 
 
-_REVISION = re.compile(r"\(rev ([0-9a-fA-F]+)\)")
+_REVISION = textmatch.compile(r"\(rev ([0-9a-fA-F]+)\)")
 
 
 def parse_lspci(text: str) -> list[LspciRecord]:
@@ -205,7 +205,7 @@ def _read_sysfs(host) -> tuple[int, list[PciDevice]]:
 def _marketing_name(lspci_name: str | None) -> str | None:
     if not lspci_name:
         return None
-    brackets = re.findall(r"\[([^\]]+)\]", lspci_name)
+    brackets = textmatch.findall(r"\[([^\]]+)\]", lspci_name)
     if brackets:
         return brackets[-1].strip()
     return lspci_name.replace("NVIDIA Corporation", "").strip() or None
@@ -237,7 +237,7 @@ def _enrich(dev: PciDevice) -> PciDevice:
     )
 
 
-_CHIP = re.compile(r"\b(G[FKMPVTAHB]\d{2,3}[A-Z]*|GA10B|GB\d{2,3}[A-Z]*)\b")
+_CHIP = textmatch.compile(r"\b(G[FKMPVTAHB]\d{2,3}[A-Z]*|GA10B|GB\d{2,3}[A-Z]*)\b")
 
 
 def _enrich_from_chip(dev: PciDevice) -> PciDevice:
@@ -259,8 +259,8 @@ def _enrich_from_chip(dev: PciDevice) -> PciDevice:
                    kernelopen=arch.open_modules, compute_capability=ccs[0] if len(ccs) == 1 else None)
 
 
-_MODALIAS = re.compile(r"pci:v0000([0-9A-F]{4})d0000([0-9A-F]{4})(?:sv0000([0-9A-F]{4})sd0000([0-9A-F]{4}))?"
-                       r"(?:bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2}))?", re.I)
+_MODALIAS = textmatch.compile(r"pci:v0000([0-9A-F]{4})d0000([0-9A-F]{4})(?:sv0000([0-9A-F]{4})sd0000([0-9A-F]{4}))?"
+                       r"(?:bc([0-9A-F]{2})sc([0-9A-F]{2})i([0-9A-F]{2}))?", textmatch.IGNORECASE)
 
 
 def _from_ubuntu_drivers(host) -> list[PciDevice]:

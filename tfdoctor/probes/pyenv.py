@@ -10,7 +10,6 @@ Facts only: the requirement lines are kept as text; checks/pyenv.py evaluates th
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass
 
@@ -26,15 +25,15 @@ MAX_DIRS = 16
 # CUDA libraries (by soname prefix) worth listing in a folder of LD_LIBRARY_PATH.
 _CUDA_LIB = textmatch.compile(r"^lib(?:cudart|cublas|cublasLt|cudnn|cufft|curand|cusolver|cusparse|nvJitLink|cupti|"
                               r"nccl|cuda|nvrtc)\.so(?:\.[0-9.]+)?$")
-_DIST_INFO = re.compile(r"^(?P<name>[A-Za-z0-9_.]+?)-(?P<version>\d[^-]*?)(?:-py[\d.]+)?\.(?:dist-info|egg-info)$")
-_CONDA_META = re.compile(r"^(?P<name>[a-z0-9_.-]+?)-(?P<version>\d[^-]*)-(?P<build>[^-]+)\.json$")
+_DIST_INFO = textmatch.compile(r"^(?P<name>[A-Za-z0-9_.]+?)-(?P<version>\d[^-]*?)(?:-py[\d.]+)?\.(?:dist-info|egg-info)$")
+_CONDA_META = textmatch.compile(r"^(?P<name>[a-z0-9_.-]+?)-(?P<version>\d[^-]*)-(?P<build>[^-]+)\.json$")
 _CONDA_CUDA = ("cudatoolkit", "cudnn", "cuda-toolkit", "cuda-cudart", "cuda-runtime", "cuda-version", "nccl",
                "libcublas", "cuda-nvcc")
 
 
 def normalize(name: str) -> str:
     """PEP 503 name: `nvidia_cudnn_cu12` -> `nvidia-cudnn-cu12`."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return textmatch.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def requires_dist(metadata: str) -> list[str]:
             break  # the headers end at the first blank line; the description follows
         if line.lower().startswith("requires-dist:"):
             req = line.split(":", 1)[1].strip()
-            if normalize(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0]).startswith("nvidia-"):
+            if normalize(textmatch.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0]).startswith("nvidia-"):
                 out.append(req[:300])
     return out[:64]
 

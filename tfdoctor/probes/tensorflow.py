@@ -7,29 +7,29 @@ Judging them is for checks/tensorflow.py and checks/compat.py.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from tfdoctor import textmatch
 from tfdoctor.probes import probe
 from tfdoctor.probes.cuda import facts_from_result
 from tfdoctor.tflog import LogAnalysis, analyse_log
 
 # How an `import tensorflow` failure reads, from the exception text (and the log, where NumPy prints its warning).
 # Order matters: the first kind that matches wins.
-_IMPORT_KINDS: tuple[tuple[str, re.Pattern], ...] = (
-    ("numpy-abi", re.compile(
+_IMPORT_KINDS: tuple[tuple[str, textmatch.Pattern], ...] = (
+    ("numpy-abi", textmatch.compile(
         r"numpy\.core\.multiarray failed to import|numpy\.core\._multiarray_umath failed to import|"
         r"_ARRAY_API not found|compiled using NumPy 1\.x cannot be run in\s+NumPy 2|"
         r"module compiled against (?:ABI|API) version \S+ but this version of numpy is")),
-    ("protobuf", re.compile(r"Descriptors cannot be (?:not )?created directly")),
-    ("glibc", re.compile(r"version [`'](GLIBC_[\d.]+)' not found")),
-    ("glibcxx", re.compile(r"version [`'](GLIBCXX_[\d.]+|CXXABI_[\d.]+)' not found")),
-    ("cpu-instructions", re.compile(r"compiled to use \S+ instructions, but these aren't available")),
-    ("cuda-library", re.compile(r"(lib(?:cuda|cudart|cublas|cudnn|cufft|cusolver|cusparse|curand)[\w.]*\.so[\d.]*): "
+    ("protobuf", textmatch.compile(r"Descriptors cannot be (?:not )?created directly")),
+    ("glibc", textmatch.compile(r"version [`'](GLIBC_[\d.]+)' not found")),
+    ("glibcxx", textmatch.compile(r"version [`'](GLIBCXX_[\d.]+|CXXABI_[\d.]+)' not found")),
+    ("cpu-instructions", textmatch.compile(r"compiled to use \S+ instructions, but these aren't available")),
+    ("cuda-library", textmatch.compile(r"(lib(?:cuda|cudart|cublas|cudnn|cufft|cusolver|cusparse|curand)[\w.]*\.so[\d.]*): "
                                 r"cannot open shared object file")),
-    ("dll", re.compile(r"DLL load failed")),
+    ("dll", textmatch.compile(r"DLL load failed")),
 )
-_NO_MODULE = re.compile(r"No module named '([^']+)'")
+_NO_MODULE = textmatch.compile(r"No module named '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ def classify_import_error(text: str | None, exception: str = "", module: str | N
                 return ImportFailure(kind, exception, ln[:500], m.group(1) if m.groups() else None)
     m = _NO_MODULE.search(text)
     missing = module or (m.group(1) if m else None)
-    last = next((ln for ln in reversed(lines) if re.match(r"^\w*(Error|Exception)\b", ln)), lines[-1] if lines else "")
+    last = next((ln for ln in reversed(lines) if textmatch.match(r"^\w*(Error|Exception)\b", ln)), lines[-1] if lines else "")
     if exception == "ModuleNotFoundError" or m:
         if missing and missing.split(".")[0] == "tensorflow" and missing in ("tensorflow", "tensorflow.python"):
             return ImportFailure("not-installed", exception or "ModuleNotFoundError", last[:500], missing)
@@ -192,7 +192,7 @@ def _cc_text(v) -> str | None:
     """get_device_details gives (8, 6); make it "8.6"."""
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) for x in v):
         return f"{v[0]}.{v[1]}"
-    if isinstance(v, str) and re.fullmatch(r"\d+\.\d+", v):
+    if isinstance(v, str) and textmatch.fullmatch(r"\d+\.\d+", v):
         return v
     return None
 

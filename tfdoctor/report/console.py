@@ -81,11 +81,15 @@ class _Fixes:
 
 
 def render(report: Report, verbose: bool = False, file=None, width: int | None = None, preamble=None) -> None:
-    """Print the report to `file` (default stdout). `preamble(console)`, when given, prints after the heading
-    (`tfdoctor triage` lists what it recognised in the paste there)."""
+    """Print the report to `file` (default stdout). Every outside string is sanitised first (report/sanitize.py).
+    `preamble(console)`, when given, prints after the heading (`tfdoctor triage` lists what it recognised in the
+    paste there)."""
     from rich.console import Console
     from rich.markup import escape as rich_escape
 
+    from tfdoctor.report.sanitize import report as sanitized
+
+    report = sanitized(report, facts=False)  # the console prints findings and meta, never the facts
     file = file or sys.stdout
     console = Console(file=file, highlight=False, soft_wrap=True, width=width)
     console.on_broken_pipe = _reader_went_away  # `tfdoctor check | head -1`: see _reader_went_away
@@ -205,10 +209,13 @@ def _reader_went_away() -> None:
 
 
 def render_quiet(report: Report, strict: bool = False, file=None) -> None:
-    """Health-check mode: nothing on success, one line per failure."""
+    """Health-check mode: nothing on success, one line per failure (a summary's control characters and newlines
+    shown escaped: one finding is one line, whatever a tool printed)."""
+    from tfdoctor.report.sanitize import clean
+
     file = file or sys.stdout
     bad = {Status.FAIL} | ({Status.WARN, Status.ERROR} if strict else set())
     for f in report.findings:
         if f.status in bad:
             cause = f" (caused by {f.caused_by})" if f.caused_by else ""
-            print(f"{f.status.value.upper()} {f.id}: {f.summary}{cause}", file=file)
+            print(clean(f"{f.status.value.upper()} {f.id}: {f.summary}{cause}", newlines=False), file=file)

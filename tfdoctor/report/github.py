@@ -30,7 +30,9 @@ def _escape_property(text: str) -> str:
 
 def _clean(text: str) -> str:
     """No control characters (a terminal escape in a tool's output) in what the runner prints."""
-    return "".join(c if (c.isprintable() or c in "\n") else "\ufffd" for c in text)
+    from tfdoctor.report.sanitize import clean
+
+    return clean(text)
 
 
 def _message(f: Finding) -> str:

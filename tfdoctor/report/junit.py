@@ -12,7 +12,6 @@ The root cause and each finding's upstream cause are <property> elements of the 
 
 from __future__ import annotations
 
-import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -21,12 +20,15 @@ from tfdoctor.model import Finding, Report, Status
 from tfdoctor.report import fix_text_lines
 
 # XML 1.0 forbids most control characters, and a TensorFlow log line or a terminal escape in a detail would make
-# the whole file unparseable for the CI server; they are replaced with U+FFFD.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# the whole file unparseable for the CI server (and reach a terminal through it): the sanitiser shows them escaped;
+# the two non-characters XML also forbids become U+FFFD.
+_XML_NONCHARS = {0xFFFE: "\ufffd", 0xFFFF: "\ufffd"}
 
 
 def _clean(text: object) -> str:
-    return _XML_ILLEGAL.sub("\ufffd", str(text))
+    from tfdoctor.report.sanitize import clean
+
+    return clean(text).translate(_XML_NONCHARS)
 
 
 def _area(f: Finding) -> str:

@@ -109,7 +109,11 @@ def key_facts(facts: dict) -> list[tuple[str, str]]:
 
 
 def render(report: Report, ascii_only: bool = False) -> str:
-    """The report as Markdown. `ascii_only`: badges and marks a 7-bit stream can carry (PYTHONIOENCODING=ascii)."""
+    """The report as Markdown; every outside string is sanitised first (report/sanitize.py). `ascii_only`: badges
+    and marks a 7-bit stream can carry (PYTHONIOENCODING=ascii)."""
+    from tfdoctor.report.sanitize import report as sanitized
+
+    report = sanitized(report)
     badge = _ASCII_BADGE if ascii_only else _BADGE
     out = [f"## tfdoctor {__version__} report", ""]
     src = report.meta.get("source", {})

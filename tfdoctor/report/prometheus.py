@@ -49,8 +49,11 @@ ECC_KEYS = (("corrected", "ecc_corrected"), ("uncorrected", "ecc_uncorrected"))
 
 
 def escape_label_value(value: object) -> str:
-    """Escape a label value as the exposition format requires (backslash, double quote, newline)."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """Escape a label value as the exposition format requires (backslash, double quote, newline), after the
+    sanitiser has shown its control characters escaped (a GPU name from a snapshot can hold ESC or BEL)."""
+    from tfdoctor.report.sanitize import clean
+
+    return clean(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _escape_help(text: str) -> str:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from tfdoctor import textmatch
 from tfdoctor.redact import Redactor
-from tfdoctor.triage.scan import Scan
 
 GENERIC_NAMES = frozenset((
     "root", "localhost", "localhost.localdomain", "ubuntu", "debian", "fedora", "centos", "rocky", "almalinux",
@@ -69,16 +68,6 @@ def learn(text: str) -> Learned:
                    containers)
 
 
-# A line can hold something tfdoctor.redact.Redactor replaces only if it holds one of these: the rules' literal
-# parts (GPU-/MIG- UUIDs, "serial", home directories, TensorFlow's "running on this host (", a prompt's "@", "inet6"),
-# a MAC address, or four dot-separated numbers (every IPv4 rule needs one). Only such lines go through the
-# Redactor's Python patterns: most lines of a log hold none, and a megabyte of paste would otherwise cost a
-# quarter of a second. tests/test_triage.py checks that no other line of any corpus paste is changed by the
-# Redactor, so a rule added there without its trigger here fails a test.
-_MAY_HOLD = (r"GPU-|MIG-|[Ss][Ee][Rr][Ii][Aa][Ll]|[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|"
-             r"inet6|running on this host \(|/home/|/Users/|/root/|@")
-
-
 class PasteRedactor:
     """Redacts a paste: the snapshot rules (GPU UUIDs and serials, MAC and private IP addresses, home directories,
     `user@host:` prompts, TensorFlow's host name) and the names learned from the paste itself."""
@@ -89,18 +78,12 @@ class PasteRedactor:
         self._user_rx = (textmatch.compile(r"(?P<pre>^|[^\w-])(?:" + "|".join(textmatch.escape(u) for u in self.users)
                                            + r")(?P<post>[^\w-]|$)", textmatch.MULTILINE)
                          if self.users else None)
-        names = "|".join(textmatch.escape(h) for h in learned.hosts)
-        self._may_hold = textmatch.compile(_MAY_HOLD + (f"|{names}" if names else ""), textmatch.MULTILINE)
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        lines = text.split("\n")
-        scan = Scan(lines)
-        flagged = sorted({i for i, _m in scan.finditer(self._may_hold)})
-        for i in flagged:
-            lines[i] = self.base(lines[i])
-        text = "\n".join(lines) if flagged else text
+        # the snapshot rules over the whole text (linear-time patterns: a megabyte costs some 50 ms)
+        text = self.base(text)
         if self._user_rx is not None:
             # twice: adjacent names share the character between them
             for _ in range(2):
