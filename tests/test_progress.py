@@ -192,3 +192,15 @@ def test_restore_terminal_shows_the_cursor_of_a_display_left_running():
         assert out.getvalue().rfind("\x1b[?25h") > out.getvalue().rfind("\x1b[?25l") >= 0
     finally:
         display.__exit__(None, None, None)
+
+
+def test_the_slow_step_reaches_the_terminal_without_escape_sequences():
+    """An interpreter path is machine text: a title-setting escape in it is shown escaped, never sent raw."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    display = LiveProgress(console)
+    display(events.ProbeStarted("tensorflow", "TensorFlow (child process)"))
+    display(events.ProbeStep("tensorflow", "TensorFlow (child process)", "importing TensorFlow with /x\x1b]0;owned\x07"))
+    lines = [str(t) for t in display.render_lines()]
+    assert not any("\x1b" in ln or "\x07" in ln for ln in lines)
+    assert any("\\x1b" in ln for ln in lines)

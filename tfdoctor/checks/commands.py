@@ -13,7 +13,7 @@ import functools
 import posixpath
 import shlex
 
-from tfdoctor import textmatch
+from tfdoctor import safe, textmatch
 from tfdoctor.checks.fixes import distro_family
 from tfdoctor.model import Alternative, Fix
 
@@ -35,6 +35,8 @@ def tfdoctor_command(facts, *args: str, sudo: bool = False) -> str:
     tail = " ".join(args)
     pre = "sudo " if sudo else ""
     script, python = getattr(inv, "script", None), getattr(inv, "python", None)
+    script = safe.path(script) if script else None
+    python = safe.path(python) if python else None
     if script and getattr(inv, "on_path", False):
         if not sudo:
             return f"tfdoctor {tail}"
@@ -54,6 +56,7 @@ def tfdoctor_pip_install(facts, package: str) -> str:
     """Install a package into tfdoctor's own environment (its optional dependencies), as it was installed: pipx,
     or the interpreter that runs it."""
     python = getattr(getattr(facts, "invocation", None), "python", None)
+    python = safe.path(python) if python else None
     if python and "/pipx/venvs/" in python:
         return f"pipx inject tfdoctor {package}"
     if python:
@@ -64,7 +67,8 @@ def tfdoctor_pip_install(facts, package: str) -> str:
 def python_cmd(tf) -> str:
     """How to call the diagnosed interpreter in a command (its full path when known)."""
     exe = getattr(tf, "python_executable", None) or getattr(tf, "python", None)
-    return shlex.quote(exe) if exe else "python3"
+    checked = safe.path(exe) if exe else None  # machine text enters a command only in a path's strict shape
+    return shlex.quote(checked) if checked else "python3"
 
 
 def _interpreter(facts):

@@ -307,8 +307,8 @@ def _import_failure(tf, failure, py: str) -> Finding:
     if failure.kind == "missing-module":
         return fail("tf.import", f"TensorFlow's dependency `{failure.detail}` is missing", quote,
                     fix=Fix("Reinstall TensorFlow so pip installs its dependencies.",
-                            (f"{py} -m pip install --force-reinstall '{_dist_name(tf)}=={version}'"
-                             if version else f"{py} -m pip install --force-reinstall tensorflow",)))
+                            (f"{py} -m pip install --force-reinstall '{_dist_name(tf)}=={safe.version(version)}'"
+                             if safe.version(version) else f"{py} -m pip install --force-reinstall tensorflow",)))
     if failure.kind == "cuda-library":
         return fail("tf.import", f"`import tensorflow` needs {failure.detail}, which is not installed", quote,
                     fix=Fix("Install TensorFlow with its CUDA libraries from pip.",
@@ -324,8 +324,9 @@ def _import_failure(tf, failure, py: str) -> Finding:
 
 
 def _dist_name(tf) -> str:
+    """The installed TensorFlow distribution's name, for a command (only in a package name's strict shape)."""
     dist = tf.tf_distribution
-    return dist[0] if dist else "tensorflow"
+    return (safe.package(dist[0]) if dist else None) or "tensorflow"
 
 
 def _has_and_cuda(version: str) -> bool:

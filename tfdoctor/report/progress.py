@@ -107,6 +107,7 @@ class LiveProgress:
         from rich.text import Text
 
         from tfdoctor.report.console import ASCII_MARKS, MARKS
+        from tfdoctor.report.sanitize import clean
 
         with self._lock:
             areas = list(self._areas)
@@ -125,7 +126,8 @@ class LiveProgress:
             now = time.monotonic()
             frame = frames[int(now * 8) % len(frames)]
             text = Text(f"{frame} ", style="cyan")
-            text.append(f"{step or title} {'…' if self.utf8 else '...'} {now - since:.1f} s")
+            # the step names an interpreter path from the machine: no escape sequence reaches the terminal
+            text.append(f"{clean(step or title, newlines=False)} {'…' if self.utf8 else '...'} {now - since:.1f} s")
             out.append(text)
         yield from out
 
