@@ -35,8 +35,8 @@ def tfdoctor_command(facts, *args: str, sudo: bool = False) -> str:
     tail = " ".join(args)
     pre = "sudo " if sudo else ""
     script, python = getattr(inv, "script", None), getattr(inv, "python", None)
-    script = safe.path(script) if script else None
-    python = safe.path(python) if python else None
+    script = executable(script)
+    python = executable(python)
     if script and getattr(inv, "on_path", False):
         if not sudo:
             return f"tfdoctor {tail}"
@@ -56,7 +56,7 @@ def tfdoctor_pip_install(facts, package: str) -> str:
     """Install a package into tfdoctor's own environment (its optional dependencies), as it was installed: pipx,
     or the interpreter that runs it."""
     python = getattr(getattr(facts, "invocation", None), "python", None)
-    python = safe.path(python) if python else None
+    python = executable(python)
     if python and "/pipx/venvs/" in python:
         return f"pipx inject tfdoctor {package}"
     if python:
@@ -67,8 +67,21 @@ def tfdoctor_pip_install(facts, package: str) -> str:
 def python_cmd(tf) -> str:
     """How to call the diagnosed interpreter in a command (its full path when known)."""
     exe = getattr(tf, "python_executable", None) or getattr(tf, "python", None)
-    checked = safe.path(exe) if exe else None  # machine text enters a command only in a path's strict shape
+    checked = executable(exe)  # machine text enters a command only in a program name's or path's strict shape
     return shlex.quote(checked) if checked else "python3"
+
+
+_COMMAND_NAME = textmatch.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+def executable(value: str | None) -> str | None:
+    """A program for a command: a bare name found on the PATH (`python3`) or an absolute path of plain characters;
+    None (and a note, tfdoctor/safe.py) for anything else."""
+    if not value:
+        return None
+    if _COMMAND_NAME.fullmatch(value):
+        return value
+    return safe.path(value)
 
 
 def _interpreter(facts):

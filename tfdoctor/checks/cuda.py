@@ -333,9 +333,20 @@ def check_device_nodes(facts) -> Finding:
         return skip("cuda.device-nodes", "A container without /dev/nvidia* nodes (see env.container)")
     nodes = getattr(api, "device_nodes", None) if api is not None and api.source != "none" else None
     names = [n.name for n in nodes] if nodes is not None else list(getattr(env, "dev_nvidia", None) or [])
+    uvm = facts.machine.belief("driver.uvm_loaded")
+    unknown = facts.machine.belief("cuda.unknown_error")
+    if unknown.value is True and uvm.value is None and "nvidia-uvm" not in names \
+            and facts.machine.value("driver.loaded") is not False:
+        # CUDA's 999 where the driver answers: the first thing to check is the unified-memory module (NVIDIA's
+        # installation guide), which only CUDA needs and which nothing loads for a process that cannot run
+        # nvidia-modprobe (an unprivileged container, a batch job)
+        return Finding("cuda.device-nodes", Status.FAIL, "A CUDA program failed with 'unknown error' (999): the usual "
+                       "cause where the driver answers is the nvidia_uvm module not loaded (/dev/nvidia-uvm missing)",
+                       tuple(e.describe() for e in unknown.evidence[:2]) + (
+                           "Whether nvidia_uvm is loaded was not recorded: the verify commands settle it.",),
+                       fix=_uvm_fix(), evidence=unknown.evidence)
     if nodes is None and getattr(env, "dev_nvidia", None) is None:
         return skip("cuda.device-nodes", "/dev was not recorded (paste the output of `ls -l /dev/nvidia*`)")
-    uvm = facts.machine.belief("driver.uvm_loaded")
     if uvm.value is False:
         return Finding("cuda.device-nodes", Status.FAIL, "The nvidia_uvm module is not loaded: nvidia-smi works but "
                        "CUDA fails (CUDA_ERROR_UNKNOWN, 999)", tuple(e.describe() for e in uvm.evidence),

@@ -24,8 +24,10 @@ _KEY_KINDS = (
     # a journal or kernel log pasted under another command line (`journalctl -b`, `sudo dmesg | grep nvidia`)
     (("journalctl", "sudo_journalctl", "dmesg", "sudo_dmesg", "cat_%2Fvar%2Flog%2Fsyslog", "cat_%2Fvar%2Flog%2Fkern.log"),
      "kernel"),
-    (("docker", "sudo_docker", "podman", "sudo_podman", "nvidia-docker", "nvidia-container-cli",
-      "sudo_nvidia-container-cli", "kubectl", "nerdctl", "ctr"), "container"),
+    # what a container runtime prints is its own messages and the program's in the container (a CUDA test, a
+    # pod's log): read with every catalogue but TensorFlow's, which the container catalogue is part of
+    (("docker", "podman", "nvidia-docker", "nvidia-container-cli", "kubectl", "nerdctl", "ctr", "srun", "enroot"),
+     ANY),
     (("modprobe", "sudo_modprobe", "insmod", "sudo_insmod"), "modprobe"),
     (("dkms", "sudo_dkms"), "dkms"),
     (("NVIDIA-Linux", "sudo_NVIDIA-Linux", "sh_NVIDIA", "sudo_sh_NVIDIA", "nvidia-installer", "sudo_nvidia-installer",
