@@ -111,8 +111,14 @@ def test_os_release_whose_first_line_is_indented_and_no_apt_policy_guess():
 
     files = files_of(fixture("system76-driver-213-os-release-lspci-k.txt"))
     osr = parse_os_release(files["files/etc/os-release"])
+    from tfdoctor.triage.snapshot import PASTED_TEXT_KEY
+
     assert osr["ID"] == "pop" and osr["VERSION_ID"] == "21.04"
-    assert set(files) == {"files/etc/os-release"}  # `apt policy` output and prose are not read as anything
+    # `apt policy` output and prose are not read as any program's output: they stay pasted text, which only the
+    # evidence catalogue's known messages are looked for in
+    assert set(files) == {"files/etc/os-release", PASTED_TEXT_KEY}
+    assert "Candidato: 20.04.39" in files[PASTED_TEXT_KEY]
+    assert "VERSION_CODENAME" not in files[PASTED_TEXT_KEY]  # the lines placed in os-release are not repeated
 
 
 @pytest.mark.parametrize("name, driver, gpus", [("acidanthera-bugtracker-2237-nvidia-smi-530.txt", "530.30.02", 1),

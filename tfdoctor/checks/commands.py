@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import posixpath
-import shlex
 
 from tfdoctor import safe, textmatch
 from tfdoctor.checks.fixes import distro_family
@@ -68,19 +67,21 @@ def python_cmd(tf) -> str:
     """How to call the diagnosed interpreter in a command (its full path when known)."""
     exe = getattr(tf, "python_executable", None) or getattr(tf, "python", None)
     checked = executable(exe)  # machine text enters a command only in a program name's or path's strict shape
-    return shlex.quote(checked) if checked else "python3"
+    return checked or "python3"  # plain characters only: nothing to quote (a quoted ~ would not expand)
 
 
 _COMMAND_NAME = textmatch.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
 def executable(value: str | None) -> str | None:
-    """A program for a command: a bare name found on the PATH (`python3`) or an absolute path of plain characters;
-    None (and a note, tfdoctor/safe.py) for anything else."""
+    """A program for a command: a bare name found on the PATH (`python3`), an absolute path of plain characters, or
+    one under `~/` (a redacted home folder); None (and a note, tfdoctor/safe.py) for anything else."""
     if not value:
         return None
     if _COMMAND_NAME.fullmatch(value):
         return value
+    if value.startswith("~/"):  # a home folder as redaction writes it: the shell expands it back
+        return value if safe.path(value[1:]) else None
     return safe.path(value)
 
 

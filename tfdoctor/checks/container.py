@@ -36,9 +36,15 @@ def check_capabilities(facts) -> Finding:
     value = (getattr(env, "variables", None) or {}).get("NVIDIA_DRIVER_CAPABILITIES")
     inside = bool(env is not None and env.container) or facts.machine.value("container") is True
     if not inside:
+        if facts.machine.value("container") is None:
+            return skip("container.capabilities", "Whether this runs in a container was not recorded "
+                                                  "(NVIDIA_DRIVER_CAPABILITIES matters only there)")
         return skip("container.capabilities", "Not a container: NVIDIA_DRIVER_CAPABILITIES matters only to the "
                                               "container runtime")
     if b.value is None:
+        if not facts.machine.complete:
+            return skip("container.capabilities", "NVIDIA_DRIVER_CAPABILITIES was not recorded (paste the output of "
+                                                  "`echo \"$NVIDIA_DRIVER_CAPABILITIES\"` inside the container)")
         if env is not None and env.container:
             return ok("container.capabilities", "NVIDIA_DRIVER_CAPABILITIES is not set: the runtime's default "
                       "(utility and compute for `--gpus`) applies")
@@ -88,6 +94,9 @@ def check_toolkit(facts) -> Finding:
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
     if ch is None or not ch.engines:
+        if not facts.machine.complete:
+            return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "
+                                             "of `docker info` and `nvidia-ctk --version`)")
         return skip("container.toolkit", "No container engine (docker, podman) is installed")
     if facts.machine.value("container.toolkit") is False:
         return skip("container.toolkit", "The container runtime's own error is reported by env.container")

@@ -277,8 +277,10 @@ def libcuda_stub_fix(facts) -> Fix:
 )
 def check_cuda_libcuda(facts) -> Finding:
     api = api_facts(facts)
-    if api is None or api.source == "none" or not api.libcuda_loaded:
-        return skip("cuda.libcuda", "libcuda.so.1 was not loaded (see cuda.init)")
+    if api is None or api.source == "none":
+        return skip("cuda.libcuda", "CUDA's driver API was not asked (see cuda.init)")
+    if not api.libcuda_loaded:
+        return skip("cuda.libcuda", "libcuda.so.1 could not be loaded (see cuda.init)")
     path = api.libcuda_realpath or api.libcuda_path
     details = [f"libcuda.so.1 -> {path or '?'}", f"driver API version {api.driver_version or '?'}"]
     kernel = kernel_driver_version(facts)
@@ -327,7 +329,10 @@ def check_cuda_libcuda(facts) -> Finding:
 def check_device_nodes(facts) -> Finding:
     api = api_facts(facts)
     if not gpu_expected(facts) and not facts.require_gpu:
-        return skip("cuda.device-nodes", "No NVIDIA GPU: no device nodes to check")
+        if facts.machine.value("gpu.present") is False:
+            return skip("cuda.device-nodes", "No NVIDIA GPU: no device nodes to check")
+        return skip("cuda.device-nodes", "Whether this machine has an NVIDIA GPU was not recorded (paste the output "
+                                         "of `lspci -nnk | grep -iA3 nvidia`)")
     env = facts.env
     if env is not None and env.container and not env.dev_nvidia:
         return skip("cuda.device-nodes", "A container without /dev/nvidia* nodes (see env.container)")
@@ -410,8 +415,10 @@ def _vt(v: str | None) -> tuple[int, ...]:
 )
 def check_cuda_libraries(facts) -> Finding:
     api = api_facts(facts)
-    if api is None or api.source == "none" or not api.libcuda_loaded:
-        return skip("cuda.libraries", "libcuda.so.1 was not loaded, so the CUDA libraries were not asked")
+    if api is None or api.source == "none":
+        return skip("cuda.libraries", "CUDA's driver API was not asked (see cuda.init), so neither were its libraries")
+    if not api.libcuda_loaded:
+        return skip("cuda.libraries", "libcuda.so.1 could not be loaded, so the CUDA libraries were not asked")
     cudnn, cublas, cublaslt = api.library("cudnn"), api.library("cublas"), api.library("cublasLt")
     if cudnn is None and cublas is None:
         return skip("cuda.libraries", "The CUDA libraries were not probed")

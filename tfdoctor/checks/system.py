@@ -318,6 +318,9 @@ def check_cuda_visible(facts) -> Finding:
         if not facts.machine.complete and facts.machine.value("tf.sees_gpu") is not True:
             return skip("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES was not recorded (paste the output of "
                                                     "`echo \"$CUDA_VISIBLE_DEVICES\"`)")
+        if not facts.machine.complete:
+            # not recorded, but TensorFlow saw a GPU: whatever it is, it hides no GPU
+            return ok("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES hides no GPU (TensorFlow saw one)")
         return ok("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES is not set: every GPU is visible")
     if value.strip().lower() in _HIDE_ALL:
         return fail("env.cuda-visible-devices", f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU from TensorFlow",

@@ -38,6 +38,10 @@ _KEY_KINDS = (
 )
 
 
+# tfdoctor triage writes a paste's text that no recogniser placed under this key (docs/snapshot-format.md)
+PASTED_TEXT_KEY = "pasted-text"
+
+
 @dataclass(frozen=True)
 class SourcesFacts:
     sources: tuple[Source, ...]
@@ -90,8 +94,15 @@ def probe_sources(host, ctx) -> SourcesFacts:
             continue
         kind = _kind_of_key(key) or ANY
         res = host.run([key], key=key, timeout=5)
-        if not res.missing:
-            sources.append(Source(kind, key.replace("_", " "), _text(res)))
+        if res.missing:
+            continue
+        if key == PASTED_TEXT_KEY:
+            # text of a paste that no recogniser placed (tfdoctor triage): only known messages count, TensorFlow's
+            # too (a REPL's answer, a pip error quoted in prose)
+            sources.append(Source(ANY, "the paste", _text(res)))
+            sources.append(Source("tensorflow", "the paste", _text(res)))
+            continue
+        sources.append(Source(kind, key.replace("_", " "), _text(res)))
     # the datacentre probe's own commands speak for another boot (journalctl -b -1) or only through that probe
     sources = [s for s in sources if s.name.replace(" ", "_") not in DATACENTRE_KEYS]
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))

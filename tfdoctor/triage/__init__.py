@@ -89,7 +89,7 @@ def _scan_inline_kernels(lines, segments, scan) -> list[tuple[int, str]]:
 def plan(paste: Paste):
     """Recognise the outputs in a paste: (snapshot plan, notes). Redacted; nothing runs."""
     from tfdoctor.triage import redaction, segmenter
-    from tfdoctor.triage.snapshot import plan_snapshot
+    from tfdoctor.triage.snapshot import add_leftover, plan_snapshot
 
     learned = redaction.learn(paste.text)
     text = redaction.PasteRedactor(learned)(paste.text)
@@ -97,6 +97,7 @@ def plan(paste: Paste):
     snapshot_plan = plan_snapshot(found.segments, _scan_assignments(found.lines, found.segments, found.scan),
                                   learned.container_hosts,
                                   _scan_inline_kernels(found.lines, found.segments, found.scan))
+    add_leftover(snapshot_plan, list(found.lines))
     return snapshot_plan, paste.notes()
 
 

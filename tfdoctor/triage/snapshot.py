@@ -87,6 +87,11 @@ def _smi_rc(kind: str) -> int | None:
     return None
 
 
+# The snapshot key of the paste's text that no recogniser placed (tfdoctor/probes/sources.py reads it)
+PASTED_TEXT_KEY = "commands/pasted-text"
+PASTED_TEXT_MAX = 1 << 20
+
+
 def plan_snapshot(segments: list[Segment], assignments: list[tuple[int, str, str]], container_hosts: tuple[str, ...],
                   inline_kernels: list[tuple[int, str]]) -> SnapshotPlan:
     """Decide where every segment goes (and which are not used, and why)."""
@@ -126,6 +131,18 @@ def plan_snapshot(segments: list[Segment], assignments: list[tuple[int, str, str
         plan.files["env.json"] = json.dumps(plan.env, indent=2, sort_keys=True) + "\n"
     plan.recognised.sort(key=lambda r: (r.first or 10**9, r.last))
     return plan
+
+
+def add_leftover(plan: SnapshotPlan, lines) -> None:
+    """The paste's lines that no recogniser placed (prose, a program tfdoctor has no parser for, a REPL's answer) go
+    to the evidence layer too, which recognises only its catalogue's known messages in them, nothing else."""
+    placed: set[int] = set()
+    for rec in plan.recognised:
+        if rec.target is not None and rec.first and not rec.inline:
+            placed.update(range(rec.first, rec.last + 1))
+    rest = [line.text for line in lines if line.no not in placed and not line.marker and line.text.strip()]
+    if rest:
+        plan.files[PASTED_TEXT_KEY] = "\n".join(rest)[:PASTED_TEXT_MAX] + "\n"
 
 
 def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: C901 - one branch per kind, flat
