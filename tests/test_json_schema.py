@@ -99,3 +99,27 @@ def test_schema_rejects_broken_reports(breakage, schema):
     breakage(doc)
     with pytest.raises(jsonschema.ValidationError):
         validate(doc, schema)
+
+
+def test_a_megabyte_of_log_is_cut_in_the_facts_and_the_report_says_where(schema, tmp_path):
+    # a real TensorFlow log from the corpus, repeated to about a megabyte: its lines and every message recognised
+    # in them would otherwise be in the facts several times over
+    log = (ROOT / "tests/cases/ok-t4-tf24-memory-question/paste.txt").read_text(encoding="utf-8")
+    paste = tmp_path / "paste.txt"
+    paste.write_text(log * (1_000_000 // len(log) + 1), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "tfdoctor", "triage", "--json", str(paste)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)
+    validate(doc, schema)
+    assert len(proc.stdout) < 2_000_000
+    cut = doc["meta"]["truncated"]
+    assert "facts.tensorflow.log_lines: the first 500 of " in " ".join(cut)
+    assert len(doc["facts"]["tensorflow"]["log_lines"]) == json_report.MAX_ITEMS
+
+
+def test_a_small_report_is_not_cut(schema):
+    report = Report(findings=[Finding("tf.installed", Status.OK, "TensorFlow 2.16.1")],
+                    facts={"tensorflow": {"log_lines": ["a"] * 10}})
+    doc = json_report.report_dict(report)
+    assert "truncated" not in doc["meta"] and doc["facts"]["tensorflow"]["log_lines"] == ["a"] * 10

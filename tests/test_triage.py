@@ -741,3 +741,12 @@ def test_every_prompt_form_names_the_command_of_the_output_under_it(prompt):
     snapshot_plan, _ = plan(from_text(f"```\n{prompt}nvidia-smi\n{error}\n```\n"))
     rec = next(r for r in snapshot_plan.recognised if r.target)
     assert (rec.kind, rec.command, rec.first) == ("nvidia-smi", "nvidia-smi", 3)
+
+
+def test_the_same_output_pasted_twice_is_used_once():
+    text = fixture("system76-driver-213-os-release-lspci-k.txt")
+    snapshot_plan, _ = plan(from_text(text + "\nAnd after a reboot, the same:\n\n" + text))
+    os_release = [r for r in snapshot_plan.recognised if r.kind == "os-release"]
+    assert len(os_release) == 2
+    assert os_release[0].target == "files/etc/os-release"
+    assert os_release[1].target is None and os_release[1].note == "not used: the same output was already pasted"

@@ -170,23 +170,25 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": 
 def normalise(line: str) -> str:
     """A line as the program printed it: typographic quotes and no-break spaces that a forum or a word processor
     put in are turned back into ASCII (`Could not load dynamic library ‘libcusolver.so.10’`)."""
-    return line.translate(_QUOTES)
+    return line if line.isascii() else line.translate(_QUOTES)
 
 
 # -- kernel log forms --------------------------------------------------------------------------------------------
 
 # `[   12.345678] `, `[Mon Jan  1 12:00:00 2024] ` (dmesg -T), `<4>[   12.3] ` (raw printk level)
-_DMESG = textmatch.compile(r"^\s*(?:<\d>)?\[\s*(?:\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4})\]\s?")
+_DMESG = r"\s*(?:<\d>)?\[\s*(?:\d+\.\d+|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4})\]\s?"
 # `Jan 01 12:00:00 host kernel: `, `2024-01-01T12:00:00+0000 host kernel: ` (journalctl, syslog), optionally followed by
 # a dmesg timestamp (syslog of older kernels). The month is the locale's (`mar 06`, `Mär 06`, `okt. 14`), and the
 # program is any (`gdm3[7055]: modprobe: ERROR: ...`): the journal holds every program's lines.
-_JOURNAL = textmatch.compile(r"^\s*(?:\S{2,5}\.?\s+\d{1,2}\.?,? [\d:]{8}(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][\d:.,]+"
-                             r"(?:[+-]\d{2}:?\d{2}|Z)?) \S+ (?:kernel|[^\s:\[\]]{1,80}(?:\[\d+\])?): "
-                             r"(?:\[\s*\d+\.\d+\] )?")
+_JOURNAL = (r"\s*(?:\S{2,5}\.?\s+\d{1,2}\.?,? [\d:]{8}(?:\.\d+)?|\d{4}-\d\d-\d\d[T ][\d:.,]+"
+            r"(?:[+-]\d{2}:?\d{2}|Z)?) \S+ (?:kernel|[^\s:\[\]]{1,80}(?:\[\d+\])?): "
+            r"(?:\[\s*\d+\.\d+\] )?")
 # `kernel: NVRM: ...` as journalctl -o cat, or a copy that kept only the program's name
-_BARE_KERNEL = textmatch.compile(r"^\s*kernel: (?:\[\s*\d+\.\d+\] )?")
+_BARE_KERNEL = r"\s*kernel: (?:\[\s*\d+\.\d+\] )?"
 # Talos: `172.20.0.2: kern: warning: [2024-01-01T12:00:00.000Z]: ` (node prefix optional)
-_TALOS = textmatch.compile(r"^\s*(?:\S+: )?kern:\s+[a-z]+: \[[^\]]{1,40}\]: ")
+_TALOS = r"\s*(?:\S+: )?kern:\s+[a-z]+: \[[^\]]{1,40}\]: "
+# One pass per line: the forms in the order they are tried (RE2 prefers the earlier alternative, as Perl does)
+_KERNEL_PREFIX = textmatch.compile(f"^(?:{_JOURNAL}|{_TALOS}|{_DMESG}|{_BARE_KERNEL})")
 # A line that continues the previous message: indented with no timestamp of its own (journalctl wraps multi-line
 # NVRM messages so), or a bare `NVRM:` line after a timestamped one (dmesg prints the rest of a message so).
 _CONTINUATION = textmatch.compile(r"^\s{4,}\S")
@@ -200,10 +202,9 @@ def strip_kernel_prefix(line: str) -> tuple[str, bool]:
 
 
 def _split_prefix(line: str) -> tuple[str, str]:
-    for rx in (_JOURNAL, _TALOS, _DMESG, _BARE_KERNEL):
-        m = rx.match(line)
-        if m:
-            return line[m.end():], line[:m.end()].strip()
+    m = _KERNEL_PREFIX.match(line)
+    if m and m.end():
+        return line[m.end():], line[:m.end()].strip()
     return line, ""
 
 
@@ -259,6 +260,8 @@ def relevant_kernel_lines(text: str | None, limit: int = KERNEL_LOG_MAX_LINES) -
 # A message that a forum, a terminal or an e-mail wrapped onto the next lines is matched on the lines joined; only
 # for text of moderate size (a real paste), since every window is another pass.
 WINDOW_MAX_LINES = 5000
+# distinct lines whose matches are remembered while reading one source
+_MEMO_MAX = 50_000
 
 
 def observe(source: Source) -> list[Observation]:
@@ -276,18 +279,32 @@ def observe(source: Source) -> list[Observation]:
     out: list[tuple[int, int, Observation]] = []
     seen: set[tuple[str, int]] = set()
 
-    def record(e: Entry, no: int, text: str, order: int) -> None:
-        m = e.pattern.search(text)
-        if m is None:
-            return
-        groups = tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items() if isinstance(v, str)))
+    def _add(e: Entry, no: int, text: str, order: int, groups: tuple) -> None:
         out.append((no, order, Observation(e.id, e.claims, source.name, no, text.strip()[:1000],
                                            STRENGTH[e.strength], e.severity, groups)))
         seen.add((e.id, no))
 
+    def record(e: Entry, no: int, text: str, order: int) -> None:
+        m = e.pattern.search(text)
+        if m is not None:
+            _add(e, no, text, order, tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items()
+                                                  if isinstance(v, str))))
+
+    # a log says the same thing many times (each step, each retry): a line's matches are worked out once
+    known: dict[str, list[tuple[Entry, tuple]]] = {}
     for no, line in lines:
-        for e in matcher.matching(line):
-            record(e, no, line, 0)
+        hits = known.get(line)
+        if hits is None:
+            hits = []
+            for e in matcher.matching(line):
+                m = e.pattern.search(line)
+                if m is not None:
+                    hits.append((e, tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items()
+                                                 if isinstance(v, str)))))
+            if len(known) < _MEMO_MAX:
+                known[line] = hits
+        for e, groups in hits:
+            _add(e, no, line, 0, groups)
     # Wrapped messages: only the entries that occur in the text joined but on no line alone can span lines, so one
     # pass over the joined text names them (usually none) and only they are tried on the windows.
     found = {e_id for e_id, _ in seen}

@@ -21,7 +21,8 @@ def overall_status(report: Report) -> str:
 
 def report_dict(report: Report, strict: bool = False) -> dict:
     root = report.root_cause
-    return {
+    cut: list[str] = []
+    out = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "tfdoctor", "version": __version__},
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -33,9 +34,32 @@ def report_dict(report: Report, strict: bool = False) -> dict:
             "root_cause": root.id if root else None,
         },
         "findings": [finding_dict(f) for f in report.findings],
-        "facts": to_plain(report.facts),
+        "facts": _bounded(to_plain(report.facts), "facts", cut),
         "meta": {k: v for k, v in to_plain(report.meta).items() if k != "source"},
     }
+    if cut:
+        out["meta"]["truncated"] = cut
+    return out
+
+
+# A report stays readable whatever it was fed: a megabyte of log read into the facts (its lines, every message
+# recognised in it) is cut here, and meta.truncated says where and how much. The findings are never cut.
+MAX_ITEMS = 500
+MAX_CHARS = 64 * 1024
+
+
+def _bounded(value, path: str, cut: list[str]):
+    if isinstance(value, dict):
+        return {k: _bounded(v, f"{path}.{k}", cut) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > MAX_ITEMS:
+            cut.append(f"{path}: the first {MAX_ITEMS} of {len(value)} items")
+            value = value[:MAX_ITEMS]
+        return [_bounded(v, f"{path}[]", cut) for v in value]
+    if isinstance(value, str) and len(value) > MAX_CHARS:
+        cut.append(f"{path}: the first {MAX_CHARS} of {len(value)} characters")
+        return value[:MAX_CHARS]
+    return value
 
 
 def render(report: Report, strict: bool = False) -> str:

@@ -96,11 +96,19 @@ def plan_snapshot(segments: list[Segment], assignments: list[tuple[int, str, str
                   inline_kernels: list[tuple[int, str]]) -> SnapshotPlan:
     """Decide where every segment goes (and which are not used, and why)."""
     plan = SnapshotPlan()
+    placed: set[tuple[str, str]] = set()
     for seg in segments:
         rec = Recognised(seg.kind, seg.first, seg.last, seg.command.text if seg.command else None, None,
                          inline=seg.inline)
+        if (seg.kind, seg.text) in placed:
+            # the same output pasted again (before and after a reboot that changed nothing, or twice by mistake)
+            rec.note = "not used: the same output was already pasted"
+            plan.recognised.append(rec)
+            continue
         try:
             _place(plan, seg, rec)
+            if rec.target is not None:
+                placed.add((seg.kind, seg.text))
         except Exception as exc:  # noqa: BLE001 - one odd segment must not cost the others
             rec.note = f"not used: {type(exc).__name__}"
         plan.recognised.append(rec)
