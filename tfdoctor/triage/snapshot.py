@@ -142,11 +142,12 @@ def plan_snapshot(segments: list[Segment], assignments: list[tuple[int, str, str
 
 
 def add_leftover(plan: SnapshotPlan, lines) -> None:
-    """The paste's lines that no recogniser placed (prose, a program tfdoctor has no parser for, a REPL's answer) go
-    to the evidence layer too, which recognises only its catalogue's known messages in them, nothing else."""
+    """The paste's lines that no recogniser claimed (prose, a program tfdoctor has no parser for, a REPL's answer) go
+    to the evidence layer too, which recognises only its catalogue's known messages in them, nothing else. An output
+    that was recognised but not used (a second nvidia-smi, pasted after a fix) stays unused."""
     placed: set[int] = set()
     for rec in plan.recognised:
-        if rec.target is not None and rec.first and not rec.inline:
+        if rec.first and not rec.inline:
             placed.update(range(rec.first, rec.last + 1))
     rest = [line.text for line in lines if line.no not in placed and not line.marker and line.text.strip()]
     if rest:
