@@ -301,26 +301,22 @@ def libraries(pip_dirs):
     c = _ctypes()
     first = ld_library_path_dirs()
     out = {"pip_dirs": pip_dirs}
-    lib, soname, where, error = load_library(CUDNN_SONAMES, first, pip_dirs)
-    entry = {"soname": soname, "from": where, "error": error if lib is None else None}
-    if lib is not None and hasattr(lib, "cudnnGetVersion"):
-        lib.cudnnGetVersion.restype = c.c_size_t
-        try:
-            raw = int(lib.cudnnGetVersion())
-            entry.update(raw=raw, version=_version_cudnn(raw))
-        except Exception as exc:
-            entry["error"] = f"cudnnGetVersion: {exc}"
-    out["cudnn"] = entry
-    lib, soname, where, error = load_library(CUBLASLT_SONAMES, first, pip_dirs)
-    entry = {"soname": soname, "from": where, "error": error if lib is None else None}
-    if lib is not None and hasattr(lib, "cublasLtGetVersion"):
-        lib.cublasLtGetVersion.restype = c.c_size_t
-        try:
-            raw = int(lib.cublasLtGetVersion())
-            entry.update(raw=raw, version=_version_cublaslt(raw))
-        except Exception as exc:
-            entry["error"] = f"cublasLtGetVersion: {exc}"
-    out["cublasLt"] = entry
+
+    def size_t_version(sonames, function, decode):
+        # cudnnGetVersion / cublasLtGetVersion: a size_t encoding of the version
+        lib, soname, where, error = load_library(sonames, first, pip_dirs)
+        entry = {"soname": soname, "from": where, "error": error if lib is None else None}
+        if lib is not None and hasattr(lib, function):
+            getattr(lib, function).restype = c.c_size_t
+            try:
+                raw = int(getattr(lib, function)())
+                entry.update(raw=raw, version=decode(raw))
+            except Exception as exc:
+                entry["error"] = f"{function}: {exc}"
+        return entry
+
+    out["cudnn"] = size_t_version(CUDNN_SONAMES, "cudnnGetVersion", _version_cudnn)
+    out["cublasLt"] = size_t_version(CUBLASLT_SONAMES, "cublasLtGetVersion", _version_cublaslt)
     lib, soname, where, error = load_library(CUBLAS_SONAMES, first, pip_dirs)
     entry = {"soname": soname, "from": where, "error": error if lib is None else None}
     if lib is not None and hasattr(lib, "cublasGetProperty"):
