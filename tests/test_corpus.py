@@ -32,3 +32,16 @@ def test_accuracy_is_at_least_the_recorded_floor():
 def test_no_healthy_machine_gets_a_root_cause(case):
     ok, why = score(case)
     assert ok, why
+
+
+def test_a_module_built_for_the_kernel_but_not_loaded_is_not_called_a_pending_reboot_when_secure_boot_is_unknown():
+    # deepin: DKMS built the module for the running kernel, nvidia-smi cannot reach it, mokutil was not pasted.
+    # Nothing shows a reboot is pending; the kernel may as well refuse the module (it did: Secure Boot).
+    from pathlib import Path
+
+    from tests.corpus import replay_case
+
+    case = Path(__file__).parent / "cases" / "drv-secure-boot-machine-keyring-deepin"
+    found = {f.id: f for f in replay_case(case).findings}["driver.nvidia-module"]
+    assert "reboot is owed" not in found.summary and "Secure Boot state was not recorded" in found.summary
+    assert found.fix.commands[0] == "sudo modprobe nvidia" and "mokutil --sb-state" in found.fix.verify

@@ -640,6 +640,15 @@ def check_nvidia_module(facts) -> Finding:
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
+    if d.secure_boot is None:
+        # Nothing shows why: a reboot not yet made after the install, or a kernel that refuses the module (Secure
+        # Boot, whose state was not recorded). Loading it by hand does the one or says the other.
+        return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: either the machine was not "
+                                            "rebooted since it was installed, or the kernel refuses the module (the "
+                                            "Secure Boot state was not recorded)", *details,
+                    fix=Fix("Load the module by hand: it loads, or modprobe prints why the kernel refuses it ('Key "
+                            "was rejected by service': Secure Boot, see driver.secure-boot); then reboot.",
+                            ("sudo modprobe nvidia", "sudo reboot"), verify=("mokutil --sb-state", "nvidia-smi")))
     return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: a reboot is owed", *details,
                 fix=Fix("Reboot (or load it now if no display uses the GPU).", ("sudo reboot",),
                         (Alternative("on a headless machine, instead of rebooting", ("sudo modprobe nvidia",)),)))
