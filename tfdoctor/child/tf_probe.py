@@ -106,38 +106,26 @@ def distributions():
     return out
 
 
-def site_package_dirs():
-    """Where pip put packages for this interpreter (site-packages, user site)."""
-    dirs = []
-    try:
-        import site
+_CUDA_PROBE = []
 
-        dirs.extend(site.getsitepackages())
-        user = site.getusersitepackages()
-        if user:
-            dirs.append(user)
-    except Exception:
-        pass
-    for p in sys.path:
-        if p.endswith(("site-packages", "dist-packages")) and p not in dirs:
-            dirs.append(p)
-    return [d for d in dirs if os.path.isdir(d)]
+
+def cuda_probe():
+    """tfdoctor/child/cuda_probe.py, beside this file, loaded once by path (this child runs under `python -I`, with
+    no tfdoctor package to import from): its site-folder and library helpers are the ones both children use."""
+    if not _CUDA_PROBE:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_probe.py")
+        spec = importlib.util.spec_from_file_location("tfdoctor_cuda_probe", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _CUDA_PROBE.append(module)
+    return _CUDA_PROBE[0]
 
 
 def pip_library_dirs():
     """The `nvidia/*/lib` folders of the pip `nvidia-*-cu1x` wheels, where TensorFlow's RPATH looks."""
-    out = []
-    for sp in site_package_dirs():
-        base = os.path.join(sp, "nvidia")
-        try:
-            names = sorted(os.listdir(base))
-        except OSError:
-            continue
-        for name in names:
-            lib = os.path.join(base, name, "lib")
-            if os.path.isdir(lib):
-                out.append(lib)
-    return out
+    return cuda_probe().pip_library_dirs()
 
 
 def mapped_libraries():
@@ -219,13 +207,7 @@ def driver_api():
     """What the CUDA driver API says from inside this process, after TensorFlow initialised CUDA (cuda_probe.py's
     calls: cuInit's status, the devices, the cuDNN/cuBLAS versions the loader finds)."""
     try:
-        import importlib.util
-
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_probe.py")
-        spec = importlib.util.spec_from_file_location("tfdoctor_cuda_probe", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.collect(pip_library_dirs())
+        return cuda_probe().collect(pip_library_dirs())
     except BaseException as exc:  # the rest of the report matters more
         return {"probe_error": f"{type(exc).__name__}: {exc}"}
 
