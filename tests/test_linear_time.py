@@ -131,11 +131,11 @@ def test_every_pattern_is_linear_on_hostile_1mb_lines():
     for p in patterns:
         # the worst of the hostile lines at a small size, then its growth from 256 KB to 1 MB
         candidates = hostile_lines(p.pattern, 16 * 1024)
-        times = [_time(lambda line=line, p=p: p._rx.search(line), 1) for line in candidates]
+        times = [_time(lambda line=line, p=p: p.rx.search(line), 1) for line in candidates]
         worst = times.index(max(times))
         big = hostile_lines(p.pattern, SIZE)[worst]
         lines = {SIZE // 4: big[: SIZE // 4 - 1] + "!", SIZE: big}
-        if superlinear(lambda n, p=p, lines=lines: p._rx.search(lines[n]), SIZE // 4, SIZE):
+        if superlinear(lambda n, p=p, lines=lines: p.rx.search(lines[n]), SIZE // 4, SIZE):
             slow.append(p.pattern)
     assert slow == []
 
@@ -162,3 +162,11 @@ def test_no_module_matches_outside_text_with_pythons_re(path):
     if path in MODULES_ALLOWED_RE:
         return
     assert not uses, f"{path} imports Python's re; match outside text with tfdoctor.textmatch (RE2)"
+
+
+def test_every_pattern_compiles_and_a_bad_one_fails_loudly_on_first_use():
+    for p in all_patterns():
+        assert p.rx is not None, p.pattern
+    bad = textmatch.Pattern(r"(a)\1")  # a backreference: RE2 cannot run it
+    with pytest.raises(ValueError, match="not supported by RE2"):
+        bad.search("aa")

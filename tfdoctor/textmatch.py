@@ -80,13 +80,23 @@ class Pattern:
     def __init__(self, pattern: str, flags: int = 0):
         self.pattern = pattern
         self.flags = flags
-        prefix = "(?m)" if flags & MULTILINE else ""
-        try:
-            self._rx = _re2.compile(prefix + pattern, options=_options(flags & (IGNORECASE | DOTALL)))
-        except _re2.error as exc:  # a bug in tfdoctor's own pattern: fail loudly at import, never on user input
-            raise ValueError(f"pattern not supported by RE2: {pattern!r}: {exc}") from None
+        self._rx = None  # compiled on first use: most of tfdoctor's patterns are not needed by a given run
         if len(_compiled) < 4096:  # patterns made at run time (a host name to redact) are few; never unbounded
             _compiled.append(self)
+
+    @property
+    def rx(self):
+        """The RE2 object. Raises ValueError for a pattern RE2 cannot run: a bug in tfdoctor's own pattern, found
+        by the test that compiles them all (tests/test_linear_time.py), never caused by user input."""
+        rx = self._rx
+        if rx is None:
+            prefix = "(?m)" if self.flags & MULTILINE else ""
+            try:
+                rx = _re2.compile(prefix + self.pattern, options=_options(self.flags & (IGNORECASE | DOTALL)))
+            except _re2.error as exc:
+                raise ValueError(f"pattern not supported by RE2: {self.pattern!r}: {exc}") from None
+            self._rx = rx
+        return rx
 
     @staticmethod
     def _cap(text: str) -> str:
@@ -98,35 +108,35 @@ class Pattern:
 
     def search(self, text: str, pos: int = 0):
         _tick()
-        return self._rx.search(self._cap(_utf8(text)), pos)
+        return self.rx.search(self._cap(_utf8(text)), pos)
 
     def match(self, text: str, pos: int = 0):
         _tick()
-        return self._rx.match(self._cap(_utf8(text)), pos)
+        return self.rx.match(self._cap(_utf8(text)), pos)
 
     def fullmatch(self, text: str):
         _tick()
-        return self._rx.fullmatch(self._cap(_utf8(text)))
+        return self.rx.fullmatch(self._cap(_utf8(text)))
 
     def finditer(self, text: str):
         _tick()
-        return self._rx.finditer(_utf8(text))
+        return self.rx.finditer(_utf8(text))
 
     def findall(self, text: str):
         _tick()
-        return self._rx.findall(_utf8(text))
+        return self.rx.findall(_utf8(text))
 
     def sub(self, repl, text: str, count: int = 0):
         _tick()
-        return self._rx.sub(repl, _utf8(text), count)
+        return self.rx.sub(repl, _utf8(text), count)
 
     def split(self, text: str, maxsplit: int = 0):
         _tick()
-        return self._rx.split(_utf8(text), maxsplit)
+        return self.rx.split(_utf8(text), maxsplit)
 
     @property
     def groupindex(self):
-        return self._rx.groupindex
+        return self.rx.groupindex
 
     def __repr__(self) -> str:
         return f"textmatch.compile({self.pattern!r})"

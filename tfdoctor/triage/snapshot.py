@@ -377,6 +377,7 @@ def passes_filters(cmd, lines: tuple[str, ...]) -> bool:
         pattern = pats[0] if stage[0] != "fgrep" and not any("F" in o for o in opts) else textmatch.escape(pats[0])
         try:
             rx = textmatch.compile(pattern, flags)
+            rx.rx  # noqa: B018 - compiled now: a grep pattern RE2 cannot run (a backreference) is not read
         except ValueError:
             return False
         for line in lines:
