@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,12 @@ from tfdoctor.host import NOT_INSTALLED, CommandResult, command_key
 
 # No per-example deadline: a loaded CI machine is slower than a developer's, and these tests assert behaviour, not speed
 # (benchmarks/ measures speed).
-settings.register_profile("tfdoctor", deadline=None)
-settings.load_profile("tfdoctor")
+# CI and the README's test command draw the same examples on every run (derandomize): a test goes red because the
+# code changed, never because a new random draw found an old bug in someone else's change. To search wider, run
+# `HYPOTHESIS_PROFILE=explore python -m pytest ...` (random draws; 1,000 examples where a test does not set its own number) and turn what it finds into tests.
+settings.register_profile("tfdoctor", deadline=None, derandomize=True)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tfdoctor"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SNAPSHOTS = FIXTURES / "snapshots"

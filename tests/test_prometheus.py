@@ -178,3 +178,12 @@ def test_format_prometheus_prints_on_stdout():
     proc = subprocess.run([sys.executable, "-m", "tfdoctor", "check", "--format", "prometheus", "--from",
                            str(snapshot)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "tfdoctor_check_ok" in families(proc.stdout)
+
+
+def test_a_value_that_overflows_when_scaled_is_left_out():
+    # hypothesis found it: 1e303 MiB is finite, in bytes it is infinity, which int() cannot take
+    report = Report(findings=[], facts={"nvml": {"gpus": [{"index": 0, "name": "x", "memory_used_mib": 1e303,
+                                                            "temperature_c": 40}]}})
+    text = prometheus.render(report)
+    assert "memory_used" not in text and "Inf" not in text and "temperature" in text
+    assert families(text)  # and the exposition still parses
