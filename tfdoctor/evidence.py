@@ -287,8 +287,7 @@ def observe(source: Source) -> list[Observation]:
     def record(e: Entry, no: int, text: str, order: int) -> None:
         m = e.pattern.search(text)
         if m is not None:
-            _add(e, no, text, order, tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items()
-                                                  if isinstance(v, str))))
+            _add(e, no, text, order, _groups(m))
 
     # a log says the same thing many times (each step, each retry): a line's matches are worked out once
     known: dict[str, list[tuple[Entry, tuple]]] = {}
@@ -299,8 +298,7 @@ def observe(source: Source) -> list[Observation]:
             for e in matcher.matching(line):
                 m = e.pattern.search(line)
                 if m is not None:
-                    hits.append((e, tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items()
-                                                 if isinstance(v, str)))))
+                    hits.append((e, _groups(m)))
             if len(known) < _MEMO_MAX:
                 known[line] = hits
         for e, groups in hits:
@@ -322,6 +320,11 @@ def observe(source: Source) -> list[Observation]:
                     record(e, nos[0], text, width)
     out.sort(key=lambda t: (t[0], t[1]))
     return [o for _, _, o in out]
+
+
+def _groups(m) -> tuple:
+    """A match's named groups that matched, as sorted (name, text) pairs."""
+    return tuple(sorted((k, v) for k, v in (m.groupdict() or {}).items() if isinstance(v, str)))
 
 
 def observe_all(sources) -> list[Observation]:

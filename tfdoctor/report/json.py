@@ -38,7 +38,7 @@ def report_dict(report: Report, strict: bool = False) -> dict:
         "meta": {k: v for k, v in to_plain(report.meta).items() if k != "source"},
     }
     if cut:
-        out["meta"]["truncated"] = cut
+        out["meta"]["truncated"] = cut[:50] + ([f"and {len(cut) - 50} more places"] if len(cut) > 50 else [])
     return out
 
 

@@ -91,7 +91,7 @@ class _Writer:
 
     def family(self, name: str, kind: str, help_: str, samples: list[tuple[str, dict | list, float]]) -> None:
         """One metric family; nothing at all when it has no samples (HELP alone would say nothing). A value that
-        overflowed on the way (a damaged report's 1e302 MiB, in bytes) is not a measurement: its sample is left out."""
+        overflowed on the way (a damaged report's 1e303 MiB, in bytes) is not a measurement: its sample is left out."""
         samples = [s for s in samples if math.isfinite(s[2])]
         if not samples:
             return
