@@ -168,3 +168,10 @@ def test_the_watchdog_ends_with_the_command(monkeypatch):
         timer.join(2)
         assert not timer.is_alive() and timer.finished.is_set()
     assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t in started]
+
+
+def test_quiet_with_a_console_report_file_writes_the_file(tmp_path):
+    out = tmp_path / "report.txt"
+    res = run("check", "--from", str(SNAPSHOTS / "dkms-not-built"), "--no-tf", "-q", "-o", str(out))
+    assert res.exit_code == 1 and res.output.startswith("FAIL driver.dkms")
+    assert "driver.dkms" in out.read_text() and f"tfdoctor {__version__}" in out.read_text()

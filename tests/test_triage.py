@@ -561,6 +561,24 @@ def test_save_snapshot_refuses_a_directory_in_use(tmp_path):
     assert res.exit_code == 2 and "not empty" in res.output and (tmp_path / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("make, name, says", [
+    (lambda d: (d / "taken").write_text("mine"), "taken", "not a directory"),  # an existing file
+    (lambda d: None, "no/such/parent", "does not exist"),  # parents are not created
+    (lambda d: None, "snap.tar.gz", "writes a directory"),
+])
+def test_save_snapshot_refuses_what_snapshot_o_refuses(tmp_path, make, name, says):
+    make(tmp_path)
+    res = runner.invoke(app, ["triage", "--save-snapshot", str(tmp_path / name),
+                              str(CASES_DIR / "ok-8xk80-tf1-estimator-mirrored" / "paste.txt")])
+    assert res.exit_code == 2 and says in res.output and "internal error" not in res.output
+    assert not (tmp_path / "no").exists() and not (tmp_path / "snap.tar.gz").exists()
+
+
+def test_console_report_to_a_directory_is_one_line_and_exit_2(tmp_path):
+    res = runner.invoke(app, ["triage", "-o", str(tmp_path), str(CASES_DIR / "srv-marian-dlsy-gpu-is-lost" / "paste.txt")])
+    assert res.exit_code == 2 and "cannot write" in res.output and "internal error" not in res.output
+
+
 def test_cli_output_file(tmp_path):
     out = tmp_path / "reply.md"
     res = runner.invoke(app, ["triage", "--reply", "-o", str(out),

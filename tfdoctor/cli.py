@@ -350,6 +350,23 @@ def check(
         watchdog.cancel()
 
 
+def _emit(output: str | None, text: str | None, render_console) -> None:
+    """Write a report to -o FILE (atomically) or stdout: `text`, or what `render_console(file=..., width=...)`
+    prints (rich's console report; 100 columns in a file)."""
+    if text is None and output:
+        import io
+
+        buf = io.StringIO()
+        render_console(file=buf, width=100)
+        text = buf.getvalue()
+    if text is None:
+        render_console()
+    elif output:
+        _write_atomic(output, text)
+    else:
+        sys.stdout.write(text)
+
+
 def _print_report(report, fleet, out_format: OutputFormat, *, output, quiet: bool, verbose: bool,
                   strict: bool) -> None:
     """Write the chosen report to stdout or -o FILE (and, with --quiet, the one-line-per-failure view)."""
@@ -372,28 +389,14 @@ def _print_report(report, fleet, out_format: OutputFormat, *, output, quiet: boo
         from tfdoctor.report import prometheus as prom_report
 
         text = prom_report.render(fleet)
+    from tfdoctor.report import console
+
     if quiet:
-        from tfdoctor.report import console
-
-        if text is not None:
-            _write_atomic(output, text)
+        if output:  # the report goes to the file, the one-line-per-failure view to the terminal
+            _emit(output, text, lambda **kw: console.render(report, verbose=verbose, **kw))
         console.render_quiet(fleet, strict)
-    elif text is not None:
-        if output:
-            _write_atomic(output, text)
-        else:
-            sys.stdout.write(text)
     else:
-        from tfdoctor.report import console
-
-        if output:
-            import io
-
-            buf = io.StringIO()
-            console.render(report, verbose=verbose, file=buf, width=100)
-            _write_atomic(output, buf.getvalue())
-        else:
-            console.render(report, verbose=verbose)
+        _emit(output, text, lambda **kw: console.render(report, verbose=verbose, **kw))
     if to_stdout:
         sys.stdout.flush()  # a reader that went away shows here, inside the caller's guard
 
@@ -541,16 +544,7 @@ def triage(
             _die(str(exc))
         text = (triage_render.json_text(result, strict) if json_out else
                 triage_reply.render(result) if reply else None)
-        if text is not None:
-            if output:
-                _write_atomic(output, text)
-            else:
-                sys.stdout.write(text)
-        elif output:
-            with open(output, "w", encoding="utf-8") as fh:
-                triage_render.console(result, verbose=verbose, file=fh, width=100)
-        else:
-            triage_render.console(result, verbose=verbose)
+        _emit(output, text, lambda **kw: triage_render.console(result, verbose=verbose, **kw))
         raise typer.Exit(result.report.exit_code(strict))
     finally:
         watchdog.cancel()

@@ -75,7 +75,7 @@ class _Fixes:
         if mine <= set(self.printed) and len(owner) == 1:
             console.print(f"          [dim](the same commands as the fix of {owner.pop()}, above)[/dim]")
             return
-        print_fix_commands(console, fix, "          ")
+        print_fix_commands(console, fix, "          ", escape)
         for c in mine:
             self.printed.setdefault(c, f.id)
 

@@ -109,14 +109,18 @@ def triage_paste(paste: Paste, save_snapshot: str | Path | None = None) -> Triag
     directory cannot be written.
     """
     from tfdoctor.api import raw_check
-    from tfdoctor.host import open_snapshot
+    from tfdoctor.host import SnapshotError, check_snapshot_dest, open_snapshot
     from tfdoctor.triage.snapshot import write_snapshot
 
-    snapshot_plan, notes = plan(paste)
     tmp = None
     if save_snapshot is not None:
-        dest = Path(save_snapshot)
-    else:
+        # the rules of `snapshot -o`, before any work: an existing file, a folder in use or a missing parent refused
+        dest, as_tar = check_snapshot_dest(save_snapshot)
+        if as_tar:
+            raise SnapshotError(f"{save_snapshot}: --save-snapshot writes a directory (a name without .tar.gz); "
+                                "pack it afterwards with tar if you need one file")
+    snapshot_plan, notes = plan(paste)
+    if save_snapshot is None:
         tmp = tempfile.mkdtemp(prefix="tfdoctor-triage-")
         dest = Path(tmp) / "snapshot"
     try:

@@ -531,8 +531,9 @@ def _place_env(plan: SnapshotPlan, seg: Segment, rec: Recognised, text: str) -> 
 
 
 def write_snapshot(plan: SnapshotPlan, dest: Path, paste_name: str) -> Path:
-    """Write the plan as a hand-built snapshot directory (dest must not exist or be empty)."""
-    dest.mkdir(parents=True, exist_ok=True)
+    """Write the plan as a hand-built snapshot directory (dest must not exist or be empty; its parent must exist:
+    host.check_snapshot_dest)."""
+    dest.mkdir(exist_ok=True)
     if any(dest.iterdir()):
         from tfdoctor.host import SnapshotError
 
