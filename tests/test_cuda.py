@@ -309,3 +309,15 @@ def test_no_child_is_started_where_no_nvidia_gpu_can_be():
                       (Counting(), SimpleNamespace(source="none", nvidia_devices=()))):
         assert probe_cuda(host, ProbeContext(ProbeOptions(), {"pci": pci})).source == "child"
     assert Counting.asked == 2
+
+
+def test_a_forward_compatibility_libcuda_on_debian_gets_debians_driver_not_ubuntus_package(tmp_path):
+    # Debian has no nvidia-driver-<branch> packages: its driver is `nvidia-driver` (fixes.install_branch)
+    debian = 'ID=debian\nVERSION_ID="12"\n'
+    snap = snapshot(tmp_path, "geforce-compat-804.json",
+                    files={"/proc/modules": modules("nvidia_uvm", "nvidia"), "/etc/os-release": debian,
+                           "/proc/driver/nvidia/version": proc_version("525.147.05")})
+    f = check(snap, "cuda.libcuda").get("cuda.libcuda")
+    commands = f.fix.alternatives[0].commands
+    assert commands and not any("nvidia-driver-5" in c for c in commands)
+    assert any(c.startswith("sudo apt install") and "nvidia-driver" in c for c in commands)

@@ -159,7 +159,7 @@ def test_missing_libraries_are_named_from_one_cuda_family(tmp_path):
     f = _log_only(tmp_path, "libcudnn_libcusolver_missing_tf2_9").get("tf.cuda-libs")
     assert f.status == Status.FAIL
     # one family (cu11), and cuDNN pinned to the major its soname names: the unpinned wheel installs cuDNN 9
-    assert "python -m pip install nvidia-cusolver-cu11 'nvidia-cudnn-cu11==8.*'" in f.fix.commands
+    assert "python3 -m pip install nvidia-cusolver-cu11 'nvidia-cudnn-cu11==8.*'" in f.fix.commands
 
 
 def test_cuda_10_libraries_get_cuda_10_packages_not_cuda_11_advice(tmp_path):
@@ -169,7 +169,7 @@ def test_cuda_10_libraries_get_cuda_10_packages_not_cuda_11_advice(tmp_path):
 
     libs = ["libcublas.so.10.0", "libcufft.so.10.0", "libcudnn.so.7"]
     assert _cuda_for_libs(libs) == "10.0"
-    cmds = library_install_commands(libs, "10.0", None)
+    cmds = library_install_commands(libs, "10.0")
     assert any(c.startswith("sudo apt install") and "libcudnn7" in c and "cuda-cublas-10-0" in c for c in cmds)
     assert not any("cu11" in c or "cu12" in c or "and-cuda" in c for c in cmds)
 
@@ -183,13 +183,13 @@ def test_cudnn_version_mismatch_fix_names_the_exact_minimum(tmp_path):
 def test_could_not_find_cuda_drivers_alone_is_a_warning_with_the_pip_fix(tmp_path):
     f = _log_only(tmp_path, "cuda_drivers_not_found_tf2_15").get("tf.gpu-visible")
     assert f.status == Status.WARN
-    assert "pip install 'tensorflow[and-cuda]'" in f.fix.commands
+    assert "python3 -m pip install 'tensorflow[and-cuda]'" in f.fix.commands
 
 
 def test_xla_without_libdevice_is_a_warning_with_the_nvcc_wheel(tmp_path):
     f = _log_only(tmp_path, "libdevice_missing_tf2_15").get("tf.cuda-libs")
     assert f.status == Status.WARN and "libdevice" in f.summary
-    assert "pip install nvidia-cuda-nvcc-cu12" in f.fix.commands
+    assert "python3 -m pip install nvidia-cuda-nvcc-cu12" in f.fix.commands  # into the interpreter (PEP 668 aware)
 
 
 def test_a_card_known_only_from_ubuntu_drivers_is_named_with_its_architecture():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import with_pip_fixes
-from tfdoctor.checks.fixes import ubuntu_driver_package
+from tfdoctor.checks.fixes import newer_driver_commands, ubuntu_driver_package
 from tfdoctor.checks.tensorflow import (
     _kb,
     install_command,
@@ -72,9 +72,8 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                                         + (f" (CUDA {driver_cuda} or older)" if driver_cuda else ""), ()))
     alt = _newest_tf_for_driver(have, None) if have else None
     if alt is not None and not obs:
-        extra = "[and-cuda]" if alt.has_and_cuda_extra else ""
         alternatives.append(Alternative(f"keep driver {have}: TensorFlow {alt.version}, the newest whose CUDA "
-                                        f"{alt.cuda} it runs", (f"python -m pip install 'tensorflow{extra}=={alt.version}.*'",)))
+                                        f"{alt.cuda} it runs", (install_command(tf_facts(facts), alt.version, True),)))
     what = f"CUDA {need_cuda}" if need_cuda else "the CUDA runtime in use"
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
     if need_driver:
@@ -129,7 +128,7 @@ def check_driver_cuda(facts) -> Finding:
                f"driver of the CUDA {req.toolkit_row or cuda} toolkit: {full or '?'}", f"source: {req.source}"]
     if floor and not kb.driver_at_least(have, floor):
         alt = _newest_tf_for_driver(have, python_minor(tf))
-        cmds = _newer_driver_commands(facts, full or floor)
+        cmds = newer_driver_commands(facts, full or floor)
         alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
                             (install_command(tf, alt.version, True),)),) if alt is not None else ()
         return fail("compat.driver-cuda", f"driver {have} is too old for TensorFlow {tf.tf_version} (CUDA {cuda} "
@@ -142,33 +141,18 @@ def check_driver_cuda(facts) -> Finding:
         if ptx_gpus:
             return warn("compat.driver-cuda", f"driver {have} runs CUDA {cuda} only in minor-version compatibility "
                         f"mode, which cannot JIT-compile PTX for {', '.join(ptx_gpus)}", *details,
-                        fix=Fix(f"Install driver {full} or newer.", _newer_driver_commands(facts, full),
+                        fix=Fix(f"Install driver {full} or newer.", newer_driver_commands(facts, full),
                                 verify=("nvidia-smi",)))
         return ok("compat.driver-cuda", f"driver {have} runs TensorFlow {tf.tf_version}'s CUDA {cuda} "
                   f"(minor-version compatibility; {full} or newer also covers PTX JIT and XLA)", *details)
     return ok("compat.driver-cuda", f"driver {have} supports CUDA {cuda} (TensorFlow {tf.tf_version})", *details)
 
 
-def _newer_driver_commands(facts, need: str) -> tuple[str, ...]:
-    """Install a driver at least `need` on this distribution: Ubuntu's branch package named by the version, elsewhere
-    the distribution's current driver (newer than any minimum TensorFlow needs) or the GPU's branch."""
-    from tfdoctor.checks.fixes import distro_family, install_driver_commands
-
-    if distro_family(facts.env) == "ubuntu":
-        return (f"sudo apt install {ubuntu_driver_package(need)}", "sudo reboot")
-    return tuple(install_driver_commands(facts.pci, facts.driver, facts.env))
-
-
 def _newest_tf_for_driver(have: str, py: str | None):
-    kb = _kb()
-    for b in reversed(kb.tf_versions()):
-        if not b.cuda or (py and not b.supports_python(py)):
-            continue
-        req = kb.min_driver_for_cuda(b.cuda)
-        floor = req.minor_compat_floor or req.toolkit_driver
-        if floor and kb.driver_at_least(have, floor):
-            return b
-    return None
+    """The newest TensorFlow whose CUDA this driver runs (tfdoctor/knowledge/advisor.py), or None."""
+    from tfdoctor.knowledge.advisor import newest_tensorflow
+
+    return newest_tensorflow(have, (), py).build
 
 
 # ----------------------------------------------------------------------------------------------- compat.compute-capability
@@ -318,7 +302,7 @@ def _cc_from_log(tf) -> Finding:
                     f"(minimum {m.group('min_cc') or log.min_required_cc})", m.line,
                     fix=Fix(f"Install TensorFlow {b.version}, the newest with kernels for it."
                             if b else "This GPU is too old for any TensorFlow 2 wheel; build from source.",
-                            (f"pip install 'tensorflow{'[and-cuda]' if b.has_and_cuda_extra else ''}=={b.version}.*'",)
+                            (install_command(tf, b.version, b.has_and_cuda_extra),)
                             if b else ()))
     m = log.first("no-kernel-binaries-for-cc")
     if m is not None:

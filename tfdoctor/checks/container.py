@@ -62,13 +62,22 @@ def check_capabilities(facts) -> Finding:
                    evidence=b.evidence)
 
 
+# register the toolkit's runtime with Docker, then restart Docker to load it
+DOCKER_CONFIGURE = ("sudo nvidia-ctk runtime configure --runtime=docker", "sudo systemctl restart docker")
+
+
 def _toolkit_install(facts) -> tuple[str, ...]:
     family = distro_family(facts.env)
     if family in ("ubuntu", "debian"):
         return ("sudo apt install nvidia-container-toolkit",)
     if family in ("fedora", "rhel"):
         return ("sudo dnf install nvidia-container-toolkit",)
-    return ()
+    if family == "suse":
+        return ("sudo zypper install nvidia-container-toolkit",)
+    if family == "arch":
+        return ("sudo pacman -S --needed nvidia-container-toolkit",)
+    # the distribution was not recorded: NVIDIA's repository exists for apt, dnf and zypper (its install guide)
+    return ("sudo apt install nvidia-container-toolkit   # Ubuntu/Debian, from NVIDIA's apt repository",)
 
 
 @check(
@@ -103,7 +112,7 @@ def check_toolkit(facts) -> Finding:
     if not gpu_expected(facts):
         return skip("container.toolkit", "No NVIDIA GPU on this host")
     engines = ", ".join(name for name, _ in ch.engines)
-    configure = ("sudo nvidia-ctk runtime configure --runtime=docker", "sudo systemctl restart docker")
+    configure = DOCKER_CONFIGURE
     gen_cdi = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
     docker = any(n == "docker" for n, _ in ch.engines)
     podman = any(n == "podman" for n, _ in ch.engines)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.fixes import distro_family, ubuntu_driver_package
+from tfdoctor.checks.fixes import compute_library_command, distro_family, newer_driver_commands
 from tfdoctor.checks.gpu import gpu_expected
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 VERIFY_INIT = "tfdoctor check --only cuda.init"
 _GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -111,17 +111,12 @@ def fabricmanager_fix(facts, running_but_failed: bool = False, driver_version: s
 
 def _compat_fix(facts, api) -> Fix:
     """A forward-compatibility libcuda that this GPU or driver does not take: drop it, or upgrade the host driver."""
-    from tfdoctor.model import Alternative
-
     drop = ld_library_path_without(facts, lambda p: "compat" in p)
     cmds = (drop,) if drop else ("grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/", "sudo ldconfig")
     need = api.libcuda_file_version
-    alternatives = ()
-    if need and distro_family(facts.env) in ("ubuntu", "debian"):
-        alternatives = (Alternative(f"on the host, to keep the CUDA this environment was built for: a driver of at "
-                                    f"least the compat library's {need}", (f"sudo apt install "
-                                                                          f"{ubuntu_driver_package(need)}",
-                                                                          "sudo reboot")),)
+    newer = newer_driver_commands(facts, need) if need else ()
+    alternatives = (Alternative(f"on the host, to keep the CUDA this environment was built for: a driver of at "
+                                f"least the compat library's {need}", newer),) if newer else ()
     return Fix("The libcuda in use comes from a cuda-compat (forward-compatibility) package, which works only on "
                "data-centre GPUs and only with a newer libcuda than the driver: take its folder off the loader path "
                "(LD_LIBRARY_PATH, or the /etc/ld.so.conf.d file that names it).", cmds, alternatives,
@@ -133,8 +128,8 @@ def _mismatch_fix(facts, api) -> Fix:
     cmds = []
     if api.libcuda_kind == "compat":
         return _compat_fix(facts, api)
-    if branch and distro_family(facts.env) in ("ubuntu", "debian"):
-        cmds.append(f"sudo apt install --reinstall libnvidia-compute-{branch}")
+    lib = compute_library_command(facts.env, branch, reinstall=True)
+    cmds += [lib] if lib else []
     cmds.append("sudo reboot")
     return Fix("The libcuda that was loaded does not belong to the loaded kernel module: reinstall the driver's "
                "user-space libraries of the loaded branch (or reboot after a driver upgrade).", tuple(cmds),
@@ -217,9 +212,8 @@ def check_cuda_init(facts) -> Finding:
             return skip("cuda.init", "No NVIDIA GPU and no libcuda.so.1: there is nothing for CUDA to initialise",
                         api.libcuda_error or "")
         branch = driver_branch(facts)
-        cmds = []
-        if branch and distro_family(facts.env) in ("ubuntu", "debian"):
-            cmds.append(f"sudo apt install libnvidia-compute-{branch}")
+        lib = compute_library_command(facts.env, branch)
+        cmds = [lib] if lib else []
         cmds.append("sudo ldconfig")
         return fail("cuda.init", "libcuda.so.1 (the driver's CUDA library) cannot be loaded, so CUDA cannot start",
                     api.libcuda_error or "",

@@ -9,6 +9,7 @@ boot's log) and the kernel-log observations of the evidence layer.
 from __future__ import annotations
 
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.checks.cuda import fabricmanager_fix
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
@@ -434,7 +435,8 @@ def check_xid(facts) -> Finding:
     if not events:
         if not read_now:
             why = f" ({d.kernel_log_error})" if d is not None and getattr(d, "kernel_log_error", None) else ""
-            return skip("gpu.xid", f"The kernel log was not read{why}: run `sudo tfdoctor check` to include it")
+            return skip("gpu.xid", f"The kernel log was not read{why}: run "
+                                   f"`{tfdoctor_command(facts, 'check', sudo=True)}` to include it")
         also = " or the previous boot's" if getattr(dc, "previous_boot_source", "none") != "none" else ""
         return ok("gpu.xid", f"No Xid error in this boot's kernel log{also}")
     kb = _kb()

@@ -613,13 +613,12 @@ def check_nvidia_module(facts) -> Finding:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: Secure Boot rejects the unsigned "
                                             "module", *details,
                     fix=Fix("Fix driver.secure-boot first (enrol the module signing key), then reboot.",
-                            ("sudo mokutil --import /var/lib/shim-signed/mok/MOK.der", "sudo reboot")))
+                            (f"sudo mokutil --import {_mok_key(facts)}", "sudo reboot")))
     if d.module_resolvable is False:
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: there is no module for the running "
                                             f"kernel {d.kernel_release or ''}".rstrip(), *details,
                     fix=Fix("Rebuild the module for this kernel (see driver.dkms), then reboot.",
-                            (f"sudo apt install linux-headers-{safe.kernel_release(d.kernel_release) or '$(uname -r)'}",
-                             "sudo dkms autoinstall", "sudo reboot")))
+                            *rebuild_module(env, pci, d.kernel_release)))
     if pci is not None and pci.other_gpus and devs and (any(dev.revision == "ff" for dev in devs)
                                                         or any("nvidia" in dev.kernel_modules for dev in devs)):
         return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: this hybrid laptop runs "

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 
 from tfdoctor import safe, textmatch
 from tfdoctor.model import Alternative
 
-# A kernel release as it may appear in a command we print (anything else is replaced by `$(uname -r)`)
-_KERNEL_RELEASE = r"[0-9][A-Za-z0-9._+~-]{2,63}"
-
 
 @lru_cache(maxsize=1)
 def _distro_data() -> dict:
-    path = Path(__file__).resolve().parents[1] / "knowledge" / "distro_packages.json"
-    return json.loads(path.read_text(encoding="utf-8"))
+    from tfdoctor.knowledge.loader import _load
+
+    return _load("distro_packages.json")
 
 
 def distro_family(env, kernel: str | None = None) -> str:
@@ -44,9 +40,7 @@ def distro_family(env, kernel: str | None = None) -> str:
 def kernel_or_uname(kernel: str | None) -> str:
     """The running kernel's release for a command: the recorded one when it has a kernel release's shape, else the
     shell's `$(uname -r)` (never text from outside that could carry shell syntax)."""
-    if kernel and textmatch.fullmatch(_KERNEL_RELEASE, kernel):
-        return kernel
-    return "$(uname -r)"
+    return safe.kernel_release(kernel) or "$(uname -r)"
 
 
 def _arch_headers(kernel: str | None) -> str:
@@ -92,6 +86,25 @@ def ubuntu_driver_package(min_version: str) -> str:
         need = UBUNTU_BRANCHES[-1]  # no minimum we can read: the newest branch satisfies any
     branch = next((b for b in UBUNTU_BRANCHES if b >= need), UBUNTU_BRANCHES[-1])
     return f"nvidia-driver-{branch}"
+
+
+def newer_driver_commands(facts, need: str) -> tuple[str, ...]:
+    """Install a driver at least `need` on this distribution: Ubuntu's branch package named by the version, elsewhere
+    the distribution's current driver (newer than any minimum TensorFlow needs) or the GPU's branch."""
+    if distro_family(facts.env) == "ubuntu":
+        return (f"sudo apt install {ubuntu_driver_package(need)}", "sudo reboot")
+    return tuple(install_driver_commands(facts.pci, facts.driver, facts.env))
+
+
+def compute_library_command(env, branch: str | None, reinstall: bool = False) -> str | None:
+    """apt's command for the driver's user-space CUDA library (libcuda) of `branch`: Ubuntu's libnvidia-compute-<B>
+    (Debian: from NVIDIA's CUDA repository), marked as such where the distribution is not known; None elsewhere."""
+    branch = branch if branch and branch.isdigit() and len(branch) == 3 else None
+    family = distro_family(env)
+    if branch is None or family not in ("ubuntu", "debian", "unknown"):
+        return None
+    cmd = f"sudo apt install {'--reinstall ' if reinstall else ''}libnvidia-compute-{branch}"
+    return cmd if family != "unknown" else cmd + "   # Ubuntu/Debian (NVIDIA's repository)"
 
 
 def _num(branch: str | None) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_pip_install
+from tfdoctor.checks.fixes import compute_library_command
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
@@ -98,10 +99,9 @@ def _library_fix(facts, fix: Fix) -> Fix:
     d = facts.driver
     version = getattr(d, "loaded_driver_version", None) or getattr(d, "installed_branch", None)
     branch = version.split(".")[0] if version else None
-    if branch and branch.isdigit() and len(branch) == 3:
-        return Fix(fix.summary, ("cat /proc/driver/nvidia/version",
-                                 f"sudo apt install libnvidia-compute-{branch}   # Ubuntu/Debian (NVIDIA's repository)",
-                                 "sudo ldconfig"), verify=("nvidia-smi",))
+    lib = compute_library_command(facts.env, branch)
+    if lib:
+        return Fix(fix.summary, ("cat /proc/driver/nvidia/version", lib, "sudo ldconfig"), verify=("nvidia-smi",))
     return fix
 
 

@@ -88,11 +88,12 @@ def _toolkit_broken(facts) -> Finding | None:
     tk = facts.machine.belief("container.toolkit")
     if tk.value is not False:
         return None
+    # imported here, not at the top: importing checks registers them, and their order is the listing's
+    from tfdoctor.checks.container import DOCKER_CONFIGURE, _toolkit_install
+
     fix = Fix("Install the NVIDIA Container Toolkit on the host, register it with Docker, and restart Docker "
               "(Docker installed as a snap cannot use it: install Docker from its apt repository).",
-              ("sudo apt install nvidia-container-toolkit   # from NVIDIA's apt repository",
-               "sudo nvidia-ctk runtime configure --runtime=docker",
-               "sudo systemctl restart docker"),
+              (*_toolkit_install(facts), *DOCKER_CONFIGURE),
               verify=("docker run --rm --gpus all ubuntu nvidia-smi",))
     return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
                    "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
@@ -145,10 +146,12 @@ def gpu_on_host_shown(facts) -> bool:
 def _no_gpu_access_fix() -> Fix:
     # Your container's own `docker run` line is not known here: the fix names the option, and the command that shows
     # on the host that the toolkit hands out GPUs.
+    from tfdoctor.checks.container import CUDA_BASE_IMAGE
+
     return Fix("Restart the container with GPU access: add `--gpus all` to the `docker run` command that starts it "
                "(on the host, with the NVIDIA Container Toolkit installed; in Kubernetes, request nvidia.com/gpu). "
                "On the host, this shows that a container gets the GPU:",
-               verify=("docker run --rm --gpus all nvidia/cuda:12.5.1-base-ubuntu22.04 nvidia-smi",))
+               verify=(f"docker run --rm --gpus all {CUDA_BASE_IMAGE} nvidia-smi",))
 
 
 def _gpu_access_fix(facts) -> Fix:

@@ -359,11 +359,12 @@ def check_cuda_build(facts) -> Finding:
                        "printed False): no driver or library can make it use the GPU",
                        tuple(e.describe() for e in said.evidence[:2]),
                        fix=Fix("Install the CUDA build of TensorFlow into the same environment.",
-                               ("python -m pip install 'tensorflow[and-cuda]'",),
+                               (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",),
                                alternatives=(Alternative("a conda environment: install conda-forge's CUDA variant of "
                                                          "tensorflow (its build string starts with 'cuda': check with "
                                                          "`conda list tensorflow`)", ()),),
-                               verify=("python -c 'import tensorflow as tf; print(tf.test.is_built_with_cuda())'",)),
+                               verify=(f"{python_cmd(tf)} -c 'import tensorflow as tf; "
+                                       "print(tf.test.is_built_with_cuda())'",)),
                        evidence=said.evidence)
     if (s := _skip_if_not_run("tf.cuda-build", tf)) is not None:
         return s
@@ -454,7 +455,7 @@ def check_cuda_libs(facts) -> Finding:
         cudnn = _cudnn_mismatch(tf)
         if cudnn is not None:
             return cudnn
-        return _xla_tools_warning(tf.log) or ok("tf.cuda-libs", f"all {len(attempts)} CUDA libraries TensorFlow "
+        return _xla_tools_warning(tf) or ok("tf.cuda-libs", f"all {len(attempts)} CUDA libraries TensorFlow "
                                                  "needs load", *loaded_text)
     if has_gpu is False and not getattr(facts, "require_gpu", False):
         return info("tf.cuda-libs", "no NVIDIA GPU here, so the CUDA libraries are not needed "
@@ -534,10 +535,6 @@ def _cudnn_mismatch(tf) -> Finding | None:
                 f"`{m.line}`", fix=Fix(summary, cmds, verify=verify))
 
 
-def _log_tf_version(log) -> str | None:
-    return None  # the version is not in TensorFlow's log lines; the probe's record or the pasted pip list has it
-
-
 def _cuda_libs_from_log(facts, tf) -> Finding:
     """A snapshot with only TensorFlow's log: what the log says about libraries."""
     log = tf.log
@@ -547,7 +544,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     if log.missing_libraries:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
         cuda = _cuda_for_libs(runtime, log)
-        cmds = library_install_commands(runtime, cuda, tf.tf_version or _log_tf_version(log))
+        cmds = library_install_commands(runtime, cuda, python_cmd(tf))
         if not runtime:
             return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
                         "be loaded", fix=_driver_library_fix(facts))
@@ -557,8 +554,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or "
                             "NVIDIA's CUDA apt repository where no wheel exists), pinned to the version each soname "
                             "names.".replace("CUDA  ", "CUDA "), cmds,
-                            alternatives=and_cuda_alternative(cuda, tf.tf_version or _log_tf_version(log)),
-                            verify=("python -c \"import tensorflow as tf; "
+                            alternatives=and_cuda_alternative(cuda, tf.tf_version, python_cmd(tf)),
+                            verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; "
                                     "print(tf.config.list_physical_devices('GPU'))\"",)))
     if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
         ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
@@ -589,8 +586,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     fix=Fix("Install the CUDA runtime this TensorFlow was built for: with TensorFlow 2.14 or newer, "
                             "its CUDA libraries come from pip; older releases (and container images) need the CUDA "
                             "version of TensorFlow's tested configurations (TensorFlow 2.12/2.13: CUDA 11.8).",
-                            ("python -m pip install 'tensorflow[and-cuda]'",),
-                            verify=("python -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()"
+                            (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",),
+                            verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()"
                                     "['cuda_version'], tf.config.list_physical_devices('GPU'))\"",)))
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
@@ -598,20 +595,20 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     "does.", fix=Fix("Run tfdoctor on the machine itself to name them.",
                                      (tfdoctor_command(facts, "check"),),
                                      (Alternative("to install every CUDA library with TensorFlow (Linux, 2.14 and "
-                                                  "newer)", ("pip install 'tensorflow[and-cuda]'",)),)))
-    return _xla_tools_warning(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+                                                  "newer)", (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",)),)))
+    return _xla_tools_warning(tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
-def _xla_tools_warning(log) -> Finding | None:
+def _xla_tools_warning(tf) -> Finding | None:
     """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries."""
-    m = log.first("ptxas-or-libdevice-missing")
+    m = tf.log.first("ptxas-or-libdevice-missing")
     if m is None:
         return None
     return warn("tf.cuda-libs", "XLA cannot find the CUDA compiler tools (ptxas or libdevice): models compiled with "
                 "XLA fail or fall back to slow paths", m.line,
                 fix=Fix("Install NVIDIA's compiler wheel into the same interpreter (it ships ptxas and libdevice), or "
                         "point XLA at a CUDA toolkit directory that has nvvm/libdevice.",
-                        ("pip install nvidia-cuda-nvcc-cu12",),
+                        (f"{python_cmd(tf)} -m pip install nvidia-cuda-nvcc-cu12",),
                         (Alternative("a CUDA toolkit with nvvm/libdevice is installed in /usr/local/cuda",
                                      ("export XLA_FLAGS=--xla_gpu_cuda_data_dir=/usr/local/cuda",)),)))
 
@@ -641,7 +638,7 @@ def _cuda_for_libs(names: list[str], log=None) -> str | None:
     return None
 
 
-def library_install_commands(runtime: list[str], cuda: str | None, tf_version: str | None) -> tuple[str, ...]:
+def library_install_commands(runtime: list[str], cuda: str | None, python: str = "python3") -> tuple[str, ...]:
     """The commands that install these missing libraries, one CUDA family, each package pinned to the major the
     soname names (pip's nvidia-cudnn-cu11 alone installs cuDNN 9, not the libcudnn.so.8 that is missing). apt
     packages come from NVIDIA's CUDA repository (developer.download.nvidia.com/compute/cuda/repos)."""
@@ -658,19 +655,19 @@ def library_install_commands(runtime: list[str], cuda: str | None, tf_version: s
             apts.append(apt)
     cmds: list[str] = []
     if pips:
-        cmds.append("python -m pip install " + " ".join(f"'{p}'" if "=" in p else p for p in pips))
+        cmds.append(f"{python} -m pip install " + " ".join(f"'{p}'" if "=" in p else p for p in pips))
     if apts:
         cmds.append("sudo apt install " + " ".join(apts))
     return tuple(cmds)
 
 
-def and_cuda_alternative(cuda: str | None, tf_version: str | None) -> tuple[Alternative, ...]:
+def and_cuda_alternative(cuda: str | None, tf_version: str | None, python: str = "python3") -> tuple[Alternative, ...]:
     """TensorFlow with its CUDA libraries as pip wheels ([and-cuda], 2.14 and newer) for the same CUDA major."""
     b = _kb().tf_build(tf_version) if tf_version else None
     if b is not None and getattr(b, "has_and_cuda_extra", False) and (not cuda or str(b.cuda).split(".")[0] ==
                                                                       str(cuda).split(".")[0]):
         return (Alternative("TensorFlow with its CUDA libraries as pip wheels",
-                            (f"python -m pip install 'tensorflow[and-cuda]=={b.version}.*'",)),)
+                            (f"{python} -m pip install 'tensorflow[and-cuda]=={b.version}.*'",)),)
     return ()
 
 
@@ -758,7 +755,8 @@ def _no_gpu_fix(facts, tf) -> Fix:
         # logged when the CUDA runtime (libcudart) cannot be loaded, despite its wording (anchors.md §9 item 2)
         return Fix("TensorFlow could not load the CUDA runtime: install TensorFlow with its CUDA libraries (Linux, "
                    "TensorFlow 2.14+), and make sure the NVIDIA driver is installed (or, in a container, that it was "
-                   "started with --gpus all).", ("pip install 'tensorflow[and-cuda]'", "nvidia-smi"))
+                   "started with --gpus all).", (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",
+                                                     "nvidia-smi"))
     if log.has("kernel-driver-not-running") or log.has("cuinit-error"):
         return Fix("The NVIDIA driver is not running: run tfdoctor on the machine itself to see why (not installed, "
                    "nouveau, Secure Boot, DKMS...).", (tfdoctor_command(facts, "check"),))
