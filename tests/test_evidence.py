@@ -204,3 +204,11 @@ def test_every_catalogue_entry_is_a_check_function():
 
     for spec in catalogue.entries():
         assert spec.func.__name__.startswith("check_"), (spec.id, spec.func.__name__)
+
+
+def test_a_line_with_a_lone_surrogate_is_still_read_and_never_raises():
+    # a snapshot's JSON may hold "\ud800"; RE2 takes only UTF-8, so the line is matched with a stand-in character
+    from tfdoctor.evidence import Source, observe
+
+    found = observe(Source("kernel", "k", "NVRM: Xid (PCI:0000:01:00): 79, pid=1 \ud800 GPU has fallen off the bus."))
+    assert {o.message for o in found} >= {"nvrm-xid", "nvrm-fallen-off-bus"}

@@ -23,13 +23,12 @@ from pathlib import Path
 from tfdoctor import textmatch
 
 MAX_LINES = 50_000  # per source: more is a flood, not a log
+# (CUDA programs' own error text and the Fabric Manager's journal: the driver API and data-centre checks read them)
 SOURCE_KINDS = ("tensorflow", "kernel", "nvidia-smi", "modprobe", "modinfo", "dkms", "mokutil", "ubuntu-drivers",
-                "container", "installer", "pip", "nvidia-settings")
+                "container", "installer", "pip", "nvidia-settings", "cuda", "fabricmanager")
 # How strongly an observation establishes its claim. A probe's own reading of the machine (a file, a library call)
 # outranks what a program says about it, which outranks what is inferred from another program's log.
 STRENGTH = {"read": 3, "direct": 2, "inferred": 1}
-# CUDA programs' own error text and the Fabric Manager's journal (the driver API and data-centre checks read them)
-SOURCE_KINDS = (*SOURCE_KINDS, "cuda", "fabricmanager")
 
 
 @dataclass(frozen=True)
@@ -139,21 +138,18 @@ def _entries(kind: str) -> tuple[Entry, ...]:
 
 
 class _Matcher:
-    """All of one catalogue's patterns in one RE2 set: one linear pass per line says which entries can match, and
-    only those are searched again for their named groups."""
+    """All of one catalogue's patterns in one RE2 set (textmatch.PatternSet): one linear pass per line says which
+    entries can match, and only those are searched again for their named groups."""
 
     def __init__(self, entries: tuple[Entry, ...]):
-        import re2
-
         self.entries = entries
-        self._set = re2.Set.SearchSet(textmatch._options(0))
-        for e in entries:
-            prefix = "(?i)" if e.flags & textmatch.IGNORECASE else ""
-            self._set.Add(prefix + e.regex)
-        self._set.Compile()
+        self._set = textmatch.PatternSet(e.pattern for e in entries)
 
     def matching(self, line: str) -> list[Entry]:
-        return [self.entries[i] for i in sorted(self._set.Match(line) or ())]
+        found = self._set.present(textmatch.utf8(line))
+        if found is None:  # RE2 could not tell (out of memory on a hostile line): every entry is tried
+            return list(self.entries)
+        return [self.entries[i] for i in sorted(found)]
 
 
 @lru_cache(maxsize=16)

@@ -112,15 +112,9 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
     srcs = facts.get("sources")
     observations = tuple(getattr(srcs, "observations", ()) or ())
 
-    # -- what the probes read directly (each probe's part guarded: odd or partial facts cost only that part) ------
-    for part in (_pci, _nvml, _driver, _nouveau, _env, _tf):
-        try:
-            part(votes, facts, complete)
-        except (AttributeError, TypeError, IndexError, ValueError):
-            continue
-
-    # -- CUDA's own answer, the data-centre plumbing, the container's capabilities (issue 11) ----------------------
-    for part in (_cuda, _cuda_in_log, _datacentre, _plumbing):
+    # -- what the probes read directly (each probe's part guarded: odd or partial facts cost only that part), then
+    # CUDA's own answer, the data-centre plumbing and the container's capabilities ------------------------------
+    for part in (_pci, _nvml, _driver, _nouveau, _env, _tf, _cuda, _cuda_in_log, _datacentre, _plumbing):
         try:
             part(votes, facts, complete)
         except (AttributeError, TypeError, IndexError, ValueError):

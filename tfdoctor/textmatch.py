@@ -51,7 +51,7 @@ def _options(flags: int):
 _calls = [0]
 
 
-def _utf8(text):
+def utf8(text):
     """`text` as RE2 can take it: lone surrogates (a snapshot's JSON may hold "\\ud800") become "?", one character
     for one, so that match positions still point into the original text. ASCII (the common case) costs nothing."""
     if not isinstance(text, str) or text.isascii():
@@ -108,31 +108,31 @@ class Pattern:
 
     def search(self, text: str, pos: int = 0):
         _tick()
-        return self.rx.search(self._cap(_utf8(text)), pos)
+        return self.rx.search(self._cap(utf8(text)), pos)
 
     def match(self, text: str, pos: int = 0):
         _tick()
-        return self.rx.match(self._cap(_utf8(text)), pos)
+        return self.rx.match(self._cap(utf8(text)), pos)
 
     def fullmatch(self, text: str):
         _tick()
-        return self.rx.fullmatch(self._cap(_utf8(text)))
+        return self.rx.fullmatch(self._cap(utf8(text)))
 
     def finditer(self, text: str):
         _tick()
-        return self.rx.finditer(_utf8(text))
+        return self.rx.finditer(utf8(text))
 
     def findall(self, text: str):
         _tick()
-        return self.rx.findall(_utf8(text))
+        return self.rx.findall(utf8(text))
 
     def sub(self, repl, text: str, count: int = 0):
         _tick()
-        return self.rx.sub(repl, _utf8(text), count)
+        return self.rx.sub(repl, utf8(text), count)
 
     def split(self, text: str, maxsplit: int = 0):
         _tick()
-        return self.rx.split(_utf8(text), maxsplit)
+        return self.rx.split(utf8(text), maxsplit)
 
     @property
     def groupindex(self):

@@ -7,6 +7,8 @@ reason, so a sample taken afterwards would cry wolf.
 
 from __future__ import annotations
 
+import math
+
 # Clock event reasons that do not slow a busy GPU down: idle (no work), application clocks (a user setting),
 # display clock and sync boost (informational). The rest (power cap, thermal, HW slowdown) do.
 HARMLESS_THROTTLE = frozenset({"gpu_idle", "applications_clocks_setting", "display_clock_setting", "sync_boost"})
@@ -27,7 +29,11 @@ def field(facts, name: str):
 
 
 def _num(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number from a JSON value (a child's or NVML's record), else None (booleans, text, NaN, infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def nvml_causes(facts, *, child_pid: int | None = None, board_power_w: float | None = None) -> list[str]:

@@ -15,6 +15,8 @@ import time
 
 import typer
 
+from tfdoctor.bench.causes import _num
+
 # 0: something was measured; 1: nothing could be measured, or a device asked for by name is absent (--device gpu
 # without a usable GPU), like a CLI whose target is missing; 2: a usage error (typer's own code)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -197,10 +199,6 @@ class ProgressState:
         else:
             frac, text = 0.0, f"{label}: {self.phase}{cv} {elapsed:.0f} s"
         return text, min(1.0, (self.index + frac) / self.count)
-
-
-def _num(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class _Progress:

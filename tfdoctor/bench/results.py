@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tfdoctor.bench.causes import nvml_causes
+from tfdoctor.bench.causes import _num, nvml_causes
 from tfdoctor.bench.model import ModelCount, layer_table
 
 # CV above this after the time budget: the figure is reported with a warning (the machine was busy)
@@ -88,13 +88,6 @@ def _round(value, digits):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return None
     return round(float(value), digits)
-
-
-def _num(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def images_per_second(batch_size: int, step_ms: float | None) -> float | None:

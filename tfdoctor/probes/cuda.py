@@ -125,11 +125,10 @@ def _dict(v) -> dict:
 
 
 def driver_version_string(raw) -> str | None:
-    """cuDriverGetVersion's 12040 as "12.4"."""
-    raw = _int(raw)
-    if raw is None or raw <= 0:
-        return None
-    return f"{raw // 1000}.{(raw % 1000) // 10}"
+    """cuDriverGetVersion's 12040 as "12.4" (the same encoding as NVML's CUDA driver version)."""
+    from tfdoctor.probes.nvml_record import cuda_version_string
+
+    return cuda_version_string(_int(raw))
 
 
 def _devices(raw) -> tuple[CudaDevice, ...]:

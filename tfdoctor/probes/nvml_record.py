@@ -16,6 +16,7 @@ RECORD_VERSION = 2  # 2 added the data-centre fields (MIG, fabric, compute mode,
 # NVML return codes (nvml.h), used when the module in hand lacks the constant (an old or fake binding).
 _NVML_CODES = {
     "NVML_ERROR_NO_PERMISSION": 4,
+    "NVML_ERROR_NOT_FOUND": 6,
     "NVML_ERROR_DRIVER_NOT_LOADED": 9,
     "NVML_ERROR_LIBRARY_NOT_FOUND": 12,
     "NVML_ERROR_GPU_IS_LOST": 15,
@@ -50,8 +51,6 @@ THROTTLE_BITS = (
 # nvmlComputeMode_t and nvmlGpuFabricState_t (nvml.h), as the record's stable names.
 COMPUTE_MODES = {0: "default", 1: "exclusive-thread", 2: "prohibited", 3: "exclusive-process"}
 FABRIC_STATES = {0: "not-supported", 1: "not-started", 2: "in-progress", 3: "completed"}
-_NVML_SUCCESS = 0
-_NVML_ERROR_NOT_FOUND = 6
 MAX_MIG_DEVICES = 8  # seven instances on an A100/H100, plus room
 
 _NOT_AVAILABLE_64 = (1 << 64) - 1  # NVML_VALUE_NOT_AVAILABLE as an unsigned long long
@@ -210,7 +209,7 @@ def _mig(nvml, errors: dict, handle, gpu: dict) -> None:
         except Exception as exc:
             if _is_nvml_error(nvml, exc) and _error_value(exc) == _code(nvml, "NVML_ERROR_GPU_IS_LOST"):
                 raise _GpuLost() from None
-            if _error_value(exc) != _NVML_ERROR_NOT_FOUND:  # NotFound: no instance at this index
+            if _error_value(exc) != _code(nvml, "NVML_ERROR_NOT_FOUND"):  # NotFound: no instance at this index
                 errors["mig_devices"] = _error_name(exc)
     gpu["mig_devices"] = found
 

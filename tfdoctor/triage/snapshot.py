@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tfdoctor import __version__, textmatch
 from tfdoctor.host import ALLOWED_ENV, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
+from tfdoctor.probes import sources
 from tfdoctor.triage import recognisers as rz
 from tfdoctor.triage.segmenter import Segment
 
@@ -87,8 +88,8 @@ def _smi_rc(kind: str) -> int | None:
     return None
 
 
-# The snapshot key of the paste's text that no recogniser placed (tfdoctor/probes/sources.py reads it)
-PASTED_TEXT_KEY = "commands/pasted-text"
+# The snapshot file of the paste's text that no recogniser placed (tfdoctor/probes/sources.py reads its key)
+PASTED_TEXT_KEY = "commands/" + sources.PASTED_TEXT_KEY
 PASTED_TEXT_MAX = 1 << 20
 
 
