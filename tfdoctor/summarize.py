@@ -158,6 +158,9 @@ def exit_code(view: dict) -> int:
 
 
 def render_text(view: dict) -> str:
+    from tfdoctor.model import Alternative, Fix
+    from tfdoctor.report import fix_text_lines
+
     lines = [f"{view['nodes']} node(s): {view['failing']} failing, {view['passing']} passing"
              + (f", {len(view['unreadable'])} unreadable report(s)" if view["unreadable"] else "")]
     for g in view["groups"]:
@@ -170,13 +173,10 @@ def render_text(view: dict) -> str:
         lines.append("  nodes: " + ", ".join(g["nodes"]))
         for fix in g["fixes"]:
             lines.append(f"  Fix: {fix['summary']}")
-            lines += [f"    $ {c}" for c in fix["commands"]]
-            for alt in fix.get("alternatives", []):
-                lines.append(f"    Or instead ({alt['when']}):")
-                lines += [f"      $ {c}" for c in alt["commands"]]
-            if fix.get("verify"):
-                lines.append("    Check that it worked:")
-                lines += [f"      $ {c}" for c in fix["verify"]]
+            lines += fix_text_lines(Fix(fix["summary"], tuple(fix["commands"]),
+                                        tuple(Alternative(a["when"], tuple(a["commands"]))
+                                              for a in fix.get("alternatives", [])),
+                                        tuple(fix.get("verify") or ())), "    ")
     if view["unreadable"]:
         lines += ["", "Unreadable reports (not counted):"]
         lines += [f"  {u['file']}: {u['error']}" for u in view["unreadable"]]

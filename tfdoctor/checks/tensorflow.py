@@ -498,7 +498,7 @@ def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
 
 def _driver_library_fix(facts) -> Fix:
     env = getattr(facts, "env", None)
-    if getattr(env, "container", None) or getattr(env, "in_container", None):
+    if getattr(env, "container", None):
         from tfdoctor.checks.system import _no_gpu_access_fix
 
         return _no_gpu_access_fix()

@@ -182,13 +182,7 @@ def split_child_markers(stderr: str) -> tuple[str, list[dict]]:
 
 def parse_child_marker(line: str) -> dict | None:
     """One progress line of the child (`tfdoctor-child: {"step": ...}`) as a dict; None for a log line."""
-    if not line.startswith(CHILD_MARKER):
-        return None
-    try:
-        value = json.loads(line[len(CHILD_MARKER):])
-    except (json.JSONDecodeError, ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+    return _parse_one_json(line[len(CHILD_MARKER):]) if line.startswith(CHILD_MARKER) else None
 
 
 def run_tf_probe(python: str | None, timeout: float, on_step: Callable[[dict], None] | None = None) -> dict:

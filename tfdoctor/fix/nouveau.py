@@ -396,12 +396,10 @@ class Plan:
     root: str
     target: str  # absolute path on this machine (under root, every symlink of the image resolved)
     content: str
-    previous: bytes | None
-    previous_mode: int | None
+    previous_file: FileState | None  # the file it replaces (bytes, mode, owner, times); None: there is none
     backup: str | None  # where the replaced file will be kept (absolute, under root); None: nothing to keep
     initramfs: InitramfsStep
     reason: str = ""
-    previous_file: FileState | None = None
 
 
 def under(root: str, path: str) -> str:
@@ -529,9 +527,8 @@ def plan_blacklist(state: NouveauState, version: str, today: str | None = None, 
                 backup = f"{backup}-{stamp}"
             backup_name = os.path.basename(backup)
     content = render_file(state.modules_to_block, version, today, backup_name)
-    return Plan(state.root, target, content, previous.data if previous else None,
-                previous.mode if previous else None, backup, initramfs_step(state, euid),
-                reason=", ".join(state.missing) + " not blacklisted", previous_file=previous)
+    return Plan(state.root, target, content, previous, backup, initramfs_step(state, euid),
+                reason=", ".join(state.missing) + " not blacklisted")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -800,11 +797,9 @@ def apply_blacklist(plan: Plan, runner=run_command) -> Outcome:
 class UndoPlan:
     root: str
     target: str
-    current: bytes
-    current_mode: int
+    current_file: FileState  # tfdoctor's file as it is now
     backup: str | None  # restore this (absolute) onto target; None: remove target
     initramfs: InitramfsStep
-    current_file: FileState | None = None
     backup_file: FileState | None = None
 
 
@@ -847,14 +842,13 @@ def plan_undo(state: NouveauState, euid: int = 0, force: bool = False) -> UndoPl
             return NothingToUndo(_os_error("use the backup", backup, exc), False)
         if backup_file is None:
             backup = None  # the user removed it; undo then just removes our file
-    return UndoPlan(state.root, target, current.data, current.mode, backup, initramfs_step(state, euid),
-                    current, backup_file)
+    return UndoPlan(state.root, target, current, backup, initramfs_step(state, euid), backup_file)
 
 
 def apply_undo(plan: UndoPlan, runner=run_command) -> Outcome:
     """Remove tfdoctor's file or put the backed-up file back (a rename: exact bytes, mode, owner and times), then
     regenerate the initramfs; roll back (verified) if that fails or is interrupted."""
-    current = plan.current_file or FileState(plan.current, plan.current_mode, os.geteuid(), os.getegid(), 0, 0)
+    current = plan.current_file
     try:
         d = TargetDir(plan.root, plan.target)
     except OSError as exc:

@@ -282,8 +282,6 @@ _SENTENCE_END = textmatch.compile(r"[:.?!,;]$|[ \t](?:is|are|was|the|and|but|whe
                                   r"says|prints|output|outputs|command|doesn't|does|not|to|in|on|of|it|I|my)(?:[ \t]|$)")
 
 _REDIRECT_DUP = textmatch.compile(r"\d*[<>]&\d+|&>>?")
-_FILTERS = frozenset(("grep", "egrep", "fgrep", "head", "tail", "less", "more", "sort", "uniq", "cut", "awk", "sed",
-                      "tee", "wc", "cat", "column", "tr", "rg"))
 _WRAPPERS = frozenset(("sudo", "time", "nohup", "command", "exec", "doas", "stdbuf", "unbuffer"))
 
 
@@ -315,14 +313,6 @@ class Command:
         for stage in self.filters:
             out += [a for a in stage[1:] if a.startswith("/")]
         return out
-
-    def filtered_by(self) -> list[str]:
-        """The patterns of its grep stages."""
-        pats = []
-        for stage in self.filters:
-            if stage and stage[0] in ("grep", "egrep", "fgrep", "rg"):
-                pats += [a for a in stage[1:] if not a.startswith("-")][:1]
-        return pats
 
 
 def _split_words(text: str) -> list[str]:

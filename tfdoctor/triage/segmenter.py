@@ -275,7 +275,7 @@ def _catalogue_patterns() -> tuple[tuple, tuple[textmatch.Pattern, ...]]:
 
     entries = tuple(e for e in catalogue() if e.source_kind in rz.CATALOGUE_KINDS
                     and (e.claims or e.source_kind == "tensorflow"))
-    return entries, tuple(_multiline(e.pattern) for e in entries)
+    return entries, tuple(textmatch.compile(e.regex, e.flags | textmatch.MULTILINE) for e in entries)
 
 
 @lru_cache(maxsize=1)
@@ -288,16 +288,6 @@ def _tag_set() -> textmatch.PatternSet:
     return textmatch.PatternSet([p for _, p in rz.compiled_tags()])
 
 
-_ML_CACHE: dict[str, textmatch.Pattern] = {}
-
-
-def _multiline(p: textmatch.Pattern) -> textmatch.Pattern:
-    key = f"{p.flags}:{p.pattern}"
-    got = _ML_CACHE.get(key)
-    if got is None:
-        got = _ML_CACHE[key] = textmatch.compile(p.pattern, p.flags | textmatch.MULTILINE)
-    return got
-
 
 # -- grouping -----------------------------------------------------------------------------------------------------
 
@@ -309,7 +299,7 @@ def command_kind(cmd: Command | None) -> str | None:
     tool, args = cmd.tool, cmd.argv[1:]
     for path in cmd.paths():
         k = file_kind(path)
-        if k is not None and (tool in ("cat", "less", "more", "head", "tail", "grep", "egrep", "bat", "sudo")
+        if k is not None and (tool in ("cat", "less", "more", "head", "tail", "grep", "egrep", "bat")
                               or cmd.filters):
             return k
     if tool == "nvidia-smi":
@@ -670,7 +660,3 @@ def span_kinds(spans: list[str]) -> list[tuple[str, str] | None]:
                 out[i] = (rz.CATALOGUE_KINDS[entry.source_kind], "message")
     return out
 
-
-def span_kind(text: str) -> tuple[str, str] | None:
-    """(kind, tag) of one text quoted on its own (inline), if it is a known message or output line."""
-    return span_kinds([text])[0]
