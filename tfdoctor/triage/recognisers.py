@@ -246,6 +246,9 @@ TF_CONTINUATION = textmatch.compile(
 
 # -- prompts and commands ------------------------------------------------------------------------------------------
 
+# Programs that start containers: their output is a container runtime's (`docker run ...`, `kubectl logs ...`)
+CONTAINER_TOOLS = ("docker", "nvidia-docker", "podman", "nerdctl", "ctr", "kubectl", "nvidia-container-cli",
+                   "docker-compose", "tensorman", "singularity", "apptainer", "enroot")
 # The tools whose outputs tfdoctor reads, and the commands people run to show them. A line that is only such a
 # command (no prompt) is a command line too: `nvidia-smi`, `sudo dkms status`, `lspci | grep -i nvidia`.
 KNOWN_TOOLS = frozenset((

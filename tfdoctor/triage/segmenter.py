@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tfdoctor import textmatch
+from tfdoctor.probes.driver import MODPROBE_DIRS
 from tfdoctor.triage import recognisers as rz
 from tfdoctor.triage.recognisers import Command
 from tfdoctor.triage.scan import Scan, group
@@ -342,8 +343,7 @@ def command_kind(cmd: Command | None) -> str | None:
         return "environment"
     if tool in ("env", "printenv", "set") and not args or tool == "export" and args[:1] == ("-p",):
         return "environment"
-    if tool in ("docker", "nvidia-docker", "podman", "nerdctl", "ctr", "kubectl", "nvidia-container-cli",
-                "docker-compose", "tensorman", "singularity", "apptainer", "enroot"):
+    if tool in rz.CONTAINER_TOOLS:
         return "container"
     return None
 
@@ -356,7 +356,7 @@ _FILES = (
     ("/var/log/syslog", "kernel-log"), ("/var/log/kern.log", "kernel-log"), ("/var/log/messages", "kernel-log"),
 )
 _RAW_FILES = ("/proc/cmdline", "/proc/modules", "/proc/meminfo", "/sys/kernel/security/lockdown")
-_RAW_DIRS = ("/etc/modprobe.d/", "/lib/modprobe.d/", "/usr/lib/modprobe.d/", "/run/modprobe.d/")
+MODPROBE_DIR_PREFIXES = tuple(d + "/" for d in MODPROBE_DIRS)
 
 
 def file_kind(path: str) -> str | None:
@@ -368,7 +368,7 @@ def file_kind(path: str) -> str | None:
             return k
     if path in _RAW_FILES:
         return "file"
-    if path.startswith(_RAW_DIRS) and textmatch.fullmatch(r"/[\w./-]+\.conf|/[\w./-]+", path) and "*" not in path:
+    if path.startswith(MODPROBE_DIR_PREFIXES) and textmatch.fullmatch(r"/[\w./-]+\.conf|/[\w./-]+", path) and "*" not in path:
         return "file"
     return None
 

@@ -18,7 +18,7 @@ from tfdoctor import __version__, textmatch
 from tfdoctor.host import ALLOWED_ENV, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
 from tfdoctor.probes import sources
 from tfdoctor.triage import recognisers as rz
-from tfdoctor.triage.segmenter import Segment
+from tfdoctor.triage.segmenter import MODPROBE_DIR_PREFIXES, Segment
 
 _SAFE_KEY = textmatch.compile(r"[^\w.,:=+%@-]")
 _ENV_LINE = textmatch.compile(r"^[ \t]*(?:export[ \t]+|declare -x[ \t]+)?(?P<k>[A-Za-z_][A-Za-z0-9_]*)=(?P<v>[^\n]*)$")
@@ -313,9 +313,7 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         default = "docker" if kind == "container" else "nvidia-installer"
         if kind == "container" and textmatch.search(r"^[ \t]*nvidia-container-cli", text) is not None:
             default = "nvidia-container-cli"
-        tools = ("docker", "nvidia-docker", "podman", "nerdctl", "ctr", "kubectl", "nvidia-container-cli",
-                 "docker-compose", "tensorman", "singularity", "apptainer", "enroot") if kind == "container" \
-            else ("sh", "bash", "nvidia-installer")
+        tools = rz.CONTAINER_TOOLS if kind == "container" else ("sh", "bash", "nvidia-installer")
         key = _key_for(seg, default, tools)
         if seg.command is not None and not seg.command.repl and seg.command.tool not in tools \
                 and seg.command.tool not in rz.KNOWN_TOOLS:
@@ -336,8 +334,7 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             rec.note = "not used: no file path"
             return
         put("files/" + path.lstrip("/"), text)
-        if rec.target and path.startswith(("/etc/modprobe.d/", "/lib/modprobe.d/", "/usr/lib/modprobe.d/",
-                                           "/run/modprobe.d/")):
+        if rec.target and path.startswith(MODPROBE_DIR_PREFIXES):
             rec.note = "modprobe configuration"
     else:
         rec.note = "not used"
