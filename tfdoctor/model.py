@@ -53,6 +53,15 @@ class Fix:
         return {"summary": self.summary, "commands": list(self.commands),
                 "alternatives": [a.to_dict() for a in self.alternatives], "verify": list(self.verify)}
 
+    def map(self, text_fn, command_fn=None) -> Fix:
+        """The same fix with `text_fn` applied to its prose (summary, each alternative's when) and `command_fn`
+        (default: `text_fn`) to every command: the one place that knows every string a Fix holds."""
+        command_fn = command_fn or text_fn
+        return Fix(text_fn(self.summary), tuple(command_fn(c) for c in self.commands),
+                   tuple(Alternative(text_fn(a.when), tuple(command_fn(c) for c in a.commands))
+                         for a in self.alternatives),
+                   tuple(command_fn(c) for c in self.verify))
+
     def text(self) -> str:
         """Everything the fix tells the user, as one string (for searching it)."""
         parts = [self.summary, *self.commands, *self.verify]

@@ -66,17 +66,12 @@ def redact_report(report: Report, redactor: Redactor) -> Report:
     import json
     from dataclasses import replace
 
-    from tfdoctor.model import Alternative, Fix
-
     plain_facts = to_plain(report.facts)
     redactor = redactor.learn(json.dumps(plain_facts, default=str)
                               + " ".join(" ".join((f.summary, *f.details)) for f in report.findings))
     findings = []
     for f in report.findings:
-        fix = Fix(redactor(f.fix.summary), tuple(redactor(c) for c in f.fix.commands),
-                  tuple(Alternative(redactor(a.when), tuple(redactor(c) for c in a.commands))
-                        for a in f.fix.alternatives),
-                  tuple(redactor(c) for c in f.fix.verify)) if f.fix else None
+        fix = f.fix.map(redactor) if f.fix else None
         evidence = tuple(replace(e, line=redactor(e.line), source=redactor(e.source)) for e in f.evidence)
         findings.append(f.with_(summary=redactor(f.summary), details=tuple(redactor(d) for d in f.details), fix=fix,
                                 evidence=evidence))

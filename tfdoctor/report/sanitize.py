@@ -65,12 +65,7 @@ def value(obj, newlines: bool = True):
 def fix(f):
     """A Fix whose every command is one line: a newline in machine text inside a command (even in a `#` comment)
     would start a second command when pasted into a shell."""
-    return dataclasses.replace(
-        f, summary=clean(f.summary), commands=tuple(clean(c, newlines=False) for c in f.commands),
-        alternatives=tuple(dataclasses.replace(a, when=clean(a.when), commands=tuple(clean(c, newlines=False)
-                                                                                     for c in a.commands))
-                           for a in f.alternatives),
-        verify=tuple(clean(c, newlines=False) for c in f.verify))
+    return f.map(clean, lambda c: clean(c, newlines=False))
 
 
 def report(rep, facts: bool = True):
