@@ -484,6 +484,21 @@ def test_a_paste_is_redacted_by_every_snapshot_rule():
     assert "nixos" not in out and "NVRM: The NVIDIA NVIDIA GeForce GTX 1050" in out
 
 
+def test_names_the_snapshot_redactor_reserves_are_not_learned_from_a_prompt():
+    """A prompt `worker@worker:~$` must not teach triage to redact "worker": TensorFlow's device names
+    (`/job:worker/replica:0/task:0/device:GPU:0`) are facts. One word list for both redactors."""
+    from tfdoctor.triage.redaction import PasteRedactor, learn
+
+    text = ("worker@worker:~$ python train.py\n"
+            "Created TensorFlow device (/job:worker/replica:0/task:0/device:GPU:0 with 10 MB memory)\n")
+    learned = learn(text)
+    assert "worker" not in learned.hosts and "worker" not in learned.users
+    assert "/job:worker/replica:0/task:0/device:GPU:0" in PasteRedactor(learned)(text)
+    # a real name in the same place is still learned and redacted
+    other = text.replace("worker@worker", "alice@gpubox7")
+    assert "alice" not in PasteRedactor(learn(other))(other) and "gpubox7" not in PasteRedactor(learn(other))(other)
+
+
 # -- the CLI ---------------------------------------------------------------------------------------------------------
 
 runner = CliRunner()

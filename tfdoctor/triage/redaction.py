@@ -4,7 +4,8 @@ A paste names its machine and user in places a live run never sees: shell prompt
 `(venv) user@host:~$`, `[user@host dir]$`, zsh's right prompt `user@host`), the host field of journal lines,
 TensorFlow's `running on this host (NAME)`, Windows profile paths. Those names are learned from the paste, then
 redacted wherever they appear. Names that identify nobody (root, ubuntu, localhost, a distribution's default host
-name) are left alone: redacting "ubuntu" would turn `ID=ubuntu` into nonsense.
+name, and every word the snapshot redactor never replaces: tfdoctor.redact.RESERVED) are left alone: redacting
+"ubuntu" would turn `ID=ubuntu` into nonsense, and "worker" would corrupt `/job:worker/replica:0`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tfdoctor import textmatch
-from tfdoctor.redact import Redactor
+from tfdoctor.redact import RESERVED, Redactor
 
 GENERIC_NAMES = frozenset((
     "root", "localhost", "localhost.localdomain", "ubuntu", "debian", "fedora", "centos", "rocky", "almalinux",
@@ -62,7 +63,8 @@ def learn(text: str) -> Learned:
     containers = tuple(h for h in hosts if CONTAINER_ID.match(h) is not None)
 
     def keep(name: str) -> bool:
-        return len(name) >= 2 and name.lower() not in GENERIC_NAMES and not name.isdigit()
+        low = name.lower()
+        return len(name) >= 2 and low not in GENERIC_NAMES and low not in RESERVED and not name.isdigit()
 
     return Learned(tuple(h for h in hosts if keep(h)), tuple(u for u in users if keep(u) and u not in hosts),
                    containers)
