@@ -199,3 +199,17 @@ def test_markdown_and_junit_carry_alternatives_and_verify_steps():
 def test_from_and_python_together_are_refused_with_one_line():
     res = CliRunner().invoke(app, ["check", "--from", QUADRO, "--python", "/usr/bin/python3"])
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1 and "--from" in res.stderr
+
+
+def test_verify_lines_rerun_tfdoctor_the_way_it_was_installed():
+    """A verify line is a command like any other: `python -m tfdoctor` when tfdoctor was started that way."""
+    from tfdoctor.checks.cuda import _uvm_fix, fabricmanager_fix, verify_only
+
+    venv = _facts(Invocation(None, None, "/opt/py/bin/python"))
+    venv.datacentre = SimpleNamespace(fabricmanager_installed=True)
+    venv.driver = venv.nvml = None
+    assert verify_only(venv, "python.ld-library-path", "cuda.libraries") == \
+        "/opt/py/bin/python -m tfdoctor check --only python.ld-library-path,cuda.libraries"
+    assert "/opt/py/bin/python -m tfdoctor check --only cuda.init" in _uvm_fix(venv).verify
+    assert "/opt/py/bin/python -m tfdoctor check --only cuda.init" in fabricmanager_fix(venv).verify
+    assert "tfdoctor check --only cuda.init" in _uvm_fix(_facts(None)).verify  # a replay: the PATH form

@@ -8,7 +8,7 @@ Whether this runs in a container and whether it was given the GPU stays env.cont
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.checks.cuda import kernel_driver_version
+from tfdoctor.checks.cuda import kernel_driver_version, verify_only
 from tfdoctor.checks.fixes import distro_family
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
@@ -58,7 +58,7 @@ def check_capabilities(facts) -> Finding:
                            "NVIDIA_DRIVER_CAPABILITIES=compute,utility` in its Dockerfile).",
                            (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,utility "
                             f"{CUDA_BASE_IMAGE} nvidia-smi",),
-                           verify=("ls /usr/lib/x86_64-linux-gnu/libcuda.so.1", "tfdoctor check --only cuda.init")),
+                           verify=("ls /usr/lib/x86_64-linux-gnu/libcuda.so.1", verify_only(facts, "cuda.init"))),
                    evidence=b.evidence)
 
 

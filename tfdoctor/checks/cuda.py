@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.checks.fixes import compute_library_command, distro_family, newer_driver_commands
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
-VERIFY_INIT = "tfdoctor check --only cuda.init"
+
+def verify_only(facts, *ids: str) -> str:
+    """The line that re-runs just these checks, typed the way tfdoctor was installed on this machine."""
+    return tfdoctor_command(facts, "check", "--only", ",".join(ids))
 _GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PATH = textmatch.compile(r"^/[A-Za-z0-9._/+-]{1,200}$")
 
@@ -75,14 +79,14 @@ def _no_device_fix(facts) -> Fix:
     return Fix("CUDA found no device: fix the cause the findings above name (a container without GPU access, "
                "CUDA_VISIBLE_DEVICES hiding every GPU, MIG enabled without instances, device nodes this user cannot "
                "open).", verify=("nvidia-smi -L", "echo \"CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES\"",
-                                  "ls -l /dev/nvidia*", VERIFY_INIT))
+                                  "ls -l /dev/nvidia*", verify_only(facts, "cuda.init")))
 
 
-def _uvm_fix() -> Fix:
+def _uvm_fix(facts) -> Fix:
     return Fix("Load the nvidia_uvm module (CUDA's unified-memory driver) and create /dev/nvidia-uvm; after a "
                "suspend/resume, reloading it clears the same error.",
                ("sudo modprobe nvidia-uvm", "sudo nvidia-modprobe -u -c=0"),
-               verify=("ls -l /dev/nvidia-uvm", VERIFY_INIT))
+               verify=("ls -l /dev/nvidia-uvm", verify_only(facts, "cuda.init")))
 
 
 def fabricmanager_fix(facts, running_but_failed: bool = False, driver_version: str | None = None) -> Fix:
@@ -106,7 +110,7 @@ def fabricmanager_fix(facts, running_but_failed: bool = False, driver_version: s
     if running_but_failed:
         summary += " Its own log says why it stopped."
     return Fix(summary, tuple(cmds), verify=("systemctl is-active nvidia-fabricmanager",
-                                              "nvidia-smi -q | grep -iA3 fabric", VERIFY_INIT))
+                                              "nvidia-smi -q | grep -iA3 fabric", verify_only(facts, "cuda.init")))
 
 
 def _compat_fix(facts, api) -> Fix:
@@ -120,7 +124,7 @@ def _compat_fix(facts, api) -> Fix:
     return Fix("The libcuda in use comes from a cuda-compat (forward-compatibility) package, which works only on "
                "data-centre GPUs and only with a newer libcuda than the driver: take its folder off the loader path "
                "(LD_LIBRARY_PATH, or the /etc/ld.so.conf.d file that names it).", cmds, alternatives,
-               verify=("ldconfig -p | grep libcuda.so.1", VERIFY_INIT))
+               verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init")))
 
 
 def _mismatch_fix(facts, api) -> Fix:
@@ -133,14 +137,14 @@ def _mismatch_fix(facts, api) -> Fix:
     cmds.append("sudo reboot")
     return Fix("The libcuda that was loaded does not belong to the loaded kernel module: reinstall the driver's "
                "user-space libraries of the loaded branch (or reboot after a driver upgrade).", tuple(cmds),
-               verify=("ldconfig -p | grep libcuda.so.1", "cat /proc/driver/nvidia/version", VERIFY_INIT))
+               verify=("ldconfig -p | grep libcuda.so.1", "cat /proc/driver/nvidia/version", verify_only(facts, "cuda.init")))
 
 
 def _init_fix(facts, api, rc: int) -> Fix:
     if rc == 100:
         return _no_device_fix(facts)
     if rc == 999:
-        return _uvm_fix()
+        return _uvm_fix(facts)
     if rc == 802:
         return fabricmanager_fix(facts)
     if rc in (803,):
@@ -152,13 +156,13 @@ def _init_fix(facts, api, rc: int) -> Fix:
     if rc == 46:
         return Fix("Every GPU is in a compute mode that refuses this process (EXCLUSIVE_PROCESS held by another "
                    "process, or PROHIBITED): see gpu.compute-mode.", ("nvidia-smi --query-gpu=index,compute_mode "
-                                                                      "--format=csv",), verify=(VERIFY_INIT,))
+                                                                      "--format=csv",), verify=(verify_only(facts, "cuda.init"),))
     if rc == 101:
         return Fix("CUDA_VISIBLE_DEVICES names a device that does not exist.", ("unset CUDA_VISIBLE_DEVICES",),
-                   verify=(VERIFY_INIT,))
+                   verify=(verify_only(facts, "cuda.init"),))
     return Fix("Read the kernel log for NVRM/Xid messages and nvidia-smi's state; reloading the driver (a reboot) "
                "clears most initialisation failures that are not listed above.",
-               ("sudo dmesg | grep -iE 'NVRM|Xid'", "nvidia-smi"), verify=(VERIFY_INIT,))
+               ("sudo dmesg | grep -iE 'NVRM|Xid'", "nvidia-smi"), verify=(verify_only(facts, "cuda.init"),))
 
 
 def _device_lines(api) -> list[str]:
@@ -199,12 +203,12 @@ def check_cuda_init(facts) -> Finding:
             return fail("cuda.init", "cuInit did not return: the driver hangs initialising a GPU", api.problem or "",
                         fix=Fix("A cuInit that never returns is a GPU or driver stuck in the kernel (often after an "
                                 "Xid error): read the kernel log, then reset the GPU or reboot.",
-                                ("sudo dmesg | grep -iE 'NVRM|Xid'", "sudo reboot"), verify=(VERIFY_INIT,)))
+                                ("sudo dmesg | grep -iE 'NVRM|Xid'", "sudo reboot"), verify=(verify_only(facts, "cuda.init"),)))
         if api.ended == "signal":
             return fail("cuda.init", "Loading libcuda or calling cuInit crashed the process", api.problem or "",
                         fix=Fix("A libcuda that crashes its caller is damaged or from another driver: reinstall "
                                 "the driver's user-space libraries.", ("ldconfig -p | grep libcuda.so.1",),
-                                verify=(VERIFY_INIT,)))
+                                verify=(verify_only(facts, "cuda.init"),)))
         return skip("cuda.init", f"CUDA's driver API was not asked ({api.problem or 'no record'})")
     expected = gpu_expected(facts)
     if api.libcuda_loaded is False:
@@ -220,7 +224,7 @@ def check_cuda_init(facts) -> Finding:
                     fix=Fix("Install the user-space CUDA library of the loaded driver (in a container: start it with "
                             "the GPU, `--gpus all`, so the host's libcuda is mounted; under WSL2: keep "
                             "/usr/lib/wsl/lib on the loader path).", tuple(cmds),
-                            verify=("ldconfig -p | grep libcuda.so.1", VERIFY_INIT)))
+                            verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))))
     rc = api.init_rc
     if rc is None:
         return skip("cuda.init", "libcuda.so.1 loaded but cuInit was not called", api.problem or "")
@@ -250,7 +254,7 @@ def libcuda_stub_fix(facts) -> Fix:
     return Fix("Take the CUDA toolkit's stubs/ folder off the loader path (LD_LIBRARY_PATH, or a file in "
                "/etc/ld.so.conf.d/ that names it, then run ldconfig): the stub exists only to link programs, the "
                "driver's libcuda.so.1 must be the one loaded.", tuple(cmds),
-               verify=("ldconfig -p | grep libcuda.so.1", "tfdoctor check --only cuda.libcuda"))
+               verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.libcuda")))
 
 
 @check(
@@ -343,16 +347,16 @@ def check_device_nodes(facts) -> Finding:
                        "cause where the driver answers is the nvidia_uvm module not loaded (/dev/nvidia-uvm missing)",
                        tuple(e.describe() for e in unknown.evidence[:2]) + (
                            "Whether nvidia_uvm is loaded was not recorded: the verify commands settle it.",),
-                       fix=_uvm_fix(), evidence=unknown.evidence)
+                       fix=_uvm_fix(facts), evidence=unknown.evidence)
     if nodes is None and getattr(env, "dev_nvidia", None) is None:
         return skip("cuda.device-nodes", "/dev was not recorded (paste the output of `ls -l /dev/nvidia*`)")
     if uvm.value is False:
         return Finding("cuda.device-nodes", Status.FAIL, "The nvidia_uvm module is not loaded: nvidia-smi works but "
                        "CUDA fails (CUDA_ERROR_UNKNOWN, 999)", tuple(e.describe() for e in uvm.evidence),
-                       fix=_uvm_fix(), evidence=uvm.evidence)
+                       fix=_uvm_fix(facts), evidence=uvm.evidence)
     if "nvidiactl" in names and "nvidia-uvm" not in names:
         return fail("cuda.device-nodes", "/dev/nvidia-uvm is missing: CUDA fails (CUDA_ERROR_UNKNOWN, 999) although "
-                    "nvidia-smi works", "present: " + ", ".join("/dev/" + n for n in names), fix=_uvm_fix())
+                    "nvidia-smi works", "present: " + ", ".join("/dev/" + n for n in names), fix=_uvm_fix(facts))
     denied = [n for n in (nodes or ()) if n.rw is False and (n.name == "nvidiactl" or n.name == "nvidia-uvm"
                                                               or n.name[6:].isdigit())]
     if denied:
@@ -363,7 +367,7 @@ def check_device_nodes(facts) -> Finding:
                     f"CUDA sees no GPU for this user", *lines,
                     fix=Fix("Add this user to the group that owns the device nodes, then log out and in again (or "
                             "make the nodes world-accessible through the driver's NVreg_DeviceFileMode).",
-                            tuple(cmds), verify=("id -nG", "ls -l /dev/nvidia*", VERIFY_INIT)))
+                            tuple(cmds), verify=("id -nG", "ls -l /dev/nvidia*", verify_only(facts, "cuda.init"))))
     if not names:
         return skip("cuda.device-nodes", "No /dev/nvidia* node: the driver is not loaded (see driver.nvidia-module)")
     summary = ", ".join("/dev/" + n for n in names[:6])
@@ -433,7 +437,7 @@ def check_cuda_libraries(facts) -> Finding:
     line = tf_install_line(facts, version)
     fix = Fix(f"Install the CUDA libraries TensorFlow {version} pins, and keep other CUDA folders off "
               "LD_LIBRARY_PATH (see python.ld-library-path).", (line,) if line else (),
-              verify=("tfdoctor check --only cuda.libraries",))
+              verify=(verify_only(facts, "cuda.libraries"),))
     need_cudnn, need_cuda = build.cudnn, build.cuda
     problems = []
     if cudnn is not None and need_cudnn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command
-from tfdoctor.checks.cuda import fabricmanager_fix
+from tfdoctor.checks.cuda import fabricmanager_fix, verify_only
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
@@ -133,7 +133,7 @@ def check_mig(facts) -> Finding:
                             "create one full-size instance (profile 0) with its compute instance.",
                             (f"sudo nvidia-smi -i {first} -mig 0", f"sudo nvidia-smi -i {first} -r"),
                             alternatives=(_alt_keep_mig(first),),
-                            verify=("nvidia-smi -L", "tfdoctor check --only cuda.init")))
+                            verify=("nvidia-smi -L", verify_only(facts, "cuda.init"))))
     if pending:
         g = pending[0]
         return warn("gpu.mig", f"A MIG mode change is pending on {_which(pending)}: it takes effect after a GPU reset",

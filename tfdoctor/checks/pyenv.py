@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.cuda import api_facts, ld_library_path_without
+from tfdoctor.checks.cuda import api_facts, ld_library_path_without, verify_only
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Fix, fail, info, ok, skip, warn
 
@@ -307,7 +307,7 @@ def check_ld_library_path(facts):
     fix = Fix("Take these folders off LD_LIBRARY_PATH, here and in the shell start-up file that sets it; TensorFlow's "
               "pip wheels provide the libraries.", tuple(x for x in (cmd, "grep -n LD_LIBRARY_PATH ~/.bashrc ~/.profile "
                                                                          "~/.bash_profile /etc/environment") if x),
-              verify=("tfdoctor check --only python.ld-library-path,cuda.libraries",))
+              verify=(verify_only(facts, "python.ld-library-path", "cuda.libraries"),))
     if bad:
         return fail("python.ld-library-path", f"LD_LIBRARY_PATH puts CUDA libraries TensorFlow {version} cannot use "
                     f"before its pip wheels: {bad[0][1]}", *(e for _, e in bad[1:]), fix=fix)
@@ -374,4 +374,4 @@ def check_conda_cudatoolkit(facts):
                    *problems[1:], *(["LD_LIBRARY_PATH includes this environment's lib folder, so they are loaded "
                                      "first"] if shadow else []),
                    fix=Fix("Remove conda's CUDA packages and use TensorFlow's own CUDA wheels.", tuple(cmds),
-                           verify=("tfdoctor check --only python.conda-cudatoolkit,cuda.libraries",)))
+                           verify=(verify_only(facts, "python.conda-cudatoolkit", "cuda.libraries"),)))
