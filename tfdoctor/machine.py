@@ -130,6 +130,10 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
             if o.source == "tensorflow.log" and not q.startswith("tf."):
                 strength = min(strength, INFERRED)
             votes.add(q, v, strength, _obs_evidence(o))
+        version = o.group("tf_version") or o.group("wheel_version")
+        if version:
+            # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
+            votes.add("tf.version", version, o.strength, _obs_evidence(o))
         host = o.group("hostname") if o.message == "kernel-driver-not-running" else None
         if host and len(host) == 12 and all(c in "0123456789abcdef" for c in host):
             # Docker names a container's host after its id: TensorFlow printed from inside a container
@@ -246,13 +250,17 @@ def _env(votes, facts, complete) -> None:
             votes.add("container.gpu_access", False, READ, Evidence("/sys/fs/cgroup/devices/devices.list",
                                                                     env.nvidia_device_access_line))
         if env.wsl:
-            votes.add("wsl", True, READ, Evidence("/proc/version", env.proc_version or "WSL_DISTRO_NAME is set"))
+            votes.add("wsl", True, READ, Evidence("/proc/version", env.proc_version) if env.proc_version else
+                      Evidence("uname -r", env.kernel_release) if "microsoft" in (env.kernel_release or "").lower() else
+                      Evidence("WSL_DISTRO_NAME", "set"))
         elif complete or env.proc_version:
             votes.add("wsl", False, READ, Evidence("/proc/version", env.proc_version or "not WSL"))
 
 
 def _tf(votes, facts, complete) -> None:
     tf = facts.get("tensorflow")
+    if tf is not None and getattr(tf, "source", "none") == "child" and getattr(tf, "tf_version", None):
+        votes.add("tf.version", tf.tf_version, READ, Evidence("TensorFlow probe", f"TensorFlow {tf.tf_version}"))
     if tf is not None and getattr(tf, "source", "none") == "child" and getattr(tf, "imported", None):
         gpus = tuple(getattr(tf, "gpus", ()) or ())
         if getattr(tf, "devices_error", None) is None:

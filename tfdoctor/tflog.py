@@ -38,12 +38,21 @@ class LogMatch:
         return next((v for q, v in self.claims if q == question), None)
 
 
+def is_optional_library(soname: str) -> bool:
+    """TensorRT's libraries (libnvinfer.so.N, libnvinfer_plugin.so.N): TensorFlow runs on the GPU without them."""
+    return soname.startswith("libnvinfer")
+
+
 @dataclass(frozen=True)
 class LogAnalysis:
     """What a TensorFlow log says, read line by line against the known messages."""
 
     matches: tuple[LogMatch, ...] = ()
     missing_libraries: tuple[str, ...] = ()  # sonames TensorFlow could not load, in any release's wording
+    # TensorRT's (libnvinfer*) it could not load: optional, used only by TF-TRT. TensorFlow says so itself:
+    # "Cannot dlopen some TensorRT libraries. If you would like to use Nvidia GPU with TensorRT, please make sure the
+    # missing libraries mentioned above are installed properly." (tensorflow/compiler/tf2tensorrt/utils/py_utils.cc)
+    missing_optional: tuple[str, ...] = ()
     loaded_libraries: tuple[str, ...] = ()  # sonames it opened
     cuda_error: str | None = None  # cuInit's error, e.g. CUDA_ERROR_NO_DEVICE, or "UNKNOWN ERROR (303)"
     cuda_error_code: int | None = None  # 303 for "UNKNOWN ERROR (303)"
@@ -86,6 +95,7 @@ def analyse_log(text: str | None) -> LogAnalysis:
         return LogAnalysis(lines=len(lines), table_error=f"{type(exc).__name__}: {exc}")
     matches = tuple(LogMatch(o.message, o.line_no, o.line, o.severity, o.groups, o.claims) for o in observations)
     missing: dict[str, None] = {}
+    optional: dict[str, None] = {}
     loaded: dict[str, None] = {}
     ccs: dict[str, None] = {}
     names: dict[str, None] = {}
@@ -94,7 +104,10 @@ def analyse_log(text: str | None) -> LogAnalysis:
     for m in matches:
         lib = m.group("library")
         if lib:
-            (missing if m.claim("tf.libraries_missing") else loaded).setdefault(lib)
+            if not m.claim("tf.libraries_missing"):
+                loaded.setdefault(lib)
+            else:
+                (optional if is_optional_library(lib) else missing).setdefault(lib)
         if m.group("cc"):
             ccs.setdefault(m.group("cc"))
         if m.group("min_cc"):
@@ -111,6 +124,7 @@ def analyse_log(text: str | None) -> LogAnalysis:
     return LogAnalysis(
         matches=matches,
         missing_libraries=tuple(missing),
+        missing_optional=tuple(optional),
         loaded_libraries=tuple(loaded),
         cuda_error=cuda_error,
         cuda_error_code=cuda_code,

@@ -6,7 +6,7 @@ kernels, and the Python version against TensorFlow's tested range. Every rule as
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import with_pip_fixes
+from tfdoctor.checks.commands import python_cmd, with_pip_fixes
 from tfdoctor.checks.fixes import newer_driver_commands, ubuntu_driver_package
 from tfdoctor.checks.tensorflow import (
     _kb,
@@ -86,6 +86,59 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                    evidence=ev)
 
 
+def _driver_cuda_stated(facts) -> Finding | None:
+    """No TensorFlow probe record: the release pip printed or the user stated (tf.version), against the driver version
+    some output showed, through the knowledge base's tested CUDA of that release. TensorFlow's own `possibly
+    insufficient driver version` alone is a suspicion (it prints it on every cuDNN initialisation failure): a warning
+    that names the check to make, never a verdict."""
+    m = facts.machine
+    suspect = m.observed("tf-possibly-insufficient-driver")
+    have = driver_version(facts) or next(
+        (o.group("version") for o in m.observed("smi-table-driver-version", "tf-possibly-insufficient-driver")
+         if o.group("version")), None)
+    stated = m.belief("tf.version")
+    kb = _kb()
+    build = kb.tested_cuda(stated.value) if isinstance(stated.value, str) else None
+    if build is not None and have:
+        req = kb.min_driver_for_cuda(build.cuda)
+        floor = req.minor_compat_floor or req.toolkit_driver
+        details = [f"TensorFlow {stated.value} (as printed: {stated.evidence[0].describe() if stated.evidence else '?'})",
+                   f"CUDA {build.cuda}: TensorFlow {build.version}'s tested configuration ({build.source})",
+                   f"minimum driver for CUDA {build.cuda}: {floor or '?'}", f"source: {req.source}"]
+        if floor and not kb.driver_at_least(have, floor):
+            alt = _newest_tf_for_driver(have, None)
+            alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
+                                (install_command(tf_facts(facts), alt.version, True),)),) if alt is not None else ()
+            return Finding("compat.driver-cuda", Status.FAIL, f"driver {have} is too old for TensorFlow "
+                           f"{stated.value} (CUDA {build.cuda} needs {floor} or newer)", tuple(details),
+                           fix=Fix(f"Install NVIDIA driver {floor} or newer" + (
+                               f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this driver runs."
+                               if alt else "."), newer_driver_commands(facts, req.toolkit_driver or floor), alts,
+                               verify=("nvidia-smi",)),
+                           evidence=stated.evidence + m.evidence_of("tf-possibly-insufficient-driver")[:1])
+        return ok("compat.driver-cuda", f"driver {have} supports CUDA {build.cuda} (TensorFlow {stated.value}, as "
+                  "stated)", *details)
+    if suspect and have:
+        from tfdoctor.checks.fixes import install_driver_commands
+
+        ev = m.evidence_of("tf-possibly-insufficient-driver")
+        return Finding("compat.driver-cuda", Status.WARN, f"TensorFlow could not initialise cuDNN and suspects driver "
+                       f"{have} is too old for the CUDA it was built with (its version was not recorded, so this "
+                       "cannot be checked)", tuple(e.describe() for e in ev[:2]),
+                       fix=Fix("Compare the driver with the CUDA this TensorFlow was built with (the first command "
+                               "prints TensorFlow's version: its CUDA is in the tested-configurations table at "
+                               "tensorflow.org/install/source#gpu); install a newer driver if it is older than that "
+                               "CUDA needs.", tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
+                               alternatives=(Alternative("if the driver is new enough for that CUDA, the cuDNN failure "
+                                                         "has another cause: GPU memory taken by other processes "
+                                                         "(nvidia-smi lists them) or a cuDNN other than the one "
+                                                         "TensorFlow was built with", ()),),
+                               verify=(f"{python_cmd(tf_facts(facts))} -c \"import tensorflow as tf; "
+                                       "print(tf.__version__)\"", "nvidia-smi")),
+                       evidence=ev)
+    return None
+
+
 @check(
     "compat.driver-cuda",
     area="compat",
@@ -110,6 +163,8 @@ def check_driver_cuda(facts) -> Finding:
     if told is not None and (tf is None or tf.source != "child" or
                              facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")):
         return told
+    if (tf is None or tf.source != "child") and (stated := _driver_cuda_stated(facts)) is not None:
+        return stated
     if (s := _skip_without_tf("compat.driver-cuda", tf)) is not None:
         return s
     cuda, whence = tf_cuda(tf)

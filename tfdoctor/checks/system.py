@@ -273,13 +273,15 @@ def check_wsl(facts) -> Finding:
         if facts.machine.value("wsl") is None:
             return skip("env.wsl", "Whether this is WSL2 was not recorded (paste the output of `cat /proc/version`)")
         return ok("env.wsl", "Not running under WSL")
-    if textmatch.search(r"\b4\.4\.0-\d+-Microsoft\b", env.proc_version or ""):
+    # WSL 1 runs no Linux kernel: it reports Microsoft's 4.4.0-<Windows build>-Microsoft, in /proc/version and uname -r
+    wsl1 = next((v for v in (env.proc_version, env.kernel_release)
+                 if v and textmatch.search(r"\b4\.4\.0-\d+-Microsoft\b", v)), None)
+    if wsl1:
         distro = env.variables.get("WSL_DISTRO_NAME")
         convert = (f"wsl --set-version {distro} 2" if distro and textmatch.fullmatch(r"[A-Za-z0-9._-]{1,64}", distro)
                    else "wsl --set-default-version 2   # then reinstall the distribution, or convert it with "
                         "wsl --set-version NAME 2 (NAME from wsl -l -v)")
-        return fail("env.wsl", "This is WSL 1 (kernel 4.4.0-*-Microsoft): WSL 1 has no GPU support",
-                    env.proc_version or "",
+        return fail("env.wsl", "This is WSL 1 (kernel 4.4.0-*-Microsoft): WSL 1 has no GPU support", wsl1,
                     fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it; "
                             "`wsl -l -v` then shows VERSION 2.",
                             ("wsl --update", convert), verify=("wsl -l -v",)))

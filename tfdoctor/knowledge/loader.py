@@ -17,6 +17,8 @@ from typing import Any
 _DIR = Path(__file__).resolve().parent
 
 __all__ = [
+    "TestedCuda",
+    "tested_cuda",
     "Arch",
     "CudaError",
     "DriverReq",
@@ -179,6 +181,32 @@ def tf_build(version: str) -> TFBuild | None:
     for b in _builds():
         if b.version == key:
             return b
+    return None
+
+
+@dataclass(frozen=True)
+class TestedCuda:
+    """The CUDA and cuDNN a TensorFlow release's Linux GPU wheel was tested with."""
+
+    version: str  # the minor version, "1.5"
+    cuda: str
+    cudnn: str
+    source: str
+
+
+def tested_cuda(version: str) -> TestedCuda | None:
+    """'1.5.0', '2.16.1' -> the CUDA/cuDNN of that minor version's Linux GPU wheel (the build records, else the older
+    releases' table), or None if unknown."""
+    b = tf_build(version)
+    if b is not None:
+        return TestedCuda(b.version, b.cuda, b.cudnn, b.source) if b.cuda else None
+    t = parse_version(version)
+    if len(t) < 2:
+        return None
+    legacy = _load("tensorflow_builds.json").get("legacy_gpu_builds") or {}
+    for rec in legacy.get("builds", ()):
+        if rec.get("version") == f"{t[0]}.{t[1]}":
+            return TestedCuda(rec["version"], rec["cuda"], rec["cudnn"], legacy.get("_source", ""))
     return None
 
 

@@ -177,7 +177,9 @@ def probe_env(host, ctx) -> EnvFacts:
                                       "KUBERNETES_SERVICE_HOST" in variables)
     dev = host.listdir("/dev")
     dev_nvidia = tuple(n for n in dev if n.startswith("nvidia")) if dev is not None else None
-    wsl = bool(proc_version and textmatch.search(r"microsoft|WSL", proc_version, textmatch.IGNORECASE)) or \
+    # /proc/version, or the kernel release alone (`uname -r`: 4.4.0-19041-Microsoft under WSL 1,
+    # 5.15.153.1-microsoft-standard-WSL2 under WSL 2): Microsoft's kernels name themselves in both
+    wsl = any(v and textmatch.search(r"microsoft|WSL", v, textmatch.IGNORECASE) for v in (proc_version, kernel)) or \
         "WSL_DISTRO_NAME" in variables
     access, access_line = nvidia_devices_allowed(host.read("/sys/fs/cgroup/devices/devices.list"))
     return EnvFacts(
