@@ -120,3 +120,22 @@ def test_tensorrt_alone_missing_is_no_finding(tmp_path):
     report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
     assert report.get("tf.cuda-libs").status.value not in ("fail", "warn")
     assert diagnosis_of(report) is None
+
+
+def test_cuda_saying_uncorrectable_ecc_is_a_memory_error_without_nvml(tmp_path):
+    # nagadit/DeepFaceLab_Linux#89 (the reporter: "it was a hardware problem")
+    log = ("F tensorflow/stream_executor/lib/statusor.cc:34] Attempting to fetch value instead of handling error "
+           "Internal: failed initializing StreamExecutor for CUDA device ordinal 0: Internal: failed call to "
+           "cuDevicePrimaryCtxRetain: CUDA_ERROR_ECC_UNCORRECTABLE: uncorrectable ECC error encountered\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    f = report.get("gpu.memory-errors")
+    assert f.status.value == "fail" and f.evidence and report.root_cause.id == "gpu.memory-errors"
+    assert "sudo nvidia-smi -r" in f.fix.commands and f.fix.alternatives[0].commands == ("sudo reboot",)
+
+
+def test_modprobe_failing_on_nvidia_uvm_says_so(tmp_path):
+    # Bumblebee-Project/Bumblebee#623 (the reporter's confirmed fix: load the uvm module)
+    text = "pycuda._driver.Error: cuInit failed: unknown\nmodprobe: FATAL: Module nvidia-uvm not found.\n"
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": text})).get("cuda.device-nodes")
+    assert f.status.value == "fail" and "nvidia_uvm" in f.summary
+    assert "sudo modprobe nvidia-uvm" in f.fix.commands

@@ -74,6 +74,21 @@ def test_log_alone_names_missing_libraries_and_their_pip_packages():
     assert any("nvidia-cudnn-cu11" in c for c in f.fix.commands)
 
 
+def test_tensorrt_libraries_are_optional():
+    """libnvinfer (TensorRT) is used only by TF-TRT: TensorFlow's own next line says so. A log that misses only it
+    names no missing CUDA library (ufoym/deepo#129, tests/cases/ok-docker-deepo-tf21-libnvinfer6-warning)."""
+    log = ("W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load dynamic library "
+           "'libnvinfer.so.6'; dlerror: libnvinfer.so.6: cannot open shared object file: No such file or directory\n"
+           "W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load dynamic library "
+           "'libnvinfer_plugin.so.6'; dlerror: libnvinfer_plugin.so.6: cannot open shared object file\n"
+           "W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load dynamic library "
+           "'libcudnn.so.7'; dlerror: libcudnn.so.7: cannot open shared object file: No such file or directory\n")
+    a = analyse_log(log)
+    assert a.missing_libraries == ("libcudnn.so.7",)
+    assert a.missing_optional == ("libnvinfer.so.6", "libnvinfer_plugin.so.6")
+    assert analyse_log(log.split("\n", 2)[0]).missing_libraries == ()
+
+
 def test_log_alone_with_an_old_gpu_names_the_newest_tensorflow_for_it():
     tf = _log_only("gpu_below_min_cc30.log")
     f = _run("compat.compute-capability", tf)

@@ -348,12 +348,12 @@ def check_device_nodes(facts) -> Finding:
                        tuple(e.describe() for e in unknown.evidence[:2]) + (
                            "Whether nvidia_uvm is loaded was not recorded: the verify commands settle it.",),
                        fix=_uvm_fix(facts), evidence=unknown.evidence)
+    if uvm.value is False:
+        return Finding("cuda.device-nodes", Status.FAIL, "The nvidia_uvm module is not loaded: CUDA fails "
+                       "(CUDA_ERROR_UNKNOWN, 999) even where nvidia-smi works", tuple(e.describe() for e in uvm.evidence),
+                       fix=_uvm_fix(facts), evidence=uvm.evidence)
     if nodes is None and getattr(env, "dev_nvidia", None) is None:
         return skip("cuda.device-nodes", "/dev was not recorded (paste the output of `ls -l /dev/nvidia*`)")
-    if uvm.value is False:
-        return Finding("cuda.device-nodes", Status.FAIL, "The nvidia_uvm module is not loaded: nvidia-smi works but "
-                       "CUDA fails (CUDA_ERROR_UNKNOWN, 999)", tuple(e.describe() for e in uvm.evidence),
-                       fix=_uvm_fix(facts), evidence=uvm.evidence)
     if "nvidiactl" in names and "nvidia-uvm" not in names:
         return fail("cuda.device-nodes", "/dev/nvidia-uvm is missing: CUDA fails (CUDA_ERROR_UNKNOWN, 999) although "
                     "nvidia-smi works", "present: " + ", ".join("/dev/" + n for n in names), fix=_uvm_fix(facts))

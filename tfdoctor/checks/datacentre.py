@@ -11,7 +11,7 @@ from __future__ import annotations
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command
 from tfdoctor.checks.cuda import fabricmanager_fix, verify_only
-from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
 MEMORY_FULL = 0.9
@@ -227,14 +227,33 @@ def check_compute_mode(facts) -> Finding:
     links=("https://docs.nvidia.com/deploy/a100-gpu-mem-error-mgmt/index.html",
            "https://docs.nvidia.com/deploy/dynamic-page-retirement/index.html"),
 )
+def _ecc_told(facts) -> Finding | None:
+    """A CUDA program said it hit an uncorrectable ECC error (CUDA_ERROR_ECC_UNCORRECTABLE): CUDA's own word,
+    whatever NVML recorded or did not."""
+    told = facts.machine.belief("gpu.ecc_uncorrectable")
+    if told.value is not True:
+        return None
+    return Finding("gpu.memory-errors", Status.FAIL, "A CUDA program hit an uncorrectable ECC memory error "
+                   "(CUDA_ERROR_ECC_UNCORRECTABLE): the GPU cannot be used until it is reset",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Reset the GPU (or reboot): a pending page retirement or row remap takes effect then. If "
+                           "the error comes back, the board's memory is failing: take it out of service (RMA).",
+                           ("sudo nvidia-smi -r",),
+                           alternatives=(Alternative("where the GPU cannot be reset alone (a display or a process "
+                                                     "still holds it)", ("sudo reboot",)),),
+                           verify=("nvidia-smi -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT",)),
+                   evidence=told.evidence)
+
+
 def check_memory_errors(facts) -> Finding:
     if not _nvml_ok(facts):
-        return skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
+        return _ecc_told(facts) or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
     gpus = _gpus(facts)
     asked = [g for g in gpus if any(v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending,
                                                            g.retired_pages_pending, g.ecc_aggregate_uncorrected))]
     if not asked:
-        return skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state (consumer GPUs have none)")
+        return _ecc_told(facts) or skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state "
+                                                            "(consumer GPUs have none)")
     failed = [g for g in asked if g.remapped_rows_failure]
     pending = [g for g in asked if g.remapped_rows_pending or g.retired_pages_pending]
     volatile = [g for g in asked if g.ecc_uncorrected]
@@ -277,8 +296,8 @@ def check_memory_errors(facts) -> Finding:
                     fix=Fix("Results computed since may be wrong: reset the GPU, and if the count grows the board "
                             "needs service.", tuple(f"sudo nvidia-smi -i {g.index} -r" for g in volatile[:8]),
                             verify=inspect))
-    return ok("gpu.memory-errors", "No uncorrectable memory error and no pending row remap or page retirement",
-              *lines)
+    return _ecc_told(facts) or ok("gpu.memory-errors", "No uncorrectable memory error and no pending row remap or "
+                                  "page retirement", *lines)
 
 
 # -- gpu.persistence-mode ------------------------------------------------------------------------------------------

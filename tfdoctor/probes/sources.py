@@ -88,6 +88,8 @@ def probe_sources(host, ctx) -> SourcesFacts:
             sources.append(Source("nvidia-smi", "nvidia-smi", _text(res)))
     if tf is not None and getattr(tf, "log_lines", ()):
         sources.append(Source("tensorflow", "tensorflow.log", lines=tuple(tf.log_lines)))
+        # TensorFlow is a CUDA program: what CUDA programs print about CUDA itself (802, 999, ECC) reads the same there
+        sources.append(Source("cuda", "tensorflow.log", lines=tuple(tf.log_lines)))
     keys = getattr(host, "command_keys", None)
     for key in (keys() if callable(keys) else ()):
         if key in _PROBE_KEYS_EXACT or key.startswith(_PROBE_KEY_PREFIXES) or key in DATACENTRE_KEYS:
