@@ -129,3 +129,13 @@ def test_shuffled_table_lines_never_raise(lines, rc):
     text = "\n".join(lines)
     parse_nvidia_smi_table(text)
     classify_nvidia_smi_failure(rc, text)
+
+
+def test_a_table_after_the_tail_of_an_earlier_one_is_read_whole():
+    """apple/turicreate#2377: the paste begins with the empty Processes section of one nvidia-smi output, then the next
+    output's table; its GPU rows are GPUs, not processes."""
+    text = (Path(__file__).parent / "cases" / "ok-4xp100-turicreate-tf114-prints-using-cpu" / "paste.txt").read_text()
+    start = text.index("| Processes:")
+    table = parse_nvidia_smi_table(text[start:])
+    assert table is not None and table.driver_version == "410.79"
+    assert [g.index for g in table.gpus] == [0, 1] and table.gpus[0].bus_id.endswith("84:00.0")

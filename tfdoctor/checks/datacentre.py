@@ -210,23 +210,6 @@ def check_compute_mode(facts) -> Finding:
 # -- gpu.memory-errors ---------------------------------------------------------------------------------------------
 
 
-@check(
-    "gpu.memory-errors",
-    area="gpu",
-    title="GPU memory errors (ECC, row remapping, retired pages)",
-    needs=("nvml",),
-    after=("nvml.init",),
-    what="Reads NVML's uncorrectable ECC counters (since the driver loaded, and over the GPU's life), the row "
-         "remapper's state (rows pending remap, remapping failure: Ampere and later) and the retired pages (older "
-         "data-centre GPUs).",
-    why="An uncorrectable ECC error corrupts results and kills the process that hit it; a row marked for remapping "
-        "or a page pending retirement is only taken out of use at the next GPU reset, so the error can recur until "
-        "then; a remapping failure means the board has run out of spare rows and needs service.",
-    fix="Reset the GPU (`sudo nvidia-smi -i <gpu> -r`) or reboot to apply pending remaps and retirements; a "
-        "remapping failure or growing counts mean the board needs an RMA.",
-    links=("https://docs.nvidia.com/deploy/a100-gpu-mem-error-mgmt/index.html",
-           "https://docs.nvidia.com/deploy/dynamic-page-retirement/index.html"),
-)
 def _ecc_told(facts) -> Finding | None:
     """A CUDA program said it hit an uncorrectable ECC error (CUDA_ERROR_ECC_UNCORRECTABLE): CUDA's own word,
     whatever NVML recorded or did not."""
@@ -245,6 +228,23 @@ def _ecc_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+@check(
+    "gpu.memory-errors",
+    area="gpu",
+    title="GPU memory errors (ECC, row remapping, retired pages)",
+    needs=("nvml",),
+    after=("nvml.init",),
+    what="Reads NVML's uncorrectable ECC counters (since the driver loaded, and over the GPU's life), the row "
+         "remapper's state (rows pending remap, remapping failure: Ampere and later) and the retired pages (older "
+         "data-centre GPUs).",
+    why="An uncorrectable ECC error corrupts results and kills the process that hit it; a row marked for remapping "
+        "or a page pending retirement is only taken out of use at the next GPU reset, so the error can recur until "
+        "then; a remapping failure means the board has run out of spare rows and needs service.",
+    fix="Reset the GPU (`sudo nvidia-smi -i <gpu> -r`) or reboot to apply pending remaps and retirements; a "
+        "remapping failure or growing counts mean the board needs an RMA.",
+    links=("https://docs.nvidia.com/deploy/a100-gpu-mem-error-mgmt/index.html",
+           "https://docs.nvidia.com/deploy/dynamic-page-retirement/index.html"),
+)
 def check_memory_errors(facts) -> Finding:
     if not _nvml_ok(facts):
         return _ecc_told(facts) or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")

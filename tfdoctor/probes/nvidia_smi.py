@@ -133,6 +133,12 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
 
     for line in lines:
         stripped = line.strip()
+        if "NVIDIA-SMI" in stripped and "Version" in stripped:
+            # a new table's header ends the previous output's sections (two outputs pasted one after the other, or a
+            # paste that begins with the tail of an earlier one)
+            flush()
+            in_processes = in_mig = False
+            continue
         if "MIG devices:" in stripped:
             flush()
             in_mig, mig_found = True, None
