@@ -203,7 +203,8 @@ def test_from_and_python_together_are_refused_with_one_line():
 
 def test_verify_lines_rerun_tfdoctor_the_way_it_was_installed():
     """A verify line is a command like any other: `python -m tfdoctor` when tfdoctor was started that way."""
-    from tfdoctor.checks.cuda import _uvm_fix, fabricmanager_fix, verify_only
+    from tfdoctor.checks.commands import verify_only
+    from tfdoctor.checks.cuda import _uvm_fix, fabricmanager_fix
 
     venv = _facts(Invocation(None, None, "/opt/py/bin/python"))
     venv.datacentre = SimpleNamespace(fabricmanager_installed=True)

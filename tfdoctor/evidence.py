@@ -125,6 +125,9 @@ def questions() -> dict[str, str]:
 # A pasted output of a program no probe knows (a script, `docker compose up`, a pod's log) is read with every catalogue
 # but TensorFlow's: those messages are specific enough to be recognised wherever they appear.
 ANY = "any"
+# TensorFlow's log: TensorFlow's messages and, TensorFlow being a CUDA program, what CUDA programs print about CUDA
+# itself (802, 999, an uncorrectable ECC error): one source read in one pass over both catalogues
+TENSORFLOW_LOG = "tensorflow+cuda"
 
 
 @lru_cache(maxsize=16)
@@ -134,7 +137,8 @@ def _entries(kind: str) -> tuple[Entry, ...]:
     # with every catalogue but TensorFlow's, like a pasted output of an unknown program.
     if kind in (ANY, "kernel"):
         return tuple(e for e in catalogue() if e.source_kind != "tensorflow")
-    return tuple(e for e in catalogue() if e.source_kind == kind)
+    kinds = kind.split("+")  # several catalogues at once: TENSORFLOW_LOG
+    return tuple(e for e in catalogue() if e.source_kind in kinds)
 
 
 class _Matcher:

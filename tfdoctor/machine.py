@@ -250,17 +250,14 @@ def _env(votes, facts, complete) -> None:
             votes.add("container.gpu_access", False, READ, Evidence("/sys/fs/cgroup/devices/devices.list",
                                                                     env.nvidia_device_access_line))
         if env.wsl:
-            votes.add("wsl", True, READ, Evidence("/proc/version", env.proc_version) if env.proc_version else
-                      Evidence("uname -r", env.kernel_release) if "microsoft" in (env.kernel_release or "").lower() else
-                      Evidence("WSL_DISTRO_NAME", "set"))
+            where, line = getattr(env, "wsl_evidence", None) or ("/proc/version", env.proc_version or "WSL")
+            votes.add("wsl", True, READ, Evidence(where, line))
         elif complete or env.proc_version:
             votes.add("wsl", False, READ, Evidence("/proc/version", env.proc_version or "not WSL"))
 
 
 def _tf(votes, facts, complete) -> None:
     tf = facts.get("tensorflow")
-    if tf is not None and getattr(tf, "source", "none") == "child" and getattr(tf, "tf_version", None):
-        votes.add("tf.version", tf.tf_version, READ, Evidence("TensorFlow probe", f"TensorFlow {tf.tf_version}"))
     if tf is not None and getattr(tf, "source", "none") == "child" and getattr(tf, "imported", None):
         gpus = tuple(getattr(tf, "gpus", ()) or ())
         if getattr(tf, "devices_error", None) is None:

@@ -63,6 +63,16 @@ def tfdoctor_pip_install(facts, package: str) -> str:
     return f"python3 -m pip install {package}"
 
 
+def tf_import_line(tf, expr: str = "tf.__version__") -> str:
+    """The line that imports TensorFlow in the diagnosed interpreter and prints `expr` (a verify step)."""
+    return f"{python_cmd(tf)} -c \"import tensorflow as tf; print({expr})\""
+
+
+def verify_only(facts, *ids: str) -> str:
+    """The line that re-runs just these checks, typed the way tfdoctor was installed on this machine."""
+    return tfdoctor_command(facts, "check", "--only", ",".join(ids))
+
+
 def python_cmd(tf) -> str:
     """How to call the diagnosed interpreter in a command (its full path when known)."""
     exe = getattr(tf, "python_executable", None) or getattr(tf, "python", None)

@@ -6,8 +6,8 @@ kernels, and the Python version against TensorFlow's tested range. Every rule as
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import python_cmd, with_pip_fixes
-from tfdoctor.checks.fixes import newer_driver_commands, ubuntu_driver_package
+from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
+from tfdoctor.checks.fixes import install_driver_commands, newer_driver_commands, ubuntu_driver_package
 from tfdoctor.checks.tensorflow import (
     _kb,
     install_command,
@@ -24,6 +24,29 @@ def driver_version(facts) -> str | None:
     """The loaded NVIDIA driver's version: NVML's, else /proc/driver/nvidia/version's."""
     return (getattr(facts.nvml, "driver_version", None)
             or getattr(facts.driver, "loaded_driver_version", None))
+
+
+def driver_version_seen(facts) -> str | None:
+    """The driver's version as read (driver_version), else as a program printed it: nvidia-smi's table header, or
+    TensorFlow's `possibly insufficient driver version: X` (its reading of the kernel module's version)."""
+    return driver_version(facts) or next(
+        (o.group("version") for o in facts.machine.observed("smi-table-driver-version", "tf-possibly-insufficient-driver")
+         if o.group("version")), None)
+
+
+def _too_old(facts, tf, have: str, tf_version: str, cuda: str, floor: str, full: str | None, details, py,
+             evidence=()) -> Finding:
+    """Driver `have` is below `floor`, the least CUDA `cuda` of TensorFlow `tf_version` runs on: a newer driver, or the
+    newest TensorFlow this driver runs."""
+    alt = _newest_tf_for_driver(have, py)
+    alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
+                        (install_command(tf, alt.version, True),)),) if alt is not None else ()
+    return Finding("compat.driver-cuda", Status.FAIL, f"driver {have} is too old for TensorFlow {tf_version} (CUDA "
+                   f"{cuda} needs {floor} or newer)", tuple(details),
+                   fix=Fix(f"Install NVIDIA driver {floor} or newer" + (
+                       f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this driver runs." if alt
+                       else "."), newer_driver_commands(facts, full or floor), alts, verify=("nvidia-smi",)),
+                   evidence=tuple(evidence))
 
 
 def tf_cuda(tf) -> tuple[str | None, str]:
@@ -57,13 +80,10 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else None
-    have = driver_version(facts) or next((o.group("version") for o in facts.machine.observed("smi-table-driver-version")),
-                                         None)
+    have = driver_version_seen(facts)
     kb = _kb()
     req = kb.min_driver_for_cuda(need_cuda) if need_cuda else None
     need_driver = (req.toolkit_driver or req.minor_compat_floor) if req else None
-    from tfdoctor.checks.fixes import install_driver_commands
-
     cmds = tuple(install_driver_commands(facts.pci, facts.driver, facts.env))
     alternatives: list[Alternative] = []
     if obs:
@@ -93,9 +113,7 @@ def _driver_cuda_stated(facts) -> Finding | None:
     that names the check to make, never a verdict."""
     m = facts.machine
     suspect = m.observed("tf-possibly-insufficient-driver")
-    have = driver_version(facts) or next(
-        (o.group("version") for o in m.observed("smi-table-driver-version", "tf-possibly-insufficient-driver")
-         if o.group("version")), None)
+    have = driver_version_seen(facts)
     stated = m.belief("tf.version")
     kb = _kb()
     build = kb.tested_cuda(stated.value) if isinstance(stated.value, str) else None
@@ -106,21 +124,11 @@ def _driver_cuda_stated(facts) -> Finding | None:
                    f"CUDA {build.cuda}: TensorFlow {build.version}'s tested configuration ({build.source})",
                    f"minimum driver for CUDA {build.cuda}: {floor or '?'}", f"source: {req.source}"]
         if floor and not kb.driver_at_least(have, floor):
-            alt = _newest_tf_for_driver(have, None)
-            alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
-                                (install_command(tf_facts(facts), alt.version, True),)),) if alt is not None else ()
-            return Finding("compat.driver-cuda", Status.FAIL, f"driver {have} is too old for TensorFlow "
-                           f"{stated.value} (CUDA {build.cuda} needs {floor} or newer)", tuple(details),
-                           fix=Fix(f"Install NVIDIA driver {floor} or newer" + (
-                               f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this driver runs."
-                               if alt else "."), newer_driver_commands(facts, req.toolkit_driver or floor), alts,
-                               verify=("nvidia-smi",)),
-                           evidence=stated.evidence + m.evidence_of("tf-possibly-insufficient-driver")[:1])
+            return _too_old(facts, tf_facts(facts), have, stated.value, build.cuda, floor, req.toolkit_driver, details,
+                            None, stated.evidence + m.evidence_of("tf-possibly-insufficient-driver")[:1])
         return ok("compat.driver-cuda", f"driver {have} supports CUDA {build.cuda} (TensorFlow {stated.value}, as "
                   "stated)", *details)
     if suspect and have:
-        from tfdoctor.checks.fixes import install_driver_commands
-
         ev = m.evidence_of("tf-possibly-insufficient-driver")
         return Finding("compat.driver-cuda", Status.WARN, f"TensorFlow could not initialise cuDNN and suspects driver "
                        f"{have} is too old for the CUDA it was built with (its version was not recorded, so this "
@@ -133,8 +141,7 @@ def _driver_cuda_stated(facts) -> Finding | None:
                                                          "has another cause: GPU memory taken by other processes "
                                                          "(nvidia-smi lists them) or a cuDNN other than the one "
                                                          "TensorFlow was built with", ()),),
-                               verify=(f"{python_cmd(tf_facts(facts))} -c \"import tensorflow as tf; "
-                                       "print(tf.__version__)\"", "nvidia-smi")),
+                               verify=(tf_import_line(tf_facts(facts)), "nvidia-smi")),
                        evidence=ev)
     return None
 
@@ -182,15 +189,7 @@ def check_driver_cuda(facts) -> Finding:
                f"minimum driver for CUDA {cuda.split('.')[0]}.x: {req.minor_compat_floor or 'no minor-version compatibility'}",
                f"driver of the CUDA {req.toolkit_row or cuda} toolkit: {full or '?'}", f"source: {req.source}"]
     if floor and not kb.driver_at_least(have, floor):
-        alt = _newest_tf_for_driver(have, python_minor(tf))
-        cmds = newer_driver_commands(facts, full or floor)
-        alts = (Alternative(f"to keep driver {have}: TensorFlow {alt.version}",
-                            (install_command(tf, alt.version, True),)),) if alt is not None else ()
-        return fail("compat.driver-cuda", f"driver {have} is too old for TensorFlow {tf.tf_version} (CUDA {cuda} "
-                    f"needs {floor} or newer)", *details,
-                    fix=Fix(f"Install NVIDIA driver {floor} or newer" + (
-                        f", or TensorFlow {alt.version}, the newest whose CUDA {alt.cuda} this driver runs." if alt
-                        else "."), cmds, alts, verify=("nvidia-smi",)))
+        return _too_old(facts, tf, have, tf.tf_version, cuda, floor, full, details, python_minor(tf))
     if full and not kb.driver_at_least(have, full):
         ptx_gpus = [name for name, cc in machine_gpus(facts) if cc and _support(tf, cc) == "ptx"]
         if ptx_gpus:

@@ -8,7 +8,8 @@ Whether this runs in a container and whether it was given the GPU stays env.cont
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.checks.cuda import kernel_driver_version, verify_only
+from tfdoctor.checks.commands import verify_only
+from tfdoctor.checks.cuda import kernel_driver_version
 from tfdoctor.checks.fixes import distro_family
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import python_cmd
+from tfdoctor.checks.commands import tf_import_line
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip
 
 # /proc/cpuinfo flag -> the name TensorFlow's cpu_feature_guard prints
@@ -58,29 +58,28 @@ def check_avx(facts) -> Finding:
                     f"CPU flags: {' '.join(sorted(cpu.flags))}",
                     fix=AVX_FIX)
     missing = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag not in cpu.flags]
-    if missing and crashed.value is True:
+    if crashed.value is True:
         # TensorFlow executed an instruction this CPU lacks although it has AVX: the build uses AVX2/FMA (the 2.4.0
-        # wheels did by mistake, tensorflow/tensorflow#45744; so do builds with -march=haswell or newer)
-        return Finding("cpu.avx", Status.FAIL, f"TensorFlow died with an illegal instruction: {model} has AVX but not "
-                       f"{' or '.join(missing)}, which this TensorFlow build uses",
-                       tuple(e.describe() for e in crashed.evidence[:2]) + (f"CPU flags: AVX yes, "
-                                                                             f"{', '.join(missing)} no",),
-                       fix=Fix("Install a TensorFlow build that needs only AVX: another release of the official wheel "
-                               "(the 2.4.0 wheels required AVX2 by mistake), or one built from source for this CPU "
-                               "(bazel build with --copt=-march=native).", (),
-                               verify=(f"{python_cmd(facts.tensorflow)} -c \"import tensorflow as tf; print(tf.__version__)\"",)),
-                       evidence=crashed.evidence)
+        # wheels did by mistake, tensorflow/tensorflow#45744; so do builds with -march=haswell or newer), or beyond
+        if missing:
+            status, summary = Status.FAIL, (f"TensorFlow died with an illegal instruction: {model} has AVX but not "
+                                            f"{' or '.join(missing)}, which this TensorFlow build uses")
+            how = ("Install a TensorFlow build that needs only AVX: another release of the official wheel (the 2.4.0 "
+                   "wheels required AVX2 by mistake), or one built from source for this CPU (bazel build with "
+                   "--copt=-march=native).")
+        else:
+            status, summary = Status.WARN, (f"TensorFlow died with an illegal instruction although {model} has AVX, "
+                                            "AVX2 and FMA: this build uses instructions beyond them (AVX-512, or a "
+                                            "build for a newer CPU)")
+            how = ("Install the official TensorFlow wheel (it needs only AVX), or rebuild TensorFlow for this CPU "
+                   "(bazel build with --copt=-march=native).")
+        details = tuple(e.describe() for e in crashed.evidence[:2]) + (
+            (f"CPU flags: AVX yes, {', '.join(missing)} no",) if missing else ())
+        return Finding("cpu.avx", status, summary, details,
+                       fix=Fix(how, (), verify=(tf_import_line(facts.tensorflow),)), evidence=crashed.evidence)
     if missing:
         return info("cpu.avx", f"{model} has AVX but not {' or '.join(missing)}",
                     "Current TensorFlow wheels need only AVX; a few older ones crashed on such CPUs.")
-    if crashed.value is True:
-        return Finding("cpu.avx", Status.WARN, f"TensorFlow died with an illegal instruction although {model} has AVX, "
-                       "AVX2 and FMA: this build uses instructions beyond them (AVX-512, or a build for a newer CPU)",
-                       tuple(e.describe() for e in crashed.evidence[:2]),
-                       fix=Fix("Install the official TensorFlow wheel (it needs only AVX), or rebuild TensorFlow for "
-                               "this CPU (bazel build with --copt=-march=native).", (),
-                               verify=(f"{python_cmd(facts.tensorflow)} -c \"import tensorflow as tf; print(tf.__version__)\"",)),
-                       evidence=crashed.evidence)
     return ok("cpu.avx", f"AVX, AVX2 and FMA are available on {model}")
 
 

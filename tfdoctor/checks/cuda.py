@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import tfdoctor_command
+from tfdoctor.checks.commands import verify_only
 from tfdoctor.checks.fixes import compute_library_command, distro_family, newer_driver_commands
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
-
-def verify_only(facts, *ids: str) -> str:
-    """The line that re-runs just these checks, typed the way tfdoctor was installed on this machine."""
-    return tfdoctor_command(facts, "check", "--only", ",".join(ids))
 _GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PATH = textmatch.compile(r"^/[A-Za-z0-9._/+-]{1,200}$")
 

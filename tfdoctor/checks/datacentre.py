@@ -9,8 +9,8 @@ boot's log) and the kernel-log observations of the evidence layer.
 from __future__ import annotations
 
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import tfdoctor_command
-from tfdoctor.checks.cuda import fabricmanager_fix, verify_only
+from tfdoctor.checks.commands import tfdoctor_command, verify_only
+from tfdoctor.checks.cuda import fabricmanager_fix
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
@@ -246,13 +246,14 @@ def _ecc_told(facts) -> Finding | None:
            "https://docs.nvidia.com/deploy/dynamic-page-retirement/index.html"),
 )
 def check_memory_errors(facts) -> Finding:
+    told = _ecc_told(facts)
     if not _nvml_ok(facts):
-        return _ecc_told(facts) or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
+        return told or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
     gpus = _gpus(facts)
     asked = [g for g in gpus if any(v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending,
                                                            g.retired_pages_pending, g.ecc_aggregate_uncorrected))]
     if not asked:
-        return _ecc_told(facts) or skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state "
+        return told or skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state "
                                                             "(consumer GPUs have none)")
     failed = [g for g in asked if g.remapped_rows_failure]
     pending = [g for g in asked if g.remapped_rows_pending or g.retired_pages_pending]
@@ -296,7 +297,7 @@ def check_memory_errors(facts) -> Finding:
                     fix=Fix("Results computed since may be wrong: reset the GPU, and if the count grows the board "
                             "needs service.", tuple(f"sudo nvidia-smi -i {g.index} -r" for g in volatile[:8]),
                             verify=inspect))
-    return _ecc_told(facts) or ok("gpu.memory-errors", "No uncorrectable memory error and no pending row remap or "
+    return told or ok("gpu.memory-errors", "No uncorrectable memory error and no pending row remap or "
                                   "page retirement", *lines)
 
 

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.cuda import api_facts, ld_library_path_without, verify_only
+from tfdoctor.checks.commands import verify_only
+from tfdoctor.checks.cuda import api_facts, ld_library_path_without
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Fix, fail, info, ok, skip, warn
 

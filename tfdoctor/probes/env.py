@@ -78,6 +78,7 @@ class EnvFacts:
     # NVIDIA devices, with the deciding line; None where there is no such list (cgroup v2, or not recorded)
     nvidia_device_access: bool | None = None
     nvidia_device_access_line: str = ""
+    wsl_evidence: tuple[str, str] | None = None  # (where, the line) that showed WSL; None when not WSL
 
     @property
     def cuda_visible_devices(self) -> str | None:
@@ -179,8 +180,10 @@ def probe_env(host, ctx) -> EnvFacts:
     dev_nvidia = tuple(n for n in dev if n.startswith("nvidia")) if dev is not None else None
     # /proc/version, or the kernel release alone (`uname -r`: 4.4.0-19041-Microsoft under WSL 1,
     # 5.15.153.1-microsoft-standard-WSL2 under WSL 2): Microsoft's kernels name themselves in both
-    wsl = any(v and textmatch.search(r"microsoft|WSL", v, textmatch.IGNORECASE) for v in (proc_version, kernel)) or \
-        "WSL_DISTRO_NAME" in variables
+    wsl_evidence = next(((where, v.strip()) for where, v in (("/proc/version", proc_version), ("uname -r", kernel))
+                         if v and textmatch.search(r"microsoft|WSL", v, textmatch.IGNORECASE)), None)
+    if wsl_evidence is None and "WSL_DISTRO_NAME" in variables:
+        wsl_evidence = ("WSL_DISTRO_NAME", "WSL_DISTRO_NAME is set")
     access, access_line = nvidia_devices_allowed(host.read("/sys/fs/cgroup/devices/devices.list"))
     return EnvFacts(
         os_id=osr.get("ID"),
@@ -194,7 +197,8 @@ def probe_env(host, ctx) -> EnvFacts:
         container=kind,
         container_evidence=tuple(evidence),
         dev_nvidia=dev_nvidia,
-        wsl=wsl,
+        wsl=wsl_evidence is not None,
+        wsl_evidence=wsl_evidence,
         wsl_libcuda=host.exists("/usr/lib/wsl/lib/libcuda.so.1") or host.exists("/usr/lib/wsl/lib/libcuda.so"),
         variables=variables,
         nvidia_device_access=access,

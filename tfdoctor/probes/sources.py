@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfdoctor.evidence import ANY, Observation, Source, observe_all
+from tfdoctor.evidence import ANY, TENSORFLOW_LOG, Observation, Source, observe_all
 from tfdoctor.probes import probe
 from tfdoctor.probes.datacentre import DATACENTRE_KEYS
 
@@ -87,9 +87,7 @@ def probe_sources(host, ctx) -> SourcesFacts:
         if not res.missing:
             sources.append(Source("nvidia-smi", "nvidia-smi", _text(res)))
     if tf is not None and getattr(tf, "log_lines", ()):
-        sources.append(Source("tensorflow", "tensorflow.log", lines=tuple(tf.log_lines)))
-        # TensorFlow is a CUDA program: what CUDA programs print about CUDA itself (802, 999, ECC) reads the same there
-        sources.append(Source("cuda", "tensorflow.log", lines=tuple(tf.log_lines)))
+        sources.append(Source(TENSORFLOW_LOG, "tensorflow.log", lines=tuple(tf.log_lines)))
     keys = getattr(host, "command_keys", None)
     for key in (keys() if callable(keys) else ()):
         if key in _PROBE_KEYS_EXACT or key.startswith(_PROBE_KEY_PREFIXES) or key in DATACENTRE_KEYS:

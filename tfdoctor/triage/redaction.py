@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from tfdoctor import textmatch
 from tfdoctor.redact import RESERVED, Redactor
 
-GENERIC_NAMES = frozenset((
-    "root", "localhost", "localhost.localdomain", "ubuntu", "debian", "fedora", "centos", "rocky", "almalinux",
-    "admin", "administrator", "user", "users", "guest", "pi", "raspberrypi", "nixos", "pop-os", "archlinux", "arch",
-    "kali", "manjaro", "mint", "ec2-user", "jovyan", "vagrant", "docker", "nvidia", "gpu", "test", "home", "linux",
-    "server", "workstation", "desktop", "laptop", "pc", "machine", "host", "node", "dev", "git", "python",
-    "tensorflow", "cuda", "opc", "cloud-user", "azureuser", "opensuse", "suse", "gentoo", "void", "endeavouros",
-    "garuda", "cachyos", "deepin", "talos", "truenas", "colab", "kaggle", "sagemaker-user", "ubuntu-server",
-    "hostname", "user-name", "username", "your-username", "<user>", "<hostname>", "system", "example", "myhost",
+# Names that identify nobody, beyond the words the snapshot redactor never replaces (tfdoctor.redact.RESERVED):
+# cloud and appliance default accounts and hosts, placeholders people type instead of their own name
+NEVER_LEARNED = RESERVED | frozenset((
+    "localhost.localdomain", "ubuntu-server", "pop-os", "cachyos", "deepin", "garuda", "truenas", "raspberrypi", "pi",
+    "ec2-user", "azureuser", "cloud-user", "opc", "sagemaker-user", "jovyan", "vagrant", "colab", "kaggle", "git",
+    "system", "example", "myhost", "hostname", "user-name", "username", "your-username", "<user>", "<hostname>",
 ))
 
 _PROMPT_NAMES = textmatch.compile(
@@ -63,8 +61,7 @@ def learn(text: str) -> Learned:
     containers = tuple(h for h in hosts if CONTAINER_ID.match(h) is not None)
 
     def keep(name: str) -> bool:
-        low = name.lower()
-        return len(name) >= 2 and low not in GENERIC_NAMES and low not in RESERVED and not name.isdigit()
+        return len(name) >= 2 and name.lower() not in NEVER_LEARNED and not name.isdigit()
 
     return Learned(tuple(h for h in hosts if keep(h)), tuple(u for u in users if keep(u) and u not in hosts),
                    containers)
