@@ -5,8 +5,9 @@ a cluster node)."""
 from __future__ import annotations
 
 from tfdoctor.checks import check
+from tfdoctor.checks.commands import interpreter_cmd
 from tfdoctor.checks.cuda import kernel_driver_version, tf_version_of
-from tfdoctor.checks.pyenv import python_exe, tf_install_line
+from tfdoctor.checks.pyenv import tf_install_line
 from tfdoctor.model import Fix, info, ok, skip, warn
 
 
@@ -77,7 +78,7 @@ def check_tf_for_driver(facts):
     if not b.has_and_cuda_extra:
         notes.append(f"TensorFlow {b.version} has no [and-cuda] extra: install CUDA {b.cuda} and cuDNN {b.cudnn} "
                      "as well")
-    verify = (f"{python_exe(facts)} -c \"import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))\"",)
+    verify = (f"{interpreter_cmd(facts)} -c \"import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))\"",)
     fix = Fix(f"If this machine keeps driver {driver}: install TensorFlow {b.version}, the newest release that runs "
               f"with it on {names}.", (line,) if line else (), verify=verify)
     summary = f"TensorFlow {b.version} is the newest release that runs with {', '.join(basis)}"

@@ -107,6 +107,11 @@ def _interpreter(facts):
     return exe, version, managed
 
 
+def interpreter_cmd(facts) -> str:
+    """The diagnosed interpreter as a command may name it (its path, checked by `executable`), else `python3`."""
+    return executable(_interpreter(facts)[0]) or "python3"
+
+
 def pip_needs_new_venv(facts) -> str | None:
     """Why pip must not install into the diagnosed interpreter (None: it may): the distribution manages it
     (PEP 668), or it is the virtual environment pipx made for tfdoctor itself."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
+from tfdoctor.checks.cuda import kernel_driver_version
 from tfdoctor.checks.fixes import install_driver_commands, newer_driver_commands, ubuntu_driver_package
 from tfdoctor.checks.tensorflow import (
     _kb,
@@ -19,11 +20,8 @@ from tfdoctor.checks.tensorflow import (
 )
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
-
-def driver_version(facts) -> str | None:
-    """The loaded NVIDIA driver's version: NVML's, else /proc/driver/nvidia/version's."""
-    return (getattr(facts.nvml, "driver_version", None)
-            or getattr(facts.driver, "loaded_driver_version", None))
+# The loaded NVIDIA driver's version: /proc/driver/nvidia/version's, else NVML's (the one helper, tfdoctor/checks/cuda.py)
+driver_version = kernel_driver_version
 
 
 def driver_version_seen(facts) -> str | None:

@@ -9,13 +9,12 @@ Requirement lines come from the installed distributions' METADATA (the pyenv pro
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 from tfdoctor import textmatch
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import verify_only
+from tfdoctor.checks.commands import interpreter_cmd, verify_only
 from tfdoctor.checks.cuda import api_facts, ld_library_path_without
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Fix, fail, info, ok, skip, warn
@@ -36,13 +35,6 @@ def _kb():
     return loader
 
 
-def python_exe(facts) -> str:
-    """The diagnosed interpreter as it may appear in a command (validated), else `python3`."""
-    exe = getattr(getattr(facts.env, "python", None), "executable", None)
-    exe = exe or getattr(facts.tensorflow, "python_executable", None)
-    return shlex.quote(exe) if exe and _EXE.match(exe) else "python3"
-
-
 def tf_install_line(facts, version: str) -> str | None:
     """`<python> -m pip install 'tensorflow[and-cuda]==2.21.*'` for a validated version (the one install helper of
     checks/tensorflow.py, so its wording is changed in one place); None when the version is not a version."""
@@ -50,7 +42,7 @@ def tf_install_line(facts, version: str) -> str | None:
 
     if not _VERSION.match(version or ""):
         return None
-    target = SimpleNamespace(python_executable=python_exe(facts).strip("'"), python=None)
+    target = SimpleNamespace(python_executable=interpreter_cmd(facts), python=None)
     return install_command(target, minor(version) or version, True)
 
 
@@ -156,7 +148,7 @@ def check_and_cuda_pins(facts):
     installed = _installed(py)
     line = tf_install_line(facts, tf.version)
     fix = Fix(f"Reinstall TensorFlow {tf.version} with its [and-cuda] extra: pip puts back the wheels it pins.",
-              (line,) if line else (), verify=(f"{python_exe(facts)} -m pip check",))
+              (line,) if line else (), verify=(f"{interpreter_cmd(facts)} -m pip check",))
     have = [p for p in nvidia if p.name in installed]
     if not have and not gpu_expected(facts):
         return skip("python.and-cuda-pins", "No NVIDIA GPU: TensorFlow's CUDA wheels would not be used here")
@@ -218,7 +210,7 @@ def check_framework_conflicts(facts):
     names = ", ".join(who for who, _ in requirers)
     if broken:
         lines = [f"{who} requires {p.name}{p.specifier}; {p.name} {v} is installed" for who, p, v in broken]
-        exe = python_exe(facts)
+        exe = interpreter_cmd(facts)
         cmds = [f"{exe} -m pip check"]
         line = tf_install_line(facts, tf.version) if tf is not None else None
         if line:
