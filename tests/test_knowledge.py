@@ -10,6 +10,26 @@ import pytest
 
 from tfdoctor.knowledge import loader as kb
 
+
+def _log_messages():
+    """TensorFlow's messages: the `tensorflow` part of the one catalogue of known messages (tfdoctor/evidence.py)."""
+    from types import SimpleNamespace
+
+    from tfdoctor import evidence
+
+    return [SimpleNamespace(kind=e.id, pattern=e.pattern, severity_hint=e.severity, example=e.example,
+                            more_examples=e.more_examples) for e in evidence.catalogue() if e.source_kind == "tensorflow"]
+
+
+def _log_prefixes():
+    """The glog/absl line prefixes messages.json documents ('2021-01-01 12:00:00.1: W file.cc:64] ')."""
+    from types import SimpleNamespace
+
+    from tfdoctor import textmatch
+
+    return [SimpleNamespace(pattern=textmatch.compile(r["pattern"]), example=r["example"])
+            for r in json.loads((Path(kb.__file__).parent / "messages.json").read_text())["line_prefixes"]]
+
 KDIR = Path(kb.__file__).resolve().parent
 STATUS_CODES = {"P", "P*", "S", "I", "K"}
 
@@ -294,27 +314,27 @@ EXPECTED_KINDS = {
 
 
 def test_log_kinds_present_and_unique():
-    kinds = [m.kind for m in kb.log_messages()]
+    kinds = [m.kind for m in _log_messages()]
     assert len(kinds) == len(set(kinds))
     assert set(kinds) >= EXPECTED_KINDS
-    for m in kb.log_messages():
+    for m in _log_messages():
         assert m.severity_hint in {"harmless", "info", "problem"}
 
 
-@pytest.mark.parametrize("msg", kb.log_messages(), ids=lambda m: m.kind)
+@pytest.mark.parametrize("msg", _log_messages(), ids=lambda m: m.kind)
 def test_log_pattern_matches_its_examples(msg):
     assert hasattr(msg.pattern, "search")
     for example in (msg.example, *msg.more_examples):
         assert msg.pattern.search(example), (msg.kind, example)
     # examples of other kinds must not be claimed by this one (except the harmless CPU line pairs)
-    for other in kb.log_messages():
+    for other in _log_messages():
         if other.kind == msg.kind:
             continue
         assert not msg.pattern.search(other.example), (msg.kind, other.kind)
 
 
 def _match(kind: str, text: str) -> re.Match | None:
-    return next(m for m in kb.log_messages() if m.kind == kind).pattern.search(text)
+    return next(m for m in _log_messages() if m.kind == kind).pattern.search(text)
 
 
 def test_log_groups_old_and_new_variants():
@@ -375,7 +395,7 @@ def test_log_groups_old_and_new_variants():
 
 
 def test_log_prefixes():
-    for p in kb.log_prefixes():
+    for p in _log_prefixes():
         m = p.pattern.search(p.example)
         assert m and m["level"] in "IWEF" and m["file"]
 

@@ -24,8 +24,6 @@ __all__ = [
     "DriverReq",
     "GpuModel",
     "LibraryPackage",
-    "LogMessage",
-    "LogPrefix",
     "TFBuild",
     "apt_package_for_library",
     "architecture",
@@ -38,8 +36,6 @@ __all__ = [
     "gpu_by_pci_id",
     "gpus",
     "library_packages",
-    "log_messages",
-    "log_prefixes",
     "min_driver_for_cuda",
     "newest_tf_supporting_cc",
     "nvidia_smi_exit_code",
@@ -511,75 +507,6 @@ def architecture_for_chip(chip: str) -> Arch | None:
 
 
 # ----------------------------------------------------------------------------- logs, errors, nvidia-smi
-
-
-@dataclass(frozen=True)
-class LogMessage:
-    kind: str
-    pattern: object  # tfdoctor.textmatch.Pattern
-    severity_hint: str
-    tf_source: tuple[str, ...]
-    source: str
-    status: str = ""
-    example: str = ""
-    more_examples: tuple[str, ...] = ()
-    level: str | None = None
-    note: str | None = None
-
-
-def _textmatch():
-    from tfdoctor import textmatch
-
-    return textmatch
-
-
-@dataclass(frozen=True)
-class LogPrefix:
-    name: str
-    pattern: object  # tfdoctor.textmatch.Pattern
-    example: str
-    source: str
-
-
-@cache
-def _log_messages() -> tuple[LogMessage, ...]:
-    # TensorFlow's messages are the `tensorflow` part of the one catalogue of known messages (messages.json; see
-    # tfdoctor/evidence.py), compiled by RE2 like every pattern applied to untrusted text.
-    from tfdoctor import textmatch
-
-    return tuple(
-        LogMessage(
-            kind=r["id"],
-            pattern=textmatch.compile(r["pattern"], textmatch.IGNORECASE if "i" in r.get("flags", "") else 0),
-            severity_hint=r["severity_hint"],
-            tf_source=tuple(r.get("tf_source", ())),
-            source=r.get("source") or r.get("url") or "",
-            status=r.get("status", ""),
-            example=r["example"],
-            more_examples=tuple(r.get("more_examples", ())),
-            level=r.get("level"),
-            note=r.get("note"),
-        )
-        for r in _load("messages.json")["messages"] if r["source_kind"] == "tensorflow"
-    )
-
-
-def log_messages() -> list[LogMessage]:
-    """Known TensorFlow log messages with compiled patterns (use ``pattern.search``)."""
-    return list(_log_messages())
-
-
-@cache
-def _log_prefixes() -> tuple[LogPrefix, ...]:
-    return tuple(
-        LogPrefix(r["name"], _textmatch().compile(r["pattern"]), r["example"], r["source"])
-        for r in _load("messages.json")["line_prefixes"]
-    )
-
-
-def log_prefixes() -> list[LogPrefix]:
-    """Patterns for the glog/absl line prefix ('2021-01-01 12:00:00.1: W file.cc:64] ' / 'I0000 00:00:17.1  12 file.cc:1] ')."""
-    return list(_log_prefixes())
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,12 @@ class TriageResult:
         }
 
 
-def _scan_assignments(lines, segments, scan) -> list[tuple[int, str, str]]:
+def _scan_assignments(lines, covered: set[int], scan) -> list[tuple[int, str, str]]:
     """CUDA_VISIBLE_DEVICES as the code or shell in the paste sets it (the first assignment: the one the program
     ran with; later ones are often the fix), outside the outputs already recognised (an `env` listing)."""
     from tfdoctor.triage import recognisers as rz
     from tfdoctor.triage.scan import group
 
-    covered = {n for s in segments for n in range(s.first, s.last + 1)}
     for i, m in scan.finditer(rz.CVD_ASSIGNMENT):
         if lines[i].no in covered:
             continue
@@ -73,13 +72,12 @@ def _scan_assignments(lines, segments, scan) -> list[tuple[int, str, str]]:
     return []
 
 
-def _scan_inline_kernels(lines, segments, scan) -> list[tuple[int, str]]:
+def _scan_inline_kernels(lines, covered: set[int], scan) -> list[tuple[int, str]]:
     """The kernel release quoted inline ("`uname -r`: `5.15.0-91-generic`") or on a "Kernel: ..." line, outside the
     outputs already recognised."""
     from tfdoctor.triage import recognisers as rz
     from tfdoctor.triage.scan import group
 
-    covered = {n for s in segments for n in range(s.first, s.last + 1)}
     for i, m in scan.finditer(rz.INLINE_KERNEL):
         if lines[i].no not in covered:
             return [(lines[i].no, group(m, "release") or "")]
@@ -94,9 +92,9 @@ def plan(paste: Paste):
     learned = redaction.learn(paste.text)
     text = redaction.PasteRedactor(learned)(paste.text)
     found = segmenter.segment(text)
-    snapshot_plan = plan_snapshot(found.segments, _scan_assignments(found.lines, found.segments, found.scan),
-                                  learned.container_hosts,
-                                  _scan_inline_kernels(found.lines, found.segments, found.scan))
+    covered = {n for s in found.segments for n in range(s.first, s.last + 1)}  # line numbers of recognised outputs
+    snapshot_plan = plan_snapshot(found.segments, _scan_assignments(found.lines, covered, found.scan),
+                                  learned.container_hosts, _scan_inline_kernels(found.lines, covered, found.scan))
     add_leftover(snapshot_plan, list(found.lines))
     return snapshot_plan, paste.notes()
 
