@@ -31,6 +31,14 @@ KERNEL_LOG_KEYS = ("journalctl_-k_-b_--no-pager", "dmesg", "journalctl_-k_-b_-1_
 NOT_INSTALLED = 127
 TIMED_OUT = 124
 
+
+def snapshot_manifest(source: str, **fields) -> dict:
+    """A snapshot's manifest.json: the format's header (what wrote it, when, and how: "recorded" or "hand-built"),
+    then `fields`."""
+    return {"format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tfdoctor_version": __version__,
+            "source": source, **fields}
+
 # Bounds on everything read from outside, applied while reading (docs/snapshot-format.md, "Limits"). A file or a
 # command's output beyond them is cut there and marked truncated: no tool output or file tfdoctor understands is
 # anywhere near them, and a flood (a tool replaced by `yes`, /dev/zero in a snapshot) costs no more than this.
@@ -357,16 +365,9 @@ class RecordingHost(LiveHost):
     def _write_dir(self, root: Path, r: Redactor) -> None:
         if any(root.iterdir()):
             raise SnapshotError(f"{root} is not empty; choose a new directory or a .tar.gz name")
-        manifest = {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "tfdoctor_version": __version__,
-            "source": "recorded",
-            "links": {p: t for p, t in self.links.items() if t is not None},
-            "listings": {p: v for p, v in self.listings.items() if v is not None},
-            "exists": dict(self.exist),
-        }
+        manifest = snapshot_manifest("recorded", links={p: t for p, t in self.links.items() if t is not None},
+                                     listings={p: v for p, v in self.listings.items() if v is not None},
+                                     exists=dict(self.exist))
         for path, text in self.files.items():
             if ".." in PurePosixPath(path).parts:
                 continue

@@ -10,12 +10,11 @@ later ones are often after a fix) and say so of the others; logs are joined in p
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tfdoctor import __version__, textmatch
-from tfdoctor.host import ALLOWED_ENV, SNAPSHOT_FORMAT, SNAPSHOT_VERSION
+from tfdoctor import textmatch
+from tfdoctor.host import ALLOWED_ENV, snapshot_manifest
 from tfdoctor.probes import sources
 from tfdoctor.triage import recognisers as rz
 from tfdoctor.triage.segmenter import MODPROBE_DIR_PREFIXES, Segment
@@ -543,16 +542,8 @@ def write_snapshot(plan: SnapshotPlan, dest: Path, paste_name: str) -> Path:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    manifest = {
-        "format": SNAPSHOT_FORMAT,
-        "version": SNAPSHOT_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "tfdoctor_version": __version__,
-        "source": "hand-built",
-        "built_by": "tfdoctor triage",
-        "paste": paste_name,
-        "segments": [r.to_dict() for r in plan.recognised],
-    }
+    manifest = snapshot_manifest("hand-built", built_by="tfdoctor triage", paste=paste_name,
+                                 segments=[r.to_dict() for r in plan.recognised])
     if plan.exists:
         manifest["exists"] = dict(plan.exists)
     if plan.listings:
