@@ -21,10 +21,6 @@ def _log_messages():
                             more_examples=e.more_examples) for e in evidence.catalogue() if e.source_kind == "tensorflow"]
 
 
-def _log_prefixes():
-    """The glog/absl line prefixes messages.json documents ('2021-01-01 12:00:00.1: W file.cc:64] ')."""
-    from types import SimpleNamespace
-
     from tfdoctor import textmatch
 
     return [SimpleNamespace(pattern=textmatch.compile(r["pattern"]), example=r["example"])
@@ -50,7 +46,6 @@ def _records() -> list[tuple[str, dict]]:
     out += [("nvidia_gpus", r) for r in _json("nvidia_gpus.json")["gpus"]]
     lm = _json("messages.json")
     out += [("messages.messages", r) for r in lm["messages"]]
-    out += [("messages.line_prefixes", r) for r in lm["line_prefixes"]]
     out += [("cuda_errors", r) for r in _json("cuda_errors.json")["errors"]]
     out += [("nvidia_smi.exit_codes", r) for r in _json("nvidia_smi.json")["exit_codes"]]
     return out
@@ -393,11 +388,6 @@ def test_log_groups_old_and_new_variants():
     assert _match("ptxas-or-libdevice-missing", "./bin/ptxas not found")["tool"] == "ptxas"
     assert _match("ptxas-or-libdevice-missing", "libdevice not found at ./libdevice.10.bc")["tool"] == "libdevice"
 
-
-def test_log_prefixes():
-    for p in _log_prefixes():
-        m = p.pattern.search(p.example)
-        assert m and m["level"] in "IWEF" and m["file"]
 
 
 # ----------------------------------------------------------------------------- CUDA errors, nvidia-smi

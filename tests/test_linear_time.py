@@ -42,7 +42,7 @@ def _import_everything() -> None:
 def all_patterns() -> list[textmatch.Pattern]:
     _import_everything()
     data = json.loads((ROOT / "tfdoctor/knowledge/messages.json").read_text())
-    for record in [*data["messages"], *data.get("line_prefixes", [])]:
+    for record in data["messages"]:
         textmatch.compile(record["pattern"], textmatch.IGNORECASE if "i" in record.get("flags", "") else 0)
     unique = {(p.pattern, p.flags): p for p in textmatch.compiled()}
     return list(unique.values())
