@@ -136,3 +136,17 @@ def test_with_require_gpu_a_hung_gpu_probe_is_a_failure_the_diagnosis_sees(monke
     assert report.exit_code() == 1
     relaxed = check_host(FakeHost(), ProbeOptions(no_tf=True), CheckOptions(only=("nvml",)))
     assert relaxed.get("nvml.init").status == Status.ERROR
+
+
+def test_a_check_declared_on_a_helper_is_refused():
+    """A helper put between `@check(...)` and its check function would take the check's place (it happened twice):
+    the decorator refuses a private (underscore) function."""
+    import pytest
+
+    from tfdoctor.checks import CHECKS, check
+
+    with pytest.raises(ValueError, match="_helper"):
+        @check("test.misplaced", area="gpu", title="t", needs=(), what="w", why="y", fix="f")
+        def _helper(facts):
+            return None
+    assert "test.misplaced" not in CHECKS

@@ -12,13 +12,15 @@ from tfdoctor.knowledge import loader as kb
 
 
 def _log_messages():
-    """TensorFlow's messages: the `tensorflow` part of the one catalogue of known messages (tfdoctor/evidence.py)."""
+    """What TensorFlow's log is read with: the `tensorflow` and `cuda` parts of the one catalogue of known messages
+    (tfdoctor/evidence.py: TENSORFLOW_LOG)."""
     from types import SimpleNamespace
 
     from tfdoctor import evidence
 
     return [SimpleNamespace(kind=e.id, pattern=e.pattern, severity_hint=e.severity, example=e.example,
-                            more_examples=e.more_examples) for e in evidence.catalogue() if e.source_kind == "tensorflow"]
+                            more_examples=e.more_examples) for e in evidence.catalogue()
+            if e.source_kind in evidence.TENSORFLOW_LOG.split("+")]
 
 
     from tfdoctor import textmatch

@@ -319,8 +319,38 @@ def observe(source: Source) -> list[Observation]:
             for e in wrapped:
                 if not any((e.id, no) in seen for no in nos):
                     record(e, nos[0], text, width)
+    for no, text in _form_fields(source, lines):
+        for e in matcher.matching(text):
+            if (e.id, no) not in seen:
+                record(e, no, text, 1)
     out.sort(key=lambda t: (t[0], t[1]))
     return [o for _, _, o in out]
+
+
+# GitHub's issue forms (TensorFlow's since 2022) print each field as a heading and its answer below it: `### TensorFlow
+# version`, a blank line, `2.12`. Read as one `field: answer` line, numbered as the answer's.
+_FORM_HEADING = textmatch.compile(r"^\s*#{2,6}\s+(?P<field>[A-Za-z][^#]{2,60}?)\s*$")
+_FORM_FIELDS_MAX = 200
+
+
+def _form_fields(source: Source, lines: list) -> list[tuple[int, str]]:
+    if not any(t.lstrip().startswith("##") for _, t in lines):
+        return []
+    out: list[tuple[int, str]] = []
+    field = None
+    for no, line in source.iter_lines():
+        if not line.strip():
+            continue
+        m = _FORM_HEADING.match(line)
+        if m is not None:
+            field = m.group("field")
+            continue
+        if field is not None:
+            out.append((no, f"{field}: {normalise(line.strip()[:500])}"))
+            if len(out) >= _FORM_FIELDS_MAX:
+                break
+        field = None
+    return out
 
 
 def _groups(m) -> tuple:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tfdoctor import textmatch
+
 READ, DIRECT, INFERRED = 3, 2, 1
 
 @dataclass(frozen=True)
@@ -134,11 +136,31 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if version:
             # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
             votes.add("tf.version", version, o.strength, _obs_evidence(o))
+        if o.message == "gpu-model-stated":
+            vendor = stated_nvidia(o.group("gpu_model") or "")
+            if vendor is not None:
+                votes.add("gpu.present", vendor, INFERRED, _obs_evidence(o))
         host = o.group("hostname") if o.message == "kernel-driver-not-running" else None
         if host and len(host) == 12 and all(c in "0123456789abcdef" for c in host):
             # Docker names a container's host after its id: TensorFlow printed from inside a container
             votes.add("container", True, INFERRED, Evidence(o.source, o.line, o.line_no, o.message))
     return Machine(votes.resolve(), observations, complete)
+
+
+_NVIDIA_NAMED = textmatch.compile(r"(?i)nvidia|geforce|quadro|tesla|titan|\b[gr]tx\b|\b[gr]tx ?\d|\bjetson")
+_OTHER_NAMED = textmatch.compile(r"(?i)\bamd\b|radeon|\bati\b|intel\W{0,4}(?:\(r\)\s*)?(?:arc|iris|uhd|hd graphics|xe)\b|"
+                                 r"\bmesa\b|apple m\d|\bmali\b|adreno")
+# Tesla/Quadro model codes people write alone: K80, P100, V100, T4, A100, H100, L40, K2000M
+_NVIDIA_CODE = textmatch.compile(r"(?i)^\W*(?:[kmptvahlb]\d{1,4}m?|g[hb]\d{3})\b")
+
+
+def stated_nvidia(model: str) -> bool | None:
+    """Whether a GPU model as a person wrote it is an NVIDIA GPU (True), only another vendor's (False), or unclear."""
+    if _NVIDIA_NAMED.search(model):
+        return True
+    if _OTHER_NAMED.search(model):
+        return False
+    return True if _NVIDIA_CODE.search(model) else None
 
 
 # Requests for GPU access on a container's command line: docker/podman's --gpus, the NVIDIA runtime, nvidia-docker

@@ -5,6 +5,7 @@ kernels, and the Python version against TensorFlow's tested range. Every rule as
 
 from __future__ import annotations
 
+from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
 from tfdoctor.checks.cuda import kernel_driver_version
@@ -66,6 +67,22 @@ def _skip_without_tf(fid: str, tf) -> Finding | None:
 
 
 # ----------------------------------------------------------------------------------------------- compat.driver-cuda
+def _cuda_of_opened_runtime(facts) -> str | None:
+    """The CUDA release whose runtime a program loaded, from the soname TensorFlow's loader printed: libcudart or
+    libcublas `.so.M.m` up to CUDA 10 (one soname per release: `libcublas.so.7.0`), libcudart `.so.11.0` / `.so.12`
+    after (one per major: the driver floor of minor-version compatibility is the major's)."""
+    for o in facts.machine.observed("dso-load-ok"):
+        m = textmatch.fullmatch(r"lib(cudart|cublas)\.so\.(\d+)(?:\.(\d+))?", o.group("library") or "")
+        if m is None:
+            continue
+        major = int(m.group(2))
+        if major <= 10 and m.group(3) is not None:
+            return f"{major}.{m.group(3)}"
+        if major >= 11 and m.group(1) == "cudart":
+            return f"{major}.0"
+    return None
+
+
 def _insufficient_from_outputs(facts) -> Finding | None:
     """A program said the driver is too old for the CUDA it needs (CUDA's own 'driver version is insufficient' in
     TensorFlow's log, nvidia-container-cli's `unsatisfied condition: cuda>=11.0` for an image, nvidia-docker 1's
@@ -77,7 +94,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     ev = belief.evidence
     obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
-    need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else None
+    need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
     have = driver_version_seen(facts)
     kb = _kb()
     req = kb.min_driver_for_cuda(need_cuda) if need_cuda else None
@@ -268,9 +285,20 @@ def check_compute_capability(facts) -> Finding:
     unsupported = facts.machine.belief("gpu.unsupported_by_software")
     if unsupported.value is True:
         o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
+        newer = next(iter(facts.machine.observed("ngc-gpu-not-yet-supported")), None)
         sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
-        gpu = (o.group("gpu") if o else None) or (f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
+        gpu = ((o or newer).group("gpu") if (o or newer) else None) or (
+            f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
         verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)
+        if newer is not None and o is None and not sm:
+            # the image's CUDA release predates the GPU: a newer release of the same image supports it
+            return Finding("compat.compute-capability", Status.FAIL,
+                           f"This container image is older than the {gpu} GPU: its CUDA release has no kernels for "
+                           "the GPU's architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
+                           fix=Fix("Use a newer release of the image (NVIDIA's container support matrix lists the "
+                                   "GPUs and CUDA of each release), or rebuild your image on a newer NGC base.",
+                                   (), verify=verify),
+                           evidence=unsupported.evidence)
         if sm:
             # the software's compiler targets a PTX older than the GPU: the GPU is newer than this release
             return Finding("compat.compute-capability", Status.FAIL,

@@ -81,6 +81,26 @@ def _toolkit_install(facts) -> tuple[str, ...]:
     return ("sudo apt install nvidia-container-toolkit   # Ubuntu/Debian, from NVIDIA's apt repository",)
 
 
+def _cdi_stale_told(facts) -> Finding | None:
+    """The OCI runtime (crun, runc) could not find a driver library the CDI spec names: the spec was generated for
+    another driver (NVIDIA: generate it again after every driver upgrade)."""
+    told = facts.machine.belief("container.cdi_stale")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("cdi-spec-stale")), None)
+    named = o.group("version") if o is not None else None
+    return Finding("container.toolkit", Status.FAIL,
+                   "The container runtime cannot find a driver library the CDI spec names"
+                   + (f" (version {named})" if named else "") + ": the spec was generated for another driver, so "
+                   "containers that use it fail to start", tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Generate the CDI spec again for the driver now installed (again after every driver "
+                           "upgrade; toolkit 1.17 and newer can do it at boot: `sudo systemctl enable --now "
+                           "nvidia-cdi-refresh.path`).", ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",),
+                           verify=("nvidia-ctk cdi list",
+                                   "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")),
+                   evidence=told.evidence)
+
+
 @check(
     "container.toolkit",
     area="system",
@@ -103,6 +123,9 @@ def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
+    stale = _cdi_stale_told(facts)
+    if stale is not None:
+        return stale
     if ch is None or not ch.engines:
         if not facts.machine.complete:
             return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "

@@ -253,6 +253,41 @@ def libcuda_stub_fix(facts) -> Fix:
                verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.libcuda")))
 
 
+def _libcuda_mismatch_told(facts) -> Finding | None:
+    """A CUDA program said 803 (`system has unsupported display driver / cuda driver combination`) or 804 (`forward
+    compatibility was attempted on non supported HW`) and the driver API was not asked here: CUDA's own words that the
+    libcuda it loaded does not fit the kernel driver. 804 is always a cuda-compat libcuda; 803 is one too in a CUDA
+    image whose compat folder comes first on the loader path (vllm#34226), or a driver upgraded without a reboot."""
+    m = facts.machine
+    compat = m.belief("cuda.compat_unsupported")
+    mismatch = m.belief("cuda.driver_mismatch")
+    told = compat if compat.value is True else mismatch if mismatch.value is True else None
+    if told is None:
+        return None
+    details = tuple(e.describe() for e in told.evidence[:2])
+    verify = ("ldconfig -p | grep libcuda.so.1", "cat /proc/driver/nvidia/version", verify_only(facts, "cuda.init"))
+    drop = ld_library_path_without(facts, lambda p: "compat" in p)
+    find = ("ldconfig -p | grep libcuda.so.1", "grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/")
+    if told is compat:
+        return Finding("cuda.libcuda", Status.FAIL, "A forward-compatibility (cuda-compat) libcuda is in use on a GPU "
+                       "that does not support it (804): CUDA refuses it", details,
+                       fix=Fix("Take the cuda-compat folder off the loader path (LD_LIBRARY_PATH, or the "
+                               "/etc/ld.so.conf.d file that names it, then ldconfig): forward compatibility works only "
+                               "on data-centre GPUs; the driver's own libcuda serves the CUDA it supports.",
+                               (drop,) if drop else (*find, "sudo ldconfig"), verify=verify),
+                       evidence=told.evidence)
+    return Finding("cuda.libcuda", Status.FAIL, "CUDA refuses the libcuda it loaded (803: unsupported display driver "
+                   "/ cuda driver combination): that libcuda.so.1 is not the running driver's", details,
+                   fix=Fix("See which libcuda.so.1 the loader picks: a cuda-compat copy (a CUDA image's "
+                           "/usr/local/cuda/compat, listed in /etc/ld.so.conf.d) ahead of the driver's must come off "
+                           "the loader path; after a driver upgrade without a reboot, reboot.",
+                           (drop,) if drop else find,
+                           alternatives=(Alternative("the driver was upgraded and the machine not rebooted since",
+                                                     ("sudo reboot",)),),
+                           verify=verify),
+                   evidence=told.evidence)
+
+
 @check(
     "cuda.libcuda",
     area="cuda",
@@ -272,6 +307,9 @@ def libcuda_stub_fix(facts) -> Fix:
 def check_cuda_libcuda(facts) -> Finding:
     api = api_facts(facts)
     if api is None or api.source == "none":
+        told = _libcuda_mismatch_told(facts)
+        if told is not None:
+            return told
         return skip("cuda.libcuda", "CUDA's driver API was not asked (see cuda.init)")
     if not api.libcuda_loaded:
         return skip("cuda.libcuda", "libcuda.so.1 could not be loaded (see cuda.init)")

@@ -164,6 +164,29 @@ _MODE_TEXT = {"prohibited": "PROHIBITED (no process may create a CUDA context)",
               "exclusive-thread": "EXCLUSIVE_THREAD (one thread at a time; deprecated)"}
 
 
+def _unavailable_told(facts) -> Finding:
+    """CUDA told a program that every device is busy or unavailable (46), and no GPU's compute mode was read: NVIDIA's
+    runtime reference names the compute modes first (PROHIBITED, EXCLUSIVE_PROCESS held by another process), then a
+    GPU kept busy or left unusable."""
+    told = facts.machine.belief("cuda.devices_unavailable")
+    code = facts.machine.belief("cuda.init_error")
+    evidence = told.evidence if told.value is True else code.evidence
+    return Finding("gpu.compute-mode", Status.FAIL,
+                   "CUDA says every device is busy or unavailable (46): a GPU in a compute mode that refuses this "
+                   "process (EXCLUSIVE_PROCESS held by another process, or PROHIBITED) is the usual cause",
+                   tuple(e.describe() for e in evidence[:2]),
+                   fix=Fix("Read each GPU's compute mode; set it back to Default (on a shared cluster node the "
+                           "scheduler sets it: ask its administrator, or request the GPUs exclusively for the job).",
+                           ("nvidia-smi --query-gpu=index,compute_mode --format=csv", "sudo nvidia-smi -c DEFAULT"),
+                           alternatives=(Alternative("every GPU already in Default mode: a process still holds the "
+                                                     "GPU, or it needs a reset after an Xid error",
+                                                     ("nvidia-smi --query-compute-apps=pid,process_name,used_memory "
+                                                      "--format=csv", "sudo dmesg | grep -i xid")),),
+                           verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",
+                                   verify_only(facts, "cuda.init"))),
+                   evidence=evidence)
+
+
 @check(
     "gpu.compute-mode",
     area="gpu",
@@ -178,16 +201,19 @@ _MODE_TEXT = {"prohibited": "PROHIBITED (no process may create a CUDA context)",
     fix="`sudo nvidia-smi -i <gpu> -c DEFAULT`, or stop the process that holds the exclusive GPU.",
 )
 def check_compute_mode(facts) -> Finding:
+    unavailable = (facts.machine.value("cuda.init_error") == "46"
+                   or facts.machine.value("cuda.devices_unavailable") is True)
+    gpus = _gpus(facts) if _nvml_ok(facts) else ()
+    known = [g for g in gpus if g.compute_mode]
+    if not known and unavailable:
+        return _unavailable_told(facts)
     if not _nvml_ok(facts):
         return skip("gpu.compute-mode", "NVML did not answer (see nvml.init)")
-    gpus = _gpus(facts)
-    known = [g for g in gpus if g.compute_mode]
     if not known:
         return skip("gpu.compute-mode", "No GPU reported its compute mode")
     prohibited = [g for g in known if g.compute_mode == "prohibited"]
     taken = [g for g in known if g.compute_mode in ("exclusive-process", "exclusive-thread")
              and any(p.type in ("C", "C+G") for p in g.processes)]
-    unavailable = facts.machine.value("cuda.init_error") == "46"
     if prohibited or taken:
         bad = prohibited or taken
         g = bad[0]
@@ -196,11 +222,23 @@ def check_compute_mode(facts) -> Finding:
                    f"{_which(taken)} in compute mode EXCLUSIVE_PROCESS and already held by {holders}")
         return fail("gpu.compute-mode", summary,
                     *(f"GPU {x.index}: {_MODE_TEXT.get(x.compute_mode, x.compute_mode)}" for x in bad[:8]),
-                    *(["cuInit/cuCtxCreate reported CUDA_ERROR_DEVICE_UNAVAILABLE (46)"] if unavailable else []),
+                    *(["CUDA reported every device busy or unavailable (46)"] if unavailable else []),
                     fix=Fix("Set the compute mode back to Default (or stop the process that holds the GPU).",
                             tuple(f"sudo nvidia-smi -i {x.index} -c DEFAULT" for x in bad[:8]),
                             verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",)))
     exclusive = [g for g in known if g.compute_mode in ("exclusive-process", "exclusive-thread")]
+    if exclusive and unavailable:
+        # free when NVML looked, held when CUDA refused the context: one process at a time, and it was not this one
+        told = facts.machine.evidence("cuda.devices_unavailable", "cuda.init_error")
+        return Finding("gpu.compute-mode", Status.FAIL, f"{_which(exclusive)} in compute mode EXCLUSIVE_PROCESS, and "
+                       "CUDA said every device was busy or unavailable (46): another process held the GPU",
+                       (*(f"GPU {x.index}: {_MODE_TEXT.get(x.compute_mode, x.compute_mode)}" for x in exclusive[:8]),
+                        *(e.describe() for e in told[:2])),
+                       fix=Fix("Set the compute mode back to Default, so that processes can share the GPU (on a "
+                               "cluster node, ask for the GPUs exclusively for the job instead).",
+                               tuple(f"sudo nvidia-smi -i {x.index} -c DEFAULT" for x in exclusive[:8]),
+                               verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",)),
+                       evidence=told)
     if exclusive:
         return info("gpu.compute-mode", f"{_which(exclusive)} in compute mode EXCLUSIVE_PROCESS: one process at a "
                     "time (free now)")

@@ -187,6 +187,7 @@ def _pod_without_gpu(facts) -> Finding | None:
     area="system",
     title="Container",
     needs=("env", "pci", "driver", "nvml"),
+    after=("pci.nvidia-gpu",),  # a container runtime that cannot hand out an NVIDIA GPU where there is none
     what="Looks for /.dockerenv, /run/.containerenv, container cgroups and the `container` variable, and lists "
          "the /dev/nvidia* device nodes the container can see.",
     why="A container sees the GPU only when it was started with GPU access (`docker run --gpus all` with the "

@@ -103,5 +103,5 @@ def probe_sources(host, ctx) -> SourcesFacts:
             sources.append(Source(ANY, "the paste", _text(res)))
             sources.append(Source("tensorflow", "the paste", _text(res)))
             continue
-        sources.append(Source(kind, key.replace("_", " "), _text(res)))
+        sources.append(Source(kind, key.replace("_", " ").replace("%2F", "/"), _text(res)))  # host.command_key
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))

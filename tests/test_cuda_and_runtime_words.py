@@ -1,0 +1,145 @@
+"""What CUDA programs, container runtimes and issue forms print, read wherever it was pasted: CUDA's 'driver version is
+insufficient' from any CUDA program, 'busy or unavailable' (46), 803/804 without a driver-API record, Docker's unknown
+`nvidia` runtime, a stale CDI spec, an NGC image older than the GPU, the GPU a person names (and so the machine without
+an NVIDIA GPU), and GitHub issue forms' `### Field` / answer layout. Every quoted line is from the public thread named
+beside it; the snapshots around them are hand-built in tmp_path (a state synthesised for the test)."""
+
+from __future__ import annotations
+
+from tests.corpus import diagnosis_of
+from tests.test_stated_evidence import _check, _snapshot
+
+DEVICE_QUERY_35 = (  # torch/cutorch#308: CUDA's deviceQuery sample on a driver older than its runtime
+    "./deviceQuery Starting...\n\n CUDA Device Query (Runtime API) version (CUDART static linking)\n\n"
+    "cudaGetDeviceCount returned 35\n-> CUDA driver version is insufficient for CUDA runtime version\nResult = FAIL\n")
+
+
+def test_cudas_insufficient_driver_in_any_programs_output_is_a_driver_too_old(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/.%2FdeviceQuery": DEVICE_QUERY_35}))
+    f = report.get("compat.driver-cuda")
+    assert f.status.value == "fail" and report.root_cause.id == "compat.driver-cuda"
+    assert any("insufficient for CUDA runtime" in e.line for e in f.evidence)
+
+
+def test_the_cuda_runtime_tensorflow_opened_names_the_driver_it_needs(tmp_path):
+    # DrSleep/tensorflow-deeplab-resnet#208: TensorFlow 1.x's loader line for CUDA 8.0's cuBLAS
+    log = "I tensorflow/stream_executor/dso_loader.cc:101] successfully opened CUDA library libcublas.so.8.0 locally\n"
+    f = _check(_snapshot(tmp_path, {"commands/.%2FdeviceQuery": DEVICE_QUERY_35, "tensorflow.log": log})) \
+        .get("compat.driver-cuda")
+    assert "CUDA 8.0" in f.summary and "367.48" in f.summary  # CUDA 8.0's (8.0.44) minimum driver
+
+
+BUSY = ("RuntimeError: CUDA error: CUDA-capable device(s) is/are busy or unavailable\n"  # pytorch/pytorch#100691
+        "CUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be "
+        "incorrect.\n")
+
+
+def test_busy_or_unavailable_points_at_the_compute_mode(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": BUSY}))
+    f = report.get("gpu.compute-mode")
+    assert f.status.value == "fail" and report.root_cause.id == "gpu.compute-mode"
+    assert "sudo nvidia-smi -c DEFAULT" in f.fix.commands
+    assert f.fix.alternatives and "Xid" in f.fix.alternatives[0].when  # the other cause NVIDIA names
+
+
+def test_the_older_wording_and_an_exclusive_gpu_in_nvidia_smi(tmp_path):
+    # NVIDIA/DIGITS#2005: Caffe's check line next to nvidia-smi showing the GPU in E. Process mode
+    smi = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 375.26                 Driver Version: 375.26                    |\n"
+           "|-------------------------------+----------------------+----------------------+\n"
+           "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |\n"
+           "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |\n"
+           "|===============================+======================+======================|\n"
+           "|   0  Tesla K40m          On   | 0000:04:00.0     Off |                    0 |\n"
+           "| N/A   35C    P0    63W / 235W |     74MiB / 11439MiB |      0%   E. Process |\n"
+           "+-------------------------------+----------------------+----------------------+\n")
+    line = "Check failed: error == cudaSuccess (46 vs. 0)  all CUDA-capable devices are busy or unavailable\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line, "commands/nvidia-smi": smi}))
+    f = report.get("gpu.compute-mode")
+    assert f.status.value == "fail" and report.root_cause.id == "gpu.compute-mode"
+
+
+def test_docker_without_the_nvidia_runtime(tmp_path):
+    # NVIDIA/nvidia-container-toolkit#150
+    err = "docker: Error response from daemon: unknown or invalid runtime name: nvidia.\n"
+    report = _check(_snapshot(tmp_path, {"commands/docker_run_--runtime=nvidia_ubuntu.err": err,
+                                         "commands/docker_run_--runtime=nvidia_ubuntu.rc": "125\n"}))
+    assert report.root_cause.id == "env.container" and "Container Toolkit" in report.root_cause.summary
+
+
+def test_a_cdi_spec_generated_for_another_driver(tmp_path):
+    # containers/ramalama#1900: Fedora 42, the spec names 575.64.03, the driver is 575.64.05
+    err = ("Error: crun: cannot stat `/usr/lib64/libEGL_nvidia.so.575.64.03`: No such file or directory: OCI runtime "
+           "attempted to invoke a command that was not found\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": err}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and "575.64.03" in f.summary and report.root_cause.id == "container.toolkit"
+    assert f.fix.commands == ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",)
+
+
+def test_803_without_a_driver_api_record_is_a_libcuda_that_is_not_the_drivers(tmp_path):
+    # CompVis/stable-diffusion#439
+    line = ("Error: RuntimeError: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
+            "calling NumCudaDevices() that might have already set an error? Error 803: system has unsupported display "
+            "driver / cuda driver combination\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
+    f = report.get("cuda.libcuda")
+    assert f.status.value == "fail" and "803" in f.summary and report.root_cause.id == "cuda.libcuda"
+    assert any(a.commands == ("sudo reboot",) for a in f.fix.alternatives)
+
+
+def test_804_is_a_compat_libcuda_on_a_gpu_without_forward_compatibility(tmp_path):
+    line = "[ERROR]: cudaErrorCompatNotSupportedOnDevice: forward compatibility was attempted on non supported HW\n"
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": line})).get("cuda.libcuda")  # Dr-Noob/gpufetch#53
+    assert f.status.value == "fail" and "forward-compatibility" in f.summary
+
+
+def test_an_ngc_image_older_than_the_gpu(tmp_path):
+    # HuangJunJie2017/BEVDet#314: nvcr.io/nvidia/tensorrt:22.07 on an RTX 4090 (22.12 works)
+    text = ("WARNING: Detected NVIDIA NVIDIA GeForce RTX 4090 GPU, which is not yet supported in this version of the "
+            "container\nERROR: No supported GPU(s) detected to run this container\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": text}))
+    f = report.get("compat.compute-capability")
+    assert f.status.value == "fail" and "older than the NVIDIA GeForce RTX 4090" in f.summary
+    assert report.root_cause.id == "compat.compute-capability"
+
+
+ISSUE_FORM = (  # tensorflow/tensorflow#75773: TensorFlow's GitHub issue form, as the reporter filled it in
+    "### TensorFlow version\n\n2.12\n\n### Custom code\n\nYes\n\n### OS platform and distribution\n\n"
+    "Windows 10 64-bit\n\n### GPU model and memory\n\nAMD Radeon RX 580, 8GB VRAM\n\n### Current behavior?\n\n"
+    "TensorFlow does not detect or utilize my AMD GPU\n")
+
+
+def test_an_issue_forms_heading_and_answer_read_as_one_field():
+    from tfdoctor.evidence import Source, observe
+
+    obs = observe(Source("tensorflow", "paste", ISSUE_FORM))
+    stated = {o.message: o for o in obs}
+    assert stated["tf-version-stated"].group("tf_version") == "2.12"
+    assert stated["tf-version-stated"].line_no == 3  # the answer's line
+    assert stated["gpu-model-stated"].group("gpu_model").startswith("AMD Radeon RX 580")
+
+
+def test_a_machine_whose_gpu_is_another_vendors_has_no_nvidia_gpu_to_give(tmp_path):
+    # docker/cli#2063: `--gpus all` on a machine with an AMD GPU; the GPU as the issue form states it
+    err = 'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].\n'
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": ISSUE_FORM + err}))
+    assert report.root_cause.id == "pci.nvidia-gpu" and "no NVIDIA GPU" in report.root_cause.summary
+    assert report.get("env.container").caused_by == "pci.nvidia-gpu"
+
+
+def test_a_stated_nvidia_gpu_is_no_alarm(tmp_path):
+    # tensorflow/tensorflow#36864's template line alone: an NVIDIA GPU, nothing wrong shown
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "- GPU model and memory: Tesla P100, 16GB\n"}))
+    assert report.get("pci.nvidia-gpu").status.value == "ok" and diagnosis_of(report) is None
+
+
+def test_which_stated_models_are_nvidias():
+    from tfdoctor.machine import stated_nvidia
+
+    assert [stated_nvidia(m) for m in ("GeForce RTX 2070 with 8 Gb", "K2000M", "rtx2070", "RTX A4000",
+                                       "AMD Radeon RX 570 (and NVIDIA Geforce RTX 4060 Ti [NOT USE])")] == [True] * 5
+    assert [stated_nvidia(m) for m in ("AMD Radeon RX 580, 8GB VRAM", "Intel(R) UHD Graphics 620", "Apple M1")] \
+        == [False] * 3
+    # a CPU written in the GPU field (tensorflow#44701), or a bare number, says nothing
+    assert [stated_nvidia(m) for m in ("HP pavillion g4 intel i5 m480 6gb ram", "3060 12gb", "N/A")] == [None] * 3
