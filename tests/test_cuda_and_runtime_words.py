@@ -143,3 +143,125 @@ def test_which_stated_models_are_nvidias():
         == [False] * 3
     # a CPU written in the GPU field (tensorflow#44701), or a bare number, says nothing
     assert [stated_nvidia(m) for m in ("HP pavillion g4 intel i5 m480 6gb ram", "3060 12gb", "N/A")] == [None] * 3
+
+
+# -- what the fifth blind batch showed missing (each line from the thread named beside it) -------------------------
+
+
+def test_a_pasted_glibc_import_error_is_tf_import_even_without_quotes(tmp_path):
+    # tensorflow/tensorflow#1426 as the forum rendered it (the backticks lost)
+    log = ("ImportError: /lib64/libc.so.6: version GLIBC_2.14 not found (required by "
+           "/usr/local/lib/python2.7/site-packages/tensorflow/python/_pywrap_tensorflow.so)\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    f = report.get("tf.import")
+    assert f.status.value == "fail" and "glibc 2.14" in f.summary and report.root_cause.id == "tf.import"
+
+
+def test_conda_lists_the_cpu_variant_of_tensorflow(tmp_path):
+    # tensorflow/tensorflow#45853: Anaconda's mkl builds
+    listing = ("tensorflow                2.3.0           mkl_py37he70e3f7_0    defaults\n"
+               "tensorflow-base           2.3.0           mkl_py37h7075554_0    defaults\n")
+    report = _check(_snapshot(tmp_path, {"commands/conda_list": listing}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "fail" and "CPU variant" in f.summary and report.root_cause.id == "tf.cuda-build"
+    # rlworkgroup/garage#698: the gpu_ build is no alarm
+    gpu = "tensorflow                1.13.1          gpu_py36h3991807_0  \n"
+    assert _check(_snapshot(tmp_path, {"commands/conda_list": gpu}, name="gpu")).get("tf.cuda-build").status.value \
+        != "fail"
+
+
+def test_a_pinned_pip_install_states_the_release(tmp_path):
+    # tensorflow/tensorflow#22940's install line; the driver of a GKE node (GoogleCloudPlatform/
+    # container-engine-accelerators#106's 396.26) is older than CUDA 10.0's floor for TensorFlow 1.13
+    version = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  396.26  Mon Apr 30 18:01:39 PDT 2018\n"
+    snap = _snapshot(tmp_path, {"files/proc/driver/nvidia/version": version,
+                                "commands/pasted-text": "pip3 install tensorflow-gpu==1.13.1\n"})
+    f = _check(snap).get("compat.driver-cuda")
+    assert f.status.value == "fail" and "1.13.1" in f.summary and "410.48" in f.summary
+
+
+def test_device_query_error_30_is_cudas_unknown_error(tmp_path):
+    # NVlabs/nvbio-gpl#7: deviceQuery after nvidia_uvm could not be inserted; nvidia-smi answering
+    dq = ("./deviceQuery Starting...\n\n CUDA Device Query (Runtime API) version (CUDART static linking)\n\n"
+          "cudaGetDeviceCount returned 30\n-> unknown error\nResult = FAIL\n")
+    smi = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 390.25                 Driver Version: 390.25                    |\n"
+           "|-------------------------------+----------------------+----------------------+\n"
+           "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |\n"
+           "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |\n"
+           "|===============================+======================+======================|\n"
+           "|   0  GeForce GTX 108...  Off  | 00000000:01:00.0 Off |\n")  # canonical/lxd#5618: cut here
+    report = _check(_snapshot(tmp_path, {"commands/deviceQuery": dq, "commands/nvidia-smi": smi}))
+    assert report.root_cause.id == "cuda.device-nodes" and "nvidia_uvm" in report.root_cause.summary
+    # the table cut after the bus id still names the GPU: no "NVML reports no GPU"
+    assert report.get("nvml.devices").status.value == "ok"
+
+
+def test_a_process_box_alone_is_no_nvml_failure(tmp_path):
+    # NVIDIA/nvidia-docker#179: a container's nvidia-smi, of which only the empty process box was pasted
+    box = ("+-----------------------------------------------------------------------------+\n"
+           "| Processes:                                                       GPU Memory |\n"
+           "|  GPU       PID  Type  Process name                               Usage      |\n"
+           "|=============================================================================|\n"
+           "+-----------------------------------------------------------------------------+\n")
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": box}))
+    assert report.get("nvml.init").status.value == "skip" and diagnosis_of(report) is None
+    assert report.get("driver.recommended").status.value == "skip"  # nothing says no driver is installed
+
+
+def test_a_device_node_docker_cannot_find(tmp_path):
+    # cBio/cbio-cluster#389
+    err = ("Error response from daemon: Cannot start container 23e6442e787b: error gathering device information "
+           "while adding custom device \"/dev/nvidia-uvm\": lstat /dev/nvidia-uvm: no such file or directory\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": err}))
+    f = report.get("cuda.device-nodes")
+    assert f.status.value == "fail" and "/dev/nvidia-uvm" in f.summary
+    assert f.fix.commands == ("sudo nvidia-modprobe -u -c=0",)
+
+
+def test_the_stub_libcuda_in_a_programs_output(tmp_path):
+    # numba/numba#9732: numba's library test maps libcuda.so to the toolkit's stub
+    text = ("        Mapped libcuda.so paths:\n"
+            "                /usr/local/cuda-11.8/targets/x86_64-linux/lib/stubs/libcuda.so\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": text}))
+    assert report.root_cause.id == "cuda.libcuda" and "stub" in report.root_cause.summary
+
+
+def test_the_cuinit_code_ollama_prints(tmp_path):
+    # ollama/ollama#12173 (an 8x H100 server): 802, the Fabric Manager's
+    line = ("time=2025-09-03T15:13:30.404Z level=INFO source=gpu.go:612 msg=\"Unable to load cudart library "
+            "/usr/lib/x86_64-linux-gnu/libcuda.so.570.169: cuda driver library init failure: 802\"\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
+    assert report.get("cuda.init").status.value == "fail" and "802" in report.get("cuda.init").summary
+    assert report.root_cause.id == "gpu.fabric"
+
+
+def test_cvd_hiding_gpu_0_with_cudas_no_device_is_the_cause(tmp_path):
+    # kuku-sichuan/FPN_Faster_RCNN#3's log line, with the script's CUDA_VISIBLE_DEVICES="1"
+    log = ("2019-05-07 10:38:27.347585: E tensorflow/stream_executor/cuda/cuda_driver.cc:300] failed call to cuInit: "
+           "CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log, "env.json": '{"CUDA_VISIBLE_DEVICES": "1"}'}))
+    assert report.root_cause.id == "env.cuda-visible-devices"
+    assert "CUDA_ERROR_NO_DEVICE" in report.root_cause.summary
+
+
+def test_a_driver_too_old_for_every_recorded_build_names_the_older_release_it_runs():
+    from tfdoctor.knowledge.loader import newest_legacy_for_driver
+
+    old = newest_legacy_for_driver("390.25")
+    assert (old.version, old.cuda) == ("1.12", "9.0")  # CUDA 9.0 needs 384.81
+    assert newest_legacy_for_driver("340.29") is None  # older than CUDA 8.0's 367.48
+
+
+def test_an_indented_code_block_is_lines_of_its_own_not_a_wrapped_message():
+    """journalctl indents the rest of a long message under its prefixed first line; a Markdown code block (four
+    spaces) after prose is separate lines (ContinuumIO/anaconda-issues#11063's `conda list`)."""
+    from tfdoctor.evidence import Source, observe
+
+    text = ("Installs these packages:\n\n"
+            "    conda list | grep 'tensorflow\\|cudnn\\|cuda'\n"
+            "    cudatoolkit               9.0                  h13b8566_0  \n"
+            "    tensorflow                1.14.0          mkl_py36h2526735_0  \n"
+            "    tensorflow-base           1.14.0          mkl_py36h7ce6ba3_0  \n")
+    lines = sorted(o.line_no for o in observe(Source("any", "paste", text)) if o.message == "conda-tensorflow-cpu-build")
+    assert lines == [5, 6]

@@ -216,6 +216,7 @@ def kernel_messages(text: str | None):
     """
     out: list[tuple[int, str]] = []
     last_prefix = None
+    joinable = False  # the last message began on a line with a kernel prefix: an indented line may continue it
     for no, raw in enumerate((text or "").splitlines()[:MAX_LINES], 1):
         raw = normalise(raw.replace("#012", " "))
         msg, prefix = _split_prefix(raw)
@@ -227,12 +228,15 @@ def kernel_messages(text: str | None):
             prev_no, prev = out[-1]
             out[-1] = (prev_no, f"{prev.rstrip()} {msg.lstrip()[5:].strip()}")
             continue
-        if not prefixed and out and _CONTINUATION.match(raw):
+        if not prefixed and out and joinable and _CONTINUATION.match(raw):
+            # journalctl indents the rest of a long message under its prefixed first line; an indented block
+            # after unprefixed text (a Markdown code block, a table) is lines of its own
             prev_no, prev = out[-1]
             joined = f"{prev} {raw.strip()}"
             # `NVRM: ` repeated at the start of a continuation is not part of the sentence
             out[-1] = (prev_no, _NVRM_REPEAT.sub(" ", joined) if prev.startswith("NVRM:") else joined)
             continue
+        joinable = prefixed
         out.append((no, msg.rstrip()))
     return out
 

@@ -352,10 +352,11 @@ def _cuda(votes, facts, complete) -> None:
 
 
 def _cuda_in_log(votes, facts, complete) -> None:
-    """TensorFlow's (or XLA's) own `failed call to cuInit: <code>` line: the code it names, read directly."""
+    """The code cuInit returned, as a program printed it (TensorFlow's or XLA's `failed call to cuInit: <code>`,
+    ollama's `cuda driver library init failure: <n>`), read directly."""
     srcs = facts.get("sources")
     for o in tuple(getattr(srcs, "observations", ()) or ()):
-        if o.message != "cuinit-error":
+        if o.message not in ("cuinit-error", "cuinit-code-printed"):
             continue
         code = o.group("code") or o.group("cuda_code")
         rc = int(code) if code and code.lstrip("-").isdigit() else None

@@ -67,6 +67,15 @@ def check_tf_for_driver(facts):
     passed = [f"TensorFlow {v}: {why}" for v, why in advice.passed_over[:4]]
     installed = tf_version_of(facts)
     if advice.build is None:
+        from tfdoctor.knowledge.loader import newest_legacy_for_driver, tf_versions
+
+        first = tf_versions()[0].version
+        old = newest_legacy_for_driver(driver)
+        if old is not None:
+            # the build records start at 1.15: an older 1.x release's CUDA may still fit this driver
+            return info("compat.tf-for-driver", f"No TensorFlow release since {first} runs with {', '.join(basis)}; "
+                        f"TensorFlow {old.version} (CUDA {old.cuda}, cuDNN {old.cudnn}) is the newest older release "
+                        "whose CUDA it runs", *passed)
         return info("compat.tf-for-driver", f"No TensorFlow release with GPU support runs with {', '.join(basis)}",
                     *passed)
     b = advice.build

@@ -113,7 +113,7 @@ def _compat_fix(facts, api) -> Fix:
     """A forward-compatibility libcuda that this GPU or driver does not take: drop it, or upgrade the host driver."""
     drop = ld_library_path_without(facts, lambda p: "compat" in p)
     cmds = (drop,) if drop else ("grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/", "sudo ldconfig")
-    need = api.libcuda_file_version
+    need = getattr(api, "libcuda_file_version", None)
     newer = newer_driver_commands(facts, need) if need else ()
     alternatives = (Alternative(f"on the host, to keep the CUDA this environment was built for: a driver of at "
                                 f"least the compat library's {need}", newer),) if newer else ()
@@ -126,7 +126,7 @@ def _compat_fix(facts, api) -> Fix:
 def _mismatch_fix(facts, api) -> Fix:
     branch = driver_branch(facts)
     cmds = []
-    if api.libcuda_kind == "compat":
+    if getattr(api, "libcuda_kind", None) == "compat":
         return _compat_fix(facts, api)
     lib = compute_library_command(facts.env, branch, reinstall=True)
     cmds += [lib] if lib else []
@@ -171,6 +171,23 @@ def _device_lines(api) -> list[str]:
     return out
 
 
+def _init_told(facts) -> Finding | None:
+    """A program printed the code cuInit returned (TensorFlow's `failed call to cuInit: CUDA_ERROR_...`, ollama's
+    `cuda driver library init failure: 3`) and the driver API was not asked here: CUDA's own answer, as printed."""
+    told = facts.machine.belief("cuda.init_error")
+    if not isinstance(told.value, str) or not told.value.lstrip("-").isdigit():
+        return None
+    rc = int(told.value)
+    # 100 (no device) and 303 (TensorFlow's stub: no libcuda to load) as a log line are symptoms the other findings
+    # explain (a container without the GPU, a CUDA_VISIBLE_DEVICES that hides it, no driver); and on a machine with
+    # no GPU to expect, nothing failed
+    if rc <= 0 or rc in (100, 303) or not (gpu_expected(facts) or facts.require_gpu):
+        return None
+    return Finding("cuda.init", Status.FAIL, f"cuInit failed: {code_text(rc)}",
+                   tuple(e.describe() for e in told.evidence[:2]), fix=_init_fix(facts, None, rc),
+                   evidence=told.evidence)
+
+
 @check(
     "cuda.init",
     area="cuda",
@@ -192,6 +209,10 @@ def _device_lines(api) -> list[str]:
 )
 def check_cuda_init(facts) -> Finding:
     api = api_facts(facts)
+    if api is None or (api.source == "none" and api.ended not in ("timeout", "signal")):
+        told = _init_told(facts)
+        if told is not None:
+            return told
     if api is None:
         return skip("cuda.init", "the driver-API probe did not run")
     if api.source == "none":
@@ -254,11 +275,17 @@ def libcuda_stub_fix(facts) -> Fix:
 
 
 def _libcuda_mismatch_told(facts) -> Finding | None:
-    """A CUDA program said 803 (`system has unsupported display driver / cuda driver combination`) or 804 (`forward
+    """A CUDA program loaded the toolkit's stub libcuda, or said 803 (`system has unsupported display driver / cuda
+    driver combination`) or 804 (`forward
     compatibility was attempted on non supported HW`) and the driver API was not asked here: CUDA's own words that the
     libcuda it loaded does not fit the kernel driver. 804 is always a cuda-compat libcuda; 803 is one too in a CUDA
     image whose compat folder comes first on the loader path (vllm#34226), or a driver upgraded without a reboot."""
     m = facts.machine
+    stub = m.belief("cuda.libcuda_stub")
+    if stub.value is True:
+        return Finding("cuda.libcuda", Status.FAIL, "The libcuda a CUDA program loaded is the CUDA toolkit's stub "
+                       "(stubs/libcuda.so), not the driver's library", tuple(e.describe() for e in stub.evidence[:2]),
+                       fix=libcuda_stub_fix(facts), evidence=stub.evidence)
     compat = m.belief("cuda.compat_unsupported")
     mismatch = m.belief("cuda.driver_mismatch")
     told = compat if compat.value is True else mismatch if mismatch.value is True else None
@@ -343,6 +370,28 @@ def check_cuda_libcuda(facts) -> Finding:
 # -- cuda.device-nodes ---------------------------------------------------------------------------------------------
 
 
+def _node_missing_told(facts) -> Finding | None:
+    """A container runtime (or another program) was told to use an NVIDIA device node that does not exist on the
+    host: nothing created it since boot. /dev/nvidia-uvm and -uvm-tools come with nvidia_uvm, which the setuid
+    nvidia-modprobe loads on a CUDA program's first use; /dev/nvidiaN and /dev/nvidiactl with the nvidia module."""
+    told = facts.machine.belief("cuda.device_node_missing")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("device-node-missing")), None)
+    node = o.group("node") if o is not None else None
+    uvm = node is None or "uvm" in node
+    return Finding("cuda.device-nodes", Status.FAIL,
+                   f"The device node {node or '/dev/nvidia*'} does not exist on this host, so a container (or program) "
+                   "told to use it cannot start" + (": nvidia_uvm was not loaded since boot" if uvm and node else ""),
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Create the nodes now (nvidia-modprobe loads the module and makes its device files), and "
+                           "at every boot before the containers start (a systemd unit or the nvidia-persistenced "
+                           "service); nvidia-docker 2 and the NVIDIA Container Toolkit load the module and create them themselves.",
+                           ("sudo nvidia-modprobe -u -c=0",) if uvm else ("sudo nvidia-modprobe -c=0",),
+                           verify=("ls -l /dev/nvidia*",)),
+                   evidence=told.evidence)
+
+
 @check(
     "cuda.device-nodes",
     area="cuda",
@@ -365,6 +414,9 @@ def check_device_nodes(facts) -> Finding:
             return skip("cuda.device-nodes", "No NVIDIA GPU: no device nodes to check")
         return skip("cuda.device-nodes", "Whether this machine has an NVIDIA GPU was not recorded (paste the output "
                                          "of `lspci -nnk | grep -iA3 nvidia`)")
+    told = _node_missing_told(facts)
+    if told is not None:
+        return told
     env = facts.env
     if env is not None and env.container and not env.dev_nvidia:
         return skip("cuda.device-nodes", "A container without /dev/nvidia* nodes (see env.container)")

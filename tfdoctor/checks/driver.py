@@ -380,6 +380,10 @@ def check_recommended(facts) -> Finding:
         return info("driver.recommended", f"Recommended driver: {pkg} ({source})",
                     *[f"{p} ({flags})" for dev in d.ubuntu_drivers_devices for p, flags in dev.drivers],
                     fix=Fix(f"Install {pkg}, then reboot.", install_driver_commands(pci, d, env)))
+    if driver_installed(facts) is None and not facts.machine.complete:
+        # a pasted snapshot that says nothing about the driver: no advice to install what may well be there
+        return skip("driver.recommended", "Whether an NVIDIA driver is installed was not recorded (paste the output "
+                                          "of `nvidia-smi` and `lspci -nnk | grep -iA3 nvidia`)")
     return info("driver.recommended", "Install the NVIDIA driver packaged for your distribution",
                 fix=Fix("Install the driver, then reboot.", install_driver_commands(pci, d, env)))
 

@@ -354,6 +354,13 @@ def check_cuda_visible(facts) -> Finding:
                     fix=fix)
     if count is None and "0" not in items and all(i.lstrip("-").isdigit() for i in items):
         seen = facts.machine.belief("tf.sees_gpu")
+        none = facts.machine.belief("cuda.init_error")
+        if none.value == "100":
+            # CUDA itself found no device with GPU 0 hidden: the variable is the reason, as far as anything shows
+            return Finding("env.cuda-visible-devices", Status.FAIL,
+                           f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0, and CUDA found no device "
+                           "(CUDA_ERROR_NO_DEVICE): GPUs are numbered from 0",
+                           tuple(e.describe() for e in none.evidence[:2]), fix=fix, evidence=none.evidence)
         if seen.value is not True:
             return warn("env.cuda-visible-devices",
                         f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0: GPUs are numbered from 0, so on a machine with "

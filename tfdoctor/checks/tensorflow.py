@@ -203,6 +203,8 @@ def check_import(facts) -> Finding:
     if tf is not None and tf.source == "log-only" and (tf.log.has("illegal-instruction")
                                                       or tf.log.has("cpu-missing-instructions")):
         return _import_signal(tf)  # a pasted "Illegal instruction (core dumped)" is enough to name the cause
+    if tf is not None and tf.source == "log-only" and tf.import_failure is not None:
+        return _import_failure(tf, tf.import_failure, python_cmd(tf))  # a pasted traceback that names the cause
     if (s := _skip_if_not_run("tf.import", tf)) is not None:
         return s
     if tf.ended == "not-found" or tf.installed is False:
@@ -293,8 +295,8 @@ def _import_failure(tf, failure, py: str) -> Finding:
         need = (failure.detail or "").replace("GLIBC_", "")
         have = tf.libc_version
         b = _kb().tf_build(mv) if mv else None
-        return fail("tf.import", f"TensorFlow {version or ''} needs glibc {need or '(newer)'} but this system has "
-                    f"glibc {have or '(unknown)'}", quote,
+        return fail("tf.import", f"TensorFlow{' ' + version if version else ''} needs glibc {need or '(newer)'} but "
+                    + (f"this system has glibc {have}" if have else "this system's glibc is older"), quote,
                     *([f"TensorFlow {b.version} wheels are {b.extra.get('manylinux', '')} (glibc >= {b.glibc_min})"]
                       if b and b.glibc_min else []),
                     fix=Fix("Upgrade the operating system (Ubuntu 20.04 has glibc 2.31, 22.04 has 2.35), run "
@@ -354,9 +356,13 @@ def check_cuda_build(facts) -> Finding:
     tf = tf_facts(facts)
     said = facts.machine.belief("tf.cuda_build")
     if (tf is None or tf.source != "child") and said.value is False:
-        # a pasted `tf.test.is_built_with_cuda()` answering False: the user's own interpreter said so
-        return Finding("tf.cuda-build", Status.FAIL, "This TensorFlow is not a CUDA build (tf.test.is_built_with_cuda() "
-                       "printed False): no driver or library can make it use the GPU",
+        # a pasted `tf.test.is_built_with_cuda()` answering False (the user's own interpreter said so), or conda
+        # listing a CPU variant of the package
+        conda = bool(facts.machine.observed("conda-tensorflow-cpu-build"))
+        how = ("conda lists a CPU variant of the package" if conda else
+               "tf.test.is_built_with_cuda() printed False")
+        return Finding("tf.cuda-build", Status.FAIL, f"This TensorFlow is not a CUDA build ({how}): no driver or "
+                       "library can make it use the GPU",
                        tuple(e.describe() for e in said.evidence[:2]),
                        fix=Fix("Install the CUDA build of TensorFlow into the same environment.",
                                (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",),

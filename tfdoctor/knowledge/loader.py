@@ -206,6 +206,21 @@ def tested_cuda(version: str) -> TestedCuda | None:
     return None
 
 
+def newest_legacy_for_driver(driver: str) -> TestedCuda | None:
+    """The newest TensorFlow 1.x release older than the build records (1.0-1.13, from the tested-configurations
+    table) whose CUDA this driver runs (the toolkit's own driver floor: no minor-version compatibility before CUDA 11),
+    or None."""
+    legacy = _load("tensorflow_builds.json").get("legacy_gpu_builds") or {}
+    for rec in sorted(legacy.get("builds", ()), key=lambda r: parse_version(r.get("version", "0")), reverse=True):
+        try:
+            need = min_driver_for_cuda(rec["cuda"]).toolkit_driver
+        except (KeyError, ValueError):
+            continue
+        if need and driver_at_least(driver, need):
+            return TestedCuda(rec["version"], rec["cuda"], rec["cudnn"], legacy.get("_source", ""))
+    return None
+
+
 def cc_support(build: TFBuild, cc: str) -> str:
     """How a GPU of compute capability ``cc`` runs ``build``'s official wheel.
 

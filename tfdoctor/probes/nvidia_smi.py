@@ -165,14 +165,15 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
         if not stripped.startswith("|"):
             continue
         cells = _cells(stripped)
-        if len(cells) < 3:
+        if len(cells) < 2:
             continue
         first = _GPU_FIRST.match(cells[0])
         bus = _BUS_ID.search(cells[1])
         if first and bus:
+            # a paste cut after the bus id still names the GPU: its third cell is then unknown, not absent
             flush()
             pm = first.group(3)
-            ecc = cells[2].strip()
+            ecc = cells[2].strip() if len(cells) > 2 else ""
             pending = {
                 "index": int(first.group(1)),
                 "name": first.group(2).strip(),
@@ -180,6 +181,8 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
                 "bus_id": bus.group(1),
                 "ecc_uncorrected": int(ecc) if ecc.isdigit() else None,
             }
+            continue
+        if len(cells) < 3:
             continue
         second = _GPU_SECOND.match(cells[0])
         memory = _MEMORY.search(cells[1])

@@ -22,8 +22,9 @@ _IMPORT_KINDS: tuple[tuple[str, textmatch.Pattern], ...] = (
         r"_ARRAY_API not found|compiled using NumPy 1\.x cannot be run in\s+NumPy 2|"
         r"module compiled against (?:ABI|API) version \S+ but this version of numpy is")),
     ("protobuf", textmatch.compile(r"Descriptors cannot be (?:not )?created directly")),
-    ("glibc", textmatch.compile(r"version [`'](GLIBC_[\d.]+)' not found")),
-    ("glibcxx", textmatch.compile(r"version [`'](GLIBCXX_[\d.]+|CXXABI_[\d.]+)' not found")),
+    # the quotes are often lost on a forum (`version GLIBC_2.14 not found`)
+    ("glibc", textmatch.compile(r"version [`']?(GLIBC_[\d.]+)'? not found")),
+    ("glibcxx", textmatch.compile(r"version [`']?(GLIBCXX_[\d.]+|CXXABI_[\d.]+)'? not found")),
     ("cpu-instructions", textmatch.compile(r"compiled to use \S+ instructions, but these aren't available")),
     ("cuda-library", textmatch.compile(r"(lib(?:cuda|cudart|cublas|cudnn|cufft|cusolver|cusparse|curand)[\w.]*\.so[\d.]*): "
                                 r"cannot open shared object file")),
@@ -168,6 +169,21 @@ def classify_import_error(text: str | None, exception: str = "", module: str | N
     return ImportFailure("other", exception, last[:500], None)
 
 
+# An import that failed for a reason of the environment, read from a pasted traceback: the same kinds as the child's
+# own import (a missing CUDA library is tf.cuda-libs' finding, read from the log's own lines)
+_ENVIRONMENT_KINDS = ("numpy-abi", "protobuf", "glibc", "glibcxx")
+_IMPORT_FAILED = textmatch.compile(r"^\s*(?:ImportError|ModuleNotFoundError|AttributeError|TypeError)\b|"
+                                   r"Failed to load the native TensorFlow runtime|^Traceback \(most recent call last\)")
+
+
+def _import_failure_in(log_text: str) -> ImportFailure | None:
+    lines = log_text.splitlines()[:5000]
+    if not any(_IMPORT_FAILED.search(ln) for ln in lines):
+        return None
+    failure = classify_import_error("\n".join(lines))
+    return failure if failure.kind in _ENVIRONMENT_KINDS else None
+
+
 def _str(v) -> str | None:
     return v if isinstance(v, str) and v else None
 
@@ -224,7 +240,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
                                cpu_flags=cpu_flags, cpu_model=cpu_model)
     if record.get("log_only") or not ended:
         return TensorFlowFacts("log-only", python, None, log=log, log_tail=tail, cpu_flags=cpu_flags,
-                               cpu_model=cpu_model, log_lines=log_lines)
+                               cpu_model=cpu_model, log_lines=log_lines, import_failure=_import_failure_in(log_text))
     result = _dict(record.get("result"))
     early = _dict(record.get("early"))
     interp = _dict(result.get("interpreter")) or _dict(early.get("interpreter"))
