@@ -274,12 +274,12 @@ def libcuda_stub_fix(facts) -> Fix:
                verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.libcuda")))
 
 
-def _libcuda_mismatch_told(facts) -> Finding | None:
-    """A CUDA program loaded the toolkit's stub libcuda, or said 803 (`system has unsupported display driver / cuda
-    driver combination`) or 804 (`forward
-    compatibility was attempted on non supported HW`) and the driver API was not asked here: CUDA's own words that the
-    libcuda it loaded does not fit the kernel driver. 804 is always a cuda-compat libcuda; 803 is one too in a CUDA
-    image whose compat folder comes first on the loader path (vllm#34226), or a driver upgraded without a reboot."""
+def _libcuda_told(facts) -> Finding | None:
+    """The driver API was not asked here, and a CUDA program showed that the libcuda it loaded is not the running
+    driver's: the toolkit's stub, or CUDA's 803 (`system has unsupported display driver / cuda driver combination`)
+    or 804 (`forward compatibility was attempted on non supported HW`). 804 is always a cuda-compat libcuda; 803 is one
+    too in a CUDA image whose compat folder comes first on the loader path (vllm#34226), or a driver upgraded without a
+    reboot."""
     m = facts.machine
     stub = m.belief("cuda.libcuda_stub")
     if stub.value is True:
@@ -334,7 +334,7 @@ def _libcuda_mismatch_told(facts) -> Finding | None:
 def check_cuda_libcuda(facts) -> Finding:
     api = api_facts(facts)
     if api is None or api.source == "none":
-        told = _libcuda_mismatch_told(facts)
+        told = _libcuda_told(facts)
         if told is not None:
             return told
         return skip("cuda.libcuda", "CUDA's driver API was not asked (see cuda.init)")
@@ -386,7 +386,8 @@ def _node_missing_told(facts) -> Finding | None:
                    tuple(e.describe() for e in told.evidence[:2]),
                    fix=Fix("Create the nodes now (nvidia-modprobe loads the module and makes its device files), and "
                            "at every boot before the containers start (a systemd unit or the nvidia-persistenced "
-                           "service); nvidia-docker 2 and the NVIDIA Container Toolkit load the module and create them themselves.",
+                           "service); nvidia-docker 2 and the NVIDIA Container Toolkit load the module and create "
+                           "them themselves.",
                            ("sudo nvidia-modprobe -u -c=0",) if uvm else ("sudo nvidia-modprobe -c=0",),
                            verify=("ls -l /dev/nvidia*",)),
                    evidence=told.evidence)
