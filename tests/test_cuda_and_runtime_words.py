@@ -265,3 +265,34 @@ def test_an_indented_code_block_is_lines_of_its_own_not_a_wrapped_message():
             "    tensorflow-base           1.14.0          mkl_py36h7ce6ba3_0  \n")
     lines = sorted(o.line_no for o in observe(Source("any", "paste", text)) if o.message == "conda-tensorflow-cpu-build")
     assert lines == [5, 6]
+
+
+# -- the sixth batch (cut short: the session's search budget ran out) ---------------------------------------------
+
+
+def test_a_container_toolkit_older_than_cgroup_v2(tmp_path):
+    # NVIDIA/nvidia-docker#1486 (Arch, libnvidia-container 1.3.3)
+    err = ("docker: Error response from daemon: OCI runtime create failed: container_linux.go:367: starting container "
+           "process caused: process_linux.go:495: container init caused: Running hook #1:: error running hook: exit "
+           "status 1, stdout: , stderr: nvidia-container-cli: container error: cgroup subsystem devices not found: "
+           "unknown.\n")
+    report = _check(_snapshot(tmp_path, {"commands/docker_run_--runtime=nvidia_ubuntu.err": err}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and "cgroup v2" in f.summary and report.root_cause.id == "container.toolkit"
+    assert any("unified_cgroup_hierarchy" in a.when for a in f.fix.alternatives)
+
+
+def test_the_module_build_tool_that_is_not_installed(tmp_path):
+    # gridhead/nvidia-auto-installer-for-fedora-linux#56: Fedora 33, RPM Fusion's driver without akmods
+    text = "sudo akmods --kernels $(uname -r)\n\nInstall package 'akmods' to provide command 'akmods'? [N/y]\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": text, "commands/uname_-r": "5.9.10-200.fc33.x86_64\n"}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and "akmods is not installed" in f.summary
+    assert f.fix.commands[0] == "sudo dnf install akmods kernel-devel-5.9.10-200.fc33.x86_64"
+
+
+def test_nvmls_mismatch_string_from_nvtop(tmp_path):
+    # Syllo/nvtop#125
+    line = "Impossible to initialize nvidia nvml : Driver/library version mismatch\n"
+    report = _check(_snapshot(tmp_path, {"commands/nvtop": line}))
+    assert report.root_cause.id == "nvml.init" and "different versions" in report.root_cause.summary

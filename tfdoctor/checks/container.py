@@ -101,6 +101,27 @@ def _cdi_stale_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _cgroup_v2_told(facts) -> Finding | None:
+    """nvidia-container-cli looked for the cgroup v1 devices controller on a host that runs only cgroup v2: its
+    library predates cgroup v2 support (libnvidia-container 1.8.0)."""
+    told = facts.machine.belief("container.cgroup_v2_unsupported")
+    if told.value is not True:
+        return None
+    return Finding("container.toolkit", Status.FAIL,
+                   "The NVIDIA Container Toolkit in use is too old for this host's cgroup v2: its prestart hook looks for "
+                   "the cgroup v1 devices controller, so every GPU container fails to start",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Upgrade the NVIDIA Container Toolkit from NVIDIA's repository (cgroup v2 is supported from "
+                           "libnvidia-container 1.8.0), then restart Docker.",
+                           (*_toolkit_install(facts), "sudo systemctl restart docker"),
+                           alternatives=(Alternative("the toolkit cannot be upgraded: boot with the cgroup v1 hierarchy "
+                                                     "(add systemd.unified_cgroup_hierarchy=false to the kernel command "
+                                                     "line, regenerate the boot configuration and reboot)", ()),),
+                           verify=("nvidia-container-cli --version",
+                                   "docker run --rm --gpus all ubuntu nvidia-smi -L")),
+                   evidence=told.evidence)
+
+
 @check(
     "container.toolkit",
     area="system",
@@ -126,6 +147,9 @@ def check_toolkit(facts) -> Finding:
     stale = _cdi_stale_told(facts)
     if stale is not None:
         return stale
+    old = _cgroup_v2_told(facts)
+    if old is not None:
+        return old
     if ch is None or not ch.engines:
         if not facts.machine.complete:
             return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "

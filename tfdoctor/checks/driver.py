@@ -161,6 +161,30 @@ def _dkms_failed(facts, failed) -> Finding:
                    evidence=failed.evidence)
 
 
+def _build_tool_missing(facts, told) -> Finding:
+    """The shell said the module's build tool (akmods, dkms) is not installed, and no NVIDIA module is loaded: the
+    driver's packages never built one for this kernel."""
+    o = next(iter(facts.machine.observed("kmod-build-tool-missing")), None)
+    named = (o.group("tool") or o.group("tool2") or o.group("tool3")) if o is not None else None
+    tool = named if named in ("akmods", "dkms") else "dkms"  # a literal of the two, never the machine's text
+    kernel = facts.driver.kernel_release
+    k = kernel_or_uname(kernel)
+    if tool == "akmods" or distro_family(facts.env, kernel) in ("fedora", "rhel"):
+        cmds: tuple[str, ...] = (f"sudo dnf install akmods kernel-devel-{k}", f"sudo akmods --force --kernels {k}",
+                                 "sudo reboot")
+    else:
+        cmds, _ = rebuild_module(facts.env, facts.pci, kernel)
+    return Finding("driver.dkms", Status.FAIL, f"{tool} is not installed, so no NVIDIA kernel module was built for "
+                   f"kernel {k}", tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix(f"Install {tool} (and the kernel's headers), build the NVIDIA module for the running kernel, "
+                           "then reboot.", cmds,
+                           alternatives=(Alternative("a distribution that ships the module prebuilt for its kernels "
+                                                     "(Ubuntu's linux-modules-nvidia packages): install "
+                                                     "that package instead of building one", ()),),
+                           verify=("lsmod | grep nvidia", "nvidia-smi")),
+                   evidence=told.evidence)
+
+
 def _proprietary_branch_for(facts, observations) -> tuple[int, str]:
     """(branch, why) of the proprietary module to install for a GPU the open module refuses: the branch in use when
     its proprietary flavour still supports the GPU, else the GPU's last branch, else 580 (the last for Maxwell, Pascal
@@ -489,6 +513,9 @@ def check_dkms(facts) -> Finding:
     failed = facts.machine.belief("driver.dkms_failed")
     if failed.value is True and module_state(facts) != "loaded":
         return _dkms_failed(facts, failed)
+    no_tool = facts.machine.belief("driver.build_tool_missing")
+    if no_tool.value is True and module_state(facts) != "loaded":
+        return _build_tool_missing(facts, no_tool)
     if module_state(facts) == "loaded":
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
     if not _gpu_expected(facts) and not entries:
