@@ -296,3 +296,19 @@ def test_nvmls_mismatch_string_from_nvtop(tmp_path):
     line = "Impossible to initialize nvidia nvml : Driver/library version mismatch\n"
     report = _check(_snapshot(tmp_path, {"commands/nvtop": line}))
     assert report.root_cause.id == "nvml.init" and "different versions" in report.root_cause.summary
+
+
+TORCH_NO_DRIVER = ("RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and "
+                   "installed a driver from http://www.nvidia.com/Download/index.aspx\n")  # MagicQuill#96
+
+
+def test_pytorch_finding_no_driver_is_a_libcuda_that_cannot_be_loaded(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TORCH_NO_DRIVER}))
+    assert report.root_cause.id == "cuda.init" and "libcuda.so.1" in report.root_cause.summary
+    # in a container it is the container that was started without the GPU
+    boxed = _check(_snapshot(tmp_path, {"commands/pasted-text": TORCH_NO_DRIVER, "files/.dockerenv": ""}, name="box"))
+    assert boxed.root_cause.id == "env.container" and "without GPU access" in boxed.root_cause.summary
+    # on a machine whose GPU is an AMD one (NVIDIA/k8s-device-plugin#812) there is no NVIDIA GPU to load it for
+    amd = _check(_snapshot(tmp_path, {"commands/pasted-text": "- GPU: AMD Radeon RX 6800 XT\n" + TORCH_NO_DRIVER},
+                           name="amd"))
+    assert amd.root_cause.id == "pci.nvidia-gpu"

@@ -171,9 +171,28 @@ def _device_lines(api) -> list[str]:
     return out
 
 
+def _libcuda_not_loadable(facts, details: tuple[str, ...], evidence=()) -> Finding:
+    branch = driver_branch(facts)
+    lib = compute_library_command(facts.env, branch)
+    cmds = [lib] if lib else []
+    cmds.append("sudo ldconfig")
+    return Finding("cuda.init", Status.FAIL, "libcuda.so.1 (the driver's CUDA library) cannot be loaded, so CUDA "
+                   "cannot start", details,
+                   fix=Fix("Install the user-space CUDA library of the loaded driver (in a container: start it with "
+                           "the GPU, `--gpus all`, so the host's libcuda is mounted; under WSL2: keep "
+                           "/usr/lib/wsl/lib on the loader path).", tuple(cmds),
+                           verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))),
+                   evidence=tuple(evidence))
+
+
 def _init_told(facts) -> Finding | None:
     """A program printed the code cuInit returned (TensorFlow's `failed call to cuInit: CUDA_ERROR_...`, ollama's
-    `cuda driver library init failure: 3`) and the driver API was not asked here: CUDA's own answer, as printed."""
+    `cuda driver library init failure: 3`), or that it found no driver's libcuda at all (PyTorch's `Found no NVIDIA
+    driver on your system`), and the driver API was not asked here: CUDA's own answer, as printed."""
+    missing = facts.machine.belief("cuda.libcuda_missing")
+    if missing.value is True and (gpu_expected(facts) or facts.require_gpu) \
+            and facts.machine.value("gpu.present") is not False:
+        return _libcuda_not_loadable(facts, tuple(e.describe() for e in missing.evidence[:2]), missing.evidence)
     told = facts.machine.belief("cuda.init_error")
     if not isinstance(told.value, str) or not told.value.lstrip("-").isdigit():
         return None
@@ -232,16 +251,7 @@ def check_cuda_init(facts) -> Finding:
         if not expected and not facts.require_gpu:
             return skip("cuda.init", "No NVIDIA GPU and no libcuda.so.1: there is nothing for CUDA to initialise",
                         api.libcuda_error or "")
-        branch = driver_branch(facts)
-        lib = compute_library_command(facts.env, branch)
-        cmds = [lib] if lib else []
-        cmds.append("sudo ldconfig")
-        return fail("cuda.init", "libcuda.so.1 (the driver's CUDA library) cannot be loaded, so CUDA cannot start",
-                    api.libcuda_error or "",
-                    fix=Fix("Install the user-space CUDA library of the loaded driver (in a container: start it with "
-                            "the GPU, `--gpus all`, so the host's libcuda is mounted; under WSL2: keep "
-                            "/usr/lib/wsl/lib on the loader path).", tuple(cmds),
-                            verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))))
+        return _libcuda_not_loadable(facts, (api.libcuda_error or "",))
     rc = api.init_rc
     if rc is None:
         return skip("cuda.init", "libcuda.so.1 loaded but cuInit was not called", api.problem or "")

@@ -167,6 +167,20 @@ def _gpu_access_fix(facts) -> Fix:
     return _no_gpu_access_fix()
 
 
+def _cuda_found_no_gpu(facts):
+    """TensorFlow's log shows it registered no GPU, or another CUDA program found no driver's libcuda (PyTorch's
+    `Found no NVIDIA driver on your system`): the belief that says so, with its evidence."""
+    seen = facts.machine.belief("tf.sees_gpu")
+    if seen.value is False:
+        return seen
+    missing = facts.machine.belief("cuda.libcuda_missing")
+    if missing.value is True:
+        from tfdoctor.machine import Belief
+
+        return Belief("tf.sees_gpu", False, missing.evidence, missing.strength)
+    return seen
+
+
 def _pod_without_gpu(facts) -> Finding | None:
     """A Kubernetes pod with no /dev/nvidia* on a node that has a GPU: the pod spec did not request one."""
     from tfdoctor.checks.gpu import gpu_expected
@@ -217,7 +231,7 @@ def check_container(facts) -> Finding:
     if not env.container:
         known = facts.machine.belief("container")
         if known.value is True:
-            tried = facts.machine.belief("tf.sees_gpu")
+            tried = _cuda_found_no_gpu(facts)
             if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
@@ -237,7 +251,7 @@ def check_container(facts) -> Finding:
     if nodes is None:
         # Inside a container TensorFlow could not initialise CUDA and nothing shows a GPU device given to it: the
         # usual cause is a container started without --gpus (the host's driver is out of the container's reach).
-        tried = facts.machine.belief("tf.sees_gpu")
+        tried = _cuda_found_no_gpu(facts)
         if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",
