@@ -159,6 +159,7 @@ def _alt_keep_mig(index: int):
 
 # -- gpu.compute-mode ----------------------------------------------------------------------------------------------
 
+MODE_QUERY = "nvidia-smi --query-gpu=index,compute_mode --format=csv"
 _MODE_TEXT = {"prohibited": "PROHIBITED (no process may create a CUDA context)",
               "exclusive-process": "EXCLUSIVE_PROCESS (one process at a time)",
               "exclusive-thread": "EXCLUSIVE_THREAD (one thread at a time; deprecated)"}
@@ -177,12 +178,12 @@ def _unavailable_told(facts) -> Finding:
                    tuple(e.describe() for e in evidence[:2]),
                    fix=Fix("Read each GPU's compute mode; set it back to Default (on a shared cluster node the "
                            "scheduler sets it: ask its administrator, or request the GPUs exclusively for the job).",
-                           ("nvidia-smi --query-gpu=index,compute_mode --format=csv", "sudo nvidia-smi -c DEFAULT"),
+                           (MODE_QUERY, "sudo nvidia-smi -c DEFAULT"),
                            alternatives=(Alternative("every GPU already in Default mode: a process still holds the "
                                                      "GPU, or it needs a reset after an Xid error",
                                                      ("nvidia-smi --query-compute-apps=pid,process_name,used_memory "
                                                       "--format=csv", "sudo dmesg | grep -i xid")),),
-                           verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",
+                           verify=(MODE_QUERY,
                                    verify_only(facts, "cuda.init"))),
                    evidence=evidence)
 
@@ -225,19 +226,20 @@ def check_compute_mode(facts) -> Finding:
                     *(["CUDA reported every device busy or unavailable (46)"] if unavailable else []),
                     fix=Fix("Set the compute mode back to Default (or stop the process that holds the GPU).",
                             tuple(f"sudo nvidia-smi -i {x.index} -c DEFAULT" for x in bad[:8]),
-                            verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",)))
+                            verify=(MODE_QUERY,)))
     exclusive = [g for g in known if g.compute_mode in ("exclusive-process", "exclusive-thread")]
     if exclusive and unavailable:
         # free when NVML looked, held when CUDA refused the context: one process at a time, and it was not this one
         told = facts.machine.evidence("cuda.devices_unavailable", "cuda.init_error")
-        return Finding("gpu.compute-mode", Status.FAIL, f"{_which(exclusive)} in compute mode EXCLUSIVE_PROCESS, and "
-                       "CUDA said every device was busy or unavailable (46): another process held the GPU",
+        mode = "EXCLUSIVE_THREAD" if all(x.compute_mode == "exclusive-thread" for x in exclusive) else "EXCLUSIVE_PROCESS"
+        return Finding("gpu.compute-mode", Status.FAIL, f"{_which(exclusive)} in compute mode {mode}, and CUDA said "
+                       "every device was busy or unavailable (46): another process held the GPU",
                        (*(f"GPU {x.index}: {_MODE_TEXT.get(x.compute_mode, x.compute_mode)}" for x in exclusive[:8]),
                         *(e.describe() for e in told[:2])),
                        fix=Fix("Set the compute mode back to Default, so that processes can share the GPU (on a "
                                "cluster node, ask for the GPUs exclusively for the job instead).",
                                tuple(f"sudo nvidia-smi -i {x.index} -c DEFAULT" for x in exclusive[:8]),
-                               verify=("nvidia-smi --query-gpu=index,compute_mode --format=csv",)),
+                               verify=(MODE_QUERY,)),
                        evidence=told)
     if exclusive:
         return info("gpu.compute-mode", f"{_which(exclusive)} in compute mode EXCLUSIVE_PROCESS: one process at a "
