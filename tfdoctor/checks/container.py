@@ -144,12 +144,9 @@ def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
-    stale = _cdi_stale_told(facts)
-    if stale is not None:
-        return stale
-    old = _cgroup_v2_told(facts)
-    if old is not None:
-        return old
+    for told in (_cdi_stale_told, _cgroup_v2_told):  # the runtime's own error, wherever it was printed
+        if (found := told(facts)) is not None:
+            return found
     if ch is None or not ch.engines:
         if not facts.machine.complete:
             return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "
