@@ -21,14 +21,11 @@ from tfdoctor.checks.tensorflow import (
 )
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
-# The loaded NVIDIA driver's version: /proc/driver/nvidia/version's, else NVML's (the one helper, tfdoctor/checks/cuda.py)
-driver_version = kernel_driver_version
-
 
 def driver_version_seen(facts) -> str | None:
-    """The driver's version as read (driver_version), else as a program printed it: nvidia-smi's table header, or
-    TensorFlow's `possibly insufficient driver version: X` (its reading of the kernel module's version)."""
-    return driver_version(facts) or next(
+    """The loaded driver's version as read (kernel_driver_version), else as a program printed it: nvidia-smi's table
+    header, or TensorFlow's `possibly insufficient driver version: X` (its reading of the kernel module's version)."""
+    return kernel_driver_version(facts) or next(
         (o.group("version") for o in facts.machine.observed("smi-table-driver-version", "tf-possibly-insufficient-driver")
          if o.group("version")), None)
 
@@ -192,7 +189,7 @@ def check_driver_cuda(facts) -> Finding:
     cuda, whence = tf_cuda(tf)
     if cuda is None:
         return skip("compat.driver-cuda", f"no CUDA in this TensorFlow ({whence})")
-    have = driver_version(facts)
+    have = kernel_driver_version(facts)
     if have is None:
         return skip("compat.driver-cuda", "the NVIDIA driver's version is unknown (no driver loaded, or NVML "
                     "unavailable)")
@@ -522,4 +519,4 @@ def _no_wheel_from_pip(facts) -> Finding | None:
                    evidence=belief.evidence)
 
 
-__all__ = ["ubuntu_driver_package", "driver_version", "minor"]
+__all__ = ["ubuntu_driver_package", "minor"]

@@ -302,17 +302,13 @@ def _libcuda_told(facts) -> Finding | None:
     if told is None:
         return None
     details = tuple(e.describe() for e in told.evidence[:2])
+    if told is compat:
+        return Finding("cuda.libcuda", Status.FAIL, "A forward-compatibility (cuda-compat) libcuda is in use on a GPU "
+                       "that does not support it (804): CUDA refuses it", details, fix=_compat_fix(facts, None),
+                       evidence=told.evidence)
     verify = ("ldconfig -p | grep libcuda.so.1", "cat /proc/driver/nvidia/version", verify_only(facts, "cuda.init"))
     drop = ld_library_path_without(facts, lambda p: "compat" in p)
     find = ("ldconfig -p | grep libcuda.so.1", "grep -rn compat /etc/ld.so.conf /etc/ld.so.conf.d/")
-    if told is compat:
-        return Finding("cuda.libcuda", Status.FAIL, "A forward-compatibility (cuda-compat) libcuda is in use on a GPU "
-                       "that does not support it (804): CUDA refuses it", details,
-                       fix=Fix("Take the cuda-compat folder off the loader path (LD_LIBRARY_PATH, or the "
-                               "/etc/ld.so.conf.d file that names it, then ldconfig): forward compatibility works only "
-                               "on data-centre GPUs; the driver's own libcuda serves the CUDA it supports.",
-                               (drop,) if drop else (*find, "sudo ldconfig"), verify=verify),
-                       evidence=told.evidence)
     return Finding("cuda.libcuda", Status.FAIL, "CUDA refuses the libcuda it loaded (803: unsupported display driver "
                    "/ cuda driver combination): that libcuda.so.1 is not the running driver's", details,
                    fix=Fix("See which libcuda.so.1 the loader picks: a cuda-compat copy (a CUDA image's "

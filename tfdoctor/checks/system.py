@@ -167,18 +167,16 @@ def _gpu_access_fix(facts) -> Fix:
     return _no_gpu_access_fix()
 
 
-def _cuda_found_no_gpu(facts):
-    """TensorFlow's log shows it registered no GPU, or another CUDA program found no driver's libcuda (PyTorch's
-    `Found no NVIDIA driver on your system`): the belief that says so, with its evidence."""
-    seen = facts.machine.belief("tf.sees_gpu")
-    if seen.value is False:
-        return seen
-    missing = facts.machine.belief("cuda.libcuda_missing")
-    if missing.value is True:
-        from tfdoctor.machine import Belief
-
-        return Belief("tf.sees_gpu", False, missing.evidence, missing.strength)
-    return seen
+def _cuda_found_no_gpu(facts) -> tuple | None:
+    """In a container: the evidence that CUDA found no GPU there (TensorFlow registered none, or another CUDA program
+    found no driver's libcuda: PyTorch's `Found no NVIDIA driver on your system`) while nothing shows a loaded driver
+    and the host has a GPU to give; None otherwise."""
+    m = facts.machine
+    seen, missing = m.belief("tf.sees_gpu"), m.belief("cuda.libcuda_missing")
+    told = seen.evidence if seen.value is False else missing.evidence if missing.value is True else None
+    if told is None or m.value("driver.loaded") is True or not gpu_on_host_shown(facts):
+        return None
+    return told
 
 
 def _pod_without_gpu(facts) -> Finding | None:
@@ -232,11 +230,11 @@ def check_container(facts) -> Finding:
         known = facts.machine.belief("container")
         if known.value is True:
             tried = _cuda_found_no_gpu(facts)
-            if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
+            if tried is not None:
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
-                               tuple(e.describe() for e in (*known.evidence, *tried.evidence)[:4]),
-                               fix=_gpu_access_fix(facts), evidence=known.evidence + tried.evidence)
+                               tuple(e.describe() for e in (*known.evidence, *tried)[:4]),
+                               fix=_gpu_access_fix(facts), evidence=known.evidence + tuple(tried))
             return info("env.container", "Running in a container (its markers were not recorded)",
                         *(e.describe() for e in known.evidence))
         if known.value is None:
@@ -252,11 +250,11 @@ def check_container(facts) -> Finding:
         # Inside a container TensorFlow could not initialise CUDA and nothing shows a GPU device given to it: the
         # usual cause is a container started without --gpus (the host's driver is out of the container's reach).
         tried = _cuda_found_no_gpu(facts)
-        if tried.value is False and facts.machine.value("driver.loaded") is not True and gpu_on_host_shown(facts):
+        if tried is not None:
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",
-                           (*evidence, *(e.describe() for e in tried.evidence[:2])), fix=_gpu_access_fix(facts),
-                           evidence=tried.evidence)
+                           (*evidence, *(e.describe() for e in tried[:2])), fix=_gpu_access_fix(facts),
+                           evidence=tuple(tried))
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
     if not gpu_on_host_shown(facts):
         # no GPU device given to the container, and nothing shows the host has one to give: no advice to restart it

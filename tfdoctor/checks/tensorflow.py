@@ -365,7 +365,7 @@ def check_cuda_build(facts) -> Finding:
                        "library can make it use the GPU",
                        tuple(e.describe() for e in said.evidence[:2]),
                        fix=Fix("Install the CUDA build of TensorFlow into the same environment.",
-                               (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",),
+                               (install_command(tf, None, True),),
                                alternatives=(Alternative("a conda environment: install conda-forge's CUDA variant of "
                                                          "tensorflow (its build string starts with 'cuda': check with "
                                                          "`conda list tensorflow`)", ()),),
@@ -592,7 +592,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     fix=Fix("Install the CUDA runtime this TensorFlow was built for: with TensorFlow 2.14 or newer, "
                             "its CUDA libraries come from pip; older releases (and container images) need the CUDA "
                             "version of TensorFlow's tested configurations (TensorFlow 2.12/2.13: CUDA 11.8).",
-                            (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",),
+                            (install_command(tf, None, True),),
                             verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()"
                                     "['cuda_version'], tf.config.list_physical_devices('GPU'))\"",)))
     if log.has("cannot-dlopen-gpu-libs"):
@@ -601,7 +601,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                     "does.", fix=Fix("Run tfdoctor on the machine itself to name them.",
                                      (tfdoctor_command(facts, "check"),),
                                      (Alternative("to install every CUDA library with TensorFlow (Linux, 2.14 and "
-                                                  "newer)", (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",)),)))
+                                                  "newer)", (install_command(tf, None, True),)),)))
     return _xla_tools_warning(tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
@@ -761,8 +761,7 @@ def _no_gpu_fix(facts, tf) -> Fix:
         # logged when the CUDA runtime (libcudart) cannot be loaded, despite its wording (anchors.md §9 item 2)
         return Fix("TensorFlow could not load the CUDA runtime: install TensorFlow with its CUDA libraries (Linux, "
                    "TensorFlow 2.14+), and make sure the NVIDIA driver is installed (or, in a container, that it was "
-                   "started with --gpus all).", (f"{python_cmd(tf)} -m pip install 'tensorflow[and-cuda]'",
-                                                     "nvidia-smi"))
+                   "started with --gpus all).", (install_command(tf, None, True), "nvidia-smi"))
     if log.has("kernel-driver-not-running") or log.has("cuinit-error"):
         return Fix("The NVIDIA driver is not running: run tfdoctor on the machine itself to see why (not installed, "
                    "nouveau, Secure Boot, DKMS...).", (tfdoctor_command(facts, "check"),))
