@@ -209,6 +209,8 @@ def _nvml(votes, facts, complete) -> None:
             votes.add("driver.library_mismatch", True, READ, Evidence(nvml.source, msg))
         if kind == "gpu-is-lost":
             votes.add("gpu.lost", True, READ, Evidence(nvml.source, msg))
+        if kind == "blocked-by-os":  # only a Windows host (WSL2, Hyper-V GPU-P) answers NVML so
+            votes.add("wsl", True, INFERRED, Evidence("nvidia-smi" if nvml.nvidia_smi_rc else nvml.source, msg))
 
 
 def _driver(votes, facts, complete) -> None:

@@ -24,10 +24,14 @@ from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, sk
 
 def driver_version_seen(facts) -> str | None:
     """The loaded driver's version as read (kernel_driver_version), else as a program printed it: nvidia-smi's table
-    header, or TensorFlow's `possibly insufficient driver version: X` (its reading of the kernel module's version)."""
-    return kernel_driver_version(facts) or next(
-        (o.group("version") for o in facts.machine.observed("smi-table-driver-version", "tf-possibly-insufficient-driver")
-         if o.group("version")), None)
+    header, or TensorFlow's `possibly insufficient driver version: X` and `kernel reported version is: X` (its readings
+    of the kernel module's version; `384.130.0` for driver 384.130)."""
+    seen = kernel_driver_version(facts) or next(
+        (o.group("version") for o in facts.machine.observed("smi-table-driver-version", "tf-possibly-insufficient-driver",
+                                                            "tf-kernel-reported-version") if o.group("version")), None)
+    if seen and seen.count(".") == 2 and seen.endswith(".0"):
+        seen = seen[:-2]  # TensorFlow's three-part form of a two-part driver version
+    return seen
 
 
 def _too_old(facts, tf, have: str, tf_version: str, cuda: str, floor: str, full: str | None, details, py,

@@ -82,6 +82,23 @@ _INIT_FIXES = {
             ("sudo dmesg | grep -iE 'NVRM|Xid'", "sudo nvidia-smi -r", "sudo reboot"),
         ),
     ),
+    "blocked-by-os": (
+        "the operating system blocks access to the GPU ('GPU access blocked by the operating system'): this is WSL2 "
+        "(or a Hyper-V GPU-P guest) and Windows does not give it the GPU",
+        # NVIDIA's CUDA on WSL guide: no Linux display driver inside WSL 2; the Windows driver provides libcuda and
+        # nvidia-smi in /usr/lib/wsl/lib. WSL issues #9166 / #10289: nvidia-utils installed inside WSL; #11865 /
+        # #12859 / #14339: data-centre GPUs (L20, L40S) on Windows Server in TCC mode.
+        Fix(
+            "Use the Windows driver's own libraries: remove any Linux NVIDIA driver packages installed inside WSL "
+            "(nvidia-utils-*, libnvidia-compute-*, nvidia-driver-*), update the Windows NVIDIA driver and WSL, and "
+            "restart WSL. A data-centre GPU in TCC mode on Windows Server is not offered to WSL at all: it must run "
+            "in WDDM mode.",
+            ("ls -l /usr/lib/wsl/lib/ | grep -iE 'nvidia|libcuda'",
+             "dpkg -l | grep -iE 'nvidia-(utils|driver)|libnvidia-compute'",
+             "wsl --update   # in Windows PowerShell, then: wsl --shutdown"),
+            verify=("/usr/lib/wsl/lib/nvidia-smi",),
+        ),
+    ),
     "no-devices": (
         "the driver is loaded but initialised no GPU ('No devices were found')",
         Fix(
@@ -103,6 +120,28 @@ def _library_fix(facts, fix: Fix) -> Fix:
     if lib:
         return Fix(fix.summary, ("cat /proc/driver/nvidia/version", lib, "sudo ldconfig"), verify=("nvidia-smi",))
     return fix
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".") if p.isdigit())
+
+
+def _stale_libcuda(facts) -> tuple[str, Fix] | None:
+    """TensorFlow's diagnostician named both versions and the libcuda it loaded is the OLDER one: not a reboot owed
+    after an upgrade (the library would be the newer) but an old driver's libcuda still on the loader path."""
+    for o in facts.machine.observed("tf-kernel-dso-mismatch"):
+        kernel, dso = o.group("kernel") or "", o.group("dso") or ""
+        if kernel and dso and _version_key(dso) < _version_key(kernel):
+            k, d = ".".join(map(str, _version_key(kernel)[:2])), ".".join(map(str, _version_key(dso)[:2]))
+            return (f"the libcuda TensorFlow loaded ({d}) is older than the loaded kernel module ({k}): an older "
+                    "driver's libcuda is still on the loader path (or a container image brought its own)",
+                    Fix(f"Remove the old driver's libraries, so that the loader finds driver {k}'s libcuda.so.1: list "
+                        "every libcuda the loader knows and the folders on LD_LIBRARY_PATH, remove the copies that "
+                        f"are not {k} (packages of the old branch, a copy under /usr/local), then refresh the cache.",
+                        ("ldconfig -p | grep -E 'libcuda\\.so|libnvidia-ml\\.so'", "echo \"$LD_LIBRARY_PATH\"",
+                         "sudo ldconfig"),
+                        verify=("ldconfig -p | grep 'libcuda\\.so\\.1'   # one libcuda.so.1: the driver's own",)))
+    return None
 
 
 @check(
@@ -127,7 +166,12 @@ def check_nvml_init(facts) -> Finding:
     mismatch = facts.machine.belief("driver.library_mismatch")
     if mismatch.value is True and not n.init_ok and n.init_error != "lib-rm-version-mismatch":
         cause, fix = _INIT_FIXES["lib-rm-version-mismatch"]
-        return Finding("nvml.init", Status.FAIL, f"NVML cannot start: {cause}",
+        summary = f"NVML cannot start: {cause}"
+        stale = _stale_libcuda(facts)
+        if stale is not None:
+            cause, fix = stale
+            summary = f"The driver's library and kernel module differ: {cause}"
+        return Finding("nvml.init", Status.FAIL, summary,
                        tuple(e.describe() for e in mismatch.evidence[:3]), fix=fix, evidence=mismatch.evidence)
     if n.source == "none" and n.nvml_error is None and n.nvidia_smi_kind in (None, "not-installed") \
             and n.record_problem is None and n.init_error in (None, "library-not-found") and not n.timed_out:

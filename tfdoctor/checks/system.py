@@ -283,8 +283,13 @@ def check_container(facts) -> Finding:
 def check_wsl(facts) -> Finding:
     env = facts.env
     if not env.wsl:
-        if facts.machine.value("wsl") is None:
+        told = facts.machine.belief("wsl")
+        if told.value is None:
             return skip("env.wsl", "Whether this is WSL2 was not recorded (paste the output of `cat /proc/version`)")
+        if told.value is True:  # no probe read /proc/version, but an output only WSL2 prints was recorded
+            return Finding("env.wsl", Status.INFO, "Running under WSL2 (as a recorded output shows): the GPU is driven "
+                           "by the Windows NVIDIA driver", tuple(e.describe() for e in told.evidence[:2]),
+                           evidence=told.evidence)
         return ok("env.wsl", "Not running under WSL")
     # WSL 1 runs no Linux kernel: it reports Microsoft's 4.4.0-<Windows build>-Microsoft, in /proc/version and uname -r
     wsl1 = next((v for v in (env.proc_version, env.kernel_release)

@@ -541,6 +541,20 @@ def _cudnn_mismatch(tf) -> Finding | None:
                 f"`{m.line}`", fix=Fix(summary, cmds, verify=verify))
 
 
+def _cudnn_fix(tf) -> Fix:
+    """The cuDNN this TensorFlow was built with, from pip where its release has the [and-cuda] extra."""
+    mv = minor(tf.tf_version) if tf.tf_version else None
+    verify = (f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()['cudnn_version'])\"",
+              "ldconfig -p | grep libcudnn   # no other cuDNN ahead of it on the loader path")
+    if mv and _has_and_cuda(mv):
+        return Fix(f"Install the cuDNN TensorFlow {mv} was built with, from pip into the same interpreter, and take "
+                   "any other cuDNN off LD_LIBRARY_PATH.", (install_command(tf, mv, True),), verify=verify)
+    return Fix("Install the cuDNN version TensorFlow was built with (the first command prints it; "
+               "tensorflow.org/install/source#gpu lists it per release), and take any other cuDNN off the loader path.",
+               (f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"",),
+               verify=verify)
+
+
 def _cuda_libs_from_log(facts, tf) -> Finding:
     """A snapshot with only TensorFlow's log: what the log says about libraries."""
     log = tf.log
@@ -563,6 +577,11 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             alternatives=and_cuda_alternative(cuda, tf.tf_version, python_cmd(tf)),
                             verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; "
                                     "print(tf.config.list_physical_devices('GPU'))\"",)))
+    dnn = log.first("tf-dnn-library-not-found")
+    if dnn is not None:
+        return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "
+                    "found'): no cuDNN could be loaded, or the one loaded is older than TensorFlow was built with",
+                    dnn.line, fix=_cudnn_fix(tf))
     if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
         ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
         return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow found the GPU (an XLA_GPU device) but registered no "
@@ -754,6 +773,14 @@ def _no_gpu_fix(facts, tf) -> Fix:
         if b:
             return Fix(f"This GPU's compute capability is below what TensorFlow {tf.tf_version} supports; "
                        f"TensorFlow {b.version} is the newest that does.", (install_command(tf, b.version, True),))
+    small = log.first("gpu-below-min-sm-count")
+    if small is not None and (small.group("count") or "").isdigit():
+        count = int(small.group("count") or 0)
+        return Fix(f"TensorFlow skips a GPU with fewer multiprocessors than TF_MIN_GPU_MULTIPROCESSOR_COUNT (this one "
+                   f"has {count}) when a bigger GPU is visible; to use it anyway, lower the limit in the environment "
+                   "that starts TensorFlow.", (f"export TF_MIN_GPU_MULTIPROCESSOR_COUNT={count}",),
+                   verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; "
+                           "print(tf.config.list_physical_devices('GPU'))\"",))
     if log.has("cannot-dlopen-gpu-libs") or log.missing_libraries:
         mv = _target_minor(tf)
         return Fix("Install the CUDA libraries this TensorFlow needs.", (install_command(tf, mv, True),))
@@ -782,9 +809,17 @@ def _gpu_visible_from_log(facts, tf) -> Finding:
     created = [m for m in log.matches if m.claim("tf.sees_gpu") is True]
     if created:
         names = sorted({(m.group("name") or "GPU").strip() for m in created})
+        left_out = [f"left out on purpose (too few multiprocessors for TF_MIN_GPU_MULTIPROCESSOR_COUNT): `{m.line}`"
+                    for m in log.matches if m.kind == "gpu-below-min-sm-count"][:2]
         return ok("tf.gpu-visible", f"TensorFlow's log shows a GPU device created: {', '.join(names)}",
-                  created[0].line)
+                  created[0].line, *left_out)
     reason = _why_no_gpu(log)
+    small = log.first("gpu-below-min-sm-count")
+    if reason is None and small is not None:
+        # TensorFlow leaves a GPU out for its multiprocessor count only when a bigger one is visible (the limit is
+        # lowered to the largest GPU's count otherwise): a choice, not a failure
+        return info("tf.gpu-visible", "TensorFlow left out a GPU with few multiprocessors on purpose; it uses the "
+                    "bigger GPU beside it", f"`{small.line}`", fix=_no_gpu_fix(facts, tf))
     if reason is None:
         return skip("tf.gpu-visible", "TensorFlow's log does not say whether a GPU was used")
     has_gpu = machine_has_nvidia_gpu(facts)

@@ -20,6 +20,8 @@ _MESSAGES = (
     ("gpu-is-lost", textmatch.compile(r"GPU is lost|fallen off the bus|Unable to determine the device handle", textmatch.IGNORECASE)),
     ("no-permission", textmatch.compile(r"Insufficient Permissions|Permission denied", textmatch.IGNORECASE)),
     ("no-devices", textmatch.compile(r"No devices were found", textmatch.IGNORECASE)),
+    # WSL2 (or a Hyper-V GPU-P guest): the Windows host did not give this guest the GPU (microsoft/WSL#9938, #12859)
+    ("blocked-by-os", textmatch.compile(r"GPU access blocked by the operating system", textmatch.IGNORECASE)),
     ("not-installed", textmatch.compile(r"command not found|No such file or directory", textmatch.IGNORECASE)),
 )
 
@@ -231,7 +233,7 @@ def classify_nvidia_smi_failure(rc: int | None, text: str, timed_out: bool = Fal
     """Why `nvidia-smi` failed, from its exit status and output: (kind, one-line message).
 
     Kinds: ok, timeout, not-installed, driver-not-loaded, lib-rm-version-mismatch, library-not-found, gpu-is-lost,
-    no-permission, no-devices, insufficient-power, irq-issue, corrupted-inforom, function-not-found, killed, unknown.
+    no-permission, no-devices, blocked-by-os, insufficient-power, irq-issue, corrupted-inforom, function-not-found, killed, unknown.
     """
     text = text if isinstance(text, str) else ""
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
