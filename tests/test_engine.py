@@ -140,7 +140,7 @@ def test_with_require_gpu_a_hung_gpu_probe_is_a_failure_the_diagnosis_sees(monke
 
 def test_a_check_declared_on_a_helper_is_refused():
     """A helper put between `@check(...)` and its check function would take the check's place (it happened twice):
-    the decorator refuses a private (underscore) function."""
+    the decorator refuses any function not named check_* (a public helper slipped in the same way a third time)."""
     import pytest
 
     from tfdoctor.checks import CHECKS, check
@@ -148,5 +148,9 @@ def test_a_check_declared_on_a_helper_is_refused():
     with pytest.raises(ValueError, match="_helper"):
         @check("test.misplaced", area="gpu", title="t", needs=(), what="w", why="y", fix="f")
         def _helper(facts):
+            return None
+    with pytest.raises(ValueError, match="gpu0_node_missing"):
+        @check("test.misplaced", area="gpu", title="t", needs=(), what="w", why="y", fix="f")
+        def gpu0_node_missing(facts):
             return None
     assert "test.misplaced" not in CHECKS

@@ -46,7 +46,7 @@ FAKE_TFDOCTOR = textwrap.dedent('''
     DOC = dict(area="system", needs=("fakeprobe",), what="w", why="y", fix="f")
 
     @check("system.fake-a", title="Fake A", **DOC)
-    def fake_a(facts):
+    def check_fake_a(facts):
         if MODE == "hang-check":
             time.sleep(3600)
         if MODE == "fail":
@@ -54,7 +54,7 @@ FAKE_TFDOCTOR = textwrap.dedent('''
         return ok("system.fake-a", "fake A works")
 
     @check("system.fake-b", title="Fake B", **DOC)
-    def fake_b(facts):
+    def check_fake_b(facts):
         if MODE == "fail":
             return fail("system.fake-b", "fake B is broken too")
         if MODE == "warn":

@@ -115,7 +115,7 @@ def stuckprobe(host, ctx):
     return {{}}
 
 @check("system.stuck", title="Stuck", area="system", needs=("stuckprobe",), what="w", why="y", fix="f")
-def stuck(facts):
+def check_stuck(facts):
     time.sleep(3600)
 
 from tfdoctor.cli import main

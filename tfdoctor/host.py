@@ -121,6 +121,10 @@ class CommandResult:
         return f"`{cmd}` exited {self.rc}" + (f": {first[0]}" if first else "")
 
 
+_LS_DEV_NODE = r"/dev/(nvidia(?:\d{1,3}|ctl|-uvm-tools|-uvm|-modeset|-caps|-nvswitch\d{0,3}|-nvlink)?)\b"
+_LS_NONE = r"cannot access '?/dev/nvidia"
+
+
 def command_key(argv: tuple[str, ...] | list[str]) -> str:
     """The snapshot file name of a command: its argv joined with '_', '/' written as '%2F'."""
     return "_".join(argv).replace("/", "%2F")
@@ -551,8 +555,24 @@ class ReplayHost:
             return list(self.listings[path])
         target = self._inside("files", path)
         if target is None or not target.is_dir():
-            return None
+            return self._dev_from_ls() if path == "/dev" else None
         return [n for n in list_bounded(target) or () if n != ".tfdoctor-dir"]
+
+    def _dev_from_ls(self) -> list[str] | None:
+        """A hand-built snapshot's pasted `ls -l /dev/nvidia*` (what tfdoctor asks for when /dev was not recorded), as
+        the /dev listing of its NVIDIA nodes: the names it shows, none where ls found none, None where it was not
+        pasted."""
+        for key in self.command_keys():
+            if not (key.startswith("ls_") and "%2Fdev%2Fnvidia" in key):
+                continue
+            from tfdoctor import textmatch  # RE2 only for a hand-built snapshot that needs it
+
+            res = self.run([key], key=key)
+            text = f"{res.stdout}\n{res.stderr}"
+            names = list(dict.fromkeys(m.group(1) for m in textmatch.compile(_LS_DEV_NODE).finditer(text)))
+            if names or textmatch.search(_LS_NONE, text) is not None:
+                return names
+        return None
 
     def exists(self, path: str) -> bool:
         if path in self.exist:

@@ -63,8 +63,9 @@ def check(
         raise ValueError(f"unknown area {area!r} for {id}")
 
     def deco(func):
-        if func.__name__.startswith("_"):
-            # a private helper slipped between the decorator and its check would be registered in the check's place
+        if not func.__name__.startswith("check_"):
+            # a helper slipped between the decorator and its check would be registered in the check's place (every
+            # check function is named check_*)
             raise ValueError(f"{id} is declared on the helper {func.__name__}, not on its check function")
         if id in CHECKS:
             raise ValueError(f"finding id {id} declared twice")

@@ -399,6 +399,26 @@ def _node_missing_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def gpu0_node_missing(facts) -> tuple[str, ...] | None:
+    """The GPU nodes listed when /dev/nvidia0 is not among them although others are (/dev/nvidia1, ...), on a machine
+    where NVML or CUDA found no device: the driver numbers its GPUs from minor 0, so the nodes were made by something
+    that numbered them otherwise (a udev rule naming them after the DRM card, nixpkgs#87788). Inside a container the
+    host's numbers are kept (`--gpus device=1` gives /dev/nvidia1 alone), so a container is never read this way."""
+    env = facts.env
+    if env is None or env.container or facts.machine.value("container") is True:
+        return None
+    api = api_facts(facts)
+    nodes = getattr(api, "device_nodes", None) if api is not None and api.source != "none" else None
+    names = [n.name for n in nodes] if nodes is not None else list(getattr(env, "dev_nvidia", None) or [])
+    gpus = sorted(n for n in names if n[6:].isdigit())
+    if not gpus or "nvidia0" in gpus:
+        return None
+    nvml = facts.nvml
+    none_found = (getattr(nvml, "init_error", None) == "no-devices"
+                  or facts.machine.value("cuda.init_error") in ("100", "CUDA_ERROR_NO_DEVICE"))
+    return tuple("/dev/" + n for n in gpus) if none_found else None
+
+
 @check(
     "cuda.device-nodes",
     area="cuda",
@@ -424,6 +444,19 @@ def check_device_nodes(facts) -> Finding:
     told = _node_missing_told(facts)
     if told is not None:
         return told
+    misnumbered = gpu0_node_missing(facts)
+    if misnumbered is not None:
+        return fail("cuda.device-nodes", "/dev/nvidia0 is missing while " + ", ".join(misnumbered[:3]) + " exist: the "
+                    "driver's first GPU has no device node, so NVML and CUDA find no GPU",
+                    "the NVIDIA driver numbers its GPUs from 0 (/proc/driver/nvidia/gpus/*/information: Device Minor); "
+                    "these nodes were made by something that numbered them otherwise, such as a udev rule that names "
+                    "them after the DRM card (/dev/dri/card1 on a machine with an integrated GPU as card0)",
+                    fix=Fix("Create the nodes with the driver's own numbering (nvidia-modprobe, or the driver's udev "
+                            "rule) and remove the rule that made the others; the first command shows the minor "
+                            "number of each GPU.",
+                            ("grep -i 'Device Minor' /proc/driver/nvidia/gpus/*/information", "sudo nvidia-modprobe -c 0",
+                             "grep -rl nvidia /etc/udev/rules.d /lib/udev/rules.d"),
+                            verify=("ls -l /dev/nvidia*", "nvidia-smi -L")))
     env = facts.env
     if env is not None and env.container and not env.dev_nvidia:
         return skip("cuda.device-nodes", "A container without /dev/nvidia* nodes (see env.container)")

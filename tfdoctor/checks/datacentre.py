@@ -8,6 +8,7 @@ boot's log) and the kernel-log observations of the evidence layer.
 
 from __future__ import annotations
 
+from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command, verify_only
 from tfdoctor.checks.cuda import fabricmanager_fix
@@ -388,6 +389,18 @@ def _alt_pm():
 # -- gpu.memory-in-use ---------------------------------------------------------------------------------------------
 
 
+def _tensorflows_own(facts, busy) -> bool:
+    """Outputs pasted from the user's session (a hand-built snapshot), where TensorFlow's log shows it created its GPU
+    device and every process holding the memory is a Python interpreter: that is the TensorFlow program itself, which
+    reserves most of the GPU's memory by default. Live, or in a recorded snapshot, tfdoctor reads NVML before its own
+    TensorFlow child starts, so a Python process there is another program."""
+    sees = facts.machine.belief("tf.sees_gpu")
+    if facts.machine.complete or sees.value is not True or not any(e.message for e in sees.evidence):
+        return False
+    names = [(p.name or "").strip() for g in busy for p in g.processes]
+    return bool(names) and all(textmatch.search(r"(?:^|/)python[\d.]*$", n) is not None for n in names)
+
+
 @check(
     "gpu.memory-in-use",
     area="gpu",
@@ -423,6 +436,12 @@ def check_memory_in_use(facts) -> Finding:
             busy.append(g)
         elif g.processes:
             some.append(g)
+    if busy and not oom and _tensorflows_own(facts, busy):
+        return info("gpu.memory-in-use", f"{_which(busy)}: the memory is held by Python, the TensorFlow program whose "
+                    "log was recorded (it registered the GPU): TensorFlow reserves most of a GPU's memory by "
+                    "default", *lines,
+                    fix=Fix("To leave memory for other programs, let TensorFlow grow its reservation instead.",
+                            ("export TF_FORCE_GPU_ALLOW_GROWTH=true",)))
     if busy:
         pids = sorted({p.pid for g in busy for p in g.processes if p.pid is not None})[:8]
         fix = Fix("Stop the processes that hold the GPU (if they are leftovers), or run TensorFlow on another GPU.",

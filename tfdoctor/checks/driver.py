@@ -88,6 +88,69 @@ def driver_installed(facts) -> bool | None:
     return facts.machine.value("driver.installed")
 
 
+def _gpu_the_module_named(facts):
+    """The GPU the NVIDIA module was offered: the PCI bus's, else the one its own `(PCI ID: 10de:XXXX)` names."""
+    devs = _nvidia_gpus(facts)
+    if devs:
+        return devs[0]
+    for o in facts.machine.observed("nvrm-gpu-pci-id", "nvrm-open-no-gsp"):
+        device_id = o.group("device_id") or (o.group("pci_id") or "")[5:]
+        if device_id:
+            from tfdoctor.knowledge import loader as kb
+
+            model = kb.gpu_by_pci_id(int(device_id, 16))
+            if model is not None:
+                return model
+    return None
+
+
+def _bar_unassigned(facts) -> Finding | None:
+    """The module refused the GPU because the firmware gave it no PCI memory region (its own words)."""
+    m = facts.machine
+    if not m.observed("nvrm-bar-invalid"):
+        return None
+    ev = m.evidence_of("nvrm-bar-invalid", "nvrm-probe-failed")
+    return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module refuses the GPU: the firmware assigned it no "
+                   "PCI memory region ('This PCI I/O region assigned to your NVIDIA device is invalid')",
+                   tuple(e.describe() for e in ev[:3]),
+                   fix=Fix("Let the firmware or the kernel map the GPU's memory: enable 'Above 4G decoding' (and "
+                           "Resizable BAR where offered) in the BIOS, or boot with the kernel parameter pci=realloc; "
+                           "update the BIOS if neither helps (eGPUs over Thunderbolt need it most).",
+                           ("sudo dmesg | grep -iE 'BAR|NVRM'", "lspci -vv -d 10de: | grep -i region"),
+                           verify=("nvidia-smi",)),
+                   evidence=ev)
+
+
+def _refused_gpu(facts) -> Finding | None:
+    """The module refused the GPU (`probe routine failed`) with nothing above it saying why (no unassigned PCI region,
+    no legacy branch), and the GPU is older than Turing: the open kernel modules do not drive it, although its driver
+    branch still supports it."""
+    m = facts.machine
+    if not m.observed("nvrm-probe-failed") or m.observed("nvrm-bar-invalid"):
+        return None
+    dev = _gpu_the_module_named(facts)
+    if dev is None or getattr(dev, "kernelopen", None) is not False or m.observed("nvrm-legacy-gpu"):
+        return None
+    name = getattr(dev, "name", None) or "this GPU"
+    arch = getattr(dev, "architecture", None) or "before Turing"
+    last = _branch_num(getattr(dev, "last_branch", None))
+    installed = _branch_num(facts.driver.installed_branch) or _branch_num(facts.driver.loaded_driver_version)
+    if installed and last and installed > last:
+        return None  # the branch dropped the GPU: check_recommended names the last branch
+    ev = m.evidence_of("nvrm-probe-failed", "nvrm-gpu-pci-id")
+    branch = installed or last
+    cmds = (f"sudo apt install nvidia-driver-{branch}   # not nvidia-driver-{branch}-open", "sudo reboot") \
+        if branch and distro_family(facts.env) in ("ubuntu", "debian") else ()
+    return Finding("driver.recommended", Status.FAIL, f"The NVIDIA module refused the {name} ({arch}): the open "
+                   "kernel modules do not drive GPUs older than Turing, and nothing else in the log explains the "
+                   "refusal", tuple(e.describe() for e in ev[:3]),
+                   fix=Fix("Use the proprietary flavour of the driver (on NixOS `hardware.nvidia.open = false`; "
+                           "elsewhere the package without -open), then reboot. `modinfo nvidia | grep license` names "
+                           "the flavour installed: 'NVIDIA' is the proprietary module, 'Dual MIT/GPL' the open one.",
+                           cmds, verify=("modinfo nvidia | grep -i license", "nvidia-smi")),
+                   evidence=ev)
+
+
 def _driver_says_unsupported(facts) -> Finding | None:
     """The NVIDIA module's own words: this GPU needs a legacy branch, or the open module does not take it."""
     m = facts.machine
@@ -107,6 +170,9 @@ def _driver_says_unsupported(facts) -> Finding | None:
     no_gsp = m.observed("nvrm-open-no-gsp")
     if no_gsp:
         return _open_module_without_gsp(facts, no_gsp)
+    refused = _refused_gpu(facts)
+    if refused is not None:
+        return refused
     if m.observed("nvrm-open-datacenter-only"):
         return Finding("driver.recommended", Status.FAIL,
                        "The open NVIDIA kernel module of this branch drives only data-centre GPUs: it does not take "
@@ -159,6 +225,35 @@ def _dkms_failed(facts, failed) -> Finding:
                                                      "supports the new one", ()),),
                            verify=verify),
                    evidence=failed.evidence)
+
+
+_VERSION = textmatch.compile(r"\d{2,3}\.\d{1,3}(?:\.\d{1,3})?")
+
+
+def _stale_nvidia_tree(facts, entries) -> Finding | None:
+    """DKMS stops at an NVIDIA version whose source is gone (`Could not locate dkms.conf file`), and nothing shows an
+    NVIDIA module built for the running kernel: the stale tree, left behind by an upgrade, blocks the rebuild."""
+    kernel = facts.driver.kernel_release
+    if kernel and any(e.state == "installed" and e.kernel == kernel for e in entries):
+        return None
+    for o in facts.machine.observed("dkms-conf-missing"):
+        module, version = o.group("module") or "", o.group("version") or ""
+        if not module.startswith("nvidia"):
+            continue
+        ev = facts.machine.evidence_of("dkms-conf-missing")
+        # the folder to remove is written from a literal and a validated version, never from the line as printed
+        exact = module == "nvidia" and _VERSION.fullmatch(version) is not None
+        cmds = ((f"sudo rm -r /var/lib/dkms/nvidia/{version}",) if exact else ("ls /var/lib/dkms/",)) + (
+            "sudo dkms autoinstall", "sudo reboot")
+        return Finding("driver.dkms", Status.FAIL, "DKMS stops at a stale NVIDIA module tree whose source is gone "
+                       f"({'nvidia ' + version if exact else 'an old NVIDIA version'}): it builds no NVIDIA module "
+                       "for a new kernel until that tree is removed", tuple(e.describe() for e in ev[:2]),
+                       fix=Fix("Remove the old version's folder under /var/lib/dkms (its package is no longer "
+                               "installed), let DKMS build the installed driver for every kernel, then reboot."
+                               + ("" if exact else " The folder to remove is the one `dkms status` names."),
+                               cmds, verify=("dkms status   # nvidia: installed for the running kernel",)),
+                       evidence=ev)
+    return None
 
 
 def _build_tool_missing(facts, told) -> Finding:
@@ -518,6 +613,9 @@ def check_dkms(facts) -> Finding:
         return _build_tool_missing(facts, no_tool)
     if module_state(facts) == "loaded":
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
+    stale = _stale_nvidia_tree(facts, entries)
+    if stale is not None:
+        return stale
     if not _gpu_expected(facts) and not entries:
         return skip("driver.dkms", _no_gpu_reason(facts, "no module is needed"))
     k = kernel_or_uname(kernel)
@@ -591,6 +689,8 @@ def check_nvidia_module(facts) -> Finding:
         return skip("driver.nvidia-module", "WSL2: the Windows NVIDIA driver serves the GPU")
     state = module_state(facts)
     devs = _nvidia_gpus(facts)
+    if state != "loaded" and (bar := _bar_unassigned(facts)) is not None:
+        return bar
     if state == "loaded":
         ver = d.loaded_driver_version or getattr(facts.nvml, "driver_version", None)
         flavour = f", {d.kernel_module_flavor} kernel modules" if d.kernel_module_flavor else ""

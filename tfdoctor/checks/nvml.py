@@ -207,6 +207,12 @@ def check_nvml_init(facts) -> Finding:
     if kind == "gpu-is-lost" and not n.timed_out:
         # The library and the driver answered; one GPU did not: that is nvml.devices' failure, not NVML's.
         return info("nvml.init", "NVML reaches the driver, but a GPU does not answer (see nvml.devices)", *details)
+    if kind == "no-devices":
+        from tfdoctor.checks.cuda import gpu0_node_missing
+
+        if gpu0_node_missing(facts) is not None:
+            return info("nvml.init", "NVML starts but finds no GPU: /dev/nvidia0 is missing (see cuda.device-nodes)",
+                        *details)
     if kind in _INIT_FIXES:
         cause, fix = _INIT_FIXES[kind]
         if kind == "library-not-found":

@@ -166,7 +166,8 @@ TAGS: tuple[Tag, ...] = (
         r"^[ \t]*(?:Error! |ERROR \(dkms apport\)|Building module:|Building initial module|Kernel preparation "
         r"unnecessary|cleaning build area|Consult /var/lib/dkms|DKMS make\.log|Running module version sanity check|"
         r"Creating symlink /var/lib/dkms|Deprecated feature: |dkms: |DKMS: |Autoinstall of module|"
-        r"Installing to /lib/modules|Sign command:|Signing key:|Public certificate \(MOK\):)|\(bad exit status: \d+\)"),
+        r"Installing to /lib/modules|Sign command:|Signing key:|Public certificate \(MOK\):|"
+        r"File: /var/lib/dkms/[^\n]*dkms\.conf does not exist)|\(bad exit status: \d+\)"),
     Tag("mokutil", "mokutil",
         r"^[ \t]*SecureBoot (?:enabled|disabled)[ \t]*$|^[ \t]*This system doesn'?t support Secure Boot|"
         r"^[ \t]*EFI variables are not supported on this system|^[ \t]*SecureBoot validation is (?:enabled|disabled)"),

@@ -629,8 +629,10 @@ def _inline(prose: list[Line]) -> list[Segment]:
     return out
 
 
+# outputs whose lines are never quoted inline as output: a path in backticks is prose naming a file ("`/dev/nvidia0`
+# is created" under "Expected behavior"), not `ls` showing that it exists
 _NOT_INLINE = frozenset(("lsmod", "pip-list", "conda-list", "dkms-status", "os-release", "cpuinfo", "modinfo", "lscpu",
-                         "lsb-release"))
+                         "lsb-release", "container-files"))
 
 
 def span_kinds(spans: list[str]) -> list[tuple[str, str] | None]:
