@@ -140,7 +140,7 @@ def test_gpu_access_blocked_by_the_operating_system_is_wsl_not_a_linux_driver_fa
     assert f.status.value == "fail" and "blocks access to the GPU" in f.summary
     assert not any("dmesg" in c for c in f.fix.commands) and any("wsl --update" in c for c in f.fix.commands)
     wsl = report.get("env.wsl")
-    assert wsl.status.value == "info" and "WSL2" in wsl.summary  # not "Not running under WSL"
+    assert wsl.status.value == "info" and "Running under WSL" in wsl.summary  # not "Not running under WSL"
 
 
 def test_the_classifier_names_the_kind():
@@ -154,3 +154,52 @@ def test_ldconfigs_complaint_about_wsl_libcuda_says_wsl2_and_nothing_is_wrong(tm
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": "/sbin/ldconfig.real: /usr/lib/wsl/lib/libcuda.so.1 "
                                                                    "is not a symbolic link\n"}))
     assert report.get("env.wsl").status.value == "info" and report.root_cause is None
+
+
+# microsoft/WSL#10289: the reporter says where they run; the output alone would read as a Linux driver not loaded
+WSL_SAID = ("I tried to check my nvidia driver version within ubuntu 22.04 installed on the WSL2 subsystem installed on "
+            "Windows 11\n")
+
+
+def test_wsl_stated_with_the_driver_not_answering_is_wsl_not_a_linux_module(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": WSL_SAID, "commands/nvidia-smi": SMI_9,
+                                         "commands/nvidia-smi.rc": "9\n"}))
+    f = report.get("env.wsl")
+    assert f.status.value == "fail" and report.root_cause.id == "env.wsl" and "as the reporter states" in f.summary
+    assert report.get("driver.nvidia-module").status.value == "skip"
+    assert any("wsl -l -v" in c for c in f.fix.commands)
+
+
+def test_wsl_stated_on_a_working_machine_is_only_information(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": WSL_SAID}))
+    assert report.get("env.wsl").status.value == "info" and report.root_cause is None
+
+
+def test_an_empty_wsl_template_field_says_nothing():
+    from tfdoctor.evidence import TENSORFLOW_LOG, Source, observe
+
+    # the bug template of a home-server thread: the field left empty
+    assert not [o for o in observe(Source(TENSORFLOW_LOG, "paste", " - WSL version (if applicable):\n"))
+                if o.message == "wsl-stated"]
+
+
+# OpenTalker/SadTalker#323: cuDNN 8 asks for libcuda.so by its unversioned name; numba/numba#6777: numba's cuInit
+CUDNN_LIBCUDA = ("Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so: cannot open shared object file: "
+                 "No such file or directory\n")
+NUMBA_100 = "CudaAPIError: [100] Call to cuInit results in CUDA_ERROR_NO_DEVICE\n"
+
+
+def test_cudnn_not_finding_libcuda_so_under_wsl_puts_the_wsl_folder_on_the_path(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "Hi, I am using WSL2 with Python 3.11\n" + CUDNN_LIBCUDA}))
+    f = report.get("env.wsl")
+    assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
+    assert any("/usr/lib/wsl/lib" in c for a in f.fix.alternatives for c in a.commands)
+
+
+def test_numbas_cuinit_code_is_read(tmp_path):
+    from tfdoctor.evidence import ANY, Source, observe
+
+    obs = [o for o in observe(Source(ANY, "paste", NUMBA_100)) if o.message == "cuinit-code-printed"]
+    assert obs and obs[0].group("error") == "CUDA_ERROR_NO_DEVICE"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "on my WSL 2 install\n" + NUMBA_100}))
+    assert report.root_cause.id == "env.wsl"

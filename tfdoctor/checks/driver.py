@@ -16,7 +16,7 @@ from tfdoctor.checks.fixes import (
     rebuild_module,
     recommended_package,
 )
-from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected
+from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected, on_wsl
 from tfdoctor.machine import DIRECT
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
@@ -375,7 +375,7 @@ def _blacklist_fix(facts, summary: str, modules=("nouveau",)) -> Fix:
 )
 def check_nouveau(facts) -> Finding:
     d, env = facts.driver, facts.env
-    if env.wsl:
+    if on_wsl(facts):
         return skip("driver.nouveau", "WSL2: no Linux GPU driver runs here")
     holders = _holders(facts)
     novacore = _said(facts, "nvrm-novacore-bound")
@@ -444,7 +444,7 @@ def check_nouveau(facts) -> Finding:
 )
 def check_recommended(facts) -> Finding:
     d, pci, env = facts.driver, facts.pci, facts.env
-    if env.wsl:
+    if on_wsl(facts):
         return skip("driver.recommended", "WSL2: the driver is installed on Windows")
     devs = _nvidia_gpus(facts)
     if not _gpu_expected(facts):
@@ -526,8 +526,8 @@ def check_recommended(facts) -> Finding:
     links=("https://wiki.ubuntu.com/UEFI/SecureBoot/DKMS",),
 )
 def check_secure_boot(facts) -> Finding:
-    d, env = facts.driver, facts.env
-    if env.wsl:
+    d = facts.driver
+    if on_wsl(facts):
         return skip("driver.secure-boot", "WSL2: Linux kernel modules are not used for the GPU")
     rejected = facts.machine.belief("driver.module_rejected")
     state = module_state(facts)
@@ -601,7 +601,7 @@ def _enrol_fix(key: str) -> Fix:
 )
 def check_dkms(facts) -> Finding:
     d, env = facts.driver, facts.env
-    if env.wsl:
+    if on_wsl(facts):
         return skip("driver.dkms", "WSL2: Linux kernel modules are not used for the GPU")
     kernel = d.kernel_release
     entries = [e for e in d.dkms_entries if e.module.startswith("nvidia")]
@@ -685,7 +685,7 @@ def check_dkms(facts) -> Finding:
 )
 def check_nvidia_module(facts) -> Finding:
     d, env, pci = facts.driver, facts.env, facts.pci
-    if env.wsl:
+    if on_wsl(facts):
         return skip("driver.nvidia-module", "WSL2: the Windows NVIDIA driver serves the GPU")
     state = module_state(facts)
     devs = _nvidia_gpus(facts)

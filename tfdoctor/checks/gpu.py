@@ -11,6 +11,13 @@ NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "
                  "nvrm-open-datacenter-only", "nvrm-open-no-gsp")
 
 
+def on_wsl(facts) -> bool:
+    """WSL: read from /proc/version or the kernel release, else shown by an output only WSL prints or stated by the
+    reporter (the machine model's `wsl`, which a probe's reading outranks)."""
+    env = getattr(facts, "env", None)
+    return bool(getattr(env, "wsl", False)) or facts.machine.value("wsl") is True
+
+
 def gpu_expected(facts) -> bool:
     """Is an NVIDIA GPU (meant to be) here? Seen on the bus, by NVML, or implied by an installed NVIDIA driver
     (a loaded module, nvidia-smi present, DKMS entries or driver packages) when the bus was not recorded."""
@@ -76,7 +83,7 @@ def check_nvidia_gpu(facts) -> Finding:
             details.append("(from ubuntu-drivers devices: the PCI bus itself was not recorded)")
         return ok("pci.nvidia-gpu", summary, *details)
     gpus_via_nvml = getattr(facts.nvml, "gpus", ()) or ()
-    if env is not None and env.wsl:
+    if on_wsl(facts):
         if gpus_via_nvml:
             return ok("pci.nvidia-gpu", f"WSL2: {len(gpus_via_nvml)} NVIDIA GPU(s) reached through the Windows "
                                         "driver (GPUs are not on the Linux PCI bus under WSL2)")

@@ -267,6 +267,42 @@ def check_container(facts) -> Finding:
                                     "it was started without GPU access", *evidence, fix=fix)
 
 
+def _gpu_fails_below_wsl(facts) -> tuple:
+    """The evidence that the GPU does not reach this WSL distribution: the driver not answering (nvidia-smi, NVML),
+    cuInit failing or libcuda not loadable. TensorFlow's own libraries missing is not WSL's doing, so not read here."""
+    m = facts.machine
+    out: list = []
+    if m.value("driver.loaded") is False:
+        out += m.belief("driver.loaded").evidence[:2]
+    for q in ("cuda.libcuda_missing", "cuda.libcuda_unversioned_missing"):
+        if m.value(q) is True:
+            out += m.belief(q).evidence[:2]
+    code = m.value("cuda.init_error")
+    if code not in (None, "0"):
+        out += m.belief("cuda.init_error").evidence[:2]
+    n = facts.nvml
+    # NVML's 'GPU access blocked by the operating system' is itself the WSL diagnosis, with its own fix (nvml.init)
+    if n is not None and not n.init_ok and n.init_error not in (None, "library-not-found", "blocked-by-os") and not out:
+        from tfdoctor.machine import Evidence
+
+        out.append(Evidence("nvidia-smi", n.init_message or n.nvidia_smi_message or n.init_error))
+    return tuple(out)
+
+
+def _wsl_gpu_fix() -> Fix:
+    """NVIDIA's CUDA on WSL guide: WSL 2 only, the Windows driver provides libcuda and nvidia-smi in /usr/lib/wsl/lib,
+    and no Linux display driver may be installed inside the distribution."""
+    return Fix("Under WSL the GPU is reached only through the Windows NVIDIA driver: run the distribution under WSL 2 "
+               "on a current Windows with a current NVIDIA driver, and remove any Linux NVIDIA driver packages "
+               "installed inside it (they hide the Windows driver's libcuda in /usr/lib/wsl/lib).",
+               ("wsl -l -v   # in Windows PowerShell: the distribution's VERSION must be 2",
+                "wsl --update   # in Windows PowerShell, then: wsl --shutdown",
+                "dpkg -l | grep -iE 'nvidia-(driver|utils)|libnvidia-compute'   # inside WSL: remove what it lists"),
+               (Alternative("a program loads libcuda.so without a version (cuDNN 8): put the WSL library folder on "
+                            "the loader path", ("export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH",)),),
+               verify=("/usr/lib/wsl/lib/nvidia-smi",))
+
+
 @check(
     "env.wsl",
     area="system",
@@ -286,10 +322,17 @@ def check_wsl(facts) -> Finding:
         told = facts.machine.belief("wsl")
         if told.value is None:
             return skip("env.wsl", "Whether this is WSL2 was not recorded (paste the output of `cat /proc/version`)")
-        if told.value is True:  # no probe read /proc/version, but an output only WSL2 prints was recorded
-            return Finding("env.wsl", Status.INFO, "Running under WSL2 (as a recorded output shows): the GPU is driven "
-                           "by the Windows NVIDIA driver", tuple(e.describe() for e in told.evidence[:2]),
-                           evidence=told.evidence)
+        if told.value is True:  # no probe read /proc/version: an output only WSL prints, or the reporter's words
+            said = "as the reporter states" if all(e.message == "wsl-stated" for e in told.evidence) else \
+                "as a recorded output shows"
+            failing = _gpu_fails_below_wsl(facts)
+            if failing:
+                ev = told.evidence + failing
+                return Finding("env.wsl", Status.FAIL, f"This is WSL ({said}) and CUDA cannot reach the GPU: under WSL "
+                               "the GPU comes only from the Windows NVIDIA driver", tuple(e.describe() for e in ev[:4]),
+                               fix=_wsl_gpu_fix(), evidence=ev)
+            return Finding("env.wsl", Status.INFO, f"Running under WSL ({said}): the GPU is driven by the Windows "
+                           "NVIDIA driver", tuple(e.describe() for e in told.evidence[:2]), evidence=told.evidence)
         return ok("env.wsl", "Not running under WSL")
     # WSL 1 runs no Linux kernel: it reports Microsoft's 4.4.0-<Windows build>-Microsoft, in /proc/version and uname -r
     wsl1 = next((v for v in (env.proc_version, env.kernel_release)
