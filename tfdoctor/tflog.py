@@ -110,6 +110,8 @@ def analyse_log(text: str | None) -> LogAnalysis:
                 (optional if is_optional_library(lib) else missing).setdefault(lib)
         if m.group("cc"):
             ccs.setdefault(m.group("cc"))
+        elif m.group("major") and m.group("minor"):  # TensorFlow 0.x-2.0's "major: 6 minor: 1"
+            ccs.setdefault(f"{m.group('major')}.{m.group('minor')}")
         if m.group("min_cc"):
             min_cc = m.group("min_cc")
         name = (m.group("name") or _name_in(m.group("device_desc")) or "").split(" compute capability")[0]

@@ -110,7 +110,9 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     if alt is not None and not obs:
         alternatives.append(Alternative(f"keep driver {have}: TensorFlow {alt.version}, the newest whose CUDA "
                                         f"{alt.cuda} it runs", (install_command(tf_facts(facts), alt.version, True),)))
-    what = f"CUDA {need_cuda}" if need_cuda else "the CUDA runtime in use"
+    ptx = facts.machine.observed("cuda-unsupported-ptx")
+    what = f"CUDA {need_cuda}" if need_cuda else (
+        "the CUDA toolkit that compiled the program's PTX" if ptx else "the CUDA runtime in use")
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
     if need_driver:
         summary += f" (driver {need_driver} or newer)"
@@ -321,7 +323,7 @@ def check_compute_capability(facts) -> Finding:
     if tf is not None and tf.gpus and not any(cc for _, cc in gpus):
         gpus = [(g.device_name or g.name, g.compute_capability) for g in tf.gpus]
     if tf is not None and tf.source == "log-only":
-        return _cc_from_log(tf)
+        return _cc_from_log(facts, tf)
     if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
         return s
     if tf.build is not None and tf.build.is_cuda_build is False:
@@ -372,7 +374,38 @@ def _words(v: str) -> str:
     return {"sass": "native kernels (SASS)", "ptx": "PTX JIT only", "none": "no kernels"}.get(v, v)
 
 
-def _cc_from_log(tf) -> Finding:
+def _cuda_predates_gpu(facts, log) -> Finding | None:
+    """The CUDA in use (the runtime TensorFlow's loader opened, else the one the reporter states) is older than the
+    first CUDA that supports the GPU's compute capability (Pascal needs CUDA 8.0, Ampere's 8.6 CUDA 11.1, Blackwell
+    CUDA 12.8): its libraries carry no kernels for the GPU."""
+    ccs = list(log.compute_capabilities) + [m.group("cc") for m in log.matches if m.group("cc")]
+    cc = next((c for c in ccs if c), None)
+    if cc is None:
+        return None
+    kb = _kb()
+    # a CUDA whose libraries have kernels for an older GPU of the same major still runs on it (binary compatibility,
+    # PTX JIT for the rest): only a CUDA older than the whole major is a failure
+    first = kb.first_cuda_for_cc(cc, binary_compatible=True)
+    cuda, where = _cuda_of_opened_runtime(facts), "the CUDA runtime TensorFlow opened"
+    if cuda is None:
+        stated = next((o for o in facts.machine.observed("cuda-version-stated") if o.group("cuda_version")), None)
+        cuda, where = (stated.group("cuda_version"), "as stated") if stated is not None else (None, "")
+    if not first or not cuda or kb.driver_at_least(cuda, first):
+        return None
+    ev = facts.machine.evidence_of("cuda-version-stated") if where == "as stated" else \
+        facts.machine.evidence_of("dso-load-ok")
+    arch = kb.architecture_for_cc(cc)
+    name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "")
+    return Finding("compat.compute-capability", Status.FAIL, f"CUDA {cuda} ({where}) predates the GPU: {name} needs "
+                   f"CUDA {first} or newer", tuple(e.describe() for e in ev[:2]),
+                   fix=Fix(f"Install CUDA {first} or newer with a TensorFlow built for it (tensorflow.org/install/source"
+                           "#gpu lists each release's CUDA); TensorFlow 2.14 and newer bring their CUDA libraries as "
+                           "pip wheels.", (install_command(tf_facts(facts), None, True),),
+                           verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                   evidence=ev)
+
+
+def _cc_from_log(facts, tf) -> Finding:
     log = tf.log
     m = log.first("gpu-below-min-cc")
     if m is not None:
@@ -395,6 +428,9 @@ def _cc_from_log(tf) -> Finding:
         return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU",
                     log.first("kernel-image-invalid").line,
                     fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
+    predates = _cuda_predates_gpu(facts, log)
+    if predates is not None:
+        return predates
     m = next((x for x in log.matches if x.claim("tf.sees_gpu") is True and x.group("cc")), None)
     if m is not None:
         return ok("compat.compute-capability", f"TensorFlow created a GPU device (compute capability "

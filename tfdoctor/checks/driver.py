@@ -213,8 +213,10 @@ def _dkms_failed(facts, failed) -> Finding:
     ver = versions[0] if versions else None
     branch = _branch_num(ver)
     what = f"the NVIDIA {ver} module" if ver else "the NVIDIA module"
-    legacy = f" ({branch} is a legacy branch: NVIDIA no longer follows new kernels in it)" if branch and branch <= 470 \
-        else ""
+    # NVIDIA's legacy branches (the last for a GPU generation) follow new kernels late or not at all; any other branch
+    # this old predates the kernel
+    legacy = (f" ({branch} is a legacy branch: NVIDIA no longer follows new kernels in it)" if branch in (304, 340, 390, 470)
+              else f" ({branch} is an old branch: its source predates this kernel)" if branch and branch < 470 else "")
     return Finding("driver.dkms", Status.FAIL, f"DKMS could not build {what} for kernel {target}: its source does not "
                    f"compile against this kernel{legacy}", details,
                    fix=Fix("A driver older than the kernel cannot be built for it: install a newer driver branch that "

@@ -510,6 +510,20 @@ def architecture_for_cc(cc: str) -> Arch | None:
     return None
 
 
+def first_cuda_for_cc(cc: str, binary_compatible: bool = False) -> str | None:
+    """The first CUDA toolkit release that supports a compute capability ('8.6' -> '11.1'); None for those CUDA 7.0
+    already had, or unknown ones. With binary_compatible, the first whose kernels run on it: code built for X.y runs
+    on X.z for z >= y (NVIDIA's binary compatibility rule), so the first CUDA of the major's lowest ('8.6' -> '11.0')."""
+    table = {k: v for k, v in (_load("architectures.json").get("first_cuda_for_cc") or {}).items()
+             if not k.startswith("_") and isinstance(v, str)}
+    c = _cc_str(cc)
+    if not binary_compatible:
+        return table.get(c)
+    major = c.split(".")[0]
+    same = [k for k in table if k.split(".")[0] == major and parse_version(k) <= parse_version(c)]
+    return table[min(same, key=parse_version)] if same else None
+
+
 def architecture_for_chip(chip: str) -> Arch | None:
     """Chip codename -> Arch by longest matching prefix: 'GP106GL' -> Pascal, 'NV44' -> Curie."""
     c = chip.strip().upper()

@@ -172,7 +172,12 @@ def tag_lines(lines: list[Line]) -> Tagged:
             also.setdefault(i, set()).add(k)
         if tag[i] is None and not lines[i].marker:
             tag[i], kind[i] = t, k
-            if pos > scan.starts[i]:
+            # a message recognised mid-line keeps the words before it ("CudaAPIError: [100] Call to cuInit results
+            # in CUDA_ERROR_NO_DEVICE"), less its indentation: only a recogniser of a line's own shape cuts a prefix
+            if t == "tf-message":
+                text = lines[i].text
+                col[i] = len(text) - len(text.lstrip())
+            elif pos > scan.starts[i]:
                 c = scan.column(i, pos)
                 col[i] = c if lines[i].text[:c].strip() else 0
 
