@@ -122,17 +122,15 @@ def _library_fix(facts, fix: Fix) -> Fix:
     return fix
 
 
-def _version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split(".") if p.isdigit())
-
-
 def _stale_libcuda(facts) -> tuple[str, Fix] | None:
     """TensorFlow's diagnostician named both versions and the libcuda it loaded is the OLDER one: not a reboot owed
     after an upgrade (the library would be the newer) but an old driver's libcuda still on the loader path."""
+    from tfdoctor.knowledge.loader import parse_version
+
     for o in facts.machine.observed("tf-kernel-dso-mismatch"):
-        kernel, dso = o.group("kernel") or "", o.group("dso") or ""
-        if kernel and dso and _version_key(dso) < _version_key(kernel):
-            k, d = ".".join(map(str, _version_key(kernel)[:2])), ".".join(map(str, _version_key(dso)[:2]))
+        kernel, dso = parse_version(o.group("kernel") or ""), parse_version(o.group("dso") or "")
+        if kernel and dso and dso < kernel:
+            k, d = ".".join(map(str, kernel[:2])), ".".join(map(str, dso[:2]))
             return (f"the libcuda TensorFlow loaded ({d}) is older than the loaded kernel module ({k}): an older "
                     "driver's libcuda is still on the loader path (or a container image brought its own)",
                     Fix(f"Remove the old driver's libraries, so that the loader finds driver {k}'s libcuda.so.1: list "
