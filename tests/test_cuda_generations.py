@@ -94,3 +94,35 @@ def test_triage_keeps_the_words_before_a_message_recognised_mid_line():
             "CudaAPIError: [100] Call to cuInit results in CUDA_ERROR_NO_DEVICE\n```\n")
     report = triage_text(text).report
     assert report.root_cause is not None and report.root_cause.id == "env.wsl"
+
+
+# karpathy/nanoGPT#157: torch.compile (inductor) on a GTX 1080
+TRITON = ("RuntimeError: Found NVIDIA GeForce GTX 1080 which is too old to be supported by the triton GPU compiler, "
+          "which is used as the backend. Triton only supports devices of CUDA Capability >= 7.0, but your device is of "
+          "CUDA capability 6.1\n")
+
+
+def test_a_gpu_below_tritons_minimum_is_compute_capability_not_the_driver(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TRITON}))
+    f = report.get("compat.compute-capability")
+    assert f.status.value == "fail" and report.root_cause.id == "compat.compute-capability"
+    assert "GTX 1080" in f.summary and "6.1" in f.summary and f.fix.commands == ("export TORCHDYNAMO_DISABLE=1",)
+    assert report.get("driver.nvidia-module").status.value != "fail"
+
+
+# NVIDIA/nvidia-docker#723 (Azure N-series, persistence mode off)
+TIMEOUT = "nvidia-container-cli: initialization error: driver error: timed out\n"
+
+
+def test_the_container_library_timing_out_on_the_driver_is_persistence_mode(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TIMEOUT}))
+    f = report.get("gpu.persistence-mode")
+    assert f.status.value == "fail" and report.root_cause.id == "gpu.persistence-mode"
+    assert f.fix.commands == ("sudo systemctl enable --now nvidia-persistenced",)
+
+
+def test_pytorchs_driver_too_old_without_its_version(tmp_path):
+    # Comfy-Org/ComfyUI#6226's title: the message without '(found version ...)'
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "RuntimeError: The NVIDIA driver on your system is too "
+                                                                   "old\n"}))
+    assert report.root_cause.id == "compat.driver-cuda"

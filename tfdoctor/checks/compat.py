@@ -290,6 +290,20 @@ def check_compute_capability(facts) -> Finding:
         o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
         newer = next(iter(facts.machine.observed("ngc-gpu-not-yet-supported")), None)
         sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
+        triton = facts.machine.observed("triton-cc-too-old")
+        if triton and not (o or sm):
+            gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"
+            cc = next((x.group("cc") or x.group("cc2") for x in triton if x.group("cc") or x.group("cc2")), None)
+            return Finding("compat.compute-capability", Status.FAIL,
+                           f"The {gpu} GPU{f' (compute capability {cc})' if cc else ''} is below what Triton, the GPU "
+                           "compiler of torch.compile (and of vLLM), supports (7.0): the GPU and driver work, code "
+                           "compiled with Triton cannot run on it", tuple(e.describe() for e in unsupported.evidence[:3]),
+                           fix=Fix("Run without Triton: turn torch.compile off (the program's own option, or "
+                                   "TORCHDYNAMO_DISABLE=1), or use a GPU of compute capability 7.0 or newer; software "
+                                   "built on Triton alone (vLLM) does not support this GPU.",
+                                   ("export TORCHDYNAMO_DISABLE=1",),
+                                   verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                           evidence=unsupported.evidence)
         gpu = ((o or newer).group("gpu") if (o or newer) else None) or (
             f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
         verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)

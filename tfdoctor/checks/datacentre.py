@@ -360,6 +360,17 @@ def check_memory_errors(facts) -> Finding:
     links=("https://docs.nvidia.com/deploy/driver-persistence/index.html",),
 )
 def check_persistence(facts) -> Finding:
+    told = facts.machine.evidence_of("container-cli-driver-timeout")
+    if told:
+        # the container library gave up waiting for the driver: it initialises every GPU anew for each client
+        return Finding("gpu.persistence-mode", Status.FAIL, "nvidia-container-cli timed out waiting for the driver: "
+                       "without persistence mode the driver initialises every GPU again for each client",
+                       tuple(e.describe() for e in told[:2]),
+                       fix=Fix("Run the persistence daemon so the driver keeps the GPUs initialised between clients.",
+                               ("sudo systemctl enable --now nvidia-persistenced",), alternatives=(_alt_pm(),),
+                               verify=("nvidia-smi --query-gpu=index,persistence_mode --format=csv",
+                                       "docker run --rm --gpus all ubuntu nvidia-smi -L")),
+                       evidence=told)
     if not _nvml_ok(facts):
         return skip("gpu.persistence-mode", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.persistence_mode is not None]
