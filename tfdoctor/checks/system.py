@@ -308,8 +308,9 @@ def _wsl_gpu_fix() -> Fix:
     area="system",
     title="WSL2",
     needs=("env",),
-    what="Detects Windows Subsystem for Linux 2 (/proc/version, WSL_DISTRO_NAME) and checks that the Windows "
-         "driver's libcuda is mapped at /usr/lib/wsl/lib.",
+    what="Detects Windows Subsystem for Linux 2 (/proc/version, WSL_DISTRO_NAME; in a pasted report, the outputs "
+         "only WSL prints or the reporter saying so) and checks that the Windows driver's libcuda is mapped at "
+         "/usr/lib/wsl/lib, and that CUDA reaches the GPU through it.",
     why="Under WSL2 the GPU is driven by the Windows NVIDIA driver; installing a Linux NVIDIA driver inside WSL "
         "breaks it, and the PCI, nouveau and kernel-module checks do not apply.",
     fix="Install or update the NVIDIA driver on Windows (not in Linux), keep /usr/lib/wsl/lib on the loader path, "
