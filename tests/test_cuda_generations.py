@@ -126,3 +126,61 @@ def test_pytorchs_driver_too_old_without_its_version(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": "RuntimeError: The NVIDIA driver on your system is too "
                                                                    "old\n"}))
     assert report.root_cause.id == "compat.driver-cuda"
+
+
+# pytorch/pytorch#159954: PyTorch's wording of cuInit's 999 (the fix its users report: reload nvidia_uvm)
+TORCH_999 = ("/home/krish/miniconda3/envs/ass-test/lib/python3.10/site-packages/torch/cuda/__init__.py:174: UserWarning: "
+             "CUDA initialization: CUDA unknown error - this may be due to an incorrectly set up environment, e.g. "
+             "changing env variable CUDA_VISIBLE_DEVICES after program start. Setting the available devices to be "
+             "zero. (Triggered internally at /pytorch/c10/cuda/CUDAFunctions.cpp:109.)\n")
+
+
+def test_pytorchs_cuda_unknown_error_points_at_nvidia_uvm(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TORCH_999}))
+    assert report.root_cause.id == "cuda.device-nodes" and "999" in report.root_cause.summary
+
+
+# Hellod035/LeggedLab#26: an RTX 5090 with a PyTorch build that stops at sm_90
+SM120 = "NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation.\n"
+
+
+def test_a_pytorch_build_without_the_gpus_architecture(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": SM120}))
+    f = report.get("compat.compute-capability")
+    assert f.status.value == "fail" and report.root_cause.id == "compat.compute-capability"
+    assert "sm_120" in f.summary and "CUDA 12.8" in f.fix.summary
+
+
+# google/seq2seq#270: TensorFlow could not even create its context
+CTX_OOM = ("E tensorflow/core/common_runtime/direct_session.cc:137] Internal: failed initializing StreamExecutor for CUDA "
+           "device ordinal 0: Internal: failed call to cuDevicePrimaryCtxRetain: CUDA_ERROR_OUT_OF_MEMORY; total memory "
+           "reported: 18446744073709551615\n")
+
+
+def test_out_of_memory_at_context_creation_is_memory_held_by_others(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": CTX_OOM}))
+    f = report.get("gpu.memory-in-use")
+    assert f.status.value == "fail" and report.root_cause.id == "gpu.memory-in-use"
+
+
+def test_an_ordinary_allocation_failure_is_not_read_as_memory_held_at_start(tmp_path):
+    # tensorflow/tensorflow#12237: allocations failing while running are TensorFlow's own appetite
+    line = ("2017-08-12 08:25:14.841699: E tensorflow/stream_executor/cuda/cuda_driver.cc:924] failed to allocate 90.48M "
+            "(94873600 bytes) from device: CUDA_ERROR_OUT_OF_MEMORY\n")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": line})).get("gpu.memory-in-use")
+    assert f.status.value != "fail"
+
+
+# iot-salzburg/gpu-jupyter#22: inside a container started without --gpus, the shell finds no nvidia-smi
+def test_no_nvidia_smi_inside_a_container_is_a_container_without_the_gpu(tmp_path):
+    report = _check(_snapshot(tmp_path, {"files/.dockerenv": "",
+                                         "commands/nvidia-smi.err": "/bin/bash: nvidia-smi: command not found\n",
+                                         "commands/nvidia-smi.rc": "127\n"}))
+    f = report.get("env.container")
+    assert f.status.value == "fail" and report.root_cause.id == "env.container"
+
+
+def test_no_nvidia_smi_on_a_host_is_not_a_container_problem(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi.err": "bash: nvidia-smi: command not found\n",
+                                         "commands/nvidia-smi.rc": "127\n"}))
+    assert report.get("env.container").status.value != "fail"

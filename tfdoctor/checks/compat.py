@@ -290,6 +290,22 @@ def check_compute_capability(facts) -> Finding:
         o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
         newer = next(iter(facts.machine.observed("ngc-gpu-not-yet-supported")), None)
         sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
+        torch_sm = next(iter(facts.machine.observed("torch-sm-not-compatible")), None)
+        if torch_sm is not None and not (o or sm):
+            gpu, arch = (torch_sm.group("gpu") or "this GPU").strip(), torch_sm.group("sm") or "its architecture"
+            digits = arch[3:] if arch.startswith("sm_") and arch[3:].isdigit() else ""
+            cc = f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else None
+            first = _kb().first_cuda_for_cc(cc, binary_compatible=True) if cc else None
+            return Finding("compat.compute-capability", Status.FAIL,
+                           f"The PyTorch build in use has no kernels for the {gpu} ({arch})",
+                           tuple(e.describe() for e in unsupported.evidence[:3]),
+                           fix=Fix("Install a PyTorch build made for this GPU's architecture"
+                                   + (f" (CUDA {first} or newer)" if first else "")
+                                   + ": pytorch.org/get-started/locally lists the wheel index of each CUDA build; in a "
+                                   "container, an image built on it.", (),
+                                   verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
+                                           "torch.cuda.get_device_capability())\"",)),
+                           evidence=unsupported.evidence)
         triton = facts.machine.observed("triton-cc-too-old")
         if triton and not (o or sm):
             gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"

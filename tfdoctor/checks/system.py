@@ -179,6 +179,18 @@ def _cuda_found_no_gpu(facts) -> tuple | None:
     return told
 
 
+def _no_driver_utilities(facts) -> tuple | None:
+    """In a container: the shell found no nvidia-smi and NVML did not answer. The NVIDIA runtime mounts nvidia-smi
+    (with libcuda) into every container it gives a GPU, so its absence says the container got none."""
+    m = facts.machine
+    told = m.belief("driver.utilities_missing")
+    # (a driver seen loaded elsewhere, e.g. by a `docker run --gpus all ... nvidia-smi` on the host, is not this
+    # container's: only NVML answering here says the container has the driver)
+    if told.value is not True or getattr(facts.nvml, "init_ok", False):
+        return None
+    return told.evidence
+
+
 def _pod_without_gpu(facts) -> Finding | None:
     """A Kubernetes pod with no /dev/nvidia* on a node that has a GPU: the pod spec did not request one."""
     from tfdoctor.checks.gpu import gpu_expected
@@ -229,7 +241,7 @@ def check_container(facts) -> Finding:
     if not env.container:
         known = facts.machine.belief("container")
         if known.value is True:
-            tried = _cuda_found_no_gpu(facts)
+            tried = _cuda_found_no_gpu(facts) or _no_driver_utilities(facts)
             if tried is not None:
                 return Finding("env.container", Status.FAIL, "Running in a container in which CUDA finds no GPU: "
                                "it was most likely started without GPU access",
@@ -249,7 +261,7 @@ def check_container(facts) -> Finding:
     if nodes is None:
         # Inside a container TensorFlow could not initialise CUDA and nothing shows a GPU device given to it: the
         # usual cause is a container started without --gpus (the host's driver is out of the container's reach).
-        tried = _cuda_found_no_gpu(facts)
+        tried = _cuda_found_no_gpu(facts) or _no_driver_utilities(facts)
         if tried is not None:
             return Finding("env.container", Status.FAIL, f"Running in a {env.container} container in which CUDA "
                            "finds no GPU: it was most likely started without GPU access",

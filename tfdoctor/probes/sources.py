@@ -84,7 +84,7 @@ def probe_sources(host, ctx) -> SourcesFacts:
                     sources.append(Source(kind, " ".join(argv), _text(res)))
     if nvml is not None and nvml.nvidia_smi_rc is not None:
         res = host.run(["nvidia-smi"], timeout=15)  # already run by the nvml probe: the Host answers from its cache
-        if not res.missing:
+        if not res.missing or res.stderr.strip():  # a recorded shell's `nvidia-smi: command not found` is read too
             sources.append(Source("nvidia-smi", "nvidia-smi", _text(res)))
     if tf is not None and getattr(tf, "log_lines", ()):
         sources.append(Source(TENSORFLOW_LOG, "tensorflow.log", lines=tuple(tf.log_lines)))
