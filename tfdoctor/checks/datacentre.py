@@ -400,6 +400,9 @@ def _alt_pm():
 # -- gpu.memory-in-use ---------------------------------------------------------------------------------------------
 
 
+_CONTEXT_CREATION = textmatch.compile(r"cuDevicePrimaryCtxRetain|cuCtxCreate")
+
+
 def _tensorflows_own(facts, busy) -> bool:
     """Outputs pasted from the user's session (a hand-built snapshot), where TensorFlow's log shows it created its GPU
     device and every process holding the memory is a Python interpreter: that is the TensorFlow program itself, which
@@ -427,19 +430,20 @@ def _tensorflows_own(facts, busy) -> bool:
         "deliberately (`TF_FORCE_GPU_ALLOW_GROWTH=true`, `tf.config.experimental.set_memory_growth`).",
 )
 def check_memory_in_use(facts) -> Finding:
-    full = facts.machine.belief("gpu.memory_full_at_start")
-    if full.value is True and not _nvml_ok(facts):
-        # CUDA could not even create a context: the memory was taken before the program allocated anything
+    # CUDA could not even create a context (it needs a few hundred MB): the memory was taken before the program
+    # allocated anything (tensorflow#14475: 'there is no space in GPU, you would like to kill one process')
+    full = tuple(e for e in facts.machine.evidence_of("out-of-memory") if _CONTEXT_CREATION.search(e.line))
+    if full and not _nvml_ok(facts):
         return Finding("gpu.memory-in-use", Status.FAIL, "CUDA could not create a context for lack of GPU memory: the "
                        "memory was taken before the program started, by other processes",
-                       tuple(e.describe() for e in full.evidence[:2]),
+                       tuple(e.describe() for e in full[:2]),
                        fix=Fix("List the processes that hold the GPU and stop the ones that should not (or wait for "
                                "them), or run on another GPU.",
                                ("nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv",),
                                alternatives=(Alternative("another GPU of this machine is free (the verify command "
                                                          "lists them): set CUDA_VISIBLE_DEVICES to its index", ()),),
                                verify=("nvidia-smi --query-gpu=index,memory.used,memory.total --format=csv",)),
-                       evidence=full.evidence)
+                       evidence=full)
     if not _nvml_ok(facts):
         return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]
