@@ -266,6 +266,71 @@ def _arch_cc(arch: str) -> str:
     return f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else arch
 
 
+def _software_refuses_gpu(facts, unsupported) -> Finding:
+    """The software in use said itself that it does not support the GPU (an NGC container, XLA's PTX target, a PyTorch
+    build, Triton): which of them, and what to use instead."""
+    o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
+    newer = next(iter(facts.machine.observed("ngc-gpu-not-yet-supported")), None)
+    sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
+    torch_sm = next(iter(facts.machine.observed("torch-sm-not-compatible")), None)
+    if torch_sm is not None and not (o or sm):
+        gpu, arch = (torch_sm.group("gpu") or "this GPU").strip(), torch_sm.group("sm") or "its architecture"
+        cc = _arch_cc(arch) if arch.startswith("sm_") else None
+        first = _kb().first_cuda_for_cc(cc, binary_compatible=True) if cc and cc != arch else None
+        return Finding("compat.compute-capability", Status.FAIL,
+                       f"The PyTorch build in use has no kernels for the {gpu} ({arch})",
+                       tuple(e.describe() for e in unsupported.evidence[:3]),
+                       fix=Fix("Install a PyTorch build made for this GPU's architecture"
+                               + (f" (CUDA {first} or newer)" if first else "")
+                               + ": pytorch.org/get-started/locally lists the wheel index of each CUDA build; in a "
+                               "container, an image built on it.", (),
+                               verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
+                                       "torch.cuda.get_device_capability())\"",)),
+                       evidence=unsupported.evidence)
+    triton = facts.machine.observed("triton-cc-too-old")
+    if triton and not (o or sm):
+        gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"
+        cc = next((x.group("cc") or x.group("cc2") for x in triton if x.group("cc") or x.group("cc2")), None)
+        return Finding("compat.compute-capability", Status.FAIL,
+                       f"The {gpu} GPU{f' (compute capability {cc})' if cc else ''} is below what Triton, the GPU "
+                       "compiler of torch.compile (and of vLLM), supports (7.0): the GPU and driver work, code "
+                       "compiled with Triton cannot run on it", tuple(e.describe() for e in unsupported.evidence[:3]),
+                       fix=Fix("Run without Triton: turn torch.compile off (the program's own option, or "
+                               "TORCHDYNAMO_DISABLE=1), or use a GPU of compute capability 7.0 or newer; software "
+                               "built on Triton alone (vLLM) does not support this GPU.",
+                               ("export TORCHDYNAMO_DISABLE=1",),
+                               verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                       evidence=unsupported.evidence)
+    gpu = ((o or newer).group("gpu") if (o or newer) else None) or (
+        f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
+    verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)
+    if newer is not None and o is None and not sm:
+        # the image's CUDA release predates the GPU: a newer release of the same image supports it
+        return Finding("compat.compute-capability", Status.FAIL,
+                       f"This container image is older than the {gpu} GPU: its CUDA release has no kernels for "
+                       "the GPU's architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
+                       fix=Fix("Use a newer release of the image (NVIDIA's container support matrix lists the "
+                               "GPUs and CUDA of each release), or rebuild your image on a newer NGC base.",
+                               (), verify=verify),
+                       evidence=unsupported.evidence)
+    if sm:
+        # the software's compiler targets a PTX older than the GPU: the GPU is newer than this release
+        return Finding("compat.compute-capability", Status.FAIL,
+                       f"This TensorFlow/XLA build cannot compile for the {gpu} GPU: the GPU is newer than the "
+                       "PTX version it targets", tuple(e.describe() for e in unsupported.evidence[:3]),
+                       fix=Fix("Use a TensorFlow build that supports this compute capability: a newer release "
+                               "(or nightly) once it targets this architecture, or NVIDIA's NGC TensorFlow "
+                               "container, which is built for NVIDIA's newest GPUs.", (), verify=verify),
+                       evidence=unsupported.evidence)
+    return Finding("compat.compute-capability", Status.FAIL,
+                   f"The software in use does not support the {gpu} GPU: its CUDA release dropped this "
+                   "architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
+                   fix=Fix("Use an older release built for this GPU's compute capability (container or "
+                           "TensorFlow), or a newer GPU; NVIDIA's container release notes list the hardware each "
+                           "release supports.", (), verify=verify),
+                   evidence=unsupported.evidence)
+
+
 @check(
     "compat.compute-capability",
     area="compat",
@@ -287,67 +352,7 @@ def _arch_cc(arch: str) -> str:
 def check_compute_capability(facts) -> Finding:
     unsupported = facts.machine.belief("gpu.unsupported_by_software")
     if unsupported.value is True:
-        o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
-        newer = next(iter(facts.machine.observed("ngc-gpu-not-yet-supported")), None)
-        sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
-        torch_sm = next(iter(facts.machine.observed("torch-sm-not-compatible")), None)
-        if torch_sm is not None and not (o or sm):
-            gpu, arch = (torch_sm.group("gpu") or "this GPU").strip(), torch_sm.group("sm") or "its architecture"
-            digits = arch[3:] if arch.startswith("sm_") and arch[3:].isdigit() else ""
-            cc = f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else None
-            first = _kb().first_cuda_for_cc(cc, binary_compatible=True) if cc else None
-            return Finding("compat.compute-capability", Status.FAIL,
-                           f"The PyTorch build in use has no kernels for the {gpu} ({arch})",
-                           tuple(e.describe() for e in unsupported.evidence[:3]),
-                           fix=Fix("Install a PyTorch build made for this GPU's architecture"
-                                   + (f" (CUDA {first} or newer)" if first else "")
-                                   + ": pytorch.org/get-started/locally lists the wheel index of each CUDA build; in a "
-                                   "container, an image built on it.", (),
-                                   verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
-                                           "torch.cuda.get_device_capability())\"",)),
-                           evidence=unsupported.evidence)
-        triton = facts.machine.observed("triton-cc-too-old")
-        if triton and not (o or sm):
-            gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"
-            cc = next((x.group("cc") or x.group("cc2") for x in triton if x.group("cc") or x.group("cc2")), None)
-            return Finding("compat.compute-capability", Status.FAIL,
-                           f"The {gpu} GPU{f' (compute capability {cc})' if cc else ''} is below what Triton, the GPU "
-                           "compiler of torch.compile (and of vLLM), supports (7.0): the GPU and driver work, code "
-                           "compiled with Triton cannot run on it", tuple(e.describe() for e in unsupported.evidence[:3]),
-                           fix=Fix("Run without Triton: turn torch.compile off (the program's own option, or "
-                                   "TORCHDYNAMO_DISABLE=1), or use a GPU of compute capability 7.0 or newer; software "
-                                   "built on Triton alone (vLLM) does not support this GPU.",
-                                   ("export TORCHDYNAMO_DISABLE=1",),
-                                   verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
-                           evidence=unsupported.evidence)
-        gpu = ((o or newer).group("gpu") if (o or newer) else None) or (
-            f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
-        verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)
-        if newer is not None and o is None and not sm:
-            # the image's CUDA release predates the GPU: a newer release of the same image supports it
-            return Finding("compat.compute-capability", Status.FAIL,
-                           f"This container image is older than the {gpu} GPU: its CUDA release has no kernels for "
-                           "the GPU's architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
-                           fix=Fix("Use a newer release of the image (NVIDIA's container support matrix lists the "
-                                   "GPUs and CUDA of each release), or rebuild your image on a newer NGC base.",
-                                   (), verify=verify),
-                           evidence=unsupported.evidence)
-        if sm:
-            # the software's compiler targets a PTX older than the GPU: the GPU is newer than this release
-            return Finding("compat.compute-capability", Status.FAIL,
-                           f"This TensorFlow/XLA build cannot compile for the {gpu} GPU: the GPU is newer than the "
-                           "PTX version it targets", tuple(e.describe() for e in unsupported.evidence[:3]),
-                           fix=Fix("Use a TensorFlow build that supports this compute capability: a newer release "
-                                   "(or nightly) once it targets this architecture, or NVIDIA's NGC TensorFlow "
-                                   "container, which is built for NVIDIA's newest GPUs.", (), verify=verify),
-                           evidence=unsupported.evidence)
-        return Finding("compat.compute-capability", Status.FAIL,
-                       f"The software in use does not support the {gpu} GPU: its CUDA release dropped this "
-                       "architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
-                       fix=Fix("Use an older release built for this GPU's compute capability (container or "
-                               "TensorFlow), or a newer GPU; NVIDIA's container release notes list the hardware each "
-                               "release supports.", (), verify=verify),
-                       evidence=unsupported.evidence)
+        return _software_refuses_gpu(facts, unsupported)
     tf = tf_facts(facts)
     gpus = [(name, cc) for name, cc in machine_gpus(facts)]
     if tf is not None and tf.gpus and not any(cc for _, cc in gpus):
@@ -408,8 +413,7 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
     """The CUDA in use (the runtime TensorFlow's loader opened, else the one the reporter states) is older than the
     first CUDA that supports the GPU's compute capability (Pascal needs CUDA 8.0, Ampere's 8.6 CUDA 11.1, Blackwell
     CUDA 12.8): its libraries carry no kernels for the GPU."""
-    ccs = list(log.compute_capabilities) + [m.group("cc") for m in log.matches if m.group("cc")]
-    cc = next((c for c in ccs if c), None)
+    cc = next(iter(log.compute_capabilities), None)  # every message's cc group, first seen first
     if cc is None:
         return None
     kb = _kb()
@@ -420,7 +424,7 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
     if cuda is None:
         stated = next((o for o in facts.machine.observed("cuda-version-stated") if o.group("cuda_version")), None)
         cuda, where = (stated.group("cuda_version"), "as stated") if stated is not None else (None, "")
-    if not first or not cuda or kb.driver_at_least(cuda, first):
+    if not first or not cuda or kb.driver_at_least(cuda, first):  # a padded numeric comparison: "12" is "12.0"
         return None
     ev = facts.machine.evidence_of("cuda-version-stated") if where == "as stated" else \
         facts.machine.evidence_of("dso-load-ok")

@@ -399,6 +399,15 @@ def _node_missing_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _listed_nodes(facts) -> tuple[tuple | None, list[str]]:
+    """The /dev/nvidia* nodes as read: the driver-API probe's (with their modes), else the environment's listing of
+    names alone (a live /dev, or a pasted `ls`)."""
+    api = api_facts(facts)
+    nodes = getattr(api, "device_nodes", None) if api is not None and api.source != "none" else None
+    names = [n.name for n in nodes] if nodes is not None else list(getattr(facts.env, "dev_nvidia", None) or [])
+    return nodes, names
+
+
 def gpu0_node_missing(facts) -> tuple[str, ...] | None:
     """The GPU nodes listed when /dev/nvidia0 is not among them although others are (/dev/nvidia1, ...), on a machine
     where NVML or CUDA found no device: the driver numbers its GPUs from minor 0, so the nodes were made by something
@@ -407,15 +416,11 @@ def gpu0_node_missing(facts) -> tuple[str, ...] | None:
     env = facts.env
     if env is None or env.container or facts.machine.value("container") is True:
         return None
-    api = api_facts(facts)
-    nodes = getattr(api, "device_nodes", None) if api is not None and api.source != "none" else None
-    names = [n.name for n in nodes] if nodes is not None else list(getattr(env, "dev_nvidia", None) or [])
-    gpus = sorted(n for n in names if n[6:].isdigit())
+    gpus = sorted(n for n in _listed_nodes(facts)[1] if n[6:].isdigit())
     if not gpus or "nvidia0" in gpus:
         return None
-    nvml = facts.nvml
-    none_found = (getattr(nvml, "init_error", None) == "no-devices"
-                  or facts.machine.value("cuda.init_error") in ("100", "CUDA_ERROR_NO_DEVICE"))
+    none_found = (getattr(facts.nvml, "init_error", None) == "no-devices"
+                  or facts.machine.value("cuda.init_error") == "100")  # CUDA_ERROR_NO_DEVICE
     return tuple("/dev/" + n for n in gpus) if none_found else None
 
 
@@ -435,7 +440,6 @@ def gpu0_node_missing(facts) -> tuple[str, ...] | None:
         "the nodes' group (`sudo usermod -aG video $USER`) and log in again.",
 )
 def check_device_nodes(facts) -> Finding:
-    api = api_facts(facts)
     if not gpu_expected(facts) and not facts.require_gpu:
         if facts.machine.value("gpu.present") is False:
             return skip("cuda.device-nodes", "No NVIDIA GPU: no device nodes to check")
@@ -460,8 +464,7 @@ def check_device_nodes(facts) -> Finding:
     env = facts.env
     if env is not None and env.container and not env.dev_nvidia:
         return skip("cuda.device-nodes", "A container without /dev/nvidia* nodes (see env.container)")
-    nodes = getattr(api, "device_nodes", None) if api is not None and api.source != "none" else None
-    names = [n.name for n in nodes] if nodes is not None else list(getattr(env, "dev_nvidia", None) or [])
+    nodes, names = _listed_nodes(facts)
     uvm = facts.machine.belief("driver.uvm_loaded")
     unknown = facts.machine.belief("cuda.unknown_error")
     if unknown.value is True and uvm.value is None and "nvidia-uvm" not in names \

@@ -161,6 +161,9 @@ def _alt_keep_mig(index: int):
 # -- gpu.compute-mode ----------------------------------------------------------------------------------------------
 
 MODE_QUERY = "nvidia-smi --query-gpu=index,compute_mode --format=csv"
+# which processes hold each GPU's memory, and how much of it is in use
+APPS_QUERY = "nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv"
+MEMORY_QUERY = "nvidia-smi --query-gpu=index,memory.used,memory.total --format=csv"
 _MODE_TEXT = {"prohibited": "PROHIBITED (no process may create a CUDA context)",
               "exclusive-process": "EXCLUSIVE_PROCESS (one process at a time)",
               "exclusive-thread": "EXCLUSIVE_THREAD (one thread at a time; deprecated)"}
@@ -432,24 +435,24 @@ def _tensorflows_own(facts, busy) -> bool:
 def check_memory_in_use(facts) -> Finding:
     # CUDA could not even create a context (it needs a few hundred MB): the memory was taken before the program
     # allocated anything (tensorflow#14475: 'there is no space in GPU, you would like to kill one process')
-    full = tuple(e for e in facts.machine.evidence_of("out-of-memory") if _CONTEXT_CREATION.search(e.line))
+    oom = facts.machine.evidence_of("out-of-memory")
+    full = tuple(e for e in oom if _CONTEXT_CREATION.search(e.line))
     if full and not _nvml_ok(facts):
         return Finding("gpu.memory-in-use", Status.FAIL, "CUDA could not create a context for lack of GPU memory: the "
                        "memory was taken before the program started, by other processes",
                        tuple(e.describe() for e in full[:2]),
                        fix=Fix("List the processes that hold the GPU and stop the ones that should not (or wait for "
                                "them), or run on another GPU.",
-                               ("nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv",),
+                               (APPS_QUERY,),
                                alternatives=(Alternative("another GPU of this machine is free (the verify command "
                                                          "lists them): set CUDA_VISIBLE_DEVICES to its index", ()),),
-                               verify=("nvidia-smi --query-gpu=index,memory.used,memory.total --format=csv",)),
+                               verify=(MEMORY_QUERY,)),
                        evidence=full)
     if not _nvml_ok(facts):
         return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]
     if not gpus:
         return skip("gpu.memory-in-use", "No GPU reported its memory")
-    oom = facts.machine.evidence_of("out-of-memory")
     busy, some = [], []
     lines = []
     for g in gpus:
@@ -473,9 +476,9 @@ def check_memory_in_use(facts) -> Finding:
     if busy:
         pids = sorted({p.pid for g in busy for p in g.processes if p.pid is not None})[:8]
         fix = Fix("Stop the processes that hold the GPU (if they are leftovers), or run TensorFlow on another GPU.",
-                  ("nvidia-smi --query-compute-apps=gpu_bus_id,pid,process_name,used_memory --format=csv",
+                  (APPS_QUERY,
                    *([f"kill {' '.join(str(p) for p in pids)}"] if pids else [])),
-                  verify=("nvidia-smi --query-gpu=index,memory.used,memory.total --format=csv",))
+                  verify=(MEMORY_QUERY,))
         status = Status.FAIL if oom else Status.WARN
         summary = (f"{_which(busy)}: most of the memory is already held by other processes"
                    + (": TensorFlow ran out of memory" if oom else ""))

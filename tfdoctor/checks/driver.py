@@ -93,15 +93,14 @@ def _gpu_the_module_named(facts):
     devs = _nvidia_gpus(facts)
     if devs:
         return devs[0]
-    for o in facts.machine.observed("nvrm-gpu-pci-id", "nvrm-open-no-gsp"):
-        device_id = o.group("device_id") or (o.group("pci_id") or "")[5:]
-        if device_id:
-            from tfdoctor.knowledge import loader as kb
+    return next(iter(_gpus_named(facts.machine.observed("nvrm-gpu-pci-id", "nvrm-open-no-gsp"))), None)
 
-            model = kb.gpu_by_pci_id(int(device_id, 16))
-            if model is not None:
-                return model
-    return None
+
+def _gpus_named(observations) -> list:
+    """The GPU models the NVIDIA module's own `(PCI ID: 10de:XXXX)` names, looked up in the GPU table."""
+    from tfdoctor.knowledge import loader as kb
+
+    return [g for o in observations if o.group("pci_id") and (g := kb.gpu_by_pci_id(o.group("pci_id"))) is not None]
 
 
 def _bar_unassigned(facts) -> Finding | None:
@@ -138,17 +137,10 @@ def _refused_gpu(facts) -> Finding | None:
     if installed and last and installed > last:
         return None  # the branch dropped the GPU: check_recommended names the last branch
     ev = m.evidence_of("nvrm-probe-failed", "nvrm-gpu-pci-id")
-    branch = installed or last
-    cmds = (f"sudo apt install nvidia-driver-{branch}   # not nvidia-driver-{branch}-open", "sudo reboot") \
-        if branch and distro_family(facts.env) in ("ubuntu", "debian") else ()
     return Finding("driver.recommended", Status.FAIL, f"The NVIDIA module refused the {name} ({arch}): the open "
                    "kernel modules do not drive GPUs older than Turing, and nothing else in the log explains the "
                    "refusal", tuple(e.describe() for e in ev[:3]),
-                   fix=Fix("Use the proprietary flavour of the driver (on NixOS `hardware.nvidia.open = false`; "
-                           "elsewhere the package without -open), then reboot. `modinfo nvidia | grep license` names "
-                           "the flavour installed: 'NVIDIA' is the proprietary module, 'Dual MIT/GPL' the open one.",
-                           cmds, verify=("modinfo nvidia | grep -i license", "nvidia-smi")),
-                   evidence=ev)
+                   fix=_proprietary_fix(facts, m.observed("nvrm-gpu-pci-id")), evidence=ev)
 
 
 def _driver_says_unsupported(facts) -> Finding | None:
@@ -229,9 +221,6 @@ def _dkms_failed(facts, failed) -> Finding:
                    evidence=failed.evidence)
 
 
-_VERSION = textmatch.compile(r"\d{2,3}\.\d{1,3}(?:\.\d{1,3})?")
-
-
 def _stale_nvidia_tree(facts, entries) -> Finding | None:
     """DKMS stops at an NVIDIA version whose source is gone (`Could not locate dkms.conf file`), and nothing shows an
     NVIDIA module built for the running kernel: the stale tree, left behind by an upgrade, blocks the rebuild."""
@@ -244,7 +233,7 @@ def _stale_nvidia_tree(facts, entries) -> Finding | None:
             continue
         ev = facts.machine.evidence_of("dkms-conf-missing")
         # the folder to remove is written from a literal and a validated version, never from the line as printed
-        exact = module == "nvidia" and _VERSION.fullmatch(version) is not None
+        exact = module == "nvidia" and safe.version(version) is not None
         cmds = ((f"sudo rm -r /var/lib/dkms/nvidia/{version}",) if exact else ("ls /var/lib/dkms/",)) + (
             "sudo dkms autoinstall", "sudo reboot")
         return Finding("driver.dkms", Status.FAIL, "DKMS stops at a stale NVIDIA module tree whose source is gone "
@@ -286,21 +275,20 @@ def _proprietary_branch_for(facts, observations) -> tuple[int, str]:
     """(branch, why) of the proprietary module to install for a GPU the open module refuses: the branch in use when
     its proprietary flavour still supports the GPU, else the GPU's last branch, else 580 (the last for Maxwell, Pascal
     and Volta, the GPUs without a GSP that drivers from 560 on, where the open module is the default, still drive)."""
-    from tfdoctor.knowledge import loader as kb
-
-    gpus = [kb.gpu_by_pci_id(o.group("pci_id").split(":")[1]) for o in observations if o.group("pci_id")]
-    gpus += [dev for dev in _nvidia_gpus(facts) if getattr(dev, "kernelopen", None) is False]
-    last = min((n for g in gpus if g is not None and (n := _branch_num(getattr(g, "last_branch", None)))), default=None)
+    gpus = _gpus_named(observations) + [dev for dev in _nvidia_gpus(facts) if getattr(dev, "kernelopen", None) is False]
+    last = min((n for g in gpus if (n := _branch_num(getattr(g, "last_branch", None)))), default=None)
     in_use = _branch_num(facts.driver.installed_branch or facts.driver.loaded_driver_version or "")
     if in_use and (last is None or in_use <= last):
         return in_use, f"the branch in use, {in_use}"
     if last:
-        name = next((g.name for g in gpus if g is not None and getattr(g, "name", None)), "this GPU")
+        name = next((g.name for g in gpus if getattr(g, "name", None)), "this GPU")
         return last, f"{last}, the last branch for the {name}"
     return 580, "580, the last branch for Maxwell, Pascal and Volta GPUs (Kepler needs 470)"
 
 
-def _open_module_without_gsp(facts, observations) -> Finding:
+def _proprietary_fix(facts, observations) -> Fix:
+    """Installing the proprietary flavour of the driver for a GPU the open module does not drive (`observations`: the
+    module's own lines naming the GPU), on this distribution."""
     branch, why = _proprietary_branch_for(facts, observations)
     family = distro_family(facts.env)
     alternatives: tuple[Alternative, ...] = ()
@@ -312,13 +300,19 @@ def _open_module_without_gsp(facts, observations) -> Finding:
         what = "akmod-nvidia"
     else:
         cmds, what = install_branch(facts.env, branch)
+    nixos = " (on NixOS: `hardware.nvidia.open = false`)" if not cmds and family not in ("fedora", "rhel") else ""
+    return Fix(f"Install the proprietary kernel module ({what}, not the -open one; branch {why}), then reboot{nixos}. "
+               "`modinfo nvidia | grep license` names the flavour installed: 'NVIDIA' is the proprietary module, "
+               "'Dual MIT/GPL' the open one.", cmds, alternatives=alternatives,
+               verify=("modinfo nvidia | grep -i license", "nvidia-smi"))
+
+
+def _open_module_without_gsp(facts, observations) -> Finding:
     ev = facts.machine.evidence_of("nvrm-open-no-gsp")
     return Finding("driver.recommended", Status.FAIL,
                    "The open NVIDIA kernel module cannot drive this GPU (it has no GSP: older than Turing); it needs the "
                    "proprietary flavour", tuple(e.describe() for e in ev),
-                   fix=Fix(f"Install the proprietary kernel module ({what}, not the -open one; branch {why}), then "
-                           "reboot.", cmds, alternatives=alternatives, verify=("nvidia-smi",)),
-                   evidence=ev)
+                   fix=_proprietary_fix(facts, observations), evidence=ev)
 
 
 def _rebuild_alternative(facts) -> Alternative:

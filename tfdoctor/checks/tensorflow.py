@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tfdoctor import safe
 from tfdoctor.checks import check
-from tfdoctor.checks.commands import python_cmd, tfdoctor_command, with_pip_fixes
+from tfdoctor.checks.commands import python_cmd, tf_import_line, tfdoctor_command, with_pip_fixes
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Linux pip wheels with a CUDA build (tensorflow[and-cuda] from 2.14). macOS and Windows (>= 2.11) wheels are CPU-only.
@@ -544,14 +544,14 @@ def _cudnn_mismatch(tf) -> Finding | None:
 def _cudnn_fix(tf) -> Fix:
     """The cuDNN this TensorFlow was built with, from pip where its release has the [and-cuda] extra."""
     mv = minor(tf.tf_version) if tf.tf_version else None
-    verify = (f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()['cudnn_version'])\"",
+    verify = (tf_import_line(tf, "tf.sysconfig.get_build_info()['cudnn_version']"),
               "ldconfig -p | grep libcudnn   # no other cuDNN ahead of it on the loader path")
     if mv and _has_and_cuda(mv):
         return Fix(f"Install the cuDNN TensorFlow {mv} was built with, from pip into the same interpreter, and take "
                    "any other cuDNN off LD_LIBRARY_PATH.", (install_command(tf, mv, True),), verify=verify)
     return Fix("Install the cuDNN version TensorFlow was built with (the first command prints it; "
                "tensorflow.org/install/source#gpu lists it per release), and take any other cuDNN off the loader path.",
-               (f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info())\"",),
+               (tf_import_line(tf, "tf.sysconfig.get_build_info()"),),
                verify=verify)
 
 
@@ -575,8 +575,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             "NVIDIA's CUDA apt repository where no wheel exists), pinned to the version each soname "
                             "names.".replace("CUDA  ", "CUDA "), cmds,
                             alternatives=and_cuda_alternative(cuda, tf.tf_version, python_cmd(tf)),
-                            verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; "
-                                    "print(tf.config.list_physical_devices('GPU'))\"",)))
+                            verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)))
     dnn = log.first("tf-dnn-library-not-found")
     if dnn is not None:
         return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "
@@ -612,8 +611,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             "its CUDA libraries come from pip; older releases (and container images) need the CUDA "
                             "version of TensorFlow's tested configurations (TensorFlow 2.12/2.13: CUDA 11.8).",
                             (install_command(tf, None, True),),
-                            verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; print(tf.sysconfig.get_build_info()"
-                                    "['cuda_version'], tf.config.list_physical_devices('GPU'))\"",)))
+                            verify=(tf_import_line(tf, "tf.sysconfig.get_build_info()['cuda_version'], "
+                                                  "tf.config.list_physical_devices('GPU')"),)))
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "
@@ -779,8 +778,7 @@ def _no_gpu_fix(facts, tf) -> Fix:
         return Fix(f"TensorFlow skips a GPU with fewer multiprocessors than TF_MIN_GPU_MULTIPROCESSOR_COUNT (this one "
                    f"has {count}) when a bigger GPU is visible; to use it anyway, lower the limit in the environment "
                    "that starts TensorFlow.", (f"export TF_MIN_GPU_MULTIPROCESSOR_COUNT={count}",),
-                   verify=(f"{python_cmd(tf)} -c \"import tensorflow as tf; "
-                           "print(tf.config.list_physical_devices('GPU'))\"",))
+                   verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),))
     if log.has("cannot-dlopen-gpu-libs") or log.missing_libraries:
         mv = _target_minor(tf)
         return Fix("Install the CUDA libraries this TensorFlow needs.", (install_command(tf, mv, True),))

@@ -176,8 +176,8 @@ _IMPORT_FAILED = textmatch.compile(r"^\s*(?:ImportError|ModuleNotFoundError|Attr
                                    r"Failed to load the native TensorFlow runtime|^Traceback \(most recent call last\)")
 
 
-def _import_failure_in(log_text: str) -> ImportFailure | None:
-    lines = log_text.splitlines()[:5000]
+def _import_failure_in(log_lines: tuple[str, ...]) -> ImportFailure | None:
+    lines = log_lines[:5000]
     if not any(_IMPORT_FAILED.search(ln) for ln in lines):
         return None
     failure = classify_import_error("\n".join(lines))
@@ -240,7 +240,7 @@ def facts_from_record(record: dict | None, python: str | None = None, cpu=None) 
                                cpu_flags=cpu_flags, cpu_model=cpu_model)
     if record.get("log_only") or not ended:
         return TensorFlowFacts("log-only", python, None, log=log, log_tail=tail, cpu_flags=cpu_flags,
-                               cpu_model=cpu_model, log_lines=log_lines, import_failure=_import_failure_in(log_text))
+                               cpu_model=cpu_model, log_lines=log_lines, import_failure=_import_failure_in(log_lines))
     result = _dict(record.get("result"))
     early = _dict(record.get("early"))
     interp = _dict(result.get("interpreter")) or _dict(early.get("interpreter"))
