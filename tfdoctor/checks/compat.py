@@ -269,66 +269,58 @@ def _arch_cc(arch: str) -> str:
 def _software_refuses_gpu(facts, unsupported) -> Finding:
     """The software in use said itself that it does not support the GPU (an NGC container, XLA's PTX target, a PyTorch
     build, Triton): which of them, and what to use instead."""
+    def refused(summary: str, fix: Fix) -> Finding:
+        return Finding("compat.compute-capability", Status.FAIL, summary,
+                       tuple(e.describe() for e in unsupported.evidence[:3]), fix=fix, evidence=unsupported.evidence)
+
     o = next(iter(facts.machine.observed("ngc-gpu-not-supported")), None)
     newer = next(iter(facts.machine.observed("ngc-gpu-not-yet-supported")), None)
     sm = next((x.group("sm") for x in facts.machine.observed("llvm-ptx-too-old-for-sm")), None)
     torch_sm = next(iter(facts.machine.observed("torch-sm-not-compatible")), None)
+    verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)
     if torch_sm is not None and not (o or sm):
         gpu, arch = (torch_sm.group("gpu") or "this GPU").strip(), torch_sm.group("sm") or "its architecture"
         cc = _arch_cc(arch) if arch.startswith("sm_") else None
         first = _kb().first_cuda_for_cc(cc, binary_compatible=True) if cc and cc != arch else None
-        return Finding("compat.compute-capability", Status.FAIL,
-                       f"The PyTorch build in use has no kernels for the {gpu} ({arch})",
-                       tuple(e.describe() for e in unsupported.evidence[:3]),
-                       fix=Fix("Install a PyTorch build made for this GPU's architecture"
-                               + (f" (CUDA {first} or newer)" if first else "")
-                               + ": pytorch.org/get-started/locally lists the wheel index of each CUDA build; in a "
-                               "container, an image built on it.", (),
-                               verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
-                                       "torch.cuda.get_device_capability())\"",)),
-                       evidence=unsupported.evidence)
+        return refused(f"The PyTorch build in use has no kernels for the {gpu} ({arch})",
+                       Fix("Install a PyTorch build made for this GPU's architecture"
+                           + (f" (CUDA {first} or newer)" if first else "")
+                           + ": pytorch.org/get-started/locally lists the wheel index of each CUDA build; in a "
+                           "container, an image built on it.", (),
+                           verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
+                                   "torch.cuda.get_device_capability())\"",)))
     triton = facts.machine.observed("triton-cc-too-old")
     if triton and not (o or sm):
         gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"
         cc = next((x.group("cc") or x.group("cc2") for x in triton if x.group("cc") or x.group("cc2")), None)
-        return Finding("compat.compute-capability", Status.FAIL,
-                       f"The {gpu} GPU{f' (compute capability {cc})' if cc else ''} is below what Triton, the GPU "
+        return refused(f"The {gpu} GPU{f' (compute capability {cc})' if cc else ''} is below what Triton, the GPU "
                        "compiler of torch.compile (and of vLLM), supports (7.0): the GPU and driver work, code "
-                       "compiled with Triton cannot run on it", tuple(e.describe() for e in unsupported.evidence[:3]),
-                       fix=Fix("Run without Triton: turn torch.compile off (the program's own option, or "
-                               "TORCHDYNAMO_DISABLE=1), or use a GPU of compute capability 7.0 or newer; software "
-                               "built on Triton alone (vLLM) does not support this GPU.",
-                               ("export TORCHDYNAMO_DISABLE=1",),
-                               verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
-                       evidence=unsupported.evidence)
+                       "compiled with Triton cannot run on it",
+                       Fix("Run without Triton: turn torch.compile off (the program's own option, or "
+                           "TORCHDYNAMO_DISABLE=1), or use a GPU of compute capability 7.0 or newer; software "
+                           "built on Triton alone (vLLM) does not support this GPU.",
+                           ("export TORCHDYNAMO_DISABLE=1",), verify=verify))
     gpu = ((o or newer).group("gpu") if (o or newer) else None) or (
         f"compute capability {_arch_cc(sm)} ({sm})" if sm else "this GPU")
-    verify = ("nvidia-smi --query-gpu=name,compute_cap --format=csv",)
     if newer is not None and o is None and not sm:
         # the image's CUDA release predates the GPU: a newer release of the same image supports it
-        return Finding("compat.compute-capability", Status.FAIL,
-                       f"This container image is older than the {gpu} GPU: its CUDA release has no kernels for "
-                       "the GPU's architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
-                       fix=Fix("Use a newer release of the image (NVIDIA's container support matrix lists the "
-                               "GPUs and CUDA of each release), or rebuild your image on a newer NGC base.",
-                               (), verify=verify),
-                       evidence=unsupported.evidence)
+        return refused(f"This container image is older than the {gpu} GPU: its CUDA release has no kernels for "
+                       "the GPU's architecture",
+                       Fix("Use a newer release of the image (NVIDIA's container support matrix lists the "
+                           "GPUs and CUDA of each release), or rebuild your image on a newer NGC base.",
+                           (), verify=verify))
     if sm:
         # the software's compiler targets a PTX older than the GPU: the GPU is newer than this release
-        return Finding("compat.compute-capability", Status.FAIL,
-                       f"This TensorFlow/XLA build cannot compile for the {gpu} GPU: the GPU is newer than the "
-                       "PTX version it targets", tuple(e.describe() for e in unsupported.evidence[:3]),
-                       fix=Fix("Use a TensorFlow build that supports this compute capability: a newer release "
-                               "(or nightly) once it targets this architecture, or NVIDIA's NGC TensorFlow "
-                               "container, which is built for NVIDIA's newest GPUs.", (), verify=verify),
-                       evidence=unsupported.evidence)
-    return Finding("compat.compute-capability", Status.FAIL,
-                   f"The software in use does not support the {gpu} GPU: its CUDA release dropped this "
-                   "architecture", tuple(e.describe() for e in unsupported.evidence[:3]),
-                   fix=Fix("Use an older release built for this GPU's compute capability (container or "
-                           "TensorFlow), or a newer GPU; NVIDIA's container release notes list the hardware each "
-                           "release supports.", (), verify=verify),
-                   evidence=unsupported.evidence)
+        return refused(f"This TensorFlow/XLA build cannot compile for the {gpu} GPU: the GPU is newer than the "
+                       "PTX version it targets",
+                       Fix("Use a TensorFlow build that supports this compute capability: a newer release "
+                           "(or nightly) once it targets this architecture, or NVIDIA's NGC TensorFlow "
+                           "container, which is built for NVIDIA's newest GPUs.", (), verify=verify))
+    return refused(f"The software in use does not support the {gpu} GPU: its CUDA release dropped this "
+                   "architecture",
+                   Fix("Use an older release built for this GPU's compute capability (container or "
+                       "TensorFlow), or a newer GPU; NVIDIA's container release notes list the hardware each "
+                       "release supports.", (), verify=verify))
 
 
 @check(
