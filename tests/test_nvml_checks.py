@@ -48,7 +48,6 @@ def test_working_nvml_reports_driver_and_cuda_versions():
         ("lib-rm-version-mismatch", "sudo reboot"),
         ("library-not-found", "sudo ubuntu-drivers install   # Ubuntu: the recommended driver, user space included"),
         ("no-permission", "sudo usermod -aG video,render $USER"),
-        ("no-devices", "lspci -nn -d 10de:"),
     ],
 )
 def test_each_init_cause_fails_with_its_own_fix(kind, command):
@@ -64,6 +63,15 @@ def test_a_lost_gpu_is_a_device_failure_not_an_nvml_one():
     f = check_nvml_devices(facts(n))
     assert f.status is Status.FAIL
     assert "sudo nvidia-smi -r" in f.fix.commands
+
+
+def test_no_devices_found_is_a_device_failure_not_an_nvml_one():
+    # nvidia-smi's 'No devices were found': NVML started and counted no GPU; the driver took none
+    n = failed("no-devices", "No devices were found")
+    assert check_nvml_init(facts(n)).status is Status.INFO
+    f = check_nvml_devices(facts(n))
+    assert f.status is Status.FAIL and "initialised no GPU" in f.summary
+    assert "lspci -nn -d 10de:" in f.fix.commands
 
 
 def test_a_hung_driver_call_is_still_an_nvml_failure():

@@ -280,7 +280,7 @@ def observe(source: Source) -> list[Observation]:
         return []
     matcher = _matcher(source.kind)
     lines = [(no, normalise(line[:textmatch.MAX_LINE])) for no, line in source.iter_lines()
-             if line and len(line.strip()) >= 4]
+             if line and len(line.strip()) >= 2]
     out: list[tuple[int, int, Observation]] = []
     seen: set[tuple[str, int]] = set()
 

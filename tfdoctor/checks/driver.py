@@ -537,7 +537,19 @@ def check_secure_boot(facts) -> Finding:
                        "(Secure Boot or kernel lockdown)", tuple(e.describe() for e in rejected.evidence[:3])
                        + ((f"lockdown: {d.lockdown}",) if d.lockdown else ()),
                        fix=_enrol_fix(key), evidence=rejected.evidence)
-    if d.secure_boot is None:
+    local = facts.machine.belief("secure_boot.local_key_rejected")
+    if local.value is True and state != "loaded" and not inside:
+        # The kernel refused another locally built module for its signature: the NVIDIA module DKMS or akmods built
+        # is signed with the same key (or unsigned), so it is refused the same way.
+        key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
+        return Finding("driver.secure-boot", Status.FAIL if state == "not-loaded" else Status.WARN,
+                       "The kernel refuses locally built modules for their signature (Secure Boot): a DKMS/akmods-built "
+                       "NVIDIA module is refused the same way" + ("" if state == "not-loaded" else
+                                                                   " (whether the NVIDIA module is loaded was not "
+                                                                   "recorded)"),
+                       tuple(e.describe() for e in local.evidence[:3]), fix=_enrol_fix(key), evidence=local.evidence)
+    sb = facts.machine.belief("secure_boot.enabled")
+    if sb.value is None:
         if d.mokutil == "missing" and not facts.machine.complete:
             return skip("driver.secure-boot", "The Secure Boot state was not recorded (paste the output of "
                                               "`mokutil --sb-state`)")
@@ -545,22 +557,30 @@ def check_secure_boot(facts) -> Finding:
             return skip("driver.secure-boot", f"mokutil is not {'in the snapshot' if facts.replay else 'installed'}: "
                                               "the Secure Boot state is unknown")
         return skip("driver.secure-boot", "The Secure Boot state is unknown")
-    if not d.secure_boot:
-        return ok("driver.secure-boot", "Secure Boot is disabled" if d.efi or d.secure_boot_text else
-                  "Not booted with EFI Secure Boot")
+    said = "" if sb.strength >= DIRECT else " (as stated)"
+    if not sb.value:
+        return ok("driver.secure-boot", ("Secure Boot is disabled" if d.efi or d.secure_boot_text or said else
+                                         "Not booted with EFI Secure Boot") + said)
     if state == "loaded":
         return ok("driver.secure-boot", "Secure Boot is enabled and the NVIDIA module is signed and loaded")
     if not _gpu_expected(facts):
-        return ok("driver.secure-boot", "Secure Boot is enabled")
-    installed = driver_installed(facts)
-    if state == "not-loaded" and installed:
+        return ok("driver.secure-boot", f"Secure Boot is enabled{said}")
+    if state == "not-loaded" and _installed_or_userspace(facts):
         key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
-        details = [f"lockdown: {d.lockdown}"] if d.lockdown else []
-        return fail("driver.secure-boot",
-                    "Secure Boot is enabled and the NVIDIA module is not loaded: the kernel rejects it unless it is "
-                    "signed with an enrolled key", *details, fix=_enrol_fix(key))
+        details = [e.describe() for e in sb.evidence[:2]] + ([f"lockdown: {d.lockdown}"] if d.lockdown else [])
+        return Finding("driver.secure-boot", Status.FAIL,
+                       f"Secure Boot is enabled{said} and the NVIDIA module is not loaded: the kernel rejects it "
+                       "unless it is signed with an enrolled key", tuple(details), fix=_enrol_fix(key),
+                       evidence=sb.evidence + facts.machine.evidence("driver.loaded")[:2])
     return info("driver.secure-boot", "Secure Boot is enabled: a driver built by DKMS needs its signing key enrolled",
                 *( [f"lockdown: {d.lockdown}"] if d.lockdown else []))
+
+
+def _installed_or_userspace(facts) -> bool:
+    """A driver is installed, or at least its user-space part (nvidia-smi ran, the driver package's own fallback
+    service spoke) where nothing recorded the packages: what a module refused at load needs to be the cause."""
+    installed = driver_installed(facts)
+    return bool(installed) or (installed is None and facts.machine.value("driver.userspace") is True)
 
 
 def _mok_key(facts) -> str:
@@ -736,7 +756,8 @@ def check_nvidia_module(facts) -> Finding:
         what = "no NVIDIA driver is installed" if installed is False else "no NVIDIA driver package was found"
         return fail("driver.nvidia-module", f"No NVIDIA kernel driver is loaded ({what})", *details,
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install))
-    if d.secure_boot and installed:
+    secure_boot = facts.machine.value("secure_boot.enabled")
+    if secure_boot and _installed_or_userspace(facts):
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: Secure Boot rejects the unsigned "
                                             "module", *details,
                     fix=Fix("Fix driver.secure-boot first (enrol the module signing key), then reboot.",
@@ -766,7 +787,7 @@ def check_nvidia_module(facts) -> Finding:
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
-    if d.secure_boot is None:
+    if secure_boot is None:
         # Nothing shows why: a reboot not yet made after the install, or a kernel that refuses the module (Secure
         # Boot, whose state was not recorded). Loading it by hand does the one or says the other.
         return fail("driver.nvidia-module", "The NVIDIA driver is installed but not loaded: either the machine was not "

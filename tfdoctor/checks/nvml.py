@@ -211,6 +211,9 @@ def check_nvml_init(facts) -> Finding:
         if gpu0_node_missing(facts) is not None:
             return info("nvml.init", "NVML starts but finds no GPU: /dev/nvidia0 is missing (see cuda.device-nodes)",
                         *details)
+        # nvidia-smi says 'No devices were found' when NVML started and counted no GPU: NVML works, the driver
+        # took no GPU (nvml.devices says why and what to do)
+        return info("nvml.init", "NVML starts, but the driver initialised no GPU (see nvml.devices)", *details)
     if kind in _INIT_FIXES:
         cause, fix = _INIT_FIXES[kind]
         if kind == "library-not-found":
@@ -312,6 +315,13 @@ def check_nvml_devices(facts) -> Finding:
         cause, fix = _INIT_FIXES["gpu-is-lost"]
         return fail("nvml.devices", f"A GPU is lost: {cause}",
                     *[x for x in (n.init_message, n.nvidia_smi_message) if x][:1], fix=fix)
+    if n is not None and not n.init_ok and n.init_error == "no-devices" and not n.timed_out:
+        from tfdoctor.checks.cuda import gpu0_node_missing
+
+        if gpu0_node_missing(facts) is None:
+            cause, fix = _INIT_FIXES["no-devices"]
+            return fail("nvml.devices", cause[:1].upper() + cause[1:],
+                        *[x for x in (n.init_message, n.nvidia_smi_message) if x][:1], fix=fix)
     if n is None or not n.init_ok:
         return skip("nvml.devices", "NVML did not start, so no GPU can be listed")
     if not n.gpus:

@@ -372,6 +372,8 @@ def check_cuda_build(facts) -> Finding:
                                verify=(f"{python_cmd(tf)} -c 'import tensorflow as tf; "
                                        "print(tf.test.is_built_with_cuda())'",)),
                        evidence=said.evidence)
+    if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
+        return quiet
     if (s := _skip_if_not_run("tf.cuda-build", tf)) is not None:
         return s
     if not tf.imported or tf.build is None:
@@ -411,6 +413,46 @@ def check_cuda_build(facts) -> Finding:
                 fix=Fix("Install the official CUDA build from PyPI.",
                         (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
                          install_command(tf, _target_minor(tf), True))))
+
+
+# What a CPU-only TensorFlow prints as well (its CPU-feature lines, "no GPU"), and what people state or pip prints:
+# none of these is TensorFlow's CUDA platform speaking.
+_SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-zero", "cpu-feature-guard", "cpu-missing-instructions",
+                    "illegal-instruction", "kernel-trap-invalid-opcode-tf", "tf-version-stated", "cuda-version-stated",
+                    "gpu-model-stated", "wsl-stated", "secure-boot-stated", "secure-boot-stated-off",
+                    "pip-tensorflow-version", "pip-install-tensorflow-pinned", "pip-no-tensorflow-wheel")
+
+
+def _cuda_platform_silent(facts) -> Finding | None:
+    """TensorFlow ran and had no GPU, and nothing in what it printed came from its CUDA platform. A CUDA build says
+    what it tried when its first session or device list is made, at every release: the CUDA libraries it opened or
+    could not open (`successfully opened CUDA library`, `Could not load dynamic library`), `failed call to cuInit`,
+    the GPU it found. A CPU-only build (the `tensorflow` package before 2.1 next to `tensorflow-gpu`,
+    `tensorflow-cpu`, a source build without --config=cuda, a community wheel) prints none of it (tensorflow#311,
+    #29362). TF_CPP_MIN_LOG_LEVEL can hide those lines too: a warning, with the one line that tells."""
+    m = facts.machine
+    sees = m.belief("tf.sees_gpu")
+    if sees.value is not False or any(o.message not in _SAID_ON_CPU_TOO for o in m.observations):
+        return None
+    version = m.value("tf.version")
+    mv = minor(version) if isinstance(version, str) else None
+    old = mv is not None and tuple(int(x) for x in mv.split(".")) < (2, 1)
+    py = python_cmd(tf_facts(facts))
+    install = (f"{py} -m pip install 'tensorflow-gpu=={mv}.*'" if old else
+               install_command(tf_facts(facts), mv if mv and _has_and_cuda(mv) else None, True))
+    return Finding("tf.cuda-build", Status.WARN,
+                   "TensorFlow ran without a GPU and printed nothing from its CUDA platform: the mark of a CPU-only "
+                   "build", tuple(e.describe() for e in sees.evidence[:2]) + (
+                       "A CUDA build logs what it tries at its first session or device list (the CUDA libraries it "
+                       "opens, `failed call to cuInit`, the GPU it finds); none of that is here (unless "
+                       "TF_CPP_MIN_LOG_LEVEL hid it).",),
+                   fix=Fix("Check the build; if it prints False, install TensorFlow's CUDA build into the same "
+                           "environment" + (" (before 2.1 that is the separate `tensorflow-gpu` package)" if old
+                                            else "") + ".",
+                           (f"{py} -c 'import tensorflow as tf; print(tf.test.is_built_with_cuda())'", install),
+                           verify=(f"{py} -c 'import tensorflow as tf; "
+                                   "print(tf.config.list_physical_devices(\"GPU\"))'",)),
+                   evidence=sees.evidence)
 
 
 def _target_minor(tf) -> str | None:

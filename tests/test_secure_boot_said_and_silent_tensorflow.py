@@ -1,0 +1,171 @@
+"""Secure Boot from whatever shows it (the kernel's boot lines, another module refused for its key, the reporter's
+own words), a module that did not load as the driver's own fallback service or the reporter says it, a TensorFlow
+that ran without a GPU and printed nothing of its CUDA platform (a CPU-only build), and nvidia-smi's 'No devices
+were found' read as NVML working with no GPU. Every quoted line is from the public thread named beside it; the
+snapshots around them are hand-built in tmp_path (a state synthesised for the test)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _snapshot
+from tfdoctor.evidence import Source, observe
+
+SMI_9 = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
+         "NVIDIA driver is installed and running.\n")
+LSMOD_NO_NVIDIA = "Module                  Size  Used by\nsnd_hda_intel          53248  4\n"
+
+
+def _ids(kind: str, text: str) -> list[str]:
+    return [o.message for o in observe(Source(kind, "test", text))]
+
+
+# -- another module refused for its signature: the kernel refuses locally built modules -------------------------
+# tuxedocomputers/tuxedo-keyboard#186 (every DKMS module refused; Secure Boot off was the answer)
+TUXEDO = "Aug 04 19:34:09 linux-tuxedo dkms.systemd[1627]: modprobe: ERROR: could not insert 'clevo_acpi': Key was " \
+         "rejected by service\n"
+
+
+def test_another_module_refused_for_its_key_is_read_and_the_nvidia_one_is_not_claimed_by_it():
+    assert _ids("modprobe", TUXEDO) == ["modprobe-other-module-key-rejected"]
+    # insmod's form (juliagoda/CH341SER#47)
+    assert _ids("modprobe", "insmod: ERROR: could not insert module ch34x.ko: Key was rejected by service\n") == [
+        "modprobe-other-module-key-rejected"]
+    # the NVIDIA module's refusal stays modprobe-key-rejected's, in both forms
+    assert _ids("modprobe", "modprobe: ERROR: could not insert 'nvidia': Key was rejected by service\n") == [
+        "modprobe-key-rejected"]
+    assert "modprobe-other-module-key-rejected" not in _ids(
+        "modprobe", "modprobe: ERROR: could not insert 'nvidia_uvm': Key was rejected by service\n")
+
+
+def test_another_module_refused_fails_secure_boot_when_nvidia_is_not_loaded(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TUXEDO, "commands/lsmod": LSMOD_NO_NVIDIA,
+                                         "commands/nvidia-smi": SMI_9, "commands/nvidia-smi.rc": "9\n"}))
+    f = report.get("driver.secure-boot")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.secure-boot"
+    assert "refuses locally built modules" in f.summary
+    assert any("clevo_acpi" in e.line for e in f.evidence)
+    assert any(c.startswith("sudo mokutil --import ") for c in f.fix.commands)
+
+
+def test_another_module_refused_only_warns_when_nothing_shows_the_nvidia_module(tmp_path):
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": TUXEDO})).get("driver.secure-boot")
+    assert f.status.value == "warn" and "was not recorded" in f.summary
+
+
+def test_another_module_refused_is_no_problem_where_the_nvidia_module_is_loaded(tmp_path):
+    lsmod = "Module                  Size  Used by\nnvidia              56455168  2\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TUXEDO, "commands/lsmod": lsmod}))
+    assert report.get("driver.secure-boot").status.value == "ok"
+
+
+# -- Secure Boot as the kernel says it at boot -----------------------------------------------------------------
+def test_the_kernels_boot_lines_say_secure_boot_is_on():
+    # Start9Labs/start-technologies#3702; gridhead/nvidia-auto-installer-for-fedora-linux#288
+    assert _ids("kernel", "Kernel is locked down from EFI Secure Boot\n") == ["kernel-locked-down-secure-boot"]
+    assert _ids("kernel", "[    0.000000] secureboot: Secure boot enabled\n") == ["kernel-locked-down-secure-boot"]
+    assert _ids("kernel", "[    0.000000] secureboot: Secure boot disabled\n") == []
+
+
+def test_secure_boot_on_and_nvidia_smi_quoted_short_is_the_refused_module(tmp_path):
+    # Start9Labs/start-technologies#3702: mokutil says enabled, nvidia-smi's message quoted in prose
+    paste = ("Every GPU service then fails in a way that points somewhere else entirely, and `nvidia-smi` reports "
+             "\"couldn't communicate with the NVIDIA driver\".\n")
+    report = _check(_snapshot(tmp_path, {"commands/mokutil_--sb-state": "SecureBoot enabled\n",
+                                         "commands/dmesg": "Kernel is locked down from EFI Secure Boot\n",
+                                         "commands/pasted-text": paste}))
+    f = report.get("driver.secure-boot")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.secure-boot"
+    assert "(as stated)" not in f.summary
+
+
+# -- Secure Boot and the module's state as the reporter states them ----------------------------------------------
+def test_secure_boot_stated_on_and_off():
+    on = ["Secure Boot: Enabled",  # deepin-community/kernel#2144
+          "- NVIDIA DGX Spark (GB10), AMI BIOS `5.36_0ACUM018`, **Secure Boot enabled**",  # Start9Labs#3702
+          "Now the system boots but my nvidia driver cant load because of secure boot."]
+    for line in on:
+        assert "secure-boot-stated" in _ids("tensorflow", line + "\n"), line
+    for line in ("Secure Boot: Disabled", "there is high potential for Secure Boot to be enabled",
+                 "Secure Boot enabled? no", "secure boot on my laptop is off"):
+        assert "secure-boot-stated" not in _ids("tensorflow", line + "\n"), line
+    assert "secure-boot-stated-off" in _ids("tensorflow", "Secure Boot: Disabled\n")
+
+
+def test_a_stated_secure_boot_and_a_stated_refusal_fail_secure_boot(tmp_path):
+    # NVIDIA/yum-packaging-precompiled-kmod#67
+    paste = ("The driver module still fails to load with secure boot on, and checking the signing key of ko files "
+             "shows they are singed by Nvidia instead of Red Hat.\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
+    f = report.get("driver.secure-boot")
+    assert f.status.value == "fail" and "(as stated)" in f.summary
+    assert report.root_cause.id == "driver.secure-boot"
+
+
+def test_secure_boot_stated_off_clears_it(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "- Secure Boot: Disabled\n",
+                                         "commands/nvidia-smi": SMI_9, "commands/nvidia-smi.rc": "9\n"}))
+    assert report.get("driver.secure-boot").status.value == "ok"
+    assert report.root_cause is None or report.root_cause.id != "driver.secure-boot"
+
+
+def test_the_fallback_services_message_with_secure_boot_on(tmp_path):
+    # fady-saied/Nvidia-Fedora-Guide#6 shape: RPM Fusion's nvidia-fallback.service said it, the user says SB is on
+    assert _ids("kernel", "NVIDIA kernel module missing. Falling back to nouveau\n") == [
+        "nvidia-fallback-module-missing"]
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "NVIDIA kernel module missing\n\nmy system:\n"
+                                                                 "- secure boot enabled\n"}))
+    assert report.root_cause is not None and report.root_cause.id == "driver.secure-boot"
+
+
+def test_nvidia_smi_alone_does_not_blame_secure_boot(tmp_path):
+    # the same message with nothing about Secure Boot: it stays unknown
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_9, "commands/nvidia-smi.rc": "9\n"}))
+    assert report.get("driver.secure-boot").status.value == "skip"
+
+
+# -- a TensorFlow that printed nothing of its CUDA platform -----------------------------------------------------
+# tensorflow/tensorflow#311 (a source build without --config=cuda)
+NO_KNOWN = ("I tensorflow/core/common_runtime/local_device.cc:25] Local device intra op parallelism threads: 8\n"
+            "I tensorflow/core/common_runtime/direct_session.cc:45] Direct session inter op parallelism threads: 8\n"
+            "Device mapping: no known devices.\n")
+# tensorflow/tensorflow#255 (a CUDA build on a machine without a working driver)
+CUINIT = ("E tensorflow/stream_executor/cuda/cuda_driver.cc:466] failed call to cuInit: CUDA_ERROR_NO_DEVICE\n")
+
+
+def test_no_gpu_and_no_cuda_line_is_the_mark_of_a_cpu_only_build(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NO_KNOWN}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "warn" and "CPU-only" in f.summary
+    assert any("no known devices" in e.line for e in f.evidence)
+    assert any("is_built_with_cuda" in c for c in f.fix.commands)
+
+
+def test_a_tensorflow_1x_release_is_told_the_gpu_package(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NO_KNOWN,
+                                         "commands/pasted-text": "- TensorFlow version: 1.4.0\n"}))
+    f = report.get("tf.cuda-build")
+    assert any("tensorflow-gpu==1.4.*" in c for c in f.fix.commands)
+
+
+def test_a_cuda_line_means_it_is_a_cuda_build(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": CUINIT + NO_KNOWN}))
+    assert report.get("tf.cuda-build").status.value != "warn"
+
+
+def test_an_empty_gpu_list_in_a_repl_is_read_across_its_two_lines(tmp_path):
+    # KumaTea/tensorflow-aarch64#6: the call, then its answer `[]` on the next line
+    repl = ">>> tf.config.list_physical_devices('GPU')\n[]\n>>> \n"
+    assert _ids("tensorflow", repl) == ["tf-list-gpus-empty"]
+    assert _ids("tensorflow", ">>> tf.config.list_physical_devices('GPU')\n[PhysicalDevice(name='/physical_device:"
+                              "GPU:0', device_type='GPU')]\n") == ["tf-physical-device-gpu"]
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": repl})).get("tf.cuda-build")
+    assert f.status.value == "warn"
+
+
+# -- nvidia-smi's 'No devices were found': NVML works, the driver took no GPU ------------------------------------
+def test_no_devices_found_is_nvml_devices_not_nvml_init(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": "No devices were found\n",
+                                         "commands/nvidia-smi.rc": "6\n"}))
+    assert report.get("nvml.init").status.value == "info"
+    f = report.get("nvml.devices")
+    assert f.status.value == "fail" and "No devices were found" in f.summary
+    assert report.root_cause.id == "nvml.devices"
