@@ -169,3 +169,70 @@ def test_no_devices_found_is_nvml_devices_not_nvml_init(tmp_path):
     f = report.get("nvml.devices")
     assert f.status.value == "fail" and "No devices were found" in f.summary
     assert report.root_cause.id == "nvml.devices"
+
+
+# -- EXCLUSIVE_THREAD: StreamExecutor does not work in it (its owner, tensorflow/tensorflow#526) ----------------------
+# tensorflow/tensorflow#1088: a Tesla K40m in 'E. Thread' mode, TensorFlow 0.7
+K40M_SMI = ("+------------------------------------------------------+                       \n"
+            "| NVIDIA-SMI 352.39     Driver Version: 352.39         |                       \n"
+            "|-------------------------------+----------------------+----------------------+\n"
+            "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |\n"
+            "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |\n"
+            "|===============================+======================+======================|\n"
+            "|   0  Tesla K40m          Off  | 0000:08:00.0     Off |                    0 |\n"
+            "| N/A   20C    P8    19W / 235W |     23MiB / 11519MiB |      0%    E. Thread |\n"
+            "+-------------------------------+----------------------+----------------------+\n")
+CTX_216 = ("I am still seeing the same cuda error for tensorflow 0.7. The error is ```Check failed: CUDA_SUCCESS == "
+           "dynload::cuCtxSetCurrent(context) (0 vs. 216)```\n")
+
+
+def test_the_two_word_compute_modes_of_nvidia_smis_table_are_read():
+    from tfdoctor.probes.nvidia_smi import parse_nvidia_smi_table as parse_table
+
+    assert parse_table(K40M_SMI).gpus[0].compute_mode == "E. Thread"
+    assert parse_table(K40M_SMI.replace("E. Thread", "E. Process")).gpus[0].compute_mode == "E. Process"
+
+
+def test_exclusive_thread_mode_fails_compute_mode(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": K40M_SMI, "commands/nvidia-smi.rc": "0\n"}))
+    f = report.get("gpu.compute-mode")
+    assert f.status.value == "fail" and "EXCLUSIVE_THREAD" in f.summary
+    assert "sudo nvidia-smi -i 0 -c DEFAULT" in f.fix.commands
+    # EXCLUSIVE_PROCESS, free, is not a failure
+    free = _check(_snapshot(tmp_path, {"commands/nvidia-smi": K40M_SMI.replace("E. Thread", "E. Process"),
+                                       "commands/nvidia-smi.rc": "0\n"}, name="free"))
+    assert free.get("gpu.compute-mode").status.value == "info"
+
+
+def test_context_already_in_use_alone_names_the_exclusive_thread_mode(tmp_path):
+    assert "cuda-context-already-in-use" in _ids("cuda", CTX_216)
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": CTX_216}))
+    f = report.get("gpu.compute-mode")
+    assert f.status.value == "fail" and "216" in f.summary
+    assert any("0 vs. 216" in e.line for e in f.evidence)
+
+
+# -- cuDNN's own loader: the cuDNN major a program was built for is missing -------------------------------------------
+def test_cudnn_8_sublibrary_missing_is_cudnn_8_not_installed(tmp_path):
+    # SYSTRAN/faster-whisper#885 (cuDNN 9.2 installed, faster-whisper needs cuDNN 8)
+    line = ("Could not load library libcudnn_ops_infer.so.8. Error: libcudnn_ops_infer.so.8: cannot open shared "
+            "object file: No such file or directory\nAborted (core dumped)\n")
+    assert _ids("cuda", line) == ["cudnn-sublibrary-missing"]
+    # the sub-library looking for libcuda.so (WSL2) stays the other message's
+    assert "cudnn-sublibrary-missing" not in _ids(
+        "cuda", "Could not load library libcudnn_cnn_infer.so.8. Error: libcuda.so: cannot open shared object file: "
+                "No such file or directory\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line,
+                                         "files/etc/os-release": 'ID=ubuntu\nVERSION_ID="22.04"\n'}))
+    f = report.get("cuda.libraries")
+    assert f.status.value == "fail" and report.root_cause.id == "cuda.libraries"
+    assert "cuDNN 8" in f.summary and f.fix.commands == ("sudo apt install libcudnn8",)
+    assert any("nvidia-cudnn-cu12==8.*" in c for a in f.fix.alternatives for c in a.commands)
+
+
+def test_cudnn_9_missing_on_arch_is_the_distributions_cudnn(tmp_path):
+    # QuentinFuxa/WhisperLiveKit#271 (CachyOS): the answer was `sudo pacman -S cuda cudnn`
+    line = "Unable to load any of {libcudnn_ops.so.9.1.0, libcudnn_ops.so.9.1, libcudnn_ops.so.9, libcudnn_ops.so}\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line, "files/etc/os-release": "ID=arch\n"}))
+    f = report.get("cuda.libraries")
+    assert "cuDNN 9" in f.summary and f.fix.commands == ("sudo pacman -S cudnn",)

@@ -525,6 +525,43 @@ def _vt(v: str | None) -> tuple[int, ...]:
     return _kb().parse_version(v or "")
 
 
+def _cudnn_told_missing(facts) -> Finding | None:
+    """cuDNN's own loader said a library of the major the program was built for is missing (cuDNN 8's
+    `Could not load library libcudnn_ops_infer.so.8`, cuDNN 9's `Unable to load any of {libcudnn_ops.so.9.1.0, ...}`):
+    that major is not installed where the program looks, whatever other cuDNN is."""
+    told = facts.machine.observed("cudnn-sublibrary-missing")
+    if not told:
+        return None
+    o = told[0]
+    lib = o.group("library") or o.group("library_set") or "libcudnn"
+    major = o.group("cudnn_major") or o.group("cudnn_major_set") or "9"
+    stated = next((x.group("cuda_version") for x in facts.machine.observed("cuda-version-stated")
+                   if x.group("cuda_version")), None)
+    cuda = stated.split(".")[0] if stated and stated.split(".")[0] in ("11", "12", "13") else "12"
+    family = distro_family(getattr(facts, "env", None))
+    pkg = f"libcudnn9-cuda-{cuda}" if major == "9" else f"libcudnn{major}"
+    lib_dir = "$(python3 -c 'import os, nvidia.cudnn.lib; print(os.path.dirname(nvidia.cudnn.lib.__file__))')"
+    pip = (f"python3 -m pip install 'nvidia-cudnn-cu{cuda}=={major}.*'",
+           f'export LD_LIBRARY_PATH="{lib_dir}:$LD_LIBRARY_PATH"')
+    if family == "arch":
+        primary, alts = (("sudo pacman -S cudnn",), (Alternative("from pip (cuDNN wheels)", pip),)) if major == "9" \
+            else (pip, ())
+    else:
+        tool = "dnf" if family in ("fedora", "rhel") else "apt"
+        primary = (f"sudo {tool} install {pkg}",)
+        alts = (Alternative("from pip, without NVIDIA's package repository (the wheel's folder on the loader path)",
+                            pip),)
+    return Finding("cuda.libraries", Status.FAIL,
+                   f"cuDNN {major} is not installed where the program looks: its loader could not open {lib}",
+                   (o.line[:300], f"the program was built for cuDNN {major}; another cuDNN major does not stand in "
+                                  "for it (or use a build of the program for the cuDNN installed)"),
+                   fix=Fix(f"Install cuDNN {major} for CUDA {cuda}" + ("" if stated else " (CUDA 12 assumed: the CUDA "
+                           "in use was not recorded)") + (" from NVIDIA's CUDA repository" if family != "arch" else "")
+                           + (" (apt: Ubuntu/Debian; the distribution was not recorded)" if family == "unknown"
+                              else "") + ".", primary, alternatives=alts, verify=(f"ldconfig -p | grep {lib.split('.so')[0]}",)),
+                   evidence=facts.machine.evidence_of("cudnn-sublibrary-missing")[:2])
+
+
 @check(
     "cuda.libraries",
     area="cuda",
@@ -541,6 +578,8 @@ def _vt(v: str | None) -> tuple[int, ...]:
         "other CUDA folders off LD_LIBRARY_PATH.",
 )
 def check_cuda_libraries(facts) -> Finding:
+    if (told := _cudnn_told_missing(facts)) is not None:
+        return told
     api = api_facts(facts)
     if api is None or api.source == "none":
         return skip("cuda.libraries", "CUDA's driver API was not asked (see cuda.init), so neither were its libraries")

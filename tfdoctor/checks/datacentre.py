@@ -169,6 +169,27 @@ _MODE_TEXT = {"prohibited": "PROHIBITED (no process may create a CUDA context)",
               "exclusive-thread": "EXCLUSIVE_THREAD (one thread at a time; deprecated)"}
 
 
+def _exclusive_thread(facts, gpus) -> Finding:
+    """EXCLUSIVE_THREAD compute mode (read, or told by CUDA_ERROR_CONTEXT_ALREADY_IN_USE): TensorFlow's StreamExecutor
+    does not work in it (its owner in tensorflow#526); the mode is deprecated."""
+    told = facts.machine.evidence_of("cuda-context-already-in-use")
+    which = _which(gpus) if gpus else "A GPU"
+    summary = (f"{which} in compute mode EXCLUSIVE_THREAD: TensorFlow (StreamExecutor) cannot work in it" if gpus else
+               "CUDA refused a context already bound to another thread (CUDA_ERROR_CONTEXT_ALREADY_IN_USE, 216): the "
+               "GPU's compute mode is EXCLUSIVE_THREAD, in which TensorFlow (StreamExecutor) cannot work")
+    index = [str(g.index) for g in gpus[:8]] or ["0"]
+    return Finding("gpu.compute-mode", Status.FAIL, summary,
+                   (*(f"GPU {g.index}: {_MODE_TEXT['exclusive-thread']}" for g in gpus[:8]),
+                    *(e.describe() for e in told[:2])),
+                   fix=Fix("Set the compute mode to Default (or EXCLUSIVE_PROCESS, which TensorFlow works in: one "
+                           "process at a time).", tuple(f"sudo nvidia-smi -i {i} -c DEFAULT" for i in index),
+                           alternatives=(Alternative("to keep one process per GPU on a shared node",
+                                                     tuple(f"sudo nvidia-smi -i {i} -c EXCLUSIVE_PROCESS"
+                                                           for i in index)),),
+                           verify=(MODE_QUERY,)),
+                   evidence=told)
+
+
 def _unavailable_told(facts) -> Finding:
     """CUDA told a program that every device is busy or unavailable (46), and no GPU's compute mode was read: NVIDIA's
     runtime reference names the compute modes first (PROHIBITED, EXCLUSIVE_PROCESS held by another process), then a
@@ -212,11 +233,18 @@ def check_compute_mode(facts) -> Finding:
     known = [g for g in gpus if g.compute_mode]
     if not known and unavailable:
         return _unavailable_told(facts)
+    if not known and facts.machine.value("cuda.context_in_use") is True:
+        return _exclusive_thread(facts, [])
     if not _nvml_ok(facts):
         return skip("gpu.compute-mode", "NVML did not answer (see nvml.init)")
     if not known:
         return skip("gpu.compute-mode", "No GPU reported its compute mode")
     prohibited = [g for g in known if g.compute_mode == "prohibited"]
+    thread = [g for g in known if g.compute_mode == "exclusive-thread"]
+    if thread and not prohibited:
+        # StreamExecutor (TensorFlow's GPU layer) binds a GPU's context to several threads: the deprecated
+        # EXCLUSIVE_THREAD mode refuses that (CUDA_ERROR_CONTEXT_ALREADY_IN_USE), whoever else holds the GPU
+        return _exclusive_thread(facts, thread)
     taken = [g for g in known if g.compute_mode in ("exclusive-process", "exclusive-thread")
              and any(p.type in ("C", "C+G") for p in g.processes)]
     if prohibited or taken:

@@ -80,7 +80,8 @@ _GPU_FIRST = textmatch.compile(r"^\s*(\d+)\s+(.*?)\s+(On|Off|N/A|WDDM|TCC)\s*$")
 _BUS_ID = textmatch.compile(r"([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])")
 _GPU_SECOND = textmatch.compile(r"^\s*(\S+)\s+(\d+C|N/A)\s+(P\d+|N/A)\s+(.*?)\s*/\s*(\S+)\s*$")
 _MEMORY = textmatch.compile(r"(\d+)MiB\s*/\s*(\d+)MiB")
-_UTIL = textmatch.compile(r"^\s*(\d+%|N/A)\s+(\S+)?")
+# the compute mode: Default, Prohibited, and the two-word "E. Process" / "E. Thread"
+_UTIL = textmatch.compile(r"^\s*(\d+%|N/A)\s+(E\. (?:Process|Thread)|\S+)?")
 _PROCESS = textmatch.compile(
     r"^\|\s*(\d+)\s+(?:(N/A|\d+)\s+(N/A|\d+)\s+)?(\d+)\s+([A-Z+]+)\s+(.+?)\s+(\d+MiB|N/A)\s*\|?\s*$"
 )
