@@ -236,3 +236,52 @@ def test_cudnn_9_missing_on_arch_is_the_distributions_cudnn(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": line, "files/etc/os-release": "ID=arch\n"}))
     f = report.get("cuda.libraries")
     assert "cuDNN 9" in f.summary and f.fix.commands == ("sudo pacman -S cudnn",)
+
+
+# -- batch 11's general capabilities (the runtime's unknown device, GKE's installer, XLA's PTX compiler, FFmpeg's
+# cuInit) ---------------------------------------------------------------------------------------------------------
+def test_a_gpu_the_container_runtime_does_not_know_fails_visible_devices(tmp_path):
+    # DeepLabCut/Docker4DeepLabCut2.0#39 (GPU=1 on a one-GPU machine); NVIDIA/enroot#207 (a Slurm allocation)
+    line = ("docker: Error response from daemon: OCI runtime create failed: container_linux.go:367: starting container "
+            "process caused: process_linux.go:495: container init caused: Running hook #1:: error running hook: exit "
+            "status 1, stdout: , stderr: nvidia-container-cli: device error: 1: unknown device: unknown.\n")
+    assert "container-cli-unknown-device" in _ids("container", line)
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
+    f = report.get("env.cuda-visible-devices")
+    assert f.status.value == "fail" and report.root_cause.id == "env.cuda-visible-devices"
+    assert "device 1" in f.summary and "nvidia-smi -L" in f.fix.commands
+    enroot = _check(_snapshot(tmp_path, {"commands/pasted-text": "nvidia-container-cli: device error: 4: unknown device\n",
+                                         "env.json": '{"NVIDIA_VISIBLE_DEVICES": "0,1,4,5"}'}, name="enroot"))
+    assert "NVIDIA_VISIBLE_DEVICES='0,1,4,5'" in enroot.get("env.cuda-visible-devices").summary
+
+
+def test_gkes_installer_choosing_a_driver_too_old_for_the_gpu(tmp_path):
+    # substratusai/runbooks#37: COS's default 470 on an L4 node
+    log = ("W0625 05:36:32.745071    5389 install.go:488] \n\nDriver version 470.182.03 doesn't support L4 GPU "
+           "devices.\n\nI0625 05:36:32.745276    5389 installer.go:424] Getting the R525 GPU driver version\n")
+    report = _check(_snapshot(tmp_path, {"commands/kubectl_logs_nvidia-driver-installer": log}))
+    f = report.get("driver.recommended")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.recommended"
+    assert "470.182.03" in f.summary and "L4" in f.summary
+    assert any("daemonset-preloaded-latest.yaml" in c for c in f.fix.commands)
+
+
+def test_xla_saying_the_driver_is_older_than_its_ptx_compiler_warns_driver_cuda(tmp_path):
+    # conda-forge/tensorflow-feedstock#417 (XLA's wording since 2024); TensorFlow 2.18's wheels use CUDA 12.5
+    log = ("W external/local_xla/xla/service/gpu/nvptx_compiler.cc:930] The NVIDIA driver's CUDA version is 12.4 which "
+           "is older than the PTX compiler version 12.5.82. Because the driver is older than the PTX compiler version, "
+           "XLA is disabling parallel compilation, which may slow down compilation. You should update your NVIDIA "
+           "driver or use the NVIDIA-provided CUDA forward compatibility packages.\n")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": log})).get("compat.driver-cuda")
+    assert f.status.value == "warn" and "12.4" in f.summary and "12.5" in f.summary
+    assert "555" in f.fix.summary  # CUDA 12.5's toolkit driver, 555.42.x
+
+
+def test_ffmpegs_cuinit_wording_gives_the_code_and_3_gets_the_hmm_fix(tmp_path):
+    # NVIDIA/open-gpu-kernel-modules#797 (570 open modules, HMM); jellyfin/jellyfin#9504 (the NO_DEVICE form)
+    assert "cuinit-code-printed" in _ids("cuda", "cu->cuInit(0) failed -> CUDA_ERROR_NO_DEVICE: no CUDA-capable "
+                                                 "device is detected\n")
+    line = "`cu->cuInit(0) failed -> CUDA_ERROR_NOT_INITIALIZED: initialization`\n"
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": line})).get("cuda.init")
+    assert f.status.value == "fail" and "(3)" in f.summary
+    assert any("uvm_disable_hmm=1" in c for c in f.fix.commands)

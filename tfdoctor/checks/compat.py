@@ -164,6 +164,31 @@ def _driver_cuda_stated(facts) -> Finding | None:
     return None
 
 
+def _xla_driver_older(facts) -> Finding | None:
+    """XLA said the driver's CUDA is older than the PTX compiler (ptxas) it compiles with: the GPU runs, but XLA
+    compiles GPU kernels without parallel compilation (slower) and leaves newer PTX to the driver. XLA's advice is
+    its own: update the driver, or use NVIDIA's CUDA forward-compatibility packages."""
+    obs = facts.machine.observed("driver-older-than-ptxas")
+    if not obs:
+        return None
+    o = obs[0]
+    compiler = o.group("ptxas_cuda") or o.group("ptx_compiler") or ""
+    need = ".".join(compiler.split(".")[:2]) if compiler.count(".") >= 1 else None
+    req = _kb().min_driver_for_cuda(need) if need else None
+    need_driver = req.toolkit_driver if req else None
+    return Finding("compat.driver-cuda", Status.WARN,
+                   f"The NVIDIA driver runs CUDA {o.group('driver_cuda') or '?'}, older than the CUDA "
+                   f"{need or '?'} compiler TensorFlow's XLA uses: XLA compiles GPU kernels without parallel "
+                   "compilation (slower)", (o.line[:300],),
+                   fix=Fix(f"Install NVIDIA driver {need_driver} or newer (CUDA {need})" if need_driver else
+                           "Install a newer NVIDIA driver", tuple(install_driver_commands(facts.pci, facts.driver,
+                                                                                          facts.env)),
+                           alternatives=(Alternative("data-centre GPUs, where the driver cannot change: NVIDIA's CUDA "
+                                                     "forward-compatibility package (cuda-compat) for that CUDA", ()),),
+                           verify=("nvidia-smi   # 'CUDA Version' in its header: the newest CUDA the driver runs",)),
+                   evidence=facts.machine.evidence_of("driver-older-than-ptxas"))
+
+
 @check(
     "compat.driver-cuda",
     area="compat",
@@ -190,6 +215,8 @@ def check_driver_cuda(facts) -> Finding:
         return told
     if (tf is None or tf.source != "child") and (stated := _driver_cuda_stated(facts)) is not None:
         return stated
+    if (tf is None or tf.source != "child") and (older := _xla_driver_older(facts)) is not None:
+        return older
     if (s := _skip_without_tf("compat.driver-cuda", tf)) is not None:
         return s
     cuda, whence = tf_cuda(tf)

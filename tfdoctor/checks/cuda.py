@@ -153,6 +153,19 @@ def _init_fix(facts, api, rc: int) -> Fix:
         return Fix("Every GPU is in a compute mode that refuses this process (EXCLUSIVE_PROCESS held by another "
                    "process, or PROHIBITED): see gpu.compute-mode.", ("nvidia-smi --query-gpu=index,compute_mode "
                                                                       "--format=csv",), verify=(verify_only(facts, "cuda.init"),))
+    if rc == 3:
+        # CUDA_ERROR_NOT_INITIALIZED from cuInit itself, the driver loaded: with the 570-575 branches this is
+        # nvidia_uvm's HMM support failing on the running kernel (NVIDIA/open-gpu-kernel-modules#797, #901, and
+        # ollama#11593's reporter: 'options nvidia_uvm uvm_disable_hmm=1'); reloading nvidia_uvm applies it.
+        return Fix("cuInit could not initialise although the driver is loaded: turn off nvidia_uvm's HMM support (the "
+                   "570-575 driver branches fail there on some kernels) and reload nvidia_uvm; if it persists, read "
+                   "the kernel log.",
+                   ("echo 'options nvidia_uvm uvm_disable_hmm=1' | sudo tee /etc/modprobe.d/nvidia-uvm-hmm.conf",
+                    "sudo modprobe -r nvidia_uvm", "sudo modprobe nvidia_uvm"),
+                   alternatives=(Alternative("if nvidia_uvm is in use (a display server, a running job): reboot "
+                                             "instead of reloading it", ("sudo reboot",)),),
+                   verify=("cat /sys/module/nvidia_uvm/parameters/uvm_disable_hmm   # Y",
+                           verify_only(facts, "cuda.init")))
     if rc == 101:
         return Fix("CUDA_VISIBLE_DEVICES names a device that does not exist.", ("unset CUDA_VISIBLE_DEVICES",),
                    verify=(verify_only(facts, "cuda.init"),))

@@ -159,6 +159,21 @@ def _driver_says_unsupported(facts) -> Finding | None:
                            (o.line,), fix=Fix(f"Replace the driver with the {text} legacy branch ({what}), then reboot.",
                                               (*purge, *cmds), verify=("nvidia-smi",)),
                            evidence=m.evidence_of("nvrm-legacy-gpu"))
+    gke = m.observed("gke-installer-driver-unsupported")
+    if gke:
+        o = gke[0]
+        latest = ("kubectl apply -f https://raw.githubusercontent.com/GoogleCloudPlatform/container-engine-accelerators/"
+                  "master/nvidia-driver-installer/cos/daemonset-preloaded-latest.yaml")
+        return Finding("driver.recommended", Status.FAIL,
+                       f"Google's GPU driver installer chose driver {o.group('driver_version') or '?'}, which does not "
+                       f"support the {(o.group('gpu') or 'GPU')[:40]}: no usable driver is installed on the node",
+                       (o.line[:300],),
+                       fix=Fix("Install GKE's 'latest' driver DaemonSet (Container-Optimized OS nodes), or create the "
+                               "node pool with gpu-driver-version=latest, so that the node gets a branch that supports "
+                               "the GPU.", (latest,),
+                               verify=("kubectl logs -n kube-system -l k8s-app=nvidia-driver-installer -c "
+                                       "nvidia-driver-installer --tail=20",)),
+                       evidence=m.evidence_of("gke-installer-driver-unsupported"))
     no_gsp = m.observed("nvrm-open-no-gsp")
     if no_gsp:
         return _open_module_without_gsp(facts, no_gsp)

@@ -371,6 +371,30 @@ def check_wsl(facts) -> Finding:
 _HIDE_ALL = {"", "-1", "none", "void", "nodevfiles"}
 
 
+def _unknown_device_told(facts, nv: str | None) -> Finding | None:
+    """The NVIDIA container runtime was asked for a GPU that does not exist where it runs (`nvidia-container-cli:
+    device error: 4: unknown device`): NVIDIA_VISIBLE_DEVICES, `--gpus device=N` or a count (`--gpus 2`) beyond the
+    GPUs there (nvidia-docker#1283); inside a scheduler's allocation the numbering is the allocation's (enroot#207)."""
+    told = facts.machine.observed("container-cli-unknown-device")
+    if not told:
+        return None
+    device = (told[0].group("device") or "?")[:40]  # in a summary only (reports sanitise), never in a command
+    where = f"NVIDIA_VISIBLE_DEVICES={nv!r}" if nv else "The GPU requested"
+    return Finding("env.cuda-visible-devices", Status.FAIL,
+                   f"{where} names a GPU that does not exist where the container starts (device {device}: unknown "
+                   "device): the NVIDIA container runtime refuses to start it",
+                   tuple(e.describe() for e in facts.machine.evidence_of("container-cli-unknown-device")[:2]),
+                   fix=Fix("Ask for GPUs that exist there: `nvidia-smi -L` lists their indices and UUIDs (inside a "
+                           "Slurm or Kubernetes allocation, its own numbering from 0); `--gpus 2` asks for two GPUs, "
+                           "`--gpus device=2` for the GPU with index 2. Under a scheduler, set NVIDIA_VISIBLE_DEVICES "
+                           "to all and let the allocation restrict the devices.",
+                           ("nvidia-smi -L", "export NVIDIA_VISIBLE_DEVICES=all"),
+                           alternatives=(Alternative("Docker on a workstation: every GPU",
+                                                     ("docker run --rm --gpus all ubuntu nvidia-smi -L",)),),
+                           verify=("nvidia-smi -L",)),
+                   evidence=facts.machine.evidence_of("container-cli-unknown-device"))
+
+
 @check(
     "env.cuda-visible-devices",
     area="system",
@@ -393,6 +417,8 @@ def check_cuda_visible(facts) -> Finding:
     if nv is not None and nv.strip().lower() in ("void", "none", ""):
         return fail("env.cuda-visible-devices", f"NVIDIA_VISIBLE_DEVICES={nv!r} gives this container no GPU",
                     fix=_no_gpu_access_fix())
+    if (unknown := _unknown_device_told(facts, nv)) is not None:
+        return unknown
     if value is None:
         if not facts.machine.complete and facts.machine.value("tf.sees_gpu") is not True:
             return skip("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES was not recorded (paste the output of "
