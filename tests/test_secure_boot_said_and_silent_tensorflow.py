@@ -285,3 +285,18 @@ def test_ffmpegs_cuinit_wording_gives_the_code_and_3_gets_the_hmm_fix(tmp_path):
     f = _check(_snapshot(tmp_path, {"commands/pasted-text": line})).get("cuda.init")
     assert f.status.value == "fail" and "(3)" in f.summary
     assert any("uvm_disable_hmm=1" in c for c in f.fix.commands)
+
+
+def test_nvidia_smi_denied_in_a_container_is_selinux_on_fedora(tmp_path):
+    # NVIDIA/nvidia-container-toolkit#33: Fedora 36, moby-engine, `docker run --gpus all ... nvidia-smi`
+    key = "commands/docker_run_--rm_--gpus_all_--runtime_nvidia_nvidia%2Fcuda:11.0.3-base-ubuntu20.04_nvidia-smi"
+    report = _check(_snapshot(tmp_path, {key: "Failed to initialize NVML: Insufficient Permissions\n",
+                                         "files/etc/os-release": "ID=fedora\nVERSION_ID=36\n"}))
+    f = report.get("nvml.init")
+    assert f.status.value == "fail" and report.root_cause.id == "nvml.init"
+    assert "SELinux" in f.summary and f.fix.commands == ("sudo setsebool -P container_use_devices on",)
+    assert any("--security-opt label=disable" in c for a in f.fix.alternatives for c in a.commands)
+    # on the host itself (a pasted nvidia-smi run by a user outside the device group): the permission fix
+    host = _check(_snapshot(tmp_path, {"commands/pasted-text": "Failed to initialize NVML: Insufficient Permissions\n"},
+                            name="host")).get("nvml.init")
+    assert host.status.value == "fail" and "sudo usermod -aG video,render $USER" in host.fix.commands

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_pip_install
-from tfdoctor.checks.fixes import compute_library_command
+from tfdoctor.checks.fixes import compute_library_command, distro_family
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
@@ -142,6 +142,40 @@ def _stale_libcuda(facts) -> tuple[str, Fix] | None:
     return None
 
 
+_ENGINES = ("docker", "podman", "nerdctl", "nvidia-docker", "sudo docker", "sudo podman")
+
+
+def _permission_told(facts) -> Finding | None:
+    """nvidia-smi, run where the NVML probe did not (in a container, under another command), said `Failed to
+    initialize NVML: Insufficient Permissions`: the driver is loaded, this process may not open /dev/nvidia*. In a
+    container on Fedora/RHEL that is SELinux (nvidia-container-toolkit#33, nvidia-docker#676)."""
+    told = facts.machine.observed("smi-insufficient-permissions")
+    if not told:
+        return None
+    o = told[0]
+    engine = next((e.split()[-1] for e in _ENGINES if o.source.startswith(e + " ")), None)
+    evidence = facts.machine.evidence_of("smi-insufficient-permissions")
+    if engine is None:
+        cause, fix = _INIT_FIXES["no-permission"]
+        return Finding("nvml.init", Status.FAIL, f"NVML cannot start: {cause}", (o.line[:300],), fix=fix,
+                       evidence=evidence)
+    selinux = distro_family(getattr(facts, "env", None)) in ("fedora", "rhel", "unknown")
+    run = "podman run --rm --device nvidia.com/gpu=all" if engine == "podman" else f"{engine} run --rm --gpus all"
+    cmds = ("sudo setsebool -P container_use_devices on",) if selinux else ()
+    return Finding("nvml.init", Status.FAIL,
+                   f"nvidia-smi in the {engine} container cannot open the GPU's device files (Insufficient "
+                   "Permissions): the driver is loaded, the container is denied the devices"
+                   + (" (SELinux on Fedora/RHEL)" if selinux else ""), (f"{o.source}: {o.line[:300]}",),
+                   fix=Fix("Let containers use the GPU's devices: on SELinux systems (Fedora, RHEL) turn on the "
+                           "container_use_devices boolean, or start the container with its SELinux label disabled; "
+                           "a rootless engine needs the NVIDIA CDI spec (podman --device nvidia.com/gpu=all).", cmds,
+                           alternatives=(Alternative("for one container only", (f"{run} --security-opt label=disable "
+                                                                                "ubuntu nvidia-smi -L",)),),
+                           verify=("getsebool container_use_devices   # on",) if selinux else
+                           (f"{run} ubuntu nvidia-smi -L",)),
+                   evidence=evidence)
+
+
 @check(
     "nvml.init",
     area="nvml",
@@ -173,6 +207,8 @@ def check_nvml_init(facts) -> Finding:
                        tuple(e.describe() for e in mismatch.evidence[:3]), fix=fix, evidence=mismatch.evidence)
     if n.source == "none" and n.nvml_error is None and n.nvidia_smi_kind in (None, "not-installed") \
             and n.record_problem is None and n.init_error in (None, "library-not-found") and not n.timed_out:
+        if (refused := _permission_told(facts)) is not None:
+            return refused
         # a snapshot with no NVML record and no nvidia-smi: nothing was asked, so nothing failed
         return skip("nvml.init", "Neither NVML nor nvidia-smi was recorded: paste the output of `nvidia-smi`")
     if n.init_ok:
