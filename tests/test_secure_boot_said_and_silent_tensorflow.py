@@ -300,3 +300,36 @@ def test_nvidia_smi_denied_in_a_container_is_selinux_on_fedora(tmp_path):
     host = _check(_snapshot(tmp_path, {"commands/pasted-text": "Failed to initialize NVML: Insufficient Permissions\n"},
                             name="host")).get("nvml.init")
     assert host.status.value == "fail" and "sudo usermod -aG video,render $USER" in host.fix.commands
+
+
+def test_an_insufficient_driver_in_a_container_is_first_the_container_without_the_gpu(tmp_path):
+    # SYSTRAN/faster-whisper#1229 (Unraid, driver 565.77, the container started without NVIDIA_VISIBLE_DEVICES)
+    line = "> RuntimeError: CUDA failed with error CUDA driver version is insufficient for CUDA runtime version\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line, "files/.dockerenv": ""}))
+    c, d = report.get("env.container"), report.get("compat.driver-cuda")
+    assert c.status.value == "warn" and "started without GPU access" in c.summary
+    assert d.status.value == "warn" and "may be older" in d.summary
+    from tests.corpus import diagnosis_of
+
+    assert diagnosis_of(report).id == "env.container"
+    # CUDA's runtime prints this of a libcuda it cannot load at all: it does not say a driver is loaded
+    from tfdoctor.evidence import catalogue
+
+    claims = dict(next(e for e in catalogue() if e.id == "driver-insufficient").claims)
+    assert "driver.loaded" not in claims and claims["driver.too_old_for_cuda"] is True
+
+
+def test_pytorchs_out_of_memory_is_read():
+    # facebookresearch/denoiser#135
+    assert "out-of-memory" in _ids("tensorflow", "RuntimeError: CUDA out of memory. Tried to allocate 752.00 MiB (GPU "
+                                                 "0; 14.76 GiB total capacity; 9.84 GiB already allocated)\n")
+
+
+def test_the_container_runtime_finding_no_wsl_adapter_fails_env_wsl(tmp_path):
+    # AbdBarho/stable-diffusion-webui-docker#117 (WSL 1: 'WSL2 has GPU support, WSL1 doesn't')
+    line = ("nvidia-container-cli: initialization error: WSL environment detected but no adapters were found: "
+            "unknown\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
+    f = report.get("env.wsl")
+    assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
+    assert any("no adapters were found" in e.line for e in f.evidence)

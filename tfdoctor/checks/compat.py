@@ -111,6 +111,17 @@ def _insufficient_from_outputs(facts) -> Finding | None:
         alternatives.append(Alternative(f"keep driver {have}: TensorFlow {alt.version}, the newest whose CUDA "
                                         f"{alt.cuda} it runs", (install_command(tf_facts(facts), alt.version, True),)))
     ptx = facts.machine.observed("cuda-unsupported-ptx")
+    if need_cuda is None and not ptx and facts.machine.value("container") is True:
+        # in a container, CUDA's runtime reports a libcuda it cannot find at all as an insufficient driver: with the
+        # CUDA needed unknown, a driver too old is one of two readings (env.container names the other)
+        return Finding("compat.driver-cuda", Status.WARN,
+                       "CUDA's runtime says the driver is insufficient, in a container: the driver"
+                       f"{f' {have}' if have else ''} may be older than the program's CUDA (not recorded), or the "
+                       "container did not get the driver at all (see env.container)", tuple(e.describe() for e in ev[:3]),
+                       fix=Fix("Run nvidia-smi inside the container: if it answers, the header's 'CUDA Version' is the "
+                               "newest CUDA this driver runs; a program built for a newer CUDA needs a newer driver.",
+                               ("nvidia-smi",), verify=("nvidia-smi",)),
+                       evidence=ev)
     what = f"CUDA {need_cuda}" if need_cuda else (
         "the CUDA toolkit that compiled the program's PTX" if ptx else "the CUDA runtime in use")
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"

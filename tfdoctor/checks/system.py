@@ -179,6 +179,17 @@ def _cuda_found_no_gpu(facts) -> tuple | None:
     return told
 
 
+def _insufficient_in_container(facts) -> tuple | None:
+    """In a container, CUDA's runtime said the driver is insufficient (35) and nothing names the CUDA the program
+    needs: the CUDA runtime reports a libcuda it cannot load at all the same way, and a container started without
+    the GPU has none (the NVIDIA runtime mounts the host's). Either that or a driver older than the program's CUDA."""
+    m = facts.machine
+    if m.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "dso-load-ok"):
+        return None  # the CUDA needed is named: compat.driver-cuda compares it with the driver
+    told = m.evidence_of("driver-insufficient")
+    return told or None
+
+
 def _no_driver_utilities(facts) -> tuple | None:
     """In a container: the shell found no nvidia-smi and NVML did not answer. The NVIDIA runtime mounts nvidia-smi
     (with libcuda) into every container it gives a GPU, so its absence says the container got none."""
@@ -189,6 +200,16 @@ def _no_driver_utilities(facts) -> tuple | None:
     if told.value is not True or getattr(facts.nvml, "init_ok", False):
         return None
     return told.evidence
+
+
+def _insufficient_finding(facts, where, told) -> Finding:
+    return Finding("env.container", Status.WARN,
+                   "Running in a container in which CUDA reports the driver insufficient for its runtime: the container "
+                   "was most likely started without GPU access (CUDA says so of a driver library it cannot find), "
+                   "unless the host's driver is older than the program's CUDA (compat.driver-cuda)",
+                   tuple(e.describe() for e in (*where, *told)[:4]),
+                   fix=_gpu_access_fix(facts),
+                   evidence=tuple(where) + tuple(told))
 
 
 def _pod_without_gpu(facts) -> Finding | None:
@@ -247,6 +268,8 @@ def check_container(facts) -> Finding:
                                "it was most likely started without GPU access",
                                tuple(e.describe() for e in (*known.evidence, *tried)[:4]),
                                fix=_gpu_access_fix(facts), evidence=known.evidence + tuple(tried))
+            if (told := _insufficient_in_container(facts)) is not None:
+                return _insufficient_finding(facts, known.evidence, told)
             return info("env.container", "Running in a container (its markers were not recorded)",
                         *(e.describe() for e in known.evidence))
         if known.value is None:
@@ -267,6 +290,10 @@ def check_container(facts) -> Finding:
                            "finds no GPU: it was most likely started without GPU access",
                            (*evidence, *(e.describe() for e in tried[:2])), fix=_gpu_access_fix(facts),
                            evidence=tuple(tried))
+        if (told := _insufficient_in_container(facts)) is not None:
+            from tfdoctor.machine import Evidence
+
+            return _insufficient_finding(facts, tuple(Evidence("container markers", e) for e in evidence), told)
         return info("env.container", f"Running in a {env.container} container (its /dev was not recorded)", *evidence)
     if not gpu_on_host_shown(facts):
         # no GPU device given to the container, and nothing shows the host has one to give: no advice to restart it
