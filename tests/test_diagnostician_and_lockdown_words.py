@@ -140,7 +140,9 @@ def test_gpu_access_blocked_by_the_operating_system_is_wsl_not_a_linux_driver_fa
     assert f.status.value == "fail" and "blocks access to the GPU" in f.summary
     assert not any("dmesg" in c for c in f.fix.commands) and any("wsl --update" in c for c in f.fix.commands)
     wsl = report.get("env.wsl")
-    assert wsl.status.value == "info" and "Running under WSL" in wsl.summary  # not "Not running under WSL"
+    # WSL is the root cause (the GPU does not reach it: staralt/dxgkrnl-dkms#7's Hyper-V guest too), NVML its symptom
+    assert wsl.status.value == "fail" and "This is WSL" in wsl.summary and report.root_cause.id == "env.wsl"
+    assert f.caused_by == "env.wsl" and any("wsl --update" in c for c in wsl.fix.commands)
 
 
 def test_the_classifier_names_the_kind():

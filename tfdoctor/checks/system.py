@@ -320,8 +320,8 @@ def _gpu_fails_below_wsl(facts) -> tuple:
     if code not in (None, "0"):
         out += m.belief("cuda.init_error").evidence[:2]
     n = facts.nvml
-    # NVML's 'GPU access blocked by the operating system' is itself the WSL diagnosis, with its own fix (nvml.init)
-    if n is not None and not n.init_ok and n.init_error not in (None, "library-not-found", "blocked-by-os") and not out:
+    # NVML's 'GPU access blocked by the operating system' (WSL2, a Hyper-V GPU-P guest) is the GPU not reaching WSL
+    if n is not None and not n.init_ok and n.init_error not in (None, "library-not-found") and not out:
         from tfdoctor.machine import Evidence
 
         out.append(Evidence("nvidia-smi", n.init_message or n.nvidia_smi_message or n.init_error))
@@ -333,7 +333,8 @@ def _wsl_gpu_fix() -> Fix:
     and no Linux display driver may be installed inside the distribution."""
     return Fix("Under WSL the GPU is reached only through the Windows NVIDIA driver: run the distribution under WSL 2 "
                "on a current Windows with a current NVIDIA driver, and remove any Linux NVIDIA driver packages "
-               "installed inside it (they hide the Windows driver's libcuda in /usr/lib/wsl/lib).",
+               "installed inside it (they hide the Windows driver's libcuda in /usr/lib/wsl/lib). A data-centre GPU "
+               "in TCC mode is not offered to WSL at all: it must run in WDDM mode.",
                ("wsl -l -v   # in Windows PowerShell: the distribution's VERSION must be 2",
                 "wsl --update   # in Windows PowerShell, then: wsl --shutdown",
                 "dpkg -l | grep -iE 'nvidia-(driver|utils)|libnvidia-compute'   # inside WSL: remove what it lists"),
