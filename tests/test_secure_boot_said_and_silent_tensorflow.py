@@ -333,3 +333,56 @@ def test_the_container_runtime_finding_no_wsl_adapter_fails_env_wsl(tmp_path):
     f = report.get("env.wsl")
     assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
     assert any("no adapters were found" in e.line for e in f.evidence)
+
+
+def test_little_free_memory_when_tensorflow_started_and_an_oom_is_memory_held_by_others(tmp_path):
+    # tensorflow/tensorflow#8170 (TensorFlow 1.0, GTX 1080: 190 MiB of 7.92 GiB free)
+    log = ("I tensorflow/core/common_runtime/gpu/gpu_device.cc:885] Found device 0 with properties: \n"
+           "name: GeForce GTX 1080\nmajor: 6 minor: 1 memoryClockRate (GHz) 1.7335\npciBusID 0000:01:00.0\n"
+           "Total memory: 7.92GiB\nFree memory: 190.31MiB\n"
+           "E tensorflow/stream_executor/cuda/cuda_driver.cc:1002] failed to allocate 190.31M (199557120 bytes) from "
+           "device: CUDA_ERROR_OUT_OF_MEMORY\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    f = report.get("gpu.memory-in-use")
+    assert f.status.value == "fail" and "190 of 8110 MiB" in f.summary
+    # the same start without an out-of-memory error is no failure (a Jetson's 'free memory' is its shared RAM)
+    calm = _check(_snapshot(tmp_path, {"tensorflow.log": log.rsplit("E tensorflow", 1)[0]}, name="calm"))
+    assert calm.get("gpu.memory-in-use").status.value not in ("fail", "warn")
+
+
+def test_a_crash_looping_device_plugin_that_registers_by_hand_is_the_default_runtime(tmp_path):
+    # NVIDIA/k8s-device-plugin#13 (flx42: set "default-runtime": "nvidia")
+    pods = ("NAME                                   READY     STATUS             RESTARTS   AGE\n"
+            "nvidia-device-plugin-daemonset-csjxw   0/1       CrashLoopBackOff   12         39m\n")
+    by_hand = ("2017/12/08 06:41:44 Loading NVML\n2017/12/08 06:41:45 Starting to serve on "
+               "/var/lib/kubelet/device-plugins/nvidia.sock\n2017/12/08 06:41:45 Registered device plugin with Kubelet\n")
+    key = "commands/docker_run_--runtime=nvidia_-it_nvidia%2Fk8s-device-plugin:1.8"
+    report = _check(_snapshot(tmp_path, {"commands/kubectl_get_pods_-n_kube-system": pods, key: by_hand}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and "default runtime" in f.summary
+    assert "sudo nvidia-ctk runtime configure --runtime=docker --set-as-default" in f.fix.commands
+    alone = _check(_snapshot(tmp_path, {"commands/kubectl_get_pods_-n_kube-system": pods}, name="alone"))
+    assert alone.get("container.toolkit").status.value == "warn"
+
+
+def test_pytorchs_memory_breakdown_tells_whether_other_processes_hold_the_gpu(tmp_path):
+    # LISTatSNU/FastMRI_challenge#238: 7.92 GiB total, 24.56 MiB free, 86 MiB held by PyTorch: others held the rest
+    held_by_others = ("Tried to allocate 216.00 MiB (GPU 0; 7.92 GiB total capacity; 69.17 MiB already allocated; "
+                      "24.56 MiB free; 86.00 MiB reserved in total by PyTorch)\n")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": held_by_others})).get("gpu.memory-in-use")
+    assert f.status.value == "fail" and "other processes held 8000 of 8110 MiB" in f.summary
+    # PyTorch 2.1's form (Synthintel0/MyGirlGPT#11): this process holds most of it: a batch too large, not others
+    own = ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 32.00 MiB. GPU 0 has a total capacty of "
+           "4.00 GiB of which 41.56 MiB is free. Including non-PyTorch memory, this process has 3.44 GiB memory in "
+           "use.\n")
+    assert "torch-oom-breakdown" in _ids("tensorflow", own)
+    g = _check(_snapshot(tmp_path, {"commands/pasted-text": own}, name="own")).get("gpu.memory-in-use")
+    assert g.status.value != "fail"
+
+
+def test_a_pasted_nvidia_smi_header_without_gpu_rows_is_no_missing_gpu(tmp_path):
+    # mlverse/torch#336: the reporter pasted nvidia-smi's header and elided the rest
+    head = ("+-----------------------------------------------------------------------------+\n"
+            "| NVIDIA-SMI 450.66       Driver Version: 450.66       CUDA Version: 11.0     |\n")
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": head, "commands/nvidia-smi.rc": "0\n"}))
+    assert report.get("nvml.devices").status.value == "skip"

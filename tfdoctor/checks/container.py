@@ -122,6 +122,49 @@ def _cgroup_v2_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+_EXPLICIT_RUNTIME = ("--runtime=nvidia", "--runtime nvidia", "--gpus")
+
+
+def _device_plugin_told(facts) -> Finding | None:
+    """The NVIDIA device plugin's pod is not running on a node. When the same plugin registers its GPUs run by hand
+    with the NVIDIA runtime asked for explicitly, the runtime works and is only not the engine's default, which the
+    plugin needs on Docker/containerd nodes (NVIDIA's answer in k8s-device-plugin#13); otherwise its log says why."""
+    m = facts.machine
+    failing = m.belief("k8s.device_plugin_failing")
+    if failing.value is not True:
+        return None
+    by_hand = [o for o in m.observed("device-plugin-registered") if any(f in o.source for f in _EXPLICIT_RUNTIME)]
+    default = (("sudo nvidia-ctk runtime configure --runtime=docker --set-as-default", "sudo systemctl restart docker"),
+               Alternative("containerd nodes (no Docker)", ("sudo nvidia-ctk runtime configure --runtime=containerd "
+                                                           "--set-as-default", "sudo systemctl restart containerd")))
+    logs = "kubectl logs -n kube-system -l name=nvidia-device-plugin-ds --tail=30"
+    evidence = failing.evidence + tuple(_obs(o) for o in by_hand[:1])
+    if by_hand:
+        return Finding("container.toolkit", Status.FAIL,
+                       "The NVIDIA device plugin registers its GPUs when run with the NVIDIA runtime asked for, but its "
+                       "pod fails: the NVIDIA runtime is not the container engine's default runtime",
+                       tuple(e.describe() for e in evidence[:3]),
+                       fix=Fix("Make the NVIDIA runtime the default on the node (\"default-runtime\": \"nvidia\" in "
+                               "/etc/docker/daemon.json), restart the engine, then delete the plugin's pod so that it "
+                               "restarts.", default[0], alternatives=(default[1],),
+                               verify=("docker info | grep -i 'default runtime'   # nvidia", logs)),
+                       evidence=evidence)
+    return Finding("container.toolkit", Status.WARN,
+                   "The NVIDIA device plugin's pod is not running on a node: the node advertises no nvidia.com/gpu",
+                   tuple(e.describe() for e in evidence[:3]),
+                   fix=Fix("Read the plugin's log: 'could not load NVML library' means the pod did not get the "
+                           "driver (the NVIDIA runtime is not the default, or no driver on the node).", (logs,),
+                           alternatives=(Alternative("the NVIDIA runtime is not the default runtime", default[0]),),
+                           verify=("kubectl describe nodes | grep -i nvidia.com/gpu",)),
+                   evidence=evidence)
+
+
+def _obs(o):
+    from tfdoctor.machine import Evidence
+
+    return Evidence(o.source, o.line, o.line_no, o.message)
+
+
 @check(
     "container.toolkit",
     area="system",
@@ -144,7 +187,7 @@ def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
-    for told in (_cdi_stale_told, _cgroup_v2_told):  # the runtime's own error, wherever it was printed
+    for told in (_cdi_stale_told, _cgroup_v2_told, _device_plugin_told):  # the runtime's own error, wherever printed
         if (found := told(facts)) is not None:
             return found
     if ch is None or not ch.engines:

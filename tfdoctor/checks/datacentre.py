@@ -16,6 +16,7 @@ from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, sk
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
 MEMORY_FULL = 0.9
+TAKEN_AT_START = 0.25  # TensorFlow 1.x found less than a quarter of the memory free when it started: taken by others
 
 
 def _kb():
@@ -434,6 +435,68 @@ def _alt_pm():
 _CONTEXT_CREATION = textmatch.compile(r"cuDevicePrimaryCtxRetain|cuCtxCreate")
 
 
+_UNIT_MIB = {"bytes": 1 / 1024 ** 2, "KiB": 1 / 1024, "KB": 1 / 1024, "MiB": 1, "MB": 1, "GiB": 1024, "GB": 1024,
+             "TiB": 1024 ** 2, "TB": 1024 ** 2}
+
+
+def _mib(value: str | None, unit: str | None) -> float | None:
+    try:
+        return float(value) * _UNIT_MIB[unit] if value and unit in _UNIT_MIB else None
+    except ValueError:
+        return None
+
+
+def _torch_says_others_hold(facts) -> Finding | None:
+    """PyTorch's out-of-memory message breaks the GPU's memory down: total, free, and what this process holds. What is
+    neither free nor this process's is held by other processes (facebookresearch/denoiser#135's answer)."""
+    for o in facts.machine.observed("torch-oom-breakdown"):
+        total = _mib(o.group("total"), o.group("total_unit")) or _mib(o.group("total2"), o.group("total2_unit"))
+        free = _mib(o.group("free"), o.group("free_unit"))
+        free = free if free is not None else _mib(o.group("free2"), o.group("free2_unit"))
+        held = [_mib(o.group(g), o.group(g + "_unit")) for g in ("held", "cached", "held2")]
+        held = next((h for h in held if h is not None), None)
+        if not total or free is None or held is None:
+            continue
+        others = total - free - held
+        if others < OTHERS_HOLD_WARN * total:
+            return None  # the program itself holds the memory: a batch too large, not another process
+        ev = facts.machine.evidence_of("torch-oom-breakdown")[:1]
+        return Finding("gpu.memory-in-use", Status.FAIL,
+                       f"PyTorch ran out of GPU memory while other processes held {others:.0f} of {total:.0f} MiB "
+                       f"(this process held {held:.0f} MiB, {free:.0f} MiB was free)",
+                       tuple(e.describe() for e in ev),
+                       fix=Fix("List the processes that hold the GPU and stop the ones that should not (leftovers of "
+                               "earlier runs, another user's job), or run on another GPU.", (APPS_QUERY,),
+                               verify=(MEMORY_QUERY,)),
+                       evidence=ev)
+    return None
+
+
+def _taken_before_start(facts, oom) -> Finding | None:
+    """TensorFlow 0.x-1.x logged the GPU's free memory when it started (`Free memory: 190.31MiB` of `Total memory:
+    7.92GiB`): what other processes left it. Little of it free means another process held the GPU (tensorflow#8170)."""
+    total = free = None
+    for o in facts.machine.observed("tf-device-memory"):
+        total = total or _mib(o.group("total"), o.group("total_unit"))
+        free = free or _mib(o.group("free"), o.group("free_unit")) or _mib(o.group("free2"), o.group("free2_unit"))
+        if total and free is not None:
+            break
+    if not oom or not total or free is None or free >= TAKEN_AT_START * total:
+        return None  # (without an out-of-memory error, little free memory is no failure: a Jetson shares its RAM)
+    named = " ".join(o.line for o in facts.machine.observed("tf-device-properties", "device-created",
+                                                             "tf-creating-device-old"))
+    if textmatch.search(r"(?i)tegra|jetson|xavier|orin|\bga10b\b", named):
+        return None  # an integrated GPU: its 'free memory' is the system's RAM
+    ev = facts.machine.evidence_of("tf-device-memory")[:2] + tuple(oom[:1])
+    summary = (f"When TensorFlow started, only {free:.0f} of {total:.0f} MiB of the GPU's memory was free: other "
+               "processes held the rest, and TensorFlow ran out of memory")
+    return Finding("gpu.memory-in-use", Status.FAIL, summary,
+                   tuple(e.describe() for e in ev),
+                   fix=Fix("List the processes that hold the GPU and stop the ones that should not (or wait for them), "
+                           "or run on another GPU.", (APPS_QUERY,), verify=(MEMORY_QUERY,)),
+                   evidence=ev)
+
+
 def _tensorflows_own(facts, busy) -> bool:
     """Outputs pasted from the user's session (a hand-built snapshot), where TensorFlow's log shows it created its GPU
     device and every process holding the memory is a Python interpreter: that is the TensorFlow program itself, which
@@ -476,6 +539,10 @@ def check_memory_in_use(facts) -> Finding:
                                                          "lists them): set CUDA_VISIBLE_DEVICES to its index", ()),),
                                verify=(MEMORY_QUERY,)),
                        evidence=full)
+    if (others := _torch_says_others_hold(facts)) is not None:
+        return others
+    if not _nvml_ok(facts) and (taken := _taken_before_start(facts, oom)) is not None:
+        return taken
     if not _nvml_ok(facts):
         return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]

@@ -361,6 +361,9 @@ def check_nvml_devices(facts) -> Finding:
     if n is None or not n.init_ok:
         return skip("nvml.devices", "NVML did not start, so no GPU can be listed")
     if not n.gpus:
+        if n.source == "nvidia-smi" and not facts.machine.complete and not n.init_error:
+            # a pasted table whose GPU rows are not there (a paste cut after the header) says nothing about the GPUs
+            return skip("nvml.devices", "nvidia-smi's output lists no GPU row (a cut paste?): paste the whole table")
         if facts.require_gpu:
             return fail("nvml.devices", "NVML works but reports no GPU",
                         fix=Fix("Check that the GPU is visible to this machine or container.",
