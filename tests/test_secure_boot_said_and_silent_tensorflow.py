@@ -386,3 +386,58 @@ def test_a_pasted_nvidia_smi_header_without_gpu_rows_is_no_missing_gpu(tmp_path)
             "| NVIDIA-SMI 450.66       Driver Version: 450.66       CUDA Version: 11.0     |\n")
     report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": head, "commands/nvidia-smi.rc": "0\n"}))
     assert report.get("nvml.devices").status.value == "skip"
+
+
+# -- batch 14's container messages -----------------------------------------------------------------------------------
+def test_an_ngc_containers_banner_names_the_driver_it_needs(tmp_path):
+    # NVIDIA/TensorRT-LLM#23: the banner wraps over two lines
+    banner = ("ERROR: This container was built for NVIDIA Driver Release 535.86 or later, but\n"
+              "       version 510.85.02 was detected and compatibility mode is UNAVAILABLE.\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": banner, "files/.dockerenv": ""}))
+    f = report.get("compat.driver-cuda")
+    assert f.status.value == "fail" and report.root_cause.id == "compat.driver-cuda"
+    assert "510.85.02" in f.summary and "535.86" in f.summary
+
+
+def test_a_rootless_engine_denied_the_device_cgroup_needs_no_cgroups(tmp_path):
+    # NVIDIA/nvidia-docker#1155
+    err = ("docker: Error response from daemon: OCI runtime create failed: ... stderr: nvidia-container-cli: mount "
+           "error: open failed: /sys/fs/cgroup/devices/user.slice/devices.allow: permission denied: unknown.\n")
+    report = _check(_snapshot(tmp_path, {"commands/docker_run_--gpus_all_ubuntu_nvidia-smi.err": err,
+                                         "commands/docker_run_--gpus_all_ubuntu_nvidia-smi.rc": "125\n",
+                                         "commands/docker_run_--gpus_all_ubuntu_nvidia-smi": ""}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and report.root_cause.id == "container.toolkit"
+    assert f.fix.commands == ("sudo nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place",)
+
+
+def test_an_unresolvable_cdi_device_is_a_missing_spec_or_an_engine_too_old_for_it(tmp_path):
+    # NVIDIA/nvidia-container-toolkit#1940 (Podman 4.9.3, toolkit 1.19.1: nvidia-ctk lists the device)
+    err = "Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=0\n"
+    key = "commands/podman_run_--rm_--device_nvidia.com%2Fgpu=0_ubuntu_nvidia-smi"
+    listed = "INFO[0000] Found 3 CDI devices\nnvidia.com/gpu=0\nnvidia.com/gpu=all\n"
+    report = _check(_snapshot(tmp_path, {key + ".err": err, key: "", key + ".rc": "125\n",
+                                         "commands/nvidia-ctk_cdi_list": listed}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and "engine is older" in f.summary
+    bare = _check(_snapshot(tmp_path, {key + ".err": err, key: "", key + ".rc": "125\n"}, name="bare"))
+    g = bare.get("container.toolkit")
+    assert g.status.value == "fail" and g.fix.commands == ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",)
+
+
+def test_nvidia_smi_dash_l_counts_the_gpus_a_cuda_visible_devices_index_is_checked_against(tmp_path):
+    # pytorch/pytorch#80876: seven GPUs listed, CUDA_VISIBLE_DEVICES=1 set in the script: no GPU hidden
+    listing = ("GPU 0: NVIDIA GeForce RTX 3090 \nGPU 1: NVIDIA GeForce RTX 3090 \nGPU 2: NVIDIA TITAN RTX\n"
+               "GPU 3: Quadro GV100\nGPU 4: NVIDIA RTX A6000\nGPU 5: NVIDIA TITAN RTX\nGPU 6: NVIDIA RTX A6000\n")
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-L": listing,
+                                         "env.json": '{"CUDA_VISIBLE_DEVICES": "1"}'}))
+    f = report.get("env.cuda-visible-devices")
+    assert f.status.value == "info" and "of 7" in f.summary
+    # triage places a pasted `nvidia-smi -L` where the evidence layer reads it
+    from tfdoctor.triage import triage_paste
+    from tfdoctor.triage.paste import Paste
+
+    paste = ("The GPUs installed on my server are as follows\n\n```bash\n> nvidia-smi -L\n" + listing + "```\n\n"
+             "```python\nimport os\nos.environ[\"CUDA_VISIBLE_DEVICES\"] = \"1\"\n```\n")
+    res = triage_paste(Paste("paste.txt", paste, len(paste), False, 0))
+    assert res.report.get("env.cuda-visible-devices").status.value == "info"

@@ -93,13 +93,15 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     if belief.value is not True:
         return None
     ev = belief.evidence
-    obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")
+    obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "ngc-driver-too-old")
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
-    have = driver_version_seen(facts)
+    # an NGC container's banner names the driver release it needs, and the one it found
+    banner = next((o for o in obs if o.message == "ngc-driver-too-old"), None)
+    have = driver_version_seen(facts) or (banner.group("have") if banner else None)
     kb = _kb()
     req = kb.min_driver_for_cuda(need_cuda) if need_cuda else None
-    need_driver = (req.toolkit_driver or req.minor_compat_floor) if req else None
+    need_driver = (req.toolkit_driver or req.minor_compat_floor) if req else (banner.group("need") if banner else None)
     cmds = tuple(install_driver_commands(facts.pci, facts.driver, facts.env))
     alternatives: list[Alternative] = []
     if obs:
@@ -111,7 +113,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
         alternatives.append(Alternative(f"keep driver {have}: TensorFlow {alt.version}, the newest whose CUDA "
                                         f"{alt.cuda} it runs", (install_command(tf_facts(facts), alt.version, True),)))
     ptx = facts.machine.observed("cuda-unsupported-ptx")
-    if need_cuda is None and not ptx and facts.machine.value("container") is True:
+    if need_cuda is None and not ptx and banner is None and facts.machine.value("container") is True:
         # in a container, CUDA's runtime reports a libcuda it cannot find at all as an insufficient driver: with the
         # CUDA needed unknown, a driver too old is one of two readings (env.container names the other)
         return Finding("compat.driver-cuda", Status.WARN,
@@ -122,7 +124,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                                "newest CUDA this driver runs; a program built for a newer CUDA needs a newer driver.",
                                ("nvidia-smi",), verify=("nvidia-smi",)),
                        evidence=ev)
-    what = f"CUDA {need_cuda}" if need_cuda else (
+    what = f"CUDA {need_cuda}" if need_cuda else "this container" if banner else (
         "the CUDA toolkit that compiled the program's PTX" if ptx else "the CUDA runtime in use")
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
     if need_driver:
@@ -222,7 +224,8 @@ def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
     told = _insufficient_from_outputs(facts)
     if told is not None and (tf is None or tf.source != "child" or
-                             facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda")):
+                             facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda",
+                                                    "ngc-driver-too-old")):
         return told
     if (tf is None or tf.source != "child") and (stated := _driver_cuda_stated(facts)) is not None:
         return stated

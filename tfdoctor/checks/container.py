@@ -122,6 +122,51 @@ def _cgroup_v2_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _cgroup_denied_told(facts) -> Finding | None:
+    """nvidia-container-cli could not write the container's device cgroup: a rootless engine, where the toolkit must
+    leave cgroups to the engine (NVIDIA's rootless instructions: no-cgroups = true)."""
+    told = facts.machine.belief("container.cgroup_denied")
+    if told.value is not True:
+        return None
+    return Finding("container.toolkit", Status.FAIL,
+                   "The NVIDIA container runtime may not write the container's device cgroup (devices.allow: permission "
+                   "denied): the engine runs rootless, and the toolkit must leave cgroups to it",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Set no-cgroups = true in the toolkit's configuration (rootless Docker and Podman), then "
+                           "start the container again.",
+                           ("sudo nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place",),
+                           verify=("grep no-cgroups /etc/nvidia-container-runtime/config.toml   # no-cgroups = true",
+                                   "docker run --rm --gpus all ubuntu nvidia-smi -L")),
+                   evidence=told.evidence)
+
+
+def _cdi_unresolvable_told(facts) -> Finding | None:
+    """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
+    engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
+    names it yet."""
+    told = facts.machine.belief("container.cdi_unresolvable")
+    if told.value is not True:
+        return None
+    listed = facts.machine.observed("nvidia-ctk-cdi-listed")
+    gen = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+    verify = ("nvidia-ctk cdi list", "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")
+    if listed:
+        return Finding("container.toolkit", Status.FAIL,
+                       "nvidia-ctk lists the CDI device, but the container engine cannot resolve it: the engine is older "
+                       "than the CDI spec version this NVIDIA Container Toolkit writes",
+                       tuple(e.describe() for e in told.evidence[:2]) + (f"{listed[0].source}: {listed[0].line}",),
+                       fix=Fix("Upgrade the container engine (Podman 5 reads the specs recent toolkits write), or use "
+                               "a toolkit release whose spec version this engine reads; compare the two:",
+                               ("podman --version", "nvidia-ctk --version"), verify=verify),
+                       evidence=told.evidence)
+    return Finding("container.toolkit", Status.FAIL,
+                   "The container engine cannot resolve the CDI device: no CDI spec names it (generate one; if "
+                   "`nvidia-ctk cdi list` already lists it, the engine is too old for the spec's version)",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Generate the NVIDIA CDI spec (again after every driver upgrade).", (gen,), verify=verify),
+                   evidence=told.evidence)
+
+
 _EXPLICIT_RUNTIME = ("--runtime=nvidia", "--runtime nvidia", "--gpus")
 
 
@@ -187,7 +232,8 @@ def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
-    for told in (_cdi_stale_told, _cgroup_v2_told, _device_plugin_told):  # the runtime's own error, wherever printed
+    for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _cdi_unresolvable_told, _device_plugin_told):
+        # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found
     if ch is None or not ch.engines:

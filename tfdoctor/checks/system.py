@@ -13,7 +13,11 @@ def _gpu_count(facts) -> int | None:
     if gpus:
         return len(gpus)
     devs = getattr(facts.pci, "nvidia_devices", ())
-    return len(devs) if devs else None
+    if devs:
+        return len(devs)
+    # `nvidia-smi -L` as pasted: one line per GPU, numbered from 0
+    listed = [int(o.group("index")) for o in facts.machine.observed("smi-list-gpu") if (o.group("index") or "").isdigit()]
+    return max(listed) + 1 if listed else None
 
 
 @check(

@@ -181,6 +181,11 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             return
         failure, message = nvidia_smi.classify_nvidia_smi_failure(1, text)
         if failure in ("unknown",) and not seg.tags & {"unrecognised", "smi-error"}:
+            if textmatch.match(r"\s*GPU \d+: ", text):
+                # `nvidia-smi -L`'s listing (one line per GPU): the evidence layer reads it (smi-list-gpu)
+                put("commands/nvidia-smi_-L", text, note=f"{sum(1 for ln in text.splitlines() if ln.strip())} GPU(s) "
+                                                         "listed (nvidia-smi -L)")
+                return
             rec.note = "not used: not an nvidia-smi table or message tfdoctor knows"
             return
         if failure == "not-installed":
