@@ -441,3 +441,17 @@ def test_nvidia_smi_dash_l_counts_the_gpus_a_cuda_visible_devices_index_is_check
              "```python\nimport os\nos.environ[\"CUDA_VISIBLE_DEVICES\"] = \"1\"\n```\n")
     res = triage_paste(Paste("paste.txt", paste, len(paste), False, 0))
     assert res.report.get("env.cuda-visible-devices").status.value == "info"
+
+
+def test_an_ldconfig_the_runtime_cannot_run_is_the_toolkits_configuration(tmp_path):
+    # NVIDIA/nvidia-docker#587 (Debian 8): '@/sbin/ldconfig' -> '@/sbin/ldconfig.real'
+    line = ("Failed to run nvidia/cuda:8.0 via nvidia-docker2. nvidia-container-cli: ldcache error: process "
+            "/sbin/ldconfig failed with error code: 127\n")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": line})).get("container.toolkit")
+    assert f.status.value == "fail" and "ldcache" in f.summary
+    assert any('ldconfig = "@/sbin/ldconfig.real"' in c for c in f.fix.commands)
+    # the other way round: the configured .real does not exist here
+    g = _check(_snapshot(tmp_path, {"commands/pasted-text": line.replace("/sbin/ldconfig failed",
+                                                                        "/sbin/ldconfig.real failed")},
+                         name="real")).get("container.toolkit")
+    assert any('ldconfig = "@/sbin/ldconfig"|' in c for c in g.fix.commands)

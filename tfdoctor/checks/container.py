@@ -140,6 +140,29 @@ def _cgroup_denied_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _ldconfig_told(facts) -> Finding | None:
+    """nvidia-container-cli could not run the ldconfig its configuration names (nvidia-docker#587): Ubuntu/Debian
+    packages name the real binary /sbin/ldconfig.real, other distributions have only /sbin/ldconfig."""
+    told = facts.machine.belief("container.ldconfig_failed")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("container-cli-ldcache-error")), None)
+    named = (o.group("ldconfig") or "") if o is not None else ""
+    # the other of the two names (chosen here, never the line's text in a command)
+    other = "@/sbin/ldconfig" if named.endswith(".real") else "@/sbin/ldconfig.real"
+    conf = "/etc/nvidia-container-runtime/config.toml"
+    return Finding("container.toolkit", Status.FAIL,
+                   "The NVIDIA container runtime cannot run the ldconfig its configuration names (ldcache error): "
+                   "the path does not fit this distribution, so every GPU container fails to start",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix(f"Point `ldconfig` in {conf} at this host's ldconfig ('@' = the host's): see which of "
+                           "/sbin/ldconfig and /sbin/ldconfig.real exists, then set that one.",
+                           ("ls -l /sbin/ldconfig /sbin/ldconfig.real",
+                            f"sudo sed -i 's|^ldconfig = .*|ldconfig = \"{other}\"|' {conf}"),
+                           verify=(f"grep '^ldconfig' {conf}", "docker run --rm --gpus all ubuntu nvidia-smi -L")),
+                   evidence=told.evidence)
+
+
 def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
@@ -232,7 +255,8 @@ def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
-    for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _cdi_unresolvable_told, _device_plugin_told):
+    for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _cdi_unresolvable_told,
+                 _device_plugin_told):
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found
