@@ -455,3 +455,22 @@ def test_an_ldconfig_the_runtime_cannot_run_is_the_toolkits_configuration(tmp_pa
                                                                         "/sbin/ldconfig.real failed")},
                          name="real")).get("container.toolkit")
     assert any('ldconfig = "@/sbin/ldconfig"|' in c for c in g.fix.commands)
+
+
+def test_an_image_requirement_naming_a_brand_is_a_driver_too_old_for_the_images_cuda(tmp_path):
+    # NVIDIA/nvidia-docker#861 (nvidia/cuda with CUDA 10.0 on an older driver: 'Cuda 10 has some...' requirements)
+    err = ("stderr: exec command: [/usr/bin/nvidia-container-cli --load-kmods configure --ldconfig=@/sbin/ldconfig.real "
+           "--device=all --compute --utility --require=cuda>=10.0 brand=tesla,driver>=384,driver<385 --pid=3088 "
+           "/var/lib/docker/overlay2/x/merged]\\\\nnvidia-container-cli: requirement error: unsatisfied condition: "
+           "brand = tesla\\\\n\": unknown.\n")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": err})).get("compat.driver-cuda")
+    assert f.status.value == "fail" and "CUDA 10.0" in f.summary and "410" in f.summary
+
+
+def test_driver_files_baked_into_the_image_block_the_container(tmp_path):
+    # lambdal/lambda-stack-dockerfiles#15; NVIDIA/nvidia-container-toolkit#371
+    err = ("nvidia-container-cli: mount error: file creation failed: /var/lib/docker/overlay2/40c7/merged/usr/lib/"
+           "x86_64-linux-gnu/libnvidia-ml.so.1: file exists: unknown.\n")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": err})).get("container.toolkit")
+    assert f.status.value == "fail" and "driver files" in f.summary
+    assert not any("IMAGE" in c for c in (*f.fix.commands, *f.fix.verify))

@@ -93,7 +93,8 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     if belief.value is not True:
         return None
     ev = belief.evidence
-    obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "ngc-driver-too-old")
+    obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "ngc-driver-too-old",
+                                 "container-require-brand")
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
     # an NGC container's banner names the driver release it needs, and the one it found
@@ -225,7 +226,7 @@ def check_driver_cuda(facts) -> Finding:
     told = _insufficient_from_outputs(facts)
     if told is not None and (tf is None or tf.source != "child" or
                              facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda",
-                                                    "ngc-driver-too-old")):
+                                                    "ngc-driver-too-old", "container-require-brand")):
         return told
     if (tf is None or tf.source != "child") and (stated := _driver_cuda_stated(facts)) is not None:
         return stated

@@ -163,6 +163,25 @@ def _ldconfig_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _driver_files_told(facts) -> Finding | None:
+    """The image already holds NVIDIA driver files where the runtime mounts the host's (libnvidia-ml.so.1: file
+    exists): it installed driver packages, which a GPU image must not (lambda-stack-dockerfiles#15)."""
+    told = facts.machine.belief("container.image_has_driver_files")
+    if told.value is not True:
+        return None
+    return Finding("container.toolkit", Status.FAIL,
+                   "The image holds NVIDIA driver files where the NVIDIA runtime mounts the host's (file exists): it "
+                   "installed driver packages, so the container cannot start with the GPU",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Remove the NVIDIA driver packages from the image (the driver's user space must come from "
+                           "the host) and rebuild it; in the Dockerfile, after the packages that pulled them in:",
+                           ("RUN apt-get remove -y 'libnvidia-compute-*' 'libnvidia-ml*' 'nvidia-utils-*' && "
+                            "apt-get autoremove -y",),
+                           verify=("docker run --rm --gpus all ubuntu nvidia-smi -L   # the runtime itself works; "
+                                   "then start the rebuilt image",)),
+                   evidence=told.evidence)
+
+
 def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
@@ -255,8 +274,8 @@ def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
-    for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _cdi_unresolvable_told,
-                 _device_plugin_told):
+    for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _driver_files_told,
+                 _cdi_unresolvable_told, _device_plugin_told):
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found

@@ -188,7 +188,8 @@ def _insufficient_in_container(facts) -> tuple | None:
     needs: the CUDA runtime reports a libcuda it cannot load at all the same way, and a container started without
     the GPU has none (the NVIDIA runtime mounts the host's). Either that or a driver older than the program's CUDA."""
     m = facts.machine
-    if m.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "dso-load-ok"):
+    if m.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "dso-load-ok", "ngc-driver-too-old",
+                  "container-require-brand"):
         return None  # the CUDA needed is named: compat.driver-cuda compares it with the driver
     told = m.evidence_of("driver-insufficient")
     return told or None
