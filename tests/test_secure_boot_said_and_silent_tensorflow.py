@@ -474,3 +474,13 @@ def test_driver_files_baked_into_the_image_block_the_container(tmp_path):
     f = _check(_snapshot(tmp_path, {"commands/pasted-text": err})).get("container.toolkit")
     assert f.status.value == "fail" and "driver files" in f.summary
     assert not any("IMAGE" in c for c in (*f.fix.commands, *f.fix.verify))
+
+
+def test_dpkg_saying_the_nvidia_dkms_package_failed_with_status_10_is_a_failed_build(tmp_path):
+    # NVIDIA/nvidia-container-toolkit#361 (Debian 12); status 1 is another script error (NVIDIA/nvidia-installer#17)
+    out = ("dpkg: error processing package nvidia-kernel-dkms (--configure):\n"
+           " installed nvidia-kernel-dkms package post-installation script subprocess returned error exit status 10\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out, "files/etc/os-release": "ID=debian\n"}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    assert "dpkg-nvidia-dkms-postinst-failed" not in _ids("dkms", out.replace("status 10", "status 1"))
