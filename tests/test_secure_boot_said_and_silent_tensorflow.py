@@ -484,3 +484,18 @@ def test_dpkg_saying_the_nvidia_dkms_package_failed_with_status_10_is_a_failed_b
     f = report.get("driver.dkms")
     assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
     assert "dpkg-nvidia-dkms-postinst-failed" not in _ids("dkms", out.replace("status 10", "status 1"))
+
+
+def test_another_modules_failed_dkms_build_is_not_the_nvidia_modules(tmp_path):
+    # pop-os/pop#1338: Broadcom's bcmwl failed to build, not the NVIDIA module
+    out = ("Building initial module for 5.8.0-7625-generic\n"
+           "ERROR (dkms apport): kernel package linux-headers-5.8.0-7625-generic is not supported\n"
+           "Error! Bad return status for module build on kernel: 5.8.0-7625-generic (x86_64)\n"
+           "Consult /var/lib/dkms/bcmwl/6.30.223.271+bdcom/build/make.log for more information.\n")
+    lsmod = "Module                  Size  Used by\nsnd_hda_intel          53248  4\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out, "commands/lsmod": lsmod}))
+    assert "DKMS could not build" not in report.get("driver.dkms").summary
+    # the same lines naming the NVIDIA module's make.log are its failure
+    nvidia = out.replace("/bcmwl/6.30.223.271+bdcom/", "/nvidia/470.82.00/")
+    again = _check(_snapshot(tmp_path, {"commands/pasted-text": nvidia, "commands/lsmod": lsmod}, name="nv"))
+    assert again.get("driver.dkms").status.value == "fail"
