@@ -123,8 +123,9 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
             continue
 
     # -- what programs printed --------------------------------------------------------------------------------
+    others_built = _other_modules_builds(observations)
     for o in observations:
-        if _discounted(o):
+        if _discounted(o) or (o.message == "dkms-build-error" and o.source in others_built):
             continue
         for q, v in o.claims:
             strength = o.strength
@@ -166,6 +167,16 @@ def stated_nvidia(model: str) -> bool | None:
 # Requests for GPU access on a container's command line: docker/podman's --gpus, the NVIDIA runtime, nvidia-docker
 _GPU_REQUEST = ("--gpus", "--runtime=nvidia", "--runtime nvidia", "nvidia-docker", "--device=nvidia.com/gpu",
                 "--device nvidia.com/gpu")
+
+
+def _other_modules_builds(observations) -> set:
+    """The sources in which DKMS named only other modules' failed builds (`Consult /var/lib/dkms/bcmwl/.../make.log`):
+    their 'Bad return status for module build', which names no module, is not the NVIDIA module's (pop-os#1338)."""
+    named: dict[str, list[str]] = {}
+    for o in observations:
+        if o.message == "dkms-consult-make-log":
+            named.setdefault(o.source, []).append(o.group("module") or "")
+    return {src for src, mods in named.items() if not any(m.startswith("nvidia") for m in mods)}
 
 
 def _discounted(o) -> bool:

@@ -198,15 +198,6 @@ def _driver_says_unsupported(facts) -> Finding | None:
     return None
 
 
-def _another_modules_build(facts) -> bool:
-    """DKMS named the module whose build failed, and it is never an NVIDIA one (Broadcom's bcmwl in pop-os#1338): the
-    'Bad return status' line does not say which module, so a failure read from it alone is not the NVIDIA module's."""
-    m = facts.machine
-    named = [o.group("module") or "" for o in m.observed("dkms-consult-make-log")]
-    own = m.observed("dkms-compile-error", "dkms-headers-missing", "dpkg-nvidia-dkms-postinst-failed")
-    return bool(named) and not own and not any(n.startswith("nvidia") for n in named)
-
-
 _DKMS_VERSION = textmatch.compile(r"/var/lib/dkms/nvidia[^/]*/(\d{3}\.\d+(?:\.\d+)?)/")
 
 
@@ -646,7 +637,7 @@ def check_dkms(facts) -> Finding:
     kernel = d.kernel_release
     entries = [e for e in d.dkms_entries if e.module.startswith("nvidia")]
     failed = facts.machine.belief("driver.dkms_failed")
-    if failed.value is True and module_state(facts) != "loaded" and not _another_modules_build(facts):
+    if failed.value is True and module_state(facts) != "loaded":
         return _dkms_failed(facts, failed)
     no_tool = facts.machine.belief("driver.build_tool_missing")
     if no_tool.value is True and module_state(facts) != "loaded":
