@@ -10,6 +10,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
 from tfdoctor.checks.cuda import kernel_driver_version
 from tfdoctor.checks.fixes import install_driver_commands, newer_driver_commands, ubuntu_driver_package
+from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES
 from tfdoctor.checks.tensorflow import (
     _kb,
     install_command,
@@ -93,8 +94,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     if belief.value is not True:
         return None
     ev = belief.evidence
-    obs = facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "ngc-driver-too-old",
-                                 "container-require-brand")
+    obs = facts.machine.observed(*CUDA_NEEDED_MESSAGES)
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
     # an NGC container's banner names the driver release it needs, and the one it found
@@ -224,9 +224,7 @@ def _xla_driver_older(facts) -> Finding | None:
 def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
     told = _insufficient_from_outputs(facts)
-    if told is not None and (tf is None or tf.source != "child" or
-                             facts.machine.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda",
-                                                    "ngc-driver-too-old", "container-require-brand")):
+    if told is not None and (tf is None or tf.source != "child" or facts.machine.observed(*CUDA_NEEDED_MESSAGES)):
         return told
     if (tf is None or tf.source != "child") and (stated := _driver_cuda_stated(facts)) is not None:
         return stated

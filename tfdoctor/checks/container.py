@@ -81,132 +81,124 @@ def _toolkit_install(facts) -> tuple[str, ...]:
     return ("sudo apt install nvidia-container-toolkit   # Ubuntu/Debian, from NVIDIA's apt repository",)
 
 
+def _told(facts, question: str):
+    """The machine model's belief that the container runtime itself reported this problem; None where it did not."""
+    belief = facts.machine.belief(question)
+    return belief if belief.value is True else None
+
+
+def _runtime_failed(told, summary: str, fix: Fix, *details: str) -> Finding:
+    """container.toolkit failing on what the container runtime printed (the belief `told`), with its lines."""
+    return Finding("container.toolkit", Status.FAIL, summary, tuple(e.describe() for e in told.evidence[:2]) + details,
+                   fix=fix, evidence=told.evidence)
+
+
 def _cdi_stale_told(facts) -> Finding | None:
     """The OCI runtime (crun, runc) could not find a driver library the CDI spec names: the spec was generated for
     another driver (NVIDIA: generate it again after every driver upgrade)."""
-    told = facts.machine.belief("container.cdi_stale")
-    if told.value is not True:
+    if (told := _told(facts, "container.cdi_stale")) is None:
         return None
     o = next(iter(facts.machine.observed("cdi-spec-stale")), None)
     named = o.group("version") if o is not None else None
-    return Finding("container.toolkit", Status.FAIL,
-                   "The container runtime cannot find a driver library the CDI spec names"
-                   + (f" (version {named})" if named else "") + ": the spec was generated for another driver, so "
-                   "containers that use it fail to start", tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Generate the CDI spec again for the driver now installed (again after every driver "
-                           "upgrade; toolkit 1.17 and newer can do it at boot: `sudo systemctl enable --now "
-                           "nvidia-cdi-refresh.path`).", ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",),
-                           verify=("nvidia-ctk cdi list",
-                                   "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")),
-                   evidence=told.evidence)
+    return _runtime_failed(told, "The container runtime cannot find a driver library the CDI spec names"
+                           + (f" (version {named})" if named else "") + ": the spec was generated for another driver, "
+                           "so containers that use it fail to start",
+                           Fix("Generate the CDI spec again for the driver now installed (again after every driver "
+                               "upgrade; toolkit 1.17 and newer can do it at boot: `sudo systemctl enable --now "
+                               "nvidia-cdi-refresh.path`).", ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",),
+                               verify=("nvidia-ctk cdi list",
+                                       "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")))
 
 
 def _cgroup_v2_told(facts) -> Finding | None:
     """nvidia-container-cli looked for the cgroup v1 devices controller on a host that runs only cgroup v2: its
     library predates cgroup v2 support (libnvidia-container 1.8.0)."""
-    told = facts.machine.belief("container.cgroup_v2_unsupported")
-    if told.value is not True:
+    if (told := _told(facts, "container.cgroup_v2_unsupported")) is None:
         return None
-    return Finding("container.toolkit", Status.FAIL,
-                   "The NVIDIA Container Toolkit in use is too old for this host's cgroup v2: its prestart hook looks for "
-                   "the cgroup v1 devices controller, so every GPU container fails to start",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Upgrade the NVIDIA Container Toolkit from NVIDIA's repository (cgroup v2 is supported from "
-                           "libnvidia-container 1.8.0), then restart Docker.",
-                           (*_toolkit_install(facts), "sudo systemctl restart docker"),
-                           alternatives=(Alternative("the toolkit cannot be upgraded: boot with the cgroup v1 hierarchy "
-                                                     "(add systemd.unified_cgroup_hierarchy=false to the kernel command "
-                                                     "line, regenerate the boot configuration and reboot)", ()),),
-                           verify=("nvidia-container-cli --version",
-                                   "docker run --rm --gpus all ubuntu nvidia-smi -L")),
-                   evidence=told.evidence)
+    return _runtime_failed(told, "The NVIDIA Container Toolkit in use is too old for this host's cgroup v2: its "
+                           "prestart hook looks for the cgroup v1 devices controller, so every GPU container fails to "
+                           "start",
+                           Fix("Upgrade the NVIDIA Container Toolkit from NVIDIA's repository (cgroup v2 is supported from "
+                               "libnvidia-container 1.8.0), then restart Docker.",
+                               (*_toolkit_install(facts), "sudo systemctl restart docker"),
+                               alternatives=(Alternative("the toolkit cannot be upgraded: boot with the cgroup v1 hierarchy "
+                                                         "(add systemd.unified_cgroup_hierarchy=false to the kernel command "
+                                                         "line, regenerate the boot configuration and reboot)", ()),),
+                               verify=("nvidia-container-cli --version",
+                                       "docker run --rm --gpus all ubuntu nvidia-smi -L")))
 
 
 def _cgroup_denied_told(facts) -> Finding | None:
     """nvidia-container-cli could not write the container's device cgroup: a rootless engine, where the toolkit must
     leave cgroups to the engine (NVIDIA's rootless instructions: no-cgroups = true)."""
-    told = facts.machine.belief("container.cgroup_denied")
-    if told.value is not True:
+    if (told := _told(facts, "container.cgroup_denied")) is None:
         return None
-    return Finding("container.toolkit", Status.FAIL,
-                   "The NVIDIA container runtime may not write the container's device cgroup (devices.allow: permission "
-                   "denied): the engine runs rootless, and the toolkit must leave cgroups to it",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Set no-cgroups = true in the toolkit's configuration (rootless Docker and Podman), then "
-                           "start the container again.",
-                           ("sudo nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place",),
-                           verify=("grep no-cgroups /etc/nvidia-container-runtime/config.toml   # no-cgroups = true",
-                                   "docker run --rm --gpus all ubuntu nvidia-smi -L")),
-                   evidence=told.evidence)
+    return _runtime_failed(told, "The NVIDIA container runtime may not write the container's device cgroup "
+                           "(devices.allow: permission denied): the engine runs rootless, and the toolkit must leave "
+                           "cgroups to it",
+                           Fix("Set no-cgroups = true in the toolkit's configuration (rootless Docker and Podman), then "
+                               "start the container again.",
+                               ("sudo nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place",),
+                               verify=("grep no-cgroups /etc/nvidia-container-runtime/config.toml   # no-cgroups = true",
+                                       "docker run --rm --gpus all ubuntu nvidia-smi -L")))
 
 
 def _ldconfig_told(facts) -> Finding | None:
     """nvidia-container-cli could not run the ldconfig its configuration names (nvidia-docker#587): Ubuntu/Debian
     packages name the real binary /sbin/ldconfig.real, other distributions have only /sbin/ldconfig."""
-    told = facts.machine.belief("container.ldconfig_failed")
-    if told.value is not True:
+    if (told := _told(facts, "container.ldconfig_failed")) is None:
         return None
     o = next(iter(facts.machine.observed("container-cli-ldcache-error")), None)
     named = (o.group("ldconfig") or "") if o is not None else ""
     # the other of the two names (chosen here, never the line's text in a command)
     other = "@/sbin/ldconfig" if named.endswith(".real") else "@/sbin/ldconfig.real"
     conf = "/etc/nvidia-container-runtime/config.toml"
-    return Finding("container.toolkit", Status.FAIL,
-                   "The NVIDIA container runtime cannot run the ldconfig its configuration names (ldcache error): "
-                   "the path does not fit this distribution, so every GPU container fails to start",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix(f"Point `ldconfig` in {conf} at this host's ldconfig ('@' = the host's): see which of "
-                           "/sbin/ldconfig and /sbin/ldconfig.real exists, then set that one.",
-                           ("ls -l /sbin/ldconfig /sbin/ldconfig.real",
-                            f"sudo sed -i 's|^ldconfig = .*|ldconfig = \"{other}\"|' {conf}"),
-                           verify=(f"grep '^ldconfig' {conf}", "docker run --rm --gpus all ubuntu nvidia-smi -L")),
-                   evidence=told.evidence)
+    return _runtime_failed(told, "The NVIDIA container runtime cannot run the ldconfig its configuration names "
+                           "(ldcache error): the path does not fit this distribution, so every GPU container fails to "
+                           "start",
+                           Fix(f"Point `ldconfig` in {conf} at this host's ldconfig ('@' = the host's): see which of "
+                               "/sbin/ldconfig and /sbin/ldconfig.real exists, then set that one.",
+                               ("ls -l /sbin/ldconfig /sbin/ldconfig.real",
+                                f"sudo sed -i 's|^ldconfig = .*|ldconfig = \"{other}\"|' {conf}"),
+                               verify=(f"grep '^ldconfig' {conf}", "docker run --rm --gpus all ubuntu nvidia-smi -L")))
 
 
 def _driver_files_told(facts) -> Finding | None:
     """The image already holds NVIDIA driver files where the runtime mounts the host's (libnvidia-ml.so.1: file
     exists): it installed driver packages, which a GPU image must not (lambda-stack-dockerfiles#15)."""
-    told = facts.machine.belief("container.image_has_driver_files")
-    if told.value is not True:
+    if (told := _told(facts, "container.image_has_driver_files")) is None:
         return None
-    return Finding("container.toolkit", Status.FAIL,
-                   "The image holds NVIDIA driver files where the NVIDIA runtime mounts the host's (file exists): it "
-                   "installed driver packages, so the container cannot start with the GPU",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Remove the NVIDIA driver packages from the image (the driver's user space must come from "
-                           "the host) and rebuild it; in the Dockerfile, after the packages that pulled them in:",
-                           ("RUN apt-get remove -y 'libnvidia-compute-*' 'libnvidia-ml*' 'nvidia-utils-*' && "
-                            "apt-get autoremove -y",),
-                           verify=("docker run --rm --gpus all ubuntu nvidia-smi -L   # the runtime itself works; "
-                                   "then start the rebuilt image",)),
-                   evidence=told.evidence)
+    return _runtime_failed(told, "The image holds NVIDIA driver files where the NVIDIA runtime mounts the host's (file "
+                           "exists): it installed driver packages, so the container cannot start with the GPU",
+                           Fix("Remove the NVIDIA driver packages from the image (the driver's user space must come from "
+                               "the host) and rebuild it; in the Dockerfile, after the packages that pulled them in:",
+                               ("RUN apt-get remove -y 'libnvidia-compute-*' 'libnvidia-ml*' 'nvidia-utils-*' && "
+                                "apt-get autoremove -y",),
+                               verify=("docker run --rm --gpus all ubuntu nvidia-smi -L   # the runtime itself works; "
+                                       "then start the rebuilt image",)))
 
 
 def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
     names it yet."""
-    told = facts.machine.belief("container.cdi_unresolvable")
-    if told.value is not True:
+    if (told := _told(facts, "container.cdi_unresolvable")) is None:
         return None
     listed = facts.machine.observed("nvidia-ctk-cdi-listed")
     gen = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
     verify = ("nvidia-ctk cdi list", "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")
     if listed:
-        return Finding("container.toolkit", Status.FAIL,
-                       "nvidia-ctk lists the CDI device, but the container engine cannot resolve it: the engine is older "
-                       "than the CDI spec version this NVIDIA Container Toolkit writes",
-                       tuple(e.describe() for e in told.evidence[:2]) + (f"{listed[0].source}: {listed[0].line}",),
-                       fix=Fix("Upgrade the container engine (Podman 5 reads the specs recent toolkits write), or use "
-                               "a toolkit release whose spec version this engine reads; compare the two:",
-                               ("podman --version", "nvidia-ctk --version"), verify=verify),
-                       evidence=told.evidence)
-    return Finding("container.toolkit", Status.FAIL,
-                   "The container engine cannot resolve the CDI device: no CDI spec names it (generate one; if "
-                   "`nvidia-ctk cdi list` already lists it, the engine is too old for the spec's version)",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Generate the NVIDIA CDI spec (again after every driver upgrade).", (gen,), verify=verify),
-                   evidence=told.evidence)
+        return _runtime_failed(told, "nvidia-ctk lists the CDI device, but the container engine cannot resolve it: "
+                               "the engine is older than the CDI spec version this NVIDIA Container Toolkit writes",
+                               Fix("Upgrade the container engine (Podman 5 reads the specs recent toolkits write), or "
+                                   "use a toolkit release whose spec version this engine reads; compare the two:",
+                                   ("podman --version", "nvidia-ctk --version"), verify=verify),
+                               f"{listed[0].source}: {listed[0].line}")
+    return _runtime_failed(told, "The container engine cannot resolve the CDI device: no CDI spec names it (generate "
+                           "one; if `nvidia-ctk cdi list` already lists it, the engine is too old for the spec's "
+                           "version)",
+                           Fix("Generate the NVIDIA CDI spec (again after every driver upgrade).", (gen,),
+                               verify=verify))
 
 
 _EXPLICIT_RUNTIME = ("--runtime=nvidia", "--runtime nvidia", "--gpus")
@@ -216,16 +208,15 @@ def _device_plugin_told(facts) -> Finding | None:
     """The NVIDIA device plugin's pod is not running on a node. When the same plugin registers its GPUs run by hand
     with the NVIDIA runtime asked for explicitly, the runtime works and is only not the engine's default, which the
     plugin needs on Docker/containerd nodes (NVIDIA's answer in k8s-device-plugin#13); otherwise its log says why."""
-    m = facts.machine
-    failing = m.belief("k8s.device_plugin_failing")
-    if failing.value is not True:
+    if (failing := _told(facts, "k8s.device_plugin_failing")) is None:
         return None
-    by_hand = [o for o in m.observed("device-plugin-registered") if any(f in o.source for f in _EXPLICIT_RUNTIME)]
+    by_hand = tuple(e for e in facts.machine.evidence_of("device-plugin-registered")
+                    if any(f in e.source for f in _EXPLICIT_RUNTIME))
     default = (("sudo nvidia-ctk runtime configure --runtime=docker --set-as-default", "sudo systemctl restart docker"),
                Alternative("containerd nodes (no Docker)", ("sudo nvidia-ctk runtime configure --runtime=containerd "
                                                            "--set-as-default", "sudo systemctl restart containerd")))
     logs = "kubectl logs -n kube-system -l name=nvidia-device-plugin-ds --tail=30"
-    evidence = failing.evidence + tuple(_obs(o) for o in by_hand[:1])
+    evidence = failing.evidence + by_hand[:1]
     if by_hand:
         return Finding("container.toolkit", Status.FAIL,
                        "The NVIDIA device plugin registers its GPUs when run with the NVIDIA runtime asked for, but its "
@@ -244,12 +235,6 @@ def _device_plugin_told(facts) -> Finding | None:
                            alternatives=(Alternative("the NVIDIA runtime is not the default runtime", default[0]),),
                            verify=("kubectl describe nodes | grep -i nvidia.com/gpu",)),
                    evidence=evidence)
-
-
-def _obs(o):
-    from tfdoctor.machine import Evidence
-
-    return Evidence(o.source, o.line, o.line_no, o.message)
 
 
 @check(

@@ -564,14 +564,15 @@ def _cudnn_told_missing(facts) -> Finding | None:
         primary = (f"sudo {tool} install {pkg}",)
         alts = (Alternative("from pip, without NVIDIA's package repository (the wheel's folder on the loader path)",
                             pip),)
+    assumed = "" if stated else " (CUDA 12 assumed: the CUDA in use was not recorded)"
+    source = {"arch": "", "unknown": " from NVIDIA's CUDA repository (apt: Ubuntu/Debian; the distribution was not "
+                                     "recorded)"}.get(family, " from NVIDIA's CUDA repository")
     return Finding("cuda.libraries", Status.FAIL,
                    f"cuDNN {major} is not installed where the program looks: its loader could not open {lib}",
                    (o.line[:300], f"the program was built for cuDNN {major}; another cuDNN major does not stand in "
                                   "for it (or use a build of the program for the cuDNN installed)"),
-                   fix=Fix(f"Install cuDNN {major} for CUDA {cuda}" + ("" if stated else " (CUDA 12 assumed: the CUDA "
-                           "in use was not recorded)") + (" from NVIDIA's CUDA repository" if family != "arch" else "")
-                           + (" (apt: Ubuntu/Debian; the distribution was not recorded)" if family == "unknown"
-                              else "") + ".", primary, alternatives=alts, verify=(f"ldconfig -p | grep {lib.split('.so')[0]}",)),
+                   fix=Fix(f"Install cuDNN {major} for CUDA {cuda}{assumed}{source}.", primary, alternatives=alts,
+                           verify=("ldconfig -p | grep libcudnn",)),
                    evidence=facts.machine.evidence_of("cudnn-sublibrary-missing")[:2])
 
 

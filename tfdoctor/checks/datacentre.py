@@ -435,6 +435,12 @@ def _alt_pm():
 _CONTEXT_CREATION = textmatch.compile(r"cuDevicePrimaryCtxRetain|cuCtxCreate")
 
 
+def _held_by_others_fix(who: str = "or wait for them", *alternatives) -> Fix:
+    """Other processes hold the GPU's memory: list them, stop those that should not run, or use another GPU."""
+    return Fix(f"List the processes that hold the GPU and stop the ones that should not ({who}), or run on another "
+               "GPU.", (APPS_QUERY,), alternatives=alternatives, verify=(MEMORY_QUERY,))
+
+
 _UNIT_MIB = {"bytes": 1 / 1024 ** 2, "KiB": 1 / 1024, "KB": 1 / 1024, "MiB": 1, "MB": 1, "GiB": 1024, "GB": 1024,
              "TiB": 1024 ** 2, "TB": 1024 ** 2}
 
@@ -465,9 +471,7 @@ def _torch_says_others_hold(facts) -> Finding | None:
                        f"PyTorch ran out of GPU memory while other processes held {others:.0f} of {total:.0f} MiB "
                        f"(this process held {held:.0f} MiB, {free:.0f} MiB was free)",
                        tuple(e.describe() for e in ev),
-                       fix=Fix("List the processes that hold the GPU and stop the ones that should not (leftovers of "
-                               "earlier runs, another user's job), or run on another GPU.", (APPS_QUERY,),
-                               verify=(MEMORY_QUERY,)),
+                       fix=_held_by_others_fix("leftovers of earlier runs, another user's job"),
                        evidence=ev)
     return None
 
@@ -492,8 +496,7 @@ def _taken_before_start(facts, oom) -> Finding | None:
                "processes held the rest, and TensorFlow ran out of memory")
     return Finding("gpu.memory-in-use", Status.FAIL, summary,
                    tuple(e.describe() for e in ev),
-                   fix=Fix("List the processes that hold the GPU and stop the ones that should not (or wait for them), "
-                           "or run on another GPU.", (APPS_QUERY,), verify=(MEMORY_QUERY,)),
+                   fix=_held_by_others_fix(),
                    evidence=ev)
 
 
@@ -532,12 +535,9 @@ def check_memory_in_use(facts) -> Finding:
         return Finding("gpu.memory-in-use", Status.FAIL, "CUDA could not create a context for lack of GPU memory: the "
                        "memory was taken before the program started, by other processes",
                        tuple(e.describe() for e in full[:2]),
-                       fix=Fix("List the processes that hold the GPU and stop the ones that should not (or wait for "
-                               "them), or run on another GPU.",
-                               (APPS_QUERY,),
-                               alternatives=(Alternative("another GPU of this machine is free (the verify command "
-                                                         "lists them): set CUDA_VISIBLE_DEVICES to its index", ()),),
-                               verify=(MEMORY_QUERY,)),
+                       fix=_held_by_others_fix("or wait for them", Alternative(
+                           "another GPU of this machine is free (the verify command lists them): set "
+                           "CUDA_VISIBLE_DEVICES to its index", ())),
                        evidence=full)
     if (others := _torch_says_others_hold(facts)) is not None:
         return others

@@ -546,7 +546,7 @@ def check_secure_boot(facts) -> Finding:
     inside = facts.machine.value("container") is True and rejected.strength < DIRECT
     if rejected.value is True and state != "loaded" and not inside:
         # The kernel's own words: it refused the module's signature. Whatever mokutil would say, that is the cause.
-        key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
+        key = _signing_key(facts)
         return Finding("driver.secure-boot", Status.FAIL,
                        "The kernel refuses to load the NVIDIA module: it is not signed with a key the kernel trusts "
                        "(Secure Boot or kernel lockdown)", tuple(e.describe() for e in rejected.evidence[:3])
@@ -556,7 +556,7 @@ def check_secure_boot(facts) -> Finding:
     if local.value is True and state != "loaded" and not inside:
         # The kernel refused another locally built module for its signature: the NVIDIA module DKMS or akmods built
         # is signed with the same key (or unsigned), so it is refused the same way.
-        key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
+        key = _signing_key(facts)
         return Finding("driver.secure-boot", Status.FAIL if state == "not-loaded" else Status.WARN,
                        "The kernel refuses locally built modules for their signature (Secure Boot): a DKMS/akmods-built "
                        "NVIDIA module is refused the same way" + ("" if state == "not-loaded" else
@@ -581,7 +581,7 @@ def check_secure_boot(facts) -> Finding:
     if not _gpu_expected(facts):
         return ok("driver.secure-boot", f"Secure Boot is enabled{said}")
     if state == "not-loaded" and _installed_or_userspace(facts):
-        key = d.mok_keys[0] if d.mok_keys else _mok_key(facts)
+        key = _signing_key(facts)
         details = [e.describe() for e in sb.evidence[:2]] + ([f"lockdown: {d.lockdown}"] if d.lockdown else [])
         return Finding("driver.secure-boot", Status.FAIL,
                        f"Secure Boot is enabled{said} and the NVIDIA module is not loaded: the kernel rejects it "
@@ -596,6 +596,11 @@ def _installed_or_userspace(facts) -> bool:
     service spoke) where nothing recorded the packages: what a module refused at load needs to be the cause."""
     installed = driver_installed(facts)
     return bool(installed) or (installed is None and facts.machine.value("driver.userspace") is True)
+
+
+def _signing_key(facts) -> str:
+    """The key the module is signed with: the one the driver probe found, else this distribution's usual path."""
+    return facts.driver.mok_keys[0] if facts.driver.mok_keys else _mok_key(facts)
 
 
 def _mok_key(facts) -> str:

@@ -11,6 +11,12 @@ NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "
                  "nvrm-open-datacenter-only", "nvrm-open-no-gsp")
 
 
+# Messages that name the CUDA (or the driver release) a container image needs: with one of them, compat.driver-cuda
+# compares it with the driver; without, CUDA's 'driver insufficient' inside a container may be a container without GPU
+CUDA_NEEDED_MESSAGES = ("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "ngc-driver-too-old",
+                        "container-require-brand")
+
+
 def on_wsl(facts) -> bool:
     """WSL: read from /proc/version or the kernel release, else shown by an output only WSL prints or stated by the
     reporter (the machine model's `wsl`, which a probe's reading outranks)."""

@@ -187,9 +187,10 @@ def _insufficient_in_container(facts) -> tuple | None:
     """In a container, CUDA's runtime said the driver is insufficient (35) and nothing names the CUDA the program
     needs: the CUDA runtime reports a libcuda it cannot load at all the same way, and a container started without
     the GPU has none (the NVIDIA runtime mounts the host's). Either that or a driver older than the program's CUDA."""
+    from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES
+
     m = facts.machine
-    if m.observed("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "dso-load-ok", "ngc-driver-too-old",
-                  "container-require-brand"):
+    if m.observed(*CUDA_NEEDED_MESSAGES, "dso-load-ok"):
         return None  # the CUDA needed is named: compat.driver-cuda compares it with the driver
     told = m.evidence_of("driver-insufficient")
     return told or None

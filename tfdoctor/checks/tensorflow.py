@@ -436,10 +436,10 @@ def _cuda_platform_silent(facts) -> Finding | None:
         return None
     version = m.value("tf.version")
     mv = minor(version) if isinstance(version, str) else None
-    old = mv is not None and tuple(int(x) for x in mv.split(".")) < (2, 1)
-    py = python_cmd(tf_facts(facts))
-    install = (f"{py} -m pip install 'tensorflow-gpu=={mv}.*'" if old else
-               install_command(tf_facts(facts), mv if mv and _has_and_cuda(mv) else None, True))
+    old = mv is not None and _kb().parse_version(mv) < (2, 1)
+    tf = tf_facts(facts)
+    install = (f"{python_cmd(tf)} -m pip install 'tensorflow-gpu=={mv}.*'" if old else
+               install_command(tf, mv if mv and _has_and_cuda(mv) else None, True))
     return Finding("tf.cuda-build", Status.WARN,
                    "TensorFlow ran without a GPU and printed nothing from its CUDA platform: the mark of a CPU-only "
                    "build", tuple(e.describe() for e in sees.evidence[:2]) + (
@@ -449,9 +449,8 @@ def _cuda_platform_silent(facts) -> Finding | None:
                    fix=Fix("Check the build; if it prints False, install TensorFlow's CUDA build into the same "
                            "environment" + (" (before 2.1 that is the separate `tensorflow-gpu` package)" if old
                                             else "") + ".",
-                           (f"{py} -c 'import tensorflow as tf; print(tf.test.is_built_with_cuda())'", install),
-                           verify=(f"{py} -c 'import tensorflow as tf; "
-                                   "print(tf.config.list_physical_devices(\"GPU\"))'",)),
+                           (tf_import_line(tf, "tf.test.is_built_with_cuda()"), install),
+                           verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
                    evidence=sees.evidence)
 
 
