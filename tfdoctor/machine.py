@@ -145,7 +145,39 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if host and len(host) == 12 and all(c in "0123456789abcdef" for c in host):
             # Docker names a container's host after its id: TensorFlow printed from inside a container
             votes.add("container", True, INFERRED, Evidence(o.source, o.line, o.line_no, o.message))
-    return Machine(votes.resolve(), observations, complete)
+    beliefs = votes.resolve()
+    if _utility_without_compute(votes, beliefs, facts):
+        beliefs = votes.resolve()
+    return Machine(beliefs, observations, complete)
+
+
+def _utility_without_compute(votes, beliefs: dict, facts: dict) -> bool:
+    """Inside a container the driver's utilities work (NVML answered, nvidia-smi ran there, or the person says so)
+    while CUDA cannot load libcuda: the NVIDIA runtime mounted the `utility` capability without `compute`
+    (NVIDIA/nvidia-docker#533; nvidia-smi's header says `CUDA Version: N/A` then). Inferred, and only where
+    NVIDIA_DRIVER_CAPABILITIES itself was not read. Returns whether a vote was added."""
+    def known(q):
+        b = beliefs.get(q)
+        return b.value if b is not None else None
+
+    if known("container") is not True or known("container.compute_capability") is not None:
+        return False
+    api = facts.get("cuda")
+    if known("cuda.libcuda_missing") is True:
+        missing = list(beliefs["cuda.libcuda_missing"].evidence[:2])
+    elif getattr(api, "source", "none") == "child" and getattr(api, "libcuda_loaded", None) is False:
+        missing = [Evidence("driver-API child", api.libcuda_error or "libcuda.so.1 could not be loaded")]
+    else:
+        return False
+    nvml = facts.get("nvml")
+    here = [e for e in (beliefs["container.gpu_access"].evidence if known("container.gpu_access") is True else ())]
+    if getattr(nvml, "init_ok", False) and getattr(nvml, "gpus", ()):
+        here.append(Evidence(nvml.source, f"GPU {nvml.gpus[0].index}: {nvml.gpus[0].name}"))
+    if not here:
+        return False
+    for e in (*missing, *here[:2]):
+        votes.add("container.compute_capability", False, INFERRED, e)
+    return True
 
 
 _NVIDIA_NAMED = textmatch.compile(r"(?i)nvidia|geforce|quadro|tesla|titan|\b[gr]tx\b|\b[gr]tx ?\d|\bjetson")
@@ -185,7 +217,8 @@ def _discounted(o) -> bool:
     with GPUs requested (`--gpus all`), which the NVIDIA runtime hook let start, the banner proves nothing."""
     if o.message == "ngc-driver-not-detected":
         return any(flag in o.source for flag in _GPU_REQUEST)
-    return False
+    # a statement its own words negate ("not able to run nvidia-smi inside the container")
+    return bool(o.group("negated"))
 
 
 def _pci(votes, facts, complete) -> None:

@@ -52,13 +52,23 @@ def check_capabilities(facts) -> Finding:
         return skip("container.capabilities", "Not a container and NVIDIA_DRIVER_CAPABILITIES is not set")
     if b.value:
         return ok("container.capabilities", f"NVIDIA_DRIVER_CAPABILITIES={value} includes compute")
-    return Finding("container.capabilities", Status.FAIL,
-                   f"NVIDIA_DRIVER_CAPABILITIES={value} lacks `compute`: the runtime mounts no libcuda, so CUDA "
-                   "cannot start in this container", tuple(e.describe() for e in b.evidence),
+    if value is None:
+        # inferred (the model's): the driver's utilities work in this container while CUDA finds no libcuda
+        summary = ("The driver's utilities work in this container (nvidia-smi, NVML) but CUDA cannot load libcuda: "
+                   "the NVIDIA runtime mounted the `utility` capability without `compute` (NVIDIA_DRIVER_CAPABILITIES "
+                   "was not recorded)")
+    else:
+        summary = (f"NVIDIA_DRIVER_CAPABILITIES={value} lacks `compute`: the runtime mounts no libcuda, so CUDA "
+                   "cannot start in this container")
+    return Finding("container.capabilities", Status.FAIL, summary, tuple(e.describe() for e in b.evidence),
                    fix=Fix("Restart the container with the compute capability (or set `ENV "
                            "NVIDIA_DRIVER_CAPABILITIES=compute,utility` in its Dockerfile).",
                            (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,utility "
                             f"{CUDA_BASE_IMAGE} nvidia-smi",),
+                           (Alternative("Docker Compose: list the capabilities next to `gpu` in the service's device "
+                                        "reservation (`capabilities: [gpu, compute, utility]`), or add "
+                                        "`NVIDIA_DRIVER_CAPABILITIES=compute,utility` to its `environment:`, then "
+                                        "recreate it", ("docker compose up -d --force-recreate",)),),
                            verify=("ls /usr/lib/x86_64-linux-gnu/libcuda.so.1", verify_only(facts, "cuda.init"))),
                    evidence=b.evidence)
 

@@ -225,8 +225,8 @@ def _init_told(facts) -> Finding | None:
     area="cuda",
     title="CUDA initialises (cuInit)",
     needs=("cuda", "driver", "nvml", "pci", "env"),
-    after=("driver.nvidia-module", "nvml.init", "env.container", "env.wsl", "env.cuda-visible-devices",
-           "cuda.libcuda", "cuda.device-nodes", "gpu.fabric", "gpu.mig", "gpu.compute-mode"),
+    after=("driver.nvidia-module", "nvml.init", "env.container", "container.capabilities", "env.wsl",
+           "env.cuda-visible-devices", "cuda.libcuda", "cuda.device-nodes", "gpu.fabric", "gpu.mig", "gpu.compute-mode"),
     what="Loads libcuda.so.1 in a small child process under the diagnosed interpreter and calls cuDriverGetVersion, "
          "cuInit, cuDeviceGetCount and, per device, its name, compute capability and PCI address, exactly as "
          "TensorFlow's first GPU call does; every status code is named from NVIDIA's CUresult table.",
@@ -339,7 +339,7 @@ def _libcuda_told(facts) -> Finding | None:
     area="cuda",
     title="The libcuda in use is the driver's",
     needs=("cuda", "driver", "nvml", "env"),
-    after=("driver.nvidia-module", "nvml.init", "env.container"),
+    after=("driver.nvidia-module", "nvml.init", "env.container", "container.capabilities"),
     what="Reads which file the loader mapped for libcuda.so.1 (its resolved path), the driver version in its file "
          "name and the driver API version it reports, and compares them with the loaded kernel module "
          "(/proc/driver/nvidia/version, NVML).",

@@ -23,6 +23,10 @@ DKMS_MOK_KEYS = ("/var/lib/shim-signed/mok/MOK.der", "/var/lib/dkms/mok.pub")
 KERNEL_LOG_MAX_LINES = 400
 
 
+# the NVIDIA modules that depend on nvidia.ko (modinfo's `depends: nvidia`): none loads without it
+NVIDIA_DEPENDENTS = ("nvidia_modeset", "nvidia_drm", "nvidia_uvm", "nvidia_peermem")
+
+
 @dataclass(frozen=True)
 class ModprobeDirective:
     path: str
@@ -570,7 +574,9 @@ def probe_driver(host, ctx) -> DriverFacts:
     return DriverFacts(
         modules_source=modules_source,
         loaded_modules=tuple(loaded),
-        nvidia_loaded="nvidia" in loaded or version is not None,
+        # nvidia_modeset, nvidia_drm, nvidia_uvm and nvidia_peermem depend on nvidia.ko: loaded, they show it is
+        # (a `lsmod | grep nvidia` cut short, or pasted without its last line, may lack the nvidia line itself)
+        nvidia_loaded="nvidia" in loaded or version is not None or any(m in loaded for m in NVIDIA_DEPENDENTS),
         nvidia_modules=nvidia_modules,
         nouveau_loaded="nouveau" in loaded,
         nova_loaded=any(m in loaded for m in ("nova_core", "nova_drm")),

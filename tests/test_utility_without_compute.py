@@ -1,0 +1,116 @@
+"""A container whose NVIDIA runtime mounted the driver's utilities (nvidia-smi, NVML) but not its CUDA library (the
+`compute` capability), read from whatever shows it: nvidia-smi's `CUDA Version: N/A`, NVML answering while libcuda
+cannot be loaded, or the person saying nvidia-smi works in the container while CUDA finds no driver; and the NVIDIA
+modules that depend on nvidia.ko showing it loaded. Every quoted line is from the public thread named beside it; the
+snapshots around them are hand-built in tmp_path (a state synthesised for the test)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _snapshot
+from tfdoctor.evidence import Source, observe
+
+# PyTorch's message when libcuda.so.1 cannot be loaded (AbdBarho/stable-diffusion-webui-docker#348)
+TORCH_NO_DRIVER = ("RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU "
+                   "and installed a driver from http://www.nvidia.com/Download/index.aspx\n")
+# the reporter's words, AbdBarho/stable-diffusion-webui-docker#348 and NVIDIA/nvidia-docker#533
+SAID_348 = "I have good nvidia-smi in the docker container. But get this error.\n"
+SAID_533 = ("I've followed your instructions and am able to open nvidia-smi inside the container, which displays the "
+            "driver version 387.12, same as my local machine.\n")
+# nvidia-smi inside a container started with --runtime=nvidia (turlucode/ros-docker-gui#12), verbatim
+SMI_NA = """Fri Mar  4 04:18:18 2022
++-----------------------------------------------------------------------------+
+| NVIDIA-SMI 470.57.02    Driver Version: 470.57.02    CUDA Version: N/A      |
+|-------------------------------+----------------------+----------------------+
+| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |
+| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |
+|                               |                      |               MIG M. |
+|===============================+======================+======================|
+|   0  Quadro P620         Off  | 00000000:01:00.0 Off |                  N/A |
+| N/A   54C    P3    N/A /  N/A |    523MiB /  4042MiB |      0%      Default |
+|                               |                      |                  N/A |
++-------------------------------+----------------------+----------------------+
+"""
+
+
+def _ids(kind: str, text: str) -> list[str]:
+    return [o.message for o in observe(Source(kind, "test", text))]
+
+
+def test_the_statements_that_nvidia_smi_works_in_the_container_are_read():
+    assert _ids("tensorflow", SAID_348) == ["smi-works-in-container-stated"]
+    assert _ids("tensorflow", SAID_533) == ["smi-works-in-container-stated"]
+    assert _ids("tensorflow", "nvidia-smi works fine inside the container\n") == ["smi-works-in-container-stated"]
+    # not a statement that it works there
+    for line in ("nvidia-smi works on the host but not in the container", "nvidia-smi doesn't work in the container",
+                 "When I run nvidia-smi in the container I get an error", "unable to open nvidia-smi inside the container"):
+        assert _ids("tensorflow", line + "\n") == [], line
+
+
+def test_nvidia_smis_cuda_version_na_is_read_as_no_libcuda_where_it_ran():
+    assert _ids("nvidia-smi", SMI_NA).count("smi-table-cuda-version-na") == 1
+    # rapidsai/docker#405 pasted it with the bold the reporter added
+    assert "smi-table-cuda-version-na" in _ids(
+        "nvidia-smi", "| NVIDIA-SMI 450.36.06    Driver Version: 450.36.06    **CUDA Version: N/A**      |\n")
+    assert "smi-table-cuda-version-na" not in _ids(
+        "nvidia-smi", "| NVIDIA-SMI 535.54.03              Driver Version: 535.54.03    CUDA Version: 12.2     |\n")
+
+
+def test_nvidia_smi_said_to_work_in_the_container_with_no_libcuda_is_the_compute_capability(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": SAID_348 + TORCH_NO_DRIVER}))
+    f = report.get("container.capabilities")
+    assert f.status.value == "fail" and report.root_cause.id == "container.capabilities"
+    assert "without `compute`" in f.summary
+    assert any("good nvidia-smi" in e.line for e in f.evidence) and any("Found no NVIDIA" in e.line for e in f.evidence)
+    assert any("NVIDIA_DRIVER_CAPABILITIES=compute,utility" in c for c in f.fix.commands)
+    assert any("capabilities: [gpu, compute, utility]" in a.when for a in f.fix.alternatives)
+    # the container did get the GPU: not "started without GPU access"
+    assert report.get("env.container").status.value not in ("fail", "warn")
+    assert report.get("cuda.init").caused_by == "container.capabilities"
+
+
+def test_nvidia_smi_showing_cuda_na_in_a_container_is_the_compute_capability(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_NA, "files/.dockerenv": ""}))
+    f = report.get("container.capabilities")
+    assert f.status.value == "fail" and report.root_cause.id == "container.capabilities"
+    assert any("CUDA Version: N/A" in e.line for e in f.evidence)
+
+
+def test_cuda_na_on_a_host_is_the_drivers_missing_cuda_library_not_a_container_setting(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_NA}))
+    assert report.get("container.capabilities").status.value == "skip"
+    f = report.get("cuda.init")
+    assert f.status.value == "fail" and "libcuda.so.1" in f.summary and report.root_cause.id == "cuda.init"
+
+
+def test_a_negated_statement_is_not_the_utility_capability(tmp_path):
+    paste = "I am not able to run nvidia-smi inside the container.\n" + TORCH_NO_DRIVER
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste, "files/.dockerenv": ""}))
+    assert report.get("container.capabilities").status.value != "fail"
+    assert report.root_cause.id == "env.container"  # the container was started without the GPU
+
+
+def test_the_capabilities_read_from_the_environment_outrank_the_inference(tmp_path):
+    env = '{"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}'
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_NA, "files/.dockerenv": "", "env.json": env}))
+    f = report.get("container.capabilities")
+    assert f.status.value == "ok", f.summary
+
+
+# -- the modules that depend on nvidia.ko ----------------------------------------------------------------------
+# NixOS/nixpkgs#334339: `lsmod | grep nvidia` as posted (the stored copy ends before the nvidia line)
+LSMOD_DEPENDENTS = "nvidia_drm            122880  1\nnvidia_modeset       1916928  1 nvidia_drm\n"
+
+
+def test_nvidia_modeset_loaded_shows_nvidia_loaded_and_a_missing_nvidia_uvm(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/lsmod": LSMOD_DEPENDENTS}))
+    assert report.get("driver.nvidia-module").status.value == "ok"
+    f = report.get("cuda.device-nodes")
+    assert f.status.value == "fail" and "nvidia_uvm" in f.summary and report.root_cause.id == "cuda.device-nodes"
+
+
+def test_a_listing_without_any_nvidia_module_still_shows_none_loaded(tmp_path):
+    lsmod = "Module                  Size  Used by\nnouveau              2105344  3\nsnd_hda_intel          53248  4\n"
+    report = _check(_snapshot(tmp_path, {"commands/lsmod": lsmod, "commands/nvidia-smi": (
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
+        "NVIDIA driver is installed and running.\n"), "commands/nvidia-smi.rc": "9\n"}))
+    assert report.get("driver.nvidia-module").status.value == "fail"
