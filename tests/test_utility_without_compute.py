@@ -114,3 +114,33 @@ def test_a_listing_without_any_nvidia_module_still_shows_none_loaded(tmp_path):
         "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
         "NVIDIA driver is installed and running.\n"), "commands/nvidia-smi.rc": "9\n"}))
     assert report.get("driver.nvidia-module").status.value == "fail"
+
+
+# -- "it broke with the kernel update": no module built for the new kernel ---------------------------------------
+def test_the_statements_that_the_driver_broke_with_a_kernel_update_are_read():
+    # negativo17/nvidia-driver#56, OpenMandriva distribution#1102, negativo17/nvidia-driver#92
+    for line in ("For a while now, I have to manually do `sudo dkms install nvidia/xxx.xx` after a kernel upgrade "
+                 "(Fedora 28). Why is this not happening automatically anymore?",
+                 "> > Only 3.18.11 works.", "Does anyone else have problems after getting the 5.3.12 kernel?",
+                 "Booting with 5.3.11 works fine", "after upgrading my kernel."):
+        assert _ids("tensorflow", line + "\n") == ["kernel-update-broke-driver-stated"], line
+    for line in ("after the kernel module loads", "after the kernel panic", "after installing the kernel headers",
+                 "since kernel 6.2", "after installing the nvidia driver"):
+        assert _ids("tensorflow", line + "\n") == [], line
+
+
+def test_a_driver_broken_by_a_kernel_update_is_the_module_build_as_stated(tmp_path):
+    paste = ("Does anyone else have problems after getting the 5.3.12 kernel?\n"
+             "For me it boots into a black screen. Also doing a dmesg | grep NVIDIA does not show anything.\n"
+             "Booting with 5.3.11 works fine\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    assert "(as stated)" in f.summary and any("5.3.12" in e.line for e in f.evidence)
+
+
+def test_a_module_that_exists_for_the_kernel_outranks_the_statement(tmp_path):
+    paste = "NVIDIA stopped working after a kernel update\n"
+    lsmod = "Module                  Size  Used by\nnvidia              56455168  2\nnvidia_uvm           1384448  0\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste, "commands/lsmod": lsmod}))
+    assert report.get("driver.dkms").status.value == "ok"

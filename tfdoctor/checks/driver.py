@@ -679,6 +679,10 @@ def check_dkms(facts) -> Finding:
             cmds = (f"sudo apt install dkms linux-headers-{k}", *install_driver_commands(facts.pci, d, env))
         evidence = facts.machine.evidence("driver.module_for_kernel")
         summary = f"No NVIDIA kernel module exists for the running kernel {running or ''}".rstrip()
+        if d.module_resolvable is None and evidence and all(e.message == "kernel-update-broke-driver-stated"
+                                                            for e in evidence):
+            summary = ("The NVIDIA driver broke with a kernel update (as stated): most likely no NVIDIA module was "
+                       "built for the new kernel")
         if magic is not None:
             summary = (f"The NVIDIA module found for the running kernel {magic.group('running')} was built for "
                        f"{magic.group('built')}: a stale module, not rebuilt for this kernel")
