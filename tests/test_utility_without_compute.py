@@ -144,3 +144,71 @@ def test_a_module_that_exists_for_the_kernel_outranks_the_statement(tmp_path):
     lsmod = "Module                  Size  Used by\nnvidia              56455168  2\nnvidia_uvm           1384448  0\n"
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste, "commands/lsmod": lsmod}))
     assert report.get("driver.dkms").status.value == "ok"
+
+
+# -- akmods (the DKMS of RPM distributions) failing to build the NVIDIA kmod -------------------------------------
+# negativo17/nvidia-driver#192, verbatim
+AKMODS_LOG = """2026/02/11 18:46:29 akmods: Building RPM using the command '/usr/sbin/akmodsbuild --kernels 6.18.8-200.fc43.x86_64 /usr/src/akmods/nvidia-kmod.latest'
+error: Failed build dependencies:
+	gcc-c++ is needed by nvidia-kmod-3:590.48.01-1.fc43.x86_64
+2026/02/11 18:46:34 akmods: Building rpms failed; see /var/cache/akmods/nvidia/590.48.01-1-for-6.18.8-200.fc43.x86_64.failed.log for details
+"""
+
+
+def test_akmods_failing_for_a_missing_build_tool_installs_that_tool_and_rebuilds(tmp_path):
+    assert _ids("dkms", AKMODS_LOG) == ["rpmbuild-kmod-dependency-missing", "akmods-build-failed"]
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": AKMODS_LOG}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    assert "6.18.8-200.fc43.x86_64" in f.summary and "gcc-c++" in f.summary
+    assert f.fix.commands[0] == "sudo dnf install gcc-c++"
+    assert "sudo akmods --force --kernels 6.18.8-200.fc43.x86_64" in f.fix.commands
+
+
+def test_a_build_dependency_outside_the_known_tools_is_never_put_in_a_command(tmp_path):
+    log = AKMODS_LOG.replace("gcc-c++ is needed", "evil-package is needed")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": log})).get("driver.dkms")
+    assert f.status.value == "fail"
+    assert not any("evil" in c for c in f.fix.commands)
+    assert f.fix.commands[0] == "sudo dnf install kernel-devel-6.18.8-200.fc43.x86_64"
+
+
+def test_another_modules_akmods_failure_is_not_the_nvidia_modules():
+    line = ("akmods: Building rpms failed; see /var/cache/akmods/VirtualBox/7.0.12-1-for-6.6.8-200.fc39.x86_64.failed.log "
+            "for details\n")
+    assert _ids("dkms", line) == []
+
+
+# -- SELinux denying the module's load ------------------------------------------------------------------------
+# negativo17/nvidia-driver#16, verbatim but for the host name
+AVC = ('Feb 26 13:10:52 host audit[520]: AVC avc:  denied  { module_load } for  pid=520 comm="systemd-udevd" '
+       'path="/usr/lib/modules/4.9.11-200.fc25.x86_64/extra/nvidia.ko" dev="sda2" ino=75793620 '
+       'scontext=system_u:system_r:udev_t:s0-s0:c0.c1023 tcontext=unconfined_u:object_r:modules_object_t:s0 '
+       'tclass=system permissive=0\n')
+
+
+def test_an_enforced_selinux_denial_of_the_nvidia_module_is_why_it_is_not_loaded(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": AVC}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and "SELinux" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    assert f.fix.commands[0] == "sudo dnf upgrade selinux-policy-targeted"
+    assert any("module_load" in e.line for e in f.evidence)
+
+
+def test_a_permissive_denial_did_not_stop_the_load_and_is_not_read():
+    assert _ids("kernel", AVC.replace("permissive=0", "permissive=1")) == []
+    assert _ids("kernel", AVC.replace("nvidia.ko", "vboxdrv.ko")) == []
+
+
+# -- a MIG device named the pre-R470 way, as LXD's snapped CLI prints it --------------------------------------
+# NVIDIA/nvidia-container-toolkit#203, verbatim
+MIG_LEGACY = ("nvidia-container-cli.real: device error: MIG-GPU-932bfb2c-849a-2a22-1e84-9eff6bc02b39/1/0: unknown "
+              "device\n")
+
+
+def test_a_legacy_mig_device_name_is_the_unknown_device_and_its_uuid_never_shows(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-container-cli_configure.err": MIG_LEGACY,
+                                         "commands/nvidia-container-cli_configure.rc": "1\n"}))
+    f = report.get("env.cuda-visible-devices")
+    assert f.status.value == "fail" and "since R470" in f.summary and "MIG-<uuid>" in f.summary
+    assert "932bfb2c" not in f.summary  # redacted before it was shortened for the summary

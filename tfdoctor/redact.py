@@ -334,6 +334,15 @@ def _ipv6(text: str) -> str:
     return _replace_spans(text, spans)
 
 
+def gpu_ids(text: str) -> str:
+    """GPU and MIG UUIDs in one piece of text replaced (a device a message names, before it is shortened for a
+    summary: a cut UUID no longer matches the report's own redaction)."""
+    if "MIG-" in text or "GPU-" in text:
+        text = _MIG_LEGACY.sub("MIG-<redacted>", text)
+        text = _GPU_UUID.sub(r"\1-<redacted>", text)
+    return text
+
+
 def live_redactor() -> Redactor:
     """The redactor for this machine: its host name (and FQDN's first label), the current user and home directory."""
     import contextlib

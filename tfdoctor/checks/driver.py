@@ -201,14 +201,32 @@ def _driver_says_unsupported(facts) -> Finding | None:
 _DKMS_VERSION = textmatch.compile(r"/var/lib/dkms/nvidia[^/]*/(\d{3}\.\d+(?:\.\d+)?)/")
 
 
+# the build tools an NVIDIA kmod's spec requires (rpmbuild names them when missing): the only names a fix installs
+KMOD_BUILD_TOOLS = ("gcc", "gcc-c++", "make", "kernel-devel", "kernel-devel-matched", "elfutils-libelf-devel",
+                    "libglvnd-devel", "kmodtool", "akmods")
+
+
 def _dkms_failed(facts, failed) -> Finding:
     """DKMS tried and failed: the kernel's headers were missing, or the module's source does not compile for it."""
     m, d = facts.machine, facts.driver
     named = [o.group("kernel") or o.group("kernel2") or o.group("kernel3")
-             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-make-error")]
+             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-make-error", "akmods-build-failed")]
     target = kernel_or_uname(next((x for x in named if x), None) or d.kernel_release)
     details = tuple(e.describe() for e in failed.evidence[:3])
     verify = ("dkms status   # nvidia: installed for the kernel",)
+    deps = [o.group("dependency") for o in m.observed("rpmbuild-kmod-dependency-missing")]
+    if deps:
+        # rpmbuild (under akmods) named the build tools the kmod needs: installed from a fixed list, never the line
+        known = [p for p in KMOD_BUILD_TOOLS if p in deps]
+        cmds = (f"sudo dnf install {' '.join(known or ['kernel-devel-' + target])}",
+                f"sudo akmods --force --kernels {target}", "sudo reboot")
+        return Finding("driver.dkms", Status.FAIL, "akmods could not build the NVIDIA module for kernel "
+                       f"{target}: the build needs packages that are not installed"
+                       + (f" ({', '.join(known)})" if known else ""), details,
+                       fix=Fix("Install the packages the kmod build needs, rebuild the module with akmods, then "
+                               "reboot.", cmds,
+                               verify=("modinfo -F version nvidia   # a version: the module exists for this kernel",)),
+                       evidence=failed.evidence)
     if m.observed("dkms-headers-missing"):
         cmds, alts = rebuild_module(facts.env, facts.pci, None if target.startswith("$") else target)
         return Finding("driver.dkms", Status.FAIL, f"DKMS could not build the NVIDIA module for kernel {target}: its "
@@ -780,6 +798,20 @@ def check_nvidia_module(facts) -> Finding:
         what = "no NVIDIA driver is installed" if installed is False else "no NVIDIA driver package was found"
         return fail("driver.nvidia-module", f"No NVIDIA kernel driver is loaded ({what})", *details,
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install))
+    selinux = facts.machine.belief("driver.selinux_blocks_module")
+    if selinux.value is True:
+        family = distro_family(env, d.kernel_release)
+        update = ("sudo dnf upgrade selinux-policy-targeted" if family in ("fedora", "rhel", "unknown")
+                  else "sudo apt install --only-upgrade selinux-policy-default")
+        return Finding("driver.nvidia-module", Status.FAIL, "No NVIDIA kernel driver is loaded: SELinux (enforcing) "
+                       "denied loading the module", tuple(e.describe() for e in selinux.evidence[:2]),
+                    fix=Fix("A policy that denies module_load for the NVIDIA module is a policy bug the distribution "
+                            "fixes: update the SELinux policy and reboot (loading it by hand as root works meanwhile).",
+                            (update, "sudo reboot"),
+                            (Alternative("until the updated policy is installed: load it by hand as root",
+                                         ("sudo modprobe nvidia",)),),
+                            verify=("lsmod | grep nvidia", "sudo ausearch -m avc -ts boot | grep module_load")),
+                    evidence=selinux.evidence)
     secure_boot = facts.machine.value("secure_boot.enabled")
     if secure_boot and _installed_or_userspace(facts):
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: Secure Boot rejects the unsigned "

@@ -412,11 +412,20 @@ def _unknown_device_told(facts, nv: str | None) -> Finding | None:
     told = facts.machine.observed("container-cli-unknown-device")
     if not told:
         return None
-    device = (told[0].group("device") or "?")[:40]  # in a summary only (reports sanitise), never in a command
+    from tfdoctor.redact import gpu_ids
+
+    # in a summary only (reports sanitise), never in a command; its UUID redacted before it is shortened
+    raw = told[0].group("device") or "?"
+    device = gpu_ids(raw)[:40]
     where = f"NVIDIA_VISIBLE_DEVICES={nv!r}" if nv else "The GPU requested"
+    # MIG-GPU-<uuid>/<gi>/<ci> names a MIG device the pre-R470 way: drivers since 470 name it MIG-<uuid>
+    # (NVIDIA's elezar in nvidia-container-toolkit#203)
+    legacy_mig = (" - the MIG-GPU-<uuid>/<gi>/<ci> form, which drivers since R470 no longer accept: name the MIG "
+                  "device by the MIG-<uuid> that `nvidia-smi -L` lists, or as <gpu index>:<MIG index>"
+                  if raw.startswith("MIG-GPU-") else "")
     return Finding("env.cuda-visible-devices", Status.FAIL,
                    f"{where} names a GPU that does not exist where the container starts (device {device}: unknown "
-                   "device): the NVIDIA container runtime refuses to start it",
+                   f"device): the NVIDIA container runtime refuses to start it{legacy_mig}",
                    tuple(e.describe() for e in facts.machine.evidence_of("container-cli-unknown-device")[:2]),
                    fix=Fix("Ask for GPUs that exist there: `nvidia-smi -L` lists their indices and UUIDs (inside a "
                            "Slurm or Kubernetes allocation, its own numbering from 0); `--gpus 2` asks for two GPUs, "
