@@ -212,3 +212,33 @@ def test_a_legacy_mig_device_name_is_the_unknown_device_and_its_uuid_never_shows
     f = report.get("env.cuda-visible-devices")
     assert f.status.value == "fail" and "since R470" in f.summary and "MIG-<uuid>" in f.summary
     assert "932bfb2c" not in f.summary  # redacted before it was shortened for the summary
+
+
+# -- cuInit's 500 inside a container: a toolkit older than the driver ------------------------------------------
+# tensorflow/tensorflow#68710 (TF 2.16 in Docker under WSL2, Windows driver 555.85), verbatim; NVIDIA's answer in
+# NVIDIA/nvidia-container-toolkit#520
+NOT_FOUND = ("2024-05-27 18:05:31.089452: E external/local_xla/xla/stream_executor/cuda/cuda_driver.cc:282] failed call "
+             "to cuInit: CUDA_ERROR_NOT_FOUND: named symbol not found\n")
+
+
+def test_cuinit_not_found_in_a_container_is_the_toolkit_older_than_the_driver(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NOT_FOUND, "files/.dockerenv": ""}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and report.root_cause.id == "container.toolkit"
+    assert "1.15.0" in f.fix.summary and "libnvdxgdmal" in f.summary
+    # the container did get the GPU (libcuda ran): not "started without GPU access"
+    assert report.get("env.container").status.value not in ("fail", "warn")
+    assert report.get("cuda.init").caused_by == "container.toolkit"
+
+
+def test_cuinit_not_found_on_a_host_is_not_blamed_on_a_container_toolkit(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NOT_FOUND}))
+    assert report.get("container.toolkit").status.value != "fail"
+
+
+def test_under_wsl_the_containers_500_is_still_the_toolkits(tmp_path):
+    # the person says WSL2 (microsoft/WSL's form of words); the log is the container's
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NOT_FOUND, "files/.dockerenv": "",
+                                         "commands/pasted-text": "Running Docker Desktop with the WSL2 backend\n"}))
+    assert report.root_cause.id == "container.toolkit"
+    assert report.get("env.wsl").status.value != "fail"

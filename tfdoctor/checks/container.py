@@ -247,6 +247,32 @@ def _device_plugin_told(facts) -> Finding | None:
                    evidence=evidence)
 
 
+def _symbol_not_found_told(facts) -> Finding | None:
+    """Inside a container cuInit returned CUDA_ERROR_NOT_FOUND (500, 'named symbol not found'): libcuda was mounted
+    and ran, but a library the driver needs was not mounted with it. NVIDIA's cliffwoolley in
+    nvidia-container-toolkit#520: Windows drivers 555 and newer need libnvdxgdmal.so.1 mapped into WSL2 containers,
+    which the toolkit does from 1.14.4 / 1.15.0 (Docker Desktop from 4.31.0)."""
+    m = facts.machine
+    if m.value("container") is not True or m.value("cuda.init_error") != "500":
+        return None
+    told = m.belief("cuda.init_error")
+    wsl = m.value("wsl")
+    where = "" if wsl is False else " (under WSL2: Windows drivers 555 and newer need libnvdxgdmal.so.1 in the container)"
+    return Finding("container.toolkit", Status.FAIL,
+                   "CUDA fails to start in this container with CUDA_ERROR_NOT_FOUND (500): the NVIDIA Container "
+                   f"Toolkit that started it is older than the driver and did not mount every driver library{where}",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Update the NVIDIA Container Toolkit on the host to 1.15.0 or newer (Docker Desktop: 4.31.0 "
+                           "or newer, which bundles it), then restart the container; until then a driver older than "
+                           "555 avoids it under WSL2.",
+                           tuple(c.replace(" install ", " install --only-upgrade ", 1) if c.startswith("sudo apt ")
+                                 else c for c in _toolkit_install(facts)) + ("sudo systemctl restart docker",),
+                           (Alternative("Docker Desktop (Windows): update Docker Desktop itself (Settings > Software "
+                                        "updates); it bundles the toolkit", ()),),
+                           verify=("nvidia-ctk --version   # 1.15.0 or newer", verify_only(facts, "cuda.init"))),
+                   evidence=told.evidence)
+
+
 @check(
     "container.toolkit",
     area="system",
@@ -267,6 +293,8 @@ def _device_plugin_told(facts) -> Finding | None:
 )
 def check_toolkit(facts) -> Finding:
     env, ch = facts.env, facts.container_host
+    if (found := _symbol_not_found_told(facts)) is not None:
+        return found
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
     for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _driver_files_told,

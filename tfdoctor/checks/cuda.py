@@ -225,8 +225,8 @@ def _init_told(facts) -> Finding | None:
     area="cuda",
     title="CUDA initialises (cuInit)",
     needs=("cuda", "driver", "nvml", "pci", "env"),
-    after=("driver.nvidia-module", "nvml.init", "env.container", "container.capabilities", "env.wsl",
-           "env.cuda-visible-devices", "cuda.libcuda", "cuda.device-nodes", "gpu.fabric", "gpu.mig", "gpu.compute-mode"),
+    after=("driver.nvidia-module", "nvml.init", "env.container", "container.capabilities", "container.toolkit",
+           "env.wsl", "env.cuda-visible-devices", "cuda.libcuda", "cuda.device-nodes", "gpu.fabric", "gpu.mig", "gpu.compute-mode"),
     what="Loads libcuda.so.1 in a small child process under the diagnosed interpreter and calls cuDriverGetVersion, "
          "cuInit, cuDeviceGetCount and, per device, its name, compute capability and PCI address, exactly as "
          "TensorFlow's first GPU call does; every status code is named from NVIDIA's CUresult table.",

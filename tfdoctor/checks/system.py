@@ -176,6 +176,8 @@ def _cuda_found_no_gpu(facts) -> tuple | None:
     found no driver's libcuda: PyTorch's `Found no NVIDIA driver on your system`) while nothing shows a loaded driver
     and the host has a GPU to give; None otherwise."""
     m = facts.machine
+    if m.value("cuda.init_error") == "500":
+        return None  # libcuda was mounted and cuInit ran: the container got the GPU (container.toolkit says why not)
     seen, missing = m.belief("tf.sees_gpu"), m.belief("cuda.libcuda_missing")
     told = seen.evidence if seen.value is False else missing.evidence if missing.value is True else None
     if told is None or m.value("driver.loaded") is True or not gpu_on_host_shown(facts):
@@ -323,7 +325,8 @@ def _gpu_fails_below_wsl(facts) -> tuple:
         if m.value(q) is True:
             out += m.belief(q).evidence[:2]
     code = m.value("cuda.init_error")
-    if code not in (None, "0"):
+    # 500 inside a container is the container toolkit's (container.toolkit), not WSL's
+    if code not in (None, "0") and not (code == "500" and m.value("container") is True):
         out += m.belief("cuda.init_error").evidence[:2]
     n = facts.nvml
     # NVML's 'GPU access blocked by the operating system' (WSL2, a Hyper-V GPU-P guest) is the GPU not reaching WSL
