@@ -242,3 +242,100 @@ def test_under_wsl_the_containers_500_is_still_the_toolkits(tmp_path):
                                          "commands/pasted-text": "Running Docker Desktop with the WSL2 backend\n"}))
     assert report.root_cause.id == "container.toolkit"
     assert report.get("env.wsl").status.value != "fail"
+
+
+# -- protobuf's own wording, double negative and all ---------------------------------------------------------
+# tensorflow/tensorflow#56266 (TF 2.7.1 with protobuf 4.21.0), verbatim
+PROTOBUF = """TypeError: Descriptors cannot not be created directly.
+If this call came from a _pb2.py file, your generated code is out of date and must be regenerated with protoc >= 3.19.0.
+If you cannot immediately regenerate your protos, some other possible workarounds are:
+ 1. Downgrade the protobuf package to 3.20.x or lower.
+"""
+
+
+def test_protobufs_descriptors_message_as_it_was_printed_is_the_import_failure(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": PROTOBUF}))
+    f = report.get("tf.import")
+    assert f.status.value == "fail" and report.root_cause.id == "tf.import"
+    assert any("protobuf==3.20.*" in c for c in f.fix.commands)
+
+
+# -- what a GPU in trouble looks like when nobody pasted the kernel's lines ------------------------------------
+def test_xid_codes_named_by_the_person_are_read_as_stated():
+    # wtdcode/vllm-backport#62 (the reporter's summary of dmesg), verbatim
+    line = "  - `Xid 48 / 171`: uncorrectable double-bit ECC (DBE) in HBM framebuffer\n"
+    assert _ids("tensorflow", line) == ["xid-stated"]
+    # the kernel's own line is nvrm-xid's, not a statement
+    assert _ids("tensorflow", "NVRM: Xid (PCI:0000:01:00): 79, pid=1234\n") == []
+
+
+def test_a_stated_double_bit_ecc_xid_fails_gpu_xid_as_stated(tmp_path):
+    paste = "- `dmesg` shows repeated NVIDIA Xid events, all on the same GPU:\n  - `Xid 48 / 171`: uncorrectable " \
+            "double-bit ECC (DBE) in HBM framebuffer\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
+    f = report.get("gpu.xid")
+    assert f.status.value == "fail" and "Xid 48" in f.summary and "as stated" in f.summary
+
+
+def test_a_kernel_xid_outranks_the_stated_ones(tmp_path):
+    dmesg = "NVRM: Xid (PCI:0000:01:00): 13, Graphics SM Warp Exception\n"
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg, "commands/pasted-text": "I also saw Xid 79 once\n"}))
+    f = report.get("gpu.xid")
+    assert "Xid 13" in f.summary and "as stated" not in f.summary
+
+
+# NVIDIA/dcgm-exporter#319 (8x A10G, 535.161.08, GSP errors), verbatim
+SMI_Q_UNKNOWN = """==============NVSMI LOG==============
+
+Driver Version                            : 535.161.08
+CUDA Version                              : 12.2
+
+Attached GPUs                             : 8
+GPU 00000000:00:16.0
+    Product Name                          : NVIDIA A10G
+    Product Brand                         : Unknown Error
+    Product Architecture                  : Ampere
+"""
+
+
+def test_a_gpu_answering_unknown_error_for_its_brand_is_in_an_error_state(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-q": SMI_Q_UNKNOWN}))
+    f = report.get("nvml.devices")
+    assert f.status.value == "fail" and "Unknown Error" in f.summary and report.root_cause.id == "nvml.devices"
+    cli = ("stderr: Auto-detected mode as 'legacy'\\nnvidia-container-cli: detection error: nvml error: unknown "
+           "error: unknown\n")
+    assert _ids("container", cli) == ["container-cli-nvml-unknown-error"]
+
+
+def test_an_err_reading_of_power_is_not_an_error_state(tmp_path):
+    # Azure/azhpc-diagnostics#77: ERR! for power draw on a healthy V100 (transient)
+    assert _ids("nvidia-smi", "    Power Draw                        : ERR!\n") == []
+
+
+# -- cuDNN's refusal and TensorFlow 0.x's cuDNN loader, with no probe record ----------------------------------
+def test_tensorflows_cudnn_refusal_quoted_in_a_paste_is_read_without_its_log(tmp_path):
+    # spyflying/CMPC-Refseg#2, verbatim
+    paste = ("raise core dump error:Loaded runtime CuDNN library: 7605 (compatibility version 7600) but source was "
+             "compiled with 7102 (compatibility version 7100).\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
+    f = report.get("tf.cuda-libs")
+    assert f.status.value == "fail" and "cuDNN 7.6.5" in f.summary and "7.1.2" in f.summary
+
+
+def test_tensorflow_0x_unable_to_load_cudnn_is_the_missing_cudnn(tmp_path):
+    # tensorflow/tensorflow#62 (TF 0.5, CUDA 7.0, cuDNN v3 installed), verbatim
+    log = ("I tensorflow/stream_executor/dso_loader.cc:77] LD_LIBRARY_PATH: :/usr/local/cuda-7.0/lib64\n"
+           "I tensorflow/stream_executor/cuda/cuda_dnn.cc:1062] Unable to load cuDNN DSO.\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    f = report.get("tf.cuda-libs")
+    assert f.status.value == "fail" and "Unable to load cuDNN DSO" in f.summary
+
+
+def test_the_shells_command_not_found_is_nvidia_smi_not_installed_whatever_the_status():
+    # NVIDIA/gpu-operator#178 (Ubuntu's command-not-found handler on a GPU Operator node), verbatim
+    from tfdoctor.probes.nvidia_smi import classify_nvidia_smi_failure
+
+    text = "Command 'nvidia-smi' not found, but can be installed with:\napt install nvidia-340\napt install nvidia-utils-390\n"
+    assert classify_nvidia_smi_failure(1, text)[0] == "not-installed"
+    assert classify_nvidia_smi_failure(1, "bash: nvidia-smi: command not found\n")[0] == "not-installed"
+    assert classify_nvidia_smi_failure(1, "Failed to initialize NVML: Unknown Error\n")[0] != "not-installed"

@@ -120,7 +120,7 @@ def analyse_log(text: str | None) -> LogAnalysis:
         if m.kind == "cuinit-error" and cuda_error is None:
             cuda_error, cuda_code = _cuda_error(m)
         if m.kind == "cudnn-version-mismatch" and cudnn_loaded is None:
-            cudnn_loaded, cudnn_compiled = _cudnn_version(m.group("loaded")), _cudnn_version(m.group("compiled"))
+            cudnn_loaded, cudnn_compiled = cudnn_version(m.group("loaded")), cudnn_version(m.group("compiled"))
         if m.kind == "cpu-missing-instructions" and m.group("instructions"):
             cpu_missing.setdefault(m.group("instructions"))
     return LogAnalysis(
@@ -145,7 +145,7 @@ def _name_in(desc: str | None) -> str | None:
     return m.group(1).strip() if m else None
 
 
-def _cudnn_version(v: str | None) -> str | None:
+def cudnn_version(v: str | None) -> str | None:
     """cuDNN's version as a dotted string: TensorFlow 0.x-1.x printed it as an integer (7102 = 7.1.2, 5103 = 5.1.3;
     cudnnGetVersion() is major*1000 + minor*100 + patch for cuDNN up to 8)."""
     if not v or "." in v or not v.isdigit() or len(v) != 4:

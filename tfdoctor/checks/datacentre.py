@@ -630,6 +630,10 @@ def check_xid(facts) -> Finding:
         code = o.group("xid")
         if code and code.isdigit():
             events.append((int(code), o.group("pci"), o.line, "this boot"))
+    # the codes a person names from their kernel log (no line of it pasted): read as this boot's, marked as stated
+    stated = [] if events else [o for o in m.observed("xid-stated") if (o.group("xid") or "").isdigit()]
+    for o in stated:
+        events.append((int(o.group("xid")), None, o.line, "this boot"))
     dc = facts.datacentre
     for e in getattr(dc, "previous_boot_xids", ()) or ():
         events.append((e.xid, e.pci, e.line, "previous boot"))
@@ -675,12 +679,13 @@ def check_xid(facts) -> Finding:
         cmds.append(f"nvidia-smi{f' -i {idx}' if idx is not None else ''} -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT")
     fix = Fix(f"Xid {worst_code}: {xi.action if xi else 'look the code up in NVIDIA Xid catalogue'}", tuple(cmds),
               verify=("sudo dmesg -T | grep -i xid | tail -n 5",))
-    evidence = m.evidence_of("nvrm-xid")
+    evidence = m.evidence_of("nvrm-xid") or m.evidence_of("xid-stated")
     this_boot = worst >= 10
     severity = xi.severity if xi else "error"
     summary = (f"Xid {worst_code} ({xi.name if xi else 'unknown code'}) "
                f"{'in this boot' if this_boot else 'before the last reboot'}"
-               + (f" on GPU {idx}" if idx is not None else (f" at {ev[1]}" if ev[1] else "")))
+               + (f" on GPU {idx}" if idx is not None else (f" at {ev[1]}" if ev[1] else ""))
+               + (" (as stated: the kernel's lines were not pasted)" if stated else ""))
     if this_boot and severity == "critical":
         return Finding("gpu.xid", Status.FAIL, summary, tuple(lines), fix=fix, evidence=evidence)
     if this_boot and severity in ("error", "application") or not this_boot and severity == "critical":

@@ -358,6 +358,18 @@ def check_nvml_devices(facts) -> Finding:
             cause, fix = _INIT_FIXES["no-devices"]
             return fail("nvml.devices", cause[:1].upper() + cause[1:],
                         *[x for x in (n.init_message, n.nvidia_smi_message) if x][:1], fix=fix)
+    told = facts.machine.belief("gpu.query_failed")
+    if told.value is True:
+        # NVML started and lists the GPU but cannot read even its brand or name: the GPU is in an error state
+        return Finding("nvml.devices", Status.FAIL, "A GPU answers NVML's queries with 'Unknown Error': it is in an "
+                       "error state (a GSP firmware or driver fault, Xid 119/120, or a GPU falling off the bus)",
+                       tuple(e.describe() for e in told.evidence[:2]),
+                       fix=Fix("Read the kernel log for the fault; reset the GPU (or reboot). If it returns, update "
+                               "the driver (GSP faults: disable the GSP firmware on the proprietary kernel module, "
+                               "NVreg_EnableGpuFirmware=0).",
+                               ("sudo dmesg -T | grep -iE 'NVRM|Xid'", "sudo nvidia-smi -r", "sudo reboot"),
+                               verify=("nvidia-smi -q | grep -i 'Product Brand'",)),
+                       evidence=told.evidence)
     if n is None or not n.init_ok:
         return skip("nvml.devices", "NVML did not start, so no GPU can be listed")
     if not n.gpus:

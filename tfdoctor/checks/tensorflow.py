@@ -10,6 +10,7 @@ from tfdoctor import safe
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import python_cmd, tf_import_line, tfdoctor_command, with_pip_fixes
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.tflog import cudnn_version
 
 # Linux pip wheels with a CUDA build (tensorflow[and-cuda] from 2.14). macOS and Windows (>= 2.11) wheels are CPU-only.
 _LINUX = "Linux"
@@ -290,7 +291,11 @@ def _import_failure(tf, failure, py: str) -> Finding:
     if failure.kind == "protobuf":
         return fail("tf.import", "the installed protobuf is too new for this TensorFlow's generated code", quote,
                     fix=Fix("Install the protobuf this TensorFlow was generated for, or upgrade TensorFlow.",
-                            (f"{py} -m pip install 'protobuf==3.20.*'",)))
+                            (f"{py} -m pip install 'protobuf==3.20.*'",),
+                            (Alternative("upgrade TensorFlow to the newest patch release of its minor version: the "
+                                         "releases after protobuf 4.21 pin it below 3.20 (2.7.3 did, tensorflow#56266)",
+                                         ()),),
+                            verify=(f"{py} -c 'import tensorflow'",)))
     if failure.kind == "glibc":
         need = (failure.detail or "").replace("GLIBC_", "")
         have = tf.libc_version
@@ -486,6 +491,9 @@ def check_cuda_libs(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is not None and tf.source == "log-only":
         return _cuda_libs_from_log(facts, tf)
+    # no TensorFlow log or record: TensorFlow's cuDNN refusal quoted in a paste still says it
+    if (tf is None or tf.source == "none") and (cudnn := _cudnn_mismatch(tf, facts)) is not None:
+        return cudnn
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
     if not tf.imported or tf.build is None or not tf.build.is_cuda_build:
@@ -499,7 +507,7 @@ def check_cuda_libs(facts) -> Finding:
     loaded = [a for a in attempts if a.loaded]
     loaded_text = [f"{a.soname}: {a.path or 'loaded'}" for a in loaded]
     if not missing and not log_missing:
-        cudnn = _cudnn_mismatch(tf)
+        cudnn = _cudnn_mismatch(tf, facts)
         if cudnn is not None:
             return cudnn
         return _xla_tools_warning(tf) or ok("tf.cuda-libs", f"all {len(attempts)} CUDA libraries TensorFlow "
@@ -555,18 +563,25 @@ def _driver_library_fix(facts) -> Fix:
                "GPU.", install_driver_commands(facts.pci, facts.driver, env))
 
 
-def _cudnn_mismatch(tf) -> Finding | None:
-    """TensorFlow refused the cuDNN it loaded: another version than the one it was built with (any release's wording)."""
-    log = tf.log
-    m = log.first("cudnn-version-mismatch")
-    if m is None or not log.cudnn_loaded:
-        return None
-    compiled, loaded = log.cudnn_compiled or "", log.cudnn_loaded
+def _cudnn_mismatch(tf, facts=None) -> Finding | None:
+    """TensorFlow refused the cuDNN it loaded: another version than the one it was built with (any release's wording),
+    in TensorFlow's log or, where there is none, quoted in the rest of the paste."""
+    log = getattr(tf, "log", None)
+    m = log.first("cudnn-version-mismatch") if log is not None else None
+    if m is not None and log.cudnn_loaded:
+        line, compiled, loaded = m.line, log.cudnn_compiled or "", log.cudnn_loaded
+    else:
+        o = next(iter(facts.machine.observed("cudnn-version-mismatch")), None) if facts is not None else None
+        if o is None or not o.group("loaded"):
+            return None
+        line = o.line
+        compiled, loaded = cudnn_version(o.group("compiled")) or "", cudnn_version(o.group("loaded"))
     major = compiled.split(".")[0]
     verify = ("ldconfig -p | grep libcudnn   # one libcudnn: the version TensorFlow was built with",)
     if major.isdigit() and int(major) >= 8:
         # cuDNN 8 and newer come as pip wheels per CUDA major (nvidia-cudnn-cu11 / -cu12)
-        cuda_major = (safe.version(tf.build.cuda_version) or "").split(".")[0] if tf.build is not None else ""
+        build = getattr(tf, "build", None)
+        cuda_major = (safe.version(build.cuda_version) or "").split(".")[0] if build is not None else ""
         cuda_major = cuda_major or ("11" if major == "8" and compiled < "8.9" else "12")
         cmds = (f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'",)
         summary = ("Install the cuDNN TensorFlow was built with into the same interpreter; an older copy on "
@@ -579,7 +594,7 @@ def _cudnn_mismatch(tf) -> Finding | None:
                    f"its cuDNN archive), and take cuDNN {loaded} off the library path; or install the TensorFlow "
                    f"release built for cuDNN {loaded}.")
     return fail("tf.cuda-libs", f"cuDNN {loaded} is loaded but TensorFlow was built with cuDNN {compiled}",
-                f"`{m.line}`", fix=Fix(summary, cmds, verify=verify))
+                f"`{line}`", fix=Fix(summary, cmds, verify=verify))
 
 
 def _cudnn_fix(tf) -> Fix:
@@ -599,7 +614,7 @@ def _cudnn_fix(tf) -> Fix:
 def _cuda_libs_from_log(facts, tf) -> Finding:
     """A snapshot with only TensorFlow's log: what the log says about libraries."""
     log = tf.log
-    cudnn = _cudnn_mismatch(tf)
+    cudnn = _cudnn_mismatch(tf, facts)
     if cudnn is not None:
         return cudnn
     if log.missing_libraries:
@@ -617,6 +632,11 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             "names.".replace("CUDA  ", "CUDA "), cmds,
                             alternatives=and_cuda_alternative(cuda, tf.tf_version, python_cmd(tf)),
                             verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)))
+    dso = log.first("unable-to-load-cudnn-dso")
+    if dso is not None:
+        # TensorFlow 0.x-1.x: cuDNN's library (of the major version it was built for) could not be opened
+        return fail("tf.cuda-libs", "TensorFlow could not load cuDNN ('Unable to load cuDNN DSO'): the cuDNN version "
+                    "it was built for is not on the loader path", dso.line, fix=_cudnn_fix(tf))
     dnn = log.first("tf-dnn-library-not-found")
     if dnn is not None:
         return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "

@@ -230,6 +230,11 @@ def exit_code_meaning(rc: int | None) -> tuple[str, str] | None:
     return kb.nvidia_smi_exit_kind(rc)
 
 
+# the shell saying it found no nvidia-smi: bash, zsh, Ubuntu's command-not-found handler
+_SHELL_NOT_FOUND = textmatch.compile(r"\bnvidia-smi: (?:command )?not found|^Command 'nvidia-smi' not found|"
+                                     r"command not found: nvidia-smi|\bnvidia-smi: No such file or directory")
+
+
 def classify_nvidia_smi_failure(rc: int | None, text: str, timed_out: bool = False) -> tuple[str, str]:
     """Why `nvidia-smi` failed, from its exit status and output: (kind, one-line message).
 
@@ -242,7 +247,8 @@ def classify_nvidia_smi_failure(rc: int | None, text: str, timed_out: bool = Fal
         return ("timeout", "nvidia-smi did not answer in time (a GPU that fell off the bus often hangs it)")
     if rc == 0 and parse_nvidia_smi_table(text) is not None:
         return ("ok", "")
-    if rc == 127 and not parse_nvidia_smi_table(text):
+    if (rc == 127 or _SHELL_NOT_FOUND.search(first)) and not parse_nvidia_smi_table(text):
+        # the shell's own words say so whatever status a paste shows (bash, zsh, Ubuntu's command-not-found)
         return ("not-installed", "nvidia-smi is not installed (it ships with the NVIDIA driver's utilities)")
     for kind, pattern in _MESSAGES:
         m = pattern.search(text)

@@ -21,7 +21,8 @@ _IMPORT_KINDS: tuple[tuple[str, textmatch.Pattern], ...] = (
         r"numpy\.core\.multiarray failed to import|numpy\.core\._multiarray_umath failed to import|"
         r"_ARRAY_API not found|compiled using NumPy 1\.x cannot be run in\s+NumPy 2|"
         r"module compiled against (?:ABI|API) version \S+ but this version of numpy is")),
-    ("protobuf", textmatch.compile(r"Descriptors cannot be (?:not )?created directly")),
+    # protobuf 4.21.0 printed it with a double negative, 'Descriptors cannot not be created directly' (tensorflow#56266)
+    ("protobuf", textmatch.compile(r"Descriptors cannot (?:not )?be created directly")),
     # the quotes are often lost on a forum (`version GLIBC_2.14 not found`)
     ("glibc", textmatch.compile(r"version [`']?(GLIBC_[\d.]+)'? not found")),
     ("glibcxx", textmatch.compile(r"version [`']?(GLIBCXX_[\d.]+|CXXABI_[\d.]+)'? not found")),
