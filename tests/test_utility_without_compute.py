@@ -339,3 +339,81 @@ def test_the_shells_command_not_found_is_nvidia_smi_not_installed_whatever_the_s
     assert classify_nvidia_smi_failure(1, text)[0] == "not-installed"
     assert classify_nvidia_smi_failure(1, "bash: nvidia-smi: command not found\n")[0] == "not-installed"
     assert classify_nvidia_smi_failure(1, "Failed to initialize NVML: Unknown Error\n")[0] != "not-installed"
+
+
+# -- what installers and package scripts print ------------------------------------------------------------------
+# pop-os/pop#1355 (Pop!_OS 20.10, nvidia-dkms-455 on kernel 5.8), verbatim
+DPKG_CONFIGURE = """Building initial module for 5.8.0-7625-generic
+Error! Bad return status for module build on kernel: 5.8.0-7625-generic (x86_64)
+Consult /var/lib/dkms/nvidia/455.28/build/make.log for more information.
+dpkg: error processing package nvidia-dkms-455 (--configure):
+ installed nvidia-dkms-455 package post-installation script subprocess returned error exit status 10
+"""
+
+
+def test_dpkg_configure_output_is_read_as_what_the_package_scripts_printed(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/dpkg_--configure_-a": DPKG_CONFIGURE}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and "5.8.0-7625-generic" in f.summary and report.root_cause.id == "driver.dkms"
+
+
+# clearlinux/distribution#1970 (the NVIDIA module's make.log), verbatim
+CC_CHECK = """DKMS make.log for nvidia-440.82 for kernel 5.4.40-38.lts2019 (x86_64)
+Compiler version check failed:
+
+The major and minor number of the compiler used to
+compile the kernel:
+
+gcc version 9.3.1 20200507 releases/gcc-9.3.0-217-g7790399265 (Clear Linux OS for Intel Architecture)
+"""
+
+
+def test_a_compiler_version_check_failure_is_the_module_build_and_names_the_compiler(tmp_path):
+    report = _check(_snapshot(tmp_path, {"files/var/lib/dkms/nvidia/440.82/build/make.log": CC_CHECK}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and "compiler" in f.summary and "$(" not in f.summary
+    assert "cat /proc/version" in f.fix.commands
+
+
+# NVIDIA/gpu-driver-container#44 (the installer in a driver container, Ubuntu 24.04, Secure Boot on), verbatim
+INSTALLER_REFUSED = ("ERROR: Unable to load the kernel module 'nvidia.ko'.  This happens most frequently when this "
+                     "kernel module was built against the wrong or improperly configured kernel sources, with a "
+                     "version of gcc that differs from the one used to build the target kernel, or if another driver, "
+                     "such as nouveau, is present\n")
+
+
+def test_the_installer_unable_to_load_the_module_is_not_a_reboot_owed(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": INSTALLER_REFUSED}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and "refused to load it" in f.summary and "reboot" not in f.summary
+
+
+def test_with_secure_boot_stated_the_refused_module_is_secure_boots(tmp_path):
+    said = ("compiling the nvidia-driver source code to use the driver version 535.161.07, Cuda version 12.3.2 with "
+            "ubuntu 24.04 and the secure boot feature enabled.\n")
+    assert _ids("tensorflow", said) == ["secure-boot-stated"]
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": said + INSTALLER_REFUSED}))
+    assert report.root_cause.id == "driver.secure-boot"
+
+
+# -- 'no kernel image' from any program: the program's kernels, not CUDA -----------------------------------------
+# OpenBMB/BMInf#29 (a Tesla P100 and a library built for compute capability 6.1), verbatim
+NO_IMAGE = """GPU Device 0: "Pascal" with compute capability 6.0
+Compute 6.0 CUDA device: [Tesla P100-PCIE-16GB]
+
+RuntimeError: CUDA Error: no kernel image is available for execution on the device
+"""
+
+
+def test_no_kernel_image_from_a_program_is_its_missing_kernels_for_the_gpus_compute_capability(tmp_path):
+    assert "cuda-samples-gpu-device" in _ids("tensorflow", NO_IMAGE)
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": NO_IMAGE}))
+    f = report.get("compat.compute-capability")
+    assert f.status.value == "fail" and "compute capability 6.0" in f.summary
+    assert report.root_cause.id == "compat.compute-capability"
+
+
+def test_an_invalid_kernel_image_is_not_read_as_missing_kernels(tmp_path):
+    # 'device kernel image is invalid' is PTX newer than the driver, not a missing architecture
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "Status: device kernel image is invalid\n"}))
+    assert report.get("compat.compute-capability").status.value != "fail"

@@ -391,6 +391,8 @@ def check_compute_capability(facts) -> Finding:
         gpus = [(g.device_name or g.name, g.compute_capability) for g in tf.gpus]
     if tf is not None and tf.source == "log-only":
         return _cc_from_log(facts, tf)
+    if (tf is None or tf.source == "none") and (no_image := _no_kernel_image_told(facts, gpus)) is not None:
+        return no_image
     if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
         return s
     if tf.build is not None and tf.build.is_cuda_build is False:
@@ -435,6 +437,31 @@ def check_compute_capability(facts) -> Finding:
                                       "shell profile).", ("export CUDA_CACHE_MAXSIZE=2147483648",)))
     return ok("compat.compute-capability", "TensorFlow has native kernels for "
               + ", ".join(f"{n} ({cc})" for n, cc, _ in verdicts), *details)
+
+
+_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU")
+
+
+def _no_kernel_image_told(facts, gpus) -> Finding | None:
+    """A program (not TensorFlow's probe: none ran) printed CUDA's 'no kernel image is available for execution on the
+    device': CUDA ran on the GPU, but the program, or a library it loads, carries no kernels (SASS or PTX) for this
+    GPU's compute capability. CUDA's own meaning of cudaErrorNoKernelImageForDevice (209)."""
+    m = facts.machine
+    told = [o for o in m.observed("kernel-image-invalid") if any(w in o.line for w in _NO_IMAGE)]
+    if not told:
+        return None
+    cc = next((o.group("cc") for o in m.observed("cuda-samples-gpu-device") if o.group("cc")), None) \
+        or next((c for _, c in gpus if c), None)
+    name = next((n for n, c in gpus if c == cc), None) if cc else None
+    what = f"{name or 'the GPU'}{f' (compute capability {cc})' if cc else ''}"
+    ev = tuple(e for o in told[:1] for e in m.evidence_of(o.message)[:1]) + m.evidence_of("cuda-samples-gpu-device")[:1]
+    return Finding("compat.compute-capability", Status.FAIL,
+                   f"A program has no kernel image for {what}: it (or a library it loads) was built without kernels "
+                   "for this GPU's compute capability", tuple(e.describe() for e in ev),
+                   fix=Fix("Install a build of the program (or of its GPU extension library) compiled for this "
+                           "compute capability, or run it on a GPU it was built for; CUDA and the driver are not the "
+                           "problem.", verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                   evidence=ev)
 
 
 def _words(v: str) -> str:

@@ -233,6 +233,17 @@ def _dkms_failed(facts, failed) -> Finding:
                        "headers are not installed", details,
                        fix=Fix(f"Install the headers for kernel {target}, rebuild the NVIDIA module, then reboot.",
                                cmds, alternatives=alts, verify=verify), evidence=failed.evidence)
+    if m.observed("dkms-cc-version-mismatch"):
+        # the module must be built with the compiler (major.minor) the running kernel was built with
+        where = "the running kernel" if target.startswith("$") else f"kernel {target}"
+        return Finding("driver.dkms", Status.FAIL, f"The NVIDIA module cannot be built for {where}: the compiler "
+                       "differs from the one the kernel was built with (compiler version check failed)", details,
+                       fix=Fix("Build the module with the compiler the running kernel was built with (`cat "
+                               "/proc/version` names it), or boot a kernel built with the compiler installed now "
+                               "(the distribution's next kernel usually is), then rebuild the module.",
+                               ("cat /proc/version", "gcc --version", *rebuild_module(facts.env, facts.pci, None)[0]),
+                               verify=verify),
+                       evidence=failed.evidence)
     versions = [v.group(1) for e in failed.evidence if (v := _DKMS_VERSION.search(e.source + " " + e.line))]
     versions += [e.version for e in d.dkms_entries if e.module.startswith("nvidia")]
     ver = versions[0] if versions else None
@@ -843,6 +854,18 @@ def check_nvidia_module(facts) -> Finding:
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
+    refused = facts.machine.evidence_of("installer-unable-to-load-module")
+    if refused and secure_boot is None:
+        # NVIDIA's installer built the module and the kernel refused it just now: not a reboot owed
+        return Finding("driver.nvidia-module", Status.FAIL, "NVIDIA's installer built the module but the kernel "
+                       "refused to load it: Secure Boot (an unsigned module), nouveau holding the GPU, or a GPU this "
+                       "driver release does not support", tuple(e.describe() for e in refused[:1]) + tuple(details),
+                       fix=Fix("Loading it by hand prints the kernel's reason ('Key was rejected by service': Secure "
+                               "Boot, see driver.secure-boot; 'No such device': nouveau holds the GPU or the release "
+                               "does not support it, see driver.nouveau and driver.recommended).",
+                               ("sudo modprobe nvidia",),
+                               verify=("mokutil --sb-state", "lsmod | grep -E 'nouveau|nvidia'")),
+                       evidence=refused)
     if secure_boot is None:
         # Nothing shows why: a reboot not yet made after the install, or a kernel that refuses the module (Secure
         # Boot, whose state was not recorded). Loading it by hand does the one or says the other.

@@ -18,7 +18,10 @@ from tfdoctor.probes.datacentre import DATACENTRE_KEYS
 # starting with one of the prefixes (their parsers read any variant: `lspci -nnk`, `lspci -v`, `uname -a`)
 _PROBE_KEYS_EXACT = ("nvidia-smi", "dmesg", "journalctl_-k_-b_--no-pager", "mokutil_--sb-state", "ubuntu-drivers_devices",
                      "modinfo_nvidia", "modprobe_--dry-run_nvidia", "python-info", "dkms_status")
-_PROBE_KEY_PREFIXES = ("lsmod", "lspci", "uname", "dpkg", "rpm", "apt_policy", "apt-cache_policy")
+_PROBE_KEY_PREFIXES = ("lsmod", "lspci", "uname", "dpkg_-l", "dpkg_--list", "dpkg_--get-selections", "rpm_-q",
+                       "apt_policy", "apt-cache_policy")
+# (other dpkg and rpm commands, `dpkg --configure -a` or `dpkg -i`, print what the package scripts printed: a DKMS
+# build failing, a post-installation script's exit status; they are read as sources)
 # A pasted command's key (argv joined with "_") -> the catalogue that reads its output
 _KEY_KINDS = (
     # a journal or kernel log pasted under another command line (`journalctl -b`, `sudo dmesg | grep nvidia`)
