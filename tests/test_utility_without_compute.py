@@ -372,7 +372,7 @@ def test_a_compiler_version_check_failure_is_the_module_build_and_names_the_comp
     report = _check(_snapshot(tmp_path, {"files/var/lib/dkms/nvidia/440.82/build/make.log": CC_CHECK}))
     f = report.get("driver.dkms")
     assert f.status.value == "fail" and "compiler" in f.summary and "$(" not in f.summary
-    assert "cat /proc/version" in f.fix.commands
+    assert "cat /proc/version" in f.fix.summary and f.fix.commands[-1] == "sudo reboot"
 
 
 # NVIDIA/gpu-driver-container#44 (the installer in a driver container, Ubuntu 24.04, Secure Boot on), verbatim

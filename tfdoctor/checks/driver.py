@@ -241,7 +241,7 @@ def _dkms_failed(facts, failed) -> Finding:
                        fix=Fix("Build the module with the compiler the running kernel was built with (`cat "
                                "/proc/version` names it), or boot a kernel built with the compiler installed now "
                                "(the distribution's next kernel usually is), then rebuild the module.",
-                               ("cat /proc/version", "gcc --version", *rebuild_module(facts.env, facts.pci, None)[0]),
+                               rebuild_module(facts.env, facts.pci, None)[0],
                                verify=verify),
                        evidence=failed.evidence)
     versions = [v.group(1) for e in failed.evidence if (v := _DKMS_VERSION.search(e.source + " " + e.line))]
