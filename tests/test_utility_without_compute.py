@@ -417,3 +417,51 @@ def test_an_invalid_kernel_image_is_not_read_as_missing_kernels(tmp_path):
     # 'device kernel image is invalid' is PTX newer than the driver, not a missing architecture
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": "Status: device kernel image is invalid\n"}))
     assert report.get("compat.compute-capability").status.value != "fail"
+
+
+# -- batch 19: containers and WSL --------------------------------------------------------------------------------
+def test_ldd_naming_the_stub_libcuda_with_its_load_address_is_the_stub(tmp_path):
+    # tensorflow/tensorflow#14224 (the official 1.4.0-devel-gpu image), verbatim
+    ldd = "        libcuda.so.1 => /usr/local/cuda/lib64/stubs/libcuda.so.1 (0x00007f9de7215000)\n"
+    log = ("2017-11-03 17:57:11.181620: E tensorflow/stream_executor/cuda/cuda_driver.cc:406] failed call to cuInit: "
+           "CUresult(-1)\n")
+    report = _check(_snapshot(tmp_path, {"commands/ldd_tf.so": ldd, "tensorflow.log": log, "files/.dockerenv": ""}))
+    assert report.get("cuda.libcuda").status.value == "fail" and report.root_cause.id == "cuda.libcuda"
+    assert report.get("env.container").status.value not in ("fail", "warn")
+
+
+def test_nvidia_docker_1s_nvml_mismatch_is_the_driver_library_mismatch(tmp_path):
+    # NVIDIA/nvidia-docker#270, verbatim
+    err = "nvidia-docker | 2016/12/17 05:23:46 Error: nvml: Driver/library version mismatch\n"
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-docker_run_image.err": err,
+                                         "commands/nvidia-docker_run_image.rc": "1\n"}))
+    f = report.get("nvml.init")
+    assert f.status.value == "fail" and "different versions" in f.summary and report.root_cause.id == "nvml.init"
+
+
+def test_wsl2_in_lower_case_is_read_but_a_bare_lower_case_wsl_is_not():
+    # docker/for-win#10379's title, verbatim
+    assert _ids("tensorflow", "Unable to run docker gpu for wsl2, getting OCI runtime create failed\n") == ["wsl-stated"]
+    assert _ids("tensorflow", "ls /usr/lib/wsl/lib\n") == []
+
+
+def test_the_container_runtimes_driver_error_under_wsl_is_wsls(tmp_path):
+    # docker/for-win#10379 (Docker Desktop's WSL2 backend on a Windows without GPU support), verbatim
+    err = ("docker: Error response from daemon: OCI runtime create failed: container_linux.go:370: starting container "
+           "process caused: process_linux.go:459: container init caused: Running hook #0:: error running hook: exit "
+           "status 1, stdout: , stderr: nvidia-container-cli: initialization error: driver error: failed to process "
+           "request: unknown.\n")
+    report = _check(_snapshot(tmp_path, {"commands/docker_run_gpu.err": err, "commands/docker_run_gpu.rc": "125\n",
+                                         "commands/pasted-text": "Unable to run docker gpu for wsl2\n"}))
+    assert report.root_cause.id == "env.wsl"
+
+
+def test_cuda_pythons_unversioned_libcuda_under_wsl_points_at_the_wsl_library_folder(tmp_path):
+    # NVIDIA/cuda-python#17, verbatim
+    paste = "Failed to dlopen libcuda.so in WSL environment\n\nRuntimeError: Failed to dlopen libcuda.so\n"
+    assert "cuda-python-libcuda-so-dlopen-failed" in _ids("cuda", paste)
+    assert _ids("cuda", "Failed to dlopen libcuda.so.1\n") == []
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
+    f = report.get("env.wsl")
+    assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
+    assert any("/usr/lib/wsl/lib" in c for a in f.fix.alternatives for c in a.commands)

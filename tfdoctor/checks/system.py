@@ -178,6 +178,8 @@ def _cuda_found_no_gpu(facts) -> tuple | None:
     m = facts.machine
     if m.value("cuda.init_error") == "500":
         return None  # libcuda was mounted and cuInit ran: the container got the GPU (container.toolkit says why not)
+    if m.value("cuda.libcuda_stub") is True:
+        return None  # the toolkit's stub libcuda was loaded ahead of the driver's: cuda.libcuda says so
     seen, missing = m.belief("tf.sees_gpu"), m.belief("cuda.libcuda_missing")
     told = seen.evidence if seen.value is False else missing.evidence if missing.value is True else None
     if told is None or m.value("driver.loaded") is True or not gpu_on_host_shown(facts):
