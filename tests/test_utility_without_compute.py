@@ -465,3 +465,65 @@ def test_cuda_pythons_unversioned_libcuda_under_wsl_points_at_the_wsl_library_fo
     f = report.get("env.wsl")
     assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
     assert any("/usr/lib/wsl/lib" in c for a in f.fix.alternatives for c in a.commands)
+
+
+# -- messages mined from NVIDIA's answers before any case needed them ---------------------------------------------
+def _toolkit_for(tmp_path, err: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return _check(_snapshot(tmp_path, {"commands/docker_run_gpu.err": err, "commands/docker_run_gpu.rc": "125\n"}))
+
+
+def test_the_engines_own_refusals_name_their_fix(tmp_path):
+    cases = [
+        # NVIDIA/gpu-operator#413
+        ("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for "
+         "\"nvidia\" is configured\n", "containerd has no `nvidia` runtime",
+         "sudo nvidia-ctk runtime configure --runtime=containerd"),
+        # NVIDIA/nvidia-docker#1199
+        ("unknown flag: --gpus\n", "older than 19.03", None),
+        # NVIDIA/nvidia-docker#1337
+        ("docker: Error response from daemon: exec: \"nvidia-container-runtime-hook\": executable file not found in "
+         "$PATH.\n", "nvidia-container-runtime-hook", "sudo nvidia-ctk runtime configure --runtime=docker"),
+        # NVIDIA/nvidia-container-toolkit#63
+        ("Error: stat nvidia.com/gpu=0: no such file or directory\n", "older than 4.1", None),
+        # NVIDIA/nvidia-container-toolkit#434
+        ("docker: Error response from daemon: could not select device driver \"cdi\" with capabilities: [].\n",
+         "CDI", "sudo systemctl restart docker"),
+    ]
+    for n, (err, words, command) in enumerate(cases):
+        report = _toolkit_for(tmp_path / str(n), err)
+        f = report.get("container.toolkit")
+        assert f.status.value == "fail" and words in f.summary, (err, f.summary)
+        assert report.root_cause.id == "container.toolkit", err
+        if command:
+            assert command in f.fix.commands, (err, f.fix.commands)
+
+
+def test_the_rootless_ebpf_device_filter_denial_is_no_cgroups(tmp_path):
+    # NVIDIA/libnvidia-container#154, verbatim
+    err = ("nvidia-container-cli: mount error: failed to add device rules: unable to find any existing device filters "
+           "attached to the cgroup: bpf_prog_query(BPF_CGROUP_DEVICE) failed: operation not permitted: unknown.\n")
+    f = _toolkit_for(tmp_path, err).get("container.toolkit")
+    assert f.status.value == "fail" and any("no-cgroups" in c for c in f.fix.commands)
+
+
+def test_the_device_plugins_own_hint_is_the_runtime_not_being_the_default(tmp_path):
+    # NVIDIA/k8s-device-plugin#182, verbatim
+    log = ("2020/10/14 18:04:53 Failed to initialize NVML: could not load NVML library.\n"
+           "2020/10/14 18:04:53 If this is a GPU node, did you set the docker default runtime to `nvidia`?\n")
+    report = _check(_snapshot(tmp_path, {"commands/kubectl_logs_nvidia-device-plugin": log}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and "not the container engine's default runtime" in f.summary
+    assert any("--set-as-default" in c for c in f.fix.commands)
+
+
+def test_nccl_out_of_shared_memory_is_the_containers_shm_size(tmp_path):
+    # NVIDIA/nccl#290, verbatim
+    log = "gpu2-ru7:2143:2561 [1] include/shm.h:28 NCCL WARN Call to posix_fallocate failed : No space left on device\n"
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log, "files/.dockerenv": ""}))
+    f = report.get("env.container")
+    assert f.status.value == "fail" and "/dev/shm" in f.summary and "--shm-size=1g" in f.fix.summary
+    assert report.root_cause.id == "env.container"
+    # another NCCL failure is not read as /dev/shm
+    assert _ids("tensorflow", "NCCL WARN Error while creating shared memory segment /dev/shm/x (size 9637888), "
+                              "error: Permission denied (13)\n") == []

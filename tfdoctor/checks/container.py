@@ -143,9 +143,9 @@ def _cgroup_denied_told(facts) -> Finding | None:
     leave cgroups to the engine (NVIDIA's rootless instructions: no-cgroups = true)."""
     if (told := _told(facts, "container.cgroup_denied")) is None:
         return None
-    return _runtime_failed(told, "The NVIDIA container runtime may not write the container's device cgroup "
-                           "(devices.allow: permission denied): the engine runs rootless, and the toolkit must leave "
-                           "cgroups to it",
+    return _runtime_failed(told, "The NVIDIA container runtime may not change the container's device cgroup "
+                           "(devices.allow, or cgroup v2's eBPF device filter: permission denied): the engine runs "
+                           "rootless, and the toolkit must leave cgroups to it",
                            Fix("Set no-cgroups = true in the toolkit's configuration (rootless Docker and Podman), then "
                                "start the container again.",
                                ("sudo nvidia-ctk config --set nvidia-container-cli.no-cgroups --in-place",),
@@ -227,10 +227,11 @@ def _device_plugin_told(facts) -> Finding | None:
                                                            "--set-as-default", "sudo systemctl restart containerd")))
     logs = "kubectl logs -n kube-system -l name=nvidia-device-plugin-ds --tail=30"
     evidence = failing.evidence + by_hand[:1]
-    if by_hand:
+    if by_hand or facts.machine.value("container.runtime_not_default") is True:
         return Finding("container.toolkit", Status.FAIL,
-                       "The NVIDIA device plugin registers its GPUs when run with the NVIDIA runtime asked for, but its "
-                       "pod fails: the NVIDIA runtime is not the container engine's default runtime",
+                       ("The NVIDIA device plugin registers its GPUs when run with the NVIDIA runtime asked for, but "
+                        "its pod fails" if by_hand else "The NVIDIA device plugin's pod could not load NVML")
+                       + ": the NVIDIA runtime is not the container engine's default runtime",
                        tuple(e.describe() for e in evidence[:3]),
                        fix=Fix("Make the NVIDIA runtime the default on the node (\"default-runtime\": \"nvidia\" in "
                                "/etc/docker/daemon.json), restart the engine, then delete the plugin's pod so that it "
@@ -245,6 +246,56 @@ def _device_plugin_told(facts) -> Finding | None:
                            alternatives=(Alternative("the NVIDIA runtime is not the default runtime", default[0]),),
                            verify=("kubectl describe nodes | grep -i nvidia.com/gpu",)),
                    evidence=evidence)
+
+
+def _engine_refused_told(facts) -> Finding | None:
+    """The container engine itself refused the GPU request and its message names why (NVIDIA's answers quoted in
+    each catalogue entry): no nvidia runtime in containerd, a docker client without --gpus, the runtime's hook not
+    installed, an engine without CDI."""
+    if (told := _told(facts, "container.engine_refused")) is None:
+        return None
+    m = facts.machine
+    run = "docker run --rm --gpus all ubuntu nvidia-smi -L"
+    if m.observed("cri-no-nvidia-runtime"):
+        return _runtime_failed(told, "containerd has no `nvidia` runtime configured, so pods that ask for it (the "
+                               "RuntimeClass nvidia) cannot start",
+                               Fix("Register the NVIDIA runtime with containerd and restart it (k3s and RKE2 keep "
+                                   "containerd's configuration in their own config.toml.tmpl, which the GPU Operator's "
+                                   "toolkit must be pointed at).",
+                                   ("sudo nvidia-ctk runtime configure --runtime=containerd",
+                                    "sudo systemctl restart containerd"),
+                                   verify=("grep -A3 'runtimes.nvidia' /etc/containerd/config.toml",)))
+    if m.observed("docker-unknown-flag-gpus"):
+        return _runtime_failed(told, "The docker client is older than 19.03 and has no --gpus option",
+                               Fix("Upgrade Docker (client and engine) to 19.03 or newer from Docker's repository.",
+                                   (),
+                                   alternatives=(Alternative("keep this Docker: ask for the NVIDIA runtime instead",
+                                                             ("docker run --rm --runtime=nvidia -e "
+                                                              "NVIDIA_VISIBLE_DEVICES=all ubuntu nvidia-smi -L",)),),
+                                   verify=("docker version --format '{{.Client.Version}}'   # 19.03 or newer", run)))
+    if m.observed("runtime-hook-not-found"):
+        return _runtime_failed(told, "Docker's NVIDIA runtime calls nvidia-container-runtime-hook, which is not "
+                               "installed: the NVIDIA container packages are an incomplete set",
+                               Fix("Install the current NVIDIA Container Toolkit (it provides the hook and the runtime), "
+                                   "register it and restart Docker.", (*_toolkit_install(facts), *DOCKER_CONFIGURE),
+                                   verify=("command -v nvidia-container-runtime-hook nvidia-ctk", run)))
+    if m.observed("podman-no-cdi-support"):
+        return _runtime_failed(told, "Podman takes the CDI device name for a file: this Podman is older than 4.1, "
+                               "which brought CDI support",
+                               Fix("Upgrade Podman to 4.1 or newer (the distribution's current release), then ask for "
+                                   "the GPU by its CDI name.",
+                                   verify=("podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L",)))
+    if m.observed("docker-cdi-driver-missing"):
+        return _runtime_failed(told, "Docker was asked for a CDI device but has no CDI support enabled (Docker 25 to "
+                               "28.1 need the cdi feature switched on; older Docker has none)",
+                               Fix("Use Docker 28.2 or newer (CDI on by default), or on Docker 25 to 28.1 add "
+                                   "`\"features\": {\"cdi\": true}` to /etc/docker/daemon.json and restart Docker.",
+                                   ("docker version --format '{{.Server.Version}}'",
+                                    "sudo systemctl restart docker"),
+                                   alternatives=(Alternative("without CDI: the NVIDIA runtime through --gpus",
+                                                             (run,)),),
+                                   verify=("docker run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L",)))
+    return None
 
 
 def _symbol_not_found_told(facts) -> Finding | None:
@@ -298,7 +349,7 @@ def check_toolkit(facts) -> Finding:
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
     for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _driver_files_told,
-                 _cdi_unresolvable_told, _device_plugin_told):
+                 _cdi_unresolvable_told, _device_plugin_told, _engine_refused_told):
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found

@@ -237,6 +237,25 @@ def _pod_without_gpu(facts) -> Finding | None:
                    fix=_gpu_access_fix(facts))
 
 
+def _shm_too_small(facts) -> Finding | None:
+    """NCCL could not create its shared-memory buffers in /dev/shm: too small for multi-GPU communication, usually a
+    container's default 64 MB (NCCL's maintainer in NVIDIA/nccl#525; the fix confirmed in nccl#342)."""
+    told = facts.machine.belief("container.shm_too_small")
+    if told.value is not True:
+        return None
+    return Finding("env.container", Status.FAIL, "NCCL cannot create its shared-memory buffers: /dev/shm is too small "
+                   "for multi-GPU communication (a Docker container's default is 64 MB)",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Give the container a larger /dev/shm: add `--shm-size=1g` to the `docker run` command that "
+                           "starts it (Compose: `shm_size: 1g`), then start it again.", (),
+                           (Alternative("share the host's IPC namespace instead: `--ipc=host`", ()),
+                            Alternative("Kubernetes: mount an emptyDir with medium: Memory at /dev/shm", ()),
+                            Alternative("until then, slower: NCCL without shared memory",
+                                        ("export NCCL_SHM_DISABLE=1",))),
+                           verify=("df -h /dev/shm   # inside the container: more than 64M",)),
+                   evidence=told.evidence)
+
+
 @check(
     "env.container",
     area="system",
@@ -256,6 +275,8 @@ def _pod_without_gpu(facts) -> Finding | None:
 )
 def check_container(facts) -> Finding:
     env = facts.env
+    if (shm := _shm_too_small(facts)) is not None:
+        return shm
     pod = _pod_without_gpu(facts)
     if pod is not None:
         return pod
