@@ -527,3 +527,10 @@ def test_nccl_out_of_shared_memory_is_the_containers_shm_size(tmp_path):
     # another NCCL failure is not read as /dev/shm
     assert _ids("tensorflow", "NCCL WARN Error while creating shared memory segment /dev/shm/x (size 9637888), "
                               "error: Permission denied (13)\n") == []
+
+
+def test_pythons_nvml_binding_saying_driver_not_loaded_is_the_module_not_loaded(tmp_path):
+    # wookayin/gpustat#110, verbatim
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "pynvml.NVMLError_DriverNotLoaded: Driver Not Loaded\n"}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.nvidia-module"
