@@ -534,3 +534,26 @@ def test_pythons_nvml_binding_saying_driver_not_loaded_is_the_module_not_loaded(
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": "pynvml.NVMLError_DriverNotLoaded: Driver Not Loaded\n"}))
     f = report.get("driver.nvidia-module")
     assert f.status.value == "fail" and report.root_cause.id == "driver.nvidia-module"
+
+
+def test_the_gsp_firmware_of_the_modules_version_missing_is_why_the_gpu_is_not_initialised(tmp_path):
+    # NVIDIA/open-gpu-kernel-modules#263, verbatim; the module is loaded, nvidia-smi finds no device
+    dmesg = "nvidia 0000:01:00.0: Direct firmware load for nvidia/515.43.04/gsp.bin failed with error -2\n"
+    lsmod = "Module                  Size  Used by\nnvidia              56455168  0\n"
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg, "commands/lsmod": lsmod,
+                                         "commands/nvidia-smi": "No devices were found\n",
+                                         "commands/nvidia-smi.rc": "6\n"}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and "GSP firmware" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    # nouveau's firmware has no version folder: not this message
+    assert _ids("kernel", "nouveau 0000:01:00.0: Direct firmware load for nvidia/gk20a/fecs_inst.bin failed with "
+                          "error -2\n") == []
+
+
+def test_a_gpu_working_after_the_firmware_line_is_not_failed(tmp_path):
+    dmesg = "nvidia 0000:01:00.0: Direct firmware load for nvidia/550.76/gsp_ga10x.bin failed with error -2\n"
+    smi = ("| NVIDIA-SMI 550.76                 Driver Version: 550.76         CUDA Version: 12.4     |\n")
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg, "commands/nvidia-smi_-L":
+                                         "GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-00000000-0000-0000-0000-000000000000)\n",
+                                         "commands/nvidia-smi": smi}))
+    assert report.get("driver.nvidia-module").status.value != "fail"

@@ -735,6 +735,32 @@ def check_dkms(facts) -> Finding:
     return skip("driver.dkms", "DKMS has no NVIDIA module")
 
 
+def _gsp_firmware_missing(facts) -> Finding | None:
+    """The module could not read the GSP firmware of its own version, and nothing shows the GPU working since (a
+    module loaded from an initramfs without the firmware retries later): the GPU was not initialised."""
+    m = facts.machine
+    told = m.belief("driver.gsp_firmware_missing")
+    if told.value is not True:
+        return None
+    if getattr(facts.nvml, "gpus", ()) or m.observed("smi-list-gpu") or m.value("tf.sees_gpu") is True \
+            or m.value("cuda.init_error") == "0":
+        return None
+    family = distro_family(facts.env, facts.driver.kernel_release if facts.driver is not None else None)
+    cmds = ("sudo apt install firmware-nvidia-gsp", "sudo reboot") if family == "debian" else ()
+    return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module cannot read the GSP firmware of its own "
+                   "version (/lib/firmware/nvidia/<version>/gsp*.bin), so the GPU is not initialised",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Install the GSP firmware of exactly the loaded module's version (it ships with the driver "
+                           "package or the .run installer; Debian: firmware-nvidia-gsp from non-free-firmware). If the "
+                           "module loads from the initramfs, rebuild the initramfs with the firmware in it. Then "
+                           "reboot.", cmds,
+                           alternatives=(Alternative("the module loads from the initramfs: rebuild it",
+                                                     (initramfs_command(facts.env), "sudo reboot")),),
+                           verify=("ls /lib/firmware/nvidia/   # a folder named after the loaded module's version",
+                                   "nvidia-smi")),
+                   evidence=told.evidence)
+
+
 @check(
     "driver.nvidia-module",
     area="driver",
@@ -771,7 +797,12 @@ def check_nvidia_module(facts) -> Finding:
                         *[f"{x.slot}: {x.driver_in_use}" for x in unbound],
                         fix=Fix("Release the card from that driver (e.g. remove it from vfio-pci passthrough) and "
                                 "reboot.", ("lspci -nnk -d 10de:",)))
+        gsp = _gsp_firmware_missing(facts)
+        if gsp is not None:
+            return gsp
         return ok("driver.nvidia-module", summary, *([d.proc_version_text] if d.proc_version_text else []))
+    if (gsp := _gsp_firmware_missing(facts)) is not None:
+        return gsp
     if not _gpu_expected(facts):
         if facts.require_gpu:
             return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
