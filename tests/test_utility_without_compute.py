@@ -557,3 +557,40 @@ def test_a_gpu_working_after_the_firmware_line_is_not_failed(tmp_path):
                                          "GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-00000000-0000-0000-0000-000000000000)\n",
                                          "commands/nvidia-smi": smi}))
     assert report.get("driver.nvidia-module").status.value != "fail"
+
+
+# -- CUDA programs other than TensorFlow, and libraries quoted in prose -----------------------------------------
+def test_pytorchs_driver_initialization_failed_is_cuinits_3(tmp_path):
+    # wenet-e2e/wenet#700, verbatim (the path shortened)
+    line = ("torch/cuda/__init__.py:52: UserWarning: CUDA initialization: CUDA driver initialization failed, you "
+            "might not have a CUDA gpu.\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
+    f = report.get("cuda.init")
+    assert f.status.value == "fail" and "CUDA_ERROR_NOT_INITIALIZED (3)" in f.summary
+    assert any("uvm_disable_hmm=1" in c for c in f.fix.commands)
+
+
+def test_cupys_no_device_and_numbas_missing_libcuda_are_read():
+    # cupy/cupy#2549; numba/numba#3396, verbatim
+    assert _ids("cuda", "cupy.cuda.runtime.CUDARuntimeError: cudaErrorNoDevice: no CUDA-capable device is detected\n") \
+        == ["cuda-runtime-no-device"]
+    assert _ids("cuda", "CudaSupportError: Error at driver init: CUDA driver library cannot be found\n") == [
+        "numba-libcuda-not-found"]
+
+
+def test_a_truncated_libcuda_is_the_libcuda_not_a_missing_driver(tmp_path):
+    # hpc-admin-sist/DockerMonitor#11 (a cluster's login node), verbatim
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": "ImportError: /usr/lib/x86_64-linux-gnu/libcuda.so.1: file "
+                                                           "too short\n"}))
+    f = report.get("cuda.libcuda")
+    assert f.status.value == "fail" and "not a valid library" in f.summary and report.root_cause.id == "cuda.libcuda"
+
+
+def test_a_cuda_library_quoted_in_prose_is_tensorflows_missing_library(tmp_path):
+    # google-research/text-to-text-transfer-transformer#40, verbatim
+    said = ("I see some warnings like `libcudart.so.10.0: cannot open shared object file: No such file or directory`. "
+            "Could be that?\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": said}))
+    f = report.get("tf.cuda-libs")
+    assert f.status.value == "fail" and "libcudart.so.10.0" in f.summary and report.root_cause.id == "tf.cuda-libs"
+    assert any("10.0" in c or "10-0" in c for c in f.fix.commands)

@@ -304,6 +304,19 @@ def _libcuda_told(facts) -> Finding | None:
     too in a CUDA image whose compat folder comes first on the loader path (vllm#34226), or a driver upgraded without a
     reboot."""
     m = facts.machine
+    damaged = m.belief("cuda.libcuda_damaged")
+    if damaged.value is True:
+        # the loader found a libcuda.so.1 that is no library at all: truncated, empty, a placeholder
+        branch = driver_branch(facts)
+        lib = compute_library_command(facts.env, branch)
+        return Finding("cuda.libcuda", Status.FAIL, "The libcuda.so.1 the loader finds is not a valid library (file too "
+                       "short or not ELF): a truncated or placeholder file, not the driver's", tuple(
+                           e.describe() for e in damaged.evidence[:2]),
+                       fix=Fix("Reinstall the driver's user-space CUDA library so that libcuda.so.1 is the driver's "
+                               "own; on a machine without an NVIDIA GPU (a cluster's login node), run the GPU work on "
+                               "a GPU node instead.", ((lib,) if lib else ()) + ("sudo ldconfig",),
+                               verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))),
+                       evidence=damaged.evidence)
     stub = m.belief("cuda.libcuda_stub")
     if stub.value is True:
         return Finding("cuda.libcuda", Status.FAIL, "The libcuda a CUDA program loaded is the CUDA toolkit's stub "

@@ -491,9 +491,10 @@ def check_cuda_libs(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is not None and tf.source == "log-only":
         return _cuda_libs_from_log(facts, tf)
-    # no TensorFlow log or record: TensorFlow's cuDNN refusal quoted in a paste still says it
-    if (tf is None or tf.source == "none") and (cudnn := _cudnn_mismatch(tf, facts)) is not None:
-        return cudnn
+    # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
+    # a paste still says it
+    if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)):
+        return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
     if not tf.imported or tf.build is None or not tf.build.is_cuda_build:
@@ -529,6 +530,25 @@ def check_cuda_libs(facts) -> Finding:
     summary = f"TensorFlow {tf.tf_version} cannot load {', '.join(runtime)}" + (
         " (and libcuda.so.1, from the driver)" if "libcuda.so.1" in names else "")
     return fail("tf.cuda-libs", summary, *details, fix=_runtime_libs_fix(tf, runtime, cuda))
+
+
+def _libs_quoted(facts, tf) -> Finding | None:
+    """CUDA runtime libraries the loader could not open, as a paste quotes them (no TensorFlow log or record)."""
+    obs = facts.machine.observed("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
+    names = list(dict.fromkeys(o.group("library") for o in obs if o.group("library")))
+    runtime = [n for n in names if n.startswith("lib") and not n.startswith(("libcuda.so", "libnvinfer"))]
+    if not runtime:
+        return None
+    cuda = _cuda_for_libs(runtime)
+    ev = facts.machine.evidence_of("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
+    return Finding("tf.cuda-libs", Status.FAIL, "These CUDA libraries could not be loaded, as the paste quotes them: "
+                   + ", ".join(runtime), tuple(e.describe() for e in ev[:3]),
+                   fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or "
+                           "NVIDIA's CUDA apt repository where no wheel exists), pinned to the version each soname "
+                           "names.".replace("CUDA  ", "CUDA "), library_install_commands(runtime, cuda, python_cmd(tf)),
+                           alternatives=and_cuda_alternative(cuda, None, python_cmd(tf)),
+                           verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
+                   evidence=ev)
 
 
 def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
