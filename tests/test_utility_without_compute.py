@@ -594,3 +594,12 @@ def test_a_cuda_library_quoted_in_prose_is_tensorflows_missing_library(tmp_path)
     f = report.get("tf.cuda-libs")
     assert f.status.value == "fail" and "libcudart.so.10.0" in f.summary and report.root_cause.id == "tf.cuda-libs"
     assert any("10.0" in c or "10-0" in c for c in f.fix.commands)
+
+
+def test_a_gpu_held_by_vfio_pci_is_reserved_for_a_vm(tmp_path):
+    # jurkovic-nikola/OpenLinkHub#174 (the dmesg line while vfio-pci holds the GPU), verbatim
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": "[10582.980815] NVRM: GPU 0000:01:00.0 is already bound to "
+                                                           "vfio-pci.\n"}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and "vfio-pci" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    assert not any("0000:01:00.0" in c for c in f.fix.commands)  # the line's address never enters a command

@@ -735,6 +735,24 @@ def check_dkms(facts) -> Finding:
     return skip("driver.dkms", "DKMS has no NVIDIA module")
 
 
+def _reserved_for_vm(facts) -> Finding | None:
+    """vfio-pci (or pci-stub) owns the GPU, as the NVIDIA module said at load, and nothing shows the GPU working here:
+    it is reserved for a virtual machine's passthrough."""
+    m = facts.machine
+    told = m.belief("gpu.reserved_for_vm")
+    if told.value is not True or getattr(facts.nvml, "gpus", ()) or m.observed("smi-list-gpu"):
+        return None
+    return Finding("driver.nvidia-module", Status.FAIL, "The GPU is bound to vfio-pci (reserved for a virtual machine's "
+                   "passthrough): the NVIDIA driver cannot take it on this host", tuple(
+                       e.describe() for e in told.evidence[:2]),
+                   fix=Fix("If this host should use the GPU: remove its ids from vfio-pci (vfio-pci.ids= on the kernel "
+                           "command line, `options vfio-pci ids=` in /etc/modprobe.d, a driverctl override), rebuild "
+                           "the initramfs and reboot. If the GPU is meant for a VM, run the GPU work inside that VM.",
+                           (initramfs_command(facts.env), "sudo reboot"),
+                           verify=("lspci -nnk -d 10de:   # Kernel driver in use: nvidia",)),
+                   evidence=told.evidence)
+
+
 def _gsp_firmware_missing(facts) -> Finding | None:
     """The module could not read the GSP firmware of its own version, and nothing shows the GPU working since (a
     module loaded from an initramfs without the firmware retries later): the GPU was not initialised."""
@@ -786,6 +804,8 @@ def check_nvidia_module(facts) -> Finding:
     devs = _nvidia_gpus(facts)
     if state != "loaded" and (bar := _bar_unassigned(facts)) is not None:
         return bar
+    if (vm := _reserved_for_vm(facts)) is not None:
+        return vm
     if state == "loaded":
         ver = d.loaded_driver_version or getattr(facts.nvml, "driver_version", None)
         flavour = f", {d.kernel_module_flavor} kernel modules" if d.kernel_module_flavor else ""
