@@ -603,3 +603,11 @@ def test_a_gpu_held_by_vfio_pci_is_reserved_for_a_vm(tmp_path):
     f = report.get("driver.nvidia-module")
     assert f.status.value == "fail" and "vfio-pci" in f.summary and report.root_cause.id == "driver.nvidia-module"
     assert not any("0000:01:00.0" in c for c in f.fix.commands)  # the line's address never enters a command
+
+
+def test_tensorflows_own_build_info_saying_no_cuda_is_a_cpu_build(tmp_path):
+    # nanoporetech/medaka#428 (the medaka image's TensorFlow), verbatim
+    out = "OrderedDict([('is_cuda_build', False), ('is_rocm_build', False), ('is_tensorrt_build', False)]) 2.7.1\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "fail" and "is_cuda_build False" in f.summary and report.root_cause.id == "tf.cuda-build"

@@ -364,7 +364,9 @@ def check_cuda_build(facts) -> Finding:
         # a pasted `tf.test.is_built_with_cuda()` answering False (the user's own interpreter said so), or conda
         # listing a CPU variant of the package
         conda = bool(facts.machine.observed("conda-tensorflow-cpu-build"))
+        info_said = bool(facts.machine.observed("tf-build-info-not-cuda"))
         how = ("conda lists a CPU variant of the package" if conda else
+               "tf.sysconfig.get_build_info() says is_cuda_build False" if info_said else
                "tf.test.is_built_with_cuda() printed False")
         return Finding("tf.cuda-build", Status.FAIL, f"This TensorFlow is not a CUDA build ({how}): no driver or "
                        "library can make it use the GPU",
