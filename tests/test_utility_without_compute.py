@@ -611,3 +611,14 @@ def test_tensorflows_own_build_info_saying_no_cuda_is_a_cpu_build(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": out}))
     f = report.get("tf.cuda-build")
     assert f.status.value == "fail" and "is_cuda_build False" in f.summary and report.root_cause.id == "tf.cuda-build"
+
+
+def test_tensorflows_lines_in_a_docker_runs_output_are_read(tmp_path):
+    # tensorflow/tensorflow#44597 (tensorflow/serving's GPU image run without --gpus), verbatim but for the container id
+    out = ("2020-11-02 21:06:24.739827: W tensorflow/stream_executor/cuda/cuda_driver.cc:312] failed call to cuInit: "
+           "UNKNOWN ERROR (303)\n"
+           "2020-11-02 21:06:24.739901: I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:156] kernel driver does "
+           "not appear to be running on this host (6b3e1f0a2c4d): /proc/driver/nvidia/version does not exist\n")
+    key = "commands/docker_run_--rm_tensorflow%2Fserving:latest-devel-gpu_python_-c_import_tensorflow"
+    report = _check(_snapshot(tmp_path, {key: out}))
+    assert report.root_cause.id == "env.container"

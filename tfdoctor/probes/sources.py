@@ -41,6 +41,11 @@ _KEY_KINDS = (
 )
 
 
+# the keys of commands that run a program in a container or a job: its output holds the program's own lines
+_RUNS_PROGRAMS = ("docker_run", "docker_exec", "docker_compose", "docker-compose", "podman_run", "podman_exec",
+                  "nvidia-docker_run", "kubectl_logs", "kubectl_exec", "srun", "singularity", "apptainer", "enroot")
+
+
 # tfdoctor triage writes a paste's text that no recogniser placed under this key (docs/snapshot-format.md)
 PASTED_TEXT_KEY = "pasted-text"
 
@@ -106,5 +111,10 @@ def probe_sources(host, ctx) -> SourcesFacts:
             sources.append(Source(ANY, "the paste", _text(res)))
             sources.append(Source("tensorflow", "the paste", _text(res)))
             continue
-        sources.append(Source(kind, key.replace("_", " ").replace("%2F", "/"), _text(res)))  # host.command_key
+        name = key.replace("_", " ").replace("%2F", "/")  # host.command_key
+        sources.append(Source(kind, name, _text(res)))
+        if key.removeprefix("sudo_").startswith(_RUNS_PROGRAMS):
+            # a container (or job) runs the program: what TensorFlow printed in it is TensorFlow's (its log lines,
+            # a REPL's answer), read as in a paste
+            sources.append(Source("tensorflow", name, _text(res)))
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))
