@@ -104,6 +104,13 @@ def fail(id: str, summary: str, *details: str, fix: Fix | None = None) -> Findin
     return Finding(id, Status.FAIL, summary, tuple(details), fix)
 
 
+def told_fail(id: str, summary: str, told, fix: Fix | None = None, *details: str) -> Finding:
+    """A failing finding drawn from one belief of the machine model (`told`): its first two evidence lines as details
+    (then `details`), and all of its evidence."""
+    return Finding(id, Status.FAIL, summary, tuple(e.describe() for e in told.evidence[:2]) + tuple(details), fix,
+                   evidence=tuple(told.evidence))
+
+
 def skip(id: str, summary: str, *details: str) -> Finding:
     return Finding(id, Status.SKIP, summary, tuple(details))
 

@@ -12,7 +12,7 @@ from tfdoctor.checks.commands import verify_only
 from tfdoctor.checks.cuda import kernel_driver_version
 from tfdoctor.checks.fixes import distro_family
 from tfdoctor.checks.gpu import gpu_expected
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 CUDA_BASE_IMAGE = "nvidia/cuda:12.5.1-base-ubuntu22.04"  # the CUDA of TensorFlow 2.18-2.21 (knowledge.md 1.1)
 
@@ -99,8 +99,7 @@ def _told(facts, question: str):
 
 def _runtime_failed(told, summary: str, fix: Fix, *details: str) -> Finding:
     """container.toolkit failing on what the container runtime printed (the belief `told`), with its lines."""
-    return Finding("container.toolkit", Status.FAIL, summary, tuple(e.describe() for e in told.evidence[:2]) + details,
-                   fix=fix, evidence=told.evidence)
+    return told_fail("container.toolkit", summary, told, fix, *details)
 
 
 def _cdi_stale_told(facts) -> Finding | None:
@@ -309,19 +308,17 @@ def _symbol_not_found_told(facts) -> Finding | None:
     told = m.belief("cuda.init_error")
     wsl = m.value("wsl")
     where = "" if wsl is False else " (under WSL2: Windows drivers 555 and newer need libnvdxgdmal.so.1 in the container)"
-    return Finding("container.toolkit", Status.FAIL,
-                   "CUDA fails to start in this container with CUDA_ERROR_NOT_FOUND (500): the NVIDIA Container "
-                   f"Toolkit that started it is older than the driver and did not mount every driver library{where}",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Update the NVIDIA Container Toolkit on the host to 1.15.0 or newer (Docker Desktop: 4.31.0 "
+    return told_fail("container.toolkit",
+                     "CUDA fails to start in this container with CUDA_ERROR_NOT_FOUND (500): the NVIDIA Container "
+                     f"Toolkit that started it is older than the driver and did not mount every driver library{where}",
+                     told, Fix("Update the NVIDIA Container Toolkit on the host to 1.15.0 or newer (Docker Desktop: 4.31.0 "
                            "or newer, which bundles it), then restart the container; until then a driver older than "
                            "555 avoids it under WSL2.",
                            tuple(c.replace(" install ", " install --only-upgrade ", 1) if c.startswith("sudo apt ")
                                  else c for c in _toolkit_install(facts)) + ("sudo systemctl restart docker",),
                            (Alternative("Docker Desktop (Windows): update Docker Desktop itself (Settings > Software "
                                         "updates); it bundles the toolkit", ()),),
-                           verify=("nvidia-ctk --version   # 1.15.0 or newer", verify_only(facts, "cuda.init"))),
-                   evidence=told.evidence)
+                           verify=("nvidia-ctk --version   # 1.15.0 or newer", verify_only(facts, "cuda.init"))))
 
 
 @check(

@@ -13,7 +13,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import verify_only
 from tfdoctor.checks.fixes import compute_library_command, distro_family, newer_driver_commands
 from tfdoctor.checks.gpu import gpu_expected
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 _GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PATH = textmatch.compile(r"^/[A-Za-z0-9._/+-]{1,200}$")
@@ -309,14 +309,12 @@ def _libcuda_told(facts) -> Finding | None:
         # the loader found a libcuda.so.1 that is no library at all: truncated, empty, a placeholder
         branch = driver_branch(facts)
         lib = compute_library_command(facts.env, branch)
-        return Finding("cuda.libcuda", Status.FAIL, "The libcuda.so.1 the loader finds is not a valid library (file too "
-                       "short or not ELF): a truncated or placeholder file, not the driver's", tuple(
-                           e.describe() for e in damaged.evidence[:2]),
-                       fix=Fix("Reinstall the driver's user-space CUDA library so that libcuda.so.1 is the driver's "
+        return told_fail("cuda.libcuda", "The libcuda.so.1 the loader finds is not a valid library (file too short "
+                         "or not ELF): a truncated or placeholder file, not the driver's", damaged,
+                         Fix("Reinstall the driver's user-space CUDA library so that libcuda.so.1 is the driver's "
                                "own; on a machine without an NVIDIA GPU (a cluster's login node), run the GPU work on "
                                "a GPU node instead.", ((lib,) if lib else ()) + ("sudo ldconfig",),
-                               verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))),
-                       evidence=damaged.evidence)
+                               verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))))
     stub = m.belief("cuda.libcuda_stub")
     if stub.value is True:
         return Finding("cuda.libcuda", Status.FAIL, "The libcuda a CUDA program loaded is the CUDA toolkit's stub "

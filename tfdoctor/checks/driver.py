@@ -18,7 +18,7 @@ from tfdoctor.checks.fixes import (
 )
 from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected, on_wsl
 from tfdoctor.machine import DIRECT
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
 # What the kernel says when it refuses the module's signature (Secure Boot / lockdown)
@@ -742,15 +742,13 @@ def _reserved_for_vm(facts) -> Finding | None:
     told = m.belief("gpu.reserved_for_vm")
     if told.value is not True or getattr(facts.nvml, "gpus", ()) or m.observed("smi-list-gpu"):
         return None
-    return Finding("driver.nvidia-module", Status.FAIL, "The GPU is bound to vfio-pci (reserved for a virtual machine's "
-                   "passthrough): the NVIDIA driver cannot take it on this host", tuple(
-                       e.describe() for e in told.evidence[:2]),
-                   fix=Fix("If this host should use the GPU: remove its ids from vfio-pci (vfio-pci.ids= on the kernel "
+    return told_fail("driver.nvidia-module", "The GPU is bound to vfio-pci (reserved for a virtual machine's "
+                     "passthrough): the NVIDIA driver cannot take it on this host", told,
+                     Fix("If this host should use the GPU: remove its ids from vfio-pci (vfio-pci.ids= on the kernel "
                            "command line, `options vfio-pci ids=` in /etc/modprobe.d, a driverctl override), rebuild "
                            "the initramfs and reboot. If the GPU is meant for a VM, run the GPU work inside that VM.",
                            (initramfs_command(facts.env), "sudo reboot"),
-                           verify=("lspci -nnk -d 10de:   # Kernel driver in use: nvidia",)),
-                   evidence=told.evidence)
+                           verify=("lspci -nnk -d 10de:   # Kernel driver in use: nvidia",)))
 
 
 def _gsp_firmware_missing(facts) -> Finding | None:

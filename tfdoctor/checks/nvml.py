@@ -5,7 +5,7 @@ from __future__ import annotations
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_pip_install
 from tfdoctor.checks.fixes import compute_library_command, distro_family
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 # Clock event reasons that mean the GPU is being held back by something wrong (heat, power delivery, the board).
 # Idle, application clocks, sync boost, display and the software power cap are normal operation.
@@ -361,15 +361,13 @@ def check_nvml_devices(facts) -> Finding:
     told = facts.machine.belief("gpu.query_failed")
     if told.value is True:
         # NVML started and lists the GPU but cannot read even its brand or name: the GPU is in an error state
-        return Finding("nvml.devices", Status.FAIL, "A GPU answers NVML's queries with 'Unknown Error': it is in an "
-                       "error state (a GSP firmware or driver fault, Xid 119/120, or a GPU falling off the bus)",
-                       tuple(e.describe() for e in told.evidence[:2]),
-                       fix=Fix("Read the kernel log for the fault; reset the GPU (or reboot). If it returns, update "
+        return told_fail("nvml.devices", "A GPU answers NVML's queries with 'Unknown Error': it is in an error state "
+                         "(a GSP firmware or driver fault, Xid 119/120, or a GPU falling off the bus)", told,
+                         Fix("Read the kernel log for the fault; reset the GPU (or reboot). If it returns, update "
                                "the driver (GSP faults: disable the GSP firmware on the proprietary kernel module, "
                                "NVreg_EnableGpuFirmware=0).",
                                ("sudo dmesg -T | grep -iE 'NVRM|Xid'", "sudo nvidia-smi -r", "sudo reboot"),
-                               verify=("nvidia-smi -q | grep -i 'Product Brand'",)),
-                       evidence=told.evidence)
+                               verify=("nvidia-smi -q | grep -i 'Product Brand'",)))
     if n is None or not n.init_ok:
         return skip("nvml.devices", "NVML did not start, so no GPU can be listed")
     if not n.gpus:

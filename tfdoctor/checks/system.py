@@ -5,7 +5,7 @@ from __future__ import annotations
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 
 def _gpu_count(facts) -> int | None:
@@ -243,17 +243,15 @@ def _shm_too_small(facts) -> Finding | None:
     told = facts.machine.belief("container.shm_too_small")
     if told.value is not True:
         return None
-    return Finding("env.container", Status.FAIL, "NCCL cannot create its shared-memory buffers: /dev/shm is too small "
-                   "for multi-GPU communication (a Docker container's default is 64 MB)",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Give the container a larger /dev/shm: add `--shm-size=1g` to the `docker run` command that "
+    return told_fail("env.container", "NCCL cannot create its shared-memory buffers: /dev/shm is too small for "
+                     "multi-GPU communication (a Docker container's default is 64 MB)", told,
+                     Fix("Give the container a larger /dev/shm: add `--shm-size=1g` to the `docker run` command that "
                            "starts it (Compose: `shm_size: 1g`), then start it again.", (),
                            (Alternative("share the host's IPC namespace instead: `--ipc=host`", ()),
                             Alternative("Kubernetes: mount an emptyDir with medium: Memory at /dev/shm", ()),
                             Alternative("until then, slower: NCCL without shared memory",
                                         ("export NCCL_SHM_DISABLE=1",))),
-                           verify=("df -h /dev/shm   # inside the container: more than 64M",)),
-                   evidence=told.evidence)
+                           verify=("df -h /dev/shm   # inside the container: more than 64M",)))
 
 
 @check(
