@@ -1,8 +1,10 @@
 """A container whose NVIDIA runtime mounted the driver's utilities (nvidia-smi, NVML) but not its CUDA library (the
 `compute` capability), read from whatever shows it: nvidia-smi's `CUDA Version: N/A`, NVML answering while libcuda
 cannot be loaded, or the person saying nvidia-smi works in the container while CUDA finds no driver; and the NVIDIA
-modules that depend on nvidia.ko showing it loaded. Every quoted line is from the public thread named beside it; the
-snapshots around them are hand-built in tmp_path (a state synthesised for the test)."""
+modules that depend on nvidia.ko showing it loaded; then the messages of later blind batches and of maintainers'
+answers read before any case needed them. Every quoted line is from the public thread named beside it; the snapshots
+around them are hand-built in tmp_path, and the few lines with no thread named beside them (an lsmod listing, a
+one-line nvidia-smi -L, a table header) are synthesised states that set the scene for a guard, not outputs under test."""
 
 from __future__ import annotations
 
@@ -622,3 +624,11 @@ def test_tensorflows_lines_in_a_docker_runs_output_are_read(tmp_path):
     key = "commands/docker_run_--rm_tensorflow%2Fserving:latest-devel-gpu_python_-c_import_tensorflow"
     report = _check(_snapshot(tmp_path, {key: out}))
     assert report.root_cause.id == "env.container"
+
+
+def test_xla_unable_to_run_ptxas_is_the_missing_compiler_tools(tmp_path):
+    # YoshitakaMo/localcolabfold#70 (XLA in a CUDA -base image), verbatim
+    log = ("2022-03-11 15:15:48.010379: W external/org_tensorflow/tensorflow/stream_executor/gpu/asm_compiler.cc:80] "
+           "Couldn't get ptxas version string: INTERNAL: Couldn't invoke ptxas --version\n")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": log})).get("tf.cuda-libs")
+    assert f.status.value == "warn" and "ptxas" in f.summary
