@@ -632,3 +632,16 @@ def test_xla_unable_to_run_ptxas_is_the_missing_compiler_tools(tmp_path):
            "Couldn't get ptxas version string: INTERNAL: Couldn't invoke ptxas --version\n")
     f = _check(_snapshot(tmp_path, {"tensorflow.log": log})).get("tf.cuda-libs")
     assert f.status.value == "warn" and "ptxas" in f.summary
+
+
+def test_shared_memory_too_small_is_read_from_any_programs_output(tmp_path):
+    # pytorch/ci-infra#490 (NCCL in a Kubernetes CI pod), verbatim; kubeflow/pipelines#6510 (PyTorch's DataLoader)
+    nccl = ("[2026-04-22 21:34:20] gpu-runner-workflow:202016:202235 [0] misc/shmutils.cc:88 NCCL WARN Error: failed to "
+            "extend /dev/shm/nccl-WU88OE to 9637892 bytes, error: No space left on device (28)\n")
+    report = _check(_snapshot(tmp_path, {"commands/python_-m_pytest_test_distributed.py": nccl}))
+    f = report.get("env.container")
+    assert f.status.value == "fail" and "NCCL" in f.summary and report.root_cause.id == "env.container"
+    bus = "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).\n"
+    (tmp_path / "b").mkdir()
+    f = _check(_snapshot(tmp_path / "b", {"commands/pasted-text": bus})).get("env.container")
+    assert f.status.value == "fail" and "DataLoader" in f.summary and "--shm-size=1g" in f.fix.summary

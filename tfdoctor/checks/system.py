@@ -238,13 +238,16 @@ def _pod_without_gpu(facts) -> Finding | None:
 
 
 def _shm_too_small(facts) -> Finding | None:
-    """NCCL could not create its shared-memory buffers in /dev/shm: too small for multi-GPU communication, usually a
-    container's default 64 MB (NCCL's maintainer in NVIDIA/nccl#525; the fix confirmed in nccl#342)."""
+    """/dev/shm too small for what a program keeps there: NCCL's buffers for multi-GPU communication (NCCL's maintainer in
+    NVIDIA/nccl#525; the fix confirmed in nccl#342) or a PyTorch DataLoader's worker batches (kubeflow/pipelines#6510),
+    usually a container's or a pod's default 64 MB."""
     told = facts.machine.belief("container.shm_too_small")
     if told.value is not True:
         return None
-    return told_fail("env.container", "NCCL cannot create its shared-memory buffers: /dev/shm is too small for "
-                     "multi-GPU communication (a Docker container's default is 64 MB)", told,
+    what = ("NCCL cannot create its shared-memory buffers" if facts.machine.observed("nccl-shm-no-space")
+            else "The DataLoader's workers die writing to shared memory")
+    return told_fail("env.container", f"{what}: /dev/shm is too small (a Docker container's or a pod's default is "
+                     "64 MB)", told,
                      Fix("Give the container a larger /dev/shm: add `--shm-size=1g` to the `docker run` command that "
                            "starts it (Compose: `shm_size: 1g`), then start it again.", (),
                            (Alternative("share the host's IPC namespace instead: `--ipc=host`", ()),
