@@ -645,3 +645,12 @@ def test_shared_memory_too_small_is_read_from_any_programs_output(tmp_path):
     (tmp_path / "b").mkdir()
     f = _check(_snapshot(tmp_path / "b", {"commands/pasted-text": bus})).get("env.container")
     assert f.status.value == "fail" and "DataLoader" in f.summary and "--shm-size=1g" in f.fix.summary
+
+
+def test_the_installers_failed_dkms_build_is_the_module_build(tmp_path):
+    # Azure/aks-engine#3269 (a GPU node's set-up running the .run installer with DKMS), verbatim
+    out = ("ERROR: Failed to run `/usr/sbin/dkms build -m nvidia -v 418.40.04 -k\n       5.3.0-1020-azure`: \n"
+           "       Kernel preparation unnecessary for this kernel.  Skipping...\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out, "commands/uname_-r": "5.3.0-1020-azure\n"}))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
