@@ -654,3 +654,13 @@ def test_the_installers_failed_dkms_build_is_the_module_build(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": out, "commands/uname_-r": "5.3.0-1020-azure\n"}))
     f = report.get("driver.dkms")
     assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+
+
+def test_insmods_unknown_symbol_is_a_dependency_not_loaded_first(tmp_path):
+    # src-d/coreos-nvidia#3 (the confirmed fix: modprobe ipmi_devintf first), verbatim
+    err = ("insmod: ERROR: could not insert module /opt/nvidia/lib/modules/4.14.16/video/nvidia.ko: Unknown symbol in "
+           "module\n")
+    report = _check(_snapshot(tmp_path, {"commands/insmod_nvidia.ko.err": err, "commands/insmod_nvidia.ko.rc": "1\n"}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and "Unknown symbol" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    assert f.fix.commands == ("sudo modprobe ipmi_devintf", "sudo modprobe nvidia")

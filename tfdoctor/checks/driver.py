@@ -903,6 +903,18 @@ def check_nvidia_module(facts) -> Finding:
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
+    unknown = facts.machine.belief("driver.unknown_symbol")
+    if unknown.value is True:
+        # insmod loads no dependency: nvidia.ko needs ipmi_msghandler/ipmi_devintf first (src-d/coreos-nvidia#3)
+        return told_fail("driver.nvidia-module", "The kernel refused nvidia.ko (Unknown symbol in module): a module it "
+                         "depends on was not loaded first (insmod loads none), or it was built for another kernel",
+                         unknown, Fix("Load it with modprobe, which loads its dependencies (or load ipmi_devintf before "
+                                      "an insmod); if it still fails, rebuild the module for the running kernel "
+                                      "(`sudo dmesg | grep 'Unknown symbol'` names the missing symbols).",
+                                      ("sudo modprobe ipmi_devintf", "sudo modprobe nvidia"),
+                                      alternatives=(Alternative("built for another kernel: rebuild it for this one",
+                                                                rebuild_module(env, pci, d.kernel_release)[0]),),
+                                      verify=("lsmod | grep nvidia",)))
     refused = facts.machine.evidence_of("installer-unable-to-load-module")
     if refused and secure_boot is None:
         # NVIDIA's installer built the module and the kernel refused it just now: not a reboot owed
