@@ -664,3 +664,13 @@ def test_insmods_unknown_symbol_is_a_dependency_not_loaded_first(tmp_path):
     f = report.get("driver.nvidia-module")
     assert f.status.value == "fail" and "Unknown symbol" in f.summary and report.root_cause.id == "driver.nvidia-module"
     assert f.fix.commands == ("sudo modprobe ipmi_devintf", "sudo modprobe nvidia")
+
+
+def test_an_older_nvjitlink_found_first_is_the_ld_library_path(tmp_path):
+    # pytorch/pytorch#111469 (PyTorch's malfet: an older CUDA 12 toolkit on LD_LIBRARY_PATH), verbatim
+    err = ("ImportError: /usr/local/lib/python3.10/dist-packages/torch/lib/../../nvidia/cusparse/lib/libcusparse.so.12: "
+           "undefined symbol: __nvJitLinkAddData_12_1, version libnvJitLink.so.12\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": err}))
+    f = report.get("python.ld-library-path")
+    assert f.status.value == "fail" and "libnvJitLink" in f.summary and report.root_cause.id == "python.ld-library-path"
+    assert f.fix.commands == ("unset LD_LIBRARY_PATH",)

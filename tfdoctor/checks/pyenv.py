@@ -17,7 +17,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import interpreter_cmd, verify_only
 from tfdoctor.checks.cuda import api_facts, ld_library_path_without
 from tfdoctor.checks.gpu import gpu_expected
-from tfdoctor.model import Fix, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Fix, fail, info, ok, skip, told_fail, warn
 
 TF_NAMES = ("tensorflow", "tf-nightly", "tensorflow-gpu")
 # other frameworks that pin nvidia-* wheels, with the extra under which they do (None: unconditionally)
@@ -270,6 +270,19 @@ def _dir_major(d) -> str | None:
 def check_ld_library_path(facts):
     py, why = _no_env(facts)
     value = (getattr(facts.env, "variables", None) or {}).get("LD_LIBRARY_PATH")
+    shadowed = facts.machine.belief("python.nvjitlink_shadowed")
+    if shadowed.value is True:
+        # the loader found an older libnvJitLink.so.12 first (PyTorch's malfet in pytorch#141063)
+        drop = ld_library_path_without(facts, lambda p: "cuda" in p.lower()) if value else None
+        return told_fail("python.ld-library-path", "A CUDA 12 pip wheel's library needs a newer libnvJitLink.so.12 than "
+                         "the one the loader found first: an older CUDA toolkit on LD_LIBRARY_PATH shadows the "
+                         "wheel's (or the nvjitlink wheel is older than the libraries that need it)", shadowed,
+                         Fix("Take the CUDA toolkit folders off LD_LIBRARY_PATH (here and in the shell start-up file "
+                             "that sets it), so that the pip wheels' own libraries load.",
+                             (drop,) if drop else ("unset LD_LIBRARY_PATH",),
+                             (Alternative("LD_LIBRARY_PATH is not set: upgrade the nvjitlink wheel to the libraries' "
+                                          "CUDA 12 release", ("python3 -m pip install -U nvidia-nvjitlink-cu12",)),),
+                             verify=("python3 -c 'import tensorflow'   # or the framework that failed to import",)))
     if not value:
         if facts.env is None or not facts.machine.complete:
             return skip("python.ld-library-path", "LD_LIBRARY_PATH was not recorded")
