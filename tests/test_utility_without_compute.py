@@ -674,3 +674,16 @@ def test_an_older_nvjitlink_found_first_is_the_ld_library_path(tmp_path):
     f = report.get("python.ld-library-path")
     assert f.status.value == "fail" and "libnvJitLink" in f.summary and report.root_cause.id == "python.ld-library-path"
     assert f.fix.commands == ("unset LD_LIBRARY_PATH",)
+
+
+def test_xid_79_after_a_failed_d3cold_power_up_is_runtime_power_management(tmp_path):
+    # system76/firmware-open#259 (an Oryp6 laptop), verbatim
+    dmesg = ("kernel: nvidia 0000:01:00.0: can't change power state from D3cold to D0 (config space inaccessible)\n"
+             "kernel: NVRM: Xid (PCI:0000:01:00): 79, pid=7992, GPU has fallen off the bus.\n")
+    f = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg})).get("gpu.xid")
+    assert "Xid 79" in f.summary and "D3cold" in f.fix.summary
+    assert any("NVreg_DynamicPowerManagement=0x00" in c for c in f.fix.commands)
+    # Xid 79 alone keeps its own advice
+    (tmp_path / "b").mkdir()
+    g = _check(_snapshot(tmp_path / "b", {"commands/dmesg": dmesg.split("\n", 1)[1]})).get("gpu.xid")
+    assert "D3cold" not in g.fix.summary

@@ -12,6 +12,7 @@ from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command, verify_only
 from tfdoctor.checks.cuda import fabricmanager_fix
+from tfdoctor.checks.fixes import initramfs_command
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
@@ -679,6 +680,17 @@ def check_xid(facts) -> Finding:
         cmds.append(f"nvidia-smi{f' -i {idx}' if idx is not None else ''} -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT")
     fix = Fix(f"Xid {worst_code}: {xi.action if xi else 'look the code up in NVIDIA Xid catalogue'}", tuple(cmds),
               verify=("sudo dmesg -T | grep -i xid | tail -n 5",))
+    d3cold = m.evidence_of("pci-d3cold-power-up-failed")
+    if worst_code == 79 and d3cold:
+        # the GPU fell off the bus coming back from D3cold: runtime power management, not the slot or the card
+        # (System76's fix in pop-os/system76-driver#335; linux-surface#376)
+        fix = Fix("The GPU did not come back from D3cold, where runtime power management had put it: turn runtime D3 "
+                  "off for the NVIDIA driver, rebuild the initramfs and reboot.",
+                  ("echo 'options nvidia NVreg_DynamicPowerManagement=0x00' | sudo tee "
+                   "/etc/modprobe.d/nvidia-runtime-pm.conf", initramfs_command(facts.env), "sudo reboot"),
+                  verify=("cat /proc/driver/nvidia/params | grep DynamicPowerManagement   # 0",
+                          "sudo dmesg -T | grep -iE 'D3cold|Xid' | tail -n 5"))
+        lines.insert(0, "after: " + d3cold[0].describe())
     evidence = m.evidence_of("nvrm-xid") or m.evidence_of("xid-stated")
     this_boot = worst >= 10
     severity = xi.severity if xi else "error"
