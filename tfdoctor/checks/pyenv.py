@@ -282,7 +282,7 @@ def check_ld_library_path(facts):
                              (drop,) if drop else ("unset LD_LIBRARY_PATH",),
                              (Alternative("LD_LIBRARY_PATH is not set: upgrade the nvjitlink wheel to the libraries' "
                                           "CUDA 12 release", ("python3 -m pip install -U nvidia-nvjitlink-cu12",)),),
-                             verify=("python3 -c 'import tensorflow'   # or the framework that failed to import",)))
+                             verify=("python3 -c 'import tensorflow'",)))
     if not value:
         if facts.env is None or not facts.machine.complete:
             return skip("python.ld-library-path", "LD_LIBRARY_PATH was not recorded")
