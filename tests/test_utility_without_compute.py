@@ -687,3 +687,15 @@ def test_xid_79_after_a_failed_d3cold_power_up_is_runtime_power_management(tmp_p
     (tmp_path / "b").mkdir()
     g = _check(_snapshot(tmp_path / "b", {"commands/dmesg": dmesg.split("\n", 1)[1]})).get("gpu.xid")
     assert "D3cold" not in g.fix.summary
+
+
+def test_a_gpu_not_in_the_drivers_release_names_the_branch_it_needs(tmp_path):
+    # flatcar/Flatcar#1283 (a Tesla P40 under the plain 535 driver), verbatim
+    dmesg = ("[130852.530546] NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b38)\n"
+             "                NVRM: installed in this system is not supported by the\n"
+             "                NVRM: NVIDIA 535.104.05 driver release.\n"
+             "                NVRM: Please see 'Appendix A - Supported NVIDIA GPU Products'\n")
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg}))
+    f = report.get("driver.recommended")
+    assert f.status.value == "fail" and "535.104.05" in f.summary and report.root_cause.id == "driver.recommended"
+    assert any("vGPU" in a.when for a in f.fix.alternatives)

@@ -143,6 +143,33 @@ def _refused_gpu(facts) -> Finding | None:
                    fix=_proprietary_fix(facts, m.observed("nvrm-gpu-pci-id")), evidence=ev)
 
 
+def _gpu_not_in_release(facts, o) -> Finding:
+    """The module says this GPU is not in its release's supported list: the GPU's last branch is older (a legacy
+    branch), or the GPU is newer than the release (a newer branch), or it needs another driver (vGPU: GRID)."""
+    from tfdoctor.knowledge.loader import gpu_by_pci_id
+
+    release = o.group("version") or ""
+    model = gpu_by_pci_id(o.group("pci_id") or "")
+    name = model.name if model is not None else "this GPU"
+    ev = facts.machine.evidence_of("nvrm-gpu-not-in-release")
+    last = model.last_branch.split(".")[0] if model is not None and model.last_branch else ""
+    if last.isdigit() and release[:3].isdigit() and int(last) < int(release[:3]):
+        cmds, what = install_branch(facts.env, int(last))
+        return Finding("driver.recommended", Status.FAIL, f"The installed driver ({release}) does not support the "
+                       f"{name}: its last driver branch is {last}", tuple(e.describe() for e in ev[:1]),
+                       fix=Fix(f"Replace the driver with the {last} branch ({what}), then reboot.", cmds,
+                               verify=("nvidia-smi",)), evidence=ev)
+    return Finding("driver.recommended", Status.FAIL, f"The installed driver ({release}) does not support the {name}: "
+                   "the GPU is not in this release's supported list (a GPU newer than the branch, or one that needs "
+                   "another driver)", tuple(e.describe() for e in ev[:1]),
+                   fix=Fix("Install a newer driver branch that lists this GPU, then reboot.",
+                           install_driver_commands(facts.pci, facts.driver, facts.env),
+                           (Alternative("a vGPU guest (a GRID/vGPU profile of a data-centre GPU): install NVIDIA's "
+                                        "vGPU guest driver from the NVIDIA licensing portal, matching the host's "
+                                        "vGPU release", ()),),
+                           verify=("nvidia-smi",)), evidence=ev)
+
+
 def _driver_says_unsupported(facts) -> Finding | None:
     """The NVIDIA module's own words: this GPU needs a legacy branch, or the open module does not take it."""
     m = facts.machine
@@ -177,6 +204,9 @@ def _driver_says_unsupported(facts) -> Finding | None:
     no_gsp = m.observed("nvrm-open-no-gsp")
     if no_gsp:
         return _open_module_without_gsp(facts, no_gsp)
+    not_in = m.observed("nvrm-gpu-not-in-release")
+    if not_in:
+        return _gpu_not_in_release(facts, not_in[0])
     refused = _refused_gpu(facts)
     if refused is not None:
         return refused
