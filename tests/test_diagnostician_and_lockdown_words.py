@@ -6,7 +6,7 @@ snapshots around them are hand-built in tmp_path (a state synthesised for the te
 
 from __future__ import annotations
 
-from tests.test_stated_evidence import _check, _snapshot
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
 
 # tensorflow/tensorflow#22525 (TensorFlow 1.x): libcuda 375.66 loaded while module 384.130 runs
 DIAG_OLDER_DSO = (
@@ -28,9 +28,7 @@ DIAG_NEWER_DSO = (
 
 
 def test_an_older_libcuda_than_the_module_is_a_stale_library_not_a_reboot(tmp_path):
-    report = _check(_snapshot(tmp_path, {"tensorflow.log": DIAG_OLDER_DSO}))
-    f = report.get("nvml.init")
-    assert f.status.value == "fail" and report.root_cause.id == "nvml.init"
+    f = _root_fail(tmp_path, {"tensorflow.log": DIAG_OLDER_DSO}, "nvml.init")
     assert "375.66" in f.summary and "384.130" in f.summary and "older" in f.summary
     assert "sudo reboot" not in f.fix.commands and any(c.startswith("ldconfig -p") for c in f.fix.commands)
     assert any("does not match DSO version" in e.line for e in f.evidence)
@@ -88,9 +86,7 @@ TORCH_TOO_OLD = ("RuntimeError: The NVIDIA driver on your system is too old (fou
 
 
 def test_pytorchs_driver_too_old_is_a_driver_older_than_the_cuda_in_use(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": TORCH_TOO_OLD}))
-    f = report.get("compat.driver-cuda")
-    assert f.status.value == "fail" and report.root_cause.id == "compat.driver-cuda"
+    f = _root_fail(tmp_path, {"commands/pasted-text": TORCH_TOO_OLD}, "compat.driver-cuda")
     assert any("found version 11040" in e.line for e in f.evidence)
 
 
@@ -192,9 +188,8 @@ NUMBA_100 = "CudaAPIError: [100] Call to cuInit results in CUDA_ERROR_NO_DEVICE\
 
 
 def test_cudnn_not_finding_libcuda_so_under_wsl_puts_the_wsl_folder_on_the_path(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "Hi, I am using WSL2 with Python 3.11\n" + CUDNN_LIBCUDA}))
-    f = report.get("env.wsl")
-    assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
+    f = _root_fail(tmp_path, {"commands/pasted-text": "Hi, I am using WSL2 with Python 3.11\n" + CUDNN_LIBCUDA},
+                   "env.wsl")
     assert any("/usr/lib/wsl/lib" in c for a in f.fix.alternatives for c in a.commands)
 
 

@@ -5,7 +5,7 @@ beside it; the snapshots around them are hand-built in tmp_path (a state synthes
 
 from __future__ import annotations
 
-from tests.test_stated_evidence import _check, _snapshot
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
 
 # negativo17/nvidia-driver#56 (Fedora 28): `dkms status` after upgrades; pop-os/system76-driver#336: another module's
 STALE_NVIDIA = ("Error! Could not locate dkms.conf file.\n"
@@ -17,9 +17,8 @@ STALE_OTHER = ("Error! Could not locate dkms.conf file.\n"
 
 
 def test_a_stale_nvidia_tree_blocks_dkms(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/dkms_status": STALE_NVIDIA}))
-    f = report.get("driver.dkms")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms" and "390.48" in f.summary
+    f = _root_fail(tmp_path, {"commands/dkms_status": STALE_NVIDIA}, "driver.dkms")
+    assert "390.48" in f.summary
     assert f.fix.commands[:2] == ("sudo rm -r /var/lib/dkms/nvidia/390.48", "sudo dkms autoinstall")
 
 
@@ -84,9 +83,7 @@ CUT = ("NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\n"
 
 
 def test_a_pre_turing_gpu_refused_with_nothing_else_said_is_the_open_module(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/dmesg": CUT}))
-    f = report.get("driver.recommended")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.recommended"
+    f = _root_fail(tmp_path, {"commands/dmesg": CUT}, "driver.recommended")
     assert "Pascal" in f.summary and "open kernel modules" in f.summary
 
 

@@ -6,7 +6,7 @@ snapshots around them are hand-built in tmp_path (a state synthesised for the te
 
 from __future__ import annotations
 
-from tests.test_stated_evidence import _check, _snapshot
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
 from tfdoctor.evidence import Source, observe
 
 SMI_9 = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
@@ -246,9 +246,7 @@ def test_a_gpu_the_container_runtime_does_not_know_fails_visible_devices(tmp_pat
             "process caused: process_linux.go:495: container init caused: Running hook #1:: error running hook: exit "
             "status 1, stdout: , stderr: nvidia-container-cli: device error: 1: unknown device: unknown.\n")
     assert "container-cli-unknown-device" in _ids("container", line)
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
-    f = report.get("env.cuda-visible-devices")
-    assert f.status.value == "fail" and report.root_cause.id == "env.cuda-visible-devices"
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "env.cuda-visible-devices")
     assert "device 1" in f.summary and "nvidia-smi -L" in f.fix.commands
     enroot = _check(_snapshot(tmp_path, {"commands/pasted-text": "nvidia-container-cli: device error: 4: unknown device\n",
                                          "env.json": '{"NVIDIA_VISIBLE_DEVICES": "0,1,4,5"}'}, name="enroot"))
@@ -259,9 +257,7 @@ def test_gkes_installer_choosing_a_driver_too_old_for_the_gpu(tmp_path):
     # substratusai/runbooks#37: COS's default 470 on an L4 node
     log = ("W0625 05:36:32.745071    5389 install.go:488] \n\nDriver version 470.182.03 doesn't support L4 GPU "
            "devices.\n\nI0625 05:36:32.745276    5389 installer.go:424] Getting the R525 GPU driver version\n")
-    report = _check(_snapshot(tmp_path, {"commands/kubectl_logs_nvidia-driver-installer": log}))
-    f = report.get("driver.recommended")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.recommended"
+    f = _root_fail(tmp_path, {"commands/kubectl_logs_nvidia-driver-installer": log}, "driver.recommended")
     assert "470.182.03" in f.summary and "L4" in f.summary
     assert any("daemonset-preloaded-latest.yaml" in c for c in f.fix.commands)
 
@@ -329,9 +325,7 @@ def test_the_container_runtime_finding_no_wsl_adapter_fails_env_wsl(tmp_path):
     # AbdBarho/stable-diffusion-webui-docker#117 (WSL 1: 'WSL2 has GPU support, WSL1 doesn't')
     line = ("nvidia-container-cli: initialization error: WSL environment detected but no adapters were found: "
             "unknown\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))
-    f = report.get("env.wsl")
-    assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "env.wsl")
     assert any("no adapters were found" in e.line for e in f.evidence)
 
 
@@ -393,9 +387,7 @@ def test_an_ngc_containers_banner_names_the_driver_it_needs(tmp_path):
     # NVIDIA/TensorRT-LLM#23: the banner wraps over two lines
     banner = ("ERROR: This container was built for NVIDIA Driver Release 535.86 or later, but\n"
               "       version 510.85.02 was detected and compatibility mode is UNAVAILABLE.\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": banner, "files/.dockerenv": ""}))
-    f = report.get("compat.driver-cuda")
-    assert f.status.value == "fail" and report.root_cause.id == "compat.driver-cuda"
+    f = _root_fail(tmp_path, {"commands/pasted-text": banner, "files/.dockerenv": ""}, "compat.driver-cuda")
     assert "510.85.02" in f.summary and "535.86" in f.summary
 
 
@@ -480,9 +472,7 @@ def test_dpkg_saying_the_nvidia_dkms_package_failed_with_status_10_is_a_failed_b
     # NVIDIA/nvidia-container-toolkit#361 (Debian 12); status 1 is another script error (NVIDIA/nvidia-installer#17)
     out = ("dpkg: error processing package nvidia-kernel-dkms (--configure):\n"
            " installed nvidia-kernel-dkms package post-installation script subprocess returned error exit status 10\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out, "files/etc/os-release": "ID=debian\n"}))
-    f = report.get("driver.dkms")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    _root_fail(tmp_path, {"commands/pasted-text": out, "files/etc/os-release": "ID=debian\n"}, "driver.dkms")
     assert "dpkg-nvidia-dkms-postinst-failed" not in _ids("dkms", out.replace("status 10", "status 1"))
 
 

@@ -36,6 +36,14 @@ def _check(path: str):
     return run_check(from_=path, deadline_s=30)
 
 
+def _root_fail(tmp_path, files: dict, fid: str):
+    """Check a hand-built snapshot of these files: finding `fid` fails and is the root cause; return it."""
+    report = _check(_snapshot(tmp_path, files))
+    f = report.get(fid)
+    assert f.status.value == "fail" and report.root_cause.id == fid, (f.status.value, f.summary, report.root_cause)
+    return f
+
+
 def test_a_stated_tensorflow_release_decides_whether_the_driver_is_too_old(tmp_path):
     snap = _snapshot(tmp_path, {"tensorflow.log": CUDNN_FAILED.format(driver="384.69.0"),
                                 "commands/pasted-text": "tensorflow version: 1.5.0\nCUDA: 9.0\n"})

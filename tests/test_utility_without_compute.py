@@ -8,7 +8,7 @@ one-line nvidia-smi -L, a table header) are synthesised states that set the scen
 
 from __future__ import annotations
 
-from tests.test_stated_evidence import _check, _snapshot
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
 from tfdoctor.evidence import Source, observe
 
 # PyTorch's message when libcuda.so.1 cannot be loaded (AbdBarho/stable-diffusion-webui-docker#348)
@@ -71,9 +71,7 @@ def test_nvidia_smi_said_to_work_in_the_container_with_no_libcuda_is_the_compute
 
 
 def test_nvidia_smi_showing_cuda_na_in_a_container_is_the_compute_capability(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_NA, "files/.dockerenv": ""}))
-    f = report.get("container.capabilities")
-    assert f.status.value == "fail" and report.root_cause.id == "container.capabilities"
+    f = _root_fail(tmp_path, {"commands/nvidia-smi": SMI_NA, "files/.dockerenv": ""}, "container.capabilities")
     assert any("CUDA Version: N/A" in e.line for e in f.evidence)
 
 
@@ -135,9 +133,7 @@ def test_a_driver_broken_by_a_kernel_update_is_the_module_build_as_stated(tmp_pa
     paste = ("Does anyone else have problems after getting the 5.3.12 kernel?\n"
              "For me it boots into a black screen. Also doing a dmesg | grep NVIDIA does not show anything.\n"
              "Booting with 5.3.11 works fine\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
-    f = report.get("driver.dkms")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    f = _root_fail(tmp_path, {"commands/pasted-text": paste}, "driver.dkms")
     assert "(as stated)" in f.summary and any("5.3.12" in e.line for e in f.evidence)
 
 
@@ -159,9 +155,7 @@ error: Failed build dependencies:
 
 def test_akmods_failing_for_a_missing_build_tool_installs_that_tool_and_rebuilds(tmp_path):
     assert _ids("dkms", AKMODS_LOG) == ["rpmbuild-kmod-dependency-missing", "akmods-build-failed"]
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": AKMODS_LOG}))
-    f = report.get("driver.dkms")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    f = _root_fail(tmp_path, {"commands/pasted-text": AKMODS_LOG}, "driver.dkms")
     assert "6.18.8-200.fc43.x86_64" in f.summary and "gcc-c++" in f.summary
     assert f.fix.commands[0] == "sudo dnf install gcc-c++"
     assert "sudo akmods --force --kernels 6.18.8-200.fc43.x86_64" in f.fix.commands
@@ -190,9 +184,8 @@ AVC = ('Feb 26 13:10:52 host audit[520]: AVC avc:  denied  { module_load } for  
 
 
 def test_an_enforced_selinux_denial_of_the_nvidia_module_is_why_it_is_not_loaded(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": AVC}))
-    f = report.get("driver.nvidia-module")
-    assert f.status.value == "fail" and "SELinux" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    f = _root_fail(tmp_path, {"commands/pasted-text": AVC}, "driver.nvidia-module")
+    assert "SELinux" in f.summary
     assert f.fix.commands[0] == "sudo dnf upgrade selinux-policy-targeted"
     assert any("module_load" in e.line for e in f.evidence)
 
@@ -256,9 +249,7 @@ If you cannot immediately regenerate your protos, some other possible workaround
 
 
 def test_protobufs_descriptors_message_as_it_was_printed_is_the_import_failure(tmp_path):
-    report = _check(_snapshot(tmp_path, {"tensorflow.log": PROTOBUF}))
-    f = report.get("tf.import")
-    assert f.status.value == "fail" and report.root_cause.id == "tf.import"
+    f = _root_fail(tmp_path, {"tensorflow.log": PROTOBUF}, "tf.import")
     assert any("protobuf==3.20.*" in c for c in f.fix.commands)
 
 
@@ -301,9 +292,8 @@ GPU 00000000:00:16.0
 
 
 def test_a_gpu_answering_unknown_error_for_its_brand_is_in_an_error_state(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-q": SMI_Q_UNKNOWN}))
-    f = report.get("nvml.devices")
-    assert f.status.value == "fail" and "Unknown Error" in f.summary and report.root_cause.id == "nvml.devices"
+    f = _root_fail(tmp_path, {"commands/nvidia-smi_-q": SMI_Q_UNKNOWN}, "nvml.devices")
+    assert "Unknown Error" in f.summary
     cli = ("stderr: Auto-detected mode as 'legacy'\\nnvidia-container-cli: detection error: nvml error: unknown "
            "error: unknown\n")
     assert _ids("container", cli) == ["container-cli-nvml-unknown-error"]
@@ -354,9 +344,8 @@ dpkg: error processing package nvidia-dkms-455 (--configure):
 
 
 def test_dpkg_configure_output_is_read_as_what_the_package_scripts_printed(tmp_path):
-    report = _check(_snapshot(tmp_path, {"commands/dpkg_--configure_-a": DPKG_CONFIGURE}))
-    f = report.get("driver.dkms")
-    assert f.status.value == "fail" and "5.8.0-7625-generic" in f.summary and report.root_cause.id == "driver.dkms"
+    f = _root_fail(tmp_path, {"commands/dpkg_--configure_-a": DPKG_CONFIGURE}, "driver.dkms")
+    assert "5.8.0-7625-generic" in f.summary
 
 
 # clearlinux/distribution#1970 (the NVIDIA module's make.log), verbatim
@@ -435,10 +424,9 @@ def test_ldd_naming_the_stub_libcuda_with_its_load_address_is_the_stub(tmp_path)
 def test_nvidia_docker_1s_nvml_mismatch_is_the_driver_library_mismatch(tmp_path):
     # NVIDIA/nvidia-docker#270, verbatim
     err = "nvidia-docker | 2016/12/17 05:23:46 Error: nvml: Driver/library version mismatch\n"
-    report = _check(_snapshot(tmp_path, {"commands/nvidia-docker_run_image.err": err,
-                                         "commands/nvidia-docker_run_image.rc": "1\n"}))
-    f = report.get("nvml.init")
-    assert f.status.value == "fail" and "different versions" in f.summary and report.root_cause.id == "nvml.init"
+    f = _root_fail(tmp_path, {"commands/nvidia-docker_run_image.err": err,
+                              "commands/nvidia-docker_run_image.rc": "1\n"}, "nvml.init")
+    assert "different versions" in f.summary
 
 
 def test_wsl2_in_lower_case_is_read_but_a_bare_lower_case_wsl_is_not():
@@ -463,9 +451,7 @@ def test_cuda_pythons_unversioned_libcuda_under_wsl_points_at_the_wsl_library_fo
     paste = "Failed to dlopen libcuda.so in WSL environment\n\nRuntimeError: Failed to dlopen libcuda.so\n"
     assert "cuda-python-libcuda-so-dlopen-failed" in _ids("cuda", paste)
     assert _ids("cuda", "Failed to dlopen libcuda.so.1\n") == []
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
-    f = report.get("env.wsl")
-    assert f.status.value == "fail" and report.root_cause.id == "env.wsl"
+    f = _root_fail(tmp_path, {"commands/pasted-text": paste}, "env.wsl")
     assert any("/usr/lib/wsl/lib" in c for a in f.fix.alternatives for c in a.commands)
 
 
@@ -533,20 +519,18 @@ def test_nccl_out_of_shared_memory_is_the_containers_shm_size(tmp_path):
 
 def test_pythons_nvml_binding_saying_driver_not_loaded_is_the_module_not_loaded(tmp_path):
     # wookayin/gpustat#110, verbatim
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "pynvml.NVMLError_DriverNotLoaded: Driver Not Loaded\n"}))
-    f = report.get("driver.nvidia-module")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.nvidia-module"
+    _root_fail(tmp_path, {"commands/pasted-text": "pynvml.NVMLError_DriverNotLoaded: Driver Not Loaded\n"},
+               "driver.nvidia-module")
 
 
 def test_the_gsp_firmware_of_the_modules_version_missing_is_why_the_gpu_is_not_initialised(tmp_path):
     # NVIDIA/open-gpu-kernel-modules#263, verbatim; the module is loaded, nvidia-smi finds no device
     dmesg = "nvidia 0000:01:00.0: Direct firmware load for nvidia/515.43.04/gsp.bin failed with error -2\n"
     lsmod = "Module                  Size  Used by\nnvidia              56455168  0\n"
-    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg, "commands/lsmod": lsmod,
-                                         "commands/nvidia-smi": "No devices were found\n",
-                                         "commands/nvidia-smi.rc": "6\n"}))
-    f = report.get("driver.nvidia-module")
-    assert f.status.value == "fail" and "GSP firmware" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    f = _root_fail(tmp_path, {"commands/dmesg": dmesg, "commands/lsmod": lsmod,
+                              "commands/nvidia-smi": "No devices were found\n",
+                              "commands/nvidia-smi.rc": "6\n"}, "driver.nvidia-module")
+    assert "GSP firmware" in f.summary
     # nouveau's firmware has no version folder: not this message
     assert _ids("kernel", "nouveau 0000:01:00.0: Direct firmware load for nvidia/gk20a/fecs_inst.bin failed with "
                           "error -2\n") == []
@@ -582,37 +566,33 @@ def test_cupys_no_device_and_numbas_missing_libcuda_are_read():
 
 def test_a_truncated_libcuda_is_the_libcuda_not_a_missing_driver(tmp_path):
     # hpc-admin-sist/DockerMonitor#11 (a cluster's login node), verbatim
-    report = _check(_snapshot(tmp_path, {"tensorflow.log": "ImportError: /usr/lib/x86_64-linux-gnu/libcuda.so.1: file "
-                                                           "too short\n"}))
-    f = report.get("cuda.libcuda")
-    assert f.status.value == "fail" and "not a valid library" in f.summary and report.root_cause.id == "cuda.libcuda"
+    f = _root_fail(tmp_path, {"tensorflow.log": "ImportError: /usr/lib/x86_64-linux-gnu/libcuda.so.1: file "
+                                                           "too short\n"}, "cuda.libcuda")
+    assert "not a valid library" in f.summary
 
 
 def test_a_cuda_library_quoted_in_prose_is_tensorflows_missing_library(tmp_path):
     # google-research/text-to-text-transfer-transformer#40, verbatim
     said = ("I see some warnings like `libcudart.so.10.0: cannot open shared object file: No such file or directory`. "
             "Could be that?\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": said}))
-    f = report.get("tf.cuda-libs")
-    assert f.status.value == "fail" and "libcudart.so.10.0" in f.summary and report.root_cause.id == "tf.cuda-libs"
+    f = _root_fail(tmp_path, {"commands/pasted-text": said}, "tf.cuda-libs")
+    assert "libcudart.so.10.0" in f.summary
     assert any("10.0" in c or "10-0" in c for c in f.fix.commands)
 
 
 def test_a_gpu_held_by_vfio_pci_is_reserved_for_a_vm(tmp_path):
     # jurkovic-nikola/OpenLinkHub#174 (the dmesg line while vfio-pci holds the GPU), verbatim
-    report = _check(_snapshot(tmp_path, {"commands/dmesg": "[10582.980815] NVRM: GPU 0000:01:00.0 is already bound to "
-                                                           "vfio-pci.\n"}))
-    f = report.get("driver.nvidia-module")
-    assert f.status.value == "fail" and "vfio-pci" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    f = _root_fail(tmp_path, {"commands/dmesg": "[10582.980815] NVRM: GPU 0000:01:00.0 is already bound to "
+                                                           "vfio-pci.\n"}, "driver.nvidia-module")
+    assert "vfio-pci" in f.summary
     assert not any("0000:01:00.0" in c for c in f.fix.commands)  # the line's address never enters a command
 
 
 def test_tensorflows_own_build_info_saying_no_cuda_is_a_cpu_build(tmp_path):
     # nanoporetech/medaka#428 (the medaka image's TensorFlow), verbatim
     out = "OrderedDict([('is_cuda_build', False), ('is_rocm_build', False), ('is_tensorrt_build', False)]) 2.7.1\n"
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out}))
-    f = report.get("tf.cuda-build")
-    assert f.status.value == "fail" and "is_cuda_build False" in f.summary and report.root_cause.id == "tf.cuda-build"
+    f = _root_fail(tmp_path, {"commands/pasted-text": out}, "tf.cuda-build")
+    assert "is_cuda_build False" in f.summary
 
 
 def test_tensorflows_lines_in_a_docker_runs_output_are_read(tmp_path):
@@ -638,9 +618,8 @@ def test_shared_memory_too_small_is_read_from_any_programs_output(tmp_path):
     # pytorch/ci-infra#490 (NCCL in a Kubernetes CI pod), verbatim; kubeflow/pipelines#6510 (PyTorch's DataLoader)
     nccl = ("[2026-04-22 21:34:20] gpu-runner-workflow:202016:202235 [0] misc/shmutils.cc:88 NCCL WARN Error: failed to "
             "extend /dev/shm/nccl-WU88OE to 9637892 bytes, error: No space left on device (28)\n")
-    report = _check(_snapshot(tmp_path, {"commands/python_-m_pytest_test_distributed.py": nccl}))
-    f = report.get("env.container")
-    assert f.status.value == "fail" and "NCCL" in f.summary and report.root_cause.id == "env.container"
+    f = _root_fail(tmp_path, {"commands/python_-m_pytest_test_distributed.py": nccl}, "env.container")
+    assert "NCCL" in f.summary
     bus = "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).\n"
     (tmp_path / "b").mkdir()
     f = _check(_snapshot(tmp_path / "b", {"commands/pasted-text": bus})).get("env.container")
@@ -651,18 +630,16 @@ def test_the_installers_failed_dkms_build_is_the_module_build(tmp_path):
     # Azure/aks-engine#3269 (a GPU node's set-up running the .run installer with DKMS), verbatim
     out = ("ERROR: Failed to run `/usr/sbin/dkms build -m nvidia -v 418.40.04 -k\n       5.3.0-1020-azure`: \n"
            "       Kernel preparation unnecessary for this kernel.  Skipping...\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": out, "commands/uname_-r": "5.3.0-1020-azure\n"}))
-    f = report.get("driver.dkms")
-    assert f.status.value == "fail" and report.root_cause.id == "driver.dkms"
+    _root_fail(tmp_path, {"commands/pasted-text": out, "commands/uname_-r": "5.3.0-1020-azure\n"}, "driver.dkms")
 
 
 def test_insmods_unknown_symbol_is_a_dependency_not_loaded_first(tmp_path):
     # src-d/coreos-nvidia#3 (the confirmed fix: modprobe ipmi_devintf first), verbatim
     err = ("insmod: ERROR: could not insert module /opt/nvidia/lib/modules/4.14.16/video/nvidia.ko: Unknown symbol in "
            "module\n")
-    report = _check(_snapshot(tmp_path, {"commands/insmod_nvidia.ko.err": err, "commands/insmod_nvidia.ko.rc": "1\n"}))
-    f = report.get("driver.nvidia-module")
-    assert f.status.value == "fail" and "Unknown symbol" in f.summary and report.root_cause.id == "driver.nvidia-module"
+    f = _root_fail(tmp_path, {"commands/insmod_nvidia.ko.err": err, "commands/insmod_nvidia.ko.rc": "1\n"},
+                   "driver.nvidia-module")
+    assert "Unknown symbol" in f.summary
     assert f.fix.commands == ("sudo modprobe ipmi_devintf", "sudo modprobe nvidia")
 
 
@@ -670,9 +647,8 @@ def test_an_older_nvjitlink_found_first_is_the_ld_library_path(tmp_path):
     # pytorch/pytorch#111469 (PyTorch's malfet: an older CUDA 12 toolkit on LD_LIBRARY_PATH), verbatim
     err = ("ImportError: /usr/local/lib/python3.10/dist-packages/torch/lib/../../nvidia/cusparse/lib/libcusparse.so.12: "
            "undefined symbol: __nvJitLinkAddData_12_1, version libnvJitLink.so.12\n")
-    report = _check(_snapshot(tmp_path, {"commands/pasted-text": err}))
-    f = report.get("python.ld-library-path")
-    assert f.status.value == "fail" and "libnvJitLink" in f.summary and report.root_cause.id == "python.ld-library-path"
+    f = _root_fail(tmp_path, {"commands/pasted-text": err}, "python.ld-library-path")
+    assert "libnvJitLink" in f.summary
     assert f.fix.commands == ("unset LD_LIBRARY_PATH",)
 
 
@@ -695,7 +671,6 @@ def test_a_gpu_not_in_the_drivers_release_names_the_branch_it_needs(tmp_path):
              "                NVRM: installed in this system is not supported by the\n"
              "                NVRM: NVIDIA 535.104.05 driver release.\n"
              "                NVRM: Please see 'Appendix A - Supported NVIDIA GPU Products'\n")
-    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg}))
-    f = report.get("driver.recommended")
-    assert f.status.value == "fail" and "535.104.05" in f.summary and report.root_cause.id == "driver.recommended"
+    f = _root_fail(tmp_path, {"commands/dmesg": dmesg}, "driver.recommended")
+    assert "535.104.05" in f.summary
     assert any("vGPU" in a.when for a in f.fix.alternatives)

@@ -63,6 +63,11 @@ class Machine:
     def value(self, question: str):
         return self.belief(question).value
 
+    def told(self, question: str) -> Belief | None:
+        """The belief where something showed it True (its evidence is why); None where nothing did."""
+        b = self.belief(question)
+        return b if b.value is True else None
+
     def evidence(self, *questions: str) -> tuple[Evidence, ...]:
         out: list[Evidence] = []
         lines: set[str] = set()
@@ -125,7 +130,7 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
     # -- what programs printed --------------------------------------------------------------------------------
     others_built = _other_modules_builds(observations)
     for o in observations:
-        if _discounted(o) or (o.message == "dkms-build-error" and o.source in others_built):
+        if _discounted(o, others_built):
             continue
         for q, v in o.claims:
             strength = o.strength
@@ -156,23 +161,24 @@ def _utility_without_compute(votes, beliefs: dict, facts: dict) -> bool:
     while CUDA cannot load libcuda: the NVIDIA runtime mounted the `utility` capability without `compute`
     (NVIDIA/nvidia-docker#533; nvidia-smi's header says `CUDA Version: N/A` then). Inferred, and only where
     NVIDIA_DRIVER_CAPABILITIES itself was not read. Returns whether a vote was added."""
-    def known(q):
+    def true(q) -> tuple:
+        """The belief's evidence where it is True, else nothing."""
         b = beliefs.get(q)
-        return b.value if b is not None else None
+        return b.evidence if b is not None and b.value is True else ()
 
-    if known("container") is not True or known("container.compute_capability") is not None:
+    compute = beliefs.get("container.compute_capability")
+    if not true("container") or compute is not None:
         return False
     api = facts.get("cuda")
-    if known("cuda.libcuda_missing") is True:
-        missing = list(beliefs["cuda.libcuda_missing"].evidence[:2])
-    elif getattr(api, "source", "none") == "child" and getattr(api, "libcuda_loaded", None) is False:
+    missing = list(true("cuda.libcuda_missing")[:2])
+    if not missing and getattr(api, "source", "none") == "child" and getattr(api, "libcuda_loaded", None) is False:
         missing = [Evidence("driver-API child", api.libcuda_error or "libcuda.so.1 could not be loaded")]
-    else:
+    if not missing:
         return False
     nvml = facts.get("nvml")
-    here = [e for e in (beliefs["container.gpu_access"].evidence if known("container.gpu_access") is True else ())]
+    here = list(true("container.gpu_access"))
     if getattr(nvml, "init_ok", False) and getattr(nvml, "gpus", ()):
-        here.append(Evidence(nvml.source, f"GPU {nvml.gpus[0].index}: {nvml.gpus[0].name}"))
+        here.append(_nvml_gpu_evidence(nvml))
     if not here:
         return False
     for e in (*missing, *here[:2]):
@@ -211,14 +217,23 @@ def _other_modules_builds(observations) -> set:
     return {src for src, mods in named.items() if not any(m.startswith("nvidia") for m in mods)}
 
 
-def _discounted(o) -> bool:
+def _discounted(o, others_built: set) -> bool:
     """An observation whose claims its own context contradicts. NGC images print 'The NVIDIA Driver was not
     detected' from a check of /proc/driver/nvidia that is wrong under WSL2; in the output of a container started
-    with GPUs requested (`--gpus all`), which the NVIDIA runtime hook let start, the banner proves nothing."""
+    with GPUs requested (`--gpus all`), which the NVIDIA runtime hook let start, the banner proves nothing. DKMS's
+    'Bad return status' in a source that names only other modules' builds is theirs (`others_built`)."""
     if o.message == "ngc-driver-not-detected":
         return any(flag in o.source for flag in _GPU_REQUEST)
+    if o.message == "dkms-build-error":
+        return o.source in others_built
     # a statement its own words negate ("not able to run nvidia-smi inside the container")
     return bool(o.group("negated"))
+
+
+def _nvml_gpu_evidence(nvml) -> Evidence:
+    """NVML's (or nvidia-smi's) first GPU, as evidence that it answers."""
+    g = nvml.gpus[0]
+    return Evidence(nvml.source, f"GPU {g.index}: {g.name}")
 
 
 def _pci(votes, facts, complete) -> None:
@@ -237,8 +252,7 @@ def _nvml(votes, facts, complete) -> None:
     nvml = facts.get("nvml")
     if nvml is not None:
         if getattr(nvml, "gpus", ()):
-            g = nvml.gpus[0]
-            votes.add("gpu.present", True, READ, Evidence(nvml.source, f"GPU {g.index}: {g.name}"))
+            votes.add("gpu.present", True, READ, _nvml_gpu_evidence(nvml))
         if nvml.init_ok:
             votes.add("driver.loaded", True, READ, Evidence(nvml.source, f"driver {nvml.driver_version or '?'} answers"))
             votes.add("driver.installed", True, READ, Evidence(nvml.source, "the NVIDIA driver answers"))

@@ -77,10 +77,13 @@ def check_capabilities(facts) -> Finding:
 DOCKER_CONFIGURE = ("sudo nvidia-ctk runtime configure --runtime=docker", "sudo systemctl restart docker")
 
 
-def _toolkit_install(facts) -> tuple[str, ...]:
+def _toolkit_install(facts, upgrade: bool = False) -> tuple[str, ...]:
+    """Install the NVIDIA Container Toolkit on this distribution (`upgrade`: only upgrade an installed one, where the
+    package manager tells the two apart)."""
     family = distro_family(facts.env)
+    apt = "sudo apt install --only-upgrade" if upgrade else "sudo apt install"
     if family in ("ubuntu", "debian"):
-        return ("sudo apt install nvidia-container-toolkit",)
+        return (f"{apt} nvidia-container-toolkit",)
     if family in ("fedora", "rhel"):
         return ("sudo dnf install nvidia-container-toolkit",)
     if family == "suse":
@@ -88,13 +91,7 @@ def _toolkit_install(facts) -> tuple[str, ...]:
     if family == "arch":
         return ("sudo pacman -S --needed nvidia-container-toolkit",)
     # the distribution was not recorded: NVIDIA's repository exists for apt, dnf and zypper (its install guide)
-    return ("sudo apt install nvidia-container-toolkit   # Ubuntu/Debian, from NVIDIA's apt repository",)
-
-
-def _told(facts, question: str):
-    """The machine model's belief that the container runtime itself reported this problem; None where it did not."""
-    belief = facts.machine.belief(question)
-    return belief if belief.value is True else None
+    return (f"{apt} nvidia-container-toolkit   # Ubuntu/Debian, from NVIDIA's apt repository",)
 
 
 def _runtime_failed(told, summary: str, fix: Fix, *details: str) -> Finding:
@@ -105,7 +102,7 @@ def _runtime_failed(told, summary: str, fix: Fix, *details: str) -> Finding:
 def _cdi_stale_told(facts) -> Finding | None:
     """The OCI runtime (crun, runc) could not find a driver library the CDI spec names: the spec was generated for
     another driver (NVIDIA: generate it again after every driver upgrade)."""
-    if (told := _told(facts, "container.cdi_stale")) is None:
+    if (told := facts.machine.told("container.cdi_stale")) is None:
         return None
     o = next(iter(facts.machine.observed("cdi-spec-stale")), None)
     named = o.group("version") if o is not None else None
@@ -122,7 +119,7 @@ def _cdi_stale_told(facts) -> Finding | None:
 def _cgroup_v2_told(facts) -> Finding | None:
     """nvidia-container-cli looked for the cgroup v1 devices controller on a host that runs only cgroup v2: its
     library predates cgroup v2 support (libnvidia-container 1.8.0)."""
-    if (told := _told(facts, "container.cgroup_v2_unsupported")) is None:
+    if (told := facts.machine.told("container.cgroup_v2_unsupported")) is None:
         return None
     return _runtime_failed(told, "The NVIDIA Container Toolkit in use is too old for this host's cgroup v2: its "
                            "prestart hook looks for the cgroup v1 devices controller, so every GPU container fails to "
@@ -140,7 +137,7 @@ def _cgroup_v2_told(facts) -> Finding | None:
 def _cgroup_denied_told(facts) -> Finding | None:
     """nvidia-container-cli could not write the container's device cgroup: a rootless engine, where the toolkit must
     leave cgroups to the engine (NVIDIA's rootless instructions: no-cgroups = true)."""
-    if (told := _told(facts, "container.cgroup_denied")) is None:
+    if (told := facts.machine.told("container.cgroup_denied")) is None:
         return None
     return _runtime_failed(told, "The NVIDIA container runtime may not change the container's device cgroup "
                            "(devices.allow, or cgroup v2's eBPF device filter: permission denied): the engine runs "
@@ -155,7 +152,7 @@ def _cgroup_denied_told(facts) -> Finding | None:
 def _ldconfig_told(facts) -> Finding | None:
     """nvidia-container-cli could not run the ldconfig its configuration names (nvidia-docker#587): Ubuntu/Debian
     packages name the real binary /sbin/ldconfig.real, other distributions have only /sbin/ldconfig."""
-    if (told := _told(facts, "container.ldconfig_failed")) is None:
+    if (told := facts.machine.told("container.ldconfig_failed")) is None:
         return None
     o = next(iter(facts.machine.observed("container-cli-ldcache-error")), None)
     named = (o.group("ldconfig") or "") if o is not None else ""
@@ -175,7 +172,7 @@ def _ldconfig_told(facts) -> Finding | None:
 def _driver_files_told(facts) -> Finding | None:
     """The image already holds NVIDIA driver files where the runtime mounts the host's (libnvidia-ml.so.1: file
     exists): it installed driver packages, which a GPU image must not (lambda-stack-dockerfiles#15)."""
-    if (told := _told(facts, "container.image_has_driver_files")) is None:
+    if (told := facts.machine.told("container.image_has_driver_files")) is None:
         return None
     return _runtime_failed(told, "The image holds NVIDIA driver files where the NVIDIA runtime mounts the host's (file "
                            "exists): it installed driver packages, so the container cannot start with the GPU",
@@ -191,7 +188,7 @@ def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
     names it yet."""
-    if (told := _told(facts, "container.cdi_unresolvable")) is None:
+    if (told := facts.machine.told("container.cdi_unresolvable")) is None:
         return None
     listed = facts.machine.observed("nvidia-ctk-cdi-listed")
     gen = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
@@ -217,7 +214,7 @@ def _device_plugin_told(facts) -> Finding | None:
     """The NVIDIA device plugin's pod is not running on a node. When the same plugin registers its GPUs run by hand
     with the NVIDIA runtime asked for explicitly, the runtime works and is only not the engine's default, which the
     plugin needs on Docker/containerd nodes (NVIDIA's answer in k8s-device-plugin#13); otherwise its log says why."""
-    if (failing := _told(facts, "k8s.device_plugin_failing")) is None:
+    if (failing := facts.machine.told("k8s.device_plugin_failing")) is None:
         return None
     by_hand = tuple(e for e in facts.machine.evidence_of("device-plugin-registered")
                     if any(f in e.source for f in _EXPLICIT_RUNTIME))
@@ -251,7 +248,7 @@ def _engine_refused_told(facts) -> Finding | None:
     """The container engine itself refused the GPU request and its message names why (NVIDIA's answers quoted in
     each catalogue entry): no nvidia runtime in containerd, a docker client without --gpus, the runtime's hook not
     installed, an engine without CDI."""
-    if (told := _told(facts, "container.engine_refused")) is None:
+    if (told := facts.machine.told("container.engine_refused")) is None:
         return None
     m = facts.machine
     run = "docker run --rm --gpus all ubuntu nvidia-smi -L"
@@ -314,8 +311,7 @@ def _symbol_not_found_told(facts) -> Finding | None:
                      told, Fix("Update the NVIDIA Container Toolkit on the host to 1.15.0 or newer (Docker Desktop: 4.31.0 "
                            "or newer, which bundles it), then restart the container; until then a driver older than "
                            "555 avoids it under WSL2.",
-                           tuple(c.replace(" install ", " install --only-upgrade ", 1) if c.startswith("sudo apt ")
-                                 else c for c in _toolkit_install(facts)) + ("sudo systemctl restart docker",),
+                           (*_toolkit_install(facts, upgrade=True), "sudo systemctl restart docker"),
                            (Alternative("Docker Desktop (Windows): update Docker Desktop itself (Settings > Software "
                                         "updates); it bundles the toolkit", ()),),
                            verify=("nvidia-ctk --version   # 1.15.0 or newer", verify_only(facts, "cuda.init"))))

@@ -184,16 +184,19 @@ def _device_lines(api) -> list[str]:
     return out
 
 
+def _driver_library_commands(facts) -> tuple[str, ...]:
+    """Install the loaded driver's user-space CUDA library (its package on this distribution), then refresh the
+    loader's cache."""
+    lib = compute_library_command(facts.env, driver_branch(facts))
+    return ((lib,) if lib else ()) + ("sudo ldconfig",)
+
+
 def _libcuda_not_loadable(facts, details: tuple[str, ...], evidence=()) -> Finding:
-    branch = driver_branch(facts)
-    lib = compute_library_command(facts.env, branch)
-    cmds = [lib] if lib else []
-    cmds.append("sudo ldconfig")
     return Finding("cuda.init", Status.FAIL, "libcuda.so.1 (the driver's CUDA library) cannot be loaded, so CUDA "
                    "cannot start", details,
                    fix=Fix("Install the user-space CUDA library of the loaded driver (in a container: start it with "
                            "the GPU, `--gpus all`, so the host's libcuda is mounted; under WSL2: keep "
-                           "/usr/lib/wsl/lib on the loader path).", tuple(cmds),
+                           "/usr/lib/wsl/lib on the loader path).", _driver_library_commands(facts),
                            verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))),
                    evidence=tuple(evidence))
 
@@ -307,13 +310,11 @@ def _libcuda_told(facts) -> Finding | None:
     damaged = m.belief("cuda.libcuda_damaged")
     if damaged.value is True:
         # the loader found a libcuda.so.1 that is no library at all: truncated, empty, a placeholder
-        branch = driver_branch(facts)
-        lib = compute_library_command(facts.env, branch)
         return told_fail("cuda.libcuda", "The libcuda.so.1 the loader finds is not a valid library (file too short "
                          "or not ELF): a truncated or placeholder file, not the driver's", damaged,
                          Fix("Reinstall the driver's user-space CUDA library so that libcuda.so.1 is the driver's "
                                "own; on a machine without an NVIDIA GPU (a cluster's login node), run the GPU work on "
-                               "a GPU node instead.", ((lib,) if lib else ()) + ("sudo ldconfig",),
+                               "a GPU node instead.", _driver_library_commands(facts),
                                verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))))
     stub = m.belief("cuda.libcuda_stub")
     if stub.value is True:
@@ -404,8 +405,7 @@ def _node_missing_told(facts) -> Finding | None:
     """A container runtime (or another program) was told to use an NVIDIA device node that does not exist on the
     host: nothing created it since boot. /dev/nvidia-uvm and -uvm-tools come with nvidia_uvm, which the setuid
     nvidia-modprobe loads on a CUDA program's first use; /dev/nvidiaN and /dev/nvidiactl with the nvidia module."""
-    told = facts.machine.belief("cuda.device_node_missing")
-    if told.value is not True:
+    if (told := facts.machine.told("cuda.device_node_missing")) is None:
         return None
     o = next(iter(facts.machine.observed("device-node-missing")), None)
     node = o.group("node") if o is not None else None

@@ -287,8 +287,7 @@ def check_compute_mode(facts) -> Finding:
 def _ecc_told(facts) -> Finding | None:
     """A CUDA program said it hit an uncorrectable ECC error (CUDA_ERROR_ECC_UNCORRECTABLE): CUDA's own word,
     whatever NVML recorded or did not."""
-    told = facts.machine.belief("gpu.ecc_uncorrectable")
-    if told.value is not True:
+    if (told := facts.machine.told("gpu.ecc_uncorrectable")) is None:
         return None
     return Finding("gpu.memory-errors", Status.FAIL, "A CUDA program hit an uncorrectable ECC memory error "
                    "(CUDA_ERROR_ECC_UNCORRECTABLE): the GPU cannot be used until it is reset",

@@ -146,10 +146,8 @@ def _refused_gpu(facts) -> Finding | None:
 def _gpu_not_in_release(facts, o) -> Finding:
     """The module says this GPU is not in its release's supported list: the GPU's last branch is older (a legacy
     branch), or the GPU is newer than the release (a newer branch), or it needs another driver (vGPU: GRID)."""
-    from tfdoctor.knowledge.loader import gpu_by_pci_id
-
     release = o.group("version") or ""
-    model = gpu_by_pci_id(o.group("pci_id") or "")
+    model = next(iter(_gpus_named([o])), None)
     name = model.name if model is not None else "this GPU"
     ev = facts.machine.evidence_of("nvrm-gpu-not-in-release")
     last = model.last_branch.split(".")[0] if model is not None and model.last_branch else ""
@@ -765,12 +763,17 @@ def check_dkms(facts) -> Finding:
     return skip("driver.dkms", "DKMS has no NVIDIA module")
 
 
+def _gpu_shown_working(facts) -> bool:
+    """Something shows a GPU answering here: NVML (or nvidia-smi's table or -L listing), TensorFlow, or cuInit."""
+    m = facts.machine
+    return bool(getattr(facts.nvml, "gpus", ()) or m.observed("smi-list-gpu") or m.value("tf.sees_gpu") is True
+                or m.value("cuda.init_error") == "0")
+
+
 def _reserved_for_vm(facts) -> Finding | None:
     """vfio-pci (or pci-stub) owns the GPU, as the NVIDIA module said at load, and nothing shows the GPU working here:
     it is reserved for a virtual machine's passthrough."""
-    m = facts.machine
-    told = m.belief("gpu.reserved_for_vm")
-    if told.value is not True or getattr(facts.nvml, "gpus", ()) or m.observed("smi-list-gpu"):
+    if (told := facts.machine.told("gpu.reserved_for_vm")) is None or _gpu_shown_working(facts):
         return None
     return told_fail("driver.nvidia-module", "The GPU is bound to vfio-pci (reserved for a virtual machine's "
                      "passthrough): the NVIDIA driver cannot take it on this host", told,
@@ -784,27 +787,20 @@ def _reserved_for_vm(facts) -> Finding | None:
 def _gsp_firmware_missing(facts) -> Finding | None:
     """The module could not read the GSP firmware of its own version, and nothing shows the GPU working since (a
     module loaded from an initramfs without the firmware retries later): the GPU was not initialised."""
-    m = facts.machine
-    told = m.belief("driver.gsp_firmware_missing")
-    if told.value is not True:
-        return None
-    if getattr(facts.nvml, "gpus", ()) or m.observed("smi-list-gpu") or m.value("tf.sees_gpu") is True \
-            or m.value("cuda.init_error") == "0":
+    if (told := facts.machine.told("driver.gsp_firmware_missing")) is None or _gpu_shown_working(facts):
         return None
     family = distro_family(facts.env, facts.driver.kernel_release if facts.driver is not None else None)
     cmds = ("sudo apt install firmware-nvidia-gsp", "sudo reboot") if family == "debian" else ()
-    return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module cannot read the GSP firmware of its own "
-                   "version (/lib/firmware/nvidia/<version>/gsp*.bin), so the GPU is not initialised",
-                   tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Install the GSP firmware of exactly the loaded module's version (it ships with the driver "
-                           "package or the .run installer; Debian: firmware-nvidia-gsp from non-free-firmware). If the "
-                           "module loads from the initramfs, rebuild the initramfs with the firmware in it. Then "
-                           "reboot.", cmds,
-                           alternatives=(Alternative("the module loads from the initramfs: rebuild it",
-                                                     (initramfs_command(facts.env), "sudo reboot")),),
-                           verify=("ls /lib/firmware/nvidia/   # a folder named after the loaded module's version",
-                                   "nvidia-smi")),
-                   evidence=told.evidence)
+    return told_fail("driver.nvidia-module", "The NVIDIA module cannot read the GSP firmware of its own version "
+                     "(/lib/firmware/nvidia/<version>/gsp*.bin), so the GPU is not initialised", told,
+                     Fix("Install the GSP firmware of exactly the loaded module's version (it ships with the driver "
+                         "package or the .run installer; Debian: firmware-nvidia-gsp from non-free-firmware). If the "
+                         "module loads from the initramfs, rebuild the initramfs with the firmware in it. Then "
+                         "reboot.", cmds,
+                         alternatives=(Alternative("the module loads from the initramfs: rebuild it",
+                                                   (initramfs_command(facts.env), "sudo reboot")),),
+                         verify=("ls /lib/firmware/nvidia/   # a folder named after the loaded module's version",
+                                 "nvidia-smi")))
 
 
 @check(
@@ -834,6 +830,8 @@ def check_nvidia_module(facts) -> Finding:
         return bar
     if (vm := _reserved_for_vm(facts)) is not None:
         return vm
+    if (gsp := _gsp_firmware_missing(facts)) is not None:
+        return gsp  # the module may be loaded: the GPU was not initialised
     if state == "loaded":
         ver = d.loaded_driver_version or getattr(facts.nvml, "driver_version", None)
         flavour = f", {d.kernel_module_flavor} kernel modules" if d.kernel_module_flavor else ""
@@ -845,12 +843,7 @@ def check_nvidia_module(facts) -> Finding:
                         *[f"{x.slot}: {x.driver_in_use}" for x in unbound],
                         fix=Fix("Release the card from that driver (e.g. remove it from vfio-pci passthrough) and "
                                 "reboot.", ("lspci -nnk -d 10de:",)))
-        gsp = _gsp_firmware_missing(facts)
-        if gsp is not None:
-            return gsp
         return ok("driver.nvidia-module", summary, *([d.proc_version_text] if d.proc_version_text else []))
-    if (gsp := _gsp_firmware_missing(facts)) is not None:
-        return gsp
     if not _gpu_expected(facts):
         if facts.require_gpu:
             return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
@@ -893,15 +886,14 @@ def check_nvidia_module(facts) -> Finding:
         family = distro_family(env, d.kernel_release)
         update = ("sudo dnf upgrade selinux-policy-targeted" if family in ("fedora", "rhel", "unknown")
                   else "sudo apt install --only-upgrade selinux-policy-default")
-        return Finding("driver.nvidia-module", Status.FAIL, "No NVIDIA kernel driver is loaded: SELinux (enforcing) "
-                       "denied loading the module", tuple(e.describe() for e in selinux.evidence[:2]),
-                    fix=Fix("A policy that denies module_load for the NVIDIA module is a policy bug the distribution "
+        return told_fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: SELinux (enforcing) denied "
+                         "loading the module", selinux,
+                    Fix("A policy that denies module_load for the NVIDIA module is a policy bug the distribution "
                             "fixes: update the SELinux policy and reboot (loading it by hand as root works meanwhile).",
                             (update, "sudo reboot"),
                             (Alternative("until the updated policy is installed: load it by hand as root",
                                          ("sudo modprobe nvidia",)),),
-                            verify=("lsmod | grep nvidia", "sudo ausearch -m avc -ts boot | grep module_load")),
-                    evidence=selinux.evidence)
+                            verify=("lsmod | grep nvidia", "sudo ausearch -m avc -ts boot | grep module_load")))
     secure_boot = facts.machine.value("secure_boot.enabled")
     if secure_boot and _installed_or_userspace(facts):
         return fail("driver.nvidia-module", "No NVIDIA kernel driver is loaded: Secure Boot rejects the unsigned "

@@ -241,8 +241,7 @@ def _shm_too_small(facts) -> Finding | None:
     """/dev/shm too small for what a program keeps there: NCCL's buffers for multi-GPU communication (NCCL's maintainer in
     NVIDIA/nccl#525; the fix confirmed in nccl#342) or a PyTorch DataLoader's worker batches (kubeflow/pipelines#6510),
     usually a container's or a pod's default 64 MB."""
-    told = facts.machine.belief("container.shm_too_small")
-    if told.value is not True:
+    if (told := facts.machine.told("container.shm_too_small")) is None:
         return None
     what = ("NCCL cannot create its shared-memory buffers" if facts.machine.observed("nccl-shm-no-space")
             else "The DataLoader's workers die writing to shared memory")

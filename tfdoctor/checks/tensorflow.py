@@ -545,12 +545,16 @@ def _libs_quoted(facts, tf) -> Finding | None:
     ev = facts.machine.evidence_of("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
     return Finding("tf.cuda-libs", Status.FAIL, "These CUDA libraries could not be loaded, as the paste quotes them: "
                    + ", ".join(runtime), tuple(e.describe() for e in ev[:3]),
-                   fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or "
-                           "NVIDIA's CUDA apt repository where no wheel exists), pinned to the version each soname "
-                           "names.".replace("CUDA  ", "CUDA "), library_install_commands(runtime, cuda, python_cmd(tf)),
-                           alternatives=and_cuda_alternative(cuda, None, python_cmd(tf)),
-                           verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
-                   evidence=ev)
+                   fix=_named_libs_fix(tf, runtime, cuda, None), evidence=ev)
+
+
+def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | None) -> Fix:
+    """Install the CUDA libraries a log or a paste named, each pinned to the version its soname names."""
+    return Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or NVIDIA's CUDA apt "
+               "repository where no wheel exists), pinned to the version each soname names.".replace("CUDA  ", "CUDA "),
+               library_install_commands(runtime, cuda, python_cmd(tf)),
+               alternatives=and_cuda_alternative(cuda, tf_version, python_cmd(tf)),
+               verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),))
 
 
 def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
@@ -642,18 +646,13 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     if log.missing_libraries:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
         cuda = _cuda_for_libs(runtime, log)
-        cmds = library_install_commands(runtime, cuda, python_cmd(tf))
         if not runtime:
             return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
                         "be loaded", fix=_driver_library_fix(facts))
         return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
                     + ", ".join(log.missing_libraries),
                     *[m.line for m in log.matches if m.kind == "dso-load-failed"][:10],
-                    fix=Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or "
-                            "NVIDIA's CUDA apt repository where no wheel exists), pinned to the version each soname "
-                            "names.".replace("CUDA  ", "CUDA "), cmds,
-                            alternatives=and_cuda_alternative(cuda, tf.tf_version, python_cmd(tf)),
-                            verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)))
+                    fix=_named_libs_fix(tf, runtime, cuda, tf.tf_version))
     dso = log.first("unable-to-load-cudnn-dso")
     if dso is not None:
         # TensorFlow 0.x-1.x: cuDNN's library (of the major version it was built for) could not be opened

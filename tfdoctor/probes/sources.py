@@ -22,32 +22,32 @@ _PROBE_KEY_PREFIXES = ("lsmod", "lspci", "uname", "dpkg_-l", "dpkg_--list", "dpk
                        "apt_policy", "apt-cache_policy")
 # (other dpkg and rpm commands, `dpkg --configure -a` or `dpkg -i`, print what the package scripts printed: a DKMS
 # build failing, a post-installation script's exit status; they are read as sources)
-# A pasted command's key (argv joined with "_") -> the catalogue that reads its output
-_KEY_KINDS = (
-    # a journal or kernel log pasted under another command line (`journalctl -b`, `sudo dmesg | grep nvidia`)
-    (("journalctl", "sudo_journalctl", "dmesg", "sudo_dmesg", "cat_%2Fvar%2Flog%2Fsyslog", "cat_%2Fvar%2Flog%2Fkern.log"),
-     "kernel"),
-    # what a container runtime prints is its own messages and the program's in the container (a CUDA test, a
-    # pod's log): read with every catalogue but TensorFlow's, which the container catalogue is part of
-    (("docker", "podman", "nvidia-docker", "nvidia-container-cli", "kubectl", "nerdctl", "ctr", "srun", "enroot"),
-     ANY),
-    (("modprobe", "sudo_modprobe", "insmod", "sudo_insmod"), "modprobe"),
-    (("dkms", "sudo_dkms"), "dkms"),
-    (("NVIDIA-Linux", "sudo_NVIDIA-Linux", "sh_NVIDIA", "sudo_sh_NVIDIA", "nvidia-installer", "sudo_nvidia-installer",
-      "._NVIDIA", "sudo_._NVIDIA"), "installer"),
-    (("modinfo", "sudo_modinfo"), "modinfo"),
-    (("pip", "pip3", "sudo_pip", "sudo_pip3", "python_-m_pip", "python3_-m_pip", "py_-m_pip", "conda", "mamba"),
-     "pip"),
-)
-
-
-# the keys of commands that run a program in a container or a job: its output holds the program's own lines
-_RUNS_PROGRAMS = ("docker_run", "docker_exec", "docker_compose", "docker-compose", "podman_run", "podman_exec",
-                  "nvidia-docker_run", "kubectl_logs", "kubectl_exec", "srun", "singularity", "apptainer", "enroot")
-
-
 # tfdoctor triage writes a paste's text that no recogniser placed under this key (docs/snapshot-format.md)
 PASTED_TEXT_KEY = "pasted-text"
+
+# A pasted command's key (argv joined with "_") -> the catalogues that read its output (one source each; the first
+# group that names the key decides)
+_KEY_KINDS = (
+    # text of a paste that no recogniser placed (tfdoctor triage), and the output of a command that runs a program in
+    # a container or a job: every known message counts, TensorFlow's too (its log lines, a REPL's answer, a pip error
+    # quoted in prose)
+    ((PASTED_TEXT_KEY, "docker_run", "docker_exec", "docker_compose", "docker-compose", "podman_run", "podman_exec",
+      "nvidia-docker_run", "kubectl_logs", "kubectl_exec", "srun", "singularity", "apptainer", "enroot"),
+     (ANY, "tensorflow")),
+    # a journal or kernel log pasted under another command line (`journalctl -b`, `sudo dmesg | grep nvidia`)
+    (("journalctl", "sudo_journalctl", "dmesg", "sudo_dmesg", "cat_%2Fvar%2Flog%2Fsyslog", "cat_%2Fvar%2Flog%2Fkern.log"),
+     ("kernel",)),
+    # what a container runtime prints itself (its errors, a pod's state): every catalogue but TensorFlow's, which the
+    # container catalogue is part of
+    (("docker", "podman", "nvidia-docker", "nvidia-container-cli", "kubectl", "nerdctl", "ctr"), (ANY,)),
+    (("modprobe", "sudo_modprobe", "insmod", "sudo_insmod"), ("modprobe",)),
+    (("dkms", "sudo_dkms"), ("dkms",)),
+    (("NVIDIA-Linux", "sudo_NVIDIA-Linux", "sh_NVIDIA", "sudo_sh_NVIDIA", "nvidia-installer", "sudo_nvidia-installer",
+      "._NVIDIA", "sudo_._NVIDIA"), ("installer",)),
+    (("modinfo", "sudo_modinfo"), ("modinfo",)),
+    (("pip", "pip3", "sudo_pip", "sudo_pip3", "python_-m_pip", "python3_-m_pip", "py_-m_pip", "conda", "mamba"),
+     ("pip",)),
+)
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,13 @@ class SourcesFacts:
     observations: tuple[Observation, ...]
 
 
-def _kind_of_key(key: str) -> str | None:
+def _kinds_of_key(key: str) -> tuple[str, ...]:
     key = key.removeprefix("sudo_")
-    for prefixes, kind in _KEY_KINDS:
+    for prefixes, kinds in _KEY_KINDS:
         if any(key == p or key.startswith(p + "_") or key.startswith(p + "-") or key.startswith(p + ".")
                for p in prefixes):
-            return kind
-    return None
+            return kinds
+    return (ANY,)  # a program no catalogue is made for: its known messages, wherever they appear
 
 
 def _text(res) -> str:
@@ -101,20 +101,10 @@ def probe_sources(host, ctx) -> SourcesFacts:
         if key in _PROBE_KEYS_EXACT or key.startswith(_PROBE_KEY_PREFIXES) or key in DATACENTRE_KEYS:
             # read by their probes (the datacentre probe's outputs speak for another boot, or only through it)
             continue
-        kind = _kind_of_key(key) or ANY
         res = host.run([key], key=key, timeout=5)
         if res.missing:
             continue
-        if key == PASTED_TEXT_KEY:
-            # text of a paste that no recogniser placed (tfdoctor triage): only known messages count, TensorFlow's
-            # too (a REPL's answer, a pip error quoted in prose)
-            sources.append(Source(ANY, "the paste", _text(res)))
-            sources.append(Source("tensorflow", "the paste", _text(res)))
-            continue
-        name = key.replace("_", " ").replace("%2F", "/")  # host.command_key
-        sources.append(Source(kind, name, _text(res)))
-        if key.removeprefix("sudo_").startswith(_RUNS_PROGRAMS):
-            # a container (or job) runs the program: what TensorFlow printed in it is TensorFlow's (its log lines,
-            # a REPL's answer), read as in a paste
-            sources.append(Source("tensorflow", name, _text(res)))
+        name = "the paste" if key == PASTED_TEXT_KEY else key.replace("_", " ").replace("%2F", "/")  # host.command_key
+        text = _text(res)
+        sources.extend(Source(kind, name, text) for kind in _kinds_of_key(key))
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))
