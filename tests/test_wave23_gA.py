@@ -26,3 +26,38 @@ def test_a_go_panic_of_another_package_or_error_is_not_cuinit(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/app.err": GO_CU_PANIC.replace("chewxy/cu", "example/app"),
                                          "commands/nvidia-smi_-i_0": SMI_375}, name="other"))
     assert report.get("cuda.device-nodes").status.value != "fail"
+
+
+# keras-team/keras#3043: Ubuntu 16.04's per-branch packages name the modules after the branch
+UVM_361 = "modprobe: ERROR: could not insert 'nvidia_361_uvm': Invalid argument\n"
+
+
+def test_a_branch_older_than_the_gpu_whose_modules_modprobe_loads_is_the_driver_to_replace(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": "- GPU: GTX1080\n- OS: Ubuntu 16.04\n\n" + UVM_361},
+                   "driver.recommended")
+    assert "361" in f.summary and "GeForce GTX 1080" in f.summary and "367.48" in f.summary
+    assert f.fix.commands[0] == "sudo apt purge nvidia-361" and "sudo ubuntu-drivers autoinstall" in f.fix.commands
+    assert any("nvidia_361_uvm" in e.line for e in f.evidence)
+
+
+def test_the_updates_flavour_names_its_own_package(tmp_path):
+    line = "modprobe: ERROR: could not insert 'nvidia_331_updates_uvm': No such device\n"
+    f = _root_fail(tmp_path, {"commands/pasted-text": "GPU: GTX 1080 Ti\n" + line}, "driver.recommended")
+    assert f.fix.commands[0] == "sudo apt purge nvidia-331-updates"
+
+
+def test_a_branch_that_knows_the_gpu_or_a_gpu_not_named_exactly_is_not_judged(tmp_path):
+    for name, gpu in (("maxwell", "GTX 980"), ("vague", "GTX 1080 8GB"), ("datacentre", "Tesla P100-PCIE-16GB")):
+        report = _check(_snapshot(tmp_path, {"commands/pasted-text": f"GPU: {gpu}\n" + UVM_361}, name=name))
+        assert report.get("driver.recommended").status.value != "fail", (gpu, report.get("driver.recommended"))
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "GPU: GTX1080\n" + UVM_361.replace("361", "375")},
+                              name="new"))
+    assert report.get("driver.recommended").status.value != "fail"
+
+
+def test_gpu_names_as_people_write_them_are_matched_exactly():
+    from tfdoctor.knowledge import loader as kb
+
+    assert {g.name for g in kb.gpus_named("GTX1080")} == {"NVIDIA GeForce GTX 1080"}
+    assert {g.name for g in kb.gpus_named("geforce gtx 1080 ti")} == {"NVIDIA GeForce GTX 1080 Ti"}
+    assert kb.gpus_named("GTX 1080 with 8GB") == () and kb.gpus_named("") == ()

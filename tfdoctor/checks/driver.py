@@ -494,6 +494,93 @@ def check_nouveau(facts) -> Finding:
     return ok("driver.nouveau", "nouveau is not loaded")
 
 
+def _branches_modprobe_loads(facts) -> list[tuple[int, bool, object]]:
+    """(branch, updates, observation) for each NVIDIA module name with a branch in it that modprobe tried to load:
+    Ubuntu's packages before 16.10 named the modules after their branch (nvidia_361_uvm, nvidia_331_updates_uvm)."""
+    out = []
+    for o in facts.machine.observed("modprobe-uvm-failed"):
+        b = _branch_num(o.group("branch"))
+        if b is not None:
+            out.append((b, "_updates_" in o.line, o))
+    return out
+
+
+def _gpu_models(facts) -> list:
+    """The GPU models this machine has: the PCI bus's, else those the NVIDIA module's `(PCI ID: 10de:XXXX)` names,
+    else the one a person named exactly (`GPU: GTX1080`)."""
+    from tfdoctor.knowledge import loader as kb
+
+    devs = [d for d in _nvidia_gpus(facts) if d.name and d.compute_capability]
+    if devs:
+        return devs
+    named = _gpus_named(facts.machine.observed("nvrm-gpu-pci-id", "nvrm-open-no-gsp"))
+    if named:
+        return named[:1]
+    for o in facts.machine.observed("gpu-model-stated"):
+        models = kb.gpus_named(o.group("gpu_model") or "")
+        if models:
+            return [models[0]]
+    return []
+
+
+# GeForce, TITAN and workstation (Quadro, RTX) GPUs come with a new driver branch; a data-centre GPU may be supported
+# early by a point release of an older branch, so the rule below is not applied to it
+_LAUNCHED_WITH_A_BRANCH = textmatch.compile(r"(?i)geforce|titan|quadro|\brtx\b")
+
+
+def _first_branch(model) -> tuple[int, str, str] | None:
+    """(branch, driver, CUDA release): the oldest driver branch that can know this GPU, that of the minimum driver of
+    the first CUDA release for its compute capability (a GPU's architecture reaches the driver with that CUDA)."""
+    from tfdoctor.knowledge import loader as kb
+
+    cc = getattr(model, "compute_capability", None)
+    if not cc or not _LAUNCHED_WITH_A_BRANCH.search(getattr(model, "name", None) or ""):
+        return None
+    cuda = kb.first_cuda_for_cc(cc)
+    req = kb.min_driver_for_cuda(cuda) if cuda else None
+    branch = _branch_num(req.toolkit_driver) if req is not None else None
+    return (branch, req.toolkit_driver, cuda) if branch else None
+
+
+def _branch_predates_gpu(facts, installed: str | None) -> Finding | None:
+    """The driver branch installed, or the one whose modules modprobe loads, is older than any that knows the GPU."""
+    if _gpu_shown_working(facts):
+        return None  # the driver answers for a GPU: whatever its branch, it drives it
+    loads = _branches_modprobe_loads(facts)
+    candidates = [(b, upd, o) for b, upd, o in loads] + \
+        ([(_branch_num(installed), False, None)] if _branch_num(installed) else [])
+    if not candidates:
+        return None
+    for model in _gpu_models(facts):
+        first = _first_branch(model)
+        if first is None:
+            continue
+        need, driver, cuda = first
+        for branch, updates, o in candidates:
+            if branch >= need:
+                continue
+            name = model.name if model.name.lower().startswith("nvidia") else f"NVIDIA {model.name}"
+            what = "whose modules modprobe loads" if o is not None else "installed"
+            ev = facts.machine.evidence_of("modprobe-uvm-failed", "gpu-model-stated") if o is not None else ()
+            if o is not None:
+                # Ubuntu's per-branch packages: remove that branch, then install the one Ubuntu recommends for the GPU
+                pkg = f"nvidia-{branch}{'-updates' if updates else ''}"
+                fix = Fix(f"Remove the {branch} driver ({pkg}: a branch older than the GPU, left installed beside or "
+                          "instead of a newer one), install the driver Ubuntu recommends for this GPU, then reboot.",
+                          (f"sudo apt purge {pkg}", "sudo ubuntu-drivers autoinstall", "sudo reboot"),
+                          verify=("nvidia-smi",))
+            else:
+                fix = Fix(f"Install a driver branch of {need} or newer that supports this GPU (the one your "
+                          "distribution recommends), then reboot.", install_driver_commands(facts.pci, facts.driver,
+                                                                                            facts.env),
+                          verify=("nvidia-smi",))
+            return Finding("driver.recommended", Status.FAIL,
+                           f"The {branch} driver branch {what} predates the {name} ({model.architecture}, compute "
+                           f"capability {model.compute_capability}): NVIDIA's drivers support it from CUDA {cuda}'s "
+                           f"driver ({driver}) on", tuple(e.describe() for e in ev[:2]), fix=fix, evidence=ev)
+    return None
+
+
 @check(
     "driver.recommended",
     area="driver",
@@ -525,6 +612,9 @@ def check_recommended(facts) -> Finding:
     installed = d.installed_branch or _branch_num(getattr(facts.nvml, "driver_version", None)) and \
         str(_branch_num(facts.nvml.driver_version))
     installed_n = _branch_num(installed)
+    too_old = _branch_predates_gpu(facts, installed)
+    if too_old is not None:
+        return too_old
     for dev in devs:
         last = _branch_num(dev.last_branch)
         if installed_n and last and installed_n > last:

@@ -468,6 +468,26 @@ def gpu_by_pci_id(device_id: int | str) -> GpuModel | None:
     return _gpu_index().get(int(device_id))
 
 
+def _name_key(name: str) -> str:
+    s = name.lower().replace("nvidia", "").replace("geforce", "")
+    return "".join(ch for ch in s if ch.isalnum())
+
+
+@cache
+def _gpus_by_name() -> dict[str, tuple[GpuModel, ...]]:
+    out: dict[str, list[GpuModel]] = {}
+    for g in _gpu_index().values():
+        out.setdefault(_name_key(g.name), []).append(g)
+    return {k: tuple(v) for k, v in out.items() if k}
+
+
+def gpus_named(text: str) -> tuple[GpuModel, ...]:
+    """The GPU models a person's name for a GPU stands for ('GTX1080', 'GeForce GTX 1080'): those whose marketing name
+    is exactly that, ignoring case, spaces, punctuation, 'NVIDIA' and 'GeForce'. Empty for any other text (a name with
+    more or less in it is not guessed at)."""
+    return _gpus_by_name().get(_name_key(text or "")[:60], ())
+
+
 @cache
 def architectures() -> tuple[Arch, ...]:
     out = []
