@@ -61,3 +61,25 @@ def test_gpu_names_as_people_write_them_are_matched_exactly():
     assert {g.name for g in kb.gpus_named("GTX1080")} == {"NVIDIA GeForce GTX 1080"}
     assert {g.name for g in kb.gpus_named("geforce gtx 1080 ti")} == {"NVIDIA GeForce GTX 1080 Ti"}
     assert kb.gpus_named("GTX 1080 with 8GB") == () and kb.gpus_named("") == ()
+
+
+# NixOS/nixpkgs#334180: the shell printed nothing for the grep, the next prompt follows at once
+LSMOD_NO_UVM = "$ lsmod | grep nvidia_uvm\n$ lsmod | grep nvidia\nnvidia_drm            122880  1\n"
+
+
+def test_an_empty_grep_of_lsmod_for_nvidia_uvm_in_a_transcript_says_it_is_not_loaded(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": "4. See that `nvidia-uvm` is not loaded:\n" + LSMOD_NO_UVM},
+                   "cuda.device-nodes")
+    assert "nvidia_uvm module is not loaded" in f.summary and "sudo modprobe nvidia-uvm" in f.fix.commands
+    assert any("lsmod | grep nvidia_uvm" in e.line for e in f.evidence)
+
+
+def test_a_grep_with_output_or_a_cut_transcript_says_nothing_of_nvidia_uvm():
+    from tfdoctor.evidence import Source, observe
+
+    for text in ("$ lsmod | grep nvidia_uvm\nnvidia_uvm           1118208  0\n$ nvidia-smi\n",
+                 "$ lsmod | grep nvidia_uvm\n",
+                 "user@gpu:~$ lsmod | grep nvidia_uvm\nnvidia_uvm  1 0\nuser@gpu:~$\n"):
+        assert not any(o.message == "lsmod-grep-uvm-empty" for o in observe(Source("any", "paste", text))), text
+    prompt = "user@gpu:~$ lsmod | grep nvidia_uvm\nuser@gpu:~$ nvidia-smi\n"
+    assert any(o.message == "lsmod-grep-uvm-empty" for o in observe(Source("any", "paste", prompt)))
