@@ -83,3 +83,17 @@ def test_a_grep_with_output_or_a_cut_transcript_says_nothing_of_nvidia_uvm():
         assert not any(o.message == "lsmod-grep-uvm-empty" for o in observe(Source("any", "paste", text))), text
     prompt = "user@gpu:~$ lsmod | grep nvidia_uvm\nuser@gpu:~$ nvidia-smi\n"
     assert any(o.message == "lsmod-grep-uvm-empty" for o in observe(Source("any", "paste", prompt)))
+
+
+# PierreBeucher/cloudypad#179: dockerd words it without `lstat` (an EC2 host after a stop/start)
+DOCKERD_NO_UVM = ('Error response from daemon: error gathering device information while adding custom device '
+                  '"/dev/nvidia-uvm": no such file or directory\n')
+
+
+def test_dockerd_saying_dev_nvidia_uvm_is_missing_on_the_host(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/docker_start_wolf.err": DOCKERD_NO_UVM,
+                                         "commands/docker_start_wolf.rc": "1\n"}))
+    f = report.get("cuda.device-nodes")
+    assert f.status.value == "fail" and report.root_cause.id == "cuda.device-nodes", f.summary
+    assert "/dev/nvidia-uvm does not exist" in f.summary and f.fix.commands == ("sudo nvidia-modprobe -u -c=0",)
+    assert "sudo modprobe nvidia" in f.fix.summary
