@@ -97,3 +97,16 @@ def test_dockerd_saying_dev_nvidia_uvm_is_missing_on_the_host(tmp_path):
     assert f.status.value == "fail" and report.root_cause.id == "cuda.device-nodes", f.summary
     assert "/dev/nvidia-uvm does not exist" in f.summary and f.fix.commands == ("sudo nvidia-modprobe -u -c=0",)
     assert "sudo modprobe nvidia" in f.fix.summary
+
+
+def test_an_installed_branch_older_than_the_gpu_on_the_bus_where_nothing_answers(tmp_path):
+    # a state synthesised for the test: an RTX 3080 (10de:2206) on the bus, nvidia-smi of the 450 branch finding none
+    lspci = ("0000:01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3080] [10de:2206] "
+             "(rev a1)\n\tKernel driver in use: nvidia\n\tKernel modules: nvidiafb, nouveau, nvidia\n")
+    smi = "No devices were found\n"
+    f = _check(_snapshot(tmp_path, {"commands/lspci_-nnk": lspci, "commands/nvidia-smi": smi,
+                                    "commands/nvidia-smi.rc": "6\n",
+                                    "commands/dpkg_-l": "ii  nvidia-driver-450  450.119.03-0ubuntu0.20.04.1  amd64  "
+                                                        "NVIDIA driver metapackage\n"})).get("driver.recommended")
+    assert f.status.value == "fail" and "450 driver branch installed predates" in f.summary, f.summary
+    assert "455.23" in f.summary and any("0000:01:00.0" in d for d in f.details)

@@ -577,7 +577,9 @@ def _branch_predates_gpu(facts, installed: str | None) -> Finding | None:
             return Finding("driver.recommended", Status.FAIL,
                            f"The {branch} driver branch {what} predates the {name} ({model.architecture}, compute "
                            f"capability {model.compute_capability}): NVIDIA's drivers support it from CUDA {cuda}'s "
-                           f"driver ({driver}) on", tuple(e.describe() for e in ev[:2]), fix=fix, evidence=ev)
+                           f"driver ({driver}) on", tuple(e.describe() for e in ev[:2])
+                           + ((describe_device(model),) if getattr(model, "slot", None) else ())
+                           + ((f"installed driver branch: {installed}",) if o is None else ()), fix=fix, evidence=ev)
     return None
 
 
