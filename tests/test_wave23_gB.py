@@ -1,0 +1,46 @@
+"""Wave 23, group B: the GPU a desktop's own system summary names. GNOME Settings' About panel prints `Graphics`
+beside the GPUs' renderer names (every GPU switcheroo-control lists, joined by ' / '), and people copy it with the
+panel's other lines; another vendor's GPU alone there is a machine without an NVIDIA GPU, which is the answer to a
+container's `--gpus` refusal on it. Quoted lines are from the public thread named beside them; the snapshots around
+them are hand-built in tmp_path (a state synthesised for the test)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+GNOME_ABOUT_INTEL = (  # fboulnois/stable-diffusion-docker#82: the reporter's copy of GNOME's About panel
+    "I'm using Ubuntu 22.04.02 LTS\nCore i7-1195G7\nRAM 16GB\nGraphics Mesa Intel® Xe Graphics (TGL GT2)\n"
+    "Disk Capacity 512,1GB\n")
+GPUS_REFUSED = 'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].\n'
+
+
+def _observed(text: str) -> dict:
+    from tfdoctor.evidence import Source, observe
+
+    return {o.message: o for o in observe(Source("tensorflow", "paste", text))}
+
+
+def test_gnomes_about_panel_names_the_gpu():
+    o = _observed(GNOME_ABOUT_INTEL)["desktop-about-graphics"]
+    assert o.group("gpu_model") == "Mesa Intel® Xe Graphics (TGL GT2)" and o.line_no == 4
+
+
+def test_an_intel_only_about_panel_is_a_machine_without_an_nvidia_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": GNOME_ABOUT_INTEL + GPUS_REFUSED}, "pci.nvidia-gpu")
+    assert "no NVIDIA GPU" in f.summary
+    assert any("Graphics Mesa Intel" in e.line for e in f.evidence)
+    assert _check(_snapshot(tmp_path, {"commands/pasted-text": GNOME_ABOUT_INTEL + GPUS_REFUSED}, "again")) \
+        .get("env.container").caused_by == "pci.nvidia-gpu"
+
+
+def test_an_about_panel_that_lists_an_nvidia_gpu_too_is_not_read_as_none(tmp_path):
+    # synthesised: the panel's form on a hybrid laptop, where switcheroo-control lists both GPUs
+    hybrid = "Graphics Mesa Intel® UHD Graphics 630 (CFL GT2) / NVIDIA GeForce GTX 1650\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": hybrid + GPUS_REFUSED}))
+    assert report.get("pci.nvidia-gpu").status.value != "fail"
+    assert report.root_cause is None or report.root_cause.id != "pci.nvidia-gpu"
+
+
+def test_prose_that_starts_with_graphics_names_no_gpu():
+    for line in ("Graphics drivers are up to date\n", "Graphics work fine with Intel\n", "Graphics: see below\n"):
+        assert "desktop-about-graphics" not in _observed(line), line
