@@ -44,3 +44,24 @@ def test_an_about_panel_that_lists_an_nvidia_gpu_too_is_not_read_as_none(tmp_pat
 def test_prose_that_starts_with_graphics_names_no_gpu():
     for line in ("Graphics drivers are up to date\n", "Graphics work fine with Intel\n", "Graphics: see below\n"):
         assert "desktop-about-graphics" not in _observed(line), line
+
+
+# kubeflow/examples#483: a GPU build of TensorFlow Serving in a pod on a node without an NVIDIA driver
+SERVING_LD = ("/usr/bin/tensorflow_model_server: error while loading shared libraries: libcuda.so.1: cannot open shared "
+              "object file: No such file or directory\n")
+
+
+def test_the_loaders_missing_libcuda_is_cudas_driver_library_missing(tmp_path):
+    f = _root_fail(tmp_path, {"commands/kubectl_logs_deployment%2Fserving": SERVING_LD}, "cuda.init")
+    assert "libcuda.so.1" in f.summary and any("error while loading shared libraries" in e.line for e in f.evidence)
+    assert "--gpus all" in f.fix.summary
+
+
+def test_the_loaders_missing_libcuda_on_a_machine_without_an_nvidia_gpu_is_that(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": SERVING_LD + GNOME_ABOUT_INTEL}))
+    assert report.root_cause.id == "pci.nvidia-gpu" and report.get("cuda.init").status.value != "fail"
+
+
+def test_another_librarys_loader_error_is_not_libcudas():
+    line = "python: error while loading shared libraries: libcudart.so.11.0: cannot open shared object file\n"
+    assert "ld-so-libcuda-missing" not in _observed(line)
