@@ -41,6 +41,16 @@ def test_an_about_panel_that_lists_an_nvidia_gpu_too_is_not_read_as_none(tmp_pat
     assert report.root_cause is None or report.root_cause.id != "pci.nvidia-gpu"
 
 
+def test_nouveaus_renderer_name_is_an_nvidia_gpu():
+    # Mesa's nouveau names its renderer after the chip (NV%02X): the panel of a hybrid laptop before the NVIDIA driver
+    from tfdoctor.machine import stated_nvidia
+
+    o = _observed("Graphics Mesa Intel® UHD Graphics 630 (CFL GT2) / NV137\n")["desktop-about-graphics"]
+    assert stated_nvidia(o.group("gpu_model")) is True
+    assert [stated_nvidia(m) for m in ("Gallium 0.4 on NVE7", "NV50", "Mesa Intel® Xe Graphics (TGL GT2)")] \
+        == [True, True, False]
+
+
 def test_prose_that_starts_with_graphics_names_no_gpu():
     for line in ("Graphics drivers are up to date\n", "Graphics work fine with Intel\n", "Graphics: see below\n"):
         assert "desktop-about-graphics" not in _observed(line), line
