@@ -142,7 +142,7 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if version:
             # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
             votes.add("tf.version", version, o.strength, _obs_evidence(o))
-        if o.message == "gpu-model-stated":
+        if o.message in ("gpu-model-stated", "desktop-about-graphics"):
             vendor = stated_nvidia(o.group("gpu_model") or "")
             if vendor is not None:
                 votes.add("gpu.present", vendor, INFERRED, _obs_evidence(o))
@@ -186,7 +186,9 @@ def _utility_without_compute(votes, beliefs: dict, facts: dict) -> bool:
     return True
 
 
-_NVIDIA_NAMED = textmatch.compile(r"(?i)nvidia|geforce|quadro|tesla|titan|\b[gr]tx\b|\b[gr]tx ?\d|\bjetson")
+# (Mesa's nouveau names its renderer after the chip, `NV%02X`: NV137, NVE7; GNOME's About panel lists it so)
+_NVIDIA_NAMED = textmatch.compile(r"(?i)nvidia|geforce|quadro|tesla|titan|\b[gr]tx\b|\b[gr]tx ?\d|\bjetson|"
+                                  r"\bNV[0-9A-F]{2,3}\b")
 _OTHER_NAMED = textmatch.compile(r"(?i)\bamd\b|radeon|\bati\b|intel\W{0,4}(?:\(r\)\s*)?(?:arc|iris|uhd|hd graphics|xe)\b|"
                                  r"\bmesa\b|apple m\d|\bmali\b|adreno")
 # Tesla/Quadro model codes people write alone: K80, P100, V100, T4, A100, H100, L40, K2000M

@@ -426,7 +426,7 @@ def check_cuda_build(facts) -> Finding:
 # none of these is TensorFlow's CUDA platform speaking.
 _SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-zero", "cpu-feature-guard", "cpu-missing-instructions",
                     "illegal-instruction", "kernel-trap-invalid-opcode-tf", "tf-version-stated", "cuda-version-stated",
-                    "gpu-model-stated", "wsl-stated", "secure-boot-stated", "secure-boot-stated-off",
+                    "gpu-model-stated", "desktop-about-graphics", "wsl-stated", "secure-boot-stated", "secure-boot-stated-off",
                     "pip-tensorflow-version", "pip-install-tensorflow-pinned", "pip-no-tensorflow-wheel")
 
 
