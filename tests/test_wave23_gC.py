@@ -28,3 +28,24 @@ def test_a_small_refusal_on_an_integrated_gpu_is_not_read_as_other_processes(tmp
            "failed to allocate 157.88M (165543936 bytes) from device: CUDA_ERROR_OUT_OF_MEMORY\n")
     report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
     assert report.get("gpu.memory-in-use").status.value != "fail"
+
+
+# -- the NVIDIA runtime registered but not the engine's default, where a Kubernetes node needs it ------------------------
+
+OPENPAI_CHECK = ('fatal: [pai-worker1]: FAILED! => {"changed": false, "msg": "The following requirements are not met: '
+                 'The default runtime is not set correctly"}\n')  # NVIDIA/nvidia-container-runtime#154
+
+
+def test_a_requirement_check_saying_the_default_runtime_is_wrong_fails_the_toolkit(tmp_path):
+    daemon = '{\n    "runtimes": {\n        "nvidia": {\n            "path": "/usr/bin/nvidia-container-runtime",\n' \
+             '            "runtimeArgs": []\n        }\n    }\n}\n'
+    f = _root_fail(tmp_path, {"commands/pasted-text": OPENPAI_CHECK, "files/etc/docker/daemon.json": daemon},
+                   "container.toolkit")
+    assert "default runtime" in f.summary
+    assert any("registers the `nvidia` runtime and sets no default-runtime" in d for d in f.details)
+    assert "--set-as-default" in " ".join(f.fix.commands)
+
+
+def test_the_default_runtime_message_without_daemon_json_still_names_the_fix(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": OPENPAI_CHECK}, "container.toolkit")
+    assert "default-runtime" in f.fix.summary and not any("daemon.json registers" in d for d in f.details)
