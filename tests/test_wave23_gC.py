@@ -49,3 +49,40 @@ def test_a_requirement_check_saying_the_default_runtime_is_wrong_fails_the_toolk
 def test_the_default_runtime_message_without_daemon_json_still_names_the_fix(tmp_path):
     f = _root_fail(tmp_path, {"commands/pasted-text": OPENPAI_CHECK}, "container.toolkit")
     assert "default-runtime" in f.fix.summary and not any("daemon.json registers" in d for d in f.details)
+
+
+# -- WSL2: the container library finds no libnvidia-ml.so.1, which only the Windows driver provides there ------------------
+
+CLI_DEBUG_WSL = (  # NVIDIA/nvidia-docker#1542 (`nvidia-container-cli -k -d /dev/tty info` under WSL2)
+    "I0828 18:43:18.664828 4993 nvc.c:389] attempting to load dxcore to see if we are running under Windows Subsystem "
+    "for Linux (WSL)\n"
+    "I0828 18:43:18.664969 4993 nvc.c:391] dxcore initialization failed, continuing assuming a non-WSL environment\n"
+    "W0828 18:43:18.665048 4993 nvc.c:254] failed to detect NVIDIA devices\n"
+    "E0828 18:43:18.665738 4995 driver.c:168] could not start driver service: load library failed: libnvidia-ml.so.1: "
+    "cannot open shared object file: no such file or directory\n")
+
+
+def test_under_wsl_the_container_library_missing_nvml_is_the_windows_driver_not_reaching_wsl(tmp_path):
+    f = _root_fail(tmp_path, {"commands/nvidia-container-cli_-k_-d_%2Fdev%2Ftty_info": CLI_DEBUG_WSL,
+                              "files/proc/version": "Linux version 5.10.16.3-microsoft-standard-WSL2 (oe-user@oe-host) "
+                                              "(x86_64-msft-linux-gcc (GCC) 9.3.0) #1 SMP Fri Apr 2 22:23:49 UTC 2021\n"},
+                   "env.wsl")
+    assert any("libnvidia-ml.so.1" in e.line for e in f.evidence)
+    assert any("wsl --update" in c for c in f.fix.commands)
+
+
+def test_off_wsl_the_same_debug_line_is_the_container_toolkit_not_finding_the_driver(tmp_path):
+    f = _root_fail(tmp_path, {"commands/nvidia-container-cli_-k_-d_%2Fdev%2Ftty_info": CLI_DEBUG_WSL},
+                   "env.container")
+    assert "Container Toolkit" in f.summary
+
+
+def test_a_pasted_container_library_debug_log_is_read_as_the_container_runtime_not_tensorflow():
+    from tfdoctor.triage import triage_text
+
+    text = ("I'm on WSL2: `nvidia-container-cli -k -d /dev/tty info` (from inside wsl)\n```\n"
+            "-- WARNING, the following logs are for debugging purposes only --\n\n" + CLI_DEBUG_WSL
+            + "nvidia-container-cli: initialization error: driver err\n```\n")
+    result = triage_text(text)
+    assert any(r.kind == "container" for r in result.used)
+    assert result.report.root_cause is not None and result.report.root_cause.id == "env.wsl"

@@ -381,7 +381,8 @@ def check_toolkit(facts) -> Finding:
                                              "of `docker info` and `nvidia-ctk --version`)")
         return skip("container.toolkit", "No container engine (docker, podman) is installed")
     if facts.machine.value("container.toolkit") is False:
-        return skip("container.toolkit", "The container runtime's own error is reported by env.container")
+        return skip("container.toolkit", "The container runtime's own error is reported by "
+                    + ("env.wsl" if facts.machine.value("wsl") is True else "env.container"))
     if not gpu_expected(facts):
         return skip("container.toolkit", "No NVIDIA GPU on this host")
     engines = ", ".join(name for name, _ in ch.engines)
