@@ -86,3 +86,14 @@ def test_a_pasted_container_library_debug_log_is_read_as_the_container_runtime_n
     result = triage_text(text)
     assert any(r.kind == "container" for r in result.used)
     assert result.report.root_cause is not None and result.report.root_cause.id == "env.wsl"
+
+
+# -- CUDA's 'OS call failed' (304): the GPU is not passed through to where the program runs ----------------------------
+
+def test_cuda_os_call_failed_is_cuinit_failing_with_the_sandbox_named(tmp_path):
+    line = ("/home/user/miniconda3/envs/env/lib/python3.8/site-packages/torch/cuda/__init__.py:88: UserWarning: CUDA "
+            "initialization: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before calling "
+            "NumCudaDevices() that might have already set an error? Error 304: OS call failed or operation not "
+            "supported on this OS (Triggered internally at ../c10/cuda/CUDAFunctions.cpp:109.)\n")  # gramine examples#97
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "cuda.init")
+    assert "304" in f.summary and "sandbox" in f.fix.summary
