@@ -97,3 +97,39 @@ def test_cuda_os_call_failed_is_cuinit_failing_with_the_sandbox_named(tmp_path):
             "supported on this OS (Triggered internally at ../c10/cuda/CUDAFunctions.cpp:109.)\n")  # gramine examples#97
     f = _root_fail(tmp_path, {"commands/pasted-text": line}, "cuda.init")
     assert "304" in f.summary and "sandbox" in f.fix.summary
+
+
+# -- MIG read from the ECC cell of a cut nvidia-smi table; CUDA failing on a MIG GPU whose instances are unknown --------
+
+SMI_MIG_CUT = (  # NVIDIA/gpu-operator#382 (the A30 node's nvidia-smi, cut after the GPU row's first line)
+    "+-----------------------------------------------------------------------------+\n"
+    "| NVIDIA-SMI 515.48.07    Driver Version: 515.48.07    CUDA Version: 11.7     |\n"
+    "|-------------------------------+----------------------+----------------------+\n"
+    "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |\n"
+    "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |\n"
+    "|                               |                      |               MIG M. |\n"
+    "|===============================+======================+======================|\n"
+    "|   0  NVIDIA A30          On   | 00000000:17:00.0 Off |                   On |\n")
+
+
+def test_the_ecc_cell_reading_on_is_mig_enabled_and_the_mig_cell_still_decides():
+    from tfdoctor.probes.nvidia_smi import parse_nvidia_smi_table
+
+    assert parse_nvidia_smi_table(SMI_MIG_CUT).gpus[0].mig_mode == "Enabled"
+    full = SMI_MIG_CUT + ("| N/A   29C    P0    62W / 400W |      0MiB / 40536MiB |     N/A      Default |\n"
+                          "|                               |                      |            Disabled* |\n")
+    assert parse_nvidia_smi_table(full).gpus[0].mig_mode == "Disabled*"
+    counted = SMI_MIG_CUT.replace("|                   On |", "|                    0 |")
+    assert parse_nvidia_smi_table(counted).gpus[0].mig_mode is None
+
+
+def test_cuda_failing_on_a_mig_gpu_whose_instances_were_not_recorded_is_gpu_mig(tmp_path):
+    validator = ('"[Vector addition of 50000 elements] Failed to allocate vector A (error code initialization error)!" '
+                 "is in cuda-validator container's log.\n")
+    f = _root_fail(tmp_path, {"commands/nvidia-smi": SMI_MIG_CUT, "commands/pasted-text": validator}, "gpu.mig")
+    assert "was not recorded" in f.summary and f.fix.commands[0] == "nvidia-smi -L"
+
+
+def test_a_mig_gpu_whose_instances_were_not_recorded_is_no_failure_while_cuda_is_silent(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_MIG_CUT}))
+    assert report.get("gpu.mig").status.value == "info"

@@ -139,6 +139,27 @@ def check_mig(facts) -> Finding:
                             (f"sudo nvidia-smi -i {first} -mig 0", f"sudo nvidia-smi -i {first} -r"),
                             alternatives=(_alt_keep_mig(first),),
                             verify=("nvidia-smi -L", verify_only(facts, "cuda.init"))))
+    # MIG on, its instances not recorded (a cut table), and CUDA could not start or found no device: with MIG on CUDA
+    # sees only MIG instances (NVIDIA's shivamerla in gpu-operator#382: 'MIG mode is enabled but no MIG devices are
+    # created, cuda failure might be due to this')
+    unknown = [g for g in known if g.mig_mode_current and g.mig_devices is None]
+    code = facts.machine.value("cuda.init_error")
+    if unknown and code in ("3", "100"):
+        first = unknown[0].index
+        told = facts.machine.belief("cuda.init_error").evidence
+        return Finding("gpu.mig", Status.FAIL,
+                       f"MIG is enabled on {_which(unknown)} and CUDA could not start there "
+                       f"({'no device' if code == '100' else 'initialization error'}): with MIG on, CUDA sees only MIG "
+                       "instances, and whether one exists was not recorded",
+                       (*(f"GPU {g.index}: {g.name or '?'}, MIG enabled" for g in unknown[:8]),
+                        *(e.describe() for e in told[:2])),
+                       fix=Fix("List the GPU's MIG instances: if none is listed, disable MIG on the GPU and reset it "
+                               "(TensorFlow then gets the whole GPU), or keep MIG and create one full-size instance "
+                               "(profile 0) with its compute instance.",
+                               ("nvidia-smi -L", f"sudo nvidia-smi -i {first} -mig 0", f"sudo nvidia-smi -i {first} -r"),
+                               alternatives=(_alt_keep_mig(first),),
+                               verify=("nvidia-smi -L", verify_only(facts, "cuda.init"))),
+                       evidence=tuple(told))
     if pending:
         g = pending[0]
         return warn("gpu.mig", f"A MIG mode change is pending on {_which(pending)}: it takes effect after a GPU reset",
