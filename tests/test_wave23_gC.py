@@ -133,3 +133,20 @@ def test_cuda_failing_on_a_mig_gpu_whose_instances_were_not_recorded_is_gpu_mig(
 def test_a_mig_gpu_whose_instances_were_not_recorded_is_no_failure_while_cuda_is_silent(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_MIG_CUT}))
     assert report.get("gpu.mig").status.value == "info"
+
+
+# -- nvidia-container-cli's detection error: the container library fails querying a driver it initialised ------------
+
+def test_a_detection_error_is_the_container_library_not_the_driver(tmp_path):
+    line = "nvidia-container-cli: detection error: driver error: failed to process request\n"  # pop-os/pop#888
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "container.toolkit")
+    assert "detection error" in f.summary and "NVIDIA's own repository" in f.fix.summary
+    assert any("nvidia-container-toolkit" in c for c in f.fix.commands)
+
+
+def test_the_initialization_error_form_is_still_the_driver_not_loaded():
+    from tfdoctor.evidence import Source, observe
+
+    obs = observe(Source("any", "paste", "nvidia-container-cli: initialization error: driver error: failed to process "
+                                         "request\\\\n\\\"\"\": unknown.\n"))  # NVIDIA/gpu-operator#104
+    assert [o.message for o in obs] == ["container-cli-driver-error"]

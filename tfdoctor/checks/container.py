@@ -273,6 +273,23 @@ def _device_plugin_told(facts) -> Finding | None:
                    evidence=evidence)
 
 
+def _library_failed_told(facts) -> Finding | None:
+    """nvidia-container-cli got past its initialisation (the driver answered) and then failed querying the driver
+    (`detection error: driver error: failed to process request`): the host's container library does not work with
+    this driver; NVIDIA's own build of the toolkit replaces it (pop-os/pop#888: 'The driver from Pop works fine')."""
+    if (told := facts.machine.told("container.library_failed")) is None:
+        return None
+    return _runtime_failed(told, "The NVIDIA container library could not query the driver (a detection error after "
+                           "its initialisation passed): the host's nvidia-container-toolkit / libnvidia-container does "
+                           "not work with this driver",
+                           Fix("Install the NVIDIA Container Toolkit from NVIDIA's own repository (a distribution's "
+                               "rebuild of it, such as Pop!_OS's, can fail so: give NVIDIA's repository priority), "
+                               "then restart Docker.",
+                               (*_toolkit_install(facts), "sudo systemctl restart docker"),
+                               verify=("nvidia-container-cli -k -d /dev/tty info",
+                                       "docker run --rm --gpus all ubuntu nvidia-smi -L")))
+
+
 def _engine_refused_told(facts) -> Finding | None:
     """The container engine itself refused the GPU request and its message names why (NVIDIA's answers quoted in
     each catalogue entry): no nvidia runtime in containerd, a docker client without --gpus, the runtime's hook not
@@ -371,7 +388,8 @@ def check_toolkit(facts) -> Finding:
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
     for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _driver_files_told,
-                 _cdi_unresolvable_told, _device_plugin_told, _runtime_not_default_told, _engine_refused_told):
+                 _cdi_unresolvable_told, _device_plugin_told, _runtime_not_default_told, _library_failed_told,
+                 _engine_refused_told):
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found
