@@ -210,6 +210,37 @@ def _cdi_unresolvable_told(facts) -> Finding | None:
 _EXPLICIT_RUNTIME = ("--runtime=nvidia", "--runtime nvidia", "--gpus")
 
 
+# Make the NVIDIA runtime the engine's default (NVIDIA's Kubernetes install guide): Docker, else containerd
+_DEFAULT_RUNTIME = (
+    ("sudo nvidia-ctk runtime configure --runtime=docker --set-as-default", "sudo systemctl restart docker"),
+    Alternative("containerd nodes (no Docker)", ("sudo nvidia-ctk runtime configure --runtime=containerd "
+                                                "--set-as-default", "sudo systemctl restart containerd")))
+
+
+def _runtime_not_default_told(facts) -> Finding | None:
+    """Something that needs the NVIDIA runtime as the engine's default (a Kubernetes node: pods cannot ask Docker for
+    --runtime=nvidia) said it is not (OpenPAI's requirement check; NVIDIA's klueska in nvidia-container-runtime#154:
+    'You need to set `nvidia` as the default runtime used by docker'). The device plugin's own form is
+    _device_plugin_told's. Docker's daemon.json, where it was read, shows what is registered."""
+    if (told := facts.machine.told("container.runtime_not_default")) is None:
+        return None
+    ch = facts.container_host
+    details = []
+    if ch is not None and ch.docker_config_found:
+        registered = "registers the `nvidia` runtime" if "nvidia" in ch.docker_runtimes else \
+            "registers no `nvidia` runtime"
+        default = (f"its default-runtime is `{ch.docker_default_runtime}`" if ch.docker_default_runtime
+                   else "sets no default-runtime (Docker's default stays runc)")
+        details.append(f"/etc/docker/daemon.json {registered} and {default}")
+    return _runtime_failed(told, "The NVIDIA runtime is not the container engine's default runtime, which a Kubernetes "
+                           "node needs (pods cannot ask for --runtime=nvidia, so they get no GPU)",
+                           Fix("Make the NVIDIA runtime the default (\"default-runtime\": \"nvidia\" in "
+                               "/etc/docker/daemon.json, with the nvidia runtime registered there) and restart the "
+                               "engine.", _DEFAULT_RUNTIME[0], alternatives=(_DEFAULT_RUNTIME[1],),
+                               verify=("docker info | grep -i 'default runtime'   # nvidia",)),
+                           *details)
+
+
 def _device_plugin_told(facts) -> Finding | None:
     """The NVIDIA device plugin's pod is not running on a node. When the same plugin registers its GPUs run by hand
     with the NVIDIA runtime asked for explicitly, the runtime works and is only not the engine's default, which the
@@ -218,9 +249,7 @@ def _device_plugin_told(facts) -> Finding | None:
         return None
     by_hand = tuple(e for e in facts.machine.evidence_of("device-plugin-registered")
                     if any(f in e.source for f in _EXPLICIT_RUNTIME))
-    default = (("sudo nvidia-ctk runtime configure --runtime=docker --set-as-default", "sudo systemctl restart docker"),
-               Alternative("containerd nodes (no Docker)", ("sudo nvidia-ctk runtime configure --runtime=containerd "
-                                                           "--set-as-default", "sudo systemctl restart containerd")))
+    default = _DEFAULT_RUNTIME
     logs = "kubectl logs -n kube-system -l name=nvidia-device-plugin-ds --tail=30"
     evidence = failing.evidence + by_hand[:1]
     if by_hand or facts.machine.value("container.runtime_not_default") is True:
@@ -242,6 +271,23 @@ def _device_plugin_told(facts) -> Finding | None:
                            alternatives=(Alternative("the NVIDIA runtime is not the default runtime", default[0]),),
                            verify=("kubectl describe nodes | grep -i nvidia.com/gpu",)),
                    evidence=evidence)
+
+
+def _library_failed_told(facts) -> Finding | None:
+    """nvidia-container-cli got past its initialisation (the driver answered) and then failed querying the driver
+    (`detection error: driver error: failed to process request`): the host's container library does not work with
+    this driver; NVIDIA's own build of the toolkit replaces it (pop-os/pop#888: 'The driver from Pop works fine')."""
+    if (told := facts.machine.told("container.library_failed")) is None:
+        return None
+    return _runtime_failed(told, "The NVIDIA container library could not query the driver (a detection error after "
+                           "its initialisation passed): the host's nvidia-container-toolkit / libnvidia-container does "
+                           "not work with this driver",
+                           Fix("Install the NVIDIA Container Toolkit from NVIDIA's own repository (a distribution's "
+                               "rebuild of it, such as Pop!_OS's, can fail so: give NVIDIA's repository priority), "
+                               "then restart Docker.",
+                               (*_toolkit_install(facts), "sudo systemctl restart docker"),
+                               verify=("nvidia-container-cli -k -d /dev/tty info",
+                                       "docker run --rm --gpus all ubuntu nvidia-smi -L")))
 
 
 def _engine_refused_told(facts) -> Finding | None:
@@ -342,7 +388,8 @@ def check_toolkit(facts) -> Finding:
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
     for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _driver_files_told,
-                 _cdi_unresolvable_told, _device_plugin_told, _engine_refused_told):
+                 _cdi_unresolvable_told, _device_plugin_told, _runtime_not_default_told, _library_failed_told,
+                 _engine_refused_told):
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found
@@ -352,7 +399,8 @@ def check_toolkit(facts) -> Finding:
                                              "of `docker info` and `nvidia-ctk --version`)")
         return skip("container.toolkit", "No container engine (docker, podman) is installed")
     if facts.machine.value("container.toolkit") is False:
-        return skip("container.toolkit", "The container runtime's own error is reported by env.container")
+        return skip("container.toolkit", "The container runtime's own error is reported by "
+                    + ("env.wsl" if facts.machine.value("wsl") is True else "env.container"))
     if not gpu_expected(facts):
         return skip("container.toolkit", "No NVIDIA GPU on this host")
     engines = ", ".join(name for name, _ in ch.engines)

@@ -166,6 +166,16 @@ def _init_fix(facts, api, rc: int) -> Fix:
                                              "instead of reloading it", ("sudo reboot",)),),
                    verify=("cat /sys/module/nvidia_uvm/parameters/uvm_disable_hmm   # Y",
                            verify_only(facts, "cuda.init")))
+    if rc == 304:
+        # CUDA_ERROR_OPERATING_SYSTEM: an OS call CUDA makes (open /dev/nvidia*, an ioctl, a memory mapping) was
+        # refused; where the same program works outside it, a sandbox that does not pass the GPU through (the Gramine
+        # maintainer in gramineproject/examples#97: 'Intel SGX and Gramine do not support GPUs')
+        return Fix("The operating system refused a call CUDA makes (opening the GPU's device files, an ioctl, a memory "
+                   "mapping): most often the process runs in a sandbox that does not pass the GPU through (an SGX enclave under "
+                   "Gramine, gVisor, a seccomp or security-module policy). Run the GPU work outside the sandbox, or "
+                   "give the sandbox the NVIDIA devices if it supports that; compare with the same program run "
+                   "directly on the host.", ("ls -l /dev/nvidia*", "nvidia-smi -L"),
+                   verify=(verify_only(facts, "cuda.init"),))
     if rc == 101:
         return Fix("CUDA_VISIBLE_DEVICES names a device that does not exist.", ("unset CUDA_VISIBLE_DEVICES",),
                    verify=(verify_only(facts, "cuda.init"),))

@@ -92,6 +92,8 @@ def _toolkit_broken(facts) -> Finding | None:
     tk = facts.machine.belief("container.toolkit")
     if tk.value is not False:
         return None
+    if facts.machine.value("wsl") is True and all(e.message == "container-cli-libnvidia-ml" for e in tk.evidence):
+        return None  # under WSL libnvidia-ml.so.1 is the Windows driver's (/usr/lib/wsl/lib): env.wsl says why not
     # imported here, not at the top: importing checks registers them, and their order is the listing's
     from tfdoctor.checks.container import DOCKER_CONFIGURE, _toolkit_install
 
@@ -347,6 +349,8 @@ def _gpu_fails_below_wsl(facts) -> tuple:
     for q in ("cuda.libcuda_missing", "cuda.libcuda_unversioned_missing"):
         if m.value(q) is True:
             out += m.belief(q).evidence[:2]
+    # the container library found no libnvidia-ml.so.1: under WSL it is the Windows driver's, in /usr/lib/wsl/lib
+    out += m.evidence_of("container-cli-libnvidia-ml")[:2]
     code = m.value("cuda.init_error")
     # 500 inside a container is the container toolkit's (container.toolkit), not WSL's
     if code not in (None, "0") and not (code == "500" and m.value("container") is True):

@@ -123,6 +123,7 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
     gpus: list[SmiGpu] = []
     processes: list[SmiProcess] = []
     processes_listed = False
+    mig_from_ecc = False  # the pending GPU's MIG mode was read from its ECC cell, not its MIG M. cell
     in_processes = False
     in_mig = False
     mig_found: bool | None = None
@@ -184,6 +185,11 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
                 "bus_id": bus.group(1),
                 "ecc_uncorrected": int(ecc) if ecc.isdigit() else None,
             }
+            # with MIG enabled the Volatile Uncorr. ECC cell reads `On` instead of a count (the GPU's MIG M. cell, two
+            # rows down, then reads Enabled): the mode in force, when a paste is cut before that row
+            mig_from_ecc = ecc == "On"
+            if mig_from_ecc:
+                pending["mig_mode"] = "Enabled"
             continue
         if len(cells) < 3:
             continue
@@ -205,9 +211,9 @@ def parse_nvidia_smi_table(text: str) -> SmiTable | None:
             )
             continue
         mig_cell = cells[2].strip()
-        if pending is not None and "memory_total_mib" in pending and "mig_mode" not in pending \
+        if pending is not None and "memory_total_mib" in pending and ("mig_mode" not in pending or mig_from_ecc) \
                 and textmatch.fullmatch(r"(?:Enabled|Disabled)\*?", mig_cell):
-            pending["mig_mode"] = mig_cell
+            pending["mig_mode"], mig_from_ecc = mig_cell, False
     flush()
     if smi_version is None and driver is None and not gpus:
         return None

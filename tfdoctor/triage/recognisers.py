@@ -104,6 +104,11 @@ TAGS: tuple[Tag, ...] = (
         r"^[ \t]*(?:nvidia|nouveau|nvidia-drm|nova_core|nova-core)[ \t]+[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.\d: |"
         r"^[ \t]*\[drm(?::[\w]+)?\][ \t]|^[ \t]*Disabling lock debugging due to kernel taint|^[ \t]*Lockdown: |"
         r"^[ \t]*(?:Loading of (?:unsigned )?module|PKCS#7 signature not signed)"),
+    # libnvidia-container's debug log (`nvidia-container-cli -k -d /dev/tty info`): glog-style lines like TensorFlow's,
+    # but from C files (nvc.c, driver.c, rpc.c); TensorFlow's own are C++ (.cc)
+    Tag("container-debug", "container",
+        r"^[ \t]*[IWE]\d{4} \d\d:\d\d:\d\d\.\d+[ \t]+\d+[ \t]+\w+\.c:\d+\] |"
+        r"^[ \t]*-- WARNING, the following logs are for debugging purposes only --"),
     # TensorFlow / XLA / absl log lines of every release, wherever the line starts (journald or compose prefixes)
     Tag("tf", "tensorflow-log",
         r"^[ \t]*\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?:?[ \t]+[IWEF][ \t]+[\w./-]+:\d+\]|"
