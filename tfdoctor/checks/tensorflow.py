@@ -495,7 +495,8 @@ def check_cuda_libs(facts) -> Finding:
         return _cuda_libs_from_log(facts, tf)
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
-    if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)):
+    if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
+                                                 or _xla_tools_warning(tf, facts)):
         return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
@@ -702,12 +703,19 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                      (tfdoctor_command(facts, "check"),),
                                      (Alternative("to install every CUDA library with TensorFlow (Linux, 2.14 and "
                                                   "newer)", (install_command(tf, None, True),)),)))
-    return _xla_tools_warning(tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+    # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
+    # in the reporter's own words): the library it names is as missing as in a log line
+    return _libs_quoted(facts, tf) or _xla_tools_warning(tf, facts) or skip(
+        "tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
-def _xla_tools_warning(tf) -> Finding | None:
-    """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries."""
-    m = tf.log.first("ptxas-or-libdevice-missing")
+def _xla_tools_warning(tf, facts=None) -> Finding | None:
+    """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries: XLA's
+    message in TensorFlow's log or, where the log does not hold it, quoted in the rest of the paste."""
+    log = getattr(tf, "log", None)
+    m = log.first("ptxas-or-libdevice-missing") if log is not None else None
+    if m is None and facts is not None:
+        m = next(iter(facts.machine.observed("ptxas-or-libdevice-missing")), None)
     if m is None:
         return None
     return warn("tf.cuda-libs", "XLA cannot find the CUDA compiler tools (ptxas or libdevice): models compiled with "
