@@ -40,3 +40,35 @@ def test_xla_missing_libdevice_quoted_without_a_log_warns(tmp_path):
     f = report.get("tf.cuda-libs")
     assert f.status.value == "warn" and "libdevice" in f.summary
     assert any("xla_gpu_cuda_data_dir" in c for a in f.fix.alternatives for c in a.commands)
+
+
+# ------------------------------------------------------------------ TensorFlow's diagnostician finds no driver libcuda
+_DIAG = ("2020-11-20 09:05:26.945750: I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:169] retrieving CUDA "
+         "diagnostic information for host: cn109\n"
+         "2020-11-20 09:05:26.945836: I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:200] libcuda reported "
+         "version is: {status}: was unable to find libcuda.so DSO loaded into this program\n")
+_KERNEL = ("2020-11-20 09:05:26.945893: I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:204] kernel reported "
+           "version is: 418.67.0\n")
+
+
+def test_no_driver_libcuda_loaded_while_the_module_is_loaded_points_at_its_library(tmp_path):
+    # ai4d-iasc/trixie#41: the module (418.67) is loaded, libcuda.so.1's links loop
+    f = _root_fail(tmp_path, {"tensorflow.log": _DIAG.format(status="Not found") + _KERNEL}, "tf.cuda-libs")
+    assert "libcuda.so.1" in f.summary
+    assert "418.67" in f.fix.summary and "libcuda.so.418.67" in f.fix.summary
+    assert any("ctypes.CDLL('libcuda.so.1')" in c for c in f.fix.commands)
+    assert not any("nvidia.com/Download" in c for c in f.fix.commands)  # the driver is installed and loaded
+
+
+def test_newer_status_spelling_is_the_same_message_and_no_module_means_install_the_driver(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": _DIAG.format(status="NOT_FOUND")}, "tf.cuda-libs")
+    assert "libcuda.so.1" in f.summary and "install the driver" in f.fix.summary
+
+
+def test_a_stub_libcuda_stays_the_root_cause_over_the_diagnostician(tmp_path):
+    log = ("2017-11-03 17:57:11.181620: E tensorflow/stream_executor/cuda/cuda_driver.cc:406] failed call to cuInit: "
+           "CUresult(-1)\n" + _DIAG.format(status="Not found"))
+    files = {"tensorflow.log": log,
+             "commands/pasted-text": "Mapped libcuda.so paths: /usr/local/cuda/lib64/stubs/libcuda.so\n"}
+    report = _check(_snapshot(tmp_path, files))
+    assert report.root_cause is not None and report.root_cause.id == "cuda.libcuda"

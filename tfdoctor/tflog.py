@@ -70,8 +70,8 @@ class LogAnalysis:
         """Message kinds found, each once, in order of first appearance."""
         return tuple(dict.fromkeys(m.kind for m in self.matches))
 
-    def has(self, kind: str) -> bool:
-        return any(m.kind == kind for m in self.matches)
+    def has(self, *kinds: str) -> bool:
+        return any(m.kind in kinds for m in self.matches)
 
     def first(self, kind: str) -> LogMatch | None:
         return next((m for m in self.matches if m.kind == kind), None)
@@ -108,6 +108,9 @@ def analyse_log(text: str | None) -> LogAnalysis:
                 loaded.setdefault(lib)
             else:
                 (optional if is_optional_library(lib) else missing).setdefault(lib)
+        elif m.kind == "tf-libcuda-dso-not-loaded":
+            # the diagnostician found no libcuda.so.1 loaded that resolves to the driver's versioned file
+            missing.setdefault("libcuda.so.1")
         if m.group("cc"):
             ccs.setdefault(m.group("cc"))
         elif m.group("major") and m.group("minor"):  # TensorFlow 0.x-2.0's "major: 6 minor: 1"

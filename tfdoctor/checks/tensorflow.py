@@ -584,10 +584,35 @@ def _driver_library_fix(facts) -> Fix:
         from tfdoctor.checks.system import _no_gpu_access_fix
 
         return _no_gpu_access_fix()
+    if facts.machine.value("driver.loaded") is True:
+        return _loaded_driver_library_fix(facts)
     from tfdoctor.checks.fixes import install_driver_commands
 
     return Fix("libcuda.so.1 is installed with the NVIDIA driver (its user-space part); install the driver for this "
                "GPU.", install_driver_commands(facts.pci, facts.driver, env))
+
+
+def _loaded_driver_library_fix(facts) -> Fix:
+    """The kernel module is loaded (its version was read), so the driver is there and only its user-space libcuda
+    cannot be opened: not in the loader's cache, or its links broken (a link loop fails with 'too many levels of
+    symbolic links'). The loader's own reason first, then the library of the loaded driver's version."""
+    from tfdoctor.checks.compat import driver_version_seen
+    from tfdoctor.checks.fixes import compute_library_command
+
+    version = safe.version(driver_version_seen(facts))
+    real = f"libcuda.so.{version}" if version else "the real libcuda file of the loaded driver"
+    branch = version.split(".")[0] if version else None
+    lib = compute_library_command(getattr(facts, "env", None), branch, reinstall=True)
+    find = "find / -xdev -name 'libcuda.so*' -exec ls -l {} + 2>/dev/null"
+    return Fix(f"The NVIDIA kernel module{' ' + version if version else ''} is loaded, so only its user-space library "
+               "cannot be opened: libcuda.so.1 is not in the loader's cache, or its links are broken (a link that "
+               f"points back at itself fails with 'too many levels of symbolic links'). Point libcuda.so.1 and "
+               f"libcuda.so at {real} (or reinstall the driver's user-space part), then refresh the cache.",
+               ("python3 -c \"import ctypes; ctypes.CDLL('libcuda.so.1')\"   # the loader's own reason",
+                find + (f"   # each link should end at {real}" if version else ""),
+                *((lib,) if lib else ()), "sudo ldconfig"),
+               verify=("ldconfig -p | grep libcuda.so.1",
+                       tf_import_line(tf_facts(facts), "tf.config.list_physical_devices('GPU')")))
 
 
 def _cudnn_mismatch(tf, facts=None) -> Finding | None:
@@ -648,6 +673,12 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
         cuda = _cuda_for_libs(runtime, log)
         if not runtime:
+            told = log.first("tf-libcuda-dso-not-loaded")
+            if told is not None and not log.has("dso-load-failed", "dso-couldnt-open"):
+                # the diagnostician's own reading: no libcuda.so.1 loaded that resolves to the driver's versioned file
+                return fail("tf.cuda-libs", "TensorFlow's CUDA diagnostician found no driver's libcuda.so.1 loaded: "
+                            "it could not be opened, or it resolves to no versioned driver file (a stub, a broken "
+                            "link)", f"`{told.line}`", fix=_driver_library_fix(facts))
             return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
                         "be loaded", fix=_driver_library_fix(facts))
         return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
