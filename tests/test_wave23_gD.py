@@ -72,3 +72,21 @@ def test_a_stub_libcuda_stays_the_root_cause_over_the_diagnostician(tmp_path):
              "commands/pasted-text": "Mapped libcuda.so paths: /usr/local/cuda/lib64/stubs/libcuda.so\n"}
     report = _check(_snapshot(tmp_path, files))
     assert report.root_cause is not None and report.root_cause.id == "cuda.libcuda"
+
+
+# ------------------------------------------------------------------ JAX refuses the cuDNN another library loaded first
+def test_jax_refusing_an_older_cudnn_in_its_process_fails_cuda_libraries(tmp_path):
+    # jax-ml/jax#19004: torch, imported first, loaded its cuDNN 8.5; jaxlib was built against 8.6
+    text = ("will fail with `CUDA backend failed to initialize: Found cuDNN version 8500, but JAX was built against "
+            "version 8600, which is newer. The copy of cuDNN that is installed must be at least as new as the version "
+            "against which JAX was built. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)`\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": text}, "cuda.libraries")
+    assert "8.5.0" in f.summary and "8.6.0" in f.summary and "loaded first" in f.summary
+    assert "python3 -m pip install 'nvidia-cudnn-cu11>=8.6.0,<9'" in f.fix.commands
+    assert "first library to load it wins" in f.fix.summary
+
+
+def test_jax_cudnn_9_built_asks_for_the_cuda_12_wheel(tmp_path):
+    text = "Found cuDNN version 8906, but JAX was built against version 90100, which is newer.\n"
+    f = _root_fail(tmp_path, {"commands/pasted-text": text}, "cuda.libraries")
+    assert "python3 -m pip install 'nvidia-cudnn-cu12>=9.1.0,<10'" in f.fix.commands

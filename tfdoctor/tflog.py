@@ -150,10 +150,13 @@ def _name_in(desc: str | None) -> str | None:
 
 def cudnn_version(v: str | None) -> str | None:
     """cuDNN's version as a dotted string: TensorFlow 0.x-1.x printed it as an integer (7102 = 7.1.2, 5103 = 5.1.3;
-    cudnnGetVersion() is major*1000 + minor*100 + patch for cuDNN up to 8)."""
-    if not v or "." in v or not v.isdigit() or len(v) != 4:
+    cudnnGetVersion() is major*1000 + minor*100 + patch for cuDNN up to 8, major*10000 + minor*100 + patch from cuDNN 9:
+    90100 = 9.1.0)."""
+    if not v or "." in v or not v.isdigit() or len(v) not in (4, 5):
         return v
     n = int(v)
+    if len(v) == 5:
+        return f"{n // 10000}.{n % 10000 // 100}.{n % 100}"
     return f"{n // 1000}.{n % 1000 // 100}.{n % 100}"
 
 
