@@ -90,3 +90,22 @@ def test_jax_cudnn_9_built_asks_for_the_cuda_12_wheel(tmp_path):
     text = "Found cuDNN version 8906, but JAX was built against version 90100, which is newer.\n"
     f = _root_fail(tmp_path, {"commands/pasted-text": text}, "cuda.libraries")
     assert "python3 -m pip install 'nvidia-cudnn-cu12>=9.1.0,<10'" in f.fix.commands
+
+
+# ------------------------------------------------------------------ an older NCCL loaded first in the process
+def test_torch_missing_an_nccl_function_is_a_framework_conflict(tmp_path):
+    # rapidsai/cugraph#4465: CuPy, imported first, loaded the system's NCCL 2.16; torch needs the wheel's 2.20
+    text = ("    torch = import_optional(\"torch\")\n"
+            "E   ImportError: /pyenv/versions/3.9.19/lib/python3.9/site-packages/torch/lib/libtorch_cuda.so: undefined "
+            "symbol: ncclCommRegister\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": text}, "python.framework-conflicts")
+    assert "ncclCommRegister" in f.summary and "libtorch_cuda.so" in f.summary
+    assert "first one loaded wins" in f.fix.summary
+    assert any("torch.cuda.nccl.version()" in c for c in f.fix.commands)
+    assert f.evidence and "ncclCommRegister" in f.evidence[0].line
+
+
+def test_an_undefined_non_nccl_symbol_is_not_an_nccl_conflict(tmp_path):
+    text = "ImportError: /x/torch/lib/libtorch_cuda.so: undefined symbol: cudaGraphInstantiateWithFlags\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": text}))
+    assert report.get("python.framework-conflicts").status.value != "fail"

@@ -188,6 +188,9 @@ def check_and_cuda_pins(facts):
         "(the framework's install matrix); `python -m pip check` lists what is broken.",
 )
 def check_framework_conflicts(facts):
+    shadowed = facts.machine.belief("python.nccl_shadowed")
+    if shadowed.value is True:
+        return _nccl_shadowed(facts, shadowed)
     py, why = _no_env(facts)
     if py is None:
         return skip("python.framework-conflicts", why)
@@ -223,6 +226,28 @@ def check_framework_conflicts(facts):
                             "was built for.", tuple(cmds),
                             verify=(f"{'.venv-tensorflow/bin/python' if line else exe} -m pip check",)))
     return ok("python.framework-conflicts", f"{names}: their nvidia-* pins agree with the wheels installed")
+
+
+def _nccl_shadowed(facts, shadowed):
+    """A framework's library needs an NCCL function the loaded libnccl.so.2 lacks (the loader: `libtorch_cuda.so:
+    undefined symbol: ncclCommRegister`): a process holds one libnccl.so.2, and an older one was loaded first (by a
+    library imported before it) or found first (the system's, LD_LIBRARY_PATH) instead of the nvidia-nccl wheel."""
+    o = next(iter(facts.machine.observed("nccl-symbol-missing")), None)
+    who = f"{o.group('library')} needs {o.group('symbol')}" if o is not None else "a library needs an NCCL function"
+    torch = o is not None and (o.group("library") or "").startswith("libtorch")
+    return told_fail("python.framework-conflicts", f"{who}, which the libnccl.so.2 loaded into the process lacks: an "
+                     "older NCCL (the system's, or one a library imported earlier loaded) shadows the nvidia-nccl "
+                     "wheel it was built against", shadowed,
+                     Fix("A process holds one libnccl.so.2 and the first one loaded wins: import this framework before "
+                         "the library that loads the older NCCL (CuPy before 13.2 loads the system's), or take the "
+                         "older libnccl.so.2 off the loader path so the nvidia-nccl wheel's copy is found. The "
+                         "commands show which NCCL the framework gets on its own and which older copies the loader "
+                         "sees.",
+                         (("python3 -c \"import torch; print(torch.cuda.nccl.version())\"   # imported first: the "
+                           "wheel's NCCL",) if torch else ()) + ("ldconfig -p | grep libnccl",
+                                                                  "echo \"$LD_LIBRARY_PATH\""),
+                         verify=("python3 -c \"import torch\"   # in the program's import order" if torch
+                                 else "python3 -m pip check",)))
 
 
 # -- python.ld-library-path ----------------------------------------------------------------------------------------
