@@ -109,3 +109,20 @@ def test_an_undefined_non_nccl_symbol_is_not_an_nccl_conflict(tmp_path):
     text = "ImportError: /x/torch/lib/libtorch_cuda.so: undefined symbol: cudaGraphInstantiateWithFlags\n"
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": text}))
     assert report.get("python.framework-conflicts").status.value != "fail"
+
+
+# ------------------------------------------------------------------ conda-forge's TensorFlow from before its CUDA variants
+def test_conda_forge_tensorflow_with_only_a_python_build_tag_is_a_cpu_build(tmp_path):
+    # conda/conda#7970: conda-forge's CPU-only tensorflow took the name under defaults' tensorflow-gpu metapackage
+    conda = ("tensorflow                1.10.0                   py36_0    conda-forge\n"
+             "tensorflow-gpu            1.10.0               hf154084_0    defaults\n")
+    f = _root_fail(tmp_path, {"commands/conda_list": conda}, "tf.cuda-build")
+    assert "conda lists a CPU variant" in f.summary
+    assert any("py36_0" in e.line for e in f.evidence)
+
+
+def test_conda_forge_cuda_variant_and_defaults_python_tag_are_not_read_as_cpu(tmp_path):
+    conda = ("tensorflow                2.11.0          cuda112py310he87a039_0    conda-forge\n"
+             "tensorflow                1.10.0                   py36_0\n")
+    report = _check(_snapshot(tmp_path, {"commands/conda_list": conda}))
+    assert report.get("tf.cuda-build").status.value != "fail"
