@@ -126,3 +126,29 @@ def test_conda_forge_cuda_variant_and_defaults_python_tag_are_not_read_as_cpu(tm
              "tensorflow                1.10.0                   py36_0\n")
     report = _check(_snapshot(tmp_path, {"commands/conda_list": conda}))
     assert report.get("tf.cuda-build").status.value != "fail"
+
+
+# ------------------------------------------------------------------ a wheel refused for its platform, not its Python
+_REFUSED = "ERROR: tensorflow-1.14.0-cp36-cp36m-manylinux1_x86_64.whl is not a supported wheel on this platform.\n"
+_NONE = ("ERROR: Could not find a version that satisfies the requirement tensorflow (from versions: none)\n"
+         "ERROR: No matching distribution found for tensorflow\n")
+
+
+def test_a_wheel_refused_for_its_platform_when_its_python_tag_fits_is_tf_installed(tmp_path):
+    # tensorflow/tensorflow#31058: an NVIDIA Jetson Xavier (aarch64), Python 3.6.8, PyPI's x86_64 wheel
+    files = {"commands/pip3_install_tensorflow-1.14.0-cp36-cp36m-manylinux1_x86_64.whl.err": _REFUSED,
+             "commands/pip3_install_tensorflow.err": _NONE,
+             "commands/pasted-text": "- Nvidia Jetson Xavier\n- Python version: 3.6.8\n"}
+    report = _check(_snapshot(tmp_path, files))
+    f = report.get("tf.installed")
+    assert f.status.value == "fail" and report.root_cause.id == "tf.installed"
+    assert "x86_64" in f.summary and "cp36" in f.summary
+    assert "uname -m" in f.fix.commands
+    assert report.get("compat.python").status.value == "skip"  # not a Python-version problem
+
+
+def test_a_refused_wheel_for_another_python_is_left_to_compat_python(tmp_path):
+    files = {"commands/pip_install.err": _REFUSED + _NONE, "commands/pasted-text": "Python version: 3.8.10\n"}
+    report = _check(_snapshot(tmp_path, files))
+    assert report.get("tf.installed").status.value != "fail"
+    assert report.get("compat.python").status.value == "fail"

@@ -120,6 +120,8 @@ def _skip_if_not_run(fid: str, tf) -> Finding | None:
 @with_pip_fixes
 def check_installed(facts) -> Finding:
     tf = tf_facts(facts)
+    if (tf is None or tf.source != "child") and (refused := wheel_platform_refused(facts)) is not None:
+        return refused
     if (s := _skip_if_not_run("tf.installed", tf)) is not None:
         return s
     if tf.ended == "not-found":
@@ -179,6 +181,41 @@ def check_installed(facts) -> Finding:
                             (f"{python_cmd(tf)} -m pip uninstall -y " + " ".join(n for n, _ in tf_dists),
                              install_command(tf, minor(version), gpu))))
     return ok("tf.installed", f"TensorFlow {version or '(version unknown)'}{where}", *details)
+
+
+_ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x", "armv7l", "i686", "amd64", "arm64")
+
+
+def wheel_platform_refused(facts) -> Finding | None:
+    """pip refused a TensorFlow wheel file (`... is not a supported wheel on this platform`) whose Python tag is the
+    interpreter's own (cp36 for a stated Python 3.6.8): of the wheel's tags, its platform is the one this machine does
+    not have (an x86_64 wheel on an aarch64 Jetson, or a 32-bit Python). None where the Python is unknown or is not
+    the wheel's: then the Python version may be what does not fit (compat.python)."""
+    refused = facts.machine.observed("pip-wheel-not-supported")
+    stated = next((o.group("python_version") for o in facts.machine.observed("python-version-stated")
+                   if o.group("python_version")), None)
+    if not refused or not stated:
+        return None
+    o = refused[0]
+    tag = o.group("py_tag") or ""
+    if tag != "cp" + "".join(stated.split(".")[:2]):
+        return None
+    platform = o.group("platform") or ""
+    arch = next((a for a in _ARCHES if platform.endswith(a)), platform)
+    ev = facts.machine.evidence_of("pip-wheel-not-supported", "python-version-stated", "pip-no-tensorflow-wheel")
+    return Finding("tf.installed", Status.FAIL,
+                   f"TensorFlow cannot be installed: pip refuses the {o.group('wheel')} wheel although its Python tag "
+                   f"({tag}) is this Python's ({stated}), so its platform ({arch}) is not this machine's",
+                   tuple(e.describe() for e in ev[:3]),
+                   fix=Fix(f"The wheel is built for {arch} and this machine (or its Python's bitness) is not. Check "
+                           "the machine's architecture and the interpreter's bitness, then install a build made for "
+                           "them: "
+                           "on an NVIDIA Jetson (aarch64), NVIDIA's TensorFlow wheel for its JetPack release (NVIDIA's "
+                           "'Installing TensorFlow for Jetson Platform' guide); elsewhere a build from source.",
+                           ("uname -m",
+                            "python3 -c 'import platform, struct; print(platform.machine(), struct.calcsize(\"P\") * 8)'"),
+                           verify=("python3 -c 'import tensorflow as tf; print(tf.__version__)'",)),
+                   evidence=ev)
 
 
 # ----------------------------------------------------------------------------------------------- tf.import
