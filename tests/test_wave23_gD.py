@@ -152,3 +152,29 @@ def test_a_refused_wheel_for_another_python_is_left_to_compat_python(tmp_path):
     report = _check(_snapshot(tmp_path, files))
     assert report.get("tf.installed").status.value != "fail"
     assert report.get("compat.python").status.value == "fail"
+
+
+# ------------------------------------------------------------------ the pip cuDNN appended after LD_LIBRARY_PATH
+_APPEND = ("echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/:$CUDNN_PATH/lib' >> "
+           "$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh\n")
+_CUT = ("2023-06-01 15:58:54.130390: E tensorflow/compiler/xla/stream_executor/cuda/cuda_dnn.cc:417] Loaded runtime "
+        "CuDNN library: 8.1.1 but source was compiled wit\n")
+
+
+def test_a_refused_cudnn_with_the_pip_cudnn_appended_last_is_the_ld_library_path_order(tmp_path):
+    # tensorflow/tensorflow#60750: the guide's activation line appends; the system cuDNN 8.1.1 is found first
+    f = _root_fail(tmp_path, {"tensorflow.log": _CUT, "commands/pasted-text": _APPEND}, "python.ld-library-path")
+    assert "8.1.1" in f.summary and "$CUDNN_PATH/lib" in f.summary
+    assert ("sed -i 's|^export LD_LIBRARY_PATH=.*|export LD_LIBRARY_PATH=$CUDNN_PATH/lib:$CONDA_PREFIX/lib/:"
+            "$LD_LIBRARY_PATH|' $CONDA_PREFIX/etc/conda/activate.d/env_vars.sh") in f.fix.commands
+
+
+def test_a_cut_cudnn_refusal_alone_still_fails_tf_cuda_libs(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": _CUT}, "tf.cuda-libs")
+    assert "8.1.1" in f.summary and "cut" in f.summary
+
+
+def test_the_appending_line_alone_is_no_problem(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": _APPEND}))
+    assert report.get("python.ld-library-path").status.value != "fail"
+    assert report.root_cause is None

@@ -308,6 +308,8 @@ def check_ld_library_path(facts):
                              (Alternative("LD_LIBRARY_PATH is not set: upgrade the nvjitlink wheel to the libraries' "
                                           "CUDA 12 release", ("python3 -m pip install -U nvidia-nvjitlink-cu12",)),),
                              verify=("python3 -c 'import tensorflow'",)))
+    if (appended := _pip_cudnn_appended(facts)) is not None:
+        return appended
     if not value:
         if facts.env is None or not facts.machine.complete:
             return skip("python.ld-library-path", "LD_LIBRARY_PATH was not recorded")
@@ -348,6 +350,34 @@ def check_ld_library_path(facts):
                     *(e for _, e in shadowing[1:]))
     return ok("python.ld-library-path", "LD_LIBRARY_PATH holds no CUDA library that TensorFlow would load instead of "
               "its own" if wanted else "LD_LIBRARY_PATH is set (TensorFlow's CUDA build is unknown, nothing to compare)")
+
+
+def _pip_cudnn_appended(facts):
+    """An LD_LIBRARY_PATH assignment appends the pip cuDNN folder after the folders already set (TensorFlow's 2023 pip
+    guide: `export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/:$CUDNN_PATH/lib`), and a framework refused
+    the cuDNN it loaded: the older cuDNN came from a folder ahead of the wheel's (tensorflow#60750). The fix puts the
+    wheel's folder first, in the activation script where the assignment lives."""
+    appended = facts.machine.belief("python.pip_cudnn_after_ld_library_path")
+    refused = facts.machine.observed("cudnn-version-mismatch", "jax-cudnn-older-than-built")
+    if appended.value is not True or not refused:
+        return None
+    from tfdoctor.tflog import cudnn_version
+
+    loaded = cudnn_version(refused[0].group("loaded")) or "?"
+    first = "export LD_LIBRARY_PATH=$CUDNN_PATH/lib:$CONDA_PREFIX/lib/:$LD_LIBRARY_PATH"
+    script = "$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"
+    if any("activate.d/env_vars.sh" in e.line for e in appended.evidence):
+        cmds = (f"sed -i 's|^export LD_LIBRARY_PATH=.*|{first}|' {script}", f"source {script}")
+    else:
+        cmds = (first,)
+    ev = facts.machine.evidence_of("cudnn-version-mismatch", "jax-cudnn-older-than-built")[:1]
+    return told_fail("python.ld-library-path", f"LD_LIBRARY_PATH puts the folders already on it before the pip cuDNN "
+                     f"($CUDNN_PATH/lib), and the cuDNN {loaded} loaded from them is refused as older than the build",
+                     appended,
+                     Fix("Put the pip cuDNN's folder first on LD_LIBRARY_PATH (where the environment's activation sets "
+                         "it), so the wheel's cuDNN is loaded before any system or toolkit copy.", cmds,
+                         verify=("python3 -c \"import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))\"",)),
+                     *(e.describe() for e in ev))
 
 
 # -- python.conda-cudatoolkit --------------------------------------------------------------------------------------

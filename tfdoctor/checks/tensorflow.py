@@ -514,7 +514,7 @@ def _target_minor(tf) -> str | None:
     title="CUDA libraries load",
     needs=("tensorflow",),
     after=("tf.cuda-build", "pci.nvidia-gpu", "env.container", "env.wsl", "driver.nvidia-module", "nvml.init",
-           "compat.driver-cuda"),
+           "compat.driver-cuda", "python.ld-library-path"),
     what="Tries, inside the TensorFlow child, to load by soname every CUDA library this build needs "
          "(libcuda.so.1 from the driver; libcudart, libcublas, libcublasLt, libcufft, libcusolver, libcusparse, "
          "libcudnn for its CUDA and cuDNN), where TensorFlow looks: the loader path and the pip `nvidia/*/lib` "
@@ -665,6 +665,10 @@ def _cudnn_mismatch(tf, facts=None) -> Finding | None:
             return None
         line = o.line
         compiled, loaded = cudnn_version(o.group("compiled")) or "", cudnn_version(o.group("loaded"))
+    if not compiled:
+        # the line is cut after 'compiled': TensorFlow refused the cuDNN it loaded; the version it wants is not shown
+        return fail("tf.cuda-libs", f"TensorFlow refuses the cuDNN {loaded} it loaded (its line is cut before the "
+                    "version it was built with)", f"`{line}`", fix=_cudnn_fix(tf))
     major = compiled.split(".")[0]
     verify = ("ldconfig -p | grep libcudnn   # one libcudnn: the version TensorFlow was built with",)
     if major.isdigit() and int(major) >= 8:
