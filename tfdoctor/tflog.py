@@ -70,8 +70,8 @@ class LogAnalysis:
         """Message kinds found, each once, in order of first appearance."""
         return tuple(dict.fromkeys(m.kind for m in self.matches))
 
-    def has(self, kind: str) -> bool:
-        return any(m.kind == kind for m in self.matches)
+    def has(self, *kinds: str) -> bool:
+        return any(m.kind in kinds for m in self.matches)
 
     def first(self, kind: str) -> LogMatch | None:
         return next((m for m in self.matches if m.kind == kind), None)
@@ -108,6 +108,9 @@ def analyse_log(text: str | None) -> LogAnalysis:
                 loaded.setdefault(lib)
             else:
                 (optional if is_optional_library(lib) else missing).setdefault(lib)
+        elif m.kind == "tf-libcuda-dso-not-loaded":
+            # the diagnostician found no libcuda.so.1 loaded that resolves to the driver's versioned file
+            missing.setdefault("libcuda.so.1")
         if m.group("cc"):
             ccs.setdefault(m.group("cc"))
         elif m.group("major") and m.group("minor"):  # TensorFlow 0.x-2.0's "major: 6 minor: 1"
@@ -147,10 +150,13 @@ def _name_in(desc: str | None) -> str | None:
 
 def cudnn_version(v: str | None) -> str | None:
     """cuDNN's version as a dotted string: TensorFlow 0.x-1.x printed it as an integer (7102 = 7.1.2, 5103 = 5.1.3;
-    cudnnGetVersion() is major*1000 + minor*100 + patch for cuDNN up to 8)."""
-    if not v or "." in v or not v.isdigit() or len(v) != 4:
+    cudnnGetVersion() is major*1000 + minor*100 + patch for cuDNN up to 8, major*10000 + minor*100 + patch from cuDNN 9:
+    90100 = 9.1.0)."""
+    if not v or "." in v or not v.isdigit() or len(v) not in (4, 5):
         return v
     n = int(v)
+    if len(v) == 5:
+        return f"{n // 10000}.{n % 10000 // 100}.{n % 100}"
     return f"{n // 1000}.{n % 1000 // 100}.{n % 100}"
 
 

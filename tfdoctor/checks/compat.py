@@ -19,6 +19,7 @@ from tfdoctor.checks.tensorflow import (
     newest_tf_for_python,
     python_minor,
     tf_facts,
+    wheel_platform_refused,
 )
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 
@@ -550,6 +551,9 @@ def _cc_from_log(facts, tf) -> Finding:
 def check_python(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is None or tf.source != "child":
+        if wheel_platform_refused(facts) is not None:
+            return skip("compat.python", "pip refused TensorFlow's wheel for its platform, not for this Python (see "
+                        "tf.installed)")
         no_wheel = _no_wheel_from_pip(facts)
         if no_wheel is not None:
             return no_wheel

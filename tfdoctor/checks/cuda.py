@@ -599,6 +599,35 @@ def _cudnn_told_missing(facts) -> Finding | None:
                    evidence=facts.machine.evidence_of("cudnn-sublibrary-missing")[:2])
 
 
+def _cudnn_told_older(facts) -> Finding | None:
+    """A framework refused the cuDNN loaded into its process as older than its build (JAX's `Found cuDNN version 8500,
+    but JAX was built against version 8600`). A process holds one cuDNN and the first library to load it wins: a
+    framework imported before it that brings an older cuDNN (torch's wheels bundle theirs), or an older copy on
+    LD_LIBRARY_PATH. Either way a cuDNN at least as new must be the one loaded."""
+    told = facts.machine.observed("jax-cudnn-older-than-built")
+    if not told:
+        return None
+    from tfdoctor.tflog import cudnn_version
+
+    o = told[0]
+    loaded, built = cudnn_version(o.group("loaded")) or "?", cudnn_version(o.group("compiled")) or "?"
+    major = built.split(".")[0]
+    # cuDNN 8 before 8.9 came as CUDA 11 wheels only; cuDNN 8.9 and 9 as CUDA 12 ones (as TensorFlow's cuDNN fix)
+    cuda = "11" if major == "8" and built < "8.9" else "12"
+    pin = f"'nvidia-cudnn-cu{cuda}>={built},<{int(major) + 1}'" if major.isdigit() else None
+    return Finding("cuda.libraries", Status.FAIL,
+                   f"cuDNN {loaded} is loaded into the process but JAX was built against cuDNN {built}: another copy "
+                   "was loaded first (a framework imported before JAX, or LD_LIBRARY_PATH), and JAX falls back to "
+                   "the CPU", (o.line[:300],),
+                   fix=Fix("A process holds one cuDNN, and the first library to load it wins: initialise JAX's GPU "
+                           "backend before importing a framework that brings an older cuDNN (torch), or make the "
+                           f"cuDNN that loads first at least {built} (the wheel below, and no older cuDNN folder "
+                           "ahead of it on LD_LIBRARY_PATH).",
+                           ((f"python3 -m pip install {pin}",) if pin else ()) + ("echo \"$LD_LIBRARY_PATH\"",),
+                           verify=("python3 -c \"import jax; print(jax.devices())\"   # CUDA devices, not CPU",)),
+                   evidence=facts.machine.evidence_of("jax-cudnn-older-than-built")[:2])
+
+
 @check(
     "cuda.libraries",
     area="cuda",
@@ -615,7 +644,7 @@ def _cudnn_told_missing(facts) -> Finding | None:
         "other CUDA folders off LD_LIBRARY_PATH.",
 )
 def check_cuda_libraries(facts) -> Finding:
-    if (told := _cudnn_told_missing(facts)) is not None:
+    if (told := _cudnn_told_missing(facts) or _cudnn_told_older(facts)) is not None:
         return told
     api = api_facts(facts)
     if api is None or api.source == "none":

@@ -188,6 +188,9 @@ def check_and_cuda_pins(facts):
         "(the framework's install matrix); `python -m pip check` lists what is broken.",
 )
 def check_framework_conflicts(facts):
+    shadowed = facts.machine.belief("python.nccl_shadowed")
+    if shadowed.value is True:
+        return _nccl_shadowed(facts, shadowed)
     py, why = _no_env(facts)
     if py is None:
         return skip("python.framework-conflicts", why)
@@ -223,6 +226,28 @@ def check_framework_conflicts(facts):
                             "was built for.", tuple(cmds),
                             verify=(f"{'.venv-tensorflow/bin/python' if line else exe} -m pip check",)))
     return ok("python.framework-conflicts", f"{names}: their nvidia-* pins agree with the wheels installed")
+
+
+def _nccl_shadowed(facts, shadowed):
+    """A framework's library needs an NCCL function the loaded libnccl.so.2 lacks (the loader: `libtorch_cuda.so:
+    undefined symbol: ncclCommRegister`): a process holds one libnccl.so.2, and an older one was loaded first (by a
+    library imported before it) or found first (the system's, LD_LIBRARY_PATH) instead of the nvidia-nccl wheel."""
+    o = next(iter(facts.machine.observed("nccl-symbol-missing")), None)
+    who = f"{o.group('library')} needs {o.group('symbol')}" if o is not None else "a library needs an NCCL function"
+    torch = o is not None and (o.group("library") or "").startswith("libtorch")
+    return told_fail("python.framework-conflicts", f"{who}, which the libnccl.so.2 loaded into the process lacks: an "
+                     "older NCCL (the system's, or one a library imported earlier loaded) shadows the nvidia-nccl "
+                     "wheel it was built against", shadowed,
+                     Fix("A process holds one libnccl.so.2 and the first one loaded wins: import this framework before "
+                         "the library that loads the older NCCL (CuPy before 13.2 loads the system's), or take the "
+                         "older libnccl.so.2 off the loader path so the nvidia-nccl wheel's copy is found. The "
+                         "commands show which NCCL the framework gets on its own and which older copies the loader "
+                         "sees.",
+                         (("python3 -c \"import torch; print(torch.cuda.nccl.version())\"   # imported first: the "
+                           "wheel's NCCL",) if torch else ()) + ("ldconfig -p | grep libnccl",
+                                                                  "echo \"$LD_LIBRARY_PATH\""),
+                         verify=("python3 -c \"import torch\"   # in the program's import order" if torch
+                                 else "python3 -m pip check",)))
 
 
 # -- python.ld-library-path ----------------------------------------------------------------------------------------
@@ -283,6 +308,8 @@ def check_ld_library_path(facts):
                              (Alternative("LD_LIBRARY_PATH is not set: upgrade the nvjitlink wheel to the libraries' "
                                           "CUDA 12 release", ("python3 -m pip install -U nvidia-nvjitlink-cu12",)),),
                              verify=("python3 -c 'import tensorflow'",)))
+    if (appended := _pip_cudnn_appended(facts)) is not None:
+        return appended
     if not value:
         if facts.env is None or not facts.machine.complete:
             return skip("python.ld-library-path", "LD_LIBRARY_PATH was not recorded")
@@ -323,6 +350,34 @@ def check_ld_library_path(facts):
                     *(e for _, e in shadowing[1:]))
     return ok("python.ld-library-path", "LD_LIBRARY_PATH holds no CUDA library that TensorFlow would load instead of "
               "its own" if wanted else "LD_LIBRARY_PATH is set (TensorFlow's CUDA build is unknown, nothing to compare)")
+
+
+def _pip_cudnn_appended(facts):
+    """An LD_LIBRARY_PATH assignment appends the pip cuDNN folder after the folders already set (TensorFlow's 2023 pip
+    guide: `export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/:$CUDNN_PATH/lib`), and a framework refused
+    the cuDNN it loaded: the older cuDNN came from a folder ahead of the wheel's (tensorflow#60750). The fix puts the
+    wheel's folder first, in the activation script where the assignment lives."""
+    appended = facts.machine.belief("python.pip_cudnn_after_ld_library_path")
+    refused = facts.machine.observed("cudnn-version-mismatch", "jax-cudnn-older-than-built")
+    if appended.value is not True or not refused:
+        return None
+    from tfdoctor.tflog import cudnn_version
+
+    loaded = cudnn_version(refused[0].group("loaded")) or "?"
+    first = "export LD_LIBRARY_PATH=$CUDNN_PATH/lib:$CONDA_PREFIX/lib/:$LD_LIBRARY_PATH"
+    script = "$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"
+    if any("activate.d/env_vars.sh" in e.line for e in appended.evidence):
+        cmds = (f"sed -i 's|^export LD_LIBRARY_PATH=.*|{first}|' {script}", f"source {script}")
+    else:
+        cmds = (first,)
+    ev = facts.machine.evidence_of("cudnn-version-mismatch", "jax-cudnn-older-than-built")[:1]
+    return told_fail("python.ld-library-path", f"LD_LIBRARY_PATH puts the folders already on it before the pip cuDNN "
+                     f"($CUDNN_PATH/lib), and the cuDNN {loaded} loaded from them is refused as older than the build",
+                     appended,
+                     Fix("Put the pip cuDNN's folder first on LD_LIBRARY_PATH (where the environment's activation sets "
+                         "it), so the wheel's cuDNN is loaded before any system or toolkit copy.", cmds,
+                         verify=("python3 -c \"import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))\"",)),
+                     *(e.describe() for e in ev))
 
 
 # -- python.conda-cudatoolkit --------------------------------------------------------------------------------------

@@ -120,6 +120,8 @@ def _skip_if_not_run(fid: str, tf) -> Finding | None:
 @with_pip_fixes
 def check_installed(facts) -> Finding:
     tf = tf_facts(facts)
+    if (tf is None or tf.source != "child") and (refused := wheel_platform_refused(facts)) is not None:
+        return refused
     if (s := _skip_if_not_run("tf.installed", tf)) is not None:
         return s
     if tf.ended == "not-found":
@@ -179,6 +181,41 @@ def check_installed(facts) -> Finding:
                             (f"{python_cmd(tf)} -m pip uninstall -y " + " ".join(n for n, _ in tf_dists),
                              install_command(tf, minor(version), gpu))))
     return ok("tf.installed", f"TensorFlow {version or '(version unknown)'}{where}", *details)
+
+
+_ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x", "armv7l", "i686", "amd64", "arm64")
+
+
+def wheel_platform_refused(facts) -> Finding | None:
+    """pip refused a TensorFlow wheel file (`... is not a supported wheel on this platform`) whose Python tag is the
+    interpreter's own (cp36 for a stated Python 3.6.8): of the wheel's tags, its platform is the one this machine does
+    not have (an x86_64 wheel on an aarch64 Jetson, or a 32-bit Python). None where the Python is unknown or is not
+    the wheel's: then the Python version may be what does not fit (compat.python)."""
+    refused = facts.machine.observed("pip-wheel-not-supported")
+    stated = next((o.group("python_version") for o in facts.machine.observed("python-version-stated")
+                   if o.group("python_version")), None)
+    if not refused or not stated:
+        return None
+    o = refused[0]
+    tag = o.group("py_tag") or ""
+    if tag != "cp" + "".join(stated.split(".")[:2]):
+        return None
+    platform = o.group("platform") or ""
+    arch = next((a for a in _ARCHES if platform.endswith(a)), platform)
+    ev = facts.machine.evidence_of("pip-wheel-not-supported", "python-version-stated", "pip-no-tensorflow-wheel")
+    return Finding("tf.installed", Status.FAIL,
+                   f"TensorFlow cannot be installed: pip refuses the {o.group('wheel')} wheel although its Python tag "
+                   f"({tag}) is this Python's ({stated}), so its platform ({arch}) is not this machine's",
+                   tuple(e.describe() for e in ev[:3]),
+                   fix=Fix(f"The wheel is built for {arch} and this machine (or its Python's bitness) is not. Check "
+                           "the machine's architecture and the interpreter's bitness, then install a build made for "
+                           "them: "
+                           "on an NVIDIA Jetson (aarch64), NVIDIA's TensorFlow wheel for its JetPack release (NVIDIA's "
+                           "'Installing TensorFlow for Jetson Platform' guide); elsewhere a build from source.",
+                           ("uname -m",
+                            "python3 -c 'import platform, struct; print(platform.machine(), struct.calcsize(\"P\") * 8)'"),
+                           verify=("python3 -c 'import tensorflow as tf; print(tf.__version__)'",)),
+                   evidence=ev)
 
 
 # ----------------------------------------------------------------------------------------------- tf.import
@@ -477,7 +514,7 @@ def _target_minor(tf) -> str | None:
     title="CUDA libraries load",
     needs=("tensorflow",),
     after=("tf.cuda-build", "pci.nvidia-gpu", "env.container", "env.wsl", "driver.nvidia-module", "nvml.init",
-           "compat.driver-cuda"),
+           "compat.driver-cuda", "python.ld-library-path"),
     what="Tries, inside the TensorFlow child, to load by soname every CUDA library this build needs "
          "(libcuda.so.1 from the driver; libcudart, libcublas, libcublasLt, libcufft, libcusolver, libcusparse, "
          "libcudnn for its CUDA and cuDNN), where TensorFlow looks: the loader path and the pip `nvidia/*/lib` "
@@ -495,7 +532,8 @@ def check_cuda_libs(facts) -> Finding:
         return _cuda_libs_from_log(facts, tf)
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
-    if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)):
+    if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
+                                                 or _xla_tools_warning(tf, facts)):
         return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
@@ -583,10 +621,35 @@ def _driver_library_fix(facts) -> Fix:
         from tfdoctor.checks.system import _no_gpu_access_fix
 
         return _no_gpu_access_fix()
+    if facts.machine.value("driver.loaded") is True:
+        return _loaded_driver_library_fix(facts)
     from tfdoctor.checks.fixes import install_driver_commands
 
     return Fix("libcuda.so.1 is installed with the NVIDIA driver (its user-space part); install the driver for this "
                "GPU.", install_driver_commands(facts.pci, facts.driver, env))
+
+
+def _loaded_driver_library_fix(facts) -> Fix:
+    """The kernel module is loaded (its version was read), so the driver is there and only its user-space libcuda
+    cannot be opened: not in the loader's cache, or its links broken (a link loop fails with 'too many levels of
+    symbolic links'). The loader's own reason first, then the library of the loaded driver's version."""
+    from tfdoctor.checks.compat import driver_version_seen
+    from tfdoctor.checks.fixes import compute_library_command
+
+    version = safe.version(driver_version_seen(facts))
+    real = f"libcuda.so.{version}" if version else "the real libcuda file of the loaded driver"
+    branch = version.split(".")[0] if version else None
+    lib = compute_library_command(getattr(facts, "env", None), branch, reinstall=True)
+    find = "find / -xdev -name 'libcuda.so*' -exec ls -l {} + 2>/dev/null"
+    return Fix(f"The NVIDIA kernel module{' ' + version if version else ''} is loaded, so only its user-space library "
+               "cannot be opened: libcuda.so.1 is not in the loader's cache, or its links are broken (a link that "
+               f"points back at itself fails with 'too many levels of symbolic links'). Point libcuda.so.1 and "
+               f"libcuda.so at {real} (or reinstall the driver's user-space part), then refresh the cache.",
+               ("python3 -c \"import ctypes; ctypes.CDLL('libcuda.so.1')\"   # the loader's own reason",
+                find + (f"   # each link should end at {real}" if version else ""),
+                *((lib,) if lib else ()), "sudo ldconfig"),
+               verify=("ldconfig -p | grep libcuda.so.1",
+                       tf_import_line(tf_facts(facts), "tf.config.list_physical_devices('GPU')")))
 
 
 def _cudnn_mismatch(tf, facts=None) -> Finding | None:
@@ -602,6 +665,10 @@ def _cudnn_mismatch(tf, facts=None) -> Finding | None:
             return None
         line = o.line
         compiled, loaded = cudnn_version(o.group("compiled")) or "", cudnn_version(o.group("loaded"))
+    if not compiled:
+        # the line is cut after 'compiled': TensorFlow refused the cuDNN it loaded; the version it wants is not shown
+        return fail("tf.cuda-libs", f"TensorFlow refuses the cuDNN {loaded} it loaded (its line is cut before the "
+                    "version it was built with)", f"`{line}`", fix=_cudnn_fix(tf))
     major = compiled.split(".")[0]
     verify = ("ldconfig -p | grep libcudnn   # one libcudnn: the version TensorFlow was built with",)
     if major.isdigit() and int(major) >= 8:
@@ -647,6 +714,12 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         runtime = [n for n in log.missing_libraries if n != "libcuda.so.1"]
         cuda = _cuda_for_libs(runtime, log)
         if not runtime:
+            told = log.first("tf-libcuda-dso-not-loaded")
+            if told is not None and not log.has("dso-load-failed", "dso-couldnt-open"):
+                # the diagnostician's own reading: no libcuda.so.1 loaded that resolves to the driver's versioned file
+                return fail("tf.cuda-libs", "TensorFlow's CUDA diagnostician found no driver's libcuda.so.1 loaded: "
+                            "it could not be opened, or it resolves to no versioned driver file (a stub, a broken "
+                            "link)", f"`{told.line}`", fix=_driver_library_fix(facts))
             return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
                         "be loaded", fix=_driver_library_fix(facts))
         return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
@@ -702,12 +775,19 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                      (tfdoctor_command(facts, "check"),),
                                      (Alternative("to install every CUDA library with TensorFlow (Linux, 2.14 and "
                                                   "newer)", (install_command(tf, None, True),)),)))
-    return _xla_tools_warning(tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+    # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
+    # in the reporter's own words): the library it names is as missing as in a log line
+    return _libs_quoted(facts, tf) or _xla_tools_warning(tf, facts) or skip(
+        "tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
-def _xla_tools_warning(tf) -> Finding | None:
-    """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries."""
-    m = tf.log.first("ptxas-or-libdevice-missing")
+def _xla_tools_warning(tf, facts=None) -> Finding | None:
+    """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries: XLA's
+    message in TensorFlow's log or, where the log does not hold it, quoted in the rest of the paste."""
+    log = getattr(tf, "log", None)
+    m = log.first("ptxas-or-libdevice-missing") if log is not None else None
+    if m is None and facts is not None:
+        m = next(iter(facts.machine.observed("ptxas-or-libdevice-missing")), None)
     if m is None:
         return None
     return warn("tf.cuda-libs", "XLA cannot find the CUDA compiler tools (ptxas or libdevice): models compiled with "
