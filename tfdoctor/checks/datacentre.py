@@ -18,8 +18,6 @@ from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, sk
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
 MEMORY_FULL = 0.9
 TAKEN_AT_START = 0.25  # TensorFlow 1.x found less than a quarter of the memory free when it started: taken by others
-# the device refused TensorFlow's GPU allocator a request no larger than this: next to nothing of the GPU was free
-REFUSED_SMALL_MIB = 512
 
 
 def _kb():
@@ -510,7 +508,9 @@ def _taken_before_start(facts, oom) -> Finding | None:
             break
     if not oom or not total or free is None or free >= TAKEN_AT_START * total:
         return None  # (without an out-of-memory error, little free memory is no failure: a Jetson shares its RAM)
-    if _integrated_gpu_named(facts):
+    named = " ".join(o.line for o in facts.machine.observed("tf-device-properties", "device-created",
+                                                             "tf-creating-device-old"))
+    if textmatch.search(r"(?i)tegra|jetson|xavier|orin|\bga10b\b", named):
         return None  # an integrated GPU: its 'free memory' is the system's RAM
     ev = facts.machine.evidence_of("tf-device-memory")[:2] + tuple(oom[:1])
     summary = (f"When TensorFlow started, only {free:.0f} of {total:.0f} MiB of the GPU's memory was free: other "
@@ -518,37 +518,6 @@ def _taken_before_start(facts, oom) -> Finding | None:
     return Finding("gpu.memory-in-use", Status.FAIL, summary,
                    tuple(e.describe() for e in ev),
                    fix=_held_by_others_fix(),
-                   evidence=ev)
-
-
-def _integrated_gpu_named(facts) -> bool:
-    """TensorFlow's log names an integrated GPU (Jetson): its 'free memory' is the system's RAM."""
-    named = " ".join(o.line for o in facts.machine.observed("tf-device-properties", "device-created",
-                                                             "tf-creating-device-old"))
-    return textmatch.search(r"(?i)tegra|jetson|xavier|orin|\bga10b\b", named) is not None
-
-
-def _small_request_refused(facts) -> Finding | None:
-    """The device refused TensorFlow's GPU allocator even its largest request, and that was only a few hundred MiB
-    (`failed to allocate 157.88M (165543936 bytes) from device: CUDA_ERROR_OUT_OF_MEMORY`). TensorFlow first asks for
-    the memory it found free at its start and retries 10% smaller after each refusal, so the largest refused request
-    is about what was free: other processes held nearly all the GPU's memory (tensorflow#8170, tensorflow/models#892,
-    squeezeDet#77)."""
-    told = [o for o in facts.machine.observed("out-of-memory") if o.group("refused_bytes")]
-    sizes = [int(b) / 1024 ** 2 for o in told if (b := o.group("refused_bytes")).isdigit()]
-    if not sizes or max(sizes) > REFUSED_SMALL_MIB or _integrated_gpu_named(facts):
-        return None
-    from tfdoctor.machine import Evidence
-
-    ev = tuple(Evidence(o.source, o.line, o.line_no, o.message) for o in told[:2])
-    return Finding("gpu.memory-in-use", Status.FAIL,
-                   f"The GPU refused TensorFlow even {max(sizes):.0f} MiB of memory: next to nothing was free when "
-                   "it started, so other processes held the GPU's memory (TensorFlow first asks for what it finds "
-                   "free)", tuple(e.describe() for e in ev),
-                   fix=_held_by_others_fix("another user's job, a suspended (Ctrl+Z) or leftover run: a stopped "
-                                           "process keeps its GPU memory", Alternative(
-                                               "the other program must keep running: run this one on another GPU "
-                                               "(CUDA_VISIBLE_DEVICES) or on the CPU", ('export CUDA_VISIBLE_DEVICES=""',))),
                    evidence=ev)
 
 
@@ -595,8 +564,6 @@ def check_memory_in_use(facts) -> Finding:
         return others
     if not _nvml_ok(facts) and (taken := _taken_before_start(facts, oom)) is not None:
         return taken
-    if not _nvml_ok(facts) and (refused := _small_request_refused(facts)) is not None:
-        return refused
     if not _nvml_ok(facts):
         return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]
