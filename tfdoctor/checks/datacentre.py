@@ -119,6 +119,8 @@ def check_fabric(facts) -> Finding:
     links=("https://docs.nvidia.com/datacenter/tesla/mig-user-guide/index.html",),
 )
 def check_mig(facts) -> Finding:
+    if (blocked := _mig_change_blocked(facts)) is not None:
+        return blocked
     if not _nvml_ok(facts):
         return skip("gpu.mig", "NVML did not answer (see nvml.init)")
     gpus = _gpus(facts)
@@ -173,6 +175,29 @@ def check_mig(facts) -> Finding:
         return info("gpu.mig", f"MIG enabled on {_which(on)} ({counts}): TensorFlow sees each MIG instance as one GPU",
                     "Select instances with CUDA_VISIBLE_DEVICES=MIG-<uuid> (from `nvidia-smi -L`).")
     return ok("gpu.mig", "MIG disabled" + (f" on {_which(known)}" if len(known) < len(gpus) else ""))
+
+
+def _mig_change_blocked(facts) -> Finding | None:
+    """nvidia-smi set a MIG mode that waits for a GPU reset, and another client holds the GPU so the reset cannot
+    happen (`MIG mode is in pending disable state ... In use by another client`): the GPU stays in its old mode. The
+    clients NVIDIA's trackers name: nvidia-persistenced (gpu-operator#118), the kubelet (k8s-device-plugin#299), a
+    loaded nvidia_drm (mig-parted#181), DCGM and the Fabric Manager."""
+    if (told := facts.machine.told("gpu.mig_change_blocked")) is None:
+        return None
+    modes = {o.group("mode") for o in facts.machine.observed("smi-mig-pending-in-use")}
+    change = "to disable MIG" if modes == {"disable"} else "to enable MIG" if modes == {"enable"} else "of MIG mode"
+    return Finding("gpu.mig", Status.WARN,
+                   f"A change {change} is pending on a GPU, and another client holds the GPU, so the reset that "
+                   "applies it cannot happen: the GPU stays in its old MIG mode until then",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("See which processes hold the NVIDIA devices and stop them (commonly nvidia-persistenced, "
+                           "DCGM or dcgm-exporter, the Fabric Manager, the GPU Operator's pods; a loaded nvidia_drm "
+                           "blocks it too: unload it), then reset the GPUs, or reboot.",
+                           ("sudo fuser -v /dev/nvidia*", "sudo systemctl stop nvidia-persistenced",
+                            "sudo nvidia-smi -r"),
+                           alternatives=(Alternative("the GPU cannot be freed", ("sudo reboot",)),),
+                           verify=("nvidia-smi --query-gpu=pci.bus_id,mig.mode.current,mig.mode.pending --format=csv",)),
+                   evidence=tuple(told.evidence))
 
 
 def _alt_keep_mig(index: int):

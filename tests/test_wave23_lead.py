@@ -1,0 +1,48 @@
+"""Wave 23 (stop 21), the lead's own: nvidia-smi's MIG mode change that a GPU client blocks. Every message line below
+is a real line from the public thread named beside it; the snapshots around them are hand-built in tmp_path (a state
+synthesised for the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _snapshot
+
+# NVIDIA/gpu-operator#118: nvidia-persistenced held the GPU, so the pending MIG disable could not be applied
+PENDING_DISABLE = ("Warning: MIG mode is in pending disable state for GPU 00000000:C1:00.0:In use by another client\n"
+                   "00000000:C1:00.0 is currently being used by one or more other processes (e.g. CUDA application or a "
+                   "monitoring application such as another instance of nvidia-smi). Please first kill all processes "
+                   "using the device and retry the command or reboot the system to make MIG mode effective.\n"
+                   "All done.\n")
+# NVIDIA/gpu-operator#1845: the same for enabling MIG on an A100
+PENDING_ENABLE = "Warning: MIG mode is in pending enable state for GPU 00000001:00:00.0:In use by another client\n"
+# the reset refused on its own says nothing of MIG (gpu-operator#118's second command)
+RESET_REFUSED = "GPU 00000000:C1:00.0 is currently in use by another process.\n"
+
+
+def test_a_pending_mig_change_that_a_client_blocks_is_the_diagnosis(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-mig_DISABLED": PENDING_DISABLE}))
+    f = report.get("gpu.mig")
+    assert f.status.value == "warn" and "disable MIG" in f.summary and "old MIG mode" in f.summary
+    assert f.evidence and "pending disable" in f.evidence[0].line
+    assert "sudo systemctl stop nvidia-persistenced" in f.fix.commands and "sudo nvidia-smi -r" in f.fix.commands
+    assert report.root_cause is None or report.root_cause.id == "gpu.mig"
+    # no machine text (the bus id) in any command
+    assert not any("C1:00" in c for c in (*f.fix.commands, *f.fix.verify))
+
+
+def test_the_enable_form_names_the_change_it_waits_for(tmp_path):
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": PENDING_ENABLE})).get("gpu.mig")
+    assert f.status.value == "warn" and "enable MIG" in f.summary
+
+
+def test_a_refused_reset_alone_is_not_read_as_mig(tmp_path):
+    f = _check(_snapshot(tmp_path, {"commands/nvidia-smi_--gpu-reset": RESET_REFUSED})).get("gpu.mig")
+    assert f.status.value != "warn"
+
+
+def test_a_pasted_nvidia_smi_command_other_than_the_table_is_read_for_its_messages():
+    from tfdoctor.triage import triage_text
+
+    result = triage_text("$ nvidia-smi -mig DISABLED\n" + PENDING_DISABLE)
+    assert result.report.get("gpu.mig").status.value == "warn"
+    assert any(r.target == "commands/nvidia-smi_-mig_DISABLED" for r in result.recognised)
+
