@@ -1,0 +1,70 @@
+"""Wave 23, group F: messages that NVIDIA's kernel module and container library print, read from their source
+(NVIDIA/open-gpu-kernel-modules kernel-open/nvidia/nv.c; NVIDIA/libnvidia-container src/error.c and src/driver.c):
+the module's 'None of the NVIDIA devices were initialized' and 'rm_init_adapter failed, device minor number N' (and
+their older wordings). Every line is a real
+line from the public thread named beside it; the snapshots around them are hand-built in tmp_path."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+
+def _ids(line: str) -> list[str]:
+    from tfdoctor import evidence
+
+    return [e.id for e in evidence.catalogue() if e.pattern.search(line.strip())]
+
+
+# ------------------------------------------------------------------ the kernel module took no GPU
+PROBE_FAILED = "[   28.109101] NVRM: The NVIDIA probe routine failed for 1 device(s).\n"  # system76/firmware-open#66
+NONE_INITIALISED = "[   28.109102] NVRM: None of the NVIDIA devices were initialized.\n"  # system76/firmware-open#66
+NONE_INITIALISED_OLD = "[  666.186441] NVRM: None of the NVIDIA graphics adapters were initialized!\n"  # ironhide#141
+
+
+def test_none_initialised_alone_says_the_module_took_no_gpu_as_the_probe_failure_does(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    alone = _root_fail(tmp_path / "a", {"commands/dmesg": NONE_INITIALISED}, "driver.nvidia-module")
+    both = _root_fail(tmp_path / "b", {"commands/dmesg": PROBE_FAILED + NONE_INITIALISED}, "driver.nvidia-module")
+    assert alone.summary == both.summary
+    assert any("None of the NVIDIA devices were initialized" in line for line in alone.details)
+
+
+def test_the_older_wording_is_the_same_message(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": NONE_INITIALISED_OLD}, "driver.nvidia-module")
+    assert any("graphics adapters were initialized" in line for line in f.details)
+
+
+def test_a_none_initialised_line_in_prose_is_not_read(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "none of the nvidia devices were initialized, "
+                                                                  "says my friend\n"}))
+    assert report.get("driver.nvidia-module").status.value != "fail"
+
+
+# ------------------------------------------------------------------ a GPU the module could not bring up, per open()
+RM_INIT_MINOR = ("Feb 09 15:47:06 debian kernel: NVRM: GPU 0000:13:00.0: rm_init_adapter failed, device minor "
+                 "number 0\n")  # NVIDIA/cuda-samples#104
+RM_INIT_MINOR_OLD = "NVRM: rm_init_adapter failed for device bearing minor number 0\n"  # Bumblebee#628
+RM_INIT = "Feb 09 15:47:06 debian kernel: NVRM: GPU 0000:13:00.0: RmInitAdapter failed! (0x26:0x56:1463)\n"  # same
+
+
+def test_rm_init_adapter_minor_reads_as_the_rminitadapter_failure_it_follows(tmp_path):
+    for line in (RM_INIT_MINOR, RM_INIT_MINOR_OLD):
+        assert _ids(line) == ["nvrm-rm-init-adapter-minor"], line
+    alone = _check(_snapshot(tmp_path, {"commands/dmesg": RM_INIT_MINOR}, "alone"))
+    with_rm = _check(_snapshot(tmp_path, {"commands/dmesg": RM_INIT}, "rm"))
+    # the GPU is there and a driver is installed, as the RmInitAdapter line alone establishes
+    for report in (alone, with_rm):
+        assert report.get("pci.nvidia-gpu").status.value == "ok"
+        assert report.get("driver.recommended").status.value == "ok"
+
+
+def test_rm_init_adapter_minor_is_cited_when_nvidia_smi_cannot_reach_the_driver(tmp_path):
+    files = {"commands/dmesg": RM_INIT_MINOR,
+             "commands/nvidia-smi": "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+                                    "Make sure that the latest NVIDIA driver is installed and running.\n",
+             "commands/nvidia-smi.rc": "9\n"}
+    report = _check(_snapshot(tmp_path, files))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail"
+    assert any("rm_init_adapter failed, device minor number 0" in line for line in f.details)
