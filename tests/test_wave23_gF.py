@@ -1,7 +1,7 @@
 """Wave 23, group F: messages that NVIDIA's kernel module and container library print, read from their source
 (NVIDIA/open-gpu-kernel-modules kernel-open/nvidia/nv.c; NVIDIA/libnvidia-container src/error.c and src/driver.c):
 the module's 'None of the NVIDIA devices were initialized' and 'rm_init_adapter failed, device minor number N' (and
-their older wordings). Every line is a real
+their older wordings), and nvidia-container-cli's CUDA-era (before 1.1.0) initialisation errors. Every line is a real
 line from the public thread named beside it; the snapshots around them are hand-built in tmp_path."""
 
 from __future__ import annotations
@@ -68,3 +68,57 @@ def test_rm_init_adapter_minor_is_cited_when_nvidia_smi_cannot_reach_the_driver(
     f = report.get("driver.nvidia-module")
     assert f.status.value == "fail"
     assert any("rm_init_adapter failed, device minor number 0" in line for line in f.details)
+
+
+# ------------------------------------------------------------------ nvidia-container-cli before 1.1.0 (it ran cuInit)
+CLI_CUDA_UNKNOWN = "  nvidia-container-cli: initialization error: cuda error: unknown error\n"  # nvidia-docker#1060
+CLI_CUDA_NO_DEVICE = (  # NVIDIA/nvidia-docker#1235
+    'docker: Error response from daemon: OCI runtime create failed: container_linux.go:349: starting container '
+    'process caused "process_linux.go:449: container init caused \\"process_linux.go:432: running prestart hook 0 '
+    'caused \\\\\\"error running hook: exit status 1, stdout: , stderr: nvidia-container-cli: initialization error: '
+    'cuda error: no cuda-capable device is detected\\\\\\\\n\\\\\\"\\"": unknown.\n')
+CLI_LIBCUDA = "nvidia-container-cli: initialization error: load library failed: libcuda.so.1\n"  # nvidia-docker#539
+CLI_LIBCUDA_DEBUG = ("E0116 15:56:51.763612 1363 driver.c:196] could not start driver service: load library failed: "
+                     "libcuda.so.1: cannot open shared object file: no such file or directory\n")  # meta-tegra#1456
+
+
+def test_the_container_library_cuda_unknown_error_is_cudas_999_on_the_host():
+    from tfdoctor.triage import triage_text
+
+    result = triage_text("```\n" + CLI_CUDA_UNKNOWN + "```\n")
+    assert any(r.kind == "container" for r in result.used)
+    root = result.report.root_cause
+    assert root is not None and root.id == "cuda.device-nodes" and "999" in root.summary
+    assert any("nvidia_uvm" in c or "nvidia-uvm" in c for c in root.fix.commands + root.fix.verify)
+
+
+def test_the_container_library_finding_no_cuda_device_is_cuinit_100():
+    from tfdoctor import evidence
+    from tfdoctor.triage import triage_text
+
+    assert _ids(CLI_CUDA_NO_DEVICE) == ["container-cli-cuda-no-device"]
+    entry = next(e for e in evidence.catalogue() if e.id == "container-cli-cuda-no-device")
+    assert dict(entry.claims)["cuda.init_error"] == "100"  # CUDA_ERROR_NO_DEVICE, as cuGetErrorString words it
+    result = triage_text(CLI_CUDA_NO_DEVICE)
+    assert any(r.kind == "container" for r in result.used)
+    # CUDA_ERROR_NO_DEVICE is a symptom (cuda.init leaves it to the findings that explain it): no wrong root cause
+    root = result.report.root_cause
+    assert root is None or root.id not in ("cuda.init", "driver.nvidia-module")
+
+
+def test_the_container_library_not_finding_libcuda_is_the_drivers_cuda_library_missing():
+    from tfdoctor.triage import triage_text
+
+    for text in (CLI_LIBCUDA, CLI_LIBCUDA_DEBUG):
+        root = triage_text(text).report.root_cause
+        assert root is not None and root.id == "cuda.init" and "libcuda.so.1" in root.summary, (text, root)
+
+
+def test_the_nvml_era_messages_keep_their_own_readings():
+    # libnvidia-container 1.1.0 and later: the same failures through NVML, read by the entries that were there
+    lines = {"nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: cannot open shared "
+             "object file: no such file or directory: unknown.": "container-cli-libnvidia-ml",
+             "nvidia-container-cli: initialization error: cuda error: forward compatibility was attempted on non "
+             "supported HW": "cuda-compat-unsupported"}
+    for line, want in lines.items():
+        assert _ids(line) == [want]
