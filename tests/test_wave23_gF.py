@@ -70,6 +70,43 @@ def test_rm_init_adapter_minor_is_cited_when_nvidia_smi_cannot_reach_the_driver(
     assert any("rm_init_adapter failed, device minor number 0" in line for line in f.details)
 
 
+# ------------------------------------------------------------------ a GPU the module says is gone
+GPU_IS_LOST = ("[   35.564060] NVRM: nvCheckOkFailedNoLog: Check failed: GPU lost from the bus [NV_ERR_GPU_IS_LOST] "
+               "(0x0000000F) returned from nvdEngineDumpCallbackHelper(pGpu, pPrbEnc, pNvDumpState, pEngineCallback) @ "
+               "nv_debug_dump.c:274\n")  # openwall/john#5835
+FALLEN_NO_XID = ("[ 1843.308145] NVRM: The NVIDIA GPU 0000:b3:00.0\n"
+                 "               NVRM: (PCI ID: 10de:26b5) installed in this system has\n"
+                 "               NVRM: fallen off the bus and is not responding to commands.\n")  # NVIDIA/NVSentinel#155
+XID_79 = ("[ 1843.308145] NVRM: Xid (PCI:0000:44:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the "
+          "bus.\n")  # the Xid form NVSentinel#155's maintainer names
+
+
+def test_the_rm_status_gpu_is_lost_is_a_lost_gpu(tmp_path):
+    assert _ids(GPU_IS_LOST) == ["nvrm-status-gpu-is-lost"]
+    f = _root_fail(tmp_path, {"commands/dmesg": GPU_IS_LOST}, "nvml.devices")
+    assert "lost" in f.summary and "reseat" in f.fix.summary
+
+
+def test_fallen_off_the_bus_without_an_xid_is_a_lost_gpu_too(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": FALLEN_NO_XID}, "nvml.devices")
+    assert any("fallen off the bus" in line for line in f.details)
+
+
+def test_an_xid_79_is_left_to_gpu_xid(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": XID_79}))
+    assert report.get("nvml.devices").status.value != "fail"
+    assert report.get("gpu.xid").status.value == "fail"
+
+
+def test_nvml_listing_the_gpus_outranks_an_old_kernel_line(tmp_path):
+    smi = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 535.54.03              Driver Version: 535.54.03    CUDA Version: 12.2     |\n"
+           "|   0  NVIDIA GeForce RTX 3090        Off | 00000000:01:00.0 Off |                  N/A |\n")
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": GPU_IS_LOST, "commands/nvidia-smi": smi}))
+    f = report.get("nvml.devices")
+    assert not (f.status.value == "fail" and "lost" in f.summary), f.summary
+
+
 # ------------------------------------------------------------------ nvidia-container-cli before 1.1.0 (it ran cuInit)
 CLI_CUDA_UNKNOWN = "  nvidia-container-cli: initialization error: cuda error: unknown error\n"  # nvidia-docker#1060
 CLI_CUDA_NO_DEVICE = (  # NVIDIA/nvidia-docker#1235
