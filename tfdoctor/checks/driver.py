@@ -125,7 +125,7 @@ def _refused_gpu(facts) -> Finding | None:
     no legacy branch), and the GPU is older than Turing: the open kernel modules do not drive it, although its driver
     branch still supports it."""
     m = facts.machine
-    if not m.observed("nvrm-probe-failed") or m.observed("nvrm-bar-invalid"):
+    if not m.observed("nvrm-probe-failed", "nvrm-none-initialized") or m.observed("nvrm-bar-invalid"):
         return None
     dev = _gpu_the_module_named(facts)
     if dev is None or getattr(dev, "kernelopen", None) is not False or m.observed("nvrm-legacy-gpu"):
@@ -136,7 +136,7 @@ def _refused_gpu(facts) -> Finding | None:
     installed = _branch_num(facts.driver.installed_branch) or _branch_num(facts.driver.loaded_driver_version)
     if installed and last and installed > last:
         return None  # the branch dropped the GPU: check_recommended names the last branch
-    ev = m.evidence_of("nvrm-probe-failed", "nvrm-gpu-pci-id")
+    ev = m.evidence_of("nvrm-probe-failed", "nvrm-none-initialized", "nvrm-gpu-pci-id")
     return Finding("driver.recommended", Status.FAIL, f"The NVIDIA module refused the {name} ({arch}): the open "
                    "kernel modules do not drive GPUs older than Turing, and nothing else in the log explains the "
                    "refusal", tuple(e.describe() for e in ev[:3]),
@@ -946,7 +946,8 @@ def check_nvidia_module(facts) -> Finding:
                                             "of `lsmod | grep nvidia` and `nvidia-smi`)")
 
     installed = driver_installed(facts)
-    evidence = _said(facts, "nvrm-no-adapter-probed", "nvrm-rm-init-failed", "nvrm-novacore-bound", *REJECTED)
+    evidence = _said(facts, "nvrm-no-adapter-probed", "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor",
+                     "nvrm-none-initialized", "nvrm-novacore-bound", *REJECTED)
     smi = getattr(facts.nvml, "nvidia_smi_message", None)
     details = ([f"nvidia-smi: {smi}"] if smi else []) + evidence
     for dev in devs:

@@ -351,6 +351,12 @@ def check_nvml_devices(facts) -> Finding:
         cause, fix = _INIT_FIXES["gpu-is-lost"]
         return fail("nvml.devices", f"A GPU is lost: {cause}",
                     *[x for x in (n.init_message, n.nvidia_smi_message) if x][:1], fix=fix)
+    lost = facts.machine.belief("gpu.lost")
+    if lost.value is True and (n is None or not n.init_ok or not n.gpus) and not facts.machine.observed("nvrm-xid"):
+        # the kernel module's own words that a GPU is gone ('has fallen off the bus', an RM status of
+        # NV_ERR_GPU_IS_LOST) with no Xid line to explain it (gpu.xid reads those) and no NVML that lists the GPUs
+        cause, fix = _INIT_FIXES["gpu-is-lost"]
+        return told_fail("nvml.devices", f"A GPU is lost: the NVIDIA kernel module says so ({cause})", lost, fix)
     if n is not None and not n.init_ok and n.init_error == "no-devices" and not n.timed_out:
         from tfdoctor.checks.cuda import gpu0_node_missing
 
