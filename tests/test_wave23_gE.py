@@ -1,0 +1,52 @@
+"""Wave 23, group E: messages TensorFlow's and XLA's GPU set-up code prints that the catalogue did not read, found by
+going through the code that prints them (cuda_diagnostics.cc, gpu_device.cc with the cudart stub, XLA's PTX
+compilation providers). Every log line below is a real line from the public thread named beside it; the snapshots
+around them are hand-built in tmp_path (the machine boundary: what the machine printed)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+# ------------------------------------------------------------------ cuda_diagnostics.cc: the module's /proc file, no node
+_NO_NODE = (  # NVIDIA/nvidia-docker#1330: tensorflow/tensorflow:latest-gpu-jupyter started with plain `docker run`
+    "2020-06-24 21:27:37.458905: I tensorflow/stream_executor/platform/default/dso_loader.cc:44] Successfully opened "
+    "dynamic library libcuda.so.1\n"
+    "2020-06-24 21:27:37.458946: E tensorflow/stream_executor/cuda/cuda_driver.cc:313] failed call to cuInit: UNKNOWN "
+    "ERROR (-1)\n"
+    "2020-06-24 21:27:37.458987: I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:163] no NVIDIA GPU device is "
+    "present: /dev/nvidia0 does not exist\n")
+
+
+def test_the_modules_proc_file_without_dev_nvidia0_names_both_places_where_unknown(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": _NO_NODE}, "cuda.device-nodes")
+    assert "/dev/nvidia0" in f.summary and "container" in f.summary
+    assert "--gpus all" in f.fix.summary
+    assert any("nvidia-modprobe" in c for a in f.fix.alternatives for c in a.commands)
+    assert any("no NVIDIA GPU device is present" in e.line for e in f.evidence)
+
+
+def test_inside_a_container_it_is_the_container_started_without_the_gpu(tmp_path):
+    # the same lines where the snapshot shows a Docker container: env.container says it, not a host fix
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": _NO_NODE, "files/.dockerenv": ""}))
+    assert report.get("cuda.device-nodes").status.value != "fail"
+    assert report.root_cause is not None and report.root_cause.id == "env.container", report.root_cause
+
+
+def test_the_line_is_not_read_as_a_loaded_driver(tmp_path):
+    # inside a container /proc/driver/nvidia/version is the host's: the line says nothing of this machine's driver
+    from tfdoctor.evidence import Source, observe
+
+    obs = observe(Source("tensorflow", "tensorflow.log", _NO_NODE))
+    (o,) = [o for o in obs if o.message == "tf-no-gpu-device-node"]
+    assert o.group("node") == "/dev/nvidia0"
+    assert "driver.loaded" not in o.claims
+
+
+def test_kernel_driver_not_running_is_still_its_own_message():
+    # deepmedic/deepmedic#128's neighbour: without /proc/driver/nvidia/version TensorFlow prints the other line
+    from tfdoctor.evidence import Source, observe
+
+    line = ("2017-06-13 00:53:55.614764: I tensorflow/stream_executor/cuda/cuda_diagnostics.cc:145] kernel driver does "
+            "not appear to be running on this host (pc): /proc/driver/nvidia/version does not exist\n")
+    ids = {o.message for o in observe(Source("tensorflow", "tensorflow.log", line))}
+    assert "tf-no-gpu-device-node" not in ids and "kernel-driver-not-running" in ids
