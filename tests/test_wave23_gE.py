@@ -50,3 +50,29 @@ def test_kernel_driver_not_running_is_still_its_own_message():
             "not appear to be running on this host (pc): /proc/driver/nvidia/version does not exist\n")
     ids = {o.message for o in observe(Source("tensorflow", "tensorflow.log", line))}
     assert "tf-no-gpu-device-node" not in ids and "kernel-driver-not-running" in ids
+
+
+# ------------------------------------------------------------------ gpu_device.cc through the cudart stub
+def test_the_cudart_stubs_status_is_a_missing_cuda_runtime(tmp_path):
+    # tensorflow/tensorflow#34354 (TensorFlow 2.0 with CUDA 10.1 installed; maintainer: 'TensorFlow supports CUDA 10.0')
+    log = ("tensorflow.python.framework.errors_impl.InternalError: cudaGetDevice() failed. Status: cudaGetErrorString "
+           "symbol not found.\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "tf.cuda-libs")
+    assert "libcudart" in f.summary
+    assert any("get_build_info" in c for c in f.fix.commands)
+
+
+def test_the_cudart_stubs_status_quoted_without_a_log(tmp_path):
+    # tensorflow/tensorflow#32381's title, as a person quotes it
+    files = {"commands/pasted-text": "I get cudaGetDevice() failed. Status: cudaGetErrorString symbol not found. "
+                                     "when testing if tensorflow 2.0 can recognize my GPU\n"}
+    f = _root_fail(tmp_path, files, "tf.cuda-libs")
+    assert "libcudart" in f.summary
+
+
+def test_another_cudart_status_is_not_read_as_a_missing_runtime(tmp_path):
+    # the same call failing for a reason the CUDA runtime names (a Myriad cluster page): not the stub's answer
+    log = ("tensorflow.python.framework.errors_impl.InternalError: CUDA runtime implicit initialization on GPU:0 "
+           "failed. Status: device kernel image is invalid\n")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": log})).get("tf.cuda-libs")
+    assert "libcudart" not in f.summary

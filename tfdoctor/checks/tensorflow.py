@@ -533,7 +533,7 @@ def check_cuda_libs(facts) -> Finding:
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
     if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
-                                                 or _xla_tools_warning(tf, facts)):
+                                                 or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)):
         return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
@@ -768,6 +768,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             (install_command(tf, None, True),),
                             verify=(tf_import_line(tf, "tf.sysconfig.get_build_info()['cuda_version'], "
                                                   "tf.config.list_physical_devices('GPU')"),)))
+    if (cudart := _cudart_status(facts, tf)) is not None:
+        return cudart
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "
@@ -779,6 +781,25 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     # in the reporter's own words): the library it names is as missing as in a log line
     return _libs_quoted(facts, tf) or _xla_tools_warning(tf, facts) or skip(
         "tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+
+
+def _cudart_status(facts, tf) -> Finding | None:
+    """TensorFlow 2.x reaches its CUDA runtime through a stub that loads libcudart of its CUDA version; when that
+    failed, cudaGetErrorString itself is missing and the stub answers 'cudaGetErrorString symbol not found.' as the
+    status of TensorFlow's first runtime call (gpu_device.cc; tensorflow#34354: CUDA 10.1 installed for TensorFlow 2.0,
+    which needs 10.0)."""
+    ev = facts.machine.evidence_of("tf-cudart-not-loaded-status")
+    if not ev:
+        return None
+    return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow could not load the CUDA runtime (libcudart) of the CUDA "
+                   "version it was built for: 'cudaGetErrorString symbol not found' is its loader stub's answer when "
+                   "that library is missing", (ev[0].describe(),),
+                   fix=Fix("Install the CUDA runtime of the CUDA version this TensorFlow was built for (the first "
+                           "command prints it; TensorFlow 2.0 needs CUDA 10.0, 2.1-2.3 CUDA 10.1), or a TensorFlow "
+                           "built for the CUDA you have; with TensorFlow 2.14 or newer its CUDA libraries come from "
+                           "pip.", (tf_import_line(tf, "tf.sysconfig.get_build_info()"),),
+                           verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
+                   evidence=ev)
 
 
 def _xla_tools_warning(tf, facts=None) -> Finding | None:
