@@ -76,3 +76,30 @@ def test_another_cudart_status_is_not_read_as_a_missing_runtime(tmp_path):
            "failed. Status: device kernel image is invalid\n")
     f = _check(_snapshot(tmp_path, {"tensorflow.log": log})).get("tf.cuda-libs")
     assert "libcudart" not in f.summary
+
+
+# ------------------------------------------------------------------ XLA's PTX compilation providers
+_NO_PTX = (  # wutzebaer/tensorflow-5090#3 (TensorFlow 2.20-dev, RTX 5060 Ti): the device is created, XLA cannot compile
+    "I0000 00:00:1748720218.610720      27 gpu_device.cc:2019] Created device /job:localhost/replica:0/task:0/device:"
+    "GPU:0 with 13272 MB memory:  -> device: 0, name: NVIDIA GeForce RTX 5060 Ti, pci bus id: 0000:2b:00.0, compute "
+    "capability: 12.0\n"
+    "2025-05-31 19:37:00.138606: W tensorflow/core/framework/op_kernel.cc:1855] OP_REQUIRES failed at xla_ops.cc:590 "
+    ": UNAVAILABLE: No PTX compilation provider is available. Neither ptxas/nvlink nor nvjtlink is available.\n")
+
+
+def test_no_ptx_compilation_provider_is_xla_missing_ptxas(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": _NO_PTX}))
+    f = report.get("tf.cuda-libs")
+    assert f.status.value == "warn" and "ptxas" in f.summary
+    assert any("nvidia-cuda-nvcc-cu12" in c for c in f.fix.commands)
+    assert report.get("tf.gpu-visible").status.value == "ok"  # the GPU itself was registered
+
+
+def test_no_ptx_compilation_provider_quoted_without_a_log(tmp_path):
+    # the same post's own script printed XLA's message after 'Fehler:'
+    files = {"commands/pasted-text": "Fehler:\nNo PTX compilation provider is available. Neither ptxas/nvlink nor "
+                                     "nvjtlink is available. As a fallback you can enable JIT compilation in the CUDA "
+                                     "driver via the flag `--xla_gpu_unsafe_fallback_to_driver_on_ptxas_not_found`. "
+                                     "Details:\n"}
+    f = _check(_snapshot(tmp_path, files)).get("tf.cuda-libs")
+    assert f.status.value == "warn" and "ptxas" in f.summary

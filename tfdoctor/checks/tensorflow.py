@@ -806,9 +806,10 @@ def _xla_tools_warning(tf, facts=None) -> Finding | None:
     """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries: XLA's
     message in TensorFlow's log or, where the log does not hold it, quoted in the rest of the paste."""
     log = getattr(tf, "log", None)
-    m = log.first("ptxas-or-libdevice-missing") if log is not None else None
+    ids = ("ptxas-or-libdevice-missing", "xla-no-ptx-compilation-provider")  # (the latter: XLA's wording since 2025)
+    m = next((m for i in ids if (m := log.first(i)) is not None), None) if log is not None else None
     if m is None and facts is not None:
-        m = next(iter(facts.machine.observed("ptxas-or-libdevice-missing")), None)
+        m = next(iter(facts.machine.observed(*ids)), None)
     if m is None:
         return None
     return warn("tf.cuda-libs", "XLA cannot find the CUDA compiler tools (ptxas or libdevice): models compiled with "
