@@ -39,7 +39,7 @@ def test_the_line_is_not_read_as_a_loaded_driver(tmp_path):
     obs = observe(Source("tensorflow", "tensorflow.log", _NO_NODE))
     (o,) = [o for o in obs if o.message == "tf-no-gpu-device-node"]
     assert o.group("node") == "/dev/nvidia0"
-    assert "driver.loaded" not in o.claims
+    assert "driver.loaded" not in dict(o.claims)
 
 
 def test_kernel_driver_not_running_is_still_its_own_message():
@@ -103,3 +103,48 @@ def test_no_ptx_compilation_provider_quoted_without_a_log(tmp_path):
                                      "Details:\n"}
     f = _check(_snapshot(tmp_path, files)).get("tf.cuda-libs")
     assert f.status.value == "warn" and "ptxas" in f.summary
+
+
+# ------------------------------------------------------------------ the placer: no /device:GPU:0 in this process
+_PLACER_XLA = (  # LiyaoTang/contrastBoundary#4 (a SLURM node, TensorFlow 1.15-2.3 era): XLA_GPU but no GPU device
+    "tensorflow.python.framework.errors_impl.InvalidArgumentError: Cannot assign a device for operation gpu_0/model/"
+    "resnet_backbone/res1_input_conv/L2Loss: node gpu_0/model/resnet_backbone/res1_input_conv/L2Loss (defined at "
+    "/export/home/contrastBoundary/tensorflow/models/basic_operators.py:128) was explicitly assigned to /device:GPU:0 "
+    "but available devices are [ /job:localhost/replica:0/task:0/device:CPU:0, /job:localhost/replica:0/task:0/device:"
+    "XLA_CPU:0, /job:localhost/replica:0/task:0/device:XLA_GPU:0 ]. Make sure the device specification refers to a "
+    "valid device.\n")
+
+
+def test_gpu0_missing_beside_an_xla_gpu_is_tensorflows_cuda_libraries(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": _PLACER_XLA}, "tf.cuda-libs")
+    assert "XLA_GPU" in f.summary
+    assert any("explicitly assigned to /device:GPU:0" in e.line for e in f.evidence)
+
+
+def test_the_placers_refusal_says_tensorflow_registered_no_gpu():
+    from tfdoctor.evidence import Source, observe
+
+    # tensorflow/tensorflow#3269: a maintainer's GPU test on a build whose CUDA set-up did not work (TensorFlow 0.x)
+    old = ("Actual: Invalid argument: Cannot assign a device to node 'n/_2': Could not satisfy explicit device "
+           "specification '/job:localhost/replica:0/task:0/gpu:0' because no devices matching that specification are "
+           "registered in this process; available devices: /job:localhost/replica:0/task:0/cpu:0\n")
+    for text in (_PLACER_XLA, old):
+        (o,) = [o for o in observe(Source("tensorflow", "tensorflow.log", text))
+                if o.message == "tf-gpu0-not-registered"]
+        assert dict(o.claims)["tf.sees_gpu"] is False
+
+
+def test_other_placer_refusals_say_nothing_of_the_gpu():
+    from tfdoctor.evidence import Source, observe
+
+    lines = (
+        # tensorflow/models#4548: an op without a GPU kernel, the GPU itself registered
+        "InvalidArgumentError (see above for traceback): Cannot assign a device for operation 'InceptionV4/Logits/"
+        "Predictions': Could not satisfy explicit device specification '/device:GPU:0' because no supported kernel "
+        "for GPU devices is available.\n",
+        # tensorflow/tensorflow#26208: a remote worker's GPU, not this machine's
+        "Could not satisfy explicit device specification '/job:worker/task:0/gpu:0' because no devices matching that "
+        "specification are registered in this process; available devices: /job:worker/replica:0/task:0/cpu:0\n")
+    for text in lines:
+        assert not [o for o in observe(Source("tensorflow", "tensorflow.log", text))
+                    if o.message == "tf-gpu0-not-registered"]

@@ -736,8 +736,11 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "
                     "found'): no cuDNN could be loaded, or the one loaded is older than TensorFlow was built with",
                     dnn.line, fix=_cudnn_fix(tf))
-    if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
-        ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
+    # (the placer's refusal of /device:GPU:0 lists the process's devices: an XLA_GPU among them is the same sign)
+    xla_gpu = facts.machine.observed("tf-xla-gpu-device") or [
+        o for o in facts.machine.observed("tf-gpu0-not-registered") if "/device:XLA_GPU:" in o.line]
+    if xla_gpu and facts.machine.value("tf.sees_gpu") is not True:
+        ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero", "tf-gpu0-not-registered")
         return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow found the GPU (an XLA_GPU device) but registered no "
                        "GPU device: the CUDA libraries it was built against did not load",
                        tuple(e.describe() for e in ev[:3]),
