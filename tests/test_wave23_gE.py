@@ -128,7 +128,11 @@ def test_the_placers_refusal_says_tensorflow_registered_no_gpu():
     old = ("Actual: Invalid argument: Cannot assign a device to node 'n/_2': Could not satisfy explicit device "
            "specification '/job:localhost/replica:0/task:0/gpu:0' because no devices matching that specification are "
            "registered in this process; available devices: /job:localhost/replica:0/task:0/cpu:0\n")
-    for text in (_PLACER_XLA, old):
+    # infocusp/tf_cnnvis#14: TensorFlow 1.2-1.13's wording
+    mid = ("InvalidArgumentError: Cannot assign a device for operation 'fake_var_3': Operation was explicitly assigned "
+           "to /device:GPU:0 but available devices are [ /job:localhost/replica:0/task:0/cpu:0 ]. Make sure the device "
+           "specification refers to a valid device.\n")
+    for text in (_PLACER_XLA, old, mid):
         (o,) = [o for o in observe(Source("tensorflow", "tensorflow.log", text))
                 if o.message == "tf-gpu0-not-registered"]
         assert dict(o.claims)["tf.sees_gpu"] is False
