@@ -152,3 +152,19 @@ def test_other_placer_refusals_say_nothing_of_the_gpu():
     for text in lines:
         assert not [o for o in observe(Source("tensorflow", "tensorflow.log", text))
                     if o.message == "tf-gpu0-not-registered"]
+
+
+# ------------------------------------------------------------------ XLA's newer wording of the ptxas fallback
+def test_xlas_driver_fallback_for_a_ptxas_too_old_is_no_failure(tmp_path):
+    # openxla/xla#5932 (an H800, compute capability 9.0, with an older ptxas): XLA compiles through the driver instead
+    log = ("2023-09-26 23:49:25.317379: W external/xla/xla/stream_executor/gpu/asm_compiler.cc:231] Falling back to "
+           "the CUDA driver for PTX compilation; ptxas does not support CC 9.0\n"
+           "2023-09-26 23:49:25.317533: W external/xla/xla/stream_executor/gpu/redzone_allocator.cc:322] "
+           "UNIMPLEMENTED: ptxas ptxas too old. Falling back to the driver to compile.\n")
+    from tfdoctor.evidence import Source, observe
+
+    obs = [o for o in observe(Source("tensorflow", "tensorflow.log", log)) if o.message == "xla-ptxas-fallback-to-driver"]
+    assert len(obs) == 2 and obs[0].group("cc") == "9.0"
+    assert dict(obs[0].claims) == {"gpu.present": True, "driver.loaded": True}
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    assert report.root_cause is None or report.root_cause.status.value not in ("fail", "warn"), report.root_cause
