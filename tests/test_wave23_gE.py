@@ -168,3 +168,25 @@ def test_xlas_driver_fallback_for_a_ptxas_too_old_is_no_failure(tmp_path):
     assert dict(obs[0].claims) == {"gpu.present": True, "driver.loaded": True}
     report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
     assert report.root_cause is None or report.root_cause.status.value not in ("fail", "warn"), report.root_cause
+
+
+# ------------------------------------------------------------------ cuda_dnn.cc (0.x-1.x): a cuDNN function not found
+def test_a_cudnn_function_not_found_is_the_cudnn_tensorflow_was_built_for_missing(tmp_path):
+    # udacity/CarND-Term1-Starter-Kit#76: TensorFlow in an nvidia/cuda:8.0-cudnn5-runtime image without its cuDNN
+    log = ("F tensorflow/stream_executor/cuda/cuda_dnn.cc:221] Check failed: s.ok() could not find cudnnCreate in cudnn "
+           "DSO; dlerror: /root/miniconda3/envs/carnd-term1/lib/python3.5/site-packages/tensorflow/python/"
+           "_pywrap_tensorflow.so: undefined symbol: cudnnCreate\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "tf.cuda-libs")
+    assert "cudnnCreate" in f.summary and "cuDNN" in f.summary
+
+
+def test_a_named_missing_cudnn_library_still_comes_first(tmp_path):
+    # the loader's lines from tensorflow/tensorflow#24 and the fatal from #722, which points to #24 (both TensorFlow
+    # 0.6): where the loader named the library, that name leads
+    log = ("I tensorflow/stream_executor/dso_loader.cc:93] Couldn't open CUDA library libcudnn.so.6.5. LD_LIBRARY_PATH: "
+           "/usr/local/cuda-7.0/lib64\n"
+           "I tensorflow/stream_executor/cuda/cuda_dnn.cc:1382] Unable to load cuDNN DSO\n"
+           "F tensorflow/stream_executor/cuda/cuda_dnn.cc:207] could not find cudnnCreate in cudnn DSO; dlerror: /usr/"
+           "local/lib/python2.7/site-packages/tensorflow/python/_pywrap_tensorflow.so: undefined symbol: cudnnCreate\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "tf.cuda-libs")
+    assert "libcudnn.so.6.5" in f.summary

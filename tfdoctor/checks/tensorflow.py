@@ -731,6 +731,13 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         # TensorFlow 0.x-1.x: cuDNN's library (of the major version it was built for) could not be opened
         return fail("tf.cuda-libs", "TensorFlow could not load cuDNN ('Unable to load cuDNN DSO'): the cuDNN version "
                     "it was built for is not on the loader path", dso.line, fix=_cudnn_fix(tf))
+    sym = log.first("tf-cudnn-symbol-not-found")
+    if sym is not None:
+        # TensorFlow 0.x-1.x looked a cuDNN function up in the cuDNN it tried to load and died: none was loaded (the
+        # dlerror names TensorFlow's own library) or the one loaded is another cuDNN version
+        return fail("tf.cuda-libs", f"TensorFlow could not find {sym.group('symbol') or 'a cuDNN function'} in cuDNN: "
+                    "the cuDNN version it was built for did not load (or the libcudnn it loaded is another version)",
+                    sym.line, fix=_cudnn_fix(tf))
     dnn = log.first("tf-dnn-library-not-found")
     if dnn is not None:
         return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "
