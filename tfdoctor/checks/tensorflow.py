@@ -804,10 +804,11 @@ def _cudart_status(facts, tf) -> Finding | None:
     return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow could not load the CUDA runtime (libcudart) of the CUDA "
                    "version it was built for: 'cudaGetErrorString symbol not found' is its loader stub's answer when "
                    "that library is missing", (ev[0].describe(),),
-                   fix=Fix("Install the CUDA runtime of the CUDA version this TensorFlow was built for (the first "
-                           "command prints it; TensorFlow 2.0 needs CUDA 10.0, 2.1-2.3 CUDA 10.1), or a TensorFlow "
-                           "built for the CUDA you have; with TensorFlow 2.14 or newer its CUDA libraries come from "
-                           "pip.", (tf_import_line(tf, "tf.sysconfig.get_build_info()"),),
+                   fix=Fix("Install the CUDA runtime of the CUDA version this TensorFlow release was built for "
+                           "(the first command prints the release; TensorFlow 2.0 needs CUDA 10.0, 2.1-2.3 CUDA 10.1, "
+                           "2.4 CUDA 11.0; tensorflow.org/install/source#gpu lists the rest), or a TensorFlow built "
+                           "for the CUDA you have; with TensorFlow 2.14 or newer its CUDA libraries come from pip.",
+                           (tf_import_line(tf, "tf.__version__"),),
                            verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
                    evidence=ev)
 
