@@ -417,7 +417,9 @@ def _node_missing_told(facts) -> Finding | None:
     nvidia-modprobe loads on a CUDA program's first use; /dev/nvidiaN and /dev/nvidiactl with the nvidia module."""
     if (told := facts.machine.told("cuda.device_node_missing")) is None:
         return None
-    o = next(iter(facts.machine.observed("device-node-missing")), None)
+    o = next(iter(facts.machine.observed("device-node-missing", "tf-no-gpu-device-node")), None)
+    if o is not None and o.message == "tf-no-gpu-device-node":
+        return _tf_node_missing(facts, o, told)
     node = o.group("node") if o is not None else None
     uvm = node is None or "uvm" in node
     return Finding("cuda.device-nodes", Status.FAIL,
@@ -432,6 +434,37 @@ def _node_missing_told(facts) -> Finding | None:
                            "`sudo modprobe nvidia` prints why.",
                            ("sudo nvidia-modprobe -u -c=0",) if uvm else ("sudo nvidia-modprobe -c=0",),
                            verify=("ls -l /dev/nvidia*",)),
+                   evidence=told.evidence)
+
+
+def _tf_node_missing(facts, o, told) -> Finding | None:
+    """TensorFlow's CUDA diagnostician found /proc/driver/nvidia/version but no /dev/nvidia0 after cuInit failed
+    (cuda_diagnostics.cc). Inside a container the /proc file is the host's: the container was started without the GPU,
+    which env.container says (nvidia-docker#1330; tensorflow#5642). On a host nothing created the device nodes since
+    the module loaded. Where neither is known, both are named."""
+    from tfdoctor.checks.container import CUDA_BASE_IMAGE
+
+    where = facts.machine.value("container")
+    if where is True:
+        return None
+    node = o.group("node") or "/dev/nvidia0"
+    host = Fix("Create the device nodes (nvidia-modprobe makes /dev/nvidia0, /dev/nvidiactl and, with -u, "
+               "/dev/nvidia-uvm), and at every boot (the nvidia-persistenced service, or the udev rule of the "
+               "distribution's driver package).", ("sudo nvidia-modprobe -u -c=0",), verify=("ls -l /dev/nvidia*",))
+    if where is False:
+        return Finding("cuda.device-nodes", Status.FAIL,
+                       f"The NVIDIA module is loaded but {node} does not exist, so CUDA finds no GPU (TensorFlow's "
+                       "diagnostics)", (o.line,), fix=host, evidence=told.evidence)
+    return Finding("cuda.device-nodes", Status.FAIL,
+                   f"TensorFlow found the NVIDIA kernel module's /proc/driver/nvidia/version but no {node}, so CUDA "
+                   "finds no GPU: inside a container it was started without the GPU; on the host nothing created "
+                   "the device nodes", (o.line,),
+                   fix=Fix("In a container: restart it with GPU access, adding `--gpus all` to the `docker run` "
+                           "command that starts it (the NVIDIA Container Toolkit installed on the host; in Kubernetes, "
+                           "request nvidia.com/gpu). On the host itself: create the device nodes.",
+                           alternatives=(Alternative("TensorFlow ran on the host itself, not in a container",
+                                                     host.commands),),
+                           verify=(f"docker run --rm --gpus all {CUDA_BASE_IMAGE} nvidia-smi", "ls -l /dev/nvidia*")),
                    evidence=told.evidence)
 
 

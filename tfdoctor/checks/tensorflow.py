@@ -533,7 +533,7 @@ def check_cuda_libs(facts) -> Finding:
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
     if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
-                                                 or _xla_tools_warning(tf, facts)):
+                                                 or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)):
         return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
@@ -731,13 +731,23 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         # TensorFlow 0.x-1.x: cuDNN's library (of the major version it was built for) could not be opened
         return fail("tf.cuda-libs", "TensorFlow could not load cuDNN ('Unable to load cuDNN DSO'): the cuDNN version "
                     "it was built for is not on the loader path", dso.line, fix=_cudnn_fix(tf))
+    sym = log.first("tf-cudnn-symbol-not-found")
+    if sym is not None:
+        # TensorFlow 0.x-1.x looked a cuDNN function up in the cuDNN it tried to load and died: none was loaded (the
+        # dlerror names TensorFlow's own library) or the one loaded is another cuDNN version
+        return fail("tf.cuda-libs", f"TensorFlow could not find {sym.group('symbol') or 'a cuDNN function'} in cuDNN: "
+                    "the cuDNN version it was built for did not load (or the libcudnn it loaded is another version)",
+                    sym.line, fix=_cudnn_fix(tf))
     dnn = log.first("tf-dnn-library-not-found")
     if dnn is not None:
         return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "
                     "found'): no cuDNN could be loaded, or the one loaded is older than TensorFlow was built with",
                     dnn.line, fix=_cudnn_fix(tf))
-    if facts.machine.observed("tf-xla-gpu-device") and facts.machine.value("tf.sees_gpu") is not True:
-        ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero")
+    # (the placer's refusal of /device:GPU:0 lists the process's devices: an XLA_GPU among them is the same sign)
+    xla_gpu = facts.machine.observed("tf-xla-gpu-device") or [
+        o for o in facts.machine.observed("tf-gpu0-not-registered") if "/device:XLA_GPU:" in o.line]
+    if xla_gpu and facts.machine.value("tf.sees_gpu") is not True:
+        ev = facts.machine.evidence_of("tf-xla-gpu-device", "tf-num-gpus-zero", "tf-gpu0-not-registered")
         return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow found the GPU (an XLA_GPU device) but registered no "
                        "GPU device: the CUDA libraries it was built against did not load",
                        tuple(e.describe() for e in ev[:3]),
@@ -768,6 +778,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             (install_command(tf, None, True),),
                             verify=(tf_import_line(tf, "tf.sysconfig.get_build_info()['cuda_version'], "
                                                   "tf.config.list_physical_devices('GPU')"),)))
+    if (cudart := _cudart_status(facts, tf)) is not None:
+        return cudart
     if log.has("cannot-dlopen-gpu-libs"):
         return fail("tf.cuda-libs", "TensorFlow's log says `Cannot dlopen some GPU libraries` without naming them",
                     "Newer TensorFlow names them only at verbose logging; `tfdoctor check` runs the probe that "
@@ -781,13 +793,34 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         "tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
+def _cudart_status(facts, tf) -> Finding | None:
+    """TensorFlow 2.x reaches its CUDA runtime through a stub that loads libcudart of its CUDA version; when that
+    failed, cudaGetErrorString itself is missing and the stub answers 'cudaGetErrorString symbol not found.' as the
+    status of TensorFlow's first runtime call (gpu_device.cc; tensorflow#34354: CUDA 10.1 installed for TensorFlow 2.0,
+    which needs 10.0)."""
+    ev = facts.machine.evidence_of("tf-cudart-not-loaded-status")
+    if not ev:
+        return None
+    return Finding("tf.cuda-libs", Status.FAIL, "TensorFlow could not load the CUDA runtime (libcudart) of the CUDA "
+                   "version it was built for: 'cudaGetErrorString symbol not found' is its loader stub's answer when "
+                   "that library is missing", (ev[0].describe(),),
+                   fix=Fix("Install the CUDA runtime of the CUDA version this TensorFlow release was built for "
+                           "(the first command prints the release; TensorFlow 2.0 needs CUDA 10.0, 2.1-2.3 CUDA 10.1, "
+                           "2.4 CUDA 11.0; tensorflow.org/install/source#gpu lists the rest), or a TensorFlow built "
+                           "for the CUDA you have; with TensorFlow 2.14 or newer its CUDA libraries come from pip.",
+                           (tf_import_line(tf, "tf.__version__"),),
+                           verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
+                   evidence=ev)
+
+
 def _xla_tools_warning(tf, facts=None) -> Finding | None:
     """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries: XLA's
     message in TensorFlow's log or, where the log does not hold it, quoted in the rest of the paste."""
     log = getattr(tf, "log", None)
-    m = log.first("ptxas-or-libdevice-missing") if log is not None else None
+    ids = ("ptxas-or-libdevice-missing", "xla-no-ptx-compilation-provider")  # (the latter: XLA's wording since 2025)
+    m = next((m for i in ids if (m := log.first(i)) is not None), None) if log is not None else None
     if m is None and facts is not None:
-        m = next(iter(facts.machine.observed("ptxas-or-libdevice-missing")), None)
+        m = next(iter(facts.machine.observed(*ids)), None)
     if m is None:
         return None
     return warn("tf.cuda-libs", "XLA cannot find the CUDA compiler tools (ptxas or libdevice): models compiled with "
