@@ -1,0 +1,70 @@
+"""Wave 23, group H: the messages of the programs that build and load NVIDIA's kernel module (NVIDIA's .run installer,
+DKMS's postinst, the kernel's module loader), read from their source code. Every machine line below is a real line
+from the public thread named beside it; the snapshots around them are hand-built in tmp_path (a state synthesised for
+the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _root_fail
+from tfdoctor.evidence import ANY, Source, observe
+
+
+def _ids(text: str) -> set[str]:
+    return {o.message for o in observe(Source(ANY, "pasted", text))}
+
+
+# Bumblebee-Project/Bumblebee#656 and NVIDIA/gpu-operator#266: the installer's ENOKEY form (kernel.c ignore_load_error)
+UNTRUSTED = ("ERROR: The kernel module failed to load, because it was not signed by a key that is trusted by the "
+             "kernel. Please try installing the driver again, and sign the kernel module when prompted to do so.\n")
+
+
+def test_the_installers_untrusted_key_error_is_the_kernel_refusing_the_signature(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": UNTRUSTED}, "driver.secure-boot")
+    assert "not signed with a key the kernel trusts" in f.summary
+    assert any("not signed by a key that is trusted" in e.line for e in f.evidence)
+
+
+def test_the_installers_guesses_after_another_load_error_are_not_a_refused_signature():
+    # kernel.c prints these forms when the load failed for another reason and Secure Boot (or SIG_FORCE) is on
+    guess = ("ERROR: The kernel module failed to load. Secure boot is enabled on this system, so this is likely because "
+             "it was not signed by a key that is trusted by the kernel.")
+    assert "installer-module-key-rejected" not in _ids(guess)
+    assert "installer-module-key-rejected" not in _ids(guess.replace(". Secure boot is enabled on this system, so "
+                                                                     "this is likely", ", possibly"))
+
+
+# Bumblebee-Project/Bumblebee#925: the .run installer after a Fedora kernel update without its kernel-devel
+NO_SOURCE = ("ERROR: Unable to find the kernel source tree for the currently running kernel.  Please make sure you "
+             "have installed the\n       kernel source files for your kernel and that they are properly configured; "
+             "on Red Hat Linux systems, for example, be\n")
+
+
+def test_the_installer_finding_no_kernel_source_tree_is_missing_headers(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": NO_SOURCE,
+                              "commands/uname_-r": "4.13.9-300.fc27.x86_64\n"}, "driver.dkms")
+    assert f.summary.startswith("NVIDIA's installer could not build") and "headers are not installed" in f.summary
+    assert f.fix.commands == ("sudo dnf install kernel-devel-4.13.9-300.fc27.x86_64",)
+    assert "installer" in f.fix.summary and not any("dkms" in c for c in f.fix.commands)
+
+
+# GoogleCloudPlatform/compute-gpu-installation#33 (525.125.06 on Debian 11's 6.1.0-18 kernel) and ProTechEx/vgpu-proxmox#1
+BUILD_STEP = ('ERROR: An error occurred while performing the step: "Building kernel modules". See '
+              "/var/log/nvidia-installer.log for details.\n")
+
+
+def test_the_installers_failed_build_step_is_a_module_that_does_not_build(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": BUILD_STEP}, "driver.dkms")
+    assert f.summary.startswith("NVIDIA's installer could not build") and "does not compile" in f.summary
+
+
+def test_the_step_that_follows_is_not_read_and_the_wording_before_355_is():
+    assert _ids('ERROR: An error occurred while performing the step: "Checking to see whether the nvidia kernel '
+                'module was successfully built". See /var/log/nvidia-installer.log') == set()
+    assert "installer-build-failed" in _ids("ERROR: Unable to build the NVIDIA kernel module.")  # before 355.06
+
+
+def test_the_installer_running_dkms_is_still_dkms(tmp_path):
+    # Azure/aks-engine#3269: the installer with --dkms, whose DKMS build failed
+    f = _root_fail(tmp_path, {"commands/pasted-text": "ERROR: Failed to run `/usr/sbin/dkms build -m nvidia -v "
+                                                      "418.40.04 -k\n"}, "driver.dkms")
+    assert f.summary.startswith("DKMS could not build")
