@@ -5,7 +5,7 @@ the test, as docs/snapshot-format.md describes)."""
 
 from __future__ import annotations
 
-from tests.test_stated_evidence import _root_fail
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
 from tfdoctor.evidence import ANY, Source, observe
 
 
@@ -61,6 +61,30 @@ def test_the_step_that_follows_is_not_read_and_the_wording_before_355_is():
     assert _ids('ERROR: An error occurred while performing the step: "Checking to see whether the nvidia kernel '
                 'module was successfully built". See /var/log/nvidia-installer.log') == set()
     assert "installer-build-failed" in _ids("ERROR: Unable to build the NVIDIA kernel module.")  # before 355.06
+
+
+# awesometic/realtek-r8125-dkms#13 (dkms 2.8 on Proxmox); draios/sysdig#288 (dkms 2.2, two lines)
+SKIPPED = ("Module build for kernel 5.13.19-1-pve was skipped since the kernel headers for this kernel does not seem "
+           "to be installed.\n")
+SKIPPED_22 = ("Loading new sysdig-0.1.93 DKMS files...\nBuilding only for 3.13.0-43-generic\n"
+              "Module build for the currently running kernel was skipped since the\n"
+              "kernel source for this kernel does not seem to be installed.\n")
+
+
+def test_dkms_skipping_a_kernel_without_headers_is_a_module_missing_for_it(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": SKIPPED}, "driver.dkms")
+    assert f.summary == "DKMS could not build the NVIDIA module for kernel 5.13.19-1-pve: its headers are not installed"
+    assert "dkms-headers-skipped" in _ids(SKIPPED_22)
+    # dkms 3.x: "do not seem"
+    assert "dkms-headers-skipped" in _ids(SKIPPED.replace("does not", "do not"))
+
+
+def test_a_loaded_module_makes_a_skipped_build_no_failure(tmp_path):
+    snap = _snapshot(tmp_path, {"commands/pasted-text": SKIPPED,
+                                "commands/lsmod": "Module                  Size  Used by\n"
+                                                  "nvidia_uvm           1118208  0\n"
+                                                  "nvidia              56455168  1 nvidia_uvm\n"})
+    assert _check(snap).get("driver.dkms").status.value != "fail"
 
 
 def test_the_installer_running_dkms_is_still_dkms(tmp_path):

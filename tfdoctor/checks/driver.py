@@ -238,7 +238,8 @@ def _dkms_failed(facts, failed) -> Finding:
     """DKMS tried and failed: the kernel's headers were missing, or the module's source does not compile for it."""
     m, d = facts.machine, facts.driver
     named = [o.group("kernel") or o.group("kernel2") or o.group("kernel3")
-             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-make-error", "akmods-build-failed")]
+             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-headers-skipped", "dkms-make-error",
+                                 "akmods-build-failed")]
     target = kernel_or_uname(next((x for x in named if x), None) or d.kernel_release)
     details = tuple(e.describe() for e in failed.evidence[:3])
     # NVIDIA's .run installer built the module itself (without --dkms): say so, not DKMS
@@ -258,7 +259,7 @@ def _dkms_failed(facts, failed) -> Finding:
                                "reboot.", cmds,
                                verify=("modinfo -F version nvidia   # a version: the module exists for this kernel",)),
                        evidence=failed.evidence)
-    if m.observed("dkms-headers-missing", "installer-kernel-source-missing"):
+    if m.observed("dkms-headers-missing", "dkms-headers-skipped", "installer-kernel-source-missing"):
         cmds, alts = rebuild_module(facts.env, facts.pci, None if target.startswith("$") else target)
         how = "rebuild the NVIDIA module"
         if builder != "DKMS":
