@@ -87,6 +87,30 @@ def test_a_loaded_module_makes_a_skipped_build_no_failure(tmp_path):
     assert _check(snap).get("driver.dkms").status.value != "fail"
 
 
+# realsenseai/realsense_mipi_platform_driver#281: kern.log of a Jetson whose kernel was rebuilt
+CRC = ("Jun 26 08:48:30 robocatsorin kernel: [   15.726225] nvidia: disagrees about version of symbol i2c_get_adapter\n"
+       "Jun 26 08:48:30 robocatsorin kernel: [   15.726238] nvidia: Unknown symbol i2c_get_adapter (err -22)\n")
+
+
+def test_the_kernel_refusing_nvidia_ko_for_symbol_versions_is_a_module_built_for_another_kernel(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": CRC}, "driver.nvidia-module")
+    assert "built against another kernel" in f.summary
+    assert any("disagrees about version of symbol" in e.line for e in f.evidence)
+
+
+def test_an_unknown_symbol_alone_keeps_the_dependency_reading(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": CRC.splitlines()[1] + "\n"}, "driver.nvidia-module")
+    assert "Unknown symbol in module" in f.summary
+
+
+def test_other_modules_failing_on_nvidias_symbols_are_not_nvidia_ko_refused():
+    # NVIDIA/gds-nvidia-fs#34, Mellanox/nv_peer_memory#8, NVIDIA/gdrcopy#13
+    for line in ("[  +0.000031] nvidia_fs: Unknown symbol nvidia_p2p_dma_unmap_pages (err -2)",
+                 "[  366.264584] nv_peer_mem: disagrees about version of symbol nvidia_p2p_get_pages",
+                 "[55580.715176] gdrdrv: Unknown symbol nvidia_p2p_get_pages (err -22)"):
+        assert "kernel-nvidia-unknown-symbol" not in _ids(line), line
+
+
 def test_the_installer_running_dkms_is_still_dkms(tmp_path):
     # Azure/aks-engine#3269: the installer with --dkms, whose DKMS build failed
     f = _root_fail(tmp_path, {"commands/pasted-text": "ERROR: Failed to run `/usr/sbin/dkms build -m nvidia -v "

@@ -1030,6 +1030,17 @@ def check_nvidia_module(facts) -> Finding:
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
     unknown = facts.machine.belief("driver.unknown_symbol")
+    crc = next((o.group("symbol2") for o in facts.machine.observed("kernel-nvidia-unknown-symbol")
+                if o.group("symbol2")), None)
+    if unknown.value is True and crc:
+        # the kernel exports the symbol with another CRC (check_version): nvidia.ko was built against another kernel's
+        # headers or configuration; loading dependencies first changes nothing
+        return told_fail("driver.nvidia-module", "The kernel refused nvidia.ko: it was built against another kernel "
+                         "(its symbol versions differ from the running kernel's: 'disagrees about version of "
+                         "symbol')", unknown,
+                         Fix("Rebuild the NVIDIA module against the running kernel's own headers (or reinstall the "
+                             "driver package built for this kernel), then reboot.",
+                             rebuild_module(env, pci, d.kernel_release)[0], verify=("lsmod | grep nvidia",)))
     if unknown.value is True:
         # insmod loads no dependency: nvidia.ko needs ipmi_msghandler/ipmi_devintf first (src-d/coreos-nvidia#3)
         return told_fail("driver.nvidia-module", "The kernel refused nvidia.ko (Unknown symbol in module): a module it "
