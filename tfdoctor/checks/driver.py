@@ -238,9 +238,13 @@ def _dkms_failed(facts, failed) -> Finding:
     """DKMS tried and failed: the kernel's headers were missing, or the module's source does not compile for it."""
     m, d = facts.machine, facts.driver
     named = [o.group("kernel") or o.group("kernel2") or o.group("kernel3")
-             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-make-error", "akmods-build-failed")]
+             for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-headers-skipped", "dkms-make-error",
+                                 "akmods-build-failed")]
     target = kernel_or_uname(next((x for x in named if x), None) or d.kernel_release)
     details = tuple(e.describe() for e in failed.evidence[:3])
+    # NVIDIA's .run installer built the module itself (without --dkms): say so, not DKMS
+    builder = "NVIDIA's installer" if all(e.message in ("installer-kernel-source-missing", "installer-build-failed")
+                                          for e in failed.evidence) else "DKMS"
     verify = ("dkms status   # nvidia: installed for the kernel",)
     deps = [o.group("dependency") for o in m.observed("rpmbuild-kmod-dependency-missing")]
     if deps:
@@ -255,11 +259,18 @@ def _dkms_failed(facts, failed) -> Finding:
                                "reboot.", cmds,
                                verify=("modinfo -F version nvidia   # a version: the module exists for this kernel",)),
                        evidence=failed.evidence)
-    if m.observed("dkms-headers-missing"):
+    if m.observed("dkms-headers-missing", "dkms-headers-skipped", "installer-kernel-source-missing"):
         cmds, alts = rebuild_module(facts.env, facts.pci, None if target.startswith("$") else target)
-        return Finding("driver.dkms", Status.FAIL, f"DKMS could not build the NVIDIA module for kernel {target}: its "
-                       "headers are not installed", details,
-                       fix=Fix(f"Install the headers for kernel {target}, rebuild the NVIDIA module, then reboot.",
+        how = "rebuild the NVIDIA module"
+        if builder != "DKMS":
+            # the .run installer built (and registers) no DKMS module: install the headers, run the installer again
+            family = distro_family(facts.env, d.kernel_release)
+            cmds = ((f"sudo apt install linux-headers-{target}",) if family in ("ubuntu", "debian") else
+                    (f"sudo dnf install kernel-devel-{target}",) if family in ("fedora", "rhel") else ())
+            how, alts = "run NVIDIA's installer (the .run file) again", ()
+        return Finding("driver.dkms", Status.FAIL, f"{builder} could not build the NVIDIA module for kernel {target}: "
+                       "its headers are not installed", details,
+                       fix=Fix(f"Install the headers for kernel {target}, {how}, then reboot.",
                                cmds, alternatives=alts, verify=verify), evidence=failed.evidence)
     if m.observed("dkms-cc-version-mismatch"):
         # the module must be built with the compiler (major.minor) the running kernel was built with
@@ -281,8 +292,8 @@ def _dkms_failed(facts, failed) -> Finding:
     # this old predates the kernel
     legacy = (f" ({branch} is a legacy branch: NVIDIA no longer follows new kernels in it)" if branch in (304, 340, 390, 470)
               else f" ({branch} is an old branch: its source predates this kernel)" if branch and branch < 470 else "")
-    return Finding("driver.dkms", Status.FAIL, f"DKMS could not build {what} for kernel {target}: its source does not "
-                   f"compile against this kernel{legacy}", details,
+    return Finding("driver.dkms", Status.FAIL, f"{builder} could not build {what} for kernel {target}: its source does "
+                   f"not compile against this kernel{legacy}", details,
                    fix=Fix("A driver older than the kernel cannot be built for it: install a newer driver branch that "
                            "supports this GPU, or keep booting a kernel the module builds for.",
                            install_driver_commands(facts.pci, d, facts.env),
@@ -1019,6 +1030,17 @@ def check_nvidia_module(facts) -> Finding:
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
                             alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
     unknown = facts.machine.belief("driver.unknown_symbol")
+    crc = next((o.group("symbol2") for o in facts.machine.observed("kernel-nvidia-unknown-symbol")
+                if o.group("symbol2")), None)
+    if unknown.value is True and crc:
+        # the kernel exports the symbol with another CRC (check_version): nvidia.ko was built against another kernel's
+        # headers or configuration; loading dependencies first changes nothing
+        return told_fail("driver.nvidia-module", "The kernel refused nvidia.ko: it was built against another kernel "
+                         "(its symbol versions differ from the running kernel's: 'disagrees about version of "
+                         "symbol')", unknown,
+                         Fix("Rebuild the NVIDIA module against the running kernel's own headers (or reinstall the "
+                             "driver package built for this kernel), then reboot.",
+                             rebuild_module(env, pci, d.kernel_release)[0], verify=("lsmod | grep nvidia",)))
     if unknown.value is True:
         # insmod loads no dependency: nvidia.ko needs ipmi_msghandler/ipmi_devintf first (src-d/coreos-nvidia#3)
         return told_fail("driver.nvidia-module", "The kernel refused nvidia.ko (Unknown symbol in module): a module it "
