@@ -90,3 +90,20 @@ def test_cudas_no_device_in_other_programs_words_is_code_100(tmp_path):
 def test_no_device_alone_is_a_symptom_not_a_verdict(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": CORTEX}))
     assert report.root_cause is None or report.root_cause.id != "cuda.init"
+
+
+# ------------------------------------------------------------------ ollama: 'your nvidia driver is too old or missing'
+OLLAMA_35 = ('time=2024-03-30T15:05:41.304Z level=INFO source=gpu.go:340 msg="Unable to load cudart CUDA management '
+             'library /tmp/ollama4102197452/runners/cuda_v11/libcudart.so.11.0: cudart init failure: 35"\n')  # #3417
+OLLAMA_TOO_OLD = ('time=2024-09-03T16:36:00.853+08:00 level=DEBUG source=gpu.go:537 msg="Unable to load cudart" '
+                  'library=C:\\Users\\asus\\AppData\\Local\\Programs\\Ollama\\lib\\ollama\\cudart64_12.dll '
+                  'error="your nvidia driver is too old or missing.  If you have a CUDA GPU please upgrade to run '
+                  'ollama"\n')  # ollama/ollama#6604 (dhiltgen: 'Yes, that driver was too old')
+
+
+def test_ollamas_35_in_both_wordings_is_the_driver_too_old_for_its_cuda_runtime(tmp_path):
+    for name, line in (("a", OLLAMA_35), ("b", OLLAMA_TOO_OLD)):
+        assert _ids(line) == ["ollama-cudart-driver-too-old"], line
+        (tmp_path / name).mkdir()
+        f = _root_fail(tmp_path / name, {"commands/pasted-text": line}, "compat.driver-cuda")
+        assert "older than the CUDA runtime" in f.summary
