@@ -107,3 +107,33 @@ def test_ollamas_35_in_both_wordings_is_the_driver_too_old_for_its_cuda_runtime(
         (tmp_path / name).mkdir()
         f = _root_fail(tmp_path / name, {"commands/pasted-text": line}, "compat.driver-cuda")
         assert "older than the CUDA runtime" in f.summary
+
+
+# ------------------------------------------------------------------ PyTorch 0.3.1-1.12: the GPU is older than the build
+TITAN = ("The console returned a pretty cut and dry error: Found GPU0 NVIDIA GTX TITAN Black which is of cuda "
+         "capability 3.5. PyTorch no longer supports this GPU because it is too old. The minimum cuda capability "
+         "supported by this library is 3.7.\n")  # AUTOMATIC1111/stable-diffusion-webui#3003
+GTX670M = ("C:\\Users\\Caner\\Anaconda3\\lib\\site-packages\\torch\\cuda\\__init__.py:117: UserWarning: \n"
+           "    Found GPU0 GeForce GTX 670M which is of cuda capability 2.1.\n"
+           "    PyTorch no longer supports this GPU because it is too old. warnings.warn(old_gpu_warn % (d, name, "
+           "major, capability[1]))\n")  # pytorch/pytorch#16712
+
+
+def test_pytorchs_too_old_gpu_is_the_build_not_the_gpu_or_driver(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": TITAN}, "compat.compute-capability")
+    assert "NVIDIA GTX TITAN Black (compute capability 3.5)" in f.summary and "(3.7)" in f.summary
+    assert "PyTorch" in f.fix.summary and "from source" in f.fix.summary
+
+
+def test_the_warning_one_sentence_a_line_names_the_gpu_from_its_first_line(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": GTX670M}, "compat.compute-capability")
+    assert "GeForce GTX 670M (compute capability 2.1)" in f.summary
+
+
+def test_the_newer_wording_keeps_its_own_summary(tmp_path):
+    # Hellod035/LeggedLab#26: PyTorch 1.13+'s 'is not compatible' wording is torch-sm-not-compatible's
+    line = ("NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch "
+            "installation.\n")
+    assert _ids(line) == ["torch-sm-not-compatible"]
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "compat.compute-capability")
+    assert "no kernels for the NVIDIA GeForce RTX 5090 (sm_120)" in f.summary
