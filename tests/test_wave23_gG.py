@@ -137,3 +137,12 @@ def test_the_newer_wording_keeps_its_own_summary(tmp_path):
     assert _ids(line) == ["torch-sm-not-compatible"]
     f = _root_fail(tmp_path, {"commands/pasted-text": line}, "compat.compute-capability")
     assert "no kernels for the NVIDIA GeForce RTX 5090 (sm_120)" in f.summary
+
+
+# ------------------------------------------------------------------ ollama: the GPU is older than its CUDA build
+def test_ollamas_too_old_gpu_is_its_cuda_build_not_the_gpu_or_driver(tmp_path):
+    line = ("2024/01/14 19:50:06 gpu.go:138: CUDA GPU is too old. Falling back to CPU mode. Compute Capability "
+            "detected: 5.2\n")  # ollama/ollama#1992 (a GTX 970 with ollama 0.1.20)
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "compat.compute-capability")
+    assert "compute capability 5.2" in f.summary and "ollama" in f.fix.summary
+

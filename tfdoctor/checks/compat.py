@@ -345,6 +345,14 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                            "conda packages no longer include it. The GPU and the driver are not the problem.", (),
                            verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
                                    "torch.cuda.get_device_capability())\"",)))
+    ollama_old = facts.machine.observed("ollama-cuda-gpu-too-old")
+    if ollama_old and not (o or sm or torch_sm or torch_old):
+        cc = next((x.group("cc") for x in ollama_old if x.group("cc")), None)
+        return refused(f"The GPU (compute capability {cc}) is older than ollama's CUDA build supports: ollama runs on "
+                       "the CPU; the GPU and the driver work",
+                       Fix("Use a GPU that ollama's docs/gpu.md lists as supported, an ollama release whose CUDA build "
+                           "still supports this compute capability, or build ollama from source for it "
+                           "(CMAKE_CUDA_ARCHITECTURES).", (), verify=verify))
     triton = facts.machine.observed("triton-cc-too-old")
     if triton and not (o or sm):
         gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"
