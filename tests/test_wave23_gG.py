@@ -146,3 +146,21 @@ def test_ollamas_too_old_gpu_is_its_cuda_build_not_the_gpu_or_driver(tmp_path):
     f = _root_fail(tmp_path, {"commands/pasted-text": line}, "compat.compute-capability")
     assert "compute capability 5.2" in f.summary and "ollama" in f.fix.summary
 
+
+
+# ------------------------------------------------------------------ ONNX Runtime: its CUDA provider's cuDNN is missing
+def test_onnxruntimes_missing_cudnn_is_that_cudnn_major_not_installed(tmp_path):
+    line = ("2024-02-23 12:12:19.240097373 [E:onnxruntime:Default, provider_bridge_ort.cc:1546 TryGetProviderInfo_CUDA] "
+            "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1209 onnxruntime::Provider& "
+            "onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library "
+            "libonnxruntime_providers_cuda.so with error: libcudnn.so.8: cannot open shared object file: No such file "
+            "or directory\n")  # microsoft/onnxruntime#19616
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "cuda.libraries")
+    assert "cuDNN 8 is not installed" in f.summary and "libcudnn.so.8" in f.summary
+    assert any("libonnxruntime_providers_cuda" in e.line for e in f.evidence)
+
+
+def test_onnxruntimes_other_missing_libraries_are_not_read_as_cudnn():
+    line = ("[ONNXRuntimeError] : 1 : FAIL : Failed to load library libonnxruntime_providers_cuda.so with error: "
+            "libcufft.so.10: cannot open shared object file: No such file or directory")  # ardha27/...Colab#10
+    assert "ort-cuda-provider-cudnn-missing" not in _ids(line)
