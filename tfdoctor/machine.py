@@ -413,14 +413,22 @@ def _cuda(votes, facts, complete) -> None:
         _cuda_vote(votes, inner, "TensorFlow probe (driver API)")
 
 
+# cudaGetErrorString's text -> the code, for programs that print the text alone (ggml's `failed to initialize CUDA:`)
+_CUDA_RUNTIME_TEXT_CODES = {"initialization error": 3, "named symbol not found": 500, "unknown error": 999}
+
+
 def _cuda_in_log(votes, facts, complete) -> None:
     """The code cuInit returned, as a program printed it (TensorFlow's or XLA's `failed call to cuInit: <code>`,
-    ollama's `cuda driver library init failure: <n>`), read directly."""
+    ollama's `cuda driver library init failure: <n>`), or the code of the CUDA runtime's first call (PyTorch's
+    `Unexpected error from cudaGetDeviceCount() ... Error 500`, ollama's `cudart init failure: 100`, ggml's `failed
+    to initialize CUDA: unknown error`: from 100 up, and 3, the same numbers as CUresult's), read directly."""
     srcs = facts.get("sources")
     for o in tuple(getattr(srcs, "observations", ()) or ()):
-        if o.message not in ("cuinit-error", "cuinit-code-printed"):
+        if o.message not in ("cuinit-error", "cuinit-code-printed", "cuda-runtime-init-code-printed"):
             continue
         code = o.group("code") or o.group("cuda_code")
+        if code is None and o.group("error_text"):
+            code = str(_CUDA_RUNTIME_TEXT_CODES.get(o.group("error_text"), ""))
         rc = int(code) if code and code.lstrip("-").isdigit() else None
         if rc is None and o.group("error"):
             from tfdoctor.knowledge.loader import cuda_error

@@ -330,6 +330,29 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                            "container, an image built on it.", (),
                            verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
                                    "torch.cuda.get_device_capability())\"",)))
+    torch_old = facts.machine.observed("torch-gpu-too-old")
+    if torch_old and not (o or sm or torch_sm):
+        # PyTorch 0.3.1-1.12's own check: the GPU is older than the oldest architecture the build carries
+        gpu = next((x.group("gpu").strip() for x in torch_old if x.group("gpu")), None)
+        cc = next((x.group("cc") for x in torch_old if x.group("cc")), None)
+        least = next((x.group("min_cc") or x.group("min_cc2") for x in torch_old
+                      if x.group("min_cc") or x.group("min_cc2")), None)
+        return refused(f"The PyTorch build in use no longer supports {f'the {gpu}' if gpu else 'this GPU'}"
+                       f"{f' (compute capability {cc})' if cc else ''}: the GPU is older than the oldest "
+                       f"architecture the build has kernels for{f' ({least})' if least else ''}",
+                       Fix("Install an older PyTorch release whose binaries still carry kernels for this compute "
+                           "capability, or build PyTorch from source for it (TORCH_CUDA_ARCH_LIST); the pip and "
+                           "conda packages no longer include it. The GPU and the driver are not the problem.", (),
+                           verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
+                                   "torch.cuda.get_device_capability())\"",)))
+    ollama_old = facts.machine.observed("ollama-cuda-gpu-too-old")
+    if ollama_old and not (o or sm or torch_sm or torch_old):
+        cc = next((x.group("cc") for x in ollama_old if x.group("cc")), None)
+        return refused(f"The GPU (compute capability {cc}) is older than ollama's CUDA build supports: ollama runs on "
+                       "the CPU; the GPU and the driver work",
+                       Fix("Use a GPU that ollama's docs/gpu.md lists as supported, an ollama release whose CUDA build "
+                           "still supports this compute capability, or build ollama from source for it "
+                           "(CMAKE_CUDA_ARCHITECTURES).", (), verify=verify))
     triton = facts.machine.observed("triton-cc-too-old")
     if triton and not (o or sm):
         gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"

@@ -597,8 +597,10 @@ def _vt(v: str | None) -> tuple[int, ...]:
 def _cudnn_told_missing(facts) -> Finding | None:
     """cuDNN's own loader said a library of the major the program was built for is missing (cuDNN 8's
     `Could not load library libcudnn_ops_infer.so.8`, cuDNN 9's `Unable to load any of {libcudnn_ops.so.9.1.0, ...}`):
-    that major is not installed where the program looks, whatever other cuDNN is."""
-    told = facts.machine.observed("cudnn-sublibrary-missing")
+    that major is not installed where the program looks, whatever other cuDNN is. ONNX Runtime's `Failed to load library
+    libonnxruntime_providers_cuda.so with error: libcudnn.so.8: cannot open shared object file` says the same of the
+    cuDNN its CUDA provider was linked against."""
+    told = facts.machine.observed("cudnn-sublibrary-missing") or facts.machine.observed("ort-cuda-provider-cudnn-missing")
     if not told:
         return None
     o = told[0]
@@ -629,7 +631,7 @@ def _cudnn_told_missing(facts) -> Finding | None:
                                   "for it (or use a build of the program for the cuDNN installed)"),
                    fix=Fix(f"Install cuDNN {major} for CUDA {cuda}{assumed}{source}.", primary, alternatives=alts,
                            verify=("ldconfig -p | grep libcudnn",)),
-                   evidence=facts.machine.evidence_of("cudnn-sublibrary-missing")[:2])
+                   evidence=facts.machine.evidence_of(told[0].message)[:2])
 
 
 def _cudnn_told_older(facts) -> Finding | None:
