@@ -46,3 +46,33 @@ def test_a_pasted_nvidia_smi_command_other_than_the_table_is_read_for_its_messag
     assert result.report.get("gpu.mig").status.value == "warn"
     assert any(r.target == "commands/nvidia-smi_-mig_DISABLED" for r in result.recognised)
 
+
+
+# NVIDIA/nccl#1488: the Fabric Manager stopped and started again without a GPU reset; NCCL's NVLS set-up fails
+NVLS = ("node23:12098:12141 [2] transport/nvls.cc:244 NCCL WARN Cuda failure 1 'invalid argument'\n"
+        "node23:12098:12141 [2] NCCL INFO transport/nvls.cc:394 -> 1\n")
+# NVIDIA/nccl-tests#276: the same on an H200, code 999 (the line as posted, its closing quote lost)
+NVLS_999 = "gpu47:4962:5097 [1] transport/nvls.cc:223 NCCL WARN Cuda failure 999 'unknown error\n"
+# ray-project/ray_lightning#24: NCCL's P2P transport failing (two GPUs without peer access): not NVLS, says nothing of
+# the fabric
+P2P = ("z-pc:909608:910337 [0] transport/p2p.cc:238 NCCL WARN failed to open CUDA IPC handle : 217 peer access is not "
+       "supported between these two devices\n")
+
+
+def test_nccl_failing_to_set_up_nvls_is_the_fabric_restarted_without_a_reset(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": NVLS}))
+    f = report.get("gpu.fabric")
+    assert f.status.value == "fail" and report.root_cause.id == "gpu.fabric"
+    assert "NVLS" in f.summary and "without a GPU reset" in f.summary
+    assert f.fix.commands == ("sudo systemctl stop nvidia-fabricmanager", "sudo nvidia-smi -r",
+                              "sudo systemctl start nvidia-fabricmanager")
+    assert any("NCCL_NVLS_ENABLE=0" in c for a in f.fix.alternatives for c in a.commands)
+    assert len(f.details) == 1  # the line once, though it is evidence of two beliefs
+
+
+def test_the_nvls_line_with_an_unknown_error_is_read_too(tmp_path):
+    assert _check(_snapshot(tmp_path, {"commands/pasted-text": NVLS_999})).get("gpu.fabric").status.value == "fail"
+
+
+def test_another_nccl_transport_failing_is_not_read_as_the_fabric(tmp_path):
+    assert _check(_snapshot(tmp_path, {"commands/pasted-text": P2P})).get("gpu.fabric").status.value != "fail"

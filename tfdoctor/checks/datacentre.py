@@ -78,6 +78,23 @@ def check_fabric(facts) -> Finding:
                        f"driver ({o.group('driver_version')}) and will not start: CUDA cannot use the NVSwitch GPUs",
                        (o.line, *lines), fix=fabricmanager_fix(facts, True, o.group("driver_version")),
                        evidence=m.evidence_of("fabricmanager-driver-mismatch") + evidence)
+    if (nvls := m.told("fabric.nvls_failed")) is not None:
+        # NCCL's maintainers, in every thread of it (nccl#1488, #976, #1338, nccl-tests#276): usually the Fabric
+        # Manager was stopped and started again without a GPU reset in between
+        return Finding("gpu.fabric", Status.FAIL,
+                       "NCCL cannot set up NVLink SHARP (NVLS) over the NVSwitch fabric: a CUDA call in its "
+                       "transport/nvls.cc fails. NCCL's maintainers: usually the Fabric Manager was restarted without "
+                       "a GPU reset", tuple(dict.fromkeys((*(e.describe() for e in nvls.evidence[:2]), *lines))),
+                       fix=Fix("Stop the GPU jobs, then stop the Fabric Manager, reset the GPUs and start it again (the "
+                               "order of NVIDIA's Fabric Manager guide), or reboot the node.",
+                               ("sudo systemctl stop nvidia-fabricmanager", "sudo nvidia-smi -r",
+                                "sudo systemctl start nvidia-fabricmanager"),
+                               alternatives=(Alternative("the GPUs cannot be reset", ("sudo reboot",)),
+                                             Alternative("to run without NVLS until then (slower collectives)",
+                                                         ("export NCCL_NVLS_ENABLE=0",))),
+                               verify=("systemctl is-active nvidia-fabricmanager", "nvidia-smi -q | grep -iA3 fabric")),
+                       evidence=m.evidence("fabric.nvls_failed", "nvswitch.present", "fabric.manager_running",
+                                           "cuda.system_not_ready"))
     if not_ready.value is True or waiting or (switch.value is True and running.value is False):
         why = ("CUDA reports the system not ready (802)" if not_ready.value is True else
                "the GPUs' NVLink fabric is not set up" if waiting else "the Fabric Manager is not running")
