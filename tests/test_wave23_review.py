@@ -48,3 +48,67 @@ def test_304_named_by_a_later_call_is_not_cuinit_failing(tmp_path):
              "failed or operation not supported on this OS (Triggered internally at ../c10/cuda/CUDAFunctions.cpp:109.)\n")
     f = _check(_snapshot(tmp_path, {"commands/pasted-text": torch}, "torch")).get("cuda.init")
     assert f.status.value == "fail" and "304" in f.summary
+
+
+def test_a_quoted_loader_refusal_of_a_library_the_log_shows_opened_is_not_a_missing_library(tmp_path):
+    # the log path reads the rest of the paste for libraries the loader refused: one TensorFlow's own log shows opened
+    # is from another run, not missing
+    log = ("2021-03-01 10:00:00.000000: I tensorflow/stream_executor/platform/default/dso_loader.cc:49] Successfully "
+           "opened dynamic library libcudart.so.11.0\n")
+    paste = "Earlier I got: ImportError: libcudart.so.11.0: cannot open shared object file: No such file or directory\n"
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": log, "commands/pasted-text": paste})).get("tf.cuda-libs")
+    assert f.status.value != "fail", f.summary
+    other = paste.replace("libcudart.so.11.0", "libcublas.so.11")  # one it did not open is still read
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": log, "commands/pasted-text": other}, "other")).get("tf.cuda-libs")
+    assert f.status.value == "fail" and "libcublas.so.11" in f.summary
+
+
+def test_jax_refusing_an_older_cudnn_does_not_state_that_another_copy_was_loaded_first(tmp_path):
+    # a JAX built for a local CUDA refuses the only cuDNN installed just the same: the line does not show a second copy
+    text = "Found cuDNN version 8500, but JAX was built against version 8600, which is newer.\n"
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": text})).get("cuda.libraries")
+    assert f.status.value == "fail" and "another copy was loaded first" not in f.summary
+    assert "the only cuDNN installed" in f.summary
+
+
+def test_a_newer_cudnn_refused_ahead_of_the_appended_pip_cudnn_is_not_called_older(tmp_path):
+    # TensorFlow refuses another major, newer too: a system cuDNN 9 found ahead of the wheel's 8.9
+    append = ("echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/:$CUDNN_PATH/lib' >> "
+              "$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh\n")
+    line = ("2023-06-01 15:58:54.130390: E tensorflow/compiler/xla/stream_executor/cuda/cuda_dnn.cc:417] Loaded "
+            "runtime CuDNN library: 9.1.0 but source was compiled with: 8.9.4.  CuDNN library needs to have matching "
+            "major version and equal or higher minor version.\n")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": line, "commands/pasted-text": append})).get(
+        "python.ld-library-path")
+    assert f.status.value == "fail" and "older than the build" not in f.summary, f.summary
+    older = line.replace("9.1.0", "8.1.1")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": older, "commands/pasted-text": append}, "older")).get(
+        "python.ld-library-path")
+    assert f.status.value == "fail" and "older than the build" in f.summary
+
+
+def _ids(line: str) -> list[str]:
+    from tfdoctor import evidence
+
+    return [e.id for e in evidence.catalogue() if e.pattern.search(line)]
+
+
+def test_an_lsmod_grep_that_prints_nothing_with_nvidia_uvm_loaded_is_not_read():
+    # lsmod prints `nvidia_uvm`: `grep nvidia-uvm` finds nothing even with it loaded, and `grep -q` never prints
+    assert "lsmod-grep-uvm-empty" in _ids("$ lsmod | grep nvidia_uvm\n$ nvidia-smi\n")
+    assert "lsmod-grep-uvm-empty" in _ids("$ lsmod | grep -i nvidia_uvm\n$ nvidia-smi\n")
+    for text in ("$ lsmod | grep nvidia-uvm\n$ nvidia-smi\n", "$ lsmod | grep -q nvidia_uvm\n$ echo $?\n0\n",
+                 "$ lsmod | grep -v nvidia_uvm\n$ nvidia-smi\n"):
+        assert "lsmod-grep-uvm-empty" not in _ids(text), text
+
+
+def test_an_about_panel_without_an_nvidia_gpu_makes_none_likely_not_certain(tmp_path):
+    # GNOME's About panel lists the GPUs a graphics driver drives: a hybrid laptop's NVIDIA GPU with no working driver
+    # is missing from it as well
+    about = "Graphics Mesa Intel® Xe Graphics (TGL GT2)\n"
+    refused = 'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].\n'
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": about + refused})).get("pci.nvidia-gpu")
+    assert f.status.value == "fail" and "most likely has no NVIDIA GPU" in f.summary
+    assert "(or virtual machine) has no NVIDIA GPU" not in f.summary
+    stated = _check(_snapshot(tmp_path, {"commands/pasted-text": "GPU: AMD Radeon RX 580\n" + refused}, "stated"))
+    assert "(or virtual machine) has no NVIDIA GPU" in stated.get("pci.nvidia-gpu").summary  # as before
