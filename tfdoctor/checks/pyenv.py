@@ -361,9 +361,8 @@ def _pip_cudnn_appended(facts):
     refused = facts.machine.observed("cudnn-version-mismatch", "jax-cudnn-older-than-built")
     if appended.value is not True or not refused:
         return None
-    from tfdoctor.tflog import cudnn_version
-
     from tfdoctor.checks.cuda import _vt
+    from tfdoctor.tflog import cudnn_version
 
     loaded = cudnn_version(refused[0].group("loaded")) or "?"
     compiled = cudnn_version(refused[0].group("compiled"))
