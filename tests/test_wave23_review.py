@@ -112,3 +112,16 @@ def test_an_about_panel_without_an_nvidia_gpu_makes_none_likely_not_certain(tmp_
     assert "(or virtual machine) has no NVIDIA GPU" not in f.summary
     stated = _check(_snapshot(tmp_path, {"commands/pasted-text": "GPU: AMD Radeon RX 580\n" + refused}, "stated"))
     assert "(or virtual machine) has no NVIDIA GPU" in stated.get("pci.nvidia-gpu").summary  # as before
+
+
+def test_an_add_on_wheel_refused_is_not_tensorflow_refused(tmp_path):
+    # tensorflow_addons or tensorflow_io_gcs_filesystem refused by pip says nothing of TensorFlow's own wheel
+    for name, wheel in (("addons", "tensorflow_addons-0.20.0-cp311-cp311-manylinux2014_x86_64"),
+                        ("io", "tensorflow_io_gcs_filesystem-0.31.0-cp311-cp311-linux_aarch64")):
+        assert "pip-wheel-not-supported" not in _ids(f"ERROR: {wheel}.whl is not a supported wheel on this platform.")
+        text = f"- Python version: 3.11\nERROR: {wheel}.whl is not a supported wheel on this platform.\n"
+        f = _check(_snapshot(tmp_path, {"commands/pasted-text": text}, name)).get("tf.installed")
+        assert f.status.value != "fail", (name, f.summary)
+    for wheel in ("tensorflow_gpu-1.14.0-cp36-cp36m-linux_x86_64", "tensorflow-1.14.0-cp36-cp36m-manylinux1_x86_64",
+                  "intel_tensorflow-2.4.0-cp38-cp38-manylinux2010_x86_64"):
+        assert "pip-wheel-not-supported" in _ids(f"ERROR: {wheel}.whl is not a supported wheel on this platform."), wheel
