@@ -637,8 +637,9 @@ def _cudnn_told_missing(facts) -> Finding | None:
 def _cudnn_told_older(facts) -> Finding | None:
     """A framework refused the cuDNN loaded into its process as older than its build (JAX's `Found cuDNN version 8500,
     but JAX was built against version 8600`). A process holds one cuDNN and the first library to load it wins: a
-    framework imported before it that brings an older cuDNN (torch's wheels bundle theirs), or an older copy on
-    LD_LIBRARY_PATH. Either way a cuDNN at least as new must be the one loaded."""
+    framework imported before it that brings an older cuDNN (torch's wheels bundle theirs), an older copy on
+    LD_LIBRARY_PATH, or (a JAX built for a local CUDA) the only cuDNN installed is older: the line does not say which.
+    Either way a cuDNN at least as new must be the one loaded."""
     told = facts.machine.observed("jax-cudnn-older-than-built")
     if not told:
         return None
@@ -651,9 +652,9 @@ def _cudnn_told_older(facts) -> Finding | None:
     cuda = "11" if major == "8" and built < "8.9" else "12"
     pin = f"'nvidia-cudnn-cu{cuda}>={built},<{int(major) + 1}'" if major.isdigit() else None
     return Finding("cuda.libraries", Status.FAIL,
-                   f"cuDNN {loaded} is loaded into the process but JAX was built against cuDNN {built}: another copy "
-                   "was loaded first (a framework imported before JAX, or LD_LIBRARY_PATH), and JAX falls back to "
-                   "the CPU", (o.line[:300],),
+                   f"cuDNN {loaded} is loaded into the process but JAX was built against cuDNN {built}: an older "
+                   "cuDNN was found or loaded first (a framework imported before JAX, a folder on LD_LIBRARY_PATH, or "
+                   "the only cuDNN installed where JAX looks), and JAX falls back to the CPU", (o.line[:300],),
                    fix=Fix("A process holds one cuDNN, and the first library to load it wins: initialise JAX's GPU "
                            "backend before importing a framework that brings an older cuDNN (torch), or make the "
                            f"cuDNN that loads first at least {built} (the wheel below, and no older cuDNN folder "

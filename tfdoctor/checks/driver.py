@@ -127,6 +127,10 @@ def _refused_gpu(facts) -> Finding | None:
     m = facts.machine
     if not m.observed("nvrm-probe-failed", "nvrm-none-initialized") or m.observed("nvrm-bar-invalid"):
         return None
+    if m.observed("nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor"):
+        # the module took the GPU and then could not initialise it (RmInitAdapter, at open): 'None of the NVIDIA
+        # devices were initialized' follows that too, and it is no refusal at probe (driver.nvidia-module says it)
+        return None
     dev = _gpu_the_module_named(facts)
     if dev is None or getattr(dev, "kernelopen", None) is not False or m.observed("nvrm-legacy-gpu"):
         return None

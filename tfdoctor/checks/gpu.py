@@ -106,8 +106,14 @@ def check_nvidia_gpu(facts) -> Finding:
                            f"{where.source if where else 'the outputs'}; the PCI bus was not recorded)",
                            tuple(e.describe() for e in seen.evidence[:3]), evidence=seen.evidence)
         if seen.value is False and facts.machine.value("gpu.wanted"):
-            return Finding("pci.nvidia-gpu", Status.FAIL, "No NVIDIA GPU the driver can drive: this machine (or "
-                           "virtual machine) has no NVIDIA GPU", tuple(e.describe() for e in seen.evidence[:3]),
+            # GNOME's About panel lists the GPUs a graphics driver drives: a GPU with none working (nouveau
+            # blacklisted, the NVIDIA module not loading) is missing from it too, so it makes 'none' only likely
+            about = bool(seen.evidence) and all(e.message == "desktop-about-graphics" for e in seen.evidence)
+            what = ("the desktop's About panel lists no NVIDIA GPU, so this machine most likely has no NVIDIA GPU "
+                    "(the panel lists only GPUs a graphics driver drives: `lspci` settles it)" if about else
+                    "this machine (or virtual machine) has no NVIDIA GPU")
+            return Finding("pci.nvidia-gpu", Status.FAIL, f"No NVIDIA GPU the driver can drive: {what}",
+                           tuple(e.describe() for e in seen.evidence[:3]),
                            fix=Fix("Run on a machine or cloud instance type that has an NVIDIA GPU (or pass the GPU "
                                    "through to the VM); a machine without one runs TensorFlow on the CPU.",
                                    verify=("lspci -nn | grep -i nvidia",)),

@@ -361,9 +361,13 @@ def _pip_cudnn_appended(facts):
     refused = facts.machine.observed("cudnn-version-mismatch", "jax-cudnn-older-than-built")
     if appended.value is not True or not refused:
         return None
+    from tfdoctor.checks.cuda import _vt
     from tfdoctor.tflog import cudnn_version
 
     loaded = cudnn_version(refused[0].group("loaded")) or "?"
+    compiled = cudnn_version(refused[0].group("compiled"))
+    # TensorFlow refuses another major too (a system cuDNN 9 ahead of the wheel's 8.9): older only where it is
+    than = "another version than" if compiled and _vt(loaded) >= _vt(compiled) else "older than"
     first = "export LD_LIBRARY_PATH=$CUDNN_PATH/lib:$CONDA_PREFIX/lib/:$LD_LIBRARY_PATH"
     script = "$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"
     if any("activate.d/env_vars.sh" in e.line for e in appended.evidence):
@@ -372,7 +376,7 @@ def _pip_cudnn_appended(facts):
         cmds = (first,)
     ev = facts.machine.evidence_of("cudnn-version-mismatch", "jax-cudnn-older-than-built")[:1]
     return told_fail("python.ld-library-path", f"LD_LIBRARY_PATH puts the folders already on it before the pip cuDNN "
-                     f"($CUDNN_PATH/lib), and the cuDNN {loaded} loaded from them is refused as older than the build",
+                     f"($CUDNN_PATH/lib), and the cuDNN {loaded} loaded from them is refused as {than} the build",
                      appended,
                      Fix("Put the pip cuDNN's folder first on LD_LIBRARY_PATH (where the environment's activation sets "
                          "it), so the wheel's cuDNN is loaded before any system or toolkit copy.", cmds,

@@ -572,11 +572,13 @@ def check_cuda_libs(facts) -> Finding:
     return fail("tf.cuda-libs", summary, *details, fix=_runtime_libs_fix(tf, runtime, cuda))
 
 
-def _libs_quoted(facts, tf) -> Finding | None:
-    """CUDA runtime libraries the loader could not open, as a paste quotes them (no TensorFlow log or record)."""
+def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
+    """CUDA runtime libraries the loader could not open, as a paste quotes them (no TensorFlow log or record); none
+    that TensorFlow's log shows opened (`loaded`: the quote is then of another run)."""
     obs = facts.machine.observed("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
     names = list(dict.fromkeys(o.group("library") for o in obs if o.group("library")))
-    runtime = [n for n in names if n.startswith("lib") and not n.startswith(("libcuda.so", "libnvinfer"))]
+    runtime = [n for n in names if n.startswith("lib") and not n.startswith(("libcuda.so", "libnvinfer"))
+               and n not in loaded]
     if not runtime:
         return None
     cuda = _cuda_for_libs(runtime)
@@ -789,7 +791,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                                   "newer)", (install_command(tf, None, True),)),)))
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
-    return _libs_quoted(facts, tf) or _xla_tools_warning(tf, facts) or skip(
+    return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or skip(
         "tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
