@@ -4,6 +4,8 @@ synthesised for the test, as docs/snapshot-format.md describes)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.test_stated_evidence import _check, _snapshot
 
 # NVIDIA/gpu-operator#118: nvidia-persistenced held the GPU, so the pending MIG disable could not be applied
@@ -76,3 +78,31 @@ def test_the_nvls_line_with_an_unknown_error_is_read_too(tmp_path):
 
 def test_another_nccl_transport_failing_is_not_read_as_the_fabric(tmp_path):
     assert _check(_snapshot(tmp_path, {"commands/pasted-text": P2P})).get("gpu.fabric").status.value != "fail"
+
+
+# Crosstalk-Solutions/project-nomad#735: the hook ran and found no NVML on a host without a working driver
+CLI_NO_NVML = ("failed to create task for container: failed to create shim task: OCI runtime create failed: runc create "
+               "failed: unable to start container process: error during container init: error running prestart hook "
+               "#0: exit status 1, stdout: , stderr: Auto-detected mode as 'legacy' nvidia-container-cli: "
+               "initialization error: load library failed: libnvidia-ml.so.1: cannot open shared object file: no such "
+               "file or directory\n")
+UBUNTU = 'NAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nID_LIKE=debian\n'  # /etc/os-release's own fields
+
+
+def test_the_hook_finding_no_nvml_is_no_host_driver_or_a_snapped_docker_not_a_missing_toolkit(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": CLI_NO_NVML, "files/etc/os-release": UBUNTU}))
+    f = report.get("env.container")
+    assert f.status.value == "fail" and report.root_cause.id == "env.container"
+    assert "hook ran" in f.summary and "no working NVIDIA driver" in f.summary and "snap" in f.summary
+    assert "Toolkit is missing" not in f.summary
+    assert f.fix.commands[-1] == "sudo reboot"  # the driver's install, for this distribution
+    assert any("sudo snap remove docker" in a.commands for a in f.fix.alternatives)
+
+
+def test_with_the_host_driver_answering_the_snapped_docker_is_what_is_left(tmp_path):
+    smi = (Path(__file__).parent / "fixtures" / "snapshots" / "healthy-single-gpu" / "commands" / "nvidia-smi").read_text()
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": CLI_NO_NVML, "commands/nvidia-smi": smi,
+                                         "files/etc/os-release": UBUNTU}))
+    f = report.get("env.container")
+    assert f.status.value == "fail" and "driver answers on the host" in f.summary
+    assert f.fix.commands[:2] == ("sudo snap remove docker", "sudo apt install docker.io")
