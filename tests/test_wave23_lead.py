@@ -106,3 +106,27 @@ def test_with_the_host_driver_answering_the_snapped_docker_is_what_is_left(tmp_p
     f = report.get("env.container")
     assert f.status.value == "fail" and "driver answers on the host" in f.summary
     assert f.fix.commands[:2] == ("sudo snap remove docker", "sudo apt install docker.io")
+
+
+# canonical/nvidia-prime#20 (and most pastes of all): nvidia-smi is there, the module is not loaded
+SMI_NO_DRIVER = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
+                 "NVIDIA driver is installed and running.\n")
+
+
+
+def test_a_module_not_loaded_offers_ubuntus_prime_profile_as_an_alternative(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_NO_DRIVER, "commands/nvidia-smi.rc": "9\n",
+                                         "files/etc/os-release": UBUNTU}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.nvidia-module"
+    assert f.fix.commands[-1] == "sudo reboot"  # installing the driver stays the first fix (nvidia-utils alone
+    # gives nvidia-smi without a driver)
+    assert any(a.commands == ("sudo prime-select nvidia", "sudo reboot") for a in f.fix.alternatives)
+
+
+def test_no_prime_alternative_off_ubuntu(tmp_path):
+    fedora = 'NAME="Fedora Linux"\nVERSION_ID=40\nID=fedora\n'  # /etc/os-release's own fields
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_NO_DRIVER, "commands/nvidia-smi.rc": "9\n",
+                                         "files/etc/os-release": fedora}))
+    f = report.get("driver.nvidia-module")
+    assert not any("prime-select" in c for a in f.fix.alternatives for c in a.commands)

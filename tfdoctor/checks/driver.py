@@ -414,6 +414,20 @@ def _rebuild_alternative(facts) -> Alternative:
                        f"kernel{headers}", cmds)
 
 
+def _prime_alternative(facts) -> tuple[Alternative, ...]:
+    """Ubuntu's nvidia-prime blacklists the NVIDIA module by design in its `intel` profile (tseliot, its maintainer, in
+    canonical/nvidia-prime#20): on a hybrid laptop with the driver installed, the module is then not loaded. Offered
+    where the distribution is Ubuntu's family or unknown (prime-select is Ubuntu's tool) and the machine may be a
+    hybrid one (another GPU on the PCI bus, or the bus not read)."""
+    pci = facts.pci
+    if distro_family(facts.env) not in ("ubuntu", "unknown") or \
+            (pci is not None and pci.source != "none" and not pci.other_gpus):
+        return ()
+    return (Alternative("a hybrid laptop with the driver installed whose PRIME profile is the integrated GPU "
+                        "(`prime-select query` prints intel: nvidia-prime then blacklists the NVIDIA module)",
+                        ("sudo prime-select nvidia", "sudo reboot")),)
+
+
 def _no_gpu_reason(facts, so: str) -> str:
     """Why a driver check has nothing to do: no GPU (when something showed that), or nothing recorded the GPUs."""
     if facts.machine.value("gpu.present") is False:
@@ -1032,7 +1046,8 @@ def check_nvidia_module(facts) -> Finding:
                     "To tell whether one is installed, paste the output of `dpkg -l | grep -i nvidia` (or "
                     "`rpm -qa | grep -i nvidia`) and `modinfo nvidia`.",
                     fix=Fix(f"Install {pkg or 'the NVIDIA driver'} and reboot.", install,
-                            alternatives=(_rebuild_alternative(facts),), verify=("nvidia-smi",)))
+                            alternatives=(_rebuild_alternative(facts), *_prime_alternative(facts)),
+                            verify=("nvidia-smi",)))
     unknown = facts.machine.belief("driver.unknown_symbol")
     crc = next((o.group("symbol2") for o in facts.machine.observed("kernel-nvidia-unknown-symbol")
                 if o.group("symbol2")), None)
