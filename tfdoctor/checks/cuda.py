@@ -11,7 +11,7 @@ from __future__ import annotations
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import verify_only
-from tfdoctor.checks.fixes import compute_library_command, distro_family, newer_driver_commands
+from tfdoctor.checks.fixes import compute_library_command, cudnn_wheel_pin, distro_family, newer_driver_commands
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
@@ -647,10 +647,7 @@ def _cudnn_told_older(facts) -> Finding | None:
 
     o = told[0]
     loaded, built = cudnn_version(o.group("loaded")) or "?", cudnn_version(o.group("compiled")) or "?"
-    major = built.split(".")[0]
-    # cuDNN 8 before 8.9 came as CUDA 11 wheels only; cuDNN 8.9 and 9 as CUDA 12 ones (as TensorFlow's cuDNN fix)
-    cuda = "11" if major == "8" and built < "8.9" else "12"
-    pin = f"'nvidia-cudnn-cu{cuda}>={built},<{int(major) + 1}'" if major.isdigit() else None
+    pin = cudnn_wheel_pin(built)
     return Finding("cuda.libraries", Status.FAIL,
                    f"cuDNN {loaded} is loaded into the process but JAX was built against cuDNN {built}: an older "
                    "cuDNN was found or loaded first (a framework imported before JAX, a folder on LD_LIBRARY_PATH, or "

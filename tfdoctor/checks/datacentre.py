@@ -151,11 +151,7 @@ def check_mig(facts) -> Finding:
         first = empty[0].index
         return fail("gpu.mig", f"MIG is enabled on {_which(empty)} but no MIG instance exists: CUDA sees no device "
                     "there", *(f"GPU {g.index}: {g.name or '?'}, MIG enabled, 0 MIG devices" for g in empty[:8]),
-                    fix=Fix("Disable MIG on the GPU and reset it (TensorFlow then gets the whole GPU), or keep MIG and "
-                            "create one full-size instance (profile 0) with its compute instance.",
-                            (f"sudo nvidia-smi -i {first} -mig 0", f"sudo nvidia-smi -i {first} -r"),
-                            alternatives=(_alt_keep_mig(first),),
-                            verify=("nvidia-smi -L", verify_only(facts, "cuda.init"))))
+                    fix=_mig_off_fix(facts, first))
     # MIG on, its instances not recorded (a cut table), and CUDA could not start or found no device: with MIG on CUDA
     # sees only MIG instances (NVIDIA's shivamerla in gpu-operator#382: 'MIG mode is enabled but no MIG devices are
     # created, cuda failure might be due to this')
@@ -170,12 +166,7 @@ def check_mig(facts) -> Finding:
                        "instances, and whether one exists was not recorded",
                        (*(f"GPU {g.index}: {g.name or '?'}, MIG enabled" for g in unknown[:8]),
                         *(e.describe() for e in told[:2])),
-                       fix=Fix("List the GPU's MIG instances: if none is listed, disable MIG on the GPU and reset it "
-                               "(TensorFlow then gets the whole GPU), or keep MIG and create one full-size instance "
-                               "(profile 0) with its compute instance.",
-                               ("nvidia-smi -L", f"sudo nvidia-smi -i {first} -mig 0", f"sudo nvidia-smi -i {first} -r"),
-                               alternatives=(_alt_keep_mig(first),),
-                               verify=("nvidia-smi -L", verify_only(facts, "cuda.init"))),
+                       fix=_mig_off_fix(facts, first, list_first=True),
                        evidence=tuple(told))
     if pending:
         g = pending[0]
@@ -215,6 +206,18 @@ def _mig_change_blocked(facts) -> Finding | None:
                            alternatives=(Alternative("the GPU cannot be freed", ("sudo reboot",)),),
                            verify=("nvidia-smi --query-gpu=pci.bus_id,mig.mode.current,mig.mode.pending --format=csv",)),
                    evidence=tuple(told.evidence))
+
+
+def _mig_off_fix(facts, first: int, list_first: bool = False) -> Fix:
+    """Disable MIG on a GPU without instances and reset it, or keep MIG and create a full-size instance; where the
+    instances were not recorded, list them first."""
+    return Fix(("List the GPU's MIG instances: if none is listed, disable" if list_first else "Disable")
+               + " MIG on the GPU and reset it (TensorFlow then gets the whole GPU), or keep MIG and create one "
+               "full-size instance (profile 0) with its compute instance.",
+               (*(("nvidia-smi -L",) if list_first else ()), f"sudo nvidia-smi -i {first} -mig 0",
+                f"sudo nvidia-smi -i {first} -r"),
+               alternatives=(_alt_keep_mig(first),),
+               verify=("nvidia-smi -L", verify_only(facts, "cuda.init")))
 
 
 def _alt_keep_mig(index: int):

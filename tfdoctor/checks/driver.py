@@ -575,9 +575,8 @@ def _branch_predates_gpu(facts, installed: str | None) -> Finding | None:
     """The driver branch installed, or the one whose modules modprobe loads, is older than any that knows the GPU."""
     if _gpu_shown_working(facts):
         return None  # the driver answers for a GPU: whatever its branch, it drives it
-    loads = _branches_modprobe_loads(facts)
-    candidates = [(b, upd, o) for b, upd, o in loads] + \
-        ([(_branch_num(installed), False, None)] if _branch_num(installed) else [])
+    installed_n = _branch_num(installed)
+    candidates = _branches_modprobe_loads(facts) + ([(installed_n, False, None)] if installed_n else [])
     if not candidates:
         return None
     for model in _gpu_models(facts):

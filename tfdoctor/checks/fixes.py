@@ -206,3 +206,16 @@ def initramfs_command(env) -> str:
         return "sudo mkinitcpio -P"
     # an unknown distribution: one command that runs whichever of the two tools it has
     return "if command -v update-initramfs >/dev/null; then sudo update-initramfs -u; else sudo dracut --force; fi"
+
+
+def cudnn_wheel_pin(built: str, cuda_major: str | None = None) -> str | None:
+    """The pip requirement for a cuDNN at least `built` within its major (cuDNN 8 and newer come as wheels per CUDA
+    major): 'nvidia-cudnn-cu12>=8.9.4,<9'. cuDNN 8 before 8.9 came as CUDA 11 wheels only, 8.9 and 9 as CUDA 12 ones,
+    where the CUDA in use is not known. None for a cuDNN without wheels (7 and older) or an unreadable version."""
+    major = built.split(".")[0]
+    if not major.isdigit() or int(major) < 8:
+        return None
+    if not cuda_major:
+        parts = tuple(int(x) for x in built.split(".")[:2] if x.isdigit())
+        cuda_major = "11" if major == "8" and parts < (8, 9) else "12"
+    return f"'nvidia-cudnn-cu{cuda_major}>={built},<{int(major) + 1}'"

@@ -351,8 +351,8 @@ def check_nvml_devices(facts) -> Finding:
         cause, fix = _INIT_FIXES["gpu-is-lost"]
         return fail("nvml.devices", f"A GPU is lost: {cause}",
                     *[x for x in (n.init_message, n.nvidia_smi_message) if x][:1], fix=fix)
-    lost = facts.machine.belief("gpu.lost")
-    if lost.value is True and (n is None or not n.init_ok or not n.gpus) and not facts.machine.observed("nvrm-xid"):
+    lost = facts.machine.told("gpu.lost")
+    if lost is not None and (n is None or not n.init_ok or not n.gpus) and not facts.machine.observed("nvrm-xid"):
         # the kernel module's own words that a GPU is gone ('has fallen off the bus', an RM status of
         # NV_ERR_GPU_IS_LOST) with no Xid line to explain it (gpu.xid reads those) and no NVML that lists the GPUs
         cause, fix = _INIT_FIXES["gpu-is-lost"]

@@ -92,48 +92,15 @@ def _toolkit_broken(facts) -> Finding | None:
     tk = facts.machine.belief("container.toolkit")
     if tk.value is not False:
         return None
-    if facts.machine.value("wsl") is True and all(e.message == "container-cli-libnvidia-ml" for e in tk.evidence):
+    # only nvidia-container-cli's own `load library failed: libnvidia-ml.so.1` says the runtime cannot hand out GPUs
+    nvml_missing = all(e.message == "container-cli-libnvidia-ml" for e in tk.evidence)
+    if nvml_missing and facts.machine.value("wsl") is True:
         return None  # under WSL libnvidia-ml.so.1 is the Windows driver's (/usr/lib/wsl/lib): env.wsl says why not
     # imported here, not at the top: importing checks registers them, and their order is the listing's
     from tfdoctor.checks.container import DOCKER_CONFIGURE, _toolkit_install
 
-    if all(e.message == "container-cli-libnvidia-ml" for e in tk.evidence):
-        # the toolkit's hook ran (nvidia-container-cli printed it) and could not load the host driver's NVML: the host
-        # has no working NVIDIA driver, or the engine does not see the host's libraries (Docker installed as a snap:
-        # docker-snap's maintainer, 'only developed for Ubuntu Core'); NVIDIA's answer in ameli/manylinux-cuda#5
-        from tfdoctor.checks.fixes import distro_family, install_driver_commands
-
-        # Docker from the distribution's archive instead of the snap (Ubuntu's and Debian's docker.io)
-        unsnap = ("sudo snap remove docker",
-                  *(("sudo apt install docker.io",) if distro_family(facts.env) in ("ubuntu", "debian") else ()),
-                  *DOCKER_CONFIGURE)
-        n = facts.nvml
-        if n is not None and n.init_ok and n.gpus:
-            # the host's driver answers (nvidia-smi listed its GPUs): the engine is what cannot see its libraries
-            return Finding("env.container", Status.FAIL,
-                           "The NVIDIA container hook ran but cannot load the host driver's NVML library "
-                           "(libnvidia-ml.so.1), though the driver answers on the host: the container engine does not "
-                           "see the host's libraries (Docker installed as a snap)",
-                           tuple(e.describe() for e in tk.evidence[:3]),
-                           fix=Fix("Docker installed as a snap cannot use the host's NVIDIA driver: remove the snap, "
-                                   "install Docker from the distribution's archive (or Docker's own apt repository), "
-                                   "then configure the NVIDIA runtime for it.", unsnap,
-                                   verify=("docker run --rm --gpus all ubuntu nvidia-smi",)),
-                           evidence=tk.evidence)
-        return Finding("env.container", Status.FAIL,
-                       "The NVIDIA container hook ran but cannot load the host driver's NVML library "
-                       "(libnvidia-ml.so.1): the host has no working NVIDIA driver, or the container engine does not "
-                       "see the host's libraries (Docker installed as a snap)",
-                       tuple(e.describe() for e in tk.evidence[:3]),
-                       fix=Fix("On the host, nvidia-smi must work first: if it does not, install the NVIDIA driver "
-                               "(then reboot); if it does, Docker is likely a snap, which cannot use the host's driver: "
-                               "install Docker from its own apt repository instead.",
-                               install_driver_commands(facts.pci, facts.driver, facts.env),
-                               alternatives=(Alternative("nvidia-smi works on the host and `snap list docker` lists "
-                                                         "Docker: remove the snap, install Docker from the "
-                                                         "distribution's archive (or Docker's own apt repository) and "
-                                                         "configure the NVIDIA runtime for it", unsnap),),
-                               verify=("nvidia-smi", "docker run --rm --gpus all ubuntu nvidia-smi")),
+    if nvml_missing:
+        return Finding("env.container", Status.FAIL, *_hook_without_nvml(facts, DOCKER_CONFIGURE),
                        evidence=tk.evidence)
     fix = Fix("Install the NVIDIA Container Toolkit on the host, register it with Docker, and restart Docker "
               "(Docker installed as a snap cannot use it: install Docker from its apt repository).",
@@ -142,6 +109,38 @@ def _toolkit_broken(facts) -> Finding | None:
     return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
                    "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
                    fix=fix, evidence=tk.evidence)
+
+
+def _hook_without_nvml(facts, configure: tuple[str, ...]) -> tuple[str, tuple[str, ...], Fix]:
+    """(summary, details, fix) for the toolkit's hook that ran (nvidia-container-cli printed it) and could not load the
+    host driver's NVML: the host has no working NVIDIA driver, or the engine does not see the host's libraries (Docker
+    installed as a snap: docker-snap's maintainer, 'only developed for Ubuntu Core'); NVIDIA's answer in
+    ameli/manylinux-cuda#5. Where the host's driver answers (nvidia-smi listed its GPUs), only the engine is left."""
+    from tfdoctor.checks.fixes import distro_family, install_driver_commands
+
+    tk = facts.machine.belief("container.toolkit")
+    details = tuple(e.describe() for e in tk.evidence[:3])
+    # Docker from the distribution's archive instead of the snap (Ubuntu's and Debian's docker.io)
+    unsnap = ("sudo snap remove docker",
+              *(("sudo apt install docker.io",) if distro_family(facts.env) in ("ubuntu", "debian") else ()),
+              *configure)
+    head = "The NVIDIA container hook ran but cannot load the host driver's NVML library (libnvidia-ml.so.1)"
+    reinstall = "install Docker from the distribution's archive (or Docker's own apt repository)"
+    n = facts.nvml
+    if n is not None and n.init_ok and n.gpus:
+        return (f"{head}, though the driver answers on the host: the container engine does not see the host's libraries "
+                "(Docker installed as a snap)", details,
+                Fix(f"Docker installed as a snap cannot use the host's NVIDIA driver: remove the snap, {reinstall}, then "
+                    "configure the NVIDIA runtime for it.", unsnap,
+                    verify=("docker run --rm --gpus all ubuntu nvidia-smi",)))
+    return (f"{head}: the host has no working NVIDIA driver, or the container engine does not see the host's libraries "
+            "(Docker installed as a snap)", details,
+            Fix("On the host, nvidia-smi must work first: if it does not, install the NVIDIA driver (then reboot); if "
+                "it does, Docker is likely a snap, which cannot use the host's driver: install Docker from its own apt "
+                "repository instead.", install_driver_commands(facts.pci, facts.driver, facts.env),
+                alternatives=(Alternative(f"nvidia-smi works on the host and `snap list docker` lists Docker: remove "
+                                          f"the snap, {reinstall} and configure the NVIDIA runtime for it", unsnap),),
+                verify=("nvidia-smi", "docker run --rm --gpus all ubuntu nvidia-smi")))
 
 
 def _device_cgroup_denies(facts, access) -> Finding:

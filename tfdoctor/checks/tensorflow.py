@@ -675,10 +675,11 @@ def _cudnn_mismatch(tf, facts=None) -> Finding | None:
     verify = ("ldconfig -p | grep libcudnn   # one libcudnn: the version TensorFlow was built with",)
     if major.isdigit() and int(major) >= 8:
         # cuDNN 8 and newer come as pip wheels per CUDA major (nvidia-cudnn-cu11 / -cu12)
+        from tfdoctor.checks.fixes import cudnn_wheel_pin
+
         build = getattr(tf, "build", None)
         cuda_major = (safe.version(build.cuda_version) or "").split(".")[0] if build is not None else ""
-        cuda_major = cuda_major or ("11" if major == "8" and compiled < "8.9" else "12")
-        cmds = (f"{python_cmd(tf)} -m pip install 'nvidia-cudnn-cu{cuda_major}>={compiled},<{int(major) + 1}'",)
+        cmds = (f"{python_cmd(tf)} -m pip install {cudnn_wheel_pin(compiled, cuda_major)}",)
         summary = ("Install the cuDNN TensorFlow was built with into the same interpreter; an older copy on "
                    "LD_LIBRARY_PATH or in a conda environment wins otherwise.")
     else:

@@ -186,11 +186,10 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
                 put("commands/nvidia-smi_-L", text, note=f"{sum(1 for ln in text.splitlines() if ln.strip())} GPU(s) "
                                                          "listed (nvidia-smi -L)")
                 return
-            cmd = seg.command
-            if cmd is not None and not cmd.repl and cmd.tool == "nvidia-smi" and len(cmd.argv) > 1:
+            if seg.command is not None and len(seg.command.argv) > 1 and (key := _key_for(seg, "", ("nvidia-smi",))):
                 # another of nvidia-smi's commands (`nvidia-smi -mig 0`, `--gpu-reset`): under its own key, where the
                 # evidence layer reads the known messages in it, as in a hand-built snapshot
-                put(f"commands/{safe_key(cmd.key)}", text, note="read for the messages tfdoctor knows")
+                put(f"commands/{key}", text, note="read for the messages tfdoctor knows")
                 return
             rec.note = "not used: not an nvidia-smi table or message tfdoctor knows"
             return
