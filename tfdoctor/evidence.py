@@ -161,16 +161,43 @@ def _matcher(kind: str) -> _Matcher:
     return _Matcher(_entries(kind))
 
 
-# Typographic quotes that forums and word processors put into pasted logs, and the ASCII that programs printed.
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
-                         "\u00a0": " ", "\u2009": " ", "\u202f": " "})
+# What a log collector puts before every line it stores, in front of what the program printed:
+# - a timestamp: `docker logs -t`, `kubectl logs --timestamps`, GitHub Actions (`2024-05-01T10:11:12.3456789Z `),
+#   Jenkins' timestamper (`[2024-05-01T10:11:12.345Z] `). A journal line in ISO form (`2024-05-01T10:11:12+0000 host
+#   kernel: `) has the same start and is not a collector's stamp: the host and `kernel:` or `program[pid]:` after it
+#   say so (_JOURNAL_REST; `Driver Version: 384.69` after a stamp is not a host and a program);
+# - the container: `docker compose logs` (`ollama-1  | `, docker-compose 1.x `web_1  | `: the service and the replica's
+#   number, padded), `kubectl logs --prefix` (`[pod/trainer-0/tensorflow] `).
+# Both may come together (`ollama-1  | 2024-05-01T10:11:12.345Z ...` from `docker compose logs -t`).
+_STAMP = r"\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)\]?(?:[ \t]+|$)"
+_COLLECTOR_STAMP = textmatch.compile(
+    rf"^[ \t]*(?:(?:[A-Za-z0-9][\w.-]{{0,62}}[-_]\d{{1,4}}[ \t]+\|(?: |$)|\[pod/[\w.-]{{1,253}}/[\w.-]{{1,63}}\] )"
+    rf"(?:{_STAMP})?|{_STAMP})")
+_JOURNAL_REST = textmatch.compile(r"^[A-Za-z0-9][\w.-]{0,252} (?:kernel|[A-Za-z][\w.@/-]{0,79}\[\d+\]): ")
+
+
+def strip_collector_stamp(line: str) -> str:
+    """`line` without a log collector's prefix before it (see _COLLECTOR_STAMP); other lines as they are."""
+    c = line[:1]  # most lines are told apart without a match: this runs on every line read
+    if c.isdigit():
+        if line[10:11] != "T":
+            return line
+    elif c == "[":
+        if line[11:12] != "T" and not line.startswith("[pod/"):
+            return line
+    elif c not in (" ", "\t") and "|" not in line[:80]:
+        return line
+    m = _COLLECTOR_STAMP.match(line)
+    if m is None or _JOURNAL_REST.match(line[m.end():]):
+        return line
+    return line[m.end():]
 
 
 def normalise(line: str) -> str:
     """A line as the program printed it: typographic quotes and no-break spaces that a forum or a word processor
-    put in are turned back into ASCII (`Could not load dynamic library ‘libcusolver.so.10’`)."""
-    return line if line.isascii() else line.translate(_QUOTES)
+    put in are turned back into ASCII (`Could not load dynamic library ‘libcusolver.so.10’`), and a log collector's
+    timestamp before it is dropped (`2024-05-01T10:11:12.3456789Z Could not load ...`)."""
+    return strip_collector_stamp(textmatch.as_printed(line))
 
 
 # -- kernel log forms --------------------------------------------------------------------------------------------
@@ -217,9 +244,18 @@ def kernel_messages(text: str | None):
     out: list[tuple[int, str]] = []
     last_prefix = None
     joinable = False  # the last message began on a line with a kernel prefix: an indented line may continue it
-    for no, raw in enumerate((text or "").splitlines()[:MAX_LINES], 1):
+    raws = (text or "").splitlines()[:MAX_LINES]
+    wrap = _wrap_width(raws)
+    cut = False  # the last line was a piece of a line cut at that width
+    for no, raw in enumerate(raws, 1):
+        piece, cut = cut, wrap and len(raw) == wrap
         raw = normalise(raw.replace("#012", " "))
         msg, prefix = _split_prefix(raw)
+        if piece and joinable and out and not prefix and continues_cut(raws[no - 2], raw) \
+                and len(out[-1][1]) < textmatch.MAX_LINE:  # the rest of a kernel message cut at the width
+            prev_no, prev = out[-1]
+            out[-1] = (prev_no, prev + (raw if cut else raw.rstrip()))
+            continue
         prefixed, same_time = bool(prefix), prefix == last_prefix
         last_prefix = prefix or last_prefix
         if out and msg.lstrip().startswith("NVRM:") and out[-1][1].startswith("NVRM:") and (not prefixed or same_time) \
@@ -237,7 +273,7 @@ def kernel_messages(text: str | None):
             out[-1] = (prev_no, _NVRM_REPEAT.sub(" ", joined) if prev.startswith("NVRM:") else joined)
             continue
         joinable = prefixed
-        out.append((no, msg.rstrip()))
+        out.append((no, msg if cut else msg.rstrip()))  # a piece keeps its blanks: the next piece goes on after them
     return out
 
 
@@ -323,12 +359,76 @@ def observe(source: Source) -> list[Observation]:
             for e in wrapped:
                 if not any((e.id, no) in seen for no in nos):
                     record(e, nos[0], text, width)
+    for nos, text in _hard_wrapped(lines):
+        for e in matcher.matching(text):
+            if not any((e.id, no) in seen for no in nos):
+                record(e, nos[0], text, len(nos))
     for no, text in _form_fields(source, lines):
         for e in matcher.matching(text):
             if (e.id, no) not in seen:
                 record(e, no, text, 1)
     out.sort(key=lambda t: (t[0], t[1]))
     return [o for _, _, o in out]
+
+
+# A terminal that wraps hard (a console copied by its width, tmux or screen at a fixed width, a log viewer) cuts a long
+# line into pieces of exactly its width, mid-word: `...Could not load dynamic library 'libcudart.so.1` / `1.0'; ...`.
+# Such text shows the width as its longest line; each piece of that length is rejoined with the lines after it,
+# without a space, as long as they are pieces too (a run, at most _WRAP_RUN lines). Only the entries that match on
+# no line alone are tried on the rejoined text.
+_WRAP_MIN_WIDTH = 60
+_WRAP_RUN = 8
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The width a terminal cut these lines at (0 when nothing shows one): the longest line's length, reached by at
+    least two different lines (one longest line is just a long line; a cut leaves several pieces of that length)."""
+    width = max((len(t) for t in lines), default=0)
+    if not _WRAP_MIN_WIDTH <= width < textmatch.MAX_LINE:
+        return 0
+    first = None
+    for t in lines:
+        if len(t) == width:
+            if first is None:
+                first = t
+            elif t != first:
+                return width
+    return 0
+
+
+def continues_cut(piece: str, nxt: str) -> bool:
+    """Can `nxt` be the rest of `piece`, a line a terminal cut at its width? The rest starts at the first column with
+    the character after the cut (one blank, where the cut fell before one); a line indented further is a line of its
+    own (an indented continuation, a compiler's source excerpt), and a table's row ends in its border (`|`, `+`) and
+    the next row starts with one."""
+    if not nxt or nxt[:1] == "\t" or nxt[:2].isspace():  # indented: a line of its own
+        return False
+    return not (piece.rstrip()[-1:] in ("|", "+") and nxt[:1] in ("|", "+"))
+
+
+def _hard_wrapped(lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:
+    """(line numbers, the text rejoined) for each run of lines cut at a terminal's width."""
+    if len(lines) < 2:
+        return []
+    width = max(len(t) for _, t in lines)
+    if width < _WRAP_MIN_WIDTH or width >= textmatch.MAX_LINE:
+        return []
+    out: list[tuple[list[int], str]] = []
+    i = 0
+    def cut(k: int) -> bool:  # line k is a piece and line k + 1 its rest
+        return len(lines[k][1]) == width and lines[k + 1][0] == lines[k][0] + 1 \
+            and continues_cut(lines[k][1], lines[k + 1][1])
+
+    while i < len(lines) - 1:
+        if not cut(i):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) - 1 and j - i < _WRAP_RUN - 1 and cut(j):
+            j += 1
+        out.append(([no for no, _ in lines[i:j + 1]], "".join(t for _, t in lines[i:j + 1])[:textmatch.MAX_LINE]))
+        i = j + 1
+    return out
 
 
 # GitHub's issue forms (TensorFlow's since 2022) print each field as a heading and its answer below it: `### TensorFlow

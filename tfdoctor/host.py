@@ -768,10 +768,19 @@ def list_bounded(path: str | os.PathLike, limit: int = MAX_LISTING) -> list[str]
 
 
 def _read_text(path: Path | None, caps: proc.Caps = FILE_CAPS) -> str | None:
+    """A snapshot's text file, bounded, read as the program printed it: a snapshot built by hand from a web page
+    carries its no-break spaces and typographic quotes (textmatch.as_printed), which no parser expects."""
     if path is None:
         return None
     data = read_regular(path, limit=caps.max_bytes)
-    return None if data is None else bounded_text(data, caps)[0]
+    if data is None:
+        return None
+    text = bounded_text(data, caps)[0]
+    if text.isascii():
+        return text
+    from tfdoctor import textmatch
+
+    return textmatch.as_printed(text)
 
 
 def open_snapshot(source: str | Path, deadline: float | None = None) -> ReplayHost:

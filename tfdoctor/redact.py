@@ -32,7 +32,7 @@ USER = "<user>"
 MEMO_MAX_LEN = 4096  # strings up to this long are remembered: a flooded log repeats the same line thousands of times
 MEMO_ENTRIES = 50_000
 
-_GPU_UUID = textmatch.compile(r"\b(GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
+_GPU_UUID = textmatch.compile(r"\b(GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")  # whatever follows it
 _MIG_LEGACY = textmatch.compile(r"\bMIG-GPU-[0-9a-fA-F-]{36}/\d+/\d+\b")
 _UUID = textmatch.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # `Serial Number : 1323520012345`, `serial=PH12`, `Serial Number 1323520012345`; the value holds a digit (checked in

@@ -48,6 +48,22 @@ def _options(flags: int):
     return opts
 
 
+# What forum software, word processors and web pages make of the ASCII a program printed: typographic quotes and
+# dashes (`Could not load dynamic library ‘libcusolver.so.10’`, `–gpus all`), no-break and thin spaces (a table copied
+# from a rendered page). Programs print the ASCII; tfdoctor reads pastes and hand-built snapshots as printed.
+# (Guillemets stay: `~ » ` is a shell prompt, not a quote.)
+_PRINTED = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                          "\u201c": '"', "\u201d": '"', "\u201e": '"',
+                          "\u00a0": " ", "\u2007": " ", "\u2009": " ", "\u202f": " ",
+                          "\u2013": "-", "\u2014": "-", "\u2212": "-"})
+
+
+def as_printed(text: str) -> str:
+    """`text` with the typography of forums and web pages turned back into the ASCII the program printed (one
+    character for one: positions stay). ASCII text (the common case) costs one check."""
+    return text if text.isascii() else text.translate(_PRINTED)
+
+
 _calls = [0]
 
 

@@ -178,7 +178,9 @@ _IMPORT_FAILED = textmatch.compile(r"^\s*(?:ImportError|ModuleNotFoundError|Attr
 
 
 def _import_failure_in(log_lines: tuple[str, ...]) -> ImportFailure | None:
-    lines = log_lines[:5000]
+    from tfdoctor.evidence import normalise  # the lines as printed: no collector's stamp, no typographic quotes
+
+    lines = [normalise(ln) for ln in log_lines[:5000]]
     if not any(_IMPORT_FAILED.search(ln) for ln in lines):
         return None
     failure = classify_import_error("\n".join(lines))

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from tfdoctor import textmatch
+from tfdoctor.evidence import strip_collector_stamp
 
 # A paste is read no further than 2 MiB: GitHub caps an issue comment at 65,536 characters, the largest paste in the
 # corpus is under 3 KB, and a whole boot log fits. (A snapshot file's bound, host.MAX_READ, is 8 MiB; a paste is
@@ -25,12 +26,10 @@ _SNIFF = 64 * 1024
 # terminal leaves behind (backspaces of progress bars, bells). Tabs and newlines are kept.
 _ANSI = textmatch.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|"
                           r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]|[\x{80}-\x{9f}]|[\x{200b}-\x{200d}\x{feff}]")
-# What forum and word-processor software makes of the ASCII a program printed
-_TYPOGRAPHIC = (("\u2018", "'"), ("\u2019", "'"), ("\u201a", "'"), ("\u201b", "'"), ("\u201c", '"'),
-                ("\u201d", '"'), ("\u201e", '"'), ("\u00a0", " "), ("\u2007", " "), ("\u202f", " "),
-                ("\u2013", "-"), ("\u2014", "-"), ("\u2212", "-"))
-
-
+# A log collector's prefix at the start of a line (`docker logs -t`, `kubectl logs --timestamps`, CI logs, `docker
+# compose logs`, `kubectl logs --prefix`): such lines are read without it (evidence.strip_collector_stamp)
+_STAMPED = textmatch.compile(r"(?m)^[ \t]*(?:\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d|[A-Za-z0-9][\w.-]{0,62}[-_]\d{1,4}[ \t]+\||"
+                             r"\[pod/)")
 class PasteError(Exception):
     """A paste that cannot be read as text: the message is the one line the user sees (exit 2)."""
 
@@ -108,16 +107,16 @@ def sanitise(text: str) -> tuple[str, int]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if next(iter(_ANSI.finditer(text)), None) is not None:  # one linear scan; most pastes have nothing to remove
         text = _ANSI.sub("", text)
-    if not text.isascii():
-        for typographic, ascii_ in _TYPOGRAPHIC:
-            if typographic in text:
-                text = text.replace(typographic, ascii_)
+    text = textmatch.as_printed(text)
     lines = text.split("\n")
     cut = 0
+    stamped = _STAMPED.search(text) is not None  # one linear scan: most pastes come from no log collector
     for i, line in enumerate(lines):
         if len(line) > MAX_LINE_CHARS:
-            lines[i] = line[:MAX_LINE_CHARS]
+            lines[i] = line = line[:MAX_LINE_CHARS]
             cut += 1
+        if stamped:
+            lines[i] = strip_collector_stamp(line)
     return "\n".join(lines), cut
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tfdoctor import textmatch
+from tfdoctor.evidence import continues_cut
 from tfdoctor.probes.driver import MODPROBE_DIRS
 from tfdoctor.triage import recognisers as rz
 from tfdoctor.triage.recognisers import Command
@@ -435,6 +436,7 @@ def segment(text: str) -> Segmented:
     """The outputs a paste holds, in order, and its prepared lines."""
     lines = prepare(text)
     tagged = tag_lines(lines)
+    wrap = _wrap_width(lines)
     segments: list[Segment] = []
     cur: Segment | None = None
     region: _Region | None = None
@@ -526,7 +528,10 @@ def segment(text: str) -> Segmented:
             if region is not None:
                 region.found = True
         elif cur is not None and (_continues(cur, tag, kind, ln, gap)
-                                  or (cur.kind in tagged.also.get(i, ()) and (gap == 0 or cur.kind in _GAP_KINDS))):
+                                  or (cur.kind in tagged.also.get(i, ()) and (gap == 0 or cur.kind in _GAP_KINDS))
+                                  or (tag is None and gap == 0 and wrap and cur.last == ln.no - 1
+                                      and len(lines[i - 1].text) == wrap
+                                      and continues_cut(lines[i - 1].text, ln.text))):
             if gap and cur.kind in _GAP_KINDS | {"tensorflow-log", "kernel-log"}:
                 cur.lines.extend([""] * min(gap, 2))
             cur.lines.append(text)
@@ -543,6 +548,15 @@ def segment(text: str) -> Segmented:
     segments.extend(_inline(prose_with_code))
     segments.sort(key=lambda s: (s.first, s.last))
     return Segmented(_merge(segments, lines), lines, tagged.scan)
+
+
+def _wrap_width(lines: list[Line]) -> int:
+    """The width a terminal cut this paste's lines at, when it shows one (0 when not; evidence._wrap_width). The line
+    after a piece of that length goes on the piece's output whatever it looks
+    like (`ry 'libcudart.so.10.1'; dlerror: ...` is the rest of TensorFlow's line); evidence rejoins the pieces."""
+    from tfdoctor.evidence import _wrap_width
+
+    return _wrap_width([ln.text for ln in lines])
 
 
 def _merge(segments: list[Segment], lines: list[Line]) -> list[Segment]:
