@@ -1,9 +1,12 @@
 """Robustness of the diagnosis to the forms a paste or a hand-built snapshot takes on its way from a machine.
 
 The same machine state reaches tfdoctor in many forms: pasted into a GitHub reply (every line quoted with `> `),
-indented as Markdown code, copied from Windows (CRLF), from a web page (no-break spaces, typographic quotes), from a
-CI log (an ISO timestamp before every line, ANSI colours). A diagnosis that changes with the form was fitted to one
-form. For every corpus case this replays (`--replay`: the snapshot's text files) or triages (default: paste.txt)
+indented as Markdown code, copied from Windows (CRLF), from a web page (no-break spaces, typographic quotes, HTML
+entities), from a log collector (a timestamp or a container's name before every line), from a terminal that cut long
+lines at its width, as the message alone (without TensorFlow's log prefix), or from rendered Markdown (a paragraph's
+lines run together). A diagnosis that changes with the form was fitted to one form. (`paragraphs` and the hard
+wraps destroy structure that no reader can fully recover: tables, a command and its answer; they are measured, not
+required.) For every corpus case this replays (`--replay`: the snapshot's text files) or triages (default: paste.txt)
 each transformed copy and counts the cases whose diagnosis (root cause id, or unexplained warning, or none) differs
 from the untransformed one.
 
@@ -15,6 +18,7 @@ from the untransformed one.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -23,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.corpus import case_dirs, diagnosis_of  # noqa: E402
+
+_TF_PREFIX = re.compile(r"^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} [\d:.]+\s+\d+ )[\w./-]+:\d+\] ")
 
 
 def _lines(fn):
@@ -51,12 +57,20 @@ TRANSFORMS = {
     # copied from a terminal multiplexer (tmux, screen) or an 80-column console: long lines hard-wrapped
     "wrap80": _lines(lambda s: "\n".join(s[i:i + 80] for i in range(0, len(s), 80)) if len(s) > 80 else s),
     "wrap120": _lines(lambda s: "\n".join(s[i:i + 120] for i in range(0, len(s), 120)) if len(s) > 120 else s),
+    # a page's HTML source or a feed that kept the entities (`Could not load dynamic library &#39;libcudart.so.10.1&#39;`)
+    "html": lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    .replace("'", "&#39;"),
+    # only the message quoted: TensorFlow's (and absl's) log prefix left out (`Could not load dynamic library ...`)
+    "message-only": _lines(lambda s: _TF_PREFIX.sub("", s)),
+    # rendered Markdown copied back (a forum that took the paste as prose): the lines of a paragraph run together
+    "paragraphs": lambda t: "\n\n".join(" ".join(ln.strip() for ln in p.split("\n") if ln.strip())
+                                          for p in t.split("\n\n")),
     # trailing blanks, as editors and terminals leave them
     "trailing": _lines(lambda s: s + "  \t" if s else s),
 }
 # what a hand-built snapshot's files can carry (a snapshot is not quoted or indented; a log in it may come from a
 # collector)
-REPLAY_TRANSFORMS = ("crlf", "nbsp", "quotes", "trailing", "ci-timestamp", "compose", "wrap80", "wrap120")
+REPLAY_TRANSFORMS = ("crlf", "nbsp", "quotes", "html", "trailing", "ci-timestamp", "compose", "wrap80", "wrap120")
 
 
 def _diag(report) -> str | None:

@@ -2,7 +2,7 @@
 every form; this test guards a sample of the cases under the forms that must never matter).
 
 Each form is one a real paste takes on its way from a machine: a quote-reply, Windows line ends, a web page's no-break
-spaces and typographic quotes, a CI log's or `docker logs -t`'s timestamps, `docker compose logs`' prefix. The words of
+spaces, typographic quotes and HTML entities, a CI log's or `docker logs -t`'s timestamps, `docker compose logs`' prefix. The words of
 every case are its thread's; only the form is applied here."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from benchmarks.robustness import TRANSFORMS
 from tests.corpus import case_dirs, diagnosis_of
 
 SAMPLE = [d for i, d in enumerate(case_dirs()) if i % 7 == 0 and (d / "paste.txt").is_file()]
-FORMS = ("quote", "crlf", "nbsp", "quotes", "ci-timestamp", "compose")
+FORMS = ("quote", "crlf", "nbsp", "quotes", "ci-timestamp", "compose", "html")
 
 
 def _diagnosis(text: str) -> str | None:

@@ -134,6 +134,13 @@ def test_no_break_spaces_of_a_copied_table_do_not_change_what_the_table_says(tmp
     assert any("580.126.09" in f.summary for f in plain.findings)
 
 
+def test_html_entities_a_page_kept_are_read_as_the_characters_printed():
+    # the title of fnsflm/fnsflm.github.io#23, as its feed stored it
+    title = "tensorflow-gpu报错“Could not load dynamic library &#39;libcudart.so.10.1&#39;”"
+    assert as_printed(title) == "tensorflow-gpu报错\"Could not load dynamic library 'libcudart.so.10.1'\""
+    assert as_printed("a &amp;lt; b") == "a &lt; b"
+
+
 def test_as_printed_keeps_positions_and_leaves_a_prompts_guillemet():
     text = "Could not load dynamic library \u2018libcusolver.so.10\u2019 \u2013gpus\u00a0all ~ \u00bb "
     out = as_printed(text)

@@ -375,7 +375,9 @@ def observe(source: Source) -> list[Observation]:
 # line into pieces of exactly its width, mid-word: `...Could not load dynamic library 'libcudart.so.1` / `1.0'; ...`.
 # Such text shows the width as its longest line; each piece of that length is rejoined with the lines after it,
 # without a space, as long as they are pieces too (a run, at most _WRAP_RUN lines). Only the entries that match on
-# no line alone are tried on the rejoined text.
+# no line alone are tried on the rejoined text, so the longest line is enough to try (one line cut in two leaves one
+# piece of the width); where the join changes what a line is (kernel messages, triage's segments) two different lines
+# of that length are needed (_wrap_width).
 _WRAP_MIN_WIDTH = 60
 _WRAP_RUN = 8
 
@@ -413,21 +415,20 @@ def _hard_wrapped(lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:
     width = max(len(t) for _, t in lines)
     if width < _WRAP_MIN_WIDTH or width >= textmatch.MAX_LINE:
         return []
+    last = len(lines) - 1
+    # line k is a piece and line k + 1 its rest
+    cuts = {k for k, (no, t) in enumerate(lines) if len(t) == width and k < last and lines[k + 1][0] == no + 1
+            and continues_cut(t, lines[k + 1][1])}
     out: list[tuple[list[int], str]] = []
-    i = 0
-    def cut(k: int) -> bool:  # line k is a piece and line k + 1 its rest
-        return len(lines[k][1]) == width and lines[k + 1][0] == lines[k][0] + 1 \
-            and continues_cut(lines[k][1], lines[k + 1][1])
-
-    while i < len(lines) - 1:
-        if not cut(i):
-            i += 1
+    done = -1  # the last line of the last run
+    for i in sorted(cuts):
+        if i <= done:
             continue
-        j = i + 1
-        while j < len(lines) - 1 and j - i < _WRAP_RUN - 1 and cut(j):
+        j = i
+        while j in cuts and j - i < _WRAP_RUN - 1:
             j += 1
         out.append(([no for no, _ in lines[i:j + 1]], "".join(t for _, t in lines[i:j + 1])[:textmatch.MAX_LINE]))
-        i = j + 1
+        done = j
     return out
 
 
