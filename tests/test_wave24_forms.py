@@ -10,6 +10,7 @@ applied by the test, as the collector or the terminal would apply it; the words 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,8 +125,6 @@ def test_triage_reads_a_ci_log_as_the_program_printed_it():
 def test_no_break_spaces_of_a_copied_table_do_not_change_what_the_table_says(tmp_path):
     # tests/fixtures/nvidia-smi/580-geforce-gtx1080ti.txt, real; the copy from a rendered page turns its spaces into
     # no-break spaces (applied here)
-    from pathlib import Path
-
     table = (Path(__file__).parent / "fixtures" / "nvidia-smi" / "580-geforce-gtx1080ti.txt").read_text()
     plain = run_check(from_=_snapshot(tmp_path / "plain", {"commands/nvidia-smi": table}))
     copied = run_check(from_=_snapshot(tmp_path / "copied", {"commands/nvidia-smi": table.replace(" ", "\u00a0")}))
@@ -208,3 +207,35 @@ def test_a_gpu_uuid_run_into_the_next_word_is_still_redacted():
 
     text = "NVRM: GPU at PCI:000f:01:00: GPU-0f059bf0-a212-94c1-44a7-1068a6c6be66NVRM: Xid (PCI:000f:01:00): 169"
     assert gpu_ids(text) == "NVRM: GPU at PCI:000f:01:00: GPU-<redacted>NVRM: Xid (PCI:000f:01:00): 169"
+
+
+# tensorflow/tensorflow#62626 (mcourteaux, 2023-12-12), quoted in a reply (tf-tf215-system-cudnn880-vs-894-ubuntu2204)
+CUDNN_880 = ("2023-12-12 16:48:40.306928: E external/local_xla/xla/stream_executor/cuda/cuda_dnn.cc:447] Loaded runtime "
+             "CuDNN library: 8.8.0 but source was compiled with: 8.9.4.  CuDNN library needs to have matching major "
+             "version and equal or higher minor version. If using a binary install, upgrade your CuDNN library.")
+
+
+def test_triage_joins_a_quoted_line_a_terminal_cut_before_it_was_quoted():
+    # cut at 120 columns, then quoted: only the first piece carries the quote marker (Markdown's lazy continuation)
+    pieces = _cut("> " + CUDNN_880, 120).split("\n")
+    paste = "Here is the log:\n\n" + "\n".join(pieces) + "\n\nSo it claims 8.9.4.\n"
+    plain = triage_text(f"Here is the log:\n\n> {CUDNN_880}\n\nSo it claims 8.9.4.\n").report
+    cut = triage_text(paste).report
+    assert plain.root_cause is not None and plain.root_cause.id == "tf.cuda-libs"
+    assert cut.root_cause is not None and cut.root_cause.id == "tf.cuda-libs"
+    assert "8.8.0" in cut.root_cause.summary or any("8.8.0" in e.line for e in cut.root_cause.evidence)
+
+
+def test_two_whole_lines_of_equal_width_are_not_joined():
+    # two GPUs' `Created device` lines have the same width; the line after the second is the script's own print
+    # (ok-a16-2gpu-tf219-after-reinstall): no message appears by joining them, so they stay apart
+    from tfdoctor.triage.paste import from_text
+    from tfdoctor.triage.segmenter import segment
+
+    with open(Path(__file__).parent / "cases" / "ok-a16-2gpu-tf219-after-reinstall" / "paste.txt",
+              encoding="utf-8") as f:
+        log = "".join(f.readlines()[7:10])  # its lines 8-10, verbatim
+    assert log.splitlines()[2].endswith("GPU zařízení: 2")
+    found = segment(from_text(log).text)
+    tf_lines = [ln for s in found.segments if s.kind == "tensorflow-log" for ln in s.lines]
+    assert tf_lines and not any("zařízení" in ln for ln in tf_lines)

@@ -46,6 +46,7 @@ class Line:
     text: str  # without quote markers, HTML code tags and emphasis markers
     fence: int = 0  # 0: outside code fences; n: inside the n-th fenced block
     marker: bool = False  # a fence line (``` or ~~~) itself
+    width: int = -1  # the raw line's length, quote markers included (what a terminal's hard wrap cut at)
 
 
 @dataclass
@@ -135,7 +136,7 @@ def prepare(text: str) -> list[Line]:
             continue
         if t.strip() in ("`", "``"):  # a stray backtick line around a pasted message
             t = ""
-        out.append(Line(no, t, fence_id if open_marker else 0, False))
+        out.append(Line(no, t, fence_id if open_marker else 0, False, len(raw)))
     return out
 
 
@@ -436,7 +437,7 @@ def segment(text: str) -> Segmented:
     """The outputs a paste holds, in order, and its prepared lines."""
     lines = prepare(text)
     tagged = tag_lines(lines)
-    wrap = _wrap_width(lines)
+    rests = _cut_rests(lines)
     segments: list[Segment] = []
     cur: Segment | None = None
     region: _Region | None = None
@@ -527,11 +528,13 @@ def segment(text: str) -> Segmented:
             cur = Segment(kind, ln.no, ln.no, [text], command=region.command if region else None, tags={tag})
             if region is not None:
                 region.found = True
+        elif cur is not None and i in rests and gap == 0 and cur.last == ln.no - 1 \
+                and len(cur.lines[-1]) < textmatch.MAX_LINE:
+            # the rest of the line a terminal cut at its width: one line again, as the program printed it
+            cur.lines[-1] += text
+            cur.last = ln.no
         elif cur is not None and (_continues(cur, tag, kind, ln, gap)
-                                  or (cur.kind in tagged.also.get(i, ()) and (gap == 0 or cur.kind in _GAP_KINDS))
-                                  or (tag is None and gap == 0 and wrap and cur.last == ln.no - 1
-                                      and len(lines[i - 1].text) == wrap
-                                      and continues_cut(lines[i - 1].text, ln.text))):
+                                  or (cur.kind in tagged.also.get(i, ()) and (gap == 0 or cur.kind in _GAP_KINDS))):
             if gap and cur.kind in _GAP_KINDS | {"tensorflow-log", "kernel-log"}:
                 cur.lines.extend([""] * min(gap, 2))
             cur.lines.append(text)
@@ -550,13 +553,37 @@ def segment(text: str) -> Segmented:
     return Segmented(_merge(segments, lines), lines, tagged.scan)
 
 
-def _wrap_width(lines: list[Line]) -> int:
-    """The width a terminal cut this paste's lines at, when it shows one (0 when not; evidence._wrap_width). The line
-    after a piece of that length goes on the piece's output whatever it looks
-    like (`ry 'libcudart.so.10.1'; dlerror: ...` is the rest of TensorFlow's line); evidence rejoins the pieces."""
-    from tfdoctor.evidence import _wrap_width
+def _cut_rests(lines: list[Line]) -> set[int]:
+    """The indexes of the lines that are the rest of a line a terminal cut at its width, where joining them shows a
+    known message that no piece shows alone (`...Loaded runtime CuDNN librar` / `y: 8.8.0 but source was compiled
+    with: 8.9.4 ...`). The width is the longest raw line's (a quote marker put before the first piece after the cut
+    counts), reached by two different lines (evidence._wrap_width); a piece's rest starts at the first column
+    (evidence.continues_cut). Lines of equal width that are whole (two GPUs' `Created device` lines) stay apart: their
+    join shows nothing new."""
+    from tfdoctor.evidence import _WRAP_MIN_WIDTH, _WRAP_RUN
 
-    return _wrap_width([ln.text for ln in lines])
+    width = max((ln.width for ln in lines), default=0)
+    if not _WRAP_MIN_WIDTH <= width < textmatch.MAX_LINE or len({ln.text for ln in lines if ln.width == width}) < 2:
+        return set()
+    cs = _catalogue_set()
+
+    def shown(text: str) -> frozenset[int]:
+        return cs.present(textmatch.utf8(text)) or frozenset()
+
+    rests: set[int] = set()
+    i, last = 0, len(lines) - 1
+    while i < last:
+        j = i
+        while j < last and j - i < _WRAP_RUN - 1 and lines[j].width == width and not lines[j + 1].marker \
+                and lines[j + 1].no == lines[j].no + 1 and continues_cut(lines[j].text, lines[j + 1].text):
+            j += 1
+        if j > i:
+            pieces = [ln.text for ln in lines[i:j + 1]]
+            alone = frozenset().union(*(shown(t) for t in pieces))
+            if shown("".join(pieces)[:textmatch.MAX_LINE]) - alone:
+                rests.update(range(i + 1, j + 1))
+        i = j + 1
+    return rests
 
 
 def _merge(segments: list[Segment], lines: list[Line]) -> list[Segment]:
