@@ -239,3 +239,44 @@ def test_two_whole_lines_of_equal_width_are_not_joined():
     found = segment(from_text(log).text)
     tf_lines = [ln for s in found.segments if s.kind == "tensorflow-log" for ln in s.lines]
     assert tf_lines and not any("zařízení" in ln for ln in tf_lines)
+
+
+# pop-os/beta#137 (trevorjamesmartin, 2021-06-02): the message dmesg printed over four `NVRM:` lines
+API_MISMATCH = ("NVRM: API mismatch: the client has the version 465.24.02, but",
+                "NVRM: this kernel module has the version 460.67.  Please",
+                "NVRM: make sure that this kernel module and all NVIDIA driver",
+                "NVRM: components have the same version.")
+
+
+@pytest.mark.parametrize("prefix", [
+    "[  123.456789] ",                  # dmesg
+    "kern  :warn  : [  123.456789] ",    # dmesg -x (util-linux: facility and level decoded)
+    "[  123.456789 <    0.000123>] ",    # dmesg -d (util-linux: the delta between messages)
+    "[  123.456789] pop-os kernel: ",    # journalctl -o short-monotonic
+])
+def test_every_dmesg_form_reads_a_message_printed_over_several_lines_as_one(prefix):
+    # the prefixes are applied here, as each form prints them; the words are the driver's
+    log = "\n".join(prefix + line for line in API_MISMATCH)
+    assert [m for _, m in kernel_messages(log)] == [" ".join(
+        [API_MISMATCH[0]] + [ln[len("NVRM: "):] for ln in API_MISMATCH[1:]])]
+    assert _messages("kernel", log) == ["nvrm-api-mismatch"]
+
+
+@pytest.mark.parametrize("line", [
+    "Jun 30 11:07:05.123456 gpu-node-7 kernel: " + API_MISMATCH[0],   # journalctl -o short-precise
+    "[  123.456789] gpu-node-7 kernel: " + API_MISMATCH[0],           # journalctl -o short-monotonic
+])
+def test_the_host_of_every_journal_form_is_redacted(line):
+    from tfdoctor.redact import Redactor
+    from tfdoctor.triage.redaction import learn
+
+    assert learn(line).hosts == ("gpu-node-7",)
+    assert "gpu-node-7" not in Redactor()(line)
+
+
+def test_a_dmesg_device_name_is_not_read_as_a_host():
+    # srv-rke2-vm-8gpu-gpu-operator-bar1-0m-two-gpus-probe-failed-driver510's dmesg
+    from tfdoctor.redact import Redactor
+
+    line = "[83260.063863] nvidia 0000:1b:00.0: vgaarb: changed VGA decodes: olddecodes=none,decodes=none:owns=none"
+    assert Redactor()(line) == line

@@ -49,8 +49,11 @@ _IPV6_CANDIDATE = textmatch.compile(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}
 _TF_HOST = textmatch.compile(r"(running on this host \()([^)]*)(\))")
 _PROMPT = textmatch.compile(r"(?m)^([\w.-]+)@([\w.-]+):")
 # journalctl / syslog: `Jan 01 12:00:00 HOST kernel:` or `2024-01-01T12:00:00+0000 HOST kernel:`
-_JOURNAL_HOST = textmatch.compile(r"(?m)^(\s*(?:[A-Z][a-z]{2}\s+\d{1,2} [\d:]{8}|\d{4}-\d\d-\d\dT[\d:.]+"
+_JOURNAL_HOST = textmatch.compile(r"(?m)^(\s*(?:[A-Z][a-z]{2}\s+\d{1,2} [\d:]{8}(?:\.\d+)?|\d{4}-\d\d-\d\dT[\d:.,]+"
                                   r"(?:[+-]\d\d:?\d\d|Z)?) )([A-Za-z0-9][A-Za-z0-9._-]*)( \S+?(?:\[\d+\])?:)")
+# journalctl -o short-monotonic: `[  123.456789] HOST kernel:` (only with `kernel:` after it: a dmesg line's device
+# name, `[ 1.2] nvidia 0000:01:00.0: ...`, is no host)
+_MONOTONIC_HOST = textmatch.compile(r"(?m)^(\s*\[\s*\d+\.\d+\] )([A-Za-z0-9][A-Za-z0-9._-]*)( kernel:)")
 _HOSTNAME_FIELD = textmatch.compile(r"(?i)(\b(?:static hostname|hostname|nodename|node name)\s*[=:]\s*[\"']?)"
                                     r"([A-Za-z0-9][A-Za-z0-9.-]*)")
 # `user@host` (an e-mail address, `built by alice@box`, URL credentials); not a systemd unit (`getty@tty1.service`)
@@ -149,6 +152,8 @@ class Redactor:
             text = self._user_at_host(text)
         if ":" in text:
             text = _JOURNAL_HOST.sub(rf"\1{HOSTNAME}\3", text)
+            if " kernel:" in text:
+                text = _MONOTONIC_HOST.sub(rf"\1{HOSTNAME}\3", text)
         if "=" in text or ":" in text:
             low = text.lower()
             if "name" in low:
@@ -223,7 +228,7 @@ class Redactor:
         text = text or ""
         prompts = [(m.group(1), m.group(2)) for m in _PROMPT.finditer(text)]
         hosts = {m.group(2) for m in _TF_HOST.finditer(text)} | {host for _, host in prompts}
-        hosts |= {m.group(2) for m in _JOURNAL_HOST.finditer(text)}
+        hosts |= {m.group(2) for m in _JOURNAL_HOST.finditer(text)} | {m.group(2) for m in _MONOTONIC_HOST.finditer(text)}
         hosts |= {m.group(2) for m in _HOSTNAME_FIELD.finditer(text)}
         users = {user for user, _ in prompts}
         users |= {m.group(2) for m in _HOME.finditer(text)}

@@ -27,8 +27,9 @@ _PROMPT_NAMES = textmatch.compile(
     r"(?:^|[ \t(\[`])(?P<user>[A-Za-z_][\w.-]{0,31})@(?P<host>[A-Za-z0-9][\w-]{0,62})(?:[:$#%]|[ \t]+~|[ \t]*$)",
     textmatch.MULTILINE)
 _JOURNAL_HOST = textmatch.compile(
-    r"^[ \t>]*(?:[A-Za-z]{3}[ \t]+\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d\d:?\d\d|Z)?) "
-    r"(?P<host>[A-Za-z0-9][\w.-]{0,62}) [\w.@/-]+(?:\[\d+\])?: ", textmatch.MULTILINE)
+    r"^[ \t>]*(?:(?:[A-Za-z]{3}[ \t]+\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT[\d:.,]+(?:[+-]\d\d:?\d\d|Z)?) "
+    r"(?P<host>[A-Za-z0-9][\w.-]{0,62}) [\w.@/-]+(?:\[\d+\])?: |"
+    r"\[[ \t]*\d+\.\d+\] (?P<mhost>[A-Za-z0-9][\w.-]{0,62}) kernel: )", textmatch.MULTILINE)  # short-monotonic
 _TF_HOST = textmatch.compile(r"running on this host \((?P<host>[^)\n]{1,253})\)")
 _WINDOWS_USER = textmatch.compile(r"[A-Za-z]:\\+Users\\+(?P<user>[^\\/\s\"':*?<>|]{1,64})")
 _HOME_USER = textmatch.compile(r"/(?:home|Users)/(?P<user>[^/\s:'\"]{1,64})")
@@ -52,7 +53,7 @@ def learn(text: str) -> Learned:
         users.setdefault(m.group("user"))
         hosts.setdefault(m.group("host"))
     for m in _JOURNAL_HOST.finditer(text):
-        hosts.setdefault(m.group("host"))
+        hosts.setdefault(m.group("host") or m.group("mhost"))
     for m in _TF_HOST.finditer(text):
         hosts.setdefault(m.group("host").strip())
     for rx in (_WINDOWS_USER, _HOME_USER):
