@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.corpus import case_dirs, diagnosis_of  # noqa: E402
 
+_DMESG_STAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 _TF_PREFIX = re.compile(r"^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} [\d:.]+\s+\d+ )[\w./-]+:\d+\] ")
 
 
@@ -65,12 +66,16 @@ TRANSFORMS = {
     # rendered Markdown copied back (a forum that took the paste as prose): the lines of a paragraph run together
     "paragraphs": lambda t: "\n\n".join(" ".join(ln.strip() for ln in p.split("\n") if ln.strip())
                                           for p in t.split("\n\n")),
+    # a kernel log in another form than the case's (applied to dmesg-style lines only): the journal's, dmesg -x's
+    "kernel-journal": _lines(lambda s: _DMESG_STAMP.sub("Jun 30 11:07:05 gpu-node kernel: ", s, count=1)),
+    "kernel-decoded": _lines(lambda s: _DMESG_STAMP.sub(r"kern  :warn  : \g<0>", s, count=1)),
     # trailing blanks, as editors and terminals leave them
     "trailing": _lines(lambda s: s + "  \t" if s else s),
 }
 # what a hand-built snapshot's files can carry (a snapshot is not quoted or indented; a log in it may come from a
 # collector)
-REPLAY_TRANSFORMS = ("crlf", "nbsp", "quotes", "html", "trailing", "ci-timestamp", "compose", "wrap80", "wrap120")
+REPLAY_TRANSFORMS = ("crlf", "nbsp", "quotes", "html", "trailing", "ci-timestamp", "compose", "wrap80", "wrap120",
+                     "kernel-journal", "kernel-decoded")
 
 
 def _diag(report) -> str | None:
