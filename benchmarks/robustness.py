@@ -43,6 +43,8 @@ TRANSFORMS = {
     "quote": _lines(lambda s: "> " + s if s else ">"),
     # Markdown indented code (four spaces)
     "indent": _lines(lambda s: "    " + s if s else s),
+    # the paste put under a Markdown list item: every line, fences too, indented by the item's width
+    "list-item": _lines(lambda s: "   " + s if s else s),
     # copied on Windows
     "crlf": lambda t: t.replace("\n", "\r\n"),
     # copied from a rendered web page: spaces inside code become no-break spaces

@@ -280,3 +280,14 @@ def test_a_dmesg_device_name_is_not_read_as_a_host():
 
     line = "[83260.063863] nvidia 0000:1b:00.0: vgaarb: changed VGA decodes: olddecodes=none,decodes=none:owns=none"
     assert Redactor()(line) == line
+
+
+def test_a_dkms_make_error_under_a_markdown_list_item_is_read():
+    # drv-dkms-470-kernel612-void's make.log lines; under a list item every line, fences too, is indented
+    log = ("make[2]: *** [/usr/src/kernel-headers-6.12.7_1/Makefile:1937: /var/lib/dkms/nvidia/470.239.06/build] "
+           "Chyba 2\nmake[1]: *** [Makefile:224: __sub-make] Error 2\n")
+    indented = "".join("   " + ln + "\n" for ln in log.splitlines())
+    assert _messages("dkms", indented) == _messages("dkms", log) != []
+    paste = "1. xbps will try to build dkms but fails:\n   ```\n" + indented + "   ```\n"
+    report = triage_text(paste).report
+    assert report.root_cause is not None and report.root_cause.id == "driver.dkms"
