@@ -248,7 +248,7 @@ def kernel_messages(text: str | None):
     last_prefix = None
     joinable = False  # the last message began on a line with a kernel prefix: an indented line may continue it
     raws = (text or "").splitlines()[:MAX_LINES]
-    wrap = _wrap_width(raws)
+    wrap = wrap_width([(len(r), r) for r in raws])
     cut = False  # the last line was a piece of a line cut at that width
     for no, raw in enumerate(raws, 1):
         piece, cut = cut, wrap and len(raw) == wrap
@@ -380,20 +380,21 @@ def observe(source: Source) -> list[Observation]:
 # without a space, as long as they are pieces too (a run, at most _WRAP_RUN lines). Only the entries that match on
 # no line alone are tried on the rejoined text, so the longest line is enough to try (one line cut in two leaves one
 # piece of the width); where the join changes what a line is (kernel messages, triage's segments) two different lines
-# of that length are needed (_wrap_width).
+# of that length are needed (wrap_width).
 _WRAP_MIN_WIDTH = 60
 _WRAP_RUN = 8
 
 
-def _wrap_width(lines: list[str]) -> int:
-    """The width a terminal cut these lines at (0 when nothing shows one): the longest line's length, reached by at
-    least two different lines (one longest line is just a long line; a cut leaves several pieces of that length)."""
-    width = max((len(t) for t in lines), default=0)
+def wrap_width(lines: list[tuple[int, str]]) -> int:
+    """The width a terminal cut these (width, text) lines at (0 when nothing shows one): the longest line's width,
+    reached by at least two different lines (one longest line is just a long line; a cut leaves several pieces of
+    that width). The width is the raw line's: a quote marker put before a piece counts (triage's Line.width)."""
+    width = max((w for w, _ in lines), default=0)
     if not _WRAP_MIN_WIDTH <= width < textmatch.MAX_LINE:
         return 0
     first = None
-    for t in lines:
-        if len(t) == width:
+    for w, t in lines:
+        if w == width:
             if first is None:
                 first = t
             elif t != first:
@@ -411,18 +412,14 @@ def continues_cut(piece: str, nxt: str) -> bool:
     return not (piece.rstrip()[-1:] in ("|", "+") and nxt[:1] in ("|", "+"))
 
 
-def _hard_wrapped(lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:
-    """(line numbers, the text rejoined) for each run of lines cut at a terminal's width."""
-    if len(lines) < 2:
-        return []
-    width = max(len(t) for _, t in lines)
-    if width < _WRAP_MIN_WIDTH or width >= textmatch.MAX_LINE:
-        return []
+def cut_runs(lines: list[tuple[int, str, int]], width: int) -> list[tuple[int, int]]:
+    """(first, last) indexes of each run of (line number, text, width) lines cut at `width`: every line of the run but
+    the last is a piece of that width, each followed on the next line by its rest (continues_cut); at most _WRAP_RUN
+    lines a run."""
     last = len(lines) - 1
-    # line k is a piece and line k + 1 its rest
-    cuts = {k for k, (no, t) in enumerate(lines) if len(t) == width and k < last and lines[k + 1][0] == no + 1
+    cuts = {k for k, (no, t, w) in enumerate(lines) if w == width and k < last and lines[k + 1][0] == no + 1
             and continues_cut(t, lines[k + 1][1])}
-    out: list[tuple[list[int], str]] = []
+    out: list[tuple[int, int]] = []
     done = -1  # the last line of the last run
     for i in sorted(cuts):
         if i <= done:
@@ -430,9 +427,20 @@ def _hard_wrapped(lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:
         j = i
         while j in cuts and j - i < _WRAP_RUN - 1:
             j += 1
-        out.append(([no for no, _ in lines[i:j + 1]], "".join(t for _, t in lines[i:j + 1])[:textmatch.MAX_LINE]))
+        out.append((i, j))
         done = j
     return out
+
+
+def _hard_wrapped(lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:
+    """(line numbers, the text rejoined) for each run of lines cut at a terminal's width."""
+    if len(lines) < 2:
+        return []
+    width = max(len(t) for _, t in lines)
+    if width < _WRAP_MIN_WIDTH or width >= textmatch.MAX_LINE:
+        return []
+    return [([no for no, _ in lines[i:j + 1]], "".join(t for _, t in lines[i:j + 1])[:textmatch.MAX_LINE])
+            for i, j in cut_runs([(no, t, len(t)) for no, t in lines], width)]
 
 
 # GitHub's issue forms (TensorFlow's since 2022) print each field as a heading and its answer below it: `### TensorFlow

@@ -26,10 +26,6 @@ _SNIFF = 64 * 1024
 # terminal leaves behind (backspaces of progress bars, bells). Tabs and newlines are kept.
 _ANSI = textmatch.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|"
                           r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x1b]|[\x{80}-\x{9f}]|[\x{200b}-\x{200d}\x{feff}]")
-# A log collector's prefix at the start of a line (`docker logs -t`, `kubectl logs --timestamps`, CI logs, `docker
-# compose logs`, `kubectl logs --prefix`): such lines are read without it (evidence.strip_collector_stamp)
-_STAMPED = textmatch.compile(r"(?m)^[ \t]*(?:\[?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d|[A-Za-z0-9][\w.-]{0,62}[-_]\d{1,4}[ \t]+\||"
-                             r"\[pod/)")
 class PasteError(Exception):
     """A paste that cannot be read as text: the message is the one line the user sees (exit 2)."""
 
@@ -103,20 +99,19 @@ def _decode(data: bytes, name: str) -> str:
 
 def sanitise(text: str) -> tuple[str, int]:
     """(clean text, number of lines cut): escapes and control characters removed, line breaks normalised, typographic
-    punctuation read as ASCII, every line at most MAX_LINE_CHARS long."""
+    punctuation read as ASCII, a log collector's prefix dropped (evidence.strip_collector_stamp), every line at most
+    MAX_LINE_CHARS long."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if next(iter(_ANSI.finditer(text)), None) is not None:  # one linear scan; most pastes have nothing to remove
         text = _ANSI.sub("", text)
     text = textmatch.as_printed(text)
     lines = text.split("\n")
     cut = 0
-    stamped = _STAMPED.search(text) is not None  # one linear scan: most pastes come from no log collector
     for i, line in enumerate(lines):
         if len(line) > MAX_LINE_CHARS:
             lines[i] = line = line[:MAX_LINE_CHARS]
             cut += 1
-        if stamped:
-            lines[i] = strip_collector_stamp(line)
+        lines[i] = strip_collector_stamp(line)  # a log collector's prefix (cheap on a line without one)
     return "\n".join(lines), cut
 
 

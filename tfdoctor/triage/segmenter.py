@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tfdoctor import textmatch
-from tfdoctor.evidence import continues_cut
 from tfdoctor.probes.driver import MODPROBE_DIRS
 from tfdoctor.triage import recognisers as rz
 from tfdoctor.triage.recognisers import Command
@@ -556,14 +555,13 @@ def segment(text: str) -> Segmented:
 def _cut_rests(lines: list[Line]) -> set[int]:
     """The indexes of the lines that are the rest of a line a terminal cut at its width, where joining them shows a
     known message that no piece shows alone (`...Loaded runtime CuDNN librar` / `y: 8.8.0 but source was compiled
-    with: 8.9.4 ...`). The width is the longest raw line's (a quote marker put before the first piece after the cut
-    counts), reached by two different lines (evidence._wrap_width); a piece's rest starts at the first column
-    (evidence.continues_cut). Lines of equal width that are whole (two GPUs' `Created device` lines) stay apart: their
-    join shows nothing new."""
-    from tfdoctor.evidence import _WRAP_MIN_WIDTH, _WRAP_RUN
+    with: 8.9.4 ...`): the width and the runs as evidence.wrap_width and evidence.cut_runs find them, on the raw
+    widths (a quote marker put before the first piece after the cut counts). Lines of equal width that are whole
+    (two GPUs' `Created device` lines) stay apart: their join shows nothing new."""
+    from tfdoctor.evidence import cut_runs, wrap_width
 
-    width = max((ln.width for ln in lines), default=0)
-    if not _WRAP_MIN_WIDTH <= width < textmatch.MAX_LINE or len({ln.text for ln in lines if ln.width == width}) < 2:
+    width = wrap_width([(ln.width, ln.text) for ln in lines])
+    if not width:
         return set()
     cs = _catalogue_set()
 
@@ -571,18 +569,10 @@ def _cut_rests(lines: list[Line]) -> set[int]:
         return cs.present(textmatch.utf8(text)) or frozenset()
 
     rests: set[int] = set()
-    i, last = 0, len(lines) - 1
-    while i < last:
-        j = i
-        while j < last and j - i < _WRAP_RUN - 1 and lines[j].width == width and not lines[j + 1].marker \
-                and lines[j + 1].no == lines[j].no + 1 and continues_cut(lines[j].text, lines[j + 1].text):
-            j += 1
-        if j > i:
-            pieces = [ln.text for ln in lines[i:j + 1]]
-            alone = frozenset().union(*(shown(t) for t in pieces))
-            if shown("".join(pieces)[:textmatch.MAX_LINE]) - alone:
-                rests.update(range(i + 1, j + 1))
-        i = j + 1
+    for i, j in cut_runs([(ln.no, ln.text, ln.width) for ln in lines], width):
+        pieces = [ln.text for ln in lines[i:j + 1]]
+        if shown("".join(pieces)[:textmatch.MAX_LINE]) - frozenset().union(*(shown(t) for t in pieces)):
+            rests.update(range(i + 1, j + 1))
     return rests
 
 
