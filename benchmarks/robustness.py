@@ -4,9 +4,9 @@ The same machine state reaches tfdoctor in many forms: pasted into a GitHub repl
 indented as Markdown code, copied from Windows (CRLF), from a web page (no-break spaces, typographic quotes, HTML
 entities), from a log collector (a timestamp or a container's name before every line), from a terminal that cut long
 lines at its width, as the message alone (without TensorFlow's log prefix), or from rendered Markdown (a paragraph's
-lines run together). A diagnosis that changes with the form was fitted to one form. (`paragraphs` and the hard
-wraps destroy structure that no reader can fully recover: tables, a command and its answer; they are measured, not
-required.) For every corpus case this replays (`--replay`: the snapshot's text files) or triages (default: paste.txt)
+lines run together: `prose-paragraphs` outside code blocks, as a renderer does; `paragraphs` inside them too). A
+diagnosis that changes with the form was fitted to one form. (The paragraph forms and the hard wraps destroy
+structure that no reader can fully recover: tables, a command and its answer; they are measured, not required.) For every corpus case this replays (`--replay`: the snapshot's text files) or triages (default: paste.txt)
 each transformed copy and counts the cases whose diagnosis (root cause id, or unexplained warning, or none) differs
 from the untransformed one.
 
@@ -30,6 +30,40 @@ from tests.corpus import case_dirs, diagnosis_of  # noqa: E402
 
 _DMESG_STAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 _TF_PREFIX = re.compile(r"^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} [\d:.]+\s+\d+ )[\w./-]+:\d+\] ")
+
+
+_FENCE = re.compile(r"^\s*(?:```|~~~)")
+_BLOCK_START = re.compile(r"^\s{0,3}(?:[-*+]\s|\d{1,9}[.)]\s|#{1,6}\s)")
+
+
+def _run_together(text: str, keep_fences: bool) -> str:
+    """Rendered Markdown: the lines of a paragraph (blank-line separated) joined by a space. With keep_fences, fenced
+    code blocks stay as they were, as a renderer keeps them."""
+    out: list[str] = []
+    para: list[str] = []
+    fenced = False
+
+    def flush():
+        if para:
+            out.append(" ".join(para))
+            para.clear()
+
+    for line in text.split("\n"):
+        if keep_fences and _FENCE.match(line):
+            flush()
+            fenced = not fenced
+            out.append(line)
+        elif keep_fences and fenced:
+            out.append(line)
+        elif line.strip():
+            if _BLOCK_START.match(line):  # a list item or a heading starts a block of its own
+                flush()
+            para.append(line.strip())
+        else:
+            flush()
+            out.append("")
+    flush()
+    return "\n".join(out)
 
 
 def _lines(fn):
@@ -66,8 +100,10 @@ TRANSFORMS = {
     # only the message quoted: TensorFlow's (and absl's) log prefix left out (`Could not load dynamic library ...`)
     "message-only": _lines(lambda s: _TF_PREFIX.sub("", s)),
     # rendered Markdown copied back (a forum that took the paste as prose): the lines of a paragraph run together
-    "paragraphs": lambda t: "\n\n".join(" ".join(ln.strip() for ln in p.split("\n") if ln.strip())
-                                          for p in t.split("\n\n")),
+    "paragraphs": lambda t: _run_together(t, keep_fences=False),
+    # the same, where the renderer kept fenced code blocks as they were (Stack Overflow, Discourse, most forums): only
+    # what was pasted outside a fence runs together
+    "prose-paragraphs": lambda t: _run_together(t, keep_fences=True),
     # a kernel log in another form than the case's (applied to dmesg-style lines only): the journal's, dmesg -x's
     "kernel-journal": _lines(lambda s: _DMESG_STAMP.sub("Jun 30 11:07:05 gpu-node kernel: ", s, count=1)),
     "kernel-decoded": _lines(lambda s: _DMESG_STAMP.sub(r"kern  :warn  : \g<0>", s, count=1)),
@@ -77,7 +113,7 @@ TRANSFORMS = {
 # what a hand-built snapshot's files can carry (a snapshot is not quoted or indented; a log in it may come from a
 # collector)
 REPLAY_TRANSFORMS = ("crlf", "nbsp", "quotes", "html", "trailing", "ci-timestamp", "compose", "wrap80", "wrap120",
-                     "kernel-journal", "kernel-decoded")
+                     "kernel-journal", "kernel-decoded", "prose-paragraphs")
 
 
 def _diag(report) -> str | None:
@@ -103,8 +139,8 @@ def _replay(snap: Path) -> str | None:
         return f"<{type(exc).__name__}>"
 
 
-# what a log collector stores: a program's log, not a command's answer
-COLLECTED = ("ci-timestamp", "compose")
+# what a log collector stores, or a log copied from a rendered page: a program's log, not a command's answer
+LOGS_ONLY = ("ci-timestamp", "compose", "prose-paragraphs")
 
 
 def _transform_tree(src: Path, dst: Path, fn, logs_only: bool) -> None:
@@ -143,7 +179,7 @@ def main(argv=None) -> int:
             for n in names:
                 if args.replay:
                     out = tmpd / f"{d.name}-{n}"
-                    _transform_tree(d / "snapshot", out, TRANSFORMS[n], n in COLLECTED)
+                    _transform_tree(d / "snapshot", out, TRANSFORMS[n], n in LOGS_ONLY)
                     got = _replay(out)
                     shutil.rmtree(out)
                 else:

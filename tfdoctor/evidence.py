@@ -223,6 +223,10 @@ _KERNEL_PREFIX = textmatch.compile(f"^(?:{_JOURNAL}|{_TALOS}|{_DMESG}|{_BARE_KER
 # NVRM messages so), or a bare `NVRM:` line after a timestamped one (dmesg prints the rest of a message so).
 _CONTINUATION = textmatch.compile(r"^\s{4,}\S")
 _NVRM_REPEAT = textmatch.compile(r"\s+NVRM:\s+")
+# an NVRM line that names its GPU or the function that printed it (`NVRM: GPU0 _kgspBootGspRm: ...`, `NVRM: GPU
+# 0000:05:00.0: RmInitAdapter failed!`, `NVRM: RmInitAdapter: ...`, `NVRM: Xid ...`) is a message of its own, never the
+# rest of the one before it
+_NVRM_OWN = textmatch.compile(r"^\s*(?:GPU ?[0-9a-fA-F:.]+:? |Xid |[A-Za-z_]\w*: )")
 
 
 def strip_kernel_prefix(line: str) -> tuple[str, bool]:
@@ -262,7 +266,7 @@ def kernel_messages(text: str | None):
         prefixed, same_time = bool(prefix), prefix == last_prefix
         last_prefix = prefix or last_prefix
         if out and msg.lstrip().startswith("NVRM:") and out[-1][1].startswith("NVRM:") and (not prefixed or same_time) \
-                and not out[-1][1].rstrip().endswith((".", "!", "?")):
+                and not out[-1][1].rstrip().endswith((".", "!", "?")) and not _NVRM_OWN.match(msg.lstrip()[5:]):
             # dmesg prints one NVRM message over several `NVRM:` lines, each with its own prefix or none
             prev_no, prev = out[-1]
             out[-1] = (prev_no, f"{prev.rstrip()} {msg.lstrip()[5:].strip()}")
@@ -306,6 +310,30 @@ def relevant_kernel_lines(text: str | None, limit: int = KERNEL_LOG_MAX_LINES) -
 WINDOW_MAX_LINES = 5000
 # distinct lines whose matches are remembered while reading one source
 _MEMO_MAX = 50_000
+# the times one message is read on one line (a hostile line repeating it is read that often, not thousands of times)
+_MATCHES_PER_LINE = 16
+
+
+# The start of one record of TensorFlow's (or absl's, glog's) log: `2019-09-23 16:20:27.250506: I tensorflow/...cc:44] `,
+# `W0000 00:00:1756543706.953610   33084 cuda_executor.cc:1309] `, TensorFlow 0.x's `I tensorflow/core/...cc:885] `.
+# Found after other text on a line, it is a record run together with what came before it: a progress bar's carriage
+# returns (`Executing:  18%|█▊ | 7/39 [00:06<00:19]2024-12-24 17:27:03.412631: W tensorflow/...`), a forum that
+# rendered a pasted log as one paragraph.
+_RECORD_START = textmatch.compile(
+    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3,9}: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d{2,10}\.\d{3,9}\s+\d+ |"
+    r"\b[IWEF] (?:tensorflow|external|xla|third_party)/)[\w./-]{1,200}:\d{1,6}\] ")
+_RECORDS_PER_LINE = 64
+
+
+def split_records(line: str) -> list[str]:
+    """A line as the log records run together on it: cut before every record start after the first column."""
+    if len(line) < 40 or "] " not in line:
+        return [line]
+    cuts = [m.start() for m in _RECORD_START.finditer(line) if line[:m.start()].strip()][:_RECORDS_PER_LINE]
+    if not cuts:
+        return [line]
+    bounds = [0, *cuts, len(line)]
+    return [line[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if line[a:b].strip()]
 
 
 def observe(source: Source) -> list[Observation]:
@@ -318,8 +346,8 @@ def observe(source: Source) -> list[Observation]:
     if not entries:
         return []
     matcher = _matcher(source.kind)
-    lines = [(no, normalise(line[:textmatch.MAX_LINE])) for no, line in source.iter_lines()
-             if line and len(line.strip()) >= 2]
+    lines = [(no, piece) for no, line in source.iter_lines() if line and len(line.strip()) >= 2
+             for piece in split_records(normalise(line[:textmatch.MAX_LINE]))]
     out: list[tuple[int, int, Observation]] = []
     seen: set[tuple[str, int]] = set()
 
@@ -340,8 +368,11 @@ def observe(source: Source) -> list[Observation]:
         if hits is None:
             hits = []
             for e in matcher.matching(line):
-                m = e.pattern.search(line)
-                if m is not None:
+                # every time the message occurs on the line, not only the first: lines run together (rendered
+                # Markdown, a progress bar's carriage returns) carry one message twice (two libraries, two GPUs)
+                for k, m in enumerate(e.pattern.finditer(line)):
+                    if k >= _MATCHES_PER_LINE:
+                        break
                     hits.append((e, _groups(m)))
             if len(known) < _MEMO_MAX:
                 known[line] = hits

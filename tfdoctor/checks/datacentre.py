@@ -734,7 +734,8 @@ def check_xid(facts) -> Finding:
             rank += 10  # an error of the running boot outranks one the reboot already cleared
         if rank > worst:
             worst, worst_code = rank, code
-    lines += [f"{b}: {line}" for _, _, line, b in events[-4:]]
+    shown = list(dict.fromkeys((b, line) for _, _, line, b in events))[-4:]  # one line may name two codes
+    lines += [f"{b}: {line}" for b, line in shown]
     xi = kb.xid_info(worst_code)
     ev = by_code[worst_code][-1]
     idx = _nvml_index_for(facts, ev[1])

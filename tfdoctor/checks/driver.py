@@ -904,6 +904,47 @@ def _reserved_for_vm(facts) -> Finding | None:
                            verify=("lspci -nnk -d 10de:   # Kernel driver in use: nvidia",)))
 
 
+# the module's own explanations of a GPU it could not take or initialise, each read by its own rule
+_EXPLAINED_INIT = ("nvrm-api-mismatch", "nvrm-bar-invalid", "nvrm-legacy-gpu", "nvrm-open-datacenter-only",
+                   "nvrm-open-no-gsp", "nvrm-gpu-not-in-release", "pci-d3cold-power-up-failed", "nvrm-fallen-off-bus")
+
+
+def _gpu_not_initialised(facts) -> Finding | None:
+    """The module is loaded and took the GPU, but its resource manager could not initialise it (`RmInitAdapter
+    failed!`, `rm_init_adapter failed`), nothing shows a GPU answering since, and no line the module printed says why
+    in words another rule reads. When the GPU's firmware processor did not boot (`Cannot initialize GSP firmware RM`)
+    that is the release and the GPU together: NVRM itself says the GPU may need a reset, and a release can regress
+    (NVIDIA/open-gpu-kernel-modules#876: 595.45.04 good, 595.58.03 broken)."""
+    m = facts.machine
+    if not m.observed("nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor", "nvrm-gsp-rm-init-failed") \
+            or m.observed(*_EXPLAINED_INIT) or _gpu_shown_working(facts):
+        return None
+    ev = m.evidence_of("nvrm-gsp-rm-init-failed", "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor")
+    verify = ("nvidia-smi   # the GPU is listed", "sudo dmesg | grep -E 'RmInitAdapter|GSP'   # nothing new")
+    if m.observed("nvrm-gsp-rm-init-failed"):
+        ver = facts.driver.loaded_driver_version or facts.driver.installed_branch
+        release = f" ({ver})" if ver else ""
+        return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module is loaded but could not initialise the "
+                       f"GPU: its GSP firmware did not start under this driver release{release} (RmInitAdapter)",
+                       tuple(e.describe() for e in ev[:3]),
+                       fix=Fix("Power the machine off completely and start it again (a GPU left in a bad state needs "
+                               "a cold reset, not a reboot). If the GPU still fails, this release does not boot its "
+                               "firmware on this GPU: go back to the driver release that worked (or on to a newer "
+                               "one).", ("sudo poweroff",),
+                               (Alternative("a Turing or Ampere GPU on the open kernel modules: the proprietary "
+                                            "modules of the same release can run it without GSP firmware "
+                                            "(NVreg_EnableGpuFirmware=0)", ()),),
+                               verify=verify),
+                       evidence=ev)
+    return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module is loaded but could not initialise the GPU "
+                   "(RmInitAdapter failed)", tuple(e.describe() for e in ev[:3]),
+                   fix=Fix("Read the NVRM lines before 'RmInitAdapter failed': a GPU newer than the driver branch "
+                           "(install a newer one), a GPU the open kernel modules cannot drive, BIOS settings (Above 4G "
+                           "decoding, Resizable BAR), power. Power-cycle the machine once first.",
+                           ("sudo dmesg | grep -E 'NVRM'", "lspci -nn -d 10de:"), verify=verify),
+                   evidence=ev)
+
+
 def _gsp_firmware_missing(facts) -> Finding | None:
     """The module could not read the GSP firmware of its own version, and nothing shows the GPU working since (a
     module loaded from an initramfs without the firmware retries later): the GPU was not initialised."""
@@ -952,6 +993,8 @@ def check_nvidia_module(facts) -> Finding:
         return vm
     if (gsp := _gsp_firmware_missing(facts)) is not None:
         return gsp  # the module may be loaded: the GPU was not initialised
+    if state != "not-loaded" and (init := _gpu_not_initialised(facts)) is not None:
+        return init
     if state == "loaded":
         ver = d.loaded_driver_version or getattr(facts.nvml, "driver_version", None)
         flavour = f", {d.kernel_module_flavor} kernel modules" if d.kernel_module_flavor else ""

@@ -7,7 +7,7 @@ from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip
 
 # Kernel messages only the NVIDIA module prints (tfdoctor/knowledge/messages.json)
 NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "nvrm-no-adapter-probed",
-                 "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor", "nvrm-xid", "nvrm-fallen-off-bus",
+                 "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor", "nvrm-gsp-rm-init-failed", "nvrm-xid", "nvrm-fallen-off-bus",
                  "nvrm-novacore-bound", "nvrm-legacy-gpu", "nvrm-open-datacenter-only", "nvrm-open-no-gsp",
                  "nvrm-none-initialized", "nvrm-status-gpu-is-lost")
 

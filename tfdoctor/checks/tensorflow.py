@@ -416,6 +416,8 @@ def check_cuda_build(facts) -> Finding:
                                verify=(f"{python_cmd(tf)} -c 'import tensorflow as tf; "
                                        "print(tf.test.is_built_with_cuda())'",)),
                        evidence=said.evidence)
+    if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
+        return both
     if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
         return quiet
     if (s := _skip_if_not_run("tf.cuda-build", tf)) is not None:
@@ -465,6 +467,46 @@ _SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-ze
                     "illegal-instruction", "kernel-trap-invalid-opcode-tf", "tf-version-stated", "cuda-version-stated",
                     "gpu-model-stated", "desktop-about-graphics", "wsl-stated", "secure-boot-stated", "secure-boot-stated-off",
                     "pip-tensorflow-version", "pip-install-tensorflow-pinned", "pip-no-tensorflow-wheel")
+
+
+def _cpu_package_beside_gpu(facts) -> Finding | None:
+    """pip lists both `tensorflow` and `tensorflow-gpu` in one environment, of a release before 2.1 (or of a release
+    not recorded) and nothing shows TensorFlow using a GPU. Before 2.1 `tensorflow` was the CPU-only build; both
+    distributions install the same `tensorflow` package folder, so whichever was installed last is the TensorFlow that
+    imports, and a dependency requiring `tensorflow` overwrites the GPU build (OCR-D/ocrd_all#220)."""
+    m = facts.machine
+    seen: dict[str, tuple] = {}
+    versions: list[str] = []
+    shown = {(o.source, o.line_no): o.group("version") for o in m.observed("pip-show-version")}
+    for o in m.observed("pip-tensorflow-distribution"):
+        name = (o.group("dist") or o.group("dist2") or "").replace("_", "-")
+        seen.setdefault(name, o)
+        # pip list's and pip freeze's version on the line; pip show's on the line after its Name line
+        version = o.group("version") or shown.get((o.source, o.line_no + 1))
+        if version:
+            versions.append(version)
+    if not {"tensorflow", "tensorflow-gpu"} <= set(seen) or m.value("tf.sees_gpu") is True:
+        return None
+    stated = m.value("tf.version")
+    parsed = [v for v in (_kb().parse_version(x) for x in (*versions, *([stated] if isinstance(stated, str) else ())))
+              if v]
+    if any(v >= (2, 1) for v in parsed):
+        return None  # from 2.1 both are CUDA builds
+    release = f"{parsed[0][0]}.{parsed[0][1]}" if parsed and len(parsed[0]) >= 2 else None
+    ev = m.evidence_of("pip-tensorflow-distribution")[:2]
+    tf = tf_facts(facts)
+    py = python_cmd(tf)
+    gpu_pin = f"'tensorflow-gpu=={release}.*'" if release else "'tensorflow-gpu<2.1'"
+    summary = ("Both `tensorflow` (before 2.1 the CPU-only build) and `tensorflow-gpu` are installed in this "
+               "environment: they share one package folder, and the one installed last is the TensorFlow that "
+               "imports" + (f" (TensorFlow {release})" if release else " (its release was not recorded)"))
+    return Finding("tf.cuda-build", Status.FAIL if release or m.value("tf.sees_gpu") is False else Status.WARN,
+                   summary, tuple(e.describe() for e in ev),
+                   fix=Fix("Remove both and install only the GPU package; where another package requires "
+                           "`tensorflow`, install it with --no-deps or make it require `tensorflow-gpu`.",
+                           (f"{py} -m pip uninstall -y tensorflow tensorflow-gpu", f"{py} -m pip install {gpu_pin}"),
+                           verify=(tf_import_line(tf, "tf.test.is_built_with_cuda()"),)),
+                   evidence=ev)
 
 
 def _cuda_platform_silent(facts) -> Finding | None:

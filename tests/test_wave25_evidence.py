@@ -1,0 +1,154 @@
+"""Stop 23 (wave 25): log records run together on one line, NVRM lines that name their own GPU or function, a GPU the
+loaded module could not initialise, and nvidia-smi's `CUDA Version: N/A` inside a container.
+
+Every line below is a real line from the public thread named beside it; where a test puts lines together on one line
+(a progress bar's carriage return, a forum's rendering of a pasted log as one paragraph) it says so. The snapshots
+around them are hand-built in tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+from tfdoctor.evidence import Source, kernel_messages, observe, split_records
+
+# thanh-guong/master-thesis#7: a notebook runner's progress bar, then TensorFlow's records, on one line as posted
+PROGRESS = ("Executing:  18%|█▊        | 7/39 [00:06<00:19,  1.68cell/s]2024-12-24 17:27:03.412631: W "
+            "tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+            "'cudart64_110.dll'; dlerror: cudart64_110.dll not found")
+
+# tensorflow/tensorflow#40816 (TensorFlow 2.2 on two TITAN Xp): two records of its log
+TF40816 = ("2020-06-26 12:33:16.916743: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load "
+           "dynamic library 'libcudart.so.10.1'; dlerror: libcudart.so.10.1: cannot open shared object file: No such "
+           "file or directory",
+           "2020-06-26 12:33:16.916777: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load "
+           "dynamic library 'libcublas.so.10'; dlerror: libcublas.so.10: cannot open shared object file: No such file "
+           "or directory")
+
+# ublue-os/bazzite#4494 (595.58.03 open modules, RTX 4060): the five NVRM lines as the reporter quoted them
+BAZZITE = ("NVRM: GPU0 s_executeBooterUcode_TU102: Booter failed with non-zero error code: 0xb\n"
+           "NVRM: GPU0 _kgspBootGspRm: unexpected WPR2 already up, cannot proceed with booting GSP\n"
+           "NVRM: GPU0 _kgspBootGspRm: (the GPU is likely in a bad state and may need to be reset)\n"
+           "NVRM: GPU0 RmInitAdapter: Cannot initialize GSP firmware RM\n"
+           "NVRM: GPU 0000:05:00.0: RmInitAdapter failed! (0x62:0x40:2168)\n")
+
+# NVIDIA/open-gpu-kernel-modules#696: one message the module printed over several NVRM lines (no prefix)
+OPEN_NO_GSP = ("NVRM: The NVIDIA GPU 0000:02:00.0 (PCI ID: 10de:1b82)\n"
+               "NVRM: installed in this system is not supported by open\n"
+               "NVRM: nvidia.ko because it does not include the required GPU\n"
+               "NVRM: System Processor (GSP).\n")
+
+# OCR-D/ocrd_anybaseocr#50: nvidia-smi inside the ocrd/all:maximum container (an ubuntu:18.04 base image)
+SMI_NA = ("Tue Mar  3 12:34:38 2020       \n"
+          "+-----------------------------------------------------------------------------+\n"
+          "| NVIDIA-SMI 440.33.01    Driver Version: 440.33.01    CUDA Version: N/A      |\n"
+          "|-------------------------------+----------------------+----------------------+\n")
+OCRD_LOG = "12:34:27.990 ERROR OcrdAnybaseocrDewarper - Your system has no CUDA installed. No GPU detected.\n"
+
+
+def _libraries(text: str) -> list[str]:
+    return [o.group("library") for o in observe(Source("tensorflow", "tensorflow.log", text))
+            if o.message == "dso-load-failed"]
+
+
+def test_a_record_after_a_progress_bar_is_read_as_its_own_line():
+    assert split_records(PROGRESS)[0].endswith("1.68cell/s]")
+    assert split_records(PROGRESS)[1].startswith("2024-12-24 17:27:03.412631: W tensorflow/")
+    assert _libraries(PROGRESS) == ["cudart64_110.dll"]
+
+
+def test_records_run_together_are_each_read():
+    # the test runs the two records into one line, as a forum renders a log pasted without a code block
+    assert _libraries("\n".join(TF40816)) == ["libcudart.so.10.1", "libcublas.so.10"]
+    assert _libraries(" ".join(TF40816)) == ["libcudart.so.10.1", "libcublas.so.10"]
+
+
+def test_a_line_that_is_one_record_is_not_cut():
+    assert split_records(TF40816[0]) == [TF40816[0]]
+    # a path or a bracket inside a message is no record start
+    line = "I tried `sudo modprobe nvidia` and got [Errno 2] No such file or directory: 'nvidia.ko'"
+    assert split_records(line) == [line]
+
+
+def test_a_message_repeated_on_a_line_is_read_each_time():
+    # tensorflow/tensorflow#8170 (TensorFlow 1.0, GTX 1080): the device's two memory lines, which the test runs
+    # together as a rendered paragraph does; both are the same catalogue message
+    text = "Total memory: 7.92GiB Free memory: 190.31MiB"
+    got = [o for o in observe(Source("tensorflow", "tensorflow.log", text)) if o.message == "tf-device-memory"]
+    assert [(o.group("total"), o.group("free2")) for o in got] == [("7.92", None), (None, "190.31")]
+
+
+def test_nvrm_lines_that_name_their_gpu_or_function_are_messages_of_their_own():
+    msgs = [m for _, m in kernel_messages(BAZZITE)]
+    assert len(msgs) == 5 and msgs[-1] == "NVRM: GPU 0000:05:00.0: RmInitAdapter failed! (0x62:0x40:2168)"
+    got = {o.message for o in observe(Source("kernel", "dmesg", BAZZITE))}
+    assert {"nvrm-rm-init-failed", "nvrm-gsp-rm-init-failed"} <= got
+
+
+def test_one_nvrm_message_over_several_lines_is_still_joined():
+    msgs = [m for _, m in kernel_messages(OPEN_NO_GSP)]
+    assert len(msgs) == 1 and "not supported by open nvidia.ko because" in msgs[0]
+
+
+def test_a_gpu_whose_gsp_firmware_did_not_start_fails_the_module_check(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": BAZZITE}, "driver.nvidia-module")
+    assert "GSP firmware did not start" in f.summary
+    assert "sudo poweroff" in f.fix.commands and f.fix.verify
+    assert any("RmInitAdapter" in e.line for e in f.evidence)
+
+
+def test_rm_init_adapter_without_gsp_lines_fails_with_the_generic_reading(tmp_path):
+    # Bumblebee-Project/Bumblebee#628: the 340-era driver's wording of the same event
+    lines = ("NVRM: RmInitAdapter failed! (0x30:0xffffffff:747)\n"
+             "NVRM: rm_init_adapter failed for device bearing minor number 0\n")
+    f = _root_fail(tmp_path, {"commands/dmesg": lines}, "driver.nvidia-module")
+    assert "could not initialise the GPU" in f.summary and "GSP" not in f.summary
+
+
+def test_a_gpu_answering_since_outweighs_an_old_init_failure(tmp_path):
+    # the same kernel lines beside nvidia-smi listing the GPU (synthesised state: the GPU came up at a later open);
+    # the listing line is nvidia-smi -L's form (open-gpu-kernel-modules#421)
+    snap = _snapshot(tmp_path, {"commands/dmesg": BAZZITE,
+                                "commands/nvidia-smi_-L": "GPU 0: NVIDIA RTX A3000 Laptop GPU (UUID: "
+                                                          "GPU-00000000-0000-0000-0000-000000000000)\n"})
+    f = _check(snap).get("driver.nvidia-module")
+    assert f.status.value != "fail" or "initialise" not in f.summary
+
+
+def test_cuda_version_na_in_a_container_is_the_missing_compute_capability(tmp_path):
+    f = _root_fail(tmp_path, {"files/.dockerenv": "", "commands/nvidia-smi": SMI_NA, "commands/pasted-text": OCRD_LOG},
+                   "container.capabilities")
+    assert "compute" in f.summary and any("CUDA Version: N/A" in e.line for e in f.evidence)
+
+
+def test_cuda_version_na_on_a_host_is_not_read_as_a_container_setting(tmp_path):
+    snap = _snapshot(tmp_path, {"commands/nvidia-smi": SMI_NA})
+    assert _check(snap).get("container.capabilities").status.value != "fail"
+
+
+# OCR-D/ocrd_all#220: `pip show` of both distributions in one venv of OCR-D's CUDA image, and TensorFlow's log there
+PIP_SHOW_CPU = "Name: tensorflow\nVersion: 1.15.4\n"
+PIP_SHOW_GPU = "Name: tensorflow-gpu\nVersion: 1.15.4\n"
+OCRD_TF_LOG = ("2020-11-23 08:55:21.355369: I tensorflow/compiler/xla/service/service.cc:176]   StreamExecutor device "
+               "(0): Host, Default Version\nFalse\n")
+
+
+def test_tensorflow_and_tensorflow_gpu_before_2_1_in_one_environment_is_the_cpu_build(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pip_show_tensorflow": PIP_SHOW_CPU,
+                              "commands/pip_show_tensorflow-gpu": PIP_SHOW_GPU, "tensorflow.log": OCRD_TF_LOG},
+                   "tf.cuda-build")
+    assert "TensorFlow 1.15" in f.summary
+    assert f.fix.commands[-1].endswith("pip install 'tensorflow-gpu==1.15.*'")
+    assert any("pip uninstall -y tensorflow tensorflow-gpu" in c for c in f.fix.commands)
+
+
+def test_the_two_distributions_of_a_2x_release_are_not_read_as_a_cpu_build(tmp_path):
+    # tensorflow/tensorflow#30254's `tensorflow-gpu      1.8.0` beside tensorflow/tensorflow#44701's
+    # `tensorflow             2.3.1` (the pair is synthesised): a 2.x release in the environment is a CUDA build
+    snap = _snapshot(tmp_path, {"commands/pip_list": "tensorflow             2.3.1\ntensorflow-gpu      1.8.0\n"})
+    f = _check(snap).get("tf.cuda-build")
+    assert "share one package folder" not in f.summary
+
+
+def test_only_the_gpu_distribution_is_no_conflict(tmp_path):
+    snap = _snapshot(tmp_path, {"commands/pip_show_tensorflow-gpu": PIP_SHOW_GPU})
+    f = _check(snap).get("tf.cuda-build")
+    assert "share one package folder" not in f.summary
