@@ -152,3 +152,20 @@ def test_only_the_gpu_distribution_is_no_conflict(tmp_path):
     snap = _snapshot(tmp_path, {"commands/pip_show_tensorflow-gpu": PIP_SHOW_GPU})
     f = _check(snap).get("tf.cuda-build")
     assert "share one package folder" not in f.summary
+
+
+# pop-os/pop#2369: two sentences of the report, each quoting a program's message; the test runs them into one line,
+# as a forum renders a paragraph
+POPOS = ("After the reboot, my second screen wasn't working so I run `nvidia-smi` and I got the error `NVIDIA-SMI has "
+         "failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is "
+         "installed and running.`",
+         "I tried `sudo modprobe nvidia` which resulted in this error `modprobe: FATAL: Module nvidia not found in "
+         "directory /lib/modules/5.17.5-76051705-generic` which means there are no nvidia modules for kernel 5.17.5")
+
+
+def test_a_sentence_quoting_two_programs_gives_each_its_output(tmp_path):
+    from tfdoctor.triage.segmenter import segment
+
+    for text in ("\n".join(POPOS), " ".join(POPOS)):
+        kinds = {s.kind for s in segment(text).segments}
+        assert {"nvidia-smi", "modprobe"} <= kinds, (text[:40], kinds)

@@ -443,6 +443,7 @@ def segment(text: str) -> Segmented:
     gap = 0
     prev_blank = True
     prose_with_code: list[Line] = []
+    mixed_prose: list[tuple[Line, str | None]] = []
 
     def close() -> None:
         nonlocal cur
@@ -522,6 +523,9 @@ def segment(text: str) -> Segmented:
         if region is not None:
             region.lines.append((ln.no, ln.text))
         text = ln.text[tagged.col[i]:] if tagged.col[i] else ln.text
+        if tag is not None and tagged.col[i] and not ln.fence and ln.text[:tagged.col[i]].count("`") % 2:
+            # an output quoted inline in a sentence (`...` opened before it): others may be quoted in the same one
+            mixed_prose.append((ln, kind))
         if tag is not None and kind and _starts(tag, kind, cur, gap):
             close()
             cur = Segment(kind, ln.no, ln.no, [text], command=region.command if region else None, tags={tag})
@@ -548,6 +552,10 @@ def segment(text: str) -> Segmented:
     close()
     close_region()
     segments.extend(_inline(prose_with_code))
+    # a sentence that quotes two programs' messages (`NVIDIA-SMI has failed ...` and `modprobe: FATAL: ...`): the
+    # line is the first one's, and each other quoted output is a segment of its own kind
+    own = {ln.no: k for ln, k in mixed_prose}
+    segments.extend(seg for seg in _inline([ln for ln, _ in mixed_prose]) if seg.kind != own.get(seg.first))
     segments.sort(key=lambda s: (s.first, s.last))
     return Segmented(_merge(segments, lines), lines, tagged.scan)
 
