@@ -169,3 +169,88 @@ def test_a_sentence_quoting_two_programs_gives_each_its_output(tmp_path):
     for text in ("\n".join(POPOS), " ".join(POPOS)):
         kinds = {s.kind for s in segment(text).segments}
         assert {"nvidia-smi", "modprobe"} <= kinds, (text[:40], kinds)
+
+
+# -- batch 25's capabilities -------------------------------------------------------------------------------------
+
+def test_the_loader_naming_the_object_that_needs_a_cuda_library_is_read(tmp_path):
+    # bytedeco/javacpp-presets#392: TensorFlow's Java bindings (JNI library linked against CUDA 8.0) on a machine
+    # without CUDA
+    line = ("java.lang.UnsatisfiedLinkError: ..... libjnitensorflow.so: libcudart.so.8.0: cannot open shared object "
+            "file\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": line}, "tf.cuda-libs")
+    assert "libcudart.so.8.0" in " ".join(f.details) + f.summary
+
+
+# rwth-i6/returnn#1500: dmesg -H on a Slurm node after a fatal PCIe error on the GPU's root port
+AER = ("[  +0.000844] nvidia 0000:03:00.0: AER: can't recover (no error_detected callback)\n"
+       "[  +0.000001] snd_hda_intel 0000:03:00.1: AER: can't recover (no error_detected callback)\n"
+       "[  +0.000008] pcieport 0000:00:03.0: AER: device recovery failed\n"
+       "[  +0.000004] pcieport 0000:00:03.0: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, "
+       "(Requester ID)\n")
+
+
+def test_dmesg_h_relative_stamps_are_a_kernel_prefix():
+    msgs = [m for _, m in kernel_messages(AER)]
+    assert msgs[0] == "nvidia 0000:03:00.0: AER: can't recover (no error_detected callback)"
+    assert msgs[2] == "pcieport 0000:00:03.0: AER: device recovery failed"
+
+
+def test_a_gpu_the_kernel_could_not_recover_from_a_fatal_pcie_error_is_lost(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": AER}, "nvml.devices")
+    assert "fatal PCIe error" in f.summary and any("0000:03:00.0" in e.line for e in f.evidence)
+    # the sound function of the same card is not the GPU
+    assert not any("snd_hda_intel" in e.line for e in f.evidence)
+
+
+def test_nccl_27s_wording_of_a_full_dev_shm_is_read(tmp_path):
+    # NVIDIA/nccl#342 (NCCL 2.7.3 in nvidia/cuda:10.1-devel-ubuntu18.04, Docker's default 64 MB /dev/shm)
+    lines = ("include/shm.h:28 NCCL WARN Call to posix_fallocate failed: No space left on device\n"
+             "include/shm.h:48 NCCL WARN Error while creating shared memory segment "
+             "nccl-shm-recv-250a7cc850ba9298-0-1-3 (size 9637888)\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": lines}, "env.container")
+    assert any("/dev/shm" in c for c in (*f.fix.commands, f.fix.summary))
+
+
+# OE4T/meta-tegra#1456: nvidia-container-cli's debug log on a Jetson AGX Xavier (a Yocto image without
+# tegra-libraries-cuda)
+JETSON_CLI = ("I0116 15:56:51.761083 1362 nvc.c:281] initializing library context (version=0.11.0+jetpack, "
+              "build=1b60893021cd00c87f201d11eb207215afa3ab11)\n"
+              "I0116 15:56:51.762404 1363 driver.c:134] starting driver service\n"
+              "E0116 15:56:51.763612 1363 driver.c:196] could not start driver service: load library failed: "
+              "libcuda.so.1: cannot open shared object file: no such file or directory\n")
+
+
+def test_a_jetson_without_l4ts_libcuda_is_told_to_install_it_not_a_kernel_module(tmp_path):
+    snap = _snapshot(tmp_path, {"commands/cat_log": JETSON_CLI})
+    report = _check(snap)
+    assert report.get("driver.nvidia-module").status.value == "skip"
+    f = report.get("cuda.init")
+    assert f.status.value == "fail" and report.root_cause.id == "cuda.init"
+    assert "sudo apt install nvidia-l4t-cuda" in f.fix.commands
+    assert any("tegra-libraries-cuda" in a.when for a in f.fix.alternatives)
+
+
+def test_the_same_missing_libcuda_elsewhere_keeps_the_driver_reading(tmp_path):
+    # the same log without the Jetson build's version (the test drops `+jetpack`: a synthesised state)
+    snap = _snapshot(tmp_path, {"commands/cat_log": JETSON_CLI.replace("0.11.0+jetpack", "0.11.0")})
+    f = _check(snap).get("cuda.init")
+    assert f.status.value == "fail" and not any("l4t" in c for c in f.fix.commands)
+
+
+def test_an_l4t_kernel_release_is_a_jetson(tmp_path):
+    # `4.9.140-tegra`: the kernel release L4T R32 (JetPack 4.x) ships (a synthesised snapshot around it)
+    snap = _snapshot(tmp_path, {"commands/uname_-r": "4.9.140-tegra\n",
+                                "commands/cat_log": JETSON_CLI.replace("0.11.0+jetpack", "0.11.0")})
+    report = _check(snap)
+    assert report.get("driver.nvidia-module").status.value == "skip"
+    assert "sudo apt install nvidia-l4t-cuda" in report.get("cuda.init").fix.commands
+
+
+def test_an_image_for_another_architecture_is_the_containers_problem(tmp_path):
+    # NVIDIA/nvidia-docker#1116: `docker run --runtime=nvidia nvidia/cuda` (x86_64 only) on a Jetson TX2
+    snap = {"commands/docker_run_--rm_--runtime=nvidia_nvidia%2Fcuda":
+            'standard_init_linux.go:211: exec user process caused "exec format error"\n'}
+    f = _root_fail(tmp_path, snap, "env.container")
+    assert "another CPU architecture" in f.summary and "uname -m" in f.fix.commands[0]
+    assert "l4t" not in f.fix.summary  # nothing here showed a Jetson

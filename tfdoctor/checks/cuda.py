@@ -202,6 +202,19 @@ def _driver_library_commands(facts) -> tuple[str, ...]:
 
 
 def _libcuda_not_loadable(facts, details: tuple[str, ...], evidence=()) -> Finding:
+    if facts.machine.value("platform.jetson") is True:
+        # a Jetson's libcuda is L4T's (OE4T/meta-tegra#1456: libnvidia-container's driver service could not load it
+        # until the image carried tegra-libraries-cuda)
+        return Finding("cuda.init", Status.FAIL, "libcuda.so.1 cannot be loaded on this Jetson: L4T's CUDA driver "
+                       "library is not installed (or not on the loader path)", details,
+                       fix=Fix("Install L4T's CUDA driver library (JetPack: the nvidia-l4t-cuda package, part of "
+                               "nvidia-jetpack), then refresh the loader's cache.",
+                               ("sudo apt install nvidia-l4t-cuda", "sudo ldconfig"),
+                               (Alternative("a Yocto image (meta-tegra): add tegra-libraries-cuda to the image", ()),
+                                Alternative("inside a container: start it with the NVIDIA runtime (`--runtime nvidia`), "
+                                            "which mounts L4T's libraries", ())),
+                               verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.init"))),
+                       evidence=tuple(evidence))
     return Finding("cuda.init", Status.FAIL, "libcuda.so.1 (the driver's CUDA library) cannot be loaded, so CUDA "
                    "cannot start", details,
                    fix=Fix("Install the user-space CUDA library of the loaded driver (in a container: start it with "

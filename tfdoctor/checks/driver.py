@@ -974,7 +974,8 @@ def _gsp_firmware_missing(facts) -> Finding | None:
     what="Checks that the `nvidia` kernel module is loaded (/proc/modules, /proc/driver/nvidia/version), which "
          "version and flavour it is, and that it is bound to every NVIDIA card; when it is not, tells apart: no "
          "driver installed, nouveau in the way, blacklisted, rejected by Secure Boot, not built for this kernel, "
-         "or installed but not yet loaded.",
+         "or installed but not yet loaded; and a module loaded that could not initialise the GPU (`RmInitAdapter "
+         "failed`, GSP firmware that did not start). A Jetson's GPU is L4T's (nvgpu): the check does not apply.",
     why="Without the kernel module there is no /dev/nvidia*, NVML and nvidia-smi fail (`NVIDIA-SMI has failed "
         "because it couldn't communicate with the NVIDIA driver`), and TensorFlow logs `failed call to cuInit: "
         "CUDA_ERROR_NO_DEVICE` and `kernel driver does not appear to be running on this host`.",
@@ -985,6 +986,9 @@ def check_nvidia_module(facts) -> Finding:
     d, env, pci = facts.driver, facts.env, facts.pci
     if on_wsl(facts):
         return skip("driver.nvidia-module", "WSL2: the Windows NVIDIA driver serves the GPU")
+    if facts.machine.value("platform.jetson") is True:
+        return skip("driver.nvidia-module", "NVIDIA Jetson (L4T): the integrated GPU is driven by L4T's own driver "
+                    "(nvgpu), not the nvidia kernel module")
     state = module_state(facts)
     devs = _nvidia_gpus(facts)
     if state != "loaded" and (bar := _bar_unassigned(facts)) is not None:

@@ -356,7 +356,10 @@ def check_nvml_devices(facts) -> Finding:
         # the kernel module's own words that a GPU is gone ('has fallen off the bus', an RM status of
         # NV_ERR_GPU_IS_LOST) with no Xid line to explain it (gpu.xid reads those) and no NVML that lists the GPUs
         cause, fix = _INIT_FIXES["gpu-is-lost"]
-        return told_fail("nvml.devices", f"A GPU is lost: the NVIDIA kernel module says so ({cause})", lost, fix)
+        said = ("a fatal PCIe error the kernel could not recover (AER) took it off the bus"
+                if all(e.message == "pcie-aer-gpu-unrecoverable" for e in lost.evidence)
+                else f"the NVIDIA kernel module says so ({cause})")
+        return told_fail("nvml.devices", f"A GPU is lost: {said}", lost, fix)
     if n is not None and not n.init_ok and n.init_error == "no-devices" and not n.timed_out:
         from tfdoctor.checks.cuda import gpu0_node_missing
 

@@ -295,6 +295,29 @@ def _shm_too_small(facts) -> Finding | None:
                            verify=("df -h /dev/shm   # inside the container: more than 64M",)))
 
 
+def _image_for_other_arch(facts) -> Finding | None:
+    """runc could not run the container's first program: `exec format error`, a binary built for another CPU
+    architecture (an x86_64 image such as nvidia/cuda on an aarch64 Jetson: NVIDIA's answer in nvidia-docker#1116 is
+    the L4T images)."""
+    ev = facts.machine.evidence_of("container-exec-format-error")
+    if not ev:
+        return None
+    jetson = facts.machine.value("platform.jetson") is True
+    return Finding("env.container", Status.FAIL, "The container's image is built for another CPU architecture than "
+                   "this machine's: its first program cannot run ('exec format error')",
+                   tuple(e.describe() for e in ev[:2]),
+                   fix=Fix("Use an image built for this machine's architecture" + (
+                       ": on a Jetson, NVIDIA's L4T images (nvcr.io/nvidia/l4t-base, l4t-cuda, l4t-tensorflow) of "
+                       "the L4T release it runs (`cat /etc/nv_tegra_release`)" if jetson else
+                       " (a multi-architecture image's arm64 or amd64 variant, or one built on this machine)") + ".",
+                           ("uname -m   # the architecture the image must be built for",
+                            *(("cat /etc/nv_tegra_release   # the L4T release the image tag must match",) if jetson
+                              else ())),
+                           verify=("docker run --rm ubuntu uname -m   # a multi-architecture image runs; yours must "
+                                   "name this architecture too",)),
+                   evidence=ev)
+
+
 @check(
     "env.container",
     area="system",
@@ -302,7 +325,8 @@ def _shm_too_small(facts) -> Finding | None:
     needs=("env", "pci", "driver", "nvml"),
     after=("pci.nvidia-gpu",),  # a container runtime that cannot hand out an NVIDIA GPU where there is none
     what="Looks for /.dockerenv, /run/.containerenv, container cgroups and the `container` variable, and lists "
-         "the /dev/nvidia* device nodes the container can see.",
+         "the /dev/nvidia* device nodes the container can see; reads the runtime's own errors (an image built for "
+         "another CPU architecture: `exec format error`; /dev/shm too small).",
     why="A container sees the GPU only when it was started with GPU access (`docker run --gpus all` with the "
         "NVIDIA Container Toolkit, or the Kubernetes device plugin); without it TensorFlow fails with "
         "`failed call to cuInit` even though the host is healthy, and no driver installed inside the container "
@@ -314,6 +338,8 @@ def _shm_too_small(facts) -> Finding | None:
 )
 def check_container(facts) -> Finding:
     env = facts.env
+    if (other := _image_for_other_arch(facts)) is not None:
+        return other
     if (shm := _shm_too_small(facts)) is not None:
         return shm
     pod = _pod_without_gpu(facts)
