@@ -325,12 +325,16 @@ _RECORD_START = textmatch.compile(
     r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3,9}: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d{2,10}\.\d{3,9}\s+\d+ |"
     r"\b[IWEF] (?:tensorflow|external|xla|third_party)/)[\w./-]{1,200}:\d{1,6}\] ")
 _RECORDS_PER_LINE = 64
+_RECORD_SECOND = frozenset("0123456789 ")
 
 
 def split_records(line: str) -> list[str]:
     """A line as the log records run together on it: cut before every record start after the first column."""
     if len(line) < 40 or "] " not in line:
         return [line]
+    head = line.lstrip()[:2]
+    if line.count("] ") == 1 and (head[:1].isdigit() or (head[:1] in "IWEF" and head[1:2] in _RECORD_SECOND)):
+        return [line]  # one record, from the line's start (most lines of a log): nothing to cut
     cuts = [m.start() for m in _RECORD_START.finditer(line) if line[:m.start()].strip()][:_RECORDS_PER_LINE]
     if not cuts:
         return [line]

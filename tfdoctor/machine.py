@@ -285,7 +285,7 @@ def _nvml(votes, facts, complete) -> None:
 
 def _driver(votes, facts, complete) -> None:
     d = facts.get("driver")
-    if d is not None and (d.kernel_release or "").endswith("-tegra"):
+    if d is not None and (getattr(d, "kernel_release", None) or "").endswith("-tegra"):
         # L4T's kernels are named `4.9.140-tegra`, `5.15.148-tegra`: a Jetson
         votes.add("platform.jetson", True, READ, Evidence("uname -r", d.kernel_release))
     if d is not None:
