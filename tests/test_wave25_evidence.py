@@ -254,3 +254,42 @@ def test_an_image_for_another_architecture_is_the_containers_problem(tmp_path):
     f = _root_fail(tmp_path, snap, "env.container")
     assert "another CPU architecture" in f.summary and "uname -m" in f.fix.commands[0]
     assert "l4t" not in f.fix.summary  # nothing here showed a Jetson
+
+
+# -- batch 26's capabilities -------------------------------------------------------------------------------------
+
+def test_a_compile_error_in_the_modules_own_source_outside_dkms_is_a_failed_build(tmp_path):
+    # NixOS/nixpkgs#396716: the Nix builder's log of nvidia-x11 565.77 against Linux 6.14
+    log = ("error: builder for '/nix/store/y96bachhn2cs13yw0f88gvqi7083vq5m-nvidia-x11-565.77-6.14.drv' failed with "
+           "exit code 2;\n"
+           "       > nvidia-drm/nvidia-drm-drv.c:1907:6: error: 'struct drm_driver' has no member named 'date'\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": log}, "driver.dkms")
+    assert f.summary.startswith("The NVIDIA module could not be built") and "DKMS" not in f.summary
+    assert not any(v.startswith("dkms") for v in f.fix.verify)
+
+
+def test_a_compile_error_in_another_modules_source_is_not_the_nvidia_build(tmp_path):
+    # the same compiler line for another module's file (the test renames the folder: a synthesised line)
+    log = "       > mydriver/mydriver-drv.c:1907:6: error: 'struct drm_driver' has no member named 'date'\n"
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": log})).get("driver.dkms")
+    assert f.status.value != "fail"
+
+
+def test_an_unlicensed_vgpu_is_the_finding(tmp_path):
+    # NVIDIA/gpu-operator#220: nvidia-smi -q in an OKD VM on VMware vGPU
+    q = ("    vGPU Software Licensed Product\n"
+         "        Product Name                      : NVIDIA Virtual Compute Server\n"
+         "        License Status                    : Unlicensed\n")
+    f = _root_fail(tmp_path, {"commands/nvidia-smi_-q": q}, "nvml.devices")
+    assert "no license" in f.summary and "sudo systemctl restart nvidia-gridd" in f.fix.commands
+
+
+def test_a_cudnn_sublibrary_from_another_installation_is_the_mixed_cudnn(tmp_path):
+    # pytorch/pytorch#119989: PyTorch 2.1.2+cu121's wheel cuDNN beside the image's /usr/local/cuda/lib64 cuDNN 8
+    line = ("Could not load library libcudnn_cnn_train.so.8. Error: /usr/local/cuda/lib64/libcudnn_cnn_train.so.8: "
+            "undefined symbol: _ZN5cudnn3cnn34layerNormFwd_execute_internal_implERKNS_7backend11VariantPackEP11CUstream_"
+            "stRNS0_18LayerNormFwdParamsERKNS1_20NormForwardOperationEmb, version libcudnn_cnn_infer.so.8\n")
+    f = _root_fail(tmp_path, {"commands/python_main.py": line}, "cuda.libraries")
+    assert "/usr/local/cuda/lib64" in f.summary and "cuDNN 9" in f.fix.summary
+    # the folder from the log is shown, never put into a command
+    assert not any("/usr/local/cuda/lib64" in c for c in f.fix.commands)

@@ -647,6 +647,30 @@ def _cudnn_told_missing(facts) -> Finding | None:
                    evidence=facts.machine.evidence_of(told[0].message)[:2])
 
 
+def _cudnn_told_mixed(facts) -> Finding | None:
+    """cuDNN 8's loader opened one of its sub-libraries from another cuDNN installation than the one in the process
+    (`undefined symbol`): a system cuDNN (under /usr/local/cuda/lib64, /usr/lib) on the loader path shadows the
+    program's own (a framework's wheel). NVIDIA's answer in pytorch#119989: cuDNN 8 prefers the system-wide copy;
+    cuDNN 9 loads the package's own first."""
+    told = facts.machine.belief("cuda.cudnn_mixed")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("cudnn-sublibrary-undefined-symbol")), None)
+    lib = (o.group("library") if o is not None else None) or "a cuDNN library"
+    where = (o.group("path") if o is not None else None) or ""
+    folder = where.rsplit("/", 1)[0] if "/" in where else "another folder"
+    drop = ld_library_path_without(facts, lambda p: p.rstrip("/") == folder)
+    return told_fail("cuda.libraries", f"cuDNN's {lib} was loaded from {folder}, another cuDNN installation than the "
+                     "one the program loaded first (an undefined cuDNN symbol): a system cuDNN on the loader path "
+                     "shadows the program's own", told,
+                     Fix("Keep the system cuDNN off the loader path for this program (remove its folder from "
+                         "LD_LIBRARY_PATH or from /etc/ld.so.conf.d), or use a build of the framework with cuDNN 9, "
+                         "which loads its own libraries first.",
+                         (drop,) if drop else ("ldconfig -p | grep libcudnn   # which cuDNN copies the loader sees",
+                                               "echo \"$LD_LIBRARY_PATH\""),
+                         verify=("ldconfig -p | grep libcudnn",)))
+
+
 def _cudnn_told_older(facts) -> Finding | None:
     """A framework refused the cuDNN loaded into its process as older than its build (JAX's `Found cuDNN version 8500,
     but JAX was built against version 8600`). A process holds one cuDNN and the first library to load it wins: a
@@ -690,7 +714,7 @@ def _cudnn_told_older(facts) -> Finding | None:
         "other CUDA folders off LD_LIBRARY_PATH.",
 )
 def check_cuda_libraries(facts) -> Finding:
-    if (told := _cudnn_told_missing(facts) or _cudnn_told_older(facts)) is not None:
+    if (told := _cudnn_told_missing(facts) or _cudnn_told_mixed(facts) or _cudnn_told_older(facts)) is not None:
         return told
     api = api_facts(facts)
     if api is None or api.source == "none":

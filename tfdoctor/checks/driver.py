@@ -250,6 +250,10 @@ def _dkms_failed(facts, failed) -> Finding:
     builder = "NVIDIA's installer" if all(e.message in ("installer-kernel-source-missing", "installer-build-failed")
                                           for e in failed.evidence) else "DKMS"
     verify = ("dkms status   # nvidia: installed for the kernel",)
+    if all(e.message == "nvidia-module-compile-error" for e in failed.evidence):
+        # the module's source compiled outside DKMS's tree (a Nix builder, rpmbuild, a source checkout)
+        builder = ""
+        verify = ("modinfo -F version nvidia   # a version: a module exists for the running kernel",)
     deps = [o.group("dependency") for o in m.observed("rpmbuild-kmod-dependency-missing")]
     if deps:
         # rpmbuild (under akmods) named the build tools the kmod needs: installed from a fixed list, never the line
@@ -296,8 +300,9 @@ def _dkms_failed(facts, failed) -> Finding:
     # this old predates the kernel
     legacy = (f" ({branch} is a legacy branch: NVIDIA no longer follows new kernels in it)" if branch in (304, 340, 390, 470)
               else f" ({branch} is an old branch: its source predates this kernel)" if branch and branch < 470 else "")
-    return Finding("driver.dkms", Status.FAIL, f"{builder} could not build {what} for kernel {target}: its source does "
-                   f"not compile against this kernel{legacy}", details,
+    lead = f"{builder} could not build {what}" if builder else f"{what[:1].upper()}{what[1:]} could not be built"
+    return Finding("driver.dkms", Status.FAIL, f"{lead} for kernel {target}: its source does not compile against this "
+                   f"kernel{legacy}", details,
                    fix=Fix("A driver older than the kernel cannot be built for it: install a newer driver branch that "
                            "supports this GPU, or keep booting a kernel the module builds for.",
                            install_driver_commands(facts.pci, d, facts.env),

@@ -347,6 +347,18 @@ def _gpu_problems(g) -> tuple[list[str], list[str], list[str]]:
 )
 def check_nvml_devices(facts) -> Finding:
     n = facts.nvml
+    unlicensed = facts.machine.told("gpu.vgpu_unlicensed")
+    if unlicensed is not None:
+        # NVIDIA vGPU software restricts a guest's vGPU that holds no license (gpu-operator#220, Azure/AKS#4880)
+        return told_fail("nvml.devices", "The virtual GPU (NVIDIA vGPU software) has no license: its driver restricts "
+                         "an unlicensed vGPU (slowed down, then CUDA refused)", unlicensed,
+                         Fix("Let the guest's licensing daemon (nvidia-gridd) obtain a license: point it at the "
+                             "license server (ServerAddress in /etc/nvidia/gridd.conf, or NVIDIA License System's "
+                             "client configuration token in /etc/nvidia/ClientConfigToken/), then restart it.",
+                             ("sudo systemctl restart nvidia-gridd", "sudo journalctl -u nvidia-gridd -n 20"),
+                             (Alternative("the GPU Operator: give its driver the licensing configuration "
+                                          "(driver.licensingConfig: a ConfigMap with gridd.conf and the token)", ()),),
+                             verify=("nvidia-smi -q | grep -i 'License Status'   # Licensed",)))
     if n is not None and not n.init_ok and n.init_error == "gpu-is-lost" and not n.timed_out:
         cause, fix = _INIT_FIXES["gpu-is-lost"]
         return fail("nvml.devices", f"A GPU is lost: {cause}",
