@@ -293,3 +293,47 @@ def test_a_cudnn_sublibrary_from_another_installation_is_the_mixed_cudnn(tmp_pat
     assert "/usr/local/cuda/lib64" in f.summary and "cuDNN 9" in f.fix.summary
     # the folder from the log is shown, never put into a command
     assert not any("/usr/local/cuda/lib64" in c for c in f.fix.commands)
+
+
+# -- batch 27's capabilities -------------------------------------------------------------------------------------
+
+# microsoft/WSL#40715: the dxg module's boot-time ioctl failures on a working WSL2 machine (Quadro P4000)
+DXG = ("[    3.897712] misc dxg: dxgk: dxgkio_is_feature_enabled:    Ioctl failed: -22  (EINVAL)\n"
+       "[    3.902435] misc dxg: dxgk: dxgkio_query_adapter_info:    Ioctl failed: -22  (EINVAL)  x3\n")
+
+
+def test_wsl_whose_library_folder_was_not_recorded_is_no_missing_library(tmp_path):
+    snap = _snapshot(tmp_path, {"commands/uname_-r": "6.6.114.1-microsoft-standard-WSL2\n", "commands/dmesg": DXG})
+    f = _check(snap).get("env.wsl")
+    assert f.status.value == "info" and "not recorded" in f.summary
+
+
+def test_wsl_with_cuda_failing_says_so_from_the_failure_not_the_folder(tmp_path):
+    # the same WSL kernel beside nvidia-smi's own failure (a synthesised pair; nvidia-smi's line is its usual one)
+    snap = {"commands/uname_-r": "6.6.114.1-microsoft-standard-WSL2\n",
+            "commands/nvidia-smi": "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+                                   "Make sure that the latest NVIDIA driver is installed and running.\n",
+            "commands/nvidia-smi.rc": "9\n"}
+    f = _root_fail(tmp_path, snap, "env.wsl")
+    assert "cannot reach the GPU" in f.summary and "missing from /usr/lib/wsl/lib" not in f.summary
+
+
+def test_ollamas_nvml_driver_not_loaded_is_the_driver_not_answering(tmp_path):
+    # ollama/ollama#1898 (under WSL2, as the reporter says: a native libnvidia-ml shadowed the Windows driver's)
+    log = ("Jan 08 19:28:33 HOST ollama[178990]: 2024/01/08 19:28:33 gpu.go:39: CUDA not detected: nvml vram init "
+           "failure: 9\n")
+    got = {o.message for o in observe(Source("cuda", "journalctl -u ollama", log))}
+    assert "ollama-nvml-driver-not-loaded" in got
+    f = _root_fail(tmp_path, {"commands/journalctl_-u_ollama": log,
+                              "commands/pasted-text": "I was unable to get Ollama to recognize my RTX 5000 under WSL "
+                                                      "even though other programs have no problem.\n"}, "env.wsl")
+    assert "cannot reach the GPU" in f.summary
+
+
+def test_an_unversioned_libcuda_missing_under_wsl_is_fixed_on_the_loader_path(tmp_path):
+    # bitsandbytes-foundation/bitsandbytes#336 (Windows 10, RTX 4090, nvidia-smi working)
+    out = ("CUDA SETUP: WARNING! libcuda.so not found! Do you have a CUDA driver installed? If you are on a cluster, "
+           "make sure you are on a CUDA machine!\n")
+    f = _root_fail(tmp_path, {"commands/python_-m_bitsandbytes": out,
+                              "commands/pasted-text": "WSL CUDA install on Windows 10: GPU not detected\n"}, "env.wsl")
+    assert f.fix.commands == ("export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH",)

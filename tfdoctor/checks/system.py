@@ -427,6 +427,20 @@ def _gpu_fails_below_wsl(facts) -> tuple:
     return tuple(out)
 
 
+def _wsl_fix_for(facts, failing) -> Fix:
+    """The WSL fix; where the only failure is a program that loads libcuda.so without a version (bitsandbytes, cuDNN 8,
+    cuda-python) while the driver answers, the loader path is the fix, not the driver."""
+    m = facts.machine
+    unversioned = m.belief("cuda.libcuda_unversioned_missing")
+    if failing and unversioned.value is True and all(e in unversioned.evidence for e in failing) \
+            and m.value("driver.loaded") is not False:
+        return Fix("The Windows driver answers, but this program loads libcuda.so without a version, which only "
+                   "/usr/lib/wsl/lib provides under WSL: put that folder on the loader path (in ~/.bashrc to keep it).",
+                   ("export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH",),
+                   verify=("ls -l /usr/lib/wsl/lib/libcuda.so",))
+    return _wsl_gpu_fix()
+
+
 def _wsl_gpu_fix() -> Fix:
     """NVIDIA's CUDA on WSL guide: WSL 2 only, the Windows driver provides libcuda and nvidia-smi in /usr/lib/wsl/lib,
     and no Linux display driver may be installed inside the distribution."""
@@ -470,7 +484,7 @@ def check_wsl(facts) -> Finding:
                 ev = told.evidence + failing
                 return Finding("env.wsl", Status.FAIL, f"This is WSL ({said}) and CUDA cannot reach the GPU: under WSL "
                                "the GPU comes only from the Windows NVIDIA driver", tuple(e.describe() for e in ev[:4]),
-                               fix=_wsl_gpu_fix(), evidence=ev)
+                               fix=_wsl_fix_for(facts, failing), evidence=ev)
             return Finding("env.wsl", Status.INFO, f"Running under WSL ({said}): the GPU is driven by the Windows "
                            "NVIDIA driver", tuple(e.describe() for e in told.evidence[:2]), evidence=told.evidence)
         return ok("env.wsl", "Not running under WSL")
@@ -490,6 +504,15 @@ def check_wsl(facts) -> Finding:
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
                                "(/usr/lib/wsl/lib/libcuda.so.1 is present)",
                     "Do not install a Linux NVIDIA driver inside WSL.")
+    if not facts.machine.complete:
+        # a hand-built snapshot or a paste that did not list /usr/lib/wsl/lib: its absence there is no fact
+        failing = _gpu_fails_below_wsl(facts)
+        if failing:
+            return Finding("env.wsl", Status.FAIL, "This is WSL2 and CUDA cannot reach the GPU: under WSL the GPU "
+                           "comes only from the Windows NVIDIA driver", tuple(e.describe() for e in failing[:3]),
+                           fix=_wsl_fix_for(facts, failing), evidence=failing)
+        return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver (whether "
+                    "/usr/lib/wsl/lib holds its libcuda was not recorded: `ls -l /usr/lib/wsl/lib` shows it)")
     return fail("env.wsl", "Running under WSL2 but the Windows driver's libcuda is missing from /usr/lib/wsl/lib",
                 fix=Fix("Install the current NVIDIA driver on Windows, then restart WSL (from PowerShell).",
                         ("wsl --update", "wsl --shutdown")))
