@@ -282,6 +282,10 @@ def test_an_unlicensed_vgpu_is_the_finding(tmp_path):
          "        License Status                    : Unlicensed\n")
     f = _root_fail(tmp_path, {"commands/nvidia-smi_-q": q}, "nvml.devices")
     assert "no license" in f.summary and "sudo systemctl restart nvidia-gridd" in f.fix.commands
+    # the grace period's wording, when the vGPU still runs in full (the test rewrites the line: synthesised)
+    grace = q.replace(": Unlicensed", ": Unlicensed (Unrestricted)")
+    f = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-q": grace}, "grace")).get("nvml.devices")
+    assert "no license" not in f.summary
 
 
 def test_a_cudnn_sublibrary_from_another_installation_is_the_mixed_cudnn(tmp_path):
