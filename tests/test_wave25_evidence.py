@@ -341,3 +341,32 @@ def test_an_unversioned_libcuda_missing_under_wsl_is_fixed_on_the_loader_path(tm
     f = _root_fail(tmp_path, {"commands/python_-m_bitsandbytes": out,
                               "commands/pasted-text": "WSL CUDA install on Windows 10: GPU not detected\n"}, "env.wsl")
     assert f.fix.commands == ("export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH",)
+
+
+# -- batch 28's capabilities -------------------------------------------------------------------------------------
+
+# access-ci-org/Basic_Cluster#34: `lsmod | egrep 'nvidia|nouveau'` on a healthy Warewulf GPU node (driver 390)
+LSMOD_NO_UVM = ("nvidia              14660907  0\n"
+                "ipmi_msghandler        56728  2 ipmi_devintf,nvidia\n")
+
+
+def test_a_module_listing_without_nvidia_uvm_is_no_failure_by_itself(tmp_path):
+    # nvidia-modprobe loads nvidia_uvm at the first CUDA program: a listing before one ran does not show it
+    f = _check(_snapshot(tmp_path, {"commands/lsmod": LSMOD_NO_UVM})).get("cuda.device-nodes")
+    assert f.status.value == "info" and "not loaded yet" in f.summary
+
+
+def test_the_same_listing_beside_cuda_failing_is_the_uvm_failure(tmp_path):
+    # beside CUDA's 999 as nccl-tests print it (NVIDIA/pyxis#81; the pair is synthesised)
+    log = "compute-od-gpu-dy-p4d-24xlarge-1: Test CUDA failure common.cu:1045 'unknown error'\n"
+    snap = _snapshot(tmp_path, {"commands/lsmod": LSMOD_NO_UVM, "commands/pasted-text": log})
+    f = _check(snap).get("cuda.device-nodes")
+    assert f.status.value == "fail" and "nvidia_uvm" in f.summary
+
+
+def test_a_check_aimed_at_nvidia_uvm_that_prints_nothing_is_the_failure(tmp_path):
+    # NixOS/nixpkgs#334180 (open 555 modules): `lsmod | grep nvidia_uvm` printed nothing, then `lsmod | grep nvidia`
+    text = ("$ lsmod | grep nvidia_uvm\n$ lsmod | grep nvidia\nnvidia_drm            122880  1\n"
+            "nvidia_modeset       1916928  1 nvidia_drm\n")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": text})).get("cuda.device-nodes")
+    assert f.status.value == "fail" and "nvidia_uvm" in f.summary

@@ -560,6 +560,24 @@ def check_device_nodes(facts) -> Finding:
                            "Whether nvidia_uvm is loaded was not recorded: the verify commands settle it.",),
                        fix=_uvm_fix(facts), evidence=unknown.evidence)
     if uvm.value is False:
+        m = facts.machine
+        api = facts.cuda
+        init = m.value("cuda.init_error")
+        # a load of nvidia_uvm that failed (modprobe's error) or a check aimed at it (`lsmod | grep nvidia_uvm` printing
+        # nothing: someone was looking because CUDA failed) is the failure itself; a module listing without it is not
+        failing = (any(e.message for e in uvm.evidence) or unknown.value is True or (init is not None and init != "0")
+                   or m.value("tf.sees_gpu") is False
+                   or (getattr(api, "source", None) == "child" and getattr(api, "init_ok", None) is False))
+        if not failing and (getattr(api, "source", None) == "child" and getattr(api, "init_ok", None)
+                            or m.value("tf.sees_gpu") is True or m.value("cuda.init_error") == "0"):
+            return ok("cuda.device-nodes", "nvidia_uvm was not loaded when the modules were listed; CUDA initialised "
+                      "since (nvidia-modprobe loads it at the first CUDA program)")
+        if not failing:
+            # nothing ran CUDA here: nvidia-modprobe (setuid) loads nvidia_uvm at the first CUDA program, so its
+            # absence from lsmod is no failure unless that cannot happen (a container, a job without privileges)
+            return info("cuda.device-nodes", "The nvidia_uvm module is not loaded yet: nvidia-modprobe loads it at the "
+                        "first CUDA program; where that cannot run (an unprivileged container or job) CUDA fails with "
+                        "999", *(e.describe() for e in uvm.evidence), fix=_uvm_fix(facts))
         return Finding("cuda.device-nodes", Status.FAIL, "The nvidia_uvm module is not loaded: CUDA fails "
                        "(CUDA_ERROR_UNKNOWN, 999) even where nvidia-smi works", tuple(e.describe() for e in uvm.evidence),
                        fix=_uvm_fix(facts), evidence=uvm.evidence)

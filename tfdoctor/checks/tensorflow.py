@@ -627,12 +627,13 @@ def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
     ev = facts.machine.evidence_of("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
     return Finding("tf.cuda-libs", Status.FAIL, "These CUDA libraries could not be loaded, as the paste quotes them: "
                    + ", ".join(runtime), tuple(e.describe() for e in ev[:3]),
-                   fix=_named_libs_fix(tf, runtime, cuda, None), evidence=ev)
+                   fix=_named_libs_fix(tf, runtime, cuda, None, "the program"), evidence=ev)
 
 
-def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | None) -> Fix:
+def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | None,
+                    who: str = "TensorFlow") -> Fix:
     """Install the CUDA libraries a log or a paste named, each pinned to the version its soname names."""
-    return Fix(f"Install the CUDA {cuda or ''} libraries TensorFlow was built against (pip wheels, or NVIDIA's CUDA apt "
+    return Fix(f"Install the CUDA {cuda or ''} libraries {who} was built against (pip wheels, or NVIDIA's CUDA apt "
                "repository where no wheel exists), pinned to the version each soname names.".replace("CUDA  ", "CUDA "),
                library_install_commands(runtime, cuda, python_cmd(tf)),
                alternatives=and_cuda_alternative(cuda, tf_version, python_cmd(tf)),
