@@ -9,6 +9,26 @@ CASES_DIR = Path(__file__).resolve().parent / "cases"
 FLOOR_FILE = CASES_DIR / "ACCURACY_FLOOR"
 
 
+# Healthy cases (root_cause null) that tfdoctor still gives a root cause, each with the reason it stays: the healthy
+# tests expect them to fail (strict: a rule that clears one must remove it here). Counted as misses by accuracy.py.
+KNOWN_FALSE_ALARMS = {
+    "ok-mesh-llm-rtx3090-driver580-cuda13-header-cuda126-toolkit-app-misread":
+        "the application asked for libcudart.so.13 on a machine with CUDA 12's runtime; the thread calls the "
+        "application's choice of its CUDA 13 build wrong (Mesh-LLM#1195), tfdoctor reports the runtime it lacks",
+}
+
+
+def healthy_params(dirs) -> list:
+    """The healthy cases as pytest parameters, the known false alarms marked as expected failures."""
+    import json
+
+    import pytest
+
+    return [pytest.param(d, id=d.name, marks=(pytest.mark.xfail(strict=True, reason=KNOWN_FALSE_ALARMS[d.name]),)
+                         if d.name in KNOWN_FALSE_ALARMS else ())
+            for d in dirs if json.loads((d / "expect.json").read_text())["root_cause"] is None]
+
+
 def case_dirs() -> list[Path]:
     if not CASES_DIR.is_dir():
         return []

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.corpus import FLOOR_FILE, case_dirs, score
+from tests.corpus import FLOOR_FILE, case_dirs, healthy_params, score
 
 CASES = case_dirs()
 
@@ -27,8 +27,7 @@ def test_accuracy_is_at_least_the_recorded_floor():
     assert right / max(len(results), 1) >= floor, f"{right}/{len(results)} right, floor {floor}\n{misses}"
 
 
-@pytest.mark.parametrize("case", [d for d in CASES if json.loads((d / "expect.json").read_text())["root_cause"]
-                                  is None], ids=lambda d: d.name)
+@pytest.mark.parametrize("case", healthy_params(CASES))
 def test_no_healthy_machine_gets_a_root_cause(case):
     ok, why = score(case)
     assert ok, why

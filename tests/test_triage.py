@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.corpus import CASES_DIR, case_dirs, diagnosis_of, replay_case, score
+from tests.corpus import CASES_DIR, case_dirs, diagnosis_of, healthy_params, replay_case, score
 from tfdoctor.cli import app
 from tfdoctor.host import open_snapshot
 from tfdoctor.triage import paste as paste_mod
@@ -675,8 +675,7 @@ def test_triage_accuracy_is_at_least_nine_tenths_of_replay_and_its_floor():
     assert t_right / max(len(CASES), 1) >= floor, f"triage {t_right}/{len(CASES)}, floor {floor}\n{misses}"
 
 
-@pytest.mark.parametrize("case", [d for d in CASES if json.loads((d / "expect.json").read_text())["root_cause"]
-                                  is None], ids=lambda d: d.name)
+@pytest.mark.parametrize("case", healthy_params(CASES))
 def test_no_healthy_paste_gets_a_root_cause(case):
     ok, why = score(case, "triage")
     assert ok and diagnosis_of(replay_case(case, "triage")) is None, why

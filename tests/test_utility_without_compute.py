@@ -105,7 +105,9 @@ def test_nvidia_modeset_loaded_shows_nvidia_loaded_and_a_missing_nvidia_uvm(tmp_
     report = _check(_snapshot(tmp_path, {"commands/lsmod": LSMOD_DEPENDENTS}))
     assert report.get("driver.nvidia-module").status.value == "ok"
     f = report.get("cuda.device-nodes")
-    assert f.status.value == "fail" and "nvidia_uvm" in f.summary and report.root_cause.id == "cuda.device-nodes"
+    # a listing alone, with nothing run on CUDA: nvidia-modprobe loads nvidia_uvm at the first CUDA program (stop 23);
+    # the thread's own `lsmod | grep nvidia_uvm` printing nothing is the failure (tests/test_wave25_evidence.py)
+    assert f.status.value == "info" and "nvidia_uvm" in f.summary and report.root_cause is None
 
 
 def test_a_listing_without_any_nvidia_module_still_shows_none_loaded(tmp_path):
