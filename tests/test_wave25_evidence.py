@@ -370,3 +370,32 @@ def test_a_check_aimed_at_nvidia_uvm_that_prints_nothing_is_the_failure(tmp_path
             "nvidia_modeset       1916928  1 nvidia_drm\n")
     f = _check(_snapshot(tmp_path, {"commands/pasted-text": text})).get("cuda.device-nodes")
     assert f.status.value == "fail" and "nvidia_uvm" in f.summary
+
+
+# NVIDIA/gpu-operator#492: an 8-GPU VM whose firmware left two GPUs without BAR1; the module loaded and took the others
+BAR_TWO = ("[83260.063553] NVRM: This PCI I/O region assigned to your NVIDIA device is invalid:\n"
+           "               NVRM: BAR1 is 0M @ 0x0 (PCI:0000:14:00.0)\n"
+           "[83260.063557] nvidia: probe of 0000:14:00.0 failed with error -1\n"
+           "[83260.106438] NVRM: The NVIDIA probe routine failed for 2 device(s).\n"
+           "[83260.106441] NVRM: loading NVIDIA UNIX x86_64 Kernel Module  510.108.03  Thu Oct 20 05:10:45 UTC 2022\n")
+SMI_HEADER_510 = ("+-----------------------------------------------------------------------------+\n"
+                  "| NVIDIA-SMI 510.108.03   Driver Version: 510.108.03   CUDA Version: 11.6     |\n"
+                  "|-------------------------------+----------------------+----------------------+\n")
+
+
+def test_gpus_the_loaded_module_refused_for_want_of_a_bar_still_fail(tmp_path):
+    # the module answers (nvidia-smi's header, the table cut as posted) while two GPUs have no BAR1
+    f = _root_fail(tmp_path, {"commands/dmesg": BAR_TWO, "commands/nvidia-smi": SMI_HEADER_510},
+                   "driver.nvidia-module")
+    assert "no PCI memory region" in f.summary
+
+
+def test_a_cut_nvidia_smi_table_in_a_paste_gives_its_header(tmp_path):
+    # OCR-D/ocrd_anybaseocr#50: the container's nvidia-smi, pasted without its GPU rows
+    from tfdoctor.triage import triage_file
+
+    paste = tmp_path / "paste.txt"
+    paste.write_text("root@0123456789ab:/data/ocrd_test# nvidia-smi\n" + SMI_NA)
+    report = triage_file(str(paste))
+    assert report.get("container.capabilities").status.value == "fail"
+    assert report.get("nvml.devices").status.value == "skip"  # the missing rows are no GPU missing

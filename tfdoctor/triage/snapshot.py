@@ -172,8 +172,10 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
     elif kind == "nvidia-smi":
         table = nvidia_smi.parse_nvidia_smi_table(text)
         if table is not None and not table.gpus and "Processes:" not in text and "No devices were found" not in text:
-            # cut before its GPU rows (a paste cut short): it would read as a driver that sees no GPU
-            rec.note = "not used: the table is cut before its GPU rows"
+            # cut before its GPU rows (a paste cut short): its header is read (the driver's version, `CUDA Version:
+            # N/A`), its missing rows are not a driver that sees no GPU (nvml.devices: 'a cut paste?')
+            put("commands/nvidia-smi", text, note=f"table cut before its GPU rows: header read (driver "
+                                                  f"{table.driver_version or '?'})")
             return
         if table is not None and table.gpus or table is not None and table.driver_version:
             put("commands/nvidia-smi", text, note=f"table: driver {table.driver_version or '?'}, "
