@@ -399,3 +399,16 @@ def test_a_cut_nvidia_smi_table_in_a_paste_gives_its_header(tmp_path):
     report = triage_file(str(paste))
     assert report.get("container.capabilities").status.value == "fail"
     assert report.get("nvml.devices").status.value == "skip"  # the missing rows are no GPU missing
+
+
+def test_a_line_read_twice_is_one_line_of_evidence(tmp_path):
+    # tensorflow/tensorflow#8170 (TensorFlow 1.0, GTX 1080): the device block and the refused allocation, the block run
+    # into one line by the test (as a rendered paragraph does): both memory readings come from that one line
+    log = ("I tensorflow/core/common_runtime/gpu/gpu_device.cc:885] Found device 0 with properties: name: GeForce GTX "
+           "1080 major: 6 minor: 1 memoryClockRate (GHz) 1.7335 pciBusID 0000:01:00.0 Total memory: 7.92GiB Free "
+           "memory: 190.31MiB\n"
+           "E tensorflow/stream_executor/cuda/cuda_driver.cc:1002] failed to allocate 190.31M (199557120 bytes) from "
+           "device: CUDA_ERROR_OUT_OF_MEMORY\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "gpu.memory-in-use")
+    assert "190 of 8110 MiB" in f.summary
+    assert len(f.evidence) == len(set(f.evidence)) == 2

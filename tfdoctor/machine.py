@@ -83,7 +83,8 @@ class Machine:
         return [o for o in self.observations if o.message in message_ids]
 
     def evidence_of(self, *message_ids: str) -> tuple[Evidence, ...]:
-        return tuple(_obs_evidence(o) for o in self.observed(*message_ids))
+        # once each: a message read twice on one line (two records run together) is one line of evidence
+        return tuple(dict.fromkeys(_obs_evidence(o) for o in self.observed(*message_ids)))
 
 
 def _obs_evidence(o) -> Evidence:
