@@ -206,9 +206,11 @@ def normalise(line: str) -> str:
 # 12.3] ` (dmesg -x), `[   12.345678 <    0.000123>] ` (dmesg -d), `[   12.345678] host kernel: ` (journalctl -o
 # short-monotonic), `[  +0.000844] ` and `[Dec07 02:09] ` (dmesg -H / --reltime: the time since the line before, the
 # minute where it changes)
-_DMESG = (r"\s*(?:<\d>)?(?:[a-z]{2,8} *:[a-z]{2,6} *: )?\[\s*(?:\+?\d+\.\d+(?: *< *\d+\.\d+>)?|"
-          r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4}|[A-Z][a-z]{2} {0,2}\d{1,2} \d\d:\d\d)\]\s?"
-          r"(?:[A-Za-z0-9][\w.-]{0,252} kernel: )?")
+# (DMESG_STAMP, the stamp alone, is triage's recogniser of a dmesg line too: one line never holds a newline, a paste
+# does, hence [ \t] rather than \s inside it)
+DMESG_STAMP = (r"(?:<\d>)?(?:[a-z]{2,8} *:[a-z]{2,6} *: )?\[[ \t]*(?:\+?\d+\.\d+(?: *< *\d+\.\d+>)?|"
+               r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4}|[A-Z][a-z]{2} {0,2}\d{1,2} \d\d:\d\d)\]")
+_DMESG = rf"\s*{DMESG_STAMP}\s?(?:[A-Za-z0-9][\w.-]{{0,252}} kernel: )?"
 # `Jan 01 12:00:00 host kernel: `, `2024-01-01T12:00:00+0000 host kernel: ` (journalctl, syslog), optionally followed by
 # a dmesg timestamp (syslog of older kernels). The month is the locale's (`mar 06`, `Mär 06`, `okt. 14`), and the
 # program is any (`gdm3[7055]: modprobe: ERROR: ...`): the journal holds every program's lines.

@@ -157,12 +157,7 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
     return Machine(beliefs, observations, complete)
 
 
-# nvidia-smi's header with `CUDA Version: N/A`: nvidia-smi ran where libcuda cannot be loaded (a host's nvidia-smi,
-# pasted beside a container's log, shows the host's CUDA version instead)
-_SMI_ANSWERED = ("smi-table-cuda-version-na",)
-
-
-def _utility_without_compute(votes, beliefs: dict, facts: dict, observations=()) -> bool:
+def _utility_without_compute(votes, beliefs: dict, facts: dict, observations) -> bool:
     """Inside a container the driver's utilities work (NVML answered, nvidia-smi ran there, or the person says so)
     while CUDA cannot load libcuda: the NVIDIA runtime mounted the `utility` capability without `compute`
     (NVIDIA/nvidia-docker#533; nvidia-smi's header says `CUDA Version: N/A` then). Inferred, and only where
@@ -185,10 +180,10 @@ def _utility_without_compute(votes, beliefs: dict, facts: dict, observations=())
     here = list(true("container.gpu_access"))
     if getattr(nvml, "init_ok", False) and getattr(nvml, "gpus", ()):
         here.append(_nvml_gpu_evidence(nvml))
-    # nvidia-smi's own header (the driver's version, read through NVML) printed in the container without a CUDA
-    # version: the runtime gave it the driver's utilities, even where the paste was cut before the GPU's row
-    here += [Evidence(o.source, o.line, o.line_no, o.message) for o in observations
-             if o.message in _SMI_ANSWERED][:1]
+    # nvidia-smi's header with `CUDA Version: N/A` (a host's nvidia-smi, pasted beside a container's log, shows the
+    # host's CUDA version instead): the runtime gave this container the driver's utilities, even where the paste was
+    # cut before the GPU's row
+    here += [_obs_evidence(o) for o in observations if o.message == "smi-table-cuda-version-na"][:1]
     if not here:
         return False
     for e in (*missing, *here[:2]):

@@ -561,15 +561,14 @@ def check_device_nodes(facts) -> Finding:
                        fix=_uvm_fix(facts), evidence=unknown.evidence)
     if uvm.value is False:
         m = facts.machine
-        api = facts.cuda
-        init = m.value("cuda.init_error")
+        api = api_facts(facts)
+        asked = getattr(api, "init_ok", None) if getattr(api, "source", None) == "child" else None
+        init, sees = m.value("cuda.init_error"), m.value("tf.sees_gpu")
         # a load of nvidia_uvm that failed (modprobe's error) or a check aimed at it (`lsmod | grep nvidia_uvm` printing
         # nothing: someone was looking because CUDA failed) is the failure itself; a module listing without it is not
-        failing = (any(e.message for e in uvm.evidence) or unknown.value is True or (init is not None and init != "0")
-                   or m.value("tf.sees_gpu") is False
-                   or (getattr(api, "source", None) == "child" and getattr(api, "init_ok", None) is False))
-        if not failing and (getattr(api, "source", None) == "child" and getattr(api, "init_ok", None)
-                            or m.value("tf.sees_gpu") is True or m.value("cuda.init_error") == "0"):
+        failing = (any(e.message for e in uvm.evidence) or unknown.value is True or init not in (None, "0")
+                   or sees is False or asked is False)
+        if not failing and (asked or sees is True or init == "0"):
             return ok("cuda.device-nodes", "nvidia_uvm was not loaded when the modules were listed; CUDA initialised "
                       "since (nvidia-modprobe loads it at the first CUDA program)")
         if not failing:

@@ -103,9 +103,6 @@ def _gpus_named(observations) -> list:
     return [g for o in observations if o.group("pci_id") and (g := kb.gpu_by_pci_id(o.group("pci_id"))) is not None]
 
 
-_BAR_PCI = textmatch.compile(r"\bBAR\d is 0M @ 0x0 \(PCI:([0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\)")
-
-
 def _bar_unassigned(facts, loaded: bool = False) -> Finding | None:
     """The module refused the GPU because the firmware gave it no PCI memory region (its own words). With the module
     loaded (it took other GPUs), only where NVML does not list a GPU at every address the module refused."""
@@ -113,9 +110,8 @@ def _bar_unassigned(facts, loaded: bool = False) -> Finding | None:
     if not m.observed("nvrm-bar-invalid"):
         return None
     if loaded:
-        # the address may be in the pattern's group or, where a journal's continuation was joined, later on the line
-        refused = {x.group(1).lower().split(":", 1)[-1] for o in m.observed("nvrm-bar-invalid")
-                   for x in _BAR_PCI.finditer(o.line)}
+        refused = {pci.lower().split(":", 1)[-1] for o in m.observed("nvrm-bar-invalid")
+                   if (pci := o.group("pci") or o.group("pci2"))}
         listed = {(g.pci_bus_id or "").lower().split(":", 1)[-1] for g in getattr(facts.nvml, "gpus", ()) or ()}
         if not refused or refused <= {x for x in listed if x}:
             return None

@@ -6,10 +6,11 @@ from tfdoctor.checks import check
 from tfdoctor.model import Finding, Fix, Status, fail, info, ok, skip
 
 # Kernel messages only the NVIDIA module prints (tfdoctor/knowledge/messages.json)
+# (and the kernel's PCIe AER about the device the nvidia driver holds)
 NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "nvrm-no-adapter-probed",
-                 "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor", "nvrm-gsp-rm-init-failed", "nvrm-xid", "nvrm-fallen-off-bus",
-                 "nvrm-novacore-bound", "nvrm-legacy-gpu", "nvrm-open-datacenter-only", "nvrm-open-no-gsp",
-                 "nvrm-none-initialized", "nvrm-status-gpu-is-lost", "pcie-aer-gpu-unrecoverable")
+                 "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor", "nvrm-gsp-rm-init-failed", "nvrm-xid",
+                 "nvrm-fallen-off-bus", "nvrm-novacore-bound", "nvrm-legacy-gpu", "nvrm-open-datacenter-only",
+                 "nvrm-open-no-gsp", "nvrm-none-initialized", "nvrm-status-gpu-is-lost", "pcie-aer-gpu-unrecoverable")
 
 
 # Messages that name the CUDA (or the driver release) a container image needs: with one of them, compat.driver-cuda

@@ -427,6 +427,14 @@ def _gpu_fails_below_wsl(facts) -> tuple:
     return tuple(out)
 
 
+def _cuda_unreachable_under_wsl(facts, what: str, told: tuple, failing: tuple) -> Finding:
+    """This is WSL (`what`: how that is known) and CUDA does not reach the GPU (`failing`: the evidence of it)."""
+    ev = told + failing
+    return Finding("env.wsl", Status.FAIL, f"This is {what} and CUDA cannot reach the GPU: under WSL the GPU comes only "
+                   "from the Windows NVIDIA driver", tuple(e.describe() for e in ev[:4]),
+                   fix=_wsl_fix_for(facts, failing), evidence=ev)
+
+
 def _wsl_fix_for(facts, failing) -> Fix:
     """The WSL fix; where the only failure is a program that loads libcuda.so without a version (bitsandbytes, cuDNN 8,
     cuda-python) while the driver answers, the loader path is the fix, not the driver."""
@@ -481,10 +489,7 @@ def check_wsl(facts) -> Finding:
                 "as a recorded output shows"
             failing = _gpu_fails_below_wsl(facts)
             if failing:
-                ev = told.evidence + failing
-                return Finding("env.wsl", Status.FAIL, f"This is WSL ({said}) and CUDA cannot reach the GPU: under WSL "
-                               "the GPU comes only from the Windows NVIDIA driver", tuple(e.describe() for e in ev[:4]),
-                               fix=_wsl_fix_for(facts, failing), evidence=ev)
+                return _cuda_unreachable_under_wsl(facts, f"WSL ({said})", told.evidence, failing)
             return Finding("env.wsl", Status.INFO, f"Running under WSL ({said}): the GPU is driven by the Windows "
                            "NVIDIA driver", tuple(e.describe() for e in told.evidence[:2]), evidence=told.evidence)
         return ok("env.wsl", "Not running under WSL")
@@ -508,9 +513,7 @@ def check_wsl(facts) -> Finding:
         # a hand-built snapshot or a paste that did not list /usr/lib/wsl/lib: its absence there is no fact
         failing = _gpu_fails_below_wsl(facts)
         if failing:
-            return Finding("env.wsl", Status.FAIL, "This is WSL2 and CUDA cannot reach the GPU: under WSL the GPU "
-                           "comes only from the Windows NVIDIA driver", tuple(e.describe() for e in failing[:3]),
-                           fix=_wsl_fix_for(facts, failing), evidence=failing)
+            return _cuda_unreachable_under_wsl(facts, "WSL2", (), failing)
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver (whether "
                     "/usr/lib/wsl/lib holds its libcuda was not recorded: `ls -l /usr/lib/wsl/lib` shows it)")
     return fail("env.wsl", "Running under WSL2 but the Windows driver's libcuda is missing from /usr/lib/wsl/lib",

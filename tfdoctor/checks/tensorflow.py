@@ -475,17 +475,16 @@ def _cpu_package_beside_gpu(facts) -> Finding | None:
     distributions install the same `tensorflow` package folder, so whichever was installed last is the TensorFlow that
     imports, and a dependency requiring `tensorflow` overwrites the GPU build (OCR-D/ocrd_all#220)."""
     m = facts.machine
-    seen: dict[str, tuple] = {}
+    seen: set[str] = set()
     versions: list[str] = []
     shown = {(o.source, o.line_no): o.group("version") for o in m.observed("pip-show-version")}
     for o in m.observed("pip-tensorflow-distribution"):
-        name = (o.group("dist") or o.group("dist2") or "").replace("_", "-")
-        seen.setdefault(name, o)
+        seen.add((o.group("dist") or o.group("dist2") or "").replace("_", "-"))
         # pip list's and pip freeze's version on the line; pip show's on the line after its Name line
         version = o.group("version") or shown.get((o.source, o.line_no + 1))
         if version:
             versions.append(version)
-    if not {"tensorflow", "tensorflow-gpu"} <= set(seen) or m.value("tf.sees_gpu") is True:
+    if not {"tensorflow", "tensorflow-gpu"} <= seen or m.value("tf.sees_gpu") is True:
         return None
     stated = m.value("tf.version")
     parsed = [v for v in (_kb().parse_version(x) for x in (*versions, *([stated] if isinstance(stated, str) else ())))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from tfdoctor import textmatch
+from tfdoctor.evidence import DMESG_STAMP
 
 # -- what a segment is ------------------------------------------------------------------------------------------
 
@@ -73,9 +74,8 @@ class Tag:
     start: bool = True
 
 
-# dmesg, dmesg -T, a raw printk level, dmesg -x's facility and level, dmesg -d's delta (as evidence._DMESG)
-_KERNEL_DMESG = (r"^[ \t]*(?:<\d>)?(?:[a-z]{2,8} *:[a-z]{2,6} *: )?\[[ \t]*(?:\+?\d+\.\d+(?: *< *\d+\.\d+>)?|"
-                 r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d [\d:]{8} \d{4}|[A-Z][a-z]{2} {0,2}\d{1,2} \d\d:\d\d)\]")
+# dmesg, dmesg -T, a raw printk level, dmesg -x's facility and level, dmesg -d's delta, dmesg -H (evidence's forms)
+_KERNEL_DMESG = r"^[ \t]*" + DMESG_STAMP
 _KERNEL_JOURNAL = (r"^[ \t]*(?:[A-Za-z]{3}[ \t]+\d{1,2} [\d:]{8}|\d{4}-\d\d-\d\dT[\d:.]+(?:[+-]\d{2}:?\d{2}|Z)?)"
                    r"[ \t][^ \t\n]+ kernel: ")
 _KERNEL_TALOS = r"^[ \t]*(?:[^ \t\n]+: )?kern:[ \t]+[a-z]+: \[[^\]\n]{1,40}\]: "

@@ -171,16 +171,14 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         put("commands/dmesg", text, log=True, note=_lines_note(text))
     elif kind == "nvidia-smi":
         table = nvidia_smi.parse_nvidia_smi_table(text)
-        if table is not None and not table.gpus and "Processes:" not in text and "No devices were found" not in text:
-            # cut before its GPU rows (a paste cut short): its header is read (the driver's version, `CUDA Version:
-            # N/A`), its missing rows are not a driver that sees no GPU (nvml.devices: 'a cut paste?')
-            put("commands/nvidia-smi", text, note=f"table cut before its GPU rows: header read (driver "
-                                                  f"{table.driver_version or '?'})")
-            return
-        if table is not None and table.gpus or table is not None and table.driver_version:
-            put("commands/nvidia-smi", text, note=f"table: driver {table.driver_version or '?'}, "
-                                                  f"{len(table.gpus)} GPU(s)")
-            return
+        if table is not None:
+            # a table cut before its GPU rows (a paste cut short) is kept for its header (the driver's version, `CUDA
+            # Version: N/A`): its missing rows are not a driver that sees no GPU (nvml.devices: 'a cut paste?')
+            cut = not table.gpus and "Processes:" not in text and "No devices were found" not in text
+            if cut or table.gpus or table.driver_version:
+                put("commands/nvidia-smi", text, note=f"table{' cut before its GPU rows' if cut else ''}: driver "
+                                                      f"{table.driver_version or '?'}, {len(table.gpus)} GPU(s)")
+                return
         failure, message = nvidia_smi.classify_nvidia_smi_failure(1, text)
         if failure in ("unknown",) and not seg.tags & {"unrecognised", "smi-error"}:
             if textmatch.match(r"\s*GPU \d+: ", text):
