@@ -45,3 +45,16 @@ def test_redactor_cleans_json_values_and_drops_secret_keys():
 @given(st.text())
 def test_redaction_never_raises(text):
     assert isinstance(R(text), str)
+
+
+def test_pinned_revisions_are_not_user_at_host_but_addresses_still_are():
+    # a knowledge-base citation (`repo@commit`, as tfdoctor's own fixes cite tensorflow/docs) and a Spack/Homebrew
+    # spec (`name@version`) are facts, not an address; an e-mail address or a login beside them still goes
+    text = ("CUDA 11.2: TensorFlow 2.11's tested configuration ([S1] "
+            "tensorflow/docs@7c3650212740204359d4ceae481abc79345541be:site/en/install/source.md); "
+            "spack load cuda@11.8 python@3.11; mail alice@gpu-box.example.org or ssh bob@node7")
+    out = Redactor()(text)
+    assert "tensorflow/docs@7c3650212740204359d4ceae481abc79345541be:site" in out
+    assert "cuda@11.8" in out and "python@3.11" in out
+    for secret in ("alice", "gpu-box", "bob", "node7"):
+        assert secret not in out

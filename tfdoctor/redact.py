@@ -59,6 +59,10 @@ _HOSTNAME_FIELD = textmatch.compile(r"(?i)(\b(?:static hostname|hostname|nodenam
 # `user@host` (an e-mail address, `built by alice@box`, URL credentials); not a systemd unit (`getty@tty1.service`)
 _USER_AT_HOST = textmatch.compile(r"([A-Za-z][A-Za-z0-9._+-]*)@([A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*)")
 _UNIT_SUFFIXES = (".service", ".socket", ".target", ".mount", ".timer", ".slice", ".scope", ".device", ".path")
+# ... nor a pinned revision: `name@version` (Spack's and Homebrew's `cuda@11.8`, `python@3.11`) or `repo@commit`
+# (a git object id, as a citation `tensorflow/docs@7c3650212740204359d4ceae481abc79345541be` or pip's
+# `git+https://...@<sha>` gives it): the part after `@` is all digits and dots, or 40 (SHA-1) or 64 (SHA-256) hex digits
+_NOT_A_HOST = textmatch.compile(r"^(?:\d+(?:\.\d+)*|[0-9a-f]{40}|[0-9a-f]{64})$")
 _USER_FIELD = textmatch.compile(r"(?i)(\b(?:user|username|login|logname|acct|owner)=[\"']?)([A-Za-z_][A-Za-z0-9._-]*)")
 _UID_NAME = textmatch.compile(r"(\b[ug]id=\d+\()([^)\s]+)(\))")
 # home and scratch directories: /home/X and /Users/X (-> ~), and /gpfs/home/X, /scratch/X, /mnt/c/Users/X, C:\Users\X
@@ -203,7 +207,8 @@ class Redactor:
         spans = []
         for m in _USER_AT_HOST.finditer(text):
             host = m.group(2)
-            if host.lower().endswith(_UNIT_SUFFIXES) or not _bounded(text, m.start(), m.end()):
+            if host.lower().endswith(_UNIT_SUFFIXES) or _NOT_A_HOST.search(host) or \
+                    not _bounded(text, m.start(), m.end()):
                 continue
             if m.start() > 0 and text[m.start() - 1] in "<":
                 continue
