@@ -557,6 +557,28 @@ def _unknown_device_told(facts, nv: str | None) -> Finding | None:
                    evidence=facts.machine.evidence_of("container-cli-unknown-device"))
 
 
+def _ray_gave_no_gpu(facts) -> Finding | None:
+    """Ray (its tasks, actors, Tune trials, RLlib workers) sets each worker's CUDA_VISIBLE_DEVICES to the GPUs it
+    requested, and to '' when it requested none: CUDA in that worker finds no device on a healthy machine. Told by
+    Tune itself (`Tune detects GPUs, but no trials are using GPUs`) or by a worker's CUDA 'no device' error under
+    Ray's `(pid=N)` prefix (vllm#3198, ray#5940). Not when the driver itself is shown down: then that is the cause."""
+    told = facts.machine.belief("scheduler.no_gpu_allotted")
+    if told.value is not True or facts.machine.value("driver.loaded") is False:
+        return None
+    return Finding("env.cuda-visible-devices", Status.FAIL,
+                   "Ray gave the worker no GPU: it sets CUDA_VISIBLE_DEVICES to the GPUs a task, actor or trial "
+                   "requests, and to '' when it requests none, so CUDA in the worker finds no device",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Request GPUs for the work that needs them: `@ray.remote(num_gpus=1)` for a task or "
+                           "actor; for Tune, `tune.with_resources(trainable, {\"gpu\": 1})` (Ray 2.x) or "
+                           "`tune.run(..., resources_per_trial={\"gpu\": 1})`; for RLlib, its `num_gpus` settings. A "
+                           "fraction (0.5) lets trials share a GPU.",
+                           ("python -c \"import ray; ray.init(); print(ray.cluster_resources().get('GPU', 0))\"",),
+                           verify=("python -c \"import ray; ray.init(); print(ray.get(ray.remote(num_gpus=1)("
+                                   "lambda: ray.get_gpu_ids()).remote()))\"",)),
+                   evidence=told.evidence)
+
+
 @check(
     "env.cuda-visible-devices",
     area="system",
@@ -581,6 +603,8 @@ def check_cuda_visible(facts) -> Finding:
                     fix=_no_gpu_access_fix())
     if (unknown := _unknown_device_told(facts, nv)) is not None:
         return unknown
+    if value is None and (ray := _ray_gave_no_gpu(facts)) is not None:
+        return ray
     if value is None:
         if not facts.machine.complete and facts.machine.value("tf.sees_gpu") is not True:
             return skip("env.cuda-visible-devices", "CUDA_VISIBLE_DEVICES was not recorded (paste the output of "
