@@ -318,14 +318,19 @@ def test_log_kinds_present_and_unique():
         assert m.severity_hint in {"harmless", "info", "problem"}
 
 
+# (message, wrapper): the wrapper's example is a line that holds the message whole, with the wrapper's own prefix
+_WRAPPED = {("cuinit-error", "ray-worker-cuda-no-device")}
+
+
 @pytest.mark.parametrize("msg", _log_messages(), ids=lambda m: m.kind)
 def test_log_pattern_matches_its_examples(msg):
     assert hasattr(msg.pattern, "search")
     for example in (msg.example, *msg.more_examples):
         assert msg.pattern.search(example), (msg.kind, example)
-    # examples of other kinds must not be claimed by this one (except the harmless CPU line pairs)
+    # examples of other kinds must not be claimed by this one (except the harmless CPU line pairs), unless the other
+    # kind is a wrapper that by design carries this message inside it (Ray's worker prefix around TensorFlow's line)
     for other in _log_messages():
-        if other.kind == msg.kind:
+        if other.kind == msg.kind or (msg.kind, other.kind) in _WRAPPED:
             continue
         assert not msg.pattern.search(other.example), (msg.kind, other.kind)
 

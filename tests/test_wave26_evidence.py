@@ -7,7 +7,7 @@ tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes
 from __future__ import annotations
 
 from tests.test_stated_evidence import _check, _root_fail, _snapshot
-from tfdoctor.evidence import Source, observe
+from tfdoctor.evidence import TENSORFLOW_LOG, Source, observe
 
 # avisingh599/reward-learning-rl#15: a Tune trial's worker, as Ray forwarded its output to the driver
 RAY_WORKER = ("(pid=3343) 2019-08-13 11:02:51.856630: E tensorflow/stream_executor/cuda/cuda_driver.cc:300] failed "
@@ -25,7 +25,7 @@ RAY2_HEADER = ("ray.exceptions.RayTaskError(RuntimeError): ray::ImplicitFunc.tra
 
 
 def _ids(text: str) -> list[str]:
-    return [o.message for o in observe(Source("tensorflow", "tensorflow.log", text))]
+    return [o.message for o in observe(Source(TENSORFLOW_LOG, "tensorflow.log", text))]
 
 
 def test_a_ray_worker_without_a_gpu_is_told_apart_from_a_plain_no_device():
@@ -36,15 +36,36 @@ def test_a_ray_worker_without_a_gpu_is_told_apart_from_a_plain_no_device():
     assert "ray-worker-cuda-no-device" in _ids("(RolloutWorker pid=2211, ip=10.0.0.5) " + PLAIN)
 
 
-def test_ray_giving_the_worker_no_gpu_is_the_root_cause(tmp_path):
-    f = _root_fail(tmp_path, {"tensorflow.log": RAY_WORKER + "\n"}, "env.cuda-visible-devices")
+# ray-project/ray#4426 (RLlib's own output, as its pull request shows it)
+RLLIB_CPU = ("(pid=26183) 2019-03-19 21:40:34,850\tINFO policy_evaluator.py:284 -- Creating policy evaluation worker 1 "
+             "on CPU (please ignore any CUDA init errors)")
+
+
+def _diagnosed(tmp_path, files: dict, name: str = "snap"):
+    report = _check(_snapshot(tmp_path, files, name))
+    f = report.get("env.cuda-visible-devices")
+    found = report.root_cause or next((x for x in report.findings if x.status.value == "warn" and not x.caused_by),
+                                      None)
+    return f, found
+
+
+def test_ray_giving_the_worker_no_gpu_is_the_diagnosis(tmp_path):
+    f, found = _diagnosed(tmp_path, {"tensorflow.log": RAY_WORKER + "\n"})
+    # a warning, not a failure: a Ray worker may be meant to run on the CPU
+    assert f.status.value == "warn" and found.id == "env.cuda-visible-devices"
     assert "Ray" in f.summary and "num_gpus" in f.fix.text() and "resources_per_trial" in f.fix.text()
     assert any("(pid=3343)" in e.line for e in f.evidence)
 
 
 def test_tunes_own_warning_is_read(tmp_path):
-    f = _root_fail(tmp_path, {"tensorflow.log": TUNE + "\n" + PLAIN + "\n"}, "env.cuda-visible-devices")
-    assert any("Tune detects GPUs" in e.line for e in f.evidence)
+    f, found = _diagnosed(tmp_path, {"tensorflow.log": TUNE + "\n" + PLAIN + "\n"})
+    assert found.id == "env.cuda-visible-devices" and any("Tune detects GPUs" in e.line for e in f.evidence)
+
+
+def test_rllibs_cpu_workers_are_no_finding(tmp_path):
+    # RLlib's line beside a worker's cuInit error (the pairing is synthesised: RLlib says to ignore exactly these)
+    f, _ = _diagnosed(tmp_path, {"tensorflow.log": RLLIB_CPU + "\n" + RAY_WORKER.replace("3343", "26183") + "\n"})
+    assert f.status.value == "info" and "RLlib" in f.summary
 
 
 def test_without_ray_no_device_is_not_blamed_on_ray(tmp_path):
@@ -75,3 +96,114 @@ def test_a_stated_release_without_the_word_version(tmp_path):
                                                         "CUDA Version: 11.7\nTensorFlow: 2.11.0\n"})
     f = _check(snap).get("compat.driver-cuda")
     assert f.status.value == "ok" and "2.11.0" in f.summary
+
+
+# tensorflow/tensorflow#52988 (TensorFlow 2.7.0 from pip in a conda environment): the install line and TF's log
+CONDA_INSTALL = "conda install -c conda-forge cudatoolkit=11.2 cudnn=8.1"
+CUDART_11 = ("2021-11-08 14:49:16.412959: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not "
+             "load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot open shared object file: "
+             "No such file or directory")
+# tensorflow/tensorflow#38578 (TensorFlow 2.1 on Debian 10): CUDA 10.1's runtime missing
+CUDART_101 = ("2020-04-15 20:58:07.205269: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not "
+              "load dynamic library 'libcudart.so.10.1'; dlerror: libcudart.so.10.1: cannot open shared object file: "
+              "No such file or directory")
+
+
+def test_conda_cuda_in_the_environment_is_put_on_the_loader_path(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CUDART_11 + "\n", "commands/pasted-text": CONDA_INSTALL + "\n"},
+                   "tf.cuda-libs")
+    text = f.fix.text()
+    assert "LD_LIBRARY_PATH" in text and "$CONDA_PREFIX/lib" in text and "activate.d" in text
+    assert "pip install nvidia-cuda-runtime" not in text  # the libraries are there: nothing to install
+
+
+def test_conda_cuda_of_another_major_is_not_the_answer(tmp_path):
+    # the paste's conda CUDA 11.2 beside a TensorFlow that wants CUDA 10.1 (synthesised pairing)
+    f = _root_fail(tmp_path, {"tensorflow.log": CUDART_101 + "\n", "commands/pasted-text": CONDA_INSTALL + "\n"},
+                   "tf.cuda-libs")
+    assert "activate.d" not in f.fix.text()
+
+
+def test_triage_keeps_a_records_head_and_rays_prefix_after_prose(tmp_path):
+    # avisingh599/reward-learning-rl#15, the line as the reporter posted it: prose, then Ray's worker prefix and the
+    # TensorFlow record; the record's head and the prefix stay with the record
+    from tfdoctor.triage import triage_file
+
+    paste = tmp_path / "paste.txt"
+    paste.write_text("When I run local only CPU works:\n\nError: " + RAY_WORKER + "\n")
+    report = triage_file(str(paste))
+    f = report.get("env.cuda-visible-devices")
+    assert f.status.value == "warn" and any(e.line.startswith("(pid=3343) 2019-08-13 11:02:51.856630: E ")
+                                            for e in f.evidence)
+
+
+def test_a_pasted_lines_markdown_wrapping_is_not_the_programs(tmp_path):
+    # containers/podman#24474's reporter wrapped Podman's error in bold and a code span, as posted
+    from tfdoctor.probes.sources import unmarked
+
+    assert unmarked("**```Error: stat nvidia.com/gpu=all: no such file or directory```**") == \
+        "Error: stat nvidia.com/gpu=all: no such file or directory"
+    assert unmarked("> > `nvidia-smi`") == "nvidia-smi"  # a quote-reply of a quote (synthesised)
+    assert unmarked(">>> tf.test.is_built_with_cuda()") == ">>> tf.test.is_built_with_cuda()"  # Python's prompt
+    assert unmarked("    indented continuation") == "    indented continuation"
+    f = _root_fail(tmp_path, {"commands/pasted-text": "**```Error: stat nvidia.com/gpu=all: no such file or "
+                                                      "directory```**\n"}, "container.toolkit")
+    assert "Podman" in f.fix.text()
+
+
+# NVIDIA/nvidia-container-toolkit#1860 (Podman 4.9.3, toolkit 1.19.1): Podman's refusal of the regenerated spec
+CDI_FIELD = ("failed to load CDI Spec failed to parse CDI Spec \"/var/run/cdi/nvidia.yaml\": failed to unmarshal CDI "
+             "Spec: error unmarshaling JSON: while decoding JSON: json: unknown field \"additionalGids\" ")
+
+
+def test_a_cdi_spec_the_engine_cannot_parse_is_the_engine_too_old(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": CDI_FIELD + "\n"}, "container.toolkit")
+    assert "additionalGids" in f.summary and "Upgrade the container engine" in f.fix.text()
+
+
+# NVIDIA/gpu-operator#1142: the driver container's installer, as the reporter pasted its log
+INSTALLER_SB = ("The target kernel has CONFIG_MODULE_SIG set, which means that it supports cryptographic signatures on "
+                "kernel modules. On some systems, the kernel may refuse to load modules without a valid signature from "
+                "a trusted key. This system also has UEFI Secure Boot enabled; many distributions enforce module "
+                "signature verification on UEFI systems when Secure Boot is enabled. Would you like to sign the NVIDIA "
+                "kernel module? (Answer: Install without signing)")
+INSTALLER_EPERM = "Kernel module load error: Operation not permitted"
+
+
+def test_the_installers_secure_boot_and_its_refused_module(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": INSTALLER_SB + "\n" + INSTALLER_EPERM + "\n"},
+                   "driver.secure-boot")
+    assert any("Operation not permitted" in e.line for e in f.evidence)
+    # the refusal alone inside a container is the container's missing privilege, not Secure Boot (synthesised pairing)
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": INSTALLER_EPERM + "\n", "files/.dockerenv": ""},
+                              "in-container"))
+    assert report.get("driver.secure-boot").status.value != "fail"
+
+
+# peci1/nvidia-htop#23 (Proxmox 6.4): lshw's display device, bound to nouveau
+LSHW_NOUVEAU = ("  *-display\n       description: VGA compatible controller\n       product: G98 [GeForce 9300 GS]\n"
+                "       vendor: NVIDIA Corporation\n       configuration: driver=nouveau latency=0\n")
+# elementary/settings-system#89: bound to the NVIDIA driver
+LSHW_NVIDIA = ("*-display\n      description: VGA compatible controller\n      product: GK104 [GeForce GTX 770]\n"
+               "      vendor: NVIDIA Corporation\n      configuration: driver=nvidia latency=0\n")
+
+
+def test_lshw_names_the_gpu_and_the_driver_bound_to_it(tmp_path):
+    f = _root_fail(tmp_path, {"commands/lshw_-C_display": LSHW_NOUVEAU}, "driver.nouveau")
+    report = _check(_snapshot(tmp_path, {"commands/lshw_-C_display": LSHW_NVIDIA}, "bound"))
+    assert report.get("pci.nvidia-gpu").status.value == "ok"
+    assert report.get("driver.nouveau").status.value != "fail" and report.root_cause is None
+    assert "nouveau" in f.summary
+
+
+# NVIDIA/nvidia-docker#480 (nvidia-docker 1.0, driver 384.90)
+UVM_PLUGIN = "nvidia-docker | 2017/09/27 22:08:44 Error: Could not load UVM kernel module. Is nvidia-modprobe installed?"
+NO_MODPROBE = "The program 'nvidia-modprobe' is currently not installed. You can install it by typing:"
+
+
+def test_nvidia_docker_without_nvidia_modprobe(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": UVM_PLUGIN + "\n" + NO_MODPROBE + "\n"}, "cuda.device-nodes")
+    assert "apt install nvidia-modprobe" in f.fix.text()
+    f = _root_fail(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path,
+                   {"commands/pasted-text": UVM_PLUGIN + "\n"}, "cuda.device-nodes")
+    assert "install nvidia-modprobe" not in f.fix.text()  # not shown missing: load the module

@@ -188,18 +188,25 @@ def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
     names it yet."""
-    if (told := facts.machine.told("container.cdi_unresolvable")) is None:
+    too_new = facts.machine.told("container.cdi_spec_too_new")
+    if (told := facts.machine.told("container.cdi_unresolvable") or too_new) is None:
         return None
     listed = facts.machine.observed("nvidia-ctk-cdi-listed")
     gen = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
     verify = ("nvidia-ctk cdi list", "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")
+    upgrade = Fix("Upgrade the container engine (Podman 5 reads the specs recent toolkits write), or use a toolkit "
+                  "release whose spec version this engine reads (NVIDIA's known issue of toolkit 1.19.1: its CDI "
+                  "spec v0.7.0 needs an engine that supports it); compare the two:",
+                  ("podman --version", "nvidia-ctk --version"), verify=verify)
+    if too_new is not None:
+        field = next((o.group("field") for o in facts.machine.observed("cdi-spec-unknown-field")), None)
+        return _runtime_failed(too_new, "The container engine cannot parse the NVIDIA CDI spec"
+                               + (f" (unknown field {field})" if field else "") + ": the spec was written for a newer "
+                               "CDI version than this engine reads, so GPU devices cannot be resolved", upgrade)
     if listed:
         return _runtime_failed(told, "nvidia-ctk lists the CDI device, but the container engine cannot resolve it: "
                                "the engine is older than the CDI spec version this NVIDIA Container Toolkit writes",
-                               Fix("Upgrade the container engine (Podman 5 reads the specs recent toolkits write), or "
-                                   "use a toolkit release whose spec version this engine reads; compare the two:",
-                                   ("podman --version", "nvidia-ctk --version"), verify=verify),
-                               f"{listed[0].source}: {listed[0].line}")
+                               upgrade, f"{listed[0].source}: {listed[0].line}")
     return _runtime_failed(told, "The container engine cannot resolve the CDI device: no CDI spec names it (generate "
                            "one; if `nvidia-ctk cdi list` already lists it, the engine is too old for the spec's "
                            "version)",

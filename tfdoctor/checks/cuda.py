@@ -79,6 +79,18 @@ def _no_device_fix(facts) -> Fix:
 
 
 def _uvm_fix(facts) -> Fix:
+    family = distro_family(facts.env)
+    if facts.machine.value("driver.nvidia_modprobe_missing") is True and family in ("ubuntu", "debian", "fedora",
+                                                                                   "rhel", "unknown"):
+        # nvidia-modprobe is what loads nvidia_uvm for unprivileged CUDA programs (and nvidia-docker 1.x): install it
+        # (nvidia-docker#480). Its package is nvidia-modprobe in Ubuntu/Debian, NVIDIA's CUDA repositories and RPM
+        # Fusion's driver packaging alike (Arch ships it in nvidia-utils)
+        install = ("sudo dnf install nvidia-modprobe" if family in ("fedora", "rhel") else
+                   "sudo apt install nvidia-modprobe")
+        return Fix("nvidia-modprobe is not installed: it is what loads the nvidia_uvm module (CUDA's unified-memory "
+                   "driver) and creates /dev/nvidia-uvm for CUDA programs and nvidia-docker. Install it, then load the "
+                   "module.", (install, "sudo nvidia-modprobe -u -c=0"),
+                   verify=("ls -l /dev/nvidia-uvm", verify_only(facts, "cuda.init")))
     return Fix("Load the nvidia_uvm module (CUDA's unified-memory driver) and create /dev/nvidia-uvm; after a "
                "suspend/resume, reloading it clears the same error.",
                ("sudo modprobe nvidia-uvm", "sudo nvidia-modprobe -u -c=0"),

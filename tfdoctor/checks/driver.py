@@ -557,7 +557,7 @@ def _gpu_models(facts) -> list:
     named = _gpus_named(facts.machine.observed("nvrm-gpu-pci-id", "nvrm-open-no-gsp"))
     if named:
         return named[:1]
-    for o in facts.machine.observed("gpu-model-stated"):
+    for o in facts.machine.observed("lshw-display-product", "gpu-model-stated"):
         models = kb.gpus_named(o.group("gpu_model") or "")
         if models:
             return [models[0]]

@@ -565,7 +565,14 @@ def _ray_gave_no_gpu(facts) -> Finding | None:
     told = facts.machine.belief("scheduler.no_gpu_allotted")
     if told.value is not True or facts.machine.value("driver.loaded") is False:
         return None
-    return Finding("env.cuda-visible-devices", Status.FAIL,
+    by_design = facts.machine.evidence_of("rllib-worker-on-cpu")
+    if by_design:
+        # RLlib starts its rollout workers on the CPU on purpose and says to ignore their CUDA errors (ray#4426)
+        return info("env.cuda-visible-devices", "Ray's CPU workers found no GPU, as RLlib intends (it starts its "
+                    "rollout workers on the CPU and says to ignore their CUDA errors)",
+                    *(e.describe() for e in by_design[:1]))
+    # a warning: a worker may be meant to run on the CPU; that this one was not is what the thread has to say
+    return Finding("env.cuda-visible-devices", Status.WARN,
                    "Ray gave the worker no GPU: it sets CUDA_VISIBLE_DEVICES to the GPUs a task, actor or trial "
                    "requests, and to '' when it requests none, so CUDA in the worker finds no device",
                    tuple(e.describe() for e in told.evidence[:2]),

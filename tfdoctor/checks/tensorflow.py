@@ -629,6 +629,41 @@ def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
                    fix=_named_libs_fix(tf, runtime, cuda, None, "the program"), evidence=ev)
 
 
+def _conda_cuda_beside(facts, runtime: list[str], cuda: str | None):
+    """(version, observation) of conda's cudatoolkit where the paste shows it in the environment (`conda install ...
+    cudatoolkit=11.2`, a `conda list` row) and it is the CUDA major of the libraries that did not load: they are in
+    $CONDA_PREFIX/lib, where pip's TensorFlow does not look (tensorflow#52988). cuDNN counts only when the same
+    install line names cudnn too."""
+    if not runtime or not cuda:
+        return None
+    for o in facts.machine.observed("conda-cudatoolkit-in-env"):
+        version = o.group("cuda_version") or o.group("cuda_version2")
+        if not version or version.split(".")[0] != str(cuda).split(".")[0]:
+            continue
+        if any(n.startswith("libcudnn") for n in runtime) and "cudnn" not in o.line:
+            continue
+        return version, o
+    return None
+
+
+def _conda_lib_path_fix(tf, conda_cuda: str) -> Fix:
+    """TensorFlow's pip guide for 2.5-2.13: conda's cudatoolkit, and the environment's lib folder on LD_LIBRARY_PATH
+    for every activation (an activate.d script)."""
+    return Fix(f"conda's cudatoolkit {conda_cuda} is installed in the environment, but pip's TensorFlow loads CUDA "
+               "from the loader path, which does not include the environment's lib folder: add it to "
+               "LD_LIBRARY_PATH for every activation of the environment (TensorFlow's pip guide for 2.5-2.13), then "
+               "activate the environment again.",
+               ('mkdir -p "$CONDA_PREFIX/etc/conda/activate.d"',
+                "echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/' > "
+                '"$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"'),
+               alternatives=(Alternative("for this shell only", ('export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:'
+                                                                 '$CONDA_PREFIX/lib/"',)),
+                             Alternative("conda-forge's own TensorFlow build in place of pip's: it finds the "
+                                         "environment's CUDA without LD_LIBRARY_PATH",
+                                         ("conda install -c conda-forge tensorflow",))),
+               verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),))
+
+
 def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | None,
                     who: str = "TensorFlow") -> Fix:
     """Install the CUDA libraries a log or a paste named, each pinned to the version its soname names."""
@@ -767,10 +802,14 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                             "link)", f"`{told.line}`", fix=_driver_library_fix(facts))
             return fail("tf.cuda-libs", "TensorFlow's log says libcuda.so.1 (the NVIDIA driver's library) could not "
                         "be loaded", fix=_driver_library_fix(facts))
+        conda = _conda_cuda_beside(facts, runtime, cuda)
         return fail("tf.cuda-libs", "TensorFlow's log says these CUDA libraries could not be loaded: "
                     + ", ".join(log.missing_libraries),
                     *[m.line for m in log.matches if m.kind == "dso-load-failed"][:10],
-                    fix=_named_libs_fix(tf, runtime, cuda, tf.tf_version))
+                    *([f"conda's cudatoolkit {conda[0]} is in the environment (`{conda[1].line.strip()[:160]}`), "
+                       "but pip's TensorFlow does not look in its lib folder"] if conda else []),
+                    fix=_conda_lib_path_fix(tf, conda[0]) if conda else
+                    _named_libs_fix(tf, runtime, cuda, tf.tf_version))
     dso = log.first("unable-to-load-cudnn-dso")
     if dso is not None:
         # TensorFlow 0.x-1.x: cuDNN's library (of the major version it was built for) could not be opened

@@ -106,5 +106,32 @@ def probe_sources(host, ctx) -> SourcesFacts:
             continue
         name = "the paste" if key == PASTED_TEXT_KEY else key.replace("_", " ").replace("%2F", "/")  # host.command_key
         text = _text(res)
+        if key == PASTED_TEXT_KEY:
+            text = unmarked(text)
         sources.extend(Source(kind, name, text) for kind in _kinds_of_key(key))
     return SourcesFacts(tuple(sources), tuple(observe_all(sources)))
+
+
+# Markdown a reporter wraps round a line of output in a post (`**```Error: stat nvidia.com/gpu=all: ...```**`, a
+# quote-reply's `> `): not what the program printed. Only the wrapping goes; the line's own indentation stays (an
+# indented line continues a kernel message).
+_WRAPPERS = ("**", "__", "```", "``", "`")
+
+
+def unmarked(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        body = line.lstrip()
+        if body[:1] in (">", "*", "_", "`"):
+            lead = line[:len(line) - len(body)]
+            while body.startswith(">") and not body.startswith(">>"):  # `>>>` is Python's prompt, not a quote
+                body = body[1:].lstrip(" ")
+            for _ in range(2):  # `**` round a code span, or the other way round
+                for w in _WRAPPERS:
+                    if body.startswith(w) and len(body) > 2 * len(w):
+                        body = body[len(w):]
+                        if body.rstrip().endswith(w):
+                            body = body.rstrip()[:-len(w)]
+            line = lead + body
+        out.append(line)
+    return "\n".join(out)

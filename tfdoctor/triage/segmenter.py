@@ -35,6 +35,12 @@ _HTML = textmatch.compile(r"^(?:[ \t]*</?(?:code|pre|em|strong|b|i|tt|kbd|samp|p
                           r"\b[^>\n]*>[ \t]*)+$")
 _EMPHASIS = textmatch.compile(r"^(?:\*\*|__)(?P<a>[^ \t\n])|(?P<b>[^ \t\n])(?:\*\*|__)[ \t]*$|^[_*](?P<c>\d)")
 _INLINE_CODE = textmatch.compile(r"`{1,2}(?P<code>[^`\n]{3,1000})`{1,2}")
+# What belongs to a TensorFlow record found mid-line by its source file: the record's own head before the file (glog's
+# `2019-08-13 11:02:51.856630: E `) and the prefix Ray puts before a worker's output (`(pid=3343) `, `(RolloutWorker
+# pid=2211, ip=10.0.0.5) `), which says whose process printed it; read at the end of the words before the file
+_TF_RECORD_HEAD = textmatch.compile(
+    r"(?:\((?:[A-Za-z_][\w.]{0,80}[ \t]+)?pid=\d+(?:,[ \t]*ip=[^)\s]{1,64})?\)[ \t]+)?"
+    r"(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?:?[ \t]+[IWEF][ \t]+)?$")
 
 
 @dataclass
@@ -180,6 +186,9 @@ def tag_lines(lines: list[Line]) -> Tagged:
                 col[i] = len(text) - len(text.lstrip())
             elif pos > scan.starts[i]:
                 c = scan.column(i, pos)
+                if t == "tf" and c:
+                    head = _TF_RECORD_HEAD.search(lines[i].text[:c])
+                    c = head.start() if head is not None else c
                 col[i] = c if lines[i].text[:c].strip() else 0
 
     # command lines first: a prompt line is never output
