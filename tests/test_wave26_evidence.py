@@ -207,3 +207,27 @@ def test_nvidia_docker_without_nvidia_modprobe(tmp_path):
     f = _root_fail(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path,
                    {"commands/pasted-text": UVM_PLUGIN + "\n"}, "cuda.device-nodes")
     assert "install nvidia-modprobe" not in f.fix.text()  # not shown missing: load the module
+
+
+def test_the_driver_floor_of_the_first_cuda_a_driver_cannot_run():
+    from tfdoctor.knowledge import loader as kb
+
+    # NVIDIA's cliffwoolley in nvidia-docker#414, to driver 367.57: 'Please upgrade to a 375-series driver'
+    assert kb.next_driver_floor("367.57") == ("CUDA 8.0.61", "375.26")
+    # CUDA 11 and newer: minor-version compatibility, so the next major's floor
+    assert kb.next_driver_floor("470.256.02") == ("CUDA 12", "525.60.13")
+    # PTX is not covered by it: the next toolkit release's own driver
+    assert kb.next_driver_floor("550.54.15", ptx=True) == ("CUDA 12.5.0", "555.42.02")
+
+
+# NVIDIA/nvidia-docker#414: Lua Torch in a container on driver 367.57
+THC_35 = ("THCudaCheck FAIL file=/root/torch/extra/cutorch/lib/THC/THCGeneral.c line=66 error=35 : CUDA driver version "
+          "is insufficient for CUDA runtime version")
+SMI_367 = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 367.57                 Driver Version: 367.57                    |\n")
+
+
+def test_an_insufficient_driver_of_known_version_gets_a_driver_to_install(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": THC_35 + "\n", "commands/nvidia-smi": SMI_367},
+                   "compat.driver-cuda")
+    assert "375.26 or newer" in f.fix.text()

@@ -131,8 +131,14 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
     if need_driver:
         summary += f" (driver {need_driver} or newer)"
+    # the program's CUDA unknown but the driver's version known: it needs at least the floor of the first CUDA this
+    # driver cannot run (cliffwoolley in nvidia-docker#414: driver 367.57 -> 'Please upgrade to a 375-series driver')
+    floor = kb.next_driver_floor(have, ptx=bool(ptx)) if need_driver is None and have and banner is None else None
+    at_least = (f"Install NVIDIA driver {floor[1]} or newer: the program's {'PTX' if ptx else 'CUDA'} is newer than "
+                f"driver {have} runs, and {floor[0]}, the first it cannot run, needs {floor[1]} (the program's CUDA "
+                "may need newer still)" if floor else None)
     return Finding("compat.driver-cuda", Status.FAIL, summary, tuple(e.describe() for e in ev[:3]),
-                   fix=Fix(f"Install NVIDIA driver {need_driver} or newer" if need_driver else
+                   fix=Fix(f"Install NVIDIA driver {need_driver} or newer" if need_driver else at_least or
                            "Install a newer NVIDIA driver (the branch the GPU's table recommends)", cmds,
                            alternatives=tuple(alternatives),
                            verify=("nvidia-smi   # 'CUDA Version' in its header: the newest CUDA the driver runs",)),

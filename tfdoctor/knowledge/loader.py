@@ -392,6 +392,27 @@ def min_driver_for_cuda(cuda: str) -> DriverReq:
     )
 
 
+def next_driver_floor(driver: str, ptx: bool = False) -> tuple[str, str] | None:
+    """(the CUDA release, its minimum Linux driver) of the first CUDA this driver cannot run: what a program whose CUDA
+    runtime says the driver is insufficient needs at least. Up to CUDA 10 every toolkit release has its own floor
+    (Table 3); from CUDA 11 on, minor-version compatibility lets a driver run every minor of its major, so the next
+    floor is the next major's (cuda-compatibility's minor-version table). PTX is not covered by minor-version
+    compatibility (ptx_jit_note): for PTX the next toolkit release's own driver, at every release."""
+    have = parse_version(driver or "")
+    if not have:
+        return None
+    data = _load("cuda_drivers.json")
+    steps: list[tuple[tuple[int, ...], str, str]] = []
+    for r in _toolkit_rows():
+        if (ptx or parse_version(r["cuda"])[:1] < (11,)) and r.get("linux_x86_64"):
+            steps.append((parse_version(r["linux_x86_64"]), f"CUDA {r['full_version']}", r["linux_x86_64"]))
+    for r in () if ptx else data["minor_version_compatibility"]:
+        if int(r["cuda_major"]) >= 11 and r.get("min_driver_linux"):
+            steps.append((parse_version(r["min_driver_linux"]), f"CUDA {r['cuda_major']}", r["min_driver_linux"]))
+    above = sorted(s for s in steps if s[0] > have)
+    return (above[0][1], above[0][2]) if above else None
+
+
 # ----------------------------------------------------------------------------- GPUs and architectures
 
 
