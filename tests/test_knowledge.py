@@ -318,8 +318,8 @@ def test_log_kinds_present_and_unique():
         assert m.severity_hint in {"harmless", "info", "problem"}
 
 
-# (message, wrapper): the wrapper's example is a line that holds the message whole, with the wrapper's own prefix
-_WRAPPED = {("cuinit-error", "ray-worker-cuda-no-device")}
+# (message, wrapper): the wrapper's example holds the message whole, with its own prefix or the lines after it
+_WRAPPED = {("cuinit-error", "ray-worker-cuda-no-device"), ("jax-cudnn-outdated", "jax-cudnn-outdated-versions")}
 
 
 @pytest.mark.parametrize("msg", _log_messages(), ids=lambda m: m.kind)

@@ -231,3 +231,34 @@ def test_an_insufficient_driver_of_known_version_gets_a_driver_to_install(tmp_pa
     f = _root_fail(tmp_path, {"tensorflow.log": THC_35 + "\n", "commands/nvidia-smi": SMI_367},
                    "compat.driver-cuda")
     assert "375.26 or newer" in f.fix.text()
+
+
+# PaddlePaddle/Paddle#15183 (an RTX 2070 in the paddle:1.2.0-gpu-cuda8.0 image)
+PADDLE = ("W0107 06:40:34.550292  1086 device_context.cc:203] Please NOTE: device: 0, CUDA Capability: 75, Driver "
+          "Version: 10.0, Runtime Version: 8.0\n"
+          "RuntimeError: function_attributes(): after cudaFuncGetAttributes: invalid device function\n")
+
+
+def test_a_build_whose_cuda_predates_the_gpu_has_no_kernels_for_it(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": PADDLE}, "compat.compute-capability")
+    assert "CUDA 8.0" in f.summary and "7.5" in f.summary and "TensorFlow" not in f.fix.text()
+
+
+# conda-forge/jax-feedstock#149 (jax 0.4.31 with conda-forge's cudnn 8.9.7), the lines as JAX printed them
+JAX_MIN = ("CUDA backend failed to initialize: Unable to use CUDA because of the following issues with CUDA components:\n"
+           "Outdated cuDNN installation found.\nVersion JAX was built against: 8907\nMinimum supported: 9100\n"
+           "Installed version: 8907\n")
+
+
+def test_jax_refusing_a_cudnn_below_its_minimum(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": JAX_MIN}, "cuda.libraries")
+    text = f.fix.text()
+    assert "9.1.0" in f.summary and "nvidia-cudnn-cu12>=9.1.0,<10" in text and "cudnn>=9.1.0" in text
+
+
+def test_fedoras_fallback_to_nouveau_is_a_module_that_did_not_load_at_boot(tmp_path):
+    # CachyOS/copr-linux-cachyos#30: the boot message, as the reporter quoted it
+    f = _root_fail(tmp_path, {"commands/pasted-text": "nvidia kernel module missing falling back to nouveau\n"},
+                   "driver.nvidia-module")
+    assert "did not load at boot" in f.summary and "reboot is owed" not in f.summary
+    assert "akmods --force" in f.fix.text()

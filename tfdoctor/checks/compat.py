@@ -469,7 +469,8 @@ def check_compute_capability(facts) -> Finding:
               + ", ".join(f"{n} ({cc})" for n, cc, _ in verdicts), *details)
 
 
-_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU")
+_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU",
+             "invalid device function", "cudaErrorInvalidDeviceFunction")
 
 
 def _no_kernel_image_told(facts, gpus) -> Finding | None:
@@ -510,15 +511,27 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
     # PTX JIT for the rest): only a CUDA older than the whole major is a failure
     first = kb.first_cuda_for_cc(cc, binary_compatible=True)
     cuda, where = _cuda_of_opened_runtime(facts), "the CUDA runtime TensorFlow opened"
+    built = next((o for o in facts.machine.observed("paddle-device-capability") if o.group("runtime_cuda")), None)
+    if cuda is None and built is not None:
+        cuda, where = built.group("runtime_cuda"), "the CUDA runtime the program was built with"
     if cuda is None:
         stated = next((o for o in facts.machine.observed("cuda-version-stated") if o.group("cuda_version")), None)
         cuda, where = (stated.group("cuda_version"), "as stated") if stated is not None else (None, "")
     if not first or not cuda or kb.driver_at_least(cuda, first):  # a padded numeric comparison: "12" is "12.0"
         return None
     ev = facts.machine.evidence_of("cuda-version-stated") if where == "as stated" else \
-        facts.machine.evidence_of("dso-load-ok")
+        facts.machine.evidence_of("paddle-device-capability", "kernel-image-invalid") if built is not None and \
+        where.startswith("the CUDA runtime the program") else facts.machine.evidence_of("dso-load-ok")
     arch = kb.architecture_for_cc(cc)
     name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "")
+    if where.startswith("the CUDA runtime the program"):
+        return Finding("compat.compute-capability", Status.FAIL, f"CUDA {cuda} ({where}) predates the GPU: {name} "
+                       f"needs CUDA {first} or newer, so the program has no kernels for it",
+                       tuple(e.describe() for e in ev[:2]),
+                       fix=Fix(f"Use a build of the program made with CUDA {first} or newer (compiled for this GPU's "
+                               "compute capability), or a GPU its build supports; the driver is not the problem.",
+                               verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                       evidence=ev)
     return Finding("compat.compute-capability", Status.FAIL, f"CUDA {cuda} ({where}) predates the GPU: {name} needs "
                    f"CUDA {first} or newer", tuple(e.describe() for e in ev[:2]),
                    fix=Fix(f"Install CUDA {first} or newer with a TensorFlow built for it (tensorflow.org/install/source"
@@ -547,13 +560,13 @@ def _cc_from_log(facts, tf) -> Finding:
                     f"{m.group('cc') or m.group('compute_capability')}: it JIT-compiles PTX at start-up", m.line,
                     fix=Fix("Give the CUDA JIT cache room so the compilation happens once.",
                             ("export CUDA_CACHE_MAXSIZE=2147483648",)))
+    predates = _cuda_predates_gpu(facts, log)
+    if predates is not None:
+        return predates
     if log.has("kernel-image-invalid"):
         return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU",
                     log.first("kernel-image-invalid").line,
                     fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
-    predates = _cuda_predates_gpu(facts, log)
-    if predates is not None:
-        return predates
     m = next((x for x in log.matches if x.claim("tf.sees_gpu") is True and x.group("cc")), None)
     if m is not None:
         return ok("compat.compute-capability", f"TensorFlow created a GPU device (compute capability "

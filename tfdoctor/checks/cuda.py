@@ -706,25 +706,35 @@ def _cudnn_told_older(facts) -> Finding | None:
     framework imported before it that brings an older cuDNN (torch's wheels bundle theirs), an older copy on
     LD_LIBRARY_PATH, or (a JAX built for a local CUDA) the only cuDNN installed is older: the line does not say which.
     Either way a cuDNN at least as new must be the one loaded."""
-    told = facts.machine.observed("jax-cudnn-older-than-built")
+    told = facts.machine.observed("jax-cudnn-older-than-built") or \
+        (facts.machine.observed("jax-cudnn-outdated-versions") or facts.machine.observed("jax-cudnn-outdated"))
     if not told:
         return None
     from tfdoctor.tflog import cudnn_version
 
     o = told[0]
     loaded, built = cudnn_version(o.group("loaded")) or "?", cudnn_version(o.group("compiled")) or "?"
-    pin = cudnn_wheel_pin(built)
-    return Finding("cuda.libraries", Status.FAIL,
-                   f"cuDNN {loaded} is loaded into the process but JAX was built against cuDNN {built}: an older "
-                   "cuDNN was found or loaded first (a framework imported before JAX, a folder on LD_LIBRARY_PATH, or "
-                   "the only cuDNN installed where JAX looks), and JAX falls back to the CPU", (o.line[:300],),
+    minimum = o.message != "jax-cudnn-older-than-built"  # jaxlib 0.4.31+: the minimum its build supports
+    pin = cudnn_wheel_pin(built) if built != "?" else None
+    ids = ("jax-cudnn-older-than-built", "jax-cudnn-outdated", "jax-cudnn-outdated-versions")
+    summary = (f"cuDNN {loaded} is loaded into the process but JAX was built against cuDNN {built}: an older cuDNN was "
+               "found or loaded first (a framework imported before JAX, a folder on LD_LIBRARY_PATH, or the only "
+               "cuDNN installed where JAX looks), and JAX falls back to the CPU" if not minimum else
+               "The cuDNN JAX found is older than the minimum its build supports"
+               + (f" (cuDNN {built})" if built != "?" else "") + ": an older cuDNN is installed where JAX looks (a "
+               "conda environment's cudnn package, a folder on LD_LIBRARY_PATH) or was loaded first, and JAX falls "
+               "back to the CPU")
+    conda = Alternative(f"a conda environment: conda's cudnn package at least {built}",
+                        (f"conda install -c conda-forge 'cudnn>={built}'",))
+    return Finding("cuda.libraries", Status.FAIL, summary, (o.line[:300],),
                    fix=Fix("A process holds one cuDNN, and the first library to load it wins: initialise JAX's GPU "
                            "backend before importing a framework that brings an older cuDNN (torch), or make the "
                            f"cuDNN that loads first at least {built} (the wheel below, and no older cuDNN folder "
                            "ahead of it on LD_LIBRARY_PATH).",
                            ((f"python3 -m pip install {pin}",) if pin else ()) + ("echo \"$LD_LIBRARY_PATH\"",),
+                           alternatives=(conda,) if minimum and built != "?" else (),
                            verify=("python3 -c \"import jax; print(jax.devices())\"   # CUDA devices, not CPU",)),
-                   evidence=facts.machine.evidence_of("jax-cudnn-older-than-built")[:2])
+                   evidence=facts.machine.evidence_of(*ids)[:2])
 
 
 @check(

@@ -1129,6 +1129,26 @@ def check_nvidia_module(facts) -> Finding:
                                       alternatives=(Alternative("built for another kernel: rebuild it for this one",
                                                                 rebuild_module(env, pci, d.kernel_release)[0]),),
                                       verify=("lsmod | grep nvidia",)))
+    fallback = facts.machine.evidence_of("nvidia-fallback-to-nouveau")
+    if fallback:
+        # Fedora's NVIDIA packaging fell back to nouveau at boot: the machine did boot with the driver installed, so no
+        # reboot is owed; the module was not there for this kernel or was refused
+        from tfdoctor.checks import fixes
+
+        if fixes.distro_family(env, d.kernel_release) in ("fedora", "rhel"):
+            cmds = rebuild_module(env, pci, d.kernel_release)[0]
+        else:  # the message is that packaging's own (RPM Fusion, negativo17): a Fedora-family system
+            k = fixes.kernel_or_uname(d.kernel_release)
+            cmds = (*(c.replace("KERNEL", k) for c in fixes._distro_data()["fedora"]["rebuild"]), "sudo reboot")
+        return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module did not load at boot (the driver's "
+                       "fallback to nouveau ran): no module was built for the running kernel (akmods still building "
+                       "or failed, or a kernel this driver does not build for yet), or the kernel refused it (Secure "
+                       "Boot)", tuple(e.describe() for e in fallback[:2]) + tuple(details),
+                       fix=Fix("Build the module for the running kernel (akmods prints why it cannot), then reboot; a "
+                               "kernel the driver does not support yet needs the previous kernel (or the "
+                               "distribution's kernel) until it does.", cmds,
+                               verify=("modinfo -F version nvidia", "lsmod | grep nvidia", "mokutil --sb-state")),
+                       evidence=fallback)
     refused = facts.machine.evidence_of("installer-unable-to-load-module")
     if refused and secure_boot is None:
         # NVIDIA's installer built the module and the kernel refused it just now: not a reboot owed
