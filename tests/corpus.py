@@ -15,6 +15,10 @@ KNOWN_FALSE_ALARMS = {
     "ok-mesh-llm-rtx3090-driver580-cuda13-header-cuda126-toolkit-app-misread":
         "the application asked for libcudart.so.13 on a machine with CUDA 12's runtime; the thread calls the "
         "application's choice of its CUDA 13 build wrong (Mesh-LLM#1195), tfdoctor reports the runtime it lacks",
+    "ok-genomad-cpu-run-conda-tf2131-cpu-build-cuinit-no-device-results-valid":
+        "conda list shows a CPU variant of TensorFlow and its log a CUDA 'no device': healthy only because the "
+        "reporter says the run was meant for the CPU ('I forgot to use GPU'), which no output shows; tfdoctor "
+        "reports the CPU build (blind batch 29)",
 }
 
 

@@ -58,8 +58,10 @@ def test_ray_giving_the_worker_no_gpu_is_the_diagnosis(tmp_path):
 
 
 def test_tunes_own_warning_is_read(tmp_path):
+    # Tune shows the GPU is there and the worker's CUDA found none: the allotment is why (a failure, the root cause)
     f, found = _diagnosed(tmp_path, {"tensorflow.log": TUNE + "\n" + PLAIN + "\n"})
-    assert found.id == "env.cuda-visible-devices" and any("Tune detects GPUs" in e.line for e in f.evidence)
+    assert found.id == "env.cuda-visible-devices" and f.status.value == "fail"
+    assert any("Tune detects GPUs" in e.line for e in f.evidence)
 
 
 def test_rllibs_cpu_workers_are_no_finding(tmp_path):
@@ -262,3 +264,54 @@ def test_fedoras_fallback_to_nouveau_is_a_module_that_did_not_load_at_boot(tmp_p
                    "driver.nvidia-module")
     assert "did not load at boot" in f.summary and "reboot is owed" not in f.summary
     assert "akmods --force" in f.fix.text()
+
+
+def test_cuinit_303_alone_is_a_machine_without_the_driver_not_a_finding(tmp_path):
+    # nanoporetech/medaka#214 (a CPU-only cluster node; the maintainer: harmless)
+    line = ("2020-10-08 23:28:14.726991: E tensorflow/stream_executor/cuda/cuda_driver.cc:313] failed call to cuInit: "
+            "UNKNOWN ERROR (303)\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": line}))
+    assert report.get("tf.gpu-visible").status.value == "info" and report.root_cause is None
+    # in a container it stays a finding: the container may have been started without the GPU (synthesised pairing)
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": line, "files/.dockerenv": ""}, "container"))
+    assert report.get("tf.gpu-visible").status.value in ("warn", "fail")
+
+
+def test_a_gpu_named_in_tensorflows_log_is_a_gpu_present(tmp_path):
+    # ildoonet/tf-pose-estimation#387: TensorFlow names the GPU it ignores; pci.nvidia-gpu and tf.gpu-visible agree
+    line = ("Ignoring visible gpu device (device: 0, name: Tesla K40c, pci bus id: 0000:06:00.0, compute capability: "
+            "3.5) with Cuda compute capability 3.5. The minimum required Cuda capability is 3.7.\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": line}))
+    assert report.get("pci.nvidia-gpu").status.value == "ok"
+    assert report.get("tf.gpu-visible").status.value == "fail"
+    assert report.root_cause.id == "compat.compute-capability"
+
+
+def test_cuda_devices_unavailable_under_wsl_is_wsl_not_a_compute_mode(tmp_path):
+    # microsoft/WSL#6014 (Insider build 20226): the CUDA sample's output and WSL's kernel, as the reporter pasted them
+    sample = ("[./BlackScholes] - Starting...\nGPU Device 0: \"Turing\" with compute capability 7.5\n\n"
+              "CUDA error at BlackScholes.cu:116 code=46(cudaErrorDevicesUnavailable) \"cudaMalloc((void **)&"
+              "d_CallResult, OPT_SZ)\"\n")
+    version = ("Linux version 4.19.128-microsoft-standard (oe-user@oe-host) (gcc version 8.2.0 (GCC)) #1 SMP Tue Jun 23 "
+               "12:58:10 UTC 2020\n")
+    report = _check(_snapshot(tmp_path, {"commands/BlackScholes": sample, "files/proc/version": version}))
+    assert report.get("gpu.compute-mode").status.value == "skip"
+    assert report.root_cause.id == "env.wsl"
+
+
+def test_a_blacklist_shown_with_nothing_else_recorded(tmp_path):
+    # omacom/omarchy#5408: supergfxd's file, as the reporter pasted it
+    conf = "blacklist nvidia\nblacklist nvidia_drm\nblacklist nvidia_modeset\nblacklist nvidia_uvm\n"
+    report = _check(_snapshot(tmp_path, {"files/etc/modprobe.d/supergfxd.conf": conf}))
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "warn" and "supergfxd.conf" in f.summary
+    assert "supergfxctl --mode Hybrid" in f.fix.text()
+
+
+def test_nvidia_docker_plugin_that_cannot_load_nvml(tmp_path):
+    # NVIDIA/nvidia-docker#470: the plugin's log
+    log = ("nvidia-docker-plugin | 2017/09/18 16:29:20 Loading NVIDIA management library\n"
+           "nvidia-docker-plugin | 2017/09/18 16:29:20 Error: could not load NVML library\n")
+    f = _root_fail(tmp_path, {"commands/nvidia-docker-plugin": log, "commands/nvidia-docker-plugin.rc": "1\n"},
+                   "nvml.init")
+    assert "ldconfig" in f.fix.text()

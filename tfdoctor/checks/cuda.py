@@ -79,9 +79,10 @@ def _no_device_fix(facts) -> Fix:
 
 
 def _uvm_fix(facts) -> Fix:
-    family = distro_family(facts.env)
-    if facts.machine.value("driver.nvidia_modprobe_missing") is True and family in ("ubuntu", "debian", "fedora",
-                                                                                   "rhel", "unknown"):
+    machine = getattr(facts, "machine", None)
+    family = distro_family(getattr(facts, "env", None))
+    if machine is not None and machine.value("driver.nvidia_modprobe_missing") is True and \
+            family in ("ubuntu", "debian", "fedora", "rhel", "unknown"):
         # nvidia-modprobe is what loads nvidia_uvm for unprivileged CUDA programs (and nvidia-docker 1.x): install it
         # (nvidia-docker#480). Its package is nvidia-modprobe in Ubuntu/Debian, NVIDIA's CUDA repositories and RPM
         # Fusion's driver packaging alike (Arch ships it in nvidia-utils)

@@ -299,6 +299,11 @@ def check_compute_mode(facts) -> Finding:
                    or facts.machine.value("cuda.devices_unavailable") is True)
     gpus = _gpus(facts) if _nvml_ok(facts) else ()
     known = [g for g in gpus if g.compute_mode]
+    if not known and unavailable and facts.machine.value("wsl") is True:
+        # under WSL2 the GPU is the Windows driver's (WDDM), whose compute mode WSL cannot set: CUDA's 46 there is the
+        # Windows build or driver refusing the GPU to WSL (microsoft/WSL#6014, an Insider build), see env.wsl
+        return skip("gpu.compute-mode", "WSL2: the Windows driver serves the GPU, so its compute mode is not this "
+                                        "distribution's; CUDA's 'devices unavailable' is read by env.wsl")
     if not known and unavailable:
         return _unavailable_told(facts)
     if not known and facts.machine.value("cuda.context_in_use") is True:

@@ -976,6 +976,22 @@ def _gsp_firmware_missing(facts) -> Finding | None:
                                  "nvidia-smi")))
 
 
+def _nvidia_blacklist_fix(env, path: str) -> Fix:
+    """Remove a blacklist of the NVIDIA module (on hybrid laptops: switch the graphics tool to the NVIDIA GPU)."""
+    return Fix("Remove the blacklist (on hybrid laptops: switch the graphics mode to the NVIDIA GPU with the tool that "
+               "wrote it, e.g. prime-select, envycontrol or supergfxctl), then reboot.",
+               (*(("sudo prime-select nvidia",) if "prime" in path
+                  # supergfxd writes its file again at every start while in Integrated mode: switch its mode
+                  else ("supergfxctl --mode Hybrid",) if "supergfxd" in path
+                  else (f"sudo rm {safe.path(path)}",) if safe.path(path) else ()),
+                initramfs_command(env), "sudo reboot"),
+               alternatives=(Alternative("leave supergfxctl: stop the daemon, then remove its file",
+                                         ("sudo systemctl disable --now supergfxd",
+                                          f"sudo rm {safe.path(path)}")),)
+               if "supergfxd" in path and safe.path(path) else (),
+               verify=("lsmod | grep nvidia", "nvidia-smi"))
+
+
 @check(
     "driver.nvidia-module",
     area="driver",
@@ -1023,6 +1039,13 @@ def check_nvidia_module(facts) -> Finding:
                         fix=Fix("Release the card from that driver (e.g. remove it from vfio-pci passthrough) and "
                                 "reboot.", ("lspci -nnk -d 10de:",)))
         return ok("driver.nvidia-module", summary, *([d.proc_version_text] if d.proc_version_text else []))
+    if d.nvidia_blacklisted_in and state == "unknown" and facts.machine.value("gpu.present") is not False:
+        # a modprobe.d file blacklists the NVIDIA module (what hybrid-graphics tools write for integrated-only mode:
+        # supergfxctl, envycontrol, prime-select intel): it does not load at boot, whatever else is unknown
+        path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
+        return warn("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path}): it is not loaded at boot "
+                    "(whether it is loaded now was not recorded)", *d.nvidia_blacklisted_in,
+                    fix=_nvidia_blacklist_fix(env, path))
     if not _gpu_expected(facts):
         if facts.require_gpu:
             return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
@@ -1045,10 +1068,28 @@ def check_nvidia_module(facts) -> Finding:
     if d.nvidia_blacklisted_in:
         path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
         return fail("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path})", *d.nvidia_blacklisted_in,
-                    fix=Fix("Remove the blacklist (on hybrid laptops: switch PRIME to the NVIDIA GPU), then reboot.",
-                            (*(("sudo prime-select nvidia",) if "prime" in path
-                               else (f"sudo rm {safe.path(path)}",) if safe.path(path) else ()),
-                             initramfs_command(env), "sudo reboot")))
+                    fix=_nvidia_blacklist_fix(env, path))
+    fallback = facts.machine.evidence_of("nvidia-fallback-module-missing")
+    if fallback and facts.machine.value("driver.module_rejected") is not True and \
+            facts.machine.value("secure_boot.enabled") is not True:  # (a refusal shown is said below, by its cause)
+        # Fedora's NVIDIA packaging fell back to nouveau at boot: the machine did boot with the driver installed, so no
+        # reboot is owed; the module was not there for this kernel or was refused
+        from tfdoctor.checks import fixes
+
+        if fixes.distro_family(env, d.kernel_release) in ("fedora", "rhel"):
+            cmds = rebuild_module(env, pci, d.kernel_release)[0]
+        else:  # the message is that packaging's own (RPM Fusion, negativo17): a Fedora-family system
+            k = fixes.kernel_or_uname(d.kernel_release)
+            cmds = (*(c.replace("KERNEL", k) for c in fixes._distro_data()["fedora"]["rebuild"]), "sudo reboot")
+        return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module did not load at boot (the driver's "
+                       "fallback to nouveau ran): no module was built for the running kernel (akmods still building "
+                       "or failed, or a kernel this driver does not build for yet), or the kernel refused it (Secure "
+                       "Boot)", tuple(e.describe() for e in fallback[:2]) + tuple(details),
+                       fix=Fix("Build the module for the running kernel (akmods prints why it cannot), then reboot; a "
+                               "kernel the driver does not support yet needs the previous kernel (or the "
+                               "distribution's kernel) until it does.", cmds,
+                               verify=("modinfo -F version nvidia", "lsmod | grep nvidia", "mokutil --sb-state")),
+                       evidence=fallback)
     if _holders(facts) or facts.machine.observed("nvrm-novacore-bound") or \
             facts.machine.belief("driver.nouveau_holds").strength >= DIRECT and \
             facts.machine.value("driver.nouveau_holds") is True:
@@ -1129,26 +1170,6 @@ def check_nvidia_module(facts) -> Finding:
                                       alternatives=(Alternative("built for another kernel: rebuild it for this one",
                                                                 rebuild_module(env, pci, d.kernel_release)[0]),),
                                       verify=("lsmod | grep nvidia",)))
-    fallback = facts.machine.evidence_of("nvidia-fallback-to-nouveau")
-    if fallback:
-        # Fedora's NVIDIA packaging fell back to nouveau at boot: the machine did boot with the driver installed, so no
-        # reboot is owed; the module was not there for this kernel or was refused
-        from tfdoctor.checks import fixes
-
-        if fixes.distro_family(env, d.kernel_release) in ("fedora", "rhel"):
-            cmds = rebuild_module(env, pci, d.kernel_release)[0]
-        else:  # the message is that packaging's own (RPM Fusion, negativo17): a Fedora-family system
-            k = fixes.kernel_or_uname(d.kernel_release)
-            cmds = (*(c.replace("KERNEL", k) for c in fixes._distro_data()["fedora"]["rebuild"]), "sudo reboot")
-        return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module did not load at boot (the driver's "
-                       "fallback to nouveau ran): no module was built for the running kernel (akmods still building "
-                       "or failed, or a kernel this driver does not build for yet), or the kernel refused it (Secure "
-                       "Boot)", tuple(e.describe() for e in fallback[:2]) + tuple(details),
-                       fix=Fix("Build the module for the running kernel (akmods prints why it cannot), then reboot; a "
-                               "kernel the driver does not support yet needs the previous kernel (or the "
-                               "distribution's kernel) until it does.", cmds,
-                               verify=("modinfo -F version nvidia", "lsmod | grep nvidia", "mokutil --sb-state")),
-                       evidence=fallback)
     refused = facts.machine.evidence_of("installer-unable-to-load-module")
     if refused and secure_boot is None:
         # NVIDIA's installer built the module and the kernel refused it just now: not a reboot owed

@@ -145,6 +145,27 @@ def _stale_libcuda(facts) -> tuple[str, Fix] | None:
 _ENGINES = ("docker", "podman", "nerdctl", "nvidia-docker", "sudo docker", "sudo podman")
 
 
+def _nvml_library_not_loaded(facts) -> Finding | None:
+    """A program that loads NVML by name (nvidia-docker 1's plugin) could not: libnvidia-ml.so.1 is not in the dynamic
+    loader's cache (a driver whose libraries sit in their own folder, /usr/lib/nvidia-<branch>, that the cache lost:
+    `prime-select intel` on Ubuntu did so), or not installed. nvidia-docker#470's answer: register the folder with
+    ldconfig."""
+    told = facts.machine.evidence_of("nvidia-docker-plugin-nvml-not-loaded")
+    if not told:
+        return None
+    return Finding("nvml.init", Status.FAIL, "A program could not load NVML's library (libnvidia-ml.so.1) through the "
+                   "dynamic loader: it is not in the loader's cache (or not installed)",
+                   tuple(e.describe() for e in told[:2]),
+                   fix=Fix("Find the driver's libnvidia-ml.so.1 and register its folder with the loader: write the "
+                           "folder's path into a file under /etc/ld.so.conf.d/ and run ldconfig (on Ubuntu's older "
+                           "nvidia-<branch> packages, switching PRIME back to the NVIDIA GPU does it); if no file is "
+                           "found, install the driver's libraries.",
+                           ("ldconfig -p | grep libnvidia-ml", "find / -xdev -name 'libnvidia-ml.so.1' 2>/dev/null",
+                            "sudo ldconfig"),
+                           verify=("ldconfig -p | grep libnvidia-ml",)),
+                   evidence=told)
+
+
 def _permission_told(facts) -> Finding | None:
     """nvidia-smi, run where the NVML probe did not (in a container, under another command), said `Failed to
     initialize NVML: Insufficient Permissions`: the driver is loaded, this process may not open /dev/nvidia*. In a
@@ -209,6 +230,8 @@ def check_nvml_init(facts) -> Finding:
             and n.record_problem is None and n.init_error in (None, "library-not-found") and not n.timed_out:
         if (refused := _permission_told(facts)) is not None:
             return refused
+        if (unloadable := _nvml_library_not_loaded(facts)) is not None:
+            return unloadable
         # a snapshot with no NVML record and no nvidia-smi: nothing was asked, so nothing failed
         return skip("nvml.init", "Neither NVML nor nvidia-smi was recorded: paste the output of `nvidia-smi`")
     if n.init_ok:

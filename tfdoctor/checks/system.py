@@ -414,6 +414,9 @@ def _gpu_fails_below_wsl(facts) -> tuple:
             out += m.belief(q).evidence[:2]
     # the container library found no libnvidia-ml.so.1: under WSL it is the Windows driver's, in /usr/lib/wsl/lib
     out += m.evidence_of("container-cli-libnvidia-ml")[:2]
+    # every device 'busy or unavailable' (46): under WSL no compute mode of this distribution's can cause it
+    if m.value("cuda.devices_unavailable") is True:
+        out += m.belief("cuda.devices_unavailable").evidence[:2]
     code = m.value("cuda.init_error")
     # 500 inside a container is the container toolkit's (container.toolkit), not WSL's
     if code not in (None, "0") and not (code == "500" and m.value("container") is True):
@@ -571,8 +574,12 @@ def _ray_gave_no_gpu(facts) -> Finding | None:
         return info("env.cuda-visible-devices", "Ray's CPU workers found no GPU, as RLlib intends (it starts its "
                     "rollout workers on the CPU and says to ignore their CUDA errors)",
                     *(e.describe() for e in by_design[:1]))
-    # a warning: a worker may be meant to run on the CPU; that this one was not is what the thread has to say
-    return Finding("env.cuda-visible-devices", Status.WARN,
+    # a warning: a worker may be meant to run on the CPU, unless the GPU is shown there and CUDA in the worker found
+    # none (then the allotment is why the program failed to use it)
+    m = facts.machine
+    failed = m.value("gpu.present") is True and (m.value("tf.sees_gpu") is False
+                                                  or m.value("cuda.init_error") not in (None, "0"))
+    return Finding("env.cuda-visible-devices", Status.FAIL if failed else Status.WARN,
                    "Ray gave the worker no GPU: it sets CUDA_VISIBLE_DEVICES to the GPUs a task, actor or trial "
                    "requests, and to '' when it requests none, so CUDA in the worker finds no device",
                    tuple(e.describe() for e in told.evidence[:2]),

@@ -74,6 +74,11 @@ def machine_has_nvidia_gpu(facts) -> bool | None:
         return False
     if getattr(nvml, "init_ok", None) and gpus is not None and len(gpus) == 0:
         return False
+    # neither probe could tell: an output that showed the GPU (TensorFlow's log naming it, nvidia-smi's table, lshw)
+    # says it is there, as pci.nvidia-gpu reports it; what is only absent from an output proves no absence
+    machine = getattr(facts, "machine", None)
+    if machine is not None and machine.value("gpu.present") is True:
+        return True
     return None
 
 
@@ -1035,6 +1040,17 @@ def check_gpu_visible(facts) -> Finding:
     return fail("tf.gpu-visible", summary, *details, fix=_no_gpu_fix(facts, tf))
 
 
+def _no_driver_at_all(facts, log) -> bool:
+    """TensorFlow's cuInit failed with 303 (no libcuda: no NVIDIA driver user space) and nothing else says a GPU was
+    meant to be used here: not a container (which may have been started without the GPU), not WSL, no other CUDA or
+    driver message, no GPU named."""
+    if log.cuda_error_code != 303 or facts.machine.value("container") is True or facts.machine.value("wsl") is True:
+        return False
+    quiet = {"cuinit-error", "tf-version-stated", "python-version-stated", "pip-tensorflow-version",
+             "pip-tensorflow-distribution", "cpu-feature-guard", "conda-tensorflow-cpu-build", "conda-tensorflow-gpu-build"}
+    return all(o.message in quiet for o in facts.machine.observations)
+
+
 def _why_no_gpu(log) -> str | None:
     for kind in ("gpu-below-min-cc", "cannot-dlopen-gpu-libs", "cuinit-error", "kernel-driver-not-running",
                  "cudart-stub-no-driver", "driver-insufficient"):
@@ -1103,6 +1119,13 @@ def _gpu_visible_from_log(facts, tf) -> Finding:
     require = getattr(facts, "require_gpu", False)
     if has_gpu is False and not require:
         return info("tf.gpu-visible", "TensorFlow uses the CPU (no NVIDIA GPU in this machine)", reason)
+    if has_gpu is None and not require and _no_driver_at_all(facts, log):
+        # cuInit 303: no NVIDIA driver user space here at all, which is how a CUDA build of TensorFlow starts on a
+        # machine without an NVIDIA GPU (it says so itself: 'Ignore above cudart dlerror if you do not have a GPU set
+        # up'); with nothing showing a GPU, that is no finding (nanoporetech/medaka#214's maintainer: harmless)
+        return info("tf.gpu-visible", "TensorFlow found no NVIDIA driver and uses the CPU: fine on a machine without "
+                    "an NVIDIA GPU (whether this one has one was not recorded: `lspci -nnk | grep -iA3 nvidia` shows "
+                    "it)", reason)
     if has_gpu is None and not require:
         return warn("tf.gpu-visible", "TensorFlow's log shows it did not register a GPU (whether the machine has an "
                     "NVIDIA GPU was not recorded)", reason, fix=_no_gpu_fix(facts, tf))
