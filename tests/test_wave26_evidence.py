@@ -315,3 +315,15 @@ def test_nvidia_docker_plugin_that_cannot_load_nvml(tmp_path):
     f = _root_fail(tmp_path, {"commands/nvidia-docker-plugin": log, "commands/nvidia-docker-plugin.rc": "1\n"},
                    "nvml.init")
     assert "ldconfig" in f.fix.text()
+
+
+def test_a_needed_library_that_did_not_load_means_no_gpu_was_registered(tmp_path):
+    # iterative/cml#654 (TensorFlow 2.2 in a CUDA 11 image on a Tesla T4): the log as pasted, cut after the failure
+    log = ("2021-07-12 10:52:47.496273: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1561] Found device 0 with "
+           "properties: \npciBusID: 0000:00:1e.0 name: Tesla T4 computeCapability: 7.5\n"
+           "2021-07-12 10:52:47.496789: W tensorflow/stream_executor/platform/default/dso_loader.cc:55] Could not load "
+           "dynamic library 'libcudart.so.10.1'; dlerror: libcudart.so.10.1: cannot open shared object file: No such "
+           "file or directory\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    f = report.get("tf.gpu-visible")
+    assert f.status.value == "fail" and f.caused_by == "tf.cuda-libs" and report.root_cause.id == "tf.cuda-libs"

@@ -1057,6 +1057,12 @@ def _why_no_gpu(log) -> str | None:
         m = log.first(kind)
         if m is not None:
             return f"TensorFlow's log: `{m.line}`"
+    # a CUDA library TensorFlow needs did not load (log.missing_libraries leaves the optional ones out, TensorRT's):
+    # without it TensorFlow registers no GPU (2.x skips the devices, 1.x fails at import), whether or not the log
+    # went on to say so (iterative/cml#654: TensorFlow 2.2's log cut after the failed libcudart)
+    if log.missing_libraries:
+        return ("TensorFlow could not load " + ", ".join(log.missing_libraries[:4]) + ", which it needs to register "
+                "a GPU")
     return None
 
 
