@@ -327,3 +327,80 @@ def test_a_needed_library_that_did_not_load_means_no_gpu_was_registered(tmp_path
     report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
     f = report.get("tf.gpu-visible")
     assert f.status.value == "fail" and f.caused_by == "tf.cuda-libs" and report.root_cause.id == "tf.cuda-libs"
+
+
+def test_llama_cpp_finding_its_gpu_clears_a_nonzero_cuda_visible_devices(tmp_path):
+    # ggml-org/llama.cpp#2641: CUDA_VISIBLE_DEVICES=7 on an 8-GPU node, and ggml's own device listing
+    log = "ggml_init_cublas: found 1 CUDA devices:\n  Device 0: NVIDIA A100-SXM4-80GB, compute capability 8.0\n"
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log, "env.json": '{"CUDA_VISIBLE_DEVICES": "7"}'}))
+    assert report.get("env.cuda-visible-devices").status.value == "info" and report.root_cause is None
+
+
+def test_a_libcuda_newer_than_the_working_driver_is_a_compat_library(tmp_path):
+    # google-deepmind/alphafold3#352: XLA's diagnostician in a CUDA 12.6 image on a host with driver 535
+    log = ("2025-03-13 13:26:48.680364: E external/xla/xla/stream_executor/cuda/cuda_driver.cc:152] failed call to "
+           "cuInit: INTERNAL: CUDA error: Failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error\n"
+           "2025-03-13 13:26:48.680427: E external/xla/xla/stream_executor/cuda/cuda_diagnostics.cc:262] kernel "
+           "version 535.183.6 does not match DSO version 560.28.3 -- cannot find working devices in this "
+           "configuration\n")
+    smi = ("+-----------------------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 535.183.06             Driver Version: 535.183.06   CUDA Version: 12.2     |\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log, "commands/nvidia-smi": smi}, "cuda.libcuda")
+    assert "560" in f.summary and "driver 560 or newer" in f.fix.text()
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log, "commands/nvidia-smi": smi}, "again"))
+    assert report.get("cuda.device-nodes").status.value != "fail"  # the 999 is explained: not nvidia_uvm
+
+
+def test_another_programs_loader_naming_a_cuda_library(tmp_path):
+    # stepfun-ai/Step-Audio-EditX#3: ONNX Runtime 1.17's CUDA provider (a CUDA 11 build) on a CUDA 12 machine
+    line = ("FAIL : Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.11: cannot open "
+            "shared object file: No such file or directory\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": line}, "tf.cuda-libs")
+    assert "libcublasLt.so.11" in f.summary
+
+
+def test_mig_devices_are_what_cuda_visible_devices_counts(tmp_path):
+    # nanoporetech/dorado#1586: a Slurm job on two H200 NVL in MIG mode, its CUDA_VISIBLE_DEVICES=0,1,2,3
+    smi_l = ("GPU 0: NVIDIA H200 NVL (UUID: GPU-7d5d2d18-e527-75f1-571c-349591a57073)\n"
+             "  MIG 1g.18gb     Device  0: (UUID: MIG-8210e6aa-6e55-5fcc-b76a-18069cb47525)\n"
+             "GPU 1: NVIDIA H200 NVL (UUID: GPU-25aa9f9b-ef43-d088-94bf-f344ba6d12f2)\n"
+             "  MIG 1g.18gb     Device  0: (UUID: MIG-69119060-baa9-56cb-8d2a-a144214426ae)\n")
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-L": smi_l,
+                                         "env.json": '{"CUDA_VISIBLE_DEVICES": "0,1,2,3"}'}))
+    assert report.get("env.cuda-visible-devices").status.value == "info" and report.root_cause is None
+
+
+def test_a_program_asking_for_more_devices_than_mig_gives_one_process(tmp_path):
+    # pytorch/pytorch#131650: PyTorch 2.4's assert on two A100 80GB in MIG mode, CUDA_VISIBLE_DEVICES unset
+    smi = ("+-----------------------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |\n"
+           "|-----------------------------------------+------------------------+----------------------+\n"
+           "| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |\n"
+           "| Fan  Temp   Perf          Pwr:Usage/Cap |           Memory-Usage | GPU-Util  Compute M. |\n"
+           "|                                         |                        |               MIG M. |\n"
+           "|=========================================+========================+======================|\n"
+           "|   0  NVIDIA A100 80GB PCIe          Off |   00000000:31:00.0 Off |                   On |\n"
+           "| N/A   34C    P0             43W /  300W |      53MiB /  81920MiB |     N/A      Default |\n"
+           "|                                         |                        |              Enabled |\n"
+           "+-----------------------------------------+------------------------+----------------------+\n")
+    log = ("RuntimeError: device >= 0 && device < num_gpus INTERNAL ASSERT FAILED at \"/opt/conda/conda-bld/"
+           "pytorch_1720538439675/work/aten/src/ATen/cuda/CUDAContext.cpp\":49, please report\n")
+    f = _root_fail(tmp_path, {"commands/nvidia-smi": smi, "tensorflow.log": log}, "gpu.mig")
+    assert "grep -o 'MIG-" in f.fix.text()
+
+
+def test_a_program_built_without_the_gpus_architecture_says_invalid_device_symbol(tmp_path):
+    # ccsb-scripps/AutoDock-GPU#146 (an A100, built without TARGETS=80): the program's own output
+    out = ("Cuda device:                              A100-PCIE-40GB (#1 / 4)\n"
+           "SetKernelsGpuData copy to cData failed invalid device symbol\n")
+    f = _root_fail(tmp_path, {"commands/autodock_gpu_64wi": out}, "compat.compute-capability")
+    assert "no kernel image" in f.summary
+
+
+def test_kernel_headers_the_repositories_do_not_have(tmp_path):
+    # NVIDIA/gpu-operator#234 (OpenShift 4.7.21): the driver container's dnf
+    log = ("Installing Linux kernel headers...\n+ dnf -q -y --releasever=8.3 install kernel-headers-4.18.0-240.23.2."
+           "el8_3.x86_64 kernel-devel-4.18.0-240.23.2.el8_3.x86_64\nError: Unable to find a match: kernel-headers-"
+           "4.18.0-240.23.2.el8_3.x86_64 kernel-devel-4.18.0-240.23.2.el8_3.x86_64\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": log}, "driver.dkms")
+    assert "headers" in f.summary and "entitlement" in f.fix.text()

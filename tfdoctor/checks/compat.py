@@ -470,7 +470,8 @@ def check_compute_capability(facts) -> Finding:
 
 
 _NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU",
-             "invalid device function", "cudaErrorInvalidDeviceFunction")
+             "invalid device function", "cudaErrorInvalidDeviceFunction", "invalid device symbol",
+             "cudaErrorInvalidSymbol")
 
 
 def _no_kernel_image_told(facts, gpus) -> Finding | None:
@@ -563,9 +564,10 @@ def _cc_from_log(facts, tf) -> Finding:
     predates = _cuda_predates_gpu(facts, log)
     if predates is not None:
         return predates
-    if log.has("kernel-image-invalid"):
-        return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU",
-                    log.first("kernel-image-invalid").line,
+    # CUDA's 'no kernel image' (a CUDA message: read in TensorFlow's log as in any program's output)
+    image = next((o for o in facts.machine.observed("kernel-image-invalid") if o.source == "tensorflow.log"), None)
+    if image is not None:
+        return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU", image.line,
                     fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
     m = next((x for x in log.matches if x.claim("tf.sees_gpu") is True and x.group("cc")), None)
     if m is not None:

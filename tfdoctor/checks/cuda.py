@@ -11,7 +11,8 @@ from __future__ import annotations
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import verify_only
-from tfdoctor.checks.fixes import compute_library_command, cudnn_wheel_pin, distro_family, newer_driver_commands
+from tfdoctor.checks.fixes import (compute_library_command, cudnn_wheel_pin, distro_family, install_driver_commands,
+                                    newer_driver_commands)
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
@@ -336,6 +337,39 @@ def libcuda_stub_fix(facts) -> Fix:
                verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.libcuda")))
 
 
+def _newer_libcuda_than_driver(facts) -> Finding | None:
+    """CUDA's diagnostician (TensorFlow's, XLA's): the libcuda the program loaded (the DSO) is a newer major than the
+    loaded kernel module, while the driver's own user space answers at the module's version (nvidia-smi/NVML work):
+    no driver upgrade awaiting its reboot (nvidia-smi would fail too) but a program that brought a newer libcuda, a
+    CUDA forward-compatibility library such as images built for a newer CUDA carry; it works only on data-center
+    GPUs with a supported branch. The program's CUDA needs a host driver at least that new (alphafold3#352's
+    maintainer: update the host driver)."""
+    from tfdoctor.knowledge.loader import parse_version
+
+    n = getattr(facts, "nvml", None)
+    if n is None or not n.init_ok:
+        return None
+    for o in facts.machine.observed("tf-kernel-dso-mismatch"):
+        kernel, dso = parse_version(o.group("kernel") or ""), parse_version(o.group("dso") or "")
+        if not (kernel and dso and dso[:1] > kernel[:1]):
+            continue
+        k, d = ".".join(map(str, kernel[:2])), ".".join(map(str, dso[:2]))
+        ev = facts.machine.evidence_of("tf-kernel-dso-mismatch")[:1]
+        return Finding("cuda.libcuda", Status.FAIL,
+                       f"The program loaded libcuda {d}, newer than the host's driver {k} (whose own tools answer): a "
+                       "CUDA forward-compatibility library, as an image built for a newer CUDA carries, which does not "
+                       "work with this driver and GPU: the program's CUDA needs a newer host driver",
+                       tuple(e.describe() for e in ev),
+                       fix=Fix(f"Install NVIDIA driver {dso[0]} or newer on the host (for the CUDA the program was "
+                               f"built with), or run a build of the program for a CUDA that driver {k} runs "
+                               "(nvidia-smi's 'CUDA Version').",
+                               tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
+                               verify=("nvidia-smi   # 'CUDA Version' in its header: the newest CUDA the driver runs",
+                                       verify_only(facts, "cuda.init"))),
+                       evidence=ev)
+    return None
+
+
 def _libcuda_told(facts) -> Finding | None:
     """The driver API was not asked here, and a CUDA program showed that the libcuda it loaded is not the running
     driver's: the toolkit's stub, or CUDA's 803 (`system has unsupported display driver / cuda driver combination`)
@@ -361,7 +395,7 @@ def _libcuda_told(facts) -> Finding | None:
     mismatch = m.belief("cuda.driver_mismatch")
     told = compat if compat.value is True else mismatch if mismatch.value is True else None
     if told is None:
-        return None
+        return _newer_libcuda_than_driver(facts)
     details = tuple(e.describe() for e in told.evidence[:2])
     if told is compat:
         return Finding("cuda.libcuda", Status.FAIL, "A forward-compatibility (cuda-compat) libcuda is in use on a GPU "
@@ -563,7 +597,8 @@ def check_device_nodes(facts) -> Finding:
     uvm = facts.machine.belief("driver.uvm_loaded")
     unknown = facts.machine.belief("cuda.unknown_error")
     if unknown.value is True and uvm.value is None and "nvidia-uvm" not in names \
-            and facts.machine.value("driver.loaded") is not False:
+            and facts.machine.value("driver.loaded") is not False \
+            and not facts.machine.observed("tf-kernel-dso-mismatch"):  # (the diagnostician named another reason)
         # CUDA's 999 where the driver answers: the first thing to check is the unified-memory module (NVIDIA's
         # installation guide), which only CUDA needs and which nothing loads for a process that cannot run
         # nvidia-modprobe (an unprivileged container, a batch job)

@@ -168,6 +168,23 @@ def check_mig(facts) -> Finding:
                         *(e.describe() for e in told[:2])),
                        fix=_mig_off_fix(facts, first, list_first=True),
                        evidence=tuple(told))
+    on = [g for g in known if g.mig_mode_current]
+    asked = facts.machine.evidence_of("torch-device-num-gpus-assert")
+    cvd = (getattr(getattr(facts, "env", None), "variables", None) or {}).get("CUDA_VISIBLE_DEVICES")
+    if on and asked and not (cvd or "").strip().startswith("MIG-"):
+        # a CUDA process enumerates one MIG device (pytorch#130181/#131650, PyTorch's ptrblck): without
+        # CUDA_VISIBLE_DEVICES naming the slice, a program that counts devices otherwise asks for one CUDA lacks
+        return Finding("gpu.mig", Status.FAIL,
+                       f"MIG is enabled on {_which(on)} and a program asked for a CUDA device beyond those CUDA "
+                       "enumerated: a CUDA process sees one MIG device, which CUDA_VISIBLE_DEVICES must name",
+                       (*(f"GPU {g.index}: {g.name or '?'}, MIG enabled" for g in on[:8]),
+                        *(e.describe() for e in asked[:1])),
+                       fix=Fix("Start the program with CUDA_VISIBLE_DEVICES set to the UUID of the MIG device it "
+                               "should use (the command picks the first one `nvidia-smi -L` lists).",
+                               ("nvidia-smi -L",
+                                "export CUDA_VISIBLE_DEVICES=\"$(nvidia-smi -L | grep -o 'MIG-[0-9a-fA-F-]*' | head -n 1)\""),
+                               verify=("echo \"$CUDA_VISIBLE_DEVICES\"", verify_only(facts, "cuda.init"))),
+                       evidence=asked)
     if pending:
         g = pending[0]
         return warn("gpu.mig", f"A MIG mode change is pending on {_which(pending)}: it takes effect after a GPU reset",

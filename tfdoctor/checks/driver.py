@@ -836,6 +836,17 @@ def check_dkms(facts) -> Finding:
     no_tool = facts.machine.belief("driver.build_tool_missing")
     if no_tool.value is True and module_state(facts) != "loaded":
         return _build_tool_missing(facts, no_tool)
+    no_headers = facts.machine.belief("driver.headers_unavailable")
+    if no_headers.value is True and module_state(facts) != "loaded":
+        return told_fail("driver.dkms", "The running kernel's headers cannot be installed (the package manager has "
+                         "none for it), so no NVIDIA module can be built for it", no_headers,
+                         Fix("Make the running kernel's headers installable: the distribution's repositories must "
+                             "carry that kernel's devel/headers package (on RHEL and OpenShift a valid subscription or "
+                             "cluster entitlement, on a mirror a synced one), or boot a kernel whose headers the "
+                             "repositories have; then build the module again.",
+                             ("uname -r", "dnf list --showduplicates kernel-devel 2>/dev/null || "
+                              "apt-cache policy \"linux-headers-$(uname -r)\""),
+                             verify=("dkms status   # nvidia: installed for the running kernel",)))
     if module_state(facts) == "loaded":
         return ok("driver.dkms", f"The NVIDIA module is loaded{f' on kernel {kernel}' if kernel else ''}")
     stale = _stale_nvidia_tree(facts, entries)

@@ -9,7 +9,11 @@ from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, sk
 
 
 def _gpu_count(facts) -> int | None:
+    """How many devices CUDA numbers here, where known: GPUs, unless MIG is on (CUDA then numbers MIG devices, which
+    a GPU count does not give: None)."""
     gpus = getattr(facts.nvml, "gpus", None)
+    if facts.machine.value("gpu.mig_enabled") is True or any(getattr(g, "mig_mode_current", None) for g in gpus or ()):
+        return None
     if gpus:
         return len(gpus)
     devs = getattr(facts.pci, "nvidia_devices", ())
@@ -660,7 +664,8 @@ def check_cuda_visible(facts) -> Finding:
                            f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0, and CUDA found no device "
                            "(CUDA_ERROR_NO_DEVICE): GPUs are numbered from 0",
                            tuple(e.describe() for e in none.evidence[:2]), fix=fix, evidence=none.evidence)
-        if seen.value is not True:
+        if seen.value is not True and facts.machine.value("cuda.init_error") != "0":
+            # (CUDA itself initialised and found a device under this value, in some program: nothing is hidden)
             return warn("env.cuda-visible-devices",
                         f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0: GPUs are numbered from 0, so on a machine with "
                         f"{min(int(i) for i in items)} GPU(s) or fewer it hides every GPU",

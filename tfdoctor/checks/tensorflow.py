@@ -621,14 +621,20 @@ def check_cuda_libs(facts) -> Finding:
 def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
     """CUDA runtime libraries the loader could not open, as a paste quotes them (no TensorFlow log or record); none
     that TensorFlow's log shows opened (`loaded`: the quote is then of another run)."""
-    obs = facts.machine.observed("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
+    obs = facts.machine.observed("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed",
+                                 "import-so-missing")
     names = list(dict.fromkeys(o.group("library") for o in obs if o.group("library")))
     runtime = [n for n in names if n.startswith("lib") and not n.startswith(("libcuda.so", "libnvinfer"))
                and n not in loaded]
+    if facts.machine.value("cuda.cudnn_missing") is True:
+        # a missing cuDNN a more specific message named (cuDNN's own loader, ONNX Runtime's provider): cuda.libraries
+        # reports it, with its pin
+        runtime = [n for n in runtime if not n.startswith("libcudnn")]
     if not runtime:
         return None
     cuda = _cuda_for_libs(runtime)
-    ev = facts.machine.evidence_of("cuda-lib-cannot-open", "dso-load-failed", "import-so-missing")
+    ev = facts.machine.evidence_of("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed",
+                                   "import-so-missing")
     return Finding("tf.cuda-libs", Status.FAIL, "These CUDA libraries could not be loaded, as the paste quotes them: "
                    + ", ".join(runtime), tuple(e.describe() for e in ev[:3]),
                    fix=_named_libs_fix(tf, runtime, cuda, None, "the program"), evidence=ev)
