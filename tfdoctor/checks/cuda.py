@@ -11,8 +11,13 @@ from __future__ import annotations
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import verify_only
-from tfdoctor.checks.fixes import (compute_library_command, cudnn_wheel_pin, distro_family, install_driver_commands,
-                                    newer_driver_commands)
+from tfdoctor.checks.fixes import (
+    compute_library_command,
+    cudnn_wheel_pin,
+    distro_family,
+    install_driver_commands,
+    newer_driver_commands,
+)
 from tfdoctor.checks.gpu import gpu_expected
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
