@@ -404,3 +404,17 @@ def test_kernel_headers_the_repositories_do_not_have(tmp_path):
            "4.18.0-240.23.2.el8_3.x86_64 kernel-devel-4.18.0-240.23.2.el8_3.x86_64\n")
     f = _root_fail(tmp_path, {"commands/pasted-text": log}, "driver.dkms")
     assert "headers" in f.summary and "entitlement" in f.fix.text()
+
+
+def test_an_ngc_container_started_without_a_gpu_request(tmp_path):
+    # triton-inference-server/server#135: the TRTIS 19.03dev image started with plain `docker run` on a 4x T4 server
+    banner = ("== TensorRT Inference Server ==\n\nNVIDIA Release 19.03dev (build 5618942)\n"
+              "ERROR: No supported GPU(s) detected to run this container\n")
+    key = "commands/docker_run_-it_--rm_--net=host_--shm-size=1g_tensorrtserver_clients"
+    f = _root_fail(tmp_path, {key: banner}, "env.container")
+    assert "--gpus all" in f.fix.text()
+    # the same banner from a container that did ask for the GPUs (an unsupported GPU, NVIDIA's other reading) is not
+    # blamed on the command (the pairing with --gpus is synthesised)
+    report = _check(_snapshot(tmp_path, {"commands/docker_run_--gpus_all_-it_--rm_tensorrtserver_clients": banner},
+                              "asked"))
+    assert report.get("env.container").status.value != "fail"

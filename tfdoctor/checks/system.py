@@ -230,6 +230,25 @@ def _cuda_found_no_gpu(facts) -> tuple | None:
     return told
 
 
+_GPU_REQUEST = ("--gpus", "--runtime=nvidia", "--runtime nvidia", "nvidia.com/gpu", "NVIDIA_VISIBLE_DEVICES",
+                "--device /dev/nvidia", "--device=/dev/nvidia")
+
+
+def _started_without_gpu_request(facts) -> tuple:
+    """The `docker run`/`podman run` command lines a paste shows (as its command keys) that ask for no GPU at all
+    (no --gpus, --runtime=nvidia, CDI device, NVIDIA_VISIBLE_DEVICES or /dev/nvidia* device): a container started so
+    gets no GPU unless the engine's default runtime is NVIDIA's."""
+    from tfdoctor.machine import Evidence
+
+    out = []
+    for src in getattr(getattr(facts, "sources", None), "sources", ()) or ():
+        name = getattr(src, "name", "") or ""
+        words = name.removeprefix("sudo ")
+        if words.startswith(("docker run ", "podman run ")) and not any(g in name for g in _GPU_REQUEST):
+            out.append(Evidence("the command", name[:200]))
+    return tuple(out[:1])
+
+
 def _insufficient_in_container(facts) -> tuple | None:
     """In a container, CUDA's runtime said the driver is insufficient (35) and nothing names the CUDA the program
     needs: the CUDA runtime reports a libcuda it cannot load at all the same way, and a container started without
@@ -353,6 +372,14 @@ def check_container(facts) -> Finding:
     if broken is not None:
         return broken
     access = facts.machine.belief("container.gpu_access")
+    plain = _started_without_gpu_request(facts)
+    no_gpu = facts.machine.evidence_of("ngc-no-supported-gpu")
+    if access.value is None and plain and no_gpu:
+        # the NGC image found no GPU it supports, and the command that started it asked for none
+        return Finding("env.container", Status.FAIL, "This container was started without a GPU request (its `docker "
+                       "run` asks for none) and found no GPU: it was most likely started without GPU access",
+                       tuple(e.describe() for e in (*plain, *no_gpu[:1])), fix=_gpu_access_fix(facts),
+                       evidence=no_gpu[:1])
     if access.value is False and any(e.source.endswith("devices.list") for e in access.evidence):
         return _device_cgroup_denies(facts, access)
     if access.value is False:
