@@ -418,3 +418,48 @@ def test_an_ngc_container_started_without_a_gpu_request(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/docker_run_--gpus_all_-it_--rm_tensorrtserver_clients": banner},
                               "asked"))
     assert report.get("env.container").status.value != "fail"
+
+
+# stas00/ml-engineering, compute/accelerator/nvidia/debug.md (an A100-SXM4-80GB node of the author's, driver 510.73.08,
+# 2023-06-07): `nvidia-smi -q` as printed there, the other GPUs' blocks left out ([...] in the original)
+SMI_Q_REMAP = ("Timestamp                                 : Wed Jun  7 19:32:16 2023\n"
+               "Driver Version                            : 510.73.08\nCUDA Version                              : 11.6\n\n"
+               "Attached GPUs                             : 8\nGPU 00000000:10:1C.0\n"
+               "    Product Name                          : NVIDIA A100-SXM4-80GB\n"
+               "    ECC Errors\n        Volatile\n            SRAM Correctable              : 0\n"
+               "            SRAM Uncorrectable            : 0\n            DRAM Correctable              : 177\n"
+               "            DRAM Uncorrectable            : 0\n        Aggregate\n"
+               "            SRAM Correctable              : 0\n            SRAM Uncorrectable            : 0\n"
+               "            DRAM Correctable              : 177\n            DRAM Uncorrectable            : 0\n"
+               "    Retired Pages\n        Single Bit ECC                    : N/A\n"
+               "        Double Bit ECC                    : N/A\n        Pending Page Blacklist            : N/A\n"
+               "    Remapped Rows\n        Correctable Error                 : 1\n"
+               "        Uncorrectable Error               : 0\n        Pending                           : Yes\n"
+               "        Remapping Failure Occurred        : No\n")
+# the same page: one GPU's ECC block, pasted alone
+SMI_Q_SRAM = ("    ECC Errors\n        Volatile\n            SRAM Correctable              : 0\n"
+              "            SRAM Uncorrectable            : 1\n            DRAM Correctable              : 0\n"
+              "            DRAM Uncorrectable            : 0\n        Aggregate\n"
+              "            SRAM Correctable              : 0\n            SRAM Uncorrectable            : 5\n"
+              "            DRAM Correctable              : 0\n            DRAM Uncorrectable            : 0\n")
+
+
+def test_nvidia_smi_query_memory_sections_are_read():
+    from tfdoctor.probes.nvidia_smi import parse_nvidia_smi_query, query_attached_gpus
+
+    (a100,) = parse_nvidia_smi_query(SMI_Q_REMAP)
+    assert a100.name == "NVIDIA A100-SXM4-80GB" and a100.remapped_rows_pending is True
+    assert a100.ecc_uncorrected == 0 and a100.remapped_rows_failure is False and a100.retired_pages_pending is None
+    assert query_attached_gpus(SMI_Q_REMAP) == 8  # one block of eight: which GPU it is stays unknown
+    (block,) = parse_nvidia_smi_query(SMI_Q_SRAM)
+    assert (block.bus_id, block.ecc_uncorrected, block.ecc_aggregate_uncorrected) == (None, 1, 5)
+
+
+def test_a_pending_row_remap_from_a_pasted_nvidia_smi_query(tmp_path):
+    f = _root_fail(tmp_path, {"commands/nvidia-smi_-q": SMI_Q_REMAP}, "gpu.memory-errors")
+    # one GPU's block of eight: no command names a GPU by a guessed index
+    assert "-i 0" not in f.fix.text() and "sudo reboot" in f.fix.text()
+    assert any("Pending" in e.line for e in f.evidence)
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-q": SMI_Q_SRAM}, "sram"))
+    g = report.get("gpu.memory-errors")
+    assert g.status.value == "warn" and any("SRAM Uncorrectable" in e.line for e in g.evidence)

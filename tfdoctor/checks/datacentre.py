@@ -32,6 +32,8 @@ def _gpus(facts) -> tuple:
 
 
 def _which(gpus) -> str:
+    if any(g.index is None for g in gpus):
+        return "A GPU" if len(gpus) == 1 else f"{len(gpus)} GPUs"  # (a pasted block without its GPU's index)
     idx = [str(g.index) for g in gpus]
     return ("GPU " + idx[0]) if len(idx) == 1 else ("GPUs " + ",".join(idx))
 
@@ -389,6 +391,43 @@ def _ecc_told(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _reset_commands(gpus) -> tuple[str, ...]:
+    """Reset each GPU by its index; where one's index is unknown, a reboot resets them all."""
+    if any(g.index is None for g in gpus):
+        return ("sudo reboot",)
+    return tuple(f"sudo nvidia-smi -i {g.index} -r" for g in gpus[:8])
+
+
+def _query_gpus(facts) -> list:
+    """The GPUs' memory-error state as a pasted `nvidia-smi -q` shows it (its ECC, Remapped Rows and Retired Pages
+    sections), where NVML's record does not give it. A GPU's index is its place in the output when the output lists
+    its GPUs by their headers (nvidia-smi prints them in index order); a block pasted alone has no index."""
+    from types import SimpleNamespace
+
+    from tfdoctor.machine import Evidence
+    from tfdoctor.probes.nvidia_smi import parse_nvidia_smi_query, query_attached_gpus
+
+    out: list = []
+    for src in getattr(getattr(facts, "sources", None), "sources", ()) or ():
+        name = (getattr(src, "name", "") or "").removeprefix("sudo ")
+        # its own output, or a paste that holds it (triage leaves `nvidia-smi -q` in the paste: not the table)
+        if not (name.startswith("nvidia-smi -q") or name == "the paste"):
+            continue
+        text = src.text or "\n".join(src.lines)
+        parsed = parse_nvidia_smi_query(text)
+        # the place of a block is its GPU's index only in a whole output (as many blocks as 'Attached GPUs' says):
+        # a paste that kept one GPU's block of eight does not say which GPU it is
+        whole = len(parsed) == query_attached_gpus(text) and all(q.bus_id for q in parsed)
+        for i, q in enumerate(parsed):
+            out.append(SimpleNamespace(**{k: getattr(q, k) for k in q.__dataclass_fields__},
+                                       index=i if whole else None, retired_pages_single_bit=None,
+                                       retired_pages_double_bit=None,
+                                       evidence=tuple(Evidence(src.name, t, n) for n, t in q.lines)))
+        if out:
+            break
+    return out
+
+
 @check(
     "gpu.memory-errors",
     area="gpu",
@@ -408,14 +447,27 @@ def _ecc_told(facts) -> Finding | None:
 )
 def check_memory_errors(facts) -> Finding:
     told = _ecc_told(facts)
-    if not _nvml_ok(facts):
-        return told or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
-    gpus = _gpus(facts)
+    gpus = _gpus(facts) if _nvml_ok(facts) else ()
     asked = [g for g in gpus if any(v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending,
                                                            g.retired_pages_pending, g.ecc_aggregate_uncorrected))]
     if not asked:
+        asked = [g for g in _query_gpus(facts) if any(
+            v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending, g.retired_pages_pending,
+                                    g.ecc_aggregate_uncorrected))]
+        if asked:
+            found = _memory_errors(facts, asked, told)
+            shown = tuple(e for g in asked for e in getattr(g, "evidence", ()))
+            return found.with_(evidence=shown) if shown and found.status in (Status.FAIL, Status.WARN) else found
+    if not asked and not _nvml_ok(facts):
+        return told or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
+    if not asked:
         return told or skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state "
                                                             "(consumer GPUs have none)")
+    return _memory_errors(facts, asked, told)
+
+
+def _memory_errors(facts, asked, told) -> Finding:
+    """The verdict on the GPUs whose memory-error state is known (`told`: a CUDA program's ECC error, if any)."""
     failed = [g for g in asked if g.remapped_rows_failure]
     pending = [g for g in asked if g.remapped_rows_pending or g.retired_pages_pending]
     volatile = [g for g in asked if g.ecc_uncorrected]
@@ -439,9 +491,13 @@ def check_memory_errors(facts) -> Finding:
         if g.retired_pages_pending:
             parts.append("a page retirement is pending")
         if parts:
-            lines.append(f"GPU {g.index} ({g.name or '?'}): " + "; ".join(parts))
-    inspect = tuple(f"nvidia-smi -i {g.index} -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT" for g in (failed or pending
-                                                                                               or volatile)[:4])
+            lines.append(f"{'GPU ' + str(g.index) if g.index is not None else 'The GPU'} ({g.name or '?'}): "
+                         + "; ".join(parts))
+    # a GPU whose index is unknown (one block of `nvidia-smi -q` pasted alone) is named by no command: every GPU's
+    # state is read, and a reboot stands in for its reset
+    inspect = tuple(dict.fromkeys(f"nvidia-smi -i {g.index} -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT"
+                                  if g.index is not None else "nvidia-smi -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT"
+                                  for g in (failed or pending or volatile)[:4]))
     if failed:
         return fail("gpu.memory-errors", f"{_which(failed)}: row remapping failed (no spare rows left): the board needs "
                     "service", *lines,
@@ -451,12 +507,12 @@ def check_memory_errors(facts) -> Finding:
         return fail("gpu.memory-errors", f"{_which(pending)}: memory rows or pages wait for a GPU reset to be taken out "
                     "of use", *lines,
                     fix=Fix("Reset the GPU when nothing runs on it (or reboot): the pending remap/retirement takes "
-                            "effect then.", tuple(f"sudo nvidia-smi -i {g.index} -r" for g in pending[:8]),
+                            "effect then.", _reset_commands(pending),
                             verify=inspect))
     if volatile:
         return warn("gpu.memory-errors", f"{_which(volatile)}: uncorrectable ECC errors since the driver loaded", *lines,
                     fix=Fix("Results computed since may be wrong: reset the GPU, and if the count grows the board "
-                            "needs service.", tuple(f"sudo nvidia-smi -i {g.index} -r" for g in volatile[:8]),
+                            "needs service.", _reset_commands(volatile),
                             verify=inspect))
     return told or ok("gpu.memory-errors", "No uncorrectable memory error and no pending row remap or "
                                   "page retirement", *lines)

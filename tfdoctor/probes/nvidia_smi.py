@@ -271,3 +271,113 @@ def classify_nvidia_smi_failure(rc: int | None, text: str, timed_out: bool = Fal
         kind, description = meaning
         return (kind, f"nvidia-smi exited {rc}: {description}" + (f" ({first})" if first else ""))
     return ("unknown", f"nvidia-smi exited {rc}" + (f": {first}" if first else ""))
+
+
+# -- nvidia-smi -q (its memory-error sections) ---------------------------------------------------------------------
+
+_QUERY_GPU = textmatch.compile(r"^GPU (?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
+_QUERY_FIELD = textmatch.compile(r"^(?P<indent>[ \t]*)(?P<key>[A-Za-z][\w ./()-]{0,60}?)\s*:\s*(?P<value>\S.{0,80}?)\s*$")
+_QUERY_SECTION = textmatch.compile(r"^(?P<indent>[ \t]*)(?P<key>[A-Za-z][\w ./()-]{0,60}?)\s*$")
+QUERY_LINES_MAX = 20_000
+
+
+@dataclass(frozen=True)
+class QueryGpu:
+    """One GPU's memory-error state as `nvidia-smi -q` prints it (None where its output did not say)."""
+
+    bus_id: str | None = None
+    name: str | None = None
+    ecc_uncorrected: int | None = None  # volatile: since the driver loaded
+    ecc_aggregate_uncorrected: int | None = None
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    retired_pages_pending: bool | None = None
+    lines: tuple = ()  # (line number, line) of each reading that shows a problem: the finding's evidence
+
+
+def _query_int(v: str) -> int | None:
+    return int(v) if v.isdigit() else None
+
+
+def _query_bool(v: str) -> bool | None:
+    return {"yes": True, "no": False}.get(v.strip().lower())
+
+
+def query_attached_gpus(text: str) -> int | None:
+    """`Attached GPUs : N` of an `nvidia-smi -q` output: how many GPU blocks the whole output has."""
+    for raw in (text or "").splitlines()[:QUERY_LINES_MAX]:
+        f = _QUERY_FIELD.match(raw.rstrip())
+        if f is not None and not f.group("indent") and f.group("key").strip().lower() == "attached gpus":
+            return _query_int(f.group("value"))
+    return None
+
+
+def parse_nvidia_smi_query(text: str) -> list[QueryGpu]:
+    """The memory-error sections of `nvidia-smi -q` (or `-q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT`), per GPU: the
+    uncorrectable ECC counts (Volatile: since the driver loaded; Aggregate: over the board's life; SRAM and DRAM, or
+    the older Single/Double Bit and Total rows), the row remapper (Ampere and later) and pending page retirement.
+    Sections are told apart by indentation, as nvidia-smi prints them; a paste of one GPU's block without its `GPU
+    <bus id>` header counts as one GPU. Bounded: the first QUERY_LINES_MAX lines."""
+    gpus: list[dict] = []
+    cur: dict | None = None
+    path: list[tuple[int, str]] = []
+    for no, raw in enumerate((text or "").splitlines()[:QUERY_LINES_MAX], 1):
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        m = _QUERY_GPU.match(line)
+        if m is not None:
+            cur = {"bus_id": m.group("bus")}
+            gpus.append(cur)
+            path = []
+            continue
+        f = _QUERY_FIELD.match(line)
+        s = None if f is not None else _QUERY_SECTION.match(line)
+        hit = f or s
+        if hit is None:
+            continue
+        indent = len(hit.group("indent").expandtabs(4))
+        key = hit.group("key").strip().lower()
+        while path and path[-1][0] >= indent:
+            path.pop()
+        if s is not None:
+            path.append((indent, key))
+            continue
+        sections = [k for _, k in path]
+        value = f.group("value")
+        if cur is None and (key in ("product name",) or "ecc errors" in sections or "remapped rows" in sections
+                            or "retired pages" in sections):
+            cur = {}
+            gpus.append(cur)
+        if cur is None:
+            continue
+        bad = False
+        if key == "product name" and not sections:
+            cur["name"] = value
+        elif "ecc errors" in sections and ("volatile" in sections or "aggregate" in sections):
+            # "DRAM Uncorrectable", "SRAM Uncorrectable" (Ampere+), "Double Bit ... Total" (older boards)
+            n = _query_int(value)
+            if n is None or not ("uncorrectable" in key or ("double bit" in sections and key == "total")):
+                continue
+            field = "ecc_uncorrected" if "volatile" in sections else "ecc_aggregate_uncorrected"
+            cur[field] = cur.get(field, 0) + n
+            bad = n > 0
+        elif "remapped rows" in sections:
+            if key == "correctable error":
+                cur["remapped_rows_correctable"] = _query_int(value)
+            elif key == "uncorrectable error":
+                cur["remapped_rows_uncorrectable"] = _query_int(value)
+            elif key == "pending":
+                cur["remapped_rows_pending"] = _query_bool(value)
+            elif key == "remapping failure occurred":
+                cur["remapped_rows_failure"] = _query_bool(value)
+            bad = _query_bool(value) is True
+        elif "retired pages" in sections and key in ("pending page blacklist", "pending page retirement"):
+            cur["retired_pages_pending"] = _query_bool(value)
+            bad = _query_bool(value) is True
+        if bad:
+            cur.setdefault("lines", ())
+            cur["lines"] = cur["lines"] + ((no, line.strip()),)
+    return [QueryGpu(**g) for g in gpus if len(g) > (1 if "bus_id" in g else 0)]
