@@ -405,34 +405,21 @@ def _query_gpus(facts) -> list:
     from types import SimpleNamespace
 
     from tfdoctor.machine import Evidence
-    from tfdoctor.probes.nvidia_smi import parse_nvidia_smi_query, query_attached_gpus
 
-    out: list = []
-    for src in getattr(getattr(facts, "sources", None), "sources", ()) or ():
-        name = (getattr(src, "name", "") or "").removeprefix("sudo ")
-        # its own output, or a paste that holds it (triage leaves `nvidia-smi -q` in the paste: not the table)
-        if not (name.startswith("nvidia-smi -q") or name == "the paste"):
-            continue
-        text = src.text or "\n".join(src.lines)
-        parsed = parse_nvidia_smi_query(text)
-        # the place of a block is its GPU's index only in a whole output (as many blocks as 'Attached GPUs' says):
-        # a paste that kept one GPU's block of eight does not say which GPU it is
-        whole = len(parsed) == query_attached_gpus(text) and all(q.bus_id for q in parsed)
-        for i, q in enumerate(parsed):
-            out.append(SimpleNamespace(**{k: getattr(q, k) for k in q.__dataclass_fields__},
-                                       index=i if whole else None, retired_pages_single_bit=None,
-                                       retired_pages_double_bit=None,
-                                       evidence=tuple(Evidence(src.name, t, n) for n, t in q.lines)))
-        if out:
-            break
-    return out
+    q = getattr(getattr(facts, "sources", None), "smi_query", None)
+    if q is None:
+        return []
+    return [SimpleNamespace(**{k: getattr(g, k) for k in g.__dataclass_fields__}, index=i if q.whole else None,
+                            retired_pages_single_bit=None, retired_pages_double_bit=None,
+                            evidence=tuple(Evidence(q.source, t, n) for n, t in g.lines))
+            for i, g in enumerate(q.gpus)]
 
 
 @check(
     "gpu.memory-errors",
     area="gpu",
     title="GPU memory errors (ECC, row remapping, retired pages)",
-    needs=("nvml",),
+    needs=("nvml", "sources"),
     after=("nvml.init",),
     what="Reads NVML's uncorrectable ECC counters (since the driver loaded, and over the GPU's life), the row "
          "remapper's state (rows pending remap, remapping failure: Ampere and later) and the retired pages (older "

@@ -51,9 +51,37 @@ _KEY_KINDS = (
 
 
 @dataclass(frozen=True)
+class SmiQuery:
+    """The memory-error sections of an `nvidia-smi -q` the outputs hold (tfdoctor.probes.nvidia_smi's QueryGpu per
+    GPU block): `whole` when the output has as many GPU blocks as it says are attached, so that a block's place is its
+    GPU's index."""
+
+    source: str
+    gpus: tuple = ()
+    whole: bool = False
+
+
+@dataclass(frozen=True)
 class SourcesFacts:
     sources: tuple[Source, ...]
     observations: tuple[Observation, ...]
+    smi_query: SmiQuery | None = None
+
+
+def _smi_query(sources) -> SmiQuery | None:
+    """The first `nvidia-smi -q` (its own output, or a paste that holds it) with a memory-error section."""
+    from tfdoctor.probes.nvidia_smi import parse_nvidia_smi_query, query_attached_gpus
+
+    for src in sources:
+        name = (src.name or "").removeprefix("sudo ")
+        if not (name.startswith("nvidia-smi -q") or name == "the paste"):
+            continue
+        text = src.text or "\n".join(src.lines)
+        parsed = parse_nvidia_smi_query(text)
+        if parsed:
+            whole = len(parsed) == query_attached_gpus(text) and all(q.bus_id for q in parsed)
+            return SmiQuery(src.name, tuple(parsed), whole)
+    return None
 
 
 def _kinds_of_key(key: str) -> tuple[str, ...]:
@@ -109,7 +137,9 @@ def probe_sources(host, ctx) -> SourcesFacts:
         if key == PASTED_TEXT_KEY:
             text = unmarked(text)
         sources.extend(Source(kind, name, text) for kind in _kinds_of_key(key))
-    return SourcesFacts(tuple(sources), tuple(observe_all(sources)))
+    unique = tuple(sources)
+    return SourcesFacts(unique, tuple(observe_all(unique)),
+                        _smi_query(dict.fromkeys(s for s in unique if s.kind in (ANY, "nvidia-smi"))))
 
 
 # Markdown a reporter wraps round a line of output in a post (`**```Error: stat nvidia.com/gpu=all: ...```**`, a
