@@ -148,6 +148,8 @@ def test_a_pasted_lines_markdown_wrapping_is_not_the_programs(tmp_path):
     assert unmarked("> > `nvidia-smi`") == "nvidia-smi"  # a quote-reply of a quote (synthesised)
     assert unmarked(">>> tf.test.is_built_with_cuda()") == ">>> tf.test.is_built_with_cuda()"  # Python's prompt
     assert unmarked("    indented continuation") == "    indented continuation"
+    # a CI log's stamp before the wrapping (the form benchmarks/robustness.py calls ci-timestamp)
+    assert unmarked("2024-05-01T10:11:12.3456789Z **`nvidia-smi`**") == "nvidia-smi"
     f = _root_fail(tmp_path, {"commands/pasted-text": "**```Error: stat nvidia.com/gpu=all: no such file or "
                                                       "directory```**\n"}, "container.toolkit")
     assert "Podman" in f.fix.text()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfdoctor.evidence import ANY, TENSORFLOW_LOG, Observation, Source, observe_all
+from tfdoctor.evidence import ANY, TENSORFLOW_LOG, Observation, Source, observe_all, strip_collector_stamp
 from tfdoctor.probes import probe
 from tfdoctor.probes.datacentre import DATACENTRE_KEYS
 
@@ -151,6 +151,7 @@ _WRAPPERS = ("**", "__", "```", "``", "`")
 def unmarked(text: str) -> str:
     out = []
     for line in text.splitlines():
+        line = strip_collector_stamp(line)  # (a log collector's stamp before the wrapping: dropped by the reading too)
         body = line.lstrip()
         if body[:1] in (">", "*", "_", "`"):
             lead = line[:len(line) - len(body)]
