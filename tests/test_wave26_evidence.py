@@ -308,6 +308,7 @@ def test_a_blacklist_shown_with_nothing_else_recorded(tmp_path):
     f = report.get("driver.nvidia-module")
     assert f.status.value == "warn" and "supergfxd.conf" in f.summary
     assert "supergfxctl --mode Hybrid" in f.fix.text()
+    assert [(e.source, e.line) for e in f.evidence] == [("/etc/modprobe.d/supergfxd.conf", "blacklist nvidia")]
 
 
 def test_nvidia_docker_plugin_that_cannot_load_nvml(tmp_path):

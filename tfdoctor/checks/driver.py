@@ -987,6 +987,17 @@ def _gsp_firmware_missing(facts) -> Finding | None:
                                  "nvidia-smi")))
 
 
+def _blacklist_evidence(d) -> tuple:
+    """Each line that blacklists the NVIDIA module, as evidence: the file (or /proc/cmdline) and its directive."""
+    from tfdoctor.machine import Evidence
+
+    out = []
+    for entry in d.nvidia_blacklisted_in[:8]:
+        where, _, line = entry.partition(": ")
+        out.append(Evidence(where, line or entry))
+    return tuple(out)
+
+
 def _nvidia_blacklist_fix(env, path: str) -> Fix:
     """Remove a blacklist of the NVIDIA module (on hybrid laptops: switch the graphics tool to the NVIDIA GPU)."""
     return Fix("Remove the blacklist (on hybrid laptops: switch the graphics mode to the NVIDIA GPU with the tool that "
@@ -1056,7 +1067,7 @@ def check_nvidia_module(facts) -> Finding:
         path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
         return warn("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path}): it is not loaded at boot "
                     "(whether it is loaded now was not recorded)", *d.nvidia_blacklisted_in,
-                    fix=_nvidia_blacklist_fix(env, path))
+                    fix=_nvidia_blacklist_fix(env, path)).with_(evidence=_blacklist_evidence(d))
     if not _gpu_expected(facts):
         if facts.require_gpu:
             return fail("driver.nvidia-module", "No NVIDIA GPU and no NVIDIA driver")
@@ -1079,7 +1090,7 @@ def check_nvidia_module(facts) -> Finding:
     if d.nvidia_blacklisted_in:
         path = d.nvidia_blacklisted_in[0].split(":", 1)[0]
         return fail("driver.nvidia-module", f"The NVIDIA module is blacklisted ({path})", *d.nvidia_blacklisted_in,
-                    fix=_nvidia_blacklist_fix(env, path))
+                    fix=_nvidia_blacklist_fix(env, path)).with_(evidence=_blacklist_evidence(d))
     fallback = facts.machine.evidence_of("nvidia-fallback-module-missing")
     if fallback and facts.machine.value("driver.module_rejected") is not True and \
             facts.machine.value("secure_boot.enabled") is not True:  # (a refusal shown is said below, by its cause)
