@@ -466,3 +466,15 @@ def test_a_pending_row_remap_from_a_pasted_nvidia_smi_query(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-q": SMI_Q_SRAM}, "sram"))
     g = report.get("gpu.memory-errors")
     assert g.status.value == "warn" and any("SRAM Uncorrectable" in e.line for e in g.evidence)
+
+
+def test_findings_read_from_a_log_or_the_environment_show_their_lines(tmp_path):
+    # nanoporetech/medaka#345 (tests/cases/tf-cudnn805-vs-810-tf252-cuda110-base-image-medaka): TensorFlow's refusal
+    line = ("Loaded runtime CuDNN library: 8.0.5 but source was compiled with: 8.1.0.  CuDNN library needs to have "
+            "matching major version and equal or higher minor version.\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": line}, "tf.cuda-libs")
+    assert [e.line_no for e in f.evidence] == [1] and "8.0.5" in f.evidence[0].line
+    # an empty CUDA_VISIBLE_DEVICES (a synthesised state: env.json holds only the variable): its value is the evidence
+    report = _check(_snapshot(tmp_path, {"env.json": '{"CUDA_VISIBLE_DEVICES": ""}'}, "env"))
+    g = report.get("env.cuda-visible-devices")
+    assert g.status.value == "fail" and [e.line for e in g.evidence] == ["CUDA_VISIBLE_DEVICES="]

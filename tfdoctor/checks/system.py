@@ -624,6 +624,18 @@ def _ray_gave_no_gpu(facts) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _with_env_line(found: Finding, facts) -> Finding:
+    """A finding about the variables, with their values as the environment held them (env.json) as its evidence."""
+    if found.evidence or found.status not in (Status.FAIL, Status.WARN):
+        return found
+    from tfdoctor.machine import Evidence
+
+    variables = getattr(getattr(facts, "env", None), "variables", None) or {}
+    ev = tuple(Evidence("environment", f"{k}={variables[k]}") for k in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+               if k in variables)
+    return found.with_(evidence=ev) if ev else found
+
+
 @check(
     "env.cuda-visible-devices",
     area="system",
@@ -638,6 +650,10 @@ def _ray_gave_no_gpu(facts) -> Finding | None:
         "CUDA_VISIBLE_DEVICES=0`); look for it in ~/.bashrc, the job script, or the notebook's first cell.",
 )
 def check_cuda_visible(facts) -> Finding:
+    return _with_env_line(_cuda_visible(facts), facts)
+
+
+def _cuda_visible(facts) -> Finding:
     env = facts.env
     value = env.variables.get("CUDA_VISIBLE_DEVICES")
     nv = env.variables.get("NVIDIA_VISIBLE_DEVICES")

@@ -224,6 +224,22 @@ def wheel_platform_refused(facts) -> Finding | None:
 
 
 # ----------------------------------------------------------------------------------------------- tf.import
+def _quoted_log_lines(found: Finding, tf) -> Finding:
+    """`found` (from TensorFlow's log alone), with the log's lines its details quote as its evidence."""
+    if found.evidence or found.status not in (Status.FAIL, Status.WARN):
+        return found
+    from tfdoctor.machine import Evidence
+
+    lines = tuple(getattr(tf, "log_lines", ()) or ())
+    ev = []
+    for d in found.details:
+        quote = d.strip().strip("`").strip()
+        no = next((n for n, line in enumerate(lines, 1) if quote and quote in line), None) if len(quote) > 8 else None
+        if no is not None:
+            ev.append(Evidence("tensorflow.log", lines[no - 1].strip()[:1000], no))
+    return found.with_(evidence=tuple(ev[:3])) if ev else found
+
+
 @check(
     "tf.import",
     area="tensorflow",
@@ -245,9 +261,11 @@ def check_import(facts) -> Finding:
     tf = tf_facts(facts)
     if tf is not None and tf.source == "log-only" and (tf.log.has("illegal-instruction")
                                                       or tf.log.has("cpu-missing-instructions")):
-        return _import_signal(tf)  # a pasted "Illegal instruction (core dumped)" is enough to name the cause
+        # a pasted "Illegal instruction (core dumped)" is enough to name the cause
+        return _quoted_log_lines(_import_signal(tf), tf)
     if tf is not None and tf.source == "log-only" and tf.import_failure is not None:
-        return _import_failure(tf, tf.import_failure, python_cmd(tf))  # a pasted traceback that names the cause
+        # a pasted traceback that names the cause
+        return _quoted_log_lines(_import_failure(tf, tf.import_failure, python_cmd(tf)), tf)
     if (s := _skip_if_not_run("tf.import", tf)) is not None:
         return s
     if tf.ended == "not-found" or tf.installed is False:
@@ -742,9 +760,20 @@ def _loaded_driver_library_fix(facts) -> Fix:
                        tf_import_line(tf_facts(facts), "tf.config.list_physical_devices('GPU')")))
 
 
+def _with_lines(found: Finding | None, facts, *message_ids: str) -> Finding | None:
+    """`found`, with the lines of these catalogue messages as its evidence where it has none of its own."""
+    if found is None or found.evidence or facts is None:
+        return found
+    return found.with_(evidence=facts.machine.evidence_of(*message_ids)[:3])
+
+
 def _cudnn_mismatch(tf, facts=None) -> Finding | None:
     """TensorFlow refused the cuDNN it loaded: another version than the one it was built with (any release's wording),
     in TensorFlow's log or, where there is none, quoted in the rest of the paste."""
+    return _with_lines(_cudnn_refused(tf, facts), facts, "cudnn-version-mismatch")
+
+
+def _cudnn_refused(tf, facts=None) -> Finding | None:
     log = getattr(tf, "log", None)
     m = log.first("cudnn-version-mismatch") if log is not None else None
     if m is not None and log.cudnn_loaded:
@@ -911,6 +940,11 @@ def _cudart_status(facts, tf) -> Finding | None:
 def _xla_tools_warning(tf, facts=None) -> Finding | None:
     """XLA (jit_compile=True, and some Keras layers) needs ptxas and libdevice besides the runtime libraries: XLA's
     message in TensorFlow's log or, where the log does not hold it, quoted in the rest of the paste."""
+    return _with_lines(_xla_tools_missing(tf, facts), facts, "ptxas-or-libdevice-missing",
+                       "xla-no-ptx-compilation-provider")
+
+
+def _xla_tools_missing(tf, facts=None) -> Finding | None:
     log = getattr(tf, "log", None)
     ids = ("ptxas-or-libdevice-missing", "xla-no-ptx-compilation-provider")  # (the latter: XLA's wording since 2025)
     m = next((m for i in ids if (m := log.first(i)) is not None), None) if log is not None else None
