@@ -511,21 +511,23 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
     # a CUDA whose libraries have kernels for an older GPU of the same major still runs on it (binary compatibility,
     # PTX JIT for the rest): only a CUDA older than the whole major is a failure
     first = kb.first_cuda_for_cc(cc, binary_compatible=True)
-    cuda, where = _cuda_of_opened_runtime(facts), "the CUDA runtime TensorFlow opened"
-    built = next((o for o in facts.machine.observed("paddle-device-capability") if o.group("runtime_cuda")), None)
+    m = facts.machine
+    cuda, where, ev, by_program = _cuda_of_opened_runtime(facts), "the CUDA runtime TensorFlow opened", None, False
+    built = next((o for o in m.observed("paddle-device-capability") if o.group("runtime_cuda")), None)
     if cuda is None and built is not None:
-        cuda, where = built.group("runtime_cuda"), "the CUDA runtime the program was built with"
+        cuda, where, by_program = built.group("runtime_cuda"), "the CUDA runtime the program was built with", True
+        ev = m.evidence_of("paddle-device-capability", "kernel-image-invalid")
     if cuda is None:
-        stated = next((o for o in facts.machine.observed("cuda-version-stated") if o.group("cuda_version")), None)
+        stated = next((o for o in m.observed("cuda-version-stated") if o.group("cuda_version")), None)
         cuda, where = (stated.group("cuda_version"), "as stated") if stated is not None else (None, "")
+        ev = m.evidence_of("cuda-version-stated")
     if not first or not cuda or kb.driver_at_least(cuda, first):  # a padded numeric comparison: "12" is "12.0"
         return None
-    ev = facts.machine.evidence_of("cuda-version-stated") if where == "as stated" else \
-        facts.machine.evidence_of("paddle-device-capability", "kernel-image-invalid") if built is not None and \
-        where.startswith("the CUDA runtime the program") else facts.machine.evidence_of("dso-load-ok")
+    if ev is None:
+        ev = m.evidence_of("dso-load-ok")
     arch = kb.architecture_for_cc(cc)
     name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "")
-    if where.startswith("the CUDA runtime the program"):
+    if by_program:
         return Finding("compat.compute-capability", Status.FAIL, f"CUDA {cuda} ({where}) predates the GPU: {name} "
                        f"needs CUDA {first} or newer, so the program has no kernels for it",
                        tuple(e.describe() for e in ev[:2]),

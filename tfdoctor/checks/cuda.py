@@ -19,6 +19,7 @@ from tfdoctor.checks.fixes import (
     newer_driver_commands,
 )
 from tfdoctor.checks.gpu import gpu_expected
+from tfdoctor.checks.nvml import kernel_and_libcuda, major_minor
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 _GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -349,16 +350,13 @@ def _newer_libcuda_than_driver(facts) -> Finding | None:
     CUDA forward-compatibility library such as images built for a newer CUDA carry; it works only on data-center
     GPUs with a supported branch. The program's CUDA needs a host driver at least that new (alphafold3#352's
     maintainer: update the host driver)."""
-    from tfdoctor.knowledge.loader import parse_version
-
     n = getattr(facts, "nvml", None)
     if n is None or not n.init_ok:
         return None
-    for o in facts.machine.observed("tf-kernel-dso-mismatch"):
-        kernel, dso = parse_version(o.group("kernel") or ""), parse_version(o.group("dso") or "")
-        if not (kernel and dso and dso[:1] > kernel[:1]):
+    for kernel, dso in kernel_and_libcuda(facts):
+        if dso[:1] <= kernel[:1]:
             continue
-        k, d = ".".join(map(str, kernel[:2])), ".".join(map(str, dso[:2]))
+        k, d = major_minor(kernel), major_minor(dso)
         ev = facts.machine.evidence_of("tf-kernel-dso-mismatch")[:1]
         return Finding("cuda.libcuda", Status.FAIL,
                        f"The program loaded libcuda {d}, newer than the host's driver {k} (whose own tools answer): a "

@@ -398,21 +398,17 @@ def _reset_commands(gpus) -> tuple[str, ...]:
     return tuple(f"sudo nvidia-smi -i {g.index} -r" for g in gpus[:8])
 
 
-def _query_gpus(facts) -> list:
+def _query_gpus(facts) -> tuple:
     """The GPUs' memory-error state as a pasted `nvidia-smi -q` shows it (its ECC, Remapped Rows and Retired Pages
-    sections), where NVML's record does not give it. A GPU's index is its place in the output when the output lists
-    its GPUs by their headers (nvidia-smi prints them in index order); a block pasted alone has no index."""
-    from types import SimpleNamespace
-
-    from tfdoctor.machine import Evidence
-
+    sections: QueryGpu reads like NVML's record), where NVML's record does not give it. A block pasted alone has no
+    index."""
     q = getattr(getattr(facts, "sources", None), "smi_query", None)
-    if q is None:
-        return []
-    return [SimpleNamespace(**{k: getattr(g, k) for k in g.__dataclass_fields__}, index=i if q.whole else None,
-                            retired_pages_single_bit=None, retired_pages_double_bit=None,
-                            evidence=tuple(Evidence(q.source, t, n) for n, t in g.lines))
-            for i, g in enumerate(q.gpus)]
+    return q.gpus if q is not None else ()
+
+
+def _memory_state_known(g) -> bool:
+    return any(v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending, g.retired_pages_pending,
+                                       g.ecc_aggregate_uncorrected))
 
 
 @check(
@@ -434,23 +430,21 @@ def _query_gpus(facts) -> list:
 )
 def check_memory_errors(facts) -> Finding:
     told = _ecc_told(facts)
-    gpus = _gpus(facts) if _nvml_ok(facts) else ()
-    asked = [g for g in gpus if any(v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending,
-                                                           g.retired_pages_pending, g.ecc_aggregate_uncorrected))]
-    if not asked:
-        asked = [g for g in _query_gpus(facts) if any(
-            v is not None for v in (g.ecc_uncorrected, g.remapped_rows_pending, g.retired_pages_pending,
-                                    g.ecc_aggregate_uncorrected))]
-        if asked:
-            found = _memory_errors(facts, asked, told)
-            shown = tuple(e for g in asked for e in getattr(g, "evidence", ()))
-            return found.with_(evidence=shown) if shown and found.status in (Status.FAIL, Status.WARN) else found
-    if not asked and not _nvml_ok(facts):
+    nvml_ok = _nvml_ok(facts)
+    asked = [g for g in (_gpus(facts) if nvml_ok else ()) if _memory_state_known(g)]
+    if asked:
+        return _memory_errors(facts, asked, told)
+    pasted = [g for g in _query_gpus(facts) if _memory_state_known(g)]
+    if pasted:
+        from tfdoctor.machine import Evidence
+
+        found = _memory_errors(facts, pasted, told)
+        source = facts.sources.smi_query.source
+        shown = tuple(Evidence(source, t, n) for g in pasted for n, t in g.lines)
+        return found.with_(evidence=shown) if shown and found.status in (Status.FAIL, Status.WARN) else found
+    if not nvml_ok:
         return told or skip("gpu.memory-errors", "NVML did not answer (see nvml.init)")
-    if not asked:
-        return told or skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state "
-                                                            "(consumer GPUs have none)")
-    return _memory_errors(facts, asked, told)
+    return told or skip("gpu.memory-errors", "No GPU here reports ECC or row-remapping state (consumer GPUs have none)")
 
 
 def _memory_errors(facts, asked, told) -> Finding:

@@ -1096,13 +1096,8 @@ def check_nvidia_module(facts) -> Finding:
             facts.machine.value("secure_boot.enabled") is not True:  # (a refusal shown is said below, by its cause)
         # Fedora's NVIDIA packaging fell back to nouveau at boot: the machine did boot with the driver installed, so no
         # reboot is owed; the module was not there for this kernel or was refused
-        from tfdoctor.checks import fixes
-
-        if fixes.distro_family(env, d.kernel_release) in ("fedora", "rhel"):
-            cmds = rebuild_module(env, pci, d.kernel_release)[0]
-        else:  # the message is that packaging's own (RPM Fusion, negativo17): a Fedora-family system
-            k = fixes.kernel_or_uname(d.kernel_release)
-            cmds = (*(c.replace("KERNEL", k) for c in fixes._distro_data()["fedora"]["rebuild"]), "sudo reboot")
+        # (the message is that packaging's own, RPM Fusion's or negativo17's: a Fedora-family system, said or not)
+        cmds = rebuild_module(env, pci, d.kernel_release, family="fedora")[0]
         return Finding("driver.nvidia-module", Status.FAIL, "The NVIDIA module did not load at boot (the driver's "
                        "fallback to nouveau ran): no module was built for the running kernel (akmods still building "
                        "or failed, or a kernel this driver does not build for yet), or the kernel refused it (Secure "

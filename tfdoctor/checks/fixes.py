@@ -50,9 +50,11 @@ def _arch_headers(kernel: str | None) -> str:
     return "linux-headers"
 
 
-def rebuild_module(env, pci, kernel: str | None) -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
-    """(commands, alternatives) that build the NVIDIA module for the running kernel on this distribution."""
-    family = distro_family(env, kernel)
+def rebuild_module(env, pci, kernel: str | None,
+                   family: str | None = None) -> tuple[tuple[str, ...], tuple[Alternative, ...]]:
+    """(commands, alternatives) that build the NVIDIA module for the running kernel on this distribution (`family`:
+    the distribution family the evidence names, where the caller knows it better than the environment says)."""
+    family = family or distro_family(env, kernel)
     k = kernel_or_uname(kernel)
     if family in ("ubuntu", "debian"):
         return (f"sudo apt install dkms linux-headers-{k}", f"sudo dkms autoinstall -k {k}", "sudo reboot"), ()

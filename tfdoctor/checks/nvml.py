@@ -122,15 +122,27 @@ def _library_fix(facts, fix: Fix) -> Fix:
     return fix
 
 
-def _stale_libcuda(facts) -> tuple[str, Fix] | None:
-    """TensorFlow's diagnostician named both versions and the libcuda it loaded is the OLDER one: not a reboot owed
-    after an upgrade (the library would be the newer) but an old driver's libcuda still on the loader path."""
+def kernel_and_libcuda(facts):
+    """The versions CUDA's diagnostician (TensorFlow's, XLA's) named, the loaded kernel module's and the libcuda's
+    (the DSO's), each as a version tuple, where both parse."""
     from tfdoctor.knowledge.loader import parse_version
 
     for o in facts.machine.observed("tf-kernel-dso-mismatch"):
         kernel, dso = parse_version(o.group("kernel") or ""), parse_version(o.group("dso") or "")
-        if kernel and dso and dso < kernel:
-            k, d = ".".join(map(str, kernel[:2])), ".".join(map(str, dso[:2]))
+        if kernel and dso:
+            yield kernel, dso
+
+
+def major_minor(version: tuple) -> str:
+    return ".".join(map(str, version[:2]))
+
+
+def _stale_libcuda(facts) -> tuple[str, Fix] | None:
+    """TensorFlow's diagnostician named both versions and the libcuda it loaded is the OLDER one: not a reboot owed
+    after an upgrade (the library would be the newer) but an old driver's libcuda still on the loader path."""
+    for kernel, dso in kernel_and_libcuda(facts):
+        if dso < kernel:
+            k, d = major_minor(kernel), major_minor(dso)
             return (f"the libcuda TensorFlow loaded ({d}) is older than the loaded kernel module ({k}): an older "
                     "driver's libcuda is still on the loader path (or a container image brought its own)",
                     Fix(f"Remove the old driver's libraries, so that the loader finds driver {k}'s libcuda.so.1: list "

@@ -234,7 +234,7 @@ def _quoted_log_lines(found: Finding, tf) -> Finding:
     ev = []
     for d in found.details:
         quote = d.strip().strip("`").strip()
-        no = next((n for n, line in enumerate(lines, 1) if quote and quote in line), None) if len(quote) > 8 else None
+        no = next((n for n, line in enumerate(lines, 1) if quote in line), None) if len(quote) > 8 else None
         if no is not None:
             ev.append(Evidence("tensorflow.log", lines[no - 1].strip()[:1000], no))
     return found.with_(evidence=tuple(ev[:3])) if ev else found

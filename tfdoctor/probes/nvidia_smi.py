@@ -295,6 +295,10 @@ class QueryGpu:
     remapped_rows_failure: bool | None = None
     retired_pages_pending: bool | None = None
     lines: tuple = ()  # (line number, line) of each reading that shows a problem: the finding's evidence
+    index: int | None = None  # its place in an output that lists every attached GPU (set by the sources probe)
+    # the retired-page counts NVML's record has; not read from `nvidia-smi -q`, so the two records read alike
+    retired_pages_single_bit: int | None = None
+    retired_pages_double_bit: int | None = None
 
 
 def _query_int(v: str) -> int | None:

@@ -8,7 +8,7 @@ the observations mean together. Commands the other probes ran are not run again 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tfdoctor.evidence import ANY, TENSORFLOW_LOG, Observation, Source, observe_all, strip_collector_stamp
 from tfdoctor.probes import probe
@@ -53,12 +53,10 @@ _KEY_KINDS = (
 @dataclass(frozen=True)
 class SmiQuery:
     """The memory-error sections of an `nvidia-smi -q` the outputs hold (tfdoctor.probes.nvidia_smi's QueryGpu per
-    GPU block): `whole` when the output has as many GPU blocks as it says are attached, so that a block's place is its
-    GPU's index."""
+    GPU block, with its index where the output has as many GPU blocks as it says are attached)."""
 
     source: str
     gpus: tuple = ()
-    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,9 @@ def _smi_query(sources) -> SmiQuery | None:
         parsed = parse_nvidia_smi_query(text)
         if parsed:
             whole = len(parsed) == query_attached_gpus(text) and all(q.bus_id for q in parsed)
-            return SmiQuery(src.name, tuple(parsed), whole)
+            # nvidia-smi lists its GPUs in index order: a block's place is its index when every GPU is there
+            gpus = tuple(replace(q, index=i) for i, q in enumerate(parsed)) if whole else tuple(parsed)
+            return SmiQuery(src.name, gpus)
     return None
 
 
