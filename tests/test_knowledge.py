@@ -318,8 +318,11 @@ def test_log_kinds_present_and_unique():
         assert m.severity_hint in {"harmless", "info", "problem"}
 
 
-# (message, wrapper): the wrapper's example holds the message whole, with its own prefix or the lines after it
-_WRAPPED = {("cuinit-error", "ray-worker-cuda-no-device"), ("jax-cudnn-outdated", "jax-cudnn-outdated-versions")}
+# (message, wrapper): the wrapper's example holds the message whole, with its own prefix or the lines after it; or
+# (general, narrower): the narrower entry reads one form of the general message more closely (CUDA's own refusal of a
+# device allocation is one of the out-of-memory messages)
+_WRAPPED = {("cuinit-error", "ray-worker-cuda-no-device"), ("jax-cudnn-outdated", "jax-cudnn-outdated-versions"),
+            ("out-of-memory", "cuda-device-alloc-refused")}
 
 
 @pytest.mark.parametrize("msg", _log_messages(), ids=lambda m: m.kind)

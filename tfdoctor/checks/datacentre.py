@@ -625,6 +625,31 @@ def _taken_before_start(facts, oom) -> Finding | None:
                    evidence=ev)
 
 
+_OWN_ALLOCATOR = textmatch.compile(r"ran out of memory trying to allocate|OOM when allocating tensor|"
+                                   r"CUDA out of memory\. Tried to allocate")
+
+
+def _device_refused(facts) -> Finding | None:
+    """CUDA itself refused TensorFlow's device allocation (`failed to allocate 106.88M (112066560 bytes) from device:
+    CUDA_ERROR_OUT_OF_MEMORY`) and no allocator of the program reported running out: TensorFlow asks the device at
+    start-up for the memory that was free, so the memory was held by another process (squeezeDet#77, tensorflow#8170,
+    tensorflow/models#892). Where the program's own allocator ran out as well (memory growth), the program's own
+    tensors may have filled the GPU, and this says nothing."""
+    refused = facts.machine.evidence_of("cuda-device-alloc-refused")
+    if not refused:
+        return None
+    if any(_OWN_ALLOCATOR.search(e.line) for e in facts.machine.evidence_of("out-of-memory")):
+        return None
+    size = next((o.group("size") for o in facts.machine.observed("cuda-device-alloc-refused") if o.group("size")),
+                None)
+    summary = ("CUDA refused TensorFlow's request for GPU memory" + (f" ({size})" if size else "")
+               + " with CUDA_ERROR_OUT_OF_MEMORY, and TensorFlow's own allocator never ran out: the memory was held "
+               "by another process (a leftover or suspended run, another user's job)")
+    return Finding("gpu.memory-in-use", Status.FAIL, summary, tuple(e.describe() for e in refused[:2]),
+                   fix=_held_by_others_fix("leftovers of earlier runs, suspended jobs, another user's job"),
+                   evidence=refused[:2])
+
+
 def _tensorflows_own(facts, busy) -> bool:
     """Outputs pasted from the user's session (a hand-built snapshot), where TensorFlow's log shows it created its GPU
     device and every process holding the memory is a Python interpreter: that is the TensorFlow program itself, which
@@ -668,6 +693,8 @@ def check_memory_in_use(facts) -> Finding:
         return others
     if not _nvml_ok(facts) and (taken := _taken_before_start(facts, oom)) is not None:
         return taken
+    if not _nvml_ok(facts) and (refused := _device_refused(facts)) is not None:
+        return refused
     if not _nvml_ok(facts):
         return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]
