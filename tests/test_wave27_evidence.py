@@ -5,7 +5,8 @@ tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes
 
 from __future__ import annotations
 
-from tests.test_stated_evidence import _check, _snapshot
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+from tfdoctor.evidence import ANY, Source, observe
 
 # BichenWuUCB/squeezeDet#77: another user's job held the GPU ('Someone else was running something on the server')
 REFUSED = "failed to allocate 106.88M (112066560 bytes) from device: CUDA_ERROR_OUT_OF_MEMORY"
@@ -27,3 +28,88 @@ def test_a_refusal_beside_the_programs_own_allocator_running_out_is_no_finding(t
     # with memory growth the program's own tensors can fill the GPU: then the refusal proves nothing about others
     report = _check(_snapshot(tmp_path, {"tensorflow.log": REFUSED + "\n" + OWN + "\n"}, "own"))
     assert report.get("gpu.memory-in-use").status.value != "fail"
+
+
+# voidlinux/void-packages#5745 (the console after upgrading 375.26 -> 378.13); void-packages#4473's form (.ko named)
+MODESET = "nvidia-modeset: Version mismatch: nvidia.ko(378.13) nvidia-modeset(375.26)"
+MODESET_KO = "Version mismatch: nvidia.ko(410.73) nvidia-modeset.ko(390.87)"
+
+
+def test_nvidia_modules_of_two_releases_are_a_module_build_that_left_the_old_one(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": MODESET + "\n"}, "driver.dkms")
+    assert "378.13" in f.summary and "375.26" in f.summary
+    assert [e.line for e in f.evidence] == [MODESET]
+    assert "dkms remove nvidia/375.26" in f.fix.summary  # the older release is the stale one
+    assert not any("<" in c for c in f.fix.commands)  # no placeholder to type
+    assert "nvidia_modeset" in " ".join(f.fix.verify)
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": MODESET_KO + "\n"}, "ko"))
+    assert report.root_cause.id == "driver.dkms" and "390.87" in report.root_cause.fix.summary
+
+
+# NVIDIA/cuda-samples#44: building CUDA 11's samples with the CUDA 10.0 toolkit on a healthy AWS machine
+SAMPLE_MAKE = ("nvcc fatal   : Unsupported gpu architecture 'compute_80'\n"
+               "Makefile:311: recipe for target 'p2pBandwidthLatencyTest.o' failed\n"
+               "make: *** [p2pBandwidthLatencyTest.o] Error 1\n")
+
+
+def test_a_make_error_outside_a_kernel_module_build_is_not_the_driver(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/make": SAMPLE_MAKE, "commands/make.rc": "2\n"}))
+    assert report.get("driver.dkms").status.value != "fail"
+    assert report.root_cause is None
+    # the kernel Makefile's own targets and a DKMS build directory are still a module build that failed
+    # (void-packages#53759; pop-os' 535 build in the corpus)
+    for line in ("make: *** [Makefile:80: modules] Error 2",
+                 "make[1]: *** [Makefile:2038: /var/lib/dkms/nvidia/535.98/build] Error 2"):
+        assert "dkms-make-error" in [o.message for o in observe(Source(ANY, "make", line))], line
+
+
+def test_nvidia_docker_beta_names_the_images_cuda_first(tmp_path):
+    # NVIDIA/nvidia-docker#68: CUDA 7.5 image, driver supporting 6.5 ('You are trying to run CUDA toolkit 7.5 on a
+    # CUDA driver 6.5')
+    line = "nvidia-docker | 2016/04/09 00:07:59 Error: unsupported CUDA version: 7.5 < 6.5"
+    f = _root_fail(tmp_path, {"commands/nvidia-docker_run_--rm_nvidia%2Fcuda_nvidia-smi": line + "\n"},
+                   "compat.driver-cuda")
+    assert "CUDA 7.5" in f.summary
+    assert "CUDA 6.5 or older" in f.fix.text()
+
+
+def test_nvidia_dockers_uvm_error_without_its_question(tmp_path):
+    # NVIDIA/nvidia-docker#75: the first releases printed the error alone; the module was missing
+    line = "nvidia-docker | 2016/07/13 23:40:32 Error: Could not load UVM kernel module"
+    f = _root_fail(tmp_path, {"commands/nvidia-docker_run_--rm_nvidia%2Fcuda_nvidia-smi": line + "\n"},
+                   "cuda.device-nodes")
+    assert "nvidia_uvm" in f.summary and "uvm" in f.fix.text()
+
+
+def test_the_dynamic_loaders_own_words_for_a_missing_cuda_runtime(tmp_path):
+    # mozilla/DeepSpeech#1981: a native program linked against CUDA 10.0's runtime on a CUDA 9.0 machine
+    line = ("./native_client/deepspeech: error while loading shared libraries: libcudart.so.10.0: cannot open shared "
+            "object file: No such file or directory")
+    f = _root_fail(tmp_path, {"commands/pasted-text": line + "\n"}, "tf.cuda-libs")
+    assert "libcudart.so.10.0" in f.summary
+
+
+def test_the_open_modules_refusal_without_its_nvrm_prefix(tmp_path):
+    # siderolabs/extensions#114: Talos' kernel log as quoted, without NVRM:, the sentence wrapped
+    text = ("Open nvidia.ko is only ready for use on Data Center GPUs. \n"
+            "To force use of Open nvidia.ko on other GPUs, see the \n"
+            "'OpenRmEnableUnsupportedGpus' kernel module parameter described\n"
+            "in the README \n"
+            "GPU 0000:07:00.0: RmInitAdapter failed!\n")
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": text}))
+    assert report.root_cause is not None and report.root_cause.id in ("driver.nvidia-module", "driver.recommended")
+    assert "OpenRmEnableUnsupportedGpus" in report.root_cause.fix.text() or "open" in report.root_cause.summary
+
+
+def test_cuda_visible_devices_set_on_the_command_after_a_prompt(tmp_path):
+    # pytorch/examples#115 (the README's command, run from a conda prompt on a one-GPU machine)
+    from tfdoctor.triage import recognisers as rz
+
+    for line, value in (("(py35) ~/pytorch/examples/mnist$ CUDA_VISIBLE_DEVICES=2 python main.py", "2"),
+                        ("$ CUDA_VISIBLE_DEVICES=1 python ./scripts/ray_cuda_issue.py 1  # 0.8.5", "1"),
+                        ("root@box:~# CUDA_VISIBLE_DEVICES=0,1 python train.py", "0,1")):
+        m = rz.CVD_ASSIGNMENT.search(line)
+        assert m is not None and m.group("value2") == value, line
+    # a comment or a quote is not a command that ran
+    for line in ("# CUDA_VISIBLE_DEVICES=1 python train.py", "> CUDA_VISIBLE_DEVICES=1 python train.py"):
+        assert rz.CVD_ASSIGNMENT.search(line) is None, line

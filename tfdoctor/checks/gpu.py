@@ -15,7 +15,8 @@ NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "
 
 # Messages that name the CUDA (or the driver release) a container image needs: with one of them, compat.driver-cuda
 # compares it with the driver; without, CUDA's 'driver insufficient' inside a container may be a container without GPU
-CUDA_NEEDED_MESSAGES = ("container-cuda-requirement", "nvidia-docker1-unsupported-cuda", "ngc-driver-too-old",
+CUDA_NEEDED_MESSAGES = ("container-cuda-requirement", "nvidia-docker1-unsupported-cuda",
+                        "nvidia-docker1-unsupported-cuda-beta", "ngc-driver-too-old",
                         "container-require-brand")
 
 

@@ -445,9 +445,13 @@ INLINE_KERNEL = textmatch.compile(
     r"\b[Kk]ernel\**[ \t]+`)"
     r"(?P<release>\d+\.\d+(?:\.\d+)?-[\w.+~-]+|\d+\.\d+\.\d+(?:[-+][\w.+~-]+)?)`?[ \t]*[,.;)]?[ \t]*$",
     textmatch.MULTILINE)
+# (the command form may follow a shell prompt: `(py35) ~/pytorch/examples/mnist$ CUDA_VISIBLE_DEVICES=2 python main.py`,
+# pytorch/examples#115; a prompt's last character follows its path or host, or stands alone as `$`; a bare `#` or `>`
+# is a comment or a quote, not a prompt)
 CVD_ASSIGNMENT = textmatch.compile(
     r"^[ \t]*(?:export[ \t]+|set[ \t]+|%env[ \t]+|\$env:|os\.environ\[[\"']|os\.environ\.setdefault\([\"']|"
     r"os\.putenv\([\"'])?(?P<name>CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES)[\"']?\]?[ \t]*"
     r"(?:=|,)[ \t]*[\"']?(?P<value>[\w,:-]*)[\"']?[ \t]*\)?[ \t]*(?:#[^\n]*)?$|"
-    r"^[ \t]*(?:sudo[ \t]+)?(?P<name2>CUDA_VISIBLE_DEVICES)=[\"']?(?P<value2>[\w,:-]*)[\"']?[ \t]+[\w./-]",
+    r"^[ \t]*(?:[^\n]{0,300}?[^ \t\n][$#%>»❯][ \t]+|[$%»❯][ \t]+)?(?:sudo[ \t]+)?(?P<name2>CUDA_VISIBLE_DEVICES)="
+    r"[\"']?(?P<value2>[\w,:-]*)[\"']?[ \t]+[\w./-]",
     textmatch.MULTILINE)
