@@ -113,3 +113,24 @@ def test_cuda_visible_devices_set_on_the_command_after_a_prompt(tmp_path):
     # a comment or a quote is not a command that ran
     for line in ("# CUDA_VISIBLE_DEVICES=1 python train.py", "> CUDA_VISIBLE_DEVICES=1 python train.py"):
         assert rz.CVD_ASSIGNMENT.search(line) is None, line
+
+
+def test_nvml_failing_with_nothing_else_recorded_shows_what_nvidia_smi_said(tmp_path):
+    # the Hyper-V GPU-PV case in the corpus (nvidia-smi inside a Linux guest whose Windows host blocks the GPU)
+    said = "Failed to initialize NVML: GPU access blocked by the operating system"
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": said + "\n", "commands/nvidia-smi.rc": "255\n"}))
+    f = report.get("nvml.init")
+    assert f.status.value == "fail" and [(e.source, e.line) for e in f.evidence] == [("nvidia-smi", said)]
+
+
+def test_a_cpu_without_avx_shows_its_flags_as_evidence(tmp_path):
+    # the start of the flags line tensorflow/tensorflow#46496's reporter posted (a Core 2 Quad Q9650); the model name
+    # line beside it is synthesised for the test (the reporter named the CPU in prose only)
+    flags = ("flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx "
+             "fxsr sse sse2 ht tm pbe syscall nx lm\n")
+    report = _check(_snapshot(tmp_path, {"files/proc/cpuinfo": "model name\t: Intel(R) Core(TM)2 Quad CPU    Q9650\n"
+                                         + flags}))
+    f = report.get("cpu.avx")
+    assert f.status.value == "fail"
+    assert f.evidence[0].source == "/proc/cpuinfo" and "Q9650" in f.evidence[0].line
+    assert "flags without avx" in f.evidence[0].line and "sse2" in f.evidence[0].line

@@ -206,6 +206,11 @@ _AREA_QUESTIONS = {
 }
 
 
+def area_questions(area: str) -> tuple[str, ...]:
+    """The beliefs a finding of this area rests on when its check names no evidence of its own."""
+    return _AREA_QUESTIONS.get(area, ())
+
+
 def host_is_complete(host) -> bool:
     """Is absence evidence on this host? Not in a snapshot built by hand from a paste (DESIGN: unknown is a value)."""
     manifest = getattr(host, "manifest", None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip
+from tfdoctor.machine import Evidence
+from tfdoctor.model import Alternative, Finding, Fix, Status, info, ok, skip
 
 # /proc/cpuinfo flag -> the name TensorFlow's cpu_feature_guard prints
 FEATURES = (("avx", "AVX"), ("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX512F"), ("avx512_vnni", "AVX512_VNNI"),
@@ -54,9 +55,12 @@ def check_avx(facts) -> Finding:
         return info("cpu.avx", "ARM CPU: AVX does not apply (TensorFlow's aarch64 wheels target ARMv8)")
     model = cpu.model or "this CPU"
     if "avx" not in cpu.flags:
-        return fail("cpu.avx", f"{model} has no AVX: TensorFlow's wheels crash with 'Illegal instruction'",
-                    f"CPU flags: {' '.join(sorted(cpu.flags))}",
-                    fix=AVX_FIX)
+        flags = f"CPU flags: {' '.join(sorted(cpu.flags))}"
+        return Finding("cpu.avx", Status.FAIL, f"{model} has no AVX: TensorFlow's wheels crash with 'Illegal "
+                       "instruction'", (flags,), fix=AVX_FIX,
+                       evidence=(Evidence("/proc/cpuinfo", (f"{cpu.model}; " if cpu.model else "")
+                                          + f"flags without avx: {flags[11:][:400]}"),
+                                 *facts.machine.evidence("cpu.tf_instructions_missing")))
     missing = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag not in cpu.flags]
     if crashed.value is True:
         # TensorFlow executed an instruction this CPU lacks although it has AVX: the build uses AVX2/FMA (the 2.4.0

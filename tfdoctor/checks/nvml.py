@@ -289,7 +289,8 @@ def check_nvml_init(facts) -> Finding:
         cause, fix = _INIT_FIXES[kind]
         if kind == "library-not-found":
             fix = _library_fix(facts, fix)
-        return fail("nvml.init", f"NVML cannot start: {cause}", *details, fix=fix)
+        return Finding("nvml.init", Status.FAIL, f"NVML cannot start: {cause}", tuple(details), fix=fix,
+                       evidence=_said(facts, n))
     if n.binding_missing and n.nvidia_smi_kind == "not-installed":
         return fail(
             "nvml.init", "neither nvidia-ml-py nor nvidia-smi is available, so the driver library cannot be checked",
@@ -297,11 +298,25 @@ def check_nvml_init(facts) -> Finding:
             fix=Fix("Install nvidia-ml-py for tfdoctor, or the NVIDIA driver's utilities (nvidia-smi).",
                     (tfdoctor_pip_install(facts, "nvidia-ml-py"),)),
         )
-    return fail(
-        "nvml.init", f"NVML cannot start ({kind})", *details,
+    return Finding(
+        "nvml.init", Status.FAIL, f"NVML cannot start ({kind})", tuple(details),
         fix=Fix("Read the message above and the kernel log; reinstalling the driver from one source usually helps.",
                 ("sudo dmesg | grep -iE 'NVRM|Xid'", "nvidia-smi")),
+        evidence=_said(facts, n),
     )
+
+
+def _said(facts, n) -> tuple:
+    """What NVML or nvidia-smi said when it failed, as the finding's evidence, where the machine model holds no line
+    about the driver (its lines, a kernel log's or a driver message's, say more and come first)."""
+    from tfdoctor.engine import area_questions
+    from tfdoctor.machine import Evidence
+
+    if facts.machine.evidence(*area_questions("nvml")):
+        return ()
+    if n.nvidia_smi_message:
+        return (Evidence("nvidia-smi", n.nvidia_smi_message[:300]),)
+    return (Evidence("NVML", n.init_message[:300]),) if n.init_message else ()
 
 
 def _link(g) -> str | None:
