@@ -322,7 +322,7 @@ def test_log_kinds_present_and_unique():
 # (general, narrower): the narrower entry reads one form of the general message more closely (CUDA's own refusal of a
 # device allocation is one of the out-of-memory messages)
 _WRAPPED = {("cuinit-error", "ray-worker-cuda-no-device"), ("jax-cudnn-outdated", "jax-cudnn-outdated-versions"),
-            ("out-of-memory", "cuda-device-alloc-refused")}
+            ("out-of-memory", "cuda-device-alloc-refused"), ("ldconfig-driver-lib", "ldconfig-wsl-driver-lib")}
 
 
 @pytest.mark.parametrize("msg", _log_messages(), ids=lambda m: m.kind)

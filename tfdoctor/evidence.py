@@ -391,16 +391,19 @@ def observe(source: Source) -> list[Observation]:
     found = {e_id for e_id, _ in seen}
     wrapped = [e for e in matcher.matching(" ".join(t.strip() for _, t in lines)) if e.id not in found] \
         if 1 < len(lines) <= WINDOW_MAX_LINES else []
-    for i in range(len(lines) - 1) if wrapped else ():
-        for width in (2, 3):
+    # the narrowest window first: a message wrapped over two lines is read from those two, not from three that begin
+    # with the line before it (`project or file. ERROR: This container was built ...`); a window read marks all its
+    # lines, so a message is read once
+    for width in (2, 3) if wrapped else ():
+        for i in range(len(lines) - width + 1):
             part = lines[i:i + width]
-            if len(part) < width:
-                break
             text = " ".join(t.strip() for _, t in part)[:textmatch.MAX_LINE]
             nos = [no for no, _ in part]
             for e in wrapped:
                 if not any((e.id, no) in seen for no in nos):
                     record(e, nos[0], text, width)
+                    if (e.id, nos[0]) in seen:
+                        seen.update((e.id, no) for no in nos)
     for nos, text in _hard_wrapped(lines):
         for e in matcher.matching(text):
             if not any((e.id, no) in seen for no in nos):

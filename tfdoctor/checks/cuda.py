@@ -683,7 +683,7 @@ def _cudnn_told_missing(facts) -> Finding | None:
     cuDNN its CUDA provider was linked against."""
     told = facts.machine.observed("cudnn-sublibrary-missing") or facts.machine.observed("ort-cuda-provider-cudnn-missing")
     if not told:
-        return None
+        return _cudnn_unversioned_missing(facts)
     o = told[0]
     lib = o.group("library") or o.group("library_set") or "libcudnn"
     major = o.group("cudnn_major") or o.group("cudnn_major_set") or "9"
@@ -713,6 +713,31 @@ def _cudnn_told_missing(facts) -> Finding | None:
                    fix=Fix(f"Install cuDNN {major} for CUDA {cuda}{assumed}{source}.", primary, alternatives=alts,
                            verify=("ldconfig -p | grep libcudnn",)),
                    evidence=facts.machine.evidence_of(told[0].message)[:2])
+
+
+def _cudnn_unversioned_missing(facts) -> Finding | None:
+    """A program's own loader could not find cuDNN where it looks (PaddlePaddle's `Failed to find dynamic library:
+    libcudnn.so`): with no major named, the fix is the loader path, which the program searches (Paddle#24805: a typo in
+    LD_LIBRARY_PATH); the unversioned libcudnn.so is cuDNN's development package's symlink."""
+    told = facts.machine.observed("paddle-dynload-cudnn-missing")
+    if not told:
+        return None
+    o = told[0]
+    lib = o.group("library") or "libcudnn.so"
+    lld = (facts.env.variables.get("LD_LIBRARY_PATH") if facts.env is not None else None) or None
+    details = (o.line[:300],) + ((f"LD_LIBRARY_PATH={lld[:300]}: check that each folder exists and one holds {lib}",)
+                                 if lld else ())
+    return Finding("cuda.libraries", Status.FAIL,
+                   f"The program's loader could not find cuDNN ({lib}) in the folders it searches: cuDNN is not "
+                   "installed, or its folder is not on LD_LIBRARY_PATH", details,
+                   fix=Fix("Put the folder that holds cuDNN on LD_LIBRARY_PATH (the first command lists each folder "
+                           "of it that does not exist; the second, where the loader finds cuDNN); a program that asks "
+                           "for the unversioned libcudnn.so needs cuDNN's development package (or NVIDIA's tar "
+                           "archive) as well.",
+                           ("echo \"$LD_LIBRARY_PATH\" | tr ':' '\\n' | while read -r d; do [ -z \"$d\" ] || [ -d \"$d\" ] "
+                            "|| echo \"missing: $d\"; done", "ldconfig -p | grep libcudnn"),
+                           verify=("ldconfig -p | grep libcudnn",)),
+                   evidence=facts.machine.evidence_of("paddle-dynload-cudnn-missing")[:2])
 
 
 def _cudnn_told_mixed(facts) -> Finding | None:

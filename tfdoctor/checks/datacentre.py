@@ -630,11 +630,13 @@ _OWN_ALLOCATOR = textmatch.compile(r"ran out of memory trying to allocate|OOM wh
 
 
 def _device_refused(facts) -> Finding | None:
-    """CUDA itself refused TensorFlow's device allocation (`failed to allocate 106.88M (112066560 bytes) from device:
-    CUDA_ERROR_OUT_OF_MEMORY`) and no allocator of the program reported running out: TensorFlow asks the device at
-    start-up for the memory that was free, so the memory was held by another process (squeezeDet#77, tensorflow#8170,
-    tensorflow/models#892). Where the program's own allocator ran out as well (memory growth), the program's own
-    tensors may have filled the GPU, and this says nothing."""
+    """CUDA itself refused a device allocation (`failed to allocate 106.88M (112066560 bytes) from device:
+    CUDA_ERROR_OUT_OF_MEMORY`) and no allocator of the program reported running out: the GPU's memory was taken when
+    the program asked. By another process in squeezeDet#77 (another user's job), tensorflow/models#892 (a suspended
+    training run) and tensorflow#8170; by the program's own earlier reservation in tensorflow#30912 (TensorFlow 1.14
+    reserved the GPU, then cuBLAS' own allocation failed) and by other workers of one program in tensorflow#12237.
+    Nothing in the line says which, so this warns and names both; where the program's own allocator ran out as
+    well, its own tensors filled the GPU and this says nothing."""
     refused = facts.machine.evidence_of("cuda-device-alloc-refused")
     if not refused:
         return None
@@ -642,11 +644,15 @@ def _device_refused(facts) -> Finding | None:
         return None
     size = next((o.group("size") for o in facts.machine.observed("cuda-device-alloc-refused") if o.group("size")),
                 None)
-    summary = ("CUDA refused TensorFlow's request for GPU memory" + (f" ({size})" if size else "")
-               + " with CUDA_ERROR_OUT_OF_MEMORY, and TensorFlow's own allocator never ran out: the memory was held "
-               "by another process (a leftover or suspended run, another user's job)")
-    return Finding("gpu.memory-in-use", Status.FAIL, summary, tuple(e.describe() for e in refused[:2]),
-                   fix=_held_by_others_fix("leftovers of earlier runs, suspended jobs, another user's job"),
+    summary = ("CUDA refused a request for GPU memory" + (f" ({size})" if size else "") + " with "
+               "CUDA_ERROR_OUT_OF_MEMORY: the GPU's memory was already taken, by another process (a leftover or "
+               "suspended run, another user's job, another worker of this program) or by this program's own "
+               "earlier reservation")
+    return Finding("gpu.memory-in-use", Status.WARN, summary, tuple(e.describe() for e in refused[:2]),
+                   fix=_held_by_others_fix("leftovers of earlier runs, suspended jobs, another user's job",
+                                           Alternative("only this program holds the GPU: let TensorFlow grow its "
+                                                       "reservation instead of taking the GPU's memory at start",
+                                                       ("export TF_FORCE_GPU_ALLOW_GROWTH=true",))),
                    evidence=refused[:2])
 
 

@@ -461,6 +461,33 @@ def _gpu_fails_below_wsl(facts) -> tuple:
     return tuple(out)
 
 
+def _driver_library_shadowed(facts) -> Finding | None:
+    """Under WSL2 the Windows driver's libcuda.so.1 and libnvidia-ml.so.1 are in /usr/lib/wsl/lib; a copy the loader
+    cache (`ldconfig -p`) registers anywhere else comes from a Linux driver package or a CUDA meta-package's stub, and
+    a program that takes the cache's first entry loads it and finds no GPU (Syllo/nvtop#441)."""
+    from tfdoctor.checks.fixes import distro_family
+
+    regs = facts.machine.observed("ldconfig-driver-lib")
+    outside = [o for o in regs if not (o.group("path") or "").startswith("/usr/lib/wsl/")]
+    if not outside:
+        return None
+    libs = list(dict.fromkeys(o.group("library") for o in outside if o.group("library")))
+    paths = ", ".join(dict.fromkeys(o.group("path") for o in outside))[:300]
+    ev = facts.machine.evidence_of("ldconfig-driver-lib")[:4]
+    # the library names are the pattern's own (libcuda.so.1, libnvidia-ml.so.1), never the machine's text
+    owner = [f"dpkg -S {lib}" for lib in libs] if distro_family(facts.env) in ("ubuntu", "debian", "unknown") \
+        else ["rpm -qa | grep -i nvidia"]
+    return Finding("env.wsl", Status.FAIL, f"Under WSL2, {' and '.join(libs)} is also registered outside "
+                   f"/usr/lib/wsl/lib ({paths}): a Linux copy (a Linux NVIDIA driver package or a CUDA package's stub) "
+                   "that programs can load instead of the Windows driver's, and then find no GPU",
+                   tuple(e.describe() for e in ev),
+                   fix=Fix("Remove the Linux package that installed the copy (the first command names it; keep the "
+                           "Windows driver's files in /usr/lib/wsl/lib), then rebuild the loader cache.",
+                           (*owner, "sudo ldconfig"),
+                           verify=("ldconfig -p | grep -E 'libcuda.so.1|libnvidia-ml.so.1'   # only /usr/lib/wsl/lib",)),
+                   evidence=ev)
+
+
 def _cuda_unreachable_under_wsl(facts, what: str, told: tuple, failing: tuple) -> Finding:
     """This is WSL (`what`: how that is known) and CUDA does not reach the GPU (`failing`: the evidence of it)."""
     ev = told + failing
@@ -519,6 +546,8 @@ def check_wsl(facts) -> Finding:
         if told.value is None:
             return skip("env.wsl", "Whether this is WSL2 was not recorded (paste the output of `cat /proc/version`)")
         if told.value is True:  # no probe read /proc/version: an output only WSL prints, or the reporter's words
+            if (shadowed := _driver_library_shadowed(facts)) is not None:
+                return shadowed
             said = "as the reporter states" if all(e.message == "wsl-stated" for e in told.evidence) else \
                 "as a recorded output shows"
             failing = _gpu_fails_below_wsl(facts)
@@ -539,6 +568,8 @@ def check_wsl(facts) -> Finding:
                     fix=Fix("Run the distribution under WSL 2 (from PowerShell on Windows), then restart it; "
                             "`wsl -l -v` then shows VERSION 2.",
                             ("wsl --update", convert), verify=("wsl -l -v",)))
+    if (shadowed := _driver_library_shadowed(facts)) is not None:
+        return shadowed
     if env.wsl_libcuda:
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver "
                                "(/usr/lib/wsl/lib/libcuda.so.1 is present)",

@@ -636,11 +636,15 @@ def check_cuda_libs(facts) -> Finding:
     return fail("tf.cuda-libs", summary, *details, fix=_runtime_libs_fix(tf, runtime, cuda))
 
 
+# the loader's words for a CUDA library it could not open, wherever a paste quotes them (ldd's `=> not found` too)
+_QUOTED_LIBS = ("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed", "import-so-missing",
+                "ldd-cuda-lib-not-found")
+
+
 def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
     """CUDA runtime libraries the loader could not open, as a paste quotes them (no TensorFlow log or record); none
     that TensorFlow's log shows opened (`loaded`: the quote is then of another run)."""
-    obs = facts.machine.observed("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed",
-                                 "import-so-missing")
+    obs = facts.machine.observed(*_QUOTED_LIBS)
     names = list(dict.fromkeys(o.group("library") for o in obs if o.group("library")))
     runtime = [n for n in names if n.startswith("lib") and not n.startswith(("libcuda.so", "libnvinfer"))
                and n not in loaded]
@@ -651,8 +655,7 @@ def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
     if not runtime:
         return None
     cuda = _cuda_for_libs(runtime)
-    ev = facts.machine.evidence_of("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed",
-                                   "import-so-missing")
+    ev = facts.machine.evidence_of(*_QUOTED_LIBS)
     return Finding("tf.cuda-libs", Status.FAIL, "These CUDA libraries could not be loaded, as the paste quotes them: "
                    + ", ".join(runtime), tuple(e.describe() for e in ev[:3]),
                    fix=_named_libs_fix(tf, runtime, cuda, None, "the program"), evidence=ev)

@@ -250,7 +250,7 @@ def tag_lines(lines: list[Line]) -> Tagged:
     # (a log line already is a log line; in a megabyte of log that is most of them)
     rest = [i for i in range(n) if (tag[i] is None or not _TAG_START.get(tag[i], True)) and not lines[i].marker]
     sub = Scan([lines[i].text for i in rest]) if len(rest) < n else scan
-    found = _catalogue_lines(sub)
+    found, spans = _catalogue_lines(sub)
     catalogue: dict[int, tuple[str, int]] = {}
     for j, (source_kind, pos) in found.items():
         i = rest[j] if sub is not scan else j
@@ -258,6 +258,19 @@ def tag_lines(lines: list[Line]) -> Tagged:
             pos = pos - sub.starts[j] + scan.starts[i]
         catalogue[i] = (source_kind, pos)
         mark(i, "message", rz.CATALOGUE_KINDS.get(source_kind, ""), pos)
+    # a message the paste wraps onto the next lines (`ERROR: This container was built for NVIDIA Driver Release 410
+    # or later, but` / `version 396.26 was detected ...`) keeps those lines in its segment
+    # (the message's own words: a shape another recogniser saw in them, such as a conda row in `version 396.26 was
+    # detected`, gives way)
+    for j, last in spans.items():
+        first = rest[j] if sub is not scan else j
+        for k in range(j + 1, last + 1):
+            i = rest[k] if sub is not scan else k
+            if i != first + (k - j):
+                break  # lines the sub-scan joined that are not neighbours in the paste: no message spans them
+            if not lines[i].marker:
+                tag[i] = kind[i] = None
+                mark(i, "message", rz.CATALOGUE_KINDS.get(found[j][0], ""))
     # bare command lines (no prompt): only where nothing else recognised the line
     for i, ln in enumerate(lines):
         if tag[i] is None and ln.text and ln.text[:1] != " " and len(ln.text) < 200:
@@ -270,18 +283,24 @@ def tag_lines(lines: list[Line]) -> Tagged:
     return Tagged(tag, kind, col, also, commands, repl, {i: k for i, (k, _) in catalogue.items()}, scan)
 
 
-def _catalogue_lines(scan: Scan) -> dict[int, tuple[str, int]]:
-    """Lines that hold a known message of the evidence catalogue: the message's source kind and where it starts."""
+def _catalogue_lines(scan: Scan) -> tuple[dict[int, tuple[str, int]], dict[int, int]]:
+    """Lines that hold a known message of the evidence catalogue: the message's source kind and where it starts; and
+    for a message that runs on over the next lines (a pattern's `\\s` across a line break), the last line it reaches
+    (at most three lines on)."""
     entries, patterns = _catalogue_patterns()
     present = _catalogue_set().present(scan.data)
     out: dict[int, tuple[str, int]] = {}
+    spans: dict[int, int] = {}
     for j, (entry, pattern) in enumerate(zip(entries, patterns, strict=True)):
         if present is not None and j not in present:
             continue
         for i, m in scan.finditer(pattern):
             if i not in out or m.start() < out[i][1]:
                 out[i] = (entry.source_kind, m.start())
-    return out
+            last = scan.line_of(max(m.end() - 1, m.start()))
+            if i < last <= i + 3:
+                spans[i] = max(spans.get(i, i), last)
+    return out, spans
 
 
 @lru_cache(maxsize=1)
