@@ -23,6 +23,10 @@ KNOWN_FALSE_ALARMS = {
         "the only output is the NGC banner's 'The NVIDIA Driver was not detected': healthy only because Fly.io's blog "
         "(which the reporter cites) calls it a start-up timing artefact on their machines; nothing recorded shows the "
         "GPU in use afterwards, so tfdoctor reports a container without the driver (blind batch 36)",
+    "ok-virtualbox-vm-no-gpu-pytorch0111-cpu-autograd-cuda-error30-framework-bug":
+        "a VM without a GPU where CUDA was installed and a CUDA error followed ('NVIDIA: no NVIDIA devices found', "
+        "error=30): healthy only because the program was meant for the CPU and PyTorch's own bug asked CUDA "
+        "(pytorch#1154); tfdoctor reports the missing GPU as the reason CUDA failed (blind batch 37)",
 }
 
 

@@ -196,3 +196,76 @@ def test_a_wrapped_message_is_read_from_its_own_lines_once():
             "       version 396.26 was detected and compatibility mode is UNAVAILABLE.\n")
     obs = [o for o in observe(Source(ANY, "docker", text)) if o.message == "ngc-driver-too-old"]
     assert len(obs) == 1 and obs[0].line_no == 2 and obs[0].line.startswith("ERROR: This container")
+
+
+def test_nvidia_detect_saying_no_driver_supports_the_card(tmp_path):
+    # linuxdeepin/developer-center#14043: an RTX 5050 Mobile on deepin 25 with the packaged 580.119.02
+    text = ("Detected NVIDIA GPUs:\n01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GB207M [GeForce RTX "
+            "5050 Max-Q / Mobile] [10de:2d98] (rev a1)\n\nChecking card:  NVIDIA Corporation GB207M [GeForce RTX 5050 "
+            "Max-Q / Mobile] (rev a1)\nUh oh. Your card is not supported by any driver version up to 580.119.02.\n")
+    f = _root_fail(tmp_path, {"commands/nvidia-detect": text}, "driver.recommended")
+    assert "580.119.02" in f.summary and "newer driver branch" in f.summary
+
+
+def test_xbps_dkms_hook_failing_without_naming_the_kernel(tmp_path):
+    # void-linux/void-packages#24705: the legacy 390 module on every 5.8 kernel
+    f = _root_fail(tmp_path, {"commands/pasted-text": "Building DKMS module: nvidia-390.138... FAILED!\n"},
+                   "driver.dkms")
+    assert any("nvidia-390.138" in e.line for e in f.evidence)
+
+
+def test_slurmd_waiting_for_a_gpu_device_file(tmp_path):
+    # fgci-org/ansible-role-cuda#3: slurmd at boot, before anything created the nodes
+    text = ("Jul  8 15:11:04 gpu slurmd[5421]: error: Waiting for gres.conf file /dev//nvidia0\n"
+            "Jul  8 15:11:23 gpu slurmd[5421]: fatal: can't stat gres.conf file /dev//nvidia0: No such file or "
+            "directory\n")
+    f = _root_fail(tmp_path, {"commands/journalctl_-u_slurmd": text}, "cuda.device-nodes")
+    assert "/dev/nvidia0 " in f.summary and "sudo nvidia-modprobe -c=0" in f.fix.commands
+    assert "slurmd" in f.fix.summary
+
+
+def test_no_nvidia_device_on_the_bus_is_no_gpu_not_a_missing_uvm(tmp_path):
+    # pytorch/pytorch#1154: a VirtualBox VM with CUDA installed and no GPU (nvidia-modprobe's words, then CUDA's error)
+    text = ("NVIDIA: no NVIDIA devices found\nTHCudaCheck FAIL file=torch/csrc/autograd/engine.cpp line=359 error=30 : "
+            "unknown error\n")
+    report = _check(_snapshot(tmp_path, {"commands/python_autograd_tutorial.py": text}))
+    assert report.root_cause is not None and report.root_cause.id == "pci.nvidia-gpu"
+    assert report.get("cuda.device-nodes").status.value != "fail"
+
+
+def test_gke_installing_no_driver_on_an_auto_provisioned_node(tmp_path):
+    # GoogleCloudPlatform/container-engine-accelerators#407: the device plugin's init container
+    text = "GPU driver auto installation is disabled.\nWaiting for GPU driver libraries to be available.\n"
+    f = _root_fail(tmp_path, {"commands/kubectl_logs_nvidia-gpu-device-plugin_-c_nvidia-driver-installer": text},
+                   "driver.nvidia-module")
+    assert "gke-gpu-driver-version" in f.fix.summary and "GKE" in f.summary
+
+
+def test_an_exporters_nvidia_smi_failing_stands_for_nvml(tmp_path):
+    # utkuozdemir/nvidia_gpu_exporter#105: the exporter's `nvidia-smi --help-query-gpu` in an EKS pod, exit 12
+    said = ("NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please make sure that the NVIDIA Display "
+            "Driver is properly installed and present in your system.\n")
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_--help-query-gpu.err": said,
+                                         "commands/nvidia-smi_--help-query-gpu.rc": "12\n"}))
+    f = report.get("nvml.init")
+    assert f.status.value == "fail" and "libnvidia-ml" in f.summary + " ".join(f.details)
+
+
+def test_nvidia_ctk_finding_no_cdi_device(tmp_path):
+    # xencon/aixcl#1118: Podman reaches the GPU through CDI only; no spec was generated
+    f = _root_fail(tmp_path, {"commands/pasted-text": "- nvidia-ctk cdi list shows: Found 0 CDI devices\n"},
+                   "container.toolkit")
+    assert "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml" in f.fix.commands
+    # a listing that names a device says a spec exists
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-ctk_cdi_list": "INFO[0000] Found 0 CDI devices\n"
+                                         "nvidia.com/gpu=all\n"}, "listed"))
+    assert report.get("container.toolkit").status.value != "fail"
+
+
+def test_ffmpegs_nvenc_naming_the_driver_it_needs(tmp_path):
+    # AlphaAtlas/VapourSynthColab#4: an updated FFmpeg on Colab's P100 driver
+    text = ("[hevc_nvenc @ 0x560aa0890480] Driver does not support the required nvenc API version. Required: 9.1 "
+            "Found: 9.0\n[hevc_nvenc @ 0x560aa0890480] The minimum required Nvidia driver for nvenc is 435.21 or "
+            "newer\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": text}, "compat.driver-cuda")
+    assert "435.21" in f.summary and "NVENC" in f.summary and "nv-codec-headers" in f.fix.text()

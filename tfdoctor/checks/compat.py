@@ -86,6 +86,27 @@ def _cuda_of_opened_runtime(facts) -> str | None:
     return None
 
 
+def _nvenc_needs_newer_driver(facts) -> Finding | None:
+    """FFmpeg's NVENC encoder names the driver its NVENC API needs (`The minimum required Nvidia driver for nvenc is
+    435.21 or newer`): the driver is older than the program needs, as for a CUDA runtime newer than the driver."""
+    told = facts.machine.observed("ffmpeg-nvenc-driver-too-old")
+    if not told:
+        return None
+    need = told[0].group("need")
+    have = driver_version_seen(facts)
+    ev = facts.machine.evidence_of("ffmpeg-nvenc-driver-too-old")
+    return Finding("compat.driver-cuda", Status.FAIL,
+                   f"The NVIDIA driver{f' {have}' if have else ''} is older than FFmpeg's NVENC encoder needs (driver "
+                   f"{need} or newer, for the NVENC API its build uses)", tuple(e.describe() for e in ev[:2]),
+                   fix=Fix(f"Install NVIDIA driver {need} or newer, then reboot.",
+                           tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
+                           alternatives=(Alternative("the driver cannot change (a GPU whose last branch is older, a "
+                                                     "fixed cloud image): use an FFmpeg built against older "
+                                                     "nv-codec-headers, whose NVENC API this driver offers", ()),),
+                           verify=("nvidia-smi",)),
+                   evidence=ev)
+
+
 def _insufficient_from_outputs(facts) -> Finding | None:
     """A program said the driver is too old for the CUDA it needs (CUDA's own 'driver version is insufficient' in
     TensorFlow's log, nvidia-container-cli's `unsatisfied condition: cuda>=11.0` for an image, nvidia-docker 1's
@@ -94,6 +115,8 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     belief = facts.machine.belief("driver.too_old_for_cuda")
     if belief.value is not True:
         return None
+    if (nvenc := _nvenc_needs_newer_driver(facts)) is not None:
+        return nvenc
     ev = belief.evidence
     obs = facts.machine.observed(*CUDA_NEEDED_MESSAGES)
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)

@@ -184,6 +184,22 @@ def _driver_files_told(facts) -> Finding | None:
                                        "then start the rebuilt image",)))
 
 
+def _cdi_spec_missing_told(facts) -> Finding | None:
+    """`nvidia-ctk cdi list` finds no CDI device: no NVIDIA CDI spec exists, so an engine that reaches the GPU through
+    CDI only (Podman, containerd/CRI-O configured for CDI) starts containers without it (xencon/aixcl#1118)."""
+    if (told := facts.machine.told("container.cdi_spec_missing")) is None:
+        return None
+    if facts.machine.observed("nvidia-ctk-cdi-listed"):
+        return None  # another listing names devices: a spec exists
+    return _runtime_failed(told, "nvidia-ctk finds no CDI device: no NVIDIA CDI spec was generated, so Podman (and "
+                           "any engine that reaches the GPU through CDI) starts containers without the GPU",
+                           Fix("Generate the NVIDIA CDI spec (again after every driver upgrade, or let the toolkit's "
+                               "nvidia-cdi-refresh service do it), then start the container with the CDI device.",
+                               ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",),
+                               verify=("nvidia-ctk cdi list",
+                                       "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")))
+
+
 def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
@@ -395,8 +411,8 @@ def check_toolkit(facts) -> Finding:
     if env is not None and env.container:
         return skip("container.toolkit", "Inside a container: the host's toolkit is checked on the host")
     for told in (_cdi_stale_told, _cgroup_v2_told, _cgroup_denied_told, _ldconfig_told, _driver_files_told,
-                 _cdi_unresolvable_told, _device_plugin_told, _runtime_not_default_told, _library_failed_told,
-                 _engine_refused_told):
+                 _cdi_unresolvable_told, _cdi_spec_missing_told, _device_plugin_told, _runtime_not_default_told,
+                 _library_failed_told, _engine_refused_told):
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found

@@ -480,18 +480,20 @@ def _node_missing_told(facts) -> Finding | None:
     nvidia-modprobe loads on a CUDA program's first use; /dev/nvidiaN and /dev/nvidiactl with the nvidia module."""
     if (told := facts.machine.told("cuda.device_node_missing")) is None:
         return None
-    o = next(iter(facts.machine.observed("device-node-missing", "tf-no-gpu-device-node")), None)
+    o = next(iter(facts.machine.observed("device-node-missing", "tf-no-gpu-device-node", "slurm-gres-device-missing")),
+             None)
     if o is not None and o.message == "tf-no-gpu-device-node":
         return _tf_node_missing(facts, o, told)
-    node = o.group("node") if o is not None else None
+    node = o.group("node").replace("//", "/") if o is not None and o.group("node") else None
     uvm = node is None or "uvm" in node
     return Finding("cuda.device-nodes", Status.FAIL,
                    f"The device node {node or '/dev/nvidia*'} does not exist on this host, so a container (or program) "
                    "told to use it cannot start" + (": nvidia_uvm was not loaded since boot" if uvm and node else ""),
                    tuple(e.describe() for e in told.evidence[:2]),
                    fix=Fix("Create the nodes now (nvidia-modprobe loads the module and makes its device files), and "
-                           "at every boot before the containers start (a systemd unit or the nvidia-persistenced "
-                           "service); nvidia-docker 2 and the NVIDIA Container Toolkit load the module and create "
+                           "at every boot before the containers (or slurmd) start (a systemd unit or the "
+                           "nvidia-persistenced service); nvidia-docker 2 and the NVIDIA Container Toolkit load the "
+                           "module and create "
                            "them themselves. If nvidia-modprobe fails, the NVIDIA module itself does not load on "
                            "this kernel (none built for it after a kernel update, or nouveau holding the GPU): "
                            "`sudo modprobe nvidia` prints why.",

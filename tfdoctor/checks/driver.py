@@ -210,6 +210,16 @@ def _driver_says_unsupported(facts) -> Finding | None:
                                verify=("kubectl logs -n kube-system -l k8s-app=nvidia-driver-installer -c "
                                        "nvidia-driver-installer --tail=20",)),
                        evidence=m.evidence_of("gke-installer-driver-unsupported"))
+    detect = m.observed("nvidia-detect-unsupported")
+    if detect:
+        o = detect[0]
+        return Finding("driver.recommended", Status.FAIL,
+                       f"nvidia-detect: no driver the distribution offers (up to {o.group('version') or '?'}) supports "
+                       "this GPU; it needs a newer driver branch", (o.line[:300],),
+                       fix=Fix("Install a newer driver branch that lists this GPU (the distribution's backports, "
+                               "unstable or experimental suite, or NVIDIA's own packages), then reboot.",
+                               install_driver_commands(facts.pci, facts.driver, facts.env), verify=("nvidia-smi",)),
+                       evidence=m.evidence_of("nvidia-detect-unsupported"))
     no_gsp = m.observed("nvrm-open-no-gsp")
     if no_gsp:
         return _open_module_without_gsp(facts, no_gsp)
@@ -1094,6 +1104,17 @@ def check_nvidia_module(facts) -> Finding:
         return skip("driver.nvidia-module", "Whether the NVIDIA module is loaded was not recorded (paste the output "
                                             "of `lsmod | grep nvidia` and `nvidia-smi`)")
 
+    if gke := facts.machine.evidence_of("gke-driver-auto-install-disabled"):
+        return Finding("driver.nvidia-module", Status.FAIL, "GKE installed no NVIDIA driver on this node: its GPU driver "
+                       "installation is disabled (the default for node pools that node auto-provisioning creates)",
+                       tuple(e.describe() for e in gke[:1]),
+                       fix=Fix("Ask GKE for a driver: in the workload's nodeSelector set "
+                               "cloud.google.com/gke-gpu-driver-version to latest (or default), so that the node pool "
+                               "is made with the driver installed, or create the node pool with "
+                               "gpu-driver-version=latest in its --accelerator option.", (),
+                               verify=("kubectl get nodes -o custom-columns='NAME:.metadata.name,"
+                                       "GPUS:.status.allocatable.nvidia\\.com/gpu'",)),
+                       evidence=gke[:2])
     installed = driver_installed(facts)
     evidence = _said(facts, "nvrm-no-adapter-probed", "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor",
                      "nvrm-none-initialized", "nvrm-novacore-bound", *REJECTED)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tfdoctor.host import SnapshotError
+from tfdoctor.host import NOT_INSTALLED, SnapshotError
 from tfdoctor.probes import probe
 from tfdoctor.probes.nvidia_smi import SmiTable, classify_nvidia_smi_failure, parse_nvidia_smi_table
 from tfdoctor.probes.nvml_record import RECORD_VERSION
@@ -297,4 +297,25 @@ def probe_nvml(host, ctx) -> NvmlFacts:
     if record_problem(rec) is None and rec["init"].get("ok") is True:
         return facts_from_record(rec)
     smi = host.run(["nvidia-smi"], timeout=SMI_TIMEOUT)
+    if smi.rc == NOT_INSTALLED and (other := _other_smi_failure(host)) is not None:
+        smi = other
     return combine(rec, smi)
+
+
+def _other_smi_failure(host):
+    """A snapshot without plain `nvidia-smi` but with another nvidia-smi command that failed (`nvidia-smi -L`,
+    `nvidia-smi --query-gpu=...`, an exporter's `nvidia-smi --help-query-gpu`): NVML's failure is the same whatever
+    the arguments, so that failure stands for it. Only a failure counts: another command's output is not the table."""
+    keys = getattr(host, "command_keys", None)
+    if keys is None:
+        return None  # a live machine ran nvidia-smi itself
+    for key in keys():
+        if not key.removeprefix("sudo_").startswith("nvidia-smi_"):
+            continue
+        res = host.run(["nvidia-smi"], timeout=SMI_TIMEOUT, key=key)
+        if res.rc in (0, NOT_INSTALLED) or res.timed_out:
+            continue
+        kind, _ = classify_nvidia_smi_failure(res.rc, (res.stdout or "") + "\n" + (res.stderr or ""), False)
+        if kind not in ("ok", "unknown", "not-installed"):
+            return res
+    return None
