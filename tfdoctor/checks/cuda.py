@@ -493,9 +493,9 @@ def _node_missing_told(facts) -> Finding | None:
                    fix=Fix("Create the nodes now (nvidia-modprobe loads the module and makes its device files), and "
                            "at every boot before the containers (or slurmd) start (a systemd unit or the "
                            "nvidia-persistenced service); nvidia-docker 2 and the NVIDIA Container Toolkit load the "
-                           "module and create "
-                           "them themselves. If nvidia-modprobe fails, the NVIDIA module itself does not load on "
-                           "this kernel (none built for it after a kernel update, or nouveau holding the GPU): "
+                           "module and create them themselves. If nvidia-modprobe fails, the NVIDIA module itself "
+                           "does not load on this kernel (none built for it after a kernel update, or nouveau holding "
+                           "the GPU): "
                            "`sudo modprobe nvidia` prints why.",
                            ("sudo nvidia-modprobe -u -c=0",) if uvm else ("sudo nvidia-modprobe -c=0",),
                            verify=("ls -l /dev/nvidia*",)),
