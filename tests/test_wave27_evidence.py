@@ -269,3 +269,17 @@ def test_ffmpegs_nvenc_naming_the_driver_it_needs(tmp_path):
             "newer\n")
     f = _root_fail(tmp_path, {"commands/pasted-text": text}, "compat.driver-cuda")
     assert "435.21" in f.summary and "NVENC" in f.summary and "nv-codec-headers" in f.fix.text()
+
+
+def test_the_kernel_modprobe_names_when_it_finds_no_module(tmp_path):
+    # Witko/nvidia-xrun#144 (the modprobe lines as posted, the prose shortened): no uname was pasted, but modprobe
+    # names the running kernel's module directory; its -zen flavour is Arch's linux-zen
+    from tfdoctor.triage import triage_file
+
+    paste = tmp_path / "paste.txt"
+    paste.write_text("I am on arch.\n\nmodprobe: ERROR: could not find module by name 'nvidia'\n\n"
+                     "modprobe: FATAL: nvidia_drm not found in directory /lib/modules/5.5.9-zen1-2-zen\n")
+    report = triage_file(str(paste))
+    f = report.get("driver.dkms")
+    assert f.status.value == "fail" and "5.5.9-zen1-2-zen" in f.summary
+    assert "nvidia-dkms" in f.fix.text() and "linux-zen-headers" in f.fix.text()

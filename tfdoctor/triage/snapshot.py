@@ -92,6 +92,21 @@ PASTED_TEXT_KEY = "commands/" + sources.PASTED_TEXT_KEY
 PASTED_TEXT_MAX = 1 << 20
 
 
+_MODPROBE_KERNEL = textmatch.compile(r"not found in directory /lib/modules/(?P<release>[^\s/]{1,100})")
+
+
+def _modprobe_kernels(segments: list[Segment]) -> list[tuple[int, str]]:
+    """(line, release) of the kernel a modprobe message's module directory names, when it has a release's shape."""
+    out = []
+    for seg in segments:
+        if seg.kind != "modprobe":
+            continue
+        m = _MODPROBE_KERNEL.search(seg.text)
+        if m is not None and rz.KERNEL_RELEASE.search(m.group("release")):
+            out.append((seg.first, m.group("release")))
+    return out[:1]
+
+
 def plan_snapshot(segments: list[Segment], assignments: list[tuple[int, str, str]], container_hosts: tuple[str, ...],
                   inline_kernels: list[tuple[int, str]]) -> SnapshotPlan:
     """Decide where every segment goes (and which are not used, and why)."""
@@ -112,7 +127,10 @@ def plan_snapshot(segments: list[Segment], assignments: list[tuple[int, str, str
         except Exception as exc:  # noqa: BLE001 - one odd segment must not cost the others
             rec.note = f"not used: {type(exc).__name__}"
         plan.recognised.append(rec)
-    # the kernel release quoted inline or in a system-info line, when no uname output was pasted
+    # the kernel release quoted inline or in a system-info line, when no uname output was pasted; else the one modprobe
+    # names when it finds no module (`modprobe: FATAL: nvidia_drm not found in directory /lib/modules/5.5.9-zen1-2-zen`:
+    # modprobe looks in the running kernel's directory)
+    inline_kernels = list(inline_kernels) + _modprobe_kernels(segments)
     for no, release in inline_kernels:
         rec = Recognised("uname", no, no, None, None, inline=True)
         if plan.add("commands/uname_-r", release + "\n"):
