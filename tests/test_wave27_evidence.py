@@ -283,3 +283,17 @@ def test_the_kernel_modprobe_names_when_it_finds_no_module(tmp_path):
     f = report.get("driver.dkms")
     assert f.status.value == "fail" and "5.5.9-zen1-2-zen" in f.summary
     assert "nvidia-dkms" in f.fix.text() and "linux-zen-headers" in f.fix.text()
+
+
+def test_a_cut_flags_line_is_no_evidence_of_a_cpu_without_avx(tmp_path):
+    # mudler/LocalAI's report in the corpus (srv-localai-...): the stored flags line stops after six flags
+    cut = "model name\t: AMD Ryzen Threadripper PRO 5975WX 32-Cores\nflags\t\t: fpu vme de pse tsc msr\n"
+    report = _check(_snapshot(tmp_path, {"files/proc/cpuinfo": cut}))
+    f = report.get("cpu.avx")
+    assert f.status.value == "skip" and "cut" in f.summary
+    assert "unknown" in report.get("cpu.features").summary
+    # with TensorFlow's illegal instruction beside it, the crash still names the missing AVX, and says the line was cut
+    report = _check(_snapshot(tmp_path, {"files/proc/cpuinfo": cut,
+                                         "tensorflow.log": "Illegal instruction (core dumped)\n"}, "crashed"))
+    f = report.get("cpu.avx")
+    assert f.status.value == "fail" and any("was cut" in d for d in f.details)

@@ -20,6 +20,12 @@ AVX_FIX = Fix("Run TensorFlow on a CPU with AVX, or build it from source without
               verify=("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX",))
 
 
+def flags_cut(cpu) -> bool:
+    """A flags line that lacks sse2, which every x86-64 CPU has, was cut (a paste, a copy that stopped mid-line): what
+    it lacks says nothing (LocalAI's report in the corpus cut it after `fpu vme de pse tsc msr`)."""
+    return cpu.source != "none" and cpu.arch == "x86" and bool(cpu.flags) and "sse2" not in cpu.flags
+
+
 def _gib(n: int | None) -> str:
     return f"{n / 2**30:.1f} GiB RAM" if n else "memory unknown"
 
@@ -41,18 +47,23 @@ def _gib(n: int | None) -> str:
 def check_avx(facts) -> Finding:
     cpu = facts.cpu
     crashed = facts.machine.belief("cpu.tf_instructions_missing")
-    if cpu.source == "none" and crashed.value is True:
+    cut = flags_cut(cpu)
+    if (cpu.source == "none" or cut) and crashed.value is True:
         # The CPU's flags are unknown, but TensorFlow died with SIGILL (or said so): TensorFlow's x86 wheels use AVX
         # since 1.6, and the maintainers' answer to "Illegal instruction" on import is a CPU without AVX.
         return Finding("cpu.avx", Status.FAIL, "TensorFlow died with an illegal instruction: this CPU (or the virtual "
                        "CPU of this VM) most likely lacks AVX, which TensorFlow's wheels need since 1.6",
                        tuple(e.describe() for e in crashed.evidence[:2]) + (
-                           "The CPU's flags were not recorded: the verify command below settles it.",),
+                           ("The CPU's flags line was cut (it lacks sse2)" if cut else "The CPU's flags were not "
+                            "recorded") + ": the verify command below settles it.",),
                        fix=AVX_FIX, evidence=crashed.evidence)
     if cpu.source == "none":
         return skip("cpu.avx", "/proc/cpuinfo was not readable" if facts.machine.complete else "/proc/cpuinfo was not recorded (paste the flags line of `grep -m1 flags /proc/cpuinfo`)")
     if cpu.arch == "arm":
         return info("cpu.avx", "ARM CPU: AVX does not apply (TensorFlow's aarch64 wheels target ARMv8)")
+    if cut:
+        return skip("cpu.avx", "The CPU's flags line was cut (it lacks sse2, which every x86-64 CPU has): paste the "
+                               "whole line of `grep -m1 flags /proc/cpuinfo`")
     model = cpu.model or "this CPU"
     if "avx" not in cpu.flags:
         flags = f"CPU flags: {' '.join(sorted(cpu.flags))}"
@@ -105,5 +116,7 @@ def check_features(facts) -> Finding:
         return skip("cpu.features", "/proc/cpuinfo was not readable" if facts.machine.complete else "/proc/cpuinfo was not recorded")
     have = [name for flag, name in FEATURES if flag in cpu.flags]
     cores = f"{cpu.logical_cpus} logical CPUs" if cpu.logical_cpus else "CPU count unknown"
-    return info("cpu.features", f"{cores}, {_gib(cpu.memory_total_bytes)}; {' '.join(have) or 'no AVX-class features'}",
+    sets = "instruction sets unknown (the flags line was cut)" if flags_cut(cpu) else (
+        " ".join(have) or "no AVX-class features")
+    return info("cpu.features", f"{cores}, {_gib(cpu.memory_total_bytes)}; {sets}",
                 *([f"model: {cpu.model}"] if cpu.model else []))
