@@ -297,3 +297,15 @@ def test_a_cut_flags_line_is_no_evidence_of_a_cpu_without_avx(tmp_path):
                                          "tensorflow.log": "Illegal instruction (core dumped)\n"}, "crashed"))
     f = report.get("cpu.avx")
     assert f.status.value == "fail" and any("was cut" in d for d in f.details)
+
+
+def test_an_xid_naming_a_process_shows_cuda_found_a_gpu_under_the_variable(tmp_path):
+    # pytorch/pytorch#51382 (an 8-GPU server with one faulty GPU; the kernel log line as posted):
+    # CUDA_VISIBLE_DEVICES=7, and the kernel log's Xid 31 names the process that ran on the GPU
+    xid = ("[Fri Jan 29 23:42:34 2021] NVRM: Xid (PCI:0000:db:00): 31, pid=13641, Ch 00000008, intr 00000000. MMU "
+           "Fault: ENGINE GRAPHICS GPCCLIENT_T1_10 faulted @\n")
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": xid, "env.json": '{"CUDA_VISIBLE_DEVICES": "7"}'}))
+    assert report.get("env.cuda-visible-devices").status.value == "info"
+    # without it, the index alone still warns that it may hide every GPU
+    report = _check(_snapshot(tmp_path, {"env.json": '{"CUDA_VISIBLE_DEVICES": "7"}'}, "alone"))
+    assert report.get("env.cuda-visible-devices").status.value == "warn"

@@ -586,6 +586,15 @@ def check_wsl(facts) -> Finding:
                         ("wsl --update", "wsl --shutdown")))
 
 
+_XID_PID = textmatch.compile(r"\bpid=\d+")
+
+
+def _ran_on_a_gpu(facts) -> bool:
+    """An Xid that names a process (`Xid (PCI:0000:db:00): 31, pid=13641, ...`) was raised in a CUDA program's context
+    on a GPU: CUDA found a device there."""
+    return any(_XID_PID.search(o.line) for o in facts.machine.observed("nvrm-xid"))
+
+
 _HIDE_ALL = {"", "-1", "none", "void", "nodevfiles"}
 
 
@@ -738,8 +747,9 @@ def _cuda_visible(facts) -> Finding:
                            f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0, and CUDA found no device "
                            "(CUDA_ERROR_NO_DEVICE): GPUs are numbered from 0",
                            tuple(e.describe() for e in none.evidence[:2]), fix=fix, evidence=none.evidence)
-        if seen.value is not True and facts.machine.value("cuda.init_error") != "0":
-            # (CUDA itself initialised and found a device under this value, in some program: nothing is hidden)
+        if seen.value is not True and facts.machine.value("cuda.init_error") != "0" and not _ran_on_a_gpu(facts):
+            # (CUDA itself initialised and found a device under this value, in some program, or a program's GPU
+            # context shows in the kernel log: nothing is hidden)
             return warn("env.cuda-visible-devices",
                         f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0: GPUs are numbered from 0, so on a machine with "
                         f"{min(int(i) for i in items)} GPU(s) or fewer it hides every GPU",
