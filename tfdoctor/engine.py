@@ -190,27 +190,6 @@ def _error(spec, options: CheckOptions, summary: str, details: tuple[str, ...]) 
     return Finding(spec.id, Status.ERROR, summary, details)
 
 
-# The beliefs a finding of each area rests on, when its check named no evidence of its own.
-_AREA_QUESTIONS = {
-    "gpu": ("gpu.present", "gpu.lost"),
-    "driver": ("driver.loaded", "driver.installed", "driver.module_for_kernel", "driver.nouveau_holds",
-               "driver.module_rejected", "secure_boot.enabled", "driver.library_mismatch"),
-    "nvml": ("driver.loaded", "driver.library_mismatch", "gpu.lost"),
-    "cuda": ("cuda.init_error", "driver.uvm_loaded", "cuda.system_not_ready", "cuda.driver_mismatch",
-             "cuda.compat_unsupported"),
-    "python": (),
-    "tensorflow": ("tf.sees_gpu", "tf.libraries_missing", "tf.import_crashed"),
-    "compat": ("tf.sees_gpu", "gpu.present"),
-    "system": ("container", "wsl", "container.toolkit"),
-    "cpu": ("cpu.tf_instructions_missing",),
-}
-
-
-def area_questions(area: str) -> tuple[str, ...]:
-    """The beliefs a finding of this area rests on when its check names no evidence of its own."""
-    return _AREA_QUESTIONS.get(area, ())
-
-
 def host_is_complete(host) -> bool:
     """Is absence evidence on this host? Not in a snapshot built by hand from a paste (DESIGN: unknown is a value)."""
     manifest = getattr(host, "manifest", None)
@@ -218,9 +197,7 @@ def host_is_complete(host) -> bool:
 
 
 def _with_evidence(finding: Finding, spec, machine) -> Finding:
-    if finding.evidence or finding.status not in (Status.WARN, Status.FAIL):
-        return finding
-    return finding.with_(evidence=machine.evidence(*_AREA_QUESTIONS.get(spec.area, ())))
+    return finding.or_evidence(machine.area_evidence(spec.area))
 
 
 def _with_refused(finding: Finding, refused) -> Finding:

@@ -51,6 +51,23 @@ class Belief:
         return self.value is not None
 
 
+# The beliefs a finding of each area rests on, when its check named no evidence of its own.
+AREA_QUESTIONS = {
+    "gpu": ("gpu.present", "gpu.lost"),
+    "driver": ("driver.loaded", "driver.installed", "driver.module_for_kernel", "driver.nouveau_holds",
+               "driver.module_rejected", "secure_boot.enabled", "driver.library_mismatch"),
+    "nvml": ("driver.loaded", "driver.library_mismatch", "gpu.lost"),
+    "cuda": ("cuda.init_error", "driver.uvm_loaded", "cuda.system_not_ready", "cuda.driver_mismatch",
+             "cuda.compat_unsupported"),
+    "python": (),
+    "tensorflow": ("tf.sees_gpu", "tf.libraries_missing", "tf.import_crashed"),
+    "compat": ("tf.sees_gpu", "gpu.present"),
+    "system": ("container", "wsl", "container.toolkit"),
+    "cpu": ("cpu.tf_instructions_missing",),
+}
+
+
+
 @dataclass
 class Machine:
     beliefs: dict[str, Belief] = field(default_factory=dict)
@@ -77,6 +94,10 @@ class Machine:
                     lines.add(e.line)
                     out.append(e)
         return tuple(out)
+
+    def area_evidence(self, area: str) -> tuple[Evidence, ...]:
+        """The evidence of the beliefs a finding of this area rests on (AREA_QUESTIONS)."""
+        return self.evidence(*AREA_QUESTIONS.get(area, ()))
 
     def observed(self, *message_ids: str) -> list:
         """The observations of these catalogue messages, in source order."""

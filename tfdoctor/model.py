@@ -87,6 +87,12 @@ class Finding:
     def with_(self, **changes) -> Finding:
         return replace(self, **changes)
 
+    def or_evidence(self, evidence: tuple) -> Finding:
+        """This finding, with `evidence` where it is a warning or a failure that names none of its own."""
+        if self.evidence or not evidence or self.status not in (Status.WARN, Status.FAIL):
+            return self
+        return replace(self, evidence=tuple(evidence))
+
 
 def ok(id: str, summary: str, *details: str) -> Finding:
     return Finding(id, Status.OK, summary, tuple(details))

@@ -71,7 +71,7 @@ def check_avx(facts) -> Finding:
                        "instruction'", (flags,), fix=AVX_FIX,
                        evidence=(Evidence("/proc/cpuinfo", (f"{cpu.model}; " if cpu.model else "")
                                           + f"flags without avx: {flags[11:][:400]}"),
-                                 *facts.machine.evidence("cpu.tf_instructions_missing")))
+                                 *facts.machine.area_evidence("cpu")))
     missing = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag not in cpu.flags]
     if crashed.value is True:
         # TensorFlow executed an instruction this CPU lacks although it has AVX: the build uses AVX2/FMA (the 2.4.0

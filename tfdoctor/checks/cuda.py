@@ -495,8 +495,7 @@ def _node_missing_told(facts) -> Finding | None:
                            "nvidia-persistenced service); nvidia-docker 2 and the NVIDIA Container Toolkit load the "
                            "module and create them themselves. If nvidia-modprobe fails, the NVIDIA module itself "
                            "does not load on this kernel (none built for it after a kernel update, or nouveau holding "
-                           "the GPU): "
-                           "`sudo modprobe nvidia` prints why.",
+                           "the GPU): `sudo modprobe nvidia` prints why.",
                            ("sudo nvidia-modprobe -u -c=0",) if uvm else ("sudo nvidia-modprobe -c=0",),
                            verify=("ls -l /dev/nvidia*",)),
                    evidence=told.evidence)
@@ -685,7 +684,7 @@ def _cudnn_told_missing(facts) -> Finding | None:
     cuDNN its CUDA provider was linked against."""
     told = facts.machine.observed("cudnn-sublibrary-missing") or facts.machine.observed("ort-cuda-provider-cudnn-missing")
     if not told:
-        return _cudnn_unversioned_missing(facts)
+        return None
     o = told[0]
     lib = o.group("library") or o.group("library_set") or "libcudnn"
     major = o.group("cudnn_major") or o.group("cudnn_major_set") or "9"
@@ -772,8 +771,9 @@ def _cudnn_told_older(facts) -> Finding | None:
     framework imported before it that brings an older cuDNN (torch's wheels bundle theirs), an older copy on
     LD_LIBRARY_PATH, or (a JAX built for a local CUDA) the only cuDNN installed is older: the line does not say which.
     Either way a cuDNN at least as new must be the one loaded."""
-    told = facts.machine.observed("jax-cudnn-older-than-built") or \
-        (facts.machine.observed("jax-cudnn-outdated-versions") or facts.machine.observed("jax-cudnn-outdated"))
+    m = facts.machine
+    told = m.observed("jax-cudnn-older-than-built") or m.observed("jax-cudnn-outdated-versions") or \
+        m.observed("jax-cudnn-outdated")
     if not told:
         return None
     from tfdoctor.tflog import cudnn_version
@@ -819,7 +819,8 @@ def _cudnn_told_older(facts) -> Finding | None:
         "other CUDA folders off LD_LIBRARY_PATH.",
 )
 def check_cuda_libraries(facts) -> Finding:
-    if (told := _cudnn_told_missing(facts) or _cudnn_told_mixed(facts) or _cudnn_told_older(facts)) is not None:
+    if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
+            or _cudnn_told_older(facts)) is not None:
         return told
     api = api_facts(facts)
     if api is None or api.source == "none":

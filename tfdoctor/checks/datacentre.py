@@ -697,12 +697,9 @@ def check_memory_in_use(facts) -> Finding:
                        evidence=full)
     if (others := _torch_says_others_hold(facts)) is not None:
         return others
-    if not _nvml_ok(facts) and (taken := _taken_before_start(facts, oom)) is not None:
-        return taken
-    if not _nvml_ok(facts) and (refused := _device_refused(facts)) is not None:
-        return refused
     if not _nvml_ok(facts):
-        return skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
+        return _taken_before_start(facts, oom) or _device_refused(facts) or \
+            skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]
     if not gpus:
         return skip("gpu.memory-in-use", "No GPU reported its memory")

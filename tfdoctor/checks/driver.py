@@ -247,6 +247,24 @@ def _driver_says_unsupported(facts) -> Finding | None:
     return None
 
 
+def _modules_mixed(facts, mixed, kernel: str | None) -> Finding:
+    """nvidia-modeset refuses an nvidia.ko of another release: the running kernel's module set is half old, half new
+    (void-packages#5745: 're-run the dkms hooks'), whether or not nvidia.ko itself loaded."""
+    seen = next(iter(facts.machine.observed("nvidia-modeset-version-mismatch")), None)
+    pair = (seen.group("nvidia"), seen.group("modeset")) if seen is not None else ()
+    versions = f": nvidia.ko {pair[0]} but nvidia-modeset {pair[1]}" if pair else ""
+    # (the versions are the pattern's digits and dots only)
+    old = min(pair, key=lambda v: tuple(int(x) for x in v.split("."))) if pair else None
+    remove = f"; if DKMS still holds {old}, `sudo dkms remove nvidia/{old} --all` removes it" if old else ""
+    cmds, alts = rebuild_module(facts.env, facts.pci, kernel)
+    return told_fail("driver.dkms", "The NVIDIA kernel modules for this kernel are of two driver releases"
+                     f"{versions}: the upgrade's module build for this kernel did not replace the old release's "
+                     "modules", mixed,
+                     Fix("Build the installed release's modules for this kernel again, then reboot (`dkms status` "
+                         f"lists every release DKMS holds{remove}).", cmds, alternatives=alts,
+                         verify=("modinfo -F version nvidia nvidia_modeset   # the same version twice",)))
+
+
 _DKMS_VERSION = textmatch.compile(r"/var/lib/dkms/nvidia[^/]*/(\d{3}\.\d+(?:\.\d+)?)/")
 
 
@@ -845,21 +863,7 @@ def check_dkms(facts) -> Finding:
         return _dkms_failed(facts, failed)
     mixed = facts.machine.belief("driver.modules_mixed")
     if mixed.value is True:
-        # nvidia-modeset refuses an nvidia.ko of another release: the running kernel's module set is half old, half
-        # new (void-packages#5745: 're-run the dkms hooks'), whether or not nvidia.ko itself loaded
-        seen = next(iter(facts.machine.observed("nvidia-modeset-version-mismatch")), None)
-        pair = (seen.group("nvidia"), seen.group("modeset")) if seen is not None else ()
-        versions = f": nvidia.ko {pair[0]} but nvidia-modeset {pair[1]}" if pair else ""
-        # (the versions are the pattern's digits and dots only)
-        old = min(pair, key=lambda v: tuple(int(x) for x in v.split("."))) if pair else None
-        remove = (f"; if DKMS still holds {old}, `sudo dkms remove nvidia/{old} --all` removes it" if old else "")
-        cmds, alts = rebuild_module(env, facts.pci, kernel)
-        return told_fail("driver.dkms", "The NVIDIA kernel modules for this kernel are of two driver releases"
-                         f"{versions}: the upgrade's module build for this kernel did not replace the old release's "
-                         "modules", mixed,
-                         Fix("Build the installed release's modules for this kernel again, then reboot (`dkms status` "
-                             f"lists every release DKMS holds{remove}).", cmds, alternatives=alts,
-                             verify=("modinfo -F version nvidia nvidia_modeset   # the same version twice",)))
+        return _modules_mixed(facts, mixed, kernel)
     no_tool = facts.machine.belief("driver.build_tool_missing")
     if no_tool.value is True and module_state(facts) != "loaded":
         return _build_tool_missing(facts, no_tool)

@@ -307,13 +307,12 @@ def check_nvml_init(facts) -> Finding:
 
 
 def _said(facts, n) -> tuple:
-    """What NVML or nvidia-smi said when it failed, as the finding's evidence, where the machine model holds no line
-    about the driver (its lines, a kernel log's or a driver message's, say more and come first)."""
-    from tfdoctor.engine import area_questions
+    """The finding's evidence: the machine model's lines about the driver (a kernel log's, a driver message's) where it
+    holds any, as for every NVML finding, else what nvidia-smi (or NVML) said when it failed."""
     from tfdoctor.machine import Evidence
 
-    if facts.machine.evidence(*area_questions("nvml")):
-        return ()
+    if held := facts.machine.area_evidence("nvml"):
+        return held
     if n.nvidia_smi_message:
         return (Evidence("nvidia-smi", n.nvidia_smi_message[:300]),)
     return (Evidence("NVML", n.init_message[:300]),) if n.init_message else ()

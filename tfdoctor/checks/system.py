@@ -666,14 +666,11 @@ def _ray_gave_no_gpu(facts) -> Finding | None:
 
 def _with_env_line(found: Finding, facts) -> Finding:
     """A finding about the variables, with their values as the environment held them (env.json) as its evidence."""
-    if found.evidence or found.status not in (Status.FAIL, Status.WARN):
-        return found
     from tfdoctor.machine import Evidence
 
     variables = getattr(getattr(facts, "env", None), "variables", None) or {}
-    ev = tuple(Evidence("environment", f"{k}={variables[k]}") for k in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
-               if k in variables)
-    return found.with_(evidence=ev) if ev else found
+    return found.or_evidence(tuple(Evidence("environment", f"{k}={variables[k]}")
+                                   for k in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES") if k in variables))
 
 
 @check(

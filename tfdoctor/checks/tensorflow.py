@@ -227,7 +227,7 @@ def wheel_platform_refused(facts) -> Finding | None:
 def _quoted_log_lines(found: Finding, tf) -> Finding:
     """`found` (from TensorFlow's log alone), with the log's lines its details quote as its evidence."""
     if found.evidence or found.status not in (Status.FAIL, Status.WARN):
-        return found
+        return found  # (nothing to look up)
     from tfdoctor.machine import Evidence
 
     lines = tuple(getattr(tf, "log_lines", ()) or ())
@@ -237,7 +237,7 @@ def _quoted_log_lines(found: Finding, tf) -> Finding:
         no = next((n for n, line in enumerate(lines, 1) if quote in line), None) if len(quote) > 8 else None
         if no is not None:
             ev.append(Evidence("tensorflow.log", lines[no - 1].strip()[:1000], no))
-    return found.with_(evidence=tuple(ev[:3])) if ev else found
+    return found.or_evidence(tuple(ev[:3]))
 
 
 @check(
@@ -765,9 +765,9 @@ def _loaded_driver_library_fix(facts) -> Fix:
 
 def _with_lines(found: Finding | None, facts, *message_ids: str) -> Finding | None:
     """`found`, with the lines of these catalogue messages as its evidence where it has none of its own."""
-    if found is None or found.evidence or facts is None:
+    if found is None or facts is None:
         return found
-    return found.with_(evidence=facts.machine.evidence_of(*message_ids)[:3])
+    return found.or_evidence(facts.machine.evidence_of(*message_ids)[:3])
 
 
 def _cudnn_mismatch(tf, facts=None) -> Finding | None:
