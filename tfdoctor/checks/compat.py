@@ -256,6 +256,8 @@ def check_driver_cuda(facts) -> Finding:
     told = _insufficient_from_outputs(facts)
     if told is not None and (tf is None or tf.source != "child" or facts.machine.observed(*CUDA_NEEDED_MESSAGES)):
         return told
+    if (ptx := _ptx_newer_than_driver(facts)) is not None:
+        return ptx
     if (tf is None or tf.source != "child") and (stated := _driver_cuda_stated(facts)) is not None:
         return stated
     if (tf is None or tf.source != "child") and (older := _xla_driver_older(facts)) is not None:
@@ -288,6 +290,46 @@ def check_driver_cuda(facts) -> Finding:
         return ok("compat.driver-cuda", f"driver {have} runs TensorFlow {tf.tf_version}'s CUDA {cuda} "
                   f"(minor-version compatibility; {full} or newer also covers PTX JIT and XLA)", *details)
     return ok("compat.driver-cuda", f"driver {have} supports CUDA {cuda} (TensorFlow {tf.tf_version})", *details)
+
+
+def _ptx_newer_than_driver(facts) -> Finding | None:
+    """A PTX assembler refused PTX of a newer ISA than it knows (`Unsupported .version 6.3; current version is
+    '6.1'`), and the assembler is the driver's JIT: its 'current version' is the PTX of the newest CUDA this driver
+    runs, or the driver's own CUDA_ERROR_UNSUPPORTED_PTX_VERSION is in the same output. The PTX ISA table names the CUDA
+    whose toolkit wrote the PTX, and so the driver it needs (numba#3794: driver 390.87 and cudatoolkit 10.0's PTX 6.3;
+    numba-cuda#120: driver 550 and CUDA 12.5's PTX 8.5). A toolkit's ptxas (XLA's, nvcc's) older than its PTX is not
+    the driver: where nothing settles which one refused, this says nothing."""
+    m, kb = facts.machine, _kb()
+    have = driver_version_seen(facts)
+    nvml = getattr(facts, "nvml", None)
+    driver_cuda = getattr(nvml, "cuda_driver_version", None) or (kb.newest_cuda_for_driver(have) if have else None)
+    jit_sources = {o.source for o in m.observed("cuda-unsupported-ptx")}
+    for o in m.observed("ptxas-unsupported-ptx-version"):
+        need, current = kb.cuda_for_ptx(o.group("ptx") or ""), kb.cuda_for_ptx(o.group("current_ptx") or "")
+        if need is None:
+            continue
+        by_driver = o.source in jit_sources or bool(
+            driver_cuda and current and kb.parse_version(driver_cuda)[:2] == kb.parse_version(current)[:2])
+        if not by_driver:
+            continue
+        req = kb.min_driver_for_cuda(need)
+        floor = req.toolkit_driver  # PTX JIT is not covered by minor-version compatibility (ptx_jit_note)
+        who = f"driver {have}" if have else "the NVIDIA driver"
+        ev = m.evidence_of("ptxas-unsupported-ptx-version", "cuda-unsupported-ptx")[:2]
+        summary = (f"The program's PTX is ISA {o.group('ptx')}, written by CUDA {need}'s toolkit; {who} JIT-compiles "
+                   f"PTX up to {o.group('current_ptx')} (CUDA {current or driver_cuda})"
+                   + (f": CUDA {need} needs driver {floor} or newer" if floor else ""))
+        alt = Alternative(f"keep {who}: build the program with a CUDA toolkit no newer than CUDA "
+                          f"{current or driver_cuda} (conda's cudatoolkit, numba's and CuPy's CUDA), whose PTX it "
+                          "loads", ())
+        return Finding("compat.driver-cuda", Status.FAIL, summary, tuple(e.describe() for e in ev),
+                       fix=Fix(f"Install NVIDIA driver {floor} or newer" if floor else "Install a newer NVIDIA driver",
+                               newer_driver_commands(facts, floor) if floor else
+                               tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
+                               alternatives=(alt,),
+                               verify=("nvidia-smi   # 'CUDA Version' in its header: the newest CUDA the driver runs",)),
+                       evidence=ev)
+    return None
 
 
 def _newest_tf_for_driver(have: str, py: str | None):

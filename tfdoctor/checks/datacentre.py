@@ -855,6 +855,11 @@ def check_xid(facts) -> Finding:
                + (" (as stated: the kernel's lines were not pasted)" if stated else ""))
     if this_boot and severity == "critical":
         return Finding("gpu.xid", Status.FAIL, summary, tuple(lines), fix=fix, evidence=evidence)
-    if this_boot and severity in ("error", "application") or not this_boot and severity == "critical":
+    # an application's fault (13, 31, 43) once is that program's bug (vdpau-va-driver-vp9#2: its own invalid
+    # structure); the same fault again on one GPU points at the GPU (pytorch#51382: Xid 31s from three processes on
+    # one of eight GPUs)
+    once = severity == "application" and len(by_code[worst_code]) == 1
+    if this_boot and (severity == "error" or severity == "application" and not once) or \
+            not this_boot and severity == "critical":
         return Finding("gpu.xid", Status.WARN, summary, tuple(lines), fix=fix, evidence=evidence)
     return Finding("gpu.xid", Status.INFO, summary, tuple(lines), fix=fix, evidence=evidence)

@@ -258,9 +258,7 @@ def check_nvml_init(facts) -> Finding:
     if _no_nvidia_gpu(facts) and not facts.require_gpu:
         return skip("nvml.init", "no NVIDIA GPU on the PCI bus", n.init_message or "")
     kind = n.init_error or "unknown"
-    if kind == "unknown" and n.nvml_error is None and n.nvidia_smi_kind == "unknown" and n.nvidia_smi_rc in (None, 0):
-        # nvidia-smi printed something that is neither its table nor an error tfdoctor knows (a part of the table,
-        # cut by the paste), with no failing exit status: nothing says NVML failed
+    if n.smi_unread:
         return skip("nvml.init", "nvidia-smi's output is not a whole table and says nothing failed: paste the "
                                  "whole output of `nvidia-smi` (with `echo $?` after it)", n.nvidia_smi_message or "")
     details = []

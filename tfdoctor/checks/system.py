@@ -454,7 +454,8 @@ def _gpu_fails_below_wsl(facts) -> tuple:
         out += m.belief("cuda.init_error").evidence[:2]
     n = facts.nvml
     # NVML's 'GPU access blocked by the operating system' (WSL2, a Hyper-V GPU-P guest) is the GPU not reaching WSL
-    if n is not None and not n.init_ok and n.init_error not in (None, "library-not-found") and not out:
+    if n is not None and not n.init_ok and n.init_error not in (None, "library-not-found") and not n.smi_unread \
+            and not out:
         from tfdoctor.machine import Evidence
 
         out.append(Evidence("nvidia-smi", n.init_message or n.nvidia_smi_message or n.init_error))

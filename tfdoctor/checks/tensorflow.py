@@ -266,6 +266,10 @@ def check_import(facts) -> Finding:
     if tf is not None and tf.source == "log-only" and tf.import_failure is not None:
         # a pasted traceback that names the cause
         return _quoted_log_lines(_import_failure(tf, tf.import_failure, python_cmd(tf)), tf)
+    if tf is not None and tf.source == "log-only" and (devices := _devices_in_log(facts)):
+        # TensorFlow's log goes on to its devices (found, registered or not): it got past `import tensorflow`
+        return ok("tf.import", "`import tensorflow` worked: TensorFlow's log goes on to its devices",
+                  devices[0].describe())
     if (s := _skip_if_not_run("tf.import", tf)) is not None:
         return s
     if tf.ended == "not-found" or tf.installed is False:
@@ -298,6 +302,15 @@ def check_import(facts) -> Finding:
                     fix=Fix("Run the import yourself to see the full error.",
                             (f"{py} -c 'import tensorflow'",)))
     return _import_failure(tf, failure, py)
+
+
+def _devices_in_log(facts) -> tuple:
+    """TensorFlow's own log lines about its devices (whether it registered a GPU, the GPU it found): TensorFlow prints
+    them when a program lists or uses devices, after `import tensorflow` returned."""
+    m = facts.machine
+    sees = m.belief("tf.sees_gpu")
+    ev = tuple(e for e in sees.evidence if e.source == "tensorflow.log") if sees.value is not None else ()
+    return ev or tuple(e for e in m.evidence_of("tf-found-device", "tf-device-properties") if e.source == "tensorflow.log")
 
 
 def _import_signal(tf) -> Finding:
@@ -488,6 +501,7 @@ def check_cuda_build(facts) -> Finding:
 # none of these is TensorFlow's CUDA platform speaking.
 _SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-zero", "cpu-feature-guard", "cpu-missing-instructions",
                     "illegal-instruction", "kernel-trap-invalid-opcode-tf", "tf-version-stated", "cuda-version-stated",
+                    "tf-built-from-source-stated",
                     "gpu-model-stated", "desktop-about-graphics", "wsl-stated", "secure-boot-stated", "secure-boot-stated-off",
                     "pip-tensorflow-version", "pip-install-tensorflow-pinned", "pip-no-tensorflow-wheel")
 
@@ -597,7 +611,8 @@ def check_cuda_libs(facts) -> Finding:
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
     if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
-                                                 or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)):
+                                                 or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)
+                                                 or _stated_cuda_mismatch(facts, tf)):
         return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
@@ -916,8 +931,92 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                                   "newer)", (install_command(tf, None, True),)),)))
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
-    return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or skip(
-        "tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+    return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
+        _stated_cuda_mismatch(facts, tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+
+
+def _cuda_serves(have: str, built: str) -> bool:
+    """Whether the libraries of CUDA `have` are the ones a build for CUDA `built` loads by soname: since CUDA 11 the
+    sonames carry the major only (libcudart.so.11.0, libcublas.so.11); before it, major.minor (libcudart.so.10.1)."""
+    h, b = _vt(have)[:2], _vt(built)[:2]
+    if not h or not b:
+        return True
+    return h[0] == b[0] if b[0] >= 11 else h == b
+
+
+def _vt(v: str | None) -> tuple[int, ...]:
+    return _kb().parse_version(v or "")
+
+
+# what the reporter states is the CUDA of the driver, not of a toolkit
+_DRIVER_CUDA = ("nvidia-smi", "driver")
+
+
+def _stated_cuda_mismatch(facts, tf) -> Finding | None:
+    """The reporter states the TensorFlow release and the CUDA they installed (TensorFlow's issue template: 'TensorFlow
+    version', 'CUDA/cuDNN version'), and that CUDA does not provide the libraries the release was built against: the
+    answer TensorFlow's maintainers give (tensorflow#28022: 2.0 needs CUDA 10.0, not 9.2; tensorflow#58681: 2.11 loads
+    CUDA 11 libraries, not CUDA 12's). Nothing that shows the libraries loaded or the GPU used, no container image (its
+    own CUDA), no conda CUDA beside it, no TensorFlow built from source (against the CUDA its builder chose). Before 2.14 TensorFlow loads the system's CUDA, so it fails; from 2.14 the
+    [and-cuda] wheels may bring the right one, so it only warns."""
+    m = facts.machine
+    version = m.value("tf.version") or getattr(tf, "tf_version", None)
+    stated = next((o for o in m.observed("cuda-version-stated") if o.group("cuda_version")), None)
+    if not isinstance(version, str) or stated is None:
+        return None
+    have = stated.group("cuda_version")
+    low = stated.line.lower()
+    smi = [o.line for o in m.observations if o.message.startswith("smi-table")]
+    if any(w in low for w in _DRIVER_CUDA) or any(f"CUDA Version: {have}" in line for line in smi):
+        return None  # the driver's CUDA (nvidia-smi's header), not an installed toolkit's
+    if m.value("tf.sees_gpu") is True or m.value("container") is True or m.observed(
+            "conda-cudatoolkit-in-env", "conda-tensorflow-gpu-build", "conda-tensorflow-cpu-build",
+            "tf-built-from-source-stated"):
+        return None
+    if any(lib in o.line for o in m.observed("dso-load-ok") for lib in ("libcudart", "libcublas", "libcudnn")):
+        return None  # TensorFlow opened its CUDA libraries, wherever they came from
+    kb = _kb()
+    tested = kb.tested_cuda(version)
+    if tested is None or _cuda_serves(have, tested.cuda):
+        return None
+    mv = minor(version)
+    ev = m.evidence_of("tf-version-stated", "pip-tensorflow-version", "pip-install-tensorflow-pinned")[:1] + \
+        m.evidence_of("cuda-version-stated")[:1]
+    soname = f"libcudart.so.{'11.0' if _vt(tested.cuda)[0] == 11 else tested.cuda}" if _vt(tested.cuda)[0] <= 11 \
+        else f"libcudart.so.{_vt(tested.cuda)[0]}"
+    summary = (f"TensorFlow {mv} was built for CUDA {tested.cuda} (cuDNN {tested.cudnn}); the CUDA stated as installed "
+               f"is {have}, which does not provide the libraries it loads ({soname} and the rest)")
+    details = tuple(e.describe() for e in ev) + (f"tested build configurations: TensorFlow {mv} - CUDA {tested.cuda}, "
+                                                 f"cuDNN {tested.cudnn} (tensorflow.org/install/source#gpu)",)
+    verify = (tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)
+    b = kb.tf_build(version)
+    if b is not None and getattr(b, "has_and_cuda_extra", False):
+        return Finding("tf.cuda-libs", Status.WARN, summary + ", unless TensorFlow was installed with its [and-cuda] "
+                       "wheels", details,
+                       fix=Fix(f"Install TensorFlow {mv} with the CUDA libraries it was built for, as pip wheels (the "
+                               f"system's CUDA {have} does not matter then).", (install_command(tf, mv, True),),
+                               verify=verify), evidence=ev)
+    py = python_cmd(tf)
+    if _vt(tested.cuda)[0] >= 11:
+        # TensorFlow's pip guide for 2.5-2.13: conda's cudatoolkit and cuDNN, the environment's lib folder on the
+        # loader path for every activation
+        cmds = (f"conda install -c conda-forge cudatoolkit={tested.cuda} 'cudnn>={tested.cudnn},<{_vt(tested.cudnn)[0] + 1}'",
+                'mkdir -p "$CONDA_PREFIX/etc/conda/activate.d"',
+                "echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/' > "
+                '"$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"')
+        how = "from conda-forge into the environment, with its lib folder on the loader path (TensorFlow's pip guide)"
+    else:
+        major = str(_vt(tested.cudnn)[0])
+        cmds = library_install_commands([soname, f"libcublas.so.{tested.cuda}", f"libcudnn.so.{major}"],
+                                        tested.cuda, py)
+        how = "from NVIDIA's CUDA apt repository"
+    newest = newest_tf_for_python(python_minor(tf), need_and_cuda=True)
+    alts = (Alternative(f"upgrade TensorFlow: {newest.version} installs its own CUDA libraries as pip wheels",
+                        (install_command(tf, newest.version, True),)),) if newest else ()
+    return Finding("tf.cuda-libs", Status.FAIL, summary, details,
+                   fix=Fix(f"Install CUDA {tested.cuda} and cuDNN {tested.cudnn}, the versions TensorFlow {mv} was "
+                           f"built with, {how}; another CUDA does not stand in for them.", cmds, alternatives=alts,
+                           verify=verify), evidence=ev)
 
 
 def _cudart_status(facts, tf) -> Finding | None:
@@ -1089,7 +1188,8 @@ def _no_driver_at_all(facts, log) -> bool:
     driver message, no GPU named."""
     if log.cuda_error_code != 303 or facts.machine.value("container") is True or facts.machine.value("wsl") is True:
         return False
-    quiet = {"cuinit-error", "tf-version-stated", "python-version-stated", "pip-tensorflow-version",
+    quiet = {"cuinit-error", "tf-version-stated", "tf-built-from-source-stated", "python-version-stated",
+             "pip-tensorflow-version",
              "pip-tensorflow-distribution", "cpu-feature-guard", "conda-tensorflow-cpu-build", "conda-tensorflow-gpu-build"}
     return all(o.message in quiet for o in facts.machine.observations)
 

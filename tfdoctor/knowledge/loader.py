@@ -413,6 +413,28 @@ def next_driver_floor(driver: str, ptx: bool = False) -> tuple[str, str] | None:
     return (above[0][1], above[0][2]) if above else None
 
 
+def cuda_for_ptx(ptx: str) -> str | None:
+    """The first CUDA release whose driver (and ptxas) loads PTX of ISA version `ptx` ('8.5' -> '12.5'); None when the
+    table has no such version."""
+    t = parse_version(ptx or "")
+    if len(t) < 2:
+        return None
+    return _load("cuda_drivers.json").get("ptx_isa", {}).get("first_cuda", {}).get(f"{t[0]}.{t[1]}")
+
+
+def newest_cuda_for_driver(driver: str) -> str | None:
+    """The newest CUDA release (x.y) whose toolkit's own driver (Table 3) this Linux driver reaches: the CUDA whose PTX
+    its JIT compiler still loads. None for an unreadable version or one older than every row."""
+    have = parse_version(driver or "")
+    if not have:
+        return None
+    rows = [r for r in _toolkit_rows() if r.get("linux_x86_64") and parse_version(r["linux_x86_64"]) <= have]
+    if not rows:
+        return None
+    best = max(rows, key=lambda r: _cmp_key(r["cuda"]))
+    return best["cuda"]
+
+
 # ----------------------------------------------------------------------------- GPUs and architectures
 
 

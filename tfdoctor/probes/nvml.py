@@ -98,6 +98,13 @@ class NvmlFacts:
     timed_out: bool = False
     record_problem: str | None = None  # the NVML record was present but not usable (and why)
 
+    @property
+    def smi_unread(self) -> bool:
+        """nvidia-smi printed something that is neither its table nor an error tfdoctor knows (a part of the table,
+        cut by a paste), with no failing exit status, and no NVML record said anything: nothing says NVML failed."""
+        return (not self.init_ok and (self.init_error or "unknown") == "unknown" and self.nvml_error is None
+                and self.nvidia_smi_kind == "unknown" and self.nvidia_smi_rc in (None, 0))
+
 
 def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -316,6 +323,7 @@ def _other_smi_failure(host):
         if res.rc in (0, NOT_INSTALLED) or res.timed_out:
             continue
         kind, _ = classify_nvidia_smi_failure(res.rc, (res.stdout or "") + "\n" + (res.stderr or ""), False)
-        if kind not in ("ok", "unknown", "not-installed"):
+        # (an unknown failure counts where its exit status says it failed: NVML's own 'Unknown Error' exits 255)
+        if kind not in ("ok", "unknown", "not-installed") or kind == "unknown" and res.rc not in (None, 0):
             return res
     return None

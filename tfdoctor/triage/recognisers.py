@@ -453,5 +453,8 @@ CVD_ASSIGNMENT = textmatch.compile(
     r"os\.putenv\([\"'])?(?P<name>CUDA_VISIBLE_DEVICES|NVIDIA_VISIBLE_DEVICES)[\"']?\]?[ \t]*"
     r"(?:=|,)[ \t]*[\"']?(?P<value>[\w,:-]*)[\"']?[ \t]*\)?[ \t]*(?:#[^\n]*)?$|"
     r"^[ \t]*(?:[^\n]{0,300}?[^ \t\n][$#%>»❯][ \t]+|[$%»❯][ \t]+)?(?:sudo[ \t]+)?(?P<name2>CUDA_VISIBLE_DEVICES)="
-    r"[\"']?(?P<value2>[\w,:-]*)[\"']?[ \t]+[\w./-]",
+    r"[\"']?(?P<value2>[\w,:-]*)[\"']?[ \t]+[\w./-]|"
+    # an inline code span that holds the assignment alone, in the reporter's sentence ("and set
+    # `CUDA_VISIBLE_DEVICES=''`, `jax` crashes": jax-ml/jax#37668)
+    r"(?:^|[ \t(])`(?P<name3>CUDA_VISIBLE_DEVICES)=[\"']?(?P<value3>[\w,:-]*)[\"']?`",
     textmatch.MULTILINE)
