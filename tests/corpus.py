@@ -27,6 +27,14 @@ KNOWN_FALSE_ALARMS = {
         "a VM without a GPU where CUDA was installed and a CUDA error followed ('NVIDIA: no NVIDIA devices found', "
         "error=30): healthy only because the program was meant for the CPU and PyTorch's own bug asked CUDA "
         "(pytorch#1154); tfdoctor reports the missing GPU as the reason CUDA failed (blind batch 37)",
+    "ok-el7-no-gpu-host-tf210-pip-cuinit-no-device-message-only":
+        "TensorFlow's `failed call to cuInit: CUDA_ERROR_NO_DEVICE` and a kernel release, nothing else: healthy only "
+        "because the reporter's machine has no GPU, which no output shows; tfdoctor warns that TensorFlow registered "
+        "no GPU and that whether the machine has one was not recorded (blind batch 39)",
+    "ok-travis-ci-no-gpu-vm-torch170-found-no-nvidia-driver-warning-on-device-count":
+        "PyTorch's 'Found no NVIDIA driver on your system' on a CI machine: healthy only because the machine has no "
+        "GPU, which no output shows (the thread says Travis CI); tfdoctor reports CUDA finding no driver (blind "
+        "batch 40)",
 }
 
 

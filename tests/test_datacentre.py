@@ -286,8 +286,10 @@ def test_a_critical_xid_fails_and_one_from_before_the_reboot_only_warns():
     assert now.status is Status.FAIL and "Xid 79" in now.summary and "this boot" in now.summary
     before = check_xid(_xid_facts([], previous=[XID_LINES[0]]))
     assert before.status is Status.WARN and "before the last reboot" in before.summary
+    # an application's Xid once is that application's fault: information, with the action; again on one GPU, a warning
     app = check_xid(_xid_facts([XID_LINES[2]]))
-    assert app.status is Status.WARN and "Graphics Engine Exception" in app.details[0]
+    assert app.status is Status.INFO and "Graphics Engine Exception" in app.details[0]
+    assert check_xid(_xid_facts([XID_LINES[2], XID_LINES[2]])).status is Status.WARN
 
 
 def test_no_xid_is_ok_and_an_unread_kernel_log_skips():

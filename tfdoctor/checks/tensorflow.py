@@ -977,7 +977,8 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
         return None  # TensorFlow opened its CUDA libraries, wherever they came from
     kb = _kb()
     tested = kb.tested_cuda(version)
-    if tested is None or _cuda_serves(have, tested.cuda):
+    # (a version no CUDA release has is another component's, written in the CUDA field: cuDNN's 8.9.5)
+    if tested is None or not kb.is_cuda_release(have) or _cuda_serves(have, tested.cuda):
         return None
     mv = minor(version)
     ev = m.evidence_of("tf-version-stated", "pip-tensorflow-version", "pip-install-tensorflow-pinned")[:1] + \

@@ -422,6 +422,12 @@ def cuda_for_ptx(ptx: str) -> str | None:
     return _load("cuda_drivers.json").get("ptx_isa", {}).get("first_cuda", {}).get(f"{t[0]}.{t[1]}")
 
 
+def is_cuda_release(version: str) -> bool:
+    """Whether `version` (x.y, or x.y.z) names a CUDA toolkit release of Table 3 ('8.9.5' is a cuDNN's, not CUDA's)."""
+    t = parse_version(version or "")
+    return len(t) >= 2 and any(parse_version(r["cuda"])[:2] == t[:2] for r in _toolkit_rows())
+
+
 def newest_cuda_for_driver(driver: str) -> str | None:
     """The newest CUDA release (x.y) whose toolkit's own driver (Table 3) this Linux driver reaches: the CUDA whose PTX
     its JIT compiler still loads. None for an unreadable version or one older than every row."""
