@@ -317,17 +317,6 @@ def _dkms_failed(facts, failed) -> Finding:
                                cmds, alternatives=alts, verify=verify), evidence=failed.evidence)
     if (wrong_cc := _compiler_not_the_kernels(facts, target, details, failed.evidence, verify)) is not None:
         return wrong_cc
-    if m.observed("dkms-cc-version-mismatch"):
-        # the module must be built with the compiler (major.minor) the running kernel was built with
-        where = "the running kernel" if target.startswith("$") else f"kernel {target}"
-        return Finding("driver.dkms", Status.FAIL, f"The NVIDIA module cannot be built for {where}: the compiler "
-                       "differs from the one the kernel was built with (compiler version check failed)", details,
-                       fix=Fix("Build the module with the compiler the running kernel was built with (`cat "
-                               "/proc/version` names it), or boot a kernel built with the compiler installed now "
-                               "(the distribution's next kernel usually is), then rebuild the module.",
-                               rebuild_module(facts.env, facts.pci, None)[0],
-                               verify=verify),
-                       evidence=failed.evidence)
     versions = [v.group(1) for e in failed.evidence if (v := _DKMS_VERSION.search(e.source + " " + e.line))]
     versions += [e.version for e in d.dkms_entries if e.module.startswith("nvidia")]
     ver = versions[0] if versions else None
@@ -356,43 +345,49 @@ def _dkms_failed(facts, failed) -> Finding:
 
 
 def _compiler_not_the_kernels(facts, target: str, details, evidence, verify) -> Finding | None:
-    """The compiler rejected a flag the kernel's build passes to every module (`clang-13: error: unsupported option
-    '-mrecord-mcount'`, `gcc: error: unrecognized command-line option '-ftrivial-auto-var-init=zero'`): it is not the
-    compiler the kernel was built with (nvidia-all#76: clang 13 for a kernel built with clang 12; void-packages#16778:
-    cc pointing at clang). The kernel build's own warning names the right one (`The kernel was built by: gcc (GCC)
-    12.2.0`); only its major version's digits enter a command."""
+    """The module must be built with the compiler (and its major.minor) the kernel was built with, and the build
+    showed it was not: the NVIDIA build's own `Compiler version check failed`, or the compiler rejecting a flag the
+    kernel's build passes to every module (`clang-13: error: unsupported option '-mrecord-mcount'`, `gcc: error:
+    unrecognized command-line option '-ftrivial-auto-var-init=zero'`: nvidia-all#76, clang 13 for a kernel built with
+    clang 12; void-packages#16778, cc pointing at clang). The kernel build's own warning names the right compiler (`The
+    kernel was built by: gcc (GCC) 12.2.0`); only its major version's digits enter a command."""
     m = facts.machine
     rejected = m.observed("compiler-rejects-kernel-flag")
-    if not rejected:
+    if not rejected and not m.observed("dkms-cc-version-mismatch"):
         return None
+    where = "the running kernel" if target.startswith("$") else f"kernel {target}"
+    rebuild = rebuild_module(facts.env, facts.pci, None)[0]
+    if not rejected:
+        return Finding("driver.dkms", Status.FAIL, f"The NVIDIA module cannot be built for {where}: the compiler "
+                       "differs from the one the kernel was built with (compiler version check failed)", details,
+                       fix=Fix("Build the module with the compiler the running kernel was built with (`cat "
+                               "/proc/version` names it), or boot a kernel built with the compiler installed now "
+                               "(the distribution's next kernel usually is), then rebuild the module.", rebuild,
+                               verify=verify),
+                       evidence=evidence)
     o = rejected[0]
     compiler = safe.package(o.group("compiler") or "") or "the compiler"
-    flag = o.group("flag") or ""
     built = next(iter(m.observed("kernel-built-by-compiler")), None)
     gcc_major = built.group("gcc_major") if built is not None else None
     clang_major = built.group("clang_major") if built is not None else None
     family = distro_family(facts.env, facts.driver.kernel_release)
-    where = "the running kernel" if target.startswith("$") else f"kernel {target}"
-    rebuild = rebuild_module(facts.env, facts.pci, None)[0]
     if gcc_major and gcc_major.isdigit():
         kernels = f"gcc {gcc_major}"
         cmds = ((f"sudo apt install gcc-{gcc_major}",) if family in ("ubuntu", "debian") else ()) + rebuild
     elif clang_major and clang_major.isdigit():
-        kernels = f"clang {clang_major}"
-        cmds = rebuild
+        kernels, cmds = f"clang {clang_major}", rebuild
     else:
         kernels = "the kernel's compiler (`cat /proc/version` names it: gcc, unless the kernel was built with clang)"
         cmds = ("cat /proc/version   # the compiler the kernel was built with",) + rebuild
     alts = (Alternative("`cc` points at clang (a kernel built with gcc): point it back at gcc, then rebuild",
                         ("sudo update-alternatives --set cc /usr/bin/gcc",)),) \
         if "clang" in compiler and family in ("ubuntu", "debian") and not clang_major else ()
-    ev = m.evidence_of("compiler-rejects-kernel-flag", "kernel-built-by-compiler")[:3]
     return Finding("driver.dkms", Status.FAIL, f"The NVIDIA module cannot be built for {where}: {compiler} rejects "
-                   f"{flag}, a flag the kernel's build passes to every module, so it is not the compiler the kernel "
-                   "was built with", details,
+                   f"{o.group('flag') or 'a flag'}, a flag the kernel's build passes to every module, so it is not the "
+                   "compiler the kernel was built with", details,
                    fix=Fix(f"Build the module with {kernels}, the compiler the kernel was built with ({compiler} is "
                            "not it), then reboot.", cmds, alternatives=alts, verify=verify),
-                   evidence=tuple(ev) or tuple(evidence))
+                   evidence=m.evidence_of("compiler-rejects-kernel-flag", "kernel-built-by-compiler")[:3])
 
 
 def _stale_nvidia_tree(facts, entries) -> Finding | None:

@@ -693,6 +693,12 @@ def _conda_cuda_beside(facts, runtime: list[str], cuda: str | None):
     return None
 
 
+# the conda environment's lib folder on LD_LIBRARY_PATH for every activation of the environment (an activate.d script)
+_CONDA_LIB_PATH_ACTIVATE = ('mkdir -p "$CONDA_PREFIX/etc/conda/activate.d"',
+                            "echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/' > "
+                            '"$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"')
+
+
 def _conda_lib_path_fix(tf, conda_cuda: str) -> Fix:
     """TensorFlow's pip guide for 2.5-2.13: conda's cudatoolkit, and the environment's lib folder on LD_LIBRARY_PATH
     for every activation (an activate.d script)."""
@@ -700,9 +706,7 @@ def _conda_lib_path_fix(tf, conda_cuda: str) -> Fix:
                "from the loader path, which does not include the environment's lib folder: add it to "
                "LD_LIBRARY_PATH for every activation of the environment (TensorFlow's pip guide for 2.5-2.13), then "
                "activate the environment again.",
-               ('mkdir -p "$CONDA_PREFIX/etc/conda/activate.d"',
-                "echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/' > "
-                '"$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"'),
+               _CONDA_LIB_PATH_ACTIVATE,
                alternatives=(Alternative("for this shell only", ('export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:'
                                                                  '$CONDA_PREFIX/lib/"',)),
                              Alternative("conda-forge's own TensorFlow build in place of pip's: it finds the "
@@ -935,81 +939,74 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
         _stated_cuda_mismatch(facts, tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
-def _cuda_serves(have: str, built: str) -> bool:
+def _cuda_serves(have: tuple[int, ...], built: tuple[int, ...]) -> bool:
     """Whether the libraries of CUDA `have` are the ones a build for CUDA `built` loads by soname: since CUDA 11 the
     sonames carry the major only (libcudart.so.11.0, libcublas.so.11); before it, major.minor (libcudart.so.10.1)."""
-    h, b = _vt(have)[:2], _vt(built)[:2]
-    if not h or not b:
+    if len(have) < 2 or len(built) < 2:
         return True
-    return h[0] == b[0] if b[0] >= 11 else h == b
-
-
-def _vt(v: str | None) -> tuple[int, ...]:
-    return _kb().parse_version(v or "")
+    return have[0] == built[0] if built[0] >= 11 else have[:2] == built[:2]
 
 
 # what the reporter states is the CUDA of the driver, not of a toolkit
 _DRIVER_CUDA = ("nvidia-smi", "driver")
+# the CUDA TensorFlow brings along or was built against, whatever the system's: a container image's, conda's, or the
+# CUDA a TensorFlow built from source was configured with
+_OWN_CUDA = ("conda-cudatoolkit-in-env", "conda-tensorflow-gpu-build", "conda-tensorflow-cpu-build",
+             "tf-built-from-source-stated")
 
 
 def _stated_cuda_mismatch(facts, tf) -> Finding | None:
     """The reporter states the TensorFlow release and the CUDA they installed (TensorFlow's issue template: 'TensorFlow
     version', 'CUDA/cuDNN version'), and that CUDA does not provide the libraries the release was built against: the
     answer TensorFlow's maintainers give (tensorflow#28022: 2.0 needs CUDA 10.0, not 9.2; tensorflow#58681: 2.11 loads
-    CUDA 11 libraries, not CUDA 12's). Nothing that shows the libraries loaded or the GPU used, no container image (its
-    own CUDA), no conda CUDA beside it, no TensorFlow built from source (against the CUDA its builder chose). Before 2.14 TensorFlow loads the system's CUDA, so it fails; from 2.14 the
-    [and-cuda] wheels may bring the right one, so it only warns."""
-    m = facts.machine
+    CUDA 11 libraries, not CUDA 12's). Nothing that shows the libraries loaded or the GPU used, and none of _OWN_CUDA.
+    Before 2.14 TensorFlow loads the system's CUDA, so it fails; from 2.14 the [and-cuda] wheels may bring the right
+    one, so it only warns."""
+    m, kb = facts.machine, _kb()
     version = m.value("tf.version") or getattr(tf, "tf_version", None)
     stated = next((o for o in m.observed("cuda-version-stated") if o.group("cuda_version")), None)
     if not isinstance(version, str) or stated is None:
         return None
     have = stated.group("cuda_version")
-    low = stated.line.lower()
     smi = [o.line for o in m.observations if o.message.startswith("smi-table")]
-    if any(w in low for w in _DRIVER_CUDA) or any(f"CUDA Version: {have}" in line for line in smi):
+    if any(w in stated.line.lower() for w in _DRIVER_CUDA) or any(f"CUDA Version: {have}" in line for line in smi):
         return None  # the driver's CUDA (nvidia-smi's header), not an installed toolkit's
-    if m.value("tf.sees_gpu") is True or m.value("container") is True or m.observed(
-            "conda-cudatoolkit-in-env", "conda-tensorflow-gpu-build", "conda-tensorflow-cpu-build",
-            "tf-built-from-source-stated"):
+    if m.value("tf.sees_gpu") is True or m.value("container") is True or m.observed(*_OWN_CUDA):
         return None
     if any(lib in o.line for o in m.observed("dso-load-ok") for lib in ("libcudart", "libcublas", "libcudnn")):
         return None  # TensorFlow opened its CUDA libraries, wherever they came from
-    kb = _kb()
     tested = kb.tested_cuda(version)
     # (a version no CUDA release has is another component's, written in the CUDA field: cuDNN's 8.9.5)
-    if tested is None or not kb.is_cuda_release(have) or _cuda_serves(have, tested.cuda):
+    if tested is None or not kb.is_cuda_release(have) or _cuda_serves(kb.parse_version(have),
+                                                                       kb.parse_version(tested.cuda)):
         return None
     mv = minor(version)
+    cuda_major = kb.parse_version(tested.cuda)[0]
+    soname = f"libcudart.so.{tested.cuda}" if cuda_major < 11 else \
+        f"libcudart.so.{'11.0' if cuda_major == 11 else cuda_major}"
     ev = m.evidence_of("tf-version-stated", "pip-tensorflow-version", "pip-install-tensorflow-pinned")[:1] + \
         m.evidence_of("cuda-version-stated")[:1]
-    soname = f"libcudart.so.{'11.0' if _vt(tested.cuda)[0] == 11 else tested.cuda}" if _vt(tested.cuda)[0] <= 11 \
-        else f"libcudart.so.{_vt(tested.cuda)[0]}"
     summary = (f"TensorFlow {mv} was built for CUDA {tested.cuda} (cuDNN {tested.cudnn}); the CUDA stated as installed "
                f"is {have}, which does not provide the libraries it loads ({soname} and the rest)")
     details = tuple(e.describe() for e in ev) + (f"tested build configurations: TensorFlow {mv} - CUDA {tested.cuda}, "
                                                  f"cuDNN {tested.cudnn} (tensorflow.org/install/source#gpu)",)
     verify = (tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)
-    b = kb.tf_build(version)
-    if b is not None and getattr(b, "has_and_cuda_extra", False):
+    if _has_and_cuda(version):
         return Finding("tf.cuda-libs", Status.WARN, summary + ", unless TensorFlow was installed with its [and-cuda] "
                        "wheels", details,
                        fix=Fix(f"Install TensorFlow {mv} with the CUDA libraries it was built for, as pip wheels (the "
                                f"system's CUDA {have} does not matter then).", (install_command(tf, mv, True),),
                                verify=verify), evidence=ev)
-    py = python_cmd(tf)
-    if _vt(tested.cuda)[0] >= 11:
+    if cuda_major >= 11:
         # TensorFlow's pip guide for 2.5-2.13: conda's cudatoolkit and cuDNN, the environment's lib folder on the
         # loader path for every activation
-        cmds = (f"conda install -c conda-forge cudatoolkit={tested.cuda} 'cudnn>={tested.cudnn},<{_vt(tested.cudnn)[0] + 1}'",
-                'mkdir -p "$CONDA_PREFIX/etc/conda/activate.d"',
-                "echo 'export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CONDA_PREFIX/lib/' > "
-                '"$CONDA_PREFIX/etc/conda/activate.d/env_vars.sh"')
+        cudnn_next = kb.parse_version(tested.cudnn)[0] + 1
+        cmds = (f"conda install -c conda-forge cudatoolkit={tested.cuda} 'cudnn>={tested.cudnn},<{cudnn_next}'",
+                *_CONDA_LIB_PATH_ACTIVATE)
         how = "from conda-forge into the environment, with its lib folder on the loader path (TensorFlow's pip guide)"
     else:
-        major = str(_vt(tested.cudnn)[0])
-        cmds = library_install_commands([soname, f"libcublas.so.{tested.cuda}", f"libcudnn.so.{major}"],
-                                        tested.cuda, py)
+        cudnn = f"libcudnn.so.{kb.parse_version(tested.cudnn)[0]}"
+        cmds = library_install_commands([soname, f"libcublas.so.{tested.cuda}", cudnn], tested.cuda, python_cmd(tf))
         how = "from NVIDIA's CUDA apt repository"
     newest = newest_tf_for_python(python_minor(tf), need_and_cuda=True)
     alts = (Alternative(f"upgrade TensorFlow: {newest.version} installs its own CUDA libraries as pip wheels",
@@ -1190,8 +1187,8 @@ def _no_driver_at_all(facts, log) -> bool:
     if log.cuda_error_code != 303 or facts.machine.value("container") is True or facts.machine.value("wsl") is True:
         return False
     quiet = {"cuinit-error", "tf-version-stated", "tf-built-from-source-stated", "python-version-stated",
-             "pip-tensorflow-version",
-             "pip-tensorflow-distribution", "cpu-feature-guard", "conda-tensorflow-cpu-build", "conda-tensorflow-gpu-build"}
+             "pip-tensorflow-version", "pip-tensorflow-distribution", "cpu-feature-guard", "conda-tensorflow-cpu-build",
+             "conda-tensorflow-gpu-build"}
     return all(o.message in quiet for o in facts.machine.observations)
 
 

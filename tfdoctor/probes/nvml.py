@@ -323,7 +323,7 @@ def _other_smi_failure(host):
         if res.rc in (0, NOT_INSTALLED) or res.timed_out:
             continue
         kind, _ = classify_nvidia_smi_failure(res.rc, (res.stdout or "") + "\n" + (res.stderr or ""), False)
-        # (an unknown failure counts where its exit status says it failed: NVML's own 'Unknown Error' exits 255)
-        if kind not in ("ok", "unknown", "not-installed") or kind == "unknown" and res.rc not in (None, 0):
+        # (an unknown failure too, its exit status saying it failed: NVML's own 'Unknown Error' exits 255)
+        if kind not in ("ok", "not-installed") and (kind != "unknown" or res.rc is not None):
             return res
     return None

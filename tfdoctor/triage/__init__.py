@@ -65,11 +65,11 @@ def _scan_assignments(lines, covered: set[int], scan) -> list[tuple[int, str, st
     for i, m in scan.finditer(rz.CVD_ASSIGNMENT):
         if lines[i].no in covered:
             continue
-        name = group(m, "name") or group(m, "name2") or group(m, "name3")
-        value = group(m, "value") if group(m, "name") else group(m, "value2") if group(m, "name2") else \
-            group(m, "value3")
-        if name and value is not None:
-            return [(lines[i].no, name, value)]
+        # (the pattern's three forms: an assignment statement, a command's prefix, an inline code span)
+        for name_group, value_group in (("name", "value"), ("name2", "value2"), ("name3", "value3")):
+            name, value = group(m, name_group), group(m, value_group)
+            if name and value is not None:
+                return [(lines[i].no, name, value)]
     return []
 
 
