@@ -10,7 +10,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
 from tfdoctor.checks.cuda import kernel_driver_version
 from tfdoctor.checks.fixes import install_driver_commands, newer_driver_commands, ubuntu_driver_package
-from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES
+from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES, STATED_CUDA
 from tfdoctor.checks.tensorflow import (
     _kb,
     install_command,
@@ -583,9 +583,9 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
         cuda, where, by_program = built.group("runtime_cuda"), "the CUDA runtime the program was built with", True
         ev = m.evidence_of("paddle-device-capability", "kernel-image-invalid")
     if cuda is None:
-        stated = next((o for o in m.observed("cuda-version-stated") if o.group("cuda_version")), None)
+        stated = next((o for o in m.observed(*STATED_CUDA) if o.group("cuda_version")), None)
         cuda, where = (stated.group("cuda_version"), "as stated") if stated is not None else (None, "")
-        ev = m.evidence_of("cuda-version-stated")
+        ev = m.evidence_of(*STATED_CUDA)
     if not first or not cuda or kb.driver_at_least(cuda, first):  # a padded numeric comparison: "12" is "12.0"
         return None
     if ev is None:
@@ -609,6 +609,47 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
                    evidence=ev)
 
 
+def _ptxas_predates_gpu(facts) -> Finding | None:
+    """XLA's ptxas (the CUDA toolkit's PTX assembler, which XLA compiles its kernels with) does not know the GPU's
+    compute capability, so XLA hands its PTX to the driver's JIT instead (`ptxas does not support CC 8.9`; TensorFlow
+    2.4-2.13: `Your CUDA software stack is old`). That fallback is meant to work, slower to start (the PR that added
+    it, tensorflow#43888); where the kernel the fallback should have produced is then missing (`failed to get PTX
+    kernel ... CUDA_ERROR_NOT_FOUND`) the program fails, and the fix is a ptxas from a CUDA that knows the GPU (JAX's
+    maintainers in jax#13614: 'CUDA 11.8 is required for Hopper and Ada Lovelace series GPUs')."""
+    m = facts.machine
+    told = next(iter(m.observed("xla-ptxas-fallback-to-driver", "ptxas-too-old")), None)
+    if told is None:
+        return None
+    cc = told.group("cc")
+    if cc is None and told.group("sm"):
+        digits = told.group("sm").removeprefix("sm_").rstrip("abcdefghijklmnopqrstuvwxyz")
+        cc = f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else None
+    kb = _kb()
+    first = kb.first_cuda_for_cc(cc) if cc else None
+    arch = kb.architecture_for_cc(cc) if cc else None
+    name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "") if cc else "this GPU"
+    missing = m.evidence_of("xla-ptx-kernel-not-found")
+    ev = m.evidence_of("xla-ptxas-fallback-to-driver", "ptxas-too-old")[:1] + missing[:1]
+    need = f"CUDA {first} or newer" if first else "a CUDA release that supports the GPU"
+    if not missing:
+        return info("compat.compute-capability", f"XLA's ptxas does not know {name}: XLA compiles its kernels with the "
+                    "driver's JIT instead (slower to start, not a failure)", *(e.describe() for e in ev),
+                    fix=Fix(f"For the full speed, give XLA a ptxas from {need}.", ()))
+    wheel = f"nvidia-cuda-nvcc-cu{first.split('.')[0]}>={first}" if first else None
+    return Finding("compat.compute-capability", Status.FAIL,
+                   f"XLA's ptxas predates the GPU ({name} needs the ptxas of {need}), and the driver's JIT fallback "
+                   "left the kernel the program asked for missing: the program fails on this GPU",
+                   tuple(e.describe() for e in ev),
+                   fix=Fix(f"Install the CUDA compiler tools (ptxas) of {need} where XLA finds them: as a pip wheel in "
+                           "the program's environment, or a CUDA toolkit on PATH.",
+                           ((f"python3 -m pip install '{wheel}'",) if wheel else ()),
+                           alternatives=(Alternative(f"a system CUDA toolkit: install {need} and put its bin folder "
+                                                     "on PATH", ()),),
+                           verify=("ptxas --version   # a release that supports the GPU; the log no longer says "
+                                   "'ptxas does not support CC'",)),
+                   evidence=ev)
+
+
 def _cc_from_log(facts, tf) -> Finding:
     log = tf.log
     m = log.first("gpu-below-min-cc")
@@ -628,7 +669,7 @@ def _cc_from_log(facts, tf) -> Finding:
                     f"{m.group('cc') or m.group('compute_capability')}: it JIT-compiles PTX at start-up", m.line,
                     fix=Fix("Give the CUDA JIT cache room so the compilation happens once.",
                             ("export CUDA_CACHE_MAXSIZE=2147483648",)))
-    predates = _cuda_predates_gpu(facts, log)
+    predates = _cuda_predates_gpu(facts, log) or _ptxas_predates_gpu(facts)
     if predates is not None:
         return predates
     # CUDA's 'no kernel image' (a CUDA message: read in TensorFlow's log as in any program's output)

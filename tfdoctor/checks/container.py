@@ -52,7 +52,12 @@ def check_capabilities(facts) -> Finding:
         return skip("container.capabilities", "Not a container and NVIDIA_DRIVER_CAPABILITIES is not set")
     if b.value:
         return ok("container.capabilities", f"NVIDIA_DRIVER_CAPABILITIES={value} includes compute")
-    if value is None:
+    if any(e.message == "gpu-request-capabilities-without-compute" for e in b.evidence):
+        # the capabilities the container was started with (Compose's device reservation, docker inspect's)
+        summary = ("The container was started with a GPU request that lists driver capabilities without `compute`: "
+                   "the NVIDIA runtime mounts those instead of the image's, so no libcuda.so.1, and CUDA cannot "
+                   "start in it")
+    elif value is None:
         # inferred (the model's): the driver's utilities work in this container while CUDA finds no libcuda
         summary = ("The driver's utilities work in this container (nvidia-smi, NVML) but CUDA cannot load libcuda: "
                    "the NVIDIA runtime mounted the `utility` capability without `compute` (NVIDIA_DRIVER_CAPABILITIES "
@@ -416,6 +421,14 @@ def check_toolkit(facts) -> Finding:
         # the runtime's own error, wherever it was printed
         if (found := told(facts)) is not None:
             return found
+    if ch is not None and ch.docker_config_error:
+        # (Docker's own configuration file: Docker is there, whether or not its programs were recorded; and it does
+        # not start, whatever the GPU)
+        return fail("container.toolkit", "Docker's daemon.json is not valid JSON: Docker will not start",
+                    ch.docker_config_error,
+                    fix=Fix("Fix the JSON syntax (or let the toolkit rewrite the file).",
+                            ("sudo python3 -m json.tool /etc/docker/daemon.json", *DOCKER_CONFIGURE),
+                            verify=("docker info",)))
     if ch is None or not ch.engines:
         if not facts.machine.complete:
             return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "
@@ -431,12 +444,6 @@ def check_toolkit(facts) -> Finding:
     gen_cdi = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
     docker = any(n == "docker" for n, _ in ch.engines)
     podman = any(n == "podman" for n, _ in ch.engines)
-    if ch.docker_config_error:
-        return fail("container.toolkit", "Docker's daemon.json is not valid JSON: Docker will not start",
-                    ch.docker_config_error,
-                    fix=Fix("Fix the JSON syntax (or let the toolkit rewrite the file).",
-                            ("sudo python3 -m json.tool /etc/docker/daemon.json", *configure),
-                            verify=("docker info",)))
     if ch.docker_default_runtime and ch.docker_default_runtime not in (*ch.docker_runtimes, "runc", "io.containerd.runc.v2"):
         return fail("container.toolkit", f"Docker's default-runtime is `{ch.docker_default_runtime}` but no such "
                     "runtime is registered: Docker cannot start containers",

@@ -18,7 +18,7 @@ from tfdoctor.checks.fixes import (
     install_driver_commands,
     newer_driver_commands,
 )
-from tfdoctor.checks.gpu import gpu_expected
+from tfdoctor.checks.gpu import STATED_CUDA, gpu_expected
 from tfdoctor.checks.nvml import kernel_and_libcuda, major_minor
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
@@ -688,7 +688,7 @@ def _cudnn_told_missing(facts) -> Finding | None:
     o = told[0]
     lib = o.group("library") or o.group("library_set") or "libcudnn"
     major = o.group("cudnn_major") or o.group("cudnn_major_set") or "9"
-    stated = next((x.group("cuda_version") for x in facts.machine.observed("cuda-version-stated")
+    stated = next((x.group("cuda_version") for x in facts.machine.observed(*STATED_CUDA)
                    if x.group("cuda_version")), None)
     cuda = stated.split(".")[0] if stated and stated.split(".")[0] in ("11", "12", "13") else "12"
     family = distro_family(getattr(facts, "env", None))

@@ -18,6 +18,8 @@ NVRM_MESSAGES = ("nvrm-loading", "nvrm-api-mismatch", "nvrm-probe-not-called", "
 CUDA_NEEDED_MESSAGES = ("container-cuda-requirement", "nvidia-docker1-unsupported-cuda",
                         "nvidia-docker1-unsupported-cuda-beta", "ngc-driver-too-old",
                         "container-require-brand")
+# The CUDA toolkit the reporter states they installed: the issue template's field, or a line of its own
+STATED_CUDA = ("cuda-version-stated", "cuda-version-stated-bare")
 
 
 def on_wsl(facts) -> bool:

@@ -249,6 +249,22 @@ def _started_without_gpu_request(facts) -> tuple:
     return tuple(out[:1])
 
 
+def _no_driver_in_output(facts, plain) -> tuple:
+    """What a container started without a GPU request printed itself, where it says the driver's CUDA library is not
+    there (`error while loading shared libraries: libcuda.so.1`, PyTorch's `Found no NVIDIA driver`): no image holds
+    libcuda.so.1, the NVIDIA runtime mounts the host's into a container that asks for a GPU (leejet/stable-diffusion.cpp
+    #1352: 'I just needed to add --gpus all'). Only that command's own output: a libcuda missing elsewhere says
+    nothing of how this container was started."""
+    if not plain:
+        return ()
+    names = {e.line for e in plain}
+    return tuple(e for e in facts.machine.evidence_of(*_NO_DRIVER_IN_CONTAINER) if e.source[:200] in names)
+
+
+# what a program in a container prints when the driver's libcuda.so.1 is not there
+_NO_DRIVER_IN_CONTAINER = ("ld-so-libcuda-missing", "torch-no-nvidia-driver")
+
+
 def _insufficient_in_container(facts) -> tuple | None:
     """In a container, CUDA's runtime said the driver is insufficient (35) and nothing names the CUDA the program
     needs: the CUDA runtime reports a libcuda it cannot load at all the same way, and a container started without
@@ -373,11 +389,15 @@ def check_container(facts) -> Finding:
         return broken
     access = facts.machine.belief("container.gpu_access")
     plain = _started_without_gpu_request(facts)
-    no_gpu = facts.machine.evidence_of("ngc-no-supported-gpu")
+    no_gpu = facts.machine.evidence_of("ngc-no-supported-gpu") or _no_driver_in_output(facts, plain)
     if access.value is None and plain and no_gpu:
-        # the NGC image found no GPU it supports, and the command that started it asked for none
+        # the container found no GPU (an NGC image's check) or no driver library in it, and the command that started
+        # it asked for none
         return Finding("env.container", Status.FAIL, "This container was started without a GPU request (its `docker "
-                       "run` asks for none) and found no GPU: it was most likely started without GPU access",
+                       "run` asks for none) and found no GPU" + (
+                           " (the driver's libcuda.so.1 is not in it: the NVIDIA runtime mounts it from the host "
+                           "into a container that asks for a GPU)" if "libcuda" in no_gpu[0].line else "")
+                       + ": it was most likely started without GPU access",
                        tuple(e.describe() for e in (*plain, *no_gpu[:1])), fix=_gpu_access_fix(facts),
                        evidence=no_gpu[:1])
     if access.value is False and any(e.source.endswith("devices.list") for e in access.evidence):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tfdoctor import safe
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import python_cmd, tf_import_line, tfdoctor_command, with_pip_fixes
+from tfdoctor.checks.gpu import STATED_CUDA
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 from tfdoctor.tflog import cudnn_version
 
@@ -501,6 +502,7 @@ def check_cuda_build(facts) -> Finding:
 # none of these is TensorFlow's CUDA platform speaking.
 _SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-zero", "cpu-feature-guard", "cpu-missing-instructions",
                     "illegal-instruction", "kernel-trap-invalid-opcode-tf", "tf-version-stated", "cuda-version-stated",
+                    "tf-version-stated-bare", "cuda-version-stated-bare",
                     "tf-built-from-source-stated",
                     "gpu-model-stated", "desktop-about-graphics", "wsl-stated", "secure-boot-stated", "secure-boot-stated-off",
                     "pip-tensorflow-version", "pip-install-tensorflow-pinned", "pip-no-tensorflow-wheel")
@@ -964,7 +966,7 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
     one, so it only warns."""
     m, kb = facts.machine, _kb()
     version = m.value("tf.version") or getattr(tf, "tf_version", None)
-    stated = next((o for o in m.observed("cuda-version-stated") if o.group("cuda_version")), None)
+    stated = next((o for o in m.observed(*STATED_CUDA) if o.group("cuda_version")), None)
     if not isinstance(version, str) or stated is None:
         return None
     have = stated.group("cuda_version")
@@ -984,8 +986,8 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
     cuda_major = kb.parse_version(tested.cuda)[0]
     soname = f"libcudart.so.{tested.cuda}" if cuda_major < 11 else \
         f"libcudart.so.{'11.0' if cuda_major == 11 else cuda_major}"
-    ev = m.evidence_of("tf-version-stated", "pip-tensorflow-version", "pip-install-tensorflow-pinned")[:1] + \
-        m.evidence_of("cuda-version-stated")[:1]
+    ev = m.evidence_of("tf-version-stated", "tf-version-stated-bare", "pip-tensorflow-version",
+                       "pip-install-tensorflow-pinned")[:1] + m.evidence_of(*STATED_CUDA)[:1]
     summary = (f"TensorFlow {mv} was built for CUDA {tested.cuda} (cuDNN {tested.cudnn}); the CUDA stated as installed "
                f"is {have}, which does not provide the libraries it loads ({soname} and the rest)")
     details = tuple(e.describe() for e in ev) + (f"tested build configurations: TensorFlow {mv} - CUDA {tested.cuda}, "
@@ -1186,7 +1188,8 @@ def _no_driver_at_all(facts, log) -> bool:
     driver message, no GPU named."""
     if log.cuda_error_code != 303 or facts.machine.value("container") is True or facts.machine.value("wsl") is True:
         return False
-    quiet = {"cuinit-error", "tf-version-stated", "tf-built-from-source-stated", "python-version-stated",
+    quiet = {"cuinit-error", "tf-version-stated", "tf-version-stated-bare", "tf-built-from-source-stated",
+             "python-version-stated",
              "pip-tensorflow-version", "pip-tensorflow-distribution", "cpu-feature-guard", "conda-tensorflow-cpu-build",
              "conda-tensorflow-gpu-build"}
     return all(o.message in quiet for o in facts.machine.observations)

@@ -130,7 +130,9 @@ def probe_sources(host, ctx) -> SourcesFacts:
             # read by their probes (the datacentre probe's outputs speak for another boot, or only through it)
             continue
         res = host.run([key], key=key, timeout=5)
-        if res.missing:
+        if res.missing and not res.stderr.strip():
+            # (127 with a recorded stderr is what the program printed as it failed: ld.so exits 127 when a library
+            # it must load is missing, `error while loading shared libraries: libcuda.so.1`)
             continue
         name = "the paste" if key == PASTED_TEXT_KEY else key.replace("_", " ").replace("%2F", "/")  # host.command_key
         text = _text(res)

@@ -389,7 +389,8 @@ _FILES = (
     ("/proc/cpuinfo", "cpuinfo"), ("/proc/version", "proc-version"), ("/proc/1/cgroup", "cgroup"),
     ("/var/log/syslog", "kernel-log"), ("/var/log/kern.log", "kernel-log"), ("/var/log/messages", "kernel-log"),
 )
-_RAW_FILES = ("/proc/cmdline", "/proc/modules", "/proc/meminfo", "/sys/kernel/security/lockdown")
+_RAW_FILES = ("/proc/cmdline", "/proc/modules", "/proc/meminfo", "/sys/kernel/security/lockdown",
+              "/etc/docker/daemon.json")
 MODPROBE_DIR_PREFIXES = tuple(d + "/" for d in MODPROBE_DIRS)
 
 

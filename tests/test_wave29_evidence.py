@@ -1,0 +1,99 @@
+"""Stop 27 (wave 29): what the corpus's misses and blind batch 41 showed missing.
+
+Every line below is a real line from the public thread named beside it. The snapshots around them are hand-built in
+tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+# tensorflow/tensorflow#40800: a free-form 'System information' list ('please try using CUDA 10.1')
+TF22_BARE = ("**System information**\nLinux Ubuntu 18.04\nTensorFlow 2.2.0 (installed using pip)\nPython 3.6.9\n"
+             "Cuda 10.0/ cuDNN 7.6.5\nGPU: nVIDIA GTX 1080 Ti\n")
+# leejet/stable-diffusion.cpp#1352: the container started without `--gpus all`
+LD_SO = ("/sd-cli: error while loading shared libraries: libcuda.so.1: cannot open shared object file: No such file "
+         "or directory\n")
+# google/jax#13570: an RTX 4080 with a ptxas from before CUDA 11.8
+PTXAS_89 = ("2022-12-08 11:37:51.345475: W external/org_tensorflow/tensorflow/compiler/xla/stream_executor/gpu/"
+            "asm_compiler.cc:231] Falling back to the CUDA driver for PTX compilation; ptxas does not support CC 8.9\n")
+KERNEL_NOT_FOUND = ("2022-12-08 11:37:51.352219: E external/org_tensorflow/tensorflow/compiler/xla/stream_executor/"
+                    "cuda/cuda_driver.cc:628] failed to get PTX kernel \"broadcast\" from module: CUDA_ERROR_NOT_FOUND: "
+                    "named symbol not found\n")
+# NVIDIA/nvidia-docker#1420: a comma missing after "dns" (klueska: 'You are missing a comma')
+DAEMON_JSON = ('{\n    "dns" : ["172.17.0.1"]\n    "runtimes": {\n        "nvidia": {\n'
+               '            "path": "nvidia-container-runtime",\n            "runtimeArgs": []\n        }\n    }\n}\n')
+# mudler/LocalAI#11973: Compose's device reservation without `compute`
+COMPOSE = ("    # deploy:\n    #   resources:\n    #     reservations:\n    #       devices:\n"
+           "    #         - driver: nvidia\n    #           count: 1\n    #           capabilities: [gpu, utility]\n")
+
+
+def test_a_bare_system_information_list_states_tensorflow_and_cuda(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": TF22_BARE}, "tf.cuda-libs")
+    assert "CUDA 10.1" in f.summary and "10.0" in f.summary and "libcudart.so.10.1" in f.summary
+    assert [e.line for e in f.evidence] == ["TensorFlow 2.2.0 (installed using pip)", "Cuda 10.0/ cuDNN 7.6.5"]
+
+
+def test_a_sentence_that_goes_on_after_the_versions_states_nothing(tmp_path):
+    # the same thread's next sentence: a release tried, not a system-information line
+    text = ("TensorFlow 2.2 with cuda 10.0 but it does not seem to be able to detect cuda packages\n"
+            "CUDA 10.0 is what the old guide installs\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": text}))
+    assert report.get("tf.cuda-libs").status.value not in ("fail", "warn")
+    assert not [e for f in report.findings for e in f.evidence if (e.message or "").endswith("-stated-bare")]
+
+
+def test_a_container_started_without_a_gpu_request_lacks_libcuda(tmp_path):
+    key = "commands/docker_run_-it_--rm_ghcr.io%2Fleejet%2Fstable-diffusion.cpp:master-cuda"
+    # ld.so exits 127 when a library is missing: the recorded stderr is still what the program printed
+    f = _root_fail(tmp_path, {key: "", key + ".err": LD_SO, key + ".rc": "127\n"}, "env.container")
+    assert "without a GPU request" in f.summary and "libcuda.so.1" in f.summary
+    assert "--gpus all" in f.fix.summary and any("--gpus all" in c for c in f.fix.verify)
+    assert [e.line for e in f.evidence] == [LD_SO.strip()]
+
+
+def test_the_same_error_under_a_gpu_request_is_not_a_container_without_one(tmp_path):
+    key = "commands/docker_run_--rm_--gpus_all_ghcr.io%2Fleejet%2Fstable-diffusion.cpp:master-cuda"
+    report = _check(_snapshot(tmp_path, {key: "", key + ".err": LD_SO, key + ".rc": "127\n"}))
+    assert report.get("env.container").status.value != "fail"
+    assert report.get("cuda.init").status.value == "fail"  # the library is missing all the same
+
+
+def test_a_ptxas_that_predates_the_gpu_fails_where_its_kernel_is_missing(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": PTXAS_89 + KERNEL_NOT_FOUND}, "compat.compute-capability")
+    assert "8.9" in f.summary and "CUDA 11.8" in f.summary
+    assert f.fix.commands == ("python3 -m pip install 'nvidia-cuda-nvcc-cu11>=11.8'",)
+    assert [e.message for e in f.evidence] == ["xla-ptxas-fallback-to-driver", "xla-ptx-kernel-not-found"]
+
+
+def test_the_ptxas_fallback_alone_is_no_failure(tmp_path):
+    # the fallback is meant to work (tensorflow#43888): without a missing kernel after it, information only
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": PTXAS_89}))
+    f = report.get("compat.compute-capability")
+    assert f.status.value == "info" and "not a failure" in f.summary
+    assert report.root_cause is None
+
+
+def test_an_invalid_daemon_json_fails_where_docker_itself_was_not_recorded(tmp_path):
+    f = _root_fail(tmp_path, {"files/etc/docker/daemon.json": DAEMON_JSON}, "container.toolkit")
+    assert "not valid JSON" in f.summary and "line 3" in " ".join(f.details)
+    assert f.fix.commands[0] == "sudo python3 -m json.tool /etc/docker/daemon.json"
+
+
+def test_triage_reads_a_pasted_daemon_json():
+    from tfdoctor.triage import triage_text
+
+    report = triage_text("```\n$ cat /etc/docker/daemon.json\n" + DAEMON_JSON + "```\n").report
+    assert report.root_cause is not None and report.root_cause.id == "container.toolkit"
+
+
+def test_a_gpu_request_without_compute_fails_the_containers_capabilities(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": COMPOSE}, "container.capabilities")
+    assert "without `compute`" in f.summary
+    assert any("capabilities: [gpu, compute, utility]" in a.when for a in f.fix.alternatives)
+
+
+def test_a_gpu_request_with_compute_or_gpu_alone_is_no_finding(tmp_path):
+    for i, line in enumerate(("capabilities: [gpu]", "capabilities: [gpu, compute, utility]",
+                              '"Capabilities":[["gpu","compute","utility"]]')):
+        report = _check(_snapshot(tmp_path, {"commands/pasted-text": line + "\n"}, str(i)))
+        assert report.get("container.capabilities").status.value != "fail", line
