@@ -97,3 +97,16 @@ def test_a_gpu_request_with_compute_or_gpu_alone_is_no_finding(tmp_path):
                               '"Capabilities":[["gpu","compute","utility"]]')):
         report = _check(_snapshot(tmp_path, {"commands/pasted-text": line + "\n"}, str(i)))
         assert report.get("container.capabilities").status.value != "fail", line
+
+
+def test_triage_reads_a_commands_output_from_the_next_code_block():
+    from tfdoctor.triage import triage_text
+
+    # leejet/stable-diffusion.cpp#1352: the command in a ```bash block, what it printed in the next block
+    text = ("Run\n```bash\n$ docker run -it --rm ghcr.io/leejet/stable-diffusion.cpp:master-cuda\n```\n```\n" + LD_SO
+            + "```\n")
+    report = triage_text(text).report
+    assert report.root_cause is not None and report.root_cause.id == "env.container"
+    # prose between the two blocks ends the command's output: the error is not the command's then
+    apart = text.replace("```\n```\n", "```\nThen it printed, in another run:\n```\n")
+    assert triage_text(apart).report.get("env.container").status.value != "fail"

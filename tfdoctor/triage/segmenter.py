@@ -450,6 +450,10 @@ class _Region:
     segment: Segment | None = None  # for commands printed whole: every output line goes here
     lines: list[tuple[int, str]] = field(default_factory=list)  # raw output lines (for kinds with no shape)
     found: bool = False  # a content recogniser found something in the region
+    awaiting: bool = False  # the command stood alone in its code block: its output may be the next block
+
+    def empty(self) -> bool:
+        return not any(t for _, t in self.lines) and (self.segment is None or not self.segment.lines)
 
 
 @dataclass
@@ -497,7 +501,12 @@ def segment(text: str) -> Segmented:
         if ln.marker:
             close()
             if region is not None and region.fence:
-                close_region()
+                if not region.awaiting and region.empty():
+                    # `$ docker run ...` alone in a code block, what it printed in the next one (leejet/
+                    # stable-diffusion.cpp#1352): the region waits for that block, which prose ends
+                    region.awaiting = True
+                elif not region.awaiting:
+                    close_region()
             gap, prev_blank = 0, True
             continue
         if i in tagged.commands:
@@ -528,9 +537,10 @@ def segment(text: str) -> Segmented:
                 and (region.lines or region.segment is None or region.segment.lines):
             close_region()
         if region is not None and ln.fence != region.fence:
-            if region.fence == 0 and not any(t for _, t in region.lines) and \
-                    (region.segment is None or not region.segment.lines):
+            if region.fence == 0 and region.empty():
                 region.fence = ln.fence  # "nvidia-smi" on its own line, then its output in a code block
+            elif region.awaiting and ln.fence and region.empty():
+                region.fence, region.awaiting = ln.fence, False  # the command's block, then its output's
             else:
                 close_region()
         prev_blank = False
