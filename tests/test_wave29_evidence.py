@@ -110,3 +110,20 @@ def test_triage_reads_a_commands_output_from_the_next_code_block():
     # prose between the two blocks ends the command's output: the error is not the command's then
     apart = text.replace("```\n```\n", "```\nThen it printed, in another run:\n```\n")
     assert triage_text(apart).report.get("env.container").status.value != "fail"
+
+
+# scitix/sichek#51: the NCCL test fails only where it includes GPU1
+RESET = ("[Sun Jan 11 09:52:01 2026] NVRM: nvAssertOkFailedNoLog: Assertion failed: Reset required "
+         "[NV_ERR_RESET_REQUIRED] (0x00000062) returned from status @ kernel_channel.c:2874 \n")
+BUSY = "Test CUDA failure common.cu:1007\n'CUDA-capable device(s) is/are busy or unavailable'\n"
+
+
+def test_a_gpu_the_driver_says_needs_a_reset_is_the_root_cause(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": RESET, "tensorflow.log": BUSY}, "gpu.xid")
+    assert "NV_ERR_RESET_REQUIRED" in f.summary and "sudo nvidia-smi -r" in f.fix.commands
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": RESET, "tensorflow.log": BUSY}, "again"))
+    # 'busy or unavailable' is that GPU's state, not a compute mode nobody read
+    assert report.get("gpu.compute-mode").status.value == "info"
+    # without the kernel's line, the compute mode is the usual cause still
+    alone = _check(_snapshot(tmp_path, {"tensorflow.log": BUSY}, "alone"))
+    assert alone.get("gpu.compute-mode").status.value == "fail"

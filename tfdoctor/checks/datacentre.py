@@ -284,6 +284,10 @@ def _unavailable_told(facts) -> Finding:
     told = facts.machine.belief("cuda.devices_unavailable")
     code = facts.machine.belief("cuda.init_error")
     evidence = told.evidence if told.value is True else code.evidence
+    if facts.machine.observed("nvrm-reset-required"):
+        # the kernel log says a GPU needs a reset: that GPU is what is unavailable (gpu.xid)
+        return info("gpu.compute-mode", "CUDA says every device is busy or unavailable (46), and the kernel log says "
+                    "a GPU needs a reset: see gpu.xid", *(e.describe() for e in evidence[:2]))
     return Finding("gpu.compute-mode", Status.FAIL,
                    "CUDA says every device is busy or unavailable (46): a GPU in a compute mode that refuses this "
                    "process (EXCLUSIVE_PROCESS held by another process, or PROHIBITED) is the usual cause",
@@ -760,6 +764,32 @@ def _nvml_index_for(facts, pci: str | None) -> int | None:
     return None
 
 
+def _reset_required(facts) -> Finding | None:
+    """The driver's firmware call returned NV_ERR_RESET_REQUIRED: a GPU hit an error it cannot recover from without a
+    reset, and programs that use it fail (scitix/sichek#51: 'busy or unavailable' only where the NCCL test included
+    that GPU). The line names no GPU; the Xid lines around it, where there are any, do."""
+    m = facts.machine
+    told = m.evidence_of("nvrm-reset-required")
+    if not told:
+        return None
+    xids = [o for o in m.observed("nvrm-xid") if o.group("pci")]
+    idx = _nvml_index_for(facts, xids[-1].group("pci")) if xids else None
+    where = f" (GPU {idx})" if idx is not None else (f" ({xids[-1].group('pci')}, as its Xid names it)" if xids else "")
+    return Finding("gpu.xid", Status.FAIL, "The NVIDIA driver says a GPU needs a reset (NV_ERR_RESET_REQUIRED)"
+                   + where + ": it hit an error it cannot recover from, and programs that use it fail until it is "
+                   "reset", tuple(e.describe() for e in (*told[:2], *m.evidence_of("nvrm-xid")[-2:])),
+                   fix=Fix("Stop the programs that use the GPU, then reset it (or reboot the node); if it happens "
+                           "again, drain the node and report it with an nvidia-bug-report.",
+                           ("nvidia-smi --query-compute-apps=pid,process_name --format=csv",
+                            f"sudo nvidia-smi -i {idx} -r" if idx is not None else "sudo nvidia-smi -r"),
+                           alternatives=(Alternative("the reset is refused (the GPU is in use, or NVLink/NVSwitch "
+                                                     "systems that reset GPUs together): reboot the node",
+                                                     ("sudo reboot",)),),
+                           verify=("sudo dmesg -T | grep -iE 'NV_ERR_RESET_REQUIRED|Xid' | tail -n 5",
+                                   "nvidia-smi -L")),
+                   evidence=told[:2])
+
+
 @check(
     "gpu.xid",
     area="gpu",
@@ -796,6 +826,8 @@ def check_xid(facts) -> Finding:
     # a kernel log was read: the driver probe's, or one pasted under another command line (the evidence layer's)
     read_now = (d is not None and getattr(d, "kernel_log_source", "none") != "none") or any(
         getattr(src, "kind", None) == "kernel" for src in getattr(facts.sources, "sources", ()) or ())
+    if (reset := _reset_required(facts)) is not None:
+        return reset
     if not events:
         if not read_now:
             why = f" ({d.kernel_log_error})" if d is not None and getattr(d, "kernel_log_error", None) else ""
