@@ -127,3 +127,20 @@ def test_a_gpu_the_driver_says_needs_a_reset_is_the_root_cause(tmp_path):
     # without the kernel's line, the compute mode is the usual cause still
     alone = _check(_snapshot(tmp_path, {"tensorflow.log": BUSY}, "alone"))
     assert alone.get("gpu.compute-mode").status.value == "fail"
+
+
+# jax-ml/jax#17217: a second JAX process, the first had taken the GPU's memory
+DNN_OOM = ("E external/xla/xla/stream_executor/cuda/cuda_dnn.cc:413] There was an error before creating cudnn handle "
+           "(2): cudaErrorMemoryAllocation : out of memory\n")
+
+
+def test_cudnn_without_memory_warns_that_the_gpu_was_taken(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": DNN_OOM}))
+    f = report.get("gpu.memory-in-use")
+    assert f.status.value == "warn" and "lack of GPU memory" in f.summary
+    assert "export XLA_PYTHON_CLIENT_PREALLOCATE=false" in f.fix.alternatives[0].commands
+    # cuDNN's other failures (an internal error) say nothing of memory
+    other = ("2017-10-30 17:55:23.525428: E tensorflow/stream_executor/cuda/cuda_dnn.cc:371] could not create cudnn "
+             "handle: CUDNN_STATUS_INTERNAL_ERROR\n")
+    assert _check(_snapshot(tmp_path, {"tensorflow.log": other}, "other")).get("gpu.memory-in-use").status.value \
+        != "warn"

@@ -660,6 +660,32 @@ def _device_refused(facts) -> Finding | None:
                    evidence=refused[:2])
 
 
+def _dnn_without_memory(facts) -> Finding | None:
+    """cuDNN could not start for lack of GPU memory: XLA's `There was an error before creating cudnn handle (2):
+    cudaErrorMemoryAllocation`, TensorFlow's `Could not create cudnn handle: CUDNN_STATUS_ALLOC_FAILED`. The memory
+    was taken before the program's first convolution: JAX and TensorFlow each reserve most of a GPU when they start,
+    so a second such process (or both frameworks in one process) leaves the later one none (JAX's maintainers in
+    jax#17217 and jax#12461; tensorflow#24496's allow_growth). The line does not say which, so this warns."""
+    from tfdoctor.machine import Evidence
+
+    m = facts.machine
+    told = m.evidence_of("dnn-handle-out-of-memory") or tuple(
+        Evidence(o.source, o.line, o.line_no, o.message) for o in m.observed("cudnn-handle-failed")
+        if o.group("status") == "CUDNN_STATUS_ALLOC_FAILED")
+    if not told:
+        return None
+    return Finding("gpu.memory-in-use", Status.WARN,
+                   "cuDNN could not start for lack of GPU memory: the GPU's memory was taken before the program's "
+                   "first convolution, by another process (a second JAX or TensorFlow program: each reserves most of "
+                   "the GPU when it starts) or by another framework in this process",
+                   tuple(e.describe() for e in told[:2]),
+                   fix=_held_by_others_fix("a second notebook or training run", Alternative(
+                       "two programs (or two frameworks) must share the GPU: let each grow its reservation instead of "
+                       "taking most of the GPU at start (JAX, TensorFlow)",
+                       ("export XLA_PYTHON_CLIENT_PREALLOCATE=false", "export TF_FORCE_GPU_ALLOW_GROWTH=true"))),
+                   evidence=told[:2])
+
+
 def _tensorflows_own(facts, busy) -> bool:
     """Outputs pasted from the user's session (a hand-built snapshot), where TensorFlow's log shows it created its GPU
     device and every process holding the memory is a Python interpreter: that is the TensorFlow program itself, which
@@ -702,11 +728,11 @@ def check_memory_in_use(facts) -> Finding:
     if (others := _torch_says_others_hold(facts)) is not None:
         return others
     if not _nvml_ok(facts):
-        return _taken_before_start(facts, oom) or _device_refused(facts) or \
+        return _taken_before_start(facts, oom) or _device_refused(facts) or _dnn_without_memory(facts) or \
             skip("gpu.memory-in-use", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.memory_total_mib]
     if not gpus:
-        return skip("gpu.memory-in-use", "No GPU reported its memory")
+        return _dnn_without_memory(facts) or skip("gpu.memory-in-use", "No GPU reported its memory")
     busy, some = [], []
     lines = []
     for g in gpus:
@@ -740,7 +766,7 @@ def check_memory_in_use(facts) -> Finding:
                        evidence=oom)
     if some:
         return info("gpu.memory-in-use", f"Other processes use {_which(some)} (TensorFlow gets the rest)", *lines)
-    return ok("gpu.memory-in-use", "No other process holds GPU memory")
+    return _dnn_without_memory(facts) or ok("gpu.memory-in-use", "No other process holds GPU memory")
 
 
 # -- gpu.xid -------------------------------------------------------------------------------------------------------
