@@ -144,3 +144,29 @@ def test_cudnn_without_memory_warns_that_the_gpu_was_taken(tmp_path):
              "handle: CUDNN_STATUS_INTERNAL_ERROR\n")
     assert _check(_snapshot(tmp_path, {"tensorflow.log": other}, "other")).get("gpu.memory-in-use").status.value \
         != "warn"
+
+
+# huggingface/community-events#118: TensorFlow 2.11 on a Lambda Cloud machine, PyTorch sees the GPU
+LAMBDA = ("NVIDIA-SMI 515.65.01    \nDriver Version: 515.65.01    \nCUDA Version: 11.7\nTensorFlow: 2.11.0\n")
+LISTED = 'tf.config.list_logical_devices("GPU") []\n'
+SMI_515 = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 515.65.01    Driver Version: 515.65.01    CUDA Version: 11.7     |\n"
+           "|-------------------------------+----------------------+----------------------+\n")
+
+
+def test_tensorflow_listing_no_gpu_beside_a_working_driver_warns_of_its_libraries(tmp_path):
+    files = {"commands/pasted-text": LAMBDA, "tensorflow.log": LISTED, "commands/nvidia-smi": SMI_515}
+    report = _check(_snapshot(tmp_path, files))
+    f = report.get("tf.cuda-libs")
+    assert f.status.value == "warn" and "CUDA 11.2" in f.summary and "cuDNN 8.1" in f.summary
+    assert f.fix.commands[0] == "conda install -c conda-forge cudatoolkit=11.2 'cudnn>=8.1,<9'"
+    # a log that says more (a library it could not load) is read by the rules that name it instead
+    said = LISTED + ("2023-03-09 10:00:00.000000: W tensorflow/compiler/xla/stream_executor/platform/default/"
+                     "dso_loader.cc:64] Could not load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: "
+                     "cannot open shared object file: No such file or directory\n")
+    other = _check(_snapshot(tmp_path, {**files, "tensorflow.log": said}, "said")).get("tf.cuda-libs")
+    assert "libcudnn.so.8" in other.summary
+    # no working driver shown: nothing to infer from
+    alone = _check(_snapshot(tmp_path, {"commands/pasted-text": "TensorFlow: 2.11.0\n", "tensorflow.log": LISTED},
+                             "alone"))
+    assert alone.get("tf.cuda-libs").status.value != "warn"

@@ -614,7 +614,7 @@ def check_cuda_libs(facts) -> Finding:
     # a paste still says it
     if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
                                                  or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)
-                                                 or _stated_cuda_mismatch(facts, tf)):
+                                                 or _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf)):
         return quoted
     if (s := _skip_if_not_run("tf.cuda-libs", tf)) is not None:
         return s
@@ -938,7 +938,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
     return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
-        _stated_cuda_mismatch(facts, tf) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+        _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or \
+        skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
 
 def _cuda_serves(have: tuple[int, ...], built: tuple[int, ...]) -> bool:
@@ -992,13 +993,29 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
                f"is {have}, which does not provide the libraries it loads ({soname} and the rest)")
     details = tuple(e.describe() for e in ev) + (f"tested build configurations: TensorFlow {mv} - CUDA {tested.cuda}, "
                                                  f"cuDNN {tested.cudnn} (tensorflow.org/install/source#gpu)",)
-    verify = (tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)
     if _has_and_cuda(version):
         return Finding("tf.cuda-libs", Status.WARN, summary + ", unless TensorFlow was installed with its [and-cuda] "
-                       "wheels", details,
-                       fix=Fix(f"Install TensorFlow {mv} with the CUDA libraries it was built for, as pip wheels (the "
-                               f"system's CUDA {have} does not matter then).", (install_command(tf, mv, True),),
-                               verify=verify), evidence=ev)
+                       "wheels", details, fix=_release_cuda_fix(tf, version, tested, f"the system's CUDA {have}"),
+                       evidence=ev)
+    return Finding("tf.cuda-libs", Status.FAIL, summary, details, fix=_release_cuda_fix(tf, version, tested),
+                   evidence=ev)
+
+
+def _release_cuda_fix(tf, version: str, tested, instead: str = "") -> Fix:
+    """Install the CUDA libraries a TensorFlow release was built for: its [and-cuda] wheels (2.14 and newer), else
+    CUDA and cuDNN of its tested configuration (conda's for CUDA 11, TensorFlow's pip guide; NVIDIA's apt packages
+    before), with an upgrade to a release that brings its own as the alternative. `instead`: what does not matter
+    once the wheels are there."""
+    kb = _kb()
+    mv = minor(version)
+    cuda_major = kb.parse_version(tested.cuda)[0]
+    soname = f"libcudart.so.{tested.cuda}" if cuda_major < 11 else \
+        f"libcudart.so.{'11.0' if cuda_major == 11 else cuda_major}"
+    verify = (tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)
+    if _has_and_cuda(version):
+        return Fix(f"Install TensorFlow {mv} with the CUDA libraries it was built for, as pip wheels"
+                   + (f" ({instead} does not matter then)." if instead else "."), (install_command(tf, mv, True),),
+                   verify=verify)
     if cuda_major >= 11:
         # TensorFlow's pip guide for 2.5-2.13: conda's cudatoolkit and cuDNN, the environment's lib folder on the
         # loader path for every activation
@@ -1013,10 +1030,55 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
     newest = newest_tf_for_python(python_minor(tf), need_and_cuda=True)
     alts = (Alternative(f"upgrade TensorFlow: {newest.version} installs its own CUDA libraries as pip wheels",
                         (install_command(tf, newest.version, True),)),) if newest else ()
-    return Finding("tf.cuda-libs", Status.FAIL, summary, details,
-                   fix=Fix(f"Install CUDA {tested.cuda} and cuDNN {tested.cudnn}, the versions TensorFlow {mv} was "
-                           f"built with, {how}; another CUDA does not stand in for them.", cmds, alternatives=alts,
-                           verify=verify), evidence=ev)
+    return Fix(f"Install CUDA {tested.cuda} and cuDNN {tested.cudnn}, the versions TensorFlow {mv} was built with, "
+               f"{how}; another CUDA does not stand in for them.", cmds, alternatives=alts, verify=verify)
+
+
+# What TensorFlow prints when it lists its GPUs and finds none
+_LISTED_NONE = ("tf-list-gpus-empty", "tf-num-gpus-zero")
+
+
+def _libraries_unseen(facts, tf) -> Finding | None:
+    """TensorFlow lists no GPU while the NVIDIA driver answers, and nothing pasted says why (no library it could not
+    load, no cuInit error, no GPU it ignored): a pip TensorFlow for Linux from 2.1 on is a CUDA build, and before 2.14
+    it brings no CUDA libraries; from 2.14 only its [and-cuda] extra does. The missing CUDA libraries are the usual
+    reason (tensorflow#58681's and huggingface/community-events#118's answer: install them), which TensorFlow's own
+    log at start names: a warning, with that log as the way to settle it."""
+    m = facts.machine
+    listed = m.evidence_of(*_LISTED_NONE)
+    version = m.value("tf.version") or getattr(tf, "tf_version", None)
+    if not listed or not isinstance(version, str) or m.value("driver.loaded") is not True:
+        return None
+    if m.value("container") is True or m.value("wsl") is True or m.value("tf.cuda_build") is False \
+            or m.observed(*_OWN_CUDA):
+        return None
+    said = {"tf-version-stated", "tf-version-stated-bare", "pip-tensorflow-version", "pip-tensorflow-distribution",
+            "pip-install-tensorflow-pinned", *_LISTED_NONE, *STATED_CUDA}
+    if any(o.source == "tensorflow.log" and o.message not in said for o in m.observations):
+        return None  # the log says more than the listing: the checks that read it say why
+    if any(o.message.startswith(("dso-", "cuinit", "cuda-", "gpu-below", "tf-libcuda")) for o in m.observations
+           if o.message not in said):
+        return None
+    if any("tensorflow-cpu" in (o.line or "") for o in m.observed("pip-tensorflow-distribution")):
+        return None
+    kb = _kb()
+    tested = kb.tested_cuda(version)
+    vt = kb.parse_version(version)
+    if tested is None or vt[:2] < (2, 1):
+        return None  # (before 2.1, pip's `tensorflow` was the CPU build: tf.cuda-build's question)
+    mv = minor(version)
+    wheels = _has_and_cuda(version)
+    summary = (f"TensorFlow {mv} lists no GPU while the NVIDIA driver answers, and nothing pasted says why: "
+               + ("its pip package brings CUDA's libraries only with the [and-cuda] extra, so they are most likely "
+                  "missing" if wheels else
+                  f"its pip package brings no CUDA libraries, so CUDA {tested.cuda} and cuDNN {tested.cudnn}, which "
+                  "it needs, are most likely missing")
+               + " (TensorFlow's log at start names each library it could not load)")
+    return Finding("tf.cuda-libs", Status.WARN, summary,
+                   (*(e.describe() for e in listed[:2]),
+                    f"tested build configuration: TensorFlow {mv} - CUDA {tested.cuda}, cuDNN {tested.cudnn} "
+                    "(tensorflow.org/install/source#gpu)"),
+                   fix=_release_cuda_fix(tf, version, tested), evidence=listed[:2])
 
 
 def _cudart_status(facts, tf) -> Finding | None:
