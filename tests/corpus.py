@@ -31,10 +31,6 @@ KNOWN_FALSE_ALARMS = {
         "TensorFlow's `failed call to cuInit: CUDA_ERROR_NO_DEVICE` and a kernel release, nothing else: healthy only "
         "because the reporter's machine has no GPU, which no output shows; tfdoctor warns that TensorFlow registered "
         "no GPU and that whether the machine has one was not recorded (blind batch 39)",
-    "ok-travis-ci-no-gpu-vm-torch170-found-no-nvidia-driver-warning-on-device-count":
-        "PyTorch's 'Found no NVIDIA driver on your system' on a CI machine: healthy only because the machine has no "
-        "GPU, which no output shows (the thread says Travis CI); tfdoctor reports CUDA finding no driver (blind "
-        "batch 40)",
 }
 
 

@@ -170,3 +170,24 @@ def test_tensorflow_listing_no_gpu_beside_a_working_driver_warns_of_its_librarie
     alone = _check(_snapshot(tmp_path, {"commands/pasted-text": "TensorFlow: 2.11.0\n", "tensorflow.log": LISTED},
                              "alone"))
     assert alone.get("tf.cuda-libs").status.value != "warn"
+
+
+# HIT-SCIR/ltp#468 (a CPU-only machine) and magicquill's RuntimeError: PyTorch's warning while it probes, its error
+# when a program asks for the GPU
+PROBE = ("UserWarning: CUDA initialization: Found no NVIDIA driver on your system. Please check that you have an "
+         "NVIDIA GPU and installed a driver\n")
+RAISED = ("RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed "
+          "a driver from http://www.nvidia.com/Download/index.aspx\n")
+
+
+def test_pytorchs_probe_warning_alone_is_no_failure(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": PROBE}))
+    assert report.root_cause is None and report.get("cuda.init").status.value != "fail"
+    # the same words raised as an error: a program that wanted the GPU found no driver
+    raised = _check(_snapshot(tmp_path, {"tensorflow.log": RAISED}, "raised"))
+    assert raised.root_cause.id == "cuda.init" and "libcuda.so.1" in raised.root_cause.summary
+    # the warning where a GPU is shown (nvidia-smi's table): the missing libcuda is a problem there
+    smi = ("| NVIDIA-SMI 535.104.05   Driver Version: 535.104.05   CUDA Version: 12.2     |\n"
+           "|   0  NVIDIA GeForce RTX 3090     Off | 00000000:01:00.0 Off |                  N/A |\n")
+    shown = _check(_snapshot(tmp_path, {"tensorflow.log": PROBE, "commands/pasted-text": smi}, "shown"))
+    assert shown.get("cuda.init").status.value == "fail"
