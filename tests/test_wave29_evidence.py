@@ -191,3 +191,24 @@ def test_pytorchs_probe_warning_alone_is_no_failure(tmp_path):
            "|   0  NVIDIA GeForce RTX 3090     Off | 00000000:01:00.0 Off |                  N/A |\n")
     shown = _check(_snapshot(tmp_path, {"tensorflow.log": PROBE, "commands/pasted-text": smi}, "shown"))
     assert shown.get("cuda.init").status.value == "fail"
+
+
+# computational-cell-analytics/micro-sam#356 (conda-forge's CPU variant); pytorch#30664 (PyTorch's own words)
+CONDA_CPU = "pytorch                   2.1.0           cpu_generic_py311h8354fdb_2    conda-forge\n"
+CONDA_CUDA = "pytorch                   2.1.0           cuda120_py311h3ec9f49_300    conda-forge\n"
+NOT_COMPILED = "AssertionError: Torch not compiled with CUDA enabled\n"
+
+
+def test_a_cpu_variant_of_pytorch_is_not_a_cuda_build(tmp_path):
+    f = _root_fail(tmp_path, {"commands/conda_list": CONDA_CPU}, "tf.cuda-build")
+    assert "PyTorch is a CPU-only build" in f.summary and "conda lists" in f.summary
+    assert f.fix.commands == ("conda install -c conda-forge 'pytorch=*=cuda*'",)
+    said = _check(_snapshot(tmp_path, {"tensorflow.log": NOT_COMPILED}, "said")).get("tf.cuda-build")
+    assert said.status.value == "fail" and said.fix.commands[-1] == "python3 -m pip install torch"
+
+
+def test_a_cuda_variant_or_prose_about_cpu_only_builds_is_no_finding(tmp_path):
+    for i, text in enumerate((CONDA_CUDA, "CPU-only version of Tensorflow/CUDA object issues\n")):
+        report = _check(_snapshot(tmp_path, {"commands/conda_list" if i == 0 else "commands/pasted-text": text},
+                                  str(i)))
+        assert report.get("tf.cuda-build").status.value != "fail", text

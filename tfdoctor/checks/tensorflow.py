@@ -423,7 +423,8 @@ def _has_and_cuda(version: str) -> bool:
     needs=("tensorflow",),
     after=("tf.import",),
     what="Reads `tf.sysconfig.get_build_info()`: is_cuda_build, the CUDA and cuDNN versions and the compute "
-         "capabilities compiled in.",
+         "capabilities compiled in; in a paste, the variant conda lists (of TensorFlow or PyTorch) and PyTorch's own "
+         "'Torch not compiled with CUDA enabled'.",
     why="`tensorflow-cpu`, the macOS wheels and the native Windows wheels from 2.11 on have no CUDA at all: no "
         "driver or library can make them use an NVIDIA GPU.",
     fix="On Linux: `pip uninstall -y tensorflow-cpu && pip install 'tensorflow[and-cuda]==2.21.*'`. On Windows, "
@@ -453,6 +454,9 @@ def check_cuda_build(facts) -> Finding:
                                verify=(f"{python_cmd(tf)} -c 'import tensorflow as tf; "
                                        "print(tf.test.is_built_with_cuda())'",)),
                        evidence=said.evidence)
+    torch = facts.machine.belief("torch.cuda_build")
+    if (tf is None or tf.source != "child") and said.value is None and torch.value is False:
+        return _torch_cpu_build(facts, torch)
     if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
         return both
     if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
@@ -496,6 +500,23 @@ def check_cuda_build(facts) -> Finding:
                 fix=Fix("Install the official CUDA build from PyPI.",
                         (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
                          install_command(tf, _target_minor(tf), True))))
+
+
+def _torch_cpu_build(facts, told) -> Finding:
+    """The PyTorch in use is a CPU-only build: conda lists its CPU variant (a solver's fallback, a channel's default:
+    micro-sam#356, pytorch#23778) or PyTorch says so itself ('Torch not compiled with CUDA enabled', pytorch#30664)."""
+    conda = any(e.message == "conda-pytorch-cpu-build" for e in told.evidence)
+    how = "conda lists its CPU variant" if conda else "PyTorch says 'Torch not compiled with CUDA enabled'"
+    cf = ("conda install -c conda-forge 'pytorch=*=cuda*'",)
+    pip = ("python3 -m pip uninstall -y torch", "python3 -m pip install torch")
+    return Finding("tf.cuda-build", Status.FAIL, f"This PyTorch is a CPU-only build ({how}): no driver or library can "
+                   "make it use the GPU", tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Install a CUDA build of PyTorch into the same environment.", cf if conda else pip,
+                           alternatives=((Alternative("pip, on Linux x86_64 (PyPI's torch wheels are CUDA builds): "
+                                                      "remove the conda package first", pip),) if conda else
+                                         (Alternative("a conda environment: conda-forge's CUDA variant", cf),)),
+                           verify=("python3 -c 'import torch; print(torch.version.cuda, torch.cuda.is_available())'",)),
+                   evidence=told.evidence)
 
 
 # What a CPU-only TensorFlow prints as well (its CPU-feature lines, "no GPU"), and what people state or pip prints:
