@@ -154,6 +154,15 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
     if need_driver:
         summary += f" (driver {need_driver} or newer)"
+    unknown = not have and not need_cuda and not ptx and banner is None and \
+        all(e.message == "driver-insufficient" for e in ev)
+    if unknown:
+        # neither version recorded: CUDA's runtime says the same of a libcuda it could not load at all
+        summary = ("CUDA's runtime says the driver is insufficient for it: the NVIDIA driver is older than the "
+                   "program's CUDA runtime needs (neither version was recorded), or no driver's libcuda was found "
+                   "where the program ran")
+        alternatives.append(Alternative("the program runs in a container: start it with the GPU (`docker run --gpus "
+                                        "all`, Singularity/Apptainer `--nv`), which brings the host's libcuda", ()))
     # the program's CUDA unknown but the driver's version known: it needs at least the floor of the first CUDA this
     # driver cannot run (cliffwoolley in nvidia-docker#414: driver 367.57 -> 'Please upgrade to a 375-series driver')
     floor = kb.next_driver_floor(have, ptx=bool(ptx)) if need_driver is None and have and banner is None else None
