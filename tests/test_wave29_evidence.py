@@ -212,3 +212,17 @@ def test_a_cuda_variant_or_prose_about_cpu_only_builds_is_no_finding(tmp_path):
         report = _check(_snapshot(tmp_path, {"commands/conda_list" if i == 0 else "commands/pasted-text": text},
                                   str(i)))
         assert report.get("tf.cuda-build").status.value != "fail", text
+
+
+def test_a_cdi_device_root_resolves_and_the_user_cannot_is_an_unreadable_spec(tmp_path):
+    # podman-container-tools/podman#17539: rootful Podman lists the GPU, rootless cannot resolve the device
+    user = "commands/podman_run_-ti_--rm_--device=nvidia.com%2Fgpu=0_ubuntu:18.04_nvidia-smi_-L"
+    root = "commands/sudo_podman_run_-ti_--rm_--device=nvidia.com%2Fgpu=0_ubuntu:18.04_nvidia-smi_-L"
+    files = {user: "", user + ".err": "Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=0\n",
+             user + ".rc": "125\n",
+             root: "GPU 0: Tesla P100-PCIE-16GB (UUID: GPU-00000000-0000-0000-0000-000000000000) \n"}
+    f = _root_fail(tmp_path, files, "container.toolkit")
+    assert "not readable by the user" in f.summary and f.fix.commands == ("sudo chmod 644 /etc/cdi/nvidia.yaml",)
+    # the user's run alone: no spec names the device
+    alone = _check(_snapshot(tmp_path, {k: v for k, v in files.items() if k != root}, "alone")).get("container.toolkit")
+    assert "no CDI spec names it" in alone.summary

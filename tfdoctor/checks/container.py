@@ -205,6 +205,19 @@ def _cdi_spec_missing_told(facts) -> Finding | None:
                                        "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L")))
 
 
+def _cdi_resolved_as_root(facts):
+    """The same engine run with sudo got the CDI device (the GPU listed in its output) where the user's run could not
+    resolve it: the spec is there, and root can read it (podman#17539, NVIDIA's answer in nvidia-container-toolkit#63:
+    a spec readable by root only)."""
+    unresolved = {o.source for o in facts.machine.observed("cdi-unresolvable-device")}
+    for o in facts.machine.observed("smi-list-gpu"):
+        name = o.source or ""
+        if name.startswith(("sudo podman run ", "sudo docker run ")) and "nvidia.com/gpu" in name \
+                and name not in unresolved and name.removeprefix("sudo ") in unresolved:
+            return o
+    return None
+
+
 def _cdi_unresolvable_told(facts) -> Finding | None:
     """The engine could not resolve a CDI device. `nvidia-ctk cdi list` naming it means the spec is there and the
     engine cannot read it (a spec version newer than the engine: nvidia-container-toolkit#1940); otherwise no spec
@@ -224,6 +237,18 @@ def _cdi_unresolvable_told(facts) -> Finding | None:
         return _runtime_failed(too_new, "The container engine cannot parse the NVIDIA CDI spec"
                                + (f" (unknown field {field})" if field else "") + ": the spec was written for a newer "
                                "CDI version than this engine reads, so GPU devices cannot be resolved", upgrade)
+    if (as_root := _cdi_resolved_as_root(facts)) is not None:
+        return _runtime_failed(told, "The CDI device resolves when the engine runs as root but not as this user: the "
+                               "CDI spec is not readable by the user (rootless Podman reads it with the user's "
+                               "rights)", Fix("Make the spec readable by every user (it holds no secret), or generate "
+                                              "it again with a toolkit that writes it so.",
+                                              ("sudo chmod 644 /etc/cdi/nvidia.yaml",),
+                                              alternatives=(Alternative("the spec is in /var/run/cdi instead",
+                                                                        ("sudo chmod 644 /var/run/cdi/nvidia.yaml",)),),
+                                              verify=("ls -l /etc/cdi /var/run/cdi",
+                                                      "podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi "
+                                                      "-L")),
+                               f"{as_root.source}: {as_root.line}")
     if listed:
         return _runtime_failed(told, "nvidia-ctk lists the CDI device, but the container engine cannot resolve it: "
                                "the engine is older than the CDI spec version this NVIDIA Container Toolkit writes",
