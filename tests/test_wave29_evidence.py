@@ -226,3 +226,11 @@ def test_a_cdi_device_root_resolves_and_the_user_cannot_is_an_unreadable_spec(tm
     # the user's run alone: no spec names the device
     alone = _check(_snapshot(tmp_path, {k: v for k, v in files.items() if k != root}, "alone")).get("container.toolkit")
     assert "no CDI spec names it" in alone.summary
+
+
+def test_another_programs_missing_kernel_image_is_not_called_tensorflows(tmp_path):
+    # OpenRAL/openral#167: torch 2.9.1+cu128 on a Jetson Thor (sm_110)
+    log = ("torch 2.9.1+cu128   arch_list: ['sm_80', 'sm_90', 'sm_100', 'sm_120']\n"
+           ">>> a @ b  ->  CUDA error: no kernel image is available for execution on the device\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "compat.compute-capability")
+    assert f.summary.startswith("The program's CUDA build") and "TensorFlow" not in f.fix.summary

@@ -618,6 +618,13 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
                    evidence=ev)
 
 
+def _tensorflow_speaks(facts) -> bool:
+    """Whether the log recorded as TensorFlow's is TensorFlow's (a line that names it), not another CUDA program's that
+    a paste put in its place."""
+    return any(o.source == "tensorflow.log" and ("tensorflow" in o.line.lower() or o.message.startswith("tf-"))
+               for o in facts.machine.observations)
+
+
 def _ptxas_predates_gpu(facts) -> Finding | None:
     """XLA's ptxas (the CUDA toolkit's PTX assembler, which XLA compiles its kernels with) does not know the GPU's
     compute capability, so XLA hands its PTX to the driver's JIT instead (`ptxas does not support CC 8.9`; TensorFlow
@@ -684,8 +691,14 @@ def _cc_from_log(facts, tf) -> Finding:
     # CUDA's 'no kernel image' (a CUDA message: read in TensorFlow's log as in any program's output)
     image = next((o for o in facts.machine.observed("kernel-image-invalid") if o.source == "tensorflow.log"), None)
     if image is not None:
-        return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU", image.line,
-                    fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
+        if _tensorflow_speaks(facts):
+            return fail("compat.compute-capability", "TensorFlow has no kernel image for this GPU", image.line,
+                        fix=Fix("Install a TensorFlow whose wheel has kernels for this GPU's compute capability."))
+        # another CUDA program's log (PyTorch, JAX, a CUDA application): its build, not TensorFlow's
+        return fail("compat.compute-capability", "The program's CUDA build has no kernel image for this GPU", image.line,
+                    fix=Fix("Install a build of the program compiled for this GPU's compute capability (a framework "
+                            "wheel for a CUDA release that supports the GPU), or use a GPU its build supports.",
+                            verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)))
     m = next((x for x in log.matches if x.claim("tf.sees_gpu") is True and x.group("cc")), None)
     if m is not None:
         return ok("compat.compute-capability", f"TensorFlow created a GPU device (compute capability "
