@@ -234,3 +234,26 @@ def test_another_programs_missing_kernel_image_is_not_called_tensorflows(tmp_pat
            ">>> a @ b  ->  CUDA error: no kernel image is available for execution on the device\n")
     f = _root_fail(tmp_path, {"tensorflow.log": log}, "compat.compute-capability")
     assert f.summary.startswith("The program's CUDA build") and "TensorFlow" not in f.fix.summary
+
+
+SMI_418 = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 418.67       Driver Version: 418.67       CUDA Version: 10.1     |\n"
+           "|-------------------------------+----------------------+----------------------+\n"
+           "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |\n"
+           "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |\n"
+           "|===============================+======================+======================|\n"
+           "|   0  Tesla V100-SXM2...  On   | 00000000:89:00.0 Off |                    0 |\n"
+           "| N/A   32C    P0    41W / 300W |      0MiB / 32480MiB |      0%      Default |\n"
+           "+-------------------------------+----------------------+----------------------+\n")
+
+
+def test_condas_cudatoolkit_newer_than_the_driver_runs(tmp_path):
+    # ai4d-iasc/trixie#6: cudatoolkit=10.2 on a node whose driver 418.67 runs CUDA 10.1 ('use cudatoolkit=10.1')
+    files = {"commands/pasted-text": "conda install pytorch torchvision cudatoolkit=10.2 -c pytorch\n",
+             "commands/nvidia-smi": SMI_418}
+    f = _root_fail(tmp_path, files, "python.conda-cudatoolkit")
+    assert "10.2" in f.summary and "440.33" in f.summary and "418.67" in f.summary
+    assert f.fix.commands == ("conda install 'cudatoolkit=10.1'",)
+    # a toolkit the driver runs is no finding
+    fits = {**files, "commands/pasted-text": "conda install pytorch torchvision cudatoolkit=10.1 -c pytorch\n"}
+    assert _check(_snapshot(tmp_path, fits, "fits")).get("python.conda-cudatoolkit").status.value != "fail"

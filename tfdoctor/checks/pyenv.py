@@ -17,7 +17,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import interpreter_cmd, verify_only
 from tfdoctor.checks.cuda import api_facts, ld_library_path_without
 from tfdoctor.checks.gpu import gpu_expected
-from tfdoctor.model import Alternative, Fix, fail, info, ok, skip, told_fail, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 TF_NAMES = ("tensorflow", "tf-nightly", "tensorflow-gpu")
 # other frameworks that pin nvidia-* wheels, with the extra under which they do (None: unconditionally)
@@ -387,6 +387,42 @@ def _pip_cudnn_appended(facts):
 # -- python.conda-cudatoolkit --------------------------------------------------------------------------------------
 
 
+def _conda_toolkit_newer_than_driver(facts):
+    """conda's cudatoolkit in the environment, as the paste shows it (the `conda install ... cudatoolkit=10.2` line
+    the user ran, a `conda list` row), is a CUDA runtime newer than the loaded driver runs: every framework linked
+    against it finds the driver insufficient and no GPU (ai4d-iasc/trixie#6: cudatoolkit 10.2 on driver 418.67,
+    working with cudatoolkit=10.1; pytorch#10910's cuda90 builds). The driver's own CUDA decides which toolkit fits."""
+    from tfdoctor.checks.compat import driver_version_seen
+    from tfdoctor.checks.fixes import newer_driver_commands
+    from tfdoctor.knowledge import loader as kb
+
+    m = facts.machine
+    told = next((o for o in m.observed("conda-cudatoolkit-in-env")
+                 if o.group("cuda_version") or o.group("cuda_version2")), None)
+    have = driver_version_seen(facts)
+    if told is None or not have:
+        return None
+    conda = told.group("cuda_version") or told.group("cuda_version2")
+    req = kb.min_driver_for_cuda(conda)
+    floor = (req.minor_compat_floor or req.toolkit_driver) if req else None
+    if not floor or kb.driver_at_least(have, floor):
+        return None
+    runs = kb.newest_cuda_for_driver(have)
+    fits = f"cudatoolkit={runs}" if runs else None
+    ev = m.evidence_of("conda-cudatoolkit-in-env")[:1] + m.evidence_of("smi-table-driver-version")[:1]
+    return Finding("python.conda-cudatoolkit", Status.FAIL, f"conda's cudatoolkit {conda} needs NVIDIA driver {floor} or "
+                   f"newer; the driver is {have}" + (f", which runs CUDA {runs} at most" if runs else "")
+                   + ": frameworks linked against it find the driver insufficient and no GPU",
+                   tuple(e.describe() for e in ev), evidence=ev,
+                   fix=Fix("Install the cudatoolkit this driver runs into the environment"
+                         + (f" (CUDA {runs}), with a framework build for it" if runs else "") + ", or a newer driver.",
+                         ((f"conda install '{fits}'",) if fits else ()),
+                         alternatives=(Alternative(f"keep cudatoolkit {conda}: install NVIDIA driver {floor} or newer, "
+                                                   "then reboot", tuple(newer_driver_commands(facts, floor))),),
+                         verify=("conda list cudatoolkit", "nvidia-smi   # 'CUDA Version': the newest CUDA the driver "
+                                 "runs")))
+
+
 @check(
     "python.conda-cudatoolkit",
     area="python",
@@ -404,6 +440,8 @@ def _pip_cudnn_appended(facts):
 )
 def check_conda_cudatoolkit(facts):
     py, why = _no_env(facts)
+    if (py is None or py.conda_packages is None) and (newer := _conda_toolkit_newer_than_driver(facts)) is not None:
+        return newer
     if py is None:
         return skip("python.conda-cudatoolkit", why)
     if py.conda_packages is None:
