@@ -257,3 +257,11 @@ def test_condas_cudatoolkit_newer_than_the_driver_runs(tmp_path):
     # a toolkit the driver runs is no finding
     fits = {**files, "commands/pasted-text": "conda install pytorch torchvision cudatoolkit=10.1 -c pytorch\n"}
     assert _check(_snapshot(tmp_path, fits, "fits")).get("python.conda-cudatoolkit").status.value != "fail"
+
+
+def test_paddles_cudnn_call_without_cudnn_is_cudnn_off_the_loader_path(tmp_path):
+    # PaddlePaddle/PaddleOCR#63: 'add the path of libcudnn.so in /etc/profile' - 'Solved'
+    log = ("Error: Cannot load cudnn shared library. Cannot invoke method cudnnGetVersion at "
+           "(/paddle/paddle/fluid/platform/dynload/cudnn.cc:63)\n")
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "cuda.libraries")
+    assert "LD_LIBRARY_PATH" in f.summary and "ldconfig -p | grep libcudnn" in f.fix.commands

@@ -720,7 +720,7 @@ def _cudnn_unversioned_missing(facts) -> Finding | None:
     """A program's own loader could not find cuDNN where it looks (PaddlePaddle's `Failed to find dynamic library:
     libcudnn.so`): with no major named, the fix is the loader path, which the program searches (Paddle#24805: a typo in
     LD_LIBRARY_PATH); the unversioned libcudnn.so is cuDNN's development package's symlink."""
-    told = facts.machine.observed("paddle-dynload-cudnn-missing")
+    told = facts.machine.observed("paddle-dynload-cudnn-missing") or facts.machine.observed("paddle-cudnn-cannot-load")
     if not told:
         return None
     o = told[0]
@@ -738,7 +738,7 @@ def _cudnn_unversioned_missing(facts) -> Finding | None:
                            ("echo \"$LD_LIBRARY_PATH\" | tr ':' '\\n' | while read -r d; do [ -z \"$d\" ] || [ -d \"$d\" ] "
                             "|| echo \"missing: $d\"; done", "ldconfig -p | grep libcudnn"),
                            verify=("ldconfig -p | grep libcudnn",)),
-                   evidence=facts.machine.evidence_of("paddle-dynload-cudnn-missing")[:2])
+                   evidence=facts.machine.evidence_of("paddle-dynload-cudnn-missing", "paddle-cudnn-cannot-load")[:2])
 
 
 def _cudnn_told_mixed(facts) -> Finding | None:
