@@ -265,3 +265,23 @@ def test_paddles_cudnn_call_without_cudnn_is_cudnn_off_the_loader_path(tmp_path)
            "(/paddle/paddle/fluid/platform/dynload/cudnn.cc:63)\n")
     f = _root_fail(tmp_path, {"tensorflow.log": log}, "cuda.libraries")
     assert "LD_LIBRARY_PATH" in f.summary and "ldconfig -p | grep libcudnn" in f.fix.commands
+
+
+def test_nvidia_uvm_refused_by_the_kernel_is_no_module_to_load_again(tmp_path):
+    # AOSC-Dev/aosc-os-abbs#2594: Linux 5.9 does not export what driver 455.38's nvidia_uvm needs
+    dmesg = ("[95755.008404] nvidia_uvm: module uses symbols from proprietary module nvidia, inheriting taint.\n"
+             "[95755.008691] nvidia_uvm: Unknown symbol radix_tree_preloads (err -2)\n")
+    f = _root_fail(tmp_path, {"commands/dmesg": dmesg}, "cuda.device-nodes")
+    assert "radix_tree_preloads" in f.fix.summary and "sudo modprobe nvidia-uvm" not in f.fix.commands
+
+
+def test_a_libcuda_without_the_programs_entry_point_is_a_driver_too_old(tmp_path):
+    # trexminer/T-Rex#95: a CUDA 11.1 build on driver 440.100 ('will only work with v455+')
+    err = ("/home/rik/Downloads/trex/t-rex: symbol lookup error: /home/rik/Downloads/trex/t-rex: undefined symbol: "
+           "cuDevicePrimaryCtxSetFlags_v2\n")
+    f = _root_fail(tmp_path, {"commands/pasted-text": err}, "compat.driver-cuda")
+    assert "cuDevicePrimaryCtxSetFlags_v2" in f.summary
+    # cuDNN's and cuBLAS's own symbols are libraries' business, not the driver's
+    other = "ImportError: libfoo.so: undefined symbol: cudnnGetVersion_v8\n"
+    assert _check(_snapshot(tmp_path, {"commands/pasted-text": other}, "o")).get("compat.driver-cuda").status.value \
+        != "fail"

@@ -151,8 +151,9 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
 
     # -- what programs printed --------------------------------------------------------------------------------
     others_built = _other_modules_builds(observations)
+    probe_warned = any(o.message == "torch-cuda-probe-no-driver" for o in observations)
     for o in observations:
-        if _discounted(o, others_built):
+        if _discounted(o, others_built, probe_warned):
             continue
         for q, v in o.claims:
             strength = o.strength
@@ -246,15 +247,19 @@ def _other_modules_builds(observations) -> set:
     return {src for src, mods in named.items() if not any(m.startswith("nvidia") for m in mods)}
 
 
-def _discounted(o, others_built: set) -> bool:
+def _discounted(o, others_built: set, probe_warned: bool = False) -> bool:
     """An observation whose claims its own context contradicts. NGC images print 'The NVIDIA Driver was not
     detected' from a check of /proc/driver/nvidia that is wrong under WSL2; in the output of a container started
     with GPUs requested (`--gpus all`), which the NVIDIA runtime hook let start, the banner proves nothing. DKMS's
-    'Bad return status' in a source that names only other modules' builds is theirs (`others_built`)."""
+    'Bad return status' in a source that names only other modules' builds is theirs (`others_built`). PyTorch's
+    words 'Found no NVIDIA driver' quoted without the error that raised them, where the paste shows them as its
+    probe's warning (`probe_warned`), quote that warning (d3rlpy#42's title)."""
     if o.message == "ngc-driver-not-detected":
         return any(flag in o.source for flag in _GPU_REQUEST)
     if o.message == "dkms-build-error":
         return o.source in others_built
+    if o.message == "torch-no-nvidia-driver" and probe_warned:
+        return "Error" not in o.line
     # a statement its own words negate ("not able to run nvidia-smi inside the container")
     return bool(o.group("negated"))
 

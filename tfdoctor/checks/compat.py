@@ -149,9 +149,14 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                                "newest CUDA this driver runs; a program built for a newer CUDA needs a newer driver.",
                                ("nvidia-smi",), verify=("nvidia-smi",)),
                        evidence=ev)
+    entry = next((o.group("symbol") for o in facts.machine.observed("libcuda-entry-point-missing")), None)
     what = f"CUDA {need_cuda}" if need_cuda else "this container" if banner else (
-        "the CUDA toolkit that compiled the program's PTX" if ptx else "the CUDA runtime in use")
+        "the CUDA toolkit that compiled the program's PTX" if ptx else
+        "the CUDA the program was built with" if entry else "the CUDA runtime in use")
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
+    if entry and not need_cuda and not ptx and banner is None:
+        summary = (f"The NVIDIA driver{f' {have}' if have else ''} is older than the CUDA the program was built with: "
+                   f"its libcuda has no {entry}, an entry point the program calls")
     if need_driver:
         summary += f" (driver {need_driver} or newer)"
     unknown = not have and not need_cuda and not ptx and banner is None and \

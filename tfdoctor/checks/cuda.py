@@ -88,6 +88,15 @@ def _no_device_fix(facts) -> Fix:
 def _uvm_fix(facts) -> Fix:
     machine = getattr(facts, "machine", None)
     family = distro_family(getattr(facts, "env", None))
+    refused = next(iter(machine.observed("kernel-nvidia-uvm-unknown-symbol")), None) if machine is not None else None
+    if refused is not None:
+        # the kernel refused the module itself: loading it again fails the same way (aosc-os-abbs#2594)
+        symbol = refused.group("symbol") or refused.group("symbol2") or "a symbol"
+        return Fix(f"The running kernel does not provide {symbol}, which this driver's nvidia_uvm needs, so it cannot "
+                   "be loaded: install the driver release built for this kernel (its DKMS build for the running "
+                   "kernel) or boot a kernel the driver supports.",
+                   ("uname -r", "dkms status", "sudo dkms autoinstall -k \"$(uname -r)\""),
+                   verify=("sudo modprobe nvidia-uvm", "ls -l /dev/nvidia-uvm", verify_only(facts, "cuda.init")))
     if machine is not None and machine.value("driver.nvidia_modprobe_missing") is True and \
             family in ("ubuntu", "debian", "fedora", "rhel", "unknown"):
         # nvidia-modprobe is what loads nvidia_uvm for unprivileged CUDA programs (and nvidia-docker 1.x): install it
