@@ -285,3 +285,21 @@ def test_a_libcuda_without_the_programs_entry_point_is_a_driver_too_old(tmp_path
     other = "ImportError: libfoo.so: undefined symbol: cudnnGetVersion_v8\n"
     assert _check(_snapshot(tmp_path, {"commands/pasted-text": other}, "o")).get("compat.driver-cuda").status.value \
         != "fail"
+
+
+def test_a_modprobe_refused_for_its_key_shows_the_module_not_loaded(tmp_path):
+    # pop-os/linux#447: the MOK lands in the .platform keyring, not .machine
+    files = {"commands/modprobe_nvidia": "", "commands/modprobe_nvidia.rc": "1\n",
+             "commands/modprobe_nvidia.err": "modprobe: ERROR: could not insert 'nvidia': Key was rejected by service\n",
+             "commands/dmesg": "Loading of module with unavailable key is rejected\n"}
+    report = _check(_snapshot(tmp_path, files))
+    assert report.root_cause.id == "driver.secure-boot"
+    assert report.get("driver.nvidia-module").status.value == "fail"
+
+
+def test_a_cuda_programs_own_insufficient_driver_number_with_the_drivers_version(tmp_path):
+    # ethereum-mining/ethminer#1640: built with CUDA 10.0 on driver 396.54 (nvidia-driver-410 fixed it)
+    files = {"commands/pasted-text": "CUDA error: Insufficient CUDA driver: 9020\n",
+             "files/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX x86_64 Kernel Module  396.54\n"}
+    f = _root_fail(tmp_path, files, "compat.driver-cuda")
+    assert "396.54" in f.summary and "410.48" in f.fix.summary
