@@ -303,3 +303,18 @@ def test_a_cuda_programs_own_insufficient_driver_number_with_the_drivers_version
              "files/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX x86_64 Kernel Module  396.54\n"}
     f = _root_fail(tmp_path, files, "compat.driver-cuda")
     assert "396.54" in f.summary and "410.48" in f.fix.summary
+
+
+def test_tensorflow_running_a_graph_beside_a_working_driver_and_silent_about_cuda(tmp_path):
+    # comprna/CHEUI#9: TensorFlow 2.4 logged its CPU lines and its first graph, nothing of CUDA, next to driver 460
+    log = ("2022-12-02 09:45:16.648827: I tensorflow/compiler/mlir/mlir_graph_optimization_pass.cc:116] None of the "
+           "MLIR optimization passes are enabled (registered 2)\n"
+           "2022-12-02 09:45:16.650310: I tensorflow/core/platform/profile_utils/cpu_utils.cc:112] CPU Frequency: "
+           "2400000000 Hz\n")
+    smi = SMI_515.replace("515.65.01", "460.73.01").replace("11.7", "11.2")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log, "commands/nvidia-smi": smi}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "warn" and "CPU-only" in f.summary
+    # without a driver shown, a graph on the CPU is no sign of anything
+    alone = _check(_snapshot(tmp_path, {"tensorflow.log": log}, "alone"))
+    assert alone.get("tf.cuda-build").status.value != "warn"

@@ -521,7 +521,8 @@ def _torch_cpu_build(facts, told) -> Finding:
 
 # What a CPU-only TensorFlow prints as well (its CPU-feature lines, "no GPU"), and what people state or pip prints:
 # none of these is TensorFlow's CUDA platform speaking.
-_SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-zero", "cpu-feature-guard", "cpu-missing-instructions",
+_SAID_ON_CPU_TOO = ("tf-no-known-devices", "tf-list-gpus-empty", "tf-num-gpus-zero", "cpu-feature-guard", "tf-graph-ran",
+                    "cpu-missing-instructions",
                     "illegal-instruction", "kernel-trap-invalid-opcode-tf", "tf-version-stated", "cuda-version-stated",
                     "tf-version-stated-bare", "cuda-version-stated-bare",
                     "tf-built-from-source-stated",
@@ -577,8 +578,22 @@ def _cuda_platform_silent(facts) -> Finding | None:
     #29362). TF_CPP_MIN_LOG_LEVEL can hide those lines too: a warning, with the one line that tells."""
     m = facts.machine
     sees = m.belief("tf.sees_gpu")
+    if sees.value is None and m.observed("tf-graph-ran") and m.value("driver.loaded") is True \
+            and not any(o.message not in (*_SAID_ON_CPU_TOO, *_DRIVER_ANSWERS) for o in m.observations):
+        # TensorFlow ran a graph beside a driver that answers, and its log says nothing of CUDA (CHEUI#9)
+        ran = m.evidence_of("tf-graph-ran")[:1] + m.evidence_of(*_DRIVER_ANSWERS)[:1]
+        return _silent_finding(facts, ran)
     if sees.value is not False or any(o.message not in _SAID_ON_CPU_TOO for o in m.observations):
         return None
+    return _silent_finding(facts, sees.evidence)
+
+
+# nvidia-smi's table: a driver that answers, whatever TensorFlow printed
+_DRIVER_ANSWERS = ("smi-table-driver-version",)
+
+
+def _silent_finding(facts, evidence) -> Finding:
+    m = facts.machine
     version = m.value("tf.version")
     mv = minor(version) if isinstance(version, str) else None
     old = mv is not None and _kb().parse_version(mv) < (2, 1)
@@ -587,7 +602,7 @@ def _cuda_platform_silent(facts) -> Finding | None:
                install_command(tf, mv if mv and _has_and_cuda(mv) else None, True))
     return Finding("tf.cuda-build", Status.WARN,
                    "TensorFlow ran without a GPU and printed nothing from its CUDA platform: the mark of a CPU-only "
-                   "build", tuple(e.describe() for e in sees.evidence[:2]) + (
+                   "build", tuple(e.describe() for e in evidence[:2]) + (
                        "A CUDA build logs what it tries at its first session or device list (the CUDA libraries it "
                        "opens, `failed call to cuInit`, the GPU it finds); none of that is here (unless "
                        "TF_CPP_MIN_LOG_LEVEL hid it).",),
@@ -596,7 +611,7 @@ def _cuda_platform_silent(facts) -> Finding | None:
                                             else "") + ".",
                            (tf_import_line(tf, "tf.test.is_built_with_cuda()"), install),
                            verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
-                   evidence=sees.evidence)
+                   evidence=tuple(evidence))
 
 
 def _target_minor(tf) -> str | None:
@@ -1074,7 +1089,7 @@ def _libraries_unseen(facts, tf) -> Finding | None:
             or m.observed(*_OWN_CUDA):
         return None
     said = {"tf-version-stated", "tf-version-stated-bare", "pip-tensorflow-version", "pip-tensorflow-distribution",
-            "pip-install-tensorflow-pinned", *_LISTED_NONE, *STATED_CUDA}
+            "pip-install-tensorflow-pinned", "tf-graph-ran", *_LISTED_NONE, *STATED_CUDA}
     if any(o.source == "tensorflow.log" and o.message not in said for o in m.observations):
         return None  # the log says more than the listing: the checks that read it say why
     if any(o.message.startswith(("dso-", "cuinit", "cuda-", "gpu-below", "tf-libcuda")) for o in m.observations
@@ -1272,7 +1287,7 @@ def _no_driver_at_all(facts, log) -> bool:
     if log.cuda_error_code != 303 or facts.machine.value("container") is True or facts.machine.value("wsl") is True:
         return False
     quiet = {"cuinit-error", "tf-version-stated", "tf-version-stated-bare", "tf-built-from-source-stated",
-             "python-version-stated",
+             "python-version-stated", "tf-graph-ran",
              "pip-tensorflow-version", "pip-tensorflow-distribution", "cpu-feature-guard", "conda-tensorflow-cpu-build",
              "conda-tensorflow-gpu-build"}
     return all(o.message in quiet for o in facts.machine.observations)
