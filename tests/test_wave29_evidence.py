@@ -318,3 +318,14 @@ def test_tensorflow_running_a_graph_beside_a_working_driver_and_silent_about_cud
     # without a driver shown, a graph on the CPU is no sign of anything
     alone = _check(_snapshot(tmp_path, {"tensorflow.log": log}, "alone"))
     assert alone.get("tf.cuda-build").status.value != "warn"
+
+
+def test_triage_does_not_take_a_scripts_next_line_for_nvidia_smis_output():
+    from tfdoctor.triage import triage_text
+
+    # ai4d-iasc/trixie#6: a job script runs `nvidia-smi` then `python test.py`; the table comes in a later block
+    text = ("```\n#SBATCH --gres=gpu:4\n\nmodule load cuda-10.2.89-gcc-9.2.0-fa5atrg\nnvidia-smi\npython test.py\n```\n"
+            "and get the following output:\n```\n" + SMI_418 + "```\n"
+            "I installed pytorch via:\nconda install pytorch torchvision cudatoolkit=10.2 -c pytorch\n")
+    report = triage_text(text).report
+    assert report.root_cause is not None and report.root_cause.id == "python.conda-cudatoolkit"

@@ -219,6 +219,11 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             plan.files["commands/nvidia-smi.err"] = text + "\n"
             rec.target, rec.note = "commands/nvidia-smi.rc", "nvidia-smi is not installed (exit status 127)"
             return
+        if failure == "unknown" and "smi-error" not in seg.tags and \
+                textmatch.search(r"(?i)nvidia|\bgpu|driver|nvml|cuda|not found|no such file|permission", text) is None:
+            # the next line of a script after a bare `nvidia-smi` (`python test.py`): nothing nvidia-smi prints
+            rec.note = "not used: nothing nvidia-smi prints"
+            return
         rc = _smi_rc(failure) if failure != "unknown" else None
         if rc is None and "smi-error" in seg.tags:
             rc = 255  # a failure message whose exit status the paste does not show: 255, "unknown error"
