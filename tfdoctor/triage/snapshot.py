@@ -220,7 +220,8 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             rec.target, rec.note = "commands/nvidia-smi.rc", "nvidia-smi is not installed (exit status 127)"
             return
         if failure == "unknown" and "smi-error" not in seg.tags and \
-                textmatch.search(r"(?i)nvidia|\bgpu|driver|nvml|cuda|not found|no such file|permission", text) is None:
+                textmatch.search(r"(?i)nvidia|\bgpu|driver|nvml|cuda|\bdevices?\b|not found|no such file|permission|fail|"
+                                 r"error", text) is None:
             # the next line of a script after a bare `nvidia-smi` (`python test.py`): nothing nvidia-smi prints
             rec.note = "not used: nothing nvidia-smi prints"
             return
