@@ -329,3 +329,26 @@ def test_triage_does_not_take_a_scripts_next_line_for_nvidia_smis_output():
             "I installed pytorch via:\nconda install pytorch torchvision cudatoolkit=10.2 -c pytorch\n")
     report = triage_text(text).report
     assert report.root_cause is not None and report.root_cause.id == "python.conda-cudatoolkit"
+
+
+def test_a_pytorch_tensor_on_a_gpu_shows_nothing_was_hidden(tmp_path):
+    # pytorch/pytorch#3900: CUDA_VISIBLE_DEVICES=5 and the tensor prints '(GPU 0)' ('Not a bug')
+    files = {"tensorflow.log": "Variable containing:\n  2.5000 -13.2386\n[torch.cuda.FloatTensor of size 1x2 (GPU 0)]\n",
+             "env.json": '{"CUDA_VISIBLE_DEVICES": "5"}'}
+    report = _check(_snapshot(tmp_path, files))
+    assert report.get("env.cuda-visible-devices").status.value == "info" and report.root_cause is None
+
+
+def test_a_gpu_numbered_three_in_a_cut_table_means_at_least_four(tmp_path):
+    # tensorflow/tensorflow#473: CUDA_VISIBLE_DEVICES=3 picks a Tesla K10 (compute capability 3.0), which TensorFlow
+    # ignores; the pasted nvidia-smi shows only its row, in EXCLUSIVE_THREAD mode
+    smi = ("|   3  Tesla K10.G2.8GB    Off  | 0000:45:00.0     Off |                    0 |\n"
+           "| N/A   34C    P0    43W / 117W |     50MiB /  3583MiB |      0%    E. Thread |\n")
+    log = ("I tensorflow/core/common_runtime/gpu/gpu_device.cc:669] Ignoring gpu device (device: 0, name: Tesla "
+           "K10.G2.8GB, pci bus id: 0000:45:00.0) with Cuda compute capability 3.0. The minimum required Cuda "
+           "capability is 3.5.\n")
+    files = {"tensorflow.log": log, "env.json": '{"CUDA_VISIBLE_DEVICES": "3"}', "commands/nvidia-smi": smi}
+    report = _check(_snapshot(tmp_path, files))
+    assert report.get("env.cuda-visible-devices").status.value != "fail"
+    assert report.root_cause.id == "compat.compute-capability"
+    assert report.get("gpu.compute-mode").status.value == "warn"

@@ -265,7 +265,12 @@ def _exclusive_thread(facts, gpus) -> Finding:
                "CUDA refused a context already bound to another thread (CUDA_ERROR_CONTEXT_ALREADY_IN_USE, 216): the "
                "GPU's compute mode is EXCLUSIVE_THREAD, in which TensorFlow (StreamExecutor) cannot work")
     index = [str(g.index) for g in gpus[:8]] or ["0"]
-    return Finding("gpu.compute-mode", Status.FAIL, summary,
+    # TensorFlow's log says it left the GPU out for its compute capability: it never reached the compute mode
+    # (tensorflow#473: a Tesla K10, compute capability 3.0, in EXCLUSIVE_THREAD mode)
+    ignored = not told and facts.machine.observed("gpu-below-min-cc")
+    return Finding("gpu.compute-mode", Status.WARN if ignored else Status.FAIL, summary + (
+                       "; TensorFlow left the GPU out for its compute capability first (see "
+                       "compat.compute-capability)" if ignored else ""),
                    (*(f"GPU {g.index}: {_MODE_TEXT['exclusive-thread']}" for g in gpus[:8]),
                     *(e.describe() for e in told[:2])),
                    fix=Fix("Set the compute mode to Default (or EXCLUSIVE_PROCESS, which TensorFlow works in: one "

@@ -15,7 +15,9 @@ def _gpu_count(facts) -> int | None:
     if facts.machine.value("gpu.mig_enabled") is True or any(getattr(g, "mig_mode_current", None) for g in gpus or ()):
         return None
     if gpus:
-        return len(gpus)
+        # (a pasted table may leave rows out: a GPU numbered 3 means at least four)
+        return max(len(gpus), 1 + max((g.index for g in gpus if isinstance(getattr(g, "index", None), int)),
+                                      default=-1))
     devs = getattr(facts.pci, "nvidia_devices", ())
     if devs:
         return len(devs)
