@@ -352,3 +352,15 @@ def test_a_gpu_numbered_three_in_a_cut_table_means_at_least_four(tmp_path):
     assert report.get("env.cuda-visible-devices").status.value != "fail"
     assert report.root_cause.id == "compat.compute-capability"
     assert report.get("gpu.compute-mode").status.value == "warn"
+
+
+def test_ffmpegs_nvenc_minimum_met_by_the_driver_is_a_missing_library_not_an_old_driver(tmp_path):
+    # OpenMediaVault/Jellyfin (driver 418.74): the host lacked Debian's libnvidia-encode1, not a newer driver
+    line = "[h264_nvenc @ 0x55855d101140] The minimum required Nvidia driver for nvenc is 418.30 or newer\n"
+    smi = ("| NVIDIA-SMI 418.74       Driver Version: 418.74       CUDA Version: 10.1     |\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line + smi}))
+    f = report.get("compat.driver-cuda")
+    assert f.status.value == "warn" and "libnvidia-encode.so.1" in f.summary and "meets the minimum" in f.summary
+    # a driver older than the minimum is the driver's fault, as before
+    old = _check(_snapshot(tmp_path, {"commands/pasted-text": line + smi.replace("418.74", "410.48")}, "old"))
+    assert old.get("compat.driver-cuda").status.value == "fail"

@@ -95,6 +95,27 @@ def _nvenc_needs_newer_driver(facts) -> Finding | None:
     need = told[0].group("need")
     have = driver_version_seen(facts)
     ev = facts.machine.evidence_of("ffmpeg-nvenc-driver-too-old")
+    if have and need and _kb().driver_at_least(have, need):
+        # FFmpeg prints its minimum after any failed load of the driver's NVENC library: a driver that meets it is not
+        # the problem, the library is (Debian's split libnvidia-encode1 in OpenMediaVault's case, antipiot's fix; a
+        # container started without the `video` capability)
+        from tfdoctor.checks.fixes import distro_family
+
+        family = distro_family(facts.env)
+        branch = have.split(".")[0]
+        cmds = ((f"sudo apt install libnvidia-encode-{branch}",) if family == "ubuntu" else
+                ("sudo apt install libnvidia-encode1 libnvcuvid1",) if family == "debian" else ())
+        return Finding("compat.driver-cuda", Status.WARN,
+                       f"FFmpeg's NVENC encoder could not start, although driver {have} meets the minimum it names "
+                       f"({need}): the driver's NVENC library (libnvidia-encode.so.1) is missing where FFmpeg runs",
+                       tuple(e.describe() for e in ev[:2]),
+                       fix=Fix("Install the driver's NVENC and NVDEC libraries on the host (a package of their own on "
+                               "Debian and Ubuntu), or, in a container, start it with the `video` driver capability.",
+                               cmds, alternatives=(Alternative(
+                                   "in a container: set NVIDIA_DRIVER_CAPABILITIES=compute,video,utility for it "
+                                   "(or `all`) and start it again", ()),),
+                               verify=("ldconfig -p | grep libnvidia-encode",)),
+                       evidence=ev)
     return Finding("compat.driver-cuda", Status.FAIL,
                    f"The NVIDIA driver{f' {have}' if have else ''} is older than FFmpeg's NVENC encoder needs (driver "
                    f"{need} or newer, for the NVENC API its build uses)", tuple(e.describe() for e in ev[:2]),
