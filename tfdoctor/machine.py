@@ -67,7 +67,6 @@ AREA_QUESTIONS = {
 }
 
 
-
 @dataclass
 class Machine:
     beliefs: dict[str, Belief] = field(default_factory=dict)

@@ -9,7 +9,7 @@ from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
 from tfdoctor.checks.cuda import kernel_driver_version
-from tfdoctor.checks.fixes import install_driver_commands, newer_driver_commands, ubuntu_driver_package
+from tfdoctor.checks.fixes import distro_family, install_driver_commands, newer_driver_commands, ubuntu_driver_package
 from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES, STATED_CUDA
 from tfdoctor.checks.tensorflow import (
     _kb,
@@ -99,8 +99,6 @@ def _nvenc_needs_newer_driver(facts) -> Finding | None:
         # FFmpeg prints its minimum after any failed load of the driver's NVENC library: a driver that meets it is not
         # the problem, the library is (Debian's split libnvidia-encode1 in OpenMediaVault's case, antipiot's fix; a
         # container started without the `video` capability)
-        from tfdoctor.checks.fixes import distro_family
-
         family = distro_family(facts.env)
         branch = have.split(".")[0]
         cmds = ((f"sudo apt install libnvidia-encode-{branch}",) if family == "ubuntu" else
@@ -172,8 +170,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                        evidence=ev)
     entry = next((o.group("symbol") for o in facts.machine.observed("libcuda-entry-point-missing")), None)
     what = f"CUDA {need_cuda}" if need_cuda else "this container" if banner else (
-        "the CUDA toolkit that compiled the program's PTX" if ptx else
-        "the CUDA the program was built with" if entry else "the CUDA runtime in use")
+        "the CUDA toolkit that compiled the program's PTX" if ptx else "the CUDA runtime in use")
     summary = f"The NVIDIA driver{f' {have}' if have else ''} is older than {what} needs"
     if entry and not need_cuda and not ptx and banner is None:
         summary = (f"The NVIDIA driver{f' {have}' if have else ''} is older than the CUDA the program was built with: "
@@ -662,10 +659,8 @@ def _ptxas_predates_gpu(facts) -> Finding | None:
     told = next(iter(m.observed("xla-ptxas-fallback-to-driver", "ptxas-too-old")), None)
     if told is None:
         return None
-    cc = told.group("cc")
-    if cc is None and told.group("sm"):
-        digits = told.group("sm").removeprefix("sm_").rstrip("abcdefghijklmnopqrstuvwxyz")
-        cc = f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else None
+    cc = told.group("cc") or (_arch_cc(told.group("sm")) if told.group("sm") else None)
+    cc = cc if cc and "." in cc else None
     kb = _kb()
     first = kb.first_cuda_for_cc(cc) if cc else None
     arch = kb.architecture_for_cc(cc) if cc else None

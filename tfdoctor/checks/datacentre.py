@@ -671,12 +671,9 @@ def _dnn_without_memory(facts) -> Finding | None:
     was taken before the program's first convolution: JAX and TensorFlow each reserve most of a GPU when they start,
     so a second such process (or both frameworks in one process) leaves the later one none (JAX's maintainers in
     jax#17217 and jax#12461; tensorflow#24496's allow_growth). The line does not say which, so this warns."""
-    from tfdoctor.machine import Evidence
-
     m = facts.machine
     told = m.evidence_of("dnn-handle-out-of-memory") or tuple(
-        Evidence(o.source, o.line, o.line_no, o.message) for o in m.observed("cudnn-handle-failed")
-        if o.group("status") == "CUDNN_STATUS_ALLOC_FAILED")
+        e for e in m.evidence_of("cudnn-handle-failed") if "CUDNN_STATUS_ALLOC_FAILED" in e.line)
     if not told:
         return None
     return Finding("gpu.memory-in-use", Status.WARN,

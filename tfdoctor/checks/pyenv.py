@@ -394,9 +394,8 @@ def _conda_toolkit_newer_than_driver(facts):
     working with cudatoolkit=10.1; pytorch#10910's cuda90 builds). The driver's own CUDA decides which toolkit fits."""
     from tfdoctor.checks.compat import driver_version_seen
     from tfdoctor.checks.fixes import newer_driver_commands
-    from tfdoctor.knowledge import loader as kb
 
-    m = facts.machine
+    m, kb = facts.machine, _kb()
     told = next((o for o in m.observed("conda-cudatoolkit-in-env")
                  if o.group("cuda_version") or o.group("cuda_version2")), None)
     have = driver_version_seen(facts)

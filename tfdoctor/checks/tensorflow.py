@@ -1020,9 +1020,7 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
                                                                        kb.parse_version(tested.cuda)):
         return None
     mv = minor(version)
-    cuda_major = kb.parse_version(tested.cuda)[0]
-    soname = f"libcudart.so.{tested.cuda}" if cuda_major < 11 else \
-        f"libcudart.so.{'11.0' if cuda_major == 11 else cuda_major}"
+    soname = _cudart_soname(tested.cuda)
     ev = m.evidence_of("tf-version-stated", "tf-version-stated-bare", "pip-tensorflow-version",
                        "pip-install-tensorflow-pinned")[:1] + m.evidence_of(*STATED_CUDA)[:1]
     summary = (f"TensorFlow {mv} was built for CUDA {tested.cuda} (cuDNN {tested.cudnn}); the CUDA stated as installed "
@@ -1037,6 +1035,13 @@ def _stated_cuda_mismatch(facts, tf) -> Finding | None:
                    evidence=ev)
 
 
+def _cudart_soname(cuda: str) -> str:
+    """The CUDA runtime's soname a build for CUDA `cuda` loads: major.minor before CUDA 11, 11.0 for CUDA 11, the major
+    alone since."""
+    major = _kb().parse_version(cuda)[0]
+    return f"libcudart.so.{cuda}" if major < 11 else f"libcudart.so.{'11.0' if major == 11 else major}"
+
+
 def _release_cuda_fix(tf, version: str, tested, instead: str = "") -> Fix:
     """Install the CUDA libraries a TensorFlow release was built for: its [and-cuda] wheels (2.14 and newer), else
     CUDA and cuDNN of its tested configuration (conda's for CUDA 11, TensorFlow's pip guide; NVIDIA's apt packages
@@ -1045,8 +1050,6 @@ def _release_cuda_fix(tf, version: str, tested, instead: str = "") -> Fix:
     kb = _kb()
     mv = minor(version)
     cuda_major = kb.parse_version(tested.cuda)[0]
-    soname = f"libcudart.so.{tested.cuda}" if cuda_major < 11 else \
-        f"libcudart.so.{'11.0' if cuda_major == 11 else cuda_major}"
     verify = (tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)
     if _has_and_cuda(version):
         return Fix(f"Install TensorFlow {mv} with the CUDA libraries it was built for, as pip wheels"
@@ -1061,7 +1064,8 @@ def _release_cuda_fix(tf, version: str, tested, instead: str = "") -> Fix:
         how = "from conda-forge into the environment, with its lib folder on the loader path (TensorFlow's pip guide)"
     else:
         cudnn = f"libcudnn.so.{kb.parse_version(tested.cudnn)[0]}"
-        cmds = library_install_commands([soname, f"libcublas.so.{tested.cuda}", cudnn], tested.cuda, python_cmd(tf))
+        cmds = library_install_commands([_cudart_soname(tested.cuda), f"libcublas.so.{tested.cuda}", cudnn],
+                                        tested.cuda, python_cmd(tf))
         how = "from NVIDIA's CUDA apt repository"
     newest = newest_tf_for_python(python_minor(tf), need_and_cuda=True)
     alts = (Alternative(f"upgrade TensorFlow: {newest.version} installs its own CUDA libraries as pip wheels",

@@ -324,6 +324,6 @@ def _other_smi_failure(host):
             continue
         kind, _ = classify_nvidia_smi_failure(res.rc, (res.stdout or "") + "\n" + (res.stderr or ""), False)
         # (an unknown failure too, its exit status saying it failed: NVML's own 'Unknown Error' exits 255)
-        if kind not in ("ok", "not-installed") and (kind != "unknown" or res.rc is not None):
+        if kind not in ("ok", "not-installed"):
             return res
     return None

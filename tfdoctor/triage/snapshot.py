@@ -92,6 +92,9 @@ PASTED_TEXT_KEY = "commands/" + sources.PASTED_TEXT_KEY
 PASTED_TEXT_MAX = 1 << 20
 
 
+# any word nvidia-smi prints, in its table or when it fails
+_SMI_WORDS = textmatch.compile(r"(?i)nvidia|\bgpu|driver|nvml|cuda|\bdevices?\b|not found|no such file|permission|"
+                               r"fail|error")
 _MODPROBE_KERNEL = textmatch.compile(r"not found in directory /lib/modules/(?P<release>[^\s/]{1,100})")
 
 
@@ -219,9 +222,7 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             plan.files["commands/nvidia-smi.err"] = text + "\n"
             rec.target, rec.note = "commands/nvidia-smi.rc", "nvidia-smi is not installed (exit status 127)"
             return
-        if failure == "unknown" and "smi-error" not in seg.tags and \
-                textmatch.search(r"(?i)nvidia|\bgpu|driver|nvml|cuda|\bdevices?\b|not found|no such file|permission|fail|"
-                                 r"error", text) is None:
+        if failure == "unknown" and "smi-error" not in seg.tags and _SMI_WORDS.search(text) is None:
             # the next line of a script after a bare `nvidia-smi` (`python test.py`): nothing nvidia-smi prints
             rec.note = "not used: nothing nvidia-smi prints"
             return
