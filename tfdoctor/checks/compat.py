@@ -456,6 +456,26 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                        Fix("Use a GPU that ollama's docs/gpu.md lists as supported, an ollama release whose CUDA build "
                            "still supports this compute capability, or build ollama from source for it "
                            "(CMAKE_CUDA_ARCHITECTURES).", (), verify=verify))
+    ggml = facts.machine.observed("ggml-no-cuda-arch-for-gpu")
+    if ggml and not (o or sm or torch_sm or torch_old):
+        # ggml's own abort: no architecture the build carries is at or below the GPU's (the number is cc x 100)
+        arch = int(ggml[0].group("arch"))
+        cc = f"{arch // 100}.{arch % 100 // 10}"
+        return refused(f"The ggml CUDA build in use (llama.cpp, ollama) has no kernels for this GPU (compute "
+                       f"capability {cc}): it was compiled only for newer architectures; the GPU and the driver work",
+                       Fix(f"Use a build that includes compute capability {cc}, or build it with that architecture: "
+                           f"CMAKE_CUDA_ARCHITECTURES={arch // 10} (llama.cpp: `cmake -B build -DGGML_CUDA=ON "
+                           f"-DCMAKE_CUDA_ARCHITECTURES={arch // 10}`).", (), verify=verify))
+    cudajl = facts.machine.observed("cudajl-gpu-unsupported-on-cuda")
+    if cudajl and not (o or sm or torch_sm or torch_old):
+        # CUDA.jl picked a CUDA runtime (from the driver's CUDA version) that dropped the GPU; the driver still runs it
+        x = cudajl[0]
+        major = int(x.group("cuda"))
+        return refused(f"CUDA.jl chose a CUDA {major} runtime, which no longer supports the {x.group('gpu').strip()} "
+                       f"(compute capability {x.group('cc')}); the driver still does",
+                       Fix(f"Pin CUDA.jl to a CUDA {major - 1} runtime, which still supports this GPU, then restart "
+                           "Julia.", (f"julia -e 'using CUDA; CUDA.set_runtime_version!(v\"{major - 1}\")'",),
+                           verify=("julia -e 'using CUDA; CUDA.versioninfo()'",)))
     triton = facts.machine.observed("triton-cc-too-old")
     if triton and not (o or sm):
         gpu = next((x.group("gpu") for x in triton if x.group("gpu")), None) or "this GPU"

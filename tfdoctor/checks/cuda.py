@@ -611,7 +611,9 @@ def check_device_nodes(facts) -> Finding:
     unknown = facts.machine.belief("cuda.unknown_error")
     if unknown.value is True and uvm.value is None and "nvidia-uvm" not in names \
             and facts.machine.value("driver.loaded") is not False \
-            and not facts.machine.observed("tf-kernel-dso-mismatch"):  # (the diagnostician named another reason)
+            and not facts.machine.observed("tf-kernel-dso-mismatch") \
+            and facts.machine.value("gpu.unsupported_by_software") is not True:
+        # (neither the diagnostician nor the software itself, refusing the GPU, named another reason)
         # CUDA's 999 where the driver answers: the first thing to check is the unified-memory module (NVIDIA's
         # installation guide), which only CUDA needs and which nothing loads for a process that cannot run
         # nvidia-modprobe (an unprivileged container, a batch job)

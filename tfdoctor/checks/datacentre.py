@@ -159,12 +159,18 @@ def check_mig(facts) -> Finding:
     # created, cuda failure might be due to this')
     unknown = [g for g in known if g.mig_mode_current and g.mig_devices is None]
     code = facts.machine.value("cuda.init_error")
-    if unknown and code in ("3", "100"):
+    # every device 'busy or unavailable' (46) is what CUDA's runtime told gpu-operator#129's validator on an A100
+    # with MIG on and no instance (NVIDIA's elezar in gpu-operator#132: 'there are no devices configured')
+    unavailable = code == "46" or facts.machine.value("cuda.devices_unavailable") is True
+    if unknown and (code in ("3", "100") or unavailable):
         first = unknown[0].index
-        told = facts.machine.belief("cuda.init_error").evidence
+        told = (facts.machine.belief("cuda.init_error").evidence if code in ("3", "100", "46")
+                else facts.machine.belief("cuda.devices_unavailable").evidence)
+        what = ("no device" if code == "100" else "initialization error" if code == "3"
+                else "every device busy or unavailable")
         return Finding("gpu.mig", Status.FAIL,
                        f"MIG is enabled on {_which(unknown)} and CUDA could not start there "
-                       f"({'no device' if code == '100' else 'initialization error'}): with MIG on, CUDA sees only MIG "
+                       f"({what}): with MIG on, CUDA sees only MIG "
                        "instances, and whether one exists was not recorded",
                        (*(f"GPU {g.index}: {g.name or '?'}, MIG enabled" for g in unknown[:8]),
                         *(e.describe() for e in told[:2])),
@@ -289,6 +295,11 @@ def _unavailable_told(facts) -> Finding:
     told = facts.machine.belief("cuda.devices_unavailable")
     code = facts.machine.belief("cuda.init_error")
     evidence = told.evidence if told.value is True else code.evidence
+    mig = [g for g in (_gpus(facts) if _nvml_ok(facts) else ()) if g.mig_mode_current and not g.mig_devices]
+    if mig:
+        # MIG on and no MIG device known: CUDA outside a MIG instance has no device to give (gpu.mig)
+        return info("gpu.compute-mode", f"CUDA says every device is busy or unavailable (46), and MIG is enabled on "
+                    f"{_which(mig)} with no MIG device recorded: see gpu.mig", *(e.describe() for e in evidence[:2]))
     if facts.machine.observed("nvrm-reset-required"):
         # the kernel log says a GPU needs a reset: that GPU is what is unavailable (gpu.xid)
         return info("gpu.compute-mode", "CUDA says every device is busy or unavailable (46), and the kernel log says "
@@ -718,15 +729,18 @@ def check_memory_in_use(facts) -> Finding:
     # CUDA could not even create a context (it needs a few hundred MB): the memory was taken before the program
     # allocated anything (tensorflow#14475: 'there is no space in GPU, you would like to kill one process')
     oom = facts.machine.evidence_of("out-of-memory")
-    full = tuple(e for e in oom if _CONTEXT_CREATION.search(e.line))
-    if full and not _nvml_ok(facts):
+    # TensorFlow's own words for the same thing: its first CUDA call, which makes the context, ran out of memory
+    no_context = tuple(e for e in oom if _CONTEXT_CREATION.search(e.line)) + facts.machine.evidence_of(
+        "tf-runtime-init-out-of-memory")
+    oom = oom + tuple(e for e in no_context if e not in oom)
+    if no_context and not _nvml_ok(facts):
         return Finding("gpu.memory-in-use", Status.FAIL, "CUDA could not create a context for lack of GPU memory: the "
                        "memory was taken before the program started, by other processes",
-                       tuple(e.describe() for e in full[:2]),
+                       tuple(e.describe() for e in no_context[:2]),
                        fix=_held_by_others_fix("or wait for them", Alternative(
                            "another GPU of this machine is free (the verify command lists them): set "
                            "CUDA_VISIBLE_DEVICES to its index", ())),
-                       evidence=full)
+                       evidence=no_context)
     if (others := _torch_says_others_hold(facts)) is not None:
         return others
     if not _nvml_ok(facts):
@@ -768,6 +782,24 @@ def check_memory_in_use(facts) -> Finding:
                        evidence=oom)
     if some:
         return info("gpu.memory-in-use", f"Other processes use {_which(some)} (TensorFlow gets the rest)", *lines)
+    # nvidia-smi's table without its Processes section: how much memory is in use is known, who holds it is not
+    unlisted = [g for g in gpus if not g.processes_listed and g.memory_used_mib is not None
+                and g.memory_used_mib >= OTHERS_HOLD_WARN * g.memory_total_mib]
+    used = [f"GPU {g.index}: {g.memory_used_mib} of {g.memory_total_mib} MiB in use" for g in unlisted]
+    taken = [g for g in unlisted if g.memory_used_mib >= MEMORY_FULL * g.memory_total_mib]
+    if taken and no_context:
+        # CUDA could not even start for lack of memory, and the GPU's memory was full: taken before the program ran
+        return Finding("gpu.memory-in-use", Status.FAIL,
+                       f"CUDA could not start for lack of GPU memory, and {_which(taken)} had almost none free: "
+                       "other processes hold the memory",
+                       (*used, *(e.describe() for e in no_context[:2])),
+                       fix=_held_by_others_fix("or wait for them", Alternative(
+                           "another GPU of this machine is free (the verify command lists them): set "
+                           "CUDA_VISIBLE_DEVICES to its index", ())),
+                       evidence=no_context)
+    if unlisted:
+        return info("gpu.memory-in-use", f"Most of the memory of {_which(unlisted)} is in use; which processes hold "
+                    "it was not recorded (paste the Processes section of `nvidia-smi`)", *used)
     return _dnn_without_memory(facts) or ok("gpu.memory-in-use", "No other process holds GPU memory")
 
 

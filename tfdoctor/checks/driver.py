@@ -282,8 +282,9 @@ def _dkms_failed(facts, failed) -> Finding:
     target = kernel_or_uname(next((x for x in named if x), None) or d.kernel_release)
     details = tuple(e.describe() for e in failed.evidence[:3])
     # NVIDIA's .run installer built the module itself (without --dkms): say so, not DKMS
-    builder = "NVIDIA's installer" if all(e.message in ("installer-kernel-source-missing", "installer-build-failed")
-                                          for e in failed.evidence) else "DKMS"
+    builder = ("NVIDIA's installer" if all(e.message in ("installer-kernel-source-missing", "installer-build-failed")
+                                           for e in failed.evidence)
+               else "akmods" if any(e.message == "akmods-build-failed" for e in failed.evidence) else "DKMS")
     verify = ("dkms status   # nvidia: installed for the kernel",)
     if all(e.message == "nvidia-module-compile-error" for e in failed.evidence):
         # the module's source compiled outside DKMS's tree (a Nix builder, rpmbuild, a source checkout)
@@ -317,6 +318,32 @@ def _dkms_failed(facts, failed) -> Finding:
                                cmds, alternatives=alts, verify=verify), evidence=failed.evidence)
     if (wrong_cc := _compiler_not_the_kernels(facts, target, details, failed.evidence, verify)) is not None:
         return wrong_cc
+    if m.observed("nvidia-preempt-rt-refused"):
+        # NVIDIA's own build check: the module is not built for a PREEMPT_RT kernel (xanmod/linux#65)
+        return Finding("driver.dkms", Status.FAIL, f"{builder} could not build the NVIDIA module for kernel {target}: "
+                       "it is a real-time (PREEMPT_RT) kernel, which NVIDIA's driver refuses", details,
+                       fix=Fix("Boot a kernel without the PREEMPT_RT patch set (your distribution's standard kernel, "
+                               "or the non-RT flavour of this one) and build the module for it: NVIDIA does not "
+                               "support real-time kernels.", ("sudo reboot   # choose a non-RT kernel in the boot menu",),
+                               alternatives=(Alternative("you need the real-time kernel: build the module with NVIDIA's "
+                                                         "check skipped (not supported by NVIDIA)",
+                                                         (f"sudo env IGNORE_PREEMPT_RT_PRESENCE=1 dkms autoinstall "
+                                                          f"-k {target}",)),),
+                               verify=verify), evidence=failed.evidence)
+    if builder == "akmods":
+        # a packaged kmod (RPM Fusion, negativo17) is built by its maintainers for current kernels: a build that fails
+        # is a package that lags the kernel or a broken build of it, mended by the next package (negativo17#188)
+        return Finding("driver.dkms", Status.FAIL, f"akmods could not build the NVIDIA module for kernel {target}: the "
+                       "packaged module source does not build for it", details,
+                       fix=Fix("Update the NVIDIA packages (a newer akmod-nvidia follows the kernel, or mends a broken "
+                               "build), rebuild the module, then reboot; the failed log under /var/cache/akmods/nvidia "
+                               "says why it failed.",
+                               ("sudo dnf upgrade --refresh 'akmod-nvidia*' 'kmod-nvidia*'",
+                                f"sudo akmods --force --kernels {target}", "sudo reboot"),
+                               alternatives=(Alternative("no newer package yet: boot the previous kernel (choose it in "
+                                                         "the boot menu) until the package supports this one", ()),),
+                               verify=("modinfo -F version nvidia   # a version: the module exists for this kernel",)),
+                       evidence=failed.evidence)
     versions = [v.group(1) for e in failed.evidence if (v := _DKMS_VERSION.search(e.source + " " + e.line))]
     versions += [e.version for e in d.dkms_entries if e.module.startswith("nvidia")]
     ver = versions[0] if versions else None
@@ -331,7 +358,7 @@ def _dkms_failed(facts, failed) -> Finding:
                    f"kernel{legacy}", details,
                    fix=Fix("A driver older than the kernel cannot be built for it: install a newer driver branch that "
                            "supports this GPU, or keep booting a kernel the module builds for.",
-                           install_driver_commands(facts.pci, d, facts.env),
+                           install_driver_commands(facts.pci, d, facts.env, None if target.startswith("$") else target),
                            alternatives=(Alternative("the GPU needs this driver branch: boot the previous kernel "
                                                      "(choose it in the boot menu) and keep it until the driver "
                                                      "supports the new one", ()),

@@ -154,9 +154,10 @@ def recommended_package(pci, driver, env) -> str | None:
     return None
 
 
-def install_driver_commands(pci, driver, env) -> tuple[str, ...]:
-    """The commands that install the right NVIDIA driver here, then the reboot that is owed."""
-    family = distro_family(env)
+def install_driver_commands(pci, driver, env, kernel: str | None = None) -> tuple[str, ...]:
+    """The commands that install the right NVIDIA driver here, then the reboot that is owed (the distribution from
+    os-release, else from the flavour of the kernel named: the running one, or the one a build failed for)."""
+    family = distro_family(env, kernel or getattr(driver, "kernel_release", None))
     pkg = recommended_package(pci, driver, env)
     branch = recommended_branch(pci, driver)
     if family == "ubuntu" or (pkg and pkg.startswith("nvidia-driver-")):

@@ -72,6 +72,7 @@ class GpuFacts:
     ecc_mode_current: bool | None = None
     ecc_aggregate_uncorrected: int | None = None
     processes: tuple[ProcessFacts, ...] = ()
+    processes_listed: bool = True  # False: nvidia-smi's table came without its Processes section (a cut paste)
     field_errors: tuple[tuple[str, str], ...] = ()
     lost: bool = False
     error: str | None = None
@@ -205,6 +206,7 @@ def _gpus_from_table(table: SmiTable) -> tuple[GpuFacts, ...]:
             # the table lists MIG devices for all GPUs together: "none found" is known for every MIG GPU
             mig_devices=0 if table.mig_devices_found is False and g.mig_mode else None,
             processes=procs,
+            processes_listed=table.processes_listed,
         ))
     return tuple(out)
 

@@ -1,0 +1,144 @@
+"""Stop 28 (wave 30): what blind batch 48 showed missing.
+
+Every line below is a real line from the public thread named beside it. The snapshots around them are hand-built in
+tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+# xanmod/linux#65: nvidia-dkms 440.100's make.log for a PREEMPT_RT kernel
+RT_LOG = ("DKMS make.log for nvidia-440.100 for kernel 5.6.17-rt10-xanmod1 (x86_64)\n"
+          "The kernel you are installing for is a PREEMPT_RT kernel!\n\n"
+          "The NVIDIA driver does not support real-time kernels. If you\n"
+          "are using a stock distribution kernel, please install\n"
+          "*** Failed PREEMPT_RT sanity\n")
+# NVIDIA/gpu-operator#729: driver 535.54.03 on a newer Azure kernel
+GPL_ONLY = "ERROR: modpost: GPL-incompatible module nvidia.ko uses GPL-only symbol 'rcu_read_unlock_strict'\n"
+# negativo17/nvidia-driver#188: `akmods --rebuild --force` by hand (no 'akmods: ' prefix)
+AKMODS = ("Checking kmods exist for 6.17.10-300.fc43.aarch64 [  OK  ]\n"
+          "Building and installing nvidia-kmod [FAILED]\n"
+          "Building rpms failed; see /var/cache/akmods/nvidia/590.44.01-1-for-6.17.10-300.fc43.aarch64.failed.log "
+          "for details\n")
+# omacom/omarchy#2039: Arch's ollama package on two GTX 1080 Ti (compute capability 6.1)
+GGML = ("/build/ollama/src/ollama/ml/backend/ggml/ggml/src/ggml-cuda/common.cuh:106: ggml was not compiled with any "
+        "CUDA arch <= 610\n")
+# JuliaGPU/CUDA.jl#3079: CUDA.jl 5.11 on a V100 with driver 580, then CUDA's 999
+CUDAJL = ("\u250c Error: Your Tesla V100-PCIE-32GB GPU (compute capability 7.0) is not supported on CUDA 13+.\n"
+          "\u2502 Please use a device with at least capability 7.5, or downgrade your NVIDIA driver to below v580.\n"
+          "ERROR: CUDA error: unknown error (code 999, ERROR_UNKNOWN)\n")
+SMI_580 = "Driver Version: 580.126.09     CUDA Version: 13.0\n"
+# junxnone/tio#189: TensorFlow's first CUDA call out of memory; nvidia-smi cut after GPU 2 (no Processes section)
+TF_INIT_OOM = ("tensorflow.python.framework.errors_impl.InternalError: CUDA runtime implicit initialization on GPU:0 "
+               "failed. Status: out of memory\n")
+SMI_FULL = """Sat Dec  1 03:16:11 2018
++-----------------------------------------------------------------------------+
+| NVIDIA-SMI 410.78       Driver Version: 410.78       CUDA Version: 10.0     |
+|-------------------------------+----------------------+----------------------+
+| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |
+| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |
+|===============================+======================+======================|
+|   0  GeForce GTX 108...  Off  | 00000000:02:00.0 Off |                  N/A |
+| 23%   34C    P8    19W / 250W |  11004MiB / 11178MiB |      0%      Default |
++-------------------------------+----------------------+----------------------+
+|   1  GeForce GTX 108...  Off  | 00000000:04:00.0 Off |                  N/A |
+| 23%   38C    P8    20W / 250W |  10766MiB / 11178MiB |      0%      Default |
++-------------------------------+----------------------+----------------------+
+|   2  GeForce GTX 108...  Off  | 00000000:83:00.0 Off |                  N/A |
+| 23%   38C    P8    21W / 250W |    432MiB / 11178MiB |      0%      Default |
+"""
+# NVIDIA/gpu-operator#129: an A100 with MIG on (the ECC cell reads 'On'), the table cut; the validator's vectorAdd
+SMI_MIG = """+-----------------------------------------------------------------------------+
+| NVIDIA-SMI 450.80.02    Driver Version: 450.80.02    CUDA Version: 11.0     |
+|-------------------------------+----------------------+----------------------+
+| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |
+| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |
+|                               |                      |               MIG M. |
+|===============================+======================+======================|
+|   0  A100-PCIE-40GB      On   | 00000000:D8:00.0 Off |                   On |
+"""
+BUSY = "Failed to allocate device vector A (error code all CUDA-capable devices are busy or unavailable)!\n"
+
+
+def test_nvidias_preempt_rt_check_is_a_build_refused_for_a_real_time_kernel(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": RT_LOG}, "driver.dkms")
+    assert "PREEMPT_RT" in f.summary and "real-time" in f.summary
+    assert "without the PREEMPT_RT patch set" in f.fix.summary
+    # building anyway is NVIDIA-unsupported: an alternative, never the fix
+    assert not any("IGNORE_PREEMPT_RT_PRESENCE" in c for c in f.fix.commands)
+    assert any("IGNORE_PREEMPT_RT_PRESENCE=1" in c for a in f.fix.alternatives for c in a.commands)
+    assert {e.message for e in f.evidence} == {"nvidia-preempt-rt-refused"}
+
+
+def test_a_gpl_only_symbol_is_a_driver_older_than_the_kernel(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": GPL_ONLY}, "driver.dkms")
+    assert "does not compile against this kernel" in f.summary
+    assert "newer driver" in f.fix.summary
+    assert [e.message for e in f.evidence] == ["modpost-gpl-only-symbol"]
+
+
+def test_akmods_run_by_hand_is_an_akmods_build_failure_with_a_fedora_fix(tmp_path):
+    f = _root_fail(tmp_path, {"commands/akmods_--rebuild_--force": AKMODS}, "driver.dkms")
+    assert f.summary.startswith("akmods could not build the NVIDIA module for kernel 6.17.10-300.fc43.aarch64")
+    assert f.fix.commands[0].startswith("sudo dnf upgrade --refresh 'akmod-nvidia*'")
+    assert "sudo akmods --force --kernels 6.17.10-300.fc43.aarch64" in f.fix.commands
+
+
+def test_a_dkms_failure_on_a_fedora_kernel_installs_fedoras_driver(tmp_path):
+    # no os-release: the failed kernel's flavour (.fc43.) names the distribution the driver comes from
+    log = "Error! Bad return status for module build on kernel: 6.17.10-300.fc43.x86_64 (x86_64)\n"
+    f = _root_fail(tmp_path, {"commands/pasted-text": log}, "driver.dkms")
+    assert any("akmod-nvidia" in c for c in f.fix.commands)
+
+
+def test_ggml_without_the_gpus_architecture_is_a_build_without_kernels_for_it(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": GGML}, "compat.compute-capability")
+    assert "compute capability 6.1" in f.summary and "ggml" in f.summary
+    assert "CMAKE_CUDA_ARCHITECTURES=61" in f.fix.summary
+
+
+def test_cuda_jl_refusing_the_gpu_is_the_cause_of_the_999_after_it(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": CUDAJL, "commands/nvidia-smi": SMI_580}))
+    f = report.get("compat.compute-capability")
+    assert report.root_cause is f and f.status.value == "fail"
+    assert "CUDA 13" in f.summary and "compute capability 7.0" in f.summary
+    assert f.fix.commands == ("julia -e 'using CUDA; CUDA.set_runtime_version!(v\"12\")'",)
+    # CUDA's 999 after the software refused the GPU is no unified-memory module missing
+    assert report.get("cuda.device-nodes").status.value != "fail"
+
+
+def test_a_999_alone_still_asks_for_nvidia_uvm(tmp_path):
+    log = "ERROR: CUDA error: unknown error (code 999, ERROR_UNKNOWN)\n"
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log, "commands/nvidia-smi": SMI_580}))
+    assert report.get("cuda.device-nodes").status.value == "fail"
+
+
+def test_tensorflows_first_cuda_call_out_of_memory_on_a_full_gpu_is_memory_held_by_others(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": TF_INIT_OOM, "commands/nvidia-smi": SMI_FULL}, "gpu.memory-in-use")
+    assert "GPUs 0,1" in f.summary or "GPU 0" in f.summary
+    assert "GPU 0: 11004 of 11178 MiB in use" in f.details
+    assert not any("GPU 2" in d for d in f.details)  # 432 MiB in use: not what failed
+    assert [e.message for e in f.evidence] == ["tf-runtime-init-out-of-memory"]
+
+
+def test_a_cut_table_never_says_no_process_holds_memory(tmp_path):
+    # the same table without an error: who holds GPUs 0 and 1 is unknown, and is said to be
+    f = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_FULL})).get("gpu.memory-in-use")
+    assert f.status.value == "info" and "was not recorded" in f.summary
+    assert "No other process" not in f.summary
+
+
+def test_every_device_busy_with_mig_on_and_its_instances_unrecorded_is_mig(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_MIG, "tensorflow.log": BUSY}))
+    f = report.get("gpu.mig")
+    assert report.root_cause is f and f.status.value == "fail"
+    assert "every device busy or unavailable" in f.summary
+    assert any("-mig 0" in c for c in f.fix.commands + tuple(c for a in f.fix.alternatives for c in a.commands))
+    assert report.get("gpu.compute-mode").status.value == "info"
+
+
+def test_every_device_busy_without_mig_still_reads_the_compute_mode(tmp_path):
+    smi = SMI_MIG.replace("|                   On |", "|                    0 |")
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": smi, "tensorflow.log": BUSY}))
+    assert report.get("gpu.compute-mode").status.value == "fail"
+    assert report.get("gpu.mig").status.value != "fail"
