@@ -142,3 +142,57 @@ def test_every_device_busy_without_mig_still_reads_the_compute_mode(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/nvidia-smi": smi, "tensorflow.log": BUSY}))
     assert report.get("gpu.compute-mode").status.value == "fail"
     assert report.get("gpu.mig").status.value != "fail"
+
+
+# What blind batch 49 showed missing.
+
+# pytorch/pytorch#80637: a cuDNN 8.0.3 folder first on LD_LIBRARY_PATH, the torch 1.12 cu113 wheel bundling 8.3.2
+TORCH_CUDNN = ("Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\n"
+               "RuntimeError: cuDNN version incompatibility: PyTorch was compiled against (8, 3, 2) but linked against "
+               "(8, 0, 3)\n")
+FAIR_LD = ("/public/apps/cudnn/v8.0.3.33-cuda.11.0/cuda/lib64:/public/apps/cuda/11.0/lib64:/usr/local/cuda/lib64:"
+           "/usr/local/cuda/lib64::/public/slurm/20.11.8/lib:/public/slurm/20.11.8/lib")
+TORCH_KEY = "commands/python_-c_import torch; torch.backends.cudnn.version()"
+# facefusion/facefusion-docker#9: cuDNN 8 in a container without libnvrtc.so
+NVRTC = ("facefusion-docker-facefusion-cuda-1  | Could not load library libcudnn_cnn_infer.so.8. Error: libnvrtc.so: "
+         "cannot open shared object file: No such file or directory\n")
+# huggingface/text-embeddings-inference#47: an image on CUDA 12.2 and a GeForce on driver 525 (CUDA 12.0)
+COMPAT_804 = "forward compatibility was attempted on non supported HW\n"
+SMI_525 = ("+-----------------------------------------------------------------------------+\n"
+           "| NVIDIA-SMI 525.105.17   Driver Version: 525.105.17   CUDA Version: 12.0     |\n")
+
+
+def test_a_python_commands_traceback_is_read_with_the_frameworks_catalogue(tmp_path):
+    report = _check(_snapshot(tmp_path, {TORCH_KEY: "", TORCH_KEY + ".err": TORCH_CUDNN, TORCH_KEY + ".rc": "1\n"}))
+    f = report.get("cuda.libraries")
+    assert report.root_cause is f and "built against cuDNN 8.3.2 but loaded cuDNN 8.0.3" in f.summary
+    assert [e.message for e in f.evidence] == ["torch-cudnn-version-incompatibility"]
+    assert f.evidence[0].source == "python -c import torch; torch.backends.cudnn.version()"
+
+
+def test_pytorchs_cudnn_shadowed_with_ld_library_path_recorded_names_the_folder(tmp_path):
+    import json
+
+    files = {TORCH_KEY: "", TORCH_KEY + ".err": TORCH_CUDNN, TORCH_KEY + ".rc": "1\n",
+             "env.json": json.dumps({"LD_LIBRARY_PATH": FAIR_LD})}
+    report = _check(_snapshot(tmp_path, files))
+    f = report.get("python.ld-library-path")
+    assert report.root_cause is f and "shadows the cuDNN PyTorch bundles" in f.summary
+    assert f.fix.commands[0] == ("export LD_LIBRARY_PATH=/public/apps/cuda/11.0/lib64:/usr/local/cuda/lib64:"
+                                 "/usr/local/cuda/lib64:/public/slurm/20.11.8/lib:/public/slurm/20.11.8/lib")
+    assert report.get("cuda.libraries").status.value == "info"
+
+
+def test_a_cudnn_sub_library_missing_nvrtc_is_a_cuda_library_missing(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NVRTC}, "cuda.libraries")
+    assert "libcudnn_cnn_infer.so.8 could not load libnvrtc.so" in f.summary and "NVRTC" in f.summary
+    assert "unversioned" in f.fix.summary and f.fix.commands == ("ldconfig -p | grep libnvrtc",)
+
+
+def test_804_from_a_programs_words_is_a_driver_older_than_the_programs_cuda(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": COMPAT_804, "commands/nvidia-smi": SMI_525}))
+    f = report.get("compat.driver-cuda")
+    assert report.root_cause is f and "driver 525.105.17 (CUDA 12.0)" in f.summary
+    assert "data-centre GPUs" in f.fix.summary
+    assert any("CUDA 12.0 or older" in a.when for a in f.fix.alternatives)
+    assert report.get("cuda.libcuda").status.value == "info"

@@ -126,6 +126,41 @@ def _nvenc_needs_newer_driver(facts) -> Finding | None:
                    evidence=ev)
 
 
+def _forward_compat_refused(facts) -> Finding | None:
+    """CUDA tried its forward-compatibility library (cuda-compat: a newer libcuda that an image or a package puts on
+    the loader path for a newer CUDA than the driver's) and the GPU refused it (`forward compatibility was attempted
+    on non supported HW`, 804). The program's CUDA is newer than the driver: forward compatibility works only on
+    data-centre GPUs with a supported driver branch, so the driver must be new enough for it (text-embeddings-
+    inference#47/#181: an image on CUDA 12.2, a GeForce on driver 525, fixed by driver 550)."""
+    told = facts.machine.belief("cuda.compat_unsupported")
+    if told.value is not True:
+        return None
+    have = driver_version_seen(facts)
+    nvml = getattr(facts, "nvml", None)
+    driver_cuda = getattr(nvml, "cuda_driver_version", None) or (_kb().newest_cuda_for_driver(have) if have else None)
+    on = f"driver {have}" + (f" (CUDA {driver_cuda})" if driver_cuda else "") if have else "the driver"
+    from tfdoctor.checks.cuda import ld_library_path_without
+
+    drop = ld_library_path_without(facts, lambda p: "compat" in p)
+    return Finding("compat.driver-cuda", Status.FAIL,
+                   f"The program's CUDA is newer than {on} supports: CUDA tried the forward-compatibility library "
+                   "(cuda-compat), which this GPU or driver does not take (804)",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Upgrade the driver to a branch whose CUDA version (nvidia-smi's header) is at least the "
+                           "program's: forward compatibility works only on data-centre GPUs.",
+                           tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
+                           alternatives=(Alternative("the driver cannot change: run a build or image of the program "
+                                                     "made for a CUDA the driver supports"
+                                                     + (f" (CUDA {driver_cuda} or older)" if driver_cuda else ""), ()),
+                                         Alternative("the program's CUDA is of the driver's major release (minor-"
+                                                     "version compatibility): take the cuda-compat folder off the "
+                                                     "loader path",
+                                                     (drop,) if drop else ("grep -rn compat /etc/ld.so.conf "
+                                                                           "/etc/ld.so.conf.d/",))),
+                           verify=("nvidia-smi",)),
+                   evidence=told.evidence)
+
+
 def _insufficient_from_outputs(facts) -> Finding | None:
     """A program said the driver is too old for the CUDA it needs (CUDA's own 'driver version is insufficient' in
     TensorFlow's log, nvidia-container-cli's `unsatisfied condition: cuda>=11.0` for an image, nvidia-docker 1's
@@ -285,6 +320,8 @@ def _xla_driver_older(facts) -> Finding | None:
 @with_pip_fixes
 def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
+    if (tf is None or tf.source != "child") and (refused := _forward_compat_refused(facts)) is not None:
+        return refused
     told = _insufficient_from_outputs(facts)
     if told is not None and (tf is None or tf.source != "child" or facts.machine.observed(*CUDA_NEEDED_MESSAGES)):
         return told

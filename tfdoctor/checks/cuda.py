@@ -409,6 +409,12 @@ def _libcuda_told(facts) -> Finding | None:
     if told is None:
         return _newer_libcuda_than_driver(facts)
     details = tuple(e.describe() for e in told.evidence[:2])
+    api = api_facts(facts)
+    if told is compat and (api is None or api.source == "none"):
+        # only a program's words, no libcuda read: CUDA tried forward compatibility because the program's CUDA is
+        # newer than the driver, which compat.driver-cuda reads
+        return info("cuda.libcuda", "A program's CUDA tried the forward-compatibility library (cuda-compat) and the "
+                    "GPU refused it (804): see compat.driver-cuda", *details)
     if told is compat:
         return Finding("cuda.libcuda", Status.FAIL, "A forward-compatibility (cuda-compat) libcuda is in use on a GPU "
                        "that does not support it (804): CUDA refuses it", details, fix=_compat_fix(facts, None),
@@ -776,6 +782,53 @@ def _cudnn_told_mixed(facts) -> Finding | None:
                          verify=("ldconfig -p | grep libcudnn",)))
 
 
+def _torch_cudnn_shadowed(facts) -> Finding | None:
+    """PyTorch refused the cuDNN loaded into its process as not the one it was built against (`cuDNN version
+    incompatibility: PyTorch was compiled against (8, 5, 0) but found runtime version (8, 4, 1)`): the wheel bundles
+    its cuDNN, and an older one on the loader path was found first (pytorch#80637, gladia#928). With LD_LIBRARY_PATH
+    recorded python.ld-library-path names the folder; without it, this says where to look."""
+    told = facts.machine.belief("torch.cudnn_shadowed")
+    if told.value is not True:
+        return None
+    if (getattr(facts.env, "variables", None) or {}).get("LD_LIBRARY_PATH"):
+        return info("cuda.libraries", "PyTorch loaded another cuDNN than its own: see python.ld-library-path",
+                    *(e.describe() for e in told.evidence[:1]))
+    o = next(iter(facts.machine.observed("torch-cudnn-version-incompatibility")), None)
+    built = o.group("built").replace(", ", ".") if o is not None else None
+    loaded = o.group("loaded").replace(", ", ".") if o is not None else None
+    return told_fail("cuda.libraries", f"PyTorch was built against cuDNN {built or '?'} but loaded cuDNN {loaded or '?'}: "
+                     "another cuDNN on the loader path (a folder on LD_LIBRARY_PATH, or an image's "
+                     "/usr/local/cuda/lib64) shadows the one PyTorch bundles", told,
+                     Fix("Find the cuDNN the loader picks and take its folder off LD_LIBRARY_PATH"
+                         + (f", or replace it with cuDNN {built}" if built else "") + ": PyTorch then loads its own.",
+                         ("echo \"$LD_LIBRARY_PATH\"", "ldconfig -p | grep libcudnn"),
+                         verify=("python3 -c 'import torch; print(torch.backends.cudnn.version())'",)))
+
+
+def _cudnn_dependency_missing(facts) -> Finding | None:
+    """cuDNN 8 loaded, but one of its sub-libraries could not load a CUDA library it needs (`Could not load library
+    libcudnn_cnn_infer.so.8. Error: libnvrtc.so: cannot open shared object file`): cuDNN is installed, the library it
+    names is not on the loader path under that name (facefusion-docker#9: NVRTC only under the PyTorch wheel's hashed
+    name)."""
+    told = facts.machine.belief("cuda.cudnn_dependency_missing")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("cudnn-sublibrary-dependency-missing")), None)
+    lib = (o.group("library") if o is not None else None) or "a cuDNN library"
+    dep = (o.group("dependency") if o is not None else None) or "a CUDA library"
+    what = {"libnvrtc": "CUDA's runtime compiler NVRTC", "libnvrtc-builtins": "NVRTC's built-ins",
+            "libcublas": "cuBLAS", "libcublasLt": "cuBLASLt", "libnvJitLink": "nvJitLink",
+            "libz": "zlib"}.get(dep.split(".so")[0], "a CUDA library")
+    unversioned = dep.endswith(".so")
+    return told_fail("cuda.libraries", f"cuDNN's {lib} could not load {dep} ({what}): it is not on the loader path"
+                     + (" under that unversioned name" if unversioned else ""), told,
+                     Fix(f"Install {what} and make {dep} findable"
+                         + (": cuDNN asks for the unversioned name, which CUDA's development package provides, or a "
+                            "link to the versioned file in the same folder" if unversioned else "") + ".",
+                         (f"ldconfig -p | grep {dep.split('.so')[0]}",),
+                         verify=(f"ldconfig -p | grep '{dep} '",)))
+
+
 def _cudnn_told_older(facts) -> Finding | None:
     """A framework refused the cuDNN loaded into its process as older than its build (JAX's `Found cuDNN version 8500,
     but JAX was built against version 8600`). A process holds one cuDNN and the first library to load it wins: a
@@ -831,7 +884,7 @@ def _cudnn_told_older(facts) -> Finding | None:
 )
 def check_cuda_libraries(facts) -> Finding:
     if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
-            or _cudnn_told_older(facts)) is not None:
+            or _cudnn_told_older(facts) or _torch_cudnn_shadowed(facts) or _cudnn_dependency_missing(facts)) is not None:
         return told
     api = api_facts(facts)
     if api is None or api.source == "none":

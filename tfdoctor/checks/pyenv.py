@@ -308,6 +308,23 @@ def check_ld_library_path(facts):
                              (Alternative("LD_LIBRARY_PATH is not set: upgrade the nvjitlink wheel to the libraries' "
                                           "CUDA 12 release", ("python3 -m pip install -U nvidia-nvjitlink-cu12",)),),
                              verify=("python3 -c 'import tensorflow'",)))
+    torch_cudnn = facts.machine.belief("torch.cudnn_shadowed")
+    if torch_cudnn.value is True and value:
+        # PyTorch loaded another cuDNN than the one its wheel bundles: the wheel's RUNPATH lets LD_LIBRARY_PATH win
+        # (PyTorch's atalman in pytorch#80637; the error names LD_LIBRARY_PATH since pytorch#80877)
+        folders = [p for p in value.split(":") if p]
+        named = [p for p in folders if "cudnn" in p.lower()] or [p for p in folders if "cuda" in p.lower()]
+        drop = ld_library_path_without(facts, lambda p: p in named)
+        built = next((o.group("built") for o in facts.machine.observed("torch-cudnn-version-incompatibility")), None)
+        return told_fail("python.ld-library-path", "PyTorch loaded another cuDNN than the one it was built against"
+                         + (f" ({built.replace(', ', '.')})" if built else "") + ": a cuDNN folder on LD_LIBRARY_PATH "
+                         "shadows the cuDNN PyTorch bundles", torch_cudnn,
+                         Fix("Take the cuDNN folders off LD_LIBRARY_PATH (here and in the shell start-up file or "
+                             "module that sets it), so that PyTorch loads its own cuDNN.",
+                             tuple(x for x in (drop, "grep -n LD_LIBRARY_PATH ~/.bashrc ~/.profile ~/.bash_profile "
+                                                     "/etc/environment") if x),
+                             verify=("python3 -c 'import torch; print(torch.backends.cudnn.version())'",)),
+                         *(f"on LD_LIBRARY_PATH: {p}" for p in named[:3]))
     if (appended := _pip_cudnn_appended(facts)) is not None:
         return appended
     if not value:

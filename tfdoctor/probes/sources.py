@@ -47,6 +47,9 @@ _KEY_KINDS = (
     (("modinfo", "sudo_modinfo"), ("modinfo",)),
     (("pip", "pip3", "sudo_pip", "sudo_pip3", "python_-m_pip", "python3_-m_pip", "py_-m_pip", "conda", "mamba"),
      ("pip",)),
+    # a Python program (a script, `python -c 'import torch; ...'`): its traceback holds the framework's own messages
+    # (TensorFlow's, PyTorch's `cuDNN version incompatibility`), so TensorFlow's catalogue reads it too
+    (("python", "python3", "python2", "ipython", "ipython3", "sudo_python", "sudo_python3"), (ANY, "tensorflow")),
 )
 
 
