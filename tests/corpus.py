@@ -31,6 +31,10 @@ KNOWN_FALSE_ALARMS = {
         "TensorFlow's `failed call to cuInit: CUDA_ERROR_NO_DEVICE` and a kernel release, nothing else: healthy only "
         "because the reporter's machine has no GPU, which no output shows; tfdoctor warns that TensorFlow registered "
         "no GPU and that whether the machine has one was not recorded (blind batch 39)",
+    "ok-intel-gpu-no-nvidia-openpilot-ort-gpu-cuda-ep-libcublaslt11-falls-back-to-cpu":
+        "ONNX Runtime's CUDA provider could not load libcublasLt.so.11 and the model ran on the CPU: healthy only "
+        "because the reporter's machine has an Intel GPU and no NVIDIA one, which only his prose says; tfdoctor "
+        "reports the CUDA library the provider could not load (blind batch 49)",
 }
 
 

@@ -89,9 +89,14 @@ def test_803_without_a_driver_api_record_is_a_libcuda_that_is_not_the_drivers(tm
 
 
 def test_804_is_a_compat_libcuda_on_a_gpu_without_forward_compatibility(tmp_path):
+    # from a program's words alone (no libcuda read): the program's CUDA is newer than the driver, and forward
+    # compatibility cannot bridge it on this GPU (stop 28: the corpus's 804 cases all accept compat.driver-cuda)
     line = "[ERROR]: cudaErrorCompatNotSupportedOnDevice: forward compatibility was attempted on non supported HW\n"
-    f = _check(_snapshot(tmp_path, {"commands/pasted-text": line})).get("cuda.libcuda")  # Dr-Noob/gpufetch#53
-    assert f.status.value == "fail" and "forward-compatibility" in f.summary
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line}))  # Dr-Noob/gpufetch#53
+    f = report.get("compat.driver-cuda")
+    assert f.status.value == "fail" and report.root_cause is f and "forward-compatibility" in f.summary
+    lib = report.get("cuda.libcuda")
+    assert lib.status.value == "info" and "forward-compatibility" in lib.summary
 
 
 def test_an_ngc_image_older_than_the_gpu(tmp_path):

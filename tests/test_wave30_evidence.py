@@ -196,3 +196,73 @@ def test_804_from_a_programs_words_is_a_driver_older_than_the_programs_cuda(tmp_
     assert "data-centre GPUs" in f.fix.summary
     assert any("CUDA 12.0 or older" in a.when for a in f.fix.alternatives)
     assert report.get("cuda.libcuda").status.value == "info"
+
+
+# What blind batch 50 showed missing.
+
+# google-deepmind/open_spiel#137: pip before 19.0 sees TensorFlow's releases up to the last manylinux1 wheels
+OLD_PIP = ("  Could not find a version that satisfies the requirement tensorflow<2.0,>=1.15 (from -r requirements.txt "
+           "(line 3)) (from versions: 0.12.1, 1.0.0, 1.0.1, 1.13.1, 1.13.2, 1.14.0rc0, 1.14.0rc1, 1.14.0, 2.0.0a0, "
+           "2.0.0b0, 2.0.0b1)\n"
+           "No matching distribution found for tensorflow<2.0,>=1.15 (from -r requirements.txt (line 3))\n")
+PIP_KEY = "commands/pip3_install_--upgrade_-r_requirements.txt"
+# tensorflow/tensorflow#12187: a cp35 wheel given to an Anaconda Python 3.6
+CP35 = "tensorflow_gpu-1.3.0rc2-cp35-cp35m-manylinux1_x86_64.whl is not a supported wheel on this platform. \n"
+CP35_KEY = ("commands/pip_install_--upgrade_https:%2F%2Fstorage.googleapis.com%2Ftensorflow%2Flinux%2Fgpu%2F"
+            "tensorflow_gpu-1.3.0rc2-cp35-cp35m-manylinux1_x86_64.whl")
+# Softcatala/whisper-ctranslate2#74: CTranslate2 3.x (CUDA 11) on Colab's CUDA 12 runtime
+CT2 = "RuntimeError: Library libcublas.so.11 is not found or cannot be loaded\n"
+# RosettaCommons/RFdiffusion#208: DGL's CUDA 12.1 libraries loaded before JAX's 12.2
+JAX_CUDA = ("CUDA backend failed to initialize: Found CUDA version 12010, but JAX was built against version 12020, "
+            "which is newer. The copy of CUDA that is installed must be at least as new as the version against which "
+            "JAX was built. (Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)\n")
+
+
+def test_pip_offering_releases_up_to_the_last_manylinux1_wheels_is_pip_too_old(tmp_path):
+    report = _check(_snapshot(tmp_path, {PIP_KEY: "", PIP_KEY + ".err": OLD_PIP, PIP_KEY + ".rc": "1\n"}))
+    f = report.get("tf.installed")
+    assert report.root_cause is f and "ends at 2.0.0b1" in f.summary.replace("end at", "ends at")
+    assert f.fix.commands == ("python3 -m pip install --upgrade pip",)
+    assert report.get("compat.python").status.value == "skip"
+
+
+def test_pip_offering_nothing_is_still_the_python_or_platform(tmp_path):
+    err = ("ERROR: Could not find a version that satisfies the requirement tensorflow==1.15 (from versions: none)\n"
+           "ERROR: No matching distribution found for tensorflow==1.15\n")
+    key = "commands/pip3_install_tensorflow==1.15"
+    report = _check(_snapshot(tmp_path, {key: "", key + ".err": err, key + ".rc": "1\n"}))
+    assert report.get("tf.installed").status.value != "fail"
+    f = report.get("compat.python")
+    assert report.root_cause is f and "TensorFlow 1.15 needs Python" in f.summary
+
+
+def test_an_upper_bound_names_the_newest_release_below_it(tmp_path):
+    err = ("ERROR: Could not find a version that satisfies the requirement tensorflow<2.0 (from versions: none)\n")
+    key = "commands/pip_install_tensorflow<2.0"
+    f = _root_fail(tmp_path, {key: "", key + ".err": err, key + ".rc": "1\n"}, "compat.python")
+    assert "TensorFlow 1.15 needs Python" in f.summary
+
+
+def test_a_wheel_for_another_python_is_compat_python_naming_the_wheels_python(tmp_path):
+    f = _root_fail(tmp_path, {CP35_KEY: "", CP35_KEY + ".err": CP35, CP35_KEY + ".rc": "1\n",
+                              "commands/pasted-text": "- Python version: 3.6\n"},
+                   "compat.python")
+    assert "built for Python 3.5 (cp35)" in f.summary and "this interpreter is Python 3.6" in f.summary
+
+
+def test_a_wheel_for_this_pythons_tag_is_still_the_platform(tmp_path):
+    f = _root_fail(tmp_path, {CP35_KEY: "", CP35_KEY + ".err": CP35, CP35_KEY + ".rc": "1\n",
+                              "commands/pasted-text": "- Python version: 3.5.2\n"}, "tf.installed")
+    assert "platform" in f.summary
+
+
+def test_ctranslate2s_missing_library_is_a_cuda_library_missing_with_its_name_in_the_fix(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CT2}, "tf.cuda-libs")
+    assert "libcublas.so.11" in f.summary and "libcublas.so.11" in f.fix.summary
+    assert [e.message for e in f.evidence] == ["ctranslate2-library-not-found"]
+
+
+def test_jax_finding_an_older_cuda_than_its_build_is_cuda_libraries(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": JAX_CUDA}, "cuda.libraries")
+    assert "built against CUDA 12.2 but found CUDA 12.1" in f.summary
+    assert f.fix.commands[0] == "python3 -m pip install --upgrade 'jax[cuda12]'"

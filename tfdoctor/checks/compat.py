@@ -17,6 +17,7 @@ from tfdoctor.checks.tensorflow import (
     machine_gpus,
     minor,
     newest_tf_for_python,
+    pip_too_old,
     python_minor,
     tf_facts,
     wheel_platform_refused,
@@ -806,6 +807,11 @@ def check_python(facts) -> Finding:
         if wheel_platform_refused(facts) is not None:
             return skip("compat.python", "pip refused TensorFlow's wheel for its platform, not for this Python (see "
                         "tf.installed)")
+        if pip_too_old(facts) is not None:
+            return skip("compat.python", "pip is too old to see TensorFlow's newer wheels, whatever the Python (see "
+                        "tf.installed)")
+        if (tagged := _wheel_for_another_python(facts)) is not None:
+            return tagged
         no_wheel = _no_wheel_from_pip(facts)
         if no_wheel is not None:
             return no_wheel
@@ -865,6 +871,35 @@ def _python_from_offered(versions: str | None) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _wheel_for_another_python(facts) -> Finding | None:
+    """pip refused a TensorFlow wheel file (`tensorflow-1.12.0-cp35-none-linux_armv7l.whl is not a supported wheel on
+    this platform`) and nothing shows the interpreter is the wheel's Python (wheel_platform_refused reads that case):
+    a wheel's Python tag is what people most often take wrong (a cp35 wheel under Python 3.6: tensorflow#12187,
+    lhelontra/tensorflow-on-arm#43, noahzhy/tf-aarch64#1). Where the interpreter's Python was stated, it is named."""
+    o = next(iter(facts.machine.observed("pip-wheel-not-supported")), None)
+    if o is None:
+        return None
+    tag = o.group("py_tag") or ""
+    wheel_py = f"{tag[2]}.{tag[3:]}" if len(tag) >= 4 and tag[2:].isdigit() else None
+    stated = next((x.group("python_version") for x in facts.machine.observed("python-version-stated")
+                   if x.group("python_version")), None)
+    here = ".".join(stated.split(".")[:2]) if stated else None
+    ev = facts.machine.evidence_of("pip-wheel-not-supported", "python-version-stated")
+    which = f"this interpreter is Python {here}" if here else "the interpreter's Python is not recorded"
+    return Finding("compat.python", Status.FAIL,
+                   f"pip refuses the {o.group('wheel')} wheel: it is built for Python {wheel_py or tag} ({tag}), and "
+                   f"{which}" + ("" if here else ": a wheel for another Python is the usual reason (or another "
+                                                 "platform: the wheel is " + (o.group("platform") or "?") + ")"),
+                   tuple(e.describe() for e in ev[:3]),
+                   fix=Fix(f"Install the wheel whose Python tag is the interpreter's own (cp36 for Python 3.6), or run "
+                           f"it with Python {wheel_py or tag}; the commands show the interpreter's version and "
+                           "platform.",
+                           ("python3 -m pip --version",
+                            "python3 -c 'import platform, sys; print(sys.version_info[:2], platform.machine())'"),
+                           verify=("python3 -c 'import tensorflow as tf; print(tf.__version__)'",)),
+                   evidence=ev)
+
+
 def _no_wheel_from_pip(facts) -> Finding | None:
     """pip found no TensorFlow wheel for the interpreter (a pasted `pip install tensorflow...` error)."""
     belief = facts.machine.belief("tf.wheel_available")
@@ -876,6 +911,14 @@ def _no_wheel_from_pip(facts) -> Finding | None:
     wanted = minor(req.split("==", 1)[1]) if "==" in req else None
     kb = _kb()
     build = kb.tf_build(wanted) if wanted else None
+    below = req.split("<", 1)[1].lstrip("=") if "<" in req and "<=" not in req else None
+    if build is None and below:
+        # `tensorflow<2.0`: the newest release under the bound is the one pip was asked for
+        from tfdoctor.knowledge.loader import parse_version
+
+        under = [b for b in kb.tf_versions() if parse_version(b.version) < parse_version(below)]
+        build = under[-1] if under else None
+        wanted = build.version if build is not None else None
     target = build or kb.tf_versions()[-1]
     py = _python_from_offered(offered)
     details = [e.describe() for e in belief.evidence[:2]]

@@ -829,6 +829,31 @@ def _cudnn_dependency_missing(facts) -> Finding | None:
                          verify=(f"ldconfig -p | grep '{dep} '",)))
 
 
+def _jax_cuda_older(facts) -> Finding | None:
+    """JAX refused a CUDA component loaded into its process as older than its build (`Found CUDA version 12010, but
+    JAX was built against version 12020, which is newer`): an older copy was found or loaded first, from another
+    framework's CUDA wheels in the environment (RFdiffusion#208), a folder on LD_LIBRARY_PATH or the system's CUDA,
+    and JAX runs on the CPU."""
+    told = facts.machine.belief("jax.cuda_older_than_built")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("jax-cuda-older-than-built")), None)
+    part = (o.group("component") if o is not None else None) or "CUDA"
+
+    def shown(v: str | None) -> str:
+        return f"{int(v) // 1000}.{int(v) % 1000 // 10}" if part == "CUDA" and v and v.isdigit() else (v or "?")
+    loaded, built = shown(o.group("loaded") if o else None), shown(o.group("compiled") if o else None)
+    return told_fail("cuda.libraries", f"JAX was built against {part} {built} but found {part} {loaded}: an older copy "
+                     "is loaded first (another framework's CUDA wheels in this environment, a folder on "
+                     "LD_LIBRARY_PATH, or the system's CUDA), and JAX falls back to the CPU", told,
+                     Fix("Make the CUDA libraries in the environment at least as new as JAX's build: reinstall JAX "
+                         "with its CUDA wheels (they pin the versions it needs), and keep older CUDA folders off "
+                         "LD_LIBRARY_PATH.",
+                         ("python3 -m pip install --upgrade 'jax[cuda12]'", "python3 -m pip list | grep -i nvidia",
+                          "echo \"$LD_LIBRARY_PATH\""),
+                         verify=("python3 -c \"import jax; print(jax.devices())\"   # CUDA devices, not CPU",)))
+
+
 def _cudnn_told_older(facts) -> Finding | None:
     """A framework refused the cuDNN loaded into its process as older than its build (JAX's `Found cuDNN version 8500,
     but JAX was built against version 8600`). A process holds one cuDNN and the first library to load it wins: a
@@ -884,7 +909,8 @@ def _cudnn_told_older(facts) -> Finding | None:
 )
 def check_cuda_libraries(facts) -> Finding:
     if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
-            or _cudnn_told_older(facts) or _torch_cudnn_shadowed(facts) or _cudnn_dependency_missing(facts)) is not None:
+            or _cudnn_told_older(facts) or _jax_cuda_older(facts) or _torch_cudnn_shadowed(facts)
+            or _cudnn_dependency_missing(facts)) is not None:
         return told
     api = api_facts(facts)
     if api is None or api.source == "none":

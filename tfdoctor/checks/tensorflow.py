@@ -126,7 +126,7 @@ def _skip_if_not_run(fid: str, tf) -> Finding | None:
 @with_pip_fixes
 def check_installed(facts) -> Finding:
     tf = tf_facts(facts)
-    if (tf is None or tf.source != "child") and (refused := wheel_platform_refused(facts)) is not None:
+    if (tf is None or tf.source != "child") and (refused := wheel_platform_refused(facts) or pip_too_old(facts)):
         return refused
     if (s := _skip_if_not_run("tf.installed", tf)) is not None:
         return s
@@ -222,6 +222,34 @@ def wheel_platform_refused(facts) -> Finding | None:
                             "python3 -c 'import platform, struct; print(platform.machine(), struct.calcsize(\"P\") * 8)'"),
                            verify=("python3 -c 'import tensorflow as tf; print(tf.__version__)'",)),
                    evidence=ev)
+
+
+# The last TensorFlow releases with manylinux1 wheels: 1.15.0 and 2.0.0rc0 on are manylinux2010 (and later
+# manylinux2014 / manylinux_2_17), which pip older than 19.0 does not install (TensorFlow's pip guide: 'Requires pip
+# version 19.0 or higher'). tensorflow#32698's reporter read the tags off PyPI: 2.0.0b1 manylinux1, 2.0.0rc0
+# manylinux2010.
+_LAST_MANYLINUX1 = ("1.14.0", "2.0.0a0", "2.0.0b0", "2.0.0b1")
+
+
+def pip_too_old(facts) -> Finding | None:
+    """pip found no TensorFlow wheel and the releases it offered end at the last manylinux1 ones (1.14.0, 2.0.0b1):
+    it sees the older wheels for this interpreter but none of the manylinux2010 (and newer) wheels of 1.15 and later,
+    so pip itself is too old (FastMOT#8: 'Please upgrade pip'; open_spiel#137: 'had to update pip first')."""
+    for o in facts.machine.observed("pip-no-tensorflow-wheel"):
+        offered = [v.strip() for v in (o.group("versions") or "").split(",") if v.strip()[:1].isdigit()]
+        if not offered or offered[-1] not in _LAST_MANYLINUX1 or "1.14.0" not in offered:
+            continue
+        ev = facts.machine.evidence_of("pip-no-tensorflow-wheel")
+        return Finding("tf.installed", Status.FAIL,
+                       f"TensorFlow cannot be installed: the releases pip offers end at {offered[-1]}, the last with "
+                       "manylinux1 wheels, so this pip is too old (before 19.0) to install the manylinux2010 and newer "
+                       "wheels of TensorFlow 1.15 and later",
+                       tuple(e.describe() for e in ev[:2]),
+                       fix=Fix("Upgrade pip in the environment you install into, then install TensorFlow again.",
+                               ("python3 -m pip install --upgrade pip",),
+                               verify=("python3 -m pip --version   # 19.0 or newer",)),
+                       evidence=ev)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- tf.import
@@ -691,7 +719,7 @@ def check_cuda_libs(facts) -> Finding:
 
 # the loader's words for a CUDA library it could not open, wherever a paste quotes them (ldd's `=> not found` too)
 _QUOTED_LIBS = ("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed", "import-so-missing",
-                "ldd-cuda-lib-not-found")
+                "ldd-cuda-lib-not-found", "ctranslate2-library-not-found")
 
 
 def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
@@ -756,8 +784,10 @@ def _conda_lib_path_fix(tf, conda_cuda: str) -> Fix:
 def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | None,
                     who: str = "TensorFlow") -> Fix:
     """Install the CUDA libraries a log or a paste named, each pinned to the version its soname names."""
-    return Fix(f"Install the CUDA {cuda or ''} libraries {who} was built against (pip wheels, or NVIDIA's CUDA apt "
-               "repository where no wheel exists), pinned to the version each soname names.".replace("CUDA  ", "CUDA "),
+    named = ", ".join(runtime[:6])
+    return Fix(f"Install the CUDA {cuda or ''} libraries {who} was built against ({named}: pip wheels, or NVIDIA's "
+               "CUDA apt repository where no wheel exists), pinned to the version each soname names."
+               .replace("CUDA  ", "CUDA "),
                library_install_commands(runtime, cuda, python_cmd(tf)),
                alternatives=and_cuda_alternative(cuda, tf_version, python_cmd(tf)),
                verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),))
