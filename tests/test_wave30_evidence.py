@@ -266,3 +266,73 @@ def test_jax_finding_an_older_cuda_than_its_build_is_cuda_libraries(tmp_path):
     f = _root_fail(tmp_path, {"tensorflow.log": JAX_CUDA}, "cuda.libraries")
     assert "built against CUDA 12.2 but found CUDA 12.1" in f.summary
     assert f.fix.commands[0] == "python3 -m pip install --upgrade 'jax[cuda12]'"
+
+
+# What blind batch 51 showed missing.
+
+# pytorch/pytorch#31353: PyTorch 1.3's out-of-memory breakdown, whose `cached` is beyond what is allocated
+TORCH13_OOM = ("RuntimeError: CUDA out of memory. Tried to allocate 1.86 GiB (GPU 0; 31.72 GiB total capacity; 24.58 GiB "
+               "already allocated; 1.28 GiB free; 5.08 GiB cached)\n")
+# linuxserver/docker-plex#340: FFmpeg inside a container given NVIDIA_VISIBLE_DEVICES only
+PLEX = ("Oct 21, 2022 16:01:12.613 [0x7f1c07a08b38] ERROR - [Req#225/Transcode] [FFMPEG] - Cannot load "
+        "libnvidia-encode.so.1\n"
+        "Oct 21, 2022 16:01:12.613 [0x7f1c07a08b38] ERROR - [Req#225/Transcode] [FFMPEG] - The minimum required Nvidia "
+        "driver for nvenc is 418.30 or newer\n")
+# fuchaojie.com/2022/06/CUDAVersion: Isaac Gym Preview 3's PhysX on driver 460.32.03
+PHYSX = ("/buildAgent/work/45f70df4210b2e3e/source/cudamanager/src/CudaContextManager.cpp (635) : warning : CUDA driver "
+         "version is 11020, expected at least 11040.\n")
+SMI_460 = "| NVIDIA-SMI 460.32.03 Driver Version: 460.32.03 CUDA Version: 11.2 |\n"
+
+
+def test_pytorch_13s_cached_memory_is_the_programs_own(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": TORCH13_OOM}))
+    assert report.get("gpu.memory-in-use").status.value != "fail"
+    assert report.root_cause is None
+
+
+def test_nvenc_library_missing_in_a_container_without_the_video_capability(tmp_path):
+    import json
+
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": PLEX,
+                                         "env.json": json.dumps({"NVIDIA_VISIBLE_DEVICES": "all"})}))
+    f = report.get("container.capabilities")
+    assert report.root_cause is f and "is not set" in f.summary and "video" in f.summary
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,video,utility" in f.fix.commands[0]
+    # FFmpeg's minimum is printed after any failed load: no driver too old is claimed
+    assert report.get("compat.driver-cuda").status.value == "warn"
+
+
+def test_nvenc_library_missing_with_the_video_capability_is_not_the_capability(tmp_path):
+    import json
+
+    env = json.dumps({"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,video,utility"})
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": PLEX, "env.json": env}))
+    assert report.get("container.capabilities").status.value != "fail"
+    f = report.get("compat.driver-cuda")
+    assert f.status.value == "warn" and "could not load the driver's libnvidia-encode.so.1" in f.summary
+
+
+def test_physx_naming_an_older_cuda_than_it_needs_is_a_driver_too_old(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": PHYSX, "commands/nvidia-smi": SMI_460}, "compat.driver-cuda")
+    assert "older than CUDA 11.4 needs" in f.summary and "460.32.03" in f.summary
+
+
+def test_triage_reads_an_echoed_ld_library_path_after_a_prompt_with_a_status_field():
+    from tfdoctor.triage import plan
+    from tfdoctor.triage.paste import from_text
+
+    text = ("LD_LIBRARY_PATH:\n```\n(py38) [0] rzou@devfair0317:~/binaries_test  $ echo $LD_LIBRARY_PATH\n"
+            "/public/apps/cudnn/v8.0.3.33-cuda.11.0/cuda/lib64:/usr/local/cuda/lib64::/public/slurm/20.11.8/lib\n```\n")
+    snapshot_plan, _ = plan(from_text(text))
+    assert snapshot_plan.env == {"LD_LIBRARY_PATH": "/public/apps/cudnn/v8.0.3.33-cuda.11.0/cuda/lib64:"
+                                                    "/usr/local/cuda/lib64::/public/slurm/20.11.8/lib"}
+
+
+def test_triage_does_not_take_an_echo_of_two_variables_or_a_shell_word():
+    from tfdoctor.triage import plan
+    from tfdoctor.triage.paste import from_text
+
+    for text in ("```\n$ echo $LD_LIBRARY_PATH $PATH\n/usr/lib:/usr/bin\n```\n",
+                 "```\n$ echo $LD_LIBRARY_PATH\n$(rm -rf ~)\n```\n"):
+        snapshot_plan, _ = plan(from_text(text))
+        assert "LD_LIBRARY_PATH" not in snapshot_plan.env

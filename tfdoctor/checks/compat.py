@@ -96,6 +96,23 @@ def _nvenc_needs_newer_driver(facts) -> Finding | None:
     need = told[0].group("need")
     have = driver_version_seen(facts)
     ev = facts.machine.evidence_of("ffmpeg-nvenc-driver-too-old")
+    cannot_load = facts.machine.observed("ffmpeg-cannot-load-nvidia-library")
+    if cannot_load and not (have and need and _kb().driver_at_least(have, need)):
+        # FFmpeg could not load the library at all (nv-codec-headers' 'Cannot load'), which no driver version
+        # explains: an API too new for the driver is 'Driver does not support the required nvenc API version'
+        lib = cannot_load[0].group("library") or "libnvidia-encode.so.1"
+        return Finding("compat.driver-cuda", Status.WARN,
+                       f"FFmpeg could not load the driver's {lib}: the library is missing where FFmpeg runs (a host "
+                       "without the driver's video package, or a container without the `video` capability); its "
+                       f"NVENC minimum{f' ({need})' if need else ''} is printed after any failed load",
+                       tuple(e.describe() for e in (ev + facts.machine.evidence_of("ffmpeg-cannot-load-nvidia-library"))[:3]),
+                       fix=Fix("Install the driver's NVENC and NVDEC libraries on the host (a package of their own on "
+                               "Debian and Ubuntu), or, in a container, start it with the `video` driver capability.",
+                               (), alternatives=(Alternative(
+                                   "in a container: set NVIDIA_DRIVER_CAPABILITIES=compute,video,utility for it "
+                                   "(or `all`) and start it again", ()),),
+                               verify=("ldconfig -p | grep -E 'libnvidia-encode|libnvcuvid'",)),
+                       evidence=ev)
     if have and need and _kb().driver_at_least(have, need):
         # FFmpeg prints its minimum after any failed load of the driver's NVENC library: a driver that meets it is not
         # the problem, the library is (Debian's split libnvidia-encode1 in OpenMediaVault's case, antipiot's fix; a
@@ -176,6 +193,9 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     obs = facts.machine.observed(*CUDA_NEEDED_MESSAGES)
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
+    physx = next(iter(facts.machine.observed("physx-cuda-driver-too-old")), None)
+    if need_cuda is None and physx is not None and (v := physx.group("cuda_int") or "").isdigit():
+        need_cuda = f"{int(v) // 1000}.{int(v) % 1000 // 10}"  # CUDA's integer form: 11040 = 11.4
     # an NGC container's banner names the driver release it needs, and the one it found
     banner = next((o for o in obs if o.message == "ngc-driver-too-old"), None)
     have = driver_version_seen(facts) or (banner.group("have") if banner else None)

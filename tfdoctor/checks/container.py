@@ -36,6 +36,8 @@ def check_capabilities(facts) -> Finding:
     env = facts.env
     value = (getattr(env, "variables", None) or {}).get("NVIDIA_DRIVER_CAPABILITIES")
     inside = bool(env is not None and env.container) or facts.machine.value("container") is True
+    if (video := _video_capability_missing(facts, inside, value)) is not None:
+        return video
     if not inside:
         if facts.machine.value("container") is None:
             return skip("container.capabilities", "Whether this runs in a container was not recorded "
@@ -76,6 +78,35 @@ def check_capabilities(facts) -> Finding:
                                         "recreate it", ("docker compose up -d --force-recreate",)),),
                            verify=("ls /usr/lib/x86_64-linux-gnu/libcuda.so.1", verify_only(facts, "cuda.init"))),
                    evidence=b.evidence)
+
+
+def _video_capability_missing(facts, inside: bool, value: str | None) -> Finding | None:
+    """A program could not load the driver's NVENC or NVDEC library (FFmpeg's `Cannot load libnvidia-encode.so.1`) in
+    a container the NVIDIA runtime set up (NVIDIA_VISIBLE_DEVICES in its environment) whose driver capabilities leave
+    out `video`: unset, the runtime mounts only compute and utility (linuxserver/docker-plex#340: fixed by
+    NVIDIA_DRIVER_CAPABILITIES=all)."""
+    told = facts.machine.belief("driver.video_library_missing")
+    if told.value is not True:
+        return None
+    variables = getattr(facts.env, "variables", None) or {}
+    if not (inside or "NVIDIA_VISIBLE_DEVICES" in variables):
+        return None
+    caps = [c.strip() for c in (value or "").split(",") if c.strip()]
+    if value is None and not variables:
+        return None  # the environment was not recorded: whether the capabilities were set is unknown
+    if "video" in caps or "all" in caps:
+        return None
+    lib = next((o.group("library") for o in facts.machine.observed("ffmpeg-cannot-load-nvidia-library")), None)
+    why = ("is not set, so the runtime mounts only the compute and utility parts of the driver" if value is None
+           else f"is {value}, without `video`")
+    return told_fail("container.capabilities", f"{lib or 'The driver video library'} could not be loaded in this "
+                     f"container: its NVIDIA_DRIVER_CAPABILITIES {why}, and NVENC/NVDEC need the `video` capability",
+                     told,
+                     Fix("Start the container with the video capability as well (or `all`); in Docker Compose or a "
+                         "Kubernetes pod, add the variable to its environment.",
+                         (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,video,utility "
+                          f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"libnvidia-encode|libnvcuvid\"'",),
+                         verify=("echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: video or all",)))
 
 
 # register the toolkit's runtime with Docker, then restart Docker to load it

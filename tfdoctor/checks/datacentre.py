@@ -606,6 +606,9 @@ def _torch_says_others_hold(facts) -> Finding | None:
         free = free if free is not None else _mib(o.group("free2"), o.group("free2_unit"))
         held = [_mib(o.group(g), o.group(g + "_unit")) for g in ("held", "cached", "held2")]
         held = next((h for h in held if h is not None), None)
+        if o.group("cached") is not None and held is not None:
+            # PyTorch <= 1.3's `cached` is what its allocator holds beyond what is allocated: the process holds both
+            held += _mib(o.group("allocated"), o.group("allocated_unit")) or 0
         if not total or free is None or held is None:
             continue
         others = total - free - held

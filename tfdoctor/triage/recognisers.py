@@ -273,7 +273,8 @@ BARE_TOOLS = frozenset((
 ))
 
 PROMPT = textmatch.compile(
-    r"^[ \t]*(?:\([^()\n]{1,80}\)[ \t]*)?(?:"
+    # (a conda environment, then a shell's status or job field: `(py38) [0] user@host:~/dir $`)
+    r"^[ \t]*(?:\([^()\n]{1,80}\)[ \t]*)?(?:\[[\w:-]{1,20}\][ \t]+)?(?:"
     r"(?:<user>|[\w.-]{1,64})@(?:<hostname>|[\w.-]{1,253})(?:(?::|[ \t]+)[^\n$#%>]{0,300})?[ \t]*[$#%>]|"
     r"\[(?:<user>|[\w.-]{1,64})@(?:<hostname>|[\w.-]{1,253})[^\]\n]{0,300}\][$#%]|"
     r"PS [A-Za-z]:\\(?:<user>|[^<>\n]){0,300}>|[A-Za-z]:\\(?:<user>|[^<>\n]){0,300}>|"

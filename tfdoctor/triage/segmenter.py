@@ -372,14 +372,27 @@ def command_kind(cmd: Command | None) -> str | None:
         return "nvcc"
     if tool == "dpkg" and any(a.startswith("-l") for a in args):
         return "dpkg"
-    if tool in ("echo", "printenv") and any("CUDA_VISIBLE_DEVICES" in a or "NVIDIA_VISIBLE_DEVICES" in a
-                                            for a in args):
+    if tool in ("echo", "printenv") and echoed_variables(tool, args):
         return "environment"
     if tool in ("env", "printenv", "set") and not args or tool == "export" and args[:1] == ("-p",):
         return "environment"
     if tool in rz.CONTAINER_TOOLS:
         return "container"
     return None
+
+
+_ECHOED = textmatch.compile(r"\$\{?([A-Z_][A-Z0-9_]{0,63})\}?")
+
+
+def echoed_variables(tool: str, args) -> list[str]:
+    """The allow-listed environment variables an `echo $NAME` (or `printenv NAME`) prints, in order."""
+    from tfdoctor.host import ALLOWED_ENV
+
+    names: list[str] = []
+    for a in args:
+        found = [m.group(1) for m in _ECHOED.finditer(a)] if tool == "echo" else [a.strip("'\"")]
+        names += [n for n in found if n in ALLOWED_ENV and n not in names]
+    return names
 
 
 # Files the probes read, by what a paste of them is
@@ -667,7 +680,7 @@ def _region_only(region: _Region) -> Segment | None:
                 return Segment("environment", out[0][0], out[-1][0], [t for _, t in out], command=cmd,
                                tags={"listing"})
             return None
-        if out and out[0][1].strip() and len(out[0][1]) < 200:
+        if out and out[0][1].strip() and len(out[0][1]) < 4000:  # (a folder list is long)
             no, t = out[0]
             return Segment("environment", no, no, [t.strip()], command=cmd, tags={"echo"})
         return None

@@ -17,7 +17,7 @@ from tfdoctor import textmatch
 from tfdoctor.host import ALLOWED_ENV, snapshot_manifest
 from tfdoctor.probes import sources
 from tfdoctor.triage import recognisers as rz
-from tfdoctor.triage.segmenter import MODPROBE_DIR_PREFIXES, Segment
+from tfdoctor.triage.segmenter import MODPROBE_DIR_PREFIXES, Segment, echoed_variables
 
 _SAFE_KEY = textmatch.compile(r"[^\w.,:=+%@-]")
 _ENV_LINE = textmatch.compile(r"^[ \t]*(?:export[ \t]+|declare -x[ \t]+)?(?P<k>[A-Za-z_][A-Za-z0-9_]*)=(?P<v>[^\n]*)$")
@@ -541,10 +541,12 @@ def _place_env(plan: SnapshotPlan, seg: Segment, rec: Recognised, text: str) -> 
     found: dict[str, str] = {}
     cmd = seg.command
     if "echo" in seg.tags and cmd is not None:
-        names = [n for n in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
-                 if any(n in a for a in cmd.argv[1:])]
+        names = echoed_variables(cmd.tool, cmd.argv[1:])
         value = text.strip()
-        if names and value and textmatch.fullmatch(r"[\w,:-]{1,200}", value) is not None:
+        # one variable echoed, one line of value: a device list, or a list of folders (LD_LIBRARY_PATH, CUDA_HOME)
+        shape = r"[\w,:-]{1,200}" if names[:1] in (["CUDA_VISIBLE_DEVICES"], ["NVIDIA_VISIBLE_DEVICES"]) \
+            else r"[\w.,:/+~-]+"
+        if len(names) == 1 and value and len(value) <= 4000 and textmatch.fullmatch(shape, value) is not None:
             found[names[0]] = value
     else:
         for line in text.splitlines():
