@@ -336,3 +336,99 @@ def test_triage_does_not_take_an_echo_of_two_variables_or_a_shell_word():
                  "```\n$ echo $LD_LIBRARY_PATH\n$(rm -rf ~)\n```\n"):
         snapshot_plan, _ = plan(from_text(text))
         assert "LD_LIBRARY_PATH" not in snapshot_plan.env
+
+
+# What blind batch 52 showed missing.
+
+# pytorch/torchtitan#853: NCCL 2.21.5's 'Last error:' names the shared-memory segment and no errno
+NCCL_SHM = ("  Last error:\n"
+            "  Error while creating shared memory segment /dev/shm/nccl-1YsMbG (size 7340384)\n")
+# ComputationalRadiationPhysics/picongpu#2704: the X server on the same Quadro
+TIMEOUT = ("'ret = cudaEventQuery( event.m_spEventImpl->m_CudaEvent)' returned error  : 'cudaErrorLaunchTimeout': "
+           "'the launch timed out and was terminated'!\n")
+# lhelontra/tensorflow-on-arm#13 (the system's libstdc++) and lakshayg/tensorflow-build-archived#1 (the bare form)
+GLIBCXX_SYSTEM = ("ImportError: /usr/lib/arm-linux-gnueabihf/libstdc++.so.6: version `GLIBCXX_3.4.22' not found "
+                  "(required by /usr/local/lib/python2.7/dist-packages/tensorflow/python/_pywrap_tensorflow_internal.so)\n")
+GLIBCXX_BARE = "mainly libstdc++.so.6: version `GLIBCXX_3.4.22' not found \n"
+# tensorflow/tensorflow#49 and #59665
+PROTOBUF_OLD = " __init__() got an unexpected keyword argument 'syntax'\n"
+PROTOBUF_NEW = ("Cannot import tensorflow after latest tensorboard release: TypeError: Descriptors cannot not be created "
+                "directly\n")
+# NVIDIA developer forum 108848: a GRID T4-2Q vGPU whose memory the desktop's processes hold
+SMI_DESKTOP = """+-----------------------------------------------------------------------------+
+| NVIDIA-SMI 440.43       Driver Version: 440.43       CUDA Version: 10.2     |
+|-------------------------------+----------------------+----------------------+
+| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |
+| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |
+|===============================+======================+======================|
+|   0  GRID T4-2Q          On   | 00000000:02:02.0  On |                  N/A |
+| N/A   N/A    P8    N/A /  N/A |   1597MiB /  2032MiB |      5%      Default |
++-------------------------------+----------------------+----------------------+
+
++-----------------------------------------------------------------------------+
+| Processes:                                                       GPU Memory |
+|  GPU       PID   Type   Process name                             Usage      |
+|=============================================================================|
+|    0     57230      G   /usr/lib/xorg/Xorg                           423MiB |
+|    0     57309      G   /usr/bin/gnome-shell                         145MiB |
+|    0     63736      G   ...request-channel-token=42824295405078622   383MiB |
+|    0     73870    C+G   ...se/.nvm/versions/node/v12.10.0/bin/node   236MiB |
+|    0     73872    C+G   ...se/.nvm/versions/node/v12.10.0/bin/node   133MiB |
++-----------------------------------------------------------------------------+
+"""
+
+
+def test_ncclss_shared_memory_segment_it_could_not_create_is_a_small_dev_shm(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NCCL_SHM}, "env.container")
+    assert "/dev/shm is too small" in f.summary and "--shm-size=1g" in f.fix.summary
+
+
+def test_a_shared_memory_segment_refused_for_another_errno_is_not_a_small_dev_shm(tmp_path):
+    log = ("misc/shmutils.cc:132 NCCL WARN Error while creating shared memory segment /dev/shm/nccl-aBcDeF (size "
+           "9637888), error: Permission denied (13)\n")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    assert report.get("env.container").status.value != "fail"
+
+
+def test_a_launch_that_timed_out_is_the_display_watchdog(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": TIMEOUT}, "gpu.xid")
+    assert "display watchdog" in f.summary
+    assert f.fix.commands[0] == "nvidia-smi --query-gpu=index,name,display_active --format=csv"
+    assert any("Interactive" in a.when for a in f.fix.alternatives)
+
+
+def test_the_systems_old_libstdcxx_quoted_in_a_paste_is_tf_import_with_the_distributions_fix(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": GLIBCXX_SYSTEM}, "tf.import")
+    assert "system's C++ runtime" in f.summary and "GLIBCXX_3.4.22" in f.summary
+    assert f.fix.commands == ("sudo apt install --only-upgrade libstdc++6",)
+    assert [e.message for e in f.evidence] == ["tf-import-glibcxx-not-found"]
+
+
+def test_the_bare_loader_line_is_read_only_where_it_ends(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": GLIBCXX_BARE}, "tf.import")
+    assert any("libstdc++6" in c for a in f.fix.alternatives for c in a.commands)
+    other = "libstdc++.so.6: version `GLIBCXX_3.4.29' not found (required by /usr/bin/some-other-tool)\n"
+    (tmp_path / "b").mkdir()
+    report = _check(_snapshot(tmp_path / "b", {"commands/pasted-text": other}))
+    assert report.get("tf.import").status.value != "fail"
+
+
+def test_protobuf_too_old_and_too_new_are_told_apart(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    old = _root_fail(tmp_path / "a", {"commands/pasted-text": PROTOBUF_OLD}, "tf.import")
+    assert "older" in old.summary and old.fix.commands == ("python3 -m pip install --upgrade 'protobuf>=3'",)
+    new = _root_fail(tmp_path / "b", {"commands/pasted-text": PROTOBUF_NEW}, "tf.import")
+    assert "too new" in new.summary and new.fix.commands == ("python3 -m pip install 'protobuf==3.20.*'",)
+
+
+def test_the_desktops_graphics_processes_holding_memory_without_a_failure_is_information(tmp_path):
+    f = _check(_snapshot(tmp_path, {"commands/nvidia-smi": SMI_DESKTOP})).get("gpu.memory-in-use")
+    assert f.status.value == "info" and "desktop's graphics processes" in f.summary
+
+
+def test_a_compute_process_holding_the_memory_still_warns(tmp_path):
+    smi = SMI_DESKTOP.replace("  C+G   ...se/.nvm/versions/node/v12.10.0/bin/node   236MiB",
+                              "    C   python                                       236MiB")
+    f = _check(_snapshot(tmp_path, {"commands/nvidia-smi": smi})).get("gpu.memory-in-use")
+    assert f.status.value == "warn"

@@ -13,7 +13,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command, verify_only
 from tfdoctor.checks.cuda import fabricmanager_fix
 from tfdoctor.checks.fixes import initramfs_command
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
 MEMORY_FULL = 0.9
@@ -772,6 +772,13 @@ def check_memory_in_use(facts) -> Finding:
                     "default", *lines,
                     fix=Fix("To leave memory for other programs, let TensorFlow grow its reservation instead.",
                             ("export TF_FORCE_GPU_ALLOW_GROWTH=true",)))
+    if busy and not oom and all("G" in (p.type or "").upper() for g in busy for p in g.processes):
+        # nothing failed, and every process that holds the memory draws on the screen (the X server, the desktop
+        # shell, a browser: type G or C+G): the desktop's own use, not a leftover job (a GRID vGPU's Xorg and
+        # gnome-shell in NVIDIA's forum thread 108848: 'normal')
+        return info("gpu.memory-in-use", f"{_which(busy)}: most of the memory is held by the desktop's graphics "
+                    "processes (the X server, the desktop shell, applications drawing on the screen); TensorFlow gets "
+                    "the rest", *lines)
     if busy:
         pids = sorted({p.pid for g in busy for p in g.processes if p.pid is not None})[:8]
         fix = Fix("Stop the processes that hold the GPU (if they are leftovers), or run TensorFlow on another GPU.",
@@ -891,6 +898,20 @@ def check_xid(facts) -> Finding:
         getattr(src, "kind", None) == "kernel" for src in getattr(facts.sources, "sources", ()) or ())
     if (reset := _reset_required(facts)) is not None:
         return reset
+    if not any(code == 8 for code, *_ in events) and (watchdog := m.told("gpu.display_watchdog")) is not None:
+        # CUDA's 'the launch timed out' happens only where the kernel execution timeout is on: a GPU that drives a
+        # display (NVIDIA's runtime reference; picongpu#2704: the X server on the same Quadro)
+        return told_fail("gpu.xid", "A CUDA kernel was stopped by the display watchdog ('the launch timed out and was "
+                         "terminated', Xid 8 in the kernel log): this GPU drives a display, which limits how long a "
+                         "kernel may run", watchdog,
+                         Fix("Run the CUDA work on a GPU that drives no display, or stop the display on this one while "
+                             "it runs (the first command lists which GPU drives a display).",
+                             ("nvidia-smi --query-gpu=index,name,display_active --format=csv",
+                              "sudo systemctl isolate multi-user.target   # stops the desktop until the next boot"),
+                             alternatives=(Alternative("keep the desktop on this GPU: turn the watchdog off with "
+                                                       "`Option \"Interactive\" \"0\"` in the Device section of "
+                                                       "/etc/X11/xorg.conf, then restart the X server", ()),),
+                             verify=("nvidia-smi --query-gpu=index,display_active --format=csv",)))
     if not events:
         if not read_now:
             why = f" ({d.kernel_log_error})" if d is not None and getattr(d, "kernel_log_error", None) else ""

@@ -6,7 +6,9 @@ probes' facts, read with getattr so a probe that did not run only makes a check 
 
 from __future__ import annotations
 
-from tfdoctor import safe
+from types import SimpleNamespace
+
+from tfdoctor import safe, textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import python_cmd, tf_import_line, tfdoctor_command, with_pip_fixes
 from tfdoctor.checks.gpu import STATED_CUDA
@@ -295,6 +297,9 @@ def check_import(facts) -> Finding:
     if tf is not None and tf.source == "log-only" and tf.import_failure is not None:
         # a pasted traceback that names the cause
         return _quoted_log_lines(_import_failure(tf, tf.import_failure, python_cmd(tf)), tf)
+    if (tf is None or tf.source != "child") and (told := _import_failure_told(facts, tf)) is not None:
+        # the loader's or protobuf's own words, quoted anywhere in a paste (not only in TensorFlow's log)
+        return told
     if tf is not None and tf.source == "log-only" and (devices := _devices_in_log(facts)):
         # TensorFlow's log goes on to its devices (found, registered or not): it got past `import tensorflow`
         return ok("tf.import", "`import tensorflow` worked: TensorFlow's log goes on to its devices",
@@ -379,6 +384,24 @@ def _import_signal(tf) -> Finding:
                          f"'tensorflow[and-cuda]'",)))
 
 
+_IMPORT_MESSAGES = {"tf-import-glibcxx-not-found": "glibcxx", "tf-import-glibc-not-found": "glibc",
+                    "tf-import-protobuf-too-new": "protobuf", "tf-import-protobuf-too-old": "protobuf-old"}
+
+
+def _import_failure_told(facts, tf) -> Finding | None:
+    """An `import tensorflow` failure a paste quotes in the loader's or protobuf's own words (the kinds the child's
+    import reads: an old libstdc++ or glibc, a protobuf too new or too old), wherever in the paste it is."""
+    o = next(iter(facts.machine.observed(*_IMPORT_MESSAGES)), None)
+    if o is None:
+        return None
+    failure = SimpleNamespace(kind=_IMPORT_MESSAGES[o.message], exception="", line=o.line.strip()[:500],
+                              detail=o.group("detail"))
+    stand_in = tf if tf is not None else SimpleNamespace(tf_version=None, libc_version=None, tf_distribution=None,
+                                                         distribution=lambda name: None)
+    found = _import_failure(stand_in, failure, python_cmd(tf))
+    return found.or_evidence(facts.machine.evidence_of(o.message)[:2])
+
+
 def _import_failure(tf, failure, py: str) -> Finding:
     quote = f"`{failure.line}`"
     version = tf.tf_version
@@ -409,10 +432,35 @@ def _import_failure(tf, failure, py: str) -> Finding:
                     fix=Fix("Upgrade the operating system (Ubuntu 20.04 has glibc 2.31, 22.04 has 2.35), run "
                             "TensorFlow in a container, or install an older TensorFlow built for this glibc.",
                             ("ldd --version | head -1",)))
+    if failure.kind == "protobuf-old":
+        return fail("tf.import", "the installed protobuf is older than this TensorFlow's generated code (TensorFlow "
+                    "needs protobuf 3 or newer)", quote,
+                    fix=Fix("Upgrade protobuf in the interpreter TensorFlow runs in.",
+                            (f"{py} -m pip install --upgrade 'protobuf>=3'",),
+                            verify=(f"{py} -c 'import google.protobuf, tensorflow; print(google.protobuf.__version__)'",)))
     if failure.kind == "glibcxx":
+        # whose libstdc++ was found: a conda environment's (its own, older package), or the system's (the
+        # distribution's gcc is older than the toolchain that built the wheel: lakshayg/tensorflow-build#1, Ubuntu
+        # 16.04's gcc 5 under a wheel of gcc 6.3; lhelontra/tensorflow-on-arm#13, 'apt-get install libstdc++6')
+        where = failure.line
+        conda = textmatch.search(r"(?:conda|miniforge|mambaforge)[^\s:]*/lib/libstdc\+\+", where) is not None
+        system = textmatch.search(r"(?:^|[\s:])/usr/lib(?:64)?/(?:[\w-]+/)?libstdc\+\+", where) is not None
+        conda_fix = ("conda install -c conda-forge 'libstdcxx-ng>=12'",)
+        apt_fix = ("sudo apt install --only-upgrade libstdc++6",)
+        if system and not conda:
+            return fail("tf.import", f"the system's C++ runtime (libstdc++) is older than TensorFlow needs "
+                        f"({failure.detail}): the wheel was built with a newer compiler than the distribution's",
+                        quote,
+                        fix=Fix("Upgrade the system's libstdc++ (on Ubuntu 16.04-18.04 the newer one comes with gcc "
+                                "from the ubuntu-toolchain-r/test PPA), or install a TensorFlow built for this "
+                                "distribution.", apt_fix,
+                                verify=("strings /usr/lib/*/libstdc++.so.6 | grep GLIBCXX | tail -3   # the newest "
+                                        "versions it provides",)))
         return fail("tf.import", f"the C++ runtime is older than TensorFlow needs ({failure.detail})", quote,
                     fix=Fix("A conda environment or LD_LIBRARY_PATH often puts an old libstdc++ first; update it.",
-                            ("conda install -c conda-forge 'libstdcxx-ng>=12'",)))
+                            conda_fix,
+                            alternatives=() if conda else (Alternative(
+                                "the system's libstdc++ is the old one (no conda environment): upgrade it", apt_fix),)))
     if failure.kind == "missing-module":
         return fail("tf.import", f"TensorFlow's dependency `{failure.detail}` is missing", quote,
                     fix=Fix("Reinstall TensorFlow so pip installs its dependencies.",

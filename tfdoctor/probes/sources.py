@@ -164,6 +164,8 @@ def unmarked(text: str) -> str:
                 body = body[1:].lstrip(" ")
             for _ in range(2):  # `**` round a code span, or the other way round
                 for w in _WRAPPERS:
+                    if w in ("**", "__") and not body.rstrip().endswith(w):
+                        continue  # emphasis comes in pairs: a line that starts `__init__()` is not wrapped
                     if body.startswith(w) and len(body) > 2 * len(w):
                         body = body[len(w):]
                         if body.rstrip().endswith(w):

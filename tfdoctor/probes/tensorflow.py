@@ -23,6 +23,9 @@ _IMPORT_KINDS: tuple[tuple[str, textmatch.Pattern], ...] = (
         r"module compiled against (?:ABI|API) version \S+ but this version of numpy is")),
     # protobuf 4.21.0 printed it with a double negative, 'Descriptors cannot not be created directly' (tensorflow#56266)
     ("protobuf", textmatch.compile(r"Descriptors cannot (?:not )?be created directly")),
+    # the other way round: protobuf 2's generated-code API, older than the protobuf 3 TensorFlow needs (tensorflow#49:
+    # 'tensorflow requires protobuf 3')
+    ("protobuf-old", textmatch.compile(r"__init__\(\) got an unexpected keyword argument '(syntax|serialized_options)'")),
     # the quotes are often lost on a forum (`version GLIBC_2.14 not found`)
     ("glibc", textmatch.compile(r"version [`']?(GLIBC_[\d.]+)'? not found")),
     ("glibcxx", textmatch.compile(r"version [`']?(GLIBCXX_[\d.]+|CXXABI_[\d.]+)'? not found")),
@@ -38,7 +41,7 @@ _NO_MODULE = textmatch.compile(r"No module named '([^']+)'")
 class ImportFailure:
     """Why `import tensorflow` failed: a kind, the one line to quote, and what the line names."""
 
-    kind: str  # not-installed | missing-module | numpy-abi | protobuf | glibc | glibcxx | cpu-instructions |
+    kind: str  # not-installed | missing-module | numpy-abi | protobuf | protobuf-old | glibc | glibcxx | cpu-instructions |
     #            cuda-library | dll | other
     exception: str  # "ImportError", "ModuleNotFoundError", "TypeError"...
     line: str
@@ -172,7 +175,10 @@ def classify_import_error(text: str | None, exception: str = "", module: str | N
 
 # An import that failed for a reason of the environment, read from a pasted traceback: the same kinds as the child's
 # own import (a missing CUDA library is tf.cuda-libs' finding, read from the log's own lines)
-_ENVIRONMENT_KINDS = ("numpy-abi", "protobuf", "glibc", "glibcxx")
+_ENVIRONMENT_KINDS = ("numpy-abi", "protobuf", "protobuf-old", "glibc", "glibcxx")
+# the kinds whose own line says an import failed, without an ImportError or a traceback around it (a paste that kept
+# only `libstdc++.so.6: version `GLIBCXX_3.4.22' not found`)
+_SELF_EVIDENT = tuple(p for k, p in _IMPORT_KINDS if k in ("numpy-abi", "protobuf", "protobuf-old", "glibc", "glibcxx"))
 _IMPORT_FAILED = textmatch.compile(r"^\s*(?:ImportError|ModuleNotFoundError|AttributeError|TypeError)\b|"
                                    r"Failed to load the native TensorFlow runtime|^Traceback \(most recent call last\)")
 
@@ -181,7 +187,7 @@ def _import_failure_in(log_lines: tuple[str, ...]) -> ImportFailure | None:
     from tfdoctor.evidence import normalise  # the lines as printed: no collector's stamp, no typographic quotes
 
     lines = [normalise(ln) for ln in log_lines[:5000]]
-    if not any(_IMPORT_FAILED.search(ln) for ln in lines):
+    if not any(_IMPORT_FAILED.search(ln) or any(p.search(ln) for p in _SELF_EVIDENT) for ln in lines):
         return None
     failure = classify_import_error("\n".join(lines))
     return failure if failure.kind in _ENVIRONMENT_KINDS else None
