@@ -432,3 +432,44 @@ def test_a_compute_process_holding_the_memory_still_warns(tmp_path):
                               "    C   python                                       236MiB")
     f = _check(_snapshot(tmp_path, {"commands/nvidia-smi": smi})).get("gpu.memory-in-use")
     assert f.status.value == "warn"
+
+
+# What blind batch 53 showed missing.
+
+# gpustack/llama-box#44: two Tesla M60 (5.2) under a build whose CUDA architectures start at 6.0
+GGML_ARCHS = ("0.00.026.062 I ggml_cuda_init: found 2 CUDA devices:\n"
+              "0.00.026.212 I   Device 0: Tesla M60, compute capability 5.2, VMM: yes\n"
+              "0.00.026.356 I   Device 1: Tesla M60, compute capability 5.2, VMM: yes\n"
+              "system_info: CUDA : ARCHS = 600,610,700,750,800,860,890,900 | F16 = 1 | USE_GRAPHS = 1 | "
+              "PEER_MAX_BATCH_SIZE = 128 | CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | "
+              "LLAMAFILE = 1 |\n")
+# microsoft/MInference#51: a Tesla V100S under FlashAttention 2
+FLASH = "RuntimeError: FlashAttention only supports Ampere GPUs or newer.\n"
+# invoke-ai/InvokeAI#5065: an update that left torch 2.1.0+cpu where xFormers was built for +cu121
+XFORMERS = ("WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:\n"
+            "    PyTorch 2.1.0+cu121 with CUDA 1201 (you have 2.1.0+cpu)\n"
+            "    Python  3.10.11 (you have 3.10.6)\n")
+
+
+def test_a_gpu_older_than_the_lowest_ggml_architecture_has_no_kernels(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": GGML_ARCHS}, "compat.compute-capability")
+    assert "from compute capability 6.0 up" in f.summary and "Tesla M60 is 5.2" in f.summary
+    assert "CMAKE_CUDA_ARCHITECTURES=52" in f.fix.summary
+
+
+def test_a_gpu_inside_the_ggml_architectures_is_not_refused(tmp_path):
+    log = GGML_ARCHS.replace("Tesla M60, compute capability 5.2", "Tesla P40, compute capability 6.1")
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": log}))
+    assert report.get("compat.compute-capability").status.value != "fail"
+
+
+def test_flash_attention_refusing_a_pre_ampere_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": FLASH}, "compat.compute-capability")
+    assert "Ampere (compute capability 8.0)" in f.summary and "sdpa" in f.fix.summary
+
+
+def test_xformers_naming_a_cpu_pytorch_gives_the_cuda_build_it_was_made_for(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": XFORMERS}, "tf.cuda-build")
+    assert "2.1.0+cpu" in f.summary
+    assert f.fix.commands[1] == ("python3 -m pip install 'torch==2.1.0' --index-url "
+                                 "https://download.pytorch.org/whl/cu121")

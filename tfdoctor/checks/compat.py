@@ -514,6 +514,16 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                        Fix("Use a GPU that ollama's docs/gpu.md lists as supported, an ollama release whose CUDA build "
                            "still supports this compute capability, or build ollama from source for it "
                            "(CMAKE_CUDA_ARCHITECTURES).", (), verify=verify))
+    flash = facts.machine.observed("flash-attn-needs-ampere")
+    if flash and not (o or sm or torch_sm or torch_old):
+        # FlashAttention's own check: its kernels start at Ampere (FlashAttention 2) or Turing (1.x)
+        gen = flash[0].group("needs") or "Ampere"
+        least = "8.0" if gen == "Ampere" else "7.5"
+        return refused(f"FlashAttention has no kernels for this GPU: it runs only on {gen} (compute capability "
+                       f"{least}) or newer GPUs; the GPU and the driver work",
+                       Fix("Run the model without FlashAttention (PyTorch's scaled-dot-product attention: in "
+                           "transformers `attn_implementation=\"sdpa\"`, or the program's option that turns flash "
+                           f"attention off), or on a GPU of compute capability {least} or newer.", (), verify=verify))
     ggml = facts.machine.observed("ggml-no-cuda-arch-for-gpu")
     if ggml and not (o or sm or torch_sm or torch_old):
         # ggml's own abort: no architecture the build carries is at or below the GPU's (the number is cc x 100)
@@ -591,6 +601,8 @@ def check_compute_capability(facts) -> Finding:
     if unsupported.value is True:
         return _software_refuses_gpu(facts, unsupported)
     tf = tf_facts(facts)
+    if (tf is None or tf.source != "child") and (below := _below_ggml_archs(facts)) is not None:
+        return below
     gpus = [(name, cc) for name, cc in machine_gpus(facts)]
     if tf is not None and tf.gpus and not any(cc for _, cc in gpus):
         gpus = [(g.device_name or g.name, g.compute_capability) for g in tf.gpus]
@@ -647,6 +659,31 @@ def check_compute_capability(facts) -> Finding:
 _NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU",
              "invalid device function", "cudaErrorInvalidDeviceFunction", "invalid device symbol",
              "cudaErrorInvalidSymbol")
+
+
+def _below_ggml_archs(facts) -> Finding | None:
+    """ggml's system information names the CUDA architectures its build carries (`CUDA : ARCHS = 600,610,...`) and
+    its device list a GPU older than the lowest of them: the build has no kernels the GPU can run (PTX compiles
+    forward to newer GPUs, never back; gpustack/llama-box#44: a Tesla M60, 5.2, under ARCHS from 600)."""
+    m = facts.machine
+    archs = next((o.group("archs") for o in m.observed("ggml-cuda-archs") if o.group("archs")), None)
+    if not archs:
+        return None
+    lowest = min(int(a) for a in archs.split(",") if a.isdigit())
+    devices = [(o.group("name"), o.group("cc")) for o in m.observed("ggml-cuda-device") if o.group("cc")]
+    old = [(n, cc) for n, cc in devices if int(float(cc) * 100 + 0.5) < lowest]
+    if not old:
+        return None
+    name, cc = old[0]
+    ev = m.evidence_of("ggml-cuda-archs")[:1] + m.evidence_of("ggml-cuda-device")[:1]
+    return Finding("compat.compute-capability", Status.FAIL,
+                   f"This ggml build (llama.cpp and its kin) carries CUDA kernels from compute capability "
+                   f"{lowest // 100}.{lowest % 100 // 10} up; the {name.strip()} is {cc}, older, so it has none for it",
+                   tuple(e.describe() for e in ev),
+                   fix=Fix(f"Build it for the GPU's architecture (CMAKE_CUDA_ARCHITECTURES={cc.replace('.', '')}, "
+                           "as its build instructions say), or use a release built for it; the GPU and the driver are "
+                           "not the problem.", (), verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                   evidence=ev)
 
 
 def _no_kernel_image_told(facts, gpus) -> Finding | None:
@@ -798,6 +835,9 @@ def _cc_from_log(facts, tf) -> Finding:
                     fix=Fix("Install a build of the program compiled for this GPU's compute capability (a framework "
                             "wheel for a CUDA release that supports the GPU), or use a GPU its build supports.",
                             verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)))
+    if (told := _no_kernel_image_told(facts, machine_gpus(facts))) is not None:
+        # CUDA's 'no kernel image' quoted elsewhere in the paste (a reporter's sentence, another program's output)
+        return told
     m = next((x for x in log.matches if x.claim("tf.sees_gpu") is True and x.group("cc")), None)
     if m is not None:
         return ok("compat.compute-capability", f"TensorFlow created a GPU device (compute capability "

@@ -585,6 +585,13 @@ def _torch_cpu_build(facts, told) -> Finding:
     how = "conda lists its CPU variant" if conda else "PyTorch says 'Torch not compiled with CUDA enabled'"
     cf = ("conda install -c conda-forge 'pytorch=*=cuda*'",)
     pip = ("python3 -m pip uninstall -y torch", "python3 -m pip install torch")
+    xf = next(iter(facts.machine.observed("xformers-torch-cpu-build")), None)
+    if xf is not None and not conda:
+        # xFormers names the CUDA build it was made for (`PyTorch 2.1.0+cu121`): that build, from PyTorch's index
+        how = f"xFormers finds {xf.group('have')}+cpu where it was built for {xf.group('built')}+cu{xf.group('cu')}"
+        pip = ("python3 -m pip uninstall -y torch",
+               f"python3 -m pip install 'torch=={xf.group('built')}' --index-url "
+               f"https://download.pytorch.org/whl/cu{xf.group('cu')}")
     return Finding("tf.cuda-build", Status.FAIL, f"This PyTorch is a CPU-only build ({how}): no driver or library can "
                    "make it use the GPU", tuple(e.describe() for e in told.evidence[:2]),
                    fix=Fix("Install a CUDA build of PyTorch into the same environment.", cf if conda else pip,
