@@ -8,7 +8,7 @@ from __future__ import annotations
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
-from tfdoctor.checks.cuda import kernel_driver_version
+from tfdoctor.checks.cuda import kernel_driver_version, ld_library_path_without
 from tfdoctor.checks.fixes import distro_family, install_driver_commands, newer_driver_commands, ubuntu_driver_package
 from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES, STATED_CUDA
 from tfdoctor.checks.tensorflow import (
@@ -157,8 +157,6 @@ def _forward_compat_refused(facts) -> Finding | None:
     nvml = getattr(facts, "nvml", None)
     driver_cuda = getattr(nvml, "cuda_driver_version", None) or (_kb().newest_cuda_for_driver(have) if have else None)
     on = f"driver {have}" + (f" (CUDA {driver_cuda})" if driver_cuda else "") if have else "the driver"
-    from tfdoctor.checks.cuda import ld_library_path_without
-
     drop = ld_library_path_without(facts, lambda p: "compat" in p)
     return Finding("compat.driver-cuda", Status.FAIL,
                    f"The program's CUDA is newer than {on} supports: CUDA tried the forward-compatibility library "
