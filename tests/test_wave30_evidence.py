@@ -473,3 +473,15 @@ def test_xformers_naming_a_cpu_pytorch_gives_the_cuda_build_it_was_made_for(tmp_
     assert "2.1.0+cpu" in f.summary
     assert f.fix.commands[1] == ("python3 -m pip install 'torch==2.1.0' --index-url "
                                  "https://download.pytorch.org/whl/cu121")
+
+
+def test_pips_versions_list_wrapped_over_lines_is_read_whole(tmp_path):
+    # GeekAlexis/FastMOT#8: the terminal wrapped pip's list mid-list
+    err = ("  Could not find a version that satisfies the requirement tensorflow==1.15.2 (from -r requirement.txt "
+           "(line 5)) (from versions: 0.12.1, 1.0.0, 1.0.1, 1.1.0rc0, 1.1.0rc1, 1.1.0rc2, 1.1.0, 1.2.0rc0,\n"
+           " 1.2.0rc1, 1.13.1, 1.13.2, 1.14.0rc0, 1.14.0rc1, 1.14.0, 2.0.0a0, 2.0.0b0, 2.0.0b1)\n"
+           "No matching distribution found for tensorflow==1.15.2 (from -r requirement.txt (line 5))\n")
+    key = "commands/pip3_install_-r_requirement.txt"
+    f = _root_fail(tmp_path, {key: "Collecting tensorflow==1.15.2\n", key + ".err": err, key + ".rc": "1\n"},
+                   "tf.installed")
+    assert "end at 2.0.0b1" in f.summary

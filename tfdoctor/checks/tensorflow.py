@@ -233,12 +233,30 @@ def wheel_platform_refused(facts) -> Finding | None:
 _LAST_MANYLINUX1 = ("1.14.0", "2.0.0a0", "2.0.0b0", "2.0.0b1")
 
 
+_VERSIONS_LIST = textmatch.compile(r"\(from versions: ([0-9][0-9a-z., ]*)\)")
+
+
+def _versions_wrapped(facts, o) -> str | None:
+    """pip's `(from versions: ...)` list where a terminal or a forum wrapped it over several lines (FastMOT#8): read from
+    the source the message came from, its lines from the message on joined."""
+    for src in getattr(getattr(facts, "sources", None), "sources", ()) or ():
+        if getattr(src, "name", None) != o.source:
+            continue
+        lines = list(src.lines) if src.lines else (src.text or "").splitlines()
+        start = max(0, (o.line_no or 1) - 1)
+        m = _VERSIONS_LIST.search(" ".join(ln.strip()[:2000] for ln in lines[start:start + 40]))
+        if m is not None:
+            return m.group(1)
+    return None
+
+
 def pip_too_old(facts) -> Finding | None:
     """pip found no TensorFlow wheel and the releases it offered end at the last manylinux1 ones (1.14.0, 2.0.0b1):
     it sees the older wheels for this interpreter but none of the manylinux2010 (and newer) wheels of 1.15 and later,
     so pip itself is too old (FastMOT#8: 'Please upgrade pip'; open_spiel#137: 'had to update pip first')."""
     for o in facts.machine.observed("pip-no-tensorflow-wheel"):
-        offered = [v.strip() for v in (o.group("versions") or "").split(",") if v.strip()[:1].isdigit()]
+        listed = o.group("versions") or _versions_wrapped(facts, o)
+        offered = [v.strip() for v in (listed or "").split(",") if v.strip()[:1].isdigit()]
         if not offered or offered[-1] not in _LAST_MANYLINUX1 or "1.14.0" not in offered:
             continue
         ev = facts.machine.evidence_of("pip-no-tensorflow-wheel")
