@@ -160,6 +160,15 @@ def cudnn_version(v: str | None) -> str | None:
     return f"{n // 1000}.{n % 1000 // 100}.{n % 100}"
 
 
+def cuda_version(v: str | None) -> str | None:
+    """CUDA's version in its integer form (cudaDriverGetVersion's, as JAX and PhysX print it: 11040 = 11.4) as a
+    dotted string; None for anything else."""
+    if not v or not v.isdigit() or len(v) not in (4, 5):
+        return None
+    n = int(v)
+    return f"{n // 1000}.{n % 1000 // 10}"
+
+
 def _cuda_error(m: LogMatch) -> tuple[str | None, int | None]:
     """cuInit's error as the log spells it, and its numeric code when printed.
 

@@ -23,6 +23,7 @@ from tfdoctor.checks.tensorflow import (
     wheel_platform_refused,
 )
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.tflog import cuda_version
 
 
 def driver_version_seen(facts) -> str | None:
@@ -96,41 +97,34 @@ def _nvenc_needs_newer_driver(facts) -> Finding | None:
     need = told[0].group("need")
     have = driver_version_seen(facts)
     ev = facts.machine.evidence_of("ffmpeg-nvenc-driver-too-old")
+    meets = bool(have and need and _kb().driver_at_least(have, need))
     cannot_load = facts.machine.observed("ffmpeg-cannot-load-nvidia-library")
-    if cannot_load and not (have and need and _kb().driver_at_least(have, need)):
-        # FFmpeg could not load the library at all (nv-codec-headers' 'Cannot load'), which no driver version
-        # explains: an API too new for the driver is 'Driver does not support the required nvenc API version'
-        lib = cannot_load[0].group("library") or "libnvidia-encode.so.1"
-        return Finding("compat.driver-cuda", Status.WARN,
-                       f"FFmpeg could not load the driver's {lib}: the library is missing where FFmpeg runs (a host "
-                       "without the driver's video package, or a container without the `video` capability); its "
-                       f"NVENC minimum{f' ({need})' if need else ''} is printed after any failed load",
-                       tuple(e.describe() for e in (ev + facts.machine.evidence_of("ffmpeg-cannot-load-nvidia-library"))[:3]),
-                       fix=Fix("Install the driver's NVENC and NVDEC libraries on the host (a package of their own on "
-                               "Debian and Ubuntu), or, in a container, start it with the `video` driver capability.",
-                               (), alternatives=(Alternative(
-                                   "in a container: set NVIDIA_DRIVER_CAPABILITIES=compute,video,utility for it "
-                                   "(or `all`) and start it again", ()),),
-                               verify=("ldconfig -p | grep -E 'libnvidia-encode|libnvcuvid'",)),
-                       evidence=ev)
-    if have and need and _kb().driver_at_least(have, need):
-        # FFmpeg prints its minimum after any failed load of the driver's NVENC library: a driver that meets it is not
-        # the problem, the library is (Debian's split libnvidia-encode1 in OpenMediaVault's case, antipiot's fix; a
-        # container started without the `video` capability)
+    if meets or cannot_load:
+        # FFmpeg prints its minimum after any failed load of the driver's NVENC library: where the driver meets it, or
+        # FFmpeg could not load the library at all (nv-codec-headers' 'Cannot load', which no driver version explains:
+        # an API too new for the driver is 'Driver does not support the required nvenc API version'), the library is
+        # what is missing (Debian's split libnvidia-encode1 in OpenMediaVault's case, antipiot's fix; a container
+        # started without the `video` capability)
+        lib = cannot_load[0].group("library") if cannot_load else "libnvidia-encode.so.1"
         family = distro_family(facts.env)
-        branch = have.split(".")[0]
-        cmds = ((f"sudo apt install libnvidia-encode-{branch}",) if family == "ubuntu" else
-                ("sudo apt install libnvidia-encode1 libnvcuvid1",) if family == "debian" else ())
-        return Finding("compat.driver-cuda", Status.WARN,
-                       f"FFmpeg's NVENC encoder could not start, although driver {have} meets the minimum it names "
-                       f"({need}): the driver's NVENC library (libnvidia-encode.so.1) is missing where FFmpeg runs",
-                       tuple(e.describe() for e in ev[:2]),
+        branch = have.split(".")[0] if have else None
+        # (the host's packages only where the driver is known to meet the minimum: it then runs on this host)
+        cmds = () if not meets else ((f"sudo apt install libnvidia-encode-{branch}",) if family == "ubuntu" else
+                                     ("sudo apt install libnvidia-encode1 libnvcuvid1",) if family == "debian" else ())
+        summary = (f"FFmpeg's NVENC encoder could not start, although driver {have} meets the minimum it names "
+                   f"({need}): the driver's NVENC library ({lib}) is missing where FFmpeg runs" if meets else
+                   f"FFmpeg could not load the driver's {lib}: the library is missing where FFmpeg runs (a host "
+                   "without the driver's video package, or a container without the `video` capability); its NVENC "
+                   f"minimum{f' ({need})' if need else ''} is printed after any failed load")
+        quoted = ev[:2] if meets else (ev + facts.machine.evidence_of("ffmpeg-cannot-load-nvidia-library"))[:3]
+        return Finding("compat.driver-cuda", Status.WARN, summary, tuple(e.describe() for e in quoted),
                        fix=Fix("Install the driver's NVENC and NVDEC libraries on the host (a package of their own on "
                                "Debian and Ubuntu), or, in a container, start it with the `video` driver capability.",
                                cmds, alternatives=(Alternative(
                                    "in a container: set NVIDIA_DRIVER_CAPABILITIES=compute,video,utility for it "
                                    "(or `all`) and start it again", ()),),
-                               verify=("ldconfig -p | grep libnvidia-encode",)),
+                               verify=("ldconfig -p | grep libnvidia-encode" if meets else
+                                       "ldconfig -p | grep -E 'libnvidia-encode|libnvcuvid'",)),
                        evidence=ev)
     return Finding("compat.driver-cuda", Status.FAIL,
                    f"The NVIDIA driver{f' {have}' if have else ''} is older than FFmpeg's NVENC encoder needs (driver "
@@ -192,8 +186,8 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
     physx = next(iter(facts.machine.observed("physx-cuda-driver-too-old")), None)
-    if need_cuda is None and physx is not None and (v := physx.group("cuda_int") or "").isdigit():
-        need_cuda = f"{int(v) // 1000}.{int(v) % 1000 // 10}"  # CUDA's integer form: 11040 = 11.4
+    if need_cuda is None and physx is not None:
+        need_cuda = cuda_version(physx.group("cuda_int"))
     # an NGC container's banner names the driver release it needs, and the one it found
     banner = next((o for o in obs if o.message == "ngc-driver-too-old"), None)
     have = driver_version_seen(facts) or (banner.group("have") if banner else None)
@@ -972,9 +966,7 @@ def _no_wheel_from_pip(facts) -> Finding | None:
     below = req.split("<", 1)[1].lstrip("=") if "<" in req and "<=" not in req else None
     if build is None and below:
         # `tensorflow<2.0`: the newest release under the bound is the one pip was asked for
-        from tfdoctor.knowledge.loader import parse_version
-
-        under = [b for b in kb.tf_versions() if parse_version(b.version) < parse_version(below)]
+        under = [b for b in kb.tf_versions() if kb.parse_version(b.version) < kb.parse_version(below)]
         build = under[-1] if under else None
         wanted = build.version if build is not None else None
     target = build or kb.tf_versions()[-1]

@@ -21,6 +21,7 @@ from tfdoctor.checks.fixes import (
 from tfdoctor.checks.gpu import STATED_CUDA, gpu_expected
 from tfdoctor.checks.nvml import kernel_and_libcuda, major_minor
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
+from tfdoctor.tflog import cuda_version
 
 _GROUP = textmatch.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PATH = textmatch.compile(r"^/[A-Za-z0-9._/+-]{1,200}$")
@@ -839,10 +840,9 @@ def _jax_cuda_older(facts) -> Finding | None:
         return None
     o = next(iter(facts.machine.observed("jax-cuda-older-than-built")), None)
     part = (o.group("component") if o is not None else None) or "CUDA"
-
-    def shown(v: str | None) -> str:
-        return f"{int(v) // 1000}.{int(v) % 1000 // 10}" if part == "CUDA" and v and v.isdigit() else (v or "?")
-    loaded, built = shown(o.group("loaded") if o else None), shown(o.group("compiled") if o else None)
+    # (the runtime's version in CUDA's integer form, 12010; the libraries' own numbers as printed)
+    raw = (o.group("loaded"), o.group("compiled")) if o is not None else (None, None)
+    loaded, built = ((cuda_version(v) if part == "CUDA" else None) or v or "?" for v in raw)
     return told_fail("cuda.libraries", f"JAX was built against {part} {built} but found {part} {loaded}: an older copy "
                      "is loaded first (another framework's CUDA wheels in this environment, a folder on "
                      "LD_LIBRARY_PATH, or the system's CUDA), and JAX falls back to the CPU", told,

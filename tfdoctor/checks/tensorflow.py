@@ -414,9 +414,9 @@ def _import_failure_told(facts, tf) -> Finding | None:
         return None
     failure = SimpleNamespace(kind=_IMPORT_MESSAGES[o.message], exception="", line=o.line.strip()[:500],
                               detail=o.group("detail"))
-    stand_in = tf if tf is not None else SimpleNamespace(tf_version=None, libc_version=None, tf_distribution=None,
-                                                         distribution=lambda name: None)
-    found = _import_failure(stand_in, failure, python_cmd(tf))
+    # (the kinds read here use only the release and the C library of the TensorFlow facts, unknown without a probe)
+    known = tf if tf is not None else SimpleNamespace(tf_version=None, libc_version=None)
+    found = _import_failure(known, failure, python_cmd(tf))
     return found.or_evidence(facts.machine.evidence_of(o.message)[:2])
 
 

@@ -176,9 +176,6 @@ def classify_import_error(text: str | None, exception: str = "", module: str | N
 # An import that failed for a reason of the environment, read from a pasted traceback: the same kinds as the child's
 # own import (a missing CUDA library is tf.cuda-libs' finding, read from the log's own lines)
 _ENVIRONMENT_KINDS = ("numpy-abi", "protobuf", "protobuf-old", "glibc", "glibcxx")
-# the kinds whose own line says an import failed, without an ImportError or a traceback around it (a paste that kept
-# only `libstdc++.so.6: version `GLIBCXX_3.4.22' not found`)
-_SELF_EVIDENT = tuple(p for k, p in _IMPORT_KINDS if k in ("numpy-abi", "protobuf", "protobuf-old", "glibc", "glibcxx"))
 _IMPORT_FAILED = textmatch.compile(r"^\s*(?:ImportError|ModuleNotFoundError|AttributeError|TypeError)\b|"
                                    r"Failed to load the native TensorFlow runtime|^Traceback \(most recent call last\)")
 
@@ -187,7 +184,7 @@ def _import_failure_in(log_lines: tuple[str, ...]) -> ImportFailure | None:
     from tfdoctor.evidence import normalise  # the lines as printed: no collector's stamp, no typographic quotes
 
     lines = [normalise(ln) for ln in log_lines[:5000]]
-    if not any(_IMPORT_FAILED.search(ln) or any(p.search(ln) for p in _SELF_EVIDENT) for ln in lines):
+    if not any(_IMPORT_FAILED.search(ln) for ln in lines):
         return None
     failure = classify_import_error("\n".join(lines))
     return failure if failure.kind in _ENVIRONMENT_KINDS else None

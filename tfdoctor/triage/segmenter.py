@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tfdoctor import textmatch
+from tfdoctor.host import ALLOWED_ENV
 from tfdoctor.probes.driver import MODPROBE_DIRS
 from tfdoctor.triage import recognisers as rz
 from tfdoctor.triage.recognisers import Command
@@ -386,8 +387,6 @@ _ECHOED = textmatch.compile(r"\$\{?([A-Z_][A-Z0-9_]{0,63})\}?")
 
 def echoed_variables(tool: str, args) -> list[str]:
     """The allow-listed environment variables an `echo $NAME` (or `printenv NAME`) prints, in order."""
-    from tfdoctor.host import ALLOWED_ENV
-
     names: list[str] = []
     for a in args:
         found = [m.group(1) for m in _ECHOED.finditer(a)] if tool == "echo" else [a.strip("'\"")]

@@ -544,8 +544,8 @@ def _place_env(plan: SnapshotPlan, seg: Segment, rec: Recognised, text: str) -> 
         names = echoed_variables(cmd.tool, cmd.argv[1:])
         value = text.strip()
         # one variable echoed, one line of value: a device list, or a list of folders (LD_LIBRARY_PATH, CUDA_HOME)
-        shape = r"[\w,:-]{1,200}" if names[:1] in (["CUDA_VISIBLE_DEVICES"], ["NVIDIA_VISIBLE_DEVICES"]) \
-            else r"[\w.,:/+~-]+"
+        devices = names[:1] == ["CUDA_VISIBLE_DEVICES"] or names[:1] == ["NVIDIA_VISIBLE_DEVICES"]
+        shape = r"[\w,:-]{1,200}" if devices else r"[\w.,:/+~-]+"
         if len(names) == 1 and value and len(value) <= 4000 and textmatch.fullmatch(shape, value) is not None:
             found[names[0]] = value
     else:
