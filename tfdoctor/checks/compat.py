@@ -660,7 +660,7 @@ def _below_ggml_archs(facts) -> Finding | None:
     m = facts.machine
     archs = next((o.group("archs") for o in m.observed("ggml-cuda-archs") if o.group("archs")), None)
     if not archs:
-        return None
+        return _below_ggml_default(facts)
     lowest = min(int(a) for a in archs.split(",") if a.isdigit())
     devices = [(o.group("name"), o.group("cc")) for o in m.observed("ggml-cuda-device") if o.group("cc")]
     old = [(n, cc) for n, cc in devices if int(float(cc) * 100 + 0.5) < lowest]
@@ -674,6 +674,33 @@ def _below_ggml_archs(facts) -> Finding | None:
                    tuple(e.describe() for e in ev),
                    fix=Fix(f"Build it for the GPU's architecture (CMAKE_CUDA_ARCHITECTURES={cc.replace('.', '')}, "
                            "as its build instructions say), or use a release built for it; the GPU and the driver are "
+                           "not the problem.", (), verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                   evidence=ev)
+
+
+# ggml's CUDA build, unless told otherwise, compiles for compute capability 5.0 (Maxwell, 'lowest CUDA 12 standard')
+# and up: ggml-org/llama.cpp ggml/src/ggml-cuda/CMakeLists.txt, its default CMAKE_CUDA_ARCHITECTURES; Ollama's
+# documentation (docs/gpu.md): 'Ollama supports Nvidia GPUs with compute capability 5.0+'
+_GGML_DEFAULT_LOWEST = 500  # in ARCHS units: compute capability times 100
+
+
+def _below_ggml_default(facts) -> Finding | None:
+    """ggml's device list names a GPU older than compute capability 5.0 (a Kepler or older) and its build did not say
+    which architectures it carries: the released builds of llama.cpp and Ollama start at 5.0, so unless this one was
+    built for the GPU it has no kernels for it (ollama/ollama#1756: the Tesla K80, 3.7, listed and then not used)."""
+    m = facts.machine
+    devices = [(o.group("name"), o.group("cc")) for o in m.observed("ggml-cuda-device") if o.group("cc")]
+    old = [(n, cc) for n, cc in devices if int(float(cc) * 100 + 0.5) < _GGML_DEFAULT_LOWEST]
+    if not old or len(old) < len(devices):
+        return None  # a newer GPU beside it can carry the work: nothing says the program failed
+    name, cc = old[0]
+    ev = m.evidence_of("ggml-cuda-device")[:2]
+    return Finding("compat.compute-capability", Status.WARN,
+                   f"The {name.strip()} is compute capability {cc}: the released builds of llama.cpp and Ollama (ggml) "
+                   "carry CUDA kernels from 5.0 (Maxwell) up, so unless this build was made for it, it cannot run on "
+                   "this GPU and falls back to the CPU", tuple(e.describe() for e in ev),
+                   fix=Fix(f"Build it for the GPU's architecture (CMAKE_CUDA_ARCHITECTURES={cc.replace('.', '')}, with "
+                           "a CUDA 11 toolkit: CUDA 12 no longer compiles for Kepler), or use a newer GPU; the driver is "
                            "not the problem.", (), verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
                    evidence=ev)
 

@@ -142,9 +142,15 @@ def _cdi_stale_told(facts) -> Finding | None:
         return None
     o = next(iter(facts.machine.observed("cdi-spec-stale")), None)
     named = o.group("version") if o is not None else None
-    return _runtime_failed(told, "The container runtime cannot find a driver library the CDI spec names"
-                           + (f" (version {named})" if named else "") + ": the spec was generated for another driver, "
-                           "so containers that use it fail to start",
+    node = next((d.group("path") for d in facts.machine.observed("cdi-host-device-missing")), None)
+    if o is None and node:
+        what = (f"a device node the CDI spec names ({node}) no longer exists: the spec was generated before the "
+                "GPU's device nodes changed")
+    else:
+        what = ("a driver library the CDI spec names" + (f" (version {named})" if named else "")
+                + " is missing: the spec was generated for another driver")
+    return _runtime_failed(told, f"The container runtime cannot start GPU containers: {what}, so containers that "
+                           "use it fail to start",
                            Fix("Generate the CDI spec again for the driver now installed (again after every driver "
                                "upgrade; toolkit 1.17 and newer can do it at boot: `sudo systemctl enable --now "
                                "nvidia-cdi-refresh.path`).", ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",),

@@ -783,6 +783,31 @@ def _cudnn_told_mixed(facts) -> Finding | None:
                          verify=("ldconfig -p | grep libcudnn",)))
 
 
+def _cublas_told_mixed(facts) -> Finding | None:
+    """A libcublas.so.N needed a symbol of its own release's libcublasLt.so.N and the loader had found another
+    release's copy first (`undefined symbol: cublasLt..., version libcublasLt.so.11`, `symbol ... version
+    libcublasLt.so.11 not defined`): two CUDA copies of one major on the loader path, mixed in one process (cuBLAS and
+    cuBLASLt ship together). pytorch#103832, onnxruntime#8594, PaddleSeg#3215."""
+    told = facts.machine.belief("cuda.cublas_mixed")
+    if told.value is not True:
+        return None
+    o = next(iter(facts.machine.observed("cublas-cublaslt-mismatch")), None)
+    lib = (o.group("library") if o is not None else None) or "libcublas"
+    lt = (o.group("lt") if o is not None else None) or "libcublasLt"
+    folder = ((o.group("path") if o is not None else None) or "").rstrip("/")
+    where = f" (the one in {folder})" if folder else ""
+    major = o.group("major") if o is not None else None
+    return told_fail("cuda.libraries", f"{lib}{where} was paired with another CUDA release's {lt}: two copies of "
+                     f"{f'CUDA {major}' if major else 'the CUDA'} libraries are on the loader path and the loader "
+                     "mixed them (cuBLAS and cuBLASLt must come from the same release)", told,
+                     Fix(f"Find every {lt} the loader can see and keep only the copy of the same release as {lib} "
+                         "first: take the other CUDA's folder off LD_LIBRARY_PATH (or /etc/ld.so.conf.d), or remove "
+                         "the duplicate (a pip nvidia-cublas wheel beside a system or conda CUDA of the same major).",
+                         ("ldconfig -p | grep -E 'libcublas(Lt)?\\.so'", "echo \"$LD_LIBRARY_PATH\"",
+                          "python3 -m pip list 2>/dev/null | grep -i nvidia-cublas"),
+                         verify=("ldconfig -p | grep -E 'libcublas(Lt)?\\.so'",)))
+
+
 def _torch_cudnn_shadowed(facts) -> Finding | None:
     """PyTorch refused the cuDNN loaded into its process as not the one it was built against (`cuDNN version
     incompatibility: PyTorch was compiled against (8, 5, 0) but found runtime version (8, 4, 1)`): the wheel bundles
@@ -909,6 +934,7 @@ def _cudnn_told_older(facts) -> Finding | None:
 )
 def check_cuda_libraries(facts) -> Finding:
     if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
+            or _cublas_told_mixed(facts)
             or _cudnn_told_older(facts) or _jax_cuda_older(facts) or _torch_cudnn_shadowed(facts)
             or _cudnn_dependency_missing(facts)) is not None:
         return told
