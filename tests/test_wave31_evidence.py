@@ -71,3 +71,61 @@ def test_a_cdi_spec_naming_a_device_node_the_host_lost_is_stale(tmp_path):
     f = _root_fail(tmp_path, {PODMAN: "", PODMAN + ".err": CDI_NODE, PODMAN + ".rc": "125\n"}, "container.toolkit")
     assert "/dev/dri/renderD129" in f.summary and "device node" in f.summary
     assert "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml" in f.fix.commands
+
+
+# rigaya/NVEnc#704: NVEncC 8.07 built with CUDA 12.4, on a GT 640's 470 driver
+NVENCC = ("Failed to init EncoderRunCtx error: cudaErrorInsufficientDriver: This indicates that the installed NVIDIA "
+          "CUDA driver is older than the CUDA runtime library. This is not a supported configuration. Users should "
+          "install an updated NVIDIA display driver to allow the application to run.\n\n"
+          "NVEnc (x64) 8.07 (r3354) by rigaya, Jun 23 2025 13:22:28 (gcc 13.3.0/Linux)\n"
+          "  [NVENC API v13.0, CUDA 12.4]\n")
+
+
+def test_a_programs_banner_names_the_cuda_the_insufficient_driver_falls_short_of(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": NVENCC}, "compat.driver-cuda")
+    assert "CUDA 12.4" in f.summary and "550.54.14" in f.summary
+    assert "550.54.14 or newer" in f.fix.summary and "from driver 525.60.13 on" in f.fix.summary
+
+
+# What blind batch 55 showed missing.
+
+# int-brain-lab/ibl-sorter#41: the system CUDA's cuSOLVER beside an older nvidia-cublas-cu12 wheel
+CUSOLVER = ("ImportError: /usr/local/cuda/targets/x86_64-linux/lib/libcusolver.so.11: undefined symbol: "
+            "cublasSetEnvironmentMode, version libcublas.so.12\n")
+# davisking/dlib#2719: cuDNN's loader, in the dynamic loader's 'not defined' wording
+CUDNN_NOT_DEFINED = ("Could not load library libcudnn_cnn_train.so.8. Error: /usr/local/cuda-11.1/targets/x86_64-linux/"
+                     "lib/libcudnn_ops_train.so.8: symbol _Z22cudnnGenericOpTensorNdILi3EE13cudnnStatus_tP12cudnnCont"
+                     "ext16cudnnGenericOp_t21cudnnNanPropagation_tPKdPKvPK17cudnnTensorStructS8_S8_SB_S8_S8_SB_Pv, "
+                     "version libcudnn_ops_infer.so.8 not defined in file libcudnn_ops_infer.so.8 with link time "
+                     "reference\nAborted\n")
+# tensorflow/tensorrt#85: the PyPI TensorFlow 1.13.1 (TensorRT 5.0.2) on a machine with TensorRT 5.1.2
+TRT = "WARNING:tensorflow:TensorRT mismatch. Compiled against version 5.0.2, but loaded 5.1.2. Things may not work.\n"
+# NordicHPC/sonar#72: `nvidia-smi -L` on a node of four RTX 2080 Ti, one of them failing
+SMI_L = ("Unable to determine the device handle for gpu 0000:18:00.0: Unknown Error\n"
+         "GPU 1: NVIDIA GeForce RTX 2080 Ti (UUID: GPU-f0f3ae96-fe93-f5c8-4295-bf657e5a25da)\n"
+         "GPU 2: NVIDIA GeForce RTX 2080 Ti (UUID: GPU-99c4f278-11da-052d-ac5c-3490b58ade04)\n"
+         "GPU 3: NVIDIA GeForce RTX 2080 Ti (UUID: GPU-3c748ed6-c6b6-6ef0-ad7d-fe109cff16bc)\n")
+
+
+def test_a_cuda_library_needing_a_newer_copy_of_another_names_its_wheel(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CUSOLVER}, "cuda.libraries")
+    assert "libcusolver.so.11" in f.summary and "libcublas.so.12" in f.summary and "CUDA 12" in f.summary
+    assert "nvidia-cublas-cu12" in f.fix.summary
+    assert f.fix.alternatives and f.fix.alternatives[0].commands == ("python3 -m pip install -U nvidia-cublas-cu12",)
+    assert "ldconfig -p | grep -E 'libcublas\\.so'" in f.fix.commands
+
+
+def test_cudnns_loader_in_the_not_defined_wording_is_two_cudnns_mixed(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CUDNN_NOT_DEFINED}, "cuda.libraries")
+    assert "libcudnn_cnn_train.so.8" in f.summary and "/usr/local/cuda-11.1/targets/x86_64-linux/lib" in f.summary
+
+
+def test_tensorflow_compiled_against_another_tensorrt_warns(tmp_path):
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": TRT})).get("tf.cuda-libs")
+    assert f.status.value == "warn" and "TensorRT 5.0.2" in f.summary and "TensorRT 5.1.2" in f.summary
+    assert "Install TensorRT 5.0.2" in f.fix.summary
+
+
+def test_one_gpu_without_a_device_handle_among_listed_ones_fails(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-L": SMI_L}))
+    assert report.get("nvml.devices").status.value == "fail" and report.root_cause.id == "nvml.devices"

@@ -185,6 +185,9 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     obs = facts.machine.observed(*CUDA_NEEDED_MESSAGES)
     need_cuda = next((o.group("cuda") for o in obs if o.group("cuda")), None)
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
+    if need_cuda is None:
+        # the program's own banner names the CUDA it was built with (NVEncC: `[NVENC API v13.0, CUDA 12.4]`)
+        need_cuda = next((o.group("cuda") for o in facts.machine.observed("nvencc-banner-cuda")), None)
     physx = next(iter(facts.machine.observed("physx-cuda-driver-too-old")), None)
     if need_cuda is None and physx is not None:
         need_cuda = cuda_version(physx.group("cuda_int"))
@@ -241,7 +244,11 @@ def _insufficient_from_outputs(facts) -> Finding | None:
                 f"driver {have} runs, and {floor[0]}, the first it cannot run, needs {floor[1]} (the program's CUDA "
                 "may need newer still)" if floor else None)
     return Finding("compat.driver-cuda", Status.FAIL, summary, tuple(e.describe() for e in ev[:3]),
-                   fix=Fix(f"Install NVIDIA driver {need_driver} or newer" if need_driver else at_least or
+                   fix=Fix(f"Install NVIDIA driver {need_driver} or newer" + (
+                               f" (CUDA's minor-version compatibility runs CUDA {need_cuda} programs from driver "
+                               f"{req.minor_compat_floor} on, unless they JIT-compile PTX)"
+                               if req and req.minor_compat_floor and req.minor_compat_floor != need_driver else "")
+                           if need_driver else at_least or
                            "Install a newer NVIDIA driver (the branch the GPU's table recommends)", cmds,
                            alternatives=tuple(alternatives),
                            verify=("nvidia-smi   # 'CUDA Version' in its header: the newest CUDA the driver runs",)),

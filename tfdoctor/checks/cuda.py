@@ -783,29 +783,38 @@ def _cudnn_told_mixed(facts) -> Finding | None:
                          verify=("ldconfig -p | grep libcudnn",)))
 
 
-def _cublas_told_mixed(facts) -> Finding | None:
-    """A libcublas.so.N needed a symbol of its own release's libcublasLt.so.N and the loader had found another
-    release's copy first (`undefined symbol: cublasLt..., version libcublasLt.so.11`, `symbol ... version
-    libcublasLt.so.11 not defined`): two CUDA copies of one major on the loader path, mixed in one process (cuBLAS and
-    cuBLASLt ship together). pytorch#103832, onnxruntime#8594, PaddleSeg#3215."""
-    told = facts.machine.belief("cuda.cublas_mixed")
+def _cuda_libraries_told_mixed(facts) -> Finding | None:
+    """A CUDA library needed a versioned symbol of another CUDA library of its own release and the loader had found
+    another release's copy first (`libcublas.so.11: undefined symbol: cublasLt..., version libcublasLt.so.11`,
+    `libcusolver.so.11: undefined symbol: cublasSetEnvironmentMode, version libcublas.so.12`, `symbol ... version
+    libcublasLt.so.11 not defined`): two copies of one CUDA major on the loader path, mixed in one process (the
+    libraries of a CUDA release ship and load together). pytorch#103832, onnxruntime#8594, PaddleSeg#3215,
+    ibl-sorter#41."""
+    told = facts.machine.belief("cuda.libraries_mixed")
     if told.value is not True:
         return None
-    o = next(iter(facts.machine.observed("cublas-cublaslt-mismatch")), None)
-    lib = (o.group("library") if o is not None else None) or "libcublas"
-    lt = (o.group("lt") if o is not None else None) or "libcublasLt"
+    o = next(iter(facts.machine.observed("cuda-library-symbol-version-missing")), None)
+    lib = (o.group("library") if o is not None else None) or "a CUDA library"
+    lt = (o.group("lt") if o is not None else None) or "another CUDA library"
     folder = ((o.group("path") if o is not None else None) or "").rstrip("/")
     where = f" (the one in {folder})" if folder else ""
     major = o.group("major") if o is not None else None
-    return told_fail("cuda.libraries", f"{lib}{where} was paired with another CUDA release's {lt}: two copies of "
+    provider = (o.group("provider") if o is not None else None) or "cublas"
+    pkg = _kb().pip_package_for_library(lt) if o is not None else None
+    soname = r"\.so"
+    return told_fail("cuda.libraries", f"{lib}{where} needs a symbol of {lt} from its own CUDA release, and the "
+                     f"{lt} the loader found is another release's: two copies of "
                      f"{f'CUDA {major}' if major else 'the CUDA'} libraries are on the loader path and the loader "
-                     "mixed them (cuBLAS and cuBLASLt must come from the same release)", told,
-                     Fix(f"Find every {lt} the loader can see and keep only the copy of the same release as {lib} "
-                         "first: take the other CUDA's folder off LD_LIBRARY_PATH (or /etc/ld.so.conf.d), or remove "
-                         "the duplicate (a pip nvidia-cublas wheel beside a system or conda CUDA of the same major).",
-                         ("ldconfig -p | grep -E 'libcublas(Lt)?\\.so'", "echo \"$LD_LIBRARY_PATH\"",
-                          "python3 -m pip list 2>/dev/null | grep -i nvidia-cublas"),
-                         verify=("ldconfig -p | grep -E 'libcublas(Lt)?\\.so'",)))
+                     "mixed them (the libraries of one CUDA release must be loaded together)", told,
+                     Fix("Let the loader find one release of these libraries: take the other CUDA's folder off "
+                         "LD_LIBRARY_PATH (or /etc/ld.so.conf.d), or bring the two copies to the same release"
+                         + (f" (a pip {pkg} wheel beside a system or conda CUDA {major}: upgrade the older copy)"
+                            if pkg else "") + ".",
+                         (f"ldconfig -p | grep -E 'lib{provider}{soname}'", "echo \"$LD_LIBRARY_PATH\"",
+                          "python3 -m pip list 2>/dev/null | grep -i '^nvidia-'"),
+                         alternatives=((Alternative("the pip wheel is the older copy: upgrade it",
+                                                    (f"python3 -m pip install -U {pkg}",)),) if pkg else ()),
+                         verify=(f"ldconfig -p | grep -E 'lib{provider}{soname}'",)))
 
 
 def _torch_cudnn_shadowed(facts) -> Finding | None:
@@ -934,7 +943,7 @@ def _cudnn_told_older(facts) -> Finding | None:
 )
 def check_cuda_libraries(facts) -> Finding:
     if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
-            or _cublas_told_mixed(facts)
+            or _cuda_libraries_told_mixed(facts)
             or _cudnn_told_older(facts) or _jax_cuda_older(facts) or _torch_cudnn_shadowed(facts)
             or _cudnn_dependency_missing(facts)) is not None:
         return told

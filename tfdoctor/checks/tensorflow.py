@@ -1077,8 +1077,24 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
     return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
-        _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or \
+        _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or _tensorrt_mismatch(facts) or \
         skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+
+
+def _tensorrt_mismatch(facts) -> Finding | None:
+    """TensorFlow's TF-TRT loaded another TensorRT than the build was compiled against (`TensorRT mismatch. Compiled
+    against version 5.0.2, but loaded 5.1.2. Things may not work.`): TF-TRT conversions may fail or crash; NVIDIA's
+    answer in tensorflow/tensorrt#85 is to match the versions. Only TF-TRT is affected, so it warns."""
+    o = next(iter(facts.machine.observed("tf-tensorrt-version-mismatch")), None)
+    if o is None:
+        return None
+    built, loaded = o.group("built"), o.group("loaded")
+    return Finding("tf.cuda-libs", Status.WARN, f"TensorFlow was compiled against TensorRT {built} but loaded TensorRT "
+                   f"{loaded}: TF-TRT (TensorRT conversion) may fail with this pair", (o.line[:300],),
+                   fix=Fix(f"Install TensorRT {built}, the version this TensorFlow was built against, or a TensorFlow "
+                           f"built against TensorRT {loaded} (NVIDIA's TensorFlow containers pair the two); TensorFlow "
+                           "without TF-TRT is not affected.", (), verify=("ldconfig -p | grep libnvinfer",)),
+                   evidence=facts.machine.evidence_of("tf-tensorrt-version-mismatch")[:1])
 
 
 def _cuda_serves(have: tuple[int, ...], built: tuple[int, ...]) -> bool:
