@@ -129,3 +129,52 @@ def test_tensorflow_compiled_against_another_tensorrt_warns(tmp_path):
 def test_one_gpu_without_a_device_handle_among_listed_ones_fails(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/nvidia-smi_-L": SMI_L}))
     assert report.get("nvml.devices").status.value == "fail" and report.root_cause.id == "nvml.devices"
+
+
+# What blind batch 56 showed missing.
+
+# DreamTechAI/Direct3D-S2#32: an RTX 5090 under a PyTorch build without sm_120
+TORCH_SM120 = ("NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch "
+               "installation.\nThe current PyTorch install supports CUDA capabilities sm_50 sm_60 sm_61 sm_70 sm_75 "
+               "sm_80 sm_86 sm_90.\n")
+# ollama/ollama#7989: a VM without CPU passthrough (the line as the answer quoted it, cut)
+OLLAMA_AVX = "msg=\"CPU does not have minimum vector extensions, GPU inference disa\n"
+# Frogging-Family/nvidia-all#44: 465.31's DKMS build on a self-built 5.12.10 kernel without its headers
+SYS_CLOSE = ("/var/lib/dkms/nvidia/465.31/build/nvidia/nv-caps.c: In function \u2018nv_cap_close_fd\u2019:\n"
+             "/var/lib/dkms/nvidia/465.31/build/nvidia/nv-caps.c:598:5: error: implicit declaration of function "
+             "\u2018sys_close\u2019 [-Werror=implicit-function-declaration]\n")
+
+
+def test_a_pytorch_build_without_the_gpus_architecture_names_the_wheel_index(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": TORCH_SM120}, "compat.compute-capability")
+    assert "CUDA 12.8 or newer" in f.fix.summary and "cu128" in f.fix.summary
+    assert f.fix.commands == ("python3 -m pip install --upgrade torch --index-url "
+                              "https://download.pytorch.org/whl/cu128",)
+
+
+def test_the_wheel_index_is_the_first_at_or_above_the_cuda_needed():
+    from tfdoctor.checks.compat import _torch_index_for
+
+    assert [_torch_index_for(c) for c in ("12.8", "11.8", "12.0", "11.1")] == ["cu128", "cu118", "cu121", "cu111"]
+    assert _torch_index_for("14.0") is None and _torch_index_for(None) is None
+
+
+def test_ollama_saying_the_cpu_lacks_vector_extensions_is_cpu_avx(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": OLLAMA_AVX}))
+    f = report.get("cpu.avx")
+    assert f.status.value == "fail" and report.root_cause.id == "cpu.avx"
+    assert "disabled GPU inference" in f.summary and "host-passthrough" in f.fix.alternatives[0].when
+
+
+def test_known_cpu_flags_outrank_the_programs_words(tmp_path):
+    flags = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU\nflags\t\t: fpu vme de pse tsc msr sse sse2 ssse3 "
+             "sse4_1 sse4_2 avx avx2 fma\n")
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": OLLAMA_AVX, "files/proc/cpuinfo": flags}))
+    assert report.get("cpu.avx").status.value == "ok"
+
+
+def test_an_implicit_declaration_in_the_module_build_offers_the_kernels_headers(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": SYS_CLOSE}, "driver.dkms")
+    assert "for the running kernel" in f.summary and "$(uname -r)" not in f.summary
+    alt = next(a for a in f.fix.alternatives if "headers" in a.when)
+    assert "implicit declaration" in alt.when and alt.commands

@@ -467,6 +467,25 @@ def _arch_cc(arch: str) -> str:
     return f"{digits[:-1]}.{digits[-1]}" if len(digits) >= 2 else arch
 
 
+# PyTorch's CUDA wheel indexes (https://download.pytorch.org/whl/cuXYZ), as pytorch.org/get-started/previous-versions
+# lists them: the first of them at or above the CUDA a GPU needs is the build to name
+_TORCH_CUDA_INDEXES = ("cu92", "cu101", "cu102", "cu110", "cu111", "cu113", "cu116", "cu117", "cu118", "cu121", "cu124",
+                       "cu126", "cu128", "cu129", "cu130")
+
+
+def _torch_index_for(cuda: str | None) -> str | None:
+    """'12.8' -> 'cu128': PyTorch's first CUDA wheel index at or above `cuda`."""
+    if not cuda:
+        return None
+    want = _kb().parse_version(cuda)[:2]
+    for idx in _TORCH_CUDA_INDEXES:
+        digits = idx[2:]
+        have = (int(digits[:-1]), int(digits[-1]))
+        if have >= tuple(want):
+            return idx
+    return None
+
+
 def _software_refuses_gpu(facts, unsupported) -> Finding:
     """The software in use said itself that it does not support the GPU (an NGC container, XLA's PTX target, a PyTorch
     build, Triton): which of them, and what to use instead."""
@@ -483,11 +502,16 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
         gpu, arch = (torch_sm.group("gpu") or "this GPU").strip(), torch_sm.group("sm") or "its architecture"
         cc = _arch_cc(arch) if arch.startswith("sm_") else None
         first = _kb().first_cuda_for_cc(cc, binary_compatible=True) if cc and cc != arch else None
+        index = _torch_index_for(first)
         return refused(f"The PyTorch build in use has no kernels for the {gpu} ({arch})",
                        Fix("Install a PyTorch build made for this GPU's architecture"
                            + (f" (CUDA {first} or newer)" if first else "")
-                           + ": pytorch.org/get-started/locally lists the wheel index of each CUDA build; in a "
-                           "container, an image built on it.", (),
+                           + (f": PyTorch's {index} wheels (torchvision and torchaudio, where installed, from the same "
+                              "index); the driver must run that CUDA" if index else
+                              ": pytorch.org/get-started/locally lists the wheel index of each CUDA build")
+                           + "; in a container, an image built on it.",
+                           (f"python3 -m pip install --upgrade torch --index-url https://download.pytorch.org/whl/"
+                            f"{index}",) if index else (),
                            verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
                                    "torch.cuda.get_device_capability())\"",)))
     torch_old = facts.machine.observed("torch-gpu-too-old")

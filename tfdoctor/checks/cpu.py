@@ -57,6 +57,20 @@ def check_avx(facts) -> Finding:
                            ("The CPU's flags line was cut (it lacks sse2)" if cut else "The CPU's flags were not "
                             "recorded") + ": the verify command below settles it.",),
                        fix=AVX_FIX, evidence=crashed.evidence)
+    told = facts.machine.belief("cpu.vector_extensions_missing_told")
+    if (cpu.source == "none" or cut) and told.value is True:
+        # the program that needs AVX for its GPU path (Ollama's runners) said the CPU has none: in a VM, the virtual
+        # CPU hides the host's flags (ollama#7989: no CPU passthrough)
+        return Finding("cpu.avx", Status.FAIL, "The program found no AVX on this CPU and disabled GPU inference: its "
+                       "GPU runners need AVX (a CPU without it, or a virtual machine's CPU that hides the host's)",
+                       tuple(e.describe() for e in told.evidence[:2]),
+                       fix=Fix("Give the CPU the program sees AVX: in a virtual machine, pass the host's CPU model "
+                               "through, then restart the VM; on a CPU without AVX, the GPU cannot be used by this "
+                               "build.", (),
+                               alternatives=(Alternative("libvirt: <cpu mode='host-passthrough'/> in `virsh edit`; "
+                                                         "QEMU: -cpu host; Proxmox: the VM's CPU type 'host'", ()),),
+                               verify=("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX",)),
+                       evidence=told.evidence)
     if cpu.source == "none":
         return skip("cpu.avx", "/proc/cpuinfo was not readable" if facts.machine.complete else "/proc/cpuinfo was not recorded (paste the flags line of `grep -m1 flags /proc/cpuinfo`)")
     if cpu.arch == "arm":

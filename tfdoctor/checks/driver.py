@@ -280,6 +280,8 @@ def _dkms_failed(facts, failed) -> Finding:
              for o in m.observed("dkms-build-error", "dkms-headers-missing", "dkms-headers-skipped", "dkms-make-error",
                                  "akmods-build-failed")]
     target = kernel_or_uname(next((x for x in named if x), None) or d.kernel_release)
+    # in words: the kernel's release where known (a command may still use `$(uname -r)`)
+    kernel = "the running kernel" if target.startswith("$") else f"kernel {target}"
     details = tuple(e.describe() for e in failed.evidence[:3])
     # NVIDIA's .run installer built the module itself (without --dkms): say so, not DKMS
     builder = ("NVIDIA's installer" if all(e.message in ("installer-kernel-source-missing", "installer-build-failed")
@@ -312,15 +314,15 @@ def _dkms_failed(facts, failed) -> Finding:
             cmds = ((f"sudo apt install linux-headers-{target}",) if family in ("ubuntu", "debian") else
                     (f"sudo dnf install kernel-devel-{target}",) if family in ("fedora", "rhel") else ())
             how, alts = "run NVIDIA's installer (the .run file) again", ()
-        return Finding("driver.dkms", Status.FAIL, f"{builder} could not build the NVIDIA module for kernel {target}: "
+        return Finding("driver.dkms", Status.FAIL, f"{builder} could not build the NVIDIA module for {kernel}: "
                        "its headers are not installed", details,
-                       fix=Fix(f"Install the headers for kernel {target}, {how}, then reboot.",
+                       fix=Fix(f"Install the headers for {kernel}, {how}, then reboot.",
                                cmds, alternatives=alts, verify=verify), evidence=failed.evidence)
     if (wrong_cc := _compiler_not_the_kernels(facts, target, details, failed.evidence, verify)) is not None:
         return wrong_cc
     if m.observed("nvidia-preempt-rt-refused"):
         # NVIDIA's own build check: the module is not built for a PREEMPT_RT kernel (xanmod/linux#65)
-        return Finding("driver.dkms", Status.FAIL, f"{builder} could not build the NVIDIA module for kernel {target}: "
+        return Finding("driver.dkms", Status.FAIL, f"{builder} could not build the NVIDIA module for {kernel}: "
                        "it is a real-time (PREEMPT_RT) kernel, which NVIDIA's driver refuses", details,
                        fix=Fix("Boot a kernel without the PREEMPT_RT patch set (your distribution's standard kernel, "
                                "or the non-RT flavour of this one) and build the module for it: NVIDIA does not "
@@ -333,7 +335,7 @@ def _dkms_failed(facts, failed) -> Finding:
     if builder == "akmods":
         # a packaged kmod (RPM Fusion, negativo17) is built by its maintainers for current kernels: a build that fails
         # is a package that lags the kernel or a broken build of it, mended by the next package (negativo17#188)
-        return Finding("driver.dkms", Status.FAIL, f"akmods could not build the NVIDIA module for kernel {target}: the "
+        return Finding("driver.dkms", Status.FAIL, f"akmods could not build the NVIDIA module for {kernel}: the "
                        "packaged module source does not build for it", details,
                        fix=Fix("Update the NVIDIA packages (a newer akmod-nvidia follows the kernel, or mends a broken "
                                "build), rebuild the module, then reboot; the failed log under /var/cache/akmods/nvidia "
@@ -354,7 +356,7 @@ def _dkms_failed(facts, failed) -> Finding:
     legacy = (f" ({branch} is a legacy branch: NVIDIA no longer follows new kernels in it)" if branch in (304, 340, 390, 470)
               else f" ({branch} is an old branch: its source predates this kernel)" if branch and branch < 470 else "")
     lead = f"{builder} could not build {what}" if builder else f"{what[:1].upper()}{what[1:]} could not be built"
-    return Finding("driver.dkms", Status.FAIL, f"{lead} for kernel {target}: its source does not compile against this "
+    return Finding("driver.dkms", Status.FAIL, f"{lead} for {kernel}: its source does not compile against this "
                    f"kernel{legacy}", details,
                    fix=Fix("A driver older than the kernel cannot be built for it: install a newer driver branch that "
                            "supports this GPU, or keep booting a kernel the module builds for.",
@@ -366,9 +368,24 @@ def _dkms_failed(facts, failed) -> Finding:
                                                      "(`unrecognized command-line option`, `unsupported option`), or "
                                                      "`cc` points at clang: build with the compiler the kernel was "
                                                      "built with (gcc, of the version `cat /proc/version` names)",
-                                                     ("cat /proc/version",))),
+                                                     ("cat /proc/version",)),
+                                         *_headers_alternative(facts, failed.evidence, target)),
                            verify=verify),
                    evidence=failed.evidence)
+
+
+def _headers_alternative(facts, evidence, target: str) -> tuple[Alternative, ...]:
+    """The NVIDIA module's source failed with `implicit declaration of function`: besides a kernel newer than the
+    source, the kernel's headers may be incomplete or another kernel's (a self-built kernel installed without its
+    headers), so that NVIDIA's conftest misreads which interfaces the kernel has (Frogging-Family/nvidia-all#44:
+    465.31 on a self-built 5.12.10, 'You need to install the headers for your custom kernel')."""
+    if not any("implicit declaration of function" in e.line for e in evidence):
+        return ()
+    cmds = rebuild_module(facts.env, facts.pci, None if target.startswith("$") else target)[0]
+    return (Alternative("the running kernel's headers are missing, incomplete or another kernel's (a self-built kernel "
+                        "installed without them): NVIDIA's conftest then misreads the kernel's interfaces and the build "
+                        "fails with `implicit declaration` errors; install the headers built with this kernel, then "
+                        "rebuild the module", cmds),)
 
 
 def _compiler_not_the_kernels(facts, target: str, details, evidence, verify) -> Finding | None:
