@@ -178,3 +178,34 @@ def test_an_implicit_declaration_in_the_module_build_offers_the_kernels_headers(
     assert "for the running kernel" in f.summary and "$(uname -r)" not in f.summary
     alt = next(a for a in f.fix.alternatives if "headers" in a.when)
     assert "implicit declaration" in alt.when and alt.commands
+
+
+# What blind batch 57 showed missing.
+
+# pytorch/pytorch#123835: PyPI's PyTorch 2.2.2 on a GH200 (aarch64), its collect_env report
+COLLECT_ENV = ("PyTorch version: 2.2.2\nIs debug build: False\nCUDA used to build PyTorch: Could not collect\n"
+               "ROCM used to build PyTorch: N/A\n\nOS: Ubuntu 22.04.4 LTS (aarch64)\n"
+               "Is CUDA available: False\nCUDA runtime version: 12.1.105\nCUDA_MODULE_LOADING set to: N/A\n"
+               "GPU models and configuration: GPU 0: NVIDIA GH200 480GB\nNvidia driver version: 550.54.15\n")
+ENV_KEY = "commands/python_-m_torch.utils.collect_env"
+
+
+def test_collect_env_saying_no_cuda_build_and_no_cuda_is_a_cpu_only_pytorch(tmp_path):
+    f = _root_fail(tmp_path, {ENV_KEY: COLLECT_ENV}, "tf.cuda-build")
+    assert "CPU-only build" in f.summary and "collect_env" in f.summary
+    assert "aarch64" in f.fix.summary and "python3 -m pip uninstall -y torch" in f.fix.commands
+
+
+def test_collect_env_without_a_gpu_is_not_a_false_alarm(tmp_path):
+    # a CPU machine's report (the vLLM CPU threads): no NVIDIA GPU in it, so a CPU build is as it should be
+    cpu_only = COLLECT_ENV.replace("GPU models and configuration: GPU 0: NVIDIA GH200 480GB\n",
+                                   "GPU models and configuration: Could not collect\n")
+    report = _check(_snapshot(tmp_path, {ENV_KEY: cpu_only}))
+    assert report.get("tf.cuda-build").status.value not in ("fail", "warn")
+
+
+def test_either_collect_env_line_alone_says_nothing_of_the_build(tmp_path):
+    # vllm#11978: a vendor build printed 'Could not collect' with CUDA available
+    available = COLLECT_ENV.replace("Is CUDA available: False", "Is CUDA available: True")
+    report = _check(_snapshot(tmp_path, {ENV_KEY: available}))
+    assert report.get("tf.cuda-build").status.value != "fail"

@@ -12,6 +12,7 @@ from tfdoctor import safe, textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import python_cmd, tf_import_line, tfdoctor_command, with_pip_fixes
 from tfdoctor.checks.gpu import STATED_CUDA
+from tfdoctor.machine import Belief
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 from tfdoctor.tflog import cudnn_version
 
@@ -549,6 +550,8 @@ def check_cuda_build(facts) -> Finding:
                                        "print(tf.test.is_built_with_cuda())'",)),
                        evidence=said.evidence)
     torch = facts.machine.belief("torch.cuda_build")
+    if torch.value is None and (env_said := _collect_env_cpu_build(facts)) is not None:
+        torch = env_said
     if (tf is None or tf.source != "child") and said.value is None and torch.value is False:
         return _torch_cpu_build(facts, torch)
     if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
@@ -596,11 +599,29 @@ def check_cuda_build(facts) -> Finding:
                          install_command(tf, _target_minor(tf), True))))
 
 
+def _collect_env_cpu_build(facts) -> Belief | None:
+    """PyTorch's collect_env report says both that it was built without CUDA (`CUDA used to build PyTorch: Could not
+    collect`, its word for torch.version.cuda None) and that CUDA is not available: a CPU-only build (pytorch#123835,
+    PyPI's aarch64 wheel on a GH200). Either line alone is not enough (a vendor build printed the first with CUDA
+    available)."""
+    m = facts.machine
+    built = m.observed("torch-collect-env-no-cuda-build")
+    unavailable = m.observed("torch-collect-env-cuda-unavailable")
+    same = [(b, u) for b in built for u in unavailable if b.source == u.source]
+    if not same or not wants_gpu(facts):
+        return None  # a CPU-only PyTorch where no NVIDIA GPU is known to be wanted is as it should be
+    ev = m.evidence_of("torch-collect-env-no-cuda-build")[:1] + m.evidence_of("torch-collect-env-cuda-unavailable")[:1]
+    return Belief("torch.cuda_build", False, ev)
+
+
 def _torch_cpu_build(facts, told) -> Finding:
     """The PyTorch in use is a CPU-only build: conda lists its CPU variant (a solver's fallback, a channel's default:
     micro-sam#356, pytorch#23778) or PyTorch says so itself ('Torch not compiled with CUDA enabled', pytorch#30664)."""
     conda = any(e.message == "conda-pytorch-cpu-build" for e in told.evidence)
-    how = "conda lists its CPU variant" if conda else "PyTorch says 'Torch not compiled with CUDA enabled'"
+    collect_env = any(e.message == "torch-collect-env-no-cuda-build" for e in told.evidence)
+    how = ("conda lists its CPU variant" if conda else
+           "its collect_env report: 'CUDA used to build PyTorch: Could not collect', CUDA not available" if collect_env
+           else "PyTorch says 'Torch not compiled with CUDA enabled'")
     cf = ("conda install -c conda-forge 'pytorch=*=cuda*'",)
     pip = ("python3 -m pip uninstall -y torch", "python3 -m pip install torch")
     xf = next(iter(facts.machine.observed("xformers-torch-cpu-build")), None)
@@ -612,7 +633,9 @@ def _torch_cpu_build(facts, told) -> Finding:
                f"https://download.pytorch.org/whl/cu{xf.group('cu')}")
     return Finding("tf.cuda-build", Status.FAIL, f"This PyTorch is a CPU-only build ({how}): no driver or library can "
                    "make it use the GPU", tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("Install a CUDA build of PyTorch into the same environment.", cf if conda else pip,
+                   fix=Fix("Install a CUDA build of PyTorch into the same environment (on Linux aarch64, from "
+                           "PyTorch's CUDA wheel index, which pytorch.org/get-started/locally names: older PyPI "
+                           "aarch64 wheels are CPU-only).", cf if conda else pip,
                            alternatives=((Alternative("pip, on Linux x86_64 (PyPI's torch wheels are CUDA builds): "
                                                       "remove the conda package first", pip),) if conda else
                                          (Alternative("a conda environment: conda-forge's CUDA variant", cf),)),
