@@ -209,3 +209,71 @@ def test_either_collect_env_line_alone_says_nothing_of_the_build(tmp_path):
     available = COLLECT_ENV.replace("Is CUDA available: False", "Is CUDA available: True")
     report = _check(_snapshot(tmp_path, {ENV_KEY: available}))
     assert report.get("tf.cuda-build").status.value != "fail"
+
+
+# What blind batch 58 showed missing.
+
+# JeffSHF/ColabDock#28: a plain `pip install jax` beside driver 550
+JAX_CPU = "An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is not installed. Falling back to cpu.\n"
+# jax-ml/jax#14606: conda's transaction choosing conda-forge's CPU jaxlib
+CONDA_JAXLIB = ("The following NEW packages will be INSTALLED:\n"
+                "  jax                conda-forge/noarch::jax-0.4.4-pyhd8ed1ab_0\n"
+                "  jaxlib             conda-forge/linux-64::jaxlib-0.4.4-cpu_py311h7146453_1\n")
+# PlasmaControl/DESC#1534: jax/jaxlib 0.4.38 with the 0.5.0 CUDA plugins
+PJRT = ("RuntimeError: Unable to initialize backend 'cuda': INVALID_ARGUMENT: Unexpected PJRT_Client_Create_Args size: "
+        "expected 88, got 72. The plugin is likely built with a later version than the framework. This plugin is built "
+        "with PJRT API version 0.64.\n")
+CONDA_LIST = ("jax                       0.4.38                   pypi_0    pypi\n"
+              "jax-cuda12-pjrt           0.5.0                    pypi_0    pypi\n"
+              "jax-cuda12-plugin         0.5.0                    pypi_0    pypi\n"
+              "jaxlib                    0.4.38                   pypi_0    pypi\n")
+# jax-ml/jax#26750 and epaillas/acm#152: the plugin's initialize() failing, for a version and for no GPU
+PLUGIN_INIT = "Jax plugin configuration error: Exception when calling jax_plugins.xla_cuda12.initialize()\n"
+NO_DEVICE = "RuntimeError: jaxlib/cuda/versions_helpers.cc:113: operation cuInit(0) failed: CUDA_ERROR_NO_DEVICE\n"
+# mamba-org/mamba#4068: conda's __cuda=12.8 and a package built for a newer CUDA
+MAMBA = ("I have the ` __cuda=12.8=0` virtual package which matches the output of nvidia-smi, but when installing "
+         "packages that use cuda (OpenMM in this example) `cuda-version=12.9` gets pulled in\n")
+PTX = "CUDA platform error: Error loading CUDA module: CUDA_ERROR_UNSUPPORTED_PTX_VERSION (222)\n"
+
+
+def test_jax_without_a_cuda_jaxlib_is_not_a_cuda_build(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": JAX_CPU}, "tf.cuda-build")
+    assert "JAX has no CUDA backend" in f.summary
+    assert f.fix.commands == ("python3 -m pip install -U 'jax[cuda12]'",)
+
+
+def test_conda_choosing_the_cpu_jaxlib_gives_condas_cuda_variant(tmp_path):
+    key = "commands/conda_install_jax_cuda-nvcc_-c_conda-forge_-c_nvidia"
+    f = _root_fail(tmp_path, {key: CONDA_JAXLIB}, "tf.cuda-build")
+    assert "CPU variant of jaxlib" in f.summary
+    assert f.fix.commands == ("conda install -c conda-forge jax 'jaxlib=*=*cuda*'",)
+
+
+def test_a_jax_cuda_plugin_of_another_release_than_jaxlib(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": PJRT, "commands/conda_list": CONDA_LIST}, "python.framework-conflicts")
+    assert "jaxlib 0.4.38" in f.summary and "jax-cuda12-plugin 0.5.0" in f.summary
+    assert f.fix.commands == ("python3 -m pip install 'jax[cuda12]==0.4.38'",)
+    # JAX's own words alone are enough
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": PJRT}, "words"))
+    f = report.get("python.framework-conflicts")
+    assert f.status.value == "fail" and report.root_cause.id == f.id and "JAX's own words" in f.summary
+
+
+def test_a_plugin_that_failed_to_initialise_warns_unless_cuda_found_no_device(tmp_path):
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": PLUGIN_INIT})).get("python.framework-conflicts")
+    assert f.status.value == "warn" and "most often" in f.summary
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": PLUGIN_INIT + NO_DEVICE}, "nodev"))
+    assert report.get("python.framework-conflicts").status.value not in ("warn", "fail")
+
+
+def test_condas_virtual_cuda_gives_the_pin_beside_a_newer_driver(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": PTX, "commands/pasted-text": MAMBA}, "compat.driver-cuda")
+    alt = f.fix.alternatives[0]
+    assert "12.8" in alt.when and alt.commands == ("conda install 'cuda-version=12.8'",)
+
+
+def test_a_dunder_name_at_a_lines_start_is_not_markdown_emphasis():
+    from tfdoctor.triage.segmenter import _clean
+
+    assert _clean("__init__() got an unexpected keyword argument 'syntax'").startswith("__init__()")
+    assert _clean("**Error**") == "Error"

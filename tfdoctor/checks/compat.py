@@ -203,6 +203,13 @@ def _insufficient_from_outputs(facts) -> Finding | None:
         driver_cuda = next((o.group("driver_cuda") for o in obs if o.group("driver_cuda")), None)
         alternatives.append(Alternative("the driver cannot change: run an image built for a CUDA the driver supports"
                                         + (f" (CUDA {driver_cuda} or older)" if driver_cuda else ""), ()))
+    conda_cuda = next((o.group("cuda") for o in facts.machine.observed("conda-virtual-cuda") if o.group("cuda")), None)
+    if conda_cuda:
+        # conda's __cuda is the newest CUDA the driver runs: pin the environment's CUDA packages to it, and the solver
+        # picks builds the driver can load (mamba#4068: cuda-version=12.9 pulled in where __cuda=12.8)
+        alternatives.insert(0, Alternative(f"a conda environment: keep the driver and pin the environment's CUDA to "
+                                           f"the driver's, {conda_cuda} (conda's __cuda), so the solver installs "
+                                           "packages built for it", (f"conda install 'cuda-version={conda_cuda}'",)))
     alt = _newest_tf_for_driver(have, None) if have else None
     if alt is not None and not obs:
         alternatives.append(Alternative(f"keep driver {have}: TensorFlow {alt.version}, the newest whose CUDA "

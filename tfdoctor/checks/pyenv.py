@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from tfdoctor import textmatch
+from tfdoctor import safe, textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import interpreter_cmd, verify_only
 from tfdoctor.checks.cuda import api_facts, ld_library_path_without
@@ -172,6 +172,44 @@ def check_and_cuda_pins(facts):
 # -- python.framework-conflicts ------------------------------------------------------------------------------------
 
 
+
+def _jax_plugin_mismatch(facts) -> Finding | None:
+    """JAX's CUDA plugin (jax-cudaNN-plugin, jax-cudaNN-pjrt) must be the same release as jaxlib: a package list that
+    shows them apart, or JAX's own words (`The plugin is likely built with a later version than the framework`), is
+    the cause; a plugin that failed to initialise with no versions shown is most likely the same (jax#26750, the
+    maintainer: 'more recent versions of the GPU plugins installed ... pip install jax[cuda12]==0.4.35')."""
+    m = facts.machine
+    versions = {o.group("dist"): o.group("version") for o in m.observed("jax-package-version")
+                if o.group("dist") and o.group("version")}
+    jaxlib = versions.get("jaxlib")
+    plugins = {k: v for k, v in versions.items() if k != "jaxlib"}
+    apart = {k: v for k, v in plugins.items() if jaxlib and v != jaxlib}
+    told = m.belief("jax.plugin_mismatch")
+    if not apart and told.value is not True:
+        return None
+    sure = any("likely built with" in e.line for e in told.evidence)
+    if not apart and not sure and m.observed("jax-plugin-cuinit-failed"):
+        return None  # the plugin failed because CUDA itself did not start (no GPU here): not a version question
+    cuda = next((k.split("-")[1] for k in plugins if k.split("-")[1][4:].isdigit()), None) or "cuda12"
+    extra = f"jax[{cuda}]"
+    cmds = (f"python3 -m pip install '{extra}=={jaxlib}'",) if jaxlib and safe.version(jaxlib) else \
+        (f"python3 -m pip install -U '{extra}'",)
+    ev = m.evidence_of("jax-cuda-plugin-version-mismatch")[:1] + m.evidence_of("jax-package-version")[:3]
+    verify = ("python3 -m pip list 2>/dev/null | grep -E '^jax'", "python3 -c 'import jax; print(jax.devices())'")
+    if apart:
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(apart.items()))
+        return Finding("python.framework-conflicts", Status.FAIL, f"JAX's CUDA plugin is another release than jaxlib "
+                       f"{jaxlib} ({listed}): JAX needs them to be the same version, so its CUDA backend fails to "
+                       "start", tuple(e.describe() for e in ev),
+                       fix=Fix(f"Install jaxlib and its CUDA plugin at one version (the {extra} extra pins them "
+                               "together).", cmds, verify=verify), evidence=ev)
+    return Finding("python.framework-conflicts", Status.FAIL if sure else Status.WARN,
+                   "JAX's CUDA plugin " + ("is built for another release than jaxlib (JAX's own words)" if sure else
+                                           "failed to initialise: most often it is another release than jaxlib")
+                   + ": JAX needs them to be the same version", tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix(f"Install jaxlib and its CUDA plugin at one version (the {extra} extra pins them together; "
+                           "the first verify command lists both).", cmds, verify=verify), evidence=told.evidence)
+
 @check(
     "python.framework-conflicts",
     area="python",
@@ -191,6 +229,8 @@ def check_framework_conflicts(facts):
     shadowed = facts.machine.belief("python.nccl_shadowed")
     if shadowed.value is True:
         return _nccl_shadowed(facts, shadowed)
+    if (jax := _jax_plugin_mismatch(facts)) is not None:
+        return jax
     py, why = _no_env(facts)
     if py is None:
         return skip("python.framework-conflicts", why)

@@ -554,6 +554,9 @@ def check_cuda_build(facts) -> Finding:
         torch = env_said
     if (tf is None or tf.source != "child") and said.value is None and torch.value is False:
         return _torch_cpu_build(facts, torch)
+    jax = facts.machine.belief("jax.cuda_build")
+    if (tf is None or tf.source != "child") and said.value is None and jax.value is False:
+        return _jax_cpu_build(facts, jax)
     if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
         return both
     if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
@@ -597,6 +600,25 @@ def check_cuda_build(facts) -> Finding:
                 fix=Fix("Install the official CUDA build from PyPI.",
                         (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
                          install_command(tf, _target_minor(tf), True))))
+
+
+def _jax_cpu_build(facts, told) -> Finding:
+    """The JAX in use has no CUDA backend: JAX's own warning (`a CUDA-enabled jaxlib is not installed`, a plain `pip
+    install jax`: ColabDock#28) or conda resolving conda-forge's CPU variant of jaxlib (jax#14606, whose fix JAX's
+    README adopted: `jaxlib=*=*cuda*`)."""
+    conda = any(e.message == "conda-jaxlib-cpu-build" for e in told.evidence)
+    how = "conda chose conda-forge's CPU variant of jaxlib" if conda else "JAX says no CUDA-enabled jaxlib is installed"
+    pip = ("python3 -m pip install -U 'jax[cuda12]'",)
+    cf = ("conda install -c conda-forge jax 'jaxlib=*=*cuda*'",)
+    return Finding("tf.cuda-build", Status.FAIL, f"This JAX has no CUDA backend ({how}): it runs on the CPU whatever "
+                   "the driver", tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Install JAX's CUDA build into the same environment (its CUDA 12 wheels need an NVIDIA driver "
+                           "of 525 or newer).", cf if conda else pip,
+                           alternatives=((Alternative("pip instead of conda (JAX's CUDA wheels bring their own CUDA "
+                                                      "libraries)", pip),) if conda else
+                                         (Alternative("a conda environment: conda-forge's CUDA variant of jaxlib", cf),)),
+                           verify=("python3 -c 'import jax; print(jax.devices())'",)),
+                   evidence=told.evidence)
 
 
 def _collect_env_cpu_build(facts) -> Belief | None:

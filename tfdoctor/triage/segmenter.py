@@ -34,6 +34,8 @@ _WHOLE_OUTPUT = frozenset(("kernel-log", "container", "modprobe", "dkms", "dkms-
 _HTML = textmatch.compile(r"^(?:[ \t]*</?(?:code|pre|em|strong|b|i|tt|kbd|samp|p|details|summary|br|blockquote)\b"
                           r"[^>\n]*>)+|(?:</?(?:code|pre|em|strong|b|i|tt|kbd|samp|p|details|summary|br|blockquote)"
                           r"\b[^>\n]*>[ \t]*)+$")
+# `__init__(`, `__call__.`: a Python dunder name at a line's start, which Markdown's emphasis markers must not eat
+_DUNDER = textmatch.compile(r"__[A-Za-z]\w{0,40}__[(.:]")
 _EMPHASIS = textmatch.compile(r"^(?:\*\*|__)(?P<a>[^ \t\n])|(?P<b>[^ \t\n])(?:\*\*|__)[ \t]*$|^[_*](?P<c>\d)")
 _INLINE_CODE = textmatch.compile(r"`{1,2}(?P<code>[^`\n]{3,1000})`{1,2}")
 # What belongs to a TensorFlow record found mid-line by its source file: the record's own head before the file (glog's
@@ -104,6 +106,8 @@ def _unquote(text: str) -> str:
 def _clean(text: str) -> str:
     if "<" in text:
         text = _HTML.sub("", text)
+    if text.startswith("__") and _DUNDER.match(text):
+        return text  # a Python name (`__init__() got an unexpected keyword argument`), not emphasis
     if "*" in text or "_" in text:
         m = _EMPHASIS.search(text)
         if m is not None:
