@@ -237,9 +237,18 @@ PTX = "CUDA platform error: Error loading CUDA module: CUDA_ERROR_UNSUPPORTED_PT
 
 
 def test_jax_without_a_cuda_jaxlib_is_not_a_cuda_build(tmp_path):
-    f = _root_fail(tmp_path, {"tensorflow.log": JAX_CPU}, "tf.cuda-build")
+    f = _root_fail(tmp_path, {"tensorflow.log": JAX_CPU, "commands/pip_list": "jax      0.4.30\njaxlib   0.4.30\n"},
+                   "tf.cuda-build")
     assert "JAX has no CUDA backend" in f.summary
     assert f.fix.commands == ("python3 -m pip install -U 'jax[cuda12]'",)
+
+
+def test_jaxs_warning_alone_is_information(tmp_path):
+    # kohya-colab: a notebook that imports JAX but trains with PyTorch on the GPU ('you can ignore it')
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": JAX_CPU}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "info" and "only if your program computes with JAX" in f.summary
+    assert report.root_cause is None
 
 
 def test_conda_choosing_the_cpu_jaxlib_gives_condas_cuda_variant(tmp_path):
@@ -277,3 +286,40 @@ def test_a_dunder_name_at_a_lines_start_is_not_markdown_emphasis():
 
     assert _clean("__init__() got an unexpected keyword argument 'syntax'").startswith("__init__()")
     assert _clean("**Error**") == "Error"
+
+
+# What blind batch 59 showed missing.
+
+# ProGamerGov/dream-creator#21 and ogkalu2/comic-translate#210: another vendor's GPU, named in the reporter's words
+AMD_TORCH = "I have AMD GPU I get this error \"Torch not compiled with CUDA enabled\"\n"
+RADEON = ("Radeon GPU and Cuda incompatibility\n")
+ULTRALYTICS = ("ValueError: Invalid CUDA 'device=0' requested. Use 'device=cpu' or pass valid CUDA device(s) if "
+               "available, i.e. 'device=0' or 'device=0,1,2,3' for Multi-GPU.\ntorch.cuda.is_available(): False\n")
+# kata-containers/kata-containers#11875: a confidential guest kernel without CONFIG_FW_LOADER
+GSP_NO_IMAGE = ("[   1.281895] NVRM: GPU 0000:02:00.0: RmInitAdapter failed! (0x61:0x56:1892)\n"
+                "[   1.287764] NVRM: RmFetchGspRmImages: No firmware image found\n")
+
+
+def test_another_vendors_gpu_named_where_a_program_asked_for_cuda_is_no_nvidia_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": AMD_TORCH}, "pci.nvidia-gpu")
+    assert "no NVIDIA GPU" in f.summary
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": RADEON, "tensorflow.log": ULTRALYTICS}, "radeon"))
+    assert report.root_cause.id == "pci.nvidia-gpu"
+
+
+def test_a_named_intel_gpu_without_any_gpu_work_is_no_alarm(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "I have an Intel UHD graphics card and 16 GB RAM\n"}))
+    assert report.get("pci.nvidia-gpu").status.value != "fail" and report.root_cause is None
+
+
+def test_no_gsp_firmware_image_is_the_firmware_missing(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": GSP_NO_IMAGE}, "driver.nvidia-module")
+    assert "GSP firmware" in f.summary
+    assert any("CONFIG_FW_LOADER=y" in a.when for a in f.fix.alternatives)
+
+
+def test_nvmls_own_words_for_a_library_of_another_version(tmp_path):
+    # XuehaiPan/nvitop#41: after `apt install nvidia-cuda-toolkit` on Ubuntu 22.04
+    f = _root_fail(tmp_path, {"commands/nvitop": "NVML ERROR: RM has detected an NVML/RM version mismatch.\n"},
+                   "nvml.init")
+    assert "different versions" in f.summary and "sudo reboot" in f.fix.commands

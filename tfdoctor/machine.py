@@ -164,7 +164,7 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if version:
             # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
             votes.add("tf.version", version, o.strength, _obs_evidence(o))
-        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product"):
+        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product", "gpu-vendor-stated-prose"):
             vendor = stated_nvidia(o.group("gpu_model") or "")
             if vendor is not None:
                 votes.add("gpu.present", vendor, INFERRED, _obs_evidence(o))

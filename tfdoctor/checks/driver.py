@@ -1099,7 +1099,10 @@ def _gsp_firmware_missing(facts) -> Finding | None:
                          "module loads from the initramfs, rebuild the initramfs with the firmware in it. Then "
                          "reboot.", cmds,
                          alternatives=(Alternative("the module loads from the initramfs: rebuild it",
-                                                   (initramfs_command(facts.env), "sudo reboot")),),
+                                                   (initramfs_command(facts.env), "sudo reboot")),
+                                       Alternative("the firmware is installed but a self-built kernel (a VM's guest "
+                                                   "kernel, a minimal kernel) cannot load firmware: build it with "
+                                                   "CONFIG_FW_LOADER=y", ())),
                          verify=("ls /lib/firmware/nvidia/   # a folder named after the loaded module's version",
                                  "nvidia-smi")))
 

@@ -608,6 +608,17 @@ def _jax_cpu_build(facts, told) -> Finding:
     README adopted: `jaxlib=*=*cuda*`)."""
     conda = any(e.message == "conda-jaxlib-cpu-build" for e in told.evidence)
     how = "conda chose conda-forge's CPU variant of jaxlib" if conda else "JAX says no CUDA-enabled jaxlib is installed"
+    others = [o for o in facts.machine.observations
+              if (o.message.startswith("jax") or o.message == "conda-jaxlib-cpu-build") and o.message != "jax-cpu-only-jaxlib"]
+    if not conda and not others:
+        # JAX's warning alone: many programs import JAX beside the framework they run on (a notebook that trains with
+        # PyTorch: kohya-colab, 'it's clearly using the gpu, so you can ignore it'); true of JAX, a cause only where
+        # the program runs on JAX
+        return info("tf.cuda-build", "JAX (imported here) has no CUDA backend and runs on the CPU: this matters only "
+                    "if your program computes with JAX", *(e.describe() for e in told.evidence[:1]),
+                    fix=Fix("If the program uses JAX, install JAX's CUDA build.",
+                            ("python3 -m pip install -U 'jax[cuda12]'",),
+                            verify=("python3 -c 'import jax; print(jax.devices())'",)))
     pip = ("python3 -m pip install -U 'jax[cuda12]'",)
     cf = ("conda install -c conda-forge jax 'jaxlib=*=*cuda*'",)
     return Finding("tf.cuda-build", Status.FAIL, f"This JAX has no CUDA backend ({how}): it runs on the CPU whatever "
