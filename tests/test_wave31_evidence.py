@@ -323,3 +323,42 @@ def test_nvmls_own_words_for_a_library_of_another_version(tmp_path):
     f = _root_fail(tmp_path, {"commands/nvitop": "NVML ERROR: RM has detected an NVML/RM version mismatch.\n"},
                    "nvml.init")
     assert "different versions" in f.summary and "sudo reboot" in f.fix.commands
+
+
+# What blind batch 60 showed missing.
+
+# microsoft/WSL#6096: tensorflow-directml on Windows 10 build 19042 (no GPU support for WSL yet)
+D3D12 = "ImportError: libd3d12.so: cannot open shared object file: No such file or directory\n"
+# ROCmSoftwarePlatform/tensorflow#55: hiptensorflow ignoring a Hawaii card
+ROCM_ISA = ("Ignoring visible gpu device (device: 0, name: Device 67a1, pci bus id: 0000:04:00.0) with AMDGPU ISA "
+            "gfx701. The minimum required AMDGPU ISA is gfx803.\n")
+
+
+def test_a_wsl_only_library_missing_under_wsl_is_the_gpu_not_reaching_wsl(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": D3D12,
+                              "files/proc/version": "Linux version 4.19.128-microsoft-standard\n"}, "env.wsl")
+    assert "CUDA cannot reach the GPU" in f.summary and any("libd3d12.so" in e.line for e in f.evidence)
+
+
+def test_tensorflows_rocm_build_naming_an_amd_gpu_is_no_nvidia_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": ROCM_ISA}, "pci.nvidia-gpu")
+    assert "no NVIDIA GPU" in f.summary
+
+
+def test_triage_leaves_an_nvml_clients_error_to_the_catalogue():
+    from tfdoctor.triage import triage_text
+
+    paste = ("I installed nvcc with `sudo apt install nvidia-cuda-toolkit`, now nvitop says:\n\n"
+             "NVML ERROR: RM has detected an NVML/RM version mismatch.\n")
+    report = triage_text(paste).report
+    assert report.root_cause is not None and report.root_cause.id == "nvml.init"
+
+
+def test_a_loader_error_in_markdown_bold_is_still_the_loaders():
+    from tfdoctor.triage import triage_text
+
+    # microsoft/onnxruntime#6379: the error quoted in **bold** in the text
+    paste = ("**_Error_**: **OSError: libcudnn.so.8: cannot open shared object file: No such file or directory** "
+             "while importing.\n")
+    report = triage_text(paste).report
+    assert report.root_cause is not None and "libcudnn.so.8" in report.root_cause.summary

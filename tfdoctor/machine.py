@@ -164,8 +164,10 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if version:
             # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
             votes.add("tf.version", version, o.strength, _obs_evidence(o))
-        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product", "gpu-vendor-stated-prose"):
-            vendor = stated_nvidia(o.group("gpu_model") or "")
+        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product", "gpu-vendor-stated-prose",
+                         "tf-rocm-ignoring-amdgpu"):
+            # (TensorFlow's ROCm build names an AMD GPU, whatever name it prints: `Device 67a1`)
+            vendor = False if o.message == "tf-rocm-ignoring-amdgpu" else stated_nvidia(o.group("gpu_model") or "")
             if vendor is not None:
                 votes.add("gpu.present", vendor, INFERRED, _obs_evidence(o))
         host = o.group("hostname") if o.message == "kernel-driver-not-running" else None

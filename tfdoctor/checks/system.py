@@ -467,6 +467,15 @@ def _gpu_fails_below_wsl(facts) -> tuple:
             out += m.belief(q).evidence[:2]
     # the container library found no libnvidia-ml.so.1: under WSL it is the Windows driver's, in /usr/lib/wsl/lib
     out += m.evidence_of("container-cli-libnvidia-ml")[:2]
+    # libd3d12.so / libdxcore.so missing: only Windows provides them, in /usr/lib/wsl/lib (microsoft/WSL#6096: a
+    # Windows build without GPU support for WSL; Microsoft's guide then: 'you need Build 20150 or higher')
+    wsl_only = [o for o in m.observed("import-so-missing", "cuda-lib-cannot-open")
+                if (o.group("library") or "").startswith(("libd3d12.so", "libdxcore.so"))]
+    if wsl_only:
+        from tfdoctor.machine import Evidence
+
+        o = wsl_only[0]
+        out.append(Evidence(o.source, o.line, o.line_no, o.message))
     # every device 'busy or unavailable' (46): under WSL no compute mode of this distribution's can cause it
     if m.value("cuda.devices_unavailable") is True:
         out += m.belief("cuda.devices_unavailable").evidence[:2]

@@ -212,7 +212,10 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
                 # evidence layer reads the known messages in it, as in a hand-built snapshot
                 put(f"commands/{key}", text, note="read for the messages tfdoctor knows")
                 return
-            rec.note = "not used: not an nvidia-smi table or message tfdoctor knows"
+            # (its lines stay with the paste's other text, where the evidence layer reads any message it knows in
+            # them: an NVML client's own error, `NVML ERROR: RM has detected an NVML/RM version mismatch`)
+            rec.note = "not used as nvidia-smi's output: left to the messages tfdoctor knows"
+            rec.inline = True
             return
         if failure == "not-installed":
             if "commands/nvidia-smi.rc" in plan.files or "commands/nvidia-smi" in plan.files:
