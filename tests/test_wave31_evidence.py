@@ -362,3 +362,9 @@ def test_a_loader_error_in_markdown_bold_is_still_the_loaders():
              "while importing.\n")
     report = triage_text(paste).report
     assert report.root_cause is not None and "libcudnn.so.8" in report.root_cause.summary
+
+
+def test_another_vendors_gpu_named_beside_an_nvidia_one_is_no_verdict(tmp_path):
+    paste = "I have an Intel GPU and an NVIDIA GeForce MX150 in this laptop\n" + AMD_TORCH.split(" I get")[1]
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
+    assert report.get("pci.nvidia-gpu").status.value != "fail"

@@ -168,6 +168,8 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
                          "tf-rocm-ignoring-amdgpu"):
             # (TensorFlow's ROCm build names an AMD GPU, whatever name it prints: `Device 67a1`)
             vendor = False if o.message == "tf-rocm-ignoring-amdgpu" else stated_nvidia(o.group("gpu_model") or "")
+            if o.message == "gpu-vendor-stated-prose" and _NVIDIA_NAMED.search(o.line):
+                vendor = None  # `I have an Intel GPU and an NVIDIA MX150`: a hybrid machine, not another vendor's only
             if vendor is not None:
                 votes.add("gpu.present", vendor, INFERRED, _obs_evidence(o))
         host = o.group("hostname") if o.message == "kernel-driver-not-running" else None

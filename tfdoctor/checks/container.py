@@ -149,8 +149,7 @@ def _cdi_stale_told(facts) -> Finding | None:
     else:
         what = ("a driver library the CDI spec names" + (f" (version {named})" if named else "")
                 + " is missing: the spec was generated for another driver")
-    return _runtime_failed(told, f"The container runtime cannot start GPU containers: {what}, so containers that "
-                           "use it fail to start",
+    return _runtime_failed(told, f"The NVIDIA CDI spec is stale: {what}, so containers that use it fail to start",
                            Fix("Generate the CDI spec again for the driver now installed (again after every driver "
                                "upgrade; toolkit 1.17 and newer can do it at boot: `sudo systemctl enable --now "
                                "nvidia-cdi-refresh.path`).", ("sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml",),
