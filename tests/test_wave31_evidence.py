@@ -368,3 +368,14 @@ def test_another_vendors_gpu_named_beside_an_nvidia_one_is_no_verdict(tmp_path):
     paste = "I have an Intel GPU and an NVIDIA GeForce MX150 in this laptop\n" + AMD_TORCH.split(" I get")[1]
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": paste}))
     assert report.get("pci.nvidia-gpu").status.value != "fail"
+
+
+def test_xid_79_explains_an_adapter_that_failed_to_initialise(tmp_path):
+    # Cyridd/cmpunlocker#4: RmInitAdapter failures after the GPU fell off the bus (Xid 79 named by the reporter)
+    dmesg = ("[   21.091872] NVRM: GPU 0000:01:00.0: RmInitAdapter failed! (0x22:0x56:894)\n"
+             "[   21.238204] NVRM: osInitNvMapping: *** Cannot attach gpu\n")
+    report = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg,
+                                         "commands/pasted-text": "Xid 79 after the PCIe link retrains\n"}))
+    assert report.root_cause.id == "gpu.xid" and "fallen off the bus" in report.root_cause.summary
+    alone = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg}, "alone"))
+    assert alone.root_cause.id == "driver.nvidia-module"

@@ -1059,6 +1059,8 @@ def _gpu_not_initialised(facts) -> Finding | None:
     if not m.observed("nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor", "nvrm-gsp-rm-init-failed") \
             or m.observed(*_EXPLAINED_INIT) or _gpu_shown_working(facts):
         return None
+    if any(o.group("xid") == "79" for o in m.observed("nvrm-xid", "xid-stated")):
+        return None  # Xid 79, the GPU fallen off the bus, explains it: gpu.xid reports that (cmpunlocker#4)
     ev = m.evidence_of("nvrm-gsp-rm-init-failed", "nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor")
     verify = ("nvidia-smi   # the GPU is listed", "sudo dmesg | grep -E 'RmInitAdapter|GSP'   # nothing new")
     if m.observed("nvrm-gsp-rm-init-failed"):
