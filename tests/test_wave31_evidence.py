@@ -379,3 +379,21 @@ def test_xid_79_explains_an_adapter_that_failed_to_initialise(tmp_path):
     assert report.root_cause.id == "gpu.xid" and "fallen off the bus" in report.root_cause.summary
     alone = _check(_snapshot(tmp_path, {"commands/dmesg": dmesg}, "alone"))
     assert alone.root_cause.id == "driver.nvidia-module"
+
+
+def test_triage_prefers_a_later_nvidia_smi_failure_to_a_cut_table():
+    from tfdoctor.triage import triage_text
+
+    # NVIDIA/nvidia-docker#1671: nvidia-smi worked in the container (its table cut here), then failed after
+    # `systemctl daemon-reload` on the host
+    paste = ("root@098b49afe624:/# nvidia-smi\n"
+             "+-----------------------------------------------------------------------------+\n"
+             "| NVIDIA-SMI 510.68.02    Driver Version: 510.68.02    CUDA Version: 11.6     |\n"
+             "|-------------------------------+----------------------+----------------------+\n\n"
+             "then on the host: sudo systemctl daemon-reload\n\n"
+             "root@098b49afe624:/# nvidia-smi\n"
+             "Failed to initialize NVML: Unknown Error\n")
+    result = triage_text(paste)
+    kept = [r for r in result.recognised if r.kind == "nvidia-smi" and r.target == "commands/nvidia-smi"]
+    assert len(kept) == 1 and kept[0].first > 5
+    assert result.report.root_cause is not None

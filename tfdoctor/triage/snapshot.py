@@ -50,6 +50,7 @@ class SnapshotPlan:
     lspci_slots: set[str] = field(default_factory=set)
     exists: dict[str, bool] = field(default_factory=dict)  # manifest "exists": paths an `ls` showed present or not
     listings: dict[str, list[str]] = field(default_factory=dict)  # manifest "listings": `ls /dev/nvidia*`
+    smi_cut: Recognised | None = None  # the nvidia-smi table kept, where it was cut before its GPU rows
 
     def add(self, path: str, text: str, *, log: bool = False) -> bool:
         """Add a file; a log is appended to, any other path keeps its first text. True when the text was used."""
@@ -199,6 +200,8 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
             if cut or table.gpus or table.driver_version:
                 put("commands/nvidia-smi", text, note=f"table{' cut before its GPU rows' if cut else ''}: driver "
                                                       f"{table.driver_version or '?'}, {len(table.gpus)} GPU(s)")
+                if cut and rec.target:
+                    plan.smi_cut = rec
                 return
         failure, message = nvidia_smi.classify_nvidia_smi_failure(1, text)
         if failure in ("unknown",) and not seg.tags & {"unrecognised", "smi-error"}:
@@ -232,6 +235,13 @@ def _place(plan: SnapshotPlan, seg: Segment, rec: Recognised) -> None:  # noqa: 
         rc = _smi_rc(failure) if failure != "unknown" else None
         if rc is None and "smi-error" in seg.tags:
             rc = 255  # a failure message whose exit status the paste does not show: 255, "unknown error"
+        if rc and plan.smi_cut is not None:
+            # the table kept was cut before its GPU rows (only its header shows); nvidia-smi failing later in the
+            # paste is the state the report is about (nvidia-docker#1671: working, then `Failed to initialize NVML`)
+            plan.files.pop("commands/nvidia-smi", None)
+            plan.smi_cut.target = None
+            plan.smi_cut.note = "not used: a table cut before its GPU rows, and nvidia-smi failed later in the paste"
+            plan.smi_cut = None
         first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         first = first if len(first) <= 90 else first[:87] + "..."
         put("commands/nvidia-smi", text, note=f'"{first}"' + (f" (exit status {rc}: {failure})" if rc else ""))
