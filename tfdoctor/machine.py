@@ -104,10 +104,15 @@ class Machine:
 
     def evidence_of(self, *message_ids: str) -> tuple[Evidence, ...]:
         # once each: a message read twice on one line (two records run together) is one line of evidence
-        return tuple(dict.fromkeys(_obs_evidence(o) for o in self.observed(*message_ids)))
+        return tuple(dict.fromkeys(obs_evidence(o) for o in self.observed(*message_ids)))
+
+    def named(self, part: str, *message_ids: str) -> str | None:
+        """The first value of a named part (a pattern's group) among these messages' observations, in source order."""
+        return next((v for o in self.observed(*message_ids) if (v := o.group(part))), None)
 
 
-def _obs_evidence(o) -> Evidence:
+def obs_evidence(o) -> Evidence:
+    """An observation as a line of evidence."""
     return Evidence(o.source, o.line, o.line_no, o.message)
 
 
@@ -159,23 +164,21 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
             # TensorFlow's view of anything but itself is an inference
             if o.source == "tensorflow.log" and not q.startswith("tf."):
                 strength = min(strength, INFERRED)
-            votes.add(q, v, strength, _obs_evidence(o))
+            votes.add(q, v, strength, obs_evidence(o))
         version = o.group("tf_version") or o.group("wheel_version")
         if version:
             # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
-            votes.add("tf.version", version, o.strength, _obs_evidence(o))
-        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product", "gpu-vendor-stated-prose",
-                         "tf-rocm-ignoring-amdgpu"):
-            # (TensorFlow's ROCm build names an AMD GPU, whatever name it prints: `Device 67a1`)
-            vendor = False if o.message == "tf-rocm-ignoring-amdgpu" else stated_nvidia(o.group("gpu_model") or "")
+            votes.add("tf.version", version, o.strength, obs_evidence(o))
+        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product", "gpu-vendor-stated-prose"):
+            vendor = stated_nvidia(o.group("gpu_model") or "")
             if o.message == "gpu-vendor-stated-prose" and _NVIDIA_NAMED.search(o.line):
                 vendor = None  # `I have an Intel GPU and an NVIDIA MX150`: a hybrid machine, not another vendor's only
             if vendor is not None:
-                votes.add("gpu.present", vendor, INFERRED, _obs_evidence(o))
+                votes.add("gpu.present", vendor, INFERRED, obs_evidence(o))
         host = o.group("hostname") if o.message == "kernel-driver-not-running" else None
         if host and len(host) == 12 and all(c in "0123456789abcdef" for c in host):
             # Docker names a container's host after its id: TensorFlow printed from inside a container
-            votes.add("container", True, INFERRED, Evidence(o.source, o.line, o.line_no, o.message))
+            votes.add("container", True, INFERRED, obs_evidence(o))
     beliefs = votes.resolve()
     if _utility_without_compute(votes, beliefs, facts, observations):
         beliefs = votes.resolve()
@@ -208,7 +211,7 @@ def _utility_without_compute(votes, beliefs: dict, facts: dict, observations) ->
     # nvidia-smi's header with `CUDA Version: N/A` (a host's nvidia-smi, pasted beside a container's log, shows the
     # host's CUDA version instead): the runtime gave this container the driver's utilities, even where the paste was
     # cut before the GPU's row
-    here += [_obs_evidence(o) for o in observations if o.message == "smi-table-cuda-version-na"][:1]
+    here += [obs_evidence(o) for o in observations if o.message == "smi-table-cuda-version-na"][:1]
     if not here:
         return False
     for e in (*missing, *here[:2]):
@@ -475,7 +478,7 @@ def _cuda_in_log(votes, facts, complete) -> None:
             rc = known.code if known else None
         if rc is None or rc < 0:
             continue
-        ev = _obs_evidence(o)
+        ev = obs_evidence(o)
         votes.add("cuda.init_error", str(rc), DIRECT, ev)
         if rc in _CUDA_CODE_BELIEFS:
             votes.add(_CUDA_CODE_BELIEFS[rc], True, DIRECT, ev)

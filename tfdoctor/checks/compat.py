@@ -187,7 +187,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
     need_cuda = ".".join(need_cuda.split(".")[:2]) if need_cuda else _cuda_of_opened_runtime(facts)
     if need_cuda is None:
         # the program's own banner names the CUDA it was built with (NVEncC: `[NVENC API v13.0, CUDA 12.4]`)
-        need_cuda = next((o.group("cuda") for o in facts.machine.observed("nvencc-banner-cuda")), None)
+        need_cuda = facts.machine.named("cuda", "nvencc-banner-cuda")
     physx = next(iter(facts.machine.observed("physx-cuda-driver-too-old")), None)
     if need_cuda is None and physx is not None:
         need_cuda = cuda_version(physx.group("cuda_int"))
@@ -203,7 +203,7 @@ def _insufficient_from_outputs(facts) -> Finding | None:
         driver_cuda = next((o.group("driver_cuda") for o in obs if o.group("driver_cuda")), None)
         alternatives.append(Alternative("the driver cannot change: run an image built for a CUDA the driver supports"
                                         + (f" (CUDA {driver_cuda} or older)" if driver_cuda else ""), ()))
-    conda_cuda = next((o.group("cuda") for o in facts.machine.observed("conda-virtual-cuda") if o.group("cuda")), None)
+    conda_cuda = facts.machine.named("cuda", "conda-virtual-cuda")
     if conda_cuda:
         # conda's __cuda is the newest CUDA the driver runs: pin the environment's CUDA packages to it, and the solver
         # picks builds the driver can load (mamba#4068: cuda-version=12.9 pulled in where __cuda=12.8)
@@ -691,17 +691,22 @@ _NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", 
              "cudaErrorInvalidSymbol")
 
 
+def _ggml_devices_below(m, lowest: int) -> tuple[list, list]:
+    """ggml's device list as (name, compute capability), and those below `lowest` (in ARCHS units: 5.2 -> 520)."""
+    devices = [(o.group("name"), o.group("cc")) for o in m.observed("ggml-cuda-device") if o.group("cc")]
+    return devices, [(n, cc) for n, cc in devices if int(float(cc) * 100 + 0.5) < lowest]
+
+
 def _below_ggml_archs(facts) -> Finding | None:
     """ggml's system information names the CUDA architectures its build carries (`CUDA : ARCHS = 600,610,...`) and
     its device list a GPU older than the lowest of them: the build has no kernels the GPU can run (PTX compiles
     forward to newer GPUs, never back; gpustack/llama-box#44: a Tesla M60, 5.2, under ARCHS from 600)."""
     m = facts.machine
-    archs = next((o.group("archs") for o in m.observed("ggml-cuda-archs") if o.group("archs")), None)
+    archs = m.named("archs", "ggml-cuda-archs")
     if not archs:
         return _below_ggml_default(facts)
     lowest = min(int(a) for a in archs.split(",") if a.isdigit())
-    devices = [(o.group("name"), o.group("cc")) for o in m.observed("ggml-cuda-device") if o.group("cc")]
-    old = [(n, cc) for n, cc in devices if int(float(cc) * 100 + 0.5) < lowest]
+    _, old = _ggml_devices_below(m, lowest)
     if not old:
         return None
     name, cc = old[0]
@@ -727,8 +732,7 @@ def _below_ggml_default(facts) -> Finding | None:
     which architectures it carries: the released builds of llama.cpp and Ollama start at 5.0, so unless this one was
     built for the GPU it has no kernels for it (ollama/ollama#1756: the Tesla K80, 3.7, listed and then not used)."""
     m = facts.machine
-    devices = [(o.group("name"), o.group("cc")) for o in m.observed("ggml-cuda-device") if o.group("cc")]
-    old = [(n, cc) for n, cc in devices if int(float(cc) * 100 + 0.5) < _GGML_DEFAULT_LOWEST]
+    devices, old = _ggml_devices_below(m, _GGML_DEFAULT_LOWEST)
     if not old or len(old) < len(devices):
         return None  # a newer GPU beside it can carry the work: nothing says the program failed
     name, cc = old[0]
@@ -998,8 +1002,7 @@ def _wheel_for_another_python(facts) -> Finding | None:
         return None
     tag = o.group("py_tag") or ""
     wheel_py = f"{tag[2]}.{tag[3:]}" if len(tag) >= 4 and tag[2:].isdigit() else None
-    stated = next((x.group("python_version") for x in facts.machine.observed("python-version-stated")
-                   if x.group("python_version")), None)
+    stated = facts.machine.named("python_version", "python-version-stated")
     here = ".".join(stated.split(".")[:2]) if stated else None
     ev = facts.machine.evidence_of("pip-wheel-not-supported", "python-version-stated")
     which = f"this interpreter is Python {here}" if here else "the interpreter's Python is not recorded"

@@ -96,7 +96,7 @@ def _video_capability_missing(facts, inside: bool, value: str | None) -> Finding
         return None  # the environment was not recorded: whether the capabilities were set is unknown
     if "video" in caps or "all" in caps:
         return None
-    lib = next((o.group("library") for o in facts.machine.observed("ffmpeg-cannot-load-nvidia-library")), None)
+    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library")
     why = ("is not set, so the runtime mounts only the compute and utility parts of the driver" if value is None
            else f"is {value}, without `video`")
     return told_fail("container.capabilities", f"{lib or 'The driver video library'} could not be loaded in this "
@@ -142,7 +142,7 @@ def _cdi_stale_told(facts) -> Finding | None:
         return None
     o = next(iter(facts.machine.observed("cdi-spec-stale")), None)
     named = o.group("version") if o is not None else None
-    node = next((d.group("path") for d in facts.machine.observed("cdi-host-device-missing")), None)
+    node = facts.machine.named("path", "cdi-host-device-missing")
     if o is None and node:
         what = (f"a device node the CDI spec names ({node}) no longer exists: the spec was generated before the "
                 "GPU's device nodes changed")

@@ -759,17 +759,22 @@ def _cudnn_unversioned_missing(facts) -> Finding | None:
                    evidence=facts.machine.evidence_of("paddle-dynload-cudnn-missing", "paddle-cudnn-cannot-load")[:2])
 
 
+def _first_parts(facts, message_id: str):
+    """The named parts of the first observation of a message, as a lookup that answers None where it was not seen."""
+    o = next(iter(facts.machine.observed(message_id)), None)
+    return (lambda name: o.group(name)) if o is not None else (lambda name: None)
+
+
 def _cudnn_told_mixed(facts) -> Finding | None:
     """cuDNN 8's loader opened one of its sub-libraries from another cuDNN installation than the one in the process
     (`undefined symbol`): a system cuDNN (under /usr/local/cuda/lib64, /usr/lib) on the loader path shadows the
     program's own (a framework's wheel). NVIDIA's answer in pytorch#119989: cuDNN 8 prefers the system-wide copy;
     cuDNN 9 loads the package's own first."""
-    told = facts.machine.belief("cuda.cudnn_mixed")
-    if told.value is not True:
+    if (told := facts.machine.told("cuda.cudnn_mixed")) is None:
         return None
-    o = next(iter(facts.machine.observed("cudnn-sublibrary-undefined-symbol")), None)
-    lib = (o.group("library") if o is not None else None) or "a cuDNN library"
-    where = (o.group("path") if o is not None else None) or ""
+    part = _first_parts(facts, "cudnn-sublibrary-undefined-symbol")
+    lib = part("library") or "a cuDNN library"
+    where = part("path") or ""
     folder = where.rsplit("/", 1)[0] if "/" in where else "another folder"
     drop = ld_library_path_without(facts, lambda p: p.rstrip("/") == folder)
     return told_fail("cuda.libraries", f"cuDNN's {lib} was loaded from {folder}, another cuDNN installation than the "
@@ -790,17 +795,16 @@ def _cuda_libraries_told_mixed(facts) -> Finding | None:
     libcublasLt.so.11 not defined`): two copies of one CUDA major on the loader path, mixed in one process (the
     libraries of a CUDA release ship and load together). pytorch#103832, onnxruntime#8594, PaddleSeg#3215,
     ibl-sorter#41."""
-    told = facts.machine.belief("cuda.libraries_mixed")
-    if told.value is not True:
+    if (told := facts.machine.told("cuda.libraries_mixed")) is None:
         return None
-    o = next(iter(facts.machine.observed("cuda-library-symbol-version-missing")), None)
-    lib = (o.group("library") if o is not None else None) or "a CUDA library"
-    lt = (o.group("lt") if o is not None else None) or "another CUDA library"
-    folder = ((o.group("path") if o is not None else None) or "").rstrip("/")
+    part = _first_parts(facts, "cuda-library-symbol-version-missing")
+    lib = part("library") or "a CUDA library"
+    lt = part("lt") or "another CUDA library"
+    folder = (part("path") or "").rstrip("/")
     where = f" (the one in {folder})" if folder else ""
-    major = o.group("major") if o is not None else None
-    provider = (o.group("provider") if o is not None else None) or "cublas"
-    pkg = _kb().pip_package_for_library(lt) if o is not None else None
+    major = part("major")
+    provider = part("provider") or "cublas"
+    pkg = _kb().pip_package_for_library(lt) if part("lt") else None
     soname = r"\.so"
     return told_fail("cuda.libraries", f"{lib}{where} needs a symbol of {lt} from its own CUDA release, and the "
                      f"{lt} the loader found is another release's: two copies of "
@@ -822,15 +826,13 @@ def _torch_cudnn_shadowed(facts) -> Finding | None:
     incompatibility: PyTorch was compiled against (8, 5, 0) but found runtime version (8, 4, 1)`): the wheel bundles
     its cuDNN, and an older one on the loader path was found first (pytorch#80637, gladia#928). With LD_LIBRARY_PATH
     recorded python.ld-library-path names the folder; without it, this says where to look."""
-    told = facts.machine.belief("torch.cudnn_shadowed")
-    if told.value is not True:
+    if (told := facts.machine.told("torch.cudnn_shadowed")) is None:
         return None
     if (getattr(facts.env, "variables", None) or {}).get("LD_LIBRARY_PATH"):
         return info("cuda.libraries", "PyTorch loaded another cuDNN than its own: see python.ld-library-path",
                     *(e.describe() for e in told.evidence[:1]))
-    o = next(iter(facts.machine.observed("torch-cudnn-version-incompatibility")), None)
-    built = o.group("built").replace(", ", ".") if o is not None else None
-    loaded = o.group("loaded").replace(", ", ".") if o is not None else None
+    part = _first_parts(facts, "torch-cudnn-version-incompatibility")
+    built, loaded = ((part(k) or "").replace(", ", ".") or None for k in ("built", "loaded"))
     return told_fail("cuda.libraries", f"PyTorch was built against cuDNN {built or '?'} but loaded cuDNN {loaded or '?'}: "
                      "another cuDNN on the loader path (a folder on LD_LIBRARY_PATH, or an image's "
                      "/usr/local/cuda/lib64) shadows the one PyTorch bundles", told,
@@ -845,12 +847,11 @@ def _cudnn_dependency_missing(facts) -> Finding | None:
     libcudnn_cnn_infer.so.8. Error: libnvrtc.so: cannot open shared object file`): cuDNN is installed, the library it
     names is not on the loader path under that name (facefusion-docker#9: NVRTC only under the PyTorch wheel's hashed
     name)."""
-    told = facts.machine.belief("cuda.cudnn_dependency_missing")
-    if told.value is not True:
+    if (told := facts.machine.told("cuda.cudnn_dependency_missing")) is None:
         return None
-    o = next(iter(facts.machine.observed("cudnn-sublibrary-dependency-missing")), None)
-    lib = (o.group("library") if o is not None else None) or "a cuDNN library"
-    dep = (o.group("dependency") if o is not None else None) or "a CUDA library"
+    part = _first_parts(facts, "cudnn-sublibrary-dependency-missing")
+    lib = part("library") or "a cuDNN library"
+    dep = part("dependency") or "a CUDA library"
     what = {"libnvrtc": "CUDA's runtime compiler NVRTC", "libnvrtc-builtins": "NVRTC's built-ins",
             "libcublas": "cuBLAS", "libcublasLt": "cuBLASLt", "libnvJitLink": "nvJitLink",
             "libz": "zlib"}.get(dep.split(".so")[0], "a CUDA library")
@@ -869,14 +870,13 @@ def _jax_cuda_older(facts) -> Finding | None:
     JAX was built against version 12020, which is newer`): an older copy was found or loaded first, from another
     framework's CUDA wheels in the environment (RFdiffusion#208), a folder on LD_LIBRARY_PATH or the system's CUDA,
     and JAX runs on the CPU."""
-    told = facts.machine.belief("jax.cuda_older_than_built")
-    if told.value is not True:
+    if (told := facts.machine.told("jax.cuda_older_than_built")) is None:
         return None
-    o = next(iter(facts.machine.observed("jax-cuda-older-than-built")), None)
-    part = (o.group("component") if o is not None else None) or "CUDA"
+    group = _first_parts(facts, "jax-cuda-older-than-built")
+    part = group("component") or "CUDA"
     # (the runtime's version in CUDA's integer form, 12010; the libraries' own numbers as printed)
-    raw = (o.group("loaded"), o.group("compiled")) if o is not None else (None, None)
-    loaded, built = ((cuda_version(v) if part == "CUDA" else None) or v or "?" for v in raw)
+    loaded, built = ((cuda_version(v) if part == "CUDA" else None) or v or "?"
+                     for v in (group("loaded"), group("compiled")))
     return told_fail("cuda.libraries", f"JAX was built against {part} {built} but found {part} {loaded}: an older copy "
                      "is loaded first (another framework's CUDA wheels in this environment, a folder on "
                      "LD_LIBRARY_PATH, or the system's CUDA), and JAX falls back to the CPU", told,

@@ -190,7 +190,8 @@ def _jax_plugin_mismatch(facts) -> Finding | None:
     sure = any("likely built with" in e.line for e in told.evidence)
     if not apart and not sure and m.observed("jax-plugin-cuinit-failed"):
         return None  # the plugin failed because CUDA itself did not start (no GPU here): not a version question
-    cuda = next((k.split("-")[1] for k in plugins if k.split("-")[1][4:].isdigit()), None) or "cuda12"
+    # (the plugins' names, as the catalogue reads them: jax-cudaNN-plugin, jax-cudaNN-pjrt)
+    cuda = next((k.split("-")[1] for k in plugins), "cuda12")
     extra = f"jax[{cuda}]"
     cmds = (f"python3 -m pip install '{extra}=={jaxlib}'",) if jaxlib and safe.version(jaxlib) else \
         (f"python3 -m pip install -U '{extra}'",)
@@ -355,7 +356,7 @@ def check_ld_library_path(facts):
         folders = [p for p in value.split(":") if p]
         named = [p for p in folders if "cudnn" in p.lower()] or [p for p in folders if "cuda" in p.lower()]
         drop = ld_library_path_without(facts, lambda p: p in named)
-        built = next((o.group("built") for o in facts.machine.observed("torch-cudnn-version-incompatibility")), None)
+        built = facts.machine.named("built", "torch-cudnn-version-incompatibility")
         return told_fail("python.ld-library-path", "PyTorch loaded another cuDNN than the one it was built against"
                          + (f" ({built.replace(', ', '.')})" if built else "") + ": a cuDNN folder on LD_LIBRARY_PATH "
                          "shadows the cuDNN PyTorch bundles", torch_cudnn,

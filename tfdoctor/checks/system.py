@@ -5,6 +5,7 @@ from __future__ import annotations
 from tfdoctor import textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import tfdoctor_command
+from tfdoctor.machine import obs_evidence
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 
@@ -471,11 +472,7 @@ def _gpu_fails_below_wsl(facts) -> tuple:
     # Windows build without GPU support for WSL; Microsoft's guide then: 'you need Build 20150 or higher')
     wsl_only = [o for o in m.observed("import-so-missing", "cuda-lib-cannot-open")
                 if (o.group("library") or "").startswith(("libd3d12.so", "libdxcore.so"))]
-    if wsl_only:
-        from tfdoctor.machine import Evidence
-
-        o = wsl_only[0]
-        out.append(Evidence(o.source, o.line, o.line_no, o.message))
+    out += [obs_evidence(o) for o in wsl_only[:1]]
     # every device 'busy or unavailable' (46): under WSL no compute mode of this distribution's can cause it
     if m.value("cuda.devices_unavailable") is True:
         out += m.belief("cuda.devices_unavailable").evidence[:2]

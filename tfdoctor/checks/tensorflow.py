@@ -638,9 +638,8 @@ def _collect_env_cpu_build(facts) -> Belief | None:
     PyPI's aarch64 wheel on a GH200). Either line alone is not enough (a vendor build printed the first with CUDA
     available)."""
     m = facts.machine
-    built = m.observed("torch-collect-env-no-cuda-build")
-    unavailable = m.observed("torch-collect-env-cuda-unavailable")
-    same = [(b, u) for b in built for u in unavailable if b.source == u.source]
+    unavailable = {u.source for u in m.observed("torch-collect-env-cuda-unavailable")}
+    same = any(b.source in unavailable for b in m.observed("torch-collect-env-no-cuda-build"))
     if not same or not wants_gpu(facts):
         return None  # a CPU-only PyTorch where no NVIDIA GPU is known to be wanted is as it should be
     ev = m.evidence_of("torch-collect-env-no-cuda-build")[:1] + m.evidence_of("torch-collect-env-cuda-unavailable")[:1]
