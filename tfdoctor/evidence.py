@@ -25,7 +25,7 @@ from tfdoctor import textmatch
 MAX_LINES = 50_000  # per source: more is a flood, not a log
 # (CUDA programs' own error text and the Fabric Manager's journal: the driver API and data-centre checks read them)
 SOURCE_KINDS = ("tensorflow", "kernel", "nvidia-smi", "modprobe", "modinfo", "dkms", "mokutil", "ubuntu-drivers",
-                "container", "installer", "pip", "nvidia-settings", "cuda", "fabricmanager", "lshw")
+                "container", "installer", "pip", "nvidia-settings", "cuda", "fabricmanager", "lshw", "ls")
 # How strongly an observation establishes its claim. A probe's own reading of the machine (a file, a library call)
 # outranks what a program says about it, which outranks what is inferred from another program's log.
 STRENGTH = {"read": 3, "direct": 2, "inferred": 1}

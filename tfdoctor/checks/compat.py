@@ -640,6 +640,9 @@ def check_compute_capability(facts) -> Finding:
         return _cc_from_log(facts, tf)
     if (tf is None or tf.source == "none") and (no_image := _no_kernel_image_told(facts, gpus)) is not None:
         return no_image
+    if (tf is None or tf.source == "none") and (predates := _cuda_predates_gpu(facts, None)) is not None:
+        # no TensorFlow to ask: the CUDA stated beside the GPU named (TensorFlow 1.x ran on the system's CUDA)
+        return predates
     if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
         return s
     if tf.build is not None and tf.build.is_cuda_build is False:
@@ -686,7 +689,7 @@ def check_compute_capability(facts) -> Finding:
               + ", ".join(f"{n} ({cc})" for n, cc, _ in verdicts), *details)
 
 
-_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU",
+_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU", "NoBinaryForGpu",
              "invalid device function", "cudaErrorInvalidDeviceFunction", "invalid device symbol",
              "cudaErrorInvalidSymbol")
 
@@ -773,11 +776,24 @@ def _words(v: str) -> str:
     return {"sass": "native kernels (SASS)", "ptx": "PTX JIT only", "none": "no kernels"}.get(v, v)
 
 
+def _named_gpu_cc(facts) -> str | None:
+    """The compute capability of the one NVIDIA GPU the probes saw, else of the model a person or lshw named exactly
+    (`GPU model and memory: GeForce RTX 2080 Ti`); None where several differ or none is known."""
+    ccs = {cc for _, cc in machine_gpus(facts) if cc}
+    if not ccs:
+        for o in facts.machine.observed("lshw-display-product", "gpu-model-stated"):
+            models = _kb().gpus_named(o.group("gpu_model") or "")
+            ccs |= {m.compute_capability for m in models[:1] if m.compute_capability}
+    return next(iter(ccs)) if len(ccs) == 1 else None
+
+
 def _cuda_predates_gpu(facts, log) -> Finding | None:
     """The CUDA in use (the runtime TensorFlow's loader opened, else the one the reporter states) is older than the
     first CUDA that supports the GPU's compute capability (Pascal needs CUDA 8.0, Ampere's 8.6 CUDA 11.1, Blackwell
     CUDA 12.8): its libraries carry no kernels for the GPU."""
-    cc = next(iter(log.compute_capabilities), None)  # every message's cc group, first seen first
+    cc = next(iter(log.compute_capabilities), None) if log is not None else None  # first seen first
+    if cc is None and log is None:
+        cc = _named_gpu_cc(facts)
     if cc is None:
         return None
     kb = _kb()

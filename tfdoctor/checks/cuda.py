@@ -269,7 +269,16 @@ def _init_told(facts) -> Finding | None:
     # 100 (no device) and 303 (TensorFlow's stub: no libcuda to load) as a log line are symptoms the other findings
     # explain (a container without the GPU, a CUDA_VISIBLE_DEVICES that hides it, no driver); and on a machine with
     # no GPU to expect, nothing failed
-    if rc <= 0 or rc in (100, 303) or not (gpu_expected(facts) or facts.require_gpu):
+    if rc <= 0 or not (gpu_expected(facts) or facts.require_gpu):
+        return None
+    if rc == 100 and facts.machine.value("driver.loaded") is not False:
+        # (no driver loaded explains it: driver.nvidia-module says so); a container without the GPU, a
+        # CUDA_VISIBLE_DEVICES that hides it fail upstream and are named as its cause
+        return Finding("cuda.init", Status.WARN, "A CUDA program found no CUDA device (100: no CUDA-capable device is "
+                       "detected)", tuple(e.describe() for e in told.evidence[:2]) + (
+                           "Where no other finding names what hid the GPU, the verify commands below settle it.",),
+                       fix=_no_device_fix(facts), evidence=told.evidence)
+    if rc in (100, 303):
         return None
     return Finding("cuda.init", Status.FAIL, f"cuInit failed: {code_text(rc)}",
                    tuple(e.describe() for e in told.evidence[:2]), fix=_init_fix(facts, None, rc),
@@ -548,6 +557,36 @@ def _tf_node_missing(facts, o, told) -> Finding | None:
                    evidence=told.evidence)
 
 
+def _nodes_of_unnamed_group(facts) -> Finding | None:
+    """A pasted `ls -l /dev/nvidia*` whose CUDA nodes (nvidiactl, nvidia-uvm, nvidiaN) only their owner and group may
+    open, and whose group ls printed as a number: no group of that GID exists on the machine, so no user is in it and
+    only root can use the GPU. The driver sets the nodes' group and mode from NVreg_DeviceFileGID and
+    NVreg_DeviceFileMode (NVIDIA's README, 'Configuring GPU device file permissions'); sddm#1493: openSUSE's 470.94
+    packages set GID 33, a group that machine did not have."""
+    seen = facts.machine.observed("ls-dev-node-unnamed-group")
+    if not seen:
+        return None
+    gids = sorted({o.group("gid") for o in seen if o.group("gid")})
+    gid = gids[0] if len(gids) == 1 else None
+    ev = facts.machine.evidence_of("ls-dev-node-unnamed-group")
+    alternatives = (Alternative(f"keep GID {gid}: create a group with that GID and add the GPU's users to it",
+                                (f"sudo groupadd --gid {gid} nvidia-users", "sudo usermod -aG nvidia-users $USER")),
+                    ) if gid is not None and gid.isdigit() and len(gid) <= 10 else ()
+    return Finding("cuda.device-nodes", Status.FAIL,
+                   f"The GPU's device nodes belong to group {' and '.join(gids)}, which has no name on this machine "
+                   "(ls printed the number), and only their owner and group may open them: no user is in that group, "
+                   "so only root can use the GPU",
+                   tuple(e.describe() for e in ev[:3]),
+                   fix=Fix("Give the device nodes a group the GPU's users are in: the driver takes it from "
+                           "NVreg_DeviceFileGID (and the mode from NVreg_DeviceFileMode) in a file under "
+                           "/etc/modprobe.d or /usr/lib/modprobe.d; set it to the video group's GID (or the mode to "
+                           "0666), then reload the driver or reboot.",
+                           ("grep -rn NVreg_DeviceFile /etc/modprobe.d /usr/lib/modprobe.d", "getent group video"),
+                           alternatives=alternatives,
+                           verify=("ls -l /dev/nvidia*", "id -nG", verify_only(facts, "cuda.init"))),
+                   evidence=ev)
+
+
 def _listed_nodes(facts) -> tuple[tuple | None, list[str]]:
     """The /dev/nvidia* nodes as read: the driver-API probe's (with their modes), else the environment's listing of
     names alone (a live /dev, or a pasted `ls`)."""
@@ -589,6 +628,8 @@ def gpu0_node_missing(facts) -> tuple[str, ...] | None:
         "the nodes' group (`sudo usermod -aG video $USER`) and log in again.",
 )
 def check_device_nodes(facts) -> Finding:
+    if (orphan := _nodes_of_unnamed_group(facts)) is not None:
+        return orphan  # (the nodes themselves show a driver that registered a GPU)
     if not gpu_expected(facts) and not facts.require_gpu:
         if facts.machine.value("gpu.present") is False:
             return skip("cuda.device-nodes", "No NVIDIA GPU: no device nodes to check")

@@ -1,0 +1,122 @@
+"""Stop 30 (wave 32): what blind batch 62 showed missing.
+
+Every line below is a real line from the public thread named beside it. The snapshots around them are hand-built in
+tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+# nitishsrivastava/deepnet#28: cudamat, after a kernel update without a reboot
+NO_DEVICE = "cudamat.cudamat.CUDAMatException: CUDA error: no CUDA-capable device is detected\n"
+# flatpak/flatpak#6047: OBS Studio 31's NVENC encoder in a Flatpak sandbox, nvidia_uvm not loaded on the host
+OBS_CUINIT = 'init_cuda_ctx: CUDA call "cu->cuInit(0)" failed with CUDA_ERROR_UNKNOWN (999): unknown error\n'
+# sddm/sddm#1493: openSUSE's 470.94 packages set NVreg_DeviceFileGID=33, a group the machine did not have
+LS_GID33 = ("crw-rw---- 1 root 33 195,   0 Jan 15 13:55 /dev/nvidia0\n"
+            "crw-rw---- 1 root 33 195, 255 Jan 15 13:55 /dev/nvidiactl\n"
+            "crw-rw---- 1 root 33 195, 254 Jan 15 13:55 /dev/nvidia-modeset\n"
+            "crw-rw---- 1 root video      239,   0 Jan 15 13:55 /dev/nvidia-uvm\n")
+LS_KEY = "commands/ls_-l_%2Fdev%2Fnvidia*"
+# NVIDIA/nvidia-container-toolkit#1679: a CUDA sample on a Jetson Thor whose cuda-compat libcuda came first
+SAMPLE_803 = ('CUDA error at /usr/samples/Samples/0_Introduction/simpleStreams/../../../Common/helper_cuda.h:816 '
+              'code=803(cudaErrorSystemDriverMismatch) "cudaGetDeviceCount(&device_count)"\n')
+LDCONFIG = ("\tlibcuda.so.1 (libc6,AArch64) => /usr/local/cuda-13.0/compat/libcuda.so.1\n"
+            "\tlibcuda.so.1 (libc6,AArch64) => /usr/lib/aarch64-linux-gnu/nvidia/libcuda.so.1\n")
+# containers/toolbox#1694: the CDI generator finds no libcuda of the loaded module's version
+CDI_LIBCUDA = ('level=debug msg="Generating Container Device Interface for NVIDIA: failed to get containerEdits: '
+               'failed to create discoverer for common entities: failed to create discoverer for driver files: '
+               'failed to create discoverer for driver libraries: failed to get libraries for driver version: '
+               'failed to locate libcuda.so.575.57.08: pattern libcuda.so.575.57.08 not found\\nlibcuda.so.575.57.08: '
+               'not found"\nError: failed to get Container Device Interface containerEdits for NVIDIA\n')
+LSMOD = ("nvidia_uvm           4218880  4\nnvidia_drm            159744  5\n"
+         "nvidia_modeset       2150400  1 nvidia_drm\nnvidia              12976128  9 nvidia_uvm,nvidia_modeset\n")
+# filecoin-project/rust-gpu-tools#79: rustacuda's name for CUDA_ERROR_NO_BINARY_FOR_GPU, on a Tesla K80
+RUST = ("thread 'main' panicked at 'called `Result::unwrap()` on an `Err` value: Cuda(NoBinaryForGpu)', "
+        "examples/add.rs:10:76\n")
+# TensorFlow's issue template as tensorflow/tensorflow#25403 filled it in, with another release, CUDA and GPU
+# (a state synthesised for the test: the lines' form is real, these values are not one reporter's)
+TEMPLATE = ("- TensorFlow version (use command below): v2.3.0-rc2-23-gb36436b087 2.3.0\n"
+            "- CUDA/cuDNN version: CUDA 10.1, cudnn 7.6.5\n"
+            "- GPU model and memory:  GeForce RTX 3080\n")
+
+
+def test_no_cuda_device_with_nothing_else_recorded_warns_on_cuda_init(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NO_DEVICE}))
+    f = report.get("cuda.init")
+    assert f.status.value == "warn" and report.root_cause is None
+    assert "no CUDA device (100" in f.summary and any("verify commands" in d for d in f.details)
+    assert "nvidia-smi -L" in f.fix.verify
+    assert any("no CUDA-capable device" in e.line for e in f.evidence)
+
+
+def test_no_cuda_device_where_no_driver_is_loaded_is_left_to_the_driver_finding(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NO_DEVICE, "commands/lsmod": "snd_hda_intel 45056 0\n"}))
+    assert report.get("cuda.init").status.value != "warn"
+
+
+def test_no_cuda_device_on_a_machine_without_a_gpu_to_expect_says_nothing(tmp_path):
+    # TensorFlow's own cuInit line on a CPU-only machine: no program asked for the GPU (gpu.wanted unset)
+    line = "E tensorflow/stream_executor/cuda/cuda_driver.cc:271] failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected\n"
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": line})).get("cuda.init")
+    assert f.status.value not in ("warn", "fail") or "100" in f.summary
+
+
+def test_obs_cuinit_wording_is_cuinit_failing_and_999_points_at_nvidia_uvm(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": OBS_CUINIT}))
+    assert report.get("cuda.init").status.value == "fail"
+    assert "CUDA_ERROR_UNKNOWN" in report.get("cuda.init").summary
+    f = report.get("cuda.device-nodes")
+    assert f.status.value == "fail" and report.root_cause.id == "cuda.device-nodes"
+    assert "sudo modprobe nvidia-uvm" in f.fix.commands
+
+
+def test_device_nodes_of_a_group_without_a_name_only_root_can_open(tmp_path):
+    f = _root_fail(tmp_path, {LS_KEY: LS_GID33}, "cuda.device-nodes")
+    assert "group 33" in f.summary and "only root" in f.summary
+    assert "grep -rn NVreg_DeviceFile /etc/modprobe.d /usr/lib/modprobe.d" in f.fix.commands
+    assert any("sudo groupadd --gid 33 nvidia-users" in c for a in f.fix.alternatives for c in a.commands)
+    assert any("/dev/nvidiactl" in e.line for e in f.evidence)
+
+
+def test_device_nodes_of_a_named_group_or_open_to_all_are_no_failure(tmp_path):
+    named = LS_GID33.replace("root 33 ", "root video ")
+    f = _check(_snapshot(tmp_path, {LS_KEY: named})).get("cuda.device-nodes")
+    assert f.status.value != "fail"
+    world = LS_GID33.replace("crw-rw----", "crw-rw-rw-")
+    f = _check(_snapshot(tmp_path, {LS_KEY: world}, "world")).get("cuda.device-nodes")
+    assert f.status.value != "fail"
+
+
+def test_cuda_samples_enum_name_for_803_is_a_libcuda_not_the_drivers(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": SAMPLE_803, "commands/ldconfig_-p": LDCONFIG}, "cuda.libcuda")
+    assert "803" in f.summary
+    assert any("compat" in c for c in f.fix.commands)
+
+
+def test_cdi_generator_without_the_drivers_libcuda_is_libcuda_missing(tmp_path):
+    key = "commands/toolbox_run_ls"
+    report = _check(_snapshot(tmp_path, {key: "", key + ".err": CDI_LIBCUDA, key + ".rc": "1\n",
+                                         "commands/lsmod": LSMOD}))
+    f = report.get("cuda.init")
+    assert f.status.value == "fail" and report.root_cause.id == "cuda.init"
+    assert "libcuda.so.1" in f.summary and "cannot be loaded" in f.summary
+    assert report.get("driver.nvidia-module").status.value == "ok"
+
+
+def test_rustacuda_no_binary_for_gpu_is_a_build_without_the_gpus_kernels(tmp_path):
+    key = "commands/cargo_run_--example_add"
+    f = _root_fail(tmp_path, {key: RUST, key + ".rc": "101\n"}, "compat.compute-capability")
+    assert "no kernel image" in f.summary
+
+
+def test_a_stated_cuda_older_than_the_stated_gpus_major_is_a_cuda_that_predates_the_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": TEMPLATE}, "compat.compute-capability")
+    # (CUDA 11.0's kernels for 8.0 run on 8.6: binary compatibility within a major)
+    assert "CUDA 10.1" in f.summary and "8.6" in f.summary and "needs CUDA 11.0 or newer" in f.summary
+
+
+def test_a_stated_cuda_of_the_gpus_major_is_not_called_too_old(tmp_path):
+    # CUDA 11.0 has kernels for 8.0, which run on 8.6 (binary compatibility within a major)
+    text = TEMPLATE.replace("CUDA 10.1", "CUDA 11.0")
+    f = _check(_snapshot(tmp_path, {"commands/pasted-text": text})).get("compat.compute-capability")
+    assert f.status.value != "fail"
