@@ -120,3 +120,59 @@ def test_a_stated_cuda_of_the_gpus_major_is_not_called_too_old(tmp_path):
     text = TEMPLATE.replace("CUDA 10.1", "CUDA 11.0")
     f = _check(_snapshot(tmp_path, {"commands/pasted-text": text})).get("compat.compute-capability")
     assert f.status.value != "fail"
+
+
+# snowzach/doods2#92: a PyTorch wheel under a TensorFlow 2.7 GPU image's CUDA 11.2 libcudart
+TORCH_CUDART = ("ImportError: /usr/local/lib/python3.8/dist-packages/torch/lib/libtorch_cuda.so: undefined symbol: "
+                "cudaGraphDebugDotPrint, version libcudart.so.11.0\n")
+# PaddlePaddle/PaddleSlim#1619: Paddle's padded wording of cuDNN 8's sub-library mix
+PADDLE_CUDNN = ("Could not load library libcudnn_cnn_train.so.8.     Error: /home/zjl/anaconda3/envs/paddle/bin/../lib/"
+                "libcudnn_ops_train.so.8 :undefined symbol: _ZN5cudnn3ops26JoinInternalPriorityStreamEP12cudnnContexti "
+                ", version libcudnn_ops_infer.so.8\n")
+# Sygil-Dev/sygil-webui#490: Ubuntu 18.04's docker-compose 1.17.1
+COMPOSE_ERR = ("The Compose file './docker-compose.yaml' is invalid because:\n"
+               "services.stable-diffusion.deploy.resources.reservations value Additional properties are not allowed "
+               "('devices' was unexpected)\n")
+# NVIDIA/nvidia-persistenced#11: GH200, the daemon run as a non-root user
+PERSISTENCED = ("Aug 27 21:35:25 ubuntu nvidia-persistenced[1405]: Started (1405)\n"
+                "Aug 27 21:35:25 ubuntu nvidia-persistenced[1405]: NUMA: Enabling NUMA memory Auto-Online due to GPU "
+                "requirement\n"
+                "Aug 27 21:35:25 ubuntu nvidia-persistenced[1405]: NUMA: Failed to open "
+                "/sys/devices/system/memory/auto_online_blocks: Permission denied\n"
+                "Aug 27 21:35:25 ubuntu nvidia-persistenced[1405]: NUMA: Failed to enable NUMA memory Auto-Online\n"
+                "Aug 27 21:35:25 ubuntu nvidia-persistenced[1400]: nvidia-persistenced failed to initialize. Check "
+                "syslog for more details.\n")
+
+
+def test_a_frameworks_library_needing_a_newer_libcudart_of_its_major_is_two_cuda_copies_mixed(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": TORCH_CUDART}, "cuda.libraries")
+    assert "libtorch_cuda.so" in f.summary and "libcudart.so.11" in f.summary
+    assert "the CUDA release it was built with" in f.summary
+    assert any("nvidia-cuda-runtime-cu11" in c for a in f.fix.alternatives for c in a.commands)
+
+
+def test_paddles_padded_cudnn_loader_line_is_a_cudnn_mix(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": PADDLE_CUDNN}, "cuda.libraries")
+    assert "libcudnn_cnn_train.so.8" in f.summary and "another cuDNN installation" in f.summary
+
+
+def test_compose_without_gpu_device_reservations_is_an_old_compose(tmp_path):
+    key = "commands/docker-compose_up"
+    files = {key: "", key + ".err": COMPOSE_ERR, key + ".rc": "1\n",
+             "commands/docker-compose_version": "docker-compose version 1.17.1, build unknown\n",
+             "files/etc/os-release": 'ID=ubuntu\nVERSION_ID="18.04"\n'}
+    f = _root_fail(tmp_path, files, "container.toolkit")
+    assert "older than 1.28" in f.summary
+    assert f.fix.commands == ("sudo apt install docker-compose-plugin",)
+    assert any("docker compose version" in v for v in f.fix.verify)
+
+
+def test_a_persistence_daemon_that_failed_to_start_warns_and_says_why(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/journalctl": PERSISTENCED}))
+    f = report.get("gpu.persistence-mode")
+    assert f.status.value == "warn" and report.root_cause is None
+    assert "failed to start" in f.summary and "must run as root" in f.summary
+    assert "journalctl -u nvidia-persistenced -b --no-pager" in f.fix.commands
+    plain = PERSISTENCED.splitlines()[-1] + "\n"
+    f = _check(_snapshot(tmp_path, {"commands/journalctl": plain}, "plain")).get("gpu.persistence-mode")
+    assert f.status.value == "warn" and "root" not in f.summary

@@ -130,6 +130,16 @@ def _toolkit_install(facts, upgrade: bool = False) -> tuple[str, ...]:
     return (f"{apt} nvidia-container-toolkit   # Ubuntu/Debian, from NVIDIA's apt repository",)
 
 
+def _compose_plugin_install(facts) -> tuple[str, ...]:
+    """Docker Compose v2 as Docker's repositories package it (docker-compose-plugin), for this distribution."""
+    family = distro_family(facts.env)
+    if family in ("ubuntu", "debian"):
+        return ("sudo apt install docker-compose-plugin",)
+    if family in ("fedora", "rhel"):
+        return ("sudo dnf install docker-compose-plugin",)
+    return ()
+
+
 def _runtime_failed(told, summary: str, fix: Fix, *details: str) -> Finding:
     """container.toolkit failing on what the container runtime printed (the belief `told`), with its lines."""
     return told_fail("container.toolkit", summary, told, fix, *details)
@@ -416,6 +426,13 @@ def _engine_refused_told(facts) -> Finding | None:
                                Fix("Upgrade Podman to 4.1 or newer (the distribution's current release), then ask for "
                                    "the GPU by its CDI name.",
                                    verify=("podman run --rm --device nvidia.com/gpu=all ubuntu nvidia-smi -L",)))
+    if m.observed("compose-gpu-devices-unsupported"):
+        return _runtime_failed(told, "This docker-compose is older than 1.28 and does not know GPU device reservations "
+                               "(deploy.resources.reservations.devices): it rejects the Compose file",
+                               Fix("Use Docker Compose v2 (the docker-compose-plugin package from Docker's "
+                                   "repository, run as `docker compose`; or docker-compose 1.28 or newer), then start "
+                                   "the services with it.", _compose_plugin_install(facts),
+                                   verify=("docker compose version   # v2, or docker-compose 1.28 or newer",)))
     if m.observed("docker-cdi-driver-missing"):
         return _runtime_failed(told, "Docker was asked for a CDI device but has no CDI support enabled (Docker 25 to "
                                "28.1 need the cdi feature switched on; older Docker has none)",

@@ -522,6 +522,27 @@ def _memory_errors(facts, asked, told) -> Finding:
 # -- gpu.persistence-mode ------------------------------------------------------------------------------------------
 
 
+def _persistenced_failed(facts) -> Finding | None:
+    """nvidia-persistenced said in the journal that it could not start (`nvidia-persistenced failed to initialize`):
+    the GPUs run without persistence whatever the unit file says. Where its NUMA step failed (GH200: it enables
+    memory auto-onlining for the GPU's memory, which only root may do; nvidia-persistenced#11) the line says why."""
+    ev = facts.machine.evidence_of("persistenced-failed")
+    if not ev:
+        return None
+    numa = next((o for o in facts.machine.observed("persistenced-failed") if o.group("numa")), None)
+    why = (" (its NUMA step failed: on GPUs whose memory is onlined as NUMA nodes, such as GH200, the daemon must run "
+           "as root)") if numa is not None else ""
+    return Finding("gpu.persistence-mode", Status.WARN, f"nvidia-persistenced failed to start{why}: the GPUs run "
+                   "without persistence mode", tuple(e.describe() for e in ev[:3]),
+                   fix=Fix("Read why the daemon stopped, fix that (on GH200: let it run as root, without a --user "
+                           "option in its unit), and start it again.",
+                           ("systemctl status nvidia-persistenced", "journalctl -u nvidia-persistenced -b --no-pager",
+                            "sudo systemctl restart nvidia-persistenced"),
+                           alternatives=(_alt_pm(),),
+                           verify=("nvidia-smi --query-gpu=index,persistence_mode --format=csv",)),
+                   evidence=ev[:3])
+
+
 @check(
     "gpu.persistence-mode",
     area="gpu",
@@ -548,6 +569,8 @@ def check_persistence(facts) -> Finding:
                                verify=("nvidia-smi --query-gpu=index,persistence_mode --format=csv",
                                        "docker run --rm --gpus all ubuntu nvidia-smi -L")),
                        evidence=told)
+    if (failed := _persistenced_failed(facts)) is not None:
+        return failed
     if not _nvml_ok(facts):
         return skip("gpu.persistence-mode", "NVML did not answer (see nvml.init)")
     gpus = [g for g in _gpus(facts) if g.persistence_mode is not None]
