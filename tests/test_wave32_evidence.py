@@ -176,3 +176,46 @@ def test_a_persistence_daemon_that_failed_to_start_warns_and_says_why(tmp_path):
     plain = PERSISTENCED.splitlines()[-1] + "\n"
     f = _check(_snapshot(tmp_path, {"commands/journalctl": plain}, "plain")).get("gpu.persistence-mode")
     assert f.status.value == "warn" and "root" not in f.summary
+
+
+# Genesis-Embodied-AI/genesis-world#114: Taichi's CUDA driver wrapper under WSL2
+TAICHI = ("[E 12/20/24 08:45:40.689 2984] [cuda_driver.h:operator()@92] CUDA Error CUDA_ERROR_NO_DEVICE: no "
+          "CUDA-capable device is detected while calling init (cuInit)\n")
+# tensorflow/tensorflow#12416: the loader's line as pasted, without the colon after the library
+NO_COLON = "ImportError: libcudnn.so.6 cannot open shared object file: No such file or directory\n"
+# NVIDIA/DIGITS#799: Caffe's CHECK of a CUDA runtime call, 30 = cudaErrorUnknown before CUDA 11
+CAFFE_30 = ("F0528 22:26:23.117558 13844 syncedmem.hpp:18] Check failed: error == cudaSuccess (30 vs. 0) unknown "
+            "error\n")
+# D34DC3N73R/netdata-glibc#6 and tensorflow/tensorflow#103: musl's loader on glibc builds
+MUSL_SMI = ("Error relocating /usr/bin/nvidia-smi: __strtok_r: symbol not found\n"
+            "Error relocating /usr/bin/nvidia-smi: __strdup: symbol not found\n")
+MUSL_TF = ("ImportError: Error relocating /usr/lib/python2.7/site-packages/tensorflow/python/_pywrap_tensorflow.so: "
+           "__isnanf: symbol not found\n")
+
+
+def test_taichis_cuinit_wording_gives_cudas_code(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": TAICHI}))
+    f = report.get("cuda.init")
+    assert f.status.value == "warn" and "(100" in f.summary
+
+
+def test_a_loader_line_without_its_colon_is_still_a_missing_library(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NO_COLON}, "tf.cuda-libs")
+    assert "libcudnn.so.6" in f.summary
+
+
+def test_caffes_30_vs_0_unknown_error_points_at_nvidia_uvm(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CAFFE_30}, "cuda.device-nodes")
+    assert any("nvidia-modprobe" in c for c in f.fix.commands)
+
+
+def test_musls_loader_on_a_glibc_build_is_the_c_library(tmp_path):
+    for i, (key, text) in enumerate((("commands/pasted-text", MUSL_SMI), ("tensorflow.log", MUSL_TF))):
+        report = _check(_snapshot(tmp_path, {key: text}, f"s{i}"))
+        f = report.get("system.os")
+        assert f.status.value == "fail" and report.root_cause.id == "system.os", f.summary
+        assert "musl" in f.summary and "glibc" in f.summary
+        assert any("apk add gcompat" in c for a in f.fix.alternatives for c in a.commands)
+    # a home folder redacted to ~ (triage) reads the same
+    redacted = MUSL_TF.replace("/usr/lib/python2.7", "~/.local/lib/python2.7")
+    assert _check(_snapshot(tmp_path, {"tensorflow.log": redacted}, "home")).get("system.os").status.value == "fail"

@@ -471,10 +471,11 @@ def _cuda_in_log(votes, facts, complete) -> None:
         if code is None and o.group("error_text"):
             code = str(_CUDA_RUNTIME_TEXT_CODES.get(o.group("error_text"), ""))
         rc = int(code) if code and code.lstrip("-").isdigit() else None
-        if rc is None and o.group("error"):
+        name = o.group("error") or o.group("error2")
+        if rc is None and name:
             from tfdoctor.knowledge.loader import cuda_error
 
-            known = cuda_error(o.group("error"))
+            known = cuda_error(name)
             rc = known.code if known else None
         if rc is None or rc < 0:
             continue

@@ -39,6 +39,17 @@ def _gpu_count(facts) -> int | None:
 )
 def check_os(facts) -> Finding:
     env = facts.env
+    if (musl := facts.machine.told("system.musl")) is not None:
+        # musl's loader could not resolve a glibc symbol: a glibc build (NVIDIA's utilities, TensorFlow's wheels)
+        # on Alpine or an image built on it (tensorflow#103, netdata-glibc#6, nvidia-container-toolkit#1526)
+        return told_fail("system.os", "A program built for glibc ran on a musl C library (Alpine Linux or an image "
+                         "built on it): musl's loader cannot resolve its glibc symbols. NVIDIA's driver utilities and "
+                         "TensorFlow's wheels need glibc", musl,
+                         Fix("Run it on a glibc distribution or image (Debian, Ubuntu, RHEL and their images: "
+                             "NVIDIA's CUDA images are built on them).", (),
+                             alternatives=(Alternative("only NVIDIA's utilities (nvidia-smi) in an Alpine container: "
+                                                       "Alpine's glibc compatibility layer", ("apk add gcompat",)),),
+                             verify=("ldd --version 2>&1 | head -1   # names glibc (GNU libc), not musl",)))
     name = env.os_pretty or (f"{env.os_id} {env.os_version_id}" if env.os_id else None)
     kernel = env.kernel_release
     if not name and not kernel:
