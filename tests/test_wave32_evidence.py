@@ -219,3 +219,30 @@ def test_musls_loader_on_a_glibc_build_is_the_c_library(tmp_path):
     # a home folder redacted to ~ (triage) reads the same
     redacted = MUSL_TF.replace("/usr/lib/python2.7", "~/.local/lib/python2.7")
     assert _check(_snapshot(tmp_path, {"tensorflow.log": redacted}, "home")).get("system.os").status.value == "fail"
+
+
+# NVIDIA/open-gpu-kernel-modules#1200: an RTX 5080 on 595.71.05 after a GSP heartbeat timeout
+XID154 = "[12345.678] NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)\n"
+# NVIDIA/nvidia-docker#95: nvidia-docker 1's volume still held the old driver's libcuda after an upgrade
+DSO_OLDER = ("E tensorflow/stream_executor/cuda/cuda_diagnostics.cc:229] kernel version 361.42 does not match DSO version "
+             "352.79 -- cannot find working devices in this configuration\n")
+
+
+def test_xid_154_naming_a_reset_is_a_gpu_that_needs_one(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": XID154}, "gpu.xid")
+    assert "Xid 154 (GPU Recovery Action Changed)" in f.summary
+    assert any("nvidia-smi -r" in c for c in f.fix.commands)
+
+
+def test_xid_154_back_to_none_is_no_error(tmp_path):
+    back = XID154.replace("from 0x0 (None) to 0x1 (GPU Reset Required)", "from 0x1 (GPU Reset Required) to 0x0 (None)")
+    f = _check(_snapshot(tmp_path, {"commands/dmesg": back})).get("gpu.xid")
+    assert f.status.value not in ("warn", "fail"), f.summary
+
+
+def test_an_older_libcuda_than_the_kernel_module_is_cuda_libcuda_not_nvml(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": DSO_OLDER}))
+    f = report.get("cuda.libcuda")
+    assert f.status.value == "fail" and report.root_cause.id == "cuda.libcuda"
+    assert "352" in f.summary and "361" in f.summary
+    assert report.get("nvml.init").status.value == "skip"

@@ -19,7 +19,7 @@ from tfdoctor.checks.fixes import (
     newer_driver_commands,
 )
 from tfdoctor.checks.gpu import STATED_CUDA, gpu_expected
-from tfdoctor.checks.nvml import kernel_and_libcuda, major_minor
+from tfdoctor.checks.nvml import kernel_and_libcuda, major_minor, stale_libcuda
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 from tfdoctor.tflog import cuda_version
 
@@ -392,6 +392,20 @@ def _newer_libcuda_than_driver(facts) -> Finding | None:
     return None
 
 
+def _older_libcuda_than_driver(facts) -> Finding | None:
+    """CUDA's diagnostician (TensorFlow's) named the loaded kernel module and the libcuda it loaded, and the libcuda is
+    the OLDER: not a reboot owed after an upgrade (the library would be the newer) but an old driver's libcuda still on
+    the loader path, or one an image or nvidia-docker 1's volume brought (nvidia-docker#95: kernel 361.42, DSO
+    352.79 after a driver upgrade)."""
+    stale = stale_libcuda(facts)
+    if stale is None:
+        return None
+    cause, fix = stale
+    ev = facts.machine.evidence_of("tf-kernel-dso-mismatch")[:1]
+    return Finding("cuda.libcuda", Status.FAIL, f"The libcuda in use is not the loaded driver's: {cause}",
+                   tuple(e.describe() for e in ev), fix=fix, evidence=ev)
+
+
 def _libcuda_told(facts) -> Finding | None:
     """The driver API was not asked here, and a CUDA program showed that the libcuda it loaded is not the running
     driver's: the toolkit's stub, or CUDA's 803 (`system has unsupported display driver / cuda driver combination`)
@@ -417,7 +431,7 @@ def _libcuda_told(facts) -> Finding | None:
     mismatch = m.belief("cuda.driver_mismatch")
     told = compat if compat.value is True else mismatch if mismatch.value is True else None
     if told is None:
-        return _newer_libcuda_than_driver(facts)
+        return _newer_libcuda_than_driver(facts) or _older_libcuda_than_driver(facts)
     details = tuple(e.describe() for e in told.evidence[:2])
     api = api_facts(facts)
     if told is compat and (api is None or api.source == "none"):

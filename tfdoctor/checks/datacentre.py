@@ -935,6 +935,8 @@ def check_xid(facts) -> Finding:
                                                        "`Option \"Interactive\" \"0\"` in the Device section of "
                                                        "/etc/X11/xorg.conf, then restart the X server", ()),),
                              verify=("nvidia-smi --query-gpu=index,display_active --format=csv",)))
+    # Xid 154 reports the GPU's recovery action changing; back to 'None' (0x0) is the GPU recovered, no error
+    events = [e for e in events if not (e[0] == 154 and textmatch.search(r"\bto 0x0 \(None\)", e[2]))]
     if not events:
         if not read_now:
             why = f" ({d.kernel_log_error})" if d is not None and getattr(d, "kernel_log_error", None) else ""

@@ -137,7 +137,7 @@ def major_minor(version: tuple) -> str:
     return ".".join(map(str, version[:2]))
 
 
-def _stale_libcuda(facts) -> tuple[str, Fix] | None:
+def stale_libcuda(facts) -> tuple[str, Fix] | None:
     """TensorFlow's diagnostician named both versions and the libcuda it loaded is the OLDER one: not a reboot owed
     after an upgrade (the library would be the newer) but an old driver's libcuda still on the loader path."""
     for kernel, dso in kernel_and_libcuda(facts):
@@ -232,7 +232,11 @@ def check_nvml_init(facts) -> Finding:
     if mismatch.value is True and not n.init_ok and n.init_error != "lib-rm-version-mismatch":
         cause, fix = _INIT_FIXES["lib-rm-version-mismatch"]
         summary = f"NVML cannot start: {cause}"
-        stale = _stale_libcuda(facts)
+        stale = stale_libcuda(facts)
+        if stale is not None and all(e.message == "tf-kernel-dso-mismatch" for e in mismatch.evidence):
+            # only CUDA's diagnostician spoke, of the libcuda it loaded: NVML itself was not seen failing
+            return skip("nvml.init", "NVML was not asked; the driver library TensorFlow named is its libcuda, an "
+                        "older driver's (see cuda.libcuda)")
         if stale is not None:
             cause, fix = stale
             summary = f"The driver's library and kernel module differ: {cause}"
