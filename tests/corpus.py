@@ -47,6 +47,15 @@ KNOWN_FALSE_ALARMS = {
     "ok-cluster-alphapulldown-cpu-msa-step-libcudart-11-warning-real-error-seq-index-flag":
         "the libcudart dlerror in a cluster job's CPU step (the real error an empty command-line flag): healthy "
         "because the step is meant for the CPU, which only the reporter's words say",
+    # blind batch 65
+    "ok-8x-b200-sglang-glm52-nvfp4-prefill-xid13-mmu-fault-custom-kernel-bug":
+        "Xid 13 MMU faults on a B200 node from a framework's own GPU kernels (TensorRT-LLM#15610, labelled 'Customized "
+        "kernels'): healthy hardware, but an application Xid in this boot is reported as a warning, as NVIDIA's "
+        "catalogue advises ruling the hardware out first",
+    "ok-triton-2102-cpu-only-no-gpus-flag-pinned-memory-driver-insufficient-warning-caffe2-model":
+        "Triton started without --gpus on purpose, printing 'CUDA driver version is insufficient' for its pinned "
+        "memory: healthy because the run was meant for the CPU, which only the QuickStart the reporter followed says; "
+        "tfdoctor reports a container without the GPU",
 }
 
 
