@@ -246,3 +246,58 @@ def test_an_older_libcuda_than_the_kernel_module_is_cuda_libcuda_not_nvml(tmp_pa
     assert f.status.value == "fail" and report.root_cause.id == "cuda.libcuda"
     assert "352" in f.summary and "361" in f.summary
     assert report.get("nvml.init").status.value == "skip"
+
+
+# PaddlePaddle/Paddle#35857, illinois-scicomp/machine-shop-maintenance#11, NVIDIA/dcgm-exporter#427
+CUPTI = ("/paddle/paddle/fluid/platform/device_tracer.cc:131: error: function dynload::cuptiActivityEnable("
+         "CUPTI_ACTIVITY_KIND_MEMCPY) failed with error CUPTI_ERROR_INSUFFICIENT_PRIVILEGES.\n")
+NVPROF = ("==708142== Warning: ERR_NVGPUCTRPERM - The user does not have permission to profile on the target device. "
+          "See the following link for instructions to enable permissions and get more information: "
+          "https://developer.nvidia.com/ERR_NVGPUCTRPERM\n")
+DCGM = ("Warning #2: dcgm-exporter doesn't have sufficient privileges to expose profiling metrics. To get profiling "
+        "metrics with dcgm-exporter, use --cap-add SYS_ADMIN\n")
+# leptonai/gpud#117: Xid 45, then a task hung in the kernel
+HUNG = ("[Sat Oct 12 18:35:32 2024] NVRM: Xid (PCI:0000:61:00): 45, pid=1496200, name=distprovers-gpu, Ch 0000000a\n"
+        "[Sat Oct 12 18:38:44 2024] INFO: task cache_mgr_event:620917 blocked for more than 120 seconds.\n"
+        "[Sat Oct 12 18:38:44 2024]       Tainted: P           OE     5.15.0-97-generic #107-Ubuntu\n")
+# pytorch/pytorch#43281: PyTorch 1.5's THC wording of 999 after the machine sat idle
+THC_999 = ("RuntimeError: cuda runtime error (999) : unknown error at "
+           "/opt/conda/conda-bld/pytorch_1591914886554/work/aten/src/THC/THCGeneral.cpp:47\n")
+
+
+def test_a_profiler_refused_the_counters_warns_with_the_drivers_option(tmp_path):
+    for i, line in enumerate((CUPTI, NVPROF)):
+        report = _check(_snapshot(tmp_path, {"tensorflow.log": line}, f"s{i}"))
+        f = report.get("driver.nvidia-module")
+        assert f.status.value == "warn" and report.root_cause is None, f.summary
+        assert "NVreg_RestrictProfilingToAdminUsers" in f.summary
+        assert any("NVreg_RestrictProfilingToAdminUsers=0" in c for c in f.fix.commands)
+        assert any("SYS_ADMIN" in a.when for a in f.fix.alternatives)
+
+
+def test_a_profiler_refused_in_a_container_names_cap_sys_admin(tmp_path):
+    key = "commands/docker_run_--gpus_all_--rm_-p_9400:9400_nvcr.io%2Fnvidia%2Fk8s%2Fdcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
+    report = _check(_snapshot(tmp_path, {key: DCGM}))
+    f = report.get("env.container")
+    assert f.status.value == "warn" and "CAP_SYS_ADMIN" in f.summary
+    assert "--cap-add SYS_ADMIN" in f.fix.summary
+    assert report.get("driver.nvidia-module").status.value != "warn"  # said once, where it is fixed first
+
+
+def test_an_xid_then_a_task_hung_in_the_kernel_is_a_stuck_driver(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": HUNG}, "gpu.xid")
+    assert "hung in the kernel" in f.summary and f.fix.commands == ("sudo reboot",)
+    # a hung task before any Xid says nothing about the GPU
+    lines = HUNG.splitlines()
+    before = "\n".join([lines[1], lines[2], lines[0]]) + "\n"
+    f = _check(_snapshot(tmp_path, {"commands/dmesg": before}, "before")).get("gpu.xid")
+    assert "hung" not in f.summary
+
+
+def test_thcs_999_wording_points_at_nvidia_uvm_but_30_alone_does_not(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": THC_999}, "cuda.device-nodes")
+    assert any("nvidia-uvm" in c for c in f.fix.commands)
+    # 30 in PyTorch's wording is also what a CUDA context used after fork() gives (a healthy corpus case)
+    thirty = THC_999.replace("(999)", "(30)")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": thirty}, "thirty")).get("cuda.device-nodes")
+    assert f.status.value != "fail"

@@ -290,7 +290,8 @@ def kernel_messages(text: str | None):
 
 _KERNEL_RELEVANT = textmatch.compile(r"NVRM|nvidia|nouveau|nova|Xid|[Ll]ockdown|module verification|Key was rejected|"
                                      r"Required key|PKCS#7|unsigned module|unavailable key|Secure boot|"
-                                     r"trap invalid opcode|tensorflow", textmatch.IGNORECASE)
+                                     r"trap invalid opcode|tensorflow|blocked for more than \d{1,6} seconds",
+                                     textmatch.IGNORECASE)
 
 
 def kernel_line_matters(line: str) -> bool:

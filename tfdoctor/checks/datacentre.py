@@ -996,6 +996,19 @@ def check_xid(facts) -> Finding:
                + (" (as stated: the kernel's lines were not pasted)" if stated else ""))
     if this_boot and severity == "critical":
         return Finding("gpu.xid", Status.FAIL, summary, tuple(lines), fix=fix, evidence=evidence)
+    first_xid = min((e.line_no for e in evidence if e.line_no is not None), default=None)
+    hung = tuple(e for e in m.evidence_of("kernel-hung-task")
+                 if first_xid is not None and e.line_no is not None and e.line_no > first_xid
+                 and e.source == evidence[0].source)
+    if this_boot and hung:
+        # after the Xid a task hung in uninterruptible sleep: a process stuck in the driver, which no signal ends and
+        # which keeps the GPU from being reset (gpud#117: Xid 45, D-state tasks, a stuck nvidia-smi; a reboot)
+        return Finding("gpu.xid", Status.FAIL, summary + ", and a task hung in the kernel after it (state D): the "
+                       "driver is stuck", (*lines, hung[0].describe()),
+                       fix=Fix("Processes stuck in the driver cannot be killed and keep the GPU from being reset: "
+                               "drain the node and reboot.", ("sudo reboot",),
+                               verify=("nvidia-smi", "sudo dmesg -T | grep -iE 'xid|blocked for more than' | tail -n 5")),
+                       evidence=evidence + hung[:1])
     # an application's fault (13, 31, 43) once is that program's bug (vdpau-va-driver-vp9#2: its own invalid
     # structure); the same fault again on one GPU points at the GPU (pytorch#51382: Xid 31s from three processes on
     # one of eight GPUs)

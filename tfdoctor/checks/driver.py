@@ -1136,6 +1136,30 @@ def _nvidia_blacklist_fix(env, path: str) -> Fix:
                verify=("lsmod | grep nvidia", "nvidia-smi"))
 
 
+def profiling_fix(facts) -> Fix:
+    """Let every user read the GPU's performance counters (NVIDIA's ERR_NVGPUCTRPERM page), or profile as root."""
+    return Fix("The driver lets only administrators read the GPU's performance counters "
+               "(NVreg_RestrictProfilingToAdminUsers=1, its default since 418.43): profilers (TensorFlow's and "
+               "PyTorch's through CUPTI, nvprof, Nsight, DCGM's profiling metrics) fail for other users. Allow every "
+               "user, then reload the driver (reboot).",
+               ("echo 'options nvidia NVreg_RestrictProfilingToAdminUsers=0' | sudo tee "
+                "/etc/modprobe.d/nvidia-profiling.conf", initramfs_command(facts.env), "sudo reboot"),
+               alternatives=(Alternative("keep the restriction: run the profiler as root", ()),
+                             Alternative("inside a container: start it with --cap-add SYS_ADMIN as well", ())),
+               verify=("grep RmProfilingAdminOnly /proc/driver/nvidia/params   # 0",))
+
+
+def _profiling_restricted(facts) -> Finding | None:
+    """A profiler was refused the GPU's performance counters (CUPTI_ERROR_INSUFFICIENT_PRIVILEGES, nvprof's
+    ERR_NVGPUCTRPERM, NVML's NVLink counters' Insufficient Permissions): the driver restricts them to administrators.
+    Training and inference are unaffected, so this warns."""
+    if (told := facts.machine.told("driver.profiling_restricted")) is None or facts.machine.value("container") is True:
+        return None  # (in a container, env.container names CAP_SYS_ADMIN first)
+    return Finding("driver.nvidia-module", Status.WARN, "A profiler was refused the GPU's performance counters: the "
+                   "NVIDIA driver restricts them to administrators (NVreg_RestrictProfilingToAdminUsers)",
+                   tuple(e.describe() for e in told.evidence[:2]), fix=profiling_fix(facts), evidence=told.evidence)
+
+
 @check(
     "driver.nvidia-module",
     area="driver",
@@ -1171,6 +1195,8 @@ def check_nvidia_module(facts) -> Finding:
         return gsp  # the module may be loaded: the GPU was not initialised
     if state != "not-loaded" and (init := _gpu_not_initialised(facts)) is not None:
         return init
+    if state != "not-loaded" and (prof := _profiling_restricted(facts)) is not None:
+        return prof
     if state == "loaded":
         ver = d.loaded_driver_version or getattr(facts.nvml, "driver_version", None)
         flavour = f", {d.kernel_module_flavor} kernel modules" if d.kernel_module_flavor else ""

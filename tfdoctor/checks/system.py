@@ -105,6 +105,27 @@ def check_python(facts) -> Finding:
     return ok("system.python", f"Python {py.version}{suffix}", *details)
 
 
+def _profiling_without_sys_admin(facts) -> Finding | None:
+    """In a container a profiler was refused the GPU's performance counters (dcgm-exporter's own warning, CUPTI's
+    CUPTI_ERROR_INSUFFICIENT_PRIVILEGES): they need CAP_SYS_ADMIN there, besides the driver allowing non-admin users
+    (NVIDIA's ERR_NVGPUCTRPERM page; dcgm-exporter#427). The GPU itself works, so this warns."""
+    m = facts.machine
+    if (told := m.told("driver.profiling_restricted")) is None or m.value("container") is not True:
+        return None
+    from tfdoctor.checks.driver import profiling_fix  # (imported here: importing checks registers them)
+
+    host = profiling_fix(facts)
+    return Finding("env.container", Status.WARN, "A profiler in this container was refused the GPU's performance "
+                   "counters: a container needs CAP_SYS_ADMIN for them (and the driver must allow non-admin users "
+                   "or the profiler run as root)", tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Start the container with the SYS_ADMIN capability (`docker run --cap-add SYS_ADMIN ...`, "
+                           "`securityContext.capabilities.add: [SYS_ADMIN]` in Kubernetes).", (),
+                           alternatives=(Alternative("the host's driver restricts profiling to administrators: allow "
+                                                     "every user there", host.commands),),
+                           verify=host.verify),
+                   evidence=told.evidence)
+
+
 def _toolkit_broken(facts) -> Finding | None:
     """The container runtime on the host cannot hand out GPUs (what docker or nvidia-container-cli said)."""
     tk = facts.machine.belief("container.toolkit")
@@ -401,6 +422,8 @@ def check_container(facts) -> Finding:
     broken = _toolkit_broken(facts)
     if broken is not None:
         return broken
+    if (prof := _profiling_without_sys_admin(facts)) is not None:
+        return prof
     access = facts.machine.belief("container.gpu_access")
     plain = _started_without_gpu_request(facts)
     no_gpu = facts.machine.evidence_of("ngc-no-supported-gpu") or _no_driver_in_output(facts, plain)
