@@ -56,7 +56,8 @@ def test_no_cuda_device_where_no_driver_is_loaded_is_left_to_the_driver_finding(
 
 def test_no_cuda_device_on_a_machine_without_a_gpu_to_expect_says_nothing(tmp_path):
     # TensorFlow's own cuInit line on a CPU-only machine: no program asked for the GPU (gpu.wanted unset)
-    line = "E tensorflow/stream_executor/cuda/cuda_driver.cc:271] failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected\n"
+    line = ("E tensorflow/stream_executor/cuda/cuda_driver.cc:271] failed call to cuInit: CUDA_ERROR_NO_DEVICE: no "
+            "CUDA-capable device is detected\n")
     f = _check(_snapshot(tmp_path, {"tensorflow.log": line})).get("cuda.init")
     assert f.status.value not in ("warn", "fail") or "100" in f.summary
 
@@ -222,7 +223,8 @@ def test_musls_loader_on_a_glibc_build_is_the_c_library(tmp_path):
 
 
 # NVIDIA/open-gpu-kernel-modules#1200: an RTX 5080 on 595.71.05 after a GSP heartbeat timeout
-XID154 = "[12345.678] NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)\n"
+XID154 = ("[12345.678] NVRM: Xid (PCI:0000:01:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset "
+          "Required)\n")
 # NVIDIA/nvidia-docker#95: nvidia-docker 1's volume still held the old driver's libcuda after an upgrade
 DSO_OLDER = ("E tensorflow/stream_executor/cuda/cuda_diagnostics.cc:229] kernel version 361.42 does not match DSO version "
              "352.79 -- cannot find working devices in this configuration\n")

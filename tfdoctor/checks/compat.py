@@ -689,8 +689,8 @@ def check_compute_capability(facts) -> Finding:
               + ", ".join(f"{n} ({cc})" for n, cc, _ in verdicts), *details)
 
 
-_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU", "NoBinaryForGpu",
-             "invalid device function", "cudaErrorInvalidDeviceFunction", "invalid device symbol",
+_NO_IMAGE = ("no kernel image is available", "cudaErrorNoKernelImageForDevice", "CUDA_ERROR_NO_BINARY_FOR_GPU",
+             "NoBinaryForGpu", "invalid device function", "cudaErrorInvalidDeviceFunction", "invalid device symbol",
              "cudaErrorInvalidSymbol")
 
 

@@ -861,8 +861,8 @@ def _cuda_libraries_told_mixed(facts) -> Finding | None:
     provider = part("provider") or "cublas"
     pkg = _kb().pip_package_for_library(lt) if part("lt") else None
     soname = r"\.so"
-    return told_fail("cuda.libraries", f"{lib}{where} needs a symbol of {lt} from the CUDA release it was built with, and the "
-                     f"{lt} the loader found is another release's: two copies of "
+    return told_fail("cuda.libraries", f"{lib}{where} needs a symbol of {lt} from the CUDA release it was built "
+                     f"with, and the {lt} the loader found is another release's: two copies of "
                      f"{f'CUDA {major}' if major else 'the CUDA'} libraries are on the loader path and the loader "
                      "mixed them (the libraries of one CUDA release must be loaded together)", told,
                      Fix("Let the loader find one release of these libraries: take the other CUDA's folder off "

@@ -1007,7 +1007,8 @@ def check_xid(facts) -> Finding:
                        "driver is stuck", (*lines, hung[0].describe()),
                        fix=Fix("Processes stuck in the driver cannot be killed and keep the GPU from being reset: "
                                "drain the node and reboot.", ("sudo reboot",),
-                               verify=("nvidia-smi", "sudo dmesg -T | grep -iE 'xid|blocked for more than' | tail -n 5")),
+                               verify=("nvidia-smi",
+                                       "sudo dmesg -T | grep -iE 'xid|blocked for more than' | tail -n 5")),
                        evidence=evidence + hung[:1])
     # an application's fault (13, 31, 43) once is that program's bug (vdpau-va-driver-vp9#2: its own invalid
     # structure); the same fault again on one GPU points at the GPU (pytorch#51382: Xid 31s from three processes on
