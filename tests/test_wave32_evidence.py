@@ -303,3 +303,31 @@ def test_thcs_999_wording_points_at_nvidia_uvm_but_30_alone_does_not(tmp_path):
     thirty = THC_999.replace("(999)", "(30)")
     f = _check(_snapshot(tmp_path, {"tensorflow.log": thirty}, "thirty")).get("cuda.device-nodes")
     assert f.status.value != "fail"
+
+
+# jeffheaton/docker-stylegan2-ada#1: CUDA 10's nvcc in a TensorFlow 1 image on an RTX 3090
+NVCC = "nvcc fatal : Value 'sm_86' is not defined for option 'gpu-architecture'\n"
+# canonical/microk8s-core-addons#251: Ubuntu's packaging names the container CLI nvidia-container-cli.real
+CLI_REAL = ("Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create "
+            "failed: unable to start container process: error during container init: error running hook #0: error "
+            "running hook: exit status 1, stdout: , stderr: Auto-detected mode as 'legacy' nvidia-container-cli.real: "
+            "initialization error: load library failed: libnvidia-ml.so.1: cannot open shared object file: no such file "
+            "or directory: unknown\n")
+
+
+def test_an_nvcc_that_does_not_know_the_gpus_architecture_predates_the_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NVCC}, "compat.compute-capability")
+    assert "sm_86" in f.summary and "needs CUDA 11.1 or newer" in f.summary
+
+
+def test_ptxas_not_knowing_the_architecture_is_left_to_xlas_fallback(tmp_path):
+    # XLA falls back to the driver's JIT when its ptxas does not know the GPU: no failure by itself
+    line = "ptxas fatal   : Value 'sm_86' is not defined for option 'gpu-name'\n"
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": line})).get("compat.compute-capability")
+    assert f.status.value != "fail"
+
+
+def test_the_container_clis_real_binary_name_reads_the_same(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": CLI_REAL}))
+    f = report.get("env.container")
+    assert f.status.value == "fail" and "libnvidia-ml.so.1" in f.summary

@@ -630,6 +630,8 @@ def check_compute_capability(facts) -> Finding:
     unsupported = facts.machine.belief("gpu.unsupported_by_software")
     if unsupported.value is True:
         return _software_refuses_gpu(facts, unsupported)
+    if (nvcc := _nvcc_predates_gpu(facts)) is not None:
+        return nvcc
     tf = tf_facts(facts)
     if (tf is None or tf.source != "child") and (below := _below_ggml_archs(facts)) is not None:
         return below
@@ -774,6 +776,32 @@ def _no_kernel_image_told(facts, gpus) -> Finding | None:
 
 def _words(v: str) -> str:
     return {"sass": "native kernels (SASS)", "ptx": "PTX JIT only", "none": "no kernels"}.get(v, v)
+
+
+def _nvcc_predates_gpu(facts) -> Finding | None:
+    """A program compiled CUDA code for the GPU present and the toolkit's nvcc does not know its
+    architecture (`nvcc fatal : Value 'sm_86' is not defined for option 'gpu-architecture'`): the CUDA toolkit in use
+    predates the GPU (docker-stylegan2-ada#1: CUDA 10's nvcc in a TensorFlow 1 image on an RTX 3090; the fix was an
+    image on a newer CUDA)."""
+    o = next(iter(facts.machine.observed("nvcc-gpu-architecture-unknown")), None)
+    if o is None:
+        return None
+    sm = o.group("sm") or ""
+    cc = _arch_cc(sm) if sm else None
+    kb = _kb()
+    first = kb.first_cuda_for_cc(cc) if cc and "." in cc else None
+    arch = kb.architecture_for_cc(cc) if cc and "." in cc else None
+    name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "") if cc else "this GPU"
+    need = f"CUDA {first} or newer" if first else "a CUDA release that knows the GPU"
+    ev = facts.machine.evidence_of("nvcc-gpu-architecture-unknown")[:1]
+    return Finding("compat.compute-capability", Status.FAIL,
+                   f"The CUDA compiler in use does not know {sm or 'the GPU'}: its CUDA toolkit predates the GPU "
+                   f"({name} needs {need})", tuple(e.describe() for e in ev),
+                   fix=Fix(f"Build with {need}: a CUDA toolkit (or a container image based on one) that knows the GPU; "
+                           "the driver is not the problem.",
+                           ("nvcc --version", "nvidia-smi --query-gpu=name,compute_cap --format=csv"),
+                           verify=("nvcc --list-gpu-arch | tail -n 3   # lists the GPU's sm_ value",)),
+                   evidence=ev)
 
 
 def _named_gpu_cc(facts) -> str | None:
