@@ -111,6 +111,11 @@ class Machine:
         return next((v for o in self.observed(*message_ids) if (v := o.group(part))), None)
 
 
+# the messages that name the machine's GPU (its model, or only its vendor in a person's words)
+_GPU_NAMED = frozenset(("gpu-model-stated", "desktop-about-graphics", "lshw-display-product",
+                        "gpu-vendor-stated-prose"))
+
+
 def obs_evidence(o) -> Evidence:
     """An observation as a line of evidence."""
     return Evidence(o.source, o.line, o.line_no, o.message)
@@ -169,7 +174,7 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if version:
             # the TensorFlow release, as pip printed it or the user stated it (the probe's own reading outranks it)
             votes.add("tf.version", version, o.strength, obs_evidence(o))
-        if o.message in ("gpu-model-stated", "desktop-about-graphics", "lshw-display-product", "gpu-vendor-stated-prose"):
+        if o.message in _GPU_NAMED:
             vendor = stated_nvidia(o.group("gpu_model") or "")
             if o.message == "gpu-vendor-stated-prose" and _NVIDIA_NAMED.search(o.line):
                 vendor = None  # `I have an Intel GPU and an NVIDIA MX150`: a hybrid machine, not another vendor's only

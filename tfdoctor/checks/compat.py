@@ -10,7 +10,7 @@ from tfdoctor.checks import check
 from tfdoctor.checks.commands import tf_import_line, with_pip_fixes
 from tfdoctor.checks.cuda import kernel_driver_version, ld_library_path_without
 from tfdoctor.checks.fixes import distro_family, install_driver_commands, newer_driver_commands, ubuntu_driver_package
-from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES, STATED_CUDA
+from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES, STATED_CUDA, stated_gpu_models
 from tfdoctor.checks.tensorflow import (
     _kb,
     install_command,
@@ -640,11 +640,11 @@ def check_compute_capability(facts) -> Finding:
         gpus = [(g.device_name or g.name, g.compute_capability) for g in tf.gpus]
     if tf is not None and tf.source == "log-only":
         return _cc_from_log(facts, tf)
-    if (tf is None or tf.source == "none") and (no_image := _no_kernel_image_told(facts, gpus)) is not None:
-        return no_image
-    if (tf is None or tf.source == "none") and (predates := _cuda_predates_gpu(facts, None)) is not None:
-        # no TensorFlow to ask: the CUDA stated beside the GPU named (TensorFlow 1.x ran on the system's CUDA)
-        return predates
+    # no TensorFlow to ask: a program's 'no kernel image', else the CUDA stated beside the GPU named (TensorFlow 1.x
+    # ran on the system's CUDA)
+    if (tf is None or tf.source == "none") and (
+            told := _no_kernel_image_told(facts, gpus) or _cuda_predates_gpu(facts, None)) is not None:
+        return told
     if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
         return s
     if tf.build is not None and tf.build.is_cuda_build is False:
@@ -778,6 +778,14 @@ def _words(v: str) -> str:
     return {"sass": "native kernels (SASS)", "ptx": "PTX JIT only", "none": "no kernels"}.get(v, v)
 
 
+def _cc_in_words(cc: str | None) -> str:
+    """'compute capability 8.9 (Ada Lovelace)'; 'this GPU' where the compute capability is unknown."""
+    if not cc:
+        return "this GPU"
+    arch = _kb().architecture_for_cc(cc)
+    return f"compute capability {cc}" + (f" ({arch.name})" if arch else "")
+
+
 def _nvcc_predates_gpu(facts) -> Finding | None:
     """A program compiled CUDA code for the GPU present and the toolkit's nvcc does not know its
     architecture (`nvcc fatal : Value 'sm_86' is not defined for option 'gpu-architecture'`): the CUDA toolkit in use
@@ -788,11 +796,10 @@ def _nvcc_predates_gpu(facts) -> Finding | None:
         return None
     sm = o.group("sm") or ""
     cc = _arch_cc(sm) if sm else None
-    kb = _kb()
-    first = kb.first_cuda_for_cc(cc) if cc and "." in cc else None
-    arch = kb.architecture_for_cc(cc) if cc and "." in cc else None
-    name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "") if cc else "this GPU"
-    need = f"CUDA {first} or newer" if first else "a CUDA release that knows the GPU"
+    cc = cc if cc and "." in cc else None
+    first = _kb().first_cuda_for_cc(cc) if cc else None
+    name = _cc_in_words(cc)
+    need = f"CUDA {first} or newer" if first else "a CUDA release that supports the GPU"
     ev = facts.machine.evidence_of("nvcc-gpu-architecture-unknown")[:1]
     return Finding("compat.compute-capability", Status.FAIL,
                    f"The CUDA compiler in use does not know {sm or 'the GPU'}: its CUDA toolkit predates the GPU "
@@ -807,11 +814,8 @@ def _nvcc_predates_gpu(facts) -> Finding | None:
 def _named_gpu_cc(facts) -> str | None:
     """The compute capability of the one NVIDIA GPU the probes saw, else of the model a person or lshw named exactly
     (`GPU model and memory: GeForce RTX 2080 Ti`); None where several differ or none is known."""
-    ccs = {cc for _, cc in machine_gpus(facts) if cc}
-    if not ccs:
-        for o in facts.machine.observed("lshw-display-product", "gpu-model-stated"):
-            models = _kb().gpus_named(o.group("gpu_model") or "")
-            ccs |= {m.compute_capability for m in models[:1] if m.compute_capability}
+    ccs = {cc for _, cc in machine_gpus(facts) if cc} or \
+        {m.compute_capability for m in stated_gpu_models(facts) if m.compute_capability}
     return next(iter(ccs)) if len(ccs) == 1 else None
 
 
@@ -842,8 +846,7 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
         return None
     if ev is None:
         ev = m.evidence_of("dso-load-ok")
-    arch = kb.architecture_for_cc(cc)
-    name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "")
+    name = _cc_in_words(cc)
     if by_program:
         return Finding("compat.compute-capability", Status.FAIL, f"CUDA {cuda} ({where}) predates the GPU: {name} "
                        f"needs CUDA {first} or newer, so the program has no kernels for it",
@@ -881,10 +884,8 @@ def _ptxas_predates_gpu(facts) -> Finding | None:
         return None
     cc = told.group("cc") or (_arch_cc(told.group("sm")) if told.group("sm") else None)
     cc = cc if cc and "." in cc else None
-    kb = _kb()
-    first = kb.first_cuda_for_cc(cc) if cc else None
-    arch = kb.architecture_for_cc(cc) if cc else None
-    name = f"compute capability {cc}" + (f" ({arch.name})" if arch else "") if cc else "this GPU"
+    first = _kb().first_cuda_for_cc(cc) if cc else None
+    name = _cc_in_words(cc)
     missing = m.evidence_of("xla-ptx-kernel-not-found")
     ev = m.evidence_of("xla-ptxas-fallback-to-driver", "ptxas-too-old")[:1] + missing[:1]
     need = f"CUDA {first} or newer" if first else "a CUDA release that supports the GPU"

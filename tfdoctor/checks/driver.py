@@ -16,7 +16,7 @@ from tfdoctor.checks.fixes import (
     rebuild_module,
     recommended_package,
 )
-from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected, on_wsl
+from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected, on_wsl, stated_gpu_models
 from tfdoctor.machine import DIRECT
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
@@ -663,19 +663,11 @@ def _branches_modprobe_loads(facts) -> list[tuple[int, bool, object]]:
 def _gpu_models(facts) -> list:
     """The GPU models this machine has: the PCI bus's, else those the NVIDIA module's `(PCI ID: 10de:XXXX)` names,
     else the one a person named exactly (`GPU: GTX1080`)."""
-    from tfdoctor.knowledge import loader as kb
-
     devs = [d for d in _nvidia_gpus(facts) if d.name and d.compute_capability]
     if devs:
         return devs
     named = _gpus_named(facts.machine.observed("nvrm-gpu-pci-id", "nvrm-open-no-gsp"))
-    if named:
-        return named[:1]
-    for o in facts.machine.observed("lshw-display-product", "gpu-model-stated"):
-        models = kb.gpus_named(o.group("gpu_model") or "")
-        if models:
-            return [models[0]]
-    return []
+    return named[:1] or stated_gpu_models(facts)[:1]
 
 
 # GeForce, TITAN and workstation (Quadro, RTX) GPUs come with a new driver branch; a data-centre GPU may be supported

@@ -51,6 +51,19 @@ def gpu_expected(facts) -> bool:
     return m.value("gpu.present") is True or m.value("driver.installed") is True or m.value("gpu.wanted") is True
 
 
+def stated_gpu_models(facts) -> list:
+    """The GPU model each line that names one exactly stands for (lshw's `product:` line, `GPU model and memory:
+    GeForce RTX 2080 Ti` in a report), in the order they were read: the knowledge base's first model for each."""
+    from tfdoctor.knowledge import loader as kb
+
+    out = []
+    for o in facts.machine.observed("lshw-display-product", "gpu-model-stated"):
+        models = kb.gpus_named(o.group("gpu_model") or "")
+        if models:
+            out.append(models[0])
+    return out
+
+
 def describe_device(d) -> str:
     """'NVIDIA Quadro P2000 (Pascal, compute capability 6.1) at 0000:65:00.0'."""
     name = d.name or d.lspci_name or f"NVIDIA device {d.pci_id}"

@@ -172,7 +172,6 @@ def check_and_cuda_pins(facts):
 # -- python.framework-conflicts ------------------------------------------------------------------------------------
 
 
-
 def _jax_plugin_mismatch(facts) -> Finding | None:
     """JAX's CUDA plugin (jax-cudaNN-plugin, jax-cudaNN-pjrt) must be the same release as jaxlib: a package list that
     shows them apart, or JAX's own words (`The plugin is likely built with a later version than the framework`), is
@@ -210,6 +209,7 @@ def _jax_plugin_mismatch(facts) -> Finding | None:
                    + ": JAX needs them to be the same version", tuple(e.describe() for e in told.evidence[:2]),
                    fix=Fix(f"Install jaxlib and its CUDA plugin at one version (the {extra} extra pins them together; "
                            "the first verify command lists both).", cmds, verify=verify), evidence=told.evidence)
+
 
 @check(
     "python.framework-conflicts",

@@ -608,8 +608,8 @@ def _jax_cpu_build(facts, told) -> Finding:
     README adopted: `jaxlib=*=*cuda*`)."""
     conda = any(e.message == "conda-jaxlib-cpu-build" for e in told.evidence)
     how = "conda chose conda-forge's CPU variant of jaxlib" if conda else "JAX says no CUDA-enabled jaxlib is installed"
-    others = [o for o in facts.machine.observations
-              if (o.message.startswith("jax") or o.message == "conda-jaxlib-cpu-build") and o.message != "jax-cpu-only-jaxlib"]
+    others = [o for o in facts.machine.observations if o.message != "jax-cpu-only-jaxlib"
+              and (o.message.startswith("jax") or o.message == "conda-jaxlib-cpu-build")]
     if not conda and not others:
         # JAX's warning alone: many programs import JAX beside the framework they run on (a notebook that trains with
         # PyTorch: kohya-colab, 'it's clearly using the gpu, so you can ignore it'); true of JAX, a cause only where
