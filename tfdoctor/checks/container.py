@@ -36,6 +36,8 @@ def check_capabilities(facts) -> Finding:
     env = facts.env
     value = (getattr(env, "variables", None) or {}).get("NVIDIA_DRIVER_CAPABILITIES")
     inside = bool(env is not None and env.container) or facts.machine.value("container") is True
+    if (untriggered := _runtime_not_triggered(facts, value)) is not None:
+        return untriggered
     if (video := _video_capability_missing(facts, inside, value)) is not None:
         return video
     if not inside:
@@ -78,6 +80,39 @@ def check_capabilities(facts) -> Finding:
                                         "recreate it", ("docker compose up -d --force-recreate",)),),
                            verify=("ls /usr/lib/x86_64-linux-gnu/libcuda.so.1", verify_only(facts, "cuda.init"))),
                    evidence=b.evidence)
+
+
+def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
+    """NVIDIA_DRIVER_CAPABILITIES is set in this environment but NVIDIA_VISIBLE_DEVICES is not, and a driver library
+    could not be loaded: the NVIDIA container runtime acts only on NVIDIA_VISIBLE_DEVICES (NVIDIA's images set it;
+    Docker's `--gpus` sets it in the container), so it gave this container no GPU and no driver libraries, whatever
+    the capabilities say (NVIDIA/nvidia-docker#766: 'The variable that triggers our runtime or not is
+    NVIDIA_VISIBLE_DEVICES')."""
+    variables = getattr(facts.env, "variables", None) or {}
+    if value is None or "NVIDIA_VISIBLE_DEVICES" in variables:
+        return None
+    m = facts.machine
+    told = next((b for q in ("driver.video_library_missing", "cuda.libcuda_missing")
+                 if (b := m.belief(q)).value is True), None)
+    if told is None:
+        return None
+    return told_fail("container.capabilities", f"NVIDIA_DRIVER_CAPABILITIES={value} is set but NVIDIA_VISIBLE_DEVICES "
+                     "is not: the NVIDIA container runtime acts only on NVIDIA_VISIBLE_DEVICES, so it gave this "
+                     "container no GPU and no driver libraries", told,
+                     Fix("Start the container with a GPU: `--gpus all` (Docker sets NVIDIA_VISIBLE_DEVICES), or `-e "
+                         "NVIDIA_VISIBLE_DEVICES=all` with the NVIDIA runtime; in Docker Compose or a Kubernetes pod, "
+                         "request the GPU or add the variable to its environment.",
+                         (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES={_CAPS_SHOWN} {CUDA_BASE_IMAGE} "
+                          "nvidia-smi",),
+                         (Alternative("the NVIDIA runtime without --gpus (nvidia-docker 2, a runtime set as Docker's "
+                                      "default)", (f"docker run --rm --runtime=nvidia -e NVIDIA_VISIBLE_DEVICES=all "
+                                                   f"-e NVIDIA_DRIVER_CAPABILITIES={_CAPS_SHOWN} {CUDA_BASE_IMAGE} "
+                                                   "nvidia-smi",)),),
+                         verify=("echo \"$NVIDIA_VISIBLE_DEVICES\"   # inside the container: all, or GPU indices",)))
+
+
+# the capabilities a fix's example container asks for (compute for CUDA, video for NVENC/NVDEC, utility for nvidia-smi)
+_CAPS_SHOWN = "compute,video,utility"
 
 
 def _video_capability_missing(facts, inside: bool, value: str | None) -> Finding | None:

@@ -981,12 +981,24 @@ def _cudnn_told_older(facts) -> Finding | None:
                    evidence=facts.machine.evidence_of(*ids)[:2])
 
 
+def _tf_cudnn_refused(facts) -> Finding | None:
+    """TensorFlow refused the cuDNN it loaded (`Loaded runtime CuDNN library: 8.0.5 but source was compiled with:
+    8.1.0`, any release's wording): this check's own question, cuDNN as TensorFlow loads it, answered by TensorFlow
+    itself. tf.cuda-libs reports the same line from TensorFlow's side, with the same fix."""
+    from tfdoctor.checks.tensorflow import cudnn_refused
+
+    found = cudnn_refused(facts)
+    if found is None or found.status != Status.FAIL:
+        return None
+    return found.with_(id="cuda.libraries")
+
+
 @check(
     "cuda.libraries",
     area="cuda",
     title="cuDNN and cuBLAS as TensorFlow would load them",
     needs=("cuda", "pyenv"),
-    after=("cuda.init", "python.ld-library-path", "python.and-cuda-pins"),
+    after=("cuda.init", "python.ld-library-path", "python.and-cuda-pins", "tf.cuda-libs"),
     what="Loads cuDNN and cuBLAS the way TensorFlow's loader finds them (LD_LIBRARY_PATH, then the pip `nvidia/*/lib` "
          "folders, then the system) and asks their versions (cudnnGetVersion, cublasGetProperty, "
          "cublasLtGetVersion); compares them with the CUDA and cuDNN the installed TensorFlow was built with.",
@@ -999,7 +1011,7 @@ def _cudnn_told_older(facts) -> Finding | None:
 def check_cuda_libraries(facts) -> Finding:
     if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
             or _cuda_libraries_told_mixed(facts)
-            or _cudnn_told_older(facts) or _jax_cuda_older(facts) or _torch_cudnn_shadowed(facts)
+            or _cudnn_told_older(facts) or _tf_cudnn_refused(facts) or _jax_cuda_older(facts) or _torch_cudnn_shadowed(facts)
             or _cudnn_dependency_missing(facts)) is not None:
         return told
     api = api_facts(facts)

@@ -179,13 +179,37 @@ def _gpu_not_in_release(facts, o) -> Finding:
                            verify=("nvidia-smi",)), evidence=ev)
 
 
+def _legacy_branch_cut(facts, gpu: str, legacy) -> Finding:
+    """The NVIDIA module said the GPU is supported only through a legacy branch, in a paste cut before it named the
+    branch: the installed driver does not support the GPU, which branch does is on the lost line (or, where the GPU's
+    model is known, in tfdoctor's GPU table)."""
+    from tfdoctor.knowledge import loader as kb
+
+    models = kb.gpus_named(gpu) if gpu != "this GPU" else []
+    last = next((b for dev in models if (b := _branch_num(getattr(dev, "last_branch", None)))), None)
+    cmds = install_branch(facts.env, last)[0] if last else ()
+    known = (Alternative(f"tfdoctor's GPU table: the last branch for the {gpu} is {last}", cmds),) if cmds else ()
+    table = f" (tfdoctor's GPU table gives {last} as the last branch for the {gpu})" if last and not cmds else ""
+    return Finding("driver.recommended", Status.FAIL,
+                   f"The installed driver does not support the {gpu}: the NVIDIA module says a legacy branch supports "
+                   "it (the line naming the branch was cut)", tuple(o.line[:300] for o in legacy[:2]),
+                   fix=Fix("Read the whole message for the legacy branch it names, replace the driver with that "
+                           f"branch{table}, then reboot.", ("sudo dmesg | grep -A2 'GPU installed in this system is'",),
+                           alternatives=known, verify=("nvidia-smi",)),
+                   evidence=facts.machine.evidence_of("nvrm-legacy-gpu"))
+
+
 def _driver_says_unsupported(facts) -> Finding | None:
     """The NVIDIA module's own words: this GPU needs a legacy branch, or the open module does not take it."""
     m = facts.machine
     legacy = m.observed("nvrm-legacy-gpu")
     if legacy:
+        # the message spans two kernel log lines: the GPU on the first, the branch on the second (either may be cut)
         o = legacy[0]
-        text, gpu = o.group("branch") or o.group("branch2"), o.group("gpu") or "this GPU"
+        text = next((b for x in legacy if (b := x.group("branch") or x.group("branch2"))), None)
+        gpu = next((g for x in legacy if (g := x.group("gpu") or x.group("gpu3"))), None) or "this GPU"
+        if not text:
+            return _legacy_branch_cut(facts, gpu, legacy)
         if text and text.isdigit() and len(text) == 3:
             cmds, what = install_branch(facts.env, int(text))
             purge = ("sudo apt purge 'nvidia-driver-*' 'libnvidia-*'",) if cmds and cmds[0].startswith("sudo apt ") \
@@ -263,6 +287,24 @@ def _modules_mixed(facts, mixed, kernel: str | None) -> Finding:
                      Fix("Build the installed release's modules for this kernel again, then reboot (`dkms status` "
                          f"lists every release DKMS holds{remove}).", cmds, alternatives=alts,
                          verify=("modinfo -F version nvidia nvidia_modeset   # the same version twice",)))
+
+
+def _peermem_stale(facts, told) -> Finding:
+    """nvidia_peermem asks for InfiniBand core symbols of another version than the ib_core loaded: the NVIDIA modules
+    were built against the network stack installed before (MLNX_OFED / DOCA-OFED, the Network Operator's driver), and
+    must be built again against this one (gpu-operator#2868)."""
+    cmds, alts = rebuild_module(facts.env, facts.pci, facts.driver.kernel_release)
+    operator = Alternative("Kubernetes with the NVIDIA GPU Operator: drain the node and delete its driver pod; the "
+                           "new pod builds the modules against the network drivers now loaded",
+                           ("kubectl get pods -A -l app=nvidia-driver-daemonset -o wide",))
+    return told_fail("driver.dkms", "nvidia_peermem (GPUDirect RDMA) was built against another InfiniBand stack than "
+                     "the one loaded ('disagrees about version of symbol' ib_*): the network drivers changed after the "
+                     "NVIDIA modules were built", told,
+                     Fix("Build the NVIDIA driver's modules again now that the network stack (MLNX_OFED / DOCA-OFED) "
+                         "is installed, so nvidia_peermem matches the ib_core loaded (DKMS rebuilds only a module it "
+                         "lacks: `dkms status` names the NVIDIA build to remove first, or reinstall the driver "
+                         "package).", cmds, alternatives=(*alts, operator),
+                         verify=("lsmod | grep nvidia_peermem",)))
 
 
 _DKMS_VERSION = textmatch.compile(r"/var/lib/dkms/nvidia[^/]*/(\d{3}\.\d+(?:\.\d+)?)/")
@@ -942,6 +984,9 @@ def check_dkms(facts) -> Finding:
     mixed = facts.machine.belief("driver.modules_mixed")
     if mixed.value is True:
         return _modules_mixed(facts, mixed, kernel)
+    peermem = facts.machine.belief("driver.peermem_stale")
+    if peermem.value is True:
+        return _peermem_stale(facts, peermem)
     no_tool = facts.machine.belief("driver.build_tool_missing")
     if no_tool.value is True and module_state(facts) != "loaded":
         return _build_tool_missing(facts, no_tool)

@@ -807,9 +807,11 @@ def _cuda_visible(facts) -> Finding:
                            f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0, and CUDA found no device "
                            "(CUDA_ERROR_NO_DEVICE): GPUs are numbered from 0",
                            tuple(e.describe() for e in none.evidence[:2]), fix=fix, evidence=none.evidence)
-        if seen.value is not True and facts.machine.value("cuda.init_error") != "0" and not _ran_on_a_gpu(facts):
+        if len(items) == 1 and seen.value is not True and facts.machine.value("cuda.init_error") != "0" \
+                and not _ran_on_a_gpu(facts):
             # (CUDA itself initialised and found a device under this value, in some program, or a program's GPU
-            # context shows in the kernel log: nothing is hidden)
+            # context shows in the kernel log: nothing is hidden. A list of several indices is a deliberate choice
+            # among several GPUs, as schedulers such as Dask-CUDA hand out: with nothing showing the count, no alarm)
             return warn("env.cuda-visible-devices",
                         f"CUDA_VISIBLE_DEVICES={value!r} hides GPU 0: GPUs are numbered from 0, so on a machine with "
                         f"{min(int(i) for i in items)} GPU(s) or fewer it hides every GPU",

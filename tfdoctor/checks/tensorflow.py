@@ -991,6 +991,12 @@ def _cudnn_mismatch(tf, facts=None) -> Finding | None:
     return _with_lines(_cudnn_refused(tf, facts), facts, "cudnn-version-mismatch")
 
 
+def cudnn_refused(facts) -> Finding | None:
+    """TensorFlow's own refusal of the cuDNN it loaded, as the machine model observed it in any source (the finding
+    tf.cuda-libs gives for it): None where no source shows one."""
+    return _with_lines(_cudnn_refused(None, facts), facts, "cudnn-version-mismatch")
+
+
 def _cudnn_refused(tf, facts=None) -> Finding | None:
     log = getattr(tf, "log", None)
     m = log.first("cudnn-version-mismatch") if log is not None else None

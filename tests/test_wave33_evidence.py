@@ -1,0 +1,100 @@
+"""Stop 31 (wave 33): what blind batch 68 and the corpus's cuDNN cases showed missing.
+
+Every line below is a real line from the public thread named beside it. The snapshots around them are hand-built in
+tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes)."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+
+# sglvladi/TensorFlowObjectDetectionTutorial#103: Colab's cuDNN 8.0.5 under a TensorFlow built with 8.1.0
+CUDNN_REFUSED = ("2021-11-24 04:51:47.954507: E tensorflow/stream_executor/cuda/cuda_dnn.cc:362] Loaded runtime CuDNN "
+                 "library: 8.0.5 but source was compiled with: 8.1.0.  CuDNN library needs to have matching major "
+                 "version and equal or higher minor version.\n")
+# NVIDIA/nvidia-docker#319: the 375 driver on an AWS GRID K520, the paste cut inside the NVRM message
+K520_CUT = ("[ 568.286327] NVRM: The NVIDIA GRID K520 GPU installed in this system is\n"
+            "[ 568.286327] NVRM: supported through the NVID\n")
+# the whole message as Fedora 26 printed it for a GeForce 320M (tests/cases/drv-legacy340-geforce320m-fedora26)
+LEGACY_340 = ("NVRM: The NVIDIA GeForce 320M GPU installed in this system is\n"
+              "NVRM:  supported through the NVIDIA 340.xx Legacy drivers. Please\n")
+# NVIDIA/nvidia-docker#766: FFmpeg in the emby image, NVIDIA_DRIVER_CAPABILITIES passed but no NVIDIA_VISIBLE_DEVICES
+NVCUVID = "[h264_cuvid @ 0x1ec8780] Cannot load libnvcuvid.so.1\n[h264_cuvid @ 0x1ec8780] Failed loading nvcuvid.\n"
+# NVIDIA/gpu-operator#2868: a GB300 node after a network-operator upgrade
+PEERMEM = ("[Tue Sep  8 17:16:02 2026] nvidia_peermem: disagrees about version of symbol ib_register_peer_memory_client\n"
+           "[Tue Sep  8 17:16:02 2026] nvidia_peermem: Unknown symbol ib_register_peer_memory_client (err -22)\n")
+
+
+def test_tensorflow_refusing_its_cudnn_is_what_cuda_libraries_reports_too(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": CUDNN_REFUSED}))
+    libs, tf = report.get("cuda.libraries"), report.get("tf.cuda-libs")
+    assert libs.status.value == "fail" and "cuDNN 8.0.5" in libs.summary and "8.1.0" in libs.summary
+    assert any("Loaded runtime CuDNN library" in e.line for e in libs.evidence)
+    # the same line, said twice: TensorFlow's own account stays the root cause, the library check follows it
+    assert tf.status.value == "fail" and report.root_cause.id == "tf.cuda-libs"
+    assert libs.caused_by == "tf.cuda-libs"
+    assert any("nvidia-cudnn-cu11==8.1" in c or "cudnn" in c for c in libs.fix.commands)
+
+
+def test_without_tensorflows_refusal_cuda_libraries_says_nothing_of_it(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": "I tensorflow/core/platform/cpu_feature_guard.cc:142] "
+                                                           "Your CPU supports instructions that this TensorFlow binary "
+                                                           "was not compiled to use: AVX2 FMA\n"}))
+    assert report.get("cuda.libraries").status.value not in ("fail", "warn")
+
+
+def test_several_visible_devices_with_nothing_else_recorded_raise_no_alarm(tmp_path):
+    # rapidsai/dask-cuda#1173: a Dask-CUDA worker's CUDA_VISIBLE_DEVICES, healthy
+    report = _check(_snapshot(tmp_path, {"env.json": '{"CUDA_VISIBLE_DEVICES": "1,2"}'}))
+    f = report.get("env.cuda-visible-devices")
+    assert f.status.value == "info" and report.root_cause is None
+    assert not [g for g in report.findings if g.status.value in ("warn", "fail")]
+
+
+def test_one_visible_device_other_than_0_with_nothing_else_recorded_still_warns(tmp_path):
+    report = _check(_snapshot(tmp_path, {"env.json": '{"CUDA_VISIBLE_DEVICES": "1"}'}))
+    f = report.get("env.cuda-visible-devices")
+    assert f.status.value == "warn" and "hides GPU 0" in f.summary
+
+
+def test_a_legacy_message_cut_before_its_branch_still_says_the_driver_does_not_support_the_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": K520_CUT}, "driver.recommended")
+    assert "GRID K520" in f.summary and "legacy branch" in f.summary and "cut" in f.summary
+    assert "sudo dmesg | grep -A2 'GPU installed in this system is'" in f.fix.commands
+    assert "470" in f.fix.summary  # tfdoctor's GPU table (nvidia_gpus.json: GRID K520, last branch 470)
+    assert f.evidence and "GRID K520" in f.evidence[0].line
+
+
+def test_the_whole_legacy_message_still_names_its_branch(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": LEGACY_340}, "driver.recommended")
+    assert "340 legacy branch" in f.summary and "GeForce 320M" in f.summary
+
+
+def test_capabilities_without_visible_devices_leave_the_nvidia_runtime_idle(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": NVCUVID,
+                              "env.json": '{"NVIDIA_DRIVER_CAPABILITIES": "compute,utility,video"}'},
+                   "container.capabilities")
+    assert "NVIDIA_VISIBLE_DEVICES is not" in f.summary
+    assert any("--gpus all" in c for c in f.fix.commands)
+    assert any("NVIDIA_VISIBLE_DEVICES=all" in c for a in f.fix.alternatives for c in a.commands)
+    # machine text stays out of commands: the capabilities shown are tfdoctor's own
+    assert all("compute,utility,video" not in c for c in f.fix.commands)
+
+
+def test_with_visible_devices_set_the_video_capability_rule_answers_instead(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": NVCUVID,
+                                         "env.json": '{"NVIDIA_VISIBLE_DEVICES": "all", '
+                                                     '"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}'}))
+    f = report.get("container.capabilities")
+    assert f.status.value == "fail" and "without `video`" in f.summary
+
+
+def test_a_library_that_loads_leaves_an_unset_visible_devices_alone(tmp_path):
+    report = _check(_snapshot(tmp_path, {"env.json": '{"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}'}))
+    assert report.get("container.capabilities").status.value != "fail"
+
+
+def test_peermem_built_against_another_infiniband_stack_is_a_module_to_rebuild(tmp_path):
+    f = _root_fail(tmp_path, {"commands/dmesg": PEERMEM}, "driver.dkms")
+    assert "nvidia_peermem" in f.summary and "InfiniBand" in f.summary
+    assert f.fix.commands and any("GPU Operator" in a.when for a in f.fix.alternatives)
+    assert "lsmod | grep nvidia_peermem" in f.fix.verify
