@@ -98,3 +98,27 @@ def test_peermem_built_against_another_infiniband_stack_is_a_module_to_rebuild(t
     assert "nvidia_peermem" in f.summary and "InfiniBand" in f.summary
     assert f.fix.commands and any("GPU Operator" in a.when for a in f.fix.alternatives)
     assert "lsmod | grep nvidia_peermem" in f.fix.verify
+
+
+# styler00dollar/VSGAN-tensorrt-docker#42: FFmpeg's NVENC in an image whose last stage dropped the capabilities
+NVENC = ("[hevc_nvenc @ 0x55ca461fa380] Cannot load libnvidia-encode.so.1\n"
+         "[hevc_nvenc @ 0x55ca461fa380] The minimum required Nvidia driver for nvenc is (unknown) or newer\n")
+
+
+def test_a_video_library_ffmpeg_cannot_load_where_nothing_says_container_or_host_warns_with_both(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": NVENC}))
+    f = report.get("container.capabilities")
+    assert f.status.value == "warn" and "libnvidia-encode.so.1" in f.summary and "not recorded" in f.summary
+    assert any("NVIDIA_DRIVER_CAPABILITIES=compute,video,utility" in c for c in f.fix.commands)
+    assert any("on the host" in a.when for a in f.fix.alternatives)
+    assert report.root_cause is None  # a warning: which of the two is not known
+
+
+def test_on_a_known_host_the_missing_video_library_is_no_container_finding(tmp_path):
+    # a recorded snapshot (not hand-built): no container marker means no container
+    snap = _snapshot(tmp_path, {"commands/pasted-text": NVENC})
+    (tmp_path / "snap" / "manifest.json").write_text('{"format": "tfdoctor-snapshot", "version": 1, '
+                                                     '"source": "recorded"}')
+    report = _check(snap)
+    assert report.get("env.container").status.value == "ok"
+    assert report.get("container.capabilities").status.value not in ("warn", "fail")

@@ -111,6 +111,29 @@ def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
                          verify=("echo \"$NVIDIA_VISIBLE_DEVICES\"   # inside the container: all, or GPU indices",)))
 
 
+def _video_library_missing_somewhere(facts, told) -> Finding:
+    """FFmpeg could not load NVENC/NVDEC's driver library, and nothing recorded says whether it ran in a container: in
+    one (the usual home of Jellyfin, Plex, Frigate and their FFmpeg) the runtime mounts those libraries only for the
+    `video` capability, which an image's environment or the container's must ask for (jellyfin 10.6.0's image dropped
+    it); on a host the driver's video package is missing. A warning with both answers, the container's first."""
+    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library")
+    return Finding("container.capabilities", Status.WARN,
+                   f"{lib or 'The driver video library'} could not be loaded: in a container, its "
+                   "NVIDIA_DRIVER_CAPABILITIES lacks `video` (unset, the runtime mounts only compute and utility); on "
+                   "a host, the driver's video package is missing (whether this ran in a container was not recorded)",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("In a container: start it with the video capability (or `all`); in Docker Compose or a "
+                           "Kubernetes pod, add NVIDIA_DRIVER_CAPABILITIES to its environment.",
+                           (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES={_CAPS_SHOWN} "
+                            f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"libnvidia-encode|libnvcuvid\"'",),
+                           (Alternative("on the host itself: install the driver's NVENC/NVDEC libraries (Ubuntu's "
+                                        "libnvidia-encode and libnvidia-decode packages of the installed branch, "
+                                        "Debian's libnvidia-encode1 and libnvcuvid1)",
+                                        ("ldconfig -p | grep -E 'libnvidia-encode|libnvcuvid'",)),),
+                           verify=("echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: video or all",)),
+                   evidence=told.evidence)
+
+
 # the capabilities a fix's example container asks for (compute for CUDA, video for NVENC/NVDEC, utility for nvidia-smi)
 _CAPS_SHOWN = "compute,video,utility"
 
@@ -124,6 +147,9 @@ def _video_capability_missing(facts, inside: bool, value: str | None) -> Finding
     if told.value is not True:
         return None
     variables = getattr(facts.env, "variables", None) or {}
+    if not inside and value is None and "NVIDIA_VISIBLE_DEVICES" not in variables \
+            and facts.machine.value("container") is None:
+        return _video_library_missing_somewhere(facts, told)
     if not (inside or "NVIDIA_VISIBLE_DEVICES" in variables):
         return None
     caps = [c.strip() for c in (value or "").split(",") if c.strip()]
