@@ -122,3 +122,45 @@ def test_on_a_known_host_the_missing_video_library_is_no_container_finding(tmp_p
     report = _check(snap)
     assert report.get("env.container").status.value == "ok"
     assert report.get("container.capabilities").status.value not in ("warn", "fail")
+
+
+# BOINC/boinc#2119: `lsmod` on a machine running nouveau on purpose, with CUDA's libraries installed
+LSMOD_NOUVEAU = "nouveau              1638400  1\n"
+# NVIDIA/pyxis#103: an OptiX program in an NGC container under Slurm
+OPTIX = ("RTX Config.........................../home/cnavarro/temporal/RTX-CUDA-template/./src/rtx_functions.h:47 "
+         "Optix Error: 'Library not found'\n")
+
+
+def test_nouveau_loaded_where_the_pci_bus_was_not_recorded_holds_the_nvidia_gpu(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/lsmod": LSMOD_NOUVEAU}))
+    f = report.get("driver.nouveau")
+    assert f.status.value == "fail" and report.root_cause.id == "driver.nouveau"
+    assert report.get("pci.nvidia-gpu").status.value != "fail"
+
+
+def test_nouveau_beside_a_loaded_nvidia_module_is_not_holding_anything(tmp_path):
+    lsmod = LSMOD_NOUVEAU + "nvidia              12976128  9 nvidia_uvm,nvidia_modeset\n"
+    report = _check(_snapshot(tmp_path, {"commands/lsmod": lsmod}))
+    assert report.get("driver.nouveau").status.value != "fail"
+
+
+def test_optix_without_its_library_asks_for_the_graphics_capability(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": OPTIX}))
+    f = report.get("container.capabilities")
+    assert f.status.value == "warn" and "`graphics`" in f.summary and "OptiX" in f.summary
+    assert any("NVIDIA_DRIVER_CAPABILITIES=compute,graphics,utility" in c for c in f.fix.commands)
+
+
+def test_optix_in_a_container_whose_capabilities_lack_graphics_fails(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": OPTIX, "files/.dockerenv": "",
+                              "env.json": '{"NVIDIA_VISIBLE_DEVICES": "all", '
+                                          '"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}'},
+                   "container.capabilities")
+    assert "without `graphics`" in f.summary
+
+
+def test_optix_in_a_container_with_graphics_is_not_a_capability_problem(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": OPTIX, "files/.dockerenv": "",
+                                         "env.json": '{"NVIDIA_VISIBLE_DEVICES": "all", '
+                                                     '"NVIDIA_DRIVER_CAPABILITIES": "all"}'}))
+    assert report.get("container.capabilities").status.value != "fail"

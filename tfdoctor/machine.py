@@ -362,6 +362,12 @@ def _nouveau(votes, facts, complete) -> None:
     loaded = [m for m in NOUVEAU_LIKE if m in d.loaded_modules]
     if loaded and not d.nvidia_loaded and devs:
         votes.add("driver.nouveau_holds", True, READ, Evidence(src, f"{', '.join(loaded)} loaded, nvidia not"))
+    elif loaded and not d.nvidia_loaded and getattr(pci, "source", "none") == "none":
+        # the PCI bus was not recorded: nouveau (nova) loads on its own only for an NVIDIA GPU (its modalias is
+        # NVIDIA's PCI vendor), so the GPU is there, and with the NVIDIA module not loaded nouveau holds it
+        ev = Evidence(src, f"{', '.join(loaded)} loaded, nvidia not (the PCI bus was not recorded)")
+        votes.add("gpu.present", True, INFERRED, ev)
+        votes.add("driver.nouveau_holds", True, INFERRED, ev)
     elif not loaded:
         votes.add("driver.nouveau_holds", False, READ, Evidence(src, "neither nouveau nor nova is loaded"))
 

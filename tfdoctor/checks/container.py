@@ -7,6 +7,8 @@ Whether this runs in a container and whether it was given the GPU stays env.cont
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import verify_only
 from tfdoctor.checks.cuda import kernel_driver_version
@@ -38,8 +40,8 @@ def check_capabilities(facts) -> Finding:
     inside = bool(env is not None and env.container) or facts.machine.value("container") is True
     if (untriggered := _runtime_not_triggered(facts, value)) is not None:
         return untriggered
-    if (video := _video_capability_missing(facts, inside, value)) is not None:
-        return video
+    if (lib := _capability_missing(facts, inside, value)) is not None:
+        return lib
     if not inside:
         if facts.machine.value("container") is None:
             return skip("container.capabilities", "Whether this runs in a container was not recorded "
@@ -92,7 +94,7 @@ def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
     if value is None or "NVIDIA_VISIBLE_DEVICES" in variables:
         return None
     m = facts.machine
-    told = next((b for q in ("driver.video_library_missing", "cuda.libcuda_missing")
+    told = next((b for q in ("driver.video_library_missing", "driver.optix_library_missing", "cuda.libcuda_missing")
                  if (b := m.belief(q)).value is True), None)
     if told is None:
         return None
@@ -111,26 +113,51 @@ def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
                          verify=("echo \"$NVIDIA_VISIBLE_DEVICES\"   # inside the container: all, or GPU indices",)))
 
 
-def _video_library_missing_somewhere(facts, told) -> Finding:
-    """FFmpeg could not load NVENC/NVDEC's driver library, and nothing recorded says whether it ran in a container: in
-    one (the usual home of Jellyfin, Plex, Frigate and their FFmpeg) the runtime mounts those libraries only for the
-    `video` capability, which an image's environment or the container's must ask for (jellyfin 10.6.0's image dropped
-    it); on a host the driver's video package is missing. A warning with both answers, the container's first."""
-    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library")
+@dataclass(frozen=True)
+class _CapabilityLibrary:
+    """A driver library the NVIDIA container runtime mounts only for one driver capability."""
+    belief: str  # the machine model's question: a program could not load it
+    capability: str  # the NVIDIA_DRIVER_CAPABILITIES entry that mounts it
+    what: str  # what needs it, in words
+    libraries: str  # the libraries' names, as an `ldconfig -p | grep -E` pattern
+    host: str  # where a host without a container gets them
+
+
+_CAPABILITY_LIBRARIES = (
+    # FFmpeg's `Cannot load libnvidia-encode.so.1` (linuxserver/docker-plex#340, jellyfin 10.6.0's image)
+    _CapabilityLibrary("driver.video_library_missing", "video", "NVENC/NVDEC", "libnvidia-encode|libnvcuvid",
+                       "Ubuntu's libnvidia-encode and libnvidia-decode packages of the installed branch, Debian's "
+                       "libnvidia-encode1 and libnvcuvid1"),
+    # OptiX's `Library not found` (NVIDIA/pyxis#103, NVIDIA/nvidia-docker#1545: libnvoptix is injected only with
+    # `graphics`)
+    _CapabilityLibrary("driver.optix_library_missing", "graphics", "OptiX", "libnvoptix",
+                       "the driver's libnvoptix.so.1, which NVIDIA's .run installer and the distributions' full driver "
+                       "packages install"),
+)
+
+
+def _library_missing_somewhere(facts, told, spec: _CapabilityLibrary) -> Finding:
+    """A program could not load a driver library the runtime mounts only for one capability, and nothing recorded
+    says whether it ran in a container: in one (the usual home of Jellyfin, Plex, Frigate and their FFmpeg, of a
+    cluster's OptiX renderer) the image's environment or the container's must ask for that capability (jellyfin
+    10.6.0's image dropped `video`); on a host the driver's package is missing. A warning with both answers, the
+    container's first."""
+    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library") if spec.capability == "video" else None
     return Finding("container.capabilities", Status.WARN,
-                   f"{lib or 'The driver video library'} could not be loaded: in a container, its "
-                   "NVIDIA_DRIVER_CAPABILITIES lacks `video` (unset, the runtime mounts only compute and utility); on "
-                   "a host, the driver's video package is missing (whether this ran in a container was not recorded)",
+                   f"{lib or f'The driver library {spec.what} needs'} could not be loaded: in a container, its "
+                   f"NVIDIA_DRIVER_CAPABILITIES lacks `{spec.capability}` (unset, the runtime mounts only compute and "
+                   "utility); on a host, the driver's package for it is missing (whether this ran in a container was "
+                   "not recorded)",
                    tuple(e.describe() for e in told.evidence[:2]),
-                   fix=Fix("In a container: start it with the video capability (or `all`); in Docker Compose or a "
-                           "Kubernetes pod, add NVIDIA_DRIVER_CAPABILITIES to its environment.",
-                           (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES={_CAPS_SHOWN} "
-                            f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"libnvidia-encode|libnvcuvid\"'",),
-                           (Alternative("on the host itself: install the driver's NVENC/NVDEC libraries (Ubuntu's "
-                                        "libnvidia-encode and libnvidia-decode packages of the installed branch, "
-                                        "Debian's libnvidia-encode1 and libnvcuvid1)",
-                                        ("ldconfig -p | grep -E 'libnvidia-encode|libnvcuvid'",)),),
-                           verify=("echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: video or all",)),
+                   fix=Fix(f"In a container: start it with the {spec.capability} capability (or `all`); in Docker "
+                           "Compose, a Kubernetes pod or a Slurm job, add NVIDIA_DRIVER_CAPABILITIES to its "
+                           "environment.",
+                           (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,{spec.capability},utility "
+                            f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"{spec.libraries}\"'",),
+                           (Alternative(f"on the host itself: install {spec.host}",
+                                        (f"ldconfig -p | grep -E '{spec.libraries}'",)),),
+                           verify=(f"echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: {spec.capability} "
+                                   "or all",)),
                    evidence=told.evidence)
 
 
@@ -138,36 +165,42 @@ def _video_library_missing_somewhere(facts, told) -> Finding:
 _CAPS_SHOWN = "compute,video,utility"
 
 
-def _video_capability_missing(facts, inside: bool, value: str | None) -> Finding | None:
-    """A program could not load the driver's NVENC or NVDEC library (FFmpeg's `Cannot load libnvidia-encode.so.1`) in
-    a container the NVIDIA runtime set up (NVIDIA_VISIBLE_DEVICES in its environment) whose driver capabilities leave
-    out `video`: unset, the runtime mounts only compute and utility (linuxserver/docker-plex#340: fixed by
-    NVIDIA_DRIVER_CAPABILITIES=all)."""
-    told = facts.machine.belief("driver.video_library_missing")
-    if told.value is not True:
-        return None
+def _capability_missing(facts, inside: bool, value: str | None) -> Finding | None:
+    """A program could not load a driver library the runtime mounts only for one capability (FFmpeg's `Cannot load
+    libnvidia-encode.so.1`: video; OptiX's `Library not found`: graphics) in a container the NVIDIA runtime set up
+    (NVIDIA_VISIBLE_DEVICES in its environment) whose driver capabilities leave that one out: unset, the runtime mounts
+    only compute and utility (linuxserver/docker-plex#340: fixed by NVIDIA_DRIVER_CAPABILITIES=all)."""
+    for spec in _CAPABILITY_LIBRARIES:
+        told = facts.machine.belief(spec.belief)
+        if told.value is True:
+            return _library_capability_missing(facts, inside, value, told, spec)
+    return None
+
+
+def _library_capability_missing(facts, inside: bool, value: str | None, told, spec) -> Finding | None:
     variables = getattr(facts.env, "variables", None) or {}
     if not inside and value is None and "NVIDIA_VISIBLE_DEVICES" not in variables \
             and facts.machine.value("container") is None:
-        return _video_library_missing_somewhere(facts, told)
+        return _library_missing_somewhere(facts, told, spec)
     if not (inside or "NVIDIA_VISIBLE_DEVICES" in variables):
         return None
     caps = [c.strip() for c in (value or "").split(",") if c.strip()]
     if value is None and not variables:
         return None  # the environment was not recorded: whether the capabilities were set is unknown
-    if "video" in caps or "all" in caps:
+    if spec.capability in caps or "all" in caps:
         return None
-    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library")
+    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library") if spec.capability == "video" else None
     why = ("is not set, so the runtime mounts only the compute and utility parts of the driver" if value is None
-           else f"is {value}, without `video`")
-    return told_fail("container.capabilities", f"{lib or 'The driver video library'} could not be loaded in this "
-                     f"container: its NVIDIA_DRIVER_CAPABILITIES {why}, and NVENC/NVDEC need the `video` capability",
-                     told,
-                     Fix("Start the container with the video capability as well (or `all`); in Docker Compose or a "
-                         "Kubernetes pod, add the variable to its environment.",
-                         (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,video,utility "
-                          f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"libnvidia-encode|libnvcuvid\"'",),
-                         verify=("echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: video or all",)))
+           else f"is {value}, without `{spec.capability}`")
+    return told_fail("container.capabilities", f"{lib or f'The driver library {spec.what} needs'} could not be loaded "
+                     f"in this container: its NVIDIA_DRIVER_CAPABILITIES {why}, and {spec.what} needs the "
+                     f"`{spec.capability}` capability", told,
+                     Fix(f"Start the container with the {spec.capability} capability as well (or `all`); in Docker "
+                         "Compose, a Kubernetes pod or a Slurm job, add the variable to its environment.",
+                         (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,{spec.capability},utility "
+                          f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"{spec.libraries}\"'",),
+                         verify=(f"echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: {spec.capability} "
+                                 "or all",)))
 
 
 # register the toolkit's runtime with Docker, then restart Docker to load it

@@ -646,7 +646,8 @@ def check_nouveau(facts) -> Finding:
     novacore = _said(facts, "nvrm-novacore-bound")
     loaded_names = [m for m in ("nouveau", "nova_core", "nova_drm") if m in d.loaded_modules]
     holds = facts.machine.belief("driver.nouveau_holds")
-    taking = holders or novacore or (loaded_names and not d.nvidia_loaded and _nvidia_gpus(facts)) or \
+    taking = holders or novacore or (loaded_names and not d.nvidia_loaded and (
+        _nvidia_gpus(facts) or holds.value is True)) or \
         (holds.value is True and holds.strength >= DIRECT and module_state(facts) != "loaded")
     ignored = [b for b in d.blacklistings if not b.effective and b.module == "nouveau"]
     if taking:
