@@ -164,3 +164,50 @@ def test_optix_in_a_container_with_graphics_is_not_a_capability_problem(tmp_path
                                          "env.json": '{"NVIDIA_VISIBLE_DEVICES": "all", '
                                                      '"NVIDIA_DRIVER_CAPABILITIES": "all"}'}))
     assert report.get("container.capabilities").status.value != "fail"
+
+
+# kokkos/kokkos#1944: a Volta70 build on a Maxwell Quadro M1000M
+KOKKOS = ("Kokkos::Cuda::initialize ERROR: running kernels compiled for compute capability 0.0 (< 5.0) on device with "
+          "compute capability 5.0 (>=5.0), this would give incorrect results!\nAborted (core dumped)\n")
+
+
+def test_a_kokkos_build_for_another_architecture_names_this_gpus_kokkos_option(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": KOKKOS}, "compat.compute-capability")
+    assert "Kokkos" in f.summary and "compute capability 5.0" in f.summary
+    assert "Kokkos_ARCH_MAXWELL50" in f.fix.summary
+
+
+# MichalBusta/E2E-MLT#37: a 1 GB card, healthy: the model needs a bigger GPU
+OOM_1GB = ("RuntimeError: CUDA out of memory. Tried to allocate 128.00 MiB (GPU 0; 983.69 MiB total capacity; 209.53 MiB "
+           "already allocated; 69.56 MiB free; 6.47 MiB cached)\n")
+# phamquiluan/ResidualMaskingNetwork#15: other programs held most of an 11 GB card
+OOM_OTHERS = ("RuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 10.76 GiB total capacity; 996.23 MiB "
+              "already allocated; 8.81 MiB free; 1010.00 MiB reserved in total by PyTorch)\n")
+# lmb-freiburg/netdef-docker#6: a CUDA 10.0 image on a Tesla P100 with driver 390.77
+REQUIRE_RANGE = ("nvidia-container-cli --load-kmods configure --ldconfig=@/sbin/ldconfig.real --device=all --compute "
+                 "--utility --require=cuda>=10.0 brand=tesla,driver>=384,driver<385 --pid=14997 /var/lib/docker/overlay2/"
+                 "ecce4a589a17/merged]\\\\nnvidia-container-cli: requirement error: unsatisfied condition: driver < 385\n")
+# NVIDIA/nvidia-docker#237: a CUDA 7.5 image on a GTX 1070, the error quoted in a sentence
+NVCC_QUOTED = ("I\u2019m getting the error, `Value 'sm_61' is not defined for option 'gpu-architecture\u2019`, which "
+               "suggests that my host driver is incompatible\n")
+
+
+def test_memory_outside_pytorch_on_a_small_card_is_its_own_context_not_another_process(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": OOM_1GB}))
+    assert report.get("gpu.memory-in-use").status.value != "fail"
+
+
+def test_memory_outside_pytorch_beyond_a_context_is_held_by_other_processes(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": OOM_OTHERS}, "gpu.memory-in-use")
+    assert "other processes held" in f.summary
+
+
+def test_a_driver_range_the_image_requires_is_a_driver_older_than_the_images_cuda(tmp_path):
+    f = _root_fail(tmp_path, {"commands/docker_run.err": REQUIRE_RANGE, "commands/docker_run.rc": "125\n"},
+                   "compat.driver-cuda")
+    assert any("driver < 385" in e.line for e in f.evidence)
+
+
+def test_nvccs_unknown_architecture_quoted_in_a_sentence_is_still_nvccs(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": NVCC_QUOTED}, "compat.compute-capability")
+    assert "sm_61" in f.summary and "CUDA 8.0" in f.summary

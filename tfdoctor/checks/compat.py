@@ -493,6 +493,11 @@ def _torch_index_for(cuda: str | None) -> str | None:
     return None
 
 
+# Kokkos' names for the NVIDIA architectures (its Kokkos_ARCH_<NAME><cc> CMake options), by tfdoctor's architecture
+_KOKKOS_ARCH = {"Kepler": "KEPLER", "Maxwell": "MAXWELL", "Pascal": "PASCAL", "Volta": "VOLTA", "Turing": "TURING",
+                "Ampere": "AMPERE", "Ada Lovelace": "ADA", "Hopper": "HOPPER", "Blackwell": "BLACKWELL"}
+
+
 def _software_refuses_gpu(facts, unsupported) -> Finding:
     """The software in use said itself that it does not support the GPU (an NGC container, XLA's PTX target, a PyTorch
     build, Triton): which of them, and what to use instead."""
@@ -564,6 +569,19 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                        Fix(f"Use a build that includes compute capability {cc}, or build it with that architecture: "
                            f"CMAKE_CUDA_ARCHITECTURES={arch // 10} (llama.cpp: `cmake -B build -DGGML_CUDA=ON "
                            f"-DCMAKE_CUDA_ARCHITECTURES={arch // 10}`).", (), verify=verify))
+    kokkos = facts.machine.observed("kokkos-kernels-for-other-cc")
+    if kokkos and not (o or sm or torch_sm or torch_old):
+        # Kokkos' own probe kernel: the build's architecture does not suit the device (0.0: none of it runs there)
+        cc = kokkos[0].group("cc")
+        arch = _kb().architecture_for_cc(cc) if cc else None
+        prefix = _KOKKOS_ARCH.get(arch.name) if arch else None
+        flag = f"Kokkos_ARCH_{prefix}{cc.replace('.', '')}" if prefix and cc else None
+        return refused(f"The program was built with Kokkos for another GPU architecture: it has no kernels that run "
+                       f"on this GPU (compute capability {cc}); the GPU and the driver work",
+                       Fix("Rebuild the program (and its Kokkos) for this GPU's architecture"
+                           + (f": CMake's -D{flag}=ON (KOKKOS_ARCH in a Makefile build)" if flag else
+                              " (CMake's Kokkos_ARCH_* option, KOKKOS_ARCH in a Makefile build)") + ".",
+                           (), verify=verify))
     cudajl = facts.machine.observed("cudajl-gpu-unsupported-on-cuda")
     if cudajl and not (o or sm or torch_sm or torch_old):
         # CUDA.jl picked a CUDA runtime (from the driver's CUDA version) that dropped the GPU; the driver still runs it

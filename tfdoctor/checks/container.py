@@ -14,6 +14,7 @@ from tfdoctor.checks.commands import verify_only
 from tfdoctor.checks.cuda import kernel_driver_version
 from tfdoctor.checks.fixes import distro_family
 from tfdoctor.checks.gpu import gpu_expected
+from tfdoctor.machine import DIRECT
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 CUDA_BASE_IMAGE = "nvidia/cuda:12.5.1-base-ubuntu22.04"  # the CUDA of TensorFlow 2.18-2.21 (knowledge.md 1.1)
@@ -95,9 +96,9 @@ def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
         return None
     m = facts.machine
     told = next((b for q in ("driver.video_library_missing", "driver.optix_library_missing", "cuda.libcuda_missing")
-                 if (b := m.belief(q)).value is True), None)
-    if told is None:
-        return None
+                 if (b := m.belief(q)).value is True and b.strength >= DIRECT), None)
+    if told is None or getattr(facts.nvml, "gpus", None):
+        return None  # (nvidia-smi listed a GPU here: the runtime did act)
     return told_fail("container.capabilities", f"NVIDIA_DRIVER_CAPABILITIES={value} is set but NVIDIA_VISIBLE_DEVICES "
                      "is not: the NVIDIA container runtime acts only on NVIDIA_VISIBLE_DEVICES, so it gave this "
                      "container no GPU and no driver libraries", told,

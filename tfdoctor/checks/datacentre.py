@@ -17,6 +17,10 @@ from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, sk
 
 OTHERS_HOLD_WARN = 0.5  # other processes hold half the GPU's memory: TensorFlow gets what is left, if anything
 MEMORY_FULL = 0.9
+# what a process holds on the GPU outside PyTorch's allocator: the CUDA context and its libraries' handles (cuBLAS,
+# cuDNN workspaces), hundreds of MiB up to about 1 GiB (PyTorch's FAQ on memory its allocator does not count), plus a
+# desktop's share on the display GPU: below this, memory neither free nor PyTorch's is no sign of another process
+CONTEXT_ALLOWANCE_MIB = 1024
 TAKEN_AT_START = 0.25  # TensorFlow 1.x found less than a quarter of the memory free when it started: taken by others
 
 
@@ -635,8 +639,10 @@ def _torch_says_others_hold(facts) -> Finding | None:
         if not total or free is None or held is None:
             continue
         others = total - free - held
-        if others < OTHERS_HOLD_WARN * total:
-            return None  # the program itself holds the memory: a batch too large, not another process
+        if others < OTHERS_HOLD_WARN * total or others < CONTEXT_ALLOWANCE_MIB:
+            # the program itself holds the memory: a batch too large, not another process (on a small card its own
+            # CUDA context is a large share: 700 of 983 MiB outside PyTorch's allocator on a 1 GB card)
+            return None
         ev = facts.machine.evidence_of("torch-oom-breakdown")[:1]
         return Finding("gpu.memory-in-use", Status.FAIL,
                        f"PyTorch ran out of GPU memory while other processes held {others:.0f} of {total:.0f} MiB "
