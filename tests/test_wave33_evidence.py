@@ -211,3 +211,29 @@ def test_a_driver_range_the_image_requires_is_a_driver_older_than_the_images_cud
 def test_nvccs_unknown_architecture_quoted_in_a_sentence_is_still_nvccs(tmp_path):
     f = _root_fail(tmp_path, {"commands/pasted-text": NVCC_QUOTED}, "compat.compute-capability")
     assert "sm_61" in f.summary and "CUDA 8.0" in f.summary
+
+
+# NervanaSystems/neon#80, NVIDIA/cudf#15053, heterodb/pg-strom#262: programs' own minimum compute capability
+NEON = "RuntimeError: Device 0 does not have CUDA compute capability 5.0 or greater\n"
+CUDF = ("cudf.errors.UnsupportedCUDAError: A GPU with NVIDIA Volta\u2122 (Compute Capability 7.0) or newer architecture "
+        "is required.\nDetected GPU 0: Tesla P100-SXM2-16GB\n")
+PGSTROM = ("LOG:  GPU0 Quadro K600 (1 SMs, 875MHz), L2 256KB, RAM 980MB (128bits, 891MHz), capability 3.0, NOT SUPPORTED\n"
+           "FATAL:  No supported CUDA devices, PG-Strom was disabled\n")
+# MouseLand/Kilosort#241: MATLAB R2017a's gpuArray on a driver of the CUDA 5.5 era
+MATLAB = ("    The CUDA driver was found, but it is too old. The CUDA driver on your system supports CUDA version 5.5. The "
+          "required CUDA version\n    is 7.5 or greater.\n")
+
+
+def test_a_programs_own_minimum_compute_capability_is_the_gpu_too_old_for_it(tmp_path):
+    for name, log, words in (("neon", NEON, "compute capability 5.0 or newer"),
+                             ("cudf", CUDF, "compute capability 7.0 or newer"),
+                             ("pgstrom", PGSTROM, "compute capability 3.0")):
+        report = _check(_snapshot(tmp_path, {"tensorflow.log": log}, name=name))
+        f = report.get("compat.compute-capability")
+        assert f.status.value == "fail" and report.root_cause.id == "compat.compute-capability", name
+        assert words in f.summary and "the driver work" in f.summary, (name, f.summary)
+
+
+def test_matlabs_driver_too_old_is_the_driver_older_than_the_cuda_it_needs(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": MATLAB}, "compat.driver-cuda")
+    assert any("supports CUDA version 5.5" in e.line for e in f.evidence)

@@ -582,6 +582,21 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                            + (f": CMake's -D{flag}=ON (KOKKOS_ARCH in a Makefile build)" if flag else
                               " (CMake's Kokkos_ARCH_* option, KOKKOS_ARCH in a Makefile build)") + ".",
                            (), verify=verify))
+    needs = facts.machine.observed("software-needs-newer-cc")
+    if needs and not (o or sm or torch_sm or torch_old or kokkos):
+        # a program's own minimum: the oldest compute capability its build supports (or the PTX it lacks)
+        x = needs[0]
+        least = x.group("min") or x.group("min2") or x.group("min3")
+        ptx = x.group("ptx")
+        cc = x.group("cc") or next((c for _, c in machine_gpus(facts) if c), None)
+        this = f"this GPU (compute capability {cc})" if cc else "this GPU"
+        what = (f"compute capability {least} or newer" if least else
+                f"a GPU above compute capability {int(ptx) / 10:.1f} (its build carries no PTX for that or older)"
+                if ptx
+                else "a newer GPU than this one")
+        return refused(f"The software in use needs {what}; {this} is older: the GPU and the driver work",
+                       Fix("Use a release of the software that still supports this GPU's compute capability (or a build "
+                           "of it for this architecture), or run it on a newer GPU.", (), verify=verify))
     cudajl = facts.machine.observed("cudajl-gpu-unsupported-on-cuda")
     if cudajl and not (o or sm or torch_sm or torch_old):
         # CUDA.jl picked a CUDA runtime (from the driver's CUDA version) that dropped the GPU; the driver still runs it
