@@ -237,3 +237,10 @@ def test_a_programs_own_minimum_compute_capability_is_the_gpu_too_old_for_it(tmp
 def test_matlabs_driver_too_old_is_the_driver_older_than_the_cuda_it_needs(tmp_path):
     f = _root_fail(tmp_path, {"tensorflow.log": MATLAB}, "compat.driver-cuda")
     assert any("supports CUDA version 5.5" in e.line for e in f.evidence)
+
+
+def test_the_unversioned_cuda_runtime_a_program_could_not_open_is_a_missing_library(tmp_path):
+    # NVIDIA/cudf#16961: cuDF's Numba opens 'libcudart.so', which only a CUDA toolkit installs (WSL2, pip)
+    log = "OSError: libcudart.so: cannot open shared object file: No such file or directory\n"
+    f = _root_fail(tmp_path, {"tensorflow.log": log}, "tf.cuda-libs")
+    assert "libcudart.so" in f.summary
