@@ -244,3 +244,36 @@ def test_the_unversioned_cuda_runtime_a_program_could_not_open_is_a_missing_libr
     log = "OSError: libcudart.so: cannot open shared object file: No such file or directory\n"
     f = _root_fail(tmp_path, {"tensorflow.log": log}, "tf.cuda-libs")
     assert "libcudart.so" in f.summary
+
+
+# DeepLabCut/DeepLabCut#1684: deeplabcut-docker with --gpus all on Ubuntu 20.04
+NO_GPU_DRIVER = 'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].\n'
+# openai/baselines#70: eight MPI workers on one GPU, the log line cut by the page's width inside the CUDA call's name
+CTX_OOM_CUT = ("2017-07-25 21:11:16.630413: E tensorflow/core/common_runtime/direct_session.cc:138] Internal: failed "
+               "initializing StreamExecutor for CUDA device ordinal 0: Internal: failed call to cuDevicePrimary\n"
+               "CtxRetain: CUDA_ERROR_OUT_OF_MEMORY; total memory reported: 11711807488\n"
+               "Traceback (most recent call last):\n")
+
+
+def test_the_engines_own_no_gpu_driver_fails_the_hosts_toolkit_too_under_the_container_finding(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": NO_GPU_DRIVER}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and "cannot get the GPU" in f.summary
+    assert report.root_cause.id == "env.container" and f.caused_by == "env.container"
+    assert "sudo nvidia-ctk runtime configure --runtime=docker" in f.fix.commands
+
+
+def test_a_message_cut_by_the_page_width_keeps_its_words_across_the_cut(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CTX_OOM_CUT}, "gpu.memory-in-use")
+    assert "could not create a context" in f.summary
+    assert any("cuDevicePrimaryCtxRetain: CUDA_ERROR_OUT_OF_MEMORY" in e.line for e in f.evidence)
+
+
+def test_lines_of_one_width_that_are_whole_messages_keep_their_own_lines(tmp_path):
+    # Xid lines of equal width read as a terminal's cut run: each Xid stays an observation of its own line
+    from tfdoctor.evidence import Source, observe
+
+    xids = [f"[Sat Oct 12 18:35:32 2024] NVRM: Xid (PCI:0000:61:00): 45, pid=1496200, name=distprovers-gpu, Ch 0000000{c}"
+            for c in "abcdef"]
+    obs = [o for o in observe(Source("kernel", "dmesg", "\n".join(xids))) if "Xid" in o.line]
+    assert obs and all(o.line.count("Xid") == 1 for o in obs)

@@ -16,7 +16,7 @@ Never raises on any text.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -405,10 +405,15 @@ def observe(source: Source) -> list[Observation]:
                     record(e, nos[0], text, width)
                     if (e.id, nos[0]) in seen:
                         seen.update((e.id, no) for no in nos)
+    by_no = dict(lines)
     for nos, text in _hard_wrapped(lines):
         for e in matcher.matching(text):
             if not any((e.id, no) in seen for no in nos):
                 record(e, nos[0], text, len(nos))
+            else:
+                # read on one piece alone, but the message's own match runs across the cut (`failed call to
+                # cuDevicePrimary` / `CtxRetain: CUDA_ERROR_OUT_OF_MEMORY`): the observation keeps the whole message
+                _widen(out, e, nos, [by_no.get(no, "") for no in nos], text)
     for no, text in _form_fields(source, lines):
         for e in matcher.matching(text):
             if (e.id, no) not in seen:
@@ -473,6 +478,26 @@ def cut_runs(lines: list[tuple[int, str, int]], width: int) -> list[tuple[int, i
         out.append((i, j))
         done = j
     return out
+
+
+def _widen(out: list, e: Entry, nos: list[int], pieces: list[str], text: str) -> None:
+    """Where the entry's match in the rejoined `text` crosses a cut between `pieces` (the lines `nos`), give its
+    observation read on one of those lines alone the whole text: the words beside the match belong to it."""
+    m = e.pattern.search(text)
+    if m is None:
+        return
+    ends, at = [], 0
+    for piece in pieces:
+        at += len(piece)
+        ends.append(at)
+    first = next((k for k, end in enumerate(ends) if m.start() < end), len(ends) - 1)
+    last = next((k for k, end in enumerate(ends) if m.end() <= end), len(ends) - 1)
+    if first == last:
+        return  # the match lies within one piece: the observation already has it
+    for k, (no, order, o) in enumerate(out):
+        if o.message == e.id and no in nos:
+            out[k] = (nos[0], order, replace(o, line=text.strip()[:1000], line_no=nos[0]))
+            return
 
 
 def _hard_wrapped(lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:

@@ -602,6 +602,17 @@ def check_toolkit(facts) -> Finding:
                     fix=Fix("Fix the JSON syntax (or let the toolkit rewrite the file).",
                             ("sudo python3 -m json.tool /etc/docker/daemon.json", *DOCKER_CONFIGURE),
                             verify=("docker info",)))
+    refused = facts.machine.belief("container.toolkit")
+    if refused.value is False and refused.evidence and facts.machine.value("wsl") is not True:
+        # the engine said itself that it has no GPU to give (`could not select device driver "" with capabilities:
+        # [[gpu]]`): this host's containers cannot get the GPU, whatever was or was not recorded about its engines.
+        # env.container reports the same words from the container's side, upstream of this.
+        return told_fail("container.toolkit", "Containers on this host cannot get the GPU: the container engine has no "
+                         "NVIDIA runtime or device driver to give it (the NVIDIA Container Toolkit is missing or not "
+                         "registered with the engine)", refused,
+                         Fix("Install the NVIDIA Container Toolkit on the host, register it with the engine, and "
+                             "restart the engine.", (*_toolkit_install(facts), *DOCKER_CONFIGURE),
+                             verify=("docker run --rm --gpus all ubuntu nvidia-smi",)))
     if ch is None or not ch.engines:
         if not facts.machine.complete:
             return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "
