@@ -277,3 +277,32 @@ def test_lines_of_one_width_that_are_whole_messages_keep_their_own_lines(tmp_pat
             for c in "abcdef"]
     obs = [o for o in observe(Source("kernel", "dmesg", "\n".join(xids))) if "Xid" in o.line]
     assert obs and all(o.line.count("Xid") == 1 for o in obs)
+
+
+# marin-community/levanter#103: jaxlib 0.4's vendored XLA refuses the system's cuDNN 8.4.1 (built with 8.6.0)
+JAX_CUDNN = ("2023-03-12 21:47:12.489017: E external/org_tensorflow/tensorflow/compiler/xla/stream_executor/cuda/"
+             "cuda_dnn.cc:417] Loaded runtime CuDNN library: 8.4.1 but source was compiled with: 8.6.0.  CuDNN library "
+             "needs to have matching major version and equal or higher minor version.\n")
+# NVlabs/stylegan2-ada#65: NGC 20.10's TensorFlow 1 on a Tesla K80 opens all its CUDA 11 libraries
+OPENED = "".join(f"2021-01-10 16:18:33.825170: I tensorflow/stream_executor/platform/default/dso_loader.cc:49] "
+                 f"Successfully opened dynamic library {lib}\n" for lib in ("libcudart.so.11.0", "libcublas.so.11",
+                                                                             "libcudnn.so.8"))
+
+
+def test_jaxlibs_cudnn_refusal_is_the_cuda_libraries_finding_not_tensorflows(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": JAX_CUDNN}))
+    assert report.root_cause.id == "cuda.libraries"
+    assert report.get("tf.cuda-libs").status.value != "fail"
+
+
+def test_a_log_that_shows_the_cuda_libraries_opened_and_none_failing_says_they_load(tmp_path):
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": OPENED})).get("tf.cuda-libs")
+    assert f.status.value == "ok" and "libcudnn.so.8" in f.summary
+
+
+def test_a_log_with_one_library_missing_beside_the_opened_ones_still_fails(tmp_path):
+    missing = ("2021-01-10 16:18:33.8: W tensorflow/stream_executor/platform/default/dso_loader.cc:60] Could not load "
+               "dynamic library 'libcusolver.so.11'; dlerror: libcusolver.so.11: cannot open shared object file: No "
+               "such file or directory\n")
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": OPENED + missing})).get("tf.cuda-libs")
+    assert f.status.value == "fail" and "libcusolver.so.11" in f.summary

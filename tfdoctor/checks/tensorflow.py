@@ -987,8 +987,20 @@ def _with_lines(found: Finding | None, facts, *message_ids: str) -> Finding | No
 
 def _cudnn_mismatch(tf, facts=None) -> Finding | None:
     """TensorFlow refused the cuDNN it loaded: another version than the one it was built with (any release's wording),
-    in TensorFlow's log or, where there is none, quoted in the rest of the paste."""
-    return _with_lines(_cudnn_refused(tf, facts), facts, "cudnn-version-mismatch")
+    in TensorFlow's log or, where there is none, quoted in the rest of the paste. Not a line that jaxlib's build of the
+    same code printed (its source path names it): that refusal is JAX's, which cuda.libraries reports."""
+    found = _with_lines(_cudnn_refused(tf, facts), facts, "cudnn-version-mismatch")
+    if found is not None and facts is not None and getattr(tf, "source", None) != "child":
+        lines = [o.line for o in facts.machine.observed("cudnn-version-mismatch")]
+        if lines and all(_JAXLIB_PATH.search(line) for line in lines):
+            return None
+    return found
+
+
+# jaxlib's builds of XLA's stream executor print TensorFlow's cuDNN refusal from their own source paths: TensorFlow's
+# vendored copy in jaxlib up to 0.4 (`external/org_tensorflow/tensorflow/compiler/xla/...`), XLA's own repository after
+# it (`external/xla/xla/...`; TensorFlow 2.15 and newer print `external/local_xla/xla/...`)
+_JAXLIB_PATH = textmatch.compile(r"external/org_tensorflow/|external/xla/xla/")
 
 
 def cudnn_refused(facts) -> Finding | None:
@@ -1139,7 +1151,17 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     # in the reporter's own words): the library it names is as missing as in a log line
     return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
         _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or _tensorrt_mismatch(facts) or \
-        skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+        _libraries_opened(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
+
+
+def _libraries_opened(log) -> Finding | None:
+    """TensorFlow's log shows the CUDA libraries it opened (`Successfully opened dynamic library libcudart.so.11.0`)
+    and none it could not: as far as the log goes, they load."""
+    opened = list(dict.fromkeys(log.loaded_libraries))
+    if not opened or log.missing_libraries:
+        return None
+    return ok("tf.cuda-libs", f"TensorFlow's log shows the CUDA libraries it opened: {', '.join(opened[:8])}"
+              + (" ..." if len(opened) > 8 else ""))
 
 
 def _tensorrt_mismatch(facts) -> Finding | None:
