@@ -306,3 +306,22 @@ def test_a_log_with_one_library_missing_beside_the_opened_ones_still_fails(tmp_p
                "such file or directory\n")
     f = _check(_snapshot(tmp_path, {"tensorflow.log": OPENED + missing})).get("tf.cuda-libs")
     assert f.status.value == "fail" and "libcusolver.so.11" in f.summary
+
+
+# googlecolab/colabtools#2013: Colab's log viewer doubles some blanks inside TensorFlow's lines
+COLAB_SPACED = ("May 14, 2021, 4:54:43 PM | WARNING | 2021-05-14  14:54:43.021067: W  tensorflow/stream_executor/platform/"
+                "default/dso_loader.cc:64] Could not  load dynamic library 'libcusolver.so.11'; dlerror: "
+                "libcusolver.so.11:\n")
+
+
+def test_a_line_a_log_viewer_spaced_out_is_read_as_printed(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": COLAB_SPACED}, "tf.cuda-libs")
+    assert "libcusolver.so.11" in f.summary
+    assert any("Could not  load" in e.line for e in f.evidence)  # the line as it was pasted
+
+
+def test_single_spacing_keeps_indentation_and_changes_nothing_else():
+    from tfdoctor.evidence import _single_spaced
+
+    assert _single_spaced("    a  b\t\tc d") == "    a b c d"
+    assert _single_spaced("no runs here") == "no runs here"

@@ -376,13 +376,18 @@ def observe(source: Source) -> list[Observation]:
         hits = known.get(line)
         if hits is None:
             hits = []
-            for e in matcher.matching(line):
-                # every time the message occurs on the line, not only the first: lines run together (rendered
-                # Markdown, a progress bar's carriage returns) carry one message twice (two libraries, two GPUs)
-                for k, m in enumerate(e.pattern.finditer(line)):
-                    if k >= _MATCHES_PER_LINE:
-                        break
-                    hits.append((e, _groups(m)))
+            # a line that a log viewer or a web page spaced out (`Could not  load dynamic library`, Colab's log
+            # viewer) is read again with its runs of blanks as one, where it matched nothing as it was
+            for text in (line, _single_spaced(line)):
+                for e in matcher.matching(text):
+                    # every time the message occurs on the line, not only the first: lines run together (rendered
+                    # Markdown, a progress bar's carriage returns) carry one message twice (two libraries, two GPUs)
+                    for k, m in enumerate(e.pattern.finditer(text)):
+                        if k >= _MATCHES_PER_LINE:
+                            break
+                        hits.append((e, _groups(m)))
+                if hits or "  " not in line.strip():
+                    break
             if len(known) < _MEMO_MAX:
                 known[line] = hits
         for e, groups in hits:
@@ -478,6 +483,15 @@ def cut_runs(lines: list[tuple[int, str, int]], width: int) -> list[tuple[int, i
         out.append((i, j))
         done = j
     return out
+
+
+_BLANKS = textmatch.compile(r"[ \t]{2,}")
+
+
+def _single_spaced(line: str) -> str:
+    """The line with every run of blanks inside it as one space (its leading indentation kept)."""
+    body = line.lstrip()
+    return line[:len(line) - len(body)] + _BLANKS.sub(" ", body)
 
 
 def _widen(out: list, e: Entry, nos: list[int], pieces: list[str], text: str) -> None:
