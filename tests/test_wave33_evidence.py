@@ -325,3 +325,17 @@ def test_single_spacing_keeps_indentation_and_changes_nothing_else():
 
     assert _single_spaced("    a  b\t\tc d") == "    a b c d"
     assert _single_spaced("no runs here") == "no runs here"
+
+
+# autorope/donkeycar#1159: Colab's T4 after a pip install replaced its TensorFlow
+DLOPEN = ("2024-01-23 11:56:07.005500: W tensorflow/core/common_runtime/gpu/gpu_device.cc:1850] Cannot dlopen some GPU "
+          "libraries. Please make sure the missing libraries mentioned above are installed properly if you would like to "
+          "use GPU. Follow the guide at https://www.tensorflow.org/install/gpu for how to download and setup the "
+          "required libraries for your platform.\nSkipping registering GPU devices...\n")
+
+
+def test_cannot_dlopen_some_gpu_libraries_says_tensorflow_found_a_gpu_it_could_not_register(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": DLOPEN}))
+    assert report.get("tf.gpu-visible").status.value == "fail"
+    assert report.get("tf.cuda-libs").status.value == "fail"
+    assert report.get("pci.nvidia-gpu").status.value != "fail"
