@@ -325,6 +325,9 @@ def test_single_spacing_keeps_indentation_and_changes_nothing_else():
 
     assert _single_spaced("    a  b\t\tc d") == "    a b c d"
     assert _single_spaced("no runs here") == "no runs here"
+    # alignment (a table, nvidia-smi -q) keeps its runs
+    assert _single_spaced("CUDA Version                              : 12.2") == \
+        "CUDA Version                              : 12.2"
 
 
 # autorope/donkeycar#1159: Colab's T4 after a pip install replaced its TensorFlow

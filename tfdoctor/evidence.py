@@ -489,9 +489,15 @@ _BLANKS = textmatch.compile(r"[ \t]{2,}")
 
 
 def _single_spaced(line: str) -> str:
-    """The line with every run of blanks inside it as one space (its leading indentation kept)."""
+    """The line with every pair of blanks inside it as one space (its leading indentation kept). Longer runs stay:
+    they are a table's or `nvidia-smi -q`'s alignment (`CUDA Version                : 12.2`), not a viewer's doubling."""
     body = line.lstrip()
-    return line[:len(line) - len(body)] + _BLANKS.sub(" ", body)
+    return line[:len(line) - len(body)] + _BLANKS.sub(_one_of_two, body)
+
+
+def _one_of_two(m) -> str:
+    run = m.group(0)
+    return " " if len(run) == 2 else run
 
 
 def _widen(out: list, e: Entry, nos: list[int], pieces: list[str], text: str) -> None:
