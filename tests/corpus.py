@@ -47,6 +47,10 @@ KNOWN_FALSE_ALARMS = {
     "ok-cluster-alphapulldown-cpu-msa-step-libcudart-11-warning-real-error-seq-index-flag":
         "the libcudart dlerror in a cluster job's CPU step (the real error an empty command-line flag): healthy "
         "because the step is meant for the CPU, which only the reporter's words say",
+    # blind batch 75: the same libcudart dlerror as batch 60's three, in a Python 3.7 venv run on the CPU
+    "ok-ubuntu2204-simplehtr-py37-venv-tf24-libcudart-11-dlerror-cpu-run-works":
+        "TensorFlow 2.4's `Could not load dynamic library 'libcudart.so.11.0'` and its 'Ignore above cudart dlerror' "
+        "line: healthy because the reporter's run on the CPU worked, and whether the machine has a GPU no output shows",
     # blind batch 65
     "ok-8x-b200-sglang-glm52-nvfp4-prefill-xid13-mmu-fault-custom-kernel-bug":
         "Xid 13 MMU faults on a B200 node from a framework's own GPU kernels (TensorRT-LLM#15610, labelled 'Customized "

@@ -342,3 +342,20 @@ def test_cannot_dlopen_some_gpu_libraries_says_tensorflow_found_a_gpu_it_could_n
     assert report.get("tf.gpu-visible").status.value == "fail"
     assert report.get("tf.cuda-libs").status.value == "fail"
     assert report.get("pci.nvidia-gpu").status.value != "fail"
+
+
+# davidsandberg/facenet#402 (healthy: memory fraction 1.0 of a 6 GB card) and squeezeDet's shared server (another
+# user's job held the GPU): CUDA's refusal of gigabytes is no sign of another process, of megabytes it is
+FACENET = ("E tensorflow/stream_executor/cuda/cuda_driver.cc:924] failed to allocate 5.93G (6365773824 bytes) from "
+           "device: CUDA_ERROR_OUT_OF_MEMORY\n")
+SQUEEZEDET = "failed to allocate 106.88M (112066560 bytes) from device: CUDA_ERROR_OUT_OF_MEMORY\n"
+
+
+def test_a_refused_request_of_gigabytes_is_no_sign_of_another_process(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": FACENET}))
+    assert report.get("gpu.memory-in-use").status.value not in ("warn", "fail")
+
+
+def test_a_refused_request_of_megabytes_still_warns_that_the_memory_was_taken(tmp_path):
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": SQUEEZEDET})).get("gpu.memory-in-use")
+    assert f.status.value == "warn" and "106.88M" in f.summary

@@ -21,6 +21,8 @@ MEMORY_FULL = 0.9
 # cuDNN workspaces), hundreds of MiB up to about 1 GiB (PyTorch's FAQ on memory its allocator does not count), plus a
 # desktop's share on the display GPU: below this, memory neither free nor PyTorch's is no sign of another process
 CONTEXT_ALLOWANCE_MIB = 1024
+# a refused device allocation this large says nothing of other processes: the request itself may exceed what is free
+REFUSED_LARGE_MIB = 1024
 TAKEN_AT_START = 0.25  # TensorFlow 1.x found less than a quarter of the memory free when it started: taken by others
 
 
@@ -696,6 +698,13 @@ def _device_refused(facts) -> Finding | None:
         return None
     size = next((o.group("size") for o in facts.machine.observed("cuda-device-alloc-refused") if o.group("size")),
                 None)
+    asked = next((int(b) / 2 ** 20 for o in facts.machine.observed("cuda-device-alloc-refused")
+                  if (b := o.group("bytes")) and b.isdigit()), None)
+    if asked is not None and asked >= REFUSED_LARGE_MIB:
+        # a request of gigabytes refused (TensorFlow's start-up reservation of its memory fraction, a large tensor):
+        # the request may be more than the card has free on its own (facenet's fraction 1.0 of a 6 GB card, a model
+        # too big for a 4 GB card): no sign of another process
+        return None
     summary = ("CUDA refused a request for GPU memory" + (f" ({size})" if size else "") + " with "
                "CUDA_ERROR_OUT_OF_MEMORY: the GPU's memory was already taken, by another process (a leftover or "
                "suspended run, another user's job, another worker of this program) or by this program's own "
