@@ -375,19 +375,11 @@ def observe(source: Source) -> list[Observation]:
     for no, line in lines:
         hits = known.get(line)
         if hits is None:
-            hits = []
-            # a line that a log viewer or a web page spaced out (`Could not  load dynamic library`, Colab's log
-            # viewer) is read again with its runs of blanks as one, where it matched nothing as it was
-            for text in (line, _single_spaced(line)):
-                for e in matcher.matching(text):
-                    # every time the message occurs on the line, not only the first: lines run together (rendered
-                    # Markdown, a progress bar's carriage returns) carry one message twice (two libraries, two GPUs)
-                    for k, m in enumerate(e.pattern.finditer(text)):
-                        if k >= _MATCHES_PER_LINE:
-                            break
-                        hits.append((e, _groups(m)))
-                if hits or "  " not in line.strip():
-                    break
+            hits = _hits(matcher, line)
+            if not hits and "  " in line.strip():
+                # a line that a log viewer or a web page spaced out (`Could not  load dynamic library`, Colab's log
+                # viewer) is read again with its doubled blanks as one, where it matched nothing as it was
+                hits = _hits(matcher, _single_spaced(line))
             if len(known) < _MEMO_MAX:
                 known[line] = hits
         for e, groups in hits:
@@ -483,6 +475,19 @@ def cut_runs(lines: list[tuple[int, str, int]], width: int) -> list[tuple[int, i
         out.append((i, j))
         done = j
     return out
+
+
+def _hits(matcher, text: str) -> list:
+    """(entry, its named parts) for every known message on the line: every time it occurs, not only the first (lines
+    run together, rendered Markdown or a progress bar's carriage returns, carry one message twice: two libraries, two
+    GPUs)."""
+    hits = []
+    for e in matcher.matching(text):
+        for k, m in enumerate(e.pattern.finditer(text)):
+            if k >= _MATCHES_PER_LINE:
+                break
+            hits.append((e, _groups(m)))
+    return hits
 
 
 _BLANKS = textmatch.compile(r"[ \t]{2,}")

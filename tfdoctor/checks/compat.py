@@ -819,6 +819,14 @@ def _cc_in_words(cc: str | None) -> str:
     return f"compute capability {cc}" + (f" ({arch.name})" if arch else "")
 
 
+def _toolkit_need(cc: str | None) -> tuple[str | None, str, str]:
+    """For a compute capability read from a compiler's message (`8.6`; an `sm_` value that did not resolve is None):
+    the first CUDA release that supports it, the capability in words, and that CUDA as a requirement in words."""
+    cc = cc if cc and "." in cc else None
+    first = _kb().first_cuda_for_cc(cc) if cc else None
+    return first, _cc_in_words(cc), (f"CUDA {first} or newer" if first else "a CUDA release that supports the GPU")
+
+
 def _nvcc_predates_gpu(facts) -> Finding | None:
     """A program compiled CUDA code for the GPU present and the toolkit's nvcc does not know its
     architecture (`nvcc fatal : Value 'sm_86' is not defined for option 'gpu-architecture'`): the CUDA toolkit in use
@@ -828,11 +836,7 @@ def _nvcc_predates_gpu(facts) -> Finding | None:
     if o is None:
         return None
     sm = o.group("sm") or ""
-    cc = _arch_cc(sm) if sm else None
-    cc = cc if cc and "." in cc else None
-    first = _kb().first_cuda_for_cc(cc) if cc else None
-    name = _cc_in_words(cc)
-    need = f"CUDA {first} or newer" if first else "a CUDA release that supports the GPU"
+    _, name, need = _toolkit_need(_arch_cc(sm) if sm else None)
     ev = facts.machine.evidence_of("nvcc-gpu-architecture-unknown")[:1]
     return Finding("compat.compute-capability", Status.FAIL,
                    f"The CUDA compiler in use does not know {sm or 'the GPU'}: its CUDA toolkit predates the GPU "
@@ -915,13 +919,9 @@ def _ptxas_predates_gpu(facts) -> Finding | None:
     told = next(iter(m.observed("xla-ptxas-fallback-to-driver", "ptxas-too-old")), None)
     if told is None:
         return None
-    cc = told.group("cc") or (_arch_cc(told.group("sm")) if told.group("sm") else None)
-    cc = cc if cc and "." in cc else None
-    first = _kb().first_cuda_for_cc(cc) if cc else None
-    name = _cc_in_words(cc)
+    first, name, need = _toolkit_need(told.group("cc") or (_arch_cc(told.group("sm")) if told.group("sm") else None))
     missing = m.evidence_of("xla-ptx-kernel-not-found")
     ev = m.evidence_of("xla-ptxas-fallback-to-driver", "ptxas-too-old")[:1] + missing[:1]
-    need = f"CUDA {first} or newer" if first else "a CUDA release that supports the GPU"
     if not missing:
         return info("compat.compute-capability", f"XLA's ptxas does not know {name}: XLA compiles its kernels with the "
                     "driver's JIT instead (slower to start, not a failure)", *(e.describe() for e in ev),

@@ -18,6 +18,8 @@ from tfdoctor.machine import DIRECT
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 CUDA_BASE_IMAGE = "nvidia/cuda:12.5.1-base-ubuntu22.04"  # the CUDA of TensorFlow 2.18-2.21 (knowledge.md 1.1)
+# the capabilities a fix's example container asks for (compute for CUDA, video for NVENC/NVDEC, utility for nvidia-smi)
+_CAPS_SHOWN = "compute,video,utility"
 
 
 @check(
@@ -118,20 +120,33 @@ def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
 class _CapabilityLibrary:
     """A driver library the NVIDIA container runtime mounts only for one driver capability."""
     belief: str  # the machine model's question: a program could not load it
+    message: str  # the catalogue message that says so (its `library` part names the library, where it has one)
     capability: str  # the NVIDIA_DRIVER_CAPABILITIES entry that mounts it
     what: str  # what needs it, in words
     libraries: str  # the libraries' names, as an `ldconfig -p | grep -E` pattern
     host: str  # where a host without a container gets them
 
+    def named(self, facts) -> str:
+        return facts.machine.named("library", self.message) or f"The driver library {self.what} needs"
+
+    def command(self) -> str:
+        """A container started with this capability, listing the libraries it then has."""
+        return (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,{self.capability},utility "
+                f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"{self.libraries}\"'")
+
+    def verify(self) -> str:
+        return f"echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: {self.capability} or all"
+
 
 _CAPABILITY_LIBRARIES = (
     # FFmpeg's `Cannot load libnvidia-encode.so.1` (linuxserver/docker-plex#340, jellyfin 10.6.0's image)
-    _CapabilityLibrary("driver.video_library_missing", "video", "NVENC/NVDEC", "libnvidia-encode|libnvcuvid",
+    _CapabilityLibrary("driver.video_library_missing", "ffmpeg-cannot-load-nvidia-library", "video", "NVENC/NVDEC",
+                       "libnvidia-encode|libnvcuvid",
                        "Ubuntu's libnvidia-encode and libnvidia-decode packages of the installed branch, Debian's "
                        "libnvidia-encode1 and libnvcuvid1"),
     # OptiX's `Library not found` (NVIDIA/pyxis#103, NVIDIA/nvidia-docker#1545: libnvoptix is injected only with
     # `graphics`)
-    _CapabilityLibrary("driver.optix_library_missing", "graphics", "OptiX", "libnvoptix",
+    _CapabilityLibrary("driver.optix_library_missing", "optix-library-not-found", "graphics", "OptiX", "libnvoptix",
                        "the driver's libnvoptix.so.1, which NVIDIA's .run installer and the distributions' full driver "
                        "packages install"),
 )
@@ -143,9 +158,8 @@ def _library_missing_somewhere(facts, told, spec: _CapabilityLibrary) -> Finding
     cluster's OptiX renderer) the image's environment or the container's must ask for that capability (jellyfin
     10.6.0's image dropped `video`); on a host the driver's package is missing. A warning with both answers, the
     container's first."""
-    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library") if spec.capability == "video" else None
     return Finding("container.capabilities", Status.WARN,
-                   f"{lib or f'The driver library {spec.what} needs'} could not be loaded: in a container, its "
+                   f"{spec.named(facts)} could not be loaded: in a container, its "
                    f"NVIDIA_DRIVER_CAPABILITIES lacks `{spec.capability}` (unset, the runtime mounts only compute and "
                    "utility); on a host, the driver's package for it is missing (whether this ran in a container was "
                    "not recorded)",
@@ -153,17 +167,11 @@ def _library_missing_somewhere(facts, told, spec: _CapabilityLibrary) -> Finding
                    fix=Fix(f"In a container: start it with the {spec.capability} capability (or `all`); in Docker "
                            "Compose, a Kubernetes pod or a Slurm job, add NVIDIA_DRIVER_CAPABILITIES to its "
                            "environment.",
-                           (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,{spec.capability},utility "
-                            f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"{spec.libraries}\"'",),
+                           (spec.command(),),
                            (Alternative(f"on the host itself: install {spec.host}",
                                         (f"ldconfig -p | grep -E '{spec.libraries}'",)),),
-                           verify=(f"echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: {spec.capability} "
-                                   "or all",)),
+                           verify=(spec.verify(),)),
                    evidence=told.evidence)
-
-
-# the capabilities a fix's example container asks for (compute for CUDA, video for NVENC/NVDEC, utility for nvidia-smi)
-_CAPS_SHOWN = "compute,video,utility"
 
 
 def _capability_missing(facts, inside: bool, value: str | None) -> Finding | None:
@@ -190,18 +198,14 @@ def _library_capability_missing(facts, inside: bool, value: str | None, told, sp
         return None  # the environment was not recorded: whether the capabilities were set is unknown
     if spec.capability in caps or "all" in caps:
         return None
-    lib = facts.machine.named("library", "ffmpeg-cannot-load-nvidia-library") if spec.capability == "video" else None
     why = ("is not set, so the runtime mounts only the compute and utility parts of the driver" if value is None
            else f"is {value}, without `{spec.capability}`")
-    return told_fail("container.capabilities", f"{lib or f'The driver library {spec.what} needs'} could not be loaded "
+    return told_fail("container.capabilities", f"{spec.named(facts)} could not be loaded "
                      f"in this container: its NVIDIA_DRIVER_CAPABILITIES {why}, and {spec.what} needs the "
                      f"`{spec.capability}` capability", told,
                      Fix(f"Start the container with the {spec.capability} capability as well (or `all`); in Docker "
                          "Compose, a Kubernetes pod or a Slurm job, add the variable to its environment.",
-                         (f"docker run --rm --gpus all -e NVIDIA_DRIVER_CAPABILITIES=compute,{spec.capability},utility "
-                          f"{CUDA_BASE_IMAGE} sh -c 'ldconfig -p | grep -E \"{spec.libraries}\"'",),
-                         verify=(f"echo \"$NVIDIA_DRIVER_CAPABILITIES\"   # inside the container: {spec.capability} "
-                                 "or all",)))
+                         (spec.command(),), verify=(spec.verify(),)))
 
 
 # register the toolkit's runtime with Docker, then restart Docker to load it

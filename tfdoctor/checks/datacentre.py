@@ -696,11 +696,9 @@ def _device_refused(facts) -> Finding | None:
         return None
     if any(_OWN_ALLOCATOR.search(e.line) for e in facts.machine.evidence_of("out-of-memory")):
         return None
-    size = next((o.group("size") for o in facts.machine.observed("cuda-device-alloc-refused") if o.group("size")),
-                None)
-    asked = next((int(b) / 2 ** 20 for o in facts.machine.observed("cuda-device-alloc-refused")
-                  if (b := o.group("bytes")) and b.isdigit()), None)
-    if asked is not None and asked >= REFUSED_LARGE_MIB:
+    first = next(iter(facts.machine.observed("cuda-device-alloc-refused")), None)
+    size, asked = (first.group("size"), first.group("bytes")) if first is not None else (None, None)
+    if asked and asked.isdigit() and int(asked) >= REFUSED_LARGE_MIB * 2 ** 20:
         # a request of gigabytes refused (TensorFlow's start-up reservation of its memory fraction, a large tensor):
         # the request may be more than the card has free on its own (facenet's fraction 1.0 of a 6 GB card, a model
         # too big for a 4 GB card): no sign of another process

@@ -179,13 +179,14 @@ def _gpu_not_in_release(facts, o) -> Finding:
                            verify=("nvidia-smi",)), evidence=ev)
 
 
-def _legacy_branch_cut(facts, gpu: str, legacy) -> Finding:
+def _legacy_branch_cut(facts, named: str | None, legacy) -> Finding:
     """The NVIDIA module said the GPU is supported only through a legacy branch, in a paste cut before it named the
     branch: the installed driver does not support the GPU, which branch does is on the lost line (or, where the GPU's
     model is known, in tfdoctor's GPU table)."""
     from tfdoctor.knowledge import loader as kb
 
-    models = kb.gpus_named(gpu) if gpu != "this GPU" else []
+    gpu = named or "this GPU"
+    models = kb.gpus_named(named) if named else []
     last = next((b for dev in models if (b := _branch_num(getattr(dev, "last_branch", None)))), None)
     cmds = install_branch(facts.env, last)[0] if last else ()
     known = (Alternative(f"tfdoctor's GPU table: the last branch for the {gpu} is {last}", cmds),) if cmds else ()
@@ -207,10 +208,11 @@ def _driver_says_unsupported(facts) -> Finding | None:
         # the message spans two kernel log lines: the GPU on the first, the branch on the second (either may be cut)
         o = legacy[0]
         text = next((b for x in legacy if (b := x.group("branch") or x.group("branch2"))), None)
-        gpu = next((g for x in legacy if (g := x.group("gpu") or x.group("gpu3"))), None) or "this GPU"
+        named = next((g for x in legacy if (g := x.group("gpu") or x.group("gpu3"))), None)
         if not text:
-            return _legacy_branch_cut(facts, gpu, legacy)
-        if text and text.isdigit() and len(text) == 3:
+            return _legacy_branch_cut(facts, named, legacy)
+        gpu = named or "this GPU"
+        if text.isdigit() and len(text) == 3:
             cmds, what = install_branch(facts.env, int(text))
             purge = ("sudo apt purge 'nvidia-driver-*' 'libnvidia-*'",) if cmds and cmds[0].startswith("sudo apt ") \
                 else ()

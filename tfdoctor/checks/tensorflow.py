@@ -989,7 +989,7 @@ def _cudnn_mismatch(tf, facts=None) -> Finding | None:
     """TensorFlow refused the cuDNN it loaded: another version than the one it was built with (any release's wording),
     in TensorFlow's log or, where there is none, quoted in the rest of the paste. Not a line that jaxlib's build of the
     same code printed (its source path names it): that refusal is JAX's, which cuda.libraries reports."""
-    found = _with_lines(_cudnn_refused(tf, facts), facts, "cudnn-version-mismatch")
+    found = cudnn_refused(facts, tf)
     if found is not None and facts is not None and getattr(tf, "source", None) != "child":
         lines = [o.line for o in facts.machine.observed("cudnn-version-mismatch")]
         if lines and all(_JAXLIB_PATH.search(line) for line in lines):
@@ -1003,10 +1003,10 @@ def _cudnn_mismatch(tf, facts=None) -> Finding | None:
 _JAXLIB_PATH = textmatch.compile(r"external/org_tensorflow/|external/xla/xla/")
 
 
-def cudnn_refused(facts) -> Finding | None:
-    """TensorFlow's own refusal of the cuDNN it loaded, as the machine model observed it in any source (the finding
-    tf.cuda-libs gives for it): None where no source shows one."""
-    return _with_lines(_cudnn_refused(None, facts), facts, "cudnn-version-mismatch")
+def cudnn_refused(facts, tf=None) -> Finding | None:
+    """TensorFlow's own refusal of the cuDNN it loaded, from its log record (`tf`) or as the machine model observed it
+    in any source, with its lines (the finding tf.cuda-libs gives for it): None where nothing shows one."""
+    return _with_lines(_cudnn_refused(tf, facts), facts, "cudnn-version-mismatch")
 
 
 def _cudnn_refused(tf, facts=None) -> Finding | None:
