@@ -22,7 +22,7 @@ from tfdoctor.checks.tensorflow import (
     tf_facts,
     wheel_platform_refused,
 )
-from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
+from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 from tfdoctor.tflog import cuda_version
 
 
@@ -169,6 +169,24 @@ def _forward_compat_refused(facts) -> Finding | None:
                                                                            "/etc/ld.so.conf.d/",))),
                            verify=("nvidia-smi",)),
                    evidence=told.evidence)
+
+
+def _optix_needs_newer_driver(facts) -> Finding | None:
+    """optixInit() refused the ABI of the OptiX SDK the program was built with (OPTIX_ERROR_UNSUPPORTED_ABI_VERSION,
+    7801; FUNCTION_TABLE_SIZE_MISMATCH, 7804): the driver's OptiX is older than the SDK's. Each SDK release names the
+    driver it needs (7.4: R495.89, 7.7: R530.41, 9.0: the 590 branch); the message does not say which SDK it was."""
+    told = facts.machine.told("driver.too_old_for_optix")
+    if told is None:
+        return None
+    have = driver_version_seen(facts)
+    return told_fail("compat.driver-cuda", f"The NVIDIA driver{f' {have}' if have else ''} is older than the OptiX SDK "
+                     "the program was built with needs: optixInit() refused its ABI version", told,
+                     Fix("Install a newer NVIDIA driver: each OptiX SDK release names the driver it needs (OptiX 7.4: "
+                         "R495.89, 7.7: R530.41, 9.0: the 590 branch).",
+                         tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
+                         alternatives=(Alternative("the driver cannot change: build the program against an older OptiX "
+                                                   "SDK, one this driver offers", ()),),
+                         verify=("nvidia-smi",)))
 
 
 def _insufficient_from_outputs(facts) -> Finding | None:
@@ -349,6 +367,8 @@ def check_driver_cuda(facts) -> Finding:
     tf = tf_facts(facts)
     if (tf is None or tf.source != "child") and (refused := _forward_compat_refused(facts)) is not None:
         return refused
+    if (optix := _optix_needs_newer_driver(facts)) is not None:
+        return optix
     told = _insufficient_from_outputs(facts)
     if told is not None and (tf is None or tf.source != "child" or facts.machine.observed(*CUDA_NEEDED_MESSAGES)):
         return told

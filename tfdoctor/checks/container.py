@@ -120,14 +120,14 @@ def _runtime_not_triggered(facts, value: str | None) -> Finding | None:
 class _CapabilityLibrary:
     """A driver library the NVIDIA container runtime mounts only for one driver capability."""
     belief: str  # the machine model's question: a program could not load it
-    message: str  # the catalogue message that says so (its `library` part names the library, where it has one)
+    messages: tuple[str, ...]  # the catalogue messages that say so (their `library` part names the library)
     capability: str  # the NVIDIA_DRIVER_CAPABILITIES entry that mounts it
     what: str  # what needs it, in words
     libraries: str  # the libraries' names, as an `ldconfig -p | grep -E` pattern
     host: str  # where a host without a container gets them
 
     def named(self, facts) -> str:
-        return facts.machine.named("library", self.message) or f"The driver library {self.what} needs"
+        return facts.machine.named("library", *self.messages) or f"The driver library {self.what} needs"
 
     def command(self) -> str:
         """A container started with this capability, listing the libraries it then has."""
@@ -139,14 +139,16 @@ class _CapabilityLibrary:
 
 
 _CAPABILITY_LIBRARIES = (
-    # FFmpeg's `Cannot load libnvidia-encode.so.1` (linuxserver/docker-plex#340, jellyfin 10.6.0's image)
-    _CapabilityLibrary("driver.video_library_missing", "ffmpeg-cannot-load-nvidia-library", "video", "NVENC/NVDEC",
+    # FFmpeg's `Cannot load libnvidia-encode.so.1` (linuxserver/docker-plex#340, jellyfin 10.6.0's image); DALI's
+    # `Failed to load libnvcuvid.so, needed by the VideoReader operator` (NVIDIA/DALI#2362)
+    _CapabilityLibrary("driver.video_library_missing", ("ffmpeg-cannot-load-nvidia-library",
+                                                        "dali-cannot-load-nvcuvid"), "video", "NVENC/NVDEC",
                        "libnvidia-encode|libnvcuvid",
                        "Ubuntu's libnvidia-encode and libnvidia-decode packages of the installed branch, Debian's "
                        "libnvidia-encode1 and libnvcuvid1"),
     # OptiX's `Library not found` (NVIDIA/pyxis#103, NVIDIA/nvidia-docker#1545: libnvoptix is injected only with
     # `graphics`)
-    _CapabilityLibrary("driver.optix_library_missing", "optix-library-not-found", "graphics", "OptiX", "libnvoptix",
+    _CapabilityLibrary("driver.optix_library_missing", ("optix-library-not-found",), "graphics", "OptiX", "libnvoptix",
                        "the driver's libnvoptix.so.1, which NVIDIA's .run installer and the distributions' full driver "
                        "packages install"),
 )

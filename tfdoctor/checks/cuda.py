@@ -362,6 +362,30 @@ def libcuda_stub_fix(facts) -> Fix:
                verify=("ldconfig -p | grep libcuda.so.1", verify_only(facts, "cuda.libcuda")))
 
 
+# folders that hold the driver's own libcuda.so.1: the distributions' library folders, the NVIDIA container runtime's
+# and nvidia-docker 1's mount points, WSL's
+_DRIVER_LIB_DIRS = frozenset(("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
+                              "/lib/x86_64-linux-gnu", "/lib64", "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib",
+                              "/usr/lib/wsl/lib"))
+
+
+def _stubs_on_path(facts) -> Finding | None:
+    """LD_LIBRARY_PATH names a CUDA toolkit's stubs/ folder ahead of any folder with the driver's libcuda: the loader
+    searches LD_LIBRARY_PATH before its cache, so a libcuda.so.1 in stubs/ (the link build images make there to link
+    programs, as TensorFlow's devel-gpu image did: tensorflow#36974) is what a CUDA program loads at run time. The
+    driver API was not asked, so whether stubs/ holds a libcuda.so.1 is not known: it warns."""
+    value = (getattr(facts.env, "variables", None) or {}).get("LD_LIBRARY_PATH") or ""
+    for entry in value.split(":"):
+        folder = entry.rstrip("/")
+        if folder in _DRIVER_LIB_DIRS:
+            return None
+        if folder.rsplit("/", 1)[-1] == "stubs":
+            return warn("cuda.libcuda", "LD_LIBRARY_PATH names the CUDA toolkit's stubs/ folder before the driver's "
+                        "library: a libcuda.so.1 there (a link build images make to link programs) is loaded "
+                        "instead of the driver's", f"LD_LIBRARY_PATH={value[:300]}", fix=libcuda_stub_fix(facts))
+    return None
+
+
 def _newer_libcuda_than_driver(facts) -> Finding | None:
     """CUDA's diagnostician (TensorFlow's, XLA's): the libcuda the program loaded (the DSO) is a newer major than the
     loaded kernel module, while the driver's own user space answers at the module's version (nvidia-smi/NVML work):
@@ -477,7 +501,7 @@ def _libcuda_told(facts) -> Finding | None:
 def check_cuda_libcuda(facts) -> Finding:
     api = api_facts(facts)
     if api is None or api.source == "none":
-        told = _libcuda_told(facts)
+        told = _libcuda_told(facts) or _stubs_on_path(facts)
         if told is not None:
             return told
         return skip("cuda.libcuda", "CUDA's driver API was not asked (see cuda.init)")

@@ -127,19 +127,26 @@ def _bar_unassigned(facts, loaded: bool = False) -> Finding | None:
                    evidence=ev)
 
 
+# kernel messages that say why the module refused a GPU at probe: an unassigned PCI region, a GPU the branch does not
+# drive, a GPU that fell off the bus or could not power up, a GPU bound to vfio-pci or held by nouveau/nova
+_PROBE_EXPLAINED = ("nvrm-bar-invalid", "nvrm-legacy-gpu", "nvrm-gpu-not-in-release", "nvrm-open-datacenter-only",
+                    "nvrm-open-no-gsp", "nvrm-fallen-off-bus", "nvrm-status-gpu-is-lost", "pcie-aer-gpu-unrecoverable",
+                    "pci-d3cold-power-up-failed", "nvrm-gpu-bound-vfio", "nvrm-probe-not-called", "nvrm-novacore-bound")
+
+
 def _refused_gpu(facts) -> Finding | None:
     """The module refused the GPU (`probe routine failed`) with nothing above it saying why (no unassigned PCI region,
     no legacy branch), and the GPU is older than Turing: the open kernel modules do not drive it, although its driver
     branch still supports it."""
     m = facts.machine
-    if not m.observed("nvrm-probe-failed", "nvrm-none-initialized") or m.observed("nvrm-bar-invalid"):
+    if not m.observed("nvrm-probe-failed", "nvrm-none-initialized") or m.observed(*_PROBE_EXPLAINED):
         return None
     if m.observed("nvrm-rm-init-failed", "nvrm-rm-init-adapter-minor"):
         # the module took the GPU and then could not initialise it (RmInitAdapter, at open): 'None of the NVIDIA
         # devices were initialized' follows that too, and it is no refusal at probe (driver.nvidia-module says it)
         return None
     dev = _gpu_the_module_named(facts)
-    if dev is None or getattr(dev, "kernelopen", None) is not False or m.observed("nvrm-legacy-gpu"):
+    if dev is None or getattr(dev, "kernelopen", None) is not False:
         return None
     name = getattr(dev, "name", None) or "this GPU"
     arch = getattr(dev, "architecture", None) or "before Turing"

@@ -1149,7 +1149,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                                   "newer)", (install_command(tf, None, True),)),)))
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
-    return _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
+    return _tensorrt_aborted(facts) or _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
         _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or _tensorrt_mismatch(facts) or \
         _libraries_opened(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
@@ -1162,6 +1162,28 @@ def _libraries_opened(log) -> Finding | None:
         return None
     return ok("tf.cuda-libs", f"TensorFlow's log shows the CUDA libraries it opened: {', '.join(opened[:8])}"
               + (" ..." if len(opened) > 8 else ""))
+
+
+def _tensorrt_aborted(facts) -> Finding | None:
+    """TF-TRT's stub aborted the program (`F ... nvinfer_stub.cc:49] getInferLibVersion symbol not found.`): a TensorRT
+    conversion or TF-TRT op ran and the TensorRT library the build names (libnvinfer.so.N, in the `Could not load
+    dynamic library` line before it) did not load. TensorRT is optional for TensorFlow, but not for this program."""
+    m = facts.machine
+    told = m.observed("tf-tensorrt-stub-symbol-missing")
+    if not told:
+        return None
+    wanted = [o for o in m.observed("dso-load-failed") if (o.group("library") or "").startswith("libnvinfer")]
+    lib = next((o.group("library") for o in wanted if o.group("library").removeprefix("libnvinfer.so.").isdigit()),
+               None)
+    need = f"TensorRT {lib.rsplit('.', 1)[-1]} ({lib})" if lib else "the TensorRT this TensorFlow was built against"
+    ev = m.evidence_of("tf-tensorrt-stub-symbol-missing")[:1] + m.evidence_of("dso-load-failed")[:1]
+    return Finding("tf.cuda-libs", Status.FAIL, f"TensorFlow's TF-TRT aborted the program: it needs {need} and the "
+                   "library did not load", tuple(e.describe() for e in ev),
+                   fix=Fix(f"Install {need}, the release this TensorFlow's TF-TRT was built against (TensorFlow's GPU "
+                           "install page for this release lists its CUDA, cuDNN and TensorRT packages), on the "
+                           "library path; or run the model without the TensorRT conversion.", (),
+                           verify=("ldconfig -p | grep libnvinfer",)),
+                   evidence=ev)
 
 
 def _tensorrt_mismatch(facts) -> Finding | None:
