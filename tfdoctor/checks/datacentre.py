@@ -828,6 +828,8 @@ def check_memory_in_use(facts) -> Finding:
                        evidence=oom)
     if some:
         return info("gpu.memory-in-use", f"Other processes use {_which(some)} (TensorFlow gets the rest)", *lines)
+    if (hidden := _held_by_unlisted(facts, gpus, oom)) is not None:
+        return hidden
     # nvidia-smi's table without its Processes section: how much memory is in use is known, who holds it is not
     unlisted = [g for g in gpus if not g.processes_listed and g.memory_used_mib is not None
                 and g.memory_used_mib >= OTHERS_HOLD_WARN * g.memory_total_mib]
@@ -847,6 +849,31 @@ def check_memory_in_use(facts) -> Finding:
         return info("gpu.memory-in-use", f"Most of the memory of {_which(unlisted)} is in use; which processes hold "
                     "it was not recorded (paste the Processes section of `nvidia-smi`)", *used)
     return _dnn_without_memory(facts) or ok("gpu.memory-in-use", "No other process holds GPU memory")
+
+
+def _held_by_unlisted(facts, gpus, oom) -> Finding | None:
+    """nvidia-smi listed its processes and there were none, yet most of a GPU's memory was in use: held by processes
+    nvidia-smi cannot see from here (another container's or another PID namespace's, a process stuck in the driver).
+    Inside a container that is how the host's processes look: a warning only where the program ran out of memory or
+    this is known not to be a container."""
+    held = [g for g in gpus if g.processes_listed and not g.processes and g.memory_used_mib is not None
+            and g.memory_used_mib >= OTHERS_HOLD_WARN * g.memory_total_mib]
+    if not held:
+        return None
+    used = [f"GPU {g.index}: {g.memory_used_mib} of {g.memory_total_mib} MiB in use, no process listed" for g in held]
+    if facts.machine.value("container") is not False and not oom:
+        return info("gpu.memory-in-use", f"Most of the memory of {_which(held)} is in use and nvidia-smi lists no "
+                    "process: processes it cannot see from here hold it (in a container, the host's and other "
+                    "containers' processes look like this)", *used)
+    return Finding("gpu.memory-in-use", Status.FAIL if oom else Status.WARN,
+                   f"Most of the memory of {_which(held)} is in use but nvidia-smi lists no process: it is held by "
+                   "processes nvidia-smi cannot see from here (another container's, another user's PID namespace, or "
+                   "one stuck in the driver)" + (": the program ran out of memory" if oom else ""),
+                   (*used, *(e.describe() for e in oom[:2])),
+                   fix=_held_by_others_fix("or wait for them", Alternative(
+                       "nothing of yours runs on it and the memory stays held: reset the GPU (or reboot)",
+                       ("sudo nvidia-smi -r",))),
+                   evidence=oom)
 
 
 # -- gpu.xid -------------------------------------------------------------------------------------------------------

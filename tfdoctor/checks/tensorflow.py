@@ -804,7 +804,8 @@ def check_cuda_libs(facts) -> Finding:
         return _cuda_libs_from_log(facts, tf)
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
-    if (tf is None or tf.source == "none") and (quoted := _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
+    if (tf is None or tf.source == "none") and (quoted := _tensorrt_aborted(facts) or _toolkit_ptxas_too_old(facts)
+                                                 or _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
                                                  or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)
                                                  or _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf)):
         return quoted
@@ -1149,7 +1150,8 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                                   "newer)", (install_command(tf, None, True),)),)))
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
-    return _tensorrt_aborted(facts) or _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
+    return _tensorrt_aborted(facts) or _toolkit_ptxas_too_old(facts) or _libs_quoted(facts, tf, log.loaded_libraries) \
+        or _xla_tools_warning(tf, facts) or \
         _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or _tensorrt_mismatch(facts) or \
         _libraries_opened(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
@@ -1184,6 +1186,31 @@ def _tensorrt_aborted(facts) -> Finding | None:
                            "library path; or run the model without the TensorRT conversion.", (),
                            verify=("ldconfig -p | grep libnvinfer",)),
                    evidence=ev)
+
+
+def _toolkit_ptxas_too_old(facts) -> Finding | None:
+    """A toolkit's ptxas (the binary XLA, nvcc or a JIT framework runs from PATH) refused PTX of a newer ISA than it
+    knows: `ptxas /tmp/x.ptx, line 9; fatal : Unsupported .version 8.5; current version is '7.5'`. It names the file
+    it assembled; the driver's JIT compiler names its input `application ptx input` (compat.driver-cuda reads that
+    one). The PTX ISA table gives the CUDA whose ptxas the PTX needs (tinygrad#7729: CUDA 11.5's ptxas on PATH)."""
+    kb = _kb()
+    for o in facts.machine.observed("ptxas-unsupported-ptx-version"):
+        if textmatch.search(r"ptxas \S{1,300}\.ptx, line \d+", o.line) is None:
+            continue
+        ptx, current_ptx = o.group("ptx"), o.group("current_ptx")
+        need, current = kb.cuda_for_ptx(ptx or ""), kb.cuda_for_ptx(current_ptx or "")
+        if need is None:
+            continue
+        ev = facts.machine.evidence_of("ptxas-unsupported-ptx-version")[:1]
+        return Finding("tf.cuda-libs", Status.FAIL,
+                       f"The ptxas on the path is {f'CUDA {current}' if current else 'an older CUDA'}'s (PTX ISA up to "
+                       f"{current_ptx}) and cannot assemble the program's PTX ISA {ptx}, which needs CUDA {need}'s "
+                       "ptxas or newer", tuple(e.describe() for e in ev),
+                       fix=Fix(f"Put the ptxas of CUDA {need} or newer first on PATH (that release's CUDA toolkit, or "
+                               "the bin folder of NVIDIA's nvidia-cuda-nvcc wheel for it), or take the older toolkit's "
+                               "bin folder off PATH.", (), verify=("command -v ptxas", "ptxas --version")),
+                       evidence=ev)
+    return None
 
 
 def _tensorrt_mismatch(facts) -> Finding | None:
