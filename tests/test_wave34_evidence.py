@@ -5,6 +5,8 @@ tmp_path (a state synthesised for the test, as docs/snapshot-format.md describes
 
 from __future__ import annotations
 
+import json
+
 from tests.test_stated_evidence import _check, _root_fail, _snapshot
 
 # zju3dv/EnvGS#4: driver 470.161.03 and the OptiX 7.7 SDK (which needs 530.41)
@@ -66,7 +68,7 @@ def test_tensorrt_missing_with_nothing_using_it_stays_optional(tmp_path):
 
 
 def test_the_cuda_stubs_folder_ahead_of_the_drivers_library_warns_in_cuda_libcuda(tmp_path):
-    report = _check(_snapshot(tmp_path, {"env.json": '{"LD_LIBRARY_PATH": "%s"}' % STUBS_FIRST}))
+    report = _check(_snapshot(tmp_path, {"env.json": json.dumps({"LD_LIBRARY_PATH": STUBS_FIRST})}))
     f = report.get("cuda.libcuda")
     assert f.status.value == "warn" and "stubs/" in f.summary
     # the fix is the same path without the stubs folder, built from validated parts only
@@ -76,7 +78,7 @@ def test_the_cuda_stubs_folder_ahead_of_the_drivers_library_warns_in_cuda_libcud
 
 def test_the_stubs_folder_after_the_drivers_library_is_not_reached_for_libcuda(tmp_path):
     after = "/usr/local/nvidia/lib64:/usr/local/cuda/lib64/stubs"
-    report = _check(_snapshot(tmp_path, {"env.json": '{"LD_LIBRARY_PATH": "%s"}' % after}))
+    report = _check(_snapshot(tmp_path, {"env.json": json.dumps({"LD_LIBRARY_PATH": after})}))
     assert report.get("cuda.libcuda").status.value == "skip"
 
 
