@@ -60,17 +60,38 @@ KNOWN_FALSE_ALARMS = {
         "Triton started without --gpus on purpose, printing 'CUDA driver version is insufficient' for its pinned "
         "memory: healthy because the run was meant for the CPU, which only the QuickStart the reporter followed says; "
         "tfdoctor reports a container without the GPU",
+    # blind batch 78: programs their users built without this GPU's architecture ('invalid device function'); the
+    # threads call the machine healthy, tfdoctor's finding is the threads' own diagnosis of the build
+    "ok-gtx765m-kepler-laptop-icpcuda-built-for-sm50-sm52-invalid-device-function":
+        "ICPCUDA built for sm_50/sm_52 on a compute capability 3.0 GPU: the author's diagnosis (rebuild for 3.0) is "
+        "what tfdoctor reports, a program without kernels for this GPU; the gatherer counted the user's build as "
+        "healthy",
+    "ok-thinkpad-multi-gpu-glucose-gpu-makefile-missing-arch-invalid-device-function":
+        "glucose-gpu's Makefile left out -arch, so the program had no kernel for the GPU: the reporter's own fix "
+        "(build for the GPU's architecture) is what tfdoctor reports; the gatherer counted the build as healthy",
+}
+
+# healthy cases only the triage of the paste raises an alarm on (the hand-built snapshot holds less)
+KNOWN_TRIAGE_FALSE_ALARMS = {
+    # blind batch 76
+    "ok-centos6-gpu-less-head-node-openmm-context-modprobe-nvidia-no-such-device":
+        "a GPU-less cluster head node where a program's module probe ('Error inserting nvidia ... No such device') "
+        "is the only output: healthy because nobody there wanted a GPU, which only the reporter's words say; "
+        "tfdoctor reports the missing GPU (in replay the probe lines sit in the program's log, which reads no "
+        "modprobe messages)",
 }
 
 
-def healthy_params(dirs) -> list:
-    """The healthy cases as pytest parameters, the known false alarms marked as expected failures."""
+def healthy_params(dirs, triage: bool = False) -> list:
+    """The healthy cases as pytest parameters, the known false alarms (of replay, or of triage too) marked as expected
+    failures."""
     import json
 
     import pytest
 
-    return [pytest.param(d, id=d.name, marks=(pytest.mark.xfail(strict=True, reason=KNOWN_FALSE_ALARMS[d.name]),)
-                         if d.name in KNOWN_FALSE_ALARMS else ())
+    known = {**KNOWN_FALSE_ALARMS, **(KNOWN_TRIAGE_FALSE_ALARMS if triage else {})}
+    return [pytest.param(d, id=d.name, marks=(pytest.mark.xfail(strict=True, reason=known[d.name]),)
+                         if d.name in known else ())
             for d in dirs if json.loads((d / "expect.json").read_text())["root_cause"] is None]
 
 

@@ -673,7 +673,7 @@ def test_triage_accuracy_is_at_least_nine_tenths_of_replay_and_its_floor():
     assert t_right / max(len(CASES), 1) >= floor, f"triage {t_right}/{len(CASES)}, floor {floor}\n{misses}"
 
 
-@pytest.mark.parametrize("case", healthy_params(CASES))
+@pytest.mark.parametrize("case", healthy_params(CASES, triage=True))
 def test_no_healthy_paste_gets_a_root_cause(case):
     ok, why = score(case, "triage")
     assert ok and diagnosis_of(replay_case(case, "triage")) is None, why

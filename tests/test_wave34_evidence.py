@@ -178,3 +178,39 @@ def test_memory_held_with_no_process_listed_is_no_ok(tmp_path):
 def test_memory_held_with_no_process_listed_where_cuda_ran_out_is_the_cause(tmp_path):
     f = _root_fail(tmp_path, {"commands/nvidia-smi": SMI_HELD, "tensorflow.log": OOM}, "gpu.memory-in-use")
     assert "no process" in f.summary and "ran out of memory" in f.summary
+
+
+# koszullab/instaGRAAL#10: CUDA 10.0's runfile on a 128-CPU server without an NVIDIA GPU
+INSTALLER_NO_GPU = ("WARNING: You do not appear to have an NVIDIA GPU supported by the 410.48\n\n"
+                    "         NVIDIA Linux graphics driver installed in this system.  For\n")
+# gridhead/nvidia-auto-installer-for-fedora-linux#99: Fedora 35 on its old 5.14.10 kernel
+DNF_NO_DEVEL = ("All matches were filtered out by exclude filtering for argument: kernel-devel\n"
+                "Error: Unable to find a match: kernel-headers kernel-devel\n")
+# pop-os/system76-power#350: DKMS's pointer to the failed NVIDIA build's log, the rest of its output not pasted
+NVIDIA_MAKE_LOG = "Consult /var/lib/dkms/nvidia/515.48.07/build/make.log for more information.\n"
+# pop-os/pop#1338: another module's (Broadcom's wifi) build
+BCMWL_MAKE_LOG = "Consult /var/lib/dkms/bcmwl/6.30.223.271+bdcom/build/make.log for more information.\n"
+
+
+def test_the_installer_finding_no_supported_gpu_warns_that_there_may_be_none(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": INSTALLER_NO_GPU}))
+    f = report.get("pci.nvidia-gpu")
+    assert f.status.value == "warn" and "driver 410.48" in f.summary and "may have no NVIDIA GPU" in f.summary
+    assert f.fix.verify == ("lspci -nn | grep -i nvidia",)
+
+
+def test_unversioned_kernel_devel_dnf_cannot_find_is_a_module_that_cannot_be_built(tmp_path):
+    f = _root_fail(tmp_path, {"commands/nvautoinstall_driver": DNF_NO_DEVEL,
+                              "commands/uname_-r": "5.14.10-300.fc35.x86_64\n"}, "driver.dkms")
+    assert "headers cannot be installed" in f.summary
+
+
+def test_dkms_pointing_at_the_nvidia_modules_make_log_is_its_build_failing(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": NVIDIA_MAKE_LOG}, "driver.dkms")
+    assert "could not build the NVIDIA 515.48.07 module" in f.summary
+    assert any("make.log" in e.line for e in f.evidence)
+
+
+def test_dkms_pointing_at_another_modules_make_log_says_nothing_of_nvidia(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": BCMWL_MAKE_LOG}))
+    assert report.get("driver.dkms").status.value != "fail" and report.root_cause is None

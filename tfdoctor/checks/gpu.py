@@ -135,6 +135,20 @@ def check_nvidia_gpu(facts) -> Finding:
                                    "through to the VM); a machine without one runs TensorFlow on the CPU.",
                                    verify=("lspci -nn | grep -i nvidia",)),
                            evidence=seen.evidence)
+        if seen.value is None and (told := facts.machine.observed("installer-no-supported-gpu")):
+            # NVIDIA's installer probes the PCI bus for the GPUs its branch drives (its README's appendix): none
+            # found is no NVIDIA GPU at all, or one the branch does not drive; lspci settles which
+            version = told[0].group("version")
+            ev = facts.machine.evidence_of("installer-no-supported-gpu")
+            return Finding("pci.nvidia-gpu", Status.WARN, f"NVIDIA's installer found no GPU that driver {version} "
+                           "supports: this machine may have no NVIDIA GPU (a cloud instance type or server without "
+                           "one), or one the branch does not drive (the PCI bus was not recorded)",
+                           tuple(e.describe() for e in ev[:1]),
+                           fix=Fix("See whether the machine has an NVIDIA GPU at all; without one, run on a machine or "
+                                   "instance type that has one. With one, install the driver branch its GPU table "
+                                   "names (`tfdoctor check` there names it).",
+                                   verify=("lspci -nn | grep -i nvidia",)),
+                           evidence=ev)
         return skip("pci.nvidia-gpu", "The PCI bus was not read or recorded: paste the output of "
                                       "`lspci -nnk | grep -iA3 nvidia` to show the GPU")
     if getattr(env, "container", None) and gpus_via_nvml:
