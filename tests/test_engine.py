@@ -88,6 +88,24 @@ def test_diagnosis_points_downstream_failures_at_the_most_upstream_one():
     assert by["d"].caused_by is None and not by["d"].root_cause  # independent, but not the first
 
 
+def test_a_failure_its_check_says_follows_from_a_later_finding_points_there_without_a_cycle():
+    # b is reported first and sits upstream of c in the catalogue, but b's failure, its check says, follows from c's
+    # (b = `import tensorflow`, c = the CUDA library it could not load)
+    upstream = {"b": ("a",), "c": ("b",)}
+    out = diagnose([ok("a", "A"), fail("b", "B").with_(caused_by="c"), fail("c", "C"), warn("d", "D")],
+                   {**upstream, "d": ("c",)})
+    by = {f.id: f for f in out}
+    assert by["b"].caused_by == "c" and not by["b"].root_cause
+    assert by["c"].caused_by is None and by["c"].root_cause  # not caused by b, whose failure it explains
+    assert by["d"].caused_by == "c"
+
+
+def test_a_declared_cause_that_did_not_fail_is_ignored():
+    out = diagnose([fail("b", "B").with_(caused_by="c"), ok("c", "C")], {"c": ("b",)})
+    by = {f.id: f for f in out}
+    assert by["b"].root_cause and by["b"].caused_by is None
+
+
 def test_diagnosis_without_failures_has_no_root():
     out = diagnose([ok("a", "A"), warn("b", "B")], {"b": ("a",)})
     assert not any(f.root_cause for f in out) and all(f.caused_by is None for f in out)

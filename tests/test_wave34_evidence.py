@@ -214,3 +214,30 @@ def test_dkms_pointing_at_the_nvidia_modules_make_log_is_its_build_failing(tmp_p
 def test_dkms_pointing_at_another_modules_make_log_says_nothing_of_nvidia(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": BCMWL_MAKE_LOG}))
     assert report.get("driver.dkms").status.value != "fail" and report.root_cause is None
+
+
+# Kyubyong/tacotron#5: a program pinned its queue to the GPU, and TensorFlow had only the CPU
+NO_GPU0 = ("InvalidArgumentError (see above for traceback): Cannot assign a device to node 'batch': Could not satisfy "
+           "explicit device specification '/device:GPU:0' because no devices matching that specification are "
+           "registered in this process; available devices: /job:localhost/replica:0/task:0/cpu:0\n")
+# xl-sr/CAL#4: Keras' CuDNNGRU where TensorFlow registered no GPU
+CUDNN_RNN_CPU = ("tensorflow.python.framework.errors_impl.InvalidArgumentError: No OpKernel was registered to support "
+                 "Op 'CudnnRNN' with these attrs.  Registered devices: [CPU], Registered kernels:\n"
+                 "  <no registered kernels>\n")
+# fizyr/keras-retinanet#135: TensorFlow 1.x without libcudnn.so.5
+NATIVE_RUNTIME = ("ImportError: libcudnn.so.5: cannot open shared object file: No such file or directory\n"
+                  "Failed to load the native TensorFlow runtime.\n")
+
+
+def test_an_op_pinned_to_a_gpu_tensorflow_does_not_have_says_it_registered_none(tmp_path):
+    for i, log in enumerate((NO_GPU0, CUDNN_RNN_CPU)):
+        f = _check(_snapshot(tmp_path, {"tensorflow.log": log}, name=f"s{i}")).get("tf.gpu-visible")
+        # whether the machine has a GPU was not recorded: a warning, not a failure
+        assert f.status.value == "warn" and "did not register a GPU" in f.summary, (i, f.summary)
+
+
+def test_tensorflow_1x_failing_to_import_for_a_cuda_library_fails_import_caused_by_the_library(tmp_path):
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NATIVE_RUNTIME}))
+    imp, libs = report.get("tf.import"), report.get("tf.cuda-libs")
+    assert imp.status.value == "fail" and "libcudnn.so.5" in imp.summary and imp.caused_by == "tf.cuda-libs"
+    assert libs.status.value == "fail" and report.root_cause.id == "tf.cuda-libs"

@@ -316,6 +316,14 @@ def check_import(facts) -> Finding:
     if tf is not None and tf.source == "log-only" and tf.import_failure is not None:
         # a pasted traceback that names the cause
         return _quoted_log_lines(_import_failure(tf, tf.import_failure, python_cmd(tf)), tf)
+    if tf is not None and tf.source == "log-only" and tf.log.missing_libraries and tf.log.has("tf-native-runtime-failed"):
+        # TensorFlow 1.x links its CUDA libraries: one missing fails `import tensorflow` itself (its own words: 'Failed
+        # to load the native TensorFlow runtime'); which library, and why, is tf.cuda-libs' finding
+        return fail("tf.import", "`import tensorflow` failed: TensorFlow's native runtime could not load "
+                    f"{', '.join(tf.log.missing_libraries[:3])} (tf.cuda-libs says why)",
+                    fix=Fix("Make the CUDA libraries TensorFlow was built against loadable (tf.cuda-libs names "
+                            "them), then import it again.", verify=(tf_import_line(tf),))).with_(
+            caused_by="tf.cuda-libs")
     if (tf is None or tf.source != "child") and (told := _import_failure_told(facts, tf)) is not None:
         # the loader's or protobuf's own words, quoted anywhere in a paste (not only in TensorFlow's log)
         return told
@@ -1600,6 +1608,10 @@ def _gpu_op_fix(tf, bad) -> Fix:
     return Fix("Look at the error above; a driver/library mismatch is the usual cause.", ("nvidia-smi",))
 
 
+# An op the program placed on the GPU, refused because TensorFlow registered no GPU device in the process
+_GPU_OP_WITHOUT_GPU = ("tf-gpu0-not-registered", "tf-cudnn-op-without-gpu-device")
+
+
 def _gpu_visible_from_log(facts, tf) -> Finding:
     log = tf.log
     created = [m for m in log.matches if m.claim("tf.sees_gpu") is True]
@@ -1610,6 +1622,9 @@ def _gpu_visible_from_log(facts, tf) -> Finding:
         return ok("tf.gpu-visible", f"TensorFlow's log shows a GPU device created: {', '.join(names)}",
                   created[0].line, *left_out)
     reason = _why_no_gpu(log)
+    if reason is None and (pinned := facts.machine.evidence_of(*_GPU_OP_WITHOUT_GPU)):
+        # the program put an op on the GPU and TensorFlow had none registered to run it on
+        reason = f"TensorFlow's log: `{pinned[0].line[:300]}`"
     small = log.first("gpu-below-min-sm-count")
     if reason is None and small is not None:
         # TensorFlow leaves a GPU out for its multiprocessor count only when a bigger one is visible (the limit is
