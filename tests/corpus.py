@@ -79,6 +79,11 @@ KNOWN_TRIAGE_FALSE_ALARMS = {
         "is the only output: healthy because nobody there wanted a GPU, which only the reporter's words say; "
         "tfdoctor reports the missing GPU (in replay the probe lines sit in the program's log, which reads no "
         "modprobe messages)",
+    # blind batch 79
+    "ok-antspynet-t1nobrainer-tf-gpu-oom-heavy-model-cpu-works":
+        "the reporter's later post quotes the workaround he ran afterwards (os.environ['CUDA_VISIBLE_DEVICES'] = "
+        "'-1', to run on the CPU), which triage reads as the state of the machine; the model was simply too big for "
+        "the GPU",
 }
 
 

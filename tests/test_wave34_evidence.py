@@ -241,3 +241,57 @@ def test_tensorflow_1x_failing_to_import_for_a_cuda_library_fails_import_caused_
     imp, libs = report.get("tf.import"), report.get("tf.cuda-libs")
     assert imp.status.value == "fail" and "libcudnn.so.5" in imp.summary and imp.caused_by == "tf.cuda-libs"
     assert libs.status.value == "fail" and report.root_cause.id == "tf.cuda-libs"
+
+
+# OHF-Voice/wyoming-piper#32: the package depends on the CPU build of ONNX Runtime
+ORT_CPU = ("/.venv/lib/python3.11/site-packages/onnxruntime/capi/onnxruntime_inference_collection.py:121: UserWarning: "
+           "Specified provider 'CUDAExecutionProvider' is not in available provider names.Available providers: "
+           "'AzureExecutionProvider, CPUExecutionProvider'\n")
+SMI_HEADER = "| NVIDIA-SMI 535.161.07             Driver Version: 535.161.07   CUDA Version: 12.2     |\n"
+# Comfy-Org/ComfyUI#2640 and HAMM3REXTREME/ComfyUI-Installer#6: PyTorch's CUDA build on machines without NVIDIA
+NO_DRIVER = ("RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and "
+             "installed a driver from http://www.nvidia.com/Download/index.aspx\n")
+# eaplatanios/tensorflow_scala#93: CUDA 9.1's cuBLAS where TensorFlow's binaries need CUDA 9.0's
+VERSION_NODE = "/lib64/libcublas.so.9.0: version `libcublas.so.9.0' not found\n"
+# apache/mxnet#347: the R package of a CUDA 7.0 build, started from RStudio
+CUDART70 = ("  error: unable to load shared object '/home/u/R/x86_64-pc-linux-gnu-library/3.2/mxnet/libs/libmxnet.so':\n"
+            "  libcudart.so.7.0: cannot open shared object file: No such file or directory\n")
+
+
+def test_onnx_runtime_without_its_cuda_provider_is_a_cpu_build_that_warns_where_no_gpu_is_known(tmp_path):
+    f = _check(_snapshot(tmp_path, {"tensorflow.log": ORT_CPU})).get("tf.cuda-build")
+    assert f.status.value == "warn" and "CPU-only build" in f.summary and "AzureExecutionProvider" in f.summary
+    assert f.fix.commands == ("python3 -m pip uninstall -y onnxruntime onnxruntime-gpu",
+                              "python3 -m pip install onnxruntime-gpu")
+
+
+def test_onnx_runtime_without_its_cuda_provider_fails_beside_a_working_driver(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": ORT_CPU, "commands/nvidia-smi": SMI_HEADER}, "tf.cuda-build")
+    assert "ONNX Runtime" in f.summary
+
+
+def test_another_vendors_gpu_in_the_reporters_words_is_why_pytorch_found_no_nvidia_driver(tmp_path):
+    for i, said in enumerate(("I am running arch linux with an AMD Radeon 7900xt GPU.\n",
+                              "- System GPU: Intel Corporation HD Graphics 530\n")):
+        report = _check(_snapshot(tmp_path, {"tensorflow.log": NO_DRIVER, "commands/pasted-text": said},
+                                  name=f"s{i}"))
+        assert report.root_cause.id == "pci.nvidia-gpu", (said, report.root_cause)
+
+
+def test_a_cpu_and_an_nvidia_gpu_named_together_still_say_nvidia(tmp_path):
+    # (a sentence written for this test: the prose pattern's `with an` must not make an Intel CPU the only GPU)
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": NO_DRIVER, "commands/pasted-text":
+                                         "a workstation with an Intel CPU and NVIDIA GPU\n"}))
+    assert report.root_cause is None or report.root_cause.id != "pci.nvidia-gpu"
+
+
+def test_a_cuda_library_lacking_its_own_version_node_is_another_releases(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": VERSION_NODE}, "tf.cuda-libs")
+    assert "libcublas.so.9.0" in f.summary and "CUDA 9.0" in f.fix.summary
+
+
+def test_a_missing_cuda_library_of_an_old_release_offers_its_toolkit_folder_on_the_loader_path(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": CUDART70}, "tf.cuda-libs")
+    alt = next(a for a in f.fix.alternatives if "LD_LIBRARY_PATH" in a.when)
+    assert alt.commands == ("ls -d /usr/local/cuda-7.0/lib64",
+                            "export LD_LIBRARY_PATH=/usr/local/cuda-7.0/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

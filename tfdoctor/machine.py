@@ -228,7 +228,7 @@ def _utility_without_compute(votes, beliefs: dict, facts: dict, observations) ->
 # so. Matched case-sensitively: nv12, nvcc or nvdec in a person's line are no NVIDIA GPU)
 _NVIDIA_NAMED = textmatch.compile(r"(?i)nvidia|geforce|quadro|tesla|titan|\b[gr]tx\b|\b[gr]tx ?\d|\bjetson|"
                                   r"(?-i:\bNV[0-9A-F]{2,3}\b)")
-_OTHER_NAMED = textmatch.compile(r"(?i)\bamd\b|radeon|\bati\b|intel\W{0,4}(?:\(r\)\s*)?(?:arc|iris|uhd|hd graphics|xe)\b|"
+_OTHER_NAMED = textmatch.compile(r"(?i)\bamd\b|radeon|\bati\b|intel\W{0,4}(?:corporation\W{1,4})?(?:\(r\)\s*)?(?:arc|iris|uhd|hd graphics|xe)\b|"
                                  r"\bmesa\b|apple m\d|\bmali\b|adreno")
 # Tesla/Quadro model codes people write alone: K80, P100, V100, T4, A100, H100, L40, K2000M
 _NVIDIA_CODE = textmatch.compile(r"(?i)^\W*(?:[kmptvahlb]\d{1,4}m?|g[hb]\d{3})\b")

@@ -565,6 +565,9 @@ def check_cuda_build(facts) -> Finding:
     jax = facts.machine.belief("jax.cuda_build")
     if (tf is None or tf.source != "child") and said.value is None and jax.value is False:
         return _jax_cpu_build(facts, jax)
+    ort = facts.machine.belief("ort.cuda_build")
+    if (tf is None or tf.source != "child") and said.value is None and ort.value is False:
+        return _ort_cpu_build(facts, ort)
     if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
         return both
     if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
@@ -638,6 +641,27 @@ def _jax_cpu_build(facts, told) -> Finding:
                                          (Alternative("a conda environment: conda-forge's CUDA variant of jaxlib", cf),)),
                            verify=("python3 -c 'import jax; print(jax.devices())'",)),
                    evidence=told.evidence)
+
+
+def _ort_cpu_build(facts, told) -> Finding:
+    """ONNX Runtime was asked for its CUDA execution provider and lists none (`Available providers:
+    'CPUExecutionProvider'`): a CPU-only build (the `onnxruntime` wheel, not `onnxruntime-gpu`; a source build without
+    --use_cuda). Programs that ask for CUDA first and the CPU after (insightface, rembg) print it on any machine, so it
+    fails only where an NVIDIA GPU or driver is known, warns where nothing says, and informs where none is."""
+    m = facts.machine
+    providers = m.named("providers", "ort-cuda-provider-not-built")
+    gpu_here = m.value("gpu.present") is True or m.value("driver.loaded") is True
+    summary = (f"This ONNX Runtime is a CPU-only build (its providers: {providers or 'no CUDAExecutionProvider'}): "
+               "the program asked for CUDA and runs on the CPU")
+    fix = Fix("Install ONNX Runtime's CUDA build into the same environment, in place of the CPU one (both installed, "
+              "the CPU one can shadow it).",
+              ("python3 -m pip uninstall -y onnxruntime onnxruntime-gpu", "python3 -m pip install onnxruntime-gpu"),
+              verify=("python3 -c 'import onnxruntime as ort; print(ort.get_available_providers())'",))
+    if m.value("gpu.present") is False and not gpu_here:
+        return info("tf.cuda-build", summary + " (no NVIDIA GPU here, so that is as it should be)",
+                    *(e.describe() for e in told.evidence[:1]))
+    return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN, summary,
+                   tuple(e.describe() for e in told.evidence[:1]), fix=fix, evidence=told.evidence)
 
 
 def _collect_env_cpu_build(facts) -> Belief | None:
@@ -856,7 +880,7 @@ def check_cuda_libs(facts) -> Finding:
 
 # the loader's words for a CUDA library it could not open, wherever a paste quotes them (ldd's `=> not found` too)
 _QUOTED_LIBS = ("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed", "import-so-missing",
-                "ldd-cuda-lib-not-found", "ctranslate2-library-not-found")
+                "ldd-cuda-lib-not-found", "ctranslate2-library-not-found", "cuda-lib-version-node-missing")
 
 
 def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
@@ -926,8 +950,23 @@ def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | 
                "CUDA apt repository where no wheel exists), pinned to the version each soname names."
                .replace("CUDA  ", "CUDA "),
                library_install_commands(runtime, cuda, python_cmd(tf)),
-               alternatives=and_cuda_alternative(cuda, tf_version, python_cmd(tf)),
+               alternatives=and_cuda_alternative(cuda, tf_version, python_cmd(tf)) + _toolkit_off_path(cuda),
                verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),))
+
+
+def _toolkit_off_path(cuda: str | None) -> tuple[Alternative, ...]:
+    """The CUDA release's toolkit is installed but its library folder is not on the loader path where the program
+    starts (an IDE, a desktop launcher, a service or sudo reads no shell start-up file: mxnet#347, RStudio). Its folder
+    is NVIDIA's default: /usr/local/cuda-M.m up to CUDA 10 (one soname per release), /usr/local/cuda after (the
+    soname names the major only). `cuda` comes from the soname table, never from the machine's text."""
+    if not cuda or not textmatch.fullmatch(r"\d{1,2}(?:\.\d)?", cuda):
+        return ()
+    major = int(cuda.split(".")[0])
+    folder = f"/usr/local/cuda-{cuda}/lib64" if major <= 10 and "." in cuda else "/usr/local/cuda/lib64"
+    return (Alternative(f"CUDA {cuda} is installed but not on the loader path where the program starts (an IDE, a "
+                        "desktop launcher, a service or sudo reads no shell start-up file): put its library folder "
+                        "on LD_LIBRARY_PATH there", (f"ls -d {folder}",
+                                                     f"export LD_LIBRARY_PATH={folder}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}")),)
 
 
 def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
