@@ -657,7 +657,7 @@ def _ort_cpu_build(facts, told) -> Finding:
               "the CPU one can shadow it).",
               ("python3 -m pip uninstall -y onnxruntime onnxruntime-gpu", "python3 -m pip install onnxruntime-gpu"),
               verify=("python3 -c 'import onnxruntime as ort; print(ort.get_available_providers())'",))
-    if m.value("gpu.present") is False and not gpu_here:
+    if not gpu_here and m.value("gpu.present") is False:
         return info("tf.cuda-build", summary + " (no NVIDIA GPU here, so that is as it should be)",
                     *(e.describe() for e in told.evidence[:1]))
     return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN, summary,
@@ -836,8 +836,8 @@ def check_cuda_libs(facts) -> Finding:
         return _cuda_libs_from_log(facts, tf)
     # no TensorFlow log or record: TensorFlow's cuDNN refusal, or a CUDA library the loader could not open, quoted in
     # a paste still says it
-    if (tf is None or tf.source == "none") and (quoted := _tensorrt_aborted(facts) or _toolkit_ptxas_too_old(facts)
-                                                 or _cudnn_mismatch(tf, facts) or _libs_quoted(facts, tf)
+    if (tf is None or tf.source == "none") and (quoted := _tool_refused(facts) or _cudnn_mismatch(tf, facts)
+                                                 or _libs_quoted(facts, tf)
                                                  or _cudart_status(facts, tf) or _xla_tools_warning(tf, facts)
                                                  or _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf)):
         return quoted
@@ -963,10 +963,10 @@ def _toolkit_off_path(cuda: str | None) -> tuple[Alternative, ...]:
         return ()
     major = int(cuda.split(".")[0])
     folder = f"/usr/local/cuda-{cuda}/lib64" if major <= 10 and "." in cuda else "/usr/local/cuda/lib64"
+    commands = (f"ls -d {folder}", f"export LD_LIBRARY_PATH={folder}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}")
     return (Alternative(f"CUDA {cuda} is installed but not on the loader path where the program starts (an IDE, a "
                         "desktop launcher, a service or sudo reads no shell start-up file): put its library folder "
-                        "on LD_LIBRARY_PATH there", (f"ls -d {folder}",
-                                                     f"export LD_LIBRARY_PATH={folder}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}")),)
+                        "on LD_LIBRARY_PATH there", commands),)
 
 
 def _runtime_libs_fix(tf, runtime: list[str], cuda: str | None) -> Fix:
@@ -1197,8 +1197,7 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
                                                   "newer)", (install_command(tf, None, True),)),)))
     # the log is cut before the libraries load, and the rest of the paste quotes the loader's refusal (an ImportError
     # in the reporter's own words): the library it names is as missing as in a log line
-    return _tensorrt_aborted(facts) or _toolkit_ptxas_too_old(facts) or _libs_quoted(facts, tf, log.loaded_libraries) \
-        or _xla_tools_warning(tf, facts) or \
+    return _tool_refused(facts) or _libs_quoted(facts, tf, log.loaded_libraries) or _xla_tools_warning(tf, facts) or \
         _stated_cuda_mismatch(facts, tf) or _libraries_unseen(facts, tf) or _tensorrt_mismatch(facts) or \
         _libraries_opened(log) or skip("tf.cuda-libs", "TensorFlow's log says nothing about CUDA libraries")
 
@@ -1211,6 +1210,12 @@ def _libraries_opened(log) -> Finding | None:
         return None
     return ok("tf.cuda-libs", f"TensorFlow's log shows the CUDA libraries it opened: {', '.join(opened[:8])}"
               + (" ..." if len(opened) > 8 else ""))
+
+
+def _tool_refused(facts) -> Finding | None:
+    """A library or tool the program needed beside CUDA's runtime stopped it, whatever else the log shows: TF-TRT's
+    TensorRT, or the toolkit's ptxas."""
+    return _tensorrt_aborted(facts) or _toolkit_ptxas_too_old(facts)
 
 
 def _tensorrt_aborted(facts) -> Finding | None:
