@@ -184,6 +184,13 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
         if host and len(host) == 12 and all(c in "0123456789abcdef" for c in host):
             # Docker names a container's host after its id: TensorFlow printed from inside a container
             votes.add("container", True, INFERRED, obs_evidence(o))
+    if "driver.dkms_failed" not in votes.by_q:
+        # DKMS names the module whose build failed only in its `Consult .../make.log` line: an NVIDIA module's is
+        # that build failing, where nothing else of DKMS's output was pasted (pop-os/system76-power#350); another
+        # module's is its own
+        for o in observations:
+            if o.message == "dkms-consult-make-log" and (o.group("module") or "").startswith("nvidia"):
+                votes.add("driver.dkms_failed", True, o.strength, obs_evidence(o))
     beliefs = votes.resolve()
     if _utility_without_compute(votes, beliefs, facts, observations):
         beliefs = votes.resolve()

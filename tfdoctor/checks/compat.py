@@ -20,6 +20,7 @@ from tfdoctor.checks.tensorflow import (
     pip_too_old,
     python_minor,
     tf_facts,
+    toolkit_ptxas,
     wheel_platform_refused,
 )
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
@@ -424,8 +425,8 @@ def _ptx_newer_than_driver(facts) -> Finding | None:
         need, current = kb.cuda_for_ptx(o.group("ptx") or ""), kb.cuda_for_ptx(o.group("current_ptx") or "")
         if need is None:
             continue
-        by_driver = o.source in jit_sources or bool(
-            driver_cuda and current and kb.parse_version(driver_cuda)[:2] == kb.parse_version(current)[:2])
+        by_driver = not toolkit_ptxas(o) and (o.source in jit_sources or bool(
+            driver_cuda and current and kb.parse_version(driver_cuda)[:2] == kb.parse_version(current)[:2]))
         if not by_driver:
             continue
         req = kb.min_driver_for_cuda(need)

@@ -214,6 +214,12 @@ def _library_capability_missing(facts, inside: bool, value: str | None, told, sp
 DOCKER_CONFIGURE = ("sudo nvidia-ctk runtime configure --runtime=docker", "sudo systemctl restart docker")
 
 
+def toolkit_fix(facts, summary: str) -> Fix:
+    """Install the NVIDIA Container Toolkit on this host, register it with Docker, and see a container get the GPU."""
+    return Fix(summary, (*_toolkit_install(facts), *DOCKER_CONFIGURE),
+               verify=("docker run --rm --gpus all ubuntu nvidia-smi",))
+
+
 def _toolkit_install(facts, upgrade: bool = False) -> tuple[str, ...]:
     """Install the NVIDIA Container Toolkit on this distribution (`upgrade`: only upgrade an installed one, where the
     package manager tells the two apart)."""
@@ -616,9 +622,8 @@ def check_toolkit(facts) -> Finding:
         return told_fail("container.toolkit", "Containers on this host cannot get the GPU: the container engine has no "
                          "NVIDIA runtime or device driver to give it (the NVIDIA Container Toolkit is missing or not "
                          "registered with the engine)", refused,
-                         Fix("Install the NVIDIA Container Toolkit on the host, register it with the engine, and "
-                             "restart the engine.", (*_toolkit_install(facts), *DOCKER_CONFIGURE),
-                             verify=("docker run --rm --gpus all ubuntu nvidia-smi",)))
+                         toolkit_fix(facts, "Install the NVIDIA Container Toolkit on the host, register it with the "
+                                            "engine, and restart the engine."))
     if ch is None or not ch.engines:
         if not facts.machine.complete:
             return skip("container.toolkit", "Whether Docker or Podman is installed was not recorded (paste the output "

@@ -17,7 +17,7 @@ from tfdoctor.checks.fixes import (
     recommended_package,
 )
 from tfdoctor.checks.gpu import NVRM_MESSAGES, describe_device, gpu_expected, on_wsl, stated_gpu_models
-from tfdoctor.machine import DIRECT, Belief, obs_evidence
+from tfdoctor.machine import DIRECT
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, told_fail, warn
 
 NOUVEAU_DRIVERS = ("nouveau", "nova_core", "nova_drm", "nova")
@@ -989,12 +989,6 @@ def check_dkms(facts) -> Finding:
     kernel = d.kernel_release
     entries = [e for e in d.dkms_entries if e.module.startswith("nvidia")]
     failed = facts.machine.belief("driver.dkms_failed")
-    if failed.value is not True:
-        # DKMS names the module whose build failed only in its `Consult .../make.log` line: an NVIDIA module's is that
-        # build failing, whatever else of the output was pasted (pop-os/system76-power#350)
-        ev = tuple(obs_evidence(o) for o in facts.machine.observed("dkms-consult-make-log")
-                   if (o.group("module") or "").startswith("nvidia"))
-        failed = Belief("driver.dkms_failed", True, ev) if ev else failed
     if failed.value is True and module_state(facts) != "loaded":
         return _dkms_failed(facts, failed)
     mixed = facts.machine.belief("driver.modules_mixed")

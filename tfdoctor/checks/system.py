@@ -136,15 +136,13 @@ def _toolkit_broken(facts) -> Finding | None:
     if nvml_missing and facts.machine.value("wsl") is True:
         return None  # under WSL libnvidia-ml.so.1 is the Windows driver's (/usr/lib/wsl/lib): env.wsl says why not
     # imported here, not at the top: importing checks registers them, and their order is the listing's
-    from tfdoctor.checks.container import DOCKER_CONFIGURE, _toolkit_install
+    from tfdoctor.checks.container import DOCKER_CONFIGURE, toolkit_fix
 
     if nvml_missing:
         return Finding("env.container", Status.FAIL, *_hook_without_nvml(facts, DOCKER_CONFIGURE),
                        evidence=tk.evidence)
-    fix = Fix("Install the NVIDIA Container Toolkit on the host, register it with Docker, and restart Docker "
-              "(Docker installed as a snap cannot use it: install Docker from its apt repository).",
-              (*_toolkit_install(facts), *DOCKER_CONFIGURE),
-              verify=("docker run --rm --gpus all ubuntu nvidia-smi",))
+    fix = toolkit_fix(facts, "Install the NVIDIA Container Toolkit on the host, register it with Docker, and restart "
+                             "Docker (Docker installed as a snap cannot use it: install Docker from its apt repository).")
     return Finding("env.container", Status.FAIL, "The container runtime cannot give the container a GPU: the "
                    "NVIDIA Container Toolkit is missing or not configured", tuple(e.describe() for e in tk.evidence[:3]),
                    fix=fix, evidence=tk.evidence)

@@ -1240,6 +1240,16 @@ def _tensorrt_aborted(facts) -> Finding | None:
                    evidence=ev)
 
 
+_PTXAS_FILE = textmatch.compile(r"ptxas \S{1,300}\.ptx, line \d+")
+
+
+def toolkit_ptxas(o) -> bool:
+    """A ptxas refusal that names the .ptx file it assembled (`ptxas /tmp/x.ptx, line 9; fatal : ...`): a toolkit's
+    ptxas binary (XLA's, nvcc's, a JIT framework's), never the driver's JIT compiler, which names its input
+    `application ptx input`."""
+    return _PTXAS_FILE.search(o.line) is not None
+
+
 def _toolkit_ptxas_too_old(facts) -> Finding | None:
     """A toolkit's ptxas (the binary XLA, nvcc or a JIT framework runs from PATH) refused PTX of a newer ISA than it
     knows: `ptxas /tmp/x.ptx, line 9; fatal : Unsupported .version 8.5; current version is '7.5'`. It names the file
@@ -1247,7 +1257,7 @@ def _toolkit_ptxas_too_old(facts) -> Finding | None:
     one). The PTX ISA table gives the CUDA whose ptxas the PTX needs (tinygrad#7729: CUDA 11.5's ptxas on PATH)."""
     kb = _kb()
     for o in facts.machine.observed("ptxas-unsupported-ptx-version"):
-        if textmatch.search(r"ptxas \S{1,300}\.ptx, line \d+", o.line) is None:
+        if not toolkit_ptxas(o):
             continue
         ptx, current_ptx = o.group("ptx"), o.group("current_ptx")
         need, current = kb.cuda_for_ptx(ptx or ""), kb.cuda_for_ptx(current_ptx or "")
