@@ -69,6 +69,16 @@ KNOWN_FALSE_ALARMS = {
     "ok-thinkpad-multi-gpu-glucose-gpu-makefile-missing-arch-invalid-device-function":
         "glucose-gpu's Makefile left out -arch, so the program had no kernel for the GPU: the reporter's own fix "
         "(build for the GPU's architecture) is what tfdoctor reports; the gatherer counted the build as healthy",
+    # stop 33: NVRTC refusing the GPU's architecture
+    "ok-gtx1080-cupy400b2-cuda8-nvrtc-rejects-compute61-cupy-arch-cap-bug":
+        "CUDA 8's NVRTC refused compute_61 (it knows up to compute_53) for a GTX 1080: the maintainers' diagnosis (an "
+        "NVRTC older than the GPU, which CuPy then worked around by capping the architecture it asks for) is what "
+        "tfdoctor reports; the gatherer counted the machine as healthy because the fix went into CuPy",
+    # blind batch 83
+    "ok-ubuntu-driver57557-flox-ffmpeg-full-libnvcuvid-not-in-flox-lib-path-fixed-in-flox":
+        "FFmpeg in a flox environment could not load the driver's libnvcuvid.so.1 although driver 575.57.08 installed "
+        "it: healthy because the fix (exposing the driver's libraries to flox's programs) went into flox; tfdoctor "
+        "reports the library FFmpeg could not load, and where it looks for it",
 }
 
 # healthy cases only the triage of the paste raises an alarm on (the hand-built snapshot holds less)

@@ -684,7 +684,7 @@ def check_compute_capability(facts) -> Finding:
     unsupported = facts.machine.belief("gpu.unsupported_by_software")
     if unsupported.value is True:
         return _software_refuses_gpu(facts, unsupported)
-    if (nvcc := _nvcc_predates_gpu(facts)) is not None:
+    if (nvcc := _nvcc_predates_gpu(facts) or _nvrtc_refuses_gpu(facts)) is not None:
         return nvcc
     tf = tf_facts(facts)
     if (tf is None or tf.source != "child") and (below := _below_ggml_archs(facts)) is not None:
@@ -697,7 +697,8 @@ def check_compute_capability(facts) -> Finding:
     # no TensorFlow to ask: a program's 'no kernel image', else the CUDA stated beside the GPU named (TensorFlow 1.x
     # ran on the system's CUDA)
     if (tf is None or tf.source == "none") and (
-            told := _no_kernel_image_told(facts, gpus) or _cuda_predates_gpu(facts, None)) is not None:
+            told := _no_kernel_image_told(facts, gpus) or _cuda_predates_gpu(facts, None)
+            or _cuda_drops_gpu(facts, _named_gpu_cc(facts))) is not None:
         return told
     if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
         return s
@@ -877,6 +878,70 @@ def _named_gpu_cc(facts) -> str | None:
     return next(iter(ccs)) if len(ccs) == 1 else None
 
 
+def _cuda_in_use(facts) -> tuple[str | None, str, tuple, bool]:
+    """The CUDA release a program runs on, where it was read and its evidence, and whether it is the program's own
+    build: the runtime TensorFlow's loader opened, else the runtime a program says it was built with (Paddle), else the
+    release the reporter states (the weakest: people also quote nvidia-smi's driver-API number)."""
+    m = facts.machine
+    if (cuda := _cuda_of_opened_runtime(facts)) is not None:
+        return cuda, "the CUDA runtime TensorFlow opened", m.evidence_of("dso-load-ok"), False
+    built = next((o for o in m.observed("paddle-device-capability") if o.group("runtime_cuda")), None)
+    if built is not None:
+        return (built.group("runtime_cuda"), "the CUDA runtime the program was built with",
+                m.evidence_of("paddle-device-capability", "kernel-image-invalid"), True)
+    stated = next((o for o in m.observed(*STATED_CUDA) if o.group("cuda_version")), None)
+    if stated is not None:
+        return stated.group("cuda_version"), "as stated", m.evidence_of(*STATED_CUDA), False
+    return None, "", (), False
+
+
+def _cuda_drops_gpu(facts, cc: str | None) -> Finding | None:
+    """The CUDA in use no longer supports the GPU's compute capability: CUDA 11.0 dropped Kepler's 3.0 and 3.2, 12.0
+    Kepler's 3.5 and 3.7, 13.0 Maxwell, Pascal and Volta (architectures.json, from each release's notes). Its compilers
+    cannot build for the GPU and its libraries carry no kernels for it (cupy#4660: a Quadro K2000 under CUDA 11.2;
+    openmm#3756 the same card under 11.4). A failure where a program's own runtime says so; where only the reporter
+    names the release a warning, since people also quote nvidia-smi's number, which is the driver's."""
+    arch = _kb().architecture_for_cc(cc) if cc else None
+    dropped = arch.dropped_by_cuda(cc) if arch else None
+    cuda, where, ev, _ = _cuda_in_use(facts)
+    if not dropped or not cuda or not _kb().driver_at_least(cuda, dropped):
+        return None
+    last = _kb().cuda_before(dropped)
+    return Finding("compat.compute-capability", Status.WARN if where == "as stated" else Status.FAIL,
+                   f"CUDA {cuda} ({where}) no longer supports {_cc_in_words(cc)}: CUDA {dropped} dropped it, so "
+                   "its compilers cannot build for this GPU and its libraries carry no kernels for it",
+                   tuple(e.describe() for e in ev[:2]),
+                   fix=Fix(f"Use CUDA {last} or older (with builds of the program and its libraries made for it), or "
+                           f"a newer GPU; the driver is not the problem." if last else
+                           "Use a CUDA release that still supports this GPU, or a newer GPU.",
+                           verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                   evidence=ev)
+
+
+def _nvrtc_refuses_gpu(facts) -> Finding | None:
+    """NVRTC, CUDA's runtime compiler, refused the architecture a program asked it for (`nvrtc: error: invalid value
+    for --gpu-architecture (-arch)`). Programs that compile their kernels at run time (CuPy, OpenMM, ...) ask for the
+    GPU's own compute capability, and an NVRTC refuses one its CUDA no longer supports (openmm#3756: a Kepler Quadro
+    K2000 under CUDA 11.4) or does not know yet (cupy#1048: CUDA 8's NVRTC and a Pascal GPU). The program's CUDA path
+    fails either way; which way, the GPU's compute capability and the CUDA release tell where both are known."""
+    m = facts.machine
+    if not m.observed("nvrtc-gpu-architecture-invalid"):
+        return None
+    cc = _named_gpu_cc(facts)
+    if (known := _cuda_drops_gpu(facts, cc) or _cuda_predates_gpu(facts, None)) is not None:
+        return known.with_(status=Status.FAIL)
+    ev = m.evidence_of("nvrtc-gpu-architecture-invalid")[:1]
+    return Finding("compat.compute-capability", Status.FAIL,
+                   f"CUDA's runtime compiler (NVRTC) refused {_cc_in_words(cc)}'s architecture: the CUDA the program "
+                   "compiles with no longer supports this GPU (Kepler after CUDA 10.2, Maxwell to Volta after 12.x), or "
+                   "is older than the GPU", tuple(e.describe() for e in ev),
+                   fix=Fix("Compare the GPU's compute capability with the CUDA release the program's NVRTC comes from, "
+                           "and use a CUDA (or a build of the program) that supports the GPU; the driver is not the "
+                           "problem.", ("nvidia-smi --query-gpu=name,compute_cap --format=csv",),
+                           verify=("nvidia-smi --query-gpu=name,compute_cap --format=csv",)),
+                   evidence=ev)
+
+
 def _cuda_predates_gpu(facts, log) -> Finding | None:
     """The CUDA in use (the runtime TensorFlow's loader opened, else the one the reporter states) is older than the
     first CUDA that supports the GPU's compute capability (Pascal needs CUDA 8.0, Ampere's 8.6 CUDA 11.1, Blackwell
@@ -890,20 +955,9 @@ def _cuda_predates_gpu(facts, log) -> Finding | None:
     # a CUDA whose libraries have kernels for an older GPU of the same major still runs on it (binary compatibility,
     # PTX JIT for the rest): only a CUDA older than the whole major is a failure
     first = kb.first_cuda_for_cc(cc, binary_compatible=True)
-    m = facts.machine
-    cuda, where, ev, by_program = _cuda_of_opened_runtime(facts), "the CUDA runtime TensorFlow opened", None, False
-    built = next((o for o in m.observed("paddle-device-capability") if o.group("runtime_cuda")), None)
-    if cuda is None and built is not None:
-        cuda, where, by_program = built.group("runtime_cuda"), "the CUDA runtime the program was built with", True
-        ev = m.evidence_of("paddle-device-capability", "kernel-image-invalid")
-    if cuda is None:
-        stated = next((o for o in m.observed(*STATED_CUDA) if o.group("cuda_version")), None)
-        cuda, where = (stated.group("cuda_version"), "as stated") if stated is not None else (None, "")
-        ev = m.evidence_of(*STATED_CUDA)
+    cuda, where, ev, by_program = _cuda_in_use(facts)
     if not first or not cuda or kb.driver_at_least(cuda, first):  # a padded numeric comparison: "12" is "12.0"
         return None
-    if ev is None:
-        ev = m.evidence_of("dso-load-ok")
     name = _cc_in_words(cc)
     if by_program:
         return Finding("compat.compute-capability", Status.FAIL, f"CUDA {cuda} ({where}) predates the GPU: {name} "
@@ -981,7 +1035,8 @@ def _cc_from_log(facts, tf) -> Finding:
                     f"{m.group('cc') or m.group('compute_capability')}: it JIT-compiles PTX at start-up", m.line,
                     fix=Fix("Give the CUDA JIT cache room so the compilation happens once.",
                             ("export CUDA_CACHE_MAXSIZE=2147483648",)))
-    predates = _cuda_predates_gpu(facts, log) or _ptxas_predates_gpu(facts)
+    cc = next(iter(log.compute_capabilities), None) or _named_gpu_cc(facts)
+    predates = _cuda_predates_gpu(facts, log) or _cuda_drops_gpu(facts, cc) or _ptxas_predates_gpu(facts)
     if predates is not None:
         return predates
     # CUDA's 'no kernel image' (a CUDA message: read in TensorFlow's log as in any program's output)

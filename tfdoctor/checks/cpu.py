@@ -59,14 +59,19 @@ def check_avx(facts) -> Finding:
                        fix=AVX_FIX, evidence=crashed.evidence)
     told = facts.machine.belief("cpu.vector_extensions_missing_told")
     if (cpu.source == "none" or cut) and told.value is True:
-        # the program that needs AVX for its GPU path (Ollama's runners) said the CPU has none: in a VM, the virtual
-        # CPU hides the host's flags (ollama#7989: no CPU passthrough)
-        return Finding("cpu.avx", Status.FAIL, "The program found no AVX on this CPU and disabled GPU inference: its "
-                       "GPU runners need AVX (a CPU without it, or a virtual machine's CPU that hides the host's)",
+        # a program built for AVX said the CPU has none: Ollama's GPU runners (ollama#7989: a VM without CPU
+        # passthrough), an NGC container's start-up check (object-detection-tensorrt-example#2: a 2009 Xeon)
+        ngc = bool(facts.machine.observed("ngc-container-cpu-lacks-avx"))
+        return Finding("cpu.avx", Status.FAIL,
+                       "NVIDIA's container found no AVX on this CPU: the software in it is built for AVX and crashes "
+                       "with an illegal instruction (a CPU without it, or a virtual machine's CPU that hides the "
+                       "host's)" if ngc else
+                       "The program found no AVX on this CPU and disabled GPU inference: its GPU runners need AVX (a "
+                       "CPU without it, or a virtual machine's CPU that hides the host's)",
                        tuple(e.describe() for e in told.evidence[:2]),
                        fix=Fix("Give the CPU the program sees AVX: in a virtual machine, pass the host's CPU model "
-                               "through, then restart the VM; on a CPU without AVX, the GPU cannot be used by this "
-                               "build.", (),
+                               "through, then restart the VM; on a CPU without AVX, this build cannot run (nor use the "
+                               "GPU): use a CPU with AVX.", (),
                                alternatives=(Alternative("libvirt: <cpu mode='host-passthrough'/> in `virsh edit`; "
                                                          "QEMU: -cpu host; Proxmox: the VM's CPU type 'host'", ()),),
                                verify=("grep -o -w 'avx[^ ]*' /proc/cpuinfo | sort -u   # empty: no AVX",)),

@@ -87,15 +87,23 @@ def machine_has_nvidia_gpu(facts) -> bool | None:
 
 
 def machine_gpus(facts) -> list[tuple[str, str | None]]:
-    """(name, compute capability) of every NVIDIA GPU the system probes saw: NVML first, else PCI."""
+    """(name, compute capability) of every NVIDIA GPU the system probes saw: NVML first, else PCI. Where a record names
+    the GPU but not its compute capability (nvidia-smi's table has no column for it), the knowledge base's for that
+    exact model name, where every model of that name has the same one (a GT 730 is Kepler or Fermi: left unknown)."""
     nvml = getattr(facts, "nvml", None)
-    out = [(getattr(g, "name", None) or "NVIDIA GPU", getattr(g, "compute_capability", None))
+    out = [(getattr(g, "name", None) or "NVIDIA GPU", getattr(g, "compute_capability", None) or
+            _cc_of_named(getattr(g, "name", None)))
            for g in (getattr(nvml, "gpus", None) or ())]
     if out:
         return out
     pci = getattr(facts, "pci", None)
     return [(getattr(d, "name", None) or "NVIDIA GPU", getattr(d, "compute_capability", None))
             for d in (getattr(pci, "nvidia_devices", None) or ())]
+
+
+def _cc_of_named(name: str | None) -> str | None:
+    ccs = {m.compute_capability for m in _kb().gpus_named(name)} if name else set()
+    return next(iter(ccs)) if len(ccs) == 1 else None
 
 
 def wants_gpu(facts) -> bool:

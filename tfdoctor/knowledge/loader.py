@@ -428,6 +428,14 @@ def is_cuda_release(version: str) -> bool:
     return len(t) >= 2 and any(parse_version(r["cuda"])[:2] == t[:2] for r in _toolkit_rows())
 
 
+def cuda_before(version: str) -> str | None:
+    """The newest CUDA release (x.y) of Table 3 older than `version` ('11.0' -> '10.2', '13.0' -> '12.9'): the last
+    release before one that dropped an architecture."""
+    t = parse_version(version or "")
+    older = [r["cuda"] for r in _toolkit_rows() if t and _cmp_key(r["cuda"]) < _cmp_key(t)]
+    return max(older, key=_cmp_key) if older else None
+
+
 def newest_cuda_for_driver(driver: str) -> str | None:
     """The newest CUDA release (x.y) whose toolkit's own driver (Table 3) this Linux driver reaches: the CUDA whose PTX
     its JIT compiler still loads. None for an unreadable version or one older than every row."""

@@ -1,0 +1,112 @@
+"""Stop 33 (wave 35): what blind batch 83 and the corpus' misses showed missing.
+
+Every line below is a real line from the public thread named beside it. The snapshots around them are hand-built in
+tmp_path (states synthesised for the test, as docs/snapshot-format.md describes): where a test puts lines of two threads
+side by side, it says so."""
+
+from __future__ import annotations
+
+from tests.test_stated_evidence import _check, _root_fail, _snapshot
+from tfdoctor.evidence import Source, observe
+
+# openmm/openmm#3756: OpenMM 7.7's testInstallation on a Quadro K2000 (compute capability 3.0) under CUDA 11.4
+NVRTC_ARCH = "CUDA platform error: Error compiling program: nvrtc: error: invalid value for --gpu-architecture (-arch)\n"
+SMI_470_HEADER = "NVIDIA-SMI 470.141.03   Driver Version: 470.141.03   CUDA Version: 11.4\n"
+# NVIDIA/nvidia-docker#177: nvidia-smi on a Quadro K4000 (GK106, compute capability 3.0)
+SMI_K4000 = ("+------------------------------------------------------+\n"
+             "| NVIDIA-SMI 352.39     Driver Version: 352.39         |\n"
+             "|-------------------------------+----------------------+----------------------+\n"
+             "| GPU  Name        Persistence-M| Bus-Id        Disp.A | Volatile Uncorr. ECC |\n"
+             "| Fan  Temp  Perf  Pwr:Usage/Cap|         Memory-Usage | GPU-Util  Compute M. |\n"
+             "|===============================+======================+======================|\n"
+             "|   0  Quadro K4000        Off  | 0000:03:00.0     Off |                  N/A |\n")
+# docker-archive/compose-cli#1107: TensorFlow 2.4's loader opening CUDA 11's runtime
+OPENED_CUDART_11 = ("2021-01-06 16:28:38.933571: I tensorflow/stream_executor/platform/default/dso_loader.cc:49] "
+                    "Successfully opened dynamic library libcudart.so.11.0\n")
+# tensorflow/tensorflow#52988: the issue template's line
+STATED_CUDA_112 = "- CUDA/cuDNN version: 11.2/8.1\n"
+# NVIDIA/object-detection-tensorrt-example#2: an NGC image's start-up check on a Xeon X3470 (2009)
+NGC_NO_AVX = ("ERROR: This container was built for CPUs supporting at least the AVX instruction set, but\n"
+              "       the CPU detected was Intel(R) Xeon(R) CPU           X3470  @ 2.93GHz, which does not report\n"
+              "       support for AVX.  An Illegal Instrution exception at runtime is likely to result.\n")
+# jrottenberg/ffmpeg#233: h264_nvenc in a compose service that was not given the GPU
+FFMPEG_LIBCUDA = "Cannot load libcuda.so.1\n"
+# Kyubyong/bytenet_translation#2: TensorFlow 1.1/1.2's wording of the CPU-feature guard
+OLD_FEATURE_GUARD = ("2017-06-14 19:57:14.658704: W tensorflow/core/platform/cpu_feature_guard.cc:45] The TensorFlow "
+                     "library wasn't compiled to use SSE4.1 instructions, but these are available on your machine and "
+                     "could speed up CPU computations.")
+
+
+def test_nvrtc_refusing_the_gpus_architecture_fails_the_compute_capability(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NVRTC_ARCH, "commands/nvidia-smi": SMI_470_HEADER},
+                   "compat.compute-capability")
+    assert "NVRTC" in f.summary and "no longer supports" in f.summary and "older than the GPU" in f.summary
+    assert f.evidence[0].line.endswith("invalid value for --gpu-architecture (-arch)")
+    assert "the driver is not the problem" in f.fix.summary
+
+
+def test_nvrtc_refusal_on_a_kepler_under_cuda_11_says_which_way(tmp_path):
+    # two threads' lines side by side: the K4000's nvidia-smi row and a CUDA 11 runtime TensorFlow opened
+    f = _root_fail(tmp_path, {"tensorflow.log": OPENED_CUDART_11 + NVRTC_ARCH, "commands/nvidia-smi": SMI_K4000},
+                   "compat.compute-capability")
+    assert f.summary.startswith("CUDA 11.0 (the CUDA runtime TensorFlow opened) no longer supports compute "
+                                "capability 3.0 (Kepler): CUDA 11.0 dropped it")
+    assert "CUDA 10.2 or older" in f.fix.summary
+
+
+def test_a_cuda_runtime_that_dropped_the_gpu_fails_where_a_program_opened_it(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": OPENED_CUDART_11, "commands/nvidia-smi": SMI_K4000},
+                   "compat.compute-capability")
+    assert "CUDA 11.0 dropped it" in f.summary
+    assert any("libcudart.so.11.0" in e.line for e in f.evidence)
+
+
+def test_a_stated_cuda_that_dropped_the_gpu_only_warns(tmp_path):
+    # people also quote nvidia-smi's driver-API number as "their" CUDA: a warning, not a failure
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": STATED_CUDA_112, "commands/nvidia-smi": SMI_K4000}))
+    f = report.get("compat.compute-capability")
+    assert f.status.value == "warn" and f.summary.startswith("CUDA 11.2 (as stated) no longer supports")
+
+
+def test_a_cuda_that_still_supports_the_gpu_says_nothing_of_dropping_it(tmp_path):
+    # Kepler's 3.0 went with CUDA 11.0; under CUDA 10.x nothing is dropped
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "- CUDA/cuDNN version: 10.1/7.6\n",
+                                         "commands/nvidia-smi": SMI_K4000}))
+    f = report.get("compat.compute-capability")
+    assert "dropped" not in f.summary and f.status.value not in ("fail", "warn")
+
+
+def test_the_last_cuda_before_a_release_that_dropped_an_architecture():
+    from tfdoctor.knowledge import loader
+
+    assert [loader.cuda_before(v) for v in ("11.0", "12.0", "13.0", "9.0")] == ["10.2", "11.8", "12.9", "8.0"]
+    assert loader.cuda_before("7.0") is None and loader.cuda_before("") is None
+
+
+def test_an_ngc_containers_no_avx_check_fails_cpu_avx_in_its_own_words(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NGC_NO_AVX}, "cpu.avx")
+    assert f.summary.startswith("NVIDIA's container found no AVX on this CPU")
+    assert "use a CPU with AVX" in f.fix.summary and any("host-passthrough" in a.when for a in f.fix.alternatives)
+
+
+def test_ffmpeg_unable_to_load_libcuda_in_a_container_is_a_container_without_the_gpu(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": FFMPEG_LIBCUDA, "files/.dockerenv": ""}))
+    assert report.root_cause.id == "env.container"
+    assert report.get("cuda.init").status.value == "fail"
+
+
+def test_ffmpegs_message_is_a_whole_line_not_a_sentence_about_it():
+    said = observe(Source("cuda", "t", "I cannot load libcuda.so.1 since the upgrade\n"))
+    assert not any(o.message == "ffmpeg-cannot-load-libcuda" for o in said)
+    told = observe(Source("cuda", "t", "[h264_nvenc @ 0x55d0c1a2b3c0] Cannot load libcuda.so.1\n"))
+    assert [o.message for o in told] == ["ffmpeg-cannot-load-libcuda"]
+
+
+def test_tensorflow_1_0_to_1_5s_cpu_feature_guard_wording_is_read():
+    obs = observe(Source("tensorflow+cuda", "tensorflow.log", OLD_FEATURE_GUARD))
+    assert [o.message for o in obs] == ["cpu-feature-guard"] and obs[0].group("instructions") == "SSE4.1"
+    # the fatal sibling stays its own message
+    fatal = observe(Source("tensorflow+cuda", "tensorflow.log", "F tensorflow/core/platform/cpu_feature_guard.cc:37] "
+                           "The TensorFlow library was compiled to use AVX instructions, but these aren't available "
+                           "on your machine."))
+    assert [o.message for o in fatal] == ["cpu-missing-instructions"]
