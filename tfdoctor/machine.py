@@ -296,8 +296,17 @@ def _pci(votes, facts, complete) -> None:
             pci.source, pci.source)
         if devs:
             votes.add("gpu.present", True, READ, Evidence(src, f"{devs[0].slot}: {devs[0].name or devs[0].pci_id}"))
-        elif pci.source != "ubuntu-drivers":
+        elif pci.source != "ubuntu-drivers" and not any(_hyperv_gpu(d) for d in pci.devices):
+            # (Hyper-V's paravirtual GPU, WSL 2's and a GPU-P guest's, stands for whatever GPU the Windows host
+            # shares: the bus cannot say it is not an NVIDIA one)
             votes.add("gpu.present", False, READ, Evidence(src, "no NVIDIA device (vendor 10de) listed"))
+
+
+def _hyperv_gpu(d) -> bool:
+    """Hyper-V's paravirtual GPU (PCI 1414:008e, lspci's `Microsoft Corporation Device 008e`): the GPU a Windows host
+    shares with WSL 2 or a GPU-P guest, reached through the dxgkrnl driver and /dev/dxg."""
+    return (d.vendor_id == 0x1414 and d.device_id == 0x008E) or \
+        "microsoft corporation device 008e" in (d.lspci_name or "").lower()
 
 
 def _nvml(votes, facts, complete) -> None:

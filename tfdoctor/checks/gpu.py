@@ -74,6 +74,16 @@ def describe_device(d) -> str:
     return f"{name}{' (' + ', '.join(extra) + ')' if extra else ''} at {d.slot}"
 
 
+def _no_nvidia_gpu_seen(seen, what: str) -> Finding:
+    """What the outputs show (no NVIDIA GPU, another vendor's GPU named) where the PCI bus itself was not read."""
+    return Finding("pci.nvidia-gpu", Status.FAIL, f"No NVIDIA GPU the driver can drive: {what}",
+                   tuple(e.describe() for e in seen.evidence[:3]),
+                   fix=Fix("Run on a machine or cloud instance type that has an NVIDIA GPU (or pass the GPU through to "
+                           "the VM); a machine without one runs TensorFlow on the CPU.",
+                           verify=("lspci -nn | grep -i nvidia",)),
+                   evidence=seen.evidence)
+
+
 @check(
     "pci.nvidia-gpu",
     area="gpu",
@@ -111,6 +121,11 @@ def check_nvidia_gpu(facts) -> Finding:
         if gpus_via_nvml:
             return ok("pci.nvidia-gpu", f"WSL2: {len(gpus_via_nvml)} NVIDIA GPU(s) reached through the Windows "
                                         "driver (GPUs are not on the Linux PCI bus under WSL2)")
+        seen = facts.machine.belief("gpu.present")
+        if seen.value is False and facts.machine.value("gpu.wanted"):
+            # under WSL the GPUs are the Windows host's: the host's GPU, named as another vendor's, is not NVIDIA's
+            # (isaac-sim/IsaacSim#211: 'GPU Name: Intel XE Graphics card' under WSL2)
+            return _no_nvidia_gpu_seen(seen, "the Windows host of this WSL has no NVIDIA GPU to share")
         return info("pci.nvidia-gpu", "WSL2: GPUs are not on the Linux PCI bus here; see nvml.init", *detail_others)
     if pci.source == "none":
         if gpus_via_nvml:
@@ -129,12 +144,7 @@ def check_nvidia_gpu(facts) -> Finding:
             what = ("the desktop's About panel lists no NVIDIA GPU, so this machine most likely has no NVIDIA GPU "
                     "(the panel lists only GPUs a graphics driver drives: `lspci` settles it)" if about else
                     "this machine (or virtual machine) has no NVIDIA GPU")
-            return Finding("pci.nvidia-gpu", Status.FAIL, f"No NVIDIA GPU the driver can drive: {what}",
-                           tuple(e.describe() for e in seen.evidence[:3]),
-                           fix=Fix("Run on a machine or cloud instance type that has an NVIDIA GPU (or pass the GPU "
-                                   "through to the VM); a machine without one runs TensorFlow on the CPU.",
-                                   verify=("lspci -nn | grep -i nvidia",)),
-                           evidence=seen.evidence)
+            return _no_nvidia_gpu_seen(seen, what)
         if seen.value is None and (told := facts.machine.observed("installer-no-supported-gpu")):
             # NVIDIA's installer probes the PCI bus for the GPUs its branch drives (its README's appendix): none
             # found is no NVIDIA GPU at all, or one the branch does not drive; lspci settles which

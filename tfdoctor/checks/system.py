@@ -612,8 +612,14 @@ def check_wsl(facts) -> Finding:
             said = "as the reporter states" if all(e.message == "wsl-stated" for e in told.evidence) else \
                 "as a recorded output shows"
             failing = _gpu_fails_below_wsl(facts)
+            if failing and (guest := _gpu_p_guest_kernel(facts, told)) is not None:
+                return guest
             if failing:
                 return _cuda_unreachable_under_wsl(facts, f"WSL ({said})", told.evidence, failing)
+            if facts.machine.value("gpu.present") is False:
+                return Finding("env.wsl", Status.INFO, f"Running under WSL ({said}): its GPUs are the Windows host's "
+                               "(see pci.nvidia-gpu)", tuple(e.describe() for e in told.evidence[:2]),
+                               evidence=told.evidence)
             return Finding("env.wsl", Status.INFO, f"Running under WSL ({said}): the GPU is driven by the Windows "
                            "NVIDIA driver", tuple(e.describe() for e in told.evidence[:2]), evidence=told.evidence)
         return ok("env.wsl", "Not running under WSL")
@@ -640,11 +646,34 @@ def check_wsl(facts) -> Finding:
         failing = _gpu_fails_below_wsl(facts)
         if failing:
             return _cuda_unreachable_under_wsl(facts, "WSL2", (), failing)
+        if facts.machine.value("gpu.present") is False:
+            return info("env.wsl", "Running under WSL2: its GPUs are the Windows host's (see pci.nvidia-gpu)")
         return info("env.wsl", "Running under WSL2: the GPU is driven by the Windows NVIDIA driver (whether "
                     "/usr/lib/wsl/lib holds its libcuda was not recorded: `ls -l /usr/lib/wsl/lib` shows it)")
     return fail("env.wsl", "Running under WSL2 but the Windows driver's libcuda is missing from /usr/lib/wsl/lib",
                 fix=Fix("Install the current NVIDIA driver on Windows, then restart WSL (from PowerShell).",
                         ("wsl --update", "wsl --shutdown")))
+
+
+def _gpu_p_guest_kernel(facts, told) -> Finding | None:
+    """The GPU reaches this Linux the way it reaches WSL 2 (Hyper-V's paravirtual GPU, NVML's 'GPU access blocked by
+    the operating system'), but the kernel recorded is not WSL's (`5.15.0-41-generic`, no `microsoft` in it): a
+    Hyper-V guest given the GPU by GPU partitioning (GPU-P), which reaches it only through the dxgkrnl driver and
+    /dev/dxg. WSL's kernel carries dxgkrnl; a distribution's stock kernel does not (dxgkrnl_ubuntu#1: the guest booted
+    Ubuntu's generic kernel instead of one with dxgkrnl, and picking that kernel in GRUB fixed it)."""
+    release = getattr(facts.env, "kernel_release", None) or ""
+    if not release or "microsoft" in release.lower() or "wsl" in release.lower():
+        return None
+    return Finding("env.wsl", Status.FAIL,
+                   f"The GPU reaches this Linux through Hyper-V's GPU paravirtualisation (WSL 2's path), but its kernel "
+                   f"({release[:80]}) is not WSL's: a Hyper-V guest given the GPU this way reaches it only through the "
+                   "dxgkrnl driver (/dev/dxg), which this kernel most likely lacks",
+                   tuple(e.describe() for e in told.evidence[:2]),
+                   fix=Fix("Boot a kernel that has the dxgkrnl driver (WSL 2's kernel has it; for a Hyper-V GPU-P "
+                           "guest, a kernel built with dxgkrnl) and make it the default in the boot menu; the Linux "
+                           "NVIDIA driver is not used here.", ("ls -l /dev/dxg",),
+                           verify=("ls -l /dev/dxg", "nvidia-smi")),
+                   evidence=told.evidence)
 
 
 _XID_PID = textmatch.compile(r"\bpid=\d+")

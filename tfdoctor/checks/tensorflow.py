@@ -12,7 +12,7 @@ from tfdoctor import safe, textmatch
 from tfdoctor.checks import check
 from tfdoctor.checks.commands import python_cmd, tf_import_line, tfdoctor_command, with_pip_fixes
 from tfdoctor.checks.gpu import STATED_CUDA
-from tfdoctor.machine import Belief
+from tfdoctor.machine import Belief, obs_evidence
 from tfdoctor.model import Alternative, Finding, Fix, Status, fail, info, ok, skip, warn
 from tfdoctor.tflog import cudnn_version
 
@@ -551,6 +551,8 @@ def check_cuda_build(facts) -> Finding:
         # listing a CPU variant of the package
         conda = bool(facts.machine.observed("conda-tensorflow-cpu-build"))
         info_said = bool(facts.machine.observed("tf-build-info-not-cuda"))
+        if conda and not info_said and (pip_gpu := _pip_gpu_beside_conda_cpu(facts)) is not None:
+            return pip_gpu
         how = ("conda lists a CPU variant of the package" if conda else
                "tf.sysconfig.get_build_info() says is_cuda_build False" if info_said else
                "tf.test.is_built_with_cuda() printed False")
@@ -619,6 +621,28 @@ def check_cuda_build(facts) -> Finding:
                 fix=Fix("Install the official CUDA build from PyPI.",
                         (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
                          install_command(tf, _target_minor(tf), True))))
+
+
+def _pip_gpu_beside_conda_cpu(facts) -> Finding | None:
+    """conda lists its CPU variant of tensorflow and, in the same environment, pip's tensorflow-gpu (`tensorflow-gpu
+    2.2.0 <pip>`): both write the one `tensorflow` package folder, so which build Python imports depends on which was
+    installed last; conda's listing alone does not settle it (tensorflow#42738: the GPU build was the one in use).
+    Information that says how to tell, not the CPU build as a fact."""
+    m = facts.machine
+    pip_gpu = [o for o in m.observed("pip-tensorflow-distribution")
+               if (o.group("dist2") or "").replace("_", "-") == "tensorflow-gpu" and ("<pip>" in o.line or "pypi" in o.line)]
+    if not pip_gpu:
+        return None
+    ev = m.evidence_of("conda-tensorflow-cpu-build")[:1] + (obs_evidence(pip_gpu[0]),)
+    tf = tf_facts(facts)
+    return Finding("tf.cuda-build", Status.INFO,
+                   "conda lists its CPU variant of tensorflow and pip's tensorflow-gpu in the same environment: both "
+                   "install the same `tensorflow` package, so the build Python imports is whichever was installed last",
+                   tuple(e.describe() for e in ev),
+                   fix=Fix("Check which build is imported; if it prints False, remove conda's tensorflow packages and "
+                           "keep one TensorFlow, the CUDA build.", (tf_import_line(tf, "tf.test.is_built_with_cuda()"),),
+                           verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),)),
+                   evidence=ev)
 
 
 def _jax_cpu_build(facts, told) -> Finding:
