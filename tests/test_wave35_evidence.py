@@ -110,3 +110,79 @@ def test_tensorflow_1_0_to_1_5s_cpu_feature_guard_wording_is_read():
                            "The TensorFlow library was compiled to use AVX instructions, but these aren't available "
                            "on your machine."))
     assert [o.message for o in fatal] == ["cpu-missing-instructions"]
+
+
+# brokeDude2901/dxgkrnl_ubuntu#1: an Ubuntu 20.04 Hyper-V guest given the GPU by GPU-P, booted on the stock kernel
+GPU_P_LSPCI = "be44:00:00.0 3D controller: Microsoft Corporation Device 008e\n"
+GPU_P_SMI = ("Failed to initialize NVML: GPU access blocked by the operating system \n"
+             "Failed to properly shut down NVML: GPU access blocked by the operating system \n")
+# isaac-sim/IsaacSim#211: NVIDIA's PyPI placeholder package under WSL2, on a PC whose only GPU is an Intel Xe
+ISAAC_WSL = ("      Operating System: Linux 6.6.87.2-microsoft-standard-WSL2\n"
+             "      CPU Architecture: x86_64\n"
+             "      Error in running nvidia-smi:\n"
+             "I am using WSL2 at the moment along with python 3.10 and Ubuntu 22.04. \n"
+             "GPU Name: Intel XE Graphics card\n")
+# tensorflow/tensorflow#42738: conda's CPU (mkl) tensorflow and pip's tensorflow-gpu in one environment
+CONDA_AND_PIP = ("tensorflow                2.2.0           mkl_py37h6e9ce2d_0  \n"
+                 "tensorflow-base           2.2.0           mkl_py37hd506778_0  \n"
+                 "tensorflow-gpu            2.2.0                     <pip>\n")
+
+
+def test_hyper_v_paravirtual_gpu_on_the_bus_is_not_no_nvidia_gpu(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/lspci": GPU_P_LSPCI, "commands/nvidia-smi": GPU_P_SMI,
+                                         "commands/nvidia-smi.rc": "255\n"}))
+    assert report.get("nvml.init").status.value == "fail"  # NVML refused: not "no NVIDIA GPU on the PCI bus"
+    assert report.get("pci.nvidia-gpu").status.value == "info"
+
+
+def test_a_gpu_p_guest_on_a_kernel_that_is_not_wsls_is_told_it_needs_dxgkrnl(tmp_path):
+    f = _root_fail(tmp_path, {"commands/lspci": GPU_P_LSPCI, "commands/nvidia-smi": GPU_P_SMI,
+                              "commands/nvidia-smi.rc": "255\n", "commands/uname_-r": "5.15.0-41-generic\n"}, "env.wsl")
+    assert "(5.15.0-41-generic) is not WSL's" in f.summary and "dxgkrnl" in f.summary
+    assert f.fix.verify == ("ls -l /dev/dxg", "nvidia-smi")
+    assert not any("wsl --" in c for c in f.fix.commands)
+
+
+def test_under_a_wsl_kernel_the_blocked_gpu_stays_wsls_own_finding(tmp_path):
+    f = _root_fail(tmp_path, {"commands/lspci": GPU_P_LSPCI, "commands/nvidia-smi": GPU_P_SMI,
+                              "commands/nvidia-smi.rc": "255\n",
+                              "commands/uname_-r": "6.6.87.2-microsoft-standard-WSL2\n"}, "env.wsl")
+    assert "dxgkrnl" not in f.summary
+
+
+def test_under_wsl_a_host_gpu_named_as_intels_is_no_nvidia_gpu(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": ISAAC_WSL}))
+    f = report.get("pci.nvidia-gpu")
+    assert f.status.value == "fail" and report.root_cause.id == "pci.nvidia-gpu"
+    assert "Windows host of this WSL has no NVIDIA GPU" in f.summary
+    assert any("Intel XE Graphics card" in e.line for e in f.evidence)
+    assert "NVIDIA driver" not in report.get("env.wsl").summary
+
+
+def test_conda_cpu_tensorflow_beside_pips_tensorflow_gpu_is_not_stated_as_a_cpu_build(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/conda_list": CONDA_AND_PIP}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "info" and "whichever was installed last" in f.summary
+    assert report.root_cause is None
+    # conda's CPU variant alone stays a CPU build
+    alone = _check(_snapshot(tmp_path, {"commands/conda_list": CONDA_AND_PIP.rsplit("tensorflow-gpu", 1)[0]}, "alone"))
+    assert alone.get("tf.cuda-build").status.value == "fail"
+
+
+# tensorflow/tensorflow#62 (TensorFlow 0.5, CUDA 7.0, cuDNN v3 installed): a message only TensorFlow 0.x and 1.x print
+UNABLE_CUDNN_DSO = ("I tensorflow/stream_executor/dso_loader.cc:77] LD_LIBRARY_PATH: :/usr/local/cuda-7.0/lib64\n"
+                    "I tensorflow/stream_executor/cuda/cuda_dnn.cc:1062] Unable to load cuDNN DSO.\n")
+
+
+def test_tensorflow_0x_and_1xs_cudnn_messages_never_ask_for_get_build_info(tmp_path):
+    # tf.sysconfig.get_build_info() came with TensorFlow 2.3: a release that printed this has none
+    f = _root_fail(tmp_path, {"tensorflow.log": UNABLE_CUDNN_DSO}, "tf.cuda-libs")
+    text = f.fix.text()
+    assert "get_build_info" not in text and "tf.__version__" in text
+
+
+def test_a_known_1x_release_names_the_cudnn_it_was_built_with(tmp_path):
+    # the same message beside a stated release (tensorflow.org's tested builds: 1.5 with cuDNN 7 and CUDA 9.0)
+    f = _root_fail(tmp_path, {"tensorflow.log": UNABLE_CUDNN_DSO,
+                              "commands/pasted-text": "tensorflow version: 1.5.0\n"}, "tf.cuda-libs")
+    assert f.fix.summary.startswith("Install cuDNN 7, the version TensorFlow 1.5 was built with (with CUDA 9.0)")
