@@ -186,3 +186,31 @@ def test_a_known_1x_release_names_the_cudnn_it_was_built_with(tmp_path):
     f = _root_fail(tmp_path, {"tensorflow.log": UNABLE_CUDNN_DSO,
                               "commands/pasted-text": "tensorflow version: 1.5.0\n"}, "tf.cuda-libs")
     assert f.fix.summary.startswith("Install cuDNN 7, the version TensorFlow 1.5 was built with (with CUDA 9.0)")
+
+
+# ROCm/tensorflow-upstream#237: TensorFlow's ROCm build on an AMD APU (the name carries a comma)
+ROCM_LOG = ("2018-11-11 22:30:37.207465: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1524] Found device 0 with "
+            "properties: \nname: AMD A10-8700P Radeon R6, 10 Compute Cores 4C+6G\nAMDGPU ISA: gfx801\n"
+            "memoryClockRate (GHz) 0.8\npciBusID 0000:00:01.0\nTotal memory: 7.31GiB\nFree memory: 7.06GiB\n"
+            "2018-11-11 22:30:37.207580: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1605] Ignoring visible gpu "
+            "device (device: 0, name: AMD A10-8700P Radeon R6, 10 Compute Cores 4C+6G, pci bus id: 0000:00:01.0) with "
+            "AMDGPU ISA gfx801. The minimum required AMDGPU ISA is gfx803.\n")
+# NVIDIA/nvidia-docker#431: a VirtualBox VM without a GPU, Ubuntu's branch-numbered module
+MODPROBE_375 = "modprobe: ERROR: could not insert 'nvidia_375': No such device\n"
+
+
+def test_a_rocm_builds_device_lines_are_amds_and_say_no_nvidia_gpu_is_there(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": ROCM_LOG}, "pci.nvidia-gpu")
+    assert any("gfx801" in e.line for e in f.evidence)
+    # without the ROCm marks the same 'Found device' line is a GPU TensorFlow found
+    cuda_like = ROCM_LOG.split("AMDGPU ISA: gfx801\n")[0] + "\n"
+    report = _check(_snapshot(tmp_path, {"tensorflow.log": cuda_like}, "cuda"))
+    assert report.get("pci.nvidia-gpu").status.value == "ok"
+
+
+def test_modprobes_no_such_device_for_a_branch_numbered_module_is_no_gpu_it_can_drive(tmp_path):
+    _root_fail(tmp_path, {"commands/modprobe_nvidia.err": MODPROBE_375, "commands/modprobe_nvidia.rc": "1\n"},
+               "pci.nvidia-gpu")
+    # the unified-memory module's own refusal stays its own
+    said = observe(Source("modprobe", "m", "modprobe: ERROR: could not insert 'nvidia_331_updates_uvm': No such device"))
+    assert [o.message for o in said] == ["modprobe-uvm-failed"]

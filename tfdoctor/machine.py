@@ -161,10 +161,14 @@ def build_machine(facts: dict, complete: bool = True) -> Machine:
     # -- what programs printed --------------------------------------------------------------------------------
     others_built = _other_modules_builds(observations)
     probe_warned = any(o.message == "torch-cuda-probe-no-driver" for o in observations)
+    rocm = {o.source for o in observations if o.message in _ROCM_MARKS}
     for o in observations:
         if _discounted(o, others_built, probe_warned):
             continue
+        amd = o.source in rocm and o.message.startswith("tf-") and o.message not in _ROCM_MARKS
         for q, v in o.claims:
+            if amd and q in _DEVICE_CLAIMS:
+                continue  # a ROCm build's device lines: its devices are AMD's, and say nothing of NVIDIA's
             strength = o.strength
             # TensorFlow's view of anything but itself is an inference
             if o.source == "tensorflow.log" and not q.startswith("tf."):
@@ -265,6 +269,11 @@ def _other_modules_builds(observations) -> set:
     return {src for src, mods in named.items() if not any(m.startswith("nvidia") for m in mods)}
 
 
+# TensorFlow's ROCm build names AMD devices in the lines a CUDA build uses for NVIDIA's (ROCm/tensorflow-upstream#237)
+_ROCM_MARKS = ("tf-rocm-device-isa", "tf-rocm-ignoring-amdgpu")
+_DEVICE_CLAIMS = ("gpu.present", "driver.loaded", "driver.installed", "tf.sees_gpu")
+
+
 def _discounted(o, others_built: set, probe_warned: bool = False) -> bool:
     """An observation whose claims its own context contradicts. NGC images print 'The NVIDIA Driver was not
     detected' from a check of /proc/driver/nvidia that is wrong under WSL2; in the output of a container started
@@ -296,7 +305,7 @@ def _pci(votes, facts, complete) -> None:
             pci.source, pci.source)
         if devs:
             votes.add("gpu.present", True, READ, Evidence(src, f"{devs[0].slot}: {devs[0].name or devs[0].pci_id}"))
-        elif pci.source != "ubuntu-drivers" and not any(_hyperv_gpu(d) for d in pci.devices):
+        elif pci.source != "ubuntu-drivers" and not any(_hyperv_gpu(d) for d in getattr(pci, "devices", ()) or ()):
             # (Hyper-V's paravirtual GPU, WSL 2's and a GPU-P guest's, stands for whatever GPU the Windows host
             # shares: the bus cannot say it is not an NVIDIA one)
             votes.add("gpu.present", False, READ, Evidence(src, "no NVIDIA device (vendor 10de) listed"))
@@ -305,8 +314,8 @@ def _pci(votes, facts, complete) -> None:
 def _hyperv_gpu(d) -> bool:
     """Hyper-V's paravirtual GPU (PCI 1414:008e, lspci's `Microsoft Corporation Device 008e`): the GPU a Windows host
     shares with WSL 2 or a GPU-P guest, reached through the dxgkrnl driver and /dev/dxg."""
-    return (d.vendor_id == 0x1414 and d.device_id == 0x008E) or \
-        "microsoft corporation device 008e" in (d.lspci_name or "").lower()
+    return (getattr(d, "vendor_id", None) == 0x1414 and getattr(d, "device_id", None) == 0x008E) or \
+        "microsoft corporation device 008e" in (getattr(d, "lspci_name", None) or "").lower()
 
 
 def _nvml(votes, facts, complete) -> None:
