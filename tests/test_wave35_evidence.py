@@ -214,3 +214,37 @@ def test_modprobes_no_such_device_for_a_branch_numbered_module_is_no_gpu_it_can_
     # the unified-memory module's own refusal stays its own
     said = observe(Source("modprobe", "m", "modprobe: ERROR: could not insert 'nvidia_331_updates_uvm': No such device"))
     assert [o.message for o in said] == ["modprobe-uvm-failed"]
+
+
+# wang-xinyu/tensorrtx#1610 (TensorRT 8.2 on an RTX 4090) and DDTRobot/tita_rl_sim2sim2real#7 (TensorRT 10.7, RTX 5070 Ti)
+TRT_SM_HEX = ("[12/12/2024-10:15:17] [E] [TRT] 1: [caskUtils.cpp::trtSmToCask::147] Error Code 1: Internal Error "
+              "(Unsupported SM: 0x809)\n")
+TRT_SM_120 = ("[07/19/2025-23:34:55] [E] Error[9]: IBuilder::buildSerializedNetwork: Error Code 9: API Usage Error "
+              "(Target GPU SM 120 is not supported by this TensorRT release.)  \n")
+# NVIDIA/retinanet-examples#314: an engine built with TensorRT 8.0.0, loaded by 8.0.1
+TRT_ENGINE = ("The engine plan file is not compatible with this version of TensorRT, expecting library version 8.0.0 got "
+              "8.0.1, please rebuild.\n")
+# mindprince/nvidia_gpu_prometheus_exporter#13: the exporter's pod on a node whose Docker does not default to nvidia
+GONVML = ("couldn't initialize gonvml: could not load NVML library Make sure NVML is in the shared library search "
+          "path\n")
+
+
+def test_tensorrt_refusing_the_gpus_sm_is_a_tensorrt_older_than_the_gpu(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": TRT_SM_HEX}, "compat.compute-capability")
+    assert "TensorRT release in use does not support compute capability 8.9 (Ada Lovelace)" in f.summary
+    assert "rebuild the engine" in f.fix.summary
+    newer = _check(_snapshot(tmp_path, {"tensorflow.log": TRT_SM_120}, "sm120"))
+    assert newer.root_cause.id == "compat.compute-capability"
+    assert "compute capability 12.0 (Blackwell)" in newer.root_cause.summary
+
+
+def test_a_tensorrt_engine_from_another_release_is_rebuilt_not_the_driver(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": TRT_ENGINE}, "cuda.libraries")
+    assert "built with TensorRT 8.0.0 and this program loads TensorRT 8.0.1" in f.summary
+    assert "Rebuild the engine" in f.fix.summary and "driver and CUDA are not the problem" in f.fix.summary
+
+
+def test_a_pod_that_could_not_load_nvml_needs_the_nvidia_runtime_as_the_nodes_default(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/nvidia_gpu_prometheus_exporter": GONVML}))
+    assert report.get("container.toolkit").status.value == "fail"
+    assert "daemon.json" in report.get("container.toolkit").fix.text()

@@ -519,6 +519,17 @@ _KOKKOS_ARCH = {"Kepler": "KEPLER", "Maxwell": "MAXWELL", "Pascal": "PASCAL", "V
                 "Ampere": "AMPERE", "Ada Lovelace": "ADA", "Hopper": "HOPPER", "Blackwell": "BLACKWELL"}
 
 
+def _trt_sm_cc(o) -> str | None:
+    """TensorRT's SM as a compute capability: `0x809` is 8.9, `120` is 12.0."""
+    if o.group("smhex"):
+        v = int(o.group("smhex"), 16)
+        return f"{v >> 8}.{v & 0xFF}" if (v & 0xFF) < 10 else None
+    if o.group("sm"):
+        s = o.group("sm")
+        return f"{s[:-1]}.{s[-1]}"
+    return None
+
+
 def _software_refuses_gpu(facts, unsupported) -> Finding:
     """The software in use said itself that it does not support the GPU (an NGC container, XLA's PTX target, a PyTorch
     build, Triton): which of them, and what to use instead."""
@@ -562,6 +573,16 @@ def _software_refuses_gpu(facts, unsupported) -> Finding:
                            "conda packages no longer include it. The GPU and the driver are not the problem.", (),
                            verify=("python -c \"import torch; print(torch.cuda.get_arch_list(), "
                                    "torch.cuda.get_device_capability())\"",)))
+    trt = facts.machine.observed("tensorrt-unsupported-sm")
+    if trt and not (o or sm or torch_sm or torch_old):
+        # TensorRT's builder does not know the GPU's architecture: the release predates the GPU (TensorRT#2332)
+        cc = _trt_sm_cc(trt[0]) or _named_gpu_cc(facts)
+        name = _cc_in_words(cc)
+        return refused(f"The TensorRT release in use does not support {name}: it predates the GPU's architecture; the "
+                       "GPU and the driver work",
+                       Fix(f"Use a TensorRT release that supports {name} (TensorRT's support matrix lists the compute "
+                           "capabilities of each release), with the CUDA and cuDNN it is built for, and rebuild the "
+                           "engine with it.", (), verify=verify))
     ollama_old = facts.machine.observed("ollama-cuda-gpu-too-old")
     if ollama_old and not (o or sm or torch_sm or torch_old):
         cc = next((x.group("cc") for x in ollama_old if x.group("cc")), None)

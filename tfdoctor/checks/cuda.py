@@ -921,6 +921,27 @@ def _torch_cudnn_shadowed(facts) -> Finding | None:
                          verify=("python3 -c 'import torch; print(torch.backends.cudnn.version())'",)))
 
 
+def _tensorrt_engine_told(facts) -> Finding | None:
+    """TensorRT refused an engine file built by another TensorRT release, or on a GPU of another compute capability:
+    an engine is tied to both, and is rebuilt from its model where it runs (retinanet-examples#314)."""
+    o = next(iter(facts.machine.observed("tensorrt-engine-mismatch")), None)
+    if o is None:
+        return None
+    if o.group("built"):
+        what = (f"was built with TensorRT {o.group('built')} and this program loads TensorRT {o.group('loaded')}: an "
+                "engine runs only with the TensorRT release it was built with")
+    else:
+        what = (f"was built on a GPU of compute capability {o.group('built_cc')} and this GPU is "
+                f"{o.group('this_cc')}: an engine runs only on the GPU model it was built for")
+    ev = facts.machine.evidence_of("tensorrt-engine-mismatch")[:1]
+    return Finding("cuda.libraries", Status.FAIL, f"The TensorRT engine file {what}", tuple(e.describe() for e in ev),
+                   fix=Fix("Rebuild the engine from its model (ONNX, UFF) with the TensorRT this program loads, on "
+                           "this GPU (trtexec's --saveEngine, or the program's own build step), or load it with the "
+                           "TensorRT that built it; the driver and CUDA are not the problem.", (),
+                           verify=("ldconfig -p | grep libnvinfer   # the TensorRT release the program loads",)),
+                   evidence=ev)
+
+
 def _cudnn_dependency_missing(facts) -> Finding | None:
     """cuDNN 8 loaded, but one of its sub-libraries could not load a CUDA library it needs (`Could not load library
     libcudnn_cnn_infer.so.8. Error: libnvrtc.so: cannot open shared object file`): cuDNN is installed, the library it
@@ -1036,7 +1057,7 @@ def check_cuda_libraries(facts) -> Finding:
     if (told := _cudnn_told_missing(facts) or _cudnn_unversioned_missing(facts) or _cudnn_told_mixed(facts)
             or _cuda_libraries_told_mixed(facts)
             or _cudnn_told_older(facts) or _tf_cudnn_refused(facts) or _jax_cuda_older(facts) or _torch_cudnn_shadowed(facts)
-            or _cudnn_dependency_missing(facts)) is not None:
+            or _cudnn_dependency_missing(facts) or _tensorrt_engine_told(facts)) is not None:
         return told
     api = api_facts(facts)
     if api is None or api.source == "none":
