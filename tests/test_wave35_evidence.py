@@ -248,3 +248,27 @@ def test_a_pod_that_could_not_load_nvml_needs_the_nvidia_runtime_as_the_nodes_de
     report = _check(_snapshot(tmp_path, {"commands/nvidia_gpu_prometheus_exporter": GONVML}))
     assert report.get("container.toolkit").status.value == "fail"
     assert "daemon.json" in report.get("container.toolkit").fix.text()
+
+
+# jupyter/notebook#3451: the notebook's Python is not the one TensorFlow was installed for
+NO_MODULE = "ImportError: no module named 'tensorflow'\n"
+# chainer/chainer#4813: NVRTC's companion library off the loader path (the script ran with sudo)
+NVRTC_BUILTINS = ("Exception in main training loop: nvrtc: error: failed to open libnvrtc-builtins.so.\n"
+                  "  Make sure that libnvrtc-builtins.so is installed correctly.\n")
+
+
+def test_no_module_named_tensorflow_is_tensorflow_missing_for_the_interpreter_that_ran(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NO_MODULE}, "tf.installed")
+    assert "has no TensorFlow" in f.summary and "another interpreter" in f.summary
+    assert any("ipykernel install" in c for a in f.fix.alternatives for c in a.commands)
+    assert "tf.__version__" in f.fix.verify[0]
+    # a damaged installation (a submodule missing) is not this
+    said = observe(Source("tensorflow+cuda", "t", "ModuleNotFoundError: No module named 'tensorflow.python.eager'"))
+    assert not any(o.message == "tf-module-not-found" for o in said)
+
+
+def test_nvrtc_unable_to_open_its_builtins_is_a_cuda_library_off_the_loader_path(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NVRTC_BUILTINS}, "tf.cuda-libs")
+    assert "libnvrtc-builtins.so" in f.summary
+    # another program's libraries are checked in the loader cache, not with TensorFlow's import
+    assert f.fix.verify == ("ldconfig -p | grep -E 'libnvrtc-builtins'   # each library listed",)

@@ -139,6 +139,8 @@ def check_installed(facts) -> Finding:
     tf = tf_facts(facts)
     if (tf is None or tf.source != "child") and (refused := wheel_platform_refused(facts) or pip_too_old(facts)):
         return refused
+    if (tf is None or tf.source != "child") and (missing := facts.machine.told("tf.module_missing")) is not None:
+        return _module_missing(facts, tf, missing)
     if (s := _skip_if_not_run("tf.installed", tf)) is not None:
         return s
     if tf.ended == "not-found":
@@ -198,6 +200,28 @@ def check_installed(facts) -> Finding:
                             (f"{python_cmd(tf)} -m pip uninstall -y " + " ".join(n for n, _ in tf_dists),
                              install_command(tf, minor(version), gpu))))
     return ok("tf.installed", f"TensorFlow {version or '(version unknown)'}{where}", *details)
+
+
+def _module_missing(facts, tf, missing) -> Finding:
+    """The program's own Python said it has no tensorflow (`No module named 'tensorflow'`): TensorFlow is installed for
+    another interpreter than the one that ran (Jupyter from another environment, a virtual environment not activated,
+    sudo's Python) or not at all (jupyter/notebook#3451)."""
+    b = newest_tf_for_python(python_minor(tf)) if tf is not None else None
+    gpu = wants_gpu(facts)
+    install = install_command(tf, b.version if b else None, gpu)
+    return Finding("tf.installed", Status.FAIL,
+                   "The Python that ran the program has no TensorFlow ('No module named tensorflow'): it is installed "
+                   "for another interpreter, or not at all", tuple(e.describe() for e in missing.evidence[:2]),
+                   fix=Fix("Install TensorFlow into the interpreter that runs the program, or run the program with the "
+                           "interpreter that has it (in Jupyter, the kernel's interpreter: `%pip install` in a cell "
+                           "installs there).", (install,),
+                           alternatives=(Alternative("TensorFlow is installed in another Python: register that "
+                                                     "interpreter as a Jupyter kernel (run it with the Python that has "
+                                                     "TensorFlow) and choose it in the notebook",
+                                                     ("python3 -m pip install ipykernel",
+                                                      "python3 -m ipykernel install --user --name tensorflow")),),
+                           verify=(tf_import_line(tf, "tf.__version__"),)),
+                   evidence=missing.evidence)
 
 
 _ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x", "armv7l", "i686", "amd64", "arm64")
@@ -912,7 +936,8 @@ def check_cuda_libs(facts) -> Finding:
 
 # the loader's words for a CUDA library it could not open, wherever a paste quotes them (ldd's `=> not found` too)
 _QUOTED_LIBS = ("cuda-lib-cannot-open", "cuda-lib-cannot-open-for-a-library", "dso-load-failed", "import-so-missing",
-                "ldd-cuda-lib-not-found", "ctranslate2-library-not-found", "cuda-lib-version-node-missing")
+                "ldd-cuda-lib-not-found", "ctranslate2-library-not-found", "cuda-lib-version-node-missing",
+                "nvrtc-builtins-not-found")
 
 
 def _libs_quoted(facts, tf, loaded: tuple[str, ...] = ()) -> Finding | None:
@@ -983,7 +1008,14 @@ def _named_libs_fix(tf, runtime: list[str], cuda: str | None, tf_version: str | 
                .replace("CUDA  ", "CUDA "),
                library_install_commands(runtime, cuda, python_cmd(tf)),
                alternatives=and_cuda_alternative(cuda, tf_version, python_cmd(tf)) + _toolkit_off_path(cuda),
-               verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),))
+               verify=(tf_import_line(tf, "tf.config.list_physical_devices('GPU')"),) if who == "TensorFlow" else
+               _libs_listed(runtime))
+
+
+def _libs_listed(names: list[str]) -> tuple[str, ...]:
+    """The loader cache's entries for these libraries (names validated as sonames: nothing else enters the command)."""
+    bases = [n.split(".so", 1)[0] for n in names if textmatch.fullmatch(r"lib[A-Za-z0-9_+-]{1,40}\.so(?:\.\d+){0,3}", n)]
+    return (f"ldconfig -p | grep -E '{'|'.join(dict.fromkeys(bases))}'   # each library listed",) if bases else ()
 
 
 def _toolkit_off_path(cuda: str | None) -> tuple[Alternative, ...]:
