@@ -272,3 +272,21 @@ def test_nvrtc_unable_to_open_its_builtins_is_a_cuda_library_off_the_loader_path
     assert "libnvrtc-builtins.so" in f.summary
     # another program's libraries are checked in the loader cache, not with TensorFlow's import
     assert f.fix.verify == ("ldconfig -p | grep -E 'libnvrtc-builtins'   # each library listed",)
+
+
+# tensorflow/tensorflow#17301: TensorFlow 1.5.0's wheel (NumPy C API 0xc) over numpy 1.13.3 (0xb)
+NUMPY_OLD = "RuntimeError: module compiled against API version 0xc but this version of numpy is 0xb\n"
+# tensorflow/tensorflow#1402: the pip wheel on CentOS 6.5 (glibc 2.12)
+GLIBC_216 = ("ImportError: /lib64/libc.so.6: version `GLIBC_2.16' not found (required by /data/apps/anaconda/lib/"
+             "python2.7/site-packages/tensorflow/python/_pywrap_tensorflow.so)\n")
+
+
+def test_a_numpy_older_than_the_wheel_was_built_against_fails_the_import(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": NUMPY_OLD}, "tf.import")
+    assert "NumPy is older than TensorFlow" in f.summary
+    assert f.fix.commands == ("python3 -m pip install --upgrade 'numpy<2'",)
+
+
+def test_a_glibc_too_old_for_the_wheel_offers_building_from_source(tmp_path):
+    f = _root_fail(tmp_path, {"tensorflow.log": GLIBC_216}, "tf.import")
+    assert "glibc 2.16" in f.summary and "build TensorFlow from source" in f.fix.summary

@@ -444,7 +444,8 @@ def _import_signal(tf) -> Finding:
 
 
 _IMPORT_MESSAGES = {"tf-import-glibcxx-not-found": "glibcxx", "tf-import-glibc-not-found": "glibc",
-                    "tf-import-protobuf-too-new": "protobuf", "tf-import-protobuf-too-old": "protobuf-old"}
+                    "tf-import-protobuf-too-new": "protobuf", "tf-import-protobuf-too-old": "protobuf-old",
+                    "tf-import-numpy-too-old": "numpy-too-old"}
 
 
 def _import_failure_told(facts, tf) -> Finding | None:
@@ -472,6 +473,13 @@ def _import_failure(tf, failure, py: str) -> Finding:
                     fix=Fix("Install a NumPy 1.x (TensorFlow older than 2.18 is built against it), or upgrade "
                             "TensorFlow to a release built for NumPy 2.",
                             (f"{py} -m pip install 'numpy<2'",)))
+    if failure.kind == "numpy-too-old":
+        # NumPy's C-API check: the wheel was compiled against a newer NumPy than the one installed (tensorflow#17301)
+        return fail("tf.import", f"the installed NumPy is older than TensorFlow{' ' + version if version else ''} "
+                    "was built against (its C API version is lower than the wheel's)", quote,
+                    fix=Fix("Upgrade NumPy in the interpreter TensorFlow runs in, staying on NumPy 1.x (TensorFlow "
+                            "older than 2.18 is built against it).", (f"{py} -m pip install --upgrade 'numpy<2'",),
+                            verify=(f"{py} -c 'import numpy, tensorflow; print(numpy.__version__)'",)))
     if failure.kind == "protobuf":
         return fail("tf.import", "the installed protobuf is too new for this TensorFlow's generated code", quote,
                     fix=Fix("Install the protobuf this TensorFlow was generated for, or upgrade TensorFlow.",
@@ -489,7 +497,9 @@ def _import_failure(tf, failure, py: str) -> Finding:
                     *([f"TensorFlow {b.version} wheels are {b.extra.get('manylinux', '')} (glibc >= {b.glibc_min})"]
                       if b and b.glibc_min else []),
                     fix=Fix("Upgrade the operating system (Ubuntu 20.04 has glibc 2.31, 22.04 has 2.35), run "
-                            "TensorFlow in a container, or install an older TensorFlow built for this glibc.",
+                            "TensorFlow in a container, install an older TensorFlow built for this glibc, or build "
+                            "TensorFlow from source on this system (the TensorFlow team's answer for CentOS 6, "
+                            "tensorflow#1402).",
                             ("ldd --version | head -1",)))
     if failure.kind == "protobuf-old":
         return fail("tf.import", "the installed protobuf is older than this TensorFlow's generated code (TensorFlow "
