@@ -523,11 +523,8 @@ def _trt_sm_cc(o) -> str | None:
     """TensorRT's SM as a compute capability: `0x809` is 8.9, `120` is 12.0."""
     if o.group("smhex"):
         v = int(o.group("smhex"), 16)
-        return f"{v >> 8}.{v & 0xFF}" if (v & 0xFF) < 10 else None
-    if o.group("sm"):
-        s = o.group("sm")
-        return f"{s[:-1]}.{s[-1]}"
-    return None
+        return _arch_cc(f"{v >> 8}{v & 0xFF}") if (v & 0xFF) < 10 else None
+    return _arch_cc(o.group("sm")) if o.group("sm") else None
 
 
 def _software_refuses_gpu(facts, unsupported) -> Finding:
@@ -719,7 +716,7 @@ def check_compute_capability(facts) -> Finding:
     # ran on the system's CUDA)
     if (tf is None or tf.source == "none") and (
             told := _no_kernel_image_told(facts, gpus) or _cuda_predates_gpu(facts, None)
-            or _cuda_drops_gpu(facts, _named_gpu_cc(facts))) is not None:
+            or _cuda_drops_gpu(facts, None)) is not None:
         return told
     if (s := _skip_without_tf("compat.compute-capability", tf)) is not None:
         return s
@@ -916,12 +913,14 @@ def _cuda_in_use(facts) -> tuple[str | None, str, tuple, bool]:
     return None, "", (), False
 
 
-def _cuda_drops_gpu(facts, cc: str | None) -> Finding | None:
+def _cuda_drops_gpu(facts, log) -> Finding | None:
     """The CUDA in use no longer supports the GPU's compute capability: CUDA 11.0 dropped Kepler's 3.0 and 3.2, 12.0
     Kepler's 3.5 and 3.7, 13.0 Maxwell, Pascal and Volta (architectures.json, from each release's notes). Its compilers
     cannot build for the GPU and its libraries carry no kernels for it (cupy#4660: a Quadro K2000 under CUDA 11.2;
     openmm#3756 the same card under 11.4). A failure where a program's own runtime says so; where only the reporter
-    names the release a warning, since people also quote nvidia-smi's number, which is the driver's."""
+    names the release a warning, since people also quote nvidia-smi's number, which is the driver's. The GPU's compute
+    capability: the first TensorFlow's log names, else the GPU's named by the probes or the reporter."""
+    cc = (next(iter(log.compute_capabilities), None) if log is not None else None) or _named_gpu_cc(facts)
     arch = _kb().architecture_for_cc(cc) if cc else None
     dropped = arch.dropped_by_cuda(cc) if arch else None
     cuda, where, ev, _ = _cuda_in_use(facts)
@@ -948,14 +947,13 @@ def _nvrtc_refuses_gpu(facts) -> Finding | None:
     m = facts.machine
     if not m.observed("nvrtc-gpu-architecture-invalid"):
         return None
-    cc = _named_gpu_cc(facts)
-    if (known := _cuda_drops_gpu(facts, cc) or _cuda_predates_gpu(facts, None)) is not None:
+    if (known := _cuda_drops_gpu(facts, None) or _cuda_predates_gpu(facts, None)) is not None:
         return known.with_(status=Status.FAIL)
     ev = m.evidence_of("nvrtc-gpu-architecture-invalid")[:1]
     return Finding("compat.compute-capability", Status.FAIL,
-                   f"CUDA's runtime compiler (NVRTC) refused {_cc_in_words(cc)}'s architecture: the CUDA the program "
-                   "compiles with no longer supports this GPU (Kepler after CUDA 10.2, Maxwell to Volta after 12.x), or "
-                   "is older than the GPU", tuple(e.describe() for e in ev),
+                   f"CUDA's runtime compiler (NVRTC) refused {_cc_in_words(_named_gpu_cc(facts))}'s architecture: the "
+                   "CUDA the program compiles with no longer supports this GPU (Kepler after CUDA 10.2, Maxwell to "
+                   "Volta after 12.x), or is older than the GPU", tuple(e.describe() for e in ev),
                    fix=Fix("Compare the GPU's compute capability with the CUDA release the program's NVRTC comes from, "
                            "and use a CUDA (or a build of the program) that supports the GPU; the driver is not the "
                            "problem.", ("nvidia-smi --query-gpu=name,compute_cap --format=csv",),
@@ -1056,8 +1054,7 @@ def _cc_from_log(facts, tf) -> Finding:
                     f"{m.group('cc') or m.group('compute_capability')}: it JIT-compiles PTX at start-up", m.line,
                     fix=Fix("Give the CUDA JIT cache room so the compilation happens once.",
                             ("export CUDA_CACHE_MAXSIZE=2147483648",)))
-    cc = next(iter(log.compute_capabilities), None) or _named_gpu_cc(facts)
-    predates = _cuda_predates_gpu(facts, log) or _cuda_drops_gpu(facts, cc) or _ptxas_predates_gpu(facts)
+    predates = _cuda_predates_gpu(facts, log) or _cuda_drops_gpu(facts, log) or _ptxas_predates_gpu(facts)
     if predates is not None:
         return predates
     # CUDA's 'no kernel image' (a CUDA message: read in TensorFlow's log as in any program's output)

@@ -1168,22 +1168,25 @@ def _cudnn_refused(tf, facts=None) -> Finding | None:
                 f"`{line}`", fix=Fix(summary, cmds, verify=verify))
 
 
-def _cudnn_fix(tf, before_2: bool = False, facts=None) -> Fix:
-    """The cuDNN this TensorFlow was built with, from pip where its release has the [and-cuda] extra. `before_2`: the
-    log's message is one only TensorFlow 0.x and 1.x print, which have no tf.sysconfig.get_build_info (2.3 added it):
-    their cuDNN from the tested-builds table where the release is known, else the release to look it up by."""
+def _legacy_cudnn_fix(tf, facts) -> Fix:
+    """The cuDNN a TensorFlow 0.x or 1.x was built with, for a message only those releases print: they have no
+    tf.sysconfig.get_build_info (2.3 added it). From the tested-builds table where the release is known (the log's,
+    else the one stated), else how to find the release."""
+    version = tf.tf_version or facts.machine.value("tf.version")
+    mv = minor(version) if isinstance(version, str) else None
+    tested = _kb().tested_cuda(mv) if mv else None
+    verify = ("ldconfig -p | grep libcudnn   # the cuDNN major this TensorFlow loads, no other ahead of it",)
+    if tested is not None and tested.cudnn:
+        return Fix(f"Install cuDNN {tested.cudnn}, the version TensorFlow {mv} was built with (with CUDA "
+                   f"{tested.cuda}), and take any other cuDNN off the loader path.", (), verify=verify)
+    return Fix("Install the cuDNN version this TensorFlow release was built with (the command prints the release; "
+               "tensorflow.org/install/source#gpu lists its cuDNN), and take any other cuDNN off the loader path.",
+               (tf_import_line(tf, "tf.__version__"),), verify=verify)
+
+
+def _cudnn_fix(tf) -> Fix:
+    """The cuDNN this TensorFlow was built with, from pip where its release has the [and-cuda] extra."""
     mv = minor(tf.tf_version) if tf.tf_version else None
-    if before_2:
-        said = facts.machine.value("tf.version") if facts is not None and not mv else None
-        mv = mv or (minor(said) if isinstance(said, str) else None)
-        tested = _kb().tested_cuda(mv) if mv else None
-        verify_old = ("ldconfig -p | grep libcudnn   # the cuDNN major this TensorFlow loads, no other ahead of it",)
-        if tested is not None and tested.cudnn:
-            return Fix(f"Install cuDNN {tested.cudnn}, the version TensorFlow {mv} was built with (with CUDA "
-                       f"{tested.cuda}), and take any other cuDNN off the loader path.", (), verify=verify_old)
-        return Fix("Install the cuDNN version this TensorFlow release was built with (the command prints the release; "
-                   "tensorflow.org/install/source#gpu lists its cuDNN), and take any other cuDNN off the loader path.",
-                   (tf_import_line(tf, "tf.__version__"),), verify=verify_old)
     verify = (tf_import_line(tf, "tf.sysconfig.get_build_info()['cudnn_version']"),
               "ldconfig -p | grep libcudnn   # no other cuDNN ahead of it on the loader path")
     if mv and _has_and_cuda(mv):
@@ -1225,14 +1228,14 @@ def _cuda_libs_from_log(facts, tf) -> Finding:
     if dso is not None:
         # TensorFlow 0.x-1.x: cuDNN's library (of the major version it was built for) could not be opened
         return fail("tf.cuda-libs", "TensorFlow could not load cuDNN ('Unable to load cuDNN DSO'): the cuDNN version "
-                    "it was built for is not on the loader path", dso.line, fix=_cudnn_fix(tf, before_2=True, facts=facts))
+                    "it was built for is not on the loader path", dso.line, fix=_legacy_cudnn_fix(tf, facts))
     sym = log.first("tf-cudnn-symbol-not-found")
     if sym is not None:
         # TensorFlow 0.x-1.x looked a cuDNN function up in the cuDNN it tried to load and died: none was loaded (the
         # dlerror names TensorFlow's own library) or the one loaded is another cuDNN version
         return fail("tf.cuda-libs", f"TensorFlow could not find {sym.group('symbol') or 'a cuDNN function'} in cuDNN: "
                     "the cuDNN version it was built for did not load (or the libcudnn it loaded is another version)",
-                    sym.line, fix=_cudnn_fix(tf, before_2=True, facts=facts))
+                    sym.line, fix=_legacy_cudnn_fix(tf, facts))
     dnn = log.first("tf-dnn-library-not-found")
     if dnn is not None:
         return fail("tf.cuda-libs", "TensorFlow placed an op on the GPU but could not use cuDNN ('DNN library is not "
