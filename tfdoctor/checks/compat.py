@@ -13,6 +13,7 @@ from tfdoctor.checks.fixes import distro_family, install_driver_commands, newer_
 from tfdoctor.checks.gpu import CUDA_NEEDED_MESSAGES, STATED_CUDA, stated_gpu_models
 from tfdoctor.checks.tensorflow import (
     _kb,
+    driver_jit_ptxas,
     install_command,
     machine_gpus,
     minor,
@@ -91,16 +92,20 @@ def _cuda_of_opened_runtime(facts) -> str | None:
 
 def _nvenc_needs_newer_driver(facts) -> Finding | None:
     """FFmpeg's NVENC encoder names the driver its NVENC API needs (`The minimum required Nvidia driver for nvenc is
-    435.21 or newer`): the driver is older than the program needs, as for a CUDA runtime newer than the driver."""
+    435.21 or newer`), after the NVENC API its build needs and the one the driver offers (`Driver does not support the
+    required nvenc API version. Required: 12.2 Found: 12.1`): the driver is older than the program needs, as for a CUDA
+    runtime newer than the driver."""
     told = facts.machine.observed("ffmpeg-nvenc-driver-too-old")
-    if not told:
+    api = next(iter(facts.machine.observed("ffmpeg-nvenc-api-too-old")), None)
+    if not told and api is None:
         return None
-    need = told[0].group("need")
+    # the minimum FFmpeg printed, else (an API newer than its table: '(unknown)') FFmpeg's table for the API it needs
+    need = (told[0].group("need") if told else None) or (_kb().nvenc_min_driver(api.group("required")) if api else None)
     have = driver_version_seen(facts)
-    ev = facts.machine.evidence_of("ffmpeg-nvenc-driver-too-old")
+    ev = facts.machine.evidence_of("ffmpeg-nvenc-api-too-old", "ffmpeg-nvenc-driver-too-old")
     meets = bool(have and need and _kb().driver_at_least(have, need))
     cannot_load = facts.machine.observed("ffmpeg-cannot-load-nvidia-library")
-    if meets or cannot_load:
+    if api is None and (meets or cannot_load):
         # FFmpeg prints its minimum after any failed load of the driver's NVENC library: where the driver meets it, or
         # FFmpeg could not load the library at all (nv-codec-headers' 'Cannot load', which no driver version explains:
         # an API too new for the driver is 'Driver does not support the required nvenc API version'), the library is
@@ -127,10 +132,15 @@ def _nvenc_needs_newer_driver(facts) -> Finding | None:
                                verify=("ldconfig -p | grep libnvidia-encode" if meets else
                                        "ldconfig -p | grep -E 'libnvidia-encode|libnvcuvid'",)),
                        evidence=ev)
+    offers = f" offers NVENC API {api.group('found')} and" if api is not None else ""
+    needs = (f"NVENC API {api.group('required')}" + (f", driver {need} or newer" if need else "")
+             if api is not None else f"driver {need} or newer, for the NVENC API its build uses")
     return Finding("compat.driver-cuda", Status.FAIL,
-                   f"The NVIDIA driver{f' {have}' if have else ''} is older than FFmpeg's NVENC encoder needs (driver "
-                   f"{need} or newer, for the NVENC API its build uses)", tuple(e.describe() for e in ev[:2]),
-                   fix=Fix(f"Install NVIDIA driver {need} or newer, then reboot.",
+                   f"The NVIDIA driver{f' {have}' if have else ''}{offers} is older than FFmpeg's NVENC encoder needs "
+                   f"({needs})", tuple(e.describe() for e in ev[:2]),
+                   fix=Fix(f"Install NVIDIA driver {need} or newer, then reboot." if need else
+                           f"Install a newer NVIDIA driver (one that offers NVENC API {api.group('required')}), then "
+                           "reboot.",
                            tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
                            alternatives=(Alternative("the driver cannot change (a GPU whose last branch is older, a "
                                                      "fixed cloud image): use an FFmpeg built against older "
@@ -412,7 +422,8 @@ def check_driver_cuda(facts) -> Finding:
 def _ptx_newer_than_driver(facts) -> Finding | None:
     """A PTX assembler refused PTX of a newer ISA than it knows (`Unsupported .version 6.3; current version is
     '6.1'`), and the assembler is the driver's JIT: its 'current version' is the PTX of the newest CUDA this driver
-    runs, or the driver's own CUDA_ERROR_UNSUPPORTED_PTX_VERSION is in the same output. The PTX ISA table names the CUDA
+    runs, or the driver's own CUDA_ERROR_UNSUPPORTED_PTX_VERSION is in the same output, or the line names the JIT's
+    input (`ptxas application ptx input`: Theano#6503, driver 375.66 and CUDA 9's PTX 6.0). The PTX ISA table names the CUDA
     whose toolkit wrote the PTX, and so the driver it needs (numba#3794: driver 390.87 and cudatoolkit 10.0's PTX 6.3;
     numba-cuda#120: driver 550 and CUDA 12.5's PTX 8.5). A toolkit's ptxas (XLA's, nvcc's) older than its PTX is not
     the driver: where nothing settles which one refused, this says nothing."""
@@ -425,7 +436,7 @@ def _ptx_newer_than_driver(facts) -> Finding | None:
         need, current = kb.cuda_for_ptx(o.group("ptx") or ""), kb.cuda_for_ptx(o.group("current_ptx") or "")
         if need is None:
             continue
-        by_driver = not toolkit_ptxas(o) and (o.source in jit_sources or bool(
+        by_driver = not toolkit_ptxas(o) and (o.source in jit_sources or driver_jit_ptxas(o) or bool(
             driver_cuda and current and kb.parse_version(driver_cuda)[:2] == kb.parse_version(current)[:2]))
         if not by_driver:
             continue

@@ -294,8 +294,9 @@ def _no_driver_in_output(facts, plain) -> tuple:
     return tuple(e for e in facts.machine.evidence_of(*_NO_DRIVER_IN_CONTAINER) if e.source[:200] in names)
 
 
-# what a program in a container prints when the driver's libcuda.so.1 is not there
-_NO_DRIVER_IN_CONTAINER = ("ld-so-libcuda-missing", "torch-no-nvidia-driver")
+# what a program in a container prints when the driver's libcuda.so.1 is not there, or (nvidia-smi bind-mounted from
+# the host, mattshma/bigdata#108) when the driver's device nodes are not
+_NO_DRIVER_IN_CONTAINER = ("ld-so-libcuda-missing", "torch-no-nvidia-driver", "smi-cannot-communicate")
 
 
 def _insufficient_in_container(facts) -> tuple | None:
@@ -431,7 +432,9 @@ def check_container(facts) -> Finding:
         return Finding("env.container", Status.FAIL, "This container was started without a GPU request (its `docker "
                        "run` asks for none) and found no GPU" + (
                            " (the driver's libcuda.so.1 is not in it: the NVIDIA runtime mounts it from the host "
-                           "into a container that asks for a GPU)" if "libcuda" in no_gpu[0].line else "")
+                           "into a container that asks for a GPU)" if "libcuda" in no_gpu[0].line else
+                           " (nvidia-smi could not reach the driver: the NVIDIA runtime gives the driver's device nodes "
+                           "only to a container that asks for a GPU)" if "NVIDIA-SMI" in no_gpu[0].line else "")
                        + ": it was most likely started without GPU access",
                        tuple(e.describe() for e in (*plain, *no_gpu[:1])), fix=_gpu_access_fix(facts),
                        evidence=no_gpu[:1])

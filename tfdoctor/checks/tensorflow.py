@@ -1340,6 +1340,12 @@ def toolkit_ptxas(o) -> bool:
     return _PTXAS_FILE.search(o.line) is not None
 
 
+def driver_jit_ptxas(o) -> bool:
+    """A ptxas refusal of the driver's JIT compiler, which names its input `application ptx input` (the log
+    cuModuleLoadDataEx returns: numba#3794, Theano#6503)."""
+    return "ptxas application ptx input" in o.line
+
+
 def _toolkit_ptxas_too_old(facts) -> Finding | None:
     """A toolkit's ptxas (the binary XLA, nvcc or a JIT framework runs from PATH) refused PTX of a newer ISA than it
     knows: `ptxas /tmp/x.ptx, line 9; fatal : Unsupported .version 8.5; current version is '7.5'`. It names the file

@@ -422,6 +422,15 @@ def cuda_for_ptx(ptx: str) -> str | None:
     return _load("cuda_drivers.json").get("ptx_isa", {}).get("first_cuda", {}).get(f"{t[0]}.{t[1]}")
 
 
+def nvenc_min_driver(api: str) -> str | None:
+    """The first Linux driver whose NVENC library offers NVENC API `api` ('12.2' -> '550.54.14'), from FFmpeg's own
+    table (cuda_drivers.json nvenc_api_drivers); None for an API the table does not name."""
+    t = parse_version(api or "")
+    if len(t) < 2:
+        return None
+    return _load("cuda_drivers.json").get("nvenc_api_drivers", {}).get("linux_min_driver", {}).get(f"{t[0]}.{t[1]}")
+
+
 def is_cuda_release(version: str) -> bool:
     """Whether `version` (x.y, or x.y.z) names a CUDA toolkit release of Table 3 ('8.9.5' is a cuDNN's, not CUDA's)."""
     t = parse_version(version or "")
