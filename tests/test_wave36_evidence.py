@@ -99,3 +99,15 @@ def test_a_refused_device_allocation_without_its_byte_count(tmp_path):
     report = _check(_snapshot(tmp_path, {"tensorflow.log": REFUSED_NO_BYTES}))
     f = report.get("gpu.memory-in-use")
     assert f.status.value == "warn" and "(72.50M)" in f.summary
+
+
+# Jip-Hop/jailmaker#127: nvidia-container-cli naming the library by its path (an empty placeholder in a jail)
+CLI_NVML_PATH = ("nvidia-container-cli: initialization error: load library failed: "
+                 "/usr/lib/x86_64-linux-gnu/nvidia/current/libnvidia-ml.so.1: file too short\n")
+
+
+def test_nvidia_container_cli_naming_nvml_by_its_path(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": CLI_NVML_PATH}))
+    f = report.get("container.toolkit")
+    assert f.status.value == "fail" and any("file too short" in e.line for e in f.evidence)
+    assert report.root_cause.id in ("container.toolkit", "env.container")
