@@ -111,3 +111,34 @@ def test_nvidia_container_cli_naming_nvml_by_its_path(tmp_path):
     f = report.get("container.toolkit")
     assert f.status.value == "fail" and any("file too short" in e.line for e in f.evidence)
     assert report.root_cause.id in ("container.toolkit", "env.container")
+
+
+# ValveSoftware/Proton#2428: Steam's system information on a GTX 980 Ti with the nvidia package installed, not in use
+STEAM_SYSINFO_NOUVEAU = "    Driver:  nouveau NV120\n    Driver Version:  4.3 (\n"
+LSPCI_980TI = "01:00.0 VGA compatible controller: NVIDIA Corporation GM200 [GeForce GTX 980 Ti] (rev a1)\n"
+# supertuxkart/stk-code#2555: glxinfo on a GT 610 driven by nouveau
+GLXINFO_NOUVEAU = "OpenGL vendor string: nouveau\nOpenGL renderer string: Gallium 0.4 on NVD9\n"
+
+
+def test_steams_system_information_showing_nouveau_fails_driver_nouveau(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": STEAM_SYSINFO_NOUVEAU, "commands/lspci": LSPCI_980TI},
+                   "driver.nouveau")
+    assert any("nouveau NV120" in e.line for e in f.evidence)
+
+
+def test_steams_opengl_driver_version_is_not_the_nvidia_driver(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": STEAM_SYSINFO_NOUVEAU}))
+    assert report.get("driver.nvidia-module").status.value != "ok"
+    assert not any("4.3" in (f.summary or "") for f in report.findings if f.id.startswith(("driver.", "nvml.")))
+
+
+def test_glxinfo_naming_nouveau_as_the_opengl_vendor(tmp_path):
+    f = _root_fail(tmp_path, {"commands/glxinfo": GLXINFO_NOUVEAU, "commands/lspci": LSPCI_980TI}, "driver.nouveau")
+    assert any(e.line == "OpenGL vendor string: nouveau" for e in f.evidence)
+
+
+def test_mesa_failing_to_load_nouveau_is_not_nouveau_in_use(tmp_path):
+    # bayasdev/envycontrol#226: glxinfo's fallback to llvmpipe on a machine whose NVIDIA driver works
+    report = _check(_snapshot(tmp_path, {"commands/glxinfo": "failed to load driver: nouveau\n",
+                                         "commands/lspci": LSPCI_980TI}))
+    assert report.get("driver.nouveau").status.value != "fail"
