@@ -142,3 +142,26 @@ def test_mesa_failing_to_load_nouveau_is_not_nouveau_in_use(tmp_path):
     report = _check(_snapshot(tmp_path, {"commands/glxinfo": "failed to load driver: nouveau\n",
                                          "commands/lspci": LSPCI_980TI}))
     assert report.get("driver.nouveau").status.value != "fail"
+
+
+# MrMEEE/bumblebee-Old-and-abbandoned#71: the X server's NVIDIA driver after modprobe found no module
+XORG_MODULE_NOT_LOADED = ("FATAL: Module nvidia not found.\n"
+                          "(EE) NVIDIA: Failed to load the NVIDIA kernel module. Please check your\n"
+                          "(EE) NVIDIA:     system's kernel log for additional error messages.\n"
+                          "(EE) Failed to load module \"nvidia\" (module-specific error, 0)\n")
+
+
+def test_the_x_servers_nvidia_driver_failing_to_load_the_kernel_module(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": XORG_MODULE_NOT_LOADED,
+                                         "commands/lspci": LSPCI_980TI}))
+    assert report.root_cause is not None and report.root_cause.id.startswith("driver.")
+    f = report.get("driver.nvidia-module")
+    assert f.status.value == "fail"
+    assert any("Failed to load the NVIDIA kernel module" in e.line for e in f.evidence) or \
+        any("Module nvidia not found" in e.line for e in f.evidence)
+
+
+def test_the_x_server_alone_saying_the_module_did_not_load(tmp_path):
+    line = "[  1531.556](EE) NVIDIA: Failed to load the NVIDIA kernel module. Please check your\n"
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": line, "commands/lspci": LSPCI_980TI}))
+    assert report.get("driver.nvidia-module").status.value == "fail"
