@@ -165,3 +165,45 @@ def test_the_x_server_alone_saying_the_module_did_not_load(tmp_path):
     line = "[  1531.556](EE) NVIDIA: Failed to load the NVIDIA kernel module. Please check your\n"
     report = _check(_snapshot(tmp_path, {"commands/pasted-text": line, "commands/lspci": LSPCI_980TI}))
     assert report.get("driver.nvidia-module").status.value == "fail"
+
+
+# NVIDIA/warp#219: wp.init() finding the toolkit's stub libcuda first
+WARP_STUB = ("Warp CUDA error: Failed to get driver entry point 'cuDriverGetVersion' (CUDA error 34)\n"
+             "Warp CUDA error: Failed to get driver entry point 'cuInit' (CUDA error 34)\n")
+# urchade/GLiNER#267: both ONNX Runtime distributions in one venv
+ORT_BOTH = "$ pip freeze | grep onnxruntime\nonnxruntime==1.22.0\nonnxruntime-gpu==1.22.0\n"
+# opencv/opencv#18229: OpenCV 4.4's pip wheel asked for the DNN module's CUDA backend
+OPENCV_NO_CUDA = ("[ WARN:0] global /tmp/pip-req-build-sw_3pm_8/opencv/modules/dnn/src/dnn.cpp (1429) setUpNet DNN "
+                  "module was not built with CUDA backend; switching to CPU\n")
+
+
+def test_warps_cuda_error_34_is_the_stub_libcuda(tmp_path):
+    f = _root_fail(tmp_path, {"commands/python": WARP_STUB}, "cuda.libcuda")
+    assert any("CUDA error 34" in e.line for e in f.evidence)
+
+
+def test_both_onnxruntime_distributions_in_one_environment(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": ORT_BOTH}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "warn" and "onnxruntime-gpu" in f.summary
+    assert f.fix.commands[0] == "python3 -m pip uninstall -y onnxruntime onnxruntime-gpu"
+
+
+def test_both_onnxruntime_distributions_with_a_gpu_fail(tmp_path):
+    f = _root_fail(tmp_path, {"commands/pasted-text": ORT_BOTH, "commands/lspci": LSPCI_980TI}, "tf.cuda-build")
+    assert len(f.evidence) == 2
+
+
+def test_onnxruntime_gpu_alone_is_not_a_pair(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": "onnxruntime-gpu==1.22.0\n"}))
+    assert report.get("tf.cuda-build").status.value not in ("warn", "fail")
+
+
+def test_opencv_without_its_cuda_backend(tmp_path):
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": OPENCV_NO_CUDA}))
+    f = report.get("tf.cuda-build")
+    assert f.status.value == "warn" and "OpenCV was built without CUDA" in f.summary
+    assert "OPENCV_DNN_CUDA=ON" in f.fix.summary
+    report = _check(_snapshot(tmp_path, {"commands/pasted-text": OPENCV_NO_CUDA, "commands/lspci": LSPCI_980TI},
+                              name="gpu"))
+    assert report.get("tf.cuda-build").status.value == "fail" and report.root_cause.id == "tf.cuda-build"

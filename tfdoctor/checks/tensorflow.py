@@ -568,8 +568,9 @@ def _has_and_cuda(version: str) -> bool:
     needs=("tensorflow",),
     after=("tf.import",),
     what="Reads `tf.sysconfig.get_build_info()`: is_cuda_build, the CUDA and cuDNN versions and the compute "
-         "capabilities compiled in; in a paste, the variant conda lists (of TensorFlow or PyTorch) and PyTorch's own "
-         "'Torch not compiled with CUDA enabled'.",
+         "capabilities compiled in; in a paste, the variant conda lists (of TensorFlow or PyTorch), PyTorch's own "
+         "'Torch not compiled with CUDA enabled', ONNX Runtime's and OpenCV's words for a build without CUDA, and pip "
+         "listing a CPU-only package beside its GPU one (tensorflow, onnxruntime).",
     why="`tensorflow-cpu`, the macOS wheels and the native Windows wheels from 2.11 on have no CUDA at all: no "
         "driver or library can make them use an NVIDIA GPU.",
     fix="On Linux: `pip uninstall -y tensorflow-cpu && pip install 'tensorflow[and-cuda]==2.21.*'`. On Windows, "
@@ -612,6 +613,11 @@ def check_cuda_build(facts) -> Finding:
     ort = facts.machine.belief("ort.cuda_build")
     if (tf is None or tf.source != "child") and said.value is None and ort.value is False:
         return _ort_cpu_build(facts, ort)
+    if (tf is None or tf.source != "child") and said.value is None and (pair := _ort_cpu_beside_gpu(facts)):
+        return pair
+    cv = facts.machine.belief("opencv.cuda_build")
+    if (tf is None or tf.source != "child") and said.value is None and cv.value is False:
+        return _opencv_cpu_build(facts, cv)
     if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
         return both
     if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
@@ -728,6 +734,43 @@ def _ort_cpu_build(facts, told) -> Finding:
                     *(e.describe() for e in told.evidence[:1]))
     return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN, summary,
                    tuple(e.describe() for e in told.evidence[:1]), fix=fix, evidence=told.evidence)
+
+
+def _ort_cpu_beside_gpu(facts) -> Finding | None:
+    """pip lists both `onnxruntime` (the CPU-only build) and `onnxruntime-gpu` in one environment: both install the one
+    `onnxruntime` package, so whichever was installed last is imported, and a dependency that requires `onnxruntime`
+    replaces the GPU build (GLiNER#267: get_device() printed CPU; microsoft/onnxruntime#10685: install only
+    onnxruntime-gpu, which has the CPU provider too)."""
+    m = facts.machine
+    seen = {(o.group("dist") or "").replace("_", "-"): o for o in m.observed("pip-onnxruntime-distribution")}
+    if not {"onnxruntime", "onnxruntime-gpu"} <= set(seen):
+        return None
+    ev = tuple(obs_evidence(seen[d]) for d in ("onnxruntime", "onnxruntime-gpu"))
+    gpu_here = m.value("gpu.present") is True or m.value("driver.loaded") is True
+    return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN,
+                   "Both `onnxruntime` (the CPU-only build) and `onnxruntime-gpu` are installed in this environment: "
+                   "they share one package folder, so the one installed last is the ONNX Runtime that imports, and a "
+                   "dependency requiring `onnxruntime` replaces the GPU build", tuple(e.describe() for e in ev),
+                   fix=Fix("Remove both and install only onnxruntime-gpu (it has the CPU provider too).",
+                           ("python3 -m pip uninstall -y onnxruntime onnxruntime-gpu",
+                            "python3 -m pip install onnxruntime-gpu"),
+                           verify=("python3 -c 'import onnxruntime as ort; print(ort.get_available_providers())'",)),
+                   evidence=ev)
+
+
+def _opencv_cpu_build(facts, told) -> Finding:
+    """OpenCV's DNN module was asked for its CUDA backend and has none (`DNN module was not built with CUDA backend;
+    switching to CPU`): every opencv-python wheel on PyPI is built without CUDA (opencv#18229: 'The CUDA backend wasn't
+    enabled during build'). Only a source build with CUDA and cuDNN has it."""
+    gpu_here = facts.machine.value("gpu.present") is True or facts.machine.value("driver.loaded") is True
+    return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN,
+                   "This OpenCV was built without CUDA: its DNN module was asked for the CUDA backend and runs on the "
+                   "CPU (no opencv-python wheel on PyPI has CUDA)", tuple(e.describe() for e in told.evidence[:1]),
+                   fix=Fix("Build OpenCV (with opencv_contrib) from source with CUDA and cuDNN, and install that build "
+                           "in place of the opencv-python wheels: configure it with -D WITH_CUDA=ON -D WITH_CUDNN=ON "
+                           "-D OPENCV_DNN_CUDA=ON.", (),
+                           verify=("python3 -c 'import cv2; print(cv2.cuda.getCudaEnabledDeviceCount())'",)),
+                   evidence=told.evidence)
 
 
 def _collect_env_cpu_build(facts) -> Belief | None:
