@@ -422,8 +422,9 @@ def check_driver_cuda(facts) -> Finding:
 def _ptx_newer_than_driver(facts) -> Finding | None:
     """A PTX assembler refused PTX of a newer ISA than it knows (`Unsupported .version 6.3; current version is
     '6.1'`), and the assembler is the driver's JIT: its 'current version' is the PTX of the newest CUDA this driver
-    runs, or the driver's own CUDA_ERROR_UNSUPPORTED_PTX_VERSION is in the same output, or the line names the JIT's
-    input (`ptxas application ptx input`: Theano#6503, driver 375.66 and CUDA 9's PTX 6.0). The PTX ISA table names the CUDA
+    runs, or the driver's own CUDA_ERROR_UNSUPPORTED_PTX_VERSION is in the same output. Where no driver is known, the
+    JIT's name for its input (`ptxas application ptx input`: Theano#6503, driver 375.66 and CUDA 9's PTX 6.0) makes it
+    a warning: a toolkit's PTX compiler library names its input so too. The PTX ISA table names the CUDA
     whose toolkit wrote the PTX, and so the driver it needs (numba#3794: driver 390.87 and cudatoolkit 10.0's PTX 6.3;
     numba-cuda#120: driver 550 and CUDA 12.5's PTX 8.5). A toolkit's ptxas (XLA's, nvcc's) older than its PTX is not
     the driver: where nothing settles which one refused, this says nothing."""
@@ -436,9 +437,13 @@ def _ptx_newer_than_driver(facts) -> Finding | None:
         need, current = kb.cuda_for_ptx(o.group("ptx") or ""), kb.cuda_for_ptx(o.group("current_ptx") or "")
         if need is None:
             continue
-        by_driver = not toolkit_ptxas(o) and (o.source in jit_sources or driver_jit_ptxas(o) or bool(
-            driver_cuda and current and kb.parse_version(driver_cuda)[:2] == kb.parse_version(current)[:2]))
-        if not by_driver:
+        known = bool(driver_cuda and current)
+        matches = known and kb.parse_version(driver_cuda)[:2] == kb.parse_version(current)[:2]
+        settled = o.source in jit_sources or matches
+        # the JIT's name for its input with no driver known to contradict it: the driver's, most likely (the PTX
+        # compiler library of a toolkit names its input so too), so a warning
+        by_name = driver_jit_ptxas(o) and not known
+        if toolkit_ptxas(o) or not (settled or by_name):
             continue
         req = kb.min_driver_for_cuda(need)
         floor = req.toolkit_driver  # PTX JIT is not covered by minor-version compatibility (ptx_jit_note)
@@ -450,7 +455,8 @@ def _ptx_newer_than_driver(facts) -> Finding | None:
         alt = Alternative(f"keep {who}: build the program with a CUDA toolkit no newer than CUDA "
                           f"{current or driver_cuda} (conda's cudatoolkit, numba's and CuPy's CUDA), whose PTX it "
                           "loads", ())
-        return Finding("compat.driver-cuda", Status.FAIL, summary, tuple(e.describe() for e in ev),
+        return Finding("compat.driver-cuda", Status.FAIL if settled else Status.WARN, summary,
+                       tuple(e.describe() for e in ev),
                        fix=Fix(f"Install NVIDIA driver {floor} or newer" if floor else "Install a newer NVIDIA driver",
                                newer_driver_commands(facts, floor) if floor else
                                tuple(install_driver_commands(facts.pci, facts.driver, facts.env)),
