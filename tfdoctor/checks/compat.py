@@ -426,8 +426,8 @@ def _ptx_newer_than_driver(facts) -> Finding | None:
     JIT's name for its input (`ptxas application ptx input`: Theano#6503, driver 375.66 and CUDA 9's PTX 6.0) makes it
     a warning: a toolkit's PTX compiler library names its input so too. The PTX ISA table names the CUDA
     whose toolkit wrote the PTX, and so the driver it needs (numba#3794: driver 390.87 and cudatoolkit 10.0's PTX 6.3;
-    numba-cuda#120: driver 550 and CUDA 12.5's PTX 8.5). A toolkit's ptxas (XLA's, nvcc's) older than its PTX is not
-    the driver: where nothing settles which one refused, this says nothing."""
+    numba-cuda#120: driver 550 and CUDA 12.5's PTX 8.5). A toolkit's ptxas (XLA's, nvcc's: it names the .ptx file) older
+    than its PTX is not the driver, nor is an assembler whose 'current version' a known driver exceeds."""
     m, kb = facts.machine, _kb()
     have = driver_version_seen(facts)
     nvml = getattr(facts, "nvml", None)

@@ -715,6 +715,12 @@ def _jax_cpu_build(facts, told) -> Finding:
                    evidence=told.evidence)
 
 
+def _nvidia_gpu_here(m) -> bool:
+    """Whether an NVIDIA GPU (or its driver) is known on this machine: where a library without CUDA is then a failure,
+    not only a warning."""
+    return m.value("gpu.present") is True or m.value("driver.loaded") is True
+
+
 def _ort_cpu_build(facts, told) -> Finding:
     """ONNX Runtime was asked for its CUDA execution provider and lists none (`Available providers:
     'CPUExecutionProvider'`): a CPU-only build (the `onnxruntime` wheel, not `onnxruntime-gpu`; a source build without
@@ -722,7 +728,7 @@ def _ort_cpu_build(facts, told) -> Finding:
     fails only where an NVIDIA GPU or driver is known, warns where nothing says, and informs where none is."""
     m = facts.machine
     providers = m.named("providers", "ort-cuda-provider-not-built")
-    gpu_here = m.value("gpu.present") is True or m.value("driver.loaded") is True
+    gpu_here = _nvidia_gpu_here(m)
     summary = (f"This ONNX Runtime is a CPU-only build (its providers: {providers or 'no CUDAExecutionProvider'}): "
                "the program asked for CUDA and runs on the CPU")
     fix = Fix("Install ONNX Runtime's CUDA build into the same environment, in place of the CPU one (both installed, "
@@ -746,8 +752,7 @@ def _ort_cpu_beside_gpu(facts) -> Finding | None:
     if not {"onnxruntime", "onnxruntime-gpu"} <= set(seen):
         return None
     ev = tuple(obs_evidence(seen[d]) for d in ("onnxruntime", "onnxruntime-gpu"))
-    gpu_here = m.value("gpu.present") is True or m.value("driver.loaded") is True
-    return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN,
+    return Finding("tf.cuda-build", Status.FAIL if _nvidia_gpu_here(m) else Status.WARN,
                    "Both `onnxruntime` (the CPU-only build) and `onnxruntime-gpu` are installed in this environment: "
                    "they share one package folder, so the one installed last is the ONNX Runtime that imports, and a "
                    "dependency requiring `onnxruntime` replaces the GPU build", tuple(e.describe() for e in ev),
@@ -762,8 +767,7 @@ def _opencv_cpu_build(facts, told) -> Finding:
     """OpenCV's DNN module was asked for its CUDA backend and has none (`DNN module was not built with CUDA backend;
     switching to CPU`): every opencv-python wheel on PyPI is built without CUDA (opencv#18229: 'The CUDA backend wasn't
     enabled during build'). Only a source build with CUDA and cuDNN has it."""
-    gpu_here = facts.machine.value("gpu.present") is True or facts.machine.value("driver.loaded") is True
-    return Finding("tf.cuda-build", Status.FAIL if gpu_here else Status.WARN,
+    return Finding("tf.cuda-build", Status.FAIL if _nvidia_gpu_here(facts.machine) else Status.WARN,
                    "This OpenCV was built without CUDA: its DNN module was asked for the CUDA backend and runs on the "
                    "CPU (no opencv-python wheel on PyPI has CUDA)", tuple(e.describe() for e in told.evidence[:1]),
                    fix=Fix("Build OpenCV (with opencv_contrib) from source with CUDA and cuDNN, and install that build "
@@ -1384,8 +1388,8 @@ def toolkit_ptxas(o) -> bool:
 
 
 def driver_jit_ptxas(o) -> bool:
-    """A ptxas refusal of the driver's JIT compiler, which names its input `application ptx input` (the log
-    cuModuleLoadDataEx returns: numba#3794, Theano#6503)."""
+    """A ptxas refusal that names its input `application ptx input`, as the driver's JIT compiler does in the log
+    cuModuleLoadDataEx returns (numba#3794, Theano#6503); a toolkit's PTX compiler library may name it so too."""
     return "ptxas application ptx input" in o.line
 
 
