@@ -602,26 +602,8 @@ def check_cuda_build(facts) -> Finding:
                                verify=(f"{python_cmd(tf)} -c 'import tensorflow as tf; "
                                        "print(tf.test.is_built_with_cuda())'",)),
                        evidence=said.evidence)
-    torch = facts.machine.belief("torch.cuda_build")
-    if torch.value is None and (env_said := _collect_env_cpu_build(facts)) is not None:
-        torch = env_said
-    if (tf is None or tf.source != "child") and said.value is None and torch.value is False:
-        return _torch_cpu_build(facts, torch)
-    jax = facts.machine.belief("jax.cuda_build")
-    if (tf is None or tf.source != "child") and said.value is None and jax.value is False:
-        return _jax_cpu_build(facts, jax)
-    ort = facts.machine.belief("ort.cuda_build")
-    if (tf is None or tf.source != "child") and said.value is None and ort.value is False:
-        return _ort_cpu_build(facts, ort)
-    if (tf is None or tf.source != "child") and said.value is None and (pair := _ort_cpu_beside_gpu(facts)):
-        return pair
-    cv = facts.machine.belief("opencv.cuda_build")
-    if (tf is None or tf.source != "child") and said.value is None and cv.value is False:
-        return _opencv_cpu_build(facts, cv)
-    if (tf is None or tf.source != "child") and said.value is None and (both := _cpu_package_beside_gpu(facts)):
-        return both
-    if (tf is None or tf.source != "child") and said.value is None and (quiet := _cuda_platform_silent(facts)):
-        return quiet
+    if (tf is None or tf.source != "child") and said.value is None and (other := _other_build_told(facts)) is not None:
+        return other
     if (s := _skip_if_not_run("tf.cuda-build", tf)) is not None:
         return s
     if not tf.imported or tf.build is None:
@@ -661,6 +643,27 @@ def check_cuda_build(facts) -> Finding:
                 fix=Fix("Install the official CUDA build from PyPI.",
                         (f"{python_cmd(tf)} -m pip uninstall -y {_dist_name(tf)}",
                          install_command(tf, _target_minor(tf), True))))
+
+
+def _other_build_told(facts) -> Finding | None:
+    """Where nothing said what TensorFlow's own build is: another framework or library in the output said it has no
+    CUDA (PyTorch, JAX, ONNX Runtime, OpenCV), pip lists a CPU-only package beside its GPU one (onnxruntime,
+    tensorflow before 2.1), or TensorFlow ran and its CUDA platform printed nothing. The first that applies."""
+    m = facts.machine
+    torch = m.belief("torch.cuda_build")
+    if torch.value is None:
+        torch = _collect_env_cpu_build(facts) or torch
+    if torch.value is False:
+        return _torch_cpu_build(facts, torch)
+    if (jax := m.belief("jax.cuda_build")).value is False:
+        return _jax_cpu_build(facts, jax)
+    if (ort := m.belief("ort.cuda_build")).value is False:
+        return _ort_cpu_build(facts, ort)
+    if (pair := _ort_cpu_beside_gpu(facts)) is not None:
+        return pair
+    if (cv := m.belief("opencv.cuda_build")).value is False:
+        return _opencv_cpu_build(facts, cv)
+    return _cpu_package_beside_gpu(facts) or _cuda_platform_silent(facts)
 
 
 def _pip_gpu_beside_conda_cpu(facts) -> Finding | None:
